@@ -13,9 +13,70 @@ os.environ["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] = "true"
 for _var in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN"):
     os.environ.pop(_var, None)
 
+# The operator's own settings must not change what tests see.
+for _var in [v for v in os.environ if v.startswith("ACK_COMPUTE_")] + ["ALIBABA_CLOUD_REGION", "ALIBABA_CLOUD_PROFILE"]:
+    os.environ.pop(_var, None)
+
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 import pytest  # noqa: E402
+
+from ack_compute.cloud.config import StaticCredentials  # noqa: E402
+from ack_compute.sandbox import SandboxCloud  # noqa: E402
+from ack_compute.server.runtime import Runtime  # noqa: E402
+from ack_compute.server.settings import Settings  # noqa: E402
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def sandbox_session() -> Iterator[SandboxCloud]:
+    with SandboxCloud() as cloud:
+        yield cloud
+
+
+@pytest.fixture
+def cloud(sandbox_session: SandboxCloud) -> Iterator[SandboxCloud]:
+    """The shared sandbox with fresh counters and no faults left over from another test."""
+    sandbox_session.clear_faults()
+    sandbox_session.reset_counts()
+    yield sandbox_session
+    sandbox_session.clear_faults()
+
+
+class RuntimeFactory:
+    """Builds a server's services wired to the sandbox through the real SDKs."""
+
+    def __init__(self, cloud: SandboxCloud, state_dir: Path) -> None:
+        self.cloud = cloud
+        self.state_dir = state_dir
+
+    def settings(self, **overrides: object) -> Settings:
+        fields: dict[str, object] = {
+            "region": "cn-hangzhou",
+            "state_dir": self.state_dir,
+            "endpoint": self.cloud.endpoint,
+            "protocol": "http",
+        }
+        return Settings(**{**fields, **overrides})
+
+    def __call__(self, secret: str | None = None, **overrides: object) -> Runtime:
+        credentials = StaticCredentials(
+            access_key_id=self.cloud.access_key_id, access_key_secret=secret or self.cloud.access_key_secret
+        )
+        return Runtime.build(self.settings(**overrides), credentials)
+
+
+@pytest.fixture
+def make_runtime(cloud: SandboxCloud, tmp_path: Path) -> RuntimeFactory:
+    return RuntimeFactory(cloud, tmp_path)
+
+
+@pytest.fixture
+def runtime(make_runtime: RuntimeFactory) -> Runtime:
+    """A server's services on the sandbox with a private state dir."""
+    return make_runtime()

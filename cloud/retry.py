@@ -1,0 +1,109 @@
+"""Bounded retries with jittered backoff, honouring the cloud's `x-acs-retry-after`.
+
+The SDK does not retry unless told to, and its own retry loop does not honour retry-after, so
+every call goes through `call_with_retry`, which also turns SDK exceptions into `CloudError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from ack_compute.cloud.config import RetryPolicy
+from ack_compute.cloud.errors import CloudError
+
+T = TypeVar("T")
+log = logging.getLogger("ack_compute.cloud")
+
+_THROTTLE_PREFIXES = ("Throttling", "ServiceUnavailable", "Busy")
+
+
+class _Failure(CloudError):
+    """A translated failure plus how long the server asked us to wait."""
+
+    def __init__(self, *args: object, retry_after_s: float | None = None, network: bool = False, **kw: object):
+        super().__init__(*args, **kw)  # type: ignore[arg-type]
+        self.retry_after_s = retry_after_s
+        self.network = network
+
+
+def translate(action: str, exc: BaseException) -> _Failure:
+    """Map an SDK/transport exception to a CloudError without carrying the request (and its headers)."""
+    inner = getattr(exc, "inner_exception", None)
+    if inner is not None and not hasattr(inner, "status_code"):
+        text = str(getattr(inner, "message", inner))
+        kind = "timed out" if "timed out" in text.lower() or "timeout" in text.lower() else "connection failed"
+        return _Failure(
+            action, "NetworkError", f"the endpoint could not be reached ({kind})", retryable=True, network=True
+        )
+    status = getattr(exc, "status_code", None)
+    data = getattr(exc, "data", None)
+    data = data if isinstance(data, dict) else {}
+    code = str(getattr(exc, "code", None) or data.get("Code") or data.get("code") or type(exc).__name__)
+    message = str(data.get("Message") or data.get("message") or getattr(exc, "message", "") or exc)
+    request_id = data.get("RequestId") or data.get("requestId") or getattr(exc, "request_id", None)
+    retry_after_ms = getattr(exc, "retry_after", None)
+    retryable = (
+        retry_after_ms is not None or (isinstance(status, int) and status >= 500) or code.startswith(_THROTTLE_PREFIXES)
+    )
+    if "credential" in type(exc).__name__.lower():
+        code, retryable = "CredentialsNotFound", False
+    return _Failure(
+        action,
+        code,
+        message,
+        status=status if isinstance(status, int) else None,
+        request_id=str(request_id) if request_id else None,
+        retryable=retryable,
+        retry_after_s=retry_after_ms / 1000 if isinstance(retry_after_ms, int | float) else None,
+    )
+
+
+def backoff_delay(attempt: int, policy: RetryPolicy, retry_after_s: float | None, rand: float) -> float:
+    """Full jitter on an exponential ceiling; a server-given retry-after is a floor, plus up to 10%."""
+    if retry_after_s is not None:
+        return retry_after_s * (1 + 0.1 * rand)
+    ceiling = min(policy.max_delay_s, policy.base_delay_s * 2 ** (attempt - 1))
+    return ceiling * rand
+
+
+def call_with_retry(
+    action: str,
+    fn: Callable[[], T],
+    policy: RetryPolicy,
+    *,
+    idempotent: bool = True,
+    sleep: Callable[[float], None] = time.sleep,
+    rand: Callable[[], float] = random.random,
+) -> T:
+    """Run `fn`, retrying what is safe to retry, within the policy's attempt and time budget."""
+    waited = 0.0
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return fn()
+        except CloudError:
+            raise
+        except Exception as exc:  # the SDK raises a zoo of types; translate() sorts them
+            failure = translate(action, exc)
+        failure.attempts = attempt
+        # A network error on a non-idempotent call may have reached the cloud: never blindly repeat it.
+        can_retry = failure.retryable and (idempotent or not failure.network)
+        delay = backoff_delay(attempt, policy, failure.retry_after_s, rand())
+        if not can_retry or attempt >= policy.max_attempts or waited + delay > policy.max_total_wait_s:
+            raise CloudError(
+                action,
+                failure.code,
+                failure.message,
+                status=failure.status,
+                request_id=failure.request_id,
+                retryable=failure.retryable,
+                attempts=attempt,
+            ) from None
+        log.info("%s: %s, retrying in %.2fs (attempt %d/%d)", action, failure.code, delay, attempt, policy.max_attempts)
+        sleep(delay)
+        waited += delay

@@ -1,0 +1,56 @@
+"""Typed access to RPC parameters, which arrive flattened in the query string (`DataDisk.1.Size`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import overload
+
+from ack_compute.sandbox.errors import ApiError, invalid_parameter
+
+
+class RpcParams:
+    """The flattened parameters of one RPC call; empty values count as absent, like the real API."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = {key: value for key, value in values.items() if value != ""}
+
+    @overload
+    def text(self, name: str) -> str | None: ...
+    @overload
+    def text(self, name: str, default: str) -> str: ...
+    def text(self, name: str, default: str | None = None) -> str | None:
+        return self._values.get(name, default)
+
+    def integer(self, name: str, default: int, error: ApiError) -> int:
+        """The value as an int, `default` when absent, or `error` when it is not a whole number."""
+        value = self._values.get(name)
+        if value is None:
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise error from None
+
+    def numbered(self, prefix: str) -> list[str]:
+        """A list sent as `Prefix.1`, `Prefix.2`, ... in index order."""
+        found: dict[int, str] = {}
+        for key, value in self._values.items():
+            head, _, index = key.rpartition(".")
+            if head == prefix:
+                found[_index(key, index)] = value
+        return [found[index] for index in sorted(found)]
+
+    def groups(self, prefix: str) -> dict[int, RpcParams]:
+        """Structs sent as `Prefix.N.Field`, keyed by N in index order."""
+        grouped: dict[int, dict[str, str]] = {}
+        for key, value in self._values.items():
+            parts = key.split(".")
+            if len(parts) == 3 and parts[0] == prefix:
+                grouped.setdefault(_index(key, parts[1]), {})[parts[2]] = value
+        return {index: RpcParams(grouped[index]) for index in sorted(grouped)}
+
+
+def _index(key: str, text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise invalid_parameter(key)
+    return int(text)

@@ -1,0 +1,56 @@
+"""What every route shares: the catalog, the credentials, the clock knob, request counts and queued faults."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+from pydantic import SecretStr
+
+from ack_compute.sandbox.catalog import Catalog
+from ack_compute.sandbox.faults import FaultBook
+from ack_compute.sandbox.signature import Credentials, NonceCache
+
+
+def generate_credentials() -> Credentials:
+    """A fresh AccessKey pair per sandbox, so nothing can rely on a well-known secret."""
+    return Credentials(
+        access_key_id=f"LTAIsandbox{secrets.token_hex(8)}",
+        access_key_secret=SecretStr(secrets.token_urlsafe(24)),
+    )
+
+
+class ActionCounter:
+    """Requests per action name, counted from every thread that serves or inspects them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def add(self, action: str) -> None:
+        with self._lock:
+            self._counts[action] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+
+@dataclass
+class SandboxState:
+    """The sandbox's shared world. `time_scale` speeds up its clock: simulated cloud work (a cluster
+    being created, a node booting) takes its real-world duration divided by it. Injected delays do not."""
+
+    catalog: Catalog
+    credentials: Credentials
+    verify_signatures: bool = True
+    time_scale: float = 1.0
+    nonces: NonceCache = field(default_factory=NonceCache)
+    counter: ActionCounter = field(default_factory=ActionCounter)
+    faults: FaultBook = field(default_factory=FaultBook)

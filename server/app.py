@@ -1,0 +1,57 @@
+"""MCPServer assembly: tool registration, annotations, and the agent-facing instructions."""
+
+from __future__ import annotations
+
+import anyio.to_thread
+from mcp.server import MCPServer
+from mcp.types import ToolAnnotations
+
+from ack_compute.server.errors import as_tool_errors
+from ack_compute.server.runtime import Runtime, package_version
+from ack_compute.tools import estimate_cost as estimating
+from ack_compute.tools.estimate_cost import Estimate
+from ack_compute.tools.plans import Plan
+
+INSTRUCTIONS = """\
+ack-compute-mcp buys and uses Alibaba Cloud compute (ACK clusters, ACS serverless pods) for you.
+Money is real, so the order is fixed:
+1. estimate_cost(plan) prices the plan and returns a quote with a quote_token.
+2. Show the person the line items, the hourly cost and the total. Do not proceed without their yes.
+3. Call the creating tool with the SAME plan and the quote_token. A token pays for exactly that plan,
+   once, before it expires; any change to the plan needs a new estimate.
+The server enforces budget caps set by the operator and never deletes what it did not create.
+"""
+
+
+def build_server(runtime: Runtime) -> MCPServer:
+    server = MCPServer(
+        name="ack-compute-mcp",
+        title="ACK compute",
+        version=package_version(),
+        instructions=INSTRUCTIONS,
+    )
+    default_region = runtime.settings.region
+
+    @server.tool(
+        name="estimate_cost",
+        title="Estimate cost and issue a quote",
+        description=(
+            "Price a plan before anything is created: an ACK cluster (kind=cluster: edition, worker instance "
+            "types, node count, disks, region/zone) or ACS pods (kind=acs: replicas, vCPU, memory, compute class, "
+            "QoS, GPUs). Returns line items with their price source, the hourly cost and the total for `hours`, "
+            "assumptions and exclusions, and a signed single-use quote_token that the creating tool requires "
+            "for exactly this plan. Creates nothing and costs nothing."
+        ),
+        annotations=ToolAnnotations(
+            read_only_hint=True, destructive_hint=False, idempotent_hint=False, open_world_hint=True
+        ),
+    )
+    @as_tool_errors
+    async def estimate_cost(plan: Plan) -> Estimate:
+        return await anyio.to_thread.run_sync(
+            lambda: estimating.estimate_cost(
+                plan, default_region=default_region, pricer=runtime.pricer, quotes=runtime.quotes
+            )
+        )
+
+    return server

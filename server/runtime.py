@@ -1,0 +1,70 @@
+"""The services one server process shares, built from settings; MCP-free so tests can use it directly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+
+from ack_compute.cloud.clients import OpenApiClients
+from ack_compute.cloud.config import CloudConfig, StaticCredentials
+from ack_compute.cloud.cs import ContainerService
+from ack_compute.cloud.ecs import EcsCatalog
+from ack_compute.server.settings import Settings
+from ack_compute.tools.ledger import Ledger
+from ack_compute.tools.pricing import Pricer, RateTable
+from ack_compute.tools.quotes import BudgetCaps, QuoteBook, load_or_create_secret
+
+
+def package_version() -> str:
+    try:
+        return version("ack-compute-mcp")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.0.0+local"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clients: OpenApiClients
+    ledger: Ledger
+    quotes: QuoteBook
+    pricer: Pricer
+
+    @classmethod
+    def build(cls, settings: Settings, credentials: StaticCredentials | None = None) -> Runtime:
+        """Wire everything; cheap (no SDK import, no network) so server start stays fast."""
+        cloud = CloudConfig(
+            region=settings.region,
+            endpoint_override=settings.endpoint,
+            protocol=settings.protocol,
+            connect_timeout_ms=settings.connect_timeout_ms,
+            read_timeout_ms=settings.read_timeout_ms,
+            credentials=credentials,
+            user_agent=f"ack-compute-mcp/{package_version()}",
+        )
+        clients = OpenApiClients(cloud)
+        ledger = Ledger(settings.state_dir / "ledger.sqlite3")
+        secret = (
+            settings.quote_secret.get_secret_value().encode()
+            if settings.quote_secret
+            else load_or_create_secret(settings.state_dir)
+        )
+        quotes = QuoteBook(
+            secret,
+            ledger,
+            ttl_seconds=settings.quote_ttl_seconds,
+            caps=BudgetCaps(
+                currency=settings.budget_currency,
+                max_hourly=settings.max_hourly,
+                max_per_quote=settings.max_per_quote,
+            ),
+            drift_tolerance=settings.price_drift_tolerance,
+        )
+        pricer = Pricer(
+            EcsCatalog(clients),
+            ContainerService(clients),
+            RateTable.load(settings.rate_table),
+            site=settings.site,
+            cache_ttl_seconds=settings.quote_ttl_seconds,
+        )
+        return cls(settings=settings, clients=clients, ledger=ledger, quotes=quotes, pricer=pricer)

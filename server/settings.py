@@ -1,0 +1,47 @@
+"""Operator settings: environment (ACK_COMPUTE_*), overridden by CLI flags. Never credentials."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ack_compute.tools.plans import REGION_PATTERN
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ACK_COMPUTE_", extra="ignore", populate_by_name=True)
+
+    region: str = Field(
+        "cn-hangzhou",
+        pattern=REGION_PATTERN,
+        validation_alias=AliasChoices("region", "ACK_COMPUTE_REGION", "ALIBABA_CLOUD_REGION"),
+        description="Default region for plans that name none.",
+    )
+    state_dir: Path = Field(
+        default_factory=lambda: platformdirs.user_state_path("ack-compute-mcp"),
+        description="Where the ledger (SQLite) and the generated quote secret live.",
+    )
+    quote_ttl_seconds: int = Field(900, ge=60, le=86400, description="How long a quote stays valid.")
+    max_hourly: Decimal | None = Field(None, gt=0, description="Budget cap: most a plan may cost per hour.")
+    max_per_quote: Decimal | None = Field(None, gt=0, description="Budget cap: most one quote may total.")
+    budget_currency: str = Field("CNY", pattern=r"^[A-Z]{3}$")
+    price_drift_tolerance: Decimal = Field(Decimal("0.05"), ge=0, le=1)
+    confirmation: Literal["token", "human"] = Field(
+        "token",
+        description="When the client cannot ask the person: token = the signed quote suffices; human = refuse.",
+    )
+    site: Literal["china", "international"] = Field("china", description="Account site; sets the currency.")
+    rate_table: Path | None = Field(None, description="JSON rate table replacing the built-in one.")
+    quote_secret: SecretStr | None = Field(None, min_length=32, description="Signing secret; else generated.")
+    endpoint: str | None = Field(None, description="host[:port] for all OpenAPI calls (private endpoints, tests).")
+    protocol: Literal["https", "http"] = "https"
+    connect_timeout_ms: int = Field(5000, ge=100, le=60000)
+    read_timeout_ms: int = Field(10000, ge=100, le=120000)
+    sandbox: bool = Field(False, description="Run against the embedded sandbox cloud: no account, no network.")
+    sandbox_time_scale: float = Field(1.0, gt=0, le=1000, description="Sandbox clock speed-up for long operations.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -1,0 +1,150 @@
+"""The MCP face through real clients: in memory, over stdio (a real subprocess) and streamable HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from mcp import Client, StdioServerParameters
+
+from ack_compute.sandbox import Fault, SandboxCloud
+from ack_compute.server.app import build_server
+from ack_compute.server.runtime import Runtime
+from ack_compute.tools.plans import ClusterPlan
+
+pytestmark = pytest.mark.anyio
+PLAN = {"kind": "cluster", "edition": "pro", "instance_types": ["ecs.g7.xlarge"], "node_count": 2, "hours": 2}
+
+
+def server_env(cloud: SandboxCloud, state_dir: Path, **extra: str) -> dict[str, str]:
+    """A production-like environment: credentials for the default chain plus an endpoint override."""
+    return {
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": cloud.access_key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": cloud.access_key_secret,
+        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
+        "ACK_COMPUTE_ENDPOINT": cloud.endpoint,
+        "ACK_COMPUTE_PROTOCOL": "http",
+        "ACK_COMPUTE_STATE_DIR": str(state_dir),
+        **extra,
+    }
+
+
+async def test_tools_list_describes_estimate_cost(runtime: Runtime) -> None:
+    async with Client(build_server(runtime)) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    tool = tools["estimate_cost"]
+    assert tool.annotations and tool.annotations.read_only_hint and not tool.annotations.destructive_hint
+    plan_schema = tool.input_schema["properties"]["plan"]
+    text = str(tool.input_schema)
+    assert "oneOf" in str(plan_schema) or "anyOf" in str(plan_schema)
+    assert "node_count" in text and "vcpu" in text and "'maximum': 100" in text
+    assert tool.output_schema and "quote_token" in tool.output_schema["properties"]
+
+
+async def test_estimate_returns_structured_quote(runtime: Runtime) -> None:
+    async with Client(build_server(runtime)) as client:
+        result = await client.call_tool("estimate_cost", {"plan": PLAN})
+    assert not result.is_error, result.content
+    est: dict[str, Any] = result.structured_content or {}
+    assert est["currency"] == "CNY" and est["hourly_total"] > 0.64
+    assert est["total"] == pytest.approx(est["hourly_total"] * 2, abs=0.001)
+    assert est["quote_token"] and est["plan"]["region"] == "cn-hangzhou"
+    # The plan as echoed is the plan the token pays for.
+    runtime.quotes.redeem(est["quote_token"], ClusterPlan.model_validate(est["plan"]))
+
+
+async def test_bad_input_is_refused_before_any_cloud_call(runtime: Runtime, cloud: SandboxCloud) -> None:
+    async with Client(build_server(runtime)) as client:
+        result = await client.call_tool("estimate_cost", {"plan": {**PLAN, "node_count": 250}})
+        unknown = await client.call_tool("estimate_cost", {"plan": {**PLAN, "instance_types": ["ecs.zz9.large"]}})
+    assert result.is_error
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert "node_count" in text and "100" in text
+    assert cloud.counts().get("DescribePrice", 0) == 0
+    assert unknown.is_error and "ecs.zz9.large" in unknown.content[0].text  # type: ignore[union-attr]
+
+
+async def test_cloud_failure_reads_as_next_step(runtime: Runtime, cloud: SandboxCloud) -> None:
+    cloud.inject("DescribeRegions", Fault.server_error(status=500, code="InternalError"), times=10)
+    async with Client(build_server(runtime)) as client:
+        result = await client.call_tool("estimate_cost", {"plan": PLAN})
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert result.is_error and "InternalError" in text and "retry" in text
+    assert cloud.access_key_secret not in text
+
+
+@pytest.mark.slow
+async def test_stdio_subprocess(cloud: SandboxCloud, tmp_path: Path) -> None:
+    errlog = (tmp_path / "stderr.log").open("w")
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "ack_compute.server", "serve"],
+        env=server_env(cloud, tmp_path, ACK_COMPUTE_LOG_LEVEL="DEBUG"),
+    )
+    from mcp.client.stdio import stdio_client
+
+    async with Client(stdio_client(params, errlog=errlog)) as client:
+        listed = await client.list_tools()
+        result = await client.call_tool("estimate_cost", {"plan": PLAN})
+    errlog.close()
+    assert [t.name for t in listed.tools] == ["estimate_cost"]
+    assert not result.is_error and (result.structured_content or {})["quote_token"]
+    log = (tmp_path / "stderr.log").read_text()
+    assert cloud.access_key_secret not in log
+
+
+@pytest.mark.slow
+async def test_sandbox_flag_needs_no_account(tmp_path: Path) -> None:
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "ack_compute.server", "serve", "--sandbox"], env={"HOME": str(tmp_path)}
+    )
+    async with Client(params) as client:
+        result = await client.call_tool("estimate_cost", {"plan": PLAN})
+    assert not result.is_error, result.content
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def http_server(cloud: SandboxCloud, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, **server_env(cloud, tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ack_compute.server", "serve", "--transport", "http", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}/mcp"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=0.5)
+            break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.slow
+async def test_streamable_http(http_server: str) -> None:
+    async with Client(http_server) as client:
+        result = await client.call_tool("estimate_cost", {"plan": {"kind": "acs", "vcpu": 1, "memory_gib": 2}})
+    assert not result.is_error
+    assert (result.structured_content or {})["hourly_total"] == pytest.approx(0.12)

@@ -1,0 +1,72 @@
+"""Plans validate every field before any cloud call and normalise to one digest."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from ack_compute.tools.plans import AcsPlan, ClusterPlan, Plan, normalise, plan_digest
+
+plan_adapter: TypeAdapter[ClusterPlan | AcsPlan] = TypeAdapter(Plan)
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "words"),
+    [
+        ({"kind": "cluster", "node_count": 101}, "node_count", "less than or equal to 100"),
+        ({"kind": "cluster", "node_count": -1}, "node_count", "greater than or equal to 0"),
+        ({"kind": "cluster", "system_disk": {"size_gib": 39}}, "size_gib", "greater than or equal to 40"),
+        ({"kind": "cluster", "system_disk": {"size_gib": 501}}, "size_gib", "less than or equal to 500"),
+        (
+            {"kind": "cluster", "system_disk": {"category": "cloud_ssd", "performance_level": "PL1"}},
+            "system_disk",
+            "applies only to cloud_essd",
+        ),
+        ({"kind": "cluster", "system_disk": {"size_gib": 100, "performance_level": "PL2"}}, "system_disk", "461"),
+        ({"kind": "cluster", "instance_types": []}, "instance_types", "at least 1"),
+        ({"kind": "cluster", "instance_types": ["g7.xlarge"]}, "instance_types", "pattern"),
+        ({"kind": "cluster", "instance_types": ["ecs.g7.xlarge", "ECS.G7.XLARGE"]}, "instance_types", "twice"),
+        ({"kind": "cluster", "region": "cn-hangzhou", "zone": "cn-beijing-a"}, "zone", "not in region"),
+        ({"kind": "cluster", "edition": "ultimate"}, "edition", "'basic' or 'pro'"),
+        ({"kind": "cluster", "hours": 0}, "hours", "greater than 0"),
+        ({"kind": "cluster", "surprise": 1}, "surprise", "Extra inputs"),
+        ({"kind": "acs", "vcpu": 2, "memory_gib": 4, "replicas": 0}, "replicas", "greater than or equal to 1"),
+        ({"kind": "acs", "vcpu": 0.3, "memory_gib": 4}, "vcpu", "multiple of 0.25"),
+        ({"kind": "acs", "vcpu": 2, "memory_gib": 4, "compute_class": "gpu"}, "acs", "gpu_model"),
+        ({"kind": "acs", "vcpu": 2, "memory_gib": 4, "gpu_count": 1}, "acs", "compute_class gpu"),
+        ({"kind": "vm"}, "kind", "does not match any of the expected tags"),
+    ],
+)
+def test_invalid_fields_are_named(raw: dict[str, object], field: str, words: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        plan_adapter.validate_python(raw)
+    text = str(info.value)
+    assert field in text and words in text, text
+
+
+def test_normalisation_gives_one_digest_per_plan() -> None:
+    a = normalise(
+        plan_adapter.validate_python({"kind": "cluster", "instance_types": [" ECS.G7.XLARGE "]}), "cn-hangzhou"
+    )
+    b = normalise(
+        plan_adapter.validate_python(
+            {
+                "kind": "cluster",
+                "instance_types": ["ecs.g7.xlarge"],
+                "region": "cn-hangzhou",
+                "system_disk": {"category": "cloud_essd", "size_gib": 120, "performance_level": "PL1"},
+                "hours": 1,
+            }
+        ),
+        "cn-hangzhou",
+    )
+    assert a == b and plan_digest(a) == plan_digest(b)
+    assert a.region == "cn-hangzhou" and a.system_disk.performance_level == "PL1"
+    c = normalise(plan_adapter.validate_python({"kind": "cluster", "instance_types": ["ecs.g7.xlarge"]}), "cn-beijing")
+    assert plan_digest(c) != plan_digest(a), "the default region is part of what is paid for"
+
+
+def test_default_region_must_agree_with_zone() -> None:
+    plan = plan_adapter.validate_python({"kind": "cluster", "zone": "cn-beijing-a"})
+    with pytest.raises(ValidationError, match="not in region"):
+        normalise(plan, "cn-hangzhou")

@@ -1,0 +1,54 @@
+"""Domain errors: each says what went wrong and what the agent should do next."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+
+class AckComputeError(Exception):
+    """Base for errors an agent can act on; `next_step` is the instruction it should follow."""
+
+    def __init__(self, message: str, next_step: str = "") -> None:
+        self.message = message
+        self.next_step = next_step
+        super().__init__(self.text)
+
+    @property
+    def text(self) -> str:
+        return f"{self.message} {self.next_step}".strip()
+
+
+class InvalidPlan(AckComputeError):
+    """The plan cannot be priced or created as given; nothing was called, nothing changed."""
+
+    def __init__(self, field: str, message: str, next_step: str = "") -> None:
+        self.field = field
+        super().__init__(f"Invalid plan field `{field}`: {message}", next_step or "Fix that field and retry.")
+
+
+QuoteRefusalReason = Literal[
+    "malformed",
+    "bad_signature",
+    "expired",
+    "plan_mismatch",
+    "already_used",
+    "over_budget",
+    "price_drift",
+    "declined",
+]
+
+
+class QuoteRefused(AckComputeError):
+    """A quote token cannot pay for this plan; nothing was created."""
+
+    def __init__(self, reason: QuoteRefusalReason, message: str, next_step: str) -> None:
+        self.reason = reason
+        super().__init__(f"Quote refused ({reason}): {message}", next_step)
+
+
+class PricingUnavailable(AckComputeError):
+    """Part of the plan has no known price, so no quote can be issued for it."""
+
+
+class CloudFailure(AckComputeError):
+    """The cloud refused or failed a call; the message carries its code and request id."""

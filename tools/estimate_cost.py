@@ -1,0 +1,89 @@
+"""estimate_cost: price a plan and sign a quote for exactly that plan."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from ack_compute.tools.plans import AcsPlan, ClusterPlan, normalise, plan_digest
+from ack_compute.tools.pricing import LineItem, Money, Pricer
+from ack_compute.tools.quotes import QuoteAmounts, QuoteBook
+
+
+class Budget(BaseModel):
+    within_caps: bool
+    max_hourly: Money | None = None
+    max_per_quote: Money | None = None
+    message: str = ""
+
+
+class Estimate(BaseModel):
+    """A priced plan and, when it fits the operator's budget, the signed quote that pays for it."""
+
+    plan: ClusterPlan | AcsPlan = Field(description="The normalised plan; pass it back unchanged to create.")
+    plan_digest: str
+    currency: str
+    line_items: list[LineItem]
+    hourly_total: Money
+    hours: float
+    total: Money
+    assumptions: list[str]
+    exclusions: list[str]
+    budget: Budget
+    quote_id: str | None
+    quote_token: str | None = Field(description="Single-use token binding this exact plan and price.")
+    issued_at: datetime | None
+    expires_at: datetime | None
+    next_step: str
+
+
+def _creator(plan: ClusterPlan | AcsPlan) -> str:
+    return "ensure_cluster" if isinstance(plan, ClusterPlan) else "deploy_acs (or run_job with compute=acs)"
+
+
+def estimate_cost(plan: ClusterPlan | AcsPlan, *, default_region: str, pricer: Pricer, quotes: QuoteBook) -> Estimate:
+    plan = normalise(plan, default_region)
+    pricing = pricer.price(plan)
+    violation = quotes.caps.violation(pricing.currency, pricing.hourly_total, pricing.total)
+    budget = Budget(
+        within_caps=violation is None,
+        max_hourly=quotes.caps.max_hourly,
+        max_per_quote=quotes.caps.max_per_quote,
+        message=violation or "",
+    )
+    quote = None
+    if violation is None:
+        quote = quotes.issue(
+            plan,
+            QuoteAmounts(
+                currency=pricing.currency, hourly=pricing.hourly_total, total=pricing.total, hours=pricing.hours
+            ),
+        )
+        next_step = (
+            f"Show this quote to the person ({pricing.hourly_total} {pricing.currency}/h, "
+            f"{pricing.total} {pricing.currency} for {pricing.hours:g} h). Only if they accept, call "
+            f"{_creator(plan)} with this exact plan and quote_token before {quote.expires_at.isoformat()}."
+        )
+    else:
+        next_step = (
+            f"This plan is over the operator's budget ({violation}); no quote was issued. Propose a smaller "
+            "plan to the person and estimate again."
+        )
+    return Estimate(
+        plan=plan,
+        plan_digest=plan_digest(plan),
+        currency=pricing.currency,
+        line_items=pricing.line_items,
+        hourly_total=pricing.hourly_total,
+        hours=pricing.hours,
+        total=pricing.total,
+        assumptions=pricing.assumptions,
+        exclusions=pricing.exclusions,
+        budget=budget,
+        quote_id=quote.quote_id if quote else None,
+        quote_token=quote.token if quote else None,
+        issued_at=quote.issued_at if quote else None,
+        expires_at=quote.expires_at if quote else None,
+        next_step=next_step,
+    )

@@ -1,0 +1,78 @@
+"""The ownership ledger: one SQLite file in the state dir, shared safely by threads and processes.
+
+WAL lets readers proceed while one writer commits; `BEGIN IMMEDIATE` takes the write lock up
+front so check-then-insert sequences are atomic across servers sharing the state dir.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+# Each entry migrates the schema from version i to i+1; never edit a shipped entry, append.
+_MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE quotes (
+        quote_id     TEXT PRIMARY KEY,
+        plan_digest  TEXT NOT NULL,
+        plan_json    TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        region       TEXT NOT NULL,
+        currency     TEXT NOT NULL,
+        hourly       TEXT NOT NULL,
+        total        TEXT NOT NULL,
+        issued_at    REAL NOT NULL,
+        expires_at   REAL NOT NULL
+    );
+    CREATE TABLE quote_redemptions (
+        quote_id     TEXT PRIMARY KEY,
+        plan_digest  TEXT NOT NULL,
+        outcome      TEXT NOT NULL CHECK (outcome IN ('redeemed', 'declined')),
+        at           REAL NOT NULL,
+        note         TEXT NOT NULL DEFAULT ''
+    );
+    """,
+]
+
+
+class Ledger:
+    """Connections are per thread; every write goes through `transaction()`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self.transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+                for statement in filter(str.strip, script.split(";")):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+
+    def _connection(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=10000")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        return self._connection().execute(sql, params).fetchall()

@@ -1,0 +1,150 @@
+"""Plans: the exact things a quote pays for, normalised so one plan has exactly one digest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+INSTANCE_TYPE_PATTERN = r"^ecs\.[a-z0-9]+(-[a-z0-9]+)*\.[a-z0-9]+$"
+REGION_PATTERN = r"^[a-z]{2,3}(-[a-z0-9]+)+$"
+# Minimum ESSD size per performance level (GiB): PL2 and PL3 need big disks to exist at all.
+ESSD_MIN_SIZE = {"PL0": 1, "PL1": 20, "PL2": 461, "PL3": 1261}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Disk(_Strict):
+    category: Literal["cloud_essd", "cloud_ssd", "cloud_efficiency"] = Field("cloud_essd", description="Disk category.")
+    size_gib: int
+    performance_level: Literal["PL0", "PL1", "PL2", "PL3"] | None = Field(
+        None, description="ESSD performance level; only for cloud_essd (default PL1)."
+    )
+
+    @model_validator(mode="after")
+    def _performance_level_fits(self) -> _Disk:
+        if self.category != "cloud_essd":
+            if self.performance_level is not None:
+                raise ValueError(f"performance_level applies only to cloud_essd, not {self.category}")
+            return self
+        if self.performance_level is None:
+            object.__setattr__(self, "performance_level", "PL1")  # the cloud's default, made explicit
+        minimum = ESSD_MIN_SIZE[self.performance_level or "PL1"]
+        if self.size_gib < minimum:
+            raise ValueError(f"ESSD {self.performance_level} needs size_gib >= {minimum}, got {self.size_gib}")
+        return self
+
+
+class SystemDisk(_Disk):
+    size_gib: int = Field(120, ge=40, le=500, description="System disk size in GiB, 40..500.")
+
+
+class DataDisk(_Disk):
+    size_gib: int = Field(ge=20, le=32768, description="Data disk size in GiB, 20..32768.")
+
+
+class _PlanBase(_Strict):
+    region: str | None = Field(
+        None, pattern=REGION_PATTERN, description="Region id such as cn-hangzhou; default: the server's region."
+    )
+    hours: float = Field(1.0, gt=0, le=8760, description="Expected runtime in hours, used for the total.")
+
+
+class ClusterPlan(_PlanBase):
+    """An ACK managed cluster with one worker node pool."""
+
+    kind: Literal["cluster"] = "cluster"
+    edition: Literal["basic", "pro"] = Field(
+        "basic", description="basic = ack.standard (no management fee); pro = ack.pro.small (hourly fee)."
+    )
+    instance_types: list[Annotated[str, Field(pattern=INSTANCE_TYPE_PATTERN)]] = Field(
+        default_factory=lambda: ["ecs.g7.xlarge"],
+        min_length=1,
+        max_length=10,
+        description="Worker ECS instance types in order of preference, e.g. ['ecs.g7.xlarge'].",
+    )
+    node_count: int = Field(2, ge=0, le=100, description="Worker nodes, 0..100.")
+    system_disk: SystemDisk = Field(default_factory=SystemDisk)
+    data_disks: list[DataDisk] = Field(default_factory=list, max_length=16)
+    zone: str | None = Field(None, pattern=REGION_PATTERN, description="Zone id such as cn-hangzhou-h.")
+    new_vpc_with_snat: bool = Field(
+        False, description="A new VPC with SNAT (NAT gateway + EIP) is needed for outbound internet access."
+    )
+
+    @field_validator("instance_types", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [v.strip().lower() if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("instance_types")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        seen = {t for t in value if value.count(t) > 1}
+        if seen:
+            raise ValueError(f"instance types listed twice: {sorted(seen)}")
+        return value
+
+    @model_validator(mode="after")
+    def _zone_in_region(self) -> ClusterPlan:
+        if self.zone and self.region and not self.zone.startswith(self.region):
+            raise ValueError(f"zone {self.zone} is not in region {self.region}")
+        return self
+
+
+class AcsPlan(_PlanBase):
+    """Serverless ACS pods: replicas x (vCPU, memory, GPUs) for a number of hours."""
+
+    kind: Literal["acs"] = "acs"
+    replicas: int = Field(1, ge=1, le=1000)
+    vcpu: float = Field(ge=0.25, le=128, multiple_of=0.25, description="vCPU per pod.")
+    memory_gib: float = Field(ge=0.5, le=1024, multiple_of=0.5, description="Memory per pod in GiB.")
+    compute_class: Literal["general-purpose", "gpu", "gpu-hpn"] = "general-purpose"
+    qos: Literal["default", "best-effort"] = "default"
+    gpu_model: str | None = Field(None, min_length=1, max_length=64, description="GPU model series, e.g. A10.")
+    gpu_count: int = Field(0, ge=0, le=16, description="GPUs per pod.")
+
+    @model_validator(mode="after")
+    def _gpu_consistent(self) -> AcsPlan:
+        wants_gpu = self.compute_class in ("gpu", "gpu-hpn")
+        if wants_gpu and (self.gpu_count < 1 or not self.gpu_model):
+            raise ValueError(f"compute_class {self.compute_class} needs gpu_model and gpu_count >= 1")
+        if not wants_gpu and (self.gpu_count or self.gpu_model):
+            raise ValueError("gpu_model/gpu_count need compute_class gpu or gpu-hpn")
+        return self
+
+
+Plan = Annotated[ClusterPlan | AcsPlan, Field(discriminator="kind")]
+
+
+def normalise(plan: ClusterPlan | AcsPlan, default_region: str) -> ClusterPlan | AcsPlan:
+    """Fill server defaults so the plan that is priced is the plan that is digested and created."""
+    plan = plan if plan.region else plan.model_copy(update={"region": default_region})
+    # Re-validate: the default region must also agree with the zone.
+    return type(plan).model_validate(plan.model_dump())
+
+
+def canonical_json(plan: ClusterPlan | AcsPlan) -> str:
+    return json.dumps(plan.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def plan_digest(plan: ClusterPlan | AcsPlan) -> str:
+    return hashlib.sha256(canonical_json(plan).encode()).hexdigest()
+
+
+def plan_differences(quoted: dict[str, object], given: dict[str, object], prefix: str = "") -> list[str]:
+    """Field paths whose values differ, so a refused agent knows exactly what it changed."""
+    out: list[str] = []
+    for key in sorted(set(quoted) | set(given)):
+        a, b = quoted.get(key), given.get(key)
+        path = f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.extend(plan_differences(a, b, f"{path}."))
+        elif a != b:
+            out.append(f"{path}: quoted {json.dumps(a)}, given {json.dumps(b)}")
+    return out

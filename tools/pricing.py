@@ -1,0 +1,431 @@
+"""Prices plans: ECS DescribePrice for nodes and disks, a dated rate table for what has no API.
+
+Every API answer is cached for the quote TTL, so a repeated estimate makes no new call and two
+estimates within one quote's life see the same prices.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+from ack_compute.cloud.cs import ContainerService
+from ack_compute.cloud.ecs import DiskQuery, EcsCatalog, InstancePrice, InstanceTypeInfo, ZoneStock
+from ack_compute.cloud.errors import CloudError
+from ack_compute.tools.errors import CloudFailure, InvalidPlan, PricingUnavailable
+from ack_compute.tools.plans import AcsPlan, ClusterPlan
+
+Site = Literal["china", "international"]
+T = TypeVar("T")
+_CENT = Decimal("0.0001")
+# Money is exact (Decimal) inside and a plain JSON number outside, which agents read most easily.
+Money = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
+
+
+def money(value: Decimal) -> Decimal:
+    return value.quantize(_CENT, rounding=ROUND_HALF_UP)
+
+
+class AcsRate(BaseModel):
+    site: Site
+    area: Literal["mainland", "outside"]
+    currency: str
+    vcpu_hour: Decimal
+    gib_hour: Decimal
+
+
+class GpuRate(BaseModel):
+    site: Site
+    area: Literal["mainland", "outside"]
+    currency: str
+    gpu_model: str
+    compute_class: Literal["gpu", "gpu-hpn"] = "gpu"
+    gpu_hour: Decimal
+
+
+class RateTable(BaseModel):
+    """Prices with no API, kept as data with a date and a source; the operator may supply their own."""
+
+    as_of: date
+    source: str
+    ack_pro_fee_per_hour: dict[str, Decimal]
+    acs: list[AcsRate]
+    acs_gpu: list[GpuRate] = Field(default_factory=list)
+    # Optional per-currency hourly prices, e.g. {"nat_gateway": {"CNY": "..."}, "eip": {...}}.
+    network: dict[str, dict[str, Decimal]] = Field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> RateTable:
+        if path is None:
+            text = resources.files("ack_compute.tools").joinpath("data/rates.json").read_text()
+        else:
+            text = path.read_text()
+        return cls.model_validate(json.loads(text))
+
+
+class PriceSource(BaseModel):
+    kind: Literal["api", "rate_table"]
+    name: str
+    as_of: str | None = None
+
+
+class LineItem(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    item: str
+    unit: str
+    unit_price: Money
+    quantity: Money
+    hourly: Money
+    source: PriceSource
+
+
+class Pricing(BaseModel):
+    currency: str
+    line_items: list[LineItem]
+    hourly_total: Decimal
+    hours: float
+    total: Decimal
+    assumptions: list[str]
+    exclusions: list[str]
+
+
+class TtlCache:
+    """A small thread-safe cache whose entries expire; good enough for a few hundred price keys."""
+
+    def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl_seconds
+        self._clock = clock
+        self._items: dict[Hashable, tuple[float, object]] = {}
+        self._lock = threading.Lock()
+
+    def get_or_load(self, key: Hashable, load: Callable[[], T]) -> T:
+        now = self._clock()
+        with self._lock:
+            hit = self._items.get(key)
+            if hit and hit[0] > now:
+                return hit[1]  # type: ignore[return-value]
+        value = load()
+        with self._lock:
+            self._items[key] = (now + self.ttl, value)
+        return value
+
+
+def is_mainland(region: str) -> bool:
+    return region.startswith("cn-") and region != "cn-hongkong"
+
+
+class Pricer:
+    def __init__(
+        self,
+        ecs: EcsCatalog,
+        cs: ContainerService,
+        rates: RateTable,
+        *,
+        site: Site = "china",
+        cache_ttl_seconds: float = 900,
+    ) -> None:
+        self._ecs = ecs
+        self._cs = cs
+        self.rates = rates
+        self.site = site
+        self._cache = TtlCache(cache_ttl_seconds)
+        self._table = PriceSource(kind="rate_table", name="rate table", as_of=rates.as_of.isoformat())
+
+    @property
+    def site_currency(self) -> str:
+        return "CNY" if self.site == "china" else "USD"
+
+    def price(self, plan: ClusterPlan | AcsPlan) -> Pricing:
+        assert plan.region, "plans are normalised before pricing"
+        self._check_region(plan.region)
+        if isinstance(plan, ClusterPlan):
+            return self._price_cluster(plan)
+        return self._price_acs(plan)
+
+    def hourly_now(self, plan: ClusterPlan | AcsPlan) -> Decimal:
+        """The current hourly price (cached within the TTL), for the drift check at redemption."""
+        return self.price(plan).hourly_total
+
+    # -- cloud calls, cached -------------------------------------------------------------------
+
+    def _cloud(self, key: Hashable, load: Callable[[], T]) -> T:
+        try:
+            return self._cache.get_or_load(key, load)
+        except CloudError as exc:
+            raise CloudFailure(str(exc), _advice(exc)) from None
+
+    def _check_region(self, region: str) -> None:
+        regions = self._cloud(("regions",), self._cs.describe_regions)
+        known = sorted(r.region_id for r in regions)
+        if region not in known:
+            raise InvalidPlan("region", f"{region} is not an ACK region.", f"Use one of: {', '.join(known)}.")
+
+    def _instance_types(self, region: str, wanted: list[str]) -> dict[str, InstanceTypeInfo]:
+        found = self._cloud(("types", region, tuple(wanted)), lambda: self._ecs.describe_instance_types(region, wanted))
+        unknown = [t for t in wanted if t not in found]
+        if unknown:
+            raise InvalidPlan(
+                "instance_types",
+                f"{', '.join(unknown)} not offered in {region}.",
+                "Check the spelling (e.g. ecs.g7.xlarge) or pick another type.",
+            )
+        return found
+
+    def _zone_stock(self, region: str, zone: str) -> ZoneStock:
+        stock = self._cloud(("stock", region, zone), lambda: self._ecs.zone_stock(region, zone))
+        if not stock.available and not stock.sold_out:
+            raise InvalidPlan(
+                "zone",
+                f"{zone} sells no instance types pay-as-you-go in {region} (unknown zone?).",
+                "Omit zone to let ACK choose, or pick another zone of the region.",
+            )
+        return stock
+
+    def _instance_price(self, plan: ClusterPlan, instance_type: str) -> InstancePrice:
+        system = DiskQuery(
+            category=plan.system_disk.category,
+            size_gib=plan.system_disk.size_gib,
+            performance_level=plan.system_disk.performance_level,
+        )
+        data = [
+            DiskQuery(category=d.category, size_gib=d.size_gib, performance_level=d.performance_level)
+            for d in plan.data_disks
+        ]
+        key = ("price", plan.region, plan.zone, instance_type, plan.node_count, system, tuple(data))
+        return self._cloud(
+            key,
+            lambda: self._ecs.describe_price(
+                plan.region or "", instance_type, plan.node_count, system, data, zone=plan.zone
+            ),
+        )
+
+    # -- plans ---------------------------------------------------------------------------------
+
+    def _price_cluster(self, plan: ClusterPlan) -> Pricing:
+        region = plan.region or ""
+        infos = self._instance_types(region, plan.instance_types)
+        assumptions = [
+            "Pay-as-you-go prices for one hour (ECS PriceUnit=Hour); nodes are billed while they exist, "
+            "even when idle.",
+        ]
+        exclusions = ["Public traffic, load balancers, log service and snapshots are not included."]
+        candidates = list(plan.instance_types)
+        if plan.zone:
+            stock = self._zone_stock(region, plan.zone)
+            candidates = [t for t in candidates if t in stock.available]
+            missing = [t for t in plan.instance_types if t not in candidates]
+            if not candidates:
+                sold = [t for t in missing if t in stock.sold_out]
+                detail = f" ({', '.join(sold)} sold out)" if sold else ""
+                raise InvalidPlan(
+                    "instance_types",
+                    f"none of {', '.join(missing)} is available in {plan.zone}{detail}.",
+                    "Pick other instance types or another zone, or omit zone.",
+                )
+            if missing:
+                assumptions.append(f"Not available in {plan.zone} and not priced: {', '.join(missing)}.")
+
+        items: list[LineItem] = []
+        currency = self.site_currency
+        if plan.node_count:
+            with ThreadPoolExecutor(max_workers=min(4, len(candidates))) as pool:
+                prices = list(pool.map(lambda t: self._instance_price(plan, t), candidates))
+            chosen = max(prices, key=lambda p: p.trade_price)
+            currency = chosen.currency
+            others = [p for p in prices if p is not chosen]
+            if others:
+                alternatives = ", ".join(f"{p.instance_type} {money(p.trade_price)}" for p in others)
+                assumptions.append(
+                    f"ACK may use any of your preferred types; the quote prices the dearest, {chosen.instance_type}, "
+                    f"so it is an upper bound (nodes with the others, {currency}/h: {alternatives})."
+                )
+            items.extend(self._node_items(plan, chosen, infos[chosen.instance_type]))
+        if plan.edition == "pro":
+            fee = self.rates.ack_pro_fee_per_hour.get(currency)
+            if fee is None:
+                raise PricingUnavailable(
+                    f"The rate table has no ACK Pro fee in {currency}.", "Ask the operator to add it to the rate table."
+                )
+            items.append(
+                LineItem(
+                    item="ACK Pro management fee (ack.pro.small)",
+                    unit="cluster-hour",
+                    unit_price=fee,
+                    quantity=Decimal(1),
+                    hourly=fee,
+                    source=self._table,
+                )
+            )
+        else:
+            assumptions.append("ACK Basic (ack.standard) has no management fee.")
+        if plan.new_vpc_with_snat:
+            items.extend(self._network_items(currency, exclusions))
+        return self._total(currency, items, plan.hours, assumptions, exclusions)
+
+    def _node_items(self, plan: ClusterPlan, price: InstancePrice, info: InstanceTypeInfo) -> list[LineItem]:
+        n = Decimal(plan.node_count)
+        api = PriceSource(kind="api", name="ECS DescribePrice")
+        spec = f"{info.vcpu} vCPU, {info.memory_gib:g} GiB" + (
+            f", {info.gpu_amount} x {info.gpu_spec}" if info.gpu_amount else ""
+        )
+        parts = dict(price.parts)
+        node_part = parts.pop("instanceType", price.trade_price - sum(parts.values(), Decimal(0)))
+        items = [
+            LineItem(
+                item=f"Worker nodes: {price.instance_type} ({spec})",
+                unit="node-hour",
+                unit_price=money(node_part / n),
+                quantity=n,
+                hourly=money(node_part),
+                source=api,
+            )
+        ]
+        sd = plan.system_disk
+        labels = {
+            "systemDisk": f"System disks: {sd.size_gib} GiB {sd.category}"
+            + (f" {sd.performance_level}" if sd.performance_level else ""),
+            "dataDisk": f"Data disks: {len(plan.data_disks)} per node, "
+            + ", ".join(f"{d.size_gib} GiB {d.category}" for d in plan.data_disks),
+        }
+        for resource, amount in parts.items():
+            items.append(
+                LineItem(
+                    item=labels.get(resource, resource),
+                    unit="node-hour",
+                    unit_price=money(amount / n),
+                    quantity=n,
+                    hourly=money(amount),
+                    source=api,
+                )
+            )
+        return items
+
+    def _network_items(self, currency: str, exclusions: list[str]) -> list[LineItem]:
+        items = []
+        for name, label in (("nat_gateway", "NAT gateway (SNAT for the new VPC)"), ("eip", "EIP for the NAT gateway")):
+            rate = self.rates.network.get(name, {}).get(currency)
+            if rate is None:
+                exclusions.append(f"{label}: billed by the cloud but not priced here (no rate in the table).")
+            else:
+                items.append(
+                    LineItem(
+                        item=label, unit="hour", unit_price=rate, quantity=Decimal(1), hourly=rate, source=self._table
+                    )
+                )
+        return items
+
+    def _price_acs(self, plan: AcsPlan) -> Pricing:
+        region = plan.region or ""
+        area = "mainland" if is_mainland(region) else "outside"
+        rate = next((r for r in self.rates.acs if r.site == self.site and r.area == area), None)
+        if rate is None:
+            raise PricingUnavailable(
+                f"The rate table (as of {self.rates.as_of}) has no ACS rate for the {self.site} site in "
+                f"{'mainland China' if area == 'mainland' else 'regions outside mainland China'}.",
+                "Ask the operator to add one (--rate-table), or choose a region with a known rate.",
+            )
+        replicas = Decimal(plan.replicas)
+        vcpus = replicas * Decimal(str(plan.vcpu))
+        gibs = replicas * Decimal(str(plan.memory_gib))
+        items = [
+            LineItem(
+                item=f"ACS vCPU: {plan.replicas} pods x {plan.vcpu:g} vCPU ({plan.compute_class})",
+                unit="vCPU-hour",
+                unit_price=rate.vcpu_hour,
+                quantity=vcpus,
+                hourly=money(vcpus * rate.vcpu_hour),
+                source=self._table,
+            ),
+            LineItem(
+                item=f"ACS memory: {plan.replicas} pods x {plan.memory_gib:g} GiB",
+                unit="GiB-hour",
+                unit_price=rate.gib_hour,
+                quantity=gibs,
+                hourly=money(gibs * rate.gib_hour),
+                source=self._table,
+            ),
+        ]
+        assumptions = [
+            "ACS bills per second; the total assumes every pod runs for the full duration.",
+            "ACS may round a pod up to its nearest supported vCPU/memory size; the price of that size applies.",
+        ]
+        if plan.qos == "best-effort":
+            assumptions.append(
+                "best-effort pods are billed at a discount; priced at the default rate so the quote is an upper bound."
+            )
+        if plan.gpu_count:
+            model = (plan.gpu_model or "").upper()
+            gpu = next(
+                (
+                    g
+                    for g in self.rates.acs_gpu
+                    if g.site == self.site
+                    and g.area == area
+                    and g.gpu_model.upper() == model
+                    and g.compute_class == plan.compute_class
+                ),
+                None,
+            )
+            if gpu is None:
+                raise PricingUnavailable(
+                    f"No {plan.compute_class} rate for GPU model {plan.gpu_model} in the rate table "
+                    f"(as of {self.rates.as_of}); GPU pods cannot be quoted without one.",
+                    "Ask the operator to add the model to the rate table (--rate-table), or use "
+                    "compute_class general-purpose.",
+                )
+            count = replicas * plan.gpu_count
+            items.append(
+                LineItem(
+                    item=f"ACS GPU: {plan.replicas} pods x {plan.gpu_count} x {plan.gpu_model}",
+                    unit="GPU-hour",
+                    unit_price=gpu.gpu_hour,
+                    quantity=count,
+                    hourly=money(count * gpu.gpu_hour),
+                    source=self._table,
+                )
+            )
+        return self._total(
+            rate.currency,
+            items,
+            plan.hours,
+            assumptions,
+            ["Cluster fees, storage volumes, public traffic and load balancers are not included."],
+        )
+
+    def _total(
+        self, currency: str, items: list[LineItem], hours: float, assumptions: list[str], exclusions: list[str]
+    ) -> Pricing:
+        hourly = money(sum((i.hourly for i in items), Decimal(0)))
+        return Pricing(
+            currency=currency,
+            line_items=items,
+            hourly_total=hourly,
+            hours=hours,
+            total=money(hourly * Decimal(str(hours))),
+            assumptions=assumptions,
+            exclusions=exclusions,
+        )
+
+
+def _advice(exc: CloudError) -> str:
+    if exc.code == "CredentialsNotFound" or "AccessKey" in exc.code or exc.code == "SignatureDoesNotMatch":
+        return (
+            "Check the server's Alibaba Cloud credentials (environment, ~/.aliyun/config.json or RAM role), "
+            "or start it with --sandbox to work offline."
+        )
+    if exc.code.startswith("Forbidden"):
+        return "The credentials lack permission; grant the RAM policy for this action, then retry."
+    if exc.retryable:
+        return "The cloud is busy or unreachable; wait a little and retry."
+    return "Check the plan against the message above and retry."
