@@ -38,6 +38,14 @@ PLAN: dict[str, Any] = {
     "zone": "cn-hangzhou-h",
     "hours": 4,
 }
+BARE = (
+    "from mcp.server import MCPServer\n"
+    "s = MCPServer(name='bare')\n"
+    "@s.tool()\n"
+    "def ping() -> str:\n"
+    "    return 'pong'\n"
+    "s.run('stdio')\n"
+)
 EAGER = (
     "import alibabacloud_cs20151215.client, alibabacloud_ecs20140526.client, alibabacloud_vpc20160428.client; "
     "from ack_compute.server.cli import main; main(['serve'])"
@@ -67,6 +75,7 @@ def cold_start(cloud: SandboxCloud, state: str, runs: int) -> None:
     }
     cases = {
         "python -c pass (interpreter floor)": None,
+        "floor: bare one-tool MCPServer (mcp 2.x import)": ["-c", BARE],
         "ack-compute-mcp serve (lazy SDK imports)": ["-m", "ack_compute.server", "serve"],
         "baseline: same, SDKs imported eagerly": ["-c", EAGER],
     }
@@ -80,7 +89,7 @@ def cold_start(cloud: SandboxCloud, state: str, runs: int) -> None:
                 samples.append(time.perf_counter() - t)
             else:
                 samples.append(anyio.run(time_to_tools_list, args, env))
-        print(f"  {name:45s} median {statistics.median(samples):.3f} s   min {min(samples):.3f} s")
+        print(f"  {name:48s} median {statistics.median(samples):.3f} s   min {min(samples):.3f} s")
 
 
 def warm_latency(cloud: SandboxCloud, state: str, runs: int) -> None:

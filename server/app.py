@@ -6,7 +6,9 @@ import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
 
+from ack_compute.server.docs import register_docs
 from ack_compute.server.errors import as_tool_errors
+from ack_compute.server.prompts import register_prompts
 from ack_compute.server.runtime import Runtime, package_version
 from ack_compute.tools import estimate_cost as estimating
 from ack_compute.tools.estimate_cost import Estimate
@@ -20,6 +22,8 @@ Money is real, so the order is fixed:
 3. Call the creating tool with the SAME plan and the quote_token. A token pays for exactly that plan,
    once, before it expires; any change to the plan needs a new estimate.
 The server enforces budget caps set by the operator and never deletes what it did not create.
+For product facts (ACK editions, ACS compute classes, prices, error codes) use doc_search or the
+docs://references resources instead of guessing.
 """
 
 
@@ -54,4 +58,6 @@ def build_server(runtime: Runtime) -> MCPServer:
             )
         )
 
+    register_docs(server)
+    register_prompts(server, {"estimate_cost", "doc_search"})
     return server

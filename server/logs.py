@@ -12,3 +12,5 @@ def configure(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # The embedded sandbox runs on uvicorn; its lifecycle lines would read as if MCP were served over HTTP.
+    logging.getLogger("uvicorn.error").setLevel(max(logging.WARNING, root.level))

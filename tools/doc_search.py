@@ -67,7 +67,7 @@ class DocSection(BaseModel):
     title: str = Field(description="the document's H1 title")
     heading: str = Field(description="the section heading, plain text")
     anchor: str = Field(description="GitHub-style slug of the heading, unique within the document")
-    uri: str = Field(description="docs://references/{document}#{anchor}")
+    uri: str = Field(description="docs://references/{document}/{anchor}")
 
 
 class DocHit(DocSection):
@@ -149,7 +149,7 @@ class _Section:
             title=self.title,
             heading=self.heading,
             anchor=self.anchor,
-            uri=f"{URI_PREFIX}{self.document}#{self.anchor}",
+            uri=f"{URI_PREFIX}{self.document}/{self.anchor}",
         )
 
 
@@ -417,6 +417,16 @@ def _validate(query: str, limit: int) -> str:
 
 _index: DocIndex | None = None
 _index_lock = threading.Lock()
+
+
+def document_titles() -> dict[str, str]:
+    """Name -> H1 title of each bundled document, without building the index (cheap at server start)."""
+    titles: dict[str, str] = {}
+    for entry in sorted(resources.files(PACKAGE).iterdir(), key=lambda e: e.name):
+        if entry.is_file() and entry.name.endswith(".md"):
+            first = next((ln for ln in entry.read_text(encoding="utf-8").splitlines() if ln.startswith("# ")), "")
+            titles[entry.name[: -len(".md")]] = first[2:].strip() or entry.name
+    return titles
 
 
 def get_index() -> DocIndex:

@@ -64,7 +64,7 @@ def test_sections_round_trip_through_read_section(name: str) -> None:
     sections = doc_search.sections(name)
     top_level = []
     for section in sections:
-        assert section.uri == f"docs://references/{name}#{section.anchor}"
+        assert section.uri == f"docs://references/{name}/{section.anchor}"
         body = read_section(name, section.anchor)
         assert body.strip() in text
         if section.anchor != sections[0].anchor:
@@ -233,7 +233,7 @@ def test_hits_are_well_formed_and_ranked() -> None:
     assert all(isinstance(h, DocHit) for h in hits)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     for h in hits:
-        assert h.uri == f"docs://references/{h.document}#{h.anchor}"
+        assert h.uri == f"docs://references/{h.document}/{h.anchor}"
         assert h.title and h.heading and h.snippet
     assert set(DocHit.model_fields) == {"document", "title", "heading", "anchor", "uri", "snippet", "score"}
 

