@@ -1,10 +1,18 @@
-"""Container Service (ACK) calls; this issue needs only the region list."""
+"""Container Service (ACK) calls: regions, clusters, tasks, temporary kubeconfigs.
+
+Kubeconfigs are credentials: they are returned as SecretStr and never logged.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
 
 from ack_compute.cloud.clients import OpenApiClients
+
+PAGE_SIZE = 100  # the largest page DescribeClustersV1 serves; fewer round trips for big accounts
 
 
 class RegionInfo(BaseModel):
@@ -12,16 +20,69 @@ class RegionInfo(BaseModel):
     name: str = ""
 
 
+class ClusterInfo(BaseModel):
+    cluster_id: str
+    name: str
+    state: str
+    region_id: str = ""
+    zone_id: str = ""
+    cluster_type: str = ""
+    cluster_spec: str = ""
+    profile: str = ""
+    vpc_id: str = ""
+    vswitch_ids: list[str] = []
+    size: int = 0
+    current_version: str = ""
+    deletion_protection: bool = False
+    tags: dict[str, str] = {}
+
+    @classmethod
+    def from_api(cls, raw: dict[str, Any]) -> ClusterInfo:
+        tags = {t.get("key", ""): t.get("value", "") for t in raw.get("tags") or [] if isinstance(t, dict)}
+        vswitches = raw.get("vswitch_ids") or ([raw["vswitch_id"]] if raw.get("vswitch_id") else [])
+        return cls(
+            cluster_id=raw["cluster_id"],
+            name=raw.get("name", ""),
+            state=raw.get("state", ""),
+            region_id=raw.get("region_id", ""),
+            zone_id=raw.get("zone_id", ""),
+            cluster_type=raw.get("cluster_type", ""),
+            cluster_spec=raw.get("cluster_spec", ""),
+            profile=raw.get("profile", ""),
+            vpc_id=raw.get("vpc_id", ""),
+            vswitch_ids=[v for v in (vswitches if isinstance(vswitches, list) else str(vswitches).split(",")) if v],
+            size=int(raw.get("size") or 0),
+            current_version=raw.get("current_version", ""),
+            deletion_protection=bool(raw.get("deletion_protection")),
+            tags=tags,
+        )
+
+
+class TaskInfo(BaseModel):
+    task_id: str
+    state: str  # running | success | fail (and a few transitional ones)
+    current_stage: str = ""
+    error_code: str = ""
+    error_message: str = ""
+
+
+class Kubeconfig(BaseModel):
+    config: SecretStr
+    expiration: datetime | None = None
+
+
 class ContainerService:
     def __init__(self, clients: OpenApiClients) -> None:
         self._clients = clients
 
+    def _cs(self) -> Any:
+        return self._clients.client("cs")
+
     def describe_regions(self) -> list[RegionInfo]:
         from alibabacloud_cs20151215 import models as m
 
-        client = self._clients.client("cs")
         body = self._clients.call(
-            "DescribeRegions", lambda: client.describe_regions(m.DescribeRegionsRequest()).body.to_map()
+            "DescribeRegions", lambda: self._cs().describe_regions(m.DescribeRegionsRequest()).body.to_map()
         )
         # This API answers in camelCase, unlike most CS APIs (see the SDK's DescribeRegionsResponseBody).
         return [
@@ -29,3 +90,66 @@ class ContainerService:
             for r in body.get("regions", [])
             if r.get("regionId")
         ]
+
+    def list_clusters(self, *, name: str | None = None, region: str | None = None) -> list[ClusterInfo]:
+        """Every cluster, across all pages (the name filter is a server-side match; callers check exactly)."""
+        from alibabacloud_cs20151215 import models as m
+
+        found: list[ClusterInfo] = []
+        page = 1
+        while True:
+            request = m.DescribeClustersV1Request(name=name, region_id=region, page_number=page, page_size=PAGE_SIZE)
+            body = self._clients.call(
+                "DescribeClustersV1", lambda r=request: self._cs().describe_clusters_v1(r).body.to_map()
+            )
+            batch = body.get("clusters") or []
+            found.extend(ClusterInfo.from_api(c) for c in batch)
+            total = int((body.get("page_info") or {}).get("total_count") or 0)
+            if not batch or len(found) >= total:
+                return found
+            page += 1
+
+    def describe_cluster(self, cluster_id: str) -> ClusterInfo:
+        body = self._clients.call(
+            "DescribeClusterDetail", lambda: self._cs().describe_cluster_detail(cluster_id).body.to_map()
+        )
+        return ClusterInfo.from_api(body)
+
+    def create_cluster(self, wire_body: dict[str, Any]) -> tuple[str, str]:
+        """POST /clusters with a body in the API's own (snake_case) shape; returns (cluster_id, task_id).
+
+        Not retried on network errors: the call may have reached the cloud, and the caller reconciles
+        by name and tags instead of blindly creating a second cluster.
+        """
+        from alibabacloud_cs20151215 import models as m
+
+        request = m.CreateClusterRequest().from_map(wire_body)
+        body = self._clients.call(
+            "CreateCluster", lambda: self._cs().create_cluster(request).body.to_map(), idempotent=False
+        )
+        return body["cluster_id"], body.get("task_id", "")
+
+    def describe_task(self, task_id: str) -> TaskInfo:
+        body = self._clients.call("DescribeTaskInfo", lambda: self._cs().describe_task_info(task_id).body.to_map())
+        error = body.get("error") or {}
+        return TaskInfo(
+            task_id=body.get("task_id", task_id),
+            state=body.get("state", ""),
+            current_stage=body.get("current_stage") or "",
+            error_code=str(error.get("code") or ""),
+            error_message=str(error.get("message") or ""),
+        )
+
+    def user_kubeconfig(self, cluster_id: str, *, private: bool, minutes: int) -> Kubeconfig:
+        from alibabacloud_cs20151215 import models as m
+
+        request = m.DescribeClusterUserKubeconfigRequest(private_ip_address=private, temporary_duration_minutes=minutes)
+        body = self._clients.call(
+            "DescribeClusterUserKubeconfig",
+            lambda: self._cs().describe_cluster_user_kubeconfig(cluster_id, request).body.to_map(),
+        )
+        expiration = body.get("expiration")
+        return Kubeconfig(
+            config=SecretStr(body["config"]),
+            expiration=datetime.fromisoformat(expiration.replace("Z", "+00:00")) if expiration else None,
+        )

@@ -152,3 +152,28 @@ class EcsCatalog:
                     target = available if sup.get("Status") == "Available" else sold_out
                     target.add(sup.get("Value", ""))
         return ZoneStock(zone=zone, available=available, sold_out=sold_out - available)
+
+    def zones_with_stock(self, region: str, instance_type: str) -> list[str]:
+        """Zones of the region selling `instance_type` pay-as-you-go now, in the API's order."""
+        from alibabacloud_ecs20140526 import models as m
+
+        request = m.DescribeAvailableResourceRequest(
+            region_id=region,
+            destination_resource="InstanceType",
+            instance_charge_type="PostPaid",
+            instance_type=instance_type,
+        )
+        client = self._clients.client("ecs", region)
+        body = self._clients.call(
+            "DescribeAvailableResource", lambda: client.describe_available_resource(request).body.to_map()
+        )
+        zones = []
+        for z in body.get("AvailableZones", {}).get("AvailableZone", []):
+            for res in z.get("AvailableResources", {}).get("AvailableResource", []):
+                if any(
+                    s.get("Value") == instance_type and s.get("Status") == "Available"
+                    for s in res.get("SupportedResources", {}).get("SupportedResource", [])
+                ):
+                    zones.append(z["ZoneId"])
+                    break
+        return zones

@@ -11,7 +11,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
 
-from ack_compute.sandbox import cs_regions, ecs_price, ecs_resources
+from ack_compute.sandbox import (
+    cs_clusters,
+    cs_kubeconfig,
+    cs_nodepools,
+    cs_regions,
+    cs_tasks,
+    ecs_price,
+    ecs_resources,
+    ecs_security_groups,
+    vpc_networks,
+)
 from ack_compute.sandbox.errors import ApiError, internal_error, invalid_version, missing_parameter, new_request_id
 from ack_compute.sandbox.products import ApiStyle, product_for_version
 from ack_compute.sandbox.router import ApiRequest, Router
@@ -20,7 +30,17 @@ from ack_compute.sandbox.state import SandboxState
 
 log = logging.getLogger("ack_compute.sandbox")
 
-ROUTE_MODULES = (ecs_price, ecs_resources, cs_regions)
+ROUTE_MODULES = (
+    ecs_price,
+    ecs_resources,
+    ecs_security_groups,
+    vpc_networks,
+    cs_regions,
+    cs_clusters,
+    cs_nodepools,
+    cs_tasks,
+    cs_kubeconfig,
+)
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
 
 

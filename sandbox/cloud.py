@@ -5,15 +5,18 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
 import uvicorn
 
+from ack_compute.sandbox import planting
 from ack_compute.sandbox.app import build_app
 from ack_compute.sandbox.catalog import load_catalog
 from ack_compute.sandbox.faults import Fault
 from ack_compute.sandbox.state import SandboxState, generate_credentials
+from ack_compute.sandbox.world import Cluster, Faults, LifecycleFault, SecurityGroup, Task, Vpc, VSwitch
 
 STARTUP_TIMEOUT_SECONDS = 10.0
 SHUTDOWN_TIMEOUT_SECONDS = 5.0
@@ -56,11 +59,13 @@ class SandboxCloud:
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="sandbox-cloud", daemon=True)
         thread.start()
+        self._state.kube.start()
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
                 server.should_exit = True
                 sock.close()
+                self._state.kube.stop()
                 raise RuntimeError("the sandbox cloud failed to start")
             time.sleep(0.002)
         self._server, self._thread, self._port = server, thread, sock.getsockname()[1]
@@ -71,6 +76,8 @@ class SandboxCloud:
             return
         server.should_exit = True
         thread.join(SHUTDOWN_TIMEOUT_SECONDS)
+        self._state.world.clock.scheduler.stop()
+        self._state.kube.stop()
         self._server = self._thread = self._port = None
 
     @property
@@ -99,7 +106,154 @@ class SandboxCloud:
         self._state.faults.add(action, fault, times)
 
     def clear_faults(self) -> None:
+        """Drop queued request faults and queued lifecycle faults (failed creations, deletions, stalled nodes)."""
         self._state.faults.clear()
+        with self._state.world.lock:
+            self._state.world.faults = Faults()
+
+    # The clock
+
+    @property
+    def time_scale(self) -> float:
+        """Simulated cloud work takes its real-world duration divided by this; change it at any time."""
+        return self._state.time_scale
+
+    @time_scale.setter
+    def time_scale(self, value: float) -> None:
+        if value <= 0:
+            raise ValueError("time_scale must be positive")
+        self._state.time_scale = value
+
+    # Planting: resources as if someone else had created them
+
+    def plant_vpc(
+        self,
+        name: str = "",
+        *,
+        cidr_block: str = "192.168.0.0/16",
+        region_id: str = "cn-hangzhou",
+        tags: Mapping[str, str] | None = None,
+    ) -> str:
+        """An Available VPC; returns its id."""
+        return planting.plant_vpc(self._state, name, cidr_block=cidr_block, region_id=region_id, tags=tags)
+
+    def plant_vswitch(
+        self,
+        vpc_id: str,
+        *,
+        zone_id: str | None = None,
+        cidr_block: str | None = None,
+        name: str = "",
+        tags: Mapping[str, str] | None = None,
+    ) -> str:
+        """An Available vSwitch in `vpc_id` (first zone and first free /24 unless given); returns its id."""
+        return planting.plant_vswitch(self._state, vpc_id, zone_id=zone_id, cidr_block=cidr_block, name=name, tags=tags)
+
+    def plant_cluster(
+        self,
+        name: str,
+        *,
+        state: planting.PlantedState = "running",
+        nodes: int = 2,
+        nodes_ready: bool = True,
+        tags: Mapping[str, str] | None = None,
+        cluster_spec: str = "ack.standard",
+        profile: str = "Default",
+        limited_rbac: bool = False,
+        unresponsive: bool = False,
+        region_id: str = "cn-hangzhou",
+        vswitch_id: str | None = None,
+        instance_type: str = "ecs.g7.xlarge",
+        deletion_protection: bool = False,
+    ) -> str:
+        """A cluster (with its own VPC and vSwitch unless `vswitch_id` is given); returns its id.
+
+        `running` clusters serve their Kubernetes API at once, `initial` ones go on to run like created
+        ones, `failed` ones stay failed. `limited_rbac` makes their kubeconfigs carry a limited token;
+        `unresponsive` makes their Kubernetes API hang."""
+        return planting.plant_cluster(
+            self._state,
+            name,
+            cluster_state=state,
+            nodes=nodes,
+            nodes_ready=nodes_ready,
+            tags=tags,
+            cluster_spec=cluster_spec,
+            profile=profile,
+            limited_rbac=limited_rbac,
+            unresponsive=unresponsive,
+            region_id=region_id,
+            vswitch_id=vswitch_id,
+            instance_type=instance_type,
+            deletion_protection=deletion_protection,
+        )
+
+    # Lifecycle faults
+
+    def fail_next_cluster_creation(
+        self, code: str = "ErrorCreateCluster", message: str = "failed to create the cluster's control plane"
+    ) -> None:
+        """The next CreateCluster is accepted, then the cluster ends `failed` and its task `fail` with this error."""
+        with self._state.world.lock:
+            self._state.world.faults.creation.append(LifecycleFault(code=code, message=message))
+
+    def fail_next_cluster_deletion(
+        self, code: str = "ErrorDeleteCluster", message: str = "failed to release the cluster's resources"
+    ) -> None:
+        """The next DeleteCluster is accepted, then the cluster ends `delete_failed` and its task `fail`."""
+        with self._state.world.lock:
+            self._state.world.faults.deletion.append(LifecycleFault(code=code, message=message))
+
+    def stall_next_cluster_nodes(self) -> None:
+        """The next created cluster's nodes join but never turn Ready (until set_nodes_ready)."""
+        with self._state.world.lock:
+            self._state.world.faults.stalled_nodes += 1
+
+    def set_nodes_ready(self, cluster_id: str, ready: bool = True) -> None:
+        """Turn every node of the cluster Ready or NotReady now; NotReady nodes stay so."""
+        self._state.lifecycle.set_nodes_ready(cluster_id, ready)
+
+    def set_kubeconfig_role(self, cluster_id: str, role: Literal["admin", "limited"]) -> None:
+        """Kubeconfigs issued for the cluster from now on carry an `admin` or a `limited` (RBAC-poor) token."""
+        with self._state.world.lock:
+            self._state.world.clusters[cluster_id].kubeconfig_role = role
+
+    def set_cluster_unresponsive(self, cluster_id: str, unresponsive: bool = True) -> None:
+        """Make the cluster's Kubernetes API hang (or answer again)."""
+        with self._state.world.lock:
+            self._state.world.clusters[cluster_id].unresponsive = unresponsive
+        self._state.kube.set_unresponsive(cluster_id, unresponsive)
+
+    # Reading the world, deleted resources included (their `deleted` is set)
+
+    def clusters(self) -> list[Cluster]:
+        with self._state.world.lock:
+            return [cluster.model_copy(deep=True) for cluster in self._state.world.clusters.values()]
+
+    def cluster(self, cluster_id: str) -> Cluster:
+        with self._state.world.lock:
+            return self._state.world.clusters[cluster_id].model_copy(deep=True)
+
+    def vpcs(self) -> list[Vpc]:
+        with self._state.world.lock:
+            return [vpc.model_copy(deep=True) for vpc in self._state.world.vpcs.values()]
+
+    def vswitches(self) -> list[VSwitch]:
+        with self._state.world.lock:
+            return [vswitch.model_copy(deep=True) for vswitch in self._state.world.vswitches.values()]
+
+    def security_groups(self) -> list[SecurityGroup]:
+        with self._state.world.lock:
+            return [group.model_copy(deep=True) for group in self._state.world.security_groups.values()]
+
+    def tasks(self) -> list[Task]:
+        with self._state.world.lock:
+            return [task.model_copy(deep=True) for task in self._state.world.tasks.values()]
+
+    @property
+    def kube_available(self) -> bool:
+        """Whether clusters get a real Kubernetes API (the kube package is present)."""
+        return self._state.kube.available
 
     def __enter__(self) -> Self:
         self.start()

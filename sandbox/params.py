@@ -54,3 +54,24 @@ def _index(key: str, text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise invalid_parameter(key)
     return int(text)
+
+
+def page(params: RpcParams, default_size: int, max_size: int) -> tuple[int, int]:
+    """PageNumber (from 1) and PageSize (1..max_size) of an RPC list call."""
+    number = params.integer("PageNumber", 1, invalid_parameter("PageNumber"))
+    size = params.integer("PageSize", default_size, invalid_parameter("PageSize"))
+    if number < 1:
+        raise invalid_parameter("PageNumber")
+    if not 1 <= size <= max_size:
+        raise invalid_parameter("PageSize")
+    return number, size
+
+
+def id_list(text: str | None) -> list[str]:
+    """Ids given as `a,b,c` (DescribeVpcs' VpcId) or as a JSON array (`["a","b"]`)."""
+    if not text:
+        return []
+    stripped = text.strip()
+    if stripped.startswith("["):
+        stripped = stripped[1:-1]
+    return [part.strip().strip('"') for part in stripped.split(",") if part.strip().strip('"')]

@@ -1,4 +1,4 @@
-"""What every route shares: the catalog, the credentials, the clock knob, request counts and queued faults."""
+"""What every route shares: the catalog, credentials, clock knob, request counts, queued faults and the world."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ from pydantic import SecretStr
 
 from ack_compute.sandbox.catalog import Catalog
 from ack_compute.sandbox.faults import FaultBook
+from ack_compute.sandbox.kube_bridge import KubeBridge
+from ack_compute.sandbox.lifecycle import Lifecycle
+from ack_compute.sandbox.scheduler import SimClock
 from ack_compute.sandbox.signature import Credentials, NonceCache
+from ack_compute.sandbox.world import World
 
 
 def generate_credentials() -> Credentials:
@@ -54,3 +58,10 @@ class SandboxState:
     nonces: NonceCache = field(default_factory=NonceCache)
     counter: ActionCounter = field(default_factory=ActionCounter)
     faults: FaultBook = field(default_factory=FaultBook)
+    kube: KubeBridge = field(default_factory=KubeBridge)
+    world: World = field(init=False)
+    lifecycle: Lifecycle = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.world = World(self.catalog, SimClock(lambda: self.time_scale))
+        self.lifecycle = Lifecycle(self.world, self.kube)

@@ -6,6 +6,7 @@ import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
 
+from ack_compute.server.clusters import register_clusters
 from ack_compute.server.docs import register_docs
 from ack_compute.server.errors import as_tool_errors
 from ack_compute.server.prompts import register_prompts
@@ -58,6 +59,7 @@ def build_server(runtime: Runtime) -> MCPServer:
             )
         )
 
+    register_clusters(server, runtime)
     register_docs(server)
-    register_prompts(server, {"estimate_cost", "doc_search"})
+    register_prompts(server, {"estimate_cost", "doc_search", "ensure_cluster", "get_operation"})
     return server

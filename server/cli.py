@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import os
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -67,7 +66,11 @@ def serve(args: argparse.Namespace) -> int:
     from ack_compute.server.runtime import Runtime
 
     with _cloud(settings) as (settings, credentials):
-        server = build_server(Runtime.build(settings, credentials))
+        runtime = Runtime.build(settings, credentials)
+        resumed = runtime.clusters.resume_unfinished()
+        if resumed:
+            log.info("resumed %d unfinished operation(s): %s", len(resumed), ", ".join(resumed))
+        server = build_server(runtime)
         if args.transport == "stdio":
             server.run("stdio")
         else:
@@ -119,8 +122,6 @@ def main(argv: list[str] | None = None) -> int:
     _add_common(p_doctor)
     p_doctor.set_defaults(func=doctor)
     args = parser.parse_args(argv)
-    if os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET") and args.command == "demo":
-        log.debug("demo ignores real credentials: it runs on the sandbox only")
     return int(args.func(args))
 
 

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import anyio
-from mcp import Client, StdioServerParameters
+from mcp import Client, StdioServerParameters, types
 
 from ack_compute.server.settings import Settings
 
@@ -76,9 +76,50 @@ async def _estimate(client: Client, plan: dict[str, Any]) -> tuple[bool, Any, fl
     return True, result.structured_content, elapsed
 
 
+async def _person(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+    """The demo plays the person: it reads the server's question aloud and accepts."""
+    _say(f"    server asks the person: {params.message}")
+    _say("    person: yes")
+    return types.ElicitResult(action="accept", content={"accept": True})
+
+
+async def _clusters(client: Client, cloud: Any) -> None:
+    name = "acf-demo"
+    plan = {
+        "kind": "cluster",
+        "instance_types": ["ecs.g7.xlarge"],
+        "node_count": 2,
+        "zone": "cn-hangzhou-h",
+        "hours": 2,
+    }
+    _say(f"\n[6] ensure_cluster {name}: no such cluster yet, so the server asks for a quote and creates nothing")
+    first = (await client.call_tool("ensure_cluster", {"name": name})).structured_content or {}
+    _say(f"  status {first['status']}: {first['message']}")
+    _, est, _ = await _estimate(client, plan)
+    _say(quote_table(est))
+    _say(f"\n[7] ensure_cluster {name} with the plan and quote_token (waits at most 5 s, then hands back an operation)")
+    started = await client.call_tool(
+        "ensure_cluster", {"name": name, "plan": plan, "quote_token": est["quote_token"], "wait_seconds": 5}
+    )
+    out = started.structured_content or {}
+    _say(f"  status {out['status']}: {out['message']}")
+    operation = out.get("operation_id")
+    while operation and out.get("status") in ("creating", "waiting"):
+        view = await client.call_tool("get_operation", {"operation_id": operation, "wait_seconds": 10})
+        data = view.structured_content or {}
+        _say(f"  get_operation: {data['state']} {data['progress']:.0%} {data['stage']} {data['message']}")
+        if data["state"] != "running":
+            out = data.get("result") or {"status": "failed", "message": data.get("error")}
+    _say(f"  result: {out.get('status')}: {out.get('message')}")
+    _say(f"\n[8] ensure_cluster {name} again: reused by name, no quote, nothing new")
+    again = (await client.call_tool("ensure_cluster", {"name": name})).structured_content or {}
+    _say(f"  status {again['status']}: {again['message']}")
+    _say(f"  CreateCluster calls in the whole demo: {cloud.counts().get('CreateCluster', 0)}")
+
+
 async def _drive(cloud: Any, env: dict[str, str]) -> int:
     params = StdioServerParameters(command=sys.executable, args=["-m", "ack_compute.server", "serve"], env=env)
-    async with Client(params) as client:
+    async with Client(params, elicitation_callback=_person) as client:
         tools = await client.list_tools()
         _say("Tools offered by the server:")
         for tool in tools.tools:
@@ -119,14 +160,17 @@ async def _drive(cloud: Any, env: dict[str, str]) -> int:
             ok, text, _ = await _estimate(client, bad)
             first = str(text).splitlines()[0:3]
             _say(f"  refused ({sum(cloud.counts().values()) - before} cloud calls): {' | '.join(first)[:300]}")
-        _say("\nDone. Nothing billable was created; the sandbox cloud and the temporary ledger are discarded.")
+        await _clusters(client, cloud)
+        _say("\nDone. The sandbox cloud and the temporary ledger are discarded; nothing here was billed.")
     return 0
 
 
 def run_demo(settings: Settings) -> int:
     from ack_compute.sandbox import SandboxCloud
 
-    with SandboxCloud(time_scale=settings.sandbox_time_scale) as cloud, tempfile.TemporaryDirectory() as state:
+    # Unless asked otherwise, run the sandbox clock 120x fast: a 6-minute cluster takes 3 s.
+    scale = settings.sandbox_time_scale if "sandbox_time_scale" in settings.model_fields_set else 120.0
+    with SandboxCloud(time_scale=scale) as cloud, tempfile.TemporaryDirectory() as state:
         _say(f"ack-compute-mcp demo: sandbox cloud at {cloud.endpoint} (no account, no network)\n")
         env = {
             "ALIBABA_CLOUD_ACCESS_KEY_ID": cloud.access_key_id,

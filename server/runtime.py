@@ -9,8 +9,13 @@ from ack_compute.cloud.clients import OpenApiClients
 from ack_compute.cloud.config import CloudConfig, StaticCredentials
 from ack_compute.cloud.cs import ContainerService
 from ack_compute.cloud.ecs import EcsCatalog
+from ack_compute.cloud.vpc import VpcNetworks
 from ack_compute.server.settings import Settings
+from ack_compute.tools.ensure_cluster import ClusterService, ClusterSettings
+from ack_compute.tools.kubeconfigs import Kubeconfigs
 from ack_compute.tools.ledger import Ledger
+from ack_compute.tools.operations import Operations
+from ack_compute.tools.ownership import Ownership
 from ack_compute.tools.pricing import Pricer, RateTable
 from ack_compute.tools.quotes import BudgetCaps, QuoteBook, load_or_create_secret
 
@@ -29,6 +34,10 @@ class Runtime:
     ledger: Ledger
     quotes: QuoteBook
     pricer: Pricer
+    cs: ContainerService
+    ownership: Ownership
+    operations: Operations
+    clusters: ClusterService
 
     @classmethod
     def build(cls, settings: Settings, credentials: StaticCredentials | None = None) -> Runtime:
@@ -60,11 +69,41 @@ class Runtime:
             ),
             drift_tolerance=settings.price_drift_tolerance,
         )
+        cs = ContainerService(clients)
+        ecs = EcsCatalog(clients)
         pricer = Pricer(
-            EcsCatalog(clients),
-            ContainerService(clients),
+            ecs,
+            cs,
             RateTable.load(settings.rate_table),
             site=settings.site,
             cache_ttl_seconds=settings.quote_ttl_seconds,
         )
-        return cls(settings=settings, clients=clients, ledger=ledger, quotes=quotes, pricer=pricer)
+        ownership = Ownership(ledger)
+        operations = Operations(ledger)
+        clusters = ClusterService(
+            cs=cs,
+            ecs=ecs,
+            vpcs=VpcNetworks(clients),
+            kubeconfigs=Kubeconfigs(
+                cs, minutes=settings.kubeconfig_minutes, private_endpoint=settings.private_endpoint
+            ),
+            quotes=quotes,
+            pricer=pricer,
+            ownership=ownership,
+            operations=operations,
+            default_region=settings.region,
+            settings=ClusterSettings(
+                probe_timeout_s=settings.probe_timeout_seconds, probe_concurrency=settings.probe_concurrency
+            ),
+        )
+        return cls(
+            settings=settings,
+            clients=clients,
+            ledger=ledger,
+            quotes=quotes,
+            pricer=pricer,
+            cs=cs,
+            ownership=ownership,
+            operations=operations,
+            clusters=clusters,
+        )

@@ -44,4 +44,10 @@ class Settings(BaseSettings):
     read_timeout_ms: int = Field(10000, ge=100, le=120000)
     sandbox: bool = Field(False, description="Run against the embedded sandbox cloud: no account, no network.")
     sandbox_time_scale: float = Field(1.0, gt=0, le=1000, description="Sandbox clock speed-up for long operations.")
+    kubeconfig_minutes: int = Field(
+        60, ge=15, le=4320, description="Lifetime of the temporary kubeconfigs asked of ACK."
+    )
+    private_endpoint: bool = Field(False, description="Ask ACK for kubeconfigs on the cluster's private endpoint.")
+    probe_timeout_seconds: float = Field(3.0, gt=0, le=60, description="Per-cluster timeout when probing for reuse.")
+    probe_concurrency: int = Field(32, ge=1, le=256, description="Clusters probed at once when looking for reuse.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -35,6 +35,41 @@ _MIGRATIONS: list[str] = [
         note         TEXT NOT NULL DEFAULT ''
     );
     """,
+    """
+    CREATE TABLE operations (
+        operation_id  TEXT PRIMARY KEY,
+        kind          TEXT NOT NULL,
+        state         TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed')),
+        stage         TEXT NOT NULL DEFAULT '',
+        progress      REAL NOT NULL DEFAULT 0,
+        message       TEXT NOT NULL DEFAULT '',
+        params_json   TEXT NOT NULL,
+        result_json   TEXT,
+        error         TEXT,
+        quote_id      TEXT,
+        requested_by  TEXT NOT NULL DEFAULT '',
+        owner_pid     INTEGER,
+        created_at    REAL NOT NULL,
+        updated_at    REAL NOT NULL
+    );
+    CREATE TABLE resources (
+        resource_id   INTEGER PRIMARY KEY AUTOINCREMENT,
+        operation_id  TEXT NOT NULL,
+        kind          TEXT NOT NULL,
+        region        TEXT NOT NULL,
+        name          TEXT NOT NULL,
+        cloud_id      TEXT,
+        origin        TEXT NOT NULL CHECK (origin IN ('created', 'reused')),
+        state         TEXT NOT NULL,
+        client_token  TEXT,
+        details_json  TEXT NOT NULL DEFAULT '{}',
+        created_at    REAL NOT NULL,
+        updated_at    REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX one_live_creation_per_name ON resources (kind, region, name)
+        WHERE origin = 'created' AND state IN ('intent', 'creating', 'ready');
+    CREATE INDEX resources_by_cloud_id ON resources (cloud_id);
+    """,
 ]
 
 

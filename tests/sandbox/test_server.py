@@ -39,9 +39,9 @@ def test_unknown_action_is_not_found(ecs: EcsClient) -> None:
     assert (raised.value.status_code, raised.value.code) == (404, "InvalidAction.NotFound")
 
 
-def test_vpc_product_is_routed_but_has_no_actions_yet(clients: Clients) -> None:
+def test_vpc_action_the_sandbox_lacks_is_not_found(clients: Clients) -> None:
     with pytest.raises(ClientException) as raised:
-        clients.vpc().describe_vpcs(vpc_models.DescribeVpcsRequest(region_id="cn-hangzhou"))
+        clients.vpc().describe_nat_gateways(vpc_models.DescribeNatGatewaysRequest(region_id="cn-hangzhou"))
 
     assert (raised.value.status_code, raised.value.code) == (404, "InvalidAction.NotFound")
 

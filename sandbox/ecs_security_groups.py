@@ -1,0 +1,159 @@
+"""ECS security groups (RPC): CreateSecurityGroup, DescribeSecurityGroups and DeleteSecurityGroup.
+
+A group that a cluster or its nodes still use cannot be deleted; the groups ACK creates for clusters show
+up here too, and disappear when their cluster is deleted.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ack_compute.sandbox import ids
+from ack_compute.sandbox.errors import ApiError, missing_parameter, missing_region_id
+from ack_compute.sandbox.params import RpcParams, id_list, page
+from ack_compute.sandbox.products import Product
+from ack_compute.sandbox.router import ApiRequest, Route
+from ack_compute.sandbox.state import SandboxState
+from ack_compute.sandbox.tagging import matches, rpc_tags, tag_filter
+from ack_compute.sandbox.world import SecurityGroup, World, newest_first
+
+GROUP_TYPES = ("normal", "enterprise")
+NAME_PATTERN = re.compile(r"[A-Za-z\u4e00-\u9fff][\w\u4e00-\u9fff.:-]{1,127}")
+DEFAULT_PAGE_SIZE = 10
+MAX_PAGE_SIZE = 50
+
+
+def create_security_group(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
+    params = request.params
+    region_id = _region(params, state)
+    vpc_id = params.text("VpcId")
+    if vpc_id is None:
+        raise missing_parameter("VpcId")
+    name = params.text("SecurityGroupName", "")
+    if name and (NAME_PATTERN.fullmatch(name) is None or name.startswith(("http://", "https://"))):
+        raise ApiError(400, "InvalidSecurityGroupName.Malformed", "Specified security group name is not valid.")
+    description = params.text("Description", "")
+    if len(description) > 256 or description.startswith(("http://", "https://")):
+        raise ApiError(
+            400, "InvalidSecurityGroupDiscription.Malformed", "Specified security group description is not valid."
+        )
+    group_type = params.text("SecurityGroupType", "normal")
+    if group_type not in GROUP_TYPES:
+        raise ApiError(
+            400, "InvalidSecurityGroupType.ValueNotSupported", "The specified SecurityGroupType is not supported."
+        )
+    tags = rpc_tags(params)
+    world = state.world
+    with world.lock:
+        vpc = world.live_vpc(vpc_id)
+        if vpc is None or vpc.region_id != region_id:
+            raise ApiError(404, "InvalidVpcId.NotFound", "Specified virtual private cloud does not exist.")
+        group = SecurityGroup(
+            security_group_id=ids.security_group_id(region_id),
+            vpc_id=vpc_id,
+            region_id=region_id,
+            name=name,
+            description=description,
+            security_group_type="enterprise" if group_type == "enterprise" else "normal",
+            tags=tags,
+            created=world.clock.now(),
+        )
+        world.security_groups[group.security_group_id] = group
+    return {"SecurityGroupId": group.security_group_id}
+
+
+def describe_security_groups(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
+    params = request.params
+    region_id = _region(params, state)
+    number, size = page(params, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    wanted_ids = id_list(params.text("SecurityGroupIds")) + id_list(params.text("SecurityGroupId"))
+    vpc_id, name = params.text("VpcId"), params.text("SecurityGroupName")
+    group_type, wanted_tags = params.text("SecurityGroupType"), tag_filter(params)
+    world = state.world
+    with world.lock:
+        found = [
+            group
+            for group in world.security_groups.values()
+            if group.deleted is None
+            and group.region_id == region_id
+            and (not wanted_ids or group.security_group_id in wanted_ids)
+            and vpc_id in (None, group.vpc_id)
+            and name in (None, group.name)
+            and group_type in (None, group.security_group_type)
+            and matches(group.tags, wanted_tags)
+        ]
+        found = newest_first(found)
+        shown = [_group_view(world, group) for group in found[(number - 1) * size :][:size]]
+    return {
+        "RegionId": region_id,
+        "TotalCount": len(found),
+        "PageNumber": number,
+        "PageSize": size,
+        "SecurityGroups": {"SecurityGroup": shown},
+    }
+
+
+def delete_security_group(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
+    params = request.params
+    region_id = _region(params, state)
+    group_id = params.text("SecurityGroupId")
+    if group_id is None:
+        raise missing_parameter("SecurityGroupId")
+    world = state.world
+    with world.lock:
+        group = world.live_security_group(group_id)
+        if group is None or group.region_id != region_id:
+            raise ApiError(
+                404, "InvalidSecurityGroupId.NotFound", "The SecurityGroupId provided does not exist in our records."
+            )
+        if group_id in security_groups_in_use(world):
+            raise ApiError(403, "DependencyViolation", "There is still instance(s) in the specified security group.")
+        group.deleted = world.clock.now()
+    return {}
+
+
+def security_groups_in_use(world: World) -> dict[str, int]:
+    """Groups a not-yet-deleted cluster uses, with how many live nodes sit in each."""
+    used: dict[str, int] = {}
+    for cluster in world.active_clusters():
+        for group_id in {cluster.security_group_id, *(pool.security_group_id for pool in cluster.nodepools)}:
+            if group_id:
+                used.setdefault(group_id, 0)
+        for node in cluster.live_nodes():
+            pool = cluster.nodepool(node.nodepool_id)
+            group_id = (pool.security_group_id if pool else None) or cluster.security_group_id
+            if group_id:
+                used[group_id] = used.get(group_id, 0) + 1
+    return used
+
+
+def _region(params: RpcParams, state: SandboxState) -> str:
+    region_id = params.text("RegionId")
+    if region_id is None:
+        raise missing_region_id()
+    if region_id not in state.catalog.regions:
+        raise ApiError(404, "InvalidRegionId.NotFound", "The specified RegionId does not exist.")
+    return region_id
+
+
+def _group_view(world: World, group: SecurityGroup) -> dict[str, Any]:
+    return {
+        "SecurityGroupId": group.security_group_id,
+        "SecurityGroupName": group.name,
+        "Description": group.description,
+        "SecurityGroupType": group.security_group_type,
+        "VpcId": group.vpc_id,
+        "CreationTime": group.created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "EcsCount": security_groups_in_use(world).get(group.security_group_id, 0),
+        "ServiceManaged": False,
+        "ResourceGroupId": "",
+        "Tags": {"Tag": [{"TagKey": tag.key, "TagValue": tag.value} for tag in group.tags]},
+    }
+
+
+ROUTES = [
+    Route(Product.ECS, "CreateSecurityGroup", create_security_group),
+    Route(Product.ECS, "DescribeSecurityGroups", describe_security_groups),
+    Route(Product.ECS, "DeleteSecurityGroup", delete_security_group),
+]

@@ -1,0 +1,69 @@
+"""What a strategy may consult while it admits, defaults and validates a write."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from ack_compute.sandbox.kube.auth import UserInfo
+
+if TYPE_CHECKING:
+    from ack_compute.sandbox.kube.registry import Registry
+    from ack_compute.sandbox.kube.store import Store
+
+# The alphabet and length of generateName suffixes (no vowels, so no words).
+_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_NAME_SUFFIX_LENGTH = 5
+MAX_GENERATED_NAME_LENGTH = 63 - _NAME_SUFFIX_LENGTH
+
+
+@dataclass(frozen=True, order=True)
+class KubeVersion:
+    major: int
+    minor: int
+    patch: int
+
+    @classmethod
+    def parse(cls, text: str) -> KubeVersion:
+        parts = text.lstrip("v").split("-")[0].split("+")[0].split(".")
+        if len(parts) != 3 or not all(part.isdigit() for part in parts):
+            raise ValueError(f"not a Kubernetes version: {text!r}")
+        return cls(int(parts[0]), int(parts[1]), int(parts[2]))
+
+    def at_least(self, minor: int) -> bool:
+        return (self.major, self.minor) >= (1, minor)
+
+    def __str__(self) -> str:
+        return f"v{self.major}.{self.minor}.{self.patch}"
+
+
+def now_rfc3339(moment: datetime | None = None) -> str:
+    """Kubernetes timestamps: RFC 3339, UTC, whole seconds."""
+    return (moment or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_uid() -> str:
+    return str(uuid.uuid4())
+
+
+def generate_name(base: str) -> str:
+    if len(base) > MAX_GENERATED_NAME_LENGTH:
+        base = base[:MAX_GENERATED_NAME_LENGTH]
+    return base + "".join(secrets.choice(_NAME_ALPHABET) for _ in range(_NAME_SUFFIX_LENGTH))
+
+
+@dataclass
+class WriteContext:
+    store: Store
+    registry: Registry
+    version: KubeVersion
+    user: UserInfo
+    field_manager: str = "unknown"
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def timestamp(self) -> str:
+        return now_rfc3339(self.now)

@@ -1,0 +1,182 @@
+"""KubeHub: one loopback listener serving many clusters' APIs, each under `/clusters/{cluster_id}`.
+
+A sandbox with a hundred clusters needs one server thread, not a hundred; removing a cluster makes its
+prefix answer 404 like a deleted cluster's endpoint would stop answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Self
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ack_compute.sandbox.kube.cluster import KubeCluster
+from ack_compute.sandbox.kube.status import resource_not_found
+
+log = logging.getLogger("ack_compute.sandbox.kube")
+
+STARTUP_TIMEOUT_SECONDS = 10.0
+SHUTDOWN_TIMEOUT_SECONDS = 5.0
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+class KubeHub:
+    """Hosts clusters' Kubernetes APIs on 127.0.0.1; use as a context manager or start()/stop().
+
+    `time_scale` divides the control plane's own waits, as the sandbox cloud's does for cloud work: the
+    namespace controller's 5 s before it empties a Terminating namespace, the watch cache's 75 s freshness
+    window (how long events must age before a watch from an old resourceVersion can get 410), the 60 s
+    between watch bookmarks and between retries of unschedulable pods.
+    """
+
+    def __init__(self, *, time_scale: float = 1.0) -> None:
+        if time_scale <= 0:
+            raise ValueError("time_scale must be positive")
+        self._clusters: dict[str, KubeCluster] = {}
+        self._lock = threading.Lock()
+        self._time_scale = time_scale
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._port: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Serve on 127.0.0.1 at a free port from a daemon thread; returns once the server accepts calls."""
+        if self._server is not None:
+            raise RuntimeError("the kube hub is already running")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # Accepted connections inherit this; without it small responses wait out delayed ACKs (~40 ms each).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind(("127.0.0.1", 0))
+        config = uvicorn.Config(
+            self._app(),
+            http="h11",
+            loop="asyncio",
+            lifespan="on",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=1,
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="kube-hub", daemon=True)
+        self._port = sock.getsockname()[1]
+        thread.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                server.should_exit = True
+                sock.close()
+                self._port = None
+                raise RuntimeError("the kube hub failed to start")
+            time.sleep(0.002)
+        self._server, self._thread = server, thread
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        server.should_exit = True
+        thread.join(SHUTDOWN_TIMEOUT_SECONDS)
+        with self._lock:
+            clusters = list(self._clusters.values())
+        for cluster in clusters:
+            cluster.attach(None)
+        self._server = self._thread = self._port = self._loop = None
+
+    def _app(self) -> Starlette:
+        async def endpoint(request: Request) -> Response:
+            return await self._dispatch(request)
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app: Starlette) -> AsyncIterator[None]:
+            self._loop = asyncio.get_running_loop()
+            with self._lock:
+                clusters = list(self._clusters.values())
+            for cluster in clusters:
+                cluster.attach(self._loop)
+            yield
+
+        routes = [Route("/{path:path}", endpoint, methods=METHODS)]
+        return Starlette(routes=routes, lifespan=lifespan)
+
+    async def _dispatch(self, request: Request) -> Response:
+        path = request.url.path
+        parts = path.split("/", 3)
+        if len(parts) < 3 or parts[1] != "clusters" or not parts[2]:
+            return JSONResponse(resource_not_found().status(), status_code=404)
+        cluster = self.get(parts[2])
+        if cluster is None:
+            return JSONResponse(resource_not_found().status(), status_code=404)
+        return await cluster.api.handle(request, "/" + (parts[3] if len(parts) > 3 else ""))
+
+    # --- clusters ----------------------------------------------------------------------------------------
+
+    def add_cluster(self, cluster_id: str, *, kubernetes_version: str = "1.31.1") -> KubeCluster:
+        """A new cluster with the default, kube-system, kube-public and kube-node-lease namespaces."""
+        if not cluster_id or "/" in cluster_id:
+            raise ValueError(f"invalid cluster id {cluster_id!r}")
+        with self._lock:
+            if cluster_id in self._clusters:
+                raise ValueError(f"cluster {cluster_id!r} already exists")
+            cluster = KubeCluster(
+                self,
+                cluster_id,
+                kubernetes_version=kubernetes_version,
+                time_scale=self._time_scale,
+            )
+            self._clusters[cluster_id] = cluster
+        if self._loop is not None:
+            cluster.attach(self._loop)
+        log.debug("kube cluster %s added (%s)", cluster_id, cluster.git_version)
+        return cluster
+
+    def get(self, cluster_id: str) -> KubeCluster | None:
+        with self._lock:
+            return self._clusters.get(cluster_id)
+
+    def remove_cluster(self, cluster_id: str) -> None:
+        """Forget a cluster: its API answers 404 from now on (removing an unknown id is a no-op)."""
+        with self._lock:
+            cluster = self._clusters.pop(cluster_id, None)
+        if cluster is not None:
+            cluster.detach()
+            log.debug("kube cluster %s removed", cluster_id)
+
+    def clusters(self) -> list[KubeCluster]:
+        with self._lock:
+            return list(self._clusters.values())
+
+    # --- addressing --------------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if self._port is None:
+            raise RuntimeError("the kube hub is not running")
+        return f"http://127.0.0.1:{self._port}"
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        where = self.url if self._port is not None else "stopped"
+        return f"KubeHub({where}, clusters={len(self._clusters)})"

@@ -1,0 +1,447 @@
+"""How clusters, node pools and nodes move through their states on the scaled clock.
+
+Durations are real-world seconds; the scheduler divides them by the time scale. Creation runs through three
+stages to `running`, then the nodes join NotReady and turn Ready after their boot time; deletion releases what
+ACK created for the cluster (nodes, its own security group) and never the VPC or vSwitches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from ack_compute.sandbox import cidr, ids
+from ack_compute.sandbox.kube_bridge import KubeBridge
+from ack_compute.sandbox.world import (
+    Cluster,
+    LifecycleFault,
+    Node,
+    NodePool,
+    SecurityGroup,
+    Task,
+    TaskError,
+    TaskEvent,
+    TaskStage,
+    World,
+)
+
+log = logging.getLogger("ack_compute.sandbox")
+
+CREATE_STAGES: tuple[tuple[str, str, float], ...] = (
+    ("PreCheck", "Checking cluster parameters and quotas", 20.0),
+    ("CreateControlPlane", "Creating the managed control plane", 240.0),
+    ("InstallAddons", "Installing cluster addons and worker nodes", 100.0),
+)
+FAILING_STAGE = 1
+NODE_PROVISION_SECONDS = 60.0
+NODE_BOOT_SECONDS = 120.0
+DELETE_SECONDS = 180.0
+VPC_READY_SECONDS = 5.0
+VSWITCH_READY_SECONDS = 3.0
+DELETED_RETENTION_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class _NodeView:
+    """What the Kubernetes API needs to know about one node, captured under the world lock."""
+
+    cluster_id: str
+    name: str
+    ready: bool
+    labels: dict[str, str]
+    taints: list[dict[str, str]]
+    capacity: dict[str, str]
+
+
+class Lifecycle:
+    """Drives every asynchronous state change; all methods lock the world, kube calls happen outside it."""
+
+    def __init__(self, world: World, kube: KubeBridge) -> None:
+        self.world = world
+        self.kube = kube
+
+    # cluster creation
+
+    def start_creation(self, cluster: Cluster) -> Task:
+        """Register the new cluster and its create task; the first stage starts now."""
+        world = self.world
+        with world.lock:
+            fault = world.faults.creation.pop(0) if world.faults.creation else None
+            if world.faults.stalled_nodes:
+                world.faults.stalled_nodes -= 1
+                cluster.nodes_never_ready = True
+            world.clusters[cluster.cluster_id] = cluster
+            task = self._new_task(cluster, "cluster_create", cluster.cluster_id, "cluster")
+            self._begin_stage(task, 0)
+            self._schedule_stage(cluster.cluster_id, task.task_id, 0, fault)
+            return task
+
+    def _schedule_stage(self, cluster_id: str, task_id: str, index: int, fault: LifecycleFault | None) -> None:
+        seconds = CREATE_STAGES[index][2]
+        self.world.schedule(cluster_id, seconds, lambda: self._finish_stage(cluster_id, task_id, index, fault))
+
+    def _finish_stage(self, cluster_id: str, task_id: str, index: int, fault: LifecycleFault | None) -> None:
+        world = self.world
+        with world.lock:
+            cluster, task = world.clusters.get(cluster_id), world.tasks.get(task_id)
+            if cluster is None or task is None or cluster.state != "initial":
+                return
+            if fault is not None and index == FAILING_STAGE:
+                self._fail_creation(cluster, task, fault)
+                return
+            self._end_stage(task, "success")
+            if index + 1 < len(CREATE_STAGES):
+                self._begin_stage(task, index + 1)
+                self._schedule_stage(cluster_id, task_id, index + 1, fault)
+                return
+            cluster.state = "running"
+            cluster.updated = task.updated = world.clock.now()
+            task.state = "success"
+            task.current_stage = ""
+            self._event(task, "ClusterRunning", "cluster is running")
+            joining = [self._add_nodes(cluster, pool) for pool in cluster.nodepools if pool.desired_size > 0]
+            for pool in cluster.nodepools:
+                if pool.desired_size == 0:
+                    pool.state = "active"
+            up = _up_args(cluster)
+            views = [view for group in joining for view in group]
+        self._bring_up(*up, views)
+        self._schedule_boot(cluster_id, [view.name for view in views])
+
+    def register_running(self, cluster: Cluster, *, nodes_ready: bool) -> None:
+        """Add a cluster that is already running (planted), its nodes joined and Ready or NotReady."""
+        world = self.world
+        with world.lock:
+            world.clusters[cluster.cluster_id] = cluster
+            cluster.state = "running"
+            cluster.nodes_never_ready = not nodes_ready
+            task = self._new_task(cluster, "cluster_create", cluster.cluster_id, "cluster")
+            self._begin_stage(task, 0)
+            self._end_stage(task, "success")
+            task.state, task.current_stage = "success", ""
+            for pool in cluster.nodepools:
+                for view in self._add_nodes(cluster, pool):
+                    node = next(node for node in cluster.nodes if node.name == view.name)
+                    node.ready = nodes_ready
+            self._settle_pools(cluster)
+            views = [
+                self._view(cluster, pool, node)
+                for node in cluster.live_nodes()
+                if (pool := cluster.nodepool(node.nodepool_id)) is not None
+            ]
+            up = _up_args(cluster)
+        self._bring_up(*up, views)
+
+    def _bring_up(
+        self, cluster_id: str, version: str, region_id: str, unresponsive: bool, views: list[_NodeView]
+    ) -> None:
+        """Start the cluster's Kubernetes API, seed it, show its nodes, then make it hang if asked to."""
+        self.kube.cluster_up(cluster_id, version, region_id)
+        self._push_nodes(views)
+        if unresponsive:
+            self.kube.set_unresponsive(cluster_id, True)
+
+    def register_failed(self, cluster: Cluster, fault: LifecycleFault) -> None:
+        """Add a cluster whose creation already failed (planted)."""
+        with self.world.lock:
+            self.world.clusters[cluster.cluster_id] = cluster
+            task = self._new_task(cluster, "cluster_create", cluster.cluster_id, "cluster")
+            self._begin_stage(task, 0)
+            self._fail_creation(cluster, task, fault)
+
+    def _fail_creation(self, cluster: Cluster, task: Task, fault: LifecycleFault) -> None:
+        now = self.world.clock.now()
+        self._end_stage(task, "failed")
+        cluster.state = "failed"
+        cluster.updated = now
+        task.state = "fail"
+        task.error = TaskError(code=fault.code, message=fault.message)
+        self._event(task, "ClusterCreationFailed", fault.message, level="Warning")
+        for pool in cluster.nodepools:
+            pool.state = "failed"
+            pool.updated = now
+
+    # nodes
+
+    def _add_nodes(self, cluster: Cluster, pool: NodePool) -> list[_NodeView]:
+        """Create the pool's instances and join them NotReady; returns what the Kubernetes API must show."""
+        world = self.world
+        now = world.clock.now()
+        views = []
+        for index in range(pool.desired_size):
+            vswitch = world.live_vswitch(pool.vswitch_ids[index % len(pool.vswitch_ids)])
+            if vswitch is None:
+                continue
+            address = cidr.next_address(cidr.IPv4Network(vswitch.cidr_block), vswitch.used_ips)
+            if address is None:
+                continue
+            vswitch.used_ips.append(address)
+            node = Node(
+                name=f"{cluster.region_id}.{address}",
+                instance_id=ids.instance_id(cluster.region_id),
+                private_ip=address,
+                nodepool_id=pool.nodepool_id,
+                instance_type=pool.instance_types[0],
+                zone_id=vswitch.zone_id,
+                vswitch_id=vswitch.vswitch_id,
+                joined=True,
+                created=now,
+            )
+            cluster.nodes.append(node)
+            views.append(self._view(cluster, pool, node))
+        return views
+
+    def _schedule_boot(self, cluster_id: str, names: list[str]) -> None:
+        if names:
+            self.world.schedule(cluster_id, NODE_BOOT_SECONDS, lambda: self._nodes_booted(cluster_id, names))
+
+    def _nodes_booted(self, cluster_id: str, names: list[str]) -> None:
+        world = self.world
+        with world.lock:
+            cluster = world.clusters.get(cluster_id)
+            if cluster is None or cluster.state not in ("running", "delete_failed") or cluster.nodes_never_ready:
+                return
+            views = []
+            for node in cluster.live_nodes():
+                pool = cluster.nodepool(node.nodepool_id)
+                if node.name in names and not node.ready and pool is not None:
+                    node.ready = True
+                    views.append(self._view(cluster, pool, node))
+            self._settle_pools(cluster)
+        self._push_nodes(views)
+
+    def _settle_pools(self, cluster: Cluster) -> None:
+        """Pools whose nodes are all Ready become active, and their create tasks succeed."""
+        now = self.world.clock.now()
+        for pool in cluster.nodepools:
+            nodes = [node for node in cluster.live_nodes() if node.nodepool_id == pool.nodepool_id]
+            if pool.state == "initial" and len(nodes) == pool.desired_size and all(node.ready for node in nodes):
+                pool.state = "active"
+                pool.updated = now
+                for task in self.world.tasks.values():
+                    if task.target_id == pool.nodepool_id and task.state == "running":
+                        self._end_stage(task, "success")
+                        task.state = "success"
+                        task.current_stage = ""
+                        task.updated = now
+
+    def set_nodes_ready(self, cluster_id: str, ready: bool) -> None:
+        """Force every node of a cluster Ready or NotReady (and lift or impose the never-Ready fault)."""
+        world = self.world
+        with world.lock:
+            cluster = world.clusters[cluster_id]
+            cluster.nodes_never_ready = not ready
+            views = []
+            for node in cluster.live_nodes():
+                pool = cluster.nodepool(node.nodepool_id)
+                if pool is not None:
+                    node.ready = ready
+                    views.append(self._view(cluster, pool, node))
+            if ready:
+                self._settle_pools(cluster)
+        self._push_nodes(views)
+
+    def _view(self, cluster: Cluster, pool: NodePool, node: Node) -> _NodeView:
+        spec = self.world.catalog.instance_types.get(node.instance_type)
+        capacity = {"pods": "64", "ephemeral-storage": f"{pool.system_disk_size}Gi"}
+        if spec is not None:
+            capacity |= {"cpu": str(spec.vcpu), "memory": f"{int(spec.memory_gib * 1024 * 1024)}Ki"}
+            if spec.gpu_amount:
+                capacity["nvidia.com/gpu"] = str(spec.gpu_amount)
+        labels = {
+            "alibabacloud.com/nodepool-id": pool.nodepool_id,
+            "node.kubernetes.io/instance-type": node.instance_type,
+            "beta.kubernetes.io/instance-type": node.instance_type,
+            "topology.kubernetes.io/region": cluster.region_id,
+            "topology.kubernetes.io/zone": node.zone_id,
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "amd64",
+            "kubernetes.io/hostname": node.name,
+            **{label.key: label.value for label in pool.labels},
+        }
+        taints = [taint.model_dump() for taint in pool.taints]
+        return _NodeView(cluster.cluster_id, node.name, node.ready, labels, taints, capacity)
+
+    def _push_nodes(self, views: Iterable[_NodeView]) -> None:
+        for view in views:
+            self.kube.upsert_node(
+                view.cluster_id, view.name, ready=view.ready, labels=view.labels, taints=view.taints,
+                capacity=view.capacity,
+            )  # fmt: skip
+
+    # node pools on a running cluster
+
+    def start_nodepool(self, cluster: Cluster, pool: NodePool) -> Task:
+        world = self.world
+        with world.lock:
+            cluster.nodepools.append(pool)
+            task = self._new_task(cluster, "nodepool_create", pool.nodepool_id, "nodepool")
+            self._begin_stage_named(task, "CreateNodePool", "Creating the node pool's instances")
+            cluster_id, pool_id = cluster.cluster_id, pool.nodepool_id
+            world.schedule(cluster_id, NODE_PROVISION_SECONDS, lambda: self._provision_pool(cluster_id, pool_id))
+            return task
+
+    def _provision_pool(self, cluster_id: str, nodepool_id: str) -> None:
+        world = self.world
+        with world.lock:
+            cluster = world.clusters.get(cluster_id)
+            pool = cluster.nodepool(nodepool_id) if cluster is not None else None
+            if cluster is None or pool is None or cluster.state != "running" or pool.state != "initial":
+                return
+            views = self._add_nodes(cluster, pool)
+            self._settle_pools(cluster)
+        self._push_nodes(views)
+        self._schedule_boot(cluster_id, [view.name for view in views])
+
+    # deletion
+
+    def start_deletion(self, cluster: Cluster, retained: set[str], retain_all: bool) -> Task:
+        world = self.world
+        with world.lock:
+            world.cancel(cluster.cluster_id)
+            for task in world.tasks.values():
+                if task.cluster_id == cluster.cluster_id and task.state == "running":
+                    task.state = "fail"
+                    task.error = TaskError(code="TaskCanceled", message="the cluster is being deleted")
+                    task.updated = world.clock.now()
+            fault = world.faults.deletion.pop(0) if world.faults.deletion else None
+            cluster.state = "deleting"
+            cluster.updated = world.clock.now()
+            task = self._new_task(cluster, "cluster_delete", cluster.cluster_id, "cluster")
+            self._begin_stage_named(task, "DeleteCluster", "Releasing the cluster's resources")
+            cluster_id, task_id = cluster.cluster_id, task.task_id
+            world.schedule(
+                cluster_id,
+                DELETE_SECONDS,
+                lambda: self._finish_deletion(cluster_id, task_id, retained, retain_all, fault),
+            )
+            return task
+
+    def _finish_deletion(
+        self, cluster_id: str, task_id: str, retained: set[str], retain_all: bool, fault: LifecycleFault | None
+    ) -> None:
+        world = self.world
+        with world.lock:
+            cluster, task = world.clusters.get(cluster_id), world.tasks.get(task_id)
+            if cluster is None or task is None or cluster.state != "deleting":
+                return
+            now = world.clock.now()
+            if fault is not None:
+                self._end_stage(task, "failed")
+                cluster.state = "delete_failed"
+                cluster.updated = now
+                task.state = "fail"
+                task.error = TaskError(code=fault.code, message=fault.message)
+                self._event(task, "ClusterDeletionFailed", fault.message, level="Warning")
+                return
+            for node in cluster.live_nodes():
+                self._release_node(node)
+            for pool in cluster.nodepools:
+                pool.state = "deleted"
+                pool.updated = now
+            group = world.live_security_group(cluster.security_group_id or "")
+            owned = group is not None and group.created_by_cluster == cluster_id
+            if group is not None and owned and not retain_all and group.security_group_id not in retained:
+                group.deleted = now
+            self._end_stage(task, "success")
+            task.state = "success"
+            task.current_stage = ""
+            self._event(task, "ClusterDeleted", "cluster deleted")
+            cluster.state = "deleted"
+            cluster.updated = cluster.deleted = now
+        self.kube.cluster_down(cluster_id)
+
+    def _release_node(self, node: Node) -> None:
+        node.deleted = self.world.clock.now()
+        node.ready = False
+        vswitch = self.world.vswitches.get(node.vswitch_id)
+        if vswitch is not None and node.private_ip in vswitch.used_ips:
+            vswitch.used_ips.remove(node.private_ip)
+
+    def gone(self, cluster: Cluster) -> bool:
+        """A deleted cluster stays visible (state `deleted`) for a retention window, then is not found."""
+        if cluster.deleted is None:
+            return False
+        elapsed = (self.world.clock.now() - cluster.deleted).total_seconds()
+        return elapsed * self.world.clock.time_scale > DELETED_RETENTION_SECONDS
+
+    # networks
+
+    def network_ready_later(self, key: str, world_seconds: float, make_available: Callable[[], None]) -> None:
+        def ready() -> None:
+            with self.world.lock:
+                make_available()
+
+        self.world.schedule(key, world_seconds, ready)
+
+    def create_cluster_security_group(self, cluster: Cluster, enterprise: bool) -> SecurityGroup:
+        """The security group ACK makes for a cluster that brings none; it is released with the cluster."""
+        group = SecurityGroup(
+            security_group_id=ids.security_group_id(cluster.region_id),
+            vpc_id=cluster.vpc_id,
+            region_id=cluster.region_id,
+            name=f"alicloud-cs-auto-created-security-group-{cluster.cluster_id}",
+            description=f"security group of ACK cluster {cluster.cluster_id}",
+            security_group_type="enterprise" if enterprise else "normal",
+            tags=[tag.model_copy() for tag in cluster.tags],
+            created_by_cluster=cluster.cluster_id,
+            created=self.world.clock.now(),
+        )
+        self.world.security_groups[group.security_group_id] = group
+        return group
+
+    # tasks
+
+    def _new_task(
+        self,
+        cluster: Cluster,
+        task_type: Literal["cluster_create", "cluster_delete", "nodepool_create"],
+        target_id: str,
+        target_type: Literal["cluster", "nodepool"],
+    ) -> Task:
+        now = self.world.clock.now()
+        task = Task(
+            task_id=ids.task_id(),
+            task_type=task_type,
+            cluster_id=cluster.cluster_id,
+            target_id=target_id,
+            target_type=target_type,
+            created=now,
+            updated=now,
+        )
+        self.world.tasks[task.task_id] = task
+        cluster.task_ids.append(task.task_id)
+        return task
+
+    def _begin_stage(self, task: Task, index: int) -> None:
+        name, message, _ = CREATE_STAGES[index]
+        self._begin_stage_named(task, name, message)
+
+    def _begin_stage_named(self, task: Task, name: str, message: str) -> None:
+        now = self.world.clock.now()
+        task.current_stage = name
+        task.stages.append(TaskStage(message=message, start_time=now))
+        task.updated = now
+        self._event(task, name, message)
+
+    def _end_stage(self, task: Task, state: Literal["success", "failed"]) -> None:
+        now = self.world.clock.now()
+        if task.stages and task.stages[-1].end_time is None:
+            task.stages[-1].state = state
+            task.stages[-1].end_time = now
+        task.updated = now
+
+    def _event(self, task: Task, reason: str, message: str, level: Literal["Normal", "Warning"] = "Normal") -> None:
+        now = self.world.clock.now()
+        task.events.append(TaskEvent(action=task.task_type, level=level, message=message, reason=reason, timestamp=now))
+
+
+def _up_args(cluster: Cluster) -> tuple[str, str, str, bool]:
+    return cluster.cluster_id, _bare_version(cluster.kubernetes_version), cluster.region_id, cluster.unresponsive
+
+
+def _bare_version(version: str) -> str:
+    """`1.31.1-aliyun.1` -> `1.31.1`, the form the Kubernetes API reports."""
+    return version.split("-", 1)[0]

@@ -1,0 +1,327 @@
+"""VPC (RPC, 2016-04-28): CreateVpc, DescribeVpcs, CreateVSwitch, DescribeVSwitches, DeleteVSwitch, DeleteVpc.
+
+VPCs and vSwitches start Pending and turn Available shortly after; deletion is refused with the real
+DependencyViolation codes while anything still lives inside.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ack_compute.sandbox import cidr, ids
+from ack_compute.sandbox.errors import ApiError, missing_parameter, missing_region_id
+from ack_compute.sandbox.lifecycle import VPC_READY_SECONDS, VSWITCH_READY_SECONDS
+from ack_compute.sandbox.params import RpcParams, id_list, page
+from ack_compute.sandbox.products import Product
+from ack_compute.sandbox.router import ApiRequest, Route
+from ack_compute.sandbox.state import SandboxState
+from ack_compute.sandbox.tagging import matches, rpc_tags, tag_filter
+from ack_compute.sandbox.world import Vpc, VSwitch, World, newest_first
+
+DEFAULT_VPC_CIDR = "172.16.0.0/12"
+VPC_PREFIX = (8, 28)
+VSWITCH_PREFIX = (16, 29)
+MAX_VSWITCHES_PER_VPC = 150
+DEFAULT_PAGE_SIZE = 10
+MAX_PAGE_SIZE = 50
+MAX_VPC_IDS = 20
+
+
+def create_vpc(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
+    params = request.params
+    region_id = _region(params, state, required=True)
+    assert region_id is not None
+    block = cidr.parse(params.text("CidrBlock", DEFAULT_VPC_CIDR))
+    if block is None or not cidr.private(block, *VPC_PREFIX):
+        raise ApiError(400, "InvalidParameter", "Specified CIDR block is not valid")
+    name = _text(params, "VpcName", 128, ApiError(400, "InvalidVpcName.Malformed", "Specified VPC name is not valid."))
+    description = _text(
+        params,
+        "Description",
+        256,
+        ApiError(400, "InvalidVpcDiscription.Malformed", "Specified VPC description is not valid."),
+    )
+    tags = rpc_tags(params)
+    world = state.world
+    token = params.text("ClientToken")
+    with world.lock:
+        if (answer := world.replay("CreateVpc", token)) is not None:
+            return answer
+        vpc = Vpc(
+            vpc_id=ids.vpc_id(region_id),
+            region_id=region_id,
+            cidr_block=str(block),
+            name=name,
+            description=description,
+            vrouter_id=ids.vrouter_id(region_id),
+            route_table_id=ids.route_table_id(region_id),
+            resource_group_id=params.text("ResourceGroupId") or ids.resource_group_id(),
+            tags=tags,
+            created=world.clock.now(),
+        )
+        world.vpcs[vpc.vpc_id] = vpc
+        state.lifecycle.network_ready_later(vpc.vpc_id, VPC_READY_SECONDS, lambda: _available(vpc))
+        return world.remember(
+            "CreateVpc",
+            token,
+            {
+                "VpcId": vpc.vpc_id,
+                "VRouterId": vpc.vrouter_id,
+                "RouteTableId": vpc.route_table_id,
+                "ResourceGroupId": vpc.resource_group_id,
+            },
+        )
+
+
+def describe_vpcs(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
+    params = request.params
+    region_id = _region(params, state, required=True)
+    number, size = page(params, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    wanted_ids = id_list(params.text("VpcId"))
+    if len(wanted_ids) > MAX_VPC_IDS:
+        raise ApiError(400, "InvalidParameter", "The number of VpcId exceeds 20.")
+    name, wanted_tags = params.text("VpcName"), tag_filter(params)
+    world = state.world
+    with world.lock:
+        found = [
+            vpc
+            for vpc in world.vpcs.values()
+            if vpc.deleted is None
+            and vpc.region_id == region_id
+            and (not wanted_ids or vpc.vpc_id in wanted_ids)
+            and name in (None, vpc.name)
+            and matches(vpc.tags, wanted_tags)
+        ]
+        found = newest_first(found)
+        shown = [_vpc_view(world, vpc) for vpc in found[(number - 1) * size :][:size]]
+    return {"TotalCount": len(found), "PageNumber": number, "PageSize": size, "Vpcs": {"Vpc": shown}}
+
+
+def create_vswitch(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
+    params = request.params
+    region_id = _region(params, state, required=False)
+    vpc_id = _required(params, "VpcId")
+    zone_id = _required(params, "ZoneId")
+    block_text = _required(params, "CidrBlock")
+    bad_name = ApiError(400, "InvalidVSwitchName.Malformed", "Specified virtual switch name is not valid.")
+    name = _text(params, "VSwitchName", 128, bad_name)
+    description = _text(
+        params,
+        "Description",
+        256,
+        ApiError(400, "InvalidVSwitchDiscription.Malformed", "Specified virtual switch description is not valid."),
+    )
+    tags = rpc_tags(params)
+    world = state.world
+    token = params.text("ClientToken")
+    with world.lock:
+        if (answer := world.replay("CreateVSwitch", token)) is not None:
+            return answer
+        vpc = _vpc(world, vpc_id, region_id)
+        if vpc.status != "Available":
+            raise _incorrect_vpc_status()
+        if zone_id not in state.catalog.regions[vpc.region_id].zones:
+            raise ApiError(400, "InvalidZoneId.NotFound", "The specified zone does not exist.")
+        block = cidr.parse(block_text)
+        vpc_block = cidr.IPv4Network(vpc.cidr_block)
+        low, high = VSWITCH_PREFIX
+        if block is None or not low <= block.prefixlen <= high or not block.subnet_of(vpc_block):
+            raise ApiError(400, "InvalidParameter", "Specified CIDR block is not valid in VPC.")
+        siblings = [v for v in world.vswitches.values() if v.vpc_id == vpc_id and v.deleted is None]
+        if cidr.overlaps_any(block, (cidr.IPv4Network(sibling.cidr_block) for sibling in siblings)):
+            raise ApiError(400, "InvalidCidrBlock.Overlapped", "Specified CIDR block overlapped with other subnets.")
+        if len(siblings) >= MAX_VSWITCHES_PER_VPC:
+            raise ApiError(400, "QuotaExceeded.VSwitch", "Virtual switch quota exceeded.")
+        vswitch = VSwitch(
+            vswitch_id=ids.vswitch_id(vpc.region_id),
+            vpc_id=vpc_id,
+            region_id=vpc.region_id,
+            zone_id=zone_id,
+            cidr_block=str(block),
+            name=name,
+            description=description,
+            tags=tags,
+            created=world.clock.now(),
+        )
+        world.vswitches[vswitch.vswitch_id] = vswitch
+        state.lifecycle.network_ready_later(vswitch.vswitch_id, VSWITCH_READY_SECONDS, lambda: _available(vswitch))
+        return world.remember("CreateVSwitch", token, {"VSwitchId": vswitch.vswitch_id})
+
+
+def describe_vswitches(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
+    params = request.params
+    region_id = _region(params, state, required=False)
+    number, size = page(params, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    wanted_ids = id_list(params.text("VSwitchId"))
+    vpc_id, zone_id, name = params.text("VpcId"), params.text("ZoneId"), params.text("VSwitchName")
+    wanted_tags = tag_filter(params)
+    world = state.world
+    with world.lock:
+        found = [
+            vswitch
+            for vswitch in world.vswitches.values()
+            if vswitch.deleted is None
+            and region_id in (None, vswitch.region_id)
+            and (not wanted_ids or vswitch.vswitch_id in wanted_ids)
+            and vpc_id in (None, vswitch.vpc_id)
+            and zone_id in (None, vswitch.zone_id)
+            and name in (None, vswitch.name)
+            and matches(vswitch.tags, wanted_tags)
+        ]
+        found = newest_first(found)
+        shown = [_vswitch_view(world, vswitch) for vswitch in found[(number - 1) * size :][:size]]
+    return {"TotalCount": len(found), "PageNumber": number, "PageSize": size, "VSwitches": {"VSwitch": shown}}
+
+
+def delete_vswitch(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
+    params = request.params
+    region_id = _region(params, state, required=False)
+    vswitch_id = _required(params, "VSwitchId")
+    world = state.world
+    with world.lock:
+        vswitch = world.live_vswitch(vswitch_id)
+        if vswitch is None or region_id not in (None, vswitch.region_id):
+            raise ApiError(404, "InvalidVSwitchId.NotFound", "Specified virtual switch does not exist.")
+        if vswitch.status != "Available":
+            raise ApiError(400, "IncorrectVSwitchStatus", "vpc subnet status not working.")
+        if vswitch.used_ips or vswitch_id in _vswitches_in_use(world):
+            raise ApiError(400, "DependencyViolation", "Specified object has dependent resources.")
+        world.cancel(vswitch_id)
+        vswitch.deleted = world.clock.now()
+    return {}
+
+
+def delete_vpc(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
+    params = request.params
+    region_id = _region(params, state, required=False)
+    vpc_id = _required(params, "VpcId")
+    world = state.world
+    with world.lock:
+        vpc = _vpc(world, vpc_id, region_id)
+        if vpc.status != "Available":
+            raise _incorrect_vpc_status()
+        if any(vswitch.vpc_id == vpc_id and vswitch.deleted is None for vswitch in world.vswitches.values()):
+            raise ApiError(400, "DependencyViolation.VSwitch", "Specified object has dependent resources")
+        if any(group.vpc_id == vpc_id and group.deleted is None for group in world.security_groups.values()):
+            raise ApiError(
+                400, "DependencyViolation.SecurityGroup", "Specified object has dependent resources SecurityGroup."
+            )
+        world.cancel(vpc_id)
+        vpc.deleted = world.clock.now()
+    return {}
+
+
+def _vswitches_in_use(world: World) -> set[str]:
+    """vSwitches that a not-yet-deleted cluster or one of its node pools names."""
+    used: set[str] = set()
+    for cluster in world.active_clusters():
+        used.update(cluster.vswitch_ids, cluster.pod_vswitch_ids)
+        for pool in cluster.nodepools:
+            if pool.state != "deleted":
+                used.update(pool.vswitch_ids)
+    return used
+
+
+def _available(resource: Vpc | VSwitch) -> None:
+    if resource.deleted is None:
+        resource.status = "Available"
+
+
+def _vpc(world: World, vpc_id: str, region_id: str | None) -> Vpc:
+    vpc = world.live_vpc(vpc_id)
+    if vpc is None or region_id not in (None, vpc.region_id):
+        raise ApiError(404, "InvalidVpcId.NotFound", "Specified VPC does not exist.")
+    return vpc
+
+
+def _region(params: RpcParams, state: SandboxState, *, required: bool) -> str | None:
+    region_id = params.text("RegionId")
+    if region_id is None:
+        if required:
+            raise missing_region_id()
+        return None
+    if region_id not in state.catalog.regions:
+        raise ApiError(404, "InvalidRegionId.NotFound", "The specified RegionId does not exist.")
+    return region_id
+
+
+def _required(params: RpcParams, name: str) -> str:
+    value = params.text(name)
+    if value is None:
+        raise missing_parameter(name)
+    return value
+
+
+def _text(params: RpcParams, name: str, limit: int, error: ApiError) -> str:
+    """An optional name or description: at most `limit` characters, not starting with http:// or https://."""
+    value = params.text(name, "")
+    if len(value) > limit or value.startswith(("http://", "https://")):
+        raise error
+    return value
+
+
+def _incorrect_vpc_status() -> ApiError:
+    return ApiError(400, "IncorrectVpcStatus", "Current VPC status does not support this operation.")
+
+
+def _vpc_view(world: World, vpc: Vpc) -> dict[str, Any]:
+    vswitch_ids = [v.vswitch_id for v in world.vswitches.values() if v.vpc_id == vpc.vpc_id and v.deleted is None]
+    return {
+        "VpcId": vpc.vpc_id,
+        "RegionId": vpc.region_id,
+        "Status": vpc.status,
+        "VpcName": vpc.name,
+        "Description": vpc.description,
+        "CidrBlock": vpc.cidr_block,
+        "VRouterId": vpc.vrouter_id,
+        "IsDefault": False,
+        "ResourceGroupId": vpc.resource_group_id,
+        "CreationTime": _rpc_time(vpc.created),
+        "CenStatus": "Detached",
+        "DhcpOptionsSetStatus": "Available",
+        "DnsHostnameStatus": "DISABLED",
+        "VSwitchIds": {"VSwitchId": vswitch_ids},
+        "RouterTableIds": {"RouterTableIds": [vpc.route_table_id]},
+        "UserCidrs": {"UserCidr": []},
+        "NatGatewayIds": {"NatGatewayIds": []},
+        "SecondaryCidrBlocks": {"SecondaryCidrBlock": []},
+        "Tags": {"Tag": [{"Key": tag.key, "Value": tag.value} for tag in vpc.tags]},
+    }
+
+
+def _vswitch_view(world: World, vswitch: VSwitch) -> dict[str, Any]:
+    vpc = world.vpcs[vswitch.vpc_id]
+    free = cidr.usable_addresses(cidr.IPv4Network(vswitch.cidr_block)) - len(vswitch.used_ips)
+    return {
+        "VSwitchId": vswitch.vswitch_id,
+        "VpcId": vswitch.vpc_id,
+        "Status": vswitch.status,
+        "CidrBlock": vswitch.cidr_block,
+        "ZoneId": vswitch.zone_id,
+        "AvailableIpAddressCount": free,
+        "Description": vswitch.description,
+        "VSwitchName": vswitch.name,
+        "CreationTime": _rpc_time(vswitch.created),
+        "IsDefault": False,
+        "ResourceGroupId": vpc.resource_group_id,
+        "NetworkAclId": "",
+        "ShareType": "",
+        "RouteTable": {"RouteTableId": vpc.route_table_id, "RouteTableType": "System"},
+        "Tags": {"Tag": [{"Key": tag.key, "Value": tag.value} for tag in vswitch.tags]},
+    }
+
+
+def _rpc_time(moment: datetime) -> str:
+    """RPC APIs report UTC as `2018-04-18T15:02:37Z`."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+ROUTES = [
+    Route(Product.VPC, "CreateVpc", create_vpc),
+    Route(Product.VPC, "DescribeVpcs", describe_vpcs),
+    Route(Product.VPC, "CreateVSwitch", create_vswitch),
+    Route(Product.VPC, "DescribeVSwitches", describe_vswitches),
+    Route(Product.VPC, "DeleteVSwitch", delete_vswitch),
+    Route(Product.VPC, "DeleteVpc", delete_vpc),
+]

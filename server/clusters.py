@@ -1,0 +1,175 @@
+"""ensure_cluster and get_operation on the MCP surface: consent by elicitation, bounded waits, progress."""
+
+# No `from __future__ import annotations`: the tool signatures refer to a local resolver, and the SDK
+# evaluates annotations to build the schema.
+import json
+from typing import Annotated, Any
+
+import anyio.to_thread
+from mcp.server import MCPServer
+from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.resolve import Elicit, Resolve
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, Field
+
+from ack_compute.server.errors import as_tool_errors
+from ack_compute.server.runtime import Runtime
+from ack_compute.tools.ensure_cluster import CLUSTER_NAME, ClusterOutcome
+from ack_compute.tools.errors import QuoteRefused
+from ack_compute.tools.operations import OperationStatus
+from ack_compute.tools.plans import ClusterPlan, normalise
+
+MAX_WAIT = 50  # hosts cancel calls at about 60 s
+
+
+class CostConsent(BaseModel):
+    accept: bool = Field(description="Create it and start paying the quoted price")
+
+
+class OperationView(BaseModel):
+    operation_id: str
+    kind: str
+    state: str
+    stage: str
+    progress: float
+    message: str
+    result: dict[str, Any] | None
+    error: str | None
+    next_step: str
+
+
+def _can_elicit(ctx: Context) -> bool:
+    caps = ctx.client_capabilities
+    return bool(caps and caps.elicitation)
+
+
+def _requested_by(ctx: Context) -> str:
+    params = getattr(ctx.session, "client_params", None)
+    info = getattr(params, "client_info", None)
+    return f"{getattr(info, 'name', '')} {getattr(info, 'version', '')}".strip()
+
+
+def _view(status: OperationStatus) -> OperationView:
+    if status.state == "running":
+        step = f"Still running; call get_operation with {status.operation_id} again (wait_seconds up to {MAX_WAIT})."
+    elif status.state == "succeeded":
+        step = (status.result or {}).get("next_step", "Done.")
+    else:
+        step = "It failed; the error says what was done. Resources it created are in the ledger for cleanup."
+    return OperationView(
+        **status.model_dump(
+            include={"operation_id", "kind", "state", "stage", "progress", "message", "result", "error"}
+        ),
+        next_step=step,
+    )
+
+
+async def await_operation(runtime: Runtime, ctx: Context, operation_id: str, wait_seconds: int) -> OperationStatus:
+    """Wait at most `wait_seconds`, reporting progress as it changes; the work itself never stops."""
+    deadline = anyio.current_time() + max(0, min(wait_seconds, MAX_WAIT))
+    status = runtime.operations.get(operation_id)
+    while not status.done and (remaining := deadline - anyio.current_time()) > 0:
+        status = await anyio.to_thread.run_sync(
+            runtime.operations.wait, operation_id, min(remaining, 2.0), abandon_on_cancel=True
+        )
+        await ctx.report_progress(status.progress * 100, 100, f"{status.stage}: {status.message}".strip(": "))
+    return status
+
+
+def register_clusters(server: MCPServer, runtime: Runtime) -> None:
+    clusters = runtime.clusters
+    policy = runtime.settings.confirmation
+
+    def ask_consent(
+        ctx: Context, name: str, plan: ClusterPlan | None = None, quote_token: str | None = None
+    ) -> Elicit[CostConsent] | CostConsent:
+        """Ask the person to accept the quoted cost, when there is one and the client can ask."""
+        if plan is None or not quote_token or not _can_elicit(ctx):
+            return CostConsent(accept=True)  # nothing to confirm here; the tool applies the policy
+        try:
+            payload = runtime.quotes.verify(quote_token, normalise(plan, runtime.settings.region))
+        except QuoteRefused:
+            return CostConsent(accept=True)  # the tool body refuses it with the precise reason
+        return Elicit(
+            f"Create ACK cluster '{name}' ({plan.edition}, {plan.node_count} x {plan.instance_types[0]}) for "
+            f"{payload.hourly} {payload.currency}/h, about {payload.total} {payload.currency} for {payload.hours:g} h "
+            f"(quote {payload.quote_id})? If a cluster named '{name}' is already running it is reused at no cost.",
+            CostConsent,
+        )
+
+    @server.tool(
+        name="ensure_cluster",
+        title="Find, reuse or create an ACK cluster",
+        description=(
+            "Returns a usable ACK cluster. Reuses a running cluster with this exact name (after checking the "
+            "credentials may create Jobs there); with reuse_any=true also any running acf-* cluster with Ready "
+            "nodes; otherwise creates one, which costs money: call it first without plan/quote_token to get the "
+            "plan to estimate, then estimate_cost, show the person the quote, and call again with the same plan "
+            "and quote_token. Waits at most wait_seconds, then returns an operation_id for get_operation."
+        ),
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+        ),
+    )
+    @as_tool_errors
+    async def ensure_cluster(
+        ctx: Context,
+        name: Annotated[str, Field(pattern=CLUSTER_NAME, description="Cluster name; acf- prefix allows auto-reuse.")],
+        consent: Annotated[ElicitationResult[CostConsent], Resolve(ask_consent)],
+        reuse_any: bool = False,
+        plan: ClusterPlan | None = None,
+        quote_token: str | None = None,
+        wait_seconds: Annotated[int, Field(ge=0, le=MAX_WAIT)] = 30,
+    ) -> ClusterOutcome:
+        asked = plan is not None and bool(quote_token) and _can_elicit(ctx)
+        if not asked:
+            decision = "not_asked"
+        elif isinstance(consent, AcceptedElicitation) and consent.data.accept:
+            decision = "accepted"
+        else:
+            decision = "declined"
+        outcome = await anyio.to_thread.run_sync(
+            lambda: clusters.ensure(
+                name,
+                reuse_any=reuse_any,
+                plan=plan,
+                quote_token=quote_token,
+                consent=decision,
+                confirmation_policy=policy,
+                requested_by=_requested_by(ctx),
+            )
+        )
+        if outcome.operation_id and outcome.status in ("creating", "waiting") and wait_seconds:
+            status = await await_operation(runtime, ctx, outcome.operation_id, wait_seconds)
+            if status.state == "succeeded":
+                return ClusterOutcome.model_validate(status.result)
+            if status.state == "failed":
+                raise ToolError(f"Operation {status.operation_id} failed: {status.error}")
+            outcome = outcome.model_copy(update={"message": f"{outcome.message} Now: {status.stage} {status.message}."})
+        return outcome
+
+    @server.tool(
+        name="get_operation",
+        title="Follow a long operation",
+        description="Status, progress and result of an operation id returned by another tool. Waits at most "
+        f"wait_seconds (0..{MAX_WAIT}) for it to finish or change.",
+        annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
+    )
+    @as_tool_errors
+    async def get_operation(
+        ctx: Context, operation_id: str, wait_seconds: Annotated[int, Field(ge=0, le=MAX_WAIT)] = 20
+    ) -> OperationView:
+        return _view(await await_operation(runtime, ctx, operation_id, wait_seconds))
+
+    @server.resource(
+        "ledger://resources",
+        name="ledger",
+        title="What this server owns and reuses",
+        mime_type="application/json",
+        description="Every resource this server created (with its state) or reused; read-only.",
+    )
+    def ledger_resources() -> str:
+        rows = [r.model_dump(mode="json") for r in runtime.ownership.all()]
+        return json.dumps({"resources": rows}, ensure_ascii=False)

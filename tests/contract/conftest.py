@@ -1,0 +1,403 @@
+"""Two backends for the same scenarios: the sandbox's kube emulator and a real kube-apiserver (v1.20).
+
+Every contract test runs once per backend. The `real` variant also runs the scenario on the emulator and
+requires both observations to be equal, so the emulator cannot drift from the real API; explicit asserts
+on each observation keep the comparison from passing vacuously. The real control plane comes from
+scripts/kube-control-plane.sh: when its binaries are not cached the real variant is skipped, unless
+ACK_COMPUTE_REQUIRE_REAL_KUBE=1 makes that a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config, watch
+from kubernetes.client.exceptions import ApiException
+
+from ack_compute.sandbox.kube import KubeCluster, KubeHub
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "scripts" / "kube-control-plane.sh"
+REAL_VERSION = "1.20.2"
+# The emulator runs the control plane's own waits 15x faster (5 s namespace grace, 75 s watch-cache freshness,
+# 60 s bookmarks); scenarios that depend on them wait `backend.seconds(real_seconds)`.
+EMULATOR_TIME_SCALE = 15.0
+LIMITED_USER = "limited-user"
+
+pytestmark = pytest.mark.contract
+
+
+def launch_env(name: str) -> str | None:
+    """An environment variable as the test run was launched with it.
+
+    tests/conftest.py drops every ACK_COMPUTE_* variable so operators' settings cannot leak into tests;
+    the two that steer this suite (ACK_COMPUTE_REQUIRE_REAL_KUBE, ACK_COMPUTE_KUBE_CACHE) are read back
+    from the process's launch environment.
+    """
+    if name in os.environ:
+        return os.environ[name]
+    try:
+        raw = Path("/proc/self/environ").read_bytes()
+    except OSError:
+        return None
+    for entry in raw.split(b"\0"):
+        key, _, value = entry.partition(b"=")
+        if key.decode(errors="replace") == name:
+            return value.decode(errors="replace")
+    return None
+
+
+def _script_env() -> dict[str, str]:
+    env = dict(os.environ)
+    cache = launch_env("ACK_COMPUTE_KUBE_CACHE")
+    if cache:
+        env["ACK_COMPUTE_KUBE_CACHE"] = cache
+    return env
+
+
+@dataclass
+class Backend:
+    """One API server and the official clients for its users."""
+
+    name: str
+    server: str
+    admin_token: str
+    limited_token: str
+    ca_file: str | None
+    time_scale: float = 1.0
+    cluster: KubeCluster | None = None
+    _clients: dict[str, client.ApiClient] = field(default_factory=dict)
+
+    def api_client(self, token: str | None) -> client.ApiClient:
+        key = token or ""
+        if key not in self._clients:
+            cluster: dict[str, Any] = {"server": self.server}
+            if self.ca_file:
+                cluster["certificate-authority"] = self.ca_file
+            user = {"token": token} if token else {}
+            kubeconfig = {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": self.name, "cluster": cluster}],
+                "users": [{"name": "u", "user": user}],
+                "contexts": [{"name": self.name, "context": {"cluster": self.name, "user": "u"}}],
+                "current-context": self.name,
+            }
+            self._clients[key] = config.new_client_from_config_dict(kubeconfig)
+        return self._clients[key]
+
+    @property
+    def admin(self) -> client.ApiClient:
+        return self.api_client(self.admin_token)
+
+    @property
+    def limited(self) -> client.ApiClient:
+        return self.api_client(self.limited_token)
+
+    def core(self, who: str = "admin") -> client.CoreV1Api:
+        return client.CoreV1Api(
+            self.api_client({"admin": self.admin_token, "limited": self.limited_token}.get(who, who))
+        )
+
+    def seconds(self, real_seconds: float) -> float:
+        """A control-plane wait as this backend experiences it."""
+        return real_seconds / self.time_scale
+
+    def raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        who: str = "admin",
+        body: Any = None,
+        query: list[tuple[str, str]] | None = None,
+        content_type: str = "application/json",
+    ) -> tuple[int, Any]:
+        """A request through the official client's transport, for what its typed methods cannot express."""
+        api = self.api_client({"admin": self.admin_token, "limited": self.limited_token}.get(who, who))
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        try:
+            response = api.call_api(
+                *api.param_serialize(
+                    method=method,
+                    resource_path=path,
+                    query_params=query or [],
+                    header_params=headers,
+                    body=body,
+                    auth_settings=["BearerToken"],
+                )
+            )
+            response.read()
+            return response.status, _json_or_text(response.data)
+        except ApiException as error:
+            return error.status, _json_or_text(error.body)
+
+
+def _json_or_text(data: Any) -> Any:
+    if isinstance(data, bytes):
+        data = data.decode(errors="replace")
+    try:
+        return json.loads(data)
+    except (TypeError, ValueError):
+        return data
+
+
+@dataclass
+class RealPlane:
+    directory: Path
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def real_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealPlane | None]:
+    """The real control plane, started once per session when its binaries are cached (None otherwise)."""
+    required = launch_env("ACK_COMPUTE_REQUIRE_REAL_KUBE") == "1"
+    check = subprocess.run([str(SCRIPT), "check"], env=_script_env(), capture_output=True, text=True)
+    if check.returncode != 0:
+        if required:
+            pytest.fail(
+                "ACK_COMPUTE_REQUIRE_REAL_KUBE=1 but the real kube control plane is not built: "
+                "run scripts/kube-control-plane.sh build"
+            )
+        yield None
+        return
+    directory = tmp_path_factory.mktemp("kube-control-plane")
+    started = subprocess.run(
+        [str(SCRIPT), "start", str(directory)], env=_script_env(), capture_output=True, text=True, timeout=180
+    )
+    if started.returncode != 0:
+        subprocess.run([str(SCRIPT), "stop", str(directory)], env=_script_env(), capture_output=True)
+        pytest.fail(f"the real kube control plane did not start:\n{started.stderr[-4000:]}")
+    env = dict(line.split("=", 1) for line in (directory / "env").read_text().splitlines() if "=" in line)
+    try:
+        yield RealPlane(directory, env)
+    finally:
+        subprocess.run([str(SCRIPT), "stop", str(directory)], env=_script_env(), capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def emulator_backend() -> Iterator[Backend]:
+    with KubeHub(time_scale=EMULATOR_TIME_SCALE) as hub:
+        cluster = hub.add_cluster("contract", kubernetes_version=REAL_VERSION)
+        yield Backend(
+            name="emulator",
+            server=cluster.server_url,
+            admin_token=cluster.issue_token(role="admin", ttl_seconds=24 * 3600),
+            limited_token=cluster.issue_token(role="limited", ttl_seconds=24 * 3600, user=LIMITED_USER),
+            ca_file=None,
+            time_scale=EMULATOR_TIME_SCALE,
+            cluster=cluster,
+        )
+
+
+@pytest.fixture(scope="session")
+def real_backend(real_plane: RealPlane | None) -> Backend | None:
+    if real_plane is None:
+        return None
+    env = real_plane.env
+    return Backend(
+        name="real",
+        server=env["KUBE_SERVER"],
+        admin_token=env["KUBE_ADMIN_TOKEN"],
+        limited_token=env["KUBE_LIMITED_TOKEN"],
+        ca_file=env["KUBE_CA_FILE"],
+    )
+
+
+@pytest.fixture(params=["emulator", "real"])
+def backend(request: pytest.FixtureRequest, emulator_backend: Backend) -> Backend:
+    if request.param == "emulator":
+        return emulator_backend
+    real = request.getfixturevalue("real_backend")
+    if real is None:
+        pytest.skip(
+            "real kube-apiserver not available: its binaries are not cached "
+            "(build them with scripts/kube-control-plane.sh build, about 5-8 minutes)"
+        )
+    return real
+
+
+@pytest.fixture
+def peer(request: pytest.FixtureRequest, backend: Backend, emulator_backend: Backend) -> Backend | None:
+    """The emulator when the test runs against the real server (to compare with), else None."""
+    return emulator_backend if backend.name == "real" else None
+
+
+# --- observations --------------------------------------------------------------------------------------------
+
+_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+_UID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_GENERATED = re.compile(r"(?<=-)[bcdfghjklmnpqrstvwxz2456789]{5}\b")
+
+
+class Observation:
+    """Normalises what a backend answered so two backends' answers compare equal when they behave alike:
+    uids, timestamps and resourceVersions become placeholders (their relations are asserted separately),
+    and the run's unique name token is replaced."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def __call__(self, value: Any, key: str = "") -> Any:
+        if isinstance(value, dict):
+            return {k: self(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self(v, key) for v in value]
+        if isinstance(value, str):
+            if _TIMESTAMP.match(value):
+                return "<time>"
+            if key in ("resourceVersion", "continue"):
+                return "<rv>" if value else ""
+            text = _GENERATED.sub("<gen>", _UID.sub("<uid>", value).replace(self.token, "<t>"))
+            return (
+                re.sub(r"\((\d+)\)", "(<n>)", text) if "ResourceVersion" in text or "resource version" in text else text
+            )
+        return value
+
+
+def call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call an official-client method and return the server's JSON exactly as it was sent (the typed models
+    would reformat timestamps and drop what they do not know)."""
+    response = func(*args, _preload_content=False, **kwargs)
+    return json.loads(response.data)
+
+
+def sanitize(obj: Any) -> Any:
+    """An API object (model or dict) as the plain JSON the server sent."""
+    if isinstance(obj, dict | list | str | int | float | bool) or obj is None:
+        return obj
+    return client.ApiClient().sanitize_for_serialization(obj)
+
+
+def status_of(error: ApiException) -> dict[str, Any]:
+    """The Status body of a failed call, plus the HTTP status."""
+    body = _json_or_text(error.body)
+    return {"http": error.status, "body": body}
+
+
+def diff(a: Any, b: Any, path: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for key in sorted(set(a) | set(b)):
+            if key not in a:
+                out.append(f"{path}.{key}: only emulator: {json.dumps(b[key])[:300]}")
+            elif key not in b:
+                out.append(f"{path}.{key}: only real: {json.dumps(a[key])[:300]}")
+            else:
+                out.extend(diff(a[key], b[key], f"{path}.{key}"))
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [line for i, (x, y) in enumerate(zip(a, b, strict=True)) for line in diff(x, y, f"{path}[{i}]")]
+    if a != b:
+        return [f"{path}: real={json.dumps(a)[:400]} emulator={json.dumps(b)[:400]}"]
+    return []
+
+
+@dataclass
+class Contract:
+    """Runs a scenario on the backend under test and, for the real one, on the emulator too."""
+
+    backend: Backend
+    peer: Backend | None
+
+    def run(self, scenario: Callable[[Backend, Observation], Any]) -> Any:
+        token = uuid.uuid4().hex[:6]
+        observed = scenario(self.backend, Observation(token))
+        if self.peer is not None:
+            emulated = scenario(self.peer, Observation(uuid.uuid4().hex[:6]))
+            differences = diff(observed, emulated)
+            assert not differences, "the emulator differs from the real apiserver:\n" + "\n".join(differences)
+        return observed
+
+
+@pytest.fixture
+def contract(backend: Backend, peer: Backend | None) -> Contract:
+    return Contract(backend, peer)
+
+
+# --- helpers used by several scenario modules ------------------------------------------------------------------
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(interval)
+
+
+class EventCollector:
+    """A watch on a background thread, collecting raw events until its timeout ends the stream."""
+
+    def __init__(self, list_func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.error: BaseException | None = None
+        self.started = time.monotonic()
+        self.ended: float | None = None
+        self._watch = watch.Watch()
+        self._thread = threading.Thread(target=self._run, args=(list_func, args, kwargs), daemon=True)
+        self._thread.start()
+
+    def _run(self, list_func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        try:
+            for event in self._watch.stream(list_func, *args, **kwargs):
+                self.events.append({"type": event["type"], "object": event["raw_object"]})
+        except BaseException as error:  # surfaced by join()
+            self.error = error
+        finally:
+            self.ended = time.monotonic()
+
+    def join(self, timeout: float = 120.0) -> list[dict[str, Any]]:
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the watch did not end"
+        if self.error is not None:
+            raise self.error
+        return self.events
+
+
+def unique(prefix: str, obs: Observation) -> str:
+    return f"{prefix}-{obs.token}"
+
+
+def make_namespace(backend: Backend, name: str) -> dict[str, Any]:
+    created = backend.core().create_namespace({"metadata": {"name": name}})
+    return sanitize(created)
+
+
+def drop_namespace(backend: Backend, name: str) -> None:
+    try:
+        backend.core().delete_namespace(name)
+    except ApiException as error:
+        if error.status != 404:
+            raise
+
+
+@pytest.fixture
+def helpers() -> Any:
+    """Scenario helpers, handed out as a fixture because test modules cannot import each other."""
+
+    class Helpers:
+        call = staticmethod(call)
+        sanitize = staticmethod(sanitize)
+        status_of = staticmethod(status_of)
+        wait_for = staticmethod(wait_for)
+        unique = staticmethod(unique)
+        make_namespace = staticmethod(make_namespace)
+        drop_namespace = staticmethod(drop_namespace)
+        EventCollector = EventCollector
+
+    return Helpers

@@ -1,0 +1,192 @@
+"""CreateCluster's rules through the real CS SDK: each broken rule is refused with a ROA error and creates nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from alibabacloud_cs20151215 import models as cs_models
+from alibabacloud_cs20151215.client import Client as CsClient
+from alibabacloud_tea_openapi.exceptions import ClientException
+
+from ack_compute.sandbox import SandboxCloud
+
+if TYPE_CHECKING:
+    from conftest import Clients
+
+REGION = "cn-hangzhou"
+PASSWORD = "Hello@1234"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fast_clock(cloud: SandboxCloud) -> Iterator[None]:
+    before, cloud.time_scale = cloud.time_scale, 1000.0
+    yield
+    cloud.time_scale = before
+
+
+@pytest.fixture
+def cs(clients: Clients) -> CsClient:
+    return clients.cs()
+
+
+@pytest.fixture
+def network(cloud: SandboxCloud) -> tuple[str, str]:
+    vpc_id = cloud.plant_vpc("validation", cidr_block="192.168.0.0/16")
+    return vpc_id, cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-h", cidr_block="192.168.1.0/24")
+
+
+def pool(vswitch_id: str, **scaling: Any) -> cs_models.Nodepool:
+    group: dict[str, Any] = {
+        "vswitch_ids": [vswitch_id],
+        "instance_types": ["ecs.g7.xlarge"],
+        "desired_size": 2,
+        "system_disk_category": "cloud_essd",
+        "system_disk_size": 120,
+    }
+    return cs_models.Nodepool(
+        nodepool_info=cs_models.NodepoolNodepoolInfo(name="workers"),
+        scaling_group=cs_models.NodepoolScalingGroup(**(group | scaling)),
+    )
+
+
+def cluster_request(network: tuple[str, str], **overrides: Any) -> cs_models.CreateClusterRequest:
+    vpc_id, vswitch_id = network
+    fields: dict[str, Any] = {
+        "name": "acf-validation",
+        "region_id": REGION,
+        "cluster_type": "ManagedKubernetes",
+        "vpcid": vpc_id,
+        "vswitch_ids": [vswitch_id],
+        "container_cidr": "172.20.0.0/16",
+        "service_cidr": "172.21.0.0/20",
+        "login_password": PASSWORD,
+        "nodepools": [pool(vswitch_id)],
+    }
+    return cs_models.CreateClusterRequest(**(fields | overrides))
+
+
+def refused(cs: CsClient, cloud: SandboxCloud, request: cs_models.CreateClusterRequest) -> str:
+    """The InvalidParameter message, after checking that nothing was created."""
+    before = len(cloud.clusters())
+    with pytest.raises(ClientException) as raised:
+        cs.create_cluster(request)
+    assert (raised.value.status_code, raised.value.code) == (400, "InvalidParameter")
+    assert raised.value.request_id
+    assert len(cloud.clusters()) == before
+    return str(raised.value.message)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"name": None}, "name is required"),
+        ({"name": "-starts-with-hyphen"}, "name"),
+        ({"name": "has_underscore"}, "name"),
+        ({"name": "x" * 64}, "name"),
+        ({"cluster_type": "Kubernetes"}, "cluster_type"),
+        ({"cluster_spec": "ack.pro.huge"}, "cluster_spec"),
+        ({"profile": "Edge"}, "profile"),
+        ({"region_id": None}, "region_id"),
+        ({"region_id": "mars-1"}, "region_id"),
+        ({"kubernetes_version": "1.20.4-aliyun.1"}, "kubernetes_version"),
+        ({"zone_id": "cn-beijing-h"}, "zone_id"),
+        ({"vpcid": None}, "vpcid"),
+        ({"vpcid": "vpc-bp1doesnotexist0000"}, "vpc"),
+        ({"vswitch_ids": []}, "vswitch_ids"),
+        ({"vswitch_ids": ["vsw-bp1doesnotexist0000"]}, "vswitch"),
+        ({"container_cidr": "192.168.128.0/20"}, "overlaps the VPC"),
+        ({"container_cidr": "172.21.0.0/16"}, "overlaps service_cidr"),
+        ({"container_cidr": "8.8.0.0/16"}, "container_cidr"),
+        ({"container_cidr": None}, "container_cidr is required"),
+        ({"service_cidr": "192.168.200.0/24"}, "service_cidr"),
+        ({"service_cidr": None}, "service_cidr is required"),
+        ({"security_group_id": "sg-bp1doesnotexist00"}, "security_group_id"),
+        ({"login_password": "Sh0rt!"}, "login_password"),
+        ({"login_password": "onlylowercase123"}, "login_password"),
+        ({"login_password": "x" * 28 + "A1!"}, "login_password"),
+        ({"login_password": PASSWORD, "key_pair": "my-keys"}, "mutually exclusive"),
+        ({"login_password": None}, "login_password or key_pair"),
+        ({"tags": [cs_models.Tag(key="aliyun:owner", value="x")]}, "tag key"),
+        ({"tags": [cs_models.Tag(key=f"k{i}", value="v") for i in range(21)]}, "at most 20"),
+    ],
+)
+def test_cluster_rules(
+    cs: CsClient, cloud: SandboxCloud, network: tuple[str, str], overrides: dict[str, Any], fragment: str
+) -> None:
+    assert fragment in refused(cs, cloud, cluster_request(network, **overrides))
+
+
+@pytest.mark.parametrize(
+    ("scaling", "fragment"),
+    [
+        ({"desired_size": 101}, "desired_size"),
+        ({"desired_size": -1}, "desired_size"),
+        ({"system_disk_size": 39}, "system_disk_size"),
+        ({"system_disk_size": 501}, "system_disk_size"),
+        ({"system_disk_category": "cloud_magic"}, "system_disk_category"),
+        ({"instance_types": ["ecs.x9.colossal"]}, "instance type"),
+        ({"instance_types": []}, "instance_types"),
+        ({"vswitch_ids": ["vsw-bp1doesnotexist0000"]}, "vswitch"),
+    ],
+)
+def test_node_pool_rules(
+    cs: CsClient, cloud: SandboxCloud, network: tuple[str, str], scaling: dict[str, Any], fragment: str
+) -> None:
+    request = cluster_request(network, nodepools=[pool(network[1], **scaling)])
+    assert fragment in refused(cs, cloud, request)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"num_of_nodes": 101}, "num_of_nodes"),
+        ({"worker_system_disk_size": 20}, "system_disk_size"),
+        ({"worker_instance_types": ["ecs.x9.colossal"]}, "instance type"),
+    ],
+)
+def test_older_worker_fields_follow_the_same_rules(
+    cs: CsClient, cloud: SandboxCloud, network: tuple[str, str], overrides: dict[str, Any], fragment: str
+) -> None:
+    legacy = {"nodepools": None, "num_of_nodes": 2, "worker_instance_types": ["ecs.g7.large"]}
+    assert fragment in refused(cs, cloud, cluster_request(network, **(legacy | overrides)))
+
+
+def test_vswitch_of_another_vpc_and_too_many_vswitches(
+    cs: CsClient, cloud: SandboxCloud, network: tuple[str, str]
+) -> None:
+    elsewhere = cloud.plant_vswitch(cloud.plant_vpc("elsewhere", cidr_block="10.0.0.0/16"))
+    assert "does not exist in vpc" in refused(cs, cloud, cluster_request(network, vswitch_ids=[elsewhere]))
+    vpc_id, vswitch_id = network
+    extra = [cloud.plant_vswitch(vpc_id) for _ in range(3)]
+    assert "1 to 3" in refused(cs, cloud, cluster_request(network, vswitch_ids=[vswitch_id, *extra]))
+
+
+def test_cidrs_must_not_overlap_another_cluster_in_the_vpc(
+    cs: CsClient, cloud: SandboxCloud, network: tuple[str, str]
+) -> None:
+    cs.create_cluster(cluster_request(network, name="first"))
+    again = cluster_request(network, name="second", service_cidr="172.22.0.0/20")
+    assert "another cluster" in refused(cs, cloud, again)
+
+
+def test_chinese_names_key_pairs_and_pro_clusters_are_accepted(
+    cs: CsClient, cloud: SandboxCloud, network: tuple[str, str]
+) -> None:
+    request = cluster_request(
+        network, name="托管集群-1", cluster_spec="ack.pro.small", login_password=None, key_pair="my-keys"
+    )
+    created = cs.create_cluster(request).body
+    assert created.cluster_id.startswith("c") and len(created.cluster_id) == 33
+    assert created.task_id.startswith("T-") and created.request_id
+    assert cloud.cluster(created.cluster_id).cluster_spec == "ack.pro.small"
+
+
+def test_body_that_is_not_an_object_is_refused(signer: Any) -> None:
+    headers = signer.headers("CreateCluster", {}, version="2015-12-15", path="/clusters", body=b"[1, 2]")
+    response = signer.send({}, headers, path="/clusters", body=b"[1, 2]")
+
+    body = response.json()
+    assert (response.status_code, body["code"], body["status"]) == (400, "InvalidParameter", 400)
+    assert body["requestId"] == response.headers["x-acs-request-id"]

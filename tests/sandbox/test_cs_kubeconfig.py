@@ -1,0 +1,197 @@
+"""DescribeClusterUserKubeconfig, and each cluster's Kubernetes API as the official kubernetes client sees it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+from alibabacloud_cs20151215 import models as cs_models
+from alibabacloud_cs20151215.client import Client as CsClient
+from alibabacloud_tea_openapi.exceptions import ClientException
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.rest import ApiException
+
+from ack_compute.sandbox import SandboxCloud
+
+if TYPE_CHECKING:
+    from conftest import Clients
+
+REGION = "cn-hangzhou"
+SCALE = 1000.0
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fast_clock(cloud: SandboxCloud) -> Iterator[None]:
+    before, cloud.time_scale = cloud.time_scale, SCALE
+    yield
+    cloud.time_scale = before
+
+
+@pytest.fixture
+def cs(clients: Clients) -> CsClient:
+    return clients.cs()
+
+
+@pytest.fixture
+def kube(cloud: SandboxCloud) -> None:
+    if not cloud.kube_available:
+        pytest.skip("the sandbox's Kubernetes API (ack_compute.sandbox.kube) is not available")
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def kubeconfig(
+    cs: CsClient, cluster_id: str, minutes: int | None = None
+) -> cs_models.DescribeClusterUserKubeconfigResponseBody:
+    request = cs_models.DescribeClusterUserKubeconfigRequest(
+        private_ip_address=False, temporary_duration_minutes=minutes
+    )
+    return cs.describe_cluster_user_kubeconfig(cluster_id, request).body
+
+
+def api_client(config_text: str) -> k8s.ApiClient:
+    configuration = k8s.Configuration()
+    k8s_config.load_kube_config_from_dict(yaml.safe_load(config_text), client_configuration=configuration)
+    return k8s.ApiClient(configuration)
+
+
+def error_of(call: Callable[[], object]) -> tuple[int, str]:
+    with pytest.raises(ClientException) as raised:
+        call()
+    return raised.value.status_code, raised.value.code
+
+
+def created_cluster(cs: CsClient, cloud: SandboxCloud, nodes: int = 2) -> str:
+    vpc_id = cloud.plant_vpc("kube", cidr_block="192.168.0.0/16")
+    vswitch_id = cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-j", cidr_block="192.168.3.0/24")
+    scaling = cs_models.NodepoolScalingGroup(
+        vswitch_ids=[vswitch_id], instance_types=["ecs.g7.2xlarge"], desired_size=nodes, system_disk_size=120
+    )
+    request = cs_models.CreateClusterRequest(
+        name="acf-kube",
+        region_id=REGION,
+        cluster_type="ManagedKubernetes",
+        vpcid=vpc_id,
+        vswitch_ids=[vswitch_id],
+        container_cidr="172.20.0.0/16",
+        service_cidr="172.21.0.0/20",
+        login_password="Hello@1234",
+        nodepools=[
+            cs_models.Nodepool(nodepool_info=cs_models.NodepoolNodepoolInfo(name="jobs"), scaling_group=scaling)
+        ],
+    )
+    return str(cs.create_cluster(request).body.cluster_id)
+
+
+def test_kubeconfig_expiration_follows_the_scaled_duration(cs: CsClient, cloud: SandboxCloud) -> None:
+    cluster_id = cloud.plant_cluster("kubeconfig-expiry", nodes=1)
+    before = datetime.now(UTC).replace(microsecond=0)
+
+    issued = kubeconfig(cs, cluster_id, minutes=60)
+    expires = datetime.strptime(issued.expiration, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert before <= expires <= before + timedelta(seconds=3600 / SCALE + 2)
+    document = yaml.safe_load(issued.config)
+    assert document["kind"] == "Config" and document["users"][0]["user"]["token"]
+    assert document["clusters"][0]["cluster"]["server"].startswith(("http://127.0.0.1", "https://127.0.0.1"))
+    lasting = datetime.strptime(kubeconfig(cs, cluster_id).expiration, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert lasting > expires
+
+
+@pytest.mark.parametrize("minutes", [14, 4321])
+def test_duration_outside_15_to_4320_minutes_is_refused(cs: CsClient, cloud: SandboxCloud, minutes: int) -> None:
+    cluster_id = cloud.plant_cluster("kubeconfig-range", nodes=0)
+    assert error_of(lambda: kubeconfig(cs, cluster_id, minutes)) == (400, "InvalidParameter")
+
+
+def test_only_running_clusters_have_kubeconfigs(cs: CsClient, cloud: SandboxCloud) -> None:
+    failed = cloud.plant_cluster("kubeconfig-failed", state="failed")
+    assert error_of(lambda: kubeconfig(cs, failed)) == (400, "ErrorClusterState")
+    assert error_of(lambda: kubeconfig(cs, "c" + "f" * 32)) == (404, "ErrorClusterNotFound")
+
+
+@pytest.mark.usefixtures("kube")
+def test_created_cluster_serves_ready_nodes_and_coredns(cs: CsClient, cloud: SandboxCloud) -> None:
+    cluster_id = created_cluster(cs, cloud)
+    assert error_of(lambda: kubeconfig(cs, cluster_id)) == (400, "ErrorClusterState")
+    wait_until(lambda: cs.describe_cluster_detail(cluster_id).body.state == "running")
+
+    core = k8s.CoreV1Api(api_client(kubeconfig(cs, cluster_id, minutes=60).config))
+
+    def ready_nodes() -> list[Any]:
+        nodes = core.list_node().items
+        ready = [n for n in nodes if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
+        return ready if len(ready) == 2 else []
+
+    wait_until(lambda: bool(ready_nodes()))
+    pool_id = cloud.cluster(cluster_id).nodepools[0].nodepool_id
+    for node in ready_nodes():
+        labels = node.metadata.labels
+        assert node.metadata.name.startswith(f"{REGION}.192.168.3.")
+        assert labels["alibabacloud.com/nodepool-id"] == pool_id
+        assert labels["node.kubernetes.io/instance-type"] == "ecs.g7.2xlarge"
+        assert (labels["topology.kubernetes.io/region"], labels["topology.kubernetes.io/zone"]) == (
+            REGION,
+            "cn-hangzhou-j",
+        )
+        assert labels["kubernetes.io/os"] == "linux"
+    images = [c.image for pod in core.list_namespaced_pod("kube-system").items for c in pod.spec.containers]
+    assert any(image.startswith(f"registry-{REGION}-vpc.ack.aliyuncs.com/acs/coredns:") for image in images)
+
+
+@pytest.mark.usefixtures("kube")
+def test_token_is_refused_after_the_temporary_duration(cs: CsClient, cloud: SandboxCloud) -> None:
+    cluster_id = cloud.plant_cluster("kubeconfig-expires", nodes=1)
+    cloud.time_scale = 900.0  # 15 minutes of cloud time pass in one real second
+    try:
+        core = k8s.CoreV1Api(api_client(kubeconfig(cs, cluster_id, minutes=15).config))
+        assert len(core.list_node().items) == 1
+        time.sleep(1.2)
+        with pytest.raises(ApiException) as raised:
+            core.list_node()
+        assert raised.value.status == 401
+    finally:
+        cloud.time_scale = SCALE
+
+
+@pytest.mark.usefixtures("kube")
+def test_limited_kubeconfig_may_not_create_jobs(cs: CsClient, cloud: SandboxCloud) -> None:
+    cluster_id = cloud.plant_cluster("kubeconfig-limited", nodes=1, limited_rbac=True)
+
+    def may_create_jobs() -> bool:
+        authorization = k8s.AuthorizationV1Api(api_client(kubeconfig(cs, cluster_id, minutes=60).config))
+        attributes = k8s.V1ResourceAttributes(group="batch", resource="jobs", verb="create", namespace="default")
+        review = k8s.V1SelfSubjectAccessReview(spec=k8s.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes))
+        return bool(authorization.create_self_subject_access_review(review).status.allowed)
+
+    assert may_create_jobs() is False
+    core = k8s.CoreV1Api(api_client(kubeconfig(cs, cluster_id, minutes=60).config))
+    assert len(core.list_node().items) == 1
+    with pytest.raises(ApiException) as raised:
+        core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name="jobs")))
+    assert raised.value.status == 403
+
+    cloud.set_kubeconfig_role(cluster_id, "admin")
+    assert may_create_jobs() is True
+
+
+@pytest.mark.usefixtures("kube")
+def test_unresponsive_cluster_api_hangs(cs: CsClient, cloud: SandboxCloud) -> None:
+    cluster_id = cloud.plant_cluster("kubeconfig-hangs", nodes=1, unresponsive=True)
+    core = k8s.CoreV1Api(api_client(kubeconfig(cs, cluster_id, minutes=60).config))
+
+    started = time.monotonic()
+    with pytest.raises(Exception):  # noqa: B017 - urllib3 raises its own timeout types
+        core.list_node(_request_timeout=0.5)
+    assert time.monotonic() - started >= 0.4
+    cloud.set_cluster_unresponsive(cluster_id, False)
+    assert len(core.list_node(_request_timeout=5).items) == 1

@@ -1,0 +1,112 @@
+"""ensure_cluster and get_operation through a real MCP client: consent by elicitation, bounded waits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client, types
+
+from ack_compute.cloud.config import StaticCredentials
+from ack_compute.sandbox import SandboxCloud
+from ack_compute.server.app import build_server
+from ack_compute.server.runtime import Runtime
+from ack_compute.server.settings import Settings
+
+pytestmark = pytest.mark.anyio
+PLAN: dict[str, Any] = {
+    "kind": "cluster",
+    "instance_types": ["ecs.g7.xlarge"],
+    "node_count": 1,
+    "zone": "cn-hangzhou-h",
+}
+
+
+@pytest.fixture
+def world() -> Iterator[SandboxCloud]:
+    with SandboxCloud(time_scale=600) as cloud:
+        if not cloud.kube_available:
+            pytest.skip("the sandbox has no Kubernetes API yet")
+        yield cloud
+
+
+def runtime_for(cloud: SandboxCloud, state: Path, **overrides: Any) -> Runtime:
+    settings = Settings(region="cn-hangzhou", state_dir=state, endpoint=cloud.endpoint, protocol="http", **overrides)
+    return Runtime.build(
+        settings, StaticCredentials(access_key_id=cloud.access_key_id, access_key_secret=cloud.access_key_secret)
+    )
+
+
+def answering(action: str, seen: list[str]):  # type: ignore[no-untyped-def]
+    async def callback(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        seen.append(params.message)
+        content = {"accept": action == "accept"} if action == "accept" else None
+        return types.ElicitResult(action=action, content=content)  # type: ignore[arg-type]
+
+    return callback
+
+
+async def quote(client: Client) -> str:
+    est = await client.call_tool("estimate_cost", {"plan": PLAN})
+    return (est.structured_content or {})["quote_token"]
+
+
+async def test_person_accepts_then_cluster_is_created(world: SandboxCloud, tmp_path: Path) -> None:
+    seen: list[str] = []
+    server = build_server(runtime_for(world, tmp_path))
+    async with Client(server, elicitation_callback=answering("accept", seen)) as client:
+        first = await client.call_tool("ensure_cluster", {"name": "acf-mcp"})
+        assert (first.structured_content or {})["status"] == "quote_required"
+        token = await quote(client)
+        created = await client.call_tool(
+            "ensure_cluster", {"name": "acf-mcp", "plan": PLAN, "quote_token": token, "wait_seconds": 40}
+        )
+        ledger = await client.read_resource("ledger://resources")
+    assert not created.is_error, created.content
+    out = created.structured_content or {}
+    assert out["status"] == "created" and out["ready_nodes"] == 1, out
+    assert len(seen) == 1 and "CNY/h" in seen[0] and "acf-mcp" in seen[0]
+    rows = json.loads(ledger.contents[0].text)["resources"]  # type: ignore[union-attr]
+    assert {(r["kind"], r["origin"]) for r in rows} >= {("cluster", "created"), ("vpc", "created")}
+    assert world.access_key_secret not in ledger.contents[0].text  # type: ignore[union-attr]
+
+
+async def test_person_declines_and_nothing_is_created(world: SandboxCloud, tmp_path: Path) -> None:
+    seen: list[str] = []
+    async with Client(build_server(runtime_for(world, tmp_path)), elicitation_callback=answering("decline", seen)) as c:
+        token = await quote(c)
+        result = await c.call_tool("ensure_cluster", {"name": "acf-no", "plan": PLAN, "quote_token": token})
+    assert (result.structured_content or {})["status"] == "declined"
+    assert world.clusters() == [] and "CreateCluster" not in world.counts()
+
+
+async def test_human_policy_refuses_clients_that_cannot_ask(world: SandboxCloud, tmp_path: Path) -> None:
+    async with Client(build_server(runtime_for(world, tmp_path, confirmation="human"))) as client:
+        token = await quote(client)
+        result = await client.call_tool("ensure_cluster", {"name": "acf-h", "plan": PLAN, "quote_token": token})
+    assert result.is_error and "elicitation" in result.content[0].text  # type: ignore[union-attr]
+    assert world.clusters() == []
+
+
+async def test_short_wait_hands_back_an_operation_to_follow(world: SandboxCloud, tmp_path: Path) -> None:
+    world.time_scale = 60  # about 6 s for the control plane: longer than the 1 s we wait
+    async with Client(build_server(runtime_for(world, tmp_path))) as client:
+        token = await quote(client)
+        started = await client.call_tool(
+            "ensure_cluster", {"name": "acf-slow", "plan": PLAN, "quote_token": token, "wait_seconds": 1}
+        )
+        out = started.structured_content or {}
+        assert out["status"] == "creating" and out["operation_id"]
+        view: dict[str, Any] = {}
+        for _ in range(10):
+            polled = await client.call_tool("get_operation", {"operation_id": out["operation_id"], "wait_seconds": 10})
+            view = polled.structured_content or {}
+            if view["state"] != "running":
+                break
+        unknown = await client.call_tool("get_operation", {"operation_id": "op-nope", "wait_seconds": 0})
+    assert view["state"] == "succeeded", view
+    assert view["result"]["cluster_id"] and view["progress"] == 1
+    assert unknown.is_error and "op-nope" in unknown.content[0].text  # type: ignore[union-attr]

@@ -1,0 +1,210 @@
+"""ensure_cluster against the sandbox: real SDKs, real kubernetes client, a fresh cloud per test."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ack_compute.cloud.config import StaticCredentials
+from ack_compute.sandbox import SandboxCloud
+from ack_compute.server.runtime import Runtime
+from ack_compute.server.settings import Settings
+from ack_compute.tools.ensure_cluster import MANAGED_BY, OPERATION_TAG
+from ack_compute.tools.errors import AckComputeError, QuoteRefused
+from ack_compute.tools.estimate_cost import estimate_cost
+from ack_compute.tools.operations import OperationStatus
+from ack_compute.tools.plans import ClusterPlan
+
+PLAN = ClusterPlan(edition="pro", instance_types=["ecs.g7.xlarge"], node_count=2, zone="cn-hangzhou-h", hours=2)
+
+
+@pytest.fixture
+def world() -> Iterator[SandboxCloud]:
+    """A cloud of its own, with a clock 600x faster: a 6-minute cluster takes well under a second."""
+    with SandboxCloud(time_scale=600) as cloud:
+        if not cloud.kube_available:
+            pytest.skip("the sandbox has no Kubernetes API yet")
+        yield cloud
+
+
+def build(cloud: SandboxCloud, state: Path, **overrides: object) -> Runtime:
+    settings = Settings(region="cn-hangzhou", state_dir=state, endpoint=cloud.endpoint, protocol="http", **overrides)  # type: ignore[arg-type]
+    return Runtime.build(
+        settings, StaticCredentials(access_key_id=cloud.access_key_id, access_key_secret=cloud.access_key_secret)
+    )
+
+
+@pytest.fixture
+def runtime(world: SandboxCloud, tmp_path: Path) -> Runtime:
+    return build(world, tmp_path)
+
+
+def quote(runtime: Runtime, plan: ClusterPlan = PLAN) -> str:
+    est = estimate_cost(plan, default_region="cn-hangzhou", pricer=runtime.pricer, quotes=runtime.quotes)
+    assert est.quote_token
+    return est.quote_token
+
+
+def finish(runtime: Runtime, operation_id: str, timeout: float = 60) -> OperationStatus:
+    deadline = time.monotonic() + timeout
+    status = runtime.operations.get(operation_id)
+    while not status.done and time.monotonic() < deadline:
+        status = runtime.operations.wait(operation_id, 2)
+    assert status.done, f"operation still {status.stage}: {status.message}"
+    return status
+
+
+def test_without_a_quote_nothing_is_created(runtime: Runtime, world: SandboxCloud) -> None:
+    outcome = runtime.clusters.ensure("acf-fresh")
+    assert outcome.status == "quote_required" and outcome.plan_to_quote is not None
+    assert outcome.plan_to_quote.region == "cn-hangzhou" and "estimate_cost" in outcome.next_step
+    assert "CreateCluster" not in world.counts() and "CreateVpc" not in world.counts()
+    assert world.clusters() == [] and runtime.ownership.all() == []
+
+
+def test_create_with_a_quote_then_reuse_by_name(runtime: Runtime, world: SandboxCloud) -> None:
+    outcome = runtime.clusters.ensure("acf-build", plan=PLAN, quote_token=quote(runtime))
+    assert outcome.status == "creating" and outcome.operation_id
+    status = finish(runtime, outcome.operation_id)
+    assert status.state == "succeeded", status.error
+    result = status.result or {}
+    assert result["status"] == "created" and result["ready_nodes"] == 2
+    (cluster,) = world.clusters()
+    assert cluster.cluster_id == result["cluster_id"] and cluster.state == "running"
+    assert cluster.cluster_spec == "ack.pro.small"
+    tags = {t.key: t.value for t in cluster.tags} if isinstance(cluster.tags, list) else dict(cluster.tags)
+    assert tags[MANAGED_BY[0]] == MANAGED_BY[1] and tags[OPERATION_TAG] == outcome.operation_id
+    owned = {(r.kind, r.origin, r.state) for r in runtime.ownership.all()}
+    assert {("cluster", "created", "ready"), ("vpc", "created", "ready"), ("vswitch", "created", "ready")} <= owned
+    assert world.counts()["CreateCluster"] == 1
+    # Second call: found by name, reused, no quote needed, nothing new created.
+    again = runtime.clusters.ensure("acf-build")
+    assert again.status == "reused" and again.cluster_id == cluster.cluster_id and again.ready_nodes == 2
+    assert world.counts()["CreateCluster"] == 1
+
+
+def test_reuse_of_a_foreign_cluster_is_recorded_as_reused(runtime: Runtime, world: SandboxCloud) -> None:
+    cluster_id = world.plant_cluster("team-a", nodes=3)
+    outcome = runtime.clusters.ensure("team-a")
+    assert (outcome.status, outcome.cluster_id, outcome.origin, outcome.ready_nodes) == (
+        "reused",
+        cluster_id,
+        "reused",
+        3,
+    )
+    (row,) = runtime.ownership.all()
+    assert (row.kind, row.origin, row.cloud_id) == ("cluster", "reused", cluster_id)
+
+
+def test_running_cluster_without_rbac_is_not_used(runtime: Runtime, world: SandboxCloud) -> None:
+    world.plant_cluster("locked", limited_rbac=True)
+    with pytest.raises(AckComputeError, match="batch/jobs"):
+        runtime.clusters.ensure("locked", plan=PLAN, quote_token=quote(runtime))
+    assert "CreateCluster" not in world.counts(), "no duplicate cluster under the same name"
+
+
+def test_reuse_any_only_considers_acf_clusters(runtime: Runtime, world: SandboxCloud) -> None:
+    world.plant_cluster("prod-main", nodes=5)
+    assert runtime.clusters.ensure("acf-mine", reuse_any=True).status == "quote_required"
+    acf = world.plant_cluster("acf-shared", nodes=2)
+    world.plant_cluster("acf-no-nodes", nodes_ready=False)
+    world.plant_cluster("acf-locked", limited_rbac=True)
+    outcome = runtime.clusters.ensure("acf-mine", reuse_any=True)
+    assert outcome.status == "reused" and outcome.cluster_id == acf and outcome.name == "acf-shared"
+
+
+def test_probing_skips_unresponsive_candidates_within_the_timeout(world: SandboxCloud, tmp_path: Path) -> None:
+    runtime = build(world, tmp_path, probe_timeout_seconds=1.0)
+    for i in range(6):
+        world.plant_cluster(f"acf-dead-{i}", unresponsive=True)
+    good = world.plant_cluster("acf-alive")
+    started = time.monotonic()
+    outcome = runtime.clusters.ensure("acf-want", reuse_any=True)
+    elapsed = time.monotonic() - started
+    assert outcome.cluster_id == good
+    assert elapsed < 1.0 + 2.0, f"one timeout bounds the decision, took {elapsed:.1f}s"
+
+
+def test_name_found_on_a_later_page(runtime: Runtime, world: SandboxCloud) -> None:
+    for i in range(105):
+        world.plant_cluster(f"filler-{i:03d}", nodes=0)
+    target = world.plant_cluster("needle", nodes=1)
+    assert runtime.clusters.ensure("needle").cluster_id == target
+
+
+def test_a_refused_quote_creates_nothing(runtime: Runtime, world: SandboxCloud) -> None:
+    token = quote(runtime)
+    bigger = PLAN.model_copy(update={"node_count": 5})
+    with pytest.raises(QuoteRefused) as info:
+        runtime.clusters.ensure("acf-x", plan=bigger, quote_token=token)
+    assert info.value.reason == "plan_mismatch" and "node_count" in info.value.message
+    assert world.clusters() == [] and runtime.ownership.all() == []
+    runtime.clusters.ensure("acf-x", plan=PLAN, quote_token=token)  # the token was not burnt
+
+
+def test_human_policy_without_elicitation_refuses(runtime: Runtime, world: SandboxCloud) -> None:
+    token = quote(runtime)
+    with pytest.raises(AckComputeError, match="elicitation"):
+        runtime.clusters.ensure("acf-h", plan=PLAN, quote_token=token, confirmation_policy="human")
+    declined = runtime.clusters.ensure("acf-h", plan=PLAN, quote_token=token, consent="declined")
+    assert declined.status == "declined"
+    with pytest.raises(QuoteRefused, match="declined"):
+        runtime.clusters.ensure("acf-h", plan=PLAN, quote_token=token, consent="accepted")
+    assert world.clusters() == []
+
+
+def test_two_servers_racing_for_one_name_create_one_cluster(world: SandboxCloud, tmp_path: Path) -> None:
+    a, b = build(world, tmp_path), build(world, tmp_path)  # two servers, one state dir
+    tokens = [quote(a), quote(b)]
+    outcomes = []
+    barrier = threading.Barrier(2)
+
+    def go(rt: Runtime, token: str) -> None:
+        barrier.wait()
+        outcomes.append(rt.clusters.ensure("acf-race", plan=PLAN, quote_token=token))
+
+    threads = [threading.Thread(target=go, args=(rt, t)) for rt, t in zip((a, b), tokens, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ops = {o.operation_id for o in outcomes}
+    assert len(ops) == 1 and all(o.status == "creating" for o in outcomes)
+    finish(a, ops.pop())
+    assert len([c for c in world.clusters() if c.name == "acf-race"]) == 1
+    assert world.counts()["CreateCluster"] == 1
+    used = a.ledger.query("SELECT count(*) AS n FROM quote_redemptions")[0]["n"]
+    assert used == 1, "the loser's quote stays unused"
+
+
+def test_failed_creation_reports_the_task_error(runtime: Runtime, world: SandboxCloud) -> None:
+    world.fail_next_cluster_creation("ErrorQuotaExceeded", "the account's ECS quota is exhausted")
+    outcome = runtime.clusters.ensure("acf-doomed", plan=PLAN, quote_token=quote(runtime))
+    status = finish(runtime, outcome.operation_id or "")
+    assert status.state == "failed"
+    assert "failed" in (status.error or "") and "ErrorQuotaExceeded" in (status.error or "")
+    assert "cleanup" in (status.error or "")
+    row = next(r for r in runtime.ownership.all() if r.kind == "cluster")
+    assert row.cloud_id and row.state == "creating", "the ledger keeps the failed cluster for cleanup"
+
+
+def test_an_operation_orphaned_by_a_crash_resumes(
+    world: SandboxCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = build(world, tmp_path)
+    # The process dies right after the quote is redeemed and the intent row written: its thread never runs.
+    monkeypatch.setattr(first.operations, "_launch", lambda *args: None)
+    outcome = first.clusters.ensure("acf-phoenix", plan=PLAN, quote_token=quote(first))
+    op = outcome.operation_id or ""
+    with first.ledger.transaction() as db:
+        db.execute("UPDATE operations SET owner_pid = 999999999 WHERE operation_id = ?", (op,))
+    assert world.clusters() == []
+    second = build(world, tmp_path)
+    assert second.clusters.resume_unfinished() == [op]
+    status = finish(second, op)
+    assert status.state == "succeeded", status.error
+    assert len([c for c in world.clusters() if c.name == "acf-phoenix"]) == 1, "resuming never creates twice"

@@ -1,0 +1,561 @@
+"""ensure_cluster: find, reuse or create an ACK cluster, paying only with a valid quote.
+
+Lookup has three tiers: the exact name; then (only with reuse_any) any running `acf-*` cluster with
+Ready nodes whose credentials may create Jobs; else create. Creation runs as a resumable operation.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import time
+import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from ack_compute.cloud.cs import ClusterInfo, ContainerService
+from ack_compute.cloud.ecs import EcsCatalog
+from ack_compute.cloud.errors import CloudError
+from ack_compute.cloud.vpc import VpcNetworks
+from ack_compute.tools.errors import AckComputeError, CloudFailure, InvalidPlan
+from ack_compute.tools.kubeconfigs import Kubeconfigs
+from ack_compute.tools.network import prepare_network
+from ack_compute.tools.operations import OperationContext, Operations
+from ack_compute.tools.ownership import NameBusy, Ownership
+from ack_compute.tools.plans import ClusterPlan, normalise
+from ack_compute.tools.pricing import Pricer
+from ack_compute.tools.quotes import QuoteBook
+
+CLUSTER_NAME = r"^[0-9A-Za-z\u4e00-\u9fa5][0-9A-Za-z\u4e00-\u9fa5-]{0,62}$"
+AUTO_REUSE_PREFIX = "acf-"
+MANAGED_BY = ("ack-compute-mcp/managed-by", "ack-compute-mcp")
+OPERATION_TAG = "ack-compute-mcp/operation"
+BUSY_STATES = {"initial", "updating", "scaling", "upgrading"}
+OPERATION_KIND = "ensure_cluster"
+
+
+class ClusterOutcome(BaseModel):
+    status: Literal["reused", "created", "creating", "waiting", "quote_required", "declined"]
+    name: str
+    region: str
+    cluster_id: str | None = None
+    state: str | None = None
+    origin: Literal["created", "reused"] | None = None
+    ready_nodes: int | None = None
+    operation_id: str | None = None
+    plan_to_quote: ClusterPlan | None = Field(None, description="Estimate this plan to get a quote for creation.")
+    message: str
+    next_step: str
+
+
+class ProbeResult(BaseModel):
+    cluster: ClusterInfo
+    ok: bool
+    ready_nodes: int = 0
+    reason: str = ""
+
+
+class ClusterSettings(BaseModel):
+    probe_timeout_s: float = 3.0
+    probe_concurrency: int = 32
+    create_timeout_s: float = 1800.0
+    nodes_timeout_s: float = 900.0
+
+
+def login_password(length: int = 20) -> str:
+    """Random, with the three character classes CreateCluster demands; never returned or logged."""
+    alphabet = string.ascii_letters + string.digits + "!@#%^*_+-="
+    while True:
+        candidate = "".join(secrets.choice(alphabet) for _ in range(length))
+        classes = [
+            any(c.islower() for c in candidate),
+            any(c.isupper() for c in candidate),
+            any(c.isdigit() for c in candidate),
+            any(not c.isalnum() for c in candidate),
+        ]
+        if sum(classes) >= 3:
+            return candidate
+
+
+class ClusterService:
+    def __init__(
+        self,
+        *,
+        cs: ContainerService,
+        ecs: EcsCatalog,
+        vpcs: VpcNetworks,
+        kubeconfigs: Kubeconfigs,
+        quotes: QuoteBook,
+        pricer: Pricer,
+        ownership: Ownership,
+        operations: Operations,
+        default_region: str,
+        settings: ClusterSettings | None = None,
+    ) -> None:
+        self.cs = cs
+        self.ecs = ecs
+        self.vpcs = vpcs
+        self.kubeconfigs = kubeconfigs
+        self.quotes = quotes
+        self.pricer = pricer
+        self.ownership = ownership
+        self.operations = operations
+        self.default_region = default_region
+        self.settings = settings or ClusterSettings()
+
+    # -- lookup --------------------------------------------------------------------------------
+
+    def _cloud(self, action: str, fn: Any) -> Any:
+        try:
+            return fn()
+        except CloudError as exc:
+            raise CloudFailure(f"{exc}", "Nothing was created by this call; retry when the cloud answers.") from None
+
+    def by_name(self, name: str, region: str) -> list[ClusterInfo]:
+        listed = self._cloud("list", lambda: self.cs.list_clusters(name=name, region=region))
+        return [c for c in listed if c.name == name and (not c.region_id or c.region_id == region)]
+
+    def probe(self, cluster: ClusterInfo, *, need_ready_nodes: bool) -> ProbeResult:
+        """May our credentials run Jobs there, and (optionally) are nodes Ready? Bounded by the probe timeout."""
+        try:
+            access = self.kubeconfigs.access(cluster.cluster_id, timeout_s=self.settings.probe_timeout_s)
+            try:
+                allowed, reason = access.can_i("create", "jobs", group="batch")
+                if not allowed:
+                    return ProbeResult(
+                        cluster=cluster,
+                        ok=False,
+                        reason=f"these credentials may not create batch/jobs ({reason or 'RBAC'})",
+                    )
+                ready = sum(n.ready for n in access.nodes())
+            finally:
+                access.close()
+        except CloudError as exc:
+            return ProbeResult(cluster=cluster, ok=False, reason=str(exc))
+        if need_ready_nodes and ready == 0:
+            return ProbeResult(cluster=cluster, ok=False, ready_nodes=0, reason="no Ready nodes")
+        return ProbeResult(cluster=cluster, ok=True, ready_nodes=ready)
+
+    def first_reusable(self, candidates: list[ClusterInfo]) -> tuple[ProbeResult | None, list[ProbeResult]]:
+        """Probe all candidates concurrently; the first suitable one wins and the rest are abandoned.
+
+        Each probe is bounded by the probe timeout (its HTTP calls carry it), and so is the whole
+        decision: a candidate that never answers costs at most one timeout, not one per worker slot.
+        """
+        if not candidates:
+            return None, []
+        pool = ThreadPoolExecutor(
+            max_workers=min(self.settings.probe_concurrency, len(candidates)), thread_name_prefix="probe"
+        )
+        futures: set[Future[ProbeResult]] = {pool.submit(self.probe, c, need_ready_nodes=True) for c in candidates}
+        deadline = time.monotonic() + self.settings.probe_timeout_s + 0.25
+        rejected: list[ProbeResult] = []
+        try:
+            while futures and (remaining := deadline - time.monotonic()) > 0:
+                done, futures = wait(futures, timeout=remaining, return_when=FIRST_COMPLETED)
+                for future in done:
+                    result = future.result()
+                    if result.ok:
+                        return result, rejected
+                    rejected.append(result)
+            return None, rejected
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- the tool --------------------------------------------------------------------------------
+
+    def ensure(
+        self,
+        name: str,
+        *,
+        reuse_any: bool = False,
+        plan: ClusterPlan | None = None,
+        quote_token: str | None = None,
+        consent: Literal["accepted", "declined", "not_asked"] = "not_asked",
+        confirmation_policy: Literal["token", "human"] = "token",
+        requested_by: str = "",
+    ) -> ClusterOutcome:
+        region = (plan.region if plan and plan.region else None) or self.default_region
+        same_name = self.by_name(name, region)
+        running = [c for c in same_name if c.state == "running"]
+        if running:
+            return self._reuse(running[0], name, region, requested_by)
+        busy = [c for c in same_name if c.state in BUSY_STATES]
+        if busy:
+            return self._wait_for_existing(busy[0], name, region, requested_by)
+        ours = self.ownership.live_creation("cluster", region, name)
+        if ours is not None:  # created by us, not yet listed by the cloud (or listed under another state)
+            return ClusterOutcome(
+                status="creating",
+                name=name,
+                region=region,
+                cluster_id=ours.cloud_id,
+                origin="created",
+                operation_id=ours.operation_id,
+                message=f"Cluster {name} is being created by operation {ours.operation_id}.",
+                next_step=f"Call get_operation with {ours.operation_id} to follow it.",
+            )
+        if reuse_any:
+            found = self._reuse_any(region, requested_by)
+            if found is not None:
+                return found
+        for c in same_name:
+            if c.state in ("failed", "delete_failed", "deleting"):
+                raise AckComputeError(
+                    f"A cluster named {name} exists in state {c.state} ({c.cluster_id}).",
+                    "Choose another name, or clean it up first (cleanup removes it only if this server created it).",
+                )
+        return self._create(name, region, plan, quote_token, consent, confirmation_policy, requested_by)
+
+    def _reuse(self, cluster: ClusterInfo, name: str, region: str, requested_by: str) -> ClusterOutcome:
+        probe = self.probe(cluster, need_ready_nodes=False)
+        if not probe.ok:
+            raise AckComputeError(
+                f"Cluster {name} ({cluster.cluster_id}) is running but cannot be used: {probe.reason}.",
+                "Grant these credentials RBAC to create batch/jobs there, or choose another cluster name.",
+            )
+        self._record_reuse(cluster, region, requested_by)
+        return ClusterOutcome(
+            status="reused",
+            name=name,
+            region=region,
+            cluster_id=cluster.cluster_id,
+            state=cluster.state,
+            origin="reused",
+            ready_nodes=probe.ready_nodes,
+            message=f"Reusing running cluster {name} ({cluster.cluster_id}) with {probe.ready_nodes} Ready nodes; "
+            "no new cost from this call.",
+            next_step="Use this cluster_id with run_job. A reused cluster is never deleted by cleanup.",
+        )
+
+    def _record_reuse(self, cluster: ClusterInfo, region: str, requested_by: str) -> None:
+        if cluster.cluster_id in self.ownership.owned_cloud_ids("cluster"):
+            return  # ours already: it stays 'created', so cleanup may remove it later
+        op = f"reuse-{uuid.uuid4().hex[:12]}"
+        self.ownership.record_reuse(
+            op, "cluster", region, cluster.name, cluster.cluster_id, {"requested_by": requested_by}
+        )
+
+    def _reuse_any(self, region: str, requested_by: str) -> ClusterOutcome | None:
+        listed = self._cloud("list", lambda: self.cs.list_clusters(region=region))
+        candidates = [c for c in listed if c.name.startswith(AUTO_REUSE_PREFIX) and c.state == "running"]
+        winner, _rejected = self.first_reusable(candidates)
+        if winner is None:
+            return None
+        self._record_reuse(winner.cluster, region, requested_by)
+        c = winner.cluster
+        return ClusterOutcome(
+            status="reused",
+            name=c.name,
+            region=region,
+            cluster_id=c.cluster_id,
+            state=c.state,
+            origin="reused",
+            ready_nodes=winner.ready_nodes,
+            message=f"Reusing running cluster {c.name} ({c.cluster_id}), {winner.ready_nodes} Ready nodes, chosen "
+            f"from {len(candidates)} acf- candidates; no new cost from this call.",
+            next_step="Use this cluster_id with run_job. A reused cluster is never deleted by cleanup.",
+        )
+
+    def _wait_for_existing(self, cluster: ClusterInfo, name: str, region: str, requested_by: str) -> ClusterOutcome:
+        params = {"mode": "wait", "cluster_id": cluster.cluster_id, "name": name, "region": region, "min_nodes": 1}
+        op = self.operations.start(OPERATION_KIND, params, self.run_operation, requested_by=requested_by)
+        return ClusterOutcome(
+            status="waiting",
+            name=name,
+            region=region,
+            cluster_id=cluster.cluster_id,
+            state=cluster.state,
+            operation_id=op,
+            message=f"Cluster {name} is still being set up ({cluster.state}); waiting for it.",
+            next_step=f"Call get_operation with {op} until it finishes.",
+        )
+
+    # -- creation --------------------------------------------------------------------------------
+
+    def _create(
+        self,
+        name: str,
+        region: str,
+        plan: ClusterPlan | None,
+        quote_token: str | None,
+        consent: str,
+        policy: str,
+        requested_by: str,
+    ) -> ClusterOutcome:
+        if plan is None or not quote_token:
+            proposal = normalise(plan or ClusterPlan(), region)
+            return ClusterOutcome(
+                status="quote_required",
+                name=name,
+                region=region,
+                plan_to_quote=proposal,  # type: ignore[arg-type]
+                message=f"No running cluster named {name}; creating one costs money and needs a quote.",
+                next_step="Call estimate_cost with plan_to_quote (adjust it first if the person wants), show the "
+                "quote to the person, and on their yes call ensure_cluster again with the same plan and the "
+                "quote_token. Nothing was created.",
+            )
+        plan = normalise(plan, region)  # type: ignore[assignment]
+        assert isinstance(plan, ClusterPlan)
+        self.quotes.verify(quote_token, plan)  # refuse early, before anything is claimed
+        if consent == "declined":
+            self.quotes.decline(quote_token, plan)
+            return ClusterOutcome(
+                status="declined",
+                name=name,
+                region=region,
+                message="The person declined the quoted cost; the quote is now void.",
+                next_step="Ask what to change, estimate again, and get a new yes.",
+            )
+        if consent == "not_asked" and policy == "human":
+            raise AckComputeError(
+                "This server requires a person to accept the cost, and this client cannot ask one "
+                "(no elicitation support).",
+                "Use a client that supports elicitation, or ask the operator to set confirmation=token.",
+            )
+        zone = plan.zone or self._choose_zone(plan)
+        operation_id = f"op-{uuid.uuid4().hex[:16]}"
+        try:
+            row = self.ownership.claim(
+                operation_id,
+                "cluster",
+                region,
+                name,
+                client_token=uuid.uuid4().hex,
+                details={"plan": plan.model_dump(mode="json"), "zone": zone},
+            )
+        except NameBusy as busy:
+            return ClusterOutcome(
+                status="creating",
+                name=name,
+                region=region,
+                origin="created",
+                operation_id=busy.existing.operation_id,
+                message=f"Cluster {name} is already being created by {busy.existing.operation_id}; the quote "
+                "was not used.",
+                next_step=f"Call get_operation with {busy.existing.operation_id}.",
+            )
+        try:
+            current = self._current_hourly(plan)
+            redemption = self.quotes.redeem(
+                quote_token, plan, current_hourly=current, note=f"ensure_cluster {name} {operation_id}"
+            )
+        except BaseException:
+            self.ownership.update(row, state="abandoned")
+            raise
+        params = {
+            "mode": "create",
+            "resource_id": row,
+            "name": name,
+            "region": region,
+            "zone": zone,
+            "plan": plan.model_dump(mode="json"),
+            "min_nodes": plan.node_count,
+        }
+        op = self.operations.start(
+            OPERATION_KIND,
+            params,
+            self.run_operation,
+            operation_id=operation_id,
+            quote_id=redemption.quote_id,
+            requested_by=requested_by,
+        )
+        return ClusterOutcome(
+            status="creating",
+            name=name,
+            region=region,
+            origin="created",
+            operation_id=op,
+            message=f"Creating cluster {name} in {zone} (quote {redemption.quote_id}, {redemption.hourly} "
+            f"{redemption.currency}/h). This takes several minutes.",
+            next_step=f"Call get_operation with {op} until it finishes.",
+        )
+
+    def _current_hourly(self, plan: ClusterPlan) -> Decimal | None:
+        try:
+            return self.pricer.hourly_now(plan)
+        except AckComputeError:
+            return None  # pricing trouble must not block a quote that is otherwise valid
+
+    def _choose_zone(self, plan: ClusterPlan) -> str:
+        region = plan.region or self.default_region
+        for zone in self._cloud("zones", lambda: self.ecs.zones_with_stock(region, plan.instance_types[0])):
+            return zone
+        raise InvalidPlan(
+            "zone",
+            f"no zone in {region} has {plan.instance_types[0]} in stock.",
+            "Pick other instance types or another region.",
+        )
+
+    # -- the operation (also what resumes after a restart) ---------------------------------------
+
+    def run_operation(self, ctx: OperationContext) -> dict[str, Any]:
+        p = ctx.params
+        cluster_id = self._create_in_cloud(ctx) if p["mode"] == "create" else p["cluster_id"]
+        cluster = self._wait_running(ctx, cluster_id)
+        ready = self._wait_nodes(ctx, cluster_id, int(p.get("min_nodes") or 0))
+        if p["mode"] == "create":
+            self.ownership.update(int(p["resource_id"]), state="ready", details={"ready_nodes": ready})
+        return ClusterOutcome(
+            status="created" if p["mode"] == "create" else "reused",
+            name=p["name"],
+            region=p["region"],
+            cluster_id=cluster_id,
+            state=cluster.state,
+            origin="created" if p["mode"] == "create" else "reused",
+            ready_nodes=ready,
+            operation_id=ctx.operation_id,
+            message=f"Cluster {p['name']} ({cluster_id}) is running with {ready} Ready nodes.",
+            next_step="Use this cluster_id with run_job.",
+        ).model_dump(mode="json")
+
+    def _create_in_cloud(self, ctx: OperationContext) -> str:
+        p = ctx.params
+        row = self.ownership.get(int(p["resource_id"]))
+        if row.cloud_id:  # resumed after the create call returned
+            return row.cloud_id
+        adopted = self._adopt_by_tag(p["name"], p["region"], ctx.operation_id)
+        if adopted:  # resumed after the call reached the cloud but before we recorded the id
+            self.ownership.update(row.resource_id, state="creating", cloud_id=adopted)
+            return adopted
+        plan = ClusterPlan.model_validate(p["plan"])
+        tags = {MANAGED_BY[0]: MANAGED_BY[1], OPERATION_TAG: ctx.operation_id}
+        ctx.progress(0.05, "network", "preparing VPC and vSwitch")
+        net = prepare_network(
+            self.vpcs,
+            self.ownership,
+            ctx.operation_id,
+            p["region"],
+            p["zone"],
+            tags,
+            progress=lambda m: ctx.progress(0.08, "network", m),
+        )
+        ctx.progress(0.12, "create", "calling CreateCluster")
+        body = self._create_body(p["name"], p["region"], plan, net, tags, row.client_token)
+        cluster_id, task_id = self.cs.create_cluster(body)
+        self.ownership.update(
+            row.resource_id,
+            state="creating",
+            cloud_id=cluster_id,
+            details={"task_id": task_id, "vpc_id": net.vpc_id, "vswitch_id": net.vswitch_id},
+        )
+        return cluster_id
+
+    def _adopt_by_tag(self, name: str, region: str, operation_id: str) -> str | None:
+        for c in self.by_name(name, region):
+            if c.tags.get(OPERATION_TAG) == operation_id:
+                return c.cluster_id
+        return None
+
+    @staticmethod
+    def _create_body(
+        name: str, region: str, plan: ClusterPlan, net: Any, tags: dict[str, str], client_token: str
+    ) -> dict[str, Any]:
+        disk = plan.system_disk
+        scaling_group: dict[str, Any] = {
+            "vswitch_ids": [net.vswitch_id],
+            "instance_types": plan.instance_types,
+            "desired_size": plan.node_count,
+            "system_disk_category": disk.category,
+            "system_disk_size": disk.size_gib,
+            "login_password": login_password(),
+        }
+        if disk.performance_level:
+            scaling_group["system_disk_performance_level"] = disk.performance_level
+        if plan.data_disks:
+            scaling_group["data_disks"] = [
+                {
+                    "category": d.category,
+                    "size": d.size_gib,
+                    **({"performance_level": d.performance_level} if d.performance_level else {}),
+                }
+                for d in plan.data_disks
+            ]
+        return {
+            "name": name,
+            "cluster_type": "ManagedKubernetes",
+            "cluster_spec": "ack.pro.small" if plan.edition == "pro" else "ack.standard",
+            "region_id": region,
+            "zone_id": net.zone,
+            "vpcid": net.vpc_id,
+            "vswitch_ids": [net.vswitch_id],
+            "container_cidr": net.container_cidr,
+            "service_cidr": net.service_cidr,
+            "snat_entry": plan.new_vpc_with_snat,
+            "endpoint_public_access": True,
+            "is_enterprise_security_group": True,
+            "client_token": client_token,
+            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+            "nodepools": [{"nodepool_info": {"name": "acf-default"}, "scaling_group": scaling_group}],
+        }
+
+    def _wait_running(self, ctx: OperationContext, cluster_id: str) -> ClusterInfo:
+        """The cloud's own state, read with backoff (1 s doubling to 15 s): ACK has no watch API."""
+        started = time.monotonic()
+        deadline = started + self.settings.create_timeout_s
+        delay = 1.0
+        while True:
+            cluster = self.cs.describe_cluster(cluster_id)
+            if cluster.state == "running":
+                ctx.progress(0.7, "nodes", "cluster running; waiting for nodes")
+                return cluster
+            if cluster.state in ("failed", "deleting", "deleted", "delete_failed"):
+                detail = self._task_error(ctx)
+                raise AckComputeError(
+                    f"Cluster {cluster_id} ended in state {cluster.state}{detail}.",
+                    "It is recorded in the ledger: run cleanup to remove it and what was created for it.",
+                )
+            # ACK reports no percentage; creation typically takes 5-10 minutes.
+            elapsed = time.monotonic() - started
+            ctx.progress(0.15 + 0.5 * min(1.0, elapsed / 600), "create", f"cluster {cluster.state}")
+            if time.monotonic() + delay > deadline:
+                raise AckComputeError(
+                    f"Cluster {cluster_id} was not running after {self.settings.create_timeout_s:.0f} s.",
+                    "Check it in the console or retry.",
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 15.0)
+
+    def _task_error(self, ctx: OperationContext) -> str:
+        row_id = ctx.params.get("resource_id")
+        task_id = self.ownership.get(int(row_id)).details.get("task_id") if row_id else None
+        if not task_id:
+            return ""
+        try:
+            task = self.cs.describe_task(task_id)
+        except CloudError:
+            return ""
+        return f" (task {task.task_id}: {task.error_code} {task.error_message})" if task.error_code else ""
+
+    def _wait_nodes(self, ctx: OperationContext, cluster_id: str, minimum: int) -> int:
+        if minimum <= 0:
+            return 0
+        access = self.kubeconfigs.access(cluster_id)
+        try:
+            ready = access.wait_ready_nodes(
+                minimum,
+                self.settings.nodes_timeout_s,
+                on_change=lambda r, t: ctx.progress(
+                    0.7 + 0.29 * r / max(minimum, 1), "nodes", f"{r}/{minimum} nodes Ready ({t} registered)"
+                ),
+            )
+        finally:
+            access.close()
+        if ready < minimum:
+            raise AckComputeError(
+                f"Cluster {cluster_id} is running but only {ready} of {minimum} nodes became Ready within "
+                f"{self.settings.nodes_timeout_s:.0f} s.",
+                "Inspect the node pool; cleanup removes the cluster if this server created it.",
+            )
+        return ready
+
+    def resume_unfinished(self) -> list[str]:
+        """After a restart: continue every ensure_cluster operation whose process is gone."""
+        resumed = []
+        for operation_id, params in self.operations.unfinished(OPERATION_KIND):
+            self.operations.resume(operation_id, params, self.run_operation)
+            resumed.append(operation_id)
+        return resumed

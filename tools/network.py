@@ -1,0 +1,205 @@
+"""Network preparation for a new cluster: reuse or create the `acf-vpc` VPC and a vSwitch in the zone,
+and choose pod/service CIDRs that overlap neither the VPC nor each other (CreateCluster rejects that)."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+import uuid
+from collections.abc import Callable
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from ack_compute.cloud.vpc import VpcInfo, VpcNetworks
+from ack_compute.tools.errors import AckComputeError
+from ack_compute.tools.ownership import NameBusy, OwnedResource, Ownership, ResourceKind
+
+T = TypeVar("T")
+VPC_NAME = "acf-vpc"
+VPC_CIDR = "192.168.0.0/16"
+# (pod, service) pairs in preference order: ACK's documented defaults first.
+CLUSTER_CIDR_CHOICES = [
+    ("172.20.0.0/16", "172.21.0.0/20"),
+    ("10.96.0.0/16", "10.97.0.0/20"),
+    ("172.24.0.0/16", "172.25.0.0/20"),
+    ("10.200.0.0/16", "10.201.0.0/20"),
+]
+
+
+class NetworkChoice(BaseModel):
+    vpc_id: str
+    vpc_cidr: str
+    vswitch_id: str
+    zone: str
+    container_cidr: str
+    service_cidr: str
+    created: list[str]  # cloud ids this step created (the rest was reused)
+
+
+class NetworkUnavailable(AckComputeError):
+    pass
+
+
+def overlaps(a: str, b: str) -> bool:
+    return ipaddress.ip_network(a).overlaps(ipaddress.ip_network(b))
+
+
+def free_subnet(vpc_cidr: str, used: list[str], prefix: int = 24) -> str | None:
+    """The first /prefix inside the VPC that no existing vSwitch overlaps."""
+    taken = [ipaddress.ip_network(u) for u in used]
+    for candidate in ipaddress.ip_network(vpc_cidr).subnets(new_prefix=prefix):
+        if not any(candidate.overlaps(t) for t in taken):
+            return str(candidate)
+    return None
+
+
+def cluster_cidrs(vpc_cidr: str) -> tuple[str, str]:
+    for pod, service in CLUSTER_CIDR_CHOICES:
+        if not overlaps(pod, vpc_cidr) and not overlaps(service, vpc_cidr) and not overlaps(pod, service):
+            return pod, service
+    raise NetworkUnavailable(
+        f"Every candidate pod/service CIDR overlaps the VPC {vpc_cidr}.",
+        "Use a VPC with a narrower CIDR block (e.g. 192.168.0.0/16).",
+    )
+
+
+def prepare_network(
+    vpcs: VpcNetworks,
+    ownership: Ownership,
+    operation_id: str,
+    region: str,
+    zone: str,
+    tags: dict[str, str],
+    progress: Callable[[str], None] = lambda _: None,
+    wait_timeout_s: float = 120.0,
+) -> NetworkChoice:
+    """Idempotent per operation: resumed after a crash, it finds its own intent rows and repeats their
+    create calls with the same client token, which the cloud answers with what the first call made."""
+    created: list[str] = []
+    vpc = _existing_vpc(vpcs, region)
+    if vpc is None:
+        progress(f"creating VPC {VPC_NAME} ({VPC_CIDR})")
+        row = _claim(ownership, operation_id, "vpc", region, VPC_NAME, {"cidr": VPC_CIDR})
+        if row is None:  # another operation is creating acf-vpc right now: use it when it is ready
+            vpc = _wait_named_vpc(vpcs, region, wait_timeout_s)
+            ownership.record_reuse(operation_id, "vpc", region, vpc.name, vpc.vpc_id)
+        else:
+            vpc_id = row.cloud_id or vpcs.create_vpc(
+                region, name=VPC_NAME, cidr_block=VPC_CIDR, tags=tags, client_token=row.client_token
+            )
+            ownership.update(row.resource_id, state="creating", cloud_id=vpc_id)
+            vpc = _wait_available(vpcs, region, vpc_id, wait_timeout_s)
+            ownership.update(row.resource_id, state="ready")
+            created.append(vpc_id)
+    elif not _owned_by(ownership, operation_id, vpc.vpc_id):
+        ownership.record_reuse(operation_id, "vpc", region, vpc.name, vpc.vpc_id)
+    siblings = vpcs.vswitches(region, vpc.vpc_id)
+    name = f"acf-vsw-{zone}"
+    mine = next((s for s in siblings if _owned_by(ownership, operation_id, s.vswitch_id)), None)
+    in_zone = [s for s in siblings if s.zone_id == zone and s.available_ips > 0]
+    if mine is not None:
+        vswitch_id = mine.vswitch_id
+    elif in_zone:
+        vswitch_id = max(in_zone, key=lambda s: s.available_ips).vswitch_id
+        ownership.record_reuse(operation_id, "vswitch", region, vswitch_id, vswitch_id, {"zone": zone})
+    else:
+        row = _claim(ownership, operation_id, "vswitch", region, name, {"zone": zone, "vpc_id": vpc.vpc_id})
+        if row is None:
+            raise NetworkUnavailable(
+                f"Another operation is creating vSwitch {name} right now.", "Retry in a minute; it will then be reused."
+            )
+        cidr = row.details.get("cidr") or free_subnet(vpc.cidr_block, [s.cidr_block for s in siblings])
+        if cidr is None:
+            ownership.update(row.resource_id, state="abandoned")
+            raise NetworkUnavailable(
+                f"VPC {vpc.vpc_id} ({vpc.cidr_block}) has no free /24 for a vSwitch in {zone}.",
+                "Free a vSwitch in that VPC or choose another zone.",
+            )
+        ownership.update(row.resource_id, state="intent", details={"cidr": cidr})
+        progress(f"creating vSwitch {name} ({cidr})")
+        vswitch_id = row.cloud_id or vpcs.create_vswitch(
+            region, vpc_id=vpc.vpc_id, zone=zone, cidr_block=cidr, name=name, tags=tags, client_token=row.client_token
+        )
+        ownership.update(row.resource_id, state="creating", cloud_id=vswitch_id)
+        _poll_until(
+            lambda: next(
+                (
+                    v
+                    for v in vpcs.vswitches(region, vpc.vpc_id)
+                    if v.vswitch_id == vswitch_id and v.status == "Available"
+                ),
+                None,
+            ),
+            wait_timeout_s,
+            f"vSwitch {vswitch_id}",
+        )
+        ownership.update(row.resource_id, state="ready")
+        created.append(vswitch_id)
+    pod, service = cluster_cidrs(vpc.cidr_block)
+    return NetworkChoice(
+        vpc_id=vpc.vpc_id,
+        vpc_cidr=vpc.cidr_block,
+        vswitch_id=vswitch_id,
+        zone=zone,
+        container_cidr=pod,
+        service_cidr=service,
+        created=created,
+    )
+
+
+def _existing_vpc(vpcs: VpcNetworks, region: str) -> VpcInfo | None:
+    return next((v for v in vpcs.vpcs(region, name=VPC_NAME) if v.name == VPC_NAME and v.status == "Available"), None)
+
+
+def _owned_by(ownership: Ownership, operation_id: str, cloud_id: str) -> bool:
+    return any(r.cloud_id == cloud_id and r.operation_id == operation_id for r in ownership.all())
+
+
+def _claim(
+    ownership: Ownership, operation_id: str, kind: ResourceKind, region: str, name: str, details: dict[str, str]
+) -> OwnedResource | None:
+    """This operation's row for the resource: a new intent row, or its own from before a crash.
+    None when another live operation holds the name."""
+    try:
+        return ownership.get(
+            ownership.claim(operation_id, kind, region, name, client_token=uuid.uuid4().hex, details=details)
+        )
+    except NameBusy as busy:
+        return busy.existing if busy.existing.operation_id == operation_id else None
+
+
+def _wait_named_vpc(vpcs: VpcNetworks, region: str, timeout_s: float) -> VpcInfo:
+    deadline = time.monotonic() + timeout_s
+    delay = 0.5
+    while (vpc := _existing_vpc(vpcs, region)) is None:
+        if time.monotonic() + delay > deadline:
+            raise NetworkUnavailable(
+                f"VPC {VPC_NAME} being created by another operation is not ready yet.", "Retry in a minute."
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
+    return vpc
+
+
+def _wait_available(vpcs: VpcNetworks, region: str, vpc_id: str, timeout_s: float) -> VpcInfo:
+    return _poll_until(
+        lambda: next((v for v in vpcs.vpcs(region) if v.vpc_id == vpc_id and v.status == "Available"), None),
+        timeout_s,
+        f"VPC {vpc_id}",
+    )
+
+
+def _poll_until(fetch: Callable[[], T | None], timeout_s: float, what: str) -> T:
+    """VPC resources have no task API: poll with backoff (0.2 s doubling to 5 s) until Available."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.2
+    while (found := fetch()) is None:
+        if time.monotonic() + delay > deadline:
+            raise NetworkUnavailable(
+                f"{what} did not become Available within {timeout_s:.0f} s.",
+                "It is recorded in the ledger; retry later or run cleanup.",
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
+    return found

@@ -1,0 +1,138 @@
+"""What this server created or reused, row by row: the promise that nothing leaks and nothing foreign
+is touched rests on these rows. An intent row is written before every create call."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from ack_compute.tools.ledger import Ledger
+
+ResourceKind = Literal["cluster", "vpc", "vswitch", "security_group"]
+LIVE = ("intent", "creating", "ready")
+
+
+class OwnedResource(BaseModel):
+    resource_id: int
+    operation_id: str
+    kind: str
+    region: str
+    name: str
+    cloud_id: str | None
+    origin: Literal["created", "reused"]
+    state: str
+    client_token: str = ""
+    details: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class NameBusy(Exception):
+    """Another operation (in this or another server on the same ledger) is already creating this name."""
+
+    def __init__(self, existing: OwnedResource) -> None:
+        self.existing = existing
+        super().__init__(f"{existing.kind} {existing.name} is being created by {existing.operation_id}")
+
+
+def _row(row: sqlite3.Row) -> OwnedResource:
+    return OwnedResource(
+        resource_id=row["resource_id"],
+        operation_id=row["operation_id"],
+        kind=row["kind"],
+        region=row["region"],
+        name=row["name"],
+        cloud_id=row["cloud_id"],
+        origin=row["origin"],
+        state=row["state"],
+        client_token=row["client_token"] or "",
+        details=json.loads(row["details_json"]),
+        created_at=datetime.fromtimestamp(row["created_at"], UTC),
+        updated_at=datetime.fromtimestamp(row["updated_at"], UTC),
+    )
+
+
+class Ownership:
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def claim(
+        self,
+        operation_id: str,
+        kind: ResourceKind,
+        region: str,
+        name: str,
+        *,
+        client_token: str = "",
+        details: dict[str, Any] | None = None,
+    ) -> int:
+        """Write the intent row before the create call; refuses a second live creation of the same name."""
+        now = time.time()
+        try:
+            with self.ledger.transaction() as db:
+                cursor = db.execute(
+                    "INSERT INTO resources (operation_id, kind, region, name, origin, state, client_token,"
+                    " details_json, created_at, updated_at) VALUES (?, ?, ?, ?, 'created', 'intent', ?, ?, ?, ?)",
+                    (operation_id, kind, region, name, client_token, json.dumps(details or {}), now, now),
+                )
+                return int(cursor.lastrowid or 0)
+        except sqlite3.IntegrityError:
+            existing = self.live_creation(kind, region, name)
+            if existing is None:  # it finished between our insert and this read; let the caller look again
+                raise
+            raise NameBusy(existing) from None
+
+    def record_reuse(
+        self,
+        operation_id: str,
+        kind: ResourceKind,
+        region: str,
+        name: str,
+        cloud_id: str,
+        details: dict[str, Any] | None = None,
+    ) -> int:
+        now = time.time()
+        with self.ledger.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO resources (operation_id, kind, region, name, cloud_id, origin, state, details_json,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'reused', 'ready', ?, ?, ?)",
+                (operation_id, kind, region, name, cloud_id, json.dumps(details or {}), now, now),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def update(
+        self, resource_id: int, *, state: str, cloud_id: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
+        with self.ledger.transaction() as db:
+            row = db.execute("SELECT details_json FROM resources WHERE resource_id = ?", (resource_id,)).fetchone()
+            merged = {**json.loads(row["details_json"]), **(details or {})} if row else details or {}
+            db.execute(
+                "UPDATE resources SET state = ?, cloud_id = COALESCE(?, cloud_id), details_json = ?, updated_at = ?"
+                " WHERE resource_id = ?",
+                (state, cloud_id, json.dumps(merged), time.time(), resource_id),
+            )
+
+    def get(self, resource_id: int) -> OwnedResource:
+        return _row(self.ledger.query("SELECT * FROM resources WHERE resource_id = ?", (resource_id,))[0])
+
+    def live_creation(self, kind: str, region: str, name: str) -> OwnedResource | None:
+        rows = self.ledger.query(
+            "SELECT * FROM resources WHERE kind = ? AND region = ? AND name = ? AND origin = 'created'"
+            f" AND state IN {LIVE} ORDER BY resource_id DESC LIMIT 1",
+            (kind, region, name),
+        )
+        return _row(rows[0]) if rows else None
+
+    def owned_cloud_ids(self, kind: str) -> set[str]:
+        rows = self.ledger.query(
+            "SELECT cloud_id FROM resources WHERE kind = ? AND origin = 'created' AND cloud_id IS NOT NULL", (kind,)
+        )
+        return {r["cloud_id"] for r in rows}
+
+    def all(self) -> list[OwnedResource]:
+        return [_row(r) for r in self.ledger.query("SELECT * FROM resources ORDER BY resource_id")]
