@@ -46,6 +46,8 @@ class SandboxCloud:
         if self._server is not None:
             raise RuntimeError("the sandbox cloud is already running")
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # Without it small JSON answers wait on delayed ACKs: ~40 ms per request instead of ~1.5 ms.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(("127.0.0.1", 0))
         config = uvicorn.Config(
             build_app(self._state),

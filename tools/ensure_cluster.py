@@ -23,7 +23,7 @@ from ack_compute.cloud.vpc import VpcNetworks
 from ack_compute.tools.errors import AckComputeError, CloudFailure, InvalidPlan
 from ack_compute.tools.kubeconfigs import Kubeconfigs
 from ack_compute.tools.network import prepare_network
-from ack_compute.tools.operations import OperationContext, Operations
+from ack_compute.tools.operations import OperationContext, Operations, UnknownOperation
 from ack_compute.tools.ownership import NameBusy, Ownership
 from ack_compute.tools.plans import ClusterPlan, normalise
 from ack_compute.tools.pricing import Pricer
@@ -187,7 +187,8 @@ class ClusterService:
         if busy:
             return self._wait_for_existing(busy[0], name, region, requested_by)
         ours = self.ownership.live_creation("cluster", region, name)
-        if ours is not None:  # created by us, not yet listed by the cloud (or listed under another state)
+        if ours is not None and self._still_running(ours.operation_id):
+            # Being created by us (this or another server on the ledger), not yet listed as initial.
             return ClusterOutcome(
                 status="creating",
                 name=name,
@@ -209,6 +210,12 @@ class ClusterService:
                     "Choose another name, or clean it up first (cleanup removes it only if this server created it).",
                 )
         return self._create(name, region, plan, quote_token, consent, confirmation_policy, requested_by)
+
+    def _still_running(self, operation_id: str) -> bool:
+        try:
+            return self.operations.get(operation_id).state == "running"
+        except UnknownOperation:
+            return True  # claimed an instant ago: the operation row follows the intent row
 
     def _reuse(self, cluster: ClusterInfo, name: str, region: str, requested_by: str) -> ClusterOutcome:
         probe = self.probe(cluster, need_ready_nodes=False)
@@ -394,9 +401,14 @@ class ClusterService:
 
     def run_operation(self, ctx: OperationContext) -> dict[str, Any]:
         p = ctx.params
-        cluster_id = self._create_in_cloud(ctx) if p["mode"] == "create" else p["cluster_id"]
-        cluster = self._wait_running(ctx, cluster_id)
-        ready = self._wait_nodes(ctx, cluster_id, int(p.get("min_nodes") or 0))
+        try:
+            cluster_id = self._create_in_cloud(ctx) if p["mode"] == "create" else p["cluster_id"]
+            cluster = self._wait_running(ctx, cluster_id)
+            ready = self._wait_nodes(ctx, cluster_id, int(p.get("min_nodes") or 0))
+        except (AckComputeError, CloudError) as exc:
+            if p["mode"] == "create":
+                self._mark_failed(int(p["resource_id"]), exc)
+            raise
         if p["mode"] == "create":
             self.ownership.update(int(p["resource_id"]), state="ready", details={"ready_nodes": ready})
         return ClusterOutcome(
@@ -411,6 +423,14 @@ class ClusterService:
             message=f"Cluster {p['name']} ({cluster_id}) is running with {ready} Ready nodes.",
             next_step="Use this cluster_id with run_job.",
         ).model_dump(mode="json")
+
+    def _mark_failed(self, resource_id: int, exc: Exception) -> None:
+        """A definite failure frees the name; an ambiguous one (the create may have reached the cloud
+        but we never heard back) keeps the intent row live so a restart reconciles it by tag."""
+        row = self.ownership.get(resource_id)
+        ambiguous = isinstance(exc, CloudError) and exc.retryable and row.cloud_id is None
+        if not ambiguous:
+            self.ownership.update(resource_id, state="failed", details={"error": str(exc)[:500]})
 
     def _create_in_cloud(self, ctx: OperationContext) -> str:
         p = ctx.params

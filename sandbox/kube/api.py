@@ -22,7 +22,7 @@ from ack_compute.sandbox.kube.objects import DeleteOptions
 from ack_compute.sandbox.kube.patch import APPLY_PATCH, PATCH_TYPES, apply_patch, invalid_patch_body
 from ack_compute.sandbox.kube.rbac import authorize, forbidden_message
 from ack_compute.sandbox.kube.registry import Kind
-from ack_compute.sandbox.kube.requests import RequestInfo, parse_request
+from ack_compute.sandbox.kube.request_info import RequestInfo, parse_request
 from ack_compute.sandbox.kube.selectors import SelectorError, parse_field_selector, parse_label_selector
 from ack_compute.sandbox.kube.status import (
     GroupResource,

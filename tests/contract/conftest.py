@@ -39,23 +39,8 @@ pytestmark = pytest.mark.contract
 
 
 def launch_env(name: str) -> str | None:
-    """An environment variable as the test run was launched with it.
-
-    tests/conftest.py drops every ACK_COMPUTE_* variable so operators' settings cannot leak into tests;
-    the two that steer this suite (ACK_COMPUTE_REQUIRE_REAL_KUBE, ACK_COMPUTE_KUBE_CACHE) are read back
-    from the process's launch environment.
-    """
-    if name in os.environ:
-        return os.environ[name]
-    try:
-        raw = Path("/proc/self/environ").read_bytes()
-    except OSError:
-        return None
-    for entry in raw.split(b"\0"):
-        key, _, value = entry.partition(b"=")
-        if key.decode(errors="replace") == name:
-            return value.decode(errors="replace")
-    return None
+    """A variable that steers this suite (tests/conftest.py keeps these while dropping operator settings)."""
+    return os.environ.get(name)
 
 
 def _script_env() -> dict[str, str]:
@@ -343,7 +328,8 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
 class EventCollector:
     """A watch on a background thread, collecting raw events until its timeout ends the stream."""
 
-    def __init__(self, list_func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    def __init__(self, list_func: Callable[..., Any], *args: Any, stop_on: str | None = None, **kwargs: Any) -> None:
+        self.stop_on = stop_on  # end the stream early at the first event of this type
         self.events: list[dict[str, Any]] = []
         self.error: BaseException | None = None
         self.started = time.monotonic()
@@ -356,6 +342,8 @@ class EventCollector:
         try:
             for event in self._watch.stream(list_func, *args, **kwargs):
                 self.events.append({"type": event["type"], "object": event["raw_object"]})
+                if event["type"] == self.stop_on:
+                    self._watch.stop()
         except BaseException as error:  # surfaced by join()
             self.error = error
         finally:

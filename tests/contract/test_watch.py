@@ -214,7 +214,10 @@ def test_watch_expired_resource_version_and_bookmarks(contract: Any, helpers: An
                 ns,
                 resource_version=start,
                 allow_watch_bookmarks=True,
-                timeout_seconds=int(backend.seconds(75)) + 1,
+                # 1.20 sends bookmarks on a one-minute tick; two ticks' worth of window keeps a loaded machine
+                # from missing it, and the collector stops at the first one.
+                timeout_seconds=int(backend.seconds(150)) + 1,
+                stop_on="BOOKMARK",
             )
             time.sleep(backend.seconds(75) + 2)
             first: dict[str, Any] = {}
@@ -228,7 +231,7 @@ def test_watch_expired_resource_version_and_bookmarks(contract: Any, helpers: An
                     break
             with pytest.raises(ApiException) as expired:
                 list(watch.Watch().stream(core.list_namespaced_pod, ns, resource_version=start, timeout_seconds=2))
-            seen = bookmarks.join()
+            seen = bookmarks.join(timeout=backend.seconds(150) + 30)
             marks = [e for e in seen if e["type"] == "BOOKMARK"]
             assert marks, f"no BOOKMARK within {backend.seconds(75):.0f} s on {backend.name}"
             message = first["object"]["message"]

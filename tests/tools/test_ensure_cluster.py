@@ -172,6 +172,7 @@ def test_two_servers_racing_for_one_name_create_one_cluster(world: SandboxCloud,
         t.start()
     for t in threads:
         t.join()
+    assert len(outcomes) == 2, "both callers got an answer"
     ops = {o.operation_id for o in outcomes}
     assert len(ops) == 1 and all(o.status == "creating" for o in outcomes)
     finish(a, ops.pop())
@@ -189,7 +190,9 @@ def test_failed_creation_reports_the_task_error(runtime: Runtime, world: Sandbox
     assert "failed" in (status.error or "") and "ErrorQuotaExceeded" in (status.error or "")
     assert "cleanup" in (status.error or "")
     row = next(r for r in runtime.ownership.all() if r.kind == "cluster")
-    assert row.cloud_id and row.state == "creating", "the ledger keeps the failed cluster for cleanup"
+    assert row.cloud_id and row.state == "failed" and row.origin == "created", "kept, as ours, for cleanup"
+    with pytest.raises(AckComputeError, match="state failed"):
+        runtime.clusters.ensure("acf-doomed", plan=PLAN, quote_token=quote(runtime))
 
 
 def test_an_operation_orphaned_by_a_crash_resumes(
