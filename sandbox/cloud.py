@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Literal, Self
-
-import uvicorn
 
 from ack_compute.sandbox import planting
 from ack_compute.sandbox.app import build_app
 from ack_compute.sandbox.catalog import load_catalog
 from ack_compute.sandbox.faults import Fault
+from ack_compute.sandbox.loopback import LoopbackServer
 from ack_compute.sandbox.state import SandboxState, generate_credentials
 from ack_compute.sandbox.world import Cluster, Faults, LifecycleFault, SecurityGroup, Task, Vpc, VSwitch
-
-STARTUP_TIMEOUT_SECONDS = 10.0
-SHUTDOWN_TIMEOUT_SECONDS = 5.0
 
 
 class SandboxCloud:
@@ -37,56 +30,27 @@ class SandboxCloud:
             verify_signatures=verify_signatures,
             time_scale=time_scale,
         )
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._port: int | None = None
+        self._http = LoopbackServer(build_app(self._state), name="sandbox cloud")
 
     def start(self) -> None:
         """Serve on 127.0.0.1 at a free port from a daemon thread; returns once the server accepts calls."""
-        if self._server is not None:
+        if self._http.running:
             raise RuntimeError("the sandbox cloud is already running")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        # Without it small JSON answers wait on delayed ACKs: ~40 ms per request instead of ~1.5 ms.
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(
-            build_app(self._state),
-            http="h11",
-            loop="asyncio",
-            lifespan="off",
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=1,
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="sandbox-cloud", daemon=True)
-        thread.start()
+        self._http.start()
         self._state.kube.start()
-        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                sock.close()
-                self._state.kube.stop()
-                raise RuntimeError("the sandbox cloud failed to start")
-            time.sleep(0.002)
-        self._server, self._thread, self._port = server, thread, sock.getsockname()[1]
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
+        if not self._http.running:
             return
-        server.should_exit = True
-        thread.join(SHUTDOWN_TIMEOUT_SECONDS)
+        self._http.stop()
         self._state.world.clock.scheduler.stop()
         self._state.kube.stop()
-        self._server = self._thread = self._port = None
 
     @property
     def endpoint(self) -> str:
-        if self._port is None:
+        if self._http.port is None:
             raise RuntimeError("the sandbox cloud is not running")
-        return f"127.0.0.1:{self._port}"
+        return f"127.0.0.1:{self._http.port}"
 
     @property
     def access_key_id(self) -> str:
@@ -267,5 +231,5 @@ class SandboxCloud:
         self.stop()
 
     def __repr__(self) -> str:
-        where = self.endpoint if self._port is not None else "stopped"
+        where = self.endpoint if self._http.port is not None else "stopped"
         return f"SandboxCloud({where}, access_key_id={self.access_key_id!r})"

@@ -122,6 +122,14 @@ def register_clusters(server: MCPServer, runtime: Runtime) -> None:
         plan: ClusterPlan | None = None,
         quote_token: str | None = None,
         wait_seconds: Annotated[int, Field(ge=0, le=MAX_WAIT)] = 30,
+        security_group_id: Annotated[
+            str | None,
+            Field(
+                pattern=r"^sg-[0-9a-z]+$",
+                description="Existing security group for the nodes; "
+                "default: ACK creates an enterprise group and releases it with the cluster.",
+            ),
+        ] = None,
     ) -> ClusterOutcome:
         asked = plan is not None and bool(quote_token) and _can_elicit(ctx)
         if not asked:

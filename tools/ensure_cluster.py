@@ -108,14 +108,14 @@ class ClusterService:
 
     # -- lookup --------------------------------------------------------------------------------
 
-    def _cloud(self, action: str, fn: Any) -> Any:
+    def _cloud(self, fn: Any) -> Any:
         try:
             return fn()
         except CloudError as exc:
             raise CloudFailure(f"{exc}", "Nothing was created by this call; retry when the cloud answers.") from None
 
     def by_name(self, name: str, region: str) -> list[ClusterInfo]:
-        listed = self._cloud("list", lambda: self.cs.list_clusters(name=name, region=region))
+        listed = self._cloud(lambda: self.cs.list_clusters(name=name, region=region))
         return [c for c in listed if c.name == name and (not c.region_id or c.region_id == region)]
 
     def probe(self, cluster: ClusterInfo, *, need_ready_nodes: bool) -> ProbeResult:
@@ -177,6 +177,7 @@ class ClusterService:
         consent: Literal["accepted", "declined", "not_asked"] = "not_asked",
         confirmation_policy: Literal["token", "human"] = "token",
         requested_by: str = "",
+        security_group_id: str | None = None,
     ) -> ClusterOutcome:
         region = (plan.region if plan and plan.region else None) or self.default_region
         same_name = self.by_name(name, region)
@@ -209,7 +210,9 @@ class ClusterService:
                     f"A cluster named {name} exists in state {c.state} ({c.cluster_id}).",
                     "Choose another name, or clean it up first (cleanup removes it only if this server created it).",
                 )
-        return self._create(name, region, plan, quote_token, consent, confirmation_policy, requested_by)
+        return self._create(
+            name, region, plan, quote_token, consent, confirmation_policy, requested_by, security_group_id
+        )
 
     def _still_running(self, operation_id: str) -> bool:
         try:
@@ -247,7 +250,7 @@ class ClusterService:
         )
 
     def _reuse_any(self, region: str, requested_by: str) -> ClusterOutcome | None:
-        listed = self._cloud("list", lambda: self.cs.list_clusters(region=region))
+        listed = self._cloud(lambda: self.cs.list_clusters(region=region))
         candidates = [c for c in listed if c.name.startswith(AUTO_REUSE_PREFIX) and c.state == "running"]
         winner, _rejected = self.first_reusable(candidates)
         if winner is None:
@@ -292,6 +295,7 @@ class ClusterService:
         consent: str,
         policy: str,
         requested_by: str,
+        security_group_id: str | None = None,
     ) -> ClusterOutcome:
         if plan is None or not quote_token:
             proposal = normalise(plan or ClusterPlan(), region)
@@ -389,7 +393,7 @@ class ClusterService:
 
     def _choose_zone(self, plan: ClusterPlan) -> str:
         region = plan.region or self.default_region
-        for zone in self._cloud("zones", lambda: self.ecs.zones_with_stock(region, plan.instance_types[0])):
+        for zone in self._cloud(lambda: self.ecs.zones_with_stock(region, plan.instance_types[0])):
             return zone
         raise InvalidPlan(
             "zone",
@@ -454,7 +458,7 @@ class ClusterService:
             progress=lambda m: ctx.progress(0.08, "network", m),
         )
         ctx.progress(0.12, "create", "calling CreateCluster")
-        body = self._create_body(p["name"], p["region"], plan, net, tags, row.client_token)
+        body = self._create_body(p["name"], p["region"], plan, net, tags, row.client_token, p.get("security_group_id"))
         cluster_id, task_id = self.cs.create_cluster(body)
         self.ownership.update(
             row.resource_id,
@@ -472,8 +476,16 @@ class ClusterService:
 
     @staticmethod
     def _create_body(
-        name: str, region: str, plan: ClusterPlan, net: Any, tags: dict[str, str], client_token: str
+        name: str,
+        region: str,
+        plan: ClusterPlan,
+        net: Any,
+        tags: dict[str, str],
+        client_token: str,
+        security_group_id: str | None = None,
     ) -> dict[str, Any]:
+        """The CreateCluster body. Without a given security group ACK creates an enterprise one and
+        releases it with the cluster, so nothing is left to clean up for it."""
         disk = plan.system_disk
         scaling_group: dict[str, Any] = {
             "vswitch_ids": [net.vswitch_id],
@@ -506,7 +518,11 @@ class ClusterService:
             "service_cidr": net.service_cidr,
             "snat_entry": plan.new_vpc_with_snat,
             "endpoint_public_access": True,
-            "is_enterprise_security_group": True,
+            **(
+                {"security_group_id": security_group_id}
+                if security_group_id
+                else {"is_enterprise_security_group": True}
+            ),
             "client_token": client_token,
             "tags": [{"key": k, "value": v} for k, v in tags.items()],
             "nodepools": [{"nodepool_info": {"name": "acf-default"}, "scaling_group": scaling_group}],

@@ -9,14 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import threading
-import time
 from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Self
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,11 +21,10 @@ from starlette.routing import Route
 
 from ack_compute.sandbox.kube.cluster import KubeCluster
 from ack_compute.sandbox.kube.status import resource_not_found
+from ack_compute.sandbox.loopback import LoopbackServer
 
 log = logging.getLogger("ack_compute.sandbox.kube")
 
-STARTUP_TIMEOUT_SECONDS = 10.0
-SHUTDOWN_TIMEOUT_SECONDS = 5.0
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
@@ -47,55 +43,26 @@ class KubeHub:
         self._clusters: dict[str, KubeCluster] = {}
         self._lock = threading.Lock()
         self._time_scale = time_scale
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._port: int | None = None
+        self._http = LoopbackServer(self._app(), name="kube hub", lifespan="on")
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Serve on 127.0.0.1 at a free port from a daemon thread; returns once the server accepts calls."""
-        if self._server is not None:
+        if self._http.running:
             raise RuntimeError("the kube hub is already running")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        # Accepted connections inherit this; without it small responses wait out delayed ACKs (~40 ms each).
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(
-            self._app(),
-            http="h11",
-            loop="asyncio",
-            lifespan="on",
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=1,
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="kube-hub", daemon=True)
-        self._port = sock.getsockname()[1]
-        thread.start()
-        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                sock.close()
-                self._port = None
-                raise RuntimeError("the kube hub failed to start")
-            time.sleep(0.002)
-        self._server, self._thread = server, thread
+        self._http.start()
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
+        if not self._http.running:
             return
-        server.should_exit = True
-        thread.join(SHUTDOWN_TIMEOUT_SECONDS)
+        self._http.stop()
         with self._lock:
             clusters = list(self._clusters.values())
         for cluster in clusters:
             cluster.attach(None)
-        self._server = self._thread = self._port = self._loop = None
+        self._loop = None
 
     def _app(self) -> Starlette:
         async def endpoint(request: Request) -> Response:
@@ -164,9 +131,9 @@ class KubeHub:
 
     @property
     def url(self) -> str:
-        if self._port is None:
+        if self._http.port is None:
             raise RuntimeError("the kube hub is not running")
-        return f"http://127.0.0.1:{self._port}"
+        return f"http://127.0.0.1:{self._http.port}"
 
     def __enter__(self) -> Self:
         self.start()
@@ -178,5 +145,5 @@ class KubeHub:
         self.stop()
 
     def __repr__(self) -> str:
-        where = self.url if self._port is not None else "stopped"
+        where = self.url if self._http.port is not None else "stopped"
         return f"KubeHub({where}, clusters={len(self._clusters)})"

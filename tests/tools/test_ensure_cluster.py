@@ -211,3 +211,38 @@ def test_an_operation_orphaned_by_a_crash_resumes(
     status = finish(second, op)
     assert status.state == "succeeded", status.error
     assert len([c for c in world.clusters() if c.name == "acf-phoenix"]) == 1, "resuming never creates twice"
+
+
+def test_a_cluster_still_initial_is_waited_for_not_duplicated(runtime: Runtime, world: SandboxCloud) -> None:
+    cluster_id = world.plant_cluster("acf-early", state="initial", nodes=1)
+    outcome = runtime.clusters.ensure("acf-early")
+    assert outcome.status == "waiting" and outcome.cluster_id == cluster_id and outcome.operation_id
+    status = finish(runtime, outcome.operation_id)
+    assert status.state == "succeeded", status.error
+    assert (status.result or {})["cluster_id"] == cluster_id and (status.result or {})["ready_nodes"] == 1
+    assert "CreateCluster" not in world.counts()
+
+
+def test_a_given_security_group_is_used_instead_of_a_new_one(runtime: Runtime, world: SandboxCloud) -> None:
+    body = runtime.clusters._create_body(
+        "acf-sg",
+        "cn-hangzhou",
+        PLAN,
+        type(
+            "Net",
+            (),
+            {
+                "zone": "cn-hangzhou-h",
+                "vpc_id": "vpc-1",
+                "vswitch_id": "vsw-1",
+                "container_cidr": "172.20.0.0/16",
+                "service_cidr": "172.21.0.0/20",
+            },
+        )(),
+        {},
+        "token",
+        "sg-given",
+    )
+    assert body["security_group_id"] == "sg-given" and "is_enterprise_security_group" not in body
+    password = body["nodepools"][0]["scaling_group"]["login_password"]
+    assert len(password) >= 8 and password not in str(runtime.ownership.all())

@@ -1,0 +1,69 @@
+"""An ASGI app on 127.0.0.1 at a free port, served by uvicorn from a daemon thread.
+
+Shared by the OpenAPI cloud and the Kubernetes hub so both start, stop and fail the same way.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any, Literal
+
+import uvicorn
+
+STARTUP_TIMEOUT_SECONDS = 10.0
+SHUTDOWN_TIMEOUT_SECONDS = 5.0
+
+
+class LoopbackServer:
+    def __init__(self, app: Any, *, name: str, lifespan: Literal["on", "off"] = "off") -> None:
+        self._app = app
+        self._name = name
+        self._lifespan = lifespan
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port: int | None = None  # known from bind on, so an app's startup can already name its URL
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def start(self) -> None:
+        """Returns once the server accepts calls; raises RuntimeError if it cannot start."""
+        if self._server is not None:
+            raise RuntimeError(f"the {self._name} is already running")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # Accepted connections inherit this; without it small answers wait out delayed ACKs (~40 ms each).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind(("127.0.0.1", 0))
+        config = uvicorn.Config(
+            self._app,
+            http="h11",
+            loop="asyncio",
+            lifespan=self._lifespan,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=1,
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=self._name, daemon=True)
+        self.port = sock.getsockname()[1]
+        thread.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                server.should_exit = True
+                sock.close()
+                self.port = None
+                raise RuntimeError(f"the {self._name} failed to start")
+            time.sleep(0.002)
+        self._server, self._thread = server, thread
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        server.should_exit = True
+        thread.join(SHUTDOWN_TIMEOUT_SECONDS)
+        self._server = self._thread = self.port = None
