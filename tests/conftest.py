@@ -26,7 +26,7 @@ for _var in [v for v in os.environ if v.startswith("ACK_COMPUTE_") and v not in 
 ]:
     os.environ.pop(_var, None)
 
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -89,3 +89,20 @@ def make_runtime(cloud: SandboxCloud, tmp_path: Path) -> RuntimeFactory:
 def runtime(make_runtime: RuntimeFactory) -> Runtime:
     """A server's services on the sandbox with a private state dir."""
     return make_runtime()
+
+
+@pytest.fixture
+def runtime_on(tmp_path: Path) -> Callable[..., Runtime]:
+    """Services wired to a given sandbox; every call shares this test's state dir, like servers sharing one."""
+
+    def build(cloud: SandboxCloud, **overrides: object) -> Runtime:
+        return RuntimeFactory(cloud, tmp_path)(**overrides)
+
+    return build
+
+
+@pytest.fixture
+def world() -> Iterator[SandboxCloud]:
+    """A cloud of its own with a clock 600x faster: a 6-minute cluster takes well under a second."""
+    with SandboxCloud(time_scale=600) as cloud:
+        yield cloud

@@ -3,6 +3,7 @@ which is what lets a crashed creator resume without creating twice."""
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from alibabacloud_cs20151215 import models as cs_models
@@ -35,7 +36,7 @@ def test_create_cluster_replays_by_token(clients, cloud: SandboxCloud) -> None: 
         "vswitch_ids": [vswitch_id],
         "container_cidr": "172.20.0.0/16",
         "service_cidr": "172.21.0.0/20",
-        "login_password": "Hello1234!abc",
+        "login_password": f"Aa1!{secrets.token_hex(6)}",  # throwaway, valid by the API's rules
         "client_token": uuid.uuid4().hex,
     }
     cs = clients.cs()

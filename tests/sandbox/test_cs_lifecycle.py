@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -66,7 +67,7 @@ def create(
         "vswitch_ids": [vswitch_id],
         "container_cidr": "172.20.0.0/16",
         "service_cidr": "172.21.0.0/20",
-        "login_password": "Hello@1234",
+        "login_password": f"Aa1!{secrets.token_hex(6)}",  # throwaway, valid by the API's rules
         "is_enterprise_security_group": True,
         "tags": [cs_models.Tag(key="ack-compute/owner", value="test")],
         "nodepools": [

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from mcp import Client, types
 
-from ack_compute.cloud.config import StaticCredentials
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.app import build_server
 from ack_compute.server.runtime import Runtime
-from ack_compute.server.settings import Settings
 
 pytestmark = pytest.mark.anyio
 PLAN: dict[str, Any] = {
@@ -23,21 +20,6 @@ PLAN: dict[str, Any] = {
     "node_count": 1,
     "zone": "cn-hangzhou-h",
 }
-
-
-@pytest.fixture
-def world() -> Iterator[SandboxCloud]:
-    with SandboxCloud(time_scale=600) as cloud:
-        if not cloud.kube_available:
-            pytest.skip("the sandbox has no Kubernetes API yet")
-        yield cloud
-
-
-def runtime_for(cloud: SandboxCloud, state: Path, **overrides: Any) -> Runtime:
-    settings = Settings(region="cn-hangzhou", state_dir=state, endpoint=cloud.endpoint, protocol="http", **overrides)
-    return Runtime.build(
-        settings, StaticCredentials(access_key_id=cloud.access_key_id, access_key_secret=cloud.access_key_secret)
-    )
 
 
 def answering(action: str, seen: list[str]):  # type: ignore[no-untyped-def]
@@ -54,9 +36,9 @@ async def quote(client: Client) -> str:
     return (est.structured_content or {})["quote_token"]
 
 
-async def test_person_accepts_then_cluster_is_created(world: SandboxCloud, tmp_path: Path) -> None:
+async def test_person_accepts_then_cluster_is_created(world: SandboxCloud, runtime_on: Callable[..., Runtime]) -> None:
     seen: list[str] = []
-    server = build_server(runtime_for(world, tmp_path))
+    server = build_server(runtime_on(world))
     async with Client(server, elicitation_callback=answering("accept", seen)) as client:
         first = await client.call_tool("ensure_cluster", {"name": "acf-mcp"})
         assert (first.structured_content or {})["status"] == "quote_required"
@@ -74,26 +56,30 @@ async def test_person_accepts_then_cluster_is_created(world: SandboxCloud, tmp_p
     assert world.access_key_secret not in ledger.contents[0].text  # type: ignore[union-attr]
 
 
-async def test_person_declines_and_nothing_is_created(world: SandboxCloud, tmp_path: Path) -> None:
+async def test_person_declines_and_nothing_is_created(world: SandboxCloud, runtime_on: Callable[..., Runtime]) -> None:
     seen: list[str] = []
-    async with Client(build_server(runtime_for(world, tmp_path)), elicitation_callback=answering("decline", seen)) as c:
+    async with Client(build_server(runtime_on(world)), elicitation_callback=answering("decline", seen)) as c:
         token = await quote(c)
         result = await c.call_tool("ensure_cluster", {"name": "acf-no", "plan": PLAN, "quote_token": token})
     assert (result.structured_content or {})["status"] == "declined"
     assert world.clusters() == [] and "CreateCluster" not in world.counts()
 
 
-async def test_human_policy_refuses_clients_that_cannot_ask(world: SandboxCloud, tmp_path: Path) -> None:
-    async with Client(build_server(runtime_for(world, tmp_path, confirmation="human"))) as client:
+async def test_human_policy_refuses_clients_that_cannot_ask(
+    world: SandboxCloud, runtime_on: Callable[..., Runtime]
+) -> None:
+    async with Client(build_server(runtime_on(world, confirmation="human"))) as client:
         token = await quote(client)
         result = await client.call_tool("ensure_cluster", {"name": "acf-h", "plan": PLAN, "quote_token": token})
     assert result.is_error and "elicitation" in result.content[0].text  # type: ignore[union-attr]
     assert world.clusters() == []
 
 
-async def test_short_wait_hands_back_an_operation_to_follow(world: SandboxCloud, tmp_path: Path) -> None:
+async def test_short_wait_hands_back_an_operation_to_follow(
+    world: SandboxCloud, runtime_on: Callable[..., Runtime]
+) -> None:
     world.time_scale = 60  # about 6 s for the control plane: longer than the 1 s we wait
-    async with Client(build_server(runtime_for(world, tmp_path))) as client:
+    async with Client(build_server(runtime_on(world))) as client:
         token = await quote(client)
         started = await client.call_tool(
             "ensure_cluster", {"name": "acf-slow", "plan": PLAN, "quote_token": token, "wait_seconds": 1}

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
-from ack_compute.cloud.config import StaticCredentials
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.runtime import Runtime
-from ack_compute.server.settings import Settings
 from ack_compute.tools.ensure_cluster import MANAGED_BY, OPERATION_TAG
 from ack_compute.tools.errors import AckComputeError, QuoteRefused
 from ack_compute.tools.estimate_cost import estimate_cost
@@ -23,24 +20,8 @@ PLAN = ClusterPlan(edition="pro", instance_types=["ecs.g7.xlarge"], node_count=2
 
 
 @pytest.fixture
-def world() -> Iterator[SandboxCloud]:
-    """A cloud of its own, with a clock 600x faster: a 6-minute cluster takes well under a second."""
-    with SandboxCloud(time_scale=600) as cloud:
-        if not cloud.kube_available:
-            pytest.skip("the sandbox has no Kubernetes API yet")
-        yield cloud
-
-
-def build(cloud: SandboxCloud, state: Path, **overrides: object) -> Runtime:
-    settings = Settings(region="cn-hangzhou", state_dir=state, endpoint=cloud.endpoint, protocol="http", **overrides)  # type: ignore[arg-type]
-    return Runtime.build(
-        settings, StaticCredentials(access_key_id=cloud.access_key_id, access_key_secret=cloud.access_key_secret)
-    )
-
-
-@pytest.fixture
-def runtime(world: SandboxCloud, tmp_path: Path) -> Runtime:
-    return build(world, tmp_path)
+def runtime(world: SandboxCloud, runtime_on: Callable[..., Runtime]) -> Runtime:
+    return runtime_on(world)
 
 
 def quote(runtime: Runtime, plan: ClusterPlan = PLAN) -> str:
@@ -117,8 +98,10 @@ def test_reuse_any_only_considers_acf_clusters(runtime: Runtime, world: SandboxC
     assert outcome.status == "reused" and outcome.cluster_id == acf and outcome.name == "acf-shared"
 
 
-def test_probing_skips_unresponsive_candidates_within_the_timeout(world: SandboxCloud, tmp_path: Path) -> None:
-    runtime = build(world, tmp_path, probe_timeout_seconds=1.0)
+def test_probing_skips_unresponsive_candidates_within_the_timeout(
+    world: SandboxCloud, runtime_on: Callable[..., Runtime]
+) -> None:
+    runtime = runtime_on(world, probe_timeout_seconds=1.0)
     for i in range(6):
         world.plant_cluster(f"acf-dead-{i}", unresponsive=True)
     good = world.plant_cluster("acf-alive")
@@ -157,8 +140,10 @@ def test_human_policy_without_elicitation_refuses(runtime: Runtime, world: Sandb
     assert world.clusters() == []
 
 
-def test_two_servers_racing_for_one_name_create_one_cluster(world: SandboxCloud, tmp_path: Path) -> None:
-    a, b = build(world, tmp_path), build(world, tmp_path)  # two servers, one state dir
+def test_two_servers_racing_for_one_name_create_one_cluster(
+    world: SandboxCloud, runtime_on: Callable[..., Runtime]
+) -> None:
+    a, b = runtime_on(world), runtime_on(world)  # two servers, one state dir
     tokens = [quote(a), quote(b)]
     outcomes = []
     barrier = threading.Barrier(2)
@@ -196,9 +181,9 @@ def test_failed_creation_reports_the_task_error(runtime: Runtime, world: Sandbox
 
 
 def test_an_operation_orphaned_by_a_crash_resumes(
-    world: SandboxCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    world: SandboxCloud, runtime_on: Callable[..., Runtime], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = build(world, tmp_path)
+    first = runtime_on(world)
     # The process dies right after the quote is redeemed and the intent row written: its thread never runs.
     monkeypatch.setattr(first.operations, "_launch", lambda *args: None)
     outcome = first.clusters.ensure("acf-phoenix", plan=PLAN, quote_token=quote(first))
@@ -206,7 +191,7 @@ def test_an_operation_orphaned_by_a_crash_resumes(
     with first.ledger.transaction() as db:
         db.execute("UPDATE operations SET owner_pid = 999999999 WHERE operation_id = ?", (op,))
     assert world.clusters() == []
-    second = build(world, tmp_path)
+    second = runtime_on(world)
     assert second.clusters.resume_unfinished() == [op]
     status = finish(second, op)
     assert status.state == "succeeded", status.error

@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from ack_compute.cloud.config import StaticCredentials
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.runtime import Runtime
-from ack_compute.server.settings import Settings
 from ack_compute.tools.kubeconfigs import Kubeconfigs
 
 
 @pytest.fixture
-def world() -> Iterator[SandboxCloud]:
+def realtime_world() -> Iterator[SandboxCloud]:
     with SandboxCloud(time_scale=1) as cloud:  # real-time token lifetimes
         yield cloud
 
 
-def test_cached_until_near_expiry_then_refreshed(world: SandboxCloud, tmp_path: Path) -> None:
-    settings = Settings(
-        region="cn-hangzhou", state_dir=tmp_path, endpoint=world.endpoint, protocol="http", kubeconfig_minutes=15
-    )
-    runtime = Runtime.build(
-        settings, StaticCredentials(access_key_id=world.access_key_id, access_key_secret=world.access_key_secret)
-    )
+def test_cached_until_near_expiry_then_refreshed(
+    realtime_world: SandboxCloud, runtime_on: Callable[..., Runtime]
+) -> None:
+    world = realtime_world
+    runtime = runtime_on(world, kubeconfig_minutes=15)
     cluster_id = world.plant_cluster("kc", nodes=1)
     now = [datetime.now(UTC)]
     configs = Kubeconfigs(runtime.cs, minutes=15, clock=lambda: now[0])
@@ -48,14 +43,9 @@ def test_cached_until_near_expiry_then_refreshed(world: SandboxCloud, tmp_path: 
     assert second.config.get_secret_value() not in repr(second) + repr(configs) + repr(access)
 
 
-def test_short_lived_kubeconfigs_are_not_refetched_on_every_use(tmp_path: Path) -> None:
+def test_short_lived_kubeconfigs_are_not_refetched_on_every_use(runtime_on: Callable[..., Runtime]) -> None:
     with SandboxCloud(time_scale=60) as world:  # a 15-minute kubeconfig lives 15 s here
-        settings = Settings(
-            region="cn-hangzhou", state_dir=tmp_path, endpoint=world.endpoint, protocol="http", kubeconfig_minutes=15
-        )
-        runtime = Runtime.build(
-            settings, StaticCredentials(access_key_id=world.access_key_id, access_key_secret=world.access_key_secret)
-        )
+        runtime = runtime_on(world, kubeconfig_minutes=15)
         cluster_id = world.plant_cluster("kc-short", nodes=1)
         configs = runtime.clusters.kubeconfigs
         assert configs.get(cluster_id) is configs.get(cluster_id)
