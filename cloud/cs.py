@@ -71,6 +71,12 @@ class Kubeconfig(BaseModel):
     expiration: datetime | None = None
 
 
+class AddonInfo(BaseModel):
+    name: str
+    version: str = ""
+    state: str = ""
+
+
 class ContainerService:
     def __init__(self, clients: OpenApiClients) -> None:
         self._clients = clients
@@ -153,3 +159,14 @@ class ContainerService:
             config=SecretStr(body["config"]),
             expiration=datetime.fromisoformat(expiration.replace("Z", "+00:00")) if expiration else None,
         )
+
+    def list_addons(self, cluster_id: str) -> list[AddonInfo]:
+        """ListClusterAddonInstances: the add-ons installed on a cluster (name, version, state)."""
+        body = self._clients.call(
+            "ListClusterAddonInstances", lambda: self._cs().list_cluster_addon_instances(cluster_id).body.to_map()
+        )
+        return [
+            AddonInfo(name=a.get("name", ""), version=a.get("version") or "", state=a.get("state") or "")
+            for a in body.get("addons") or []
+            if a.get("name")
+        ]

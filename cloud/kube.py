@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, SecretStr
@@ -39,6 +40,10 @@ class KubeAccess:
     def __repr__(self) -> str:
         return "KubeAccess(<kubeconfig hidden>)"
 
+    def api_client(self) -> Any:
+        """The official client's ApiClient for this cluster (built on first use)."""
+        return self._api()
+
     def _api(self) -> Any:
         if self._client is None:
             import yaml
@@ -54,6 +59,10 @@ class KubeAccess:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+    def calling(self, action: str) -> Any:
+        """A context that turns client failures into CloudError without the request (which holds the token)."""
+        return self._calling(action)
 
     @contextmanager
     def _calling(self, action: str) -> Iterator[None]:
@@ -96,9 +105,15 @@ class KubeAccess:
         return [_node(n) for n in items]
 
     def wait_ready_nodes(
-        self, minimum: int, timeout_s: float, on_change: Callable[[int, int], None] | None = None
+        self,
+        minimum: int,
+        timeout_s: float,
+        on_change: Callable[[int, int], None] | None = None,
+        *,
+        label_selector: str | None = None,
     ) -> int:
-        """Watch nodes until at least `minimum` are Ready or the time is up; returns the Ready count."""
+        """Watch nodes until at least `minimum` are Ready or the time is up; returns the Ready count.
+        `label_selector` (e.g. `type=virtual-kubelet`) counts only the matching nodes."""
         from kubernetes import client, watch
         from kubernetes.client.exceptions import ApiException
 
@@ -106,7 +121,7 @@ class KubeAccess:
         deadline = time.monotonic() + timeout_s
         with self._calling("WatchNodes"):
             while True:
-                listing = core.list_node(_request_timeout=self.timeout_s)
+                listing = core.list_node(label_selector=label_selector, _request_timeout=self.timeout_s)
                 nodes = {n.metadata.name: _node(n) for n in listing.items}
                 version = listing.metadata.resource_version
                 ready = self._report(nodes, on_change)
@@ -115,6 +130,7 @@ class KubeAccess:
                         watcher = watch.Watch()
                         for event in watcher.stream(
                             core.list_node,
+                            label_selector=label_selector,
                             resource_version=version,
                             timeout_seconds=max(1, int(remaining)),
                             _request_timeout=remaining + self.timeout_s,
@@ -161,3 +177,34 @@ def _status_message(exc: Any) -> str:
         return str(json.loads(exc.body).get("message") or exc.reason)
     except (TypeError, ValueError):
         return str(exc.reason or "request failed")
+
+
+def context_kubeconfig(path: Path, context: str) -> SecretStr:
+    """One context of a local kubeconfig file (an ACK One registered cluster, or any cluster), reduced to
+    that context's cluster and user, held in memory only. The file's content never appears in an error."""
+    import yaml
+
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise CloudError("LoadKubeconfig", "KubeconfigUnreadable", f"cannot read {path}: {exc.strerror}") from None
+    except Exception as exc:
+        raise CloudError("LoadKubeconfig", "InvalidKubeconfig", f"{path} is not YAML ({type(exc).__name__})") from None
+    contexts = {c.get("name"): c.get("context") or {} for c in document.get("contexts") or [] if isinstance(c, dict)}
+    if context not in contexts:
+        known = ", ".join(sorted(str(n) for n in contexts)) or "none"
+        raise CloudError("LoadKubeconfig", "ContextNotFound", f"no context {context!r} in {path} (it has: {known})")
+    chosen = contexts[context]
+    clusters = [c for c in document.get("clusters") or [] if c.get("name") == chosen.get("cluster")]
+    users = [u for u in document.get("users") or [] if u.get("name") == chosen.get("user")]
+    if not clusters:
+        raise CloudError("LoadKubeconfig", "InvalidKubeconfig", f"context {context!r} names no cluster in {path}")
+    reduced = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": clusters,
+        "users": users,
+        "contexts": [{"name": context, "context": chosen}],
+        "current-context": context,
+    }
+    return SecretStr(yaml.safe_dump(reduced))

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
 
 from ack_compute.sandbox import (
+    cs_addons,
     cs_clusters,
     cs_kubeconfig,
     cs_nodepools,
@@ -40,6 +41,7 @@ ROUTE_MODULES = (
     cs_nodepools,
     cs_tasks,
     cs_kubeconfig,
+    cs_addons,
 )
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
 

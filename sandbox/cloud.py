@@ -10,6 +10,7 @@ from ack_compute.sandbox import planting
 from ack_compute.sandbox.app import build_app
 from ack_compute.sandbox.catalog import load_catalog
 from ack_compute.sandbox.faults import Fault
+from ack_compute.sandbox.kube_bridge import KubeBridge
 from ack_compute.sandbox.loopback import LoopbackServer
 from ack_compute.sandbox.state import SandboxState, generate_credentials
 from ack_compute.sandbox.world import Cluster, Faults, LifecycleFault, SecurityGroup, Task, Vpc, VSwitch
@@ -18,17 +19,21 @@ from ack_compute.sandbox.world import Cluster, Faults, LifecycleFault, SecurityG
 class SandboxCloud:
     """A loopback OpenAPI server with its own random AccessKey; use as a context manager or start()/stop().
 
-    `verify_signatures=False` skips signature checks and is meant for benchmarks only.
+    `verify_signatures=False` skips signature checks and is meant for benchmarks only. Each cluster's simulated
+    kubelet runs pods' commands as local processes; `run_containers=False` turns that off (containers then
+    report success without running, and their logs say so).
     """
 
-    def __init__(self, time_scale: float = 1.0, verify_signatures: bool = True) -> None:
+    def __init__(self, time_scale: float = 1.0, verify_signatures: bool = True, run_containers: bool = True) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
+        kube = KubeBridge(run_containers=run_containers, time_scale=lambda: self._state.time_scale)
         self._state = SandboxState(
             catalog=load_catalog(),
             credentials=generate_credentials(),
             verify_signatures=verify_signatures,
             time_scale=time_scale,
+            kube=kube,
         )
         self._http = LoopbackServer(build_app(self._state), name="sandbox cloud")
 
@@ -131,12 +136,15 @@ class SandboxCloud:
         vswitch_id: str | None = None,
         instance_type: str = "ecs.g7.xlarge",
         deletion_protection: bool = False,
+        addons: Mapping[str, str | None] | None = None,
     ) -> str:
         """A cluster (with its own VPC and vSwitch unless `vswitch_id` is given); returns its id.
 
         `running` clusters serve their Kubernetes API at once, `initial` ones go on to run like created
         ones, `failed` ones stay failed. `limited_rbac` makes their kubeconfigs carry a limited token;
-        `unresponsive` makes their Kubernetes API hang."""
+        `unresponsive` makes their Kubernetes API hang. Clusters get their profile's default add-ons
+        (`Serverless` ones have ack-virtual-node and no node pool) plus `addons`, name -> version (None for
+        the current one, any other to plant an outdated add-on)."""
         return planting.plant_cluster(
             self._state,
             name,
@@ -152,6 +160,7 @@ class SandboxCloud:
             vswitch_id=vswitch_id,
             instance_type=instance_type,
             deletion_protection=deletion_protection,
+            addons=addons,
         )
 
     # Lifecycle faults
@@ -178,6 +187,16 @@ class SandboxCloud:
     def set_nodes_ready(self, cluster_id: str, ready: bool = True) -> None:
         """Turn every node of the cluster Ready or NotReady now; NotReady nodes stay so."""
         self._state.lifecycle.set_nodes_ready(cluster_id, ready)
+
+    def set_addon(self, cluster_id: str, name: str, version: str | None) -> None:
+        """Give the cluster add-on `name` at `version` now (active, no task), or remove it with None; with
+        ack-virtual-node a running cluster's virtual nodes come and go. For "missing" and "too old" tests."""
+        self._state.lifecycle.set_addon(cluster_id, name, version)
+
+    def addons(self, cluster_id: str) -> dict[str, str]:
+        """The cluster's add-ons as name -> version, whatever their state."""
+        with self._state.world.lock:
+            return {addon.name: addon.version for addon in self._state.world.clusters[cluster_id].addons}
 
     def set_kubeconfig_role(self, cluster_id: str, role: Literal["admin", "limited"]) -> None:
         """Kubeconfigs issued for the cluster from now on carry an `admin` or a `limited` (RBAC-poor) token."""
@@ -215,6 +234,11 @@ class SandboxCloud:
     def tasks(self) -> list[Task]:
         with self._state.world.lock:
             return [task.model_copy(deep=True) for task in self._state.world.tasks.values()]
+
+    def add_image(self, reference: str) -> None:
+        """Let clusters' kubelets pull one more image (any tag when `reference` has none); by default only
+        busybox, python, nginx, alpine, stress, pause and coredns pull, from Docker Hub or Alibaba's registries."""
+        self._state.kube.add_image(reference)
 
     @property
     def kube_available(self) -> bool:

@@ -3,7 +3,9 @@
 The rules come from the CreateCluster reference: name 1-63 of digits, letters, CJK or '-' not starting with '-';
 node counts in [0, 100]; system disks in [40, 500] GiB; pod and service CIDRs private and overlapping neither
 each other, the VPC nor other clusters in it; 1-3 vSwitches of that VPC; a login password of 8-30 characters
-with three character classes, or a key pair; instance types the catalog knows.
+with three character classes, or a key pair; instance types the catalog knows. Serverless clusters (profile
+`Serverless`) take no worker fields and get virtual nodes instead. Add-ons come from a small catalog of the real
+names and current versions; the request's `addons` add to, configure or disable a profile's defaults.
 """
 
 from __future__ import annotations
@@ -11,13 +13,24 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ack_compute.sandbox import cidr, ids
-from ack_compute.sandbox.errors import cs_invalid
-from ack_compute.sandbox.world import Cluster, DataDisk, NodePool, Tag, Taint, VSwitch, World
+from ack_compute.sandbox.errors import ApiError, cs_invalid
+from ack_compute.sandbox.world import (
+    AddonInstance,
+    AddonState,
+    Cluster,
+    DataDisk,
+    NodePool,
+    Tag,
+    Taint,
+    VSwitch,
+    World,
+)
 
 NAME_PATTERN = re.compile(r"[0-9A-Za-z\u4e00-\u9fff][0-9A-Za-z\u4e00-\u9fff-]{0,62}")
 NODEPOOL_NAME_PATTERN = re.compile(r"[0-9A-Za-z\u4e00-\u9fff][0-9A-Za-z\u4e00-\u9fff_.-]{0,62}")
@@ -37,6 +50,45 @@ DEFAULT_SERVICE_CIDR = "172.21.0.0/20"
 DEFAULT_SYSTEM_DISK = ("cloud_essd", 120)
 ESSD_LEVELS = ("PL0", "PL1", "PL2", "PL3")
 EXTRA_DISK_CATEGORIES = ("cloud_auto", "cloud_essd_entry")
+SERVICE_DISCOVERY_TYPES = ("CoreDNS", "PrivateZone")
+LOGGING_TYPES = ("SLS",)
+
+VIRTUAL_NODE_ADDON = "ack-virtual-node"
+NETWORK_ADDONS = ("flannel", "terway-eni", "terway-eniip")
+KUBE_PROXY_ADDON = "kube-proxy-worker"
+# The add-ons the sandbox offers and the version each installs by default (what ListAddons would call current).
+# kube-proxy follows the cluster's Kubernetes version; coredns matches the pod the Kubernetes API is seeded with.
+ADDON_VERSIONS: dict[str, str] = {
+    "coredns": "v1.11.3.2-f57ea7ed6-aliyun",
+    "metrics-server": "v0.3.9.7-4ca6ed1-aliyun",
+    KUBE_PROXY_ADDON: "",
+    "csi-plugin": "v1.33.1-67e8986-aliyun",
+    "csi-provisioner": "v1.33.1-67e8986-aliyun",
+    "managed-csiprovisioner": "v1.33.1-67e8986-aliyun",
+    "storage-operator": "v1.33.1-67e8986-aliyun",
+    "flannel": "v0.15.1.22-20a397e6-aliyun",
+    "terway-eni": "v1.13.4",
+    "terway-eniip": "v1.13.4",
+    "ack-node-problem-detector": "1.2.24",
+    "nginx-ingress-controller": "v1.12.1-aliyun.1",
+    "logtail-ds": "v1.8.8.0-aliyun",
+    "loongcollector": "v3.0.12.0-aliyun",
+    "arms-prometheus": "1.1.31",
+    VIRTUAL_NODE_ADDON: "v2.15.8",
+}
+# What a new cluster gets without asking, besides its network plugin; Serverless clusters have virtual nodes built in.
+DEFAULT_ADDONS = (
+    "coredns",
+    "metrics-server",
+    KUBE_PROXY_ADDON,
+    "csi-plugin",
+    "managed-csiprovisioner",
+    "ack-node-problem-detector",
+)
+SERVERLESS_ADDONS = ("coredns", "metrics-server", VIRTUAL_NODE_ADDON)
+# Add-ons that need a minimum version from some Kubernetes version on: ack-virtual-node v2.13.0 for 1.26 and later.
+ADDON_MINIMUMS: dict[str, tuple[tuple[int, ...], str]] = {VIRTUAL_NODE_ADDON: ((1, 26), "v2.13.0")}
+ADDON_VERSION_PATTERN = re.compile(r"v?\d+(\.\d+){1,3}([.-][0-9A-Za-z.-]+)?")
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -88,6 +140,25 @@ class KubernetesConfigIn(_Body):
     taints: list[TaintIn] = []
 
 
+class AddonIn(_Body):
+    """An entry of CreateCluster's `addons` or of InstallClusterAddons' body."""
+
+    name: str | None = None
+    version: str | None = None
+    config: str | None = None
+    disabled: bool | None = None
+
+
+class AddonUpgradeIn(_Body):
+    """An entry of UpgradeClusterAddons' body."""
+
+    component_name: str | None = None
+    version: str | None = None
+    next_version: str | None = None
+    config: str | None = None
+    policy: str | None = None
+
+
 class NodepoolIn(_Body):
     nodepool_info: NodepoolInfoIn | None = None
     scaling_group: ScalingGroupIn | None = None
@@ -100,6 +171,7 @@ class CreateClusterIn(_Body):
     name: str | None = None
     region_id: str | None = None
     zone_id: str | None = None
+    zoneid: str | None = None
     cluster_type: str | None = None
     cluster_spec: str | None = None
     profile: str | None = None
@@ -128,6 +200,10 @@ class CreateClusterIn(_Body):
     worker_instance_charge_type: str | None = None
     image_type: str | None = None
     taints: list[TaintIn] = []
+    addons: list[AddonIn] = []
+    service_discovery_types: list[str] = []
+    logging_type: str | None = None
+    private_zone: bool | None = None
 
 
 def parse_body(model: type[_M], body: bytes) -> _M:
@@ -140,6 +216,22 @@ def parse_body(model: type[_M], body: bytes) -> _M:
         raise cs_invalid("the request body must be a JSON object")
     try:
         return model.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "body"
+        raise cs_invalid(f"{field} is not valid: {first['msg']}") from None
+
+
+def parse_list(model: type[_M], body: bytes) -> list[_M]:
+    """A JSON array body (InstallClusterAddons, UpgradeClusterAddons) as a list of `model`."""
+    try:
+        data: Any = json.loads(body or b"[]")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise cs_invalid("the request body is not valid JSON") from None
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise cs_invalid("the request body must be a JSON array of objects")
+    try:
+        return [model.model_validate(item) for item in data]
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "body"
@@ -175,8 +267,11 @@ def plan_cluster(body: CreateClusterIn, world: World) -> ClusterPlan:
         raise cs_invalid(f"profile {profile!r} is not valid, use one of {', '.join(PROFILES)}")
     version = kubernetes_version(body.kubernetes_version)
     zones = world.catalog.regions[region_id].zones
-    if body.zone_id is not None and body.zone_id not in zones:
-        raise cs_invalid(f"zone_id {body.zone_id} is not a zone of region {region_id}")
+    zone_id = body.zone_id or body.zoneid
+    if zone_id is not None and zone_id not in zones:
+        raise cs_invalid(f"zone_id {zone_id} is not a zone of region {region_id}")
+    if profile == "Serverless":
+        _serverless_fields(body)
     if body.vpcid is None:
         raise cs_invalid("vpcid is required")
     vpc = world.live_vpc(body.vpcid)
@@ -189,7 +284,10 @@ def plan_cluster(body: CreateClusterIn, world: World) -> ClusterPlan:
     vswitches = [_vswitch(world, vswitch_id, vpc.vpc_id, "vswitch_ids") for vswitch_id in body.vswitch_ids]
     for vswitch_id in body.pod_vswitch_ids:
         _vswitch(world, vswitch_id, vpc.vpc_id, "pod_vswitch_ids")
-    container, service = _cluster_cidrs(body, profile, vpc.vpc_id, cidr.IPv4Network(vpc.cidr_block), world)
+    network = _network_addon(body, profile)
+    terway = network is not None and network.startswith("terway")
+    vpc_block = cidr.IPv4Network(vpc.cidr_block)
+    container, service = _cluster_cidrs(body, profile, terway, vpc.vpc_id, vpc_block, world)
     security_group_id = body.security_group_id
     if security_group_id is not None:
         group = world.live_security_group(security_group_id)
@@ -201,7 +299,7 @@ def plan_cluster(body: CreateClusterIn, world: World) -> ClusterPlan:
         cluster_id=ids.cluster_id(),
         name=name,
         region_id=region_id,
-        zone_id=body.zone_id or vswitches[0].zone_id,
+        zone_id=zone_id or vswitches[0].zone_id,
         cluster_spec=cluster_spec,
         profile=profile,
         kubernetes_version=version,
@@ -221,8 +319,7 @@ def plan_cluster(body: CreateClusterIn, world: World) -> ClusterPlan:
     )
     if profile == "Default":
         cluster.nodepools = _cluster_nodepools(body, cluster, world)
-    elif body.nodepools or (body.num_of_nodes or 0) > 0:
-        raise cs_invalid("Serverless clusters have no node pools: leave nodepools and num_of_nodes out")
+    cluster.addons = plan_cluster_addons(body.addons, cluster, network, body.service_discovery_types)
     enterprise = body.is_enterprise_security_group is not False
     return ClusterPlan(cluster, security_group_id is None, enterprise)
 
@@ -261,6 +358,106 @@ def validate_tags(tags: list[TagIn], field: str) -> list[Tag]:
     return checked
 
 
+def plan_cluster_addons(
+    requested: list[AddonIn], cluster: Cluster, network: str | None, discovery: list[str]
+) -> list[AddonInstance]:
+    """The add-ons a new cluster starts with (state `initial` until it runs): the profile's defaults and network
+    plugin, then the request's `addons`, which may add catalog add-ons, pick versions and configs, or disable."""
+    serverless = cluster.profile == "Serverless"
+    names = list(SERVERLESS_ADDONS if serverless else DEFAULT_ADDONS)
+    if serverless and discovery and "CoreDNS" not in discovery:
+        names.remove("coredns")
+    if network is not None:
+        names.append(network)
+    chosen: dict[str, AddonIn] = {name: AddonIn(name=name) for name in names}
+    seen: set[str] = set()
+    for item in requested:
+        name = _addon_name(item.name, "addons", seen)
+        if serverless and (name in NETWORK_ADDONS or name == KUBE_PROXY_ADDON):
+            raise cs_invalid(f"addons: {name} does not apply to Serverless clusters")
+        if item.disabled and name == network:
+            raise cs_invalid(f"addons: the network plugin {name} cannot be disabled, a cluster needs one")
+        if item.disabled:
+            chosen.pop(name, None)
+        else:
+            chosen[name] = item
+    return [
+        _addon_instance(item, cluster, f"addons: {name}", state="initial", now=cluster.created)
+        for name, item in chosen.items()
+    ]
+
+
+def plan_addon_install(items: list[AddonIn], cluster: Cluster, now: datetime) -> list[AddonInstance]:
+    """InstallClusterAddons: catalog add-ons with a version each, none installed yet; call under the world lock."""
+    if not items:
+        raise cs_invalid("the request body must list at least one addon to install")
+    seen: set[str] = set()
+    planned = []
+    for item in items:
+        name = _addon_name(item.name, "body", seen)
+        if not item.version:
+            raise cs_invalid(f"version is required for addon {name}")
+        installed = cluster.addon(name)
+        if installed is not None:
+            raise cs_invalid(
+                f"addon {name} is already installed in cluster {cluster.cluster_id} at version {installed.version}, "
+                "upgrade it with UpgradeClusterAddons"
+            )
+        if cluster.profile == "Serverless" and (name in NETWORK_ADDONS or name == KUBE_PROXY_ADDON):
+            raise cs_invalid(f"addon {name} does not apply to Serverless clusters")
+        if name in NETWORK_ADDONS and any(cluster.addon(other) for other in NETWORK_ADDONS):
+            raise cs_invalid(f"cluster {cluster.cluster_id} already has a network plugin, {name} cannot be added")
+        planned.append(_addon_instance(item, cluster, f"addon {name}", state="initial", now=now))
+    return planned
+
+
+def plan_addon_upgrade(items: list[AddonUpgradeIn], cluster: Cluster) -> list[tuple[str, str, str | None]]:
+    """UpgradeClusterAddons: (name, next version, new config or None) for installed, idle add-ons moving forward."""
+    if not items:
+        raise cs_invalid("the request body must list at least one addon to upgrade")
+    seen: set[str] = set()
+    planned = []
+    for item in items:
+        name = item.component_name or ""
+        if not name:
+            raise cs_invalid("component_name is required for every addon")
+        if name in seen:
+            raise cs_invalid(f"addon {name} is listed more than once")
+        seen.add(name)
+        installed = cluster.addon(name)
+        if installed is None:
+            raise addon_not_found(cluster.cluster_id, name)
+        if installed.state != "active":
+            raise cs_invalid(f"addon {name} is {installed.state}, wait until it is active")
+        if item.version and item.version != installed.version:
+            raise cs_invalid(f"version {item.version} is not the installed version {installed.version} of {name}")
+        if not item.next_version:
+            raise cs_invalid(f"next_version is required for addon {name}")
+        target = _addon_version(item.next_version, f"addon {name} next_version")
+        if version_key(target) <= version_key(installed.version):
+            raise cs_invalid(f"next_version {target} of {name} is not newer than the installed {installed.version}")
+        _addon_minimum(name, target, cluster.kubernetes_version)
+        config = _addon_config(item.config, f"addon {name} config") if item.config is not None else None
+        planned.append((name, target, config))
+    return planned
+
+
+def addon_not_found(cluster_id: str, name: str) -> ApiError:
+    """The code the real API answers for an add-on the cluster does not have (seen in the Terraform provider)."""
+    return ApiError(404, "AddonNotFound", f"addon {name} is not installed in cluster {cluster_id}")
+
+
+def default_addon_version(name: str, cluster_version: str) -> str:
+    """The version an add-on installs when none is asked for; kube-proxy follows the cluster."""
+    return ADDON_VERSIONS.get(name) or f"v{cluster_version}"
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """`v2.13.0` and `1.33.3-aliyun.1` compare by their leading numbers: (2, 13, 0) and (1, 33, 3)."""
+    match = re.match(r"v?(\d+(?:\.\d+)*)", version)
+    return tuple(int(part) for part in match.group(1).split(".")) if match else ()
+
+
 def _cluster_name(name: str | None) -> str:
     if not name:
         raise cs_invalid("name is required")
@@ -270,6 +467,89 @@ def _cluster_name(name: str | None) -> str:
             "not starting with a hyphen"
         )
     return name
+
+
+def _serverless_fields(body: CreateClusterIn) -> None:
+    """Serverless clusters run pods on virtual nodes: no worker fields; discovery and logging from short lists."""
+    if body.nodepools or (body.num_of_nodes or 0) > 0 or body.worker_instance_types:
+        raise cs_invalid(
+            "Serverless clusters have no worker nodes: leave nodepools, num_of_nodes and worker_instance_types out"
+        )
+    for kind in body.service_discovery_types:
+        if kind not in SERVICE_DISCOVERY_TYPES:
+            raise cs_invalid(
+                f"service_discovery_types: {kind!r} is not valid, use {' or '.join(SERVICE_DISCOVERY_TYPES)}"
+            )
+    if body.logging_type and body.logging_type not in LOGGING_TYPES:
+        raise cs_invalid(f"logging_type {body.logging_type!r} is not valid, use SLS")
+
+
+def _network_addon(body: CreateClusterIn, profile: str) -> str | None:
+    """Flannel or Terway, from `addons` or else from pod_vswitch_ids; Serverless clusters have none to choose."""
+    asked = [item.name for item in body.addons if item.name in NETWORK_ADDONS and not item.disabled]
+    if profile == "Serverless":
+        return None
+    if len(asked) > 1:
+        raise cs_invalid(f"addons: choose one network plugin, not {' and '.join(str(name) for name in asked)}")
+    if not asked:
+        return "terway-eniip" if body.pod_vswitch_ids else "flannel"
+    network = str(asked[0])
+    if network.startswith("terway") and not body.pod_vswitch_ids:
+        raise cs_invalid(f"pod_vswitch_ids is required for Terway clusters ({network})")
+    if network == "flannel" and body.pod_vswitch_ids:
+        raise cs_invalid("pod_vswitch_ids applies to Terway clusters only, not flannel")
+    return network
+
+
+def _addon_name(name: str | None, field: str, seen: set[str]) -> str:
+    if not name:
+        raise cs_invalid(f"{field}: every addon needs a name")
+    if name not in ADDON_VERSIONS:
+        raise cs_invalid(f"{field}: addon {name} is not available, use one of {', '.join(sorted(ADDON_VERSIONS))}")
+    if name in seen:
+        raise cs_invalid(f"{field}: addon {name} is listed more than once")
+    seen.add(name)
+    return name
+
+
+def _addon_instance(item: AddonIn, cluster: Cluster, field: str, *, state: AddonState, now: datetime) -> AddonInstance:
+    name = item.name or ""
+    version = _addon_version(item.version, f"{field} version") if item.version else None
+    version = version or default_addon_version(name, cluster.kubernetes_version)
+    _addon_minimum(name, version, cluster.kubernetes_version)
+    config = _addon_config(item.config, f"{field} config")
+    return AddonInstance(name=name, version=version, state=state, config=config, created=now, updated=now)
+
+
+def _addon_version(version: str, field: str) -> str:
+    if ADDON_VERSION_PATTERN.fullmatch(version) is None:
+        raise cs_invalid(f"{field} {version!r} is not a valid version, for example v2.13.0")
+    return version
+
+
+def _addon_minimum(name: str, version: str, cluster_version: str) -> None:
+    """Seed 003: on Kubernetes 1.26 and later, ack-virtual-node must be v2.13.0 or later."""
+    rule = ADDON_MINIMUMS.get(name)
+    if rule is None:
+        return
+    from_kubernetes, minimum = rule
+    if version_key(cluster_version)[:2] >= from_kubernetes and version_key(version) < version_key(minimum):
+        raise cs_invalid(
+            f"{name} {version} does not support Kubernetes {cluster_version.split('-', 1)[0]}, use {minimum} or later"
+        )
+
+
+def _addon_config(config: str | None, field: str) -> str:
+    """Add-on configs are JSON objects sent as strings; empty means the defaults."""
+    if not config:
+        return ""
+    try:
+        parsed = json.loads(config)
+    except json.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise cs_invalid(f"{field} must be a JSON object encoded as a string")
+    return config
 
 
 def _region(region_id: str | None, world: World) -> str:
@@ -290,7 +570,7 @@ def _vswitch(world: World, vswitch_id: str, vpc_id: str, field: str) -> VSwitch:
 
 
 def _cluster_cidrs(
-    body: CreateClusterIn, profile: str, vpc_id: str, vpc_block: cidr.IPv4Network, world: World
+    body: CreateClusterIn, profile: str, terway: bool, vpc_id: str, vpc_block: cidr.IPv4Network, world: World
 ) -> tuple[str | None, str]:
     """Pod and service CIDRs: private, apart from each other, the VPC and every other cluster in the VPC."""
     neighbours = [
@@ -300,7 +580,6 @@ def _cluster_cidrs(
         for text in (other.container_cidr, other.service_cidr)
         if (block := cidr.parse(text)) is not None
     ]
-    terway = bool(body.pod_vswitch_ids)
     container = None
     if body.container_cidr is not None or (profile == "Default" and not terway):
         if body.container_cidr is None:

@@ -1,4 +1,4 @@
-"""CS (ROA) renderings of clusters, node pools and tasks: snake_case JSON the SDK's from_map fills in."""
+"""CS (ROA) renderings of clusters, node pools, add-ons and tasks: snake_case JSON the SDK's from_map fills in."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ack_compute.sandbox.world import Cluster, NodePool, Tag, Task
+from ack_compute.sandbox.world import AddonInstance, Cluster, NodePool, Tag, Task
 
 # The CS API reports times in the region's zone; the sandbox's regions are all UTC+8.
 _REGION_ZONE = timezone(timedelta(hours=8))
@@ -28,8 +28,9 @@ def cluster_view(cluster: Cluster, server_url: str | None) -> dict[str, Any]:
         "api_server_endpoint": intranet if cluster.endpoint_public_access else "",
         "intranet_api_server_endpoint": intranet,
     }
+    addons = [{"name": addon.name, "config": addon.config, "disabled": False} for addon in cluster.addons]
     meta = {
-        "Addons": [{"name": "coredns"}, {"name": "flannel" if not cluster.pod_vswitch_ids else "terway-eniip"}],
+        "Addons": addons,
         "KubernetesVersion": cluster.kubernetes_version,
         "VpcId": cluster.vpc_id,
     }
@@ -139,6 +140,17 @@ def nodepool_view(cluster: Cluster, pool: NodePool) -> dict[str, Any]:
             "removing_nodes": 0,
         },
     }
+
+
+def addon_instance_view(addon: AddonInstance) -> dict[str, Any]:
+    """An entry of ListClusterAddonInstances."""
+    return {"name": addon.name, "version": addon.version, "state": addon.state}
+
+
+def addon_detail_view(addon: AddonInstance) -> dict[str, Any]:
+    """GetClusterAddonInstance: the entry plus its config (a JSON string) and the log feature, which is off."""
+    logging = {"capable": False, "enabled": False, "log_project": "", "logstore": ""}
+    return addon_instance_view(addon) | {"config": addon.config, "logging": logging}
 
 
 def task_view(task: Task) -> dict[str, Any]:

@@ -1,20 +1,29 @@
 """Where the cloud world meets the per-cluster Kubernetes APIs of `ack_compute.sandbox.kube`.
 
 The world calls this bridge when a cluster comes up, a node joins or turns Ready, or a cluster goes away.
-Without the kube package the bridge does nothing, so the OpenAPI side works on its own.
+Each running cluster with nodes gets a simulated kubelet (`ack_compute.sandbox.kubelet`) that registers them
+through the cluster's API and runs the pods bound to them. Without the kube package the bridge does nothing, so
+the OpenAPI side works on its own.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from ack_compute.sandbox.kubelet import ImageRegistry, Kubelet
 
 log = logging.getLogger("ack_compute.sandbox")
 
 # Where kubeconfigs point when the sandbox has no Kubernetes API: a loopback port nothing listens on.
 UNREACHABLE_SERVER = "https://127.0.0.1:1"
 COREDNS_TAG = "v1.11.3.2-f57ea7ed6-aliyun"
+VIRTUAL_NODE_PREFIX = "virtual-kubelet-"
+# The kubelet's own token outlives any cluster.
+KUBELET_TOKEN_SECONDS = 10 * 365 * 24 * 3600
 
 
 class _KubeCluster(Protocol):
@@ -70,12 +79,50 @@ def coredns_pod(region_id: str, cluster_id: str) -> dict[str, Any]:
     }
 
 
-class KubeBridge:
-    """One KubeHub for the whole sandbox, started and stopped with it; every call tolerates a missing cluster."""
+def _is_real_hub(hub: _KubeHub | None) -> bool:
+    try:
+        from ack_compute.sandbox.kube import KubeHub
+    except ImportError:
+        return False
+    return isinstance(hub, KubeHub)
 
-    def __init__(self, hub: _KubeHub | None = None, *, enabled: bool = True) -> None:
+
+def _image_registry() -> ImageRegistry | None:
+    try:
+        from ack_compute.sandbox.kubelet import ImageRegistry
+    except ImportError:
+        return None
+    return ImageRegistry()
+
+
+class KubeBridge:
+    """One KubeHub for the whole sandbox, started and stopped with it; every call tolerates a missing cluster.
+
+    With a real hub each cluster gets a kubelet once it has a node; `run_containers=False` makes the kubelets
+    run nothing (containers report success and their logs say why), `images` is the registry they pull from,
+    and `time_scale` (a number or a function giving one) divides their back-off waits. A stand-in hub (tests)
+    is told about nodes directly, unless `kubelets=True`.
+    """
+
+    def __init__(
+        self,
+        hub: _KubeHub | None = None,
+        *,
+        enabled: bool = True,
+        run_containers: bool = True,
+        images: ImageRegistry | None = None,
+        time_scale: float | Callable[[], float] = 1.0,
+        kubelets: bool | None = None,
+    ) -> None:
         self._hub = hub if hub is not None else (_new_hub() if enabled else None)
         self._started = False
+        self.run_containers = run_containers
+        self.images = images if images is not None else _image_registry()
+        self._time_scale = time_scale
+        self._use_kubelets = (kubelets if kubelets is not None else _is_real_hub(self._hub)) and self.images is not None
+        self._kubelets: dict[str, Kubelet] = {}
+        self._unresponsive: set[str] = set()
+        self._lock = threading.Lock()
 
     @property
     def available(self) -> bool:
@@ -87,9 +134,24 @@ class KubeBridge:
             self._started = True
 
     def stop(self) -> None:
+        """Stop every kubelet (killing the processes they run), then the hub."""
+        with self._lock:
+            kubelets, self._kubelets = dict(self._kubelets), {}
+            hanging, self._unresponsive = set(self._unresponsive), set()
+        for cluster_id in hanging:  # so no kubelet waits on a hanging request while it stops
+            cluster = self._cluster(cluster_id)
+            if cluster is not None:
+                cluster.set_unresponsive(False)
+        for kubelet in kubelets.values():
+            kubelet.stop()
         if self._hub is not None and self._started:
             self._hub.stop()
             self._started = False
+
+    def add_image(self, reference: str) -> None:
+        """Make one more image pullable by every cluster's kubelet."""
+        if self.images is not None:
+            self.images.add(reference)
 
     def cluster_up(self, cluster_id: str, kubernetes_version: str, region_id: str) -> None:
         if self._hub is None:
@@ -98,9 +160,43 @@ class KubeBridge:
         cluster.seed(coredns_pod(region_id, cluster_id))
 
     def cluster_down(self, cluster_id: str) -> None:
-        if self._hub is None or self._hub.get(cluster_id) is None:
-            return
-        self._hub.remove_cluster(cluster_id)
+        with self._lock:
+            kubelet = self._kubelets.pop(cluster_id, None)
+            self._unresponsive.discard(cluster_id)
+        if self._hub is not None and self._hub.get(cluster_id) is not None:
+            self._hub.remove_cluster(cluster_id)  # first: the kubelet's pending calls get their 404 and end
+        if kubelet is not None:
+            kubelet.stop()
+
+    def kubelet(self, cluster_id: str) -> Kubelet | None:
+        """The cluster's kubelet, started with its first node (None for a stand-in hub or a stopped sandbox)."""
+        with self._lock:
+            found = self._kubelets.get(cluster_id)
+        if found is not None or not self._use_kubelets:
+            return found
+        cluster = self._cluster(cluster_id)
+        if cluster is None or not self._started:
+            return None
+        from ack_compute.sandbox.kubelet import ApiEndpoint, Kubelet
+
+        try:
+            server = cluster.server_url
+        except RuntimeError:
+            return None
+        token = cluster.issue_token(role="admin", ttl_seconds=KUBELET_TOKEN_SECONDS, user="kubelet")
+        kubelet = Kubelet(
+            ApiEndpoint(server, token, ca_data=self.certificate_authority(cluster_id)),
+            run_containers=self.run_containers,
+            images=self.images,
+            time_scale=self._time_scale,
+        )
+        with self._lock:
+            if cluster_id in self._kubelets:  # another thread was first
+                kubelet.stop()
+                return self._kubelets[cluster_id]
+            self._kubelets[cluster_id] = kubelet
+        kubelet.start()
+        return kubelet
 
     def upsert_node(
         self,
@@ -112,19 +208,75 @@ class KubeBridge:
         taints: Sequence[Mapping[str, str]],
         capacity: Mapping[str, str],
     ) -> None:
+        """A worker node joins or changes (Ready or not): its kubelet registers it through the API."""
         cluster = self._cluster(cluster_id)
-        if cluster is not None:
+        if cluster is None:
+            return
+        kubelet = self.kubelet(cluster_id)
+        if kubelet is None:
             cluster.upsert_node(name, ready=ready, labels=dict(labels), taints=list(taints), capacity=dict(capacity))
+            return
+        self._tell(
+            kubelet.register_node,
+            name,
+            ready=ready,
+            labels=dict(labels),
+            taints=[dict(t) for t in taints],
+            capacity=dict(capacity),
+            wait=self._waits(cluster_id),
+        )
+
+    def upsert_virtual_node(self, cluster_id: str, zone: str, region_id: str) -> None:
+        """The ack-virtual-node add-on's node for one zone: `virtual-kubelet-<zone>`, Ready, tainted NoSchedule."""
+        from ack_compute.sandbox.kubelet import virtual_node_labels
+        from ack_compute.sandbox.kubelet.virtual import VIRTUAL_CAPACITY, VIRTUAL_TAINT
+
+        cluster = self._cluster(cluster_id)
+        if cluster is None:
+            return
+        name, labels = f"{VIRTUAL_NODE_PREFIX}{zone}", virtual_node_labels(zone, region_id)
+        kubelet = self.kubelet(cluster_id)
+        if kubelet is None:
+            cluster.upsert_node(
+                name, ready=True, labels=labels, taints=[dict(VIRTUAL_TAINT)], capacity=dict(VIRTUAL_CAPACITY)
+            )
+            return
+        self._tell(kubelet.register_node, name, ready=True, labels=labels, virtual=True, wait=self._waits(cluster_id))
 
     def delete_node(self, cluster_id: str, name: str) -> None:
         cluster = self._cluster(cluster_id)
-        if cluster is not None:
+        if cluster is None:
+            return
+        with self._lock:
+            kubelet = self._kubelets.get(cluster_id)
+        if kubelet is None:
             cluster.delete_node(name)
+            return
+        self._tell(kubelet.remove_node, name, wait=self._waits(cluster_id))
 
     def set_unresponsive(self, cluster_id: str, unresponsive: bool) -> None:
         cluster = self._cluster(cluster_id)
         if cluster is not None:
+            with self._lock:
+                if unresponsive:
+                    self._unresponsive.add(cluster_id)
+                else:
+                    self._unresponsive.discard(cluster_id)
             cluster.set_unresponsive(unresponsive)
+
+    def _waits(self, cluster_id: str) -> bool:
+        """Node changes are written before returning, except to a hanging API (the kubelet retries later)."""
+        with self._lock:
+            return cluster_id not in self._unresponsive
+
+    @staticmethod
+    def _tell(call: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        from ack_compute.sandbox.kubelet import ApiError
+
+        try:
+            call(*args, **kwargs)
+        except ApiError as error:  # the kubelet keeps trying in the background
+            log.warning("sandbox kubelet: %s(%s) not written yet: %s", call.__name__, args[0] if args else "", error)
 
     def server_url(self, cluster_id: str) -> str | None:
         """The cluster's Kubernetes API address, or None while it has none (not running, no hub, hub stopped)."""
@@ -155,6 +307,12 @@ class KubeBridge:
         cluster = self._cluster(cluster_id)
         if cluster is not None:
             cluster.revoke_tokens()
+            with self._lock:
+                kubelet = self._kubelets.get(cluster_id)
+            if kubelet is not None:  # users' credentials go; the node's own stay valid, as on ACK
+                kubelet.api.set_token(
+                    cluster.issue_token(role="admin", ttl_seconds=KUBELET_TOKEN_SECONDS, user="kubelet")
+                )
 
     def _cluster(self, cluster_id: str) -> _KubeCluster | None:
         if self._hub is None:

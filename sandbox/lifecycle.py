@@ -2,7 +2,9 @@
 
 Durations are real-world seconds; the scheduler divides them by the time scale. Creation runs through three
 stages to `running`, then the nodes join NotReady and turn Ready after their boot time; deletion releases what
-ACK created for the cluster (nodes, its own security group) and never the VPC or vSwitches.
+ACK created for the cluster (nodes, its own security group) and never the VPC or vSwitches. Add-ons turn active
+when the cluster runs or their install task ends; a running cluster with ack-virtual-node (built into Serverless
+clusters) has one virtual node per zone of its vSwitches.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Literal
 from ack_compute.sandbox import cidr, ids
 from ack_compute.sandbox.kube_bridge import KubeBridge
 from ack_compute.sandbox.world import (
+    AddonInstance,
     Cluster,
     LifecycleFault,
     Node,
@@ -24,6 +27,7 @@ from ack_compute.sandbox.world import (
     TaskError,
     TaskEvent,
     TaskStage,
+    TaskType,
     World,
 )
 
@@ -41,6 +45,9 @@ DELETE_SECONDS = 180.0
 VPC_READY_SECONDS = 5.0
 VSWITCH_READY_SECONDS = 3.0
 DELETED_RETENTION_SECONDS = 300.0
+ADDON_TASK_SECONDS = 60.0
+VIRTUAL_NODE_ADDON = "ack-virtual-node"
+VIRTUAL_NODE_PREFIX = "virtual-kubelet-"
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,16 @@ class _NodeView:
     labels: dict[str, str]
     taints: list[dict[str, str]]
     capacity: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _VirtualNodes:
+    """Virtual nodes to add (by zone) to and remove (by name) from a cluster's Kubernetes API."""
+
+    cluster_id: str
+    region_id: str
+    add_zones: tuple[str, ...] = ()
+    remove_names: tuple[str, ...] = ()
 
 
 class Lifecycle:
@@ -105,9 +122,11 @@ class Lifecycle:
             for pool in cluster.nodepools:
                 if pool.desired_size == 0:
                     pool.state = "active"
+            self._activate_addons(cluster)
             up = _up_args(cluster)
             views = [view for group in joining for view in group]
-        self._bring_up(*up, views)
+            virtual = self._sync_virtual_nodes(cluster)
+        self._bring_up(*up, views, virtual)
         self._schedule_boot(cluster_id, [view.name for view in views])
 
     def register_running(self, cluster: Cluster, *, nodes_ready: bool) -> None:
@@ -126,20 +145,29 @@ class Lifecycle:
                     node = next(node for node in cluster.nodes if node.name == view.name)
                     node.ready = nodes_ready
             self._settle_pools(cluster)
+            self._activate_addons(cluster)
             views = [
                 self._view(cluster, pool, node)
                 for node in cluster.live_nodes()
                 if (pool := cluster.nodepool(node.nodepool_id)) is not None
             ]
             up = _up_args(cluster)
-        self._bring_up(*up, views)
+            virtual = self._sync_virtual_nodes(cluster)
+        self._bring_up(*up, views, virtual)
 
     def _bring_up(
-        self, cluster_id: str, version: str, region_id: str, unresponsive: bool, views: list[_NodeView]
+        self,
+        cluster_id: str,
+        version: str,
+        region_id: str,
+        unresponsive: bool,
+        views: list[_NodeView],
+        virtual: _VirtualNodes,
     ) -> None:
         """Start the cluster's Kubernetes API, seed it, show its nodes, then make it hang if asked to."""
         self.kube.cluster_up(cluster_id, version, region_id)
         self._push_nodes(views)
+        self._push_virtual_nodes(virtual)
         if unresponsive:
             self.kube.set_unresponsive(cluster_id, True)
 
@@ -271,6 +299,110 @@ class Lifecycle:
                 capacity=view.capacity,
             )  # fmt: skip
 
+    # add-ons and virtual nodes
+
+    def start_addon_install(self, cluster: Cluster, addons: list[AddonInstance]) -> Task:
+        """Add the add-ons in state `initial`; they turn active together when the install task ends."""
+        world = self.world
+        with world.lock:
+            cluster.addons.extend(addons)
+            names = [addon.name for addon in addons]
+            return self._start_addon_task(cluster, "cluster_addon_install", names)
+
+    def start_addon_upgrade(self, cluster: Cluster, targets: list[tuple[str, str, str | None]]) -> Task:
+        """Move each (name, next version, new config or None) add-on to `upgrading`, then to its next version."""
+        world = self.world
+        with world.lock:
+            now = world.clock.now()
+            for name, version, config in targets:
+                addon = cluster.addon(name)
+                if addon is not None:
+                    addon.state, addon.next_version, addon.updated = "upgrading", version, now
+                    if config is not None:
+                        addon.config = config
+            return self._start_addon_task(cluster, "cluster_addon_upgrade", [name for name, _, _ in targets])
+
+    def _start_addon_task(self, cluster: Cluster, task_type: TaskType, names: list[str]) -> Task:
+        task = self._new_task(cluster, task_type, cluster.cluster_id, "cluster")
+        if task_type == "cluster_addon_install":
+            self._begin_stage_named(task, "InstallAddons", f"Installing addons {', '.join(names)}")
+        else:
+            self._begin_stage_named(task, "UpgradeAddons", f"Upgrading addons {', '.join(names)}")
+        cluster_id, task_id = cluster.cluster_id, task.task_id
+        self.world.schedule(cluster_id, ADDON_TASK_SECONDS, lambda: self._finish_addon_task(cluster_id, task_id, names))
+        return task
+
+    def _finish_addon_task(self, cluster_id: str, task_id: str, names: list[str]) -> None:
+        world = self.world
+        with world.lock:
+            cluster, task = world.clusters.get(cluster_id), world.tasks.get(task_id)
+            if cluster is None or task is None or task.state != "running" or cluster.state != "running":
+                return
+            self._activate_addons(cluster, names)
+            self._end_stage(task, "success")
+            task.state = "success"
+            task.current_stage = ""
+            self._event(task, "AddonsReady", "addons are active")
+            virtual = self._sync_virtual_nodes(cluster)
+        self._push_virtual_nodes(virtual)
+
+    def _activate_addons(self, cluster: Cluster, names: list[str] | None = None) -> None:
+        """Add-ons being installed or upgraded (all, or those named) become active; upgrades land on their next
+        version."""
+        now = self.world.clock.now()
+        for addon in cluster.addons:
+            if addon.state in ("initial", "upgrading") and (names is None or addon.name in names):
+                if addon.next_version:
+                    addon.version, addon.next_version = addon.next_version, None
+                addon.state, addon.updated = "active", now
+
+    def set_addon(self, cluster_id: str, name: str, version: str | None) -> None:
+        """Install `name` at `version` at once, change its version, or remove it (None); virtual nodes follow."""
+        world = self.world
+        with world.lock:
+            cluster = world.clusters[cluster_id]
+            addon = cluster.addon(name)
+            now = world.clock.now()
+            if version is None:
+                if addon is not None:
+                    cluster.addons.remove(addon)
+            elif addon is not None:
+                addon.version, addon.next_version, addon.state, addon.updated = version, None, "active", now
+            else:
+                state = "active" if cluster.state == "running" else "initial"
+                cluster.addons.append(AddonInstance(name=name, version=version, state=state, created=now, updated=now))
+            virtual = self._sync_virtual_nodes(cluster)
+        self._push_virtual_nodes(virtual)
+
+    def _sync_virtual_nodes(self, cluster: Cluster) -> _VirtualNodes:
+        """Bring `cluster.virtual_nodes` to one per vSwitch zone while ack-virtual-node is installed on a running
+        cluster, none without it; returns what the Kubernetes API must be told. Call under the lock."""
+        unchanged = _VirtualNodes(cluster.cluster_id, cluster.region_id)
+        if cluster.state != "running":
+            return unchanged
+        addon = cluster.addon(VIRTUAL_NODE_ADDON)
+        serving = addon is not None and addon.state not in ("initial", "deleting")  # upgrades keep their nodes
+        zones = self._vswitch_zones(cluster) if serving else []
+        wanted = [f"{VIRTUAL_NODE_PREFIX}{zone}" for zone in zones]
+        added = tuple(zone for zone, name in zip(zones, wanted, strict=True) if name not in cluster.virtual_nodes)
+        removed = tuple(name for name in cluster.virtual_nodes if name not in wanted)
+        cluster.virtual_nodes = wanted
+        return _VirtualNodes(cluster.cluster_id, cluster.region_id, added, removed)
+
+    def _vswitch_zones(self, cluster: Cluster) -> list[str]:
+        zones: list[str] = []
+        for vswitch_id in cluster.vswitch_ids:
+            vswitch = self.world.vswitches.get(vswitch_id)
+            if vswitch is not None and vswitch.zone_id not in zones:
+                zones.append(vswitch.zone_id)
+        return zones
+
+    def _push_virtual_nodes(self, virtual: _VirtualNodes) -> None:
+        for zone in virtual.add_zones:
+            self.kube.upsert_virtual_node(virtual.cluster_id, zone, virtual.region_id)
+        for name in virtual.remove_names:
+            self.kube.delete_node(virtual.cluster_id, name)
+
     # node pools on a running cluster
 
     def start_nodepool(self, cluster: Cluster, pool: NodePool) -> Task:
@@ -349,6 +481,7 @@ class Lifecycle:
             task.state = "success"
             task.current_stage = ""
             self._event(task, "ClusterDeleted", "cluster deleted")
+            cluster.virtual_nodes = []
             cluster.state = "deleted"
             cluster.updated = cluster.deleted = now
         self.kube.cluster_down(cluster_id)
@@ -397,7 +530,7 @@ class Lifecycle:
     def _new_task(
         self,
         cluster: Cluster,
-        task_type: Literal["cluster_create", "cluster_delete", "nodepool_create"],
+        task_type: TaskType,
         target_id: str,
         target_type: Literal["cluster", "nodepool"],
     ) -> Task:

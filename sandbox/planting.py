@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import Literal
 
 from ack_compute.sandbox import cidr, ids
-from ack_compute.sandbox.cs_validation import kubernetes_version
+from ack_compute.sandbox.cs_validation import default_addon_version, kubernetes_version, plan_cluster_addons
 from ack_compute.sandbox.state import SandboxState
-from ack_compute.sandbox.world import Cluster, LifecycleFault, NodePool, Tag, Vpc, VSwitch
+from ack_compute.sandbox.world import AddonInstance, Cluster, LifecycleFault, NodePool, Tag, Vpc, VSwitch
 
 PlantedState = Literal["running", "initial", "failed"]
 _CONTAINER_CANDIDATES = [cidr.IPv4Network(f"10.{second}.0.0/16") for second in range(100, 200)]
@@ -101,9 +101,12 @@ def plant_cluster(
     vswitch_id: str | None = None,
     instance_type: str = "ecs.g7.xlarge",
     deletion_protection: bool = False,
+    addons: Mapping[str, str | None] | None = None,
 ) -> str:
     """A cluster someone else made: its own VPC and vSwitch unless `vswitch_id` is given, a default node pool
-    of `nodes` nodes, and an ACK-made security group. `initial` clusters go on to run like created ones."""
+    of `nodes` nodes (none for Serverless), an ACK-made security group, and the profile's default add-ons plus
+    `addons` (name -> version, None for the current one; any version, so tests can plant outdated ones).
+    `initial` clusters go on to run like created ones."""
     world, lifecycle = state.world, state.lifecycle
     if vswitch_id is None:
         vswitch_id = plant_vswitch(state, plant_vpc(state, f"{name}-vpc", region_id=region_id))
@@ -135,6 +138,7 @@ def plant_cluster(
             created=now,
             updated=now,
         )
+        cluster.addons = _planted_addons(cluster, addons or {})
         if profile == "Default":
             cluster.nodepools = [
                 NodePool(
@@ -163,6 +167,21 @@ def plant_cluster(
     else:
         lifecycle.register_failed(cluster, LifecycleFault(code="ErrorCreateCluster", message="planted failed cluster"))
     return cluster.cluster_id
+
+
+def _planted_addons(cluster: Cluster, wanted: Mapping[str, str | None]) -> list[AddonInstance]:
+    """The profile's defaults (flannel networking for Default clusters), then `wanted` added or re-versioned."""
+    network = "flannel" if cluster.profile == "Default" else None
+    addons = {addon.name: addon for addon in plan_cluster_addons([], cluster, network, [])}
+    for name, version in wanted.items():
+        addons[name] = AddonInstance(
+            name=name,
+            version=version or default_addon_version(name, cluster.kubernetes_version),
+            state="initial",
+            created=cluster.created,
+            updated=cluster.created,
+        )
+    return list(addons.values())
 
 
 def _free_cidrs(state: SandboxState, vpc: Vpc) -> tuple[str, str]:

@@ -18,6 +18,10 @@ from ack_compute.sandbox.scheduler import SimClock, Timer
 
 ClusterState = Literal["initial", "running", "failed", "deleting", "deleted", "delete_failed"]
 TaskState = Literal["running", "success", "fail"]
+TaskType = Literal[
+    "cluster_create", "cluster_delete", "nodepool_create", "cluster_addon_install", "cluster_addon_upgrade"
+]
+AddonState = Literal["initial", "active", "upgrading", "updating", "deleting", "unhealthy"]
 
 
 class _Created(Protocol):
@@ -165,7 +169,7 @@ class TaskError(_Record):
 
 class Task(_Record):
     task_id: str
-    task_type: Literal["cluster_create", "cluster_delete", "nodepool_create"]
+    task_type: TaskType
     cluster_id: str
     target_id: str
     target_type: Literal["cluster", "nodepool"]
@@ -174,6 +178,18 @@ class Task(_Record):
     stages: list[TaskStage] = []
     events: list[TaskEvent] = []
     error: TaskError | None = None
+    created: datetime
+    updated: datetime
+
+
+class AddonInstance(_Record):
+    """An add-on installed in a cluster, as ListClusterAddonInstances shows it; `config` is a JSON string."""
+
+    name: str
+    version: str
+    state: AddonState = "active"
+    config: str = ""
+    next_version: str | None = None  # where a running upgrade lands
     created: datetime
     updated: datetime
 
@@ -201,6 +217,9 @@ class Cluster(_Record):
     tags: list[Tag] = []
     nodepools: list[NodePool] = []
     nodes: list[Node] = []
+    addons: list[AddonInstance] = []
+    # Names of the virtual nodes (`virtual-kubelet-<zone>`) the cluster's Kubernetes API was told about.
+    virtual_nodes: list[str] = []
     task_ids: list[str] = []
     kubeconfig_role: Literal["admin", "limited"] = "admin"
     unresponsive: bool = False
@@ -215,6 +234,9 @@ class Cluster(_Record):
 
     def nodepool(self, nodepool_id: str) -> NodePool | None:
         return next((pool for pool in self.nodepools if pool.nodepool_id == nodepool_id), None)
+
+    def addon(self, name: str) -> AddonInstance | None:
+        return next((addon for addon in self.addons if addon.name == name), None)
 
 
 class LifecycleFault(_Record):

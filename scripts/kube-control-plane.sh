@@ -179,12 +179,15 @@ EOF
     --service-account-issuer=https://kubernetes.default.svc \
     --service-account-key-file="$dir/sa.key" --service-account-signing-key-file="$dir/sa.key" \
     --service-cluster-ip-range=10.96.0.0/24 --disable-admission-plugins=ServiceAccount \
+    --kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname \
     --feature-gates="$gates" >"$dir/apiserver.log" 2>&1 &
   echo $! >"$dir/apiserver.pid"
   local server="https://127.0.0.1:$api_port"
   wait_for 60 kube-apiserver curl -sfk -H "Authorization: Bearer $admin_token" "$server/readyz" \
     || die "kube-apiserver did not become ready; see $dir/apiserver.log"
   local ca="$dir/certs/apiserver.crt"
+  # The simulated kubelets serve logs over HTTPS for the apiserver's log proxy; without a kubelet CA the apiserver
+  # does not verify them, so they reuse this self-signed pair (KUBE_KUBELET_CERT_FILE/KEY_FILE in DIR/env).
 
   kubeconfig "$dir/admin.kubeconfig" "$server" "$admin_token" "$ca"
   # The limited user may only read namespaces, nodes and pods, cluster-wide; the same role the emulator gives.
@@ -227,6 +230,8 @@ KUBE_ADMIN_TOKEN=$admin_token
 KUBE_LIMITED_TOKEN=$limited_token
 KUBE_LIMITED_USER=limited-user
 KUBE_CA_FILE=$ca
+KUBE_KUBELET_CERT_FILE=$dir/certs/apiserver.crt
+KUBE_KUBELET_KEY_FILE=$dir/certs/apiserver.key
 EOF
   log "control plane up in $((SECONDS - started)) s: $server (state in $dir)"
 }

@@ -11,6 +11,7 @@ from ack_compute.server.docs import register_docs
 from ack_compute.server.errors import as_tool_errors
 from ack_compute.server.prompts import register_prompts
 from ack_compute.server.runtime import Runtime, package_version
+from ack_compute.server.workloads import register_workloads
 from ack_compute.tools import estimate_cost as estimating
 from ack_compute.tools.estimate_cost import Estimate
 from ack_compute.tools.plans import Plan
@@ -42,8 +43,10 @@ def build_server(runtime: Runtime) -> MCPServer:
         title="Estimate cost and issue a quote",
         description=(
             "Price a plan before anything is created: an ACK cluster (kind=cluster: edition, worker instance "
-            "types, node count, disks, region/zone) or ACS pods (kind=acs: replicas, vCPU, memory, compute class, "
-            "QoS, GPUs). Returns line items with their price source, the hourly cost and the total for `hours`, "
+            "types, node count, disks, region/zone), an ACK Serverless cluster (kind=serverless: edition, "
+            "region/zone; no nodes, so only the Pro fee and network; its pods are quoted as kind=acs) or ACS pods "
+            "(kind=acs: replicas, vCPU, memory, compute class, QoS, GPUs). Returns line items with their price "
+            "source, the hourly cost and the total for `hours`, "
             "assumptions and exclusions, and a signed single-use quote_token that the creating tool requires "
             "for exactly this plan. Creates nothing and costs nothing."
         ),
@@ -60,6 +63,9 @@ def build_server(runtime: Runtime) -> MCPServer:
         )
 
     register_clusters(server, runtime)
+    register_workloads(server, runtime)
     register_docs(server)
-    register_prompts(server, {"estimate_cost", "doc_search", "ensure_cluster", "get_operation"})
+    register_prompts(
+        server, {"estimate_cost", "doc_search", "ensure_cluster", "get_operation", "run_job", "deploy_acs"}
+    )
     return server

@@ -49,7 +49,9 @@ def _cloud(settings: Settings) -> Iterator[tuple[Settings, StaticCredentials | N
     from ack_compute.sandbox import SandboxCloud  # the CLI is the one place product code starts the sandbox
 
     with contextlib.ExitStack() as stack:
-        cloud = stack.enter_context(SandboxCloud(time_scale=settings.sandbox_time_scale))
+        cloud = stack.enter_context(
+            SandboxCloud(time_scale=settings.sandbox_time_scale, run_containers=settings.sandbox_run_containers)
+        )
         update: dict[str, Any] = {"endpoint": cloud.endpoint, "protocol": "http"}
         if "state_dir" not in settings.model_fields_set:
             # A sandbox cloud lives as long as this process; its ledger must not mix with a real one.
@@ -67,7 +69,7 @@ def serve(args: argparse.Namespace) -> int:
 
     with _cloud(settings) as (settings, credentials):
         runtime = Runtime.build(settings, credentials)
-        resumed = runtime.clusters.resume_unfinished()
+        resumed = runtime.clusters.resume_unfinished() + runtime.jobs.resume_unfinished()
         if resumed:
             log.info("resumed %d unfinished operation(s): %s", len(resumed), ", ".join(resumed))
         server = build_server(runtime)

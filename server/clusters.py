@@ -19,7 +19,7 @@ from ack_compute.server.runtime import Runtime
 from ack_compute.tools.ensure_cluster import CLUSTER_NAME, ClusterOutcome
 from ack_compute.tools.errors import QuoteRefused
 from ack_compute.tools.operations import OperationStatus
-from ack_compute.tools.plans import ClusterPlan, normalise
+from ack_compute.tools.plans import AnyClusterPlan, ClusterPlan, ServerlessPlan, normalise
 
 MAX_WAIT = 50  # hosts cancel calls at about 60 s
 
@@ -38,6 +38,16 @@ class OperationView(BaseModel):
     result: dict[str, Any] | None
     error: str | None
     next_step: str
+
+
+def _describe(name: str, plan: ClusterPlan | ServerlessPlan) -> str:
+    """What the person is asked to buy, in their words: a Serverless cluster has no nodes to count."""
+    if isinstance(plan, ServerlessPlan):
+        return (
+            f"ACK Serverless cluster '{name}' ({plan.edition}, no worker nodes; pods are billed separately per pod, "
+            "each under its own quote)"
+        )
+    return f"ACK cluster '{name}' ({plan.edition}, {plan.node_count} x {plan.instance_types[0]})"
 
 
 def _can_elicit(ctx: Context) -> bool:
@@ -83,7 +93,7 @@ def register_clusters(server: MCPServer, runtime: Runtime) -> None:
     policy = runtime.settings.confirmation
 
     def ask_consent(
-        ctx: Context, name: str, plan: ClusterPlan | None = None, quote_token: str | None = None
+        ctx: Context, name: str, plan: AnyClusterPlan | None = None, quote_token: str | None = None
     ) -> Elicit[CostConsent] | CostConsent:
         """Ask the person to accept the quoted cost, when there is one and the client can ask."""
         if plan is None or not quote_token or not _can_elicit(ctx):
@@ -92,10 +102,12 @@ def register_clusters(server: MCPServer, runtime: Runtime) -> None:
             payload = runtime.quotes.verify(quote_token, normalise(plan, runtime.settings.region))
         except QuoteRefused:
             return CostConsent(accept=True)  # the tool body refuses it with the precise reason
+        if runtime.quotes.consumed(payload.quote_id):
+            return CostConsent(accept=True)  # already used or declined: refused below, nobody to ask
         return Elicit(
-            f"Create ACK cluster '{name}' ({plan.edition}, {plan.node_count} x {plan.instance_types[0]}) for "
-            f"{payload.hourly} {payload.currency}/h, about {payload.total} {payload.currency} for {payload.hours:g} h "
-            f"(quote {payload.quote_id})? If a cluster named '{name}' is already running it is reused at no cost.",
+            f"Create {_describe(name, plan)} for {payload.hourly} {payload.currency}/h, about {payload.total} "
+            f"{payload.currency} for {payload.hours:g} h (quote {payload.quote_id})? If a cluster named '{name}' is "
+            "already running it is reused at no cost.",
             CostConsent,
         )
 
@@ -107,7 +119,9 @@ def register_clusters(server: MCPServer, runtime: Runtime) -> None:
             "credentials may create Jobs there); with reuse_any=true also any running acf-* cluster with Ready "
             "nodes; otherwise creates one, which costs money: call it first without plan/quote_token to get the "
             "plan to estimate, then estimate_cost, show the person the quote, and call again with the same plan "
-            "and quote_token. Waits at most wait_seconds, then returns an operation_id for get_operation."
+            "and quote_token. A plan of kind=cluster creates worker nodes; kind=serverless creates an ACK Serverless "
+            "cluster (no nodes, pods billed per pod via deploy_acs or run_job compute=acs). Waits at most "
+            "wait_seconds, then returns an operation_id for get_operation."
         ),
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
@@ -119,7 +133,7 @@ def register_clusters(server: MCPServer, runtime: Runtime) -> None:
         name: Annotated[str, Field(pattern=CLUSTER_NAME, description="Cluster name; acf- prefix allows auto-reuse.")],
         consent: Annotated[ElicitationResult[CostConsent], Resolve(ask_consent)],
         reuse_any: bool = False,
-        plan: ClusterPlan | None = None,
+        plan: AnyClusterPlan | None = None,
         quote_token: str | None = None,
         wait_seconds: Annotated[int, Field(ge=0, le=MAX_WAIT)] = 30,
         security_group_id: Annotated[
@@ -147,6 +161,7 @@ def register_clusters(server: MCPServer, runtime: Runtime) -> None:
                 consent=decision,
                 confirmation_policy=policy,
                 requested_by=_requested_by(ctx),
+                security_group_id=security_group_id,
             )
         )
         if outcome.operation_id and outcome.status in ("creating", "waiting") and wait_seconds:

@@ -115,6 +115,38 @@ async def _clusters(client: Client, cloud: Any) -> None:
     again = (await client.call_tool("ensure_cluster", {"name": name})).structured_content or {}
     _say(f"  status {again['status']}: {again['message']}")
     _say(f"  CreateCluster calls in the whole demo: {cloud.counts().get('CreateCluster', 0)}")
+    await _jobs(client, name)
+
+
+DEMO_SCRIPT = """import platform, statistics
+samples = [3.1, 2.7, 3.4, 2.9, 3.3]
+print(f"mean {statistics.mean(samples):.2f}, stdev {statistics.stdev(samples):.2f}")
+print("ran with python", platform.python_version())
+"""
+
+
+async def _jobs(client: Client, cluster: str) -> None:
+    _say(f"\n[9] run_job on {cluster}: a python script (the sandbox runs it as a local process; see the README)")
+    result = await client.call_tool(
+        "run_job", {"cluster": cluster, "script": DEMO_SCRIPT, "script_type": "python", "wait_seconds": 30}
+    )
+    out = result.structured_content or {}
+    if result.is_error:
+        _say(f"  refused: {result.content[0].text}")  # type: ignore[union-attr]
+        return
+    took = out["duration_seconds"] or 0
+    took_text = f"{took:g} s" if took >= 1 else "under 1 s"
+    _say(f"  status {out['status']}, exit code {out['exit_code']}, ran {took_text} on node {out['node']}")
+    _say(f"  job {out['job_name']}, image {out['image']}")
+    for line in out["log"].splitlines():
+        _say(f"  | {line}")
+    _say("\n[10] run_job with an image nobody can pull: fails fast with the reason and deletes the Job")
+    result = await client.call_tool(
+        "run_job", {"cluster": cluster, "script": "echo never", "image": "registry.example.com/missing/tool:1"}
+    )
+    out = result.structured_content or {}
+    _say(f"  status {out.get('status')}: {out.get('message')}")
+    _say(f"  cleaned up: {', '.join(out.get('cleaned_up') or []) or 'nothing'}")
 
 
 async def _drive(cloud: Any, env: dict[str, str]) -> int:

@@ -11,6 +11,7 @@ from ack_compute.cloud.cs import ContainerService
 from ack_compute.cloud.ecs import EcsCatalog
 from ack_compute.cloud.vpc import VpcNetworks
 from ack_compute.server.settings import Settings
+from ack_compute.tools.deploy_acs import AcsDeployer
 from ack_compute.tools.ensure_cluster import ClusterService, ClusterSettings
 from ack_compute.tools.kubeconfigs import Kubeconfigs
 from ack_compute.tools.ledger import Ledger
@@ -18,6 +19,8 @@ from ack_compute.tools.operations import Operations
 from ack_compute.tools.ownership import Ownership
 from ack_compute.tools.pricing import Pricer, RateTable
 from ack_compute.tools.quotes import BudgetCaps, QuoteBook, load_or_create_secret
+from ack_compute.tools.run_job import JobRunner
+from ack_compute.tools.targets import Targets
 
 
 def package_version() -> str:
@@ -38,6 +41,9 @@ class Runtime:
     ownership: Ownership
     operations: Operations
     clusters: ClusterService
+    targets: Targets
+    jobs: JobRunner
+    deployer: AcsDeployer
 
     @classmethod
     def build(cls, settings: Settings, credentials: StaticCredentials | None = None) -> Runtime:
@@ -80,13 +86,13 @@ class Runtime:
         )
         ownership = Ownership(ledger)
         operations = Operations(ledger)
+        kubeconfigs = Kubeconfigs(cs, minutes=settings.kubeconfig_minutes, private_endpoint=settings.private_endpoint)
+        targets = Targets(cs, kubeconfigs, settings.region, settings.kubeconfig)
         clusters = ClusterService(
             cs=cs,
             ecs=ecs,
             vpcs=VpcNetworks(clients),
-            kubeconfigs=Kubeconfigs(
-                cs, minutes=settings.kubeconfig_minutes, private_endpoint=settings.private_endpoint
-            ),
+            kubeconfigs=kubeconfigs,
             quotes=quotes,
             pricer=pricer,
             ownership=ownership,
@@ -106,4 +112,7 @@ class Runtime:
             ownership=ownership,
             operations=operations,
             clusters=clusters,
+            targets=targets,
+            deployer=AcsDeployer(targets=targets, quotes=quotes, ownership=ownership),
+            jobs=JobRunner(targets=targets, quotes=quotes, pricer=pricer, ownership=ownership, operations=operations),
         )

@@ -48,6 +48,13 @@ class Settings(BaseSettings):
         60, ge=15, le=4320, description="Lifetime of the temporary kubeconfigs asked of ACK."
     )
     private_endpoint: bool = Field(False, description="Ask ACK for kubeconfigs on the cluster's private endpoint.")
+    kubeconfig: Path | None = Field(
+        None, description="Kubeconfig file for `context:<name>` clusters; default: $KUBECONFIG or ~/.kube/config."
+    )
+    sandbox_run_containers: bool = Field(
+        True,
+        description="Sandbox only: run pods' commands as local processes (off: pods succeed without running).",
+    )
     probe_timeout_seconds: float = Field(3.0, gt=0, le=60, description="Per-cluster timeout when probing for reuse.")
     probe_concurrency: int = Field(32, ge=1, le=256, description="Clusters probed at once when looking for reuse.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

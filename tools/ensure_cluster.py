@@ -2,6 +2,8 @@
 
 Lookup has three tiers: the exact name; then (only with reuse_any) any running `acf-*` cluster with
 Ready nodes whose credentials may create Jobs; else create. Creation runs as a resumable operation.
+A plan of kind `serverless` creates an ACK Serverless cluster: no node pools, one virtual node per
+vSwitch zone, every pod billed as an ECI/ACS instance.
 """
 
 from __future__ import annotations
@@ -14,20 +16,22 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 
 from ack_compute.cloud.cs import ClusterInfo, ContainerService
 from ack_compute.cloud.ecs import EcsCatalog
 from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.vpc import VpcNetworks
+from ack_compute.tools.acs_placement import VIRTUAL_NODE_LABEL
 from ack_compute.tools.errors import AckComputeError, CloudFailure, InvalidPlan
 from ack_compute.tools.kubeconfigs import Kubeconfigs
 from ack_compute.tools.network import prepare_network
 from ack_compute.tools.operations import OperationContext, Operations, UnknownOperation
 from ack_compute.tools.ownership import NameBusy, Ownership
-from ack_compute.tools.plans import ClusterPlan, normalise
+from ack_compute.tools.plans import AnyClusterPlan, ClusterPlan, ServerlessPlan, normalise
 from ack_compute.tools.pricing import Pricer
 from ack_compute.tools.quotes import QuoteBook
+from ack_compute.tools.targets import cluster_kind
 
 CLUSTER_NAME = r"^[0-9A-Za-z\u4e00-\u9fa5][0-9A-Za-z\u4e00-\u9fa5-]{0,62}$"
 AUTO_REUSE_PREFIX = "acf-"
@@ -35,6 +39,18 @@ MANAGED_BY = ("ack-compute-mcp/managed-by", "ack-compute-mcp")
 OPERATION_TAG = "ack-compute-mcp/operation"
 BUSY_STATES = {"initial", "updating", "scaling", "upgrading"}
 OPERATION_KIND = "ensure_cluster"
+VIRTUAL_NODE_SELECTOR = "=".join(VIRTUAL_NODE_LABEL)
+# Without a zone in a Serverless plan we need a zone where a vSwitch can be made and ECI can place pods.
+# cloud/ecs.py has no plain zone listing (and VPC DescribeZones is not wrapped), so we take the zones that
+# sell a mainstream general-purpose type pay-as-you-go now: they are open, current zones with ECS-grade
+# capacity, which is what ECI pods run on; retired or sold-out zones drop out.
+SERVERLESS_ZONE_PROBE_TYPE = "ecs.g7.xlarge"
+NODES_NEXT_STEP = "Use this cluster_id with run_job."
+SERVERLESS_NEXT_STEP = (
+    "This ACK Serverless cluster has no worker nodes: every pod is billed per pod. Quote an acs plan with "
+    "estimate_cost, then use this cluster_id with deploy_acs or run_job with compute=acs."
+)
+_CLUSTER_PLAN: TypeAdapter[ClusterPlan | ServerlessPlan] = TypeAdapter(AnyClusterPlan)
 
 
 class ClusterOutcome(BaseModel):
@@ -46,7 +62,7 @@ class ClusterOutcome(BaseModel):
     origin: Literal["created", "reused"] | None = None
     ready_nodes: int | None = None
     operation_id: str | None = None
-    plan_to_quote: ClusterPlan | None = Field(None, description="Estimate this plan to get a quote for creation.")
+    plan_to_quote: AnyClusterPlan | None = Field(None, description="Estimate this plan to get a quote for creation.")
     message: str
     next_step: str
 
@@ -172,7 +188,7 @@ class ClusterService:
         name: str,
         *,
         reuse_any: bool = False,
-        plan: ClusterPlan | None = None,
+        plan: ClusterPlan | ServerlessPlan | None = None,
         quote_token: str | None = None,
         consent: Literal["accepted", "declined", "not_asked"] = "not_asked",
         confirmation_policy: Literal["token", "human"] = "token",
@@ -228,6 +244,8 @@ class ClusterService:
                 "Grant these credentials RBAC to create batch/jobs there, or choose another cluster name.",
             )
         self._record_reuse(cluster, region, requested_by)
+        serverless = cluster_kind(cluster) == "serverless"
+        what = "ACK Serverless cluster" if serverless else "cluster"
         return ClusterOutcome(
             status="reused",
             name=name,
@@ -236,9 +254,10 @@ class ClusterService:
             state=cluster.state,
             origin="reused",
             ready_nodes=probe.ready_nodes,
-            message=f"Reusing running cluster {name} ({cluster.cluster_id}) with {probe.ready_nodes} Ready nodes; "
-            "no new cost from this call.",
-            next_step="Use this cluster_id with run_job. A reused cluster is never deleted by cleanup.",
+            message=f"Reusing running {what} {name} ({cluster.cluster_id}) with {probe.ready_nodes} Ready "
+            f"{'virtual ' if serverless else ''}nodes; no new cost from this call.",
+            next_step=f"{SERVERLESS_NEXT_STEP if serverless else NODES_NEXT_STEP} A reused cluster is never deleted "
+            "by cleanup.",
         )
 
     def _record_reuse(self, cluster: ClusterInfo, region: str, requested_by: str) -> None:
@@ -257,6 +276,7 @@ class ClusterService:
             return None
         self._record_reuse(winner.cluster, region, requested_by)
         c = winner.cluster
+        serverless = cluster_kind(c) == "serverless"
         return ClusterOutcome(
             status="reused",
             name=c.name,
@@ -267,11 +287,19 @@ class ClusterService:
             ready_nodes=winner.ready_nodes,
             message=f"Reusing running cluster {c.name} ({c.cluster_id}), {winner.ready_nodes} Ready nodes, chosen "
             f"from {len(candidates)} acf- candidates; no new cost from this call.",
-            next_step="Use this cluster_id with run_job. A reused cluster is never deleted by cleanup.",
+            next_step=f"{SERVERLESS_NEXT_STEP if serverless else NODES_NEXT_STEP} A reused cluster is never deleted "
+            "by cleanup.",
         )
 
     def _wait_for_existing(self, cluster: ClusterInfo, name: str, region: str, requested_by: str) -> ClusterOutcome:
-        params = {"mode": "wait", "cluster_id": cluster.cluster_id, "name": name, "region": region, "min_nodes": 1}
+        params = {
+            "mode": "wait",
+            "cluster_id": cluster.cluster_id,
+            "name": name,
+            "region": region,
+            "min_nodes": 1,
+            "serverless": cluster_kind(cluster) == "serverless",  # then the nodes to wait for are virtual
+        }
         op = self.operations.start(OPERATION_KIND, params, self.run_operation, requested_by=requested_by)
         return ClusterOutcome(
             status="waiting",
@@ -290,7 +318,7 @@ class ClusterService:
         self,
         name: str,
         region: str,
-        plan: ClusterPlan | None,
+        plan: ClusterPlan | ServerlessPlan | None,
         quote_token: str | None,
         consent: str,
         policy: str,
@@ -298,19 +326,20 @@ class ClusterService:
         security_group_id: str | None = None,
     ) -> ClusterOutcome:
         if plan is None or not quote_token:
-            proposal = normalise(plan or ClusterPlan(), region)
+            # Propose the agent's own plan when it gave one (a serverless plan stays serverless), else the default.
+            proposal = normalise(plan, region) if plan is not None else normalise(ClusterPlan(), region)
+            kind = "an ACK Serverless cluster" if isinstance(proposal, ServerlessPlan) else "one"
             return ClusterOutcome(
                 status="quote_required",
                 name=name,
                 region=region,
-                plan_to_quote=proposal,  # type: ignore[arg-type]
-                message=f"No running cluster named {name}; creating one costs money and needs a quote.",
+                plan_to_quote=proposal,
+                message=f"No running cluster named {name}; creating {kind} costs money and needs a quote.",
                 next_step="Call estimate_cost with plan_to_quote (adjust it first if the person wants), show the "
                 "quote to the person, and on their yes call ensure_cluster again with the same plan and the "
                 "quote_token. Nothing was created.",
             )
-        plan = normalise(plan, region)  # type: ignore[assignment]
-        assert isinstance(plan, ClusterPlan)
+        plan = normalise(plan, region)
         self.quotes.verify(quote_token, plan)  # refuse early, before anything is claimed
         if consent == "declined":
             self.quotes.decline(quote_token, plan)
@@ -357,6 +386,7 @@ class ClusterService:
         except BaseException:
             self.ownership.update(row, state="abandoned")
             raise
+        serverless = isinstance(plan, ServerlessPlan)
         params = {
             "mode": "create",
             "resource_id": row,
@@ -364,7 +394,10 @@ class ClusterService:
             "region": region,
             "zone": zone,
             "plan": plan.model_dump(mode="json"),
-            "min_nodes": plan.node_count,
+            # A Serverless cluster has no workers to wait for; its virtual nodes are waited for instead.
+            "min_nodes": 0 if isinstance(plan, ServerlessPlan) else plan.node_count,
+            "serverless": serverless,
+            **({"security_group_id": security_group_id} if security_group_id else {}),
         }
         op = self.operations.start(
             OPERATION_KIND,
@@ -380,35 +413,39 @@ class ClusterService:
             region=region,
             origin="created",
             operation_id=op,
-            message=f"Creating cluster {name} in {zone} (quote {redemption.quote_id}, {redemption.hourly} "
-            f"{redemption.currency}/h). This takes several minutes.",
+            message=f"Creating {'ACK Serverless ' if serverless else ''}cluster {name} in {zone} (quote "
+            f"{redemption.quote_id}, {redemption.hourly} {redemption.currency}/h). This takes several minutes.",
             next_step=f"Call get_operation with {op} until it finishes.",
         )
 
-    def _current_hourly(self, plan: ClusterPlan) -> Decimal | None:
+    def _current_hourly(self, plan: ClusterPlan | ServerlessPlan) -> Decimal | None:
         try:
             return self.pricer.hourly_now(plan)
         except AckComputeError:
             return None  # pricing trouble must not block a quote that is otherwise valid
 
-    def _choose_zone(self, plan: ClusterPlan) -> str:
+    def _choose_zone(self, plan: ClusterPlan | ServerlessPlan) -> str:
         region = plan.region or self.default_region
-        for zone in self._cloud(lambda: self.ecs.zones_with_stock(region, plan.instance_types[0])):
+        if isinstance(plan, ServerlessPlan):
+            probe, hint = SERVERLESS_ZONE_PROBE_TYPE, "Give the plan a zone of the region, or pick another region."
+        else:
+            probe, hint = plan.instance_types[0], "Pick other instance types or another region."
+        for zone in self._cloud(lambda: self.ecs.zones_with_stock(region, probe)):
             return zone
-        raise InvalidPlan(
-            "zone",
-            f"no zone in {region} has {plan.instance_types[0]} in stock.",
-            "Pick other instance types or another region.",
-        )
+        raise InvalidPlan("zone", f"no zone in {region} has {probe} in stock.", hint)
 
     # -- the operation (also what resumes after a restart) ---------------------------------------
 
     def run_operation(self, ctx: OperationContext) -> dict[str, Any]:
         p = ctx.params
+        serverless = bool(p.get("serverless"))
         try:
             cluster_id = self._create_in_cloud(ctx) if p["mode"] == "create" else p["cluster_id"]
             cluster = self._wait_running(ctx, cluster_id)
-            ready = self._wait_nodes(ctx, cluster_id, int(p.get("min_nodes") or 0))
+            if serverless:  # pods can be placed once a virtual node is Ready
+                ready = self._wait_nodes(ctx, cluster_id, 1, label_selector=VIRTUAL_NODE_SELECTOR)
+            else:
+                ready = self._wait_nodes(ctx, cluster_id, int(p.get("min_nodes") or 0))
         except (AckComputeError, CloudError) as exc:
             if p["mode"] == "create":
                 self._mark_failed(int(p["resource_id"]), exc)
@@ -424,8 +461,13 @@ class ClusterService:
             origin="created" if p["mode"] == "create" else "reused",
             ready_nodes=ready,
             operation_id=ctx.operation_id,
-            message=f"Cluster {p['name']} ({cluster_id}) is running with {ready} Ready nodes.",
-            next_step="Use this cluster_id with run_job.",
+            message=(
+                f"ACK Serverless cluster {p['name']} ({cluster_id}) is running with {ready} Ready virtual nodes; "
+                "it has no worker nodes and bills nothing per node."
+                if serverless
+                else f"Cluster {p['name']} ({cluster_id}) is running with {ready} Ready nodes."
+            ),
+            next_step=SERVERLESS_NEXT_STEP if serverless else NODES_NEXT_STEP,
         ).model_dump(mode="json")
 
     def _mark_failed(self, resource_id: int, exc: Exception) -> None:
@@ -445,7 +487,7 @@ class ClusterService:
         if adopted:  # resumed after the call reached the cloud but before we recorded the id
             self.ownership.update(row.resource_id, state="creating", cloud_id=adopted)
             return adopted
-        plan = ClusterPlan.model_validate(p["plan"])
+        plan = _CLUSTER_PLAN.validate_python(p["plan"])
         tags = {MANAGED_BY[0]: MANAGED_BY[1], OPERATION_TAG: ctx.operation_id}
         ctx.progress(0.05, "network", "preparing VPC and vSwitch")
         net = prepare_network(
@@ -478,7 +520,7 @@ class ClusterService:
     def _create_body(
         name: str,
         region: str,
-        plan: ClusterPlan,
+        plan: ClusterPlan | ServerlessPlan,
         net: Any,
         tags: dict[str, str],
         client_token: str,
@@ -486,6 +528,8 @@ class ClusterService:
     ) -> dict[str, Any]:
         """The CreateCluster body. Without a given security group ACK creates an enterprise one and
         releases it with the cluster, so nothing is left to clean up for it."""
+        if isinstance(plan, ServerlessPlan):
+            return ClusterService._serverless_body(name, region, plan, net, tags, client_token, security_group_id)
         disk = plan.system_disk
         scaling_group: dict[str, Any] = {
             "vswitch_ids": [net.vswitch_id],
@@ -528,6 +572,39 @@ class ClusterService:
             "nodepools": [{"nodepool_info": {"name": "acf-default"}, "scaling_group": scaling_group}],
         }
 
+    @staticmethod
+    def _serverless_body(
+        name: str,
+        region: str,
+        plan: ServerlessPlan,
+        net: Any,
+        tags: dict[str, str],
+        client_token: str,
+        security_group_id: str | None = None,
+    ) -> dict[str, Any]:
+        """CreateCluster for ACK Serverless (the documented body of "create an ACK Serverless cluster"):
+        profile Serverless, no node pools or worker fields, no pod CIDR (pods take vSwitch IPs, one ENI each),
+        ack-virtual-node built in. Without a given security group ACK creates one for the pods and releases it
+        with the cluster; `is_enterprise_security_group` is not a Serverless field, so it is not sent. CoreDNS
+        is asked for explicitly because the API's default is no in-cluster service discovery at all."""
+        return {
+            "name": name,
+            "cluster_type": "ManagedKubernetes",
+            "profile": "Serverless",
+            "cluster_spec": "ack.pro.small" if plan.edition == "pro" else "ack.standard",
+            "region_id": region,
+            "zone_id": net.zone,  # ignored by ACK when vpcid and vswitch_ids are given; kept for the record
+            "vpcid": net.vpc_id,
+            "vswitch_ids": [net.vswitch_id],
+            "service_cidr": net.service_cidr,
+            "service_discovery_types": ["CoreDNS"],
+            "snat_entry": plan.new_vpc_with_snat,
+            "endpoint_public_access": True,
+            **({"security_group_id": security_group_id} if security_group_id else {}),
+            "client_token": client_token,
+            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+        }
+
     def _wait_running(self, ctx: OperationContext, cluster_id: str) -> ClusterInfo:
         """The cloud's own state, read with backoff (1 s doubling to 15 s): ACK has no watch API."""
         started = time.monotonic()
@@ -566,25 +643,38 @@ class ClusterService:
             return ""
         return f" (task {task.task_id}: {task.error_code} {task.error_message})" if task.error_code else ""
 
-    def _wait_nodes(self, ctx: OperationContext, cluster_id: str, minimum: int) -> int:
+    def _wait_nodes(
+        self, ctx: OperationContext, cluster_id: str, minimum: int, *, label_selector: str | None = None
+    ) -> int:
+        """Watch until `minimum` nodes (only those matching `label_selector`, if given) are Ready."""
         if minimum <= 0:
             return 0
+        what = "virtual nodes" if label_selector == VIRTUAL_NODE_SELECTOR else "nodes"
         access = self.kubeconfigs.access(cluster_id)
         try:
             ready = access.wait_ready_nodes(
                 minimum,
                 self.settings.nodes_timeout_s,
                 on_change=lambda r, t: ctx.progress(
-                    0.7 + 0.29 * r / max(minimum, 1), "nodes", f"{r}/{minimum} nodes Ready ({t} registered)"
+                    0.7 + 0.29 * min(r, minimum) / max(minimum, 1),
+                    "nodes",
+                    f"{r}/{minimum} {what} Ready ({t} registered)",
                 ),
+                label_selector=label_selector,
             )
         finally:
             access.close()
         if ready < minimum:
+            hint = (
+                "Check the cluster's ack-virtual-node add-on and its vSwitch; cleanup removes the cluster if this "
+                "server created it."
+                if label_selector
+                else "Inspect the node pool; cleanup removes the cluster if this server created it."
+            )
             raise AckComputeError(
-                f"Cluster {cluster_id} is running but only {ready} of {minimum} nodes became Ready within "
+                f"Cluster {cluster_id} is running but only {ready} of {minimum} {what} became Ready within "
                 f"{self.settings.nodes_timeout_s:.0f} s.",
-                "Inspect the node pool; cleanup removes the cluster if this server created it.",
+                hint,
             )
         return ready
 

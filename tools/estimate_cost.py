@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from ack_compute.tools.plans import AcsPlan, ClusterPlan, normalise, plan_digest
+from ack_compute.tools.plans import AnyPlan, ClusterPlan, Plan, ServerlessPlan, normalise, plan_digest
 from ack_compute.tools.pricing import LineItem, Money, Pricer
 from ack_compute.tools.quotes import QuoteAmounts, QuoteBook
 
@@ -21,7 +21,7 @@ class Budget(BaseModel):
 class Estimate(BaseModel):
     """A priced plan and, when it fits the operator's budget, the signed quote that pays for it."""
 
-    plan: ClusterPlan | AcsPlan = Field(description="The normalised plan; pass it back unchanged to create.")
+    plan: Plan = Field(description="The normalised plan; pass it back unchanged to create.")
     plan_digest: str
     currency: str
     line_items: list[LineItem]
@@ -38,11 +38,13 @@ class Estimate(BaseModel):
     next_step: str
 
 
-def _creator(plan: ClusterPlan | AcsPlan) -> str:
-    return "ensure_cluster" if isinstance(plan, ClusterPlan) else "deploy_acs (or run_job with compute=acs)"
+def _creator(plan: AnyPlan) -> str:
+    if isinstance(plan, ClusterPlan | ServerlessPlan):
+        return "ensure_cluster"
+    return "deploy_acs (or run_job with compute=acs)"
 
 
-def estimate_cost(plan: ClusterPlan | AcsPlan, *, default_region: str, pricer: Pricer, quotes: QuoteBook) -> Estimate:
+def estimate_cost(plan: AnyPlan, *, default_region: str, pricer: Pricer, quotes: QuoteBook) -> Estimate:
     plan = normalise(plan, default_region)
     pricing = pricer.price(plan)
     violation = quotes.caps.violation(pricing.currency, pricing.hourly_total, pricing.total)

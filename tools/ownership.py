@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from ack_compute.tools.ledger import Ledger
 
-ResourceKind = Literal["cluster", "vpc", "vswitch", "security_group"]
+ResourceKind = Literal["cluster", "vpc", "vswitch", "security_group", "job", "deployment", "service"]
 LIVE = ("intent", "creating", "ready")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -92,9 +92,36 @@ class ClusterPlan(_PlanBase):
 
     @model_validator(mode="after")
     def _zone_in_region(self) -> ClusterPlan:
-        if self.zone and self.region and not self.zone.startswith(self.region):
-            raise ValueError(f"zone {self.zone} is not in region {self.region}")
+        _check_zone(self.zone, self.region)
         return self
+
+
+class ServerlessPlan(_PlanBase):
+    """An ACK Serverless cluster: no worker nodes; its pods run on virtual nodes and are billed per pod."""
+
+    kind: Literal["serverless"] = "serverless"
+    edition: Literal["basic", "pro"] = Field(
+        "basic",
+        description="basic = ACK Serverless Basic (no management fee); pro = ACK Serverless Pro (hourly fee).",
+    )
+    zone: str | None = Field(
+        None,
+        pattern=REGION_PATTERN,
+        description="Zone of the vSwitch (and so of the virtual node), e.g. cn-hangzhou-h.",
+    )
+    new_vpc_with_snat: bool = Field(
+        False, description="A new VPC with SNAT (NAT gateway + EIP) is needed for the pods' outbound internet access."
+    )
+
+    @model_validator(mode="after")
+    def _zone_in_region(self) -> ServerlessPlan:
+        _check_zone(self.zone, self.region)
+        return self
+
+
+def _check_zone(zone: str | None, region: str | None) -> None:
+    if zone and region and not zone.startswith(region):
+        raise ValueError(f"zone {zone} is not in region {region}")
 
 
 class AcsPlan(_PlanBase):
@@ -119,21 +146,25 @@ class AcsPlan(_PlanBase):
         return self
 
 
-Plan = Annotated[ClusterPlan | AcsPlan, Field(discriminator="kind")]
+AnyPlan = ClusterPlan | AcsPlan | ServerlessPlan
+Plan = Annotated[AnyPlan, Field(discriminator="kind")]
+# What ensure_cluster creates: a cluster with nodes or a Serverless one, told apart by `kind`.
+AnyClusterPlan = Annotated[ClusterPlan | ServerlessPlan, Field(discriminator="kind")]
+P = TypeVar("P", ClusterPlan, AcsPlan, ServerlessPlan)
 
 
-def normalise(plan: ClusterPlan | AcsPlan, default_region: str) -> ClusterPlan | AcsPlan:
+def normalise(plan: P, default_region: str) -> P:
     """Fill server defaults so the plan that is priced is the plan that is digested and created."""
     plan = plan if plan.region else plan.model_copy(update={"region": default_region})
     # Re-validate: the default region must also agree with the zone.
     return type(plan).model_validate(plan.model_dump())
 
 
-def canonical_json(plan: ClusterPlan | AcsPlan) -> str:
+def canonical_json(plan: AnyPlan) -> str:
     return json.dumps(plan.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
-def plan_digest(plan: ClusterPlan | AcsPlan) -> str:
+def plan_digest(plan: AnyPlan) -> str:
     return hashlib.sha256(canonical_json(plan).encode()).hexdigest()
 
 

@@ -23,7 +23,7 @@ from ack_compute.cloud.cs import ContainerService
 from ack_compute.cloud.ecs import DiskQuery, EcsCatalog, InstancePrice, InstanceTypeInfo, ZoneStock
 from ack_compute.cloud.errors import CloudError
 from ack_compute.tools.errors import CloudFailure, InvalidPlan, PricingUnavailable
-from ack_compute.tools.plans import AcsPlan, ClusterPlan
+from ack_compute.tools.plans import AcsPlan, AnyPlan, ClusterPlan, ServerlessPlan
 
 Site = Literal["china", "international"]
 T = TypeVar("T")
@@ -146,14 +146,16 @@ class Pricer:
     def site_currency(self) -> str:
         return "CNY" if self.site == "china" else "USD"
 
-    def price(self, plan: ClusterPlan | AcsPlan) -> Pricing:
+    def price(self, plan: AnyPlan) -> Pricing:
         assert plan.region, "plans are normalised before pricing"
         self._check_region(plan.region)
         if isinstance(plan, ClusterPlan):
             return self._price_cluster(plan)
+        if isinstance(plan, ServerlessPlan):
+            return self._price_serverless(plan)
         return self._price_acs(plan)
 
-    def hourly_now(self, plan: ClusterPlan | AcsPlan) -> Decimal:
+    def hourly_now(self, plan: AnyPlan) -> Decimal:
         """The current hourly price (cached within the TTL), for the drift check at redemption."""
         return self.price(plan).hourly_total
 
@@ -252,26 +254,51 @@ class Pricer:
                 )
             items.extend(self._node_items(plan, chosen, infos[chosen.instance_type]))
         if plan.edition == "pro":
-            fee = self.rates.ack_pro_fee_per_hour.get(currency)
-            if fee is None:
-                raise PricingUnavailable(
-                    f"The rate table has no ACK Pro fee in {currency}.", "Ask the operator to add it to the rate table."
-                )
-            items.append(
-                LineItem(
-                    item="ACK Pro management fee (ack.pro.small)",
-                    unit="cluster-hour",
-                    unit_price=fee,
-                    quantity=Decimal(1),
-                    hourly=fee,
-                    source=self._table,
-                )
-            )
+            items.append(self._pro_fee(currency, "ACK Pro management fee (ack.pro.small)"))
         else:
             assumptions.append("ACK Basic (ack.standard) has no management fee.")
         if plan.new_vpc_with_snat:
             items.extend(self._network_items(currency, exclusions))
         return self._total(currency, items, plan.hours, assumptions, exclusions)
+
+    def _price_serverless(self, plan: ServerlessPlan) -> Pricing:
+        """The cluster alone: a management fee for Pro and the network it needs. Its pods are quoted as acs plans,
+        because what they cost depends on the workload, not on the cluster."""
+        currency = self.site_currency
+        if plan.zone:
+            self._zone_stock(plan.region or "", plan.zone)  # an unknown zone fails here, not at creation
+        assumptions = [
+            "ACK Serverless has no worker nodes, so there are no node costs.",
+            "Pods are billed separately while they run, per vCPU-second and GiB-second (as ECI or ACS instances); "
+            "quote them with an acs plan (kind=acs) before deploy_acs or run_job with compute=acs.",
+        ]
+        exclusions = [
+            "Pods, including the two small CoreDNS pods (0.25 vCPU, 0.5 GiB each) that provide in-cluster DNS, "
+            "are billed per pod and not included.",
+            "Public traffic, load balancers, log service, EIPs and volumes are not included.",
+        ]
+        items: list[LineItem] = []
+        if plan.edition == "pro":
+            items.append(self._pro_fee(currency, "ACK Serverless Pro management fee (ack.pro.small)"))
+            assumptions.append(
+                "ACK Serverless Pro is quoted at the ACK Pro cluster management fee as an upper bound (the fee was "
+                "waived during its public preview)."
+            )
+        else:
+            assumptions.append("ACK Serverless Basic (ack.standard) has no management fee.")
+        if plan.new_vpc_with_snat:
+            items.extend(self._network_items(currency, exclusions))
+        return self._total(currency, items, plan.hours, assumptions, exclusions)
+
+    def _pro_fee(self, currency: str, label: str) -> LineItem:
+        fee = self.rates.ack_pro_fee_per_hour.get(currency)
+        if fee is None:
+            raise PricingUnavailable(
+                f"The rate table has no ACK Pro fee in {currency}.", "Ask the operator to add it to the rate table."
+            )
+        return LineItem(
+            item=label, unit="cluster-hour", unit_price=fee, quantity=Decimal(1), hourly=fee, source=self._table
+        )
 
     def _node_items(self, plan: ClusterPlan, price: InstancePrice, info: InstanceTypeInfo) -> list[LineItem]:
         n = Decimal(plan.node_count)

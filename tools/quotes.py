@@ -287,6 +287,11 @@ class QuoteBook:
             redeemed_at=_iso(now),
         )
 
+    def consumed(self, quote_id: str) -> str | None:
+        """How a quote was used ('redeemed', 'declined'), or None while it is unused."""
+        rows = self._ledger.query("SELECT outcome FROM quote_redemptions WHERE quote_id = ?", (quote_id,))
+        return str(rows[0]["outcome"]) if rows else None
+
     def decline(self, token: str, plan: ClusterPlan | AcsPlan, note: str = "declined by the person") -> None:
         """A person said no: the quote is void and can never pay for anything."""
         payload = self.verify(token, plan)

@@ -15,11 +15,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from ack_compute.sandbox.kube import discovery
+from ack_compute.sandbox.kube.apps import scale_subresource
 from ack_compute.sandbox.kube.auth import ANONYMOUS, UserInfo
 from ack_compute.sandbox.kube.context import WriteContext
 from ack_compute.sandbox.kube.managed_fields import manager_from_user_agent
 from ack_compute.sandbox.kube.objects import DeleteOptions
 from ack_compute.sandbox.kube.patch import APPLY_PATCH, PATCH_TYPES, apply_patch, invalid_patch_body
+from ack_compute.sandbox.kube.pod_log import pod_log
 from ack_compute.sandbox.kube.rbac import authorize, forbidden_message
 from ack_compute.sandbox.kube.registry import Kind
 from ack_compute.sandbox.kube.request_info import RequestInfo, parse_request
@@ -230,6 +232,27 @@ class ClusterApi:
             objects.get(kind, namespace, info.name)
             finalizers = (obj.get("spec") or {}).get("finalizers") or []
             return json_response(objects.finalize_namespace(info.name, finalizers))
+        if sub == "log" and method == "GET":
+            nodes = self.cluster.registry.lookup("", "v1", "nodes")
+            return await pod_log(
+                info.name,
+                request.query_params,
+                lambda name: objects.get(kind, namespace, name),
+                lambda name: objects.get(nodes, "", name),
+            )
+        if sub == "scale":
+            scale = scale_subresource(
+                self.cluster,
+                kind,
+                namespace,
+                info.name,
+                method,
+                body,
+                request.headers.get("content-type", ""),
+                ctx,
+                dry_run=_dry_run(request.query_params),
+            )
+            return json_response(scale)
         if sub == "binding" and method == "POST":
             binding = _decode_json(body, None, request)
             target = ((binding.get("target") or {}).get("name")) or ""

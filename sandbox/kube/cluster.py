@@ -21,6 +21,7 @@ from ack_compute.sandbox.kube.pods import POD
 from ack_compute.sandbox.kube.registry import Kind, Registry
 from ack_compute.sandbox.kube.status import StatusError, not_found
 from ack_compute.sandbox.kube.store import EVENT_FRESH_SECONDS, Store
+from ack_compute.sandbox.kube.workloads import install_controllers, workload_kinds
 
 if TYPE_CHECKING:
     from ack_compute.sandbox.kube.hub import KubeHub
@@ -33,6 +34,7 @@ _UNRESPONSIVE_POLL_SECONDS = 0.05
 def default_registry() -> Registry:
     registry = Registry()
     registry.register_all(BUILTIN_KINDS)
+    registry.register_all(workload_kinds())
     return registry
 
 
@@ -59,6 +61,7 @@ class KubeCluster:
         self.controllers = Controllers(self.objects, self.registry, self.version, time_scale=time_scale)
         self.store.add_listener(self.controllers.on_event)
         self.objects.on_namespace_terminating = lambda name: self.controllers.kick()
+        install_controllers(self)
         self.api = ClusterApi(self)
         self._unresponsive = threading.Event()
         self._removed = False

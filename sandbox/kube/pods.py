@@ -362,5 +362,9 @@ POD = Kind(
     return_deleted_object=True,
     field_labels=POD_FIELD_LABELS,
     storage_version_hash="xPOwRZ+Yhw8=",
-    subresources=(("binding", "Binding", ("create",)), ("status", "Pod", ("get", "patch", "update"))),
+    subresources=(
+        ("binding", "Binding", ("create",)),
+        ("log", "Pod", ("get",)),
+        ("status", "Pod", ("get", "patch", "update")),
+    ),
 )

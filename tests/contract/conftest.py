@@ -389,3 +389,43 @@ def helpers() -> Any:
         EventCollector = EventCollector
 
     return Helpers
+
+
+# --- the simulated kubelet (test_kubelet.py) -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def kubelet_pool() -> Iterator[dict[str, Any]]:
+    """One simulated kubelet per backend for the session, created on first use; stopped (with their log servers)
+    at the end. Nodes are registered per scenario and removed after it, so other scenarios see no extra node."""
+    pool: dict[str, Any] = {}
+    yield pool
+    for kubelet in pool.values():
+        kubelet.stop()
+        kubelet.log_server.stop()
+
+
+@pytest.fixture
+def kubelets(
+    request: pytest.FixtureRequest, backend: Backend, peer: Backend | None, kubelet_pool: dict[str, Any]
+) -> Callable[[Backend], Any]:
+    """The kubelet of a backend: plain HTTP for the emulator's log proxy, HTTPS for kube-apiserver's (it dials
+    the kubelet with TLS, and without a kubelet CA it does not verify the certificate)."""
+    from ack_compute.sandbox.kubelet import Kubelet, LogServer
+
+    for each in (backend, peer):
+        if each is None or each.name in kubelet_pool:
+            continue
+        if each.name == "real":
+            env = request.getfixturevalue("real_plane").env
+            server = LogServer(certfile=env["KUBE_KUBELET_CERT_FILE"], keyfile=env["KUBE_KUBELET_KEY_FILE"])
+        else:
+            server = LogServer()
+        server.start()
+        kubelet = Kubelet(each.api_client(each.admin_token), log_server=server, time_scale=KUBELET_TIME_SCALE)
+        kubelet.start()
+        kubelet_pool[each.name] = kubelet
+    return lambda which: kubelet_pool[which.name]
+
+
+KUBELET_TIME_SCALE = 10.0  # the kubelet's back-offs, the same on both backends

@@ -30,5 +30,8 @@ def test_demo_runs_every_flow(tmp_path: Path) -> None:
     assert "status quote_required" in out and "server asks the person" in out
     assert re.search(r"status created: .* with 2 Ready nodes", out) or "result: created" in out
     assert "status reused" in out and "CreateCluster calls in the whole demo: 1" in out
+    assert "| mean 3.08, stdev 0.29" in out, "the python job's output is shown"
+    assert re.search(r"status failed: Job acf-job-\w+ failed \((ErrImagePull|ImagePullBackOff)", out)
+    assert re.search(r"cleaned up: Job default/acf-job-\w+ \(and its pods\)", out)
     shown = re.search(r"token (\S+)\.\.\.", out)
     assert shown and len(shown.group(1)) <= 16, "quote tokens are shown truncated"

@@ -14,7 +14,7 @@ from ack_compute.tools.ensure_cluster import MANAGED_BY, OPERATION_TAG
 from ack_compute.tools.errors import AckComputeError, QuoteRefused
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.operations import OperationStatus
-from ack_compute.tools.plans import ClusterPlan
+from ack_compute.tools.plans import ClusterPlan, ServerlessPlan
 
 PLAN = ClusterPlan(edition="pro", instance_types=["ecs.g7.xlarge"], node_count=2, zone="cn-hangzhou-h", hours=2)
 
@@ -24,7 +24,7 @@ def runtime(world: SandboxCloud, runtime_on: Callable[..., Runtime]) -> Runtime:
     return runtime_on(world)
 
 
-def quote(runtime: Runtime, plan: ClusterPlan = PLAN) -> str:
+def quote(runtime: Runtime, plan: ClusterPlan | ServerlessPlan = PLAN) -> str:
     est = estimate_cost(plan, default_region="cn-hangzhou", pricer=runtime.pricer, quotes=runtime.quotes)
     assert est.quote_token
     return est.quote_token
@@ -231,3 +231,141 @@ def test_a_given_security_group_is_used_instead_of_a_new_one(runtime: Runtime, w
     assert body["security_group_id"] == "sg-given" and "is_enterprise_security_group" not in body
     password = body["nodepools"][0]["scaling_group"]["login_password"]
     assert len(password) >= 8 and password not in str(runtime.ownership.all())
+
+
+# -- ACK Serverless -------------------------------------------------------------------------------
+
+SERVERLESS = ServerlessPlan(edition="pro", hours=2)
+
+
+def test_a_serverless_plan_without_a_token_is_proposed_back(runtime: Runtime, world: SandboxCloud) -> None:
+    outcome = runtime.clusters.ensure("acf-sls", plan=SERVERLESS)
+    assert outcome.status == "quote_required" and isinstance(outcome.plan_to_quote, ServerlessPlan)
+    assert outcome.plan_to_quote == SERVERLESS.model_copy(update={"region": "cn-hangzhou"})
+    assert "Serverless" in outcome.message and outcome.model_dump(mode="json")["plan_to_quote"]["kind"] == "serverless"
+    assert runtime.clusters.ensure("acf-sls").plan_to_quote == ClusterPlan(region="cn-hangzhou"), "default: nodes"
+    assert "CreateCluster" not in world.counts() and runtime.ownership.all() == []
+
+
+def test_a_quote_for_one_kind_does_not_pay_for_the_other(runtime: Runtime, world: SandboxCloud) -> None:
+    token = quote(runtime, SERVERLESS)
+    with pytest.raises(QuoteRefused) as info:
+        runtime.clusters.ensure("acf-kind", plan=ClusterPlan(edition="pro", hours=2), quote_token=token)
+    assert info.value.reason == "plan_mismatch" and 'kind: quoted "serverless", given "cluster"' in info.value.message
+    cluster_token = quote(runtime, PLAN)
+    with pytest.raises(QuoteRefused, match="kind"):
+        runtime.clusters.ensure(
+            "acf-kind", plan=SERVERLESS.model_copy(update={"zone": PLAN.zone}), quote_token=cluster_token
+        )
+    assert world.clusters() == [] and runtime.ownership.all() == []
+
+
+def test_the_serverless_body_has_no_nodes(runtime: Runtime) -> None:
+    net = type(
+        "Net",
+        (),
+        {
+            "zone": "cn-hangzhou-h",
+            "vpc_id": "vpc-1",
+            "vswitch_id": "vsw-1",
+            "container_cidr": "172.20.0.0/16",
+            "service_cidr": "172.21.0.0/20",
+        },
+    )()
+    body = runtime.clusters._create_body("acf-s", "cn-hangzhou", SERVERLESS, net, {"k": "v"}, "token")
+    assert body == {
+        "name": "acf-s",
+        "cluster_type": "ManagedKubernetes",
+        "profile": "Serverless",
+        "cluster_spec": "ack.pro.small",
+        "region_id": "cn-hangzhou",
+        "zone_id": "cn-hangzhou-h",
+        "vpcid": "vpc-1",
+        "vswitch_ids": ["vsw-1"],
+        "service_cidr": "172.21.0.0/20",
+        "service_discovery_types": ["CoreDNS"],
+        "snat_entry": False,
+        "endpoint_public_access": True,
+        "client_token": "token",
+        "tags": [{"key": "k", "value": "v"}],
+    }
+    given = runtime.clusters._create_body("acf-s", "cn-hangzhou", ServerlessPlan(), net, {}, "t", "sg-given")
+    assert given["security_group_id"] == "sg-given" and given["cluster_spec"] == "ack.standard"
+
+
+def create_serverless(runtime: Runtime, world: SandboxCloud, name: str, plan: ServerlessPlan) -> OperationStatus:
+    outcome = runtime.clusters.ensure(name, plan=plan, quote_token=quote(runtime, plan))
+    assert outcome.status == "creating" and outcome.operation_id and "ACK Serverless" in outcome.message
+    return finish(runtime, outcome.operation_id)
+
+
+def test_creating_a_serverless_cluster_sends_the_serverless_body(runtime: Runtime, world: SandboxCloud) -> None:
+    status = create_serverless(runtime, world, "acf-sls-body", ServerlessPlan(hours=1))
+    assert status.state == "succeeded", status.error
+    (cluster,) = world.clusters()
+    assert (cluster.profile, cluster.cluster_type, cluster.cluster_spec) == (
+        "Serverless",
+        "ManagedKubernetes",
+        "ack.standard",
+    )
+    assert cluster.state == "running" and cluster.nodepools == [] and cluster.nodes == []
+    assert cluster.container_cidr is None and cluster.security_group_id, "ACK made the pods' security group"
+    first_zone = runtime.clusters.ecs.zones_with_stock("cn-hangzhou", "ecs.g7.xlarge")[0]
+    assert cluster.zone_id == first_zone
+    (vswitch,) = [v for v in world.vswitches() if v.vswitch_id in cluster.vswitch_ids]
+    assert vswitch.zone_id == first_zone
+    assert "ack-virtual-node" in world.addons(cluster.cluster_id)
+    info = runtime.clusters.cs.describe_cluster(cluster.cluster_id)  # the product's own view, through the SDK
+    assert info.profile == "Serverless"
+    assert world.counts()["CreateCluster"] == 1
+    owned = {(r.kind, r.origin) for r in runtime.ownership.all()}
+    assert {("cluster", "created"), ("vpc", "created"), ("vswitch", "created")} <= owned
+
+
+def test_a_serverless_cluster_is_ready_when_a_virtual_node_is(runtime: Runtime, world: SandboxCloud) -> None:
+    runtime.clusters.settings.nodes_timeout_s = 20.0
+    status = create_serverless(runtime, world, "acf-sls", SERVERLESS.model_copy(update={"zone": "cn-hangzhou-h"}))
+    assert status.state == "succeeded", status.error
+    result = status.result or {}
+    assert result["status"] == "created" and result["ready_nodes"] >= 1
+    assert "Serverless" in result["message"] and "deploy_acs" in result["next_step"]
+    assert "compute=acs" in result["next_step"]
+    access = runtime.clusters.kubeconfigs.access(result["cluster_id"])
+    try:
+        virtual = [n for n in access.nodes() if n.labels.get("type") == "virtual-kubelet"]
+    finally:
+        access.close()
+    assert virtual and all(n.ready for n in virtual)
+    again = runtime.clusters.ensure("acf-sls")
+    assert again.status == "reused" and again.cluster_id == result["cluster_id"] and "Serverless" in again.message
+    assert "deploy_acs" in again.next_step and world.counts()["CreateCluster"] == 1
+
+
+def test_a_planted_serverless_cluster_is_reused_with_the_acs_next_step(runtime: Runtime, world: SandboxCloud) -> None:
+    cluster_id = world.plant_cluster("team-sls", profile="Serverless", nodes=0)
+    outcome = runtime.clusters.ensure("team-sls")
+    assert outcome.status == "reused" and outcome.cluster_id == cluster_id
+    assert "ACK Serverless" in outcome.message and "run_job with compute=acs" in outcome.next_step
+
+
+def test_the_consent_question_describes_what_is_bought() -> None:
+    from ack_compute.server.clusters import _describe
+
+    text = _describe("acf-sls", SERVERLESS)
+    assert "ACK Serverless cluster 'acf-sls'" in text and "pro" in text and "no worker nodes" in text
+    assert "ecs." not in text and " x " not in text
+    assert _describe("acf-n", PLAN) == "ACK cluster 'acf-n' (pro, 2 x ecs.g7.xlarge)"
+
+
+def test_waiting_for_a_serverless_cluster_means_waiting_for_a_virtual_node(
+    runtime: Runtime, world: SandboxCloud
+) -> None:
+    world.time_scale = 200  # slow enough to find the cluster still initial
+    runtime.clusters.settings.nodes_timeout_s = 1.0
+    cluster_id = world.plant_cluster("acf-sls-bare", state="initial", profile="Serverless", nodes=0)
+    world.set_addon(cluster_id, "ack-virtual-node", None)  # nothing will ever place its pods
+    waiting = runtime.clusters.ensure("acf-sls-bare")
+    assert waiting.status == "waiting" and waiting.cluster_id == cluster_id and waiting.operation_id
+    status = finish(runtime, waiting.operation_id)
+    assert status.state == "failed" and "0 of 1 virtual nodes" in (status.error or "")
+    assert "ack-virtual-node" in (status.error or "") and "CreateCluster" not in world.counts()

@@ -10,7 +10,7 @@ import pytest
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools.errors import QuoteRefused
 from ack_compute.tools.estimate_cost import estimate_cost
-from ack_compute.tools.plans import ClusterPlan
+from ack_compute.tools.plans import ClusterPlan, ServerlessPlan
 
 
 def test_estimate_issues_a_redeemable_quote(runtime: Runtime) -> None:
@@ -46,3 +46,22 @@ def test_quote_survives_a_restart_but_not_a_replay(make_runtime: Callable[..., R
     with pytest.raises(QuoteRefused) as info:
         first.quotes.redeem(est.quote_token or "", est.plan)
     assert info.value.reason == "already_used"
+
+
+def test_serverless_estimates_quote_the_cluster_alone(runtime: Runtime) -> None:
+    basic = estimate_cost(
+        ServerlessPlan(hours=4), default_region="cn-hangzhou", pricer=runtime.pricer, quotes=runtime.quotes
+    )
+    assert isinstance(basic.plan, ServerlessPlan) and basic.plan.region == "cn-hangzhou"
+    assert basic.hourly_total == 0 and basic.total == 0 and basic.line_items == []
+    assert basic.quote_token and "ensure_cluster" in basic.next_step, "even a free cluster is created with a quote"
+    assert any("acs plan" in a for a in basic.assumptions) and any("no node costs" in a for a in basic.assumptions)
+    assert basic.model_dump(mode="json")["plan"]["kind"] == "serverless"
+    pro = estimate_cost(
+        ServerlessPlan(edition="pro", hours=4),
+        default_region="cn-hangzhou",
+        pricer=runtime.pricer,
+        quotes=runtime.quotes,
+    )
+    assert pro.hourly_total == Decimal("0.64") and pro.total == Decimal("2.56")
+    assert runtime.quotes.redeem(pro.quote_token or "", pro.plan).total == Decimal("2.56")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from ack_compute.tools.plans import AcsPlan, ClusterPlan, Plan, normalise, plan_digest
+from ack_compute.tools.plans import AcsPlan, ClusterPlan, Plan, ServerlessPlan, normalise, plan_digest
 
-plan_adapter: TypeAdapter[ClusterPlan | AcsPlan] = TypeAdapter(Plan)
+plan_adapter: TypeAdapter[ClusterPlan | AcsPlan | ServerlessPlan] = TypeAdapter(Plan)
 
 
 @pytest.mark.parametrize(
@@ -70,3 +70,40 @@ def test_default_region_must_agree_with_zone() -> None:
     plan = plan_adapter.validate_python({"kind": "cluster", "zone": "cn-beijing-a"})
     with pytest.raises(ValidationError, match="not in region"):
         normalise(plan, "cn-hangzhou")
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "words"),
+    [
+        ({"kind": "serverless", "instance_types": ["ecs.g7.xlarge"]}, "instance_types", "Extra inputs"),
+        ({"kind": "serverless", "node_count": 2}, "node_count", "Extra inputs"),
+        ({"kind": "serverless", "edition": "ultimate"}, "edition", "'basic' or 'pro'"),
+        ({"kind": "serverless", "region": "cn-hangzhou", "zone": "cn-beijing-a"}, "zone", "not in region"),
+        ({"kind": "serverless", "hours": 0}, "hours", "greater than 0"),
+    ],
+)
+def test_serverless_plan_takes_no_node_fields(raw: dict[str, object], field: str, words: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        plan_adapter.validate_python(raw)
+    text = str(info.value)
+    assert field in text and words in text, text
+
+
+def test_serverless_plan_normalises_and_digests_apart_from_a_cluster_plan() -> None:
+    plan = plan_adapter.validate_python({"kind": "serverless", "edition": "pro"})
+    assert isinstance(plan, ServerlessPlan)
+    a = normalise(plan, "cn-hangzhou")
+    b = normalise(ServerlessPlan(edition="pro", region="cn-hangzhou", hours=1), "cn-beijing")
+    assert a == b and plan_digest(a) == plan_digest(b) and a.region == "cn-hangzhou"
+    assert a.model_dump() == {
+        "region": "cn-hangzhou",
+        "hours": 1.0,
+        "kind": "serverless",
+        "edition": "pro",
+        "zone": None,
+        "new_vpc_with_snat": False,
+    }
+    cluster = normalise(ClusterPlan(edition="pro", node_count=0), "cn-hangzhou")
+    assert plan_digest(cluster) != plan_digest(a), "a node-less cluster is not a Serverless cluster"
+    with pytest.raises(ValidationError, match="not in region"):
+        normalise(ServerlessPlan(zone="cn-beijing-a"), "cn-hangzhou")

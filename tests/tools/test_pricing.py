@@ -10,7 +10,7 @@ import pytest
 from ack_compute.sandbox import Fault, SandboxCloud
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools.errors import CloudFailure, InvalidPlan, PricingUnavailable
-from ack_compute.tools.plans import AcsPlan, ClusterPlan, normalise
+from ack_compute.tools.plans import AcsPlan, ClusterPlan, ServerlessPlan, normalise
 from ack_compute.tools.pricing import Pricer, RateTable
 
 
@@ -153,3 +153,42 @@ def test_gpu_without_a_rate_is_refused_then_priced_from_an_operator_table(runtim
 def test_snat_network_cost_is_declared_not_hidden(runtime: Runtime) -> None:
     pricing = runtime.pricer.price(cluster(new_vpc_with_snat=True))
     assert any("NAT gateway" in e and "not priced" in e for e in pricing.exclusions)
+
+
+def serverless(**fields: object) -> ServerlessPlan:
+    return normalise(ServerlessPlan.model_validate(fields), "cn-hangzhou")
+
+
+def test_serverless_basic_costs_nothing_per_hour_and_says_why(runtime: Runtime, cloud: SandboxCloud) -> None:
+    pricing = runtime.pricer.price(serverless(hours=5))
+    assert pricing.line_items == [] and pricing.hourly_total == 0 and pricing.total == 0
+    assert pricing.currency == "CNY"
+    text = " ".join(pricing.assumptions)
+    assert "no node costs" in text and "no management fee" in text
+    assert "per vCPU-second and GiB-second" in text and "acs plan" in text
+    assert any("Pods" in e and "not included" in e for e in pricing.exclusions)
+    assert set(cloud.counts()) == {"DescribeRegions"}, "no node prices to ask for"
+
+
+def test_serverless_pro_is_the_management_fee(runtime: Runtime) -> None:
+    pricing = runtime.pricer.price(serverless(edition="pro", hours=3))
+    (fee,) = pricing.line_items
+    assert fee.item == "ACK Serverless Pro management fee (ack.pro.small)" and fee.unit == "cluster-hour"
+    assert fee.hourly == Decimal("0.64") and fee.source.kind == "rate_table"
+    assert pricing.hourly_total == Decimal("0.64") and pricing.total == Decimal("1.92")
+    assert any("no node costs" in a for a in pricing.assumptions)
+
+
+def test_serverless_network_and_zone_are_checked_like_a_cluster(runtime: Runtime) -> None:
+    pricing = runtime.pricer.price(serverless(new_vpc_with_snat=True))
+    assert any("NAT gateway" in e and "not priced" in e for e in pricing.exclusions)
+    table = RateTable.load().model_dump()
+    table["network"] = {"nat_gateway": {"CNY": "0.25"}, "eip": {"CNY": "0.02"}}
+    pricer = Pricer(runtime.pricer._ecs, runtime.pricer._cs, RateTable.model_validate(table))
+    priced = pricer.price(serverless(new_vpc_with_snat=True))
+    assert [i.item for i in priced.line_items] == ["NAT gateway (SNAT for the new VPC)", "EIP for the NAT gateway"]
+    assert priced.hourly_total == Decimal("0.27")
+    with pytest.raises(InvalidPlan) as info:
+        runtime.pricer.price(serverless(zone="cn-hangzhou-zz"))
+    assert info.value.field == "zone" and "cn-hangzhou-zz" in info.value.text
+    assert runtime.pricer.price(serverless(zone="cn-hangzhou-h")).hourly_total == 0

@@ -14,7 +14,10 @@ from ack_compute.sandbox.kube import KubeCluster
 from ack_compute.sandbox.kube.registry import Kind, Strategy
 from ack_compute.sandbox.kube.selectors import SelectorError, parse_field_selector, parse_label_selector
 
-CONFIG_MAP = Kind(group="", version="v1", resource="configmaps", kind="ConfigMap", namespaced=True, short_names=("cm",))
+# Made-up kinds: the built-in ones (ConfigMaps, Jobs, ...) are already registered on every cluster.
+WIDGET = Kind(
+    group="sandbox.test", version="v1", resource="widgets", kind="Widget", namespaced=True, short_names=("wd",)
+)
 
 
 class SpecStrategy(Strategy):
@@ -22,16 +25,16 @@ class SpecStrategy(Strategy):
         return {"metadata": {"creationTimestamp": None}, "spec": {}, "status": {}}
 
 
-JOB = Kind(
-    group="batch",
+GADGET = Kind(
+    group="sandbox.test",
     version="v1",
-    resource="jobs",
-    kind="Job",
+    resource="gadgets",
+    kind="Gadget",
     namespaced=True,
     strategy=SpecStrategy(),
     tracks_generation=True,
     status_subresource=True,
-    subresources=(("status", "Job", ("get", "patch", "update")),),
+    subresources=(("status", "Gadget", ("get", "patch", "update")),),
 )
 
 
@@ -51,45 +54,44 @@ def api_for(cluster: KubeCluster) -> client.ApiClient:
 
 def test_registered_kind_gets_the_whole_api(make_cluster: Callable[..., KubeCluster]) -> None:
     cluster = make_cluster()
-    cluster.registry.register(CONFIG_MAP)
-    core = client.CoreV1Api(api_for(cluster))
-    created = core.create_namespaced_config_map(
-        "default", {"metadata": {"name": "cfg", "labels": {"a": "1"}}, "data": {"k": "v"}}
-    )
-    assert created.data == {"k": "v"} and created.metadata.uid
-    assert [c.metadata.name for c in core.list_namespaced_config_map("default", label_selector="a in (1,2)").items] == [
-        "cfg"
-    ]
-    events = [e["type"] for e in watch.Watch().stream(core.list_namespaced_config_map, "default", timeout_seconds=1)]
+    cluster.registry.register(WIDGET)
+    custom = client.CustomObjectsApi(api_for(cluster))
+    args = ("sandbox.test", "v1", "default", "widgets")
+    body = {"apiVersion": "sandbox.test/v1", "kind": "Widget", "metadata": {"name": "w", "labels": {"a": "1"}}}
+    created = custom.create_namespaced_custom_object(*args, body)
+    assert created["metadata"]["uid"] and created["metadata"]["labels"] == {"a": "1"}
+    listed = custom.list_namespaced_custom_object(*args, label_selector="a in (1,2)")
+    assert [i["metadata"]["name"] for i in listed["items"]] == ["w"]
+    events = [e["type"] for e in watch.Watch().stream(custom.list_namespaced_custom_object, *args, timeout_seconds=1)]
     assert events == ["ADDED"]
-    core.delete_namespaced_config_map("cfg", "default")
+    custom.delete_namespaced_custom_object(*args, "w")
     with pytest.raises(ApiException) as missing:
-        core.read_namespaced_config_map("cfg", "default")
+        custom.get_namespaced_custom_object(*args, "w")
     assert missing.value.status == 404
-    assert json.loads(missing.value.body)["message"] == 'configmaps "cfg" not found'
-    names = [r.name for r in core.get_api_resources().resources]
-    assert "configmaps" in names
+    assert json.loads(missing.value.body)["message"] == 'widgets.sandbox.test "w" not found'
 
 
 def test_generation_moves_on_spec_changes_only(make_cluster: Callable[..., KubeCluster]) -> None:
     cluster = make_cluster()
-    cluster.registry.register(JOB)
+    cluster.registry.register(GADGET)
     objects, ctx = cluster.objects, cluster.system_context("test")
-    job = objects.create(JOB, "default", {"metadata": {"name": "j"}, "spec": {"parallelism": 1}}, ctx)
-    assert job["metadata"]["generation"] == 1
-    job["metadata"]["labels"] = {"x": "y"}
-    job = objects.update(JOB, "default", "j", job, ctx)
-    assert job["metadata"]["generation"] == 1
-    job["spec"]["parallelism"] = 2
-    job = objects.update(JOB, "default", "j", job, ctx)
-    assert job["metadata"]["generation"] == 2
-    job["status"] = {"active": 1}
-    job = objects.update(JOB, "default", "j", job, ctx, subresource="status")
-    assert job["metadata"]["generation"] == 2 and job["status"] == {"active": 1}
-    batch = client.BatchV1Api(api_for(cluster))
-    with pytest.raises(ApiException) as forbidden_status:
-        batch.list_namespaced_job("default", field_selector="status.phase=Running")
-    assert forbidden_status.value.status == 400
+    item = objects.create(GADGET, "default", {"metadata": {"name": "g"}, "spec": {"parallelism": 1}}, ctx)
+    assert item["metadata"]["generation"] == 1
+    item["metadata"]["labels"] = {"x": "y"}
+    item = objects.update(GADGET, "default", "g", item, ctx)
+    assert item["metadata"]["generation"] == 1
+    item["spec"]["parallelism"] = 2
+    item = objects.update(GADGET, "default", "g", item, ctx)
+    assert item["metadata"]["generation"] == 2
+    item["status"] = {"active": 1}
+    item = objects.update(GADGET, "default", "g", item, ctx, subresource="status")
+    assert item["metadata"]["generation"] == 2 and item["status"] == {"active": 1}
+    custom = client.CustomObjectsApi(api_for(cluster))
+    with pytest.raises(ApiException) as unsupported:
+        custom.list_namespaced_custom_object(
+            "sandbox.test", "v1", "default", "gadgets", field_selector="status.phase=Running"
+        )
+    assert unsupported.value.status == 400
 
 
 def test_selector_parsing_edges() -> None:

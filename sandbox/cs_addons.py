@@ -1,0 +1,98 @@
+"""CS add-on routes: ListClusterAddonInstances, GetClusterAddonInstance, InstallClusterAddons, UpgradeClusterAddons.
+
+Clients check here whether a cluster can run ACS pods (ack-virtual-node, v2.13.0 or later on Kubernetes 1.26+),
+so installs and upgrades are asynchronous tasks like the real ones: the add-on shows `initial` or `upgrading`
+until its task ends, and ack-virtual-node's virtual nodes appear only then.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ack_compute.sandbox.cs_clusters import find_cluster
+from ack_compute.sandbox.cs_validation import (
+    AddonIn,
+    AddonUpgradeIn,
+    addon_not_found,
+    parse_list,
+    plan_addon_install,
+    plan_addon_upgrade,
+)
+from ack_compute.sandbox.cs_views import addon_detail_view, addon_instance_view
+from ack_compute.sandbox.errors import cluster_state_error
+from ack_compute.sandbox.products import Product
+from ack_compute.sandbox.router import ApiRequest, Route
+from ack_compute.sandbox.state import SandboxState
+
+
+def list_cluster_addon_instances(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
+    """Every add-on of the cluster, in install order; the real reply carries no request id."""
+    with state.world.lock:
+        cluster = find_cluster(state, request.path_params["cluster_id"])
+        return {"addons": [addon_instance_view(addon) for addon in cluster.addons]}
+
+
+def get_cluster_addon_instance(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
+    name = request.path_params["instance_name"]
+    with state.world.lock:
+        cluster = find_cluster(state, request.path_params["cluster_id"])
+        addon = cluster.addon(name)
+        if addon is None:
+            raise addon_not_found(cluster.cluster_id, name)
+        return addon_detail_view(addon)
+
+
+def install_cluster_addons(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
+    """Only running clusters take new add-ons; the whole list is checked before anything is installed."""
+    items = parse_list(AddonIn, request.body)
+    world = state.world
+    with world.lock:
+        cluster = find_cluster(state, request.path_params["cluster_id"])
+        if cluster.state != "running":
+            raise cluster_state_error(cluster.cluster_id, cluster.state)
+        addons = plan_addon_install(items, cluster, world.clock.now())
+        task = state.lifecycle.start_addon_install(cluster, addons)
+    return {"cluster_id": cluster.cluster_id, "task_id": task.task_id, "request_id": request.request_id}
+
+
+def upgrade_cluster_addons(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
+    items = parse_list(AddonUpgradeIn, request.body)
+    with state.world.lock:
+        cluster = find_cluster(state, request.path_params["cluster_id"])
+        if cluster.state != "running":
+            raise cluster_state_error(cluster.cluster_id, cluster.state)
+        targets = plan_addon_upgrade(items, cluster)
+        task = state.lifecycle.start_addon_upgrade(cluster, targets)
+    return {"cluster_id": cluster.cluster_id, "task_id": task.task_id, "request_id": request.request_id}
+
+
+ROUTES = [
+    Route(
+        Product.CS,
+        "ListClusterAddonInstances",
+        list_cluster_addon_instances,
+        method="GET",
+        path="/clusters/{cluster_id}/addon_instances",
+    ),
+    Route(
+        Product.CS,
+        "GetClusterAddonInstance",
+        get_cluster_addon_instance,
+        method="GET",
+        path="/clusters/{cluster_id}/addon_instances/{instance_name}",
+    ),
+    Route(
+        Product.CS,
+        "InstallClusterAddons",
+        install_cluster_addons,
+        method="POST",
+        path="/clusters/{cluster_id}/components/install",
+    ),
+    Route(
+        Product.CS,
+        "UpgradeClusterAddons",
+        upgrade_cluster_addons,
+        method="POST",
+        path="/clusters/{cluster_id}/components/upgrade",
+    ),
+]

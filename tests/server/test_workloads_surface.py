@@ -1,0 +1,84 @@
+"""run_job and deploy_acs through a real MCP client: structured results, consent for billed compute, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from mcp import Client, types
+
+from ack_compute.sandbox import SandboxCloud
+from ack_compute.server.app import build_server
+from ack_compute.server.runtime import Runtime
+
+pytestmark = pytest.mark.anyio
+ACS: dict[str, Any] = {"kind": "acs", "replicas": 1, "vcpu": 1, "memory_gib": 2, "hours": 1}
+
+
+def answering(action: str, seen: list[str]):  # type: ignore[no-untyped-def]
+    async def callback(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        seen.append(params.message)
+        content = {"accept": True} if action == "accept" else None
+        return types.ElicitResult(action=action, content=content)  # type: ignore[arg-type]
+
+    return callback
+
+
+async def test_run_job_returns_the_scripts_output(world: SandboxCloud, runtime_on: Callable[..., Runtime]) -> None:
+    cluster = world.plant_cluster("acf-mcp-jobs", nodes=1)
+    async with Client(build_server(runtime_on(world))) as client:
+        result = await client.call_tool(
+            "run_job",
+            {"cluster": "acf-mcp-jobs", "script": "print(sum(range(10)))", "script_type": "python"},
+        )
+    assert not result.is_error, result.content
+    out = result.structured_content or {}
+    assert out["status"] == "succeeded" and out["exit_code"] == 0 and out["log"].strip() == "45", out
+    assert out["cluster_id"] == cluster and out["job_name"].startswith("acf-job-")
+
+
+async def test_run_job_refuses_bad_input_before_any_call(
+    world: SandboxCloud, runtime_on: Callable[..., Runtime]
+) -> None:
+    world.reset_counts()
+    async with Client(build_server(runtime_on(world))) as client:
+        result = await client.call_tool("run_job", {"cluster": "acf-x", "script": "echo", "timeout_seconds": 1})
+        acs = await client.call_tool("run_job", {"cluster": "acf-x", "script": "echo", "compute": "acs"})
+    assert result.is_error and "timeout_seconds" in result.content[0].text  # type: ignore[union-attr]
+    assert acs.is_error and "needs `acs`" in acs.content[0].text  # type: ignore[union-attr]
+    assert world.counts() == {}
+
+
+async def test_acs_job_asks_the_person_and_a_decline_voids_the_quote(
+    world: SandboxCloud, runtime_on: Callable[..., Runtime]
+) -> None:
+    world.plant_cluster("acf-mcp-acs", nodes=1, cluster_spec="ack.pro.small", addons={"ack-virtual-node": None})
+    seen: list[str] = []
+    async with Client(build_server(runtime_on(world)), elicitation_callback=answering("decline", seen)) as client:
+        est = await client.call_tool("estimate_cost", {"plan": ACS})
+        token = (est.structured_content or {})["quote_token"]
+        args = {"cluster": "acf-mcp-acs", "script": "echo hi", "compute": "acs", "acs": ACS, "quote_token": token}
+        declined = await client.call_tool("run_job", args)
+        again = await client.call_tool("run_job", args)
+    assert (declined.structured_content or {})["status"] == "declined", declined.content
+    assert len(seen) == 1 and "ACS general-purpose" in seen[0] and "CNY" in seen[0]
+    assert again.is_error and "declined" in again.content[0].text  # type: ignore[union-attr]
+
+
+async def test_deploy_acs_after_the_person_accepts(world: SandboxCloud, runtime_on: Callable[..., Runtime]) -> None:
+    world.plant_cluster("acf-mcp-dep", nodes=1, cluster_spec="ack.pro.small", addons={"ack-virtual-node": None})
+    plan = {**ACS, "replicas": 2}
+    seen: list[str] = []
+    async with Client(build_server(runtime_on(world)), elicitation_callback=answering("accept", seen)) as client:
+        est = await client.call_tool("estimate_cost", {"plan": plan})
+        token = (est.structured_content or {})["quote_token"]
+        result = await client.call_tool(
+            "deploy_acs",
+            {"cluster": "acf-mcp-dep", "name": "api", "image": "nginx:1.27", "plan": plan, "quote_token": token},
+        )
+    assert not result.is_error, result.content
+    out = result.structured_content or {}
+    assert out["status"] == "deployed" and out["ready_replicas"] == 2, out
+    assert all(p["instance_id"].startswith("acs-") for p in out["pods"])
+    assert len(seen) == 1 and "billing until cleanup" in seen[0]

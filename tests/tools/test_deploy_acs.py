@@ -1,0 +1,141 @@
+"""deploy_acs against the sandbox: add-on checks through the CS API, pods on virtual nodes through the real client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from kubernetes import client
+
+from ack_compute.sandbox import SandboxCloud
+from ack_compute.server.runtime import Runtime
+from ack_compute.tools.deploy_acs import DeployOutcome, DeployRequest
+from ack_compute.tools.errors import AckComputeError, QuoteRefused
+from ack_compute.tools.estimate_cost import estimate_cost
+from ack_compute.tools.plans import AcsPlan
+
+PLAN = AcsPlan(replicas=2, vcpu=1, memory_gib=2, hours=2)
+
+
+@pytest.fixture
+def runtime(world: SandboxCloud, runtime_on: Callable[..., Runtime]) -> Runtime:
+    return runtime_on(world)
+
+
+@pytest.fixture
+def pro(world: SandboxCloud) -> str:
+    return world.plant_cluster("acf-pro", nodes=1, cluster_spec="ack.pro.small", addons={"ack-virtual-node": None})
+
+
+def quote(runtime: Runtime, plan: AcsPlan = PLAN) -> str:
+    token = estimate_cost(plan, default_region="cn-hangzhou", pricer=runtime.pricer, quotes=runtime.quotes).quote_token
+    assert token
+    return token
+
+
+def deploy(runtime: Runtime, cluster: str, **fields: object) -> DeployOutcome:
+    body = {"cluster": cluster, "name": "web", "image": "nginx:1.27", "plan": PLAN, **fields}
+    return runtime.deployer.deploy(DeployRequest.model_validate(body))
+
+
+def apps(runtime: Runtime, cluster: str) -> client.AppsV1Api:
+    return client.AppsV1Api(runtime.targets.access(runtime.targets.resolve(cluster)).api_client())
+
+
+def test_deploys_on_virtual_nodes_with_acs_instance_ids_and_a_service(runtime: Runtime, pro: str) -> None:
+    asked = deploy(runtime, pro)
+    assert asked.status == "quote_required" and asked.plan_to_quote is not None
+    assert apps(runtime, pro).list_namespaced_deployment("default").items == []
+    out = deploy(runtime, pro, quote_token=quote(runtime), ports=[80])
+    assert out.status == "deployed", out.message
+    assert out.ready_replicas == 2 and len(out.pods) == 2
+    for pod in out.pods:
+        assert pod.node.startswith("virtual-kubelet-") and pod.ready
+        assert pod.instance_id and pod.instance_id.startswith("acs-")
+    assert out.endpoint and out.endpoint.endswith(":80")
+    deployment = apps(runtime, pro).read_namespaced_deployment("web", "default")
+    labels = deployment.spec.template.metadata.labels
+    assert labels["alibabacloud.com/acs"] == "true" and labels["alibabacloud.com/compute-class"] == "general-purpose"
+    assert deployment.spec.template.spec.node_selector == {"type": "virtual-kubelet"}
+    kinds = sorted(r.kind for r in runtime.ownership.all() if r.state == "ready")
+    assert kinds == ["deployment", "service"]
+
+
+def test_updates_need_a_new_quote_only_when_the_plan_costs_more(runtime: Runtime, pro: str) -> None:
+    assert deploy(runtime, pro, quote_token=quote(runtime)).status == "deployed"
+    again = deploy(runtime, pro)
+    assert again.status == "unchanged" and again.ready_replicas == 2
+    newer = deploy(runtime, pro, image="nginx:1.28")
+    assert newer.status == "updated", newer.message
+    assert apps(runtime, pro).read_namespaced_deployment("web", "default").spec.template.spec.containers[0].image == (
+        "nginx:1.28"
+    )
+    bigger = PLAN.model_copy(update={"replicas": 3})
+    grown = deploy(runtime, pro, plan=bigger)
+    assert grown.status == "quote_required" and grown.plan_to_quote is not None
+    assert apps(runtime, pro).read_namespaced_deployment("web", "default").spec.replicas == 2
+    assert deploy(runtime, pro, plan=bigger, quote_token=quote(runtime, bigger)).ready_replicas == 3
+    smaller = PLAN.model_copy(update={"replicas": 1})
+    shrunk = deploy(runtime, pro, plan=smaller)
+    assert shrunk.status == "updated" and shrunk.replicas == 1
+
+
+def test_a_deployment_someone_else_created_is_never_touched(runtime: Runtime, pro: str) -> None:
+    foreign = {
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx"}]},
+            },
+        },
+    }
+    apps(runtime, pro).create_namespaced_deployment("default", foreign)
+    with pytest.raises(AckComputeError, match="not created by this server"):
+        deploy(runtime, pro, quote_token=quote(runtime))
+    kept = apps(runtime, pro).read_namespaced_deployment("web", "default")
+    assert kept.spec.template.spec.containers[0].image == "nginx" and runtime.ownership.all() == []
+
+
+@pytest.mark.parametrize(
+    ("addons", "message"),
+    [({}, "does not have the ack-virtual-node add-on"), ({"ack-virtual-node": "v2.12.1"}, "needs 2.13.0 or later")],
+)
+def test_the_virtual_node_addon_is_checked_first(
+    runtime: Runtime, world: SandboxCloud, addons: dict[str, str | None], message: str
+) -> None:
+    cluster = world.plant_cluster("acf-old", nodes=1, cluster_spec="ack.pro.small", addons=addons)
+    token = quote(runtime)
+    with pytest.raises(AckComputeError, match=message.replace(".", r"\.")):
+        deploy(runtime, cluster, quote_token=token)
+    assert apps(runtime, cluster).list_namespaced_deployment("default").items == []
+    assert runtime.ownership.all() == []
+
+
+def test_gpu_hpn_needs_a_capacity_reservation(runtime: Runtime, pro: str) -> None:
+    hpn = AcsPlan(vcpu=8, memory_gib=32, compute_class="gpu-hpn", gpu_model="H20", gpu_count=1)
+    with pytest.raises(AckComputeError, match="capacity reservation"):
+        deploy(runtime, pro, plan=hpn, quote_token="anything")
+
+
+def test_a_quote_for_another_plan_is_refused(runtime: Runtime, pro: str) -> None:
+    other = quote(runtime, PLAN.model_copy(update={"vcpu": 2}))
+    with pytest.raises(QuoteRefused, match="plan_mismatch"):
+        deploy(runtime, pro, quote_token=other)
+    assert runtime.ownership.all() == []
+
+
+def test_an_unpullable_image_reports_failure_and_how_to_stop_paying(runtime: Runtime, pro: str) -> None:
+    out = deploy(runtime, pro, image="registry.example.com/none/such:1", quote_token=quote(runtime))
+    assert out.status == "failed" and "ImagePull" in out.message, out.message
+    assert "cleanup" in out.next_step
+
+
+def test_serverless_clusters_run_the_pods_on_their_virtual_nodes(runtime: Runtime, world: SandboxCloud) -> None:
+    cluster = world.plant_cluster("acf-ask", nodes=0, profile="Serverless")
+    out = deploy(runtime, cluster, quote_token=quote(runtime))
+    assert out.status == "deployed", out.message
+    assert all(p.node.startswith("virtual-kubelet-") and p.instance_id for p in out.pods)
+    assert any("ECI" in n for n in out.notes)

@@ -1,0 +1,124 @@
+"""Putting pods on ACS compute: the labels, selector, toleration and resources a pod template needs, and the
+prerequisites checked before anything is created (each failure says what to do).
+
+ACK Pro and registered clusters reach ACS through the ACK Virtual Node add-on (>= 2.13.0 on Kubernetes >= 1.26);
+its virtual nodes carry `type=virtual-kubelet` and the `virtual-kubelet.io/provider` NoSchedule taint, so ACS pods
+select and tolerate them. GPU-HPN pods go to reserved nodes, which exist only with a capacity reservation. On an
+ACK Serverless cluster every pod runs on virtual nodes, and pods without the ACS labels become ECI instances.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from ack_compute.cloud.cs import AddonInfo
+from ack_compute.cloud.kube_workloads import NodeView
+from ack_compute.tools.errors import AckComputeError
+from ack_compute.tools.plans import AcsPlan
+
+VIRTUAL_NODE_ADDON = "ack-virtual-node"
+MIN_ADDON_VERSION = (2, 13, 0)
+MIN_KUBERNETES = (1, 26)
+VIRTUAL_NODE_LABEL = ("type", "virtual-kubelet")
+VIRTUAL_NODE_TAINT_KEY = "virtual-kubelet.io/provider"
+RESERVED_NODE_LABEL = ("alibabacloud.com/node-type", "reserved")
+ACS_INSTANCE_ANNOTATION = "alibabacloud.com/instance-id"
+ECI_INSTANCE_ANNOTATION = "k8s.aliyun.com/eci-instance-id"
+GPU_PREVIEW_NOTE = (
+    "ACS GPU compute classes (gpu, gpu-hpn) are an invitational preview: the account must be enabled for them, "
+    "otherwise the pods stay Pending."
+)
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """'v2.13.0' -> (2, 13, 0); '1.31.1-aliyun.1' -> (1, 31, 1); unparseable -> ()."""
+    match = re.match(r"^v?(\d+(?:\.\d+)*)", text.strip())
+    return tuple(int(p) for p in match.group(1).split(".")) if match else ()
+
+
+def acs_labels(plan: AcsPlan) -> dict[str, str]:
+    labels = {
+        "alibabacloud.com/acs": "true",
+        "alibabacloud.com/compute-class": plan.compute_class,
+        "alibabacloud.com/compute-qos": plan.qos,
+    }
+    if plan.gpu_model:
+        labels["alibabacloud.com/gpu-model-series"] = plan.gpu_model
+    return labels
+
+
+def _quantity(value: float) -> str:
+    return format(Decimal(str(value)).normalize(), "f")
+
+
+def acs_resources(plan: AcsPlan) -> dict[str, dict[str, str]]:
+    """Requests equal to limits: ACS bills the requested spec, so the quote and the pod say the same thing."""
+    amounts = {"cpu": _quantity(plan.vcpu), "memory": f"{_quantity(plan.memory_gib)}Gi"}
+    if plan.gpu_count:
+        amounts["nvidia.com/gpu"] = str(plan.gpu_count)
+    return {"requests": dict(amounts), "limits": dict(amounts)}
+
+
+def acs_placement(plan: AcsPlan) -> dict[str, Any]:
+    """nodeSelector and tolerations for ACS pods: virtual nodes, or reserved nodes for gpu-hpn."""
+    key, value = RESERVED_NODE_LABEL if plan.compute_class == "gpu-hpn" else VIRTUAL_NODE_LABEL
+    return {
+        "nodeSelector": {key: value},
+        "tolerations": [{"key": VIRTUAL_NODE_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
+    }
+
+
+def check_addon(addons: list[AddonInfo], kubernetes_version: str, cluster: str) -> None:
+    """ACS through virtual nodes needs ack-virtual-node >= 2.13.0 on Kubernetes >= 1.26."""
+    kube = parse_version(kubernetes_version)
+    if kube and kube[:2] < MIN_KUBERNETES:
+        raise AckComputeError(
+            f"Cluster {cluster} runs Kubernetes {kubernetes_version}; ACS compute needs 1.26 or later.",
+            "Upgrade the cluster (ACK console or UpgradeCluster), or use a newer cluster. Nothing was created.",
+        )
+    found = next((a for a in addons if a.name == VIRTUAL_NODE_ADDON), None)
+    if found is None:
+        raise AckComputeError(
+            f"Cluster {cluster} does not have the {VIRTUAL_NODE_ADDON} add-on, which ACS compute needs.",
+            f"Install {VIRTUAL_NODE_ADDON} 2.13.0 or later (ACK console > Add-ons, or InstallClusterAddons), then "
+            "retry. Nothing was created.",
+        )
+    if parse_version(found.version) < MIN_ADDON_VERSION:
+        raise AckComputeError(
+            f"Cluster {cluster} has {VIRTUAL_NODE_ADDON} {found.version}; ACS compute needs 2.13.0 or later.",
+            f"Upgrade {VIRTUAL_NODE_ADDON} (ACK console > Add-ons), then retry. Nothing was created.",
+        )
+    if found.state and found.state.lower() not in ("active", "running", "installed"):
+        raise AckComputeError(
+            f"The {VIRTUAL_NODE_ADDON} add-on of cluster {cluster} is {found.state}.",
+            "Wait until it is active, then retry. Nothing was created.",
+        )
+
+
+def check_nodes(plan: AcsPlan, nodes: list[NodeView], cluster: str) -> list[str]:
+    """The nodes ACS pods would land on exist; returns the virtual node names."""
+    key, value = RESERVED_NODE_LABEL if plan.compute_class == "gpu-hpn" else VIRTUAL_NODE_LABEL
+    targets = [n for n in nodes if n.labels.get(key) == value]
+    if plan.compute_class == "gpu-hpn" and not targets:
+        raise AckComputeError(
+            f"Cluster {cluster} has no reserved GPU-HPN nodes (label {key}={value}); gpu-hpn pods run only on a "
+            "capacity reservation.",
+            "Buy a GPU-HPN capacity reservation for this cluster, or use compute_class gpu. Nothing was created.",
+        )
+    if not targets:
+        raise AckComputeError(
+            f"Cluster {cluster} has no virtual nodes (label {key}={value}), so ACS pods cannot be placed.",
+            f"Install or repair the {VIRTUAL_NODE_ADDON} add-on (2.13.0 or later). Nothing was created.",
+        )
+    if not any(n.ready for n in targets):
+        raise AckComputeError(
+            f"The virtual nodes of cluster {cluster} are not Ready ({', '.join(n.name for n in targets)}).",
+            f"Check the {VIRTUAL_NODE_ADDON} add-on, then retry. Nothing was created.",
+        )
+    return [n.name for n in targets]
+
+
+def acs_notes(plan: AcsPlan) -> list[str]:
+    return [GPU_PREVIEW_NOTE] if plan.compute_class in ("gpu", "gpu-hpn") else []

@@ -1,0 +1,480 @@
+"""deploy_acs: a long-running workload on ACS serverless compute, reached through virtual nodes.
+
+Every pod is billed, so a Deployment is created only with a quote for exactly its plan (replicas x vCPU x memory
+[x GPUs] for the quoted hours). Re-running with the same name updates the Deployment this server created: a new
+image, env, command or ports needs no new quote, and neither does shrinking; a plan that costs more per hour does.
+A Deployment that someone else created is never touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ack_compute.cloud.errors import CloudError
+from ack_compute.cloud.kube_workloads import KubeWorkloads, PodView, pod_view
+from ack_compute.tools import acs_placement
+from ack_compute.tools.errors import AckComputeError, CloudFailure
+from ack_compute.tools.ownership import NameBusy, Ownership
+from ack_compute.tools.plans import AcsPlan, normalise
+from ack_compute.tools.quotes import QuoteBook
+from ack_compute.tools.run_job import (
+    DNS_LABEL,
+    ENV_NAME,
+    FAIL_FAST_REASONS,
+    IMAGE_PATTERN,
+    MANAGED_BY_LABEL,
+    OPERATION_LABEL,
+)
+from ack_compute.tools.targets import CLUSTER_REF_PATTERN, ClusterTarget, Targets
+
+PLAN_ANNOTATION = "ack-compute-mcp/plan"
+SPEC_ANNOTATION = "ack-compute-mcp/spec-sha256"
+APP_LABEL = "app.kubernetes.io/name"
+ROLLOUT_WAIT_SECONDS = 40.0
+
+
+class DeployRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cluster: str = Field(pattern=CLUSTER_REF_PATTERN)
+    name: str = Field(pattern=DNS_LABEL, max_length=50, description="Deployment name (DNS label).")
+    image: str = Field(pattern=IMAGE_PATTERN)
+    plan: AcsPlan = Field(description="The quoted plan: replicas, vcpu, memory_gib, compute class, QoS, GPUs, hours.")
+    quote_token: str | None = None
+    namespace: str = Field("default", pattern=DNS_LABEL)
+    ports: list[int] = Field(default_factory=list, max_length=10)
+    env: dict[str, str] = Field(default_factory=dict, max_length=64)
+    command: list[str] = Field(default_factory=list, max_length=64)
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, value: list[int]) -> list[int]:
+        bad = [p for p in value if not 1 <= p <= 65535]
+        if bad or len(set(value)) != len(value):
+            raise ValueError(f"ports must be distinct numbers in 1..65535, got {value}")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in value if not ENV_NAME.match(k)]
+        if bad:
+            raise ValueError(f"invalid environment variable names {bad}")
+        return value
+
+
+class PodPlacement(BaseModel):
+    pod: str
+    phase: str
+    node: str
+    instance_id: str | None = None
+    ready: bool = False
+
+
+class DeployOutcome(BaseModel):
+    status: Literal["deployed", "updated", "unchanged", "rolling_out", "failed", "quote_required", "declined"]
+    cluster: str
+    cluster_id: str | None = None
+    namespace: str
+    name: str
+    replicas: int = 0
+    ready_replicas: int = 0
+    pods: list[PodPlacement] = []
+    endpoint: str | None = Field(None, description="ClusterIP:port of the Service, when ports were given.")
+    plan_to_quote: AcsPlan | None = None
+    notes: list[str] = []
+    message: str
+    next_step: str
+
+
+def _billed_shape(plan: AcsPlan) -> dict[str, Any]:
+    return plan.model_dump(mode="json", exclude={"hours", "region"})
+
+
+def costs_more(new: AcsPlan, old: AcsPlan) -> bool:
+    """True when the new plan could cost more per hour: any dimension grows, or the rate class changes."""
+    if (new.compute_class, new.qos, new.gpu_model) != (old.compute_class, old.qos, old.gpu_model):
+        return True
+    return (
+        new.replicas > old.replicas
+        or new.vcpu > old.vcpu
+        or new.memory_gib > old.memory_gib
+        or new.gpu_count > old.gpu_count
+    )
+
+
+def deployment_manifest(request: DeployRequest, plan: AcsPlan, operation_id: str) -> dict[str, Any]:
+    labels = {MANAGED_BY_LABEL[0]: MANAGED_BY_LABEL[1], OPERATION_LABEL: operation_id, APP_LABEL: request.name}
+    pod_labels = {APP_LABEL: request.name, MANAGED_BY_LABEL[0]: MANAGED_BY_LABEL[1], **acs_placement.acs_labels(plan)}
+    container: dict[str, Any] = {
+        "name": request.name,
+        "image": request.image,
+        "resources": acs_placement.acs_resources(plan),
+    }
+    if request.command:
+        container["command"] = list(request.command)
+    if request.env:
+        container["env"] = [{"name": k, "value": v} for k, v in sorted(request.env.items())]
+    if request.ports:
+        container["ports"] = [{"containerPort": p, "protocol": "TCP"} for p in request.ports]
+    template_meta: dict[str, Any] = {"labels": pod_labels}
+    spec: dict[str, Any] = {
+        "replicas": plan.replicas,
+        "selector": {"matchLabels": {APP_LABEL: request.name, MANAGED_BY_LABEL[0]: MANAGED_BY_LABEL[1]}},
+        "template": {
+            "metadata": template_meta,
+            "spec": {
+                "containers": [container],
+                "automountServiceAccountToken": False,
+                **acs_placement.acs_placement(plan),
+            },
+        },
+    }
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+    annotations = {PLAN_ANNOTATION: json.dumps(plan.model_dump(mode="json"), sort_keys=True), SPEC_ANNOTATION: digest}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": request.name,
+            "namespace": request.namespace,
+            "labels": labels,
+            "annotations": annotations,
+        },
+        "spec": spec,
+    }
+
+
+def service_manifest(request: DeployRequest, operation_id: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": request.name,
+            "namespace": request.namespace,
+            "labels": {MANAGED_BY_LABEL[0]: MANAGED_BY_LABEL[1], OPERATION_LABEL: operation_id},
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {APP_LABEL: request.name, MANAGED_BY_LABEL[0]: MANAGED_BY_LABEL[1]},
+            "ports": [{"name": f"p{p}", "port": p, "targetPort": p, "protocol": "TCP"} for p in request.ports],
+        },
+    }
+
+
+class AcsDeployer:
+    def __init__(
+        self,
+        *,
+        targets: Targets,
+        quotes: QuoteBook,
+        ownership: Ownership,
+        kube_timeout_s: float = 10.0,
+        rollout_wait_s: float = ROLLOUT_WAIT_SECONDS,
+    ) -> None:
+        self.targets = targets
+        self.quotes = quotes
+        self.ownership = ownership
+        self.kube_timeout_s = kube_timeout_s
+        self.rollout_wait_s = rollout_wait_s
+
+    def deploy(
+        self,
+        request: DeployRequest,
+        *,
+        consent: Literal["accepted", "declined", "not_asked"] = "not_asked",
+        confirmation_policy: Literal["token", "human"] = "token",
+        requested_by: str = "",
+    ) -> DeployOutcome:
+        target = self.targets.resolve(request.cluster, request.plan.region)
+        plan = normalise(request.plan, target.region)
+        assert isinstance(plan, AcsPlan)
+        base = {"cluster": request.cluster, "cluster_id": target.cluster_id, "namespace": request.namespace}
+        serverless = target.kind == "serverless"
+        notes = acs_placement.acs_notes(plan)
+        if serverless:
+            notes.append(
+                "On ACK Serverless, pods without the alibabacloud.com/acs label run as ECI instances; this "
+                "Deployment's pods carry it, so they run (and are billed) as ACS pods."
+            )
+        access = self.targets.access(target, timeout_s=self.kube_timeout_s)
+        try:
+            workloads = KubeWorkloads(access)
+            self._check_prerequisites(target, workloads, plan, serverless)
+            if not self._kube(lambda: workloads.namespace_exists(request.namespace)):
+                raise AckComputeError(
+                    f"Namespace {request.namespace} does not exist.", "Use an existing namespace. Nothing was created."
+                )
+            existing = self._kube(lambda: workloads.read_deployment_raw(request.namespace, request.name))
+            previous = self._previous_plan(existing, request)
+            needs_quote = previous is None or costs_more(plan, previous)
+            if needs_quote and not request.quote_token:
+                why = "creates billed ACS pods" if previous is None else "costs more per hour than the quoted one"
+                return DeployOutcome(
+                    status="quote_required",
+                    name=request.name,
+                    plan_to_quote=plan,
+                    notes=notes,
+                    message=f"This deployment {why}; it needs a quote for exactly this plan.",
+                    next_step="Call estimate_cost with plan_to_quote, show the quote to the person, and on their yes "
+                    "call deploy_acs again with the same plan and the quote_token. Nothing was changed.",
+                    **base,
+                )
+            if needs_quote and request.quote_token:
+                self.quotes.verify(request.quote_token, plan)
+            if needs_quote and request.quote_token:
+                if consent == "declined":
+                    self.quotes.decline(request.quote_token, plan)
+                    return DeployOutcome(
+                        status="declined",
+                        name=request.name,
+                        message="The person declined the quoted cost; the quote is now void and nothing changed.",
+                        next_step="Ask what to change, estimate again, and get a new yes.",
+                        **base,
+                    )
+                if consent == "not_asked" and confirmation_policy == "human":
+                    raise AckComputeError(
+                        "This server requires a person to accept the cost, and this client cannot ask one.",
+                        "Use a client that supports elicitation, or ask the operator to set confirmation=token.",
+                    )
+            return self._apply(request, target, workloads, plan, existing, needs_quote, serverless, notes, requested_by)
+        finally:
+            access.close()
+
+    def _kube(self, fn: Any) -> Any:
+        try:
+            return fn()
+        except CloudError as exc:
+            raise CloudFailure(str(exc), "Nothing was changed; check the cluster's API and retry.") from None
+
+    def _previous_plan(self, existing: dict[str, Any] | None, request: DeployRequest) -> AcsPlan | None:
+        if existing is None:
+            return None
+        meta = existing.get("metadata") or {}
+        if (meta.get("labels") or {}).get(MANAGED_BY_LABEL[0]) != MANAGED_BY_LABEL[1]:
+            raise AckComputeError(
+                f"Deployment {request.namespace}/{request.name} exists and was not created by this server; it is "
+                "never touched.",
+                "Choose another name. Nothing was changed.",
+            )
+        try:
+            return AcsPlan.model_validate(json.loads((meta.get("annotations") or {})[PLAN_ANNOTATION]))
+        except (KeyError, ValueError):
+            return None  # no readable plan: treat as new, so a quote is required
+
+    def _check_prerequisites(
+        self, target: ClusterTarget, workloads: KubeWorkloads, plan: AcsPlan, serverless: bool
+    ) -> None:
+        label = target.name or target.key
+        if target.cluster_id is not None and not serverless:
+            try:
+                addons = self.targets.cs.list_addons(target.cluster_id)
+            except CloudError as exc:
+                raise CloudFailure(str(exc), "Nothing was created; retry when the cloud answers.") from None
+            acs_placement.check_addon(addons, target.info.current_version if target.info else "", label)
+        acs_placement.check_nodes(plan, self._kube(workloads.nodes), label)
+
+    def _apply(
+        self,
+        request: DeployRequest,
+        target: ClusterTarget,
+        workloads: KubeWorkloads,
+        plan: AcsPlan,
+        existing: dict[str, Any] | None,
+        needs_quote: bool,
+        serverless: bool,
+        notes: list[str],
+        requested_by: str,
+    ) -> DeployOutcome:
+        operation_id = f"op-{uuid.uuid4().hex[:16]}"
+        body = deployment_manifest(request, plan, operation_id)
+        ledger_name = f"{target.key}/{request.namespace}/{request.name}"
+        row: int | None = None
+        if existing is None:
+            try:
+                row = self.ownership.claim(
+                    operation_id,
+                    "deployment",
+                    target.region,
+                    ledger_name,
+                    details={"cluster": target.key, "namespace": request.namespace, "name": request.name},
+                )
+            except NameBusy as busy:
+                raise AckComputeError(
+                    f"Deployment {request.name} is being created by {busy.existing.operation_id}.",
+                    "Wait for it, then call deploy_acs again to update it.",
+                ) from None
+        if needs_quote and request.quote_token:
+            try:
+                redemption = self.quotes.redeem(
+                    request.quote_token, plan, note=f"deploy_acs {request.name} {operation_id}"
+                )
+            except BaseException:
+                if row is not None:
+                    self.ownership.update(row, state="abandoned")
+                raise
+            notes.append(f"Paid by quote {redemption.quote_id}: {redemption.hourly} {redemption.currency}/h.")
+        try:
+            if existing is None:
+                workloads.create_deployment(request.namespace, body)
+                status: Literal["deployed", "updated", "unchanged"] = "deployed"
+            else:
+                # Keep the original operation label: it names the operation that created the Deployment.
+                body["metadata"]["labels"][OPERATION_LABEL] = (existing["metadata"].get("labels") or {}).get(
+                    OPERATION_LABEL, operation_id
+                )
+                old_hash = (existing["metadata"].get("annotations") or {}).get(SPEC_ANNOTATION)
+                if old_hash == body["metadata"]["annotations"][SPEC_ANNOTATION]:
+                    status = "unchanged"
+                else:
+                    self._replace(workloads, request, existing, body)
+                    status = "updated"
+            endpoint = None
+            if request.ports:
+                service_row = None
+                if self.ownership.live_creation("service", target.region, ledger_name) is None:
+                    service_row = self.ownership.claim(
+                        operation_id,
+                        "service",
+                        target.region,
+                        ledger_name,
+                        details={"cluster": target.key, "namespace": request.namespace, "name": request.name},
+                    )
+                service = workloads.apply_service(request.namespace, service_manifest(request, operation_id))
+                endpoint = f"{service.cluster_ip}:{request.ports[0]}" if service.cluster_ip else None
+                if service_row is not None:
+                    self.ownership.update(service_row, state="ready")
+        except CloudError as exc:
+            cleaned = ""
+            if existing is None:
+                try:
+                    workloads.delete("Deployment", request.namespace, request.name)
+                    cleaned = f" Removed the Deployment {request.name} it had created."
+                except CloudError:
+                    cleaned = " The Deployment may exist; it is in the ledger for cleanup."
+                if row is not None:
+                    self.ownership.update(row, state="deleted" if "Removed" in cleaned else "failed")
+            raise CloudFailure(
+                f"Deploying {request.name} failed: {exc}.{cleaned}", "Fix the cause and retry."
+            ) from None
+        if row is not None:
+            self.ownership.update(row, state="ready", details={"plan": plan.model_dump(mode="json")})
+        return self._verify(request, target, workloads, plan, status, endpoint, notes)
+
+    @staticmethod
+    def _replace(
+        workloads: KubeWorkloads, request: DeployRequest, current: dict[str, Any], body: dict[str, Any]
+    ) -> None:
+        """Replace our spec and metadata onto the latest version; the controller writes status meanwhile, so a
+        409 means: read again and retry."""
+        for attempt in range(5):
+            merged = {**current, "metadata": {**current["metadata"], **body["metadata"]}, "spec": body["spec"]}
+            merged["metadata"].pop("managedFields", None)
+            try:
+                workloads.replace_deployment(request.namespace, request.name, merged)
+                return
+            except CloudError as exc:
+                if exc.status != 409 or attempt == 4:
+                    raise
+                latest = workloads.read_deployment_raw(request.namespace, request.name)
+                if latest is None:
+                    raise
+                current = latest
+
+    def _verify(
+        self,
+        request: DeployRequest,
+        target: ClusterTarget,
+        workloads: KubeWorkloads,
+        plan: AcsPlan,
+        status: str,
+        endpoint: str | None,
+        notes: list[str],
+    ) -> DeployOutcome:
+        """Watch the pods until all replicas run on virtual nodes with instance ids, or a pod fails for good."""
+        selector = f"{APP_LABEL}={request.name},{MANAGED_BY_LABEL[0]}={MANAGED_BY_LABEL[1]}"
+        pods: dict[str, PodView] = {}
+        failure = ""
+        deadline = time.monotonic() + self.rollout_wait_s
+        try:
+            for kind, raw in workloads.watch_objects("Pod", request.namespace, deadline, label_selector=selector):
+                pod = pod_view(raw, deleted=kind == "DELETED")
+                if pod.deleted or pod.terminating:
+                    pods.pop(pod.uid, None)
+                else:
+                    pods[pod.uid] = pod
+                waiting = next((c for c in pod.containers if c.state == "waiting" and c.reason), None)
+                if waiting is not None and waiting.reason in FAIL_FAST_REASONS:
+                    failure = f"pod {pod.name}: {waiting.reason}: {waiting.message}".strip(": ")
+                    break
+                if pod.unschedulable and not pod.node:
+                    failure = f"pod {pod.name} is unschedulable: {pod.unschedulable}"
+                    break
+                if self._settled(pods.values(), plan):
+                    break
+        except CloudError as exc:
+            failure = f"watching the pods failed: {exc}"
+        placements = [
+            PodPlacement(
+                pod=p.name,
+                phase=p.phase,
+                node=p.node,
+                instance_id=p.annotations.get(acs_placement.ACS_INSTANCE_ANNOTATION)
+                or p.annotations.get(acs_placement.ECI_INSTANCE_ANNOTATION),
+                ready=_ready(p),
+            )
+            for p in sorted(pods.values(), key=lambda v: v.name)
+        ]
+        ready = sum(1 for p in placements if p.ready)
+        base = {
+            "cluster": request.cluster,
+            "cluster_id": target.cluster_id,
+            "namespace": request.namespace,
+            "name": request.name,
+            "replicas": plan.replicas,
+            "ready_replicas": ready,
+            "pods": placements,
+            "endpoint": endpoint,
+            "notes": notes,
+        }
+        if failure:
+            return DeployOutcome(
+                status="failed",
+                message=f"Deployment {request.name} is not healthy: {failure}.",
+                next_step="Fix the image or plan and call deploy_acs again (same name updates it), or cleanup to "
+                "remove it and stop paying.",
+                **base,
+            )
+        if ready < plan.replicas:
+            return DeployOutcome(
+                status="rolling_out",
+                message=f"Deployment {request.name}: {ready}/{plan.replicas} pods ready so far.",
+                next_step="Call deploy_acs again with the same arguments to see the pods (no new quote needed).",
+                **base,
+            )
+        where = ", ".join(sorted({p.node for p in placements}))
+        return DeployOutcome(
+            status=status,  # type: ignore[arg-type]
+            message=f"Deployment {request.name}: {ready}/{plan.replicas} pods Running on {where}"
+            + (f"; service at {endpoint}" if endpoint else "")
+            + ".",
+            next_step="It keeps running (and billing) until cleanup removes it.",
+            **base,
+        )
+
+    @staticmethod
+    def _settled(pods: Any, plan: AcsPlan) -> bool:
+        current = list(pods)
+        return len(current) == plan.replicas and all(
+            _ready(p) and p.node and p.annotations.get(acs_placement.ACS_INSTANCE_ANNOTATION) for p in current
+        )
+
+
+def _ready(pod: PodView) -> bool:
+    return pod.phase == "Running" and all(c.state == "running" for c in pod.containers) and bool(pod.containers)

@@ -1,0 +1,677 @@
+"""run_job: run a shell or python script as a Kubernetes Job and hand back its exit code and log tail.
+
+The script travels in a ConfigMap mounted read-only into the pod, never on a command line (no ARG_MAX limit,
+nothing in `ps`). Every run gets its own Job name, so concurrent runs never collide. Completion is noticed
+from a pod watch; fatal pod states (image pulls, config errors, unschedulable pods) end the run at once and
+the Job is deleted, so nothing keeps retrying or billing. Jobs on ACS compute are billed and need a quote.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ack_compute.cloud.errors import CloudError
+from ack_compute.cloud.kube_workloads import KubeWorkloads, PodView, job_view, pod_view
+from ack_compute.tools import acs_placement
+from ack_compute.tools.errors import AckComputeError, CloudFailure
+from ack_compute.tools.operations import OperationContext, Operations
+from ack_compute.tools.ownership import Ownership
+from ack_compute.tools.plans import AcsPlan, normalise
+from ack_compute.tools.pricing import Pricer
+from ack_compute.tools.quotes import QuoteBook
+from ack_compute.tools.targets import CLUSTER_REF_PATTERN, ClusterTarget, Targets
+
+log = logging.getLogger("ack_compute.run_job")
+
+OPERATION_KIND = "run_job"
+JOB_PREFIX = "acf-job-"
+MANAGED_BY_LABEL = ("ack-compute-mcp/managed-by", "ack-compute-mcp")
+OPERATION_LABEL = "ack-compute-mcp/operation"
+RUN_LABEL = "ack-compute-mcp/run"
+SCRIPT_MOUNT = "/acf/script"
+CONTAINER = "script"
+TTL_AFTER_FINISHED = 300
+MAX_SCRIPT_BYTES = 512 * 1024  # a ConfigMap holds at most 1 MiB
+FAIL_FAST_REASONS = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+        "CrashLoopBackOff",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
+DEADLINE_GRACE_SECONDS = 30.0  # after activeDeadlineSeconds, the Job controller needs a moment to say so
+MAX_LOG_READ_BYTES = 32 * 1024 * 1024
+IMAGE_PATTERN = r"^[a-z0-9][a-z0-9._\-/:@]{0,254}$"
+ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+FALLBACK_IMAGES = {"shell": "busybox:1.36", "python": "python:3.12-slim"}
+REGISTRY_IMAGES = {"shell": "busybox", "python": "python:3.10-slim"}
+INTERPRETERS = {"shell": ["sh"], "python": ["python3", "-u"]}
+SCRIPT_FILES = {"shell": "run.sh", "python": "run.py"}
+
+
+class JobRequest(BaseModel):
+    """What the agent asks for; validated completely before any cloud call."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cluster: str = Field(
+        pattern=CLUSTER_REF_PATTERN,
+        description="ACK cluster id or name, or context:<name> for a cluster in the local kubeconfig "
+        "(ACK One registered clusters, any other cluster).",
+    )
+    script: str = Field(min_length=1, description="The script's text (at most 512 KiB).")
+    script_type: Literal["shell", "python"] = "shell"
+    image: str | None = Field(
+        None,
+        pattern=IMAGE_PATTERN,
+        description="Container image; default: busybox (shell) or python (python) from the cluster's own registry.",
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict, max_length=64, description="Environment variables (visible in the Job spec)."
+    )
+    namespace: str = Field("default", pattern=DNS_LABEL)
+    timeout_seconds: int = Field(600, ge=10, le=7 * 86400, description="The Job's activeDeadlineSeconds.")
+    retries: int = Field(0, ge=0, le=5, description="Extra attempts after a failure (backoffLimit).")
+    compute: Literal["nodes", "acs"] = Field(
+        "nodes", description="nodes = the cluster's worker nodes; acs = ACS serverless compute (billed, quote needed)."
+    )
+    acs: AcsPlan | None = Field(None, description="With compute=acs: the plan quoted by estimate_cost (replicas 1).")
+    quote_token: str | None = None
+    log_lines: int = Field(200, ge=1, le=5000, description="Most log lines returned (the tail).")
+    log_bytes: int = Field(65536, ge=1024, le=1024 * 1024, description="Most log bytes returned (the tail).")
+
+    @field_validator("script")
+    @classmethod
+    def _script_size(cls, value: str) -> str:
+        size = len(value.encode())
+        if size > MAX_SCRIPT_BYTES:
+            raise ValueError(f"the script is {size} bytes; at most {MAX_SCRIPT_BYTES} fit (put data in an image)")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in value if not ENV_NAME.match(k) or len(k) > 253]
+        if bad:
+            raise ValueError(f"invalid environment variable names {bad}: use letters, digits, '_', '-', '.'")
+        return value
+
+    @model_validator(mode="after")
+    def _compute_consistent(self) -> JobRequest:
+        if self.compute == "nodes":
+            if self.acs is not None or self.quote_token:
+                raise ValueError("acs and quote_token apply only with compute=acs")
+            return self
+        if self.acs is None:
+            raise ValueError("compute=acs needs `acs`: the plan (vcpu, memory_gib, compute class...) to quote")
+        if self.acs.replicas != 1:
+            raise ValueError("a job runs one pod: set acs.replicas to 1")
+        if self.timeout_seconds > self.acs.hours * 3600:
+            raise ValueError(
+                f"timeout_seconds {self.timeout_seconds} exceeds the quoted {self.acs.hours:g} h; the quote must "
+                "cover the longest the job can run: raise acs.hours (and re-estimate) or lower timeout_seconds"
+            )
+        return self
+
+
+class JobOutcome(BaseModel):
+    status: Literal["succeeded", "failed", "running", "quote_required", "declined"]
+    cluster: str
+    cluster_id: str | None = None
+    namespace: str
+    job_name: str | None = None
+    operation_id: str | None = None
+    compute: Literal["nodes", "acs"] = "nodes"
+    image: str | None = None
+    exit_code: int | None = None
+    reason: str = ""
+    duration_seconds: float | None = None
+    pod: str | None = None
+    node: str | None = None
+    instance_id: str | None = Field(None, description="The ACS/ECI instance id when the pod ran serverless.")
+    attempts: int = 0
+    log: str = ""
+    log_truncated: bool = False
+    cleaned_up: list[str] = []
+    notes: list[str] = []
+    plan_to_quote: AcsPlan | None = None
+    message: str
+    next_step: str
+
+
+def resolve_image(script_type: str, registry_prefix: str | None) -> tuple[str, str | None]:
+    """The image for a script: from the cluster's own registry (pullable without internet), else a public
+    one, with a note saying why."""
+    if registry_prefix:
+        return f"{registry_prefix}/{REGISTRY_IMAGES[script_type]}", None
+    image = FALLBACK_IMAGES[script_type]
+    return image, (
+        f"No ACK registry found among the kube-system pods, so the public image {image} is used; the nodes need "
+        "internet access (SNAT) to pull it. Pass `image` to choose one."
+    )
+
+
+def job_manifest(
+    request: JobRequest, *, job_name: str, config_map: str, image: str, operation_id: str
+) -> dict[str, Any]:
+    labels = {MANAGED_BY_LABEL[0]: MANAGED_BY_LABEL[1], OPERATION_LABEL: operation_id, RUN_LABEL: job_name}
+    pod_labels = dict(labels)
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": image,
+        "command": [*INTERPRETERS[request.script_type], f"{SCRIPT_MOUNT}/{SCRIPT_FILES[request.script_type]}"],
+        "env": [{"name": k, "value": v} for k, v in sorted(request.env.items())],
+        "volumeMounts": [{"name": "script", "mountPath": SCRIPT_MOUNT, "readOnly": True}],
+    }
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "containers": [container],
+        "volumes": [{"name": "script", "configMap": {"name": config_map}}],
+    }
+    if request.compute == "acs" and request.acs is not None:
+        pod_labels.update(acs_placement.acs_labels(request.acs))
+        container["resources"] = acs_placement.acs_resources(request.acs)
+        pod_spec.update(acs_placement.acs_placement(request.acs))
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": job_name, "namespace": request.namespace, "labels": labels},
+        "spec": {
+            "backoffLimit": request.retries,
+            "activeDeadlineSeconds": request.timeout_seconds,
+            "ttlSecondsAfterFinished": TTL_AFTER_FINISHED,
+            "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec},
+        },
+    }
+
+
+def config_map_manifest(request: JobRequest, *, name: str, job_name: str, operation_id: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "namespace": request.namespace,
+            "labels": {MANAGED_BY_LABEL[0]: MANAGED_BY_LABEL[1], OPERATION_LABEL: operation_id, RUN_LABEL: job_name},
+        },
+        "data": {SCRIPT_FILES[request.script_type]: request.script},
+    }
+
+
+def tail(text: str, lines: int, limit: int) -> tuple[str, bool]:
+    """The last `lines` lines and at most `limit` bytes of `text`, and whether anything was cut."""
+    parts = text.splitlines(keepends=True)
+    truncated = len(parts) > lines
+    kept = "".join(parts[-lines:])
+    encoded = kept.encode()
+    if len(encoded) > limit:
+        kept = encoded[-limit:].decode("utf-8", errors="ignore")
+        newline = kept.find("\n")
+        if 0 <= newline < len(kept) - 1:
+            kept = kept[newline + 1 :]  # start at a whole line
+        truncated = True
+    return kept, truncated
+
+
+class _Verdict(BaseModel):
+    state: Literal["succeeded", "failed"]
+    reason: str = ""
+    detail: str = ""
+    pod: PodView | None = None
+    attempts: int = 0
+    fail_fast: bool = False
+
+
+class JobRunner:
+    def __init__(
+        self,
+        *,
+        targets: Targets,
+        quotes: QuoteBook,
+        pricer: Pricer,
+        ownership: Ownership,
+        operations: Operations,
+        kube_timeout_s: float = 10.0,
+    ) -> None:
+        self.targets = targets
+        self.quotes = quotes
+        self.pricer = pricer
+        self.ownership = ownership
+        self.operations = operations
+        self.kube_timeout_s = kube_timeout_s
+
+    # -- start: everything that can refuse happens here, before the Job exists ------------------------------
+
+    def start(
+        self,
+        request: JobRequest,
+        *,
+        consent: Literal["accepted", "declined", "not_asked"] = "not_asked",
+        confirmation_policy: Literal["token", "human"] = "token",
+        requested_by: str = "",
+    ) -> JobOutcome:
+        target = self.targets.resolve(request.cluster, request.acs.region if request.acs else None)
+        base = {"cluster": request.cluster, "cluster_id": target.cluster_id, "namespace": request.namespace}
+        if request.compute == "nodes" and target.kind == "serverless":
+            raise AckComputeError(
+                f"Cluster {target.name} is ACK Serverless: it has no worker nodes and every pod there is billed "
+                "(as ECI unless labelled for ACS).",
+                "Run it with compute=acs and a quote (estimate_cost with an acs plan, replicas 1), or use an ACK "
+                "cluster with nodes. Nothing was created.",
+            )
+        notes: list[str] = []
+        plan: AcsPlan | None = None
+        if request.compute == "acs":
+            assert request.acs is not None
+            plan = normalise(request.acs, target.region)  # type: ignore[assignment]
+            notes.extend(acs_placement.acs_notes(plan))
+        access = self.targets.access(target, timeout_s=self.kube_timeout_s)
+        try:
+            workloads = KubeWorkloads(access)
+            if plan is not None:
+                self._check_acs(target, workloads, plan)  # before asking for money: can ACS pods run here at all?
+                if not request.quote_token:
+                    return JobOutcome(
+                        status="quote_required",
+                        compute="acs",
+                        plan_to_quote=plan,
+                        notes=notes,
+                        message="Jobs on ACS compute are billed per vCPU and GiB second; this run needs a quote.",
+                        next_step="Call estimate_cost with plan_to_quote, show the quote to the person, and on their "
+                        "yes call run_job again with the same acs plan and the quote_token. Nothing was created.",
+                        **base,
+                    )
+                self.quotes.verify(request.quote_token, plan)
+            if not self._kube(lambda: workloads.namespace_exists(request.namespace)):
+                raise AckComputeError(
+                    f"Namespace {request.namespace} does not exist in cluster {target.name or target.key}.",
+                    "Use an existing namespace (default is `default`). Nothing was created.",
+                )
+            image = request.image
+            if image is None:
+                image, note = resolve_image(request.script_type, self._kube(access.registry_prefix))
+                if note:
+                    notes.append(note)
+            if plan is not None and request.quote_token:
+                if consent == "declined":
+                    self.quotes.decline(request.quote_token, plan)
+                    return JobOutcome(
+                        status="declined",
+                        compute="acs",
+                        message="The person declined the quoted cost; the quote is now void and nothing ran.",
+                        next_step="Ask what to change, estimate again, and get a new yes.",
+                        **base,
+                    )
+                if consent == "not_asked" and confirmation_policy == "human":
+                    raise AckComputeError(
+                        "This server requires a person to accept the cost, and this client cannot ask one.",
+                        "Use a client that supports elicitation, or ask the operator to set confirmation=token.",
+                    )
+            return self._launch(request, target, workloads, image, plan, notes, requested_by)
+        finally:
+            access.close()
+
+    def _kube(self, fn: Any) -> Any:
+        try:
+            return fn()
+        except CloudError as exc:
+            raise CloudFailure(str(exc), "Nothing was created; check the cluster's API and retry.") from None
+
+    def _check_acs(self, target: ClusterTarget, workloads: KubeWorkloads, plan: AcsPlan) -> None:
+        label = target.name or target.key
+        if target.cluster_id is not None and target.kind != "serverless":
+            info = target.info
+            addons = self._cloud(lambda: self.targets.cs.list_addons(target.cluster_id or ""))
+            acs_placement.check_addon(addons, info.current_version if info else "", label)
+        acs_placement.check_nodes(plan, self._kube(workloads.nodes), label)
+
+    def _cloud(self, fn: Any) -> Any:
+        try:
+            return fn()
+        except CloudError as exc:
+            raise CloudFailure(str(exc), "Nothing was created; retry when the cloud answers.") from None
+
+    def _launch(
+        self,
+        request: JobRequest,
+        target: ClusterTarget,
+        workloads: KubeWorkloads,
+        image: str,
+        plan: AcsPlan | None,
+        notes: list[str],
+        requested_by: str,
+    ) -> JobOutcome:
+        operation_id = f"op-{uuid.uuid4().hex[:16]}"
+        job_name = f"{JOB_PREFIX}{uuid.uuid4().hex[:10]}"
+        config_map = f"{job_name}-script"
+        row = self.ownership.claim(
+            operation_id,
+            "job",
+            target.region,
+            f"{target.key}/{request.namespace}/{job_name}",
+            details={
+                "cluster": target.key,
+                "namespace": request.namespace,
+                "job": job_name,
+                "config_map": config_map,
+                "compute": request.compute,
+                "requested_by": requested_by,
+            },
+        )
+        quote_id = None
+        if plan is not None and request.quote_token:
+            try:
+                redemption = self.quotes.redeem(request.quote_token, plan, note=f"run_job {job_name} {operation_id}")
+            except BaseException:
+                self.ownership.update(row, state="abandoned")
+                raise
+            quote_id = redemption.quote_id
+            notes.append(f"Paid by quote {redemption.quote_id}: at most {redemption.total} {redemption.currency}.")
+        created: list[str] = []
+        try:
+            workloads.create_config_map(
+                request.namespace,
+                config_map_manifest(request, name=config_map, job_name=job_name, operation_id=operation_id),
+            )
+            created.append(f"ConfigMap {request.namespace}/{config_map}")
+            job = workloads.create_job(
+                request.namespace,
+                job_manifest(request, job_name=job_name, config_map=config_map, image=image, operation_id=operation_id),
+            )
+            created.append(f"Job {request.namespace}/{job_name}")
+            uid = (job.get("metadata") or {}).get("uid", "")
+            workloads.adopt_config_map(
+                request.namespace,
+                config_map,
+                {"apiVersion": "batch/v1", "kind": "Job", "name": job_name, "uid": uid, "blockOwnerDeletion": True},
+            )
+        except CloudError as exc:
+            cleaned = self._remove(workloads, request.namespace, job_name, config_map, created)
+            self.ownership.update(row, state="deleted" if cleaned is not None else "failed")
+            undone = f" Removed what it had created: {', '.join(cleaned)}." if cleaned else ""
+            raise CloudFailure(
+                f"Creating the Job failed: {exc}.{undone}",
+                "Fix the cause (the message says which call failed) and run again.",
+            ) from None
+        self.ownership.update(row, state="ready", cloud_id=uid)
+        params = {
+            "resource_id": row,
+            "target": target.model_dump(mode="json"),
+            "namespace": request.namespace,
+            "job": job_name,
+            "config_map": config_map,
+            "image": image,
+            "compute": request.compute,
+            "retries": request.retries,
+            "timeout_seconds": request.timeout_seconds,
+            "log_lines": request.log_lines,
+            "log_bytes": request.log_bytes,
+            "notes": notes,
+            "started_at": time.time(),
+        }
+        self.operations.start(
+            OPERATION_KIND,
+            params,
+            self.run_operation,
+            operation_id=operation_id,
+            quote_id=quote_id,
+            requested_by=requested_by,
+        )
+        return JobOutcome(
+            status="running",
+            cluster=request.cluster,
+            cluster_id=target.cluster_id,
+            namespace=request.namespace,
+            job_name=job_name,
+            operation_id=operation_id,
+            compute=request.compute,
+            image=image,
+            notes=notes,
+            message=f"Job {job_name} is running on {target.name or target.key}.",
+            next_step=f"Call get_operation with {operation_id} for its result.",
+        )
+
+    @staticmethod
+    def _remove(
+        workloads: KubeWorkloads, namespace: str, job: str, config_map: str, created: list[str]
+    ) -> list[str] | None:
+        """Delete this run's objects; the names of those removed, or None when a delete failed."""
+        removed: list[str] = []
+        try:
+            if any(c.startswith("Job ") for c in created) and workloads.delete("Job", namespace, job):
+                removed.append(f"Job {namespace}/{job} (and its pods)")
+            if workloads.delete("ConfigMap", namespace, config_map):
+                removed.append(f"ConfigMap {namespace}/{config_map}")
+        except CloudError:
+            log.warning("could not remove job %s/%s after a failure; the ledger keeps it for cleanup", namespace, job)
+            return None
+        return removed
+
+    # -- the operation: watch to the end, read the log --------------------------------------------------------
+
+    def run_operation(self, ctx: OperationContext) -> dict[str, Any]:
+        p = ctx.params
+        target = ClusterTarget.model_validate(p["target"])
+        namespace, job = p["namespace"], p["job"]
+        deadline = float(p["started_at"]) + int(p["timeout_seconds"]) + DEADLINE_GRACE_SECONDS
+        ctx.progress(0.05, "running", f"Job {job} created")
+        while True:
+            access = self.targets.access(target, timeout_s=self.kube_timeout_s)
+            fetched = time.monotonic()
+            try:
+                workloads = KubeWorkloads(access)
+                verdict = self._watch(ctx, workloads, namespace, job, int(p["retries"]), deadline)
+                return self._finish(ctx, workloads, verdict)
+            except CloudError as exc:
+                # A temporary kubeconfig can expire while a job runs: fetch a new one and watch on. A fresh one
+                # that is refused at once is a real permission problem, not an expiry.
+                if exc.status == 401 and target.cluster_id and time.monotonic() - fetched > 1.0:
+                    self.targets.kubeconfigs.forget(target.cluster_id)
+                    continue
+                raise
+            finally:
+                access.close()
+
+    def _watch(
+        self, ctx: OperationContext, workloads: KubeWorkloads, namespace: str, job: str, retries: int, deadline: float
+    ) -> _Verdict:
+        settled = self._already_finished(workloads, namespace, job)
+        if settled is not None:  # resumed (restart, fresh kubeconfig) after the Job ended
+            return settled
+        failed: set[str] = set()
+        seen: dict[str, PodView] = {}
+        last_stage = ""
+        for kind, raw in workloads.watch_objects("Pod", namespace, deadline, label_selector=f"{RUN_LABEL}={job}"):
+            pod = pod_view(raw, deleted=kind == "DELETED")
+            seen[pod.uid] = pod
+            stage = pod.phase or "Pending"
+            waiting = next((c for c in pod.containers if c.state == "waiting" and c.reason), None)
+            if waiting is not None:
+                stage = waiting.reason
+            if stage != last_stage:
+                ctx.progress(0.1 if stage == "Pending" else 0.5, stage, f"pod {pod.name} on {pod.node or '-'}")
+                last_stage = stage
+            if pod.phase == "Succeeded":
+                return _Verdict(state="succeeded", pod=pod, attempts=len(failed) + 1)
+            if pod.phase == "Failed":
+                failed.add(pod.uid)
+                if pod.terminating:  # killed because the Job was stopped (deadline), not by its own exit
+                    until = min(deadline, time.monotonic() + 10)
+                    stopped = self._job_condition(workloads, namespace, job, until)
+                    if stopped is not None and stopped.state == "failed":
+                        return stopped.model_copy(update={"pod": pod, "attempts": len(failed)})
+                if len(failed) > retries:
+                    return _Verdict(
+                        state="failed", reason=pod.reason or "Error", detail=pod.message, pod=pod, attempts=len(failed)
+                    )
+                continue
+            if waiting is not None and waiting.reason in FAIL_FAST_REASONS:
+                return _Verdict(
+                    state="failed",
+                    reason=waiting.reason,
+                    detail=waiting.message,
+                    pod=pod,
+                    attempts=len(failed) + 1,
+                    fail_fast=True,
+                )
+            if pod.unschedulable and not pod.node:
+                return _Verdict(
+                    state="failed",
+                    reason="Unschedulable",
+                    detail=pod.unschedulable,
+                    pod=pod,
+                    attempts=len(failed) + 1,
+                    fail_fast=True,
+                )
+            if pod.deleted:
+                finished = self._job_condition(workloads, namespace, job, min(deadline, time.monotonic() + 30))
+                if finished is not None:
+                    return finished.model_copy(update={"pod": pod, "attempts": max(len(failed), 1)})
+        finished = self._job_condition(workloads, namespace, job, time.monotonic() + 1)
+        if finished is not None:
+            return finished
+        last = max(seen.values(), key=lambda v: v.name, default=None)
+        return _Verdict(
+            state="failed",
+            reason="Timeout",
+            detail="the job did not finish within timeout_seconds",
+            pod=last,
+            attempts=len(failed) + 1,
+            fail_fast=True,
+        )
+
+    @staticmethod
+    def _already_finished(workloads: KubeWorkloads, namespace: str, job: str) -> _Verdict | None:
+        view = workloads.read_job(namespace, job)
+        if view is None:
+            return _Verdict(
+                state="failed",
+                reason="JobDeleted",
+                detail="the Job no longer exists (deleted by someone else, or by its TTL after it finished)",
+            )
+        if not view.condition:
+            return None
+        pods = sorted(workloads.pods(namespace, f"{RUN_LABEL}={job}"), key=lambda v: v.name)
+        ended = [p for p in pods if p.finished] or pods
+        return _Verdict(
+            state="succeeded" if view.condition == "Complete" else "failed",
+            reason=view.reason,
+            detail=view.message,
+            pod=ended[-1] if ended else None,
+            attempts=max(view.failed + view.succeeded, 1),
+        )
+
+    @staticmethod
+    def _job_condition(workloads: KubeWorkloads, namespace: str, job: str, until: float) -> _Verdict | None:
+        """Wait (by watch) until the Job reports Complete or Failed, or `until` passes."""
+        for _kind, raw in workloads.watch_objects("Job", namespace, until, field_selector=f"metadata.name={job}"):
+            view = job_view(raw)
+            if view.condition == "Complete":
+                return _Verdict(state="succeeded")
+            if view.condition == "Failed":
+                return _Verdict(state="failed", reason=view.reason, detail=view.message)
+        return None
+
+    def _finish(self, ctx: OperationContext, workloads: KubeWorkloads, verdict: _Verdict) -> dict[str, Any]:
+        p = ctx.params
+        namespace, job = p["namespace"], p["job"]
+        target = ClusterTarget.model_validate(p["target"])
+        pod = verdict.pod
+        text, truncated = "", False
+        if pod is not None and any(c.state == "terminated" for c in pod.containers):
+            text, truncated = self._log(workloads, namespace, pod.name, int(p["log_lines"]), int(p["log_bytes"]))
+        container = next((c for c in pod.containers if c.name == CONTAINER), None) if pod else None
+        duration = None
+        if container and container.started_at and container.finished_at:
+            duration = round((container.finished_at - container.started_at).total_seconds(), 3)
+        cleaned: list[str] = []
+        if verdict.fail_fast:
+            removed = self._remove(workloads, namespace, job, p["config_map"], [f"Job {job}"])
+            cleaned = removed or []
+            self.ownership.update(int(p["resource_id"]), state="deleted" if removed is not None else "ready")
+        else:
+            self.ownership.update(int(p["resource_id"]), state="ready", details={"finished_at": time.time()})
+        exit_code = container.exit_code if container else None
+        instance = None
+        if pod is not None:
+            instance = pod.annotations.get(acs_placement.ACS_INSTANCE_ANNOTATION) or pod.annotations.get(
+                acs_placement.ECI_INSTANCE_ANNOTATION
+            )
+        if verdict.state == "succeeded":
+            message = f"Job {job} succeeded (exit code {exit_code if exit_code is not None else 0})."
+            step = (
+                f"Done. The Job is deleted automatically {TTL_AFTER_FINISHED} s after it finished; cleanup removes it "
+                "sooner."
+            )
+        else:
+            why = f"{verdict.reason}: {verdict.detail}".strip(": ")
+            code = f" with exit code {exit_code}" if exit_code is not None else ""
+            message = f"Job {job} failed{code} ({why})."
+            step = _advice(verdict.reason)
+        outcome = JobOutcome(
+            status=verdict.state,
+            cluster=target.ref,
+            cluster_id=target.cluster_id,
+            namespace=namespace,
+            job_name=job,
+            operation_id=ctx.operation_id,
+            compute=p["compute"],
+            image=p["image"],
+            exit_code=exit_code,
+            reason=verdict.reason or ("Completed" if verdict.state == "succeeded" else ""),
+            duration_seconds=duration,
+            pod=pod.name if pod else None,
+            node=pod.node or None if pod else None,
+            instance_id=instance,
+            attempts=verdict.attempts,
+            log=text,
+            log_truncated=truncated,
+            cleaned_up=cleaned,
+            notes=list(p.get("notes") or []),
+            message=message,
+            next_step=step,
+        )
+        return outcome.model_dump(mode="json")
+
+    @staticmethod
+    def _log(workloads: KubeWorkloads, namespace: str, pod: str, lines: int, limit: int) -> tuple[str, bool]:
+        try:
+            text = workloads.pod_log(namespace, pod, CONTAINER, tail_lines=lines + 1, limit_bytes=MAX_LOG_READ_BYTES)
+        except CloudError as exc:
+            return f"(the log could not be read: {exc.message})", False
+        return tail(text, lines, limit)
+
+    def resume_unfinished(self) -> list[str]:
+        resumed = []
+        for operation_id, params in self.operations.unfinished(OPERATION_KIND):
+            self.operations.resume(operation_id, params, self.run_operation)
+            resumed.append(operation_id)
+        return resumed
+
+
+def _advice(reason: str) -> str:
+    if reason in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"):
+        return "The image could not be pulled: check its name and tag, or omit `image` to use the cluster's registry."
+    if reason in ("CreateContainerConfigError", "CreateContainerError", "RunContainerError"):
+        return "The container could not be set up: check env and image; the message says what is missing."
+    if reason == "Unschedulable":
+        return "No node can take the pod: free capacity, add nodes, or run with compute=acs (quoted)."
+    if reason in ("DeadlineExceeded", "Timeout"):
+        return "It ran out of time: raise timeout_seconds (and acs.hours for ACS) or make the script faster."
+    if reason == "BackoffLimitExceeded" or reason == "Error":
+        return "The script failed: read the log tail, fix the script, and run again."
+    return "Read the reason and the log tail, fix the cause, and run again."

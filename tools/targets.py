@@ -1,0 +1,137 @@
+"""Which cluster a workload tool means: an ACK cluster id, an ACK cluster name, or `context:<name>` from a local
+kubeconfig (an ACK One registered cluster, or any other cluster). Resolved once, before anything is created."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+from ack_compute.cloud.cs import ClusterInfo, ContainerService
+from ack_compute.cloud.errors import CloudError
+from ack_compute.cloud.kube import KubeAccess, context_kubeconfig
+from ack_compute.tools.errors import AckComputeError, CloudFailure
+from ack_compute.tools.kubeconfigs import Kubeconfigs
+
+CLUSTER_ID = re.compile(r"^c[0-9a-f]{32}$")
+CONTEXT_PREFIX = "context:"
+CLUSTER_REF_PATTERN = r"^(context:\S{1,253}|[0-9A-Za-z\u4e00-\u9fa5][0-9A-Za-z\u4e00-\u9fa5-]{0,62})$"
+ClusterKind = Literal["ack", "serverless", "registered", "context"]
+
+
+class ClusterTarget(BaseModel):
+    """A resolved cluster: how to reach it and what kind it is (which decides how ACS pods are placed)."""
+
+    ref: str
+    kind: ClusterKind
+    region: str
+    cluster_id: str | None = None
+    context: str | None = None
+    name: str = ""
+    info: ClusterInfo | None = None
+
+    @property
+    def key(self) -> str:
+        """How the ledger names the cluster a workload runs on."""
+        return self.cluster_id or f"{CONTEXT_PREFIX}{self.context}"
+
+
+def cluster_kind(info: ClusterInfo) -> ClusterKind:
+    if info.profile.lower() == "serverless" or info.cluster_type.lower() == "ask":
+        return "serverless"
+    if info.cluster_type == "ExternalKubernetes":
+        return "registered"
+    return "ack"
+
+
+def default_kubeconfig_path() -> Path:
+    """The first file of $KUBECONFIG, else ~/.kube/config, as kubectl reads it."""
+    listed = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    return Path(listed[0]).expanduser() if listed else Path.home() / ".kube" / "config"
+
+
+class Targets:
+    def __init__(
+        self,
+        cs: ContainerService,
+        kubeconfigs: Kubeconfigs,
+        default_region: str,
+        kubeconfig_path: Path | None = None,
+    ) -> None:
+        self.cs = cs
+        self.kubeconfigs = kubeconfigs
+        self.default_region = default_region
+        self.kubeconfig_path = kubeconfig_path
+
+    def resolve(self, ref: str, region: str | None = None) -> ClusterTarget:
+        region = region or self.default_region
+        if ref.startswith(CONTEXT_PREFIX):
+            context = ref[len(CONTEXT_PREFIX) :]
+            self._context_config(context)  # fail now, before anything is created, if the context is unusable
+            return ClusterTarget(ref=ref, kind="context", region=region, context=context, name=context)
+        info = self._by_id(ref) if CLUSTER_ID.match(ref) else None
+        if info is None:
+            info = self._by_name(ref, region)
+        if info.state != "running":
+            raise AckComputeError(
+                f"Cluster {info.name} ({info.cluster_id}) is {info.state}, not running.",
+                "Wait for it (ensure_cluster / get_operation), or choose a running cluster.",
+            )
+        return ClusterTarget(
+            ref=ref,
+            kind=cluster_kind(info),
+            region=info.region_id or region,
+            cluster_id=info.cluster_id,
+            name=info.name,
+            info=info,
+        )
+
+    def _by_id(self, cluster_id: str) -> ClusterInfo | None:
+        try:
+            return self.cs.describe_cluster(cluster_id)
+        except CloudError as exc:
+            if exc.is_not_found:
+                return None
+            raise CloudFailure(str(exc), "Nothing was created; retry when the cloud answers.") from None
+
+    def _by_name(self, name: str, region: str) -> ClusterInfo:
+        try:
+            listed = self.cs.list_clusters(name=name, region=region)
+        except CloudError as exc:
+            raise CloudFailure(str(exc), "Nothing was created; retry when the cloud answers.") from None
+        exact = [c for c in listed if c.name == name and (not c.region_id or c.region_id == region)]
+        running = [c for c in exact if c.state == "running"]
+        if running:
+            return running[0]
+        if exact:
+            return exact[0]
+        raise AckComputeError(
+            f"No cluster with id or name {name!r} in {region}.",
+            "Call ensure_cluster to find or create one, pass its cluster_id, or use context:<name> for a cluster "
+            "in your local kubeconfig.",
+        )
+
+    def _context_config(self, context: str) -> KubeAccess:
+        path = self.kubeconfig_path or default_kubeconfig_path()
+        try:
+            return KubeAccess(context_kubeconfig(path, context))
+        except CloudError as exc:
+            raise AckComputeError(
+                f"Cannot use kubeconfig context {context!r}: {exc.message}.",
+                "Check the context name (kubectl config get-contexts) or set ACK_COMPUTE_KUBECONFIG to the file.",
+            ) from None
+
+    def access(self, target: ClusterTarget, *, timeout_s: float = 10.0) -> KubeAccess:
+        """A fresh client for the target (kubeconfigs from ACK are cached in memory and refreshed)."""
+        if target.context is not None:
+            access = self._context_config(target.context)
+            access.timeout_s = timeout_s
+            return access
+        assert target.cluster_id is not None
+        try:
+            return self.kubeconfigs.access(target.cluster_id, timeout_s=timeout_s)
+        except CloudError as exc:
+            raise CloudFailure(str(exc), "Retry when the cloud answers.") from None
