@@ -10,6 +10,7 @@ the same process against the same sandbox cluster. Prints figures; asserts nothi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import statistics
@@ -45,6 +46,10 @@ class TerminationClock:
         time.sleep(0.5)
 
     def _run(self) -> None:
+        with contextlib.suppress(Exception):  # the sandbox going away at the end ends the stream
+            self._observe()
+
+    def _observe(self) -> None:
         for event in self._watch.stream(self._core.list_namespaced_pod, "default", timeout_seconds=3600):
             pod = event["raw_object"]
             run = (pod["metadata"].get("labels") or {}).get(RUN_LABEL) or pod["metadata"].get("labels", {}).get(

@@ -39,6 +39,7 @@ HOST_IP = "127.0.0.1"
 DEFAULT_VERSION = "v1.20.2"
 HEARTBEAT_SECONDS = 60.0
 WATCH_SECONDS = 300
+MIN_WAIT_SECONDS = 0.1
 _NODE_RETRY_SECONDS = 1.0
 _WATCH_RETRY_SECONDS = 0.5
 _JOIN_SECONDS = 15.0
@@ -79,7 +80,8 @@ class Kubelet:
     `api` is an ApiEndpoint, a kubeconfig dict, or a `kubernetes.client.ApiClient` (only read for its address,
     token and CA). `run_containers=False` runs nothing: containers report Running, then exit 0 (or, with
     restartPolicy Always, keep running) and their log says so. `time_scale` divides the kubelet's own waits
-    (restart and image-pull back-off); processes and pod deadlines run in real time. Without a `log_server`
+    (restart and image-pull back-off, at least a quarter second each); processes and pod deadlines run in real
+    time. Without a `log_server`
     the kubelet starts its own on a free loopback port (plain HTTP).
     """
 
@@ -528,9 +530,10 @@ class Kubelet:
 
     # --- what pod workers and the log server ask ----------------------------------------------------------
 
-    def scaled(self, seconds: float) -> float:
+    def scaled(self, seconds: float, floor: float = MIN_WAIT_SECONDS) -> float:
+        """A kubelet wait at the current time scale, never below `floor` (a fast clock must not spin)."""
         scale = self._time_scale() if callable(self._time_scale) else self._time_scale
-        return seconds / scale if scale > 0 else seconds
+        return max(seconds / scale if scale > 0 else seconds, floor)
 
     def pod_dir(self, uid: str) -> Path:
         return self._root / "pods" / uid

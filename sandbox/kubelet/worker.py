@@ -49,6 +49,7 @@ log = logging.getLogger("ack_compute.sandbox.kubelet")
 BACKOFF_SECONDS = 10.0  # container restarts and image pulls: 10 s, doubling
 MAX_BACKOFF_SECONDS = 300.0
 BACKOFF_RESET_SECONDS = 600.0  # a container that ran this long starts its back-off over
+MIN_BACKOFF_SECONDS = 0.25  # however fast the clock, a crash loop or a failing pull waits at least this
 ERR_IMAGE_PULL_SECONDS = 1.0  # how long ErrImagePull shows before ImagePullBackOff
 RETRY_SECONDS = 1.0  # a missing ConfigMap or Secret is looked for again this often
 NOOP_RUN_SECONDS = 0.05  # a container that runs nothing shows Running this long before it exits
@@ -313,14 +314,14 @@ class PodWorker:
                 c.waiting = None
                 return None
             if c.restart_due is None:
-                if current.finished - current.started > kubelet.scaled(BACKOFF_RESET_SECONDS):
+                if current.finished - current.started > kubelet.scaled(BACKOFF_RESET_SECONDS, 0.0):
                     c.crashes = 0
                 c.crashes += 1
                 if c.crashes == 1:
                     c.restart_due = now
                 else:
                     back_off = min(BACKOFF_SECONDS * 2 ** (c.crashes - 2), MAX_BACKOFF_SECONDS)
-                    c.restart_due = now + kubelet.scaled(back_off)
+                    c.restart_due = now + kubelet.scaled(back_off, MIN_BACKOFF_SECONDS)
                     c.back_off_message = (
                         f"back-off {go_duration(back_off)} restarting failed container={c.name} "
                         f"pod={self.name}_{self.namespace}({self.uid})"
@@ -342,8 +343,8 @@ class PodWorker:
                 c.pull_failures += 1
                 c.waiting = (error.reason, error.message)
                 back_off = min(BACKOFF_SECONDS * 2 ** (c.pull_failures - 1), MAX_BACKOFF_SECONDS)
-                c.next_pull = now + kubelet.scaled(back_off)
-                c.back_off_shown_at = now + kubelet.scaled(ERR_IMAGE_PULL_SECONDS)
+                c.next_pull = now + kubelet.scaled(back_off, MIN_BACKOFF_SECONDS)
+                c.back_off_shown_at = now + kubelet.scaled(ERR_IMAGE_PULL_SECONDS, 0.0)
                 return c.back_off_shown_at - now
         try:
             argv, env, cwd = self._command(c, pod)

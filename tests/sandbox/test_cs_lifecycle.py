@@ -132,7 +132,8 @@ def test_nodes_boot_ready_named_like_ack_nodes_in_their_vswitch(
     created = create(cs, network, nodes=3)
     wait_until(
         lambda: (
-            all(node.ready for node in cloud.cluster(created.cluster_id).nodes)
+            len(cloud.cluster(created.cluster_id).nodes) == 3  # all() of no nodes yet would be vacuously true
+            and all(node.ready for node in cloud.cluster(created.cluster_id).nodes)
             and state(cs, created.cluster_id) == "running"
         )
     )
