@@ -170,3 +170,13 @@ class ContainerService:
             for a in body.get("addons") or []
             if a.get("name")
         ]
+
+    def delete_cluster(self, cluster_id: str) -> str:
+        """DeleteCluster; returns the delete task id. Repeating it on a cluster being deleted returns that task."""
+        from alibabacloud_cs20151215 import models as m
+
+        body = self._clients.call(
+            "DeleteCluster",
+            lambda: self._cs().delete_cluster(cluster_id, m.DeleteClusterRequest()).body.to_map(),
+        )
+        return str(body.get("task_id") or "")

@@ -364,6 +364,24 @@ class KubeWorkloads:
                     return False
                 raise
 
+    def labels_of(
+        self, kind: Literal["Job", "Deployment", "Service"], namespace: str, name: str
+    ) -> dict[str, str] | None:
+        """An object's labels (None when it does not exist): cleanup checks them before deleting."""
+        calls = {
+            "Job": lambda: self._batch().read_namespaced_job,
+            "Deployment": lambda: self._apps().read_namespaced_deployment,
+            "Service": lambda: self._core().read_namespaced_service,
+        }
+        with self.access.calling(f"Read{kind}"):
+            try:
+                raw = self._json(calls[kind]()(name, namespace, _request_timeout=self._timeout, _preload_content=False))
+            except Exception as exc:
+                if getattr(exc, "status", None) == 404:
+                    return None
+                raise
+        return dict((raw.get("metadata") or {}).get("labels") or {})
+
     def pods(self, namespace: str, label_selector: str) -> list[PodView]:
         with self.access.calling("ListPods"):
             raw = self._json(

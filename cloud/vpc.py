@@ -137,3 +137,41 @@ class VpcNetworks:
         return str(
             self._clients.call("CreateVSwitch", lambda: client.create_vswitch(request).body.to_map())["VSwitchId"]
         )
+
+    def vpc(self, region: str, vpc_id: str) -> VpcInfo | None:
+        """One VPC by id (None once it is gone)."""
+        from alibabacloud_vpc20160428 import models as m
+
+        client = self._clients.client("vpc", region)
+        raw = self._paged(
+            "DescribeVpcs",
+            lambda page: m.DescribeVpcsRequest(region_id=region, vpc_id=vpc_id, page_number=page, page_size=PAGE_SIZE),
+            client.describe_vpcs,
+            ("Vpcs", "Vpc"),
+        )
+        found = [v for v in raw if v.get("VpcId") == vpc_id]
+        if not found:
+            return None
+        v = found[0]
+        return VpcInfo(
+            vpc_id=v["VpcId"],
+            name=v.get("VpcName", ""),
+            cidr_block=v.get("CidrBlock", ""),
+            status=v.get("Status", ""),
+            tags=_tags(v),
+        )
+
+    def delete_vswitch(self, region: str, vswitch_id: str) -> None:
+        """DeleteVSwitch. Safe to repeat: the caller treats NotFound as already done."""
+        from alibabacloud_vpc20160428 import models as m
+
+        client = self._clients.client("vpc", region)
+        request = m.DeleteVSwitchRequest(region_id=region, v_switch_id=vswitch_id)
+        self._clients.call("DeleteVSwitch", lambda: client.delete_vswitch(request).body.to_map())
+
+    def delete_vpc(self, region: str, vpc_id: str) -> None:
+        from alibabacloud_vpc20160428 import models as m
+
+        client = self._clients.client("vpc", region)
+        request = m.DeleteVpcRequest(region_id=region, vpc_id=vpc_id)
+        self._clients.call("DeleteVpc", lambda: client.delete_vpc(request).body.to_map())

@@ -6,6 +6,7 @@ import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
 
+from ack_compute.server.cleanup import register_cleanup
 from ack_compute.server.clusters import register_clusters
 from ack_compute.server.docs import register_docs
 from ack_compute.server.errors import as_tool_errors
@@ -64,8 +65,10 @@ def build_server(runtime: Runtime) -> MCPServer:
 
     register_clusters(server, runtime)
     register_workloads(server, runtime)
+    register_cleanup(server, runtime)
     register_docs(server)
     register_prompts(
-        server, {"estimate_cost", "doc_search", "ensure_cluster", "get_operation", "run_job", "deploy_acs"}
+        server,
+        {"estimate_cost", "doc_search", "ensure_cluster", "get_operation", "run_job", "deploy_acs", "cleanup"},
     )
     return server

@@ -69,7 +69,11 @@ def serve(args: argparse.Namespace) -> int:
 
     with _cloud(settings) as (settings, credentials):
         runtime = Runtime.build(settings, credentials)
-        resumed = runtime.clusters.resume_unfinished() + runtime.jobs.resume_unfinished()
+        resumed = (
+            runtime.clusters.resume_unfinished()
+            + runtime.jobs.resume_unfinished()
+            + runtime.cleaner.resume_unfinished()
+        )
         if resumed:
             log.info("resumed %d unfinished operation(s): %s", len(resumed), ", ".join(resumed))
         server = build_server(runtime)

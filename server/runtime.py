@@ -11,6 +11,7 @@ from ack_compute.cloud.cs import ContainerService
 from ack_compute.cloud.ecs import EcsCatalog
 from ack_compute.cloud.vpc import VpcNetworks
 from ack_compute.server.settings import Settings
+from ack_compute.tools.cleanup import Cleaner
 from ack_compute.tools.deploy_acs import AcsDeployer
 from ack_compute.tools.ensure_cluster import ClusterService, ClusterSettings
 from ack_compute.tools.kubeconfigs import Kubeconfigs
@@ -44,6 +45,7 @@ class Runtime:
     targets: Targets
     jobs: JobRunner
     deployer: AcsDeployer
+    cleaner: Cleaner
 
     @classmethod
     def build(cls, settings: Settings, credentials: StaticCredentials | None = None) -> Runtime:
@@ -114,5 +116,6 @@ class Runtime:
             clusters=clusters,
             targets=targets,
             deployer=AcsDeployer(targets=targets, quotes=quotes, ownership=ownership),
+            cleaner=Cleaner(cs=cs, vpcs=clusters.vpcs, targets=targets, ownership=ownership, operations=operations),
             jobs=JobRunner(targets=targets, quotes=quotes, pricer=pricer, ownership=ownership, operations=operations),
         )

@@ -1,0 +1,156 @@
+"""cleanup against the sandbox: what this server created goes, newest first; nothing else is touched."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from kubernetes import client
+
+from ack_compute.sandbox import SandboxCloud
+from ack_compute.server.runtime import Runtime
+from ack_compute.tools.cleanup import CleanupReport, CleanupRequest
+from ack_compute.tools.ensure_cluster import MANAGED_BY, OPERATION_TAG
+from ack_compute.tools.estimate_cost import estimate_cost
+from ack_compute.tools.plans import ClusterPlan
+from ack_compute.tools.run_job import JobRequest
+
+PLAN = ClusterPlan(instance_types=["ecs.g7.xlarge"], node_count=1, zone="cn-hangzhou-h", hours=1)
+
+
+@pytest.fixture
+def runtime(world: SandboxCloud, runtime_on: Callable[..., Runtime]) -> Runtime:
+    return runtime_on(world)
+
+
+def finish(runtime: Runtime, operation_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    status = runtime.operations.get(operation_id)
+    while not status.done and time.monotonic() < deadline:
+        status = runtime.operations.wait(operation_id, 2)
+    assert status.state == "succeeded", (status.stage, status.error)
+    return status.result or {}
+
+
+def create_cluster(runtime: Runtime, name: str = "acf-ours") -> str:
+    est = estimate_cost(PLAN, default_region="cn-hangzhou", pricer=runtime.pricer, quotes=runtime.quotes)
+    outcome = runtime.clusters.ensure(name, plan=PLAN, quote_token=est.quote_token)
+    return finish(runtime, outcome.operation_id or "")["cluster_id"]
+
+
+def clean(runtime: Runtime, **fields: object) -> CleanupReport:
+    report = runtime.cleaner.start(CleanupRequest(dry_run=False, **fields))  # type: ignore[arg-type]
+    if report.operation_id:
+        return CleanupReport.model_validate(finish(runtime, report.operation_id))
+    return report
+
+
+def live(world: SandboxCloud) -> dict[str, set[str]]:
+    return {
+        "clusters": {c.cluster_id for c in world.clusters() if c.state not in ("deleted",)},
+        "vpcs": {v.vpc_id for v in world.vpcs() if v.deleted is None},
+        "vswitches": {s.vswitch_id for s in world.vswitches() if s.deleted is None},
+    }
+
+
+def test_dry_run_plans_then_cleanup_removes_only_ours(runtime: Runtime, world: SandboxCloud) -> None:
+    foreign = world.plant_cluster("acf-someone-else", nodes=1)  # acf- named, but not ours
+    foreign_vpc = world.plant_vpc("acf-vpc-lookalike")
+    reused = world.plant_cluster("shared-team", nodes=1)
+    assert runtime.clusters.ensure("shared-team").status == "reused"
+    ours = create_cluster(runtime)
+    job = runtime.jobs.start(JobRequest(cluster=ours, script="sleep 30"))
+    core = client.BatchV1Api(runtime.targets.access(runtime.targets.resolve(ours)).api_client())
+    core.create_namespaced_job(
+        "default",
+        {
+            "metadata": {"name": "acf-job-not-ours"},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "c", "image": "busybox", "command": ["true"]}],
+                    }
+                }
+            },
+        },
+    )
+    before = live(world)
+
+    plan = runtime.cleaner.plan(CleanupRequest())
+    assert plan.dry_run and plan.status == "planned"
+    order = [(i.kind, i.action) for i in plan.items]
+    assert order[0] == ("job", "delete")
+    assert [k for k, a in order if a == "delete"] == ["job", "cluster", "vswitch", "vpc"]
+    kept = {i.cloud_id: i.reason for i in plan.items if i.action == "keep"}
+    assert reused in kept and "reused" in kept[reused]
+    assert plan.hourly_stops > 0 and plan.currency == "CNY"
+    assert live(world) == before, "a dry run changes nothing"
+
+    done = clean(runtime)
+    assert done.status == "done", done.items
+    after = live(world)
+    assert ours not in after["clusters"]
+    assert {foreign, reused} <= after["clusters"] and foreign_vpc in after["vpcs"]
+    ours_network = {
+        r.cloud_id for r in runtime.ownership.all() if r.kind in ("vpc", "vswitch") and r.origin == "created"
+    }
+    assert ours_network and not ours_network & (after["vpcs"] | after["vswitches"])
+    assert before["vpcs"] - ours_network <= after["vpcs"], "every VPC that is not ours survives"
+    assert {r.state for r in runtime.ownership.all() if r.origin == "created"} == {"deleted"}
+    assert job.job_name
+    again = runtime.cleaner.plan(CleanupRequest())
+    assert all(i.action == "keep" for i in again.items), "only the reused cluster is left, and it is kept"
+
+
+def test_a_crash_between_create_and_record_leaks_nothing(runtime: Runtime, world: SandboxCloud) -> None:
+    ours = create_cluster(runtime)
+    with runtime.ledger.transaction() as db:  # as if the process died before the ids were written down
+        db.execute("UPDATE resources SET cloud_id = NULL, state = 'intent'")
+    report = clean(runtime)
+    assert report.status == "done", report.items
+    assert ours not in live(world)["clusters"]
+    assert not live(world)["vswitches"] and not live(world)["vpcs"], [
+        (i.kind, i.action, i.reason) for i in report.items
+    ]
+
+
+def test_rows_whose_tags_disagree_are_kept(runtime: Runtime, world: SandboxCloud) -> None:
+    ours = create_cluster(runtime)
+    foreign = world.plant_cluster("acf-theirs", nodes=1)
+    with runtime.ledger.transaction() as db:  # a ledger row pointing at someone else's cluster
+        db.execute("UPDATE resources SET cloud_id = ? WHERE cloud_id = ?", (foreign, ours))
+    plan = runtime.cleaner.plan(CleanupRequest(target="cluster", cluster=foreign))
+    (item,) = [i for i in plan.items if i.kind == "cluster"]
+    assert item.action == "keep" and "tags" in item.reason
+    clean(runtime, target="cluster", cluster=foreign)
+    assert foreign in live(world)["clusters"]
+
+
+def test_deletion_protection_is_a_clear_refusal(runtime: Runtime, world: SandboxCloud) -> None:
+    op = "op-0123456789abcdef"
+    protected = world.plant_cluster(
+        "acf-protected", nodes=1, deletion_protection=True, tags={MANAGED_BY[0]: MANAGED_BY[1], OPERATION_TAG: op}
+    )
+    row = runtime.ownership.claim(op, "cluster", "cn-hangzhou", "acf-protected")
+    runtime.ownership.update(row, state="ready", cloud_id=protected)
+    report = clean(runtime)
+    (item,) = report.items
+    assert item.action == "blocked" and "deletion protection" in item.reason
+    assert report.status in ("partial", "done") and protected in live(world)["clusters"]
+    assert "DeleteCluster" not in world.counts()
+
+
+def test_delete_failed_is_reported_and_a_rerun_finishes(runtime: Runtime, world: SandboxCloud) -> None:
+    ours = create_cluster(runtime)
+    world.fail_next_cluster_deletion()
+    first = clean(runtime)
+    assert first.status == "partial"
+    (failed,) = [i for i in first.items if i.kind == "cluster"]
+    assert failed.action == "blocked" and "failed" in failed.outcome and "cleanup again" in failed.outcome
+    network = [i for i in first.items if i.kind in ("vpc", "vswitch")]
+    assert all(i.action == "blocked" for i in network), "the network stays while the cluster still uses it"
+    second = clean(runtime)
+    assert second.status == "done", second.items
+    assert ours not in live(world)["clusters"] and not live(world)["vpcs"]

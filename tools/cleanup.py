@@ -1,0 +1,475 @@
+"""cleanup: delete what this server created, newest first, and nothing else.
+
+The ledger says what is ours; the cloud's tags (and Kubernetes labels) must agree before anything is deleted, so a
+row that somehow points at someone else's resource is kept and reported, not deleted. Order: Jobs, Deployments and
+Services first, then clusters (each deletion awaited), then vSwitches, then VPCs. Already gone counts as done, so
+cleanup can be run again after any failure. A dry run (the default) returns the plan and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from ack_compute.cloud.cs import ContainerService
+from ack_compute.cloud.errors import CloudError
+from ack_compute.cloud.kube_workloads import KubeWorkloads
+from ack_compute.cloud.vpc import VpcNetworks
+from ack_compute.tools.errors import AckComputeError
+from ack_compute.tools.operations import OperationContext, Operations
+from ack_compute.tools.ownership import OwnedResource, Ownership
+from ack_compute.tools.targets import CONTEXT_PREFIX, ClusterTarget, Targets, cluster_kind
+
+log = logging.getLogger("ack_compute.cleanup")
+
+OPERATION_KIND = "cleanup"
+MANAGED_BY = ("ack-compute-mcp/managed-by", "ack-compute-mcp")
+OPERATION_TAG = "ack-compute-mcp/operation"
+DONE_STATES = ("deleted", "abandoned")
+# Kubernetes objects first, then what they ran on, then the network under it.
+KIND_ORDER = {"job": 0, "deployment": 1, "service": 2, "cluster": 3, "security_group": 4, "vswitch": 5, "vpc": 6}
+Action = Literal["delete", "keep", "gone", "blocked"]
+
+
+class CleanupItem(BaseModel):
+    resource_id: int
+    kind: str
+    name: str
+    cloud_id: str | None
+    region: str
+    operation_id: str
+    action: Action
+    reason: str
+    hourly: Decimal | None = Field(None, description="What it costs per hour now, from its quote, when known.")
+    currency: str = ""
+    outcome: str = ""
+
+
+class CleanupReport(BaseModel):
+    dry_run: bool
+    status: Literal["planned", "nothing_to_do", "running", "done", "partial"]
+    items: list[CleanupItem]
+    hourly_stops: Decimal = Decimal(0)
+    currency: str = ""
+    operation_id: str | None = None
+    message: str
+    next_step: str
+
+
+class CleanupRequest(BaseModel):
+    target: Literal["all", "operation", "cluster", "workload"] = "all"
+    operation_id: str | None = Field(None, pattern=r"^[a-z]+-[0-9a-f]{6,32}$")
+    cluster: str | None = Field(None, min_length=1, max_length=300)
+    workload: str | None = Field(None, min_length=1, max_length=300)
+    dry_run: bool = True
+    include_failed: bool = True
+
+
+class CleanupSettings(BaseModel):
+    delete_timeout_s: float = 1800.0
+    dependency_retry_s: float = 120.0
+
+
+class Cleaner:
+    def __init__(
+        self,
+        *,
+        cs: ContainerService,
+        vpcs: VpcNetworks,
+        targets: Targets,
+        ownership: Ownership,
+        operations: Operations,
+        settings: CleanupSettings | None = None,
+    ) -> None:
+        self.cs = cs
+        self.vpcs = vpcs
+        self.targets = targets
+        self.ownership = ownership
+        self.operations = operations
+        self.settings = settings or CleanupSettings()
+
+    # -- choosing ------------------------------------------------------------------------------------------
+
+    def select(self, request: CleanupRequest) -> list[OwnedResource]:
+        rows = [r for r in self.ownership.all() if r.state not in DONE_STATES]
+        if request.target == "operation":
+            if not request.operation_id:
+                raise AckComputeError("target=operation needs operation_id.", "Pass the operation id to clean up.")
+            rows = [r for r in rows if r.operation_id == request.operation_id]
+        elif request.target == "cluster":
+            if not request.cluster:
+                raise AckComputeError("target=cluster needs cluster (its id).", "Pass the cluster id.")
+            chosen = [r for r in rows if r.kind == "cluster" and request.cluster in (r.cloud_id, r.name)]
+            ops = {r.operation_id for r in chosen if r.origin == "created"}
+            ids = {r.cloud_id for r in chosen} | {request.cluster}
+            rows = [
+                r
+                for r in rows
+                if r in chosen
+                or (r.operation_id in ops and r.kind in ("vpc", "vswitch", "security_group"))
+                or (r.kind in ("job", "deployment", "service") and r.details.get("cluster") in ids)
+            ]
+        elif request.target == "workload":
+            if not request.workload:
+                raise AckComputeError("target=workload needs workload (a Job or Deployment name).", "Pass its name.")
+            rows = [
+                r
+                for r in rows
+                if r.kind in ("job", "deployment", "service")
+                and (request.workload in (r.name, r.details.get("name"), r.details.get("job")))
+            ]
+        return sorted(rows, key=lambda r: (KIND_ORDER.get(r.kind, 9), -r.resource_id))
+
+    def plan(self, request: CleanupRequest) -> CleanupReport:
+        rows = self.select(request)
+        items = [self._assess(r) for r in rows]
+        stays = {i.operation_id for i in items if i.kind == "cluster" and i.action in ("keep", "blocked")}
+        items = [
+            i.model_copy(update={"action": "keep", "reason": "the cluster created with it stays, and uses it"})
+            if i.kind in ("vpc", "vswitch") and i.action == "delete" and i.operation_id in stays
+            else i
+            for i in items
+        ]
+        return self._report(items, dry_run=True)
+
+    # -- what would happen to one row -------------------------------------------------------------------------
+
+    def _item(self, row: OwnedResource, action: Action, reason: str) -> CleanupItem:
+        return CleanupItem(
+            resource_id=row.resource_id,
+            kind=row.kind,
+            name=row.name,
+            cloud_id=row.cloud_id,
+            region=row.region,
+            operation_id=row.operation_id,
+            action=action,
+            reason=reason,
+        )
+
+    def _assess(self, row: OwnedResource) -> CleanupItem:
+        if row.origin == "reused":
+            return self._item(row, "keep", "reused, not created by this server: never deleted")
+        try:
+            if row.kind == "cluster":
+                return self._assess_cluster(row)
+            if row.kind in ("vpc", "vswitch"):
+                return self._assess_network(row)
+            if row.kind in ("job", "deployment", "service"):
+                return self._assess_workload(row)
+        except CloudError as exc:
+            if exc.is_not_found:
+                return self._item(row, "gone", "already deleted")
+            return self._item(row, "blocked", f"could not be checked: {exc}")
+        return self._item(row, "keep", f"this server does not delete {row.kind} resources")
+
+    def _priced(self, item: CleanupItem) -> CleanupItem:
+        """The hourly price its quote stated, which stops when it is deleted."""
+        rows = self.ownership.ledger.query(
+            "SELECT q.hourly, q.currency FROM operations o JOIN quotes q ON q.quote_id = o.quote_id"
+            " WHERE o.operation_id = ?",
+            (item.operation_id,),
+        )
+        if not rows:
+            return item
+        return item.model_copy(update={"hourly": Decimal(rows[0]["hourly"]), "currency": rows[0]["currency"]})
+
+    def _cluster_id(self, row: OwnedResource) -> str | None:
+        """The cloud id, or for an intent row whose create call never reported back, the cluster tagged with
+        the row's operation (found by name), so a crash between the call and the record leaks nothing."""
+        if row.cloud_id:
+            return row.cloud_id
+        for c in self.cs.list_clusters(name=row.name, region=row.region):
+            if c.name == row.name and c.tags.get(OPERATION_TAG) == row.operation_id:
+                self.ownership.update(row.resource_id, state=row.state, cloud_id=c.cluster_id)
+                return c.cluster_id
+        return None
+
+    def _assess_cluster(self, row: OwnedResource) -> CleanupItem:
+        cluster_id = self._cluster_id(row)
+        if cluster_id is None:
+            return self._item(row, "gone", "never created (no cluster carries this operation's tag)")
+        info = self.cs.describe_cluster(cluster_id)
+        row = row.model_copy(update={"cloud_id": cluster_id})
+        if info.state == "deleted":
+            return self._item(row, "gone", "already deleted")
+        if info.tags.get(MANAGED_BY[0]) != MANAGED_BY[1] or info.tags.get(OPERATION_TAG) != row.operation_id:
+            return self._item(row, "keep", "its tags do not name this server and operation: not touched")
+        if info.deletion_protection:
+            return self._item(
+                row, "blocked", "deletion protection is on; turn it off (ACK console) if it should go, then rerun"
+            )
+        what = "ACK Serverless cluster" if cluster_kind(info) == "serverless" else "cluster"
+        return self._priced(self._item(row, "delete", f"{what} created by {row.operation_id} ({info.state})"))
+
+    def _assess_network(self, row: OwnedResource) -> CleanupItem:
+        cloud_id = row.cloud_id or self._network_by_tag(row)
+        if cloud_id is None:
+            return self._item(row, "gone", "never created (nothing carries this operation's tag)")
+        row = row.model_copy(update={"cloud_id": cloud_id})
+        tags = self._network_tags(row)
+        if tags is None:
+            return self._item(row, "gone", "already deleted")
+        if tags.get(MANAGED_BY[0]) != MANAGED_BY[1] or tags.get(OPERATION_TAG) != row.operation_id:
+            return self._item(row, "keep", "its tags do not name this server and operation: not touched")
+        return self._item(row, "delete", f"{row.kind} created by {row.operation_id}")
+
+    def _network_by_tag(self, row: OwnedResource) -> str | None:
+        if row.kind == "vpc":
+            found = [
+                v for v in self.vpcs.vpcs(row.region, name=row.name) if v.tags.get(OPERATION_TAG) == row.operation_id
+            ]
+            vid = found[0].vpc_id if found else None
+        else:
+            vpc_id = row.details.get("vpc_id")
+            if not vpc_id:
+                return None
+            found_sw = [
+                s for s in self.vpcs.vswitches(row.region, vpc_id) if s.tags.get(OPERATION_TAG) == row.operation_id
+            ]
+            vid = found_sw[0].vswitch_id if found_sw else None
+        if vid:
+            self.ownership.update(row.resource_id, state=row.state, cloud_id=vid)
+        return vid
+
+    def _network_tags(self, row: OwnedResource) -> dict[str, str] | None:
+        assert row.cloud_id
+        if row.kind == "vpc":
+            vpc = self.vpcs.vpc(row.region, row.cloud_id)
+            return vpc.tags if vpc is not None else None
+        vpc_id = row.details.get("vpc_id")
+        if not vpc_id:
+            return {}
+        found = [s for s in self.vpcs.vswitches(row.region, vpc_id) if s.vswitch_id == row.cloud_id]
+        return found[0].tags if found else None
+
+    def _workload_target(self, row: OwnedResource) -> ClusterTarget | None:
+        cluster = str(row.details.get("cluster") or "")
+        if cluster.startswith(CONTEXT_PREFIX):
+            return ClusterTarget(ref=cluster, kind="context", region=row.region, context=cluster[len(CONTEXT_PREFIX) :])
+        try:
+            info = self.cs.describe_cluster(cluster)
+        except CloudError as exc:
+            if exc.is_not_found:
+                return None
+            raise
+        if info.state in ("deleted", "deleting"):
+            return None
+        return ClusterTarget(ref=cluster, kind=cluster_kind(info), region=row.region, cluster_id=cluster, info=info)
+
+    def _workload_object(self, row: OwnedResource) -> tuple[str, str, str]:
+        namespace = str(row.details.get("namespace") or "default")
+        if row.kind == "job":
+            return "Job", namespace, str(row.details.get("job") or row.name.rsplit("/", 1)[-1])
+        kind = "Deployment" if row.kind == "deployment" else "Service"
+        return kind, namespace, str(row.details.get("name") or row.name.rsplit("/", 1)[-1])
+
+    def _assess_workload(self, row: OwnedResource) -> CleanupItem:
+        target = self._workload_target(row)
+        if target is None:
+            return self._item(row, "gone", "its cluster is gone")
+        kind, namespace, name = self._workload_object(row)
+        access = self.targets.access(target)
+        try:
+            labels = KubeWorkloads(access).labels_of(kind, namespace, name)
+        finally:
+            access.close()
+        if labels is None:
+            return self._item(row, "gone", "already deleted (finished Jobs are removed 300 s after they end)")
+        if labels.get(MANAGED_BY[0]) != MANAGED_BY[1]:
+            return self._item(row, "keep", f"{kind} {namespace}/{name} lacks this server's label: not touched")
+        item = self._item(row, "delete", f"{kind} {namespace}/{name} created by {row.operation_id}")
+        return self._priced(item) if row.kind == "deployment" else item
+
+    # -- doing it -------------------------------------------------------------------------------------------
+
+    def start(self, request: CleanupRequest, requested_by: str = "") -> CleanupReport:
+        planned = self.plan(request)
+        if not any(i.action in ("delete", "gone") for i in planned.items):
+            return self._report(planned.items, dry_run=False)
+        params = {"request": request.model_dump(mode="json"), "rows": [i.resource_id for i in planned.items]}
+        operation_id = f"cl-{uuid.uuid4().hex[:16]}"
+        self.operations.start(
+            OPERATION_KIND, params, self.run_operation, operation_id=operation_id, requested_by=requested_by
+        )
+        return planned.model_copy(
+            update={
+                "dry_run": False,
+                "status": "running",
+                "operation_id": operation_id,
+                "message": f"Deleting {sum(i.action == 'delete' for i in planned.items)} resource(s), newest first.",
+                "next_step": f"Call get_operation with {operation_id} until it finishes.",
+            }
+        )
+
+    def run_operation(self, ctx: OperationContext) -> dict[str, Any]:
+        wanted = set(ctx.params["rows"])
+        rows = [r for r in self.select(CleanupRequest.model_validate(ctx.params["request"])) if r.resource_id in wanted]
+        items: list[CleanupItem] = []
+        stuck: set[str] = set()  # operations whose cluster could not be deleted: their network is still in use
+        for n, row in enumerate(rows):
+            item = self._assess(row)
+            ctx.progress(n / max(len(rows), 1), "deleting", f"{item.kind} {item.cloud_id or item.name}")
+            if item.action == "delete" and row.kind in ("vpc", "vswitch") and row.operation_id in stuck:
+                item = item.model_copy(
+                    update={"action": "blocked", "outcome": "kept: the cluster created with it was not deleted"}
+                )
+            elif item.action == "gone":
+                self.ownership.update(row.resource_id, state="deleted", details={"cleanup": item.reason})
+                item.outcome = "already gone"
+            elif item.action == "delete":
+                item = self._delete(ctx, row, item)
+            if row.kind == "cluster" and item.action in ("blocked", "keep"):
+                stuck.add(row.operation_id)
+            items.append(item)
+        return self._report(items, dry_run=False).model_dump(mode="json")
+
+    def _delete(self, ctx: OperationContext, row: OwnedResource, item: CleanupItem) -> CleanupItem:
+        try:
+            if row.kind == "cluster":
+                self._delete_cluster(ctx, row, item)
+            elif row.kind in ("vpc", "vswitch"):
+                self._delete_network(row, item)
+            else:
+                self._delete_workload(row)
+        except (CloudError, AckComputeError) as exc:
+            if isinstance(exc, CloudError) and exc.is_not_found:
+                self.ownership.update(row.resource_id, state="deleted", details={"cleanup": "already gone"})
+                return item.model_copy(update={"outcome": "already gone"})
+            text = exc.text if isinstance(exc, AckComputeError) else str(exc)
+            self.ownership.update(row.resource_id, state=row.state, details={"cleanup_error": text[:500]})
+            return item.model_copy(update={"action": "blocked", "outcome": text})
+        self.ownership.update(row.resource_id, state="deleted", details={"cleanup": "deleted"})
+        return item.model_copy(update={"outcome": "deleted"})
+
+    def _delete_workload(self, row: OwnedResource) -> None:
+        target = self._workload_target(row)
+        if target is None:
+            return
+        kind, namespace, name = self._workload_object(row)
+        access = self.targets.access(target)
+        try:
+            workloads = KubeWorkloads(access)
+            workloads.delete(kind, namespace, name)  # type: ignore[arg-type]
+            if row.kind == "job" and row.details.get("config_map"):
+                workloads.delete("ConfigMap", namespace, str(row.details["config_map"]))
+        finally:
+            access.close()
+
+    def _delete_cluster(self, ctx: OperationContext, row: OwnedResource, item: CleanupItem) -> None:
+        cluster_id = item.cloud_id or ""
+        task_id = self.cs.delete_cluster(cluster_id)
+        self.ownership.update(row.resource_id, state="deleting", details={"delete_task_id": task_id})
+        deadline = time.monotonic() + self.settings.delete_timeout_s
+        delay = 1.0
+        while True:
+            try:
+                info = self.cs.describe_cluster(cluster_id)
+            except CloudError as exc:
+                if exc.is_not_found:
+                    return
+                raise
+            if info.state == "deleted":
+                return
+            if info.state == "delete_failed":
+                detail = ""
+                try:
+                    task = self.cs.describe_task(task_id)
+                    detail = f" (task {task.task_id}: {task.error_code} {task.error_message})".rstrip()
+                except CloudError:
+                    pass
+                raise AckComputeError(
+                    f"Deleting cluster {cluster_id} failed{detail}.",
+                    "Look at the cluster in the ACK console (often a resource it cannot release), then run cleanup "
+                    "again; the ledger still lists it.",
+                )
+            if time.monotonic() + delay > deadline:
+                raise AckComputeError(
+                    f"Cluster {cluster_id} was still {info.state} after {self.settings.delete_timeout_s:.0f} s.",
+                    "Run cleanup again later; it continues where it stopped.",
+                )
+            ctx.progress(0.5, "deleting", f"cluster {cluster_id} {info.state}")
+            time.sleep(delay)
+            delay = min(delay * 2, 15.0)
+
+    def _delete_network(self, row: OwnedResource, item: CleanupItem) -> None:
+        """DependencyViolation right after a cluster goes usually means ENIs still being released: retry for a
+        while, then report what still uses it."""
+        deadline = time.monotonic() + self.settings.dependency_retry_s
+        delay = 1.0
+        while True:
+            try:
+                if row.kind == "vswitch":
+                    self.vpcs.delete_vswitch(row.region, item.cloud_id or "")
+                else:
+                    self.vpcs.delete_vpc(row.region, item.cloud_id or "")
+                return
+            except CloudError as exc:
+                if not exc.code.startswith(("DependencyViolation", "IncorrectVSwitchStatus", "IncorrectVpcStatus")):
+                    raise
+                if time.monotonic() + delay > deadline:
+                    raise AckComputeError(
+                        f"{row.kind} {item.cloud_id} is still in use ({exc.code}): {exc.message}",
+                        "Something else still uses it (another cluster or vSwitch); it is kept and stays in the "
+                        "ledger, so cleanup removes it once that is gone.",
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    # -- reporting ------------------------------------------------------------------------------------------
+
+    def _report(self, items: list[CleanupItem], *, dry_run: bool) -> CleanupReport:
+        deleting = [i for i in items if i.action == "delete"]
+        hourly = sum((i.hourly or Decimal(0) for i in deleting), Decimal(0))
+        kept = [i for i in items if i.action in ("keep", "blocked")]
+        if not items:
+            return CleanupReport(
+                dry_run=dry_run,
+                status="nothing_to_do",
+                items=[],
+                message="Nothing to clean up: the ledger lists nothing live that this server created.",
+                next_step="Nothing to do.",
+            )
+        if dry_run:
+            status: Literal["planned", "done", "partial"] = "planned"
+            message = (
+                f"Would delete {len(deleting)} resource(s) in this order, keep {len(kept)}"
+                + (f"; {hourly} {next((i.currency for i in deleting if i.currency), '')}/h stops" if hourly else "")
+                + "."
+            )
+            step = (
+                "Show this plan to the person; call cleanup again with dry_run=false to delete."
+                if deleting
+                else ("Nothing can be deleted; the reasons say why.")
+            )
+        else:
+            failed = [i for i in items if i.action == "blocked"]
+            status = "partial" if failed else "done"
+            done = [i for i in items if i.outcome in ("deleted", "already gone")]
+            message = f"Deleted or found gone: {len(done)}; kept or blocked: {len(kept)}."
+            step = (
+                "Fix what the blocked items say, then run cleanup again; it continues where it stopped."
+                if failed
+                else "Done: nothing this server created is left in this selection."
+            )
+        currency = next((i.currency for i in deleting if i.currency), "")
+        return CleanupReport(
+            dry_run=dry_run,
+            status=status,
+            items=items,
+            hourly_stops=hourly,
+            currency=currency,
+            message=message,
+            next_step=step,
+        )
+
+    def resume_unfinished(self) -> list[str]:
+        resumed = []
+        for operation_id, params in self.operations.unfinished(OPERATION_KIND):
+            self.operations.resume(operation_id, params, self.run_operation)
+            resumed.append(operation_id)
+        return resumed
