@@ -104,6 +104,7 @@ class Runtime:
                 probe_timeout_s=settings.probe_timeout_seconds, probe_concurrency=settings.probe_concurrency
             ),
         )
+        cleaner = Cleaner(cs=cs, vpcs=clusters.vpcs, targets=targets, ownership=ownership, operations=operations)
         return cls(
             settings=settings,
             clients=clients,
@@ -116,6 +117,13 @@ class Runtime:
             clusters=clusters,
             targets=targets,
             deployer=AcsDeployer(targets=targets, quotes=quotes, ownership=ownership),
-            cleaner=Cleaner(cs=cs, vpcs=clusters.vpcs, targets=targets, ownership=ownership, operations=operations),
-            jobs=JobRunner(targets=targets, quotes=quotes, pricer=pricer, ownership=ownership, operations=operations),
+            cleaner=cleaner,
+            jobs=JobRunner(
+                targets=targets,
+                quotes=quotes,
+                pricer=pricer,
+                ownership=ownership,
+                operations=operations,
+                after_job=cleaner.after_job,
+            ),
         )

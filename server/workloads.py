@@ -87,6 +87,13 @@ def register_workloads(server: MCPServer, runtime: Runtime) -> None:
         quote_token: str | None = None,
         log_lines: Annotated[int, Field(ge=1, le=5000)] = 200,
         log_bytes: Annotated[int, Field(ge=1024, le=1024 * 1024)] = 65536,
+        cleanup_after: Annotated[
+            bool,
+            Field(
+                description="When the job ends, however it ends, delete the cluster and its network if this server "
+                "created them (a reused cluster is kept)."
+            ),
+        ] = False,
         wait_seconds: Annotated[int, Field(ge=0, le=MAX_WAIT)] = 30,
     ) -> JobOutcome:
         request = JobRequest(
@@ -103,6 +110,7 @@ def register_workloads(server: MCPServer, runtime: Runtime) -> None:
             quote_token=quote_token,
             log_lines=log_lines,
             log_bytes=log_bytes,
+            cleanup_after=cleanup_after,
         )
         asked = compute == "acs" and acs is not None and bool(quote_token) and _can_elicit(ctx)
         if not asked:

@@ -467,6 +467,17 @@ class Cleaner:
             next_step=step,
         )
 
+    def after_job(self, cluster_id: str) -> tuple[str | None, str]:
+        """cleanup_after: delete the cluster and what was created with it, only if this server created it."""
+        request = CleanupRequest(target="cluster", cluster=cluster_id, dry_run=False)
+        plan = self.plan(request)
+        cluster = next((i for i in plan.items if i.kind == "cluster" and i.cloud_id == cluster_id), None)
+        if cluster is None or cluster.action != "delete":
+            why = cluster.reason if cluster is not None else "this server did not create it"
+            return None, f"cleanup_after: cluster {cluster_id} is kept ({why})."
+        report = self.start(request)
+        return report.operation_id, f"cleanup_after: deleting cluster {cluster_id} and the network created with it."
+
     def resume_unfinished(self) -> list[str]:
         resumed = []
         for operation_id, params in self.operations.unfinished(OPERATION_KIND):

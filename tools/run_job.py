@@ -12,6 +12,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -91,6 +92,11 @@ class JobRequest(BaseModel):
     quote_token: str | None = None
     log_lines: int = Field(200, ge=1, le=5000, description="Most log lines returned (the tail).")
     log_bytes: int = Field(65536, ge=1024, le=1024 * 1024, description="Most log bytes returned (the tail).")
+    cleanup_after: bool = Field(
+        False,
+        description="When the job ends (however it ends), delete the cluster and the network created with it, "
+        "if this server created them; a reused cluster is kept.",
+    )
 
     @field_validator("script")
     @classmethod
@@ -145,6 +151,7 @@ class JobOutcome(BaseModel):
     log: str = ""
     log_truncated: bool = False
     cleaned_up: list[str] = []
+    cleanup_operation_id: str | None = Field(None, description="With cleanup_after: the cleanup to follow.")
     notes: list[str] = []
     plan_to_quote: AcsPlan | None = None
     message: str
@@ -246,7 +253,11 @@ class JobRunner:
         ownership: Ownership,
         operations: Operations,
         kube_timeout_s: float = 10.0,
+        after_job: Callable[[str], tuple[str | None, str]] | None = None,
     ) -> None:
+        """`after_job(cluster_id)` starts the cleanup of a cluster this server created (cleanup_after) and
+        returns (its operation id or None, a sentence for the result)."""
+        self.after_job = after_job
         self.targets = targets
         self.quotes = quotes
         self.pricer = pricer
@@ -420,6 +431,7 @@ class JobRunner:
             "timeout_seconds": request.timeout_seconds,
             "log_lines": request.log_lines,
             "log_bytes": request.log_bytes,
+            "cleanup_after": request.cleanup_after,
             "notes": notes,
             "started_at": time.time(),
         }
@@ -464,6 +476,34 @@ class JobRunner:
     # -- the operation: watch to the end, read the log --------------------------------------------------------
 
     def run_operation(self, ctx: OperationContext) -> dict[str, Any]:
+        """The job to its end; with cleanup_after, the cluster's cleanup starts however the job ended."""
+        target = ClusterTarget.model_validate(ctx.params["target"])
+        wanted = bool(ctx.params.get("cleanup_after")) and target.cluster_id is not None and self.after_job
+        try:
+            result = self._run_to_end(ctx)
+        except BaseException:
+            if wanted:
+                self._clean_after(target)
+            raise
+        if wanted:
+            operation_id, note = self._clean_after(target)
+            result["cleanup_operation_id"] = operation_id
+            result["notes"] = [*result.get("notes", []), note]
+            if operation_id:
+                result["next_step"] = (
+                    f"{result['next_step']} Follow the cluster's cleanup with get_operation {operation_id}."
+                )
+        return result
+
+    def _clean_after(self, target: ClusterTarget) -> tuple[str | None, str]:
+        assert self.after_job is not None and target.cluster_id is not None
+        try:
+            return self.after_job(target.cluster_id)
+        except (AckComputeError, CloudError) as exc:
+            text = exc.text if isinstance(exc, AckComputeError) else str(exc)
+            return None, f"cleanup_after could not start ({text}); run cleanup for cluster {target.cluster_id}."
+
+    def _run_to_end(self, ctx: OperationContext) -> dict[str, Any]:
         p = ctx.params
         target = ClusterTarget.model_validate(p["target"])
         namespace, job = p["namespace"], p["job"]

@@ -154,3 +154,24 @@ def test_delete_failed_is_reported_and_a_rerun_finishes(runtime: Runtime, world:
     second = clean(runtime)
     assert second.status == "done", second.items
     assert ours not in live(world)["clusters"] and not live(world)["vpcs"]
+
+
+def test_cleanup_after_a_job_deletes_the_cluster_this_server_created(runtime: Runtime, world: SandboxCloud) -> None:
+    ours = create_cluster(runtime)
+    started = runtime.jobs.start(JobRequest(cluster=ours, script="echo last words; exit 4", cleanup_after=True))
+    result = finish(runtime, started.operation_id or "")
+    assert result["status"] == "failed" and result["exit_code"] == 4 and "last words" in result["log"]
+    assert result["cleanup_operation_id"], result["notes"]
+    report = CleanupReport.model_validate(finish(runtime, result["cleanup_operation_id"]))
+    assert report.status == "done", report.items
+    assert ours not in live(world)["clusters"] and not live(world)["vpcs"] and not live(world)["vswitches"]
+
+
+def test_cleanup_after_keeps_a_reused_cluster(runtime: Runtime, world: SandboxCloud) -> None:
+    theirs = world.plant_cluster("team-cluster", nodes=1)
+    result = finish(
+        runtime, runtime.jobs.start(JobRequest(cluster=theirs, script="echo hi", cleanup_after=True)).operation_id or ""
+    )
+    assert result["status"] == "succeeded" and result["cleanup_operation_id"] is None
+    assert any("is kept" in n for n in result["notes"]), result["notes"]
+    assert theirs in live(world)["clusters"]
