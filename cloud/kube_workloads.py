@@ -372,6 +372,7 @@ class KubeWorkloads:
             "Job": lambda: self._batch().read_namespaced_job,
             "Deployment": lambda: self._apps().read_namespaced_deployment,
             "Service": lambda: self._core().read_namespaced_service,
+            "ConfigMap": lambda: self._core().read_namespaced_config_map,
         }
         with self.access.calling(f"Read{kind}"):
             try:

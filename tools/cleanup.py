@@ -153,6 +153,8 @@ class Cleaner:
 
     def _assess(self, row: OwnedResource) -> CleanupItem:
         if row.origin == "reused":
+            if self._reused_gone(row):
+                return self._item(row, "gone", "reused, and since deleted by its owner: only the ledger row goes")
             return self._item(row, "keep", "reused, not created by this server: never deleted")
         try:
             if row.kind == "cluster":
@@ -166,6 +168,17 @@ class Cleaner:
                 return self._item(row, "gone", "already deleted")
             return self._item(row, "blocked", f"could not be checked: {exc}")
         return self._item(row, "keep", f"this server does not delete {row.kind} resources")
+
+    def _reused_gone(self, row: OwnedResource) -> bool:
+        """Whether a resource this server only reused no longer exists (so its ledger row can be closed)."""
+        try:
+            if row.kind == "cluster" and row.cloud_id:
+                return self.cs.describe_cluster(row.cloud_id).state == "deleted"
+            if row.kind == "vpc" and row.cloud_id:
+                return self.vpcs.vpc(row.region, row.cloud_id) is None
+        except CloudError as exc:
+            return exc.is_not_found
+        return False
 
     def _priced(self, item: CleanupItem) -> CleanupItem:
         """The hourly price its quote stated, which stops when it is deleted."""
@@ -278,6 +291,19 @@ class Cleaner:
             labels = KubeWorkloads(access).labels_of(kind, namespace, name)
         finally:
             access.close()
+        if labels is None and row.kind == "job" and row.details.get("config_map"):
+            # The script's ConfigMap is created before its Job; a crash in between leaves it alone.
+            access = self.targets.access(target)
+            try:
+                cm_labels = KubeWorkloads(access).labels_of("ConfigMap", namespace, str(row.details["config_map"]))
+            finally:
+                access.close()
+            if cm_labels is not None and cm_labels.get(MANAGED_BY[0]) == MANAGED_BY[1]:
+                return self._item(
+                    row,
+                    "delete",
+                    f"the script ConfigMap {namespace}/{row.details['config_map']} is left without its Job",
+                )
         if labels is None:
             return self._item(row, "gone", "already deleted (finished Jobs are removed 300 s after they end)")
         if labels.get(MANAGED_BY[0]) != MANAGED_BY[1]:

@@ -37,6 +37,7 @@ PLAN_ANNOTATION = "ack-compute-mcp/plan"
 SPEC_ANNOTATION = "ack-compute-mcp/spec-sha256"
 APP_LABEL = "app.kubernetes.io/name"
 ROLLOUT_WAIT_SECONDS = 40.0
+STABLE_SECONDS = 3.0  # how long Running pods are watched for restarts before the deployment counts as healthy
 
 
 class DeployRequest(BaseModel):
@@ -177,7 +178,9 @@ class AcsDeployer:
         ownership: Ownership,
         kube_timeout_s: float = 10.0,
         rollout_wait_s: float = ROLLOUT_WAIT_SECONDS,
+        stable_s: float = STABLE_SECONDS,
     ) -> None:
+        self.stable_s = stable_s
         self.targets = targets
         self.quotes = quotes
         self.ownership = ownership
@@ -403,21 +406,14 @@ class AcsDeployer:
         failure = ""
         deadline = time.monotonic() + self.rollout_wait_s
         try:
-            for kind, raw in workloads.watch_objects("Pod", request.namespace, deadline, label_selector=selector):
-                pod = pod_view(raw, deleted=kind == "DELETED")
-                if pod.deleted or pod.terminating:
-                    pods.pop(pod.uid, None)
-                else:
-                    pods[pod.uid] = pod
-                waiting = next((c for c in pod.containers if c.state == "waiting" and c.reason), None)
-                if waiting is not None and waiting.reason in FAIL_FAST_REASONS:
-                    failure = f"pod {pod.name}: {waiting.reason}: {waiting.message}".strip(": ")
-                    break
-                if pod.unschedulable and not pod.node:
-                    failure = f"pod {pod.name} is unschedulable: {pod.unschedulable}"
-                    break
-                if self._settled(pods.values(), plan):
-                    break
+            failure = self._watch_pods(workloads, request.namespace, selector, plan, pods, deadline)
+            if not failure and self._settled(pods.values(), plan):
+                # Running once is not healthy: a crash-looping container also shows Running for a moment. Watch
+                # a little longer; a restart or a container that stops running in that window is a failure.
+                stable_until = min(deadline, time.monotonic() + self.stable_s)
+                failure = self._watch_pods(
+                    workloads, request.namespace, selector, plan, pods, stable_until, until_settled=False
+                )
         except CloudError as exc:
             failure = f"watching the pods failed: {exc}"
         placements = [
@@ -467,6 +463,42 @@ class AcsDeployer:
             next_step="It keeps running (and billing) until cleanup removes it.",
             **base,
         )
+
+    def _watch_pods(
+        self,
+        workloads: KubeWorkloads,
+        namespace: str,
+        selector: str,
+        plan: AcsPlan,
+        pods: dict[str, PodView],
+        deadline: float,
+        *,
+        until_settled: bool = True,
+    ) -> str:
+        """Follow the pods until they settle (or, with until_settled=False, until the deadline); returns why they
+        failed, or '' when they did not."""
+        for kind, raw in workloads.watch_objects("Pod", namespace, deadline, label_selector=selector):
+            pod = pod_view(raw, deleted=kind == "DELETED")
+            if pod.deleted or pod.terminating:
+                pods.pop(pod.uid, None)
+                continue
+            pods[pod.uid] = pod
+            waiting = next((c for c in pod.containers if c.state == "waiting" and c.reason), None)
+            if waiting is not None and waiting.reason in FAIL_FAST_REASONS:
+                return f"pod {pod.name}: {waiting.reason}: {waiting.message}".strip(": ")
+            if pod.unschedulable and not pod.node:
+                return f"pod {pod.name} is unschedulable: {pod.unschedulable}"
+            restarted = next((c for c in pod.containers if c.restart_count > 0), None)
+            if restarted is not None:
+                return (
+                    f"pod {pod.name}: container {restarted.name} is crash-looping (CrashLoopBackOff: it exited and "
+                    f"was restarted {restarted.restart_count} time(s); kubectl logs --previous shows why)"
+                )
+            if not until_settled and pod.phase in ("Failed", "Succeeded"):
+                return f"pod {pod.name} stopped ({pod.phase}{': ' + pod.reason if pod.reason else ''})"
+            if until_settled and self._settled(pods.values(), plan):
+                return ""
+        return ""
 
     @staticmethod
     def _settled(pods: Any, plan: AcsPlan) -> bool:

@@ -8,6 +8,7 @@ vSwitch zone, every pod billed as an ECI/ACS instance.
 
 from __future__ import annotations
 
+import os
 import secrets
 import string
 import time
@@ -26,8 +27,8 @@ from ack_compute.tools.acs_placement import VIRTUAL_NODE_LABEL
 from ack_compute.tools.errors import AckComputeError, CloudFailure, InvalidPlan
 from ack_compute.tools.kubeconfigs import Kubeconfigs
 from ack_compute.tools.network import prepare_network
-from ack_compute.tools.operations import OperationContext, Operations, UnknownOperation
-from ack_compute.tools.ownership import NameBusy, Ownership
+from ack_compute.tools.operations import OperationContext, Operations, UnknownOperation, process_alive
+from ack_compute.tools.ownership import NameBusy, OwnedResource, Ownership
 from ack_compute.tools.plans import AnyClusterPlan, ClusterPlan, ServerlessPlan, normalise
 from ack_compute.tools.pricing import Pricer
 from ack_compute.tools.quotes import QuoteBook
@@ -39,6 +40,7 @@ MANAGED_BY = ("ack-compute-mcp/managed-by", "ack-compute-mcp")
 OPERATION_TAG = "ack-compute-mcp/operation"
 BUSY_STATES = {"initial", "updating", "scaling", "upgrading"}
 OPERATION_KIND = "ensure_cluster"
+DEAD_CLAIM_SECONDS = 60.0
 VIRTUAL_NODE_SELECTOR = "=".join(VIRTUAL_NODE_LABEL)
 # Without a zone in a Serverless plan we need a zone where a vSwitch can be made and ECI can place pods.
 # cloud/ecs.py has no plain zone listing (and VPC DescribeZones is not wrapped), so we take the zones that
@@ -197,6 +199,8 @@ class ClusterService:
     ) -> ClusterOutcome:
         region = (plan.region if plan and plan.region else None) or self.default_region
         same_name = self.by_name(name, region)
+        for c in same_name:
+            self._adopt_if_ours(c)
         running = [c for c in same_name if c.state == "running"]
         if running:
             return self._reuse(running[0], name, region, requested_by)
@@ -204,7 +208,10 @@ class ClusterService:
         if busy:
             return self._wait_for_existing(busy[0], name, region, requested_by)
         ours = self.ownership.live_creation("cluster", region, name)
-        if ours is not None and self._still_running(ours.operation_id):
+        if ours is not None and not self._still_running(ours):
+            self._release_dead_claim(ours)
+            ours = None
+        if ours is not None:
             # Being created by us (this or another server on the ledger), not yet listed as initial.
             return ClusterOutcome(
                 status="creating",
@@ -230,11 +237,52 @@ class ClusterService:
             name, region, plan, quote_token, consent, confirmation_policy, requested_by, security_group_id
         )
 
-    def _still_running(self, operation_id: str) -> bool:
+    def _still_running(self, row: OwnedResource) -> bool:
         try:
-            return self.operations.get(operation_id).state == "running"
+            return self.operations.get(row.operation_id).state == "running"
         except UnknownOperation:
-            return True  # claimed an instant ago: the operation row follows the intent row
+            # Claimed an instant ago, the operation row follows the intent row, unless the claiming process died
+            # in between (before any create call): then the claim is dead. Without a recorded pid, age decides.
+            pid = row.details.get("claimed_by_pid")
+            if isinstance(pid, int):
+                return process_alive(pid)
+            return time.time() - row.created_at.timestamp() < DEAD_CLAIM_SECONDS
+
+    def _release_dead_claim(self, row: OwnedResource) -> None:
+        """Free the name held by a claim whose operation is over or never started. A row with a cloud id, or an
+        ambiguous failure (the create may have reached the cloud), stays live for cleanup to reconcile."""
+        try:
+            state = self.operations.get(row.operation_id).state
+        except UnknownOperation:
+            state = "never started"
+        if row.cloud_id is not None:
+            return
+        if state == "never started":
+            self.ownership.update(
+                row.resource_id,
+                state="abandoned",
+                details={"abandoned": "the server stopped between the claim and the operation; nothing was created"},
+            )
+        elif state == "failed":
+            # An ambiguous failure (the create may have reached the cloud). The caller already looked the name up
+            # and adopted any cluster tagged with this operation, so none landed: the name is free again.
+            self.ownership.update(
+                row.resource_id, state="failed", details={"released": "no cluster carries this operation's tag"}
+            )
+
+    def _adopt_if_ours(self, cluster: ClusterInfo) -> bool:
+        """A cluster tagged with one of our operations whose create call never reported back (timeout, crash):
+        write its id into that operation's intent row, so it counts as created by this server, not as reused."""
+        if cluster.tags.get(MANAGED_BY[0]) != MANAGED_BY[1]:
+            return False
+        operation = cluster.tags.get(OPERATION_TAG)
+        for row in self.ownership.all():
+            if row.kind == "cluster" and row.origin == "created" and row.operation_id == operation:
+                if row.cloud_id is None:
+                    state = "ready" if cluster.state == "running" else "creating"
+                    self.ownership.update(row.resource_id, state=state, cloud_id=cluster.cluster_id)
+                return True
+        return False
 
     def _reuse(self, cluster: ClusterInfo, name: str, region: str, requested_by: str) -> ClusterOutcome:
         probe = self.probe(cluster, need_ready_nodes=False)
@@ -246,18 +294,23 @@ class ClusterService:
         self._record_reuse(cluster, region, requested_by)
         serverless = cluster_kind(cluster) == "serverless"
         what = "ACK Serverless cluster" if serverless else "cluster"
+        ours = cluster.cluster_id in self.ownership.owned_cloud_ids("cluster")
         return ClusterOutcome(
             status="reused",
             name=name,
             region=region,
             cluster_id=cluster.cluster_id,
             state=cluster.state,
-            origin="reused",
+            origin="created" if ours else "reused",
             ready_nodes=probe.ready_nodes,
             message=f"Reusing running {what} {name} ({cluster.cluster_id}) with {probe.ready_nodes} Ready "
             f"{'virtual ' if serverless else ''}nodes; no new cost from this call.",
-            next_step=f"{SERVERLESS_NEXT_STEP if serverless else NODES_NEXT_STEP} A reused cluster is never deleted "
-            "by cleanup.",
+            next_step=f"{SERVERLESS_NEXT_STEP if serverless else NODES_NEXT_STEP} "
+            + (
+                "This server created it, so cleanup can delete it."
+                if ours
+                else "A reused cluster is never deleted by cleanup."
+            ),
         )
 
     def _record_reuse(self, cluster: ClusterInfo, region: str, requested_by: str) -> None:
@@ -365,7 +418,7 @@ class ClusterService:
                 region,
                 name,
                 client_token=uuid.uuid4().hex,
-                details={"plan": plan.model_dump(mode="json"), "zone": zone},
+                details={"plan": plan.model_dump(mode="json"), "zone": zone, "claimed_by_pid": os.getpid()},
             )
         except NameBusy as busy:
             return ClusterOutcome(
@@ -447,9 +500,21 @@ class ClusterService:
             else:
                 ready = self._wait_nodes(ctx, cluster_id, int(p.get("min_nodes") or 0))
         except (AckComputeError, CloudError) as exc:
-            if p["mode"] == "create":
-                self._mark_failed(int(p["resource_id"]), exc)
-            raise
+            if p["mode"] != "create":
+                raise
+            self._mark_failed(int(p["resource_id"]), exc)
+            rows = [r for r in self.ownership.all() if r.operation_id == ctx.operation_id and r.origin == "created"]
+            made = [f"{r.kind} {r.cloud_id}" for r in rows if r.cloud_id and r.state not in ("deleted", "abandoned")]
+            maybe = any(r.cloud_id is None and r.state == "intent" for r in rows)
+            what = exc.message if isinstance(exc, AckComputeError) else str(exc)
+            left = f" It had created: {', '.join(made)}." if made else " It had created nothing it knows of."
+            if maybe:
+                left += " The create call may still have reached the cloud."
+            raise AckComputeError(
+                f"Creating cluster {p['name']} failed: {what}.{left}",
+                f"Run cleanup with target=operation and operation_id={ctx.operation_id} to remove what it created "
+                "(a create that reached the cloud late is found by its tag), then try again with a new quote.",
+            ) from None
         if p["mode"] == "create":
             self.ownership.update(int(p["resource_id"]), state="ready", details={"ready_nodes": ready})
         return ClusterOutcome(

@@ -77,6 +77,7 @@ def prepare_network(
     """Idempotent per operation: resumed after a crash, it finds its own intent rows and repeats their
     create calls with the same client token, which the cloud answers with what the first call made."""
     created: list[str] = []
+    _adopt_own(vpcs, ownership, operation_id, region, tags)
     vpc = _existing_vpc(vpcs, region)
     if vpc is None:
         progress(f"creating VPC {VPC_NAME} ({VPC_CIDR})")
@@ -92,17 +93,36 @@ def prepare_network(
             vpc = _wait_available(vpcs, region, vpc_id, wait_timeout_s)
             ownership.update(row.resource_id, state="ready")
             created.append(vpc_id)
+    elif vpc.vpc_id in ownership.owned_cloud_ids("vpc") and not _owned_by(ownership, operation_id, vpc.vpc_id):
+        pass  # made by another of our operations: it stays that operation's, for cleanup to remove after the cluster
     elif not _owned_by(ownership, operation_id, vpc.vpc_id):
         ownership.record_reuse(operation_id, "vpc", region, vpc.name, vpc.vpc_id)
+    else:
+        _mark_ready(ownership, operation_id, vpc.vpc_id)
     siblings = vpcs.vswitches(region, vpc.vpc_id)
     name = f"acf-vsw-{zone}"
     mine = next((s for s in siblings if _owned_by(ownership, operation_id, s.vswitch_id)), None)
     in_zone = [s for s in siblings if s.zone_id == zone and s.available_ips > 0]
     if mine is not None:
         vswitch_id = mine.vswitch_id
+        if mine.status != "Available":
+            _poll_until(
+                lambda: next(
+                    (
+                        v
+                        for v in vpcs.vswitches(region, vpc.vpc_id)
+                        if v.vswitch_id == vswitch_id and v.status == "Available"
+                    ),
+                    None,
+                ),
+                wait_timeout_s,
+                f"vSwitch {vswitch_id}",
+            )
+        _mark_ready(ownership, operation_id, vswitch_id)
     elif in_zone:
         vswitch_id = max(in_zone, key=lambda s: s.available_ips).vswitch_id
-        ownership.record_reuse(operation_id, "vswitch", region, vswitch_id, vswitch_id, {"zone": zone})
+        if vswitch_id not in ownership.owned_cloud_ids("vswitch"):  # another of our operations' stays theirs
+            ownership.record_reuse(operation_id, "vswitch", region, vswitch_id, vswitch_id, {"zone": zone})
     else:
         row = _claim(ownership, operation_id, "vswitch", region, name, {"zone": zone, "vpc_id": vpc.vpc_id})
         if row is None:
@@ -148,8 +168,43 @@ def prepare_network(
     )
 
 
+def _adopt_own(vpcs: VpcNetworks, ownership: Ownership, operation_id: str, region: str, tags: dict[str, str]) -> None:
+    """After a crash while CreateVpc/CreateVSwitch was in flight, the resource may exist with this operation's
+    tags while its intent row has no id: write the id into that row, so the resumed operation sees it as its
+    own (not as something to reuse) and cleanup deletes it."""
+    pending = [
+        r
+        for r in ownership.all()
+        if r.operation_id == operation_id
+        and r.kind in ("vpc", "vswitch")
+        and r.cloud_id is None
+        and r.state == "intent"
+    ]
+    if not pending:
+        return
+
+    def tagged(found: dict[str, str]) -> bool:
+        return all(found.get(k) == v for k, v in tags.items())
+
+    for row in pending:
+        if row.kind == "vpc":
+            match = next((v.vpc_id for v in vpcs.vpcs(region, name=row.name) if tagged(v.tags)), None)
+        else:
+            vpc_id = str(row.details.get("vpc_id") or "")
+            found = vpcs.vswitches(region, vpc_id) if vpc_id else []
+            match = next((v.vswitch_id for v in found if v.name == row.name and tagged(v.tags)), None)
+        if match:
+            ownership.update(row.resource_id, state="creating", cloud_id=match)
+
+
 def _existing_vpc(vpcs: VpcNetworks, region: str) -> VpcInfo | None:
     return next((v for v in vpcs.vpcs(region, name=VPC_NAME) if v.name == VPC_NAME and v.status == "Available"), None)
+
+
+def _mark_ready(ownership: Ownership, operation_id: str, cloud_id: str) -> None:
+    for row in ownership.all():
+        if row.operation_id == operation_id and row.cloud_id == cloud_id and row.state in ("intent", "creating"):
+            ownership.update(row.resource_id, state="ready")
 
 
 def _owned_by(ownership: Ownership, operation_id: str, cloud_id: str) -> bool:

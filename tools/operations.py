@@ -190,6 +190,11 @@ class Operations:
         self._launch(operation_id, params, work)
 
 
+def process_alive(pid: int | None) -> bool:
+    """Whether the process that owns an operation (or a claim) still runs on this machine."""
+    return _alive(pid)
+
+
 def _alive(pid: int | None) -> bool:
     if not pid:
         return False

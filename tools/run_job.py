@@ -644,7 +644,7 @@ class JobRunner:
             cleaned = removed or []
             self.ownership.update(int(p["resource_id"]), state="deleted" if removed is not None else "ready")
         else:
-            self.ownership.update(int(p["resource_id"]), state="ready", details={"finished_at": time.time()})
+            self.ownership.update(int(p["resource_id"]), state="finished", details={"finished_at": time.time()})
         exit_code = container.exit_code if container else None
         instance = None
         if pod is not None:
@@ -692,6 +692,8 @@ class JobRunner:
         try:
             text = workloads.pod_log(namespace, pod, CONTAINER, tail_lines=lines + 1, limit_bytes=MAX_LOG_READ_BYTES)
         except CloudError as exc:
+            if exc.status == 401:
+                raise  # an expired kubeconfig: the caller fetches a fresh one and reads again
             return f"(the log could not be read: {exc.message})", False
         return tail(text, lines, limit)
 
@@ -712,6 +714,13 @@ def _advice(reason: str) -> str:
         return "No node can take the pod: free capacity, add nodes, or run with compute=acs (quoted)."
     if reason in ("DeadlineExceeded", "Timeout"):
         return "It ran out of time: raise timeout_seconds (and acs.hours for ACS) or make the script faster."
+    if reason == "Evicted":
+        return (
+            "The node evicted the pod (memory or disk pressure, or the node went away): run it again, on bigger "
+            "nodes or with compute=acs."
+        )
+    if reason in ("JobDeleted", "Deleted"):
+        return "The Job was deleted before it finished (by someone else, or cleanup): run it again if still needed."
     if reason == "BackoffLimitExceeded" or reason == "Error":
         return "The script failed: read the log tail, fix the script, and run again."
     return "Read the reason and the log tail, fix the cause, and run again."

@@ -65,7 +65,7 @@ def test_a_shell_script_runs_and_returns_its_output(runtime: Runtime, cluster: s
     cm = client.CoreV1Api(api(runtime, cluster)).read_namespaced_config_map(f"{out.job_name}-script", "default")
     assert [(o.kind, o.name, o.uid) for o in cm.metadata.owner_references] == [("Job", out.job_name, job.metadata.uid)]
     (row,) = [r for r in runtime.ownership.all() if r.kind == "job"]
-    assert row.state == "ready" and row.cloud_id == job.metadata.uid and row.name.endswith(out.job_name)
+    assert row.state == "finished" and row.cloud_id == job.metadata.uid and row.name.endswith(out.job_name)
 
 
 def test_a_python_script_that_fails_returns_its_exit_code_and_log(runtime: Runtime, cluster: str) -> None:

@@ -1,0 +1,561 @@
+"""Crash recovery (issue 5): SIGKILL the server at each point of a create, restart, and nothing leaks.
+
+The sandbox cloud runs in this process; the "server" is a separate Python process (crash_driver.py) that
+starts the create (or a job) and is killed with SIGKILL at a point recognised from the sandbox's own state.
+A restarted server (a fresh Runtime on the same state dir here, or a real `ack-compute-mcp serve`) resumes
+the orphaned operation from the cloud's state, and cleanup then leaves zero resources this server created,
+while planted foreign resources (an `acf-` cluster, a VPC, a Job) are untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from kubernetes import client
+
+from ack_compute.cloud.kube_workloads import KubeWorkloads
+from ack_compute.sandbox import Fault, SandboxCloud
+from ack_compute.server.runtime import Runtime
+from ack_compute.tools.cleanup import CleanupReport, CleanupRequest
+from ack_compute.tools.ensure_cluster import MANAGED_BY, OPERATION_TAG
+from ack_compute.tools.estimate_cost import estimate_cost
+from ack_compute.tools.operations import OperationStatus
+from ack_compute.tools.ownership import OwnedResource
+from ack_compute.tools.plans import ClusterPlan
+from ack_compute.tools.run_job import RUN_LABEL, JobOutcome
+
+pytestmark = pytest.mark.slow
+
+T = TypeVar("T")
+DRIVER = Path(__file__).with_name("crash_driver.py")
+# A create takes 360 s of cloud time (PreCheck 20, control plane 240, add-ons 100) and nodes boot in 120 s:
+# at 60x that is 6 s and 2 s, long enough to aim a kill at one stage, short enough for a test.
+TIME_SCALE = 60.0
+PLAN = ClusterPlan(edition="pro", instance_types=["ecs.g7.xlarge"], node_count=2, zone="cn-hangzhou-h", hours=1)
+NAME = "acf-crash"
+FOREIGN_OPERATION = "op-f0f0f0f0f0f0f0f0"  # a sibling server's operation: same managed-by tag, not ours
+FOREIGN_JOB = "acf-job-not-ours"
+
+
+# -- helpers -------------------------------------------------------------------------------------------------
+
+
+def wait_for(what: str, check: Callable[[], T], timeout: float = 30.0, interval: float = 0.05) -> T:
+    """Poll `check` until it returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def finish(runtime: Runtime, operation_id: str, timeout: float = 60.0) -> OperationStatus:
+    deadline = time.monotonic() + timeout
+    status = runtime.operations.get(operation_id)
+    while not status.done and time.monotonic() < deadline:
+        status = runtime.operations.wait(operation_id, 2)
+    assert status.done, f"operation {operation_id} still {status.stage}: {status.message}"
+    return status
+
+
+def row_of(runtime: Runtime, kind: str) -> OwnedResource | None:
+    return next((r for r in runtime.ownership.all() if r.kind == kind and r.origin == "created"), None)
+
+
+def ours(world: SandboxCloud) -> list[Any]:
+    """Clusters this server made (everything not planted), deleted ones included."""
+    return [c for c in world.clusters() if not c.planted]
+
+
+def tags_of(resource: Any) -> dict[str, str]:
+    return {t.key: t.value for t in resource.tags}
+
+
+class ServerProcess:
+    """The crash driver as a child process; its stdout is read line by line into events."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self._log = log.open("w")
+        self.proc = subprocess.Popen(
+            args, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log, text=True
+        )
+        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, name=f"driver-{self.proc.pid}", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("{"):
+                self._events.put(json.loads(line))
+
+    def event(self, name: str, timeout: float = 60.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                event = self._events.get(timeout=min(remaining, 0.5))
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    pytest.fail(f"the server process exited ({self.proc.returncode}) before {name!r}")
+                continue
+            if event["event"] == name:
+                return event
+        pytest.fail(f"no {name!r} from the server process within {timeout:.0f} s")
+
+    def sigkill(self) -> None:
+        """Kill without warning and reap, so its pid is really gone (a zombie would still look alive)."""
+        assert self.proc.poll() is None, "the server died before the planned kill"
+        os.kill(self.proc.pid, signal.SIGKILL)
+        assert self.proc.wait(timeout=10) == -signal.SIGKILL
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._reader.join(timeout=5)
+        self._log.close()
+
+
+@dataclass
+class Foreign:
+    """Resources planted as someone else's; cleanup must leave every one of them as it was."""
+
+    cluster_id: str
+    vpc_id: str
+    vswitch_id: str
+
+
+@dataclass
+class Crash:
+    world: SandboxCloud
+    state_dir: Path
+    spawn: Callable[..., ServerProcess]
+    runtime: Callable[[], Runtime]
+    foreign: Foreign
+    env: dict[str, str]
+
+
+@pytest.fixture
+def crash(world: SandboxCloud, tmp_path: Path, runtime_on: Callable[..., Runtime]) -> Iterator[Crash]:
+    world.time_scale = TIME_SCALE
+    state_dir = tmp_path
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "PYTHONUNBUFFERED": "1",
+        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": world.access_key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": world.access_key_secret,
+    }
+    planted = plant_foreign(world, runtime_on(world))
+    children: list[ServerProcess] = []
+
+    def spawn(mode: str, **extra: str) -> ServerProcess:
+        args = [
+            sys.executable,
+            str(DRIVER),
+            mode,
+            "--state-dir",
+            str(state_dir),
+            "--endpoint",
+            world.endpoint,
+            "--name",
+            NAME,
+            "--plan",
+            PLAN.model_dump_json(),
+        ]
+        for key, value in extra.items():
+            args += [f"--{key.replace('_', '-')}", value]
+        child = ServerProcess(args, env, tmp_path / f"driver-{len(children)}.log")
+        children.append(child)
+        return child
+
+    try:
+        yield Crash(world, state_dir, spawn, lambda: runtime_on(world), planted, env)
+    finally:
+        for child in children:
+            child.close()
+    for log in tmp_path.glob("*.log"):
+        assert world.access_key_secret not in log.read_text(), f"the secret leaked into {log.name}"
+
+
+def plant_foreign(world: SandboxCloud, runtime: Runtime) -> Foreign:
+    tags = {MANAGED_BY[0]: MANAGED_BY[1], OPERATION_TAG: FOREIGN_OPERATION}
+    cluster_id = world.plant_cluster("acf-foreign", nodes=1, tags=tags)
+    vpc_id = world.plant_vpc("acf-vpc-team", cidr_block="10.0.0.0/16", tags=tags)
+    vswitch_id = world.plant_vswitch(vpc_id, zone_id="cn-hangzhou-h", name="acf-vsw-cn-hangzhou-h", tags=tags)
+    access = runtime.targets.access(runtime.targets.resolve(cluster_id))
+    try:
+        client.BatchV1Api(access.api_client()).create_namespaced_job(
+            "default",
+            {
+                "metadata": {"name": FOREIGN_JOB},
+                "spec": {
+                    "template": {
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "containers": [{"name": "c", "image": "busybox", "command": ["true"]}],
+                        }
+                    }
+                },
+            },
+        )
+    finally:
+        access.close()
+    return Foreign(cluster_id=cluster_id, vpc_id=vpc_id, vswitch_id=vswitch_id)
+
+
+def clean_up(runtime: Runtime) -> CleanupReport:
+    report = runtime.cleaner.start(CleanupRequest(dry_run=False))
+    assert report.operation_id, report
+    status = finish(runtime, report.operation_id, timeout=90)
+    assert status.state == "succeeded", status.error
+    done = CleanupReport.model_validate(status.result)
+    assert done.status == "done", [(i.kind, i.action, i.reason, i.outcome) for i in done.items]
+    return done
+
+
+def assert_nothing_left(crash: Crash, runtime: Runtime) -> None:
+    """Zero resources this server created are left, the ledger says so, and nothing foreign was touched."""
+    world, foreign = crash.world, crash.foreign
+    left = (
+        [c.cluster_id for c in world.clusters() if not c.planted and c.state != "deleted"]
+        + [v.vpc_id for v in world.vpcs() if not v.planted and v.deleted is None]
+        + [s.vswitch_id for s in world.vswitches() if not s.planted and s.deleted is None]
+        + [g.security_group_id for g in world.security_groups() if not g.planted and g.deleted is None]
+    )
+    assert left == [], f"leaked: {left}"
+    rows = runtime.ownership.all()
+    assert rows, "the ledger recorded what was created"
+    # deleted, or abandoned: a claim whose process died before anything was created
+    done = {("created", "deleted"), ("created", "abandoned")}
+    assert [(r.kind, r.origin, r.state) for r in rows if (r.origin, r.state) not in done] == []
+    assert runtime.cleaner.plan(CleanupRequest()).status == "nothing_to_do"
+    again = runtime.cleaner.start(CleanupRequest(dry_run=False))
+    assert again.status == "nothing_to_do" and again.operation_id is None, "cleanup is idempotent"
+    # Foreign: the sibling's acf- cluster still runs with its network, the tagged VPC stands, their Job is there.
+    planted = world.cluster(foreign.cluster_id)
+    assert planted.state == "running" and tags_of(planted)[OPERATION_TAG] == FOREIGN_OPERATION
+    planted_vpcs = {v.vpc_id: v.deleted for v in world.vpcs() if v.planted}
+    planted_vswitches = {s.vswitch_id: s.deleted for s in world.vswitches() if s.planted}
+    assert foreign.vpc_id in planted_vpcs and foreign.vswitch_id in planted_vswitches
+    assert set(planted_vpcs.values()) == {None} and set(planted_vswitches.values()) == {None}
+    assert all(g.deleted is None for g in world.security_groups() if g.planted)
+    access = runtime.targets.access(runtime.targets.resolve(foreign.cluster_id))
+    try:
+        job = client.BatchV1Api(access.api_client()).read_namespaced_job(FOREIGN_JOB, "default")
+    finally:
+        access.close()
+    assert job.metadata.name == FOREIGN_JOB and not job.metadata.deletion_timestamp
+
+
+def assert_no_other_resumes(runtime: Runtime, *, clusters: list[str], jobs: list[str]) -> None:
+    assert runtime.clusters.resume_unfinished() == clusters
+    assert runtime.jobs.resume_unfinished() == jobs
+    assert runtime.cleaner.resume_unfinished() == []
+
+
+# -- kill point 1: after the intent row, before CreateCluster returns ------------------------------------------
+
+
+@pytest.mark.parametrize("restart", ["after_the_held_call_lands", "while_the_call_is_held"])
+def test_killed_while_create_cluster_is_in_flight(crash: Crash, restart: str) -> None:
+    world = crash.world
+    hold = 4.0 if restart == "after_the_held_call_lands" else 8.0
+    world.inject("CreateCluster", Fault.delay(hold))  # the call reaches the cloud, the answer is held back
+    server = crash.spawn("create")
+    op = server.event("cluster")["operation_id"]
+    observer = crash.runtime()
+    wait_for("CreateCluster to reach the cloud", lambda: world.counts().get("CreateCluster", 0) >= 1)
+    held_since = time.monotonic()
+    row = row_of(observer, "cluster")
+    assert row is not None and (row.state, row.cloud_id) == ("intent", None) and row.client_token
+    assert {r.state for r in observer.ownership.all() if r.kind in ("vpc", "vswitch")} == {"ready"}
+    assert ours(world) == [], "the create is held: no cluster yet"
+    server.sigkill()
+    assert observer.operations.get(op).state == "running", "orphaned, not finished"
+
+    if restart == "after_the_held_call_lands":
+        # The call did reach the cloud: the cluster exists, the dead server never learnt its id.
+        (landed,) = wait_for("the held CreateCluster to land", lambda: ours(world), timeout=hold + 10)
+        assert tags_of(landed)[OPERATION_TAG] == op
+        assert row_of(observer, "cluster").cloud_id is None  # type: ignore[union-attr]
+    restarted = crash.runtime()
+    assert_no_other_resumes(restarted, clusters=[op], jobs=[])
+    status = finish(restarted, op)
+    assert status.state == "succeeded", status.error
+    result = status.result or {}
+    assert result["status"] == "created" and result["ready_nodes"] == PLAN.node_count
+    (cluster,) = ours(world)
+    assert cluster.cluster_id == result["cluster_id"] and tags_of(cluster)[OPERATION_TAG] == op
+    if restart == "after_the_held_call_lands":
+        assert world.counts()["CreateCluster"] == 1, "adopted by its operation tag, not created again"
+    else:
+        # Sent again with the intent row's client token: the cloud answers with the cluster the first call makes.
+        assert world.counts()["CreateCluster"] == 2
+    row = row_of(restarted, "cluster")
+    assert row is not None and (row.state, row.cloud_id) == ("ready", cluster.cluster_id)
+
+    time.sleep(max(0.0, held_since + hold + 0.5 - time.monotonic()))  # the held call has answered by now
+    report = clean_up(restarted)
+    assert [i.kind for i in report.items if i.outcome == "deleted"] == ["cluster", "vswitch", "vpc"]
+    assert len(ours(world)) == 1, "exactly one cluster was ever created"
+    assert_nothing_left(crash, restarted)
+
+
+# -- kill point 2: the cluster exists but is not running yet; a real `serve` restarts ---------------------------
+
+
+def test_killed_while_the_cluster_is_initial_and_serve_resumes(crash: Crash, tmp_path: Path) -> None:
+    world = crash.world
+    server = crash.spawn("create")
+    op = server.event("cluster")["operation_id"]
+    observer = crash.runtime()
+
+    def recorded_and_initial() -> str | None:
+        row = row_of(observer, "cluster")
+        found = ours(world)
+        if row and row.cloud_id and found and found[0].state == "initial":
+            return row.cloud_id
+        return None
+
+    cluster_id = wait_for("the cluster to exist in state initial, its id recorded", recorded_and_initial)
+    server.sigkill()
+    assert world.cluster(cluster_id).state == "initial", "the kill landed before the cluster ran"
+    assert row_of(observer, "cluster").state == "creating"  # type: ignore[union-attr]
+
+    # A production-like restart: `ack-compute-mcp serve` on the same state dir, credentials in its environment.
+    env = {
+        **crash.env,
+        "ACK_COMPUTE_ENDPOINT": world.endpoint,
+        "ACK_COMPUTE_PROTOCOL": "http",
+        "ACK_COMPUTE_STATE_DIR": str(crash.state_dir),
+    }
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "ack_compute.server", "serve"],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        try:
+            status = wait_for(
+                "the restarted server to finish the create",
+                lambda: (s := observer.operations.get(op)).done and s,
+                timeout=60,
+                interval=0.2,
+            )
+            assert serve.poll() is None, "serve keeps serving"
+        finally:
+            if serve.stdin is not None:
+                serve.stdin.close()  # end of the MCP stdio stream: the server exits
+            try:
+                serve.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                serve.kill()
+                serve.wait(timeout=10)
+    assert f"resumed 1 unfinished operation(s): {op}" in log_path.read_text()
+    assert status.state == "succeeded", status.error
+    assert (status.result or {})["cluster_id"] == cluster_id and (status.result or {})["ready_nodes"] == 2
+    assert world.counts()["CreateCluster"] == 1 and len(ours(world)) == 1
+
+    restarted = crash.runtime()
+    assert_no_other_resumes(restarted, clusters=[], jobs=[])
+    clean_up(restarted)
+    assert_nothing_left(crash, restarted)
+
+
+# -- kill point 3: running, nodes registered but not Ready -----------------------------------------------------
+
+
+def test_killed_while_nodes_join(crash: Crash) -> None:
+    world = crash.world
+    world.stall_next_cluster_nodes()  # they register NotReady and stay so until told otherwise
+    server = crash.spawn("create")
+    op = server.event("cluster")["operation_id"]
+    observer = crash.runtime()
+
+    def waiting_on_nodes() -> str | None:
+        found = ours(world)
+        if not found or found[0].state != "running":
+            return None
+        nodes = [n for n in found[0].nodes if n.deleted is None]
+        status = observer.operations.get(op)
+        joined = len(nodes) == PLAN.node_count and not any(n.ready for n in nodes)
+        watching = status.stage == "nodes" and "registered" in status.message
+        return found[0].cluster_id if joined and watching else None
+
+    cluster_id = wait_for("nodes registered but not Ready, the server watching them", waiting_on_nodes)
+    server.sigkill()
+    assert observer.operations.get(op).state == "running"
+
+    restarted = crash.runtime()
+    resumed_at = time.time()
+    assert_no_other_resumes(restarted, clusters=[op], jobs=[])
+    wait_for(
+        "the resumed operation to watch the nodes again",
+        lambda: (
+            (s := restarted.operations.get(op)).updated_at.timestamp() >= resumed_at
+            and "0/2 nodes Ready (2 registered)" in s.message
+        ),
+    )
+    assert restarted.operations.get(op).state == "running"
+    world.set_nodes_ready(cluster_id)
+    status = finish(restarted, op)
+    assert status.state == "succeeded", status.error
+    assert (status.result or {})["cluster_id"] == cluster_id and (status.result or {})["ready_nodes"] == 2
+    assert world.counts()["CreateCluster"] == 1 and len(ours(world)) == 1
+
+    clean_up(restarted)
+    assert_nothing_left(crash, restarted)
+
+
+# -- kill point 4: a job's pod is running ----------------------------------------------------------------------
+
+
+def test_killed_while_a_job_runs(crash: Crash) -> None:
+    world = crash.world
+    server = crash.spawn("job", script="echo started\nsleep 6\necho finished-after-restart\n")
+    cluster_op = server.event("cluster")["operation_id"]
+    built = server.event("cluster_done")
+    assert built["state"] == "succeeded", built
+    cluster_id = built["cluster_id"]
+    started = server.event("job", timeout=30)
+    job_op, job_name = started["operation_id"], started["job_name"]
+    observer = crash.runtime()
+    access = observer.targets.access(observer.targets.resolve(cluster_id))
+    try:
+        workloads = KubeWorkloads(access)
+        wait_for(
+            "the job's pod to run, the server watching it",
+            lambda: (
+                any(p.phase == "Running" for p in workloads.pods("default", f"{RUN_LABEL}={job_name}"))
+                and observer.operations.get(job_op).stage == "Running"
+            ),
+        )
+        server.sigkill()
+        assert workloads.read_job("default", job_name) is not None
+    finally:
+        access.close()
+    assert observer.operations.get(cluster_op).state == "succeeded"
+    assert observer.operations.get(job_op).state == "running"
+
+    restarted = crash.runtime()
+    assert_no_other_resumes(restarted, clusters=[], jobs=[job_op])
+    status = finish(restarted, job_op)
+    assert status.state == "succeeded", status.error
+    outcome = JobOutcome.model_validate(status.result)
+    assert outcome.status == "succeeded" and outcome.exit_code == 0, outcome
+    assert "started" in outcome.log and "finished-after-restart" in outcome.log
+    assert world.counts()["CreateCluster"] == 1 and len(ours(world)) == 1
+
+    report = clean_up(restarted)
+    assert [i.kind for i in report.items if i.outcome == "deleted"] == ["job", "cluster", "vswitch", "vpc"]
+    assert_nothing_left(crash, restarted)
+
+
+# -- the same kill point for the network: after the intent row, before CreateVpc / CreateVSwitch returns ---------
+
+
+@pytest.mark.parametrize(("action", "kind"), [("CreateVpc", "vpc"), ("CreateVSwitch", "vswitch")])
+def test_killed_while_a_network_create_is_in_flight(crash: Crash, action: str, kind: str) -> None:
+    world = crash.world
+    hold = 3.0
+    world.inject(action, Fault.delay(hold))
+    server = crash.spawn("create")
+    op = server.event("cluster")["operation_id"]
+    observer = crash.runtime()
+    wait_for(f"{action} to reach the cloud", lambda: world.counts().get(action, 0) >= 1)
+    row = row_of(observer, kind)
+    assert row is not None and (row.state, row.cloud_id) == ("intent", None) and row.client_token
+    server.sigkill()
+
+    listing = world.vpcs if kind == "vpc" else world.vswitches
+    (landed,) = wait_for(
+        f"the held {action} to land",
+        lambda: [r for r in listing() if not r.planted and r.status == "Available"],
+        timeout=hold + 10,
+    )
+    assert tags_of(landed)[OPERATION_TAG] == op
+    restarted = crash.runtime()
+    assert_no_other_resumes(restarted, clusters=[op], jobs=[])
+    status = finish(restarted, op)
+    assert status.state == "succeeded", status.error
+    assert world.counts()[action] == 1 and len([r for r in listing() if not r.planted]) == 1
+    assert world.counts()["CreateCluster"] == 1 and len(ours(world)) == 1
+    mine = [(r.origin, r.state, r.cloud_id) for r in restarted.ownership.all() if r.kind == kind]
+    assert mine == [("created", "ready", landed.vpc_id if kind == "vpc" else landed.vswitch_id)]
+
+    clean_up(restarted)
+    assert_nothing_left(crash, restarted)
+
+
+# -- kill points too narrow to aim at from outside: the driver SIGKILLs itself there ---------------------------
+
+
+def test_killed_between_the_intent_row_and_the_operation_row(crash: Crash) -> None:
+    world = crash.world
+    server = crash.spawn("create", die_at="before-operation-row")
+    assert server.event("dying")["point"] == "before-operation-row"
+    assert server.proc.wait(timeout=10) == -signal.SIGKILL
+    restarted = crash.runtime()
+    row = row_of(restarted, "cluster")
+    assert row is not None and (row.state, row.cloud_id) == ("intent", None)
+    assert restarted.ledger.query("SELECT count(*) AS n FROM operations")[0]["n"] == 0
+    assert "CreateCluster" not in world.counts() and ours(world) == []
+    assert_no_other_resumes(restarted, clusters=[], jobs=[])
+
+    # Asked again with a new quote, the name must not stay blocked by the dead process's claim.
+    est = estimate_cost(PLAN, default_region="cn-hangzhou", pricer=restarted.pricer, quotes=restarted.quotes)
+    again = restarted.clusters.ensure(NAME, plan=PLAN, quote_token=est.quote_token)
+    assert again.status == "creating" and again.operation_id
+    status = finish(restarted, again.operation_id)
+    assert status.state == "succeeded", status.error
+    assert world.counts()["CreateCluster"] == 1 and len(ours(world)) == 1
+
+    clean_up(restarted)
+    assert_nothing_left(crash, restarted)
+
+
+def test_killed_between_the_script_config_map_and_the_job(crash: Crash) -> None:
+    world = crash.world
+    shared = world.plant_cluster("team-batch", nodes=1)  # someone else's cluster, used by run_job
+    server = crash.spawn("job", cluster=shared, die_at="before-create-job")
+    assert server.event("dying")["point"] == "before-create-job"
+    assert server.proc.wait(timeout=10) == -signal.SIGKILL
+    restarted = crash.runtime()
+    row = row_of(restarted, "job")
+    assert row is not None and row.state == "intent"
+    selector = "=".join(MANAGED_BY)
+    access = restarted.targets.access(restarted.targets.resolve(shared))
+    try:
+        core = client.CoreV1Api(access.api_client())
+        before = [c.metadata.name for c in core.list_namespaced_config_map("default", label_selector=selector).items]
+        assert before == [row.details["config_map"]]
+        assert_no_other_resumes(restarted, clusters=[], jobs=[])
+        clean_up(restarted)
+        assert_nothing_left(crash, restarted)
+        assert world.cluster(shared).state == "running"
+        after = [c.metadata.name for c in core.list_namespaced_config_map("default", label_selector=selector).items]
+    finally:
+        access.close()
+    assert after == [], f"left in {shared}: {after}"
