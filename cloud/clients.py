@@ -1,6 +1,6 @@
-"""One factory for the CS, ECS and VPC clients.
+"""One factory for the CS, ECS, VPC and ECI clients.
 
-SDK modules are imported on first use: importing all three eagerly costs about a second, which
+SDK modules are imported on first use: importing them all eagerly costs about a second, which
 would be paid by every `tools/list` on server start.
 """
 
@@ -13,13 +13,14 @@ from typing import Any, Literal, TypeVar
 from ack_compute.cloud.config import CloudConfig, product_endpoint
 from ack_compute.cloud.retry import call_with_retry
 
-Product = Literal["cs", "ecs", "vpc"]
+Product = Literal["cs", "ecs", "vpc", "eci"]
 T = TypeVar("T")
 
 _CLIENT_CLASSES: dict[Product, tuple[str, str]] = {
     "cs": ("alibabacloud_cs20151215.client", "Client"),
     "ecs": ("alibabacloud_ecs20140526.client", "Client"),
     "vpc": ("alibabacloud_vpc20160428.client", "Client"),
+    "eci": ("alibabacloud_eci20180808.client", "Client"),
 }
 
 

@@ -42,13 +42,15 @@ class CloudConfig(BaseModel):
     user_agent: str = "ack-compute-mcp"
 
 
-def product_endpoint(product: Literal["cs", "ecs", "vpc"], config: CloudConfig) -> str:
+def product_endpoint(product: Literal["cs", "ecs", "vpc", "eci"], config: CloudConfig) -> str:
     """The public endpoint for a product in the configured region, unless overridden."""
     if config.endpoint_override:
         return config.endpoint_override
     region = config.region
     if product == "cs":
         return f"cs.{region}.aliyuncs.com"
+    if product == "eci":
+        return f"eci.{region}.aliyuncs.com"
     if product == "ecs":
         return "ecs-cn-hangzhou.aliyuncs.com" if region == "cn-hangzhou" else f"ecs.{region}.aliyuncs.com"
     return "vpc.aliyuncs.com" if region == "cn-hangzhou" else f"vpc.{region}.aliyuncs.com"

@@ -18,6 +18,7 @@ from ack_compute.sandbox import (
     cs_nodepools,
     cs_regions,
     cs_tasks,
+    eci_price,
     ecs_price,
     ecs_resources,
     ecs_security_groups,
@@ -33,6 +34,7 @@ log = logging.getLogger("ack_compute.sandbox")
 
 ROUTE_MODULES = (
     ecs_price,
+    eci_price,
     ecs_resources,
     ecs_security_groups,
     vpc_networks,

@@ -18,6 +18,7 @@ class Product(StrEnum):
     ECS = "Ecs"
     VPC = "Vpc"
     CS = "CS"
+    ECI = "Eci"
 
     @property
     def version(self) -> str:
@@ -28,7 +29,12 @@ class Product(StrEnum):
         return ApiStyle.ROA if self is Product.CS else ApiStyle.RPC
 
 
-_VERSIONS: dict[Product, str] = {Product.ECS: "2014-05-26", Product.VPC: "2016-04-28", Product.CS: "2015-12-15"}
+_VERSIONS: dict[Product, str] = {
+    Product.ECS: "2014-05-26",
+    Product.VPC: "2016-04-28",
+    Product.CS: "2015-12-15",
+    Product.ECI: "2018-08-08",
+}
 _BY_VERSION: dict[str, Product] = {version: product for product, version in _VERSIONS.items()}
 
 

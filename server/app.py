@@ -45,8 +45,10 @@ def build_server(runtime: Runtime) -> MCPServer:
         description=(
             "Price a plan before anything is created: an ACK cluster (kind=cluster: edition, worker instance "
             "types, node count, disks, region/zone), an ACK Serverless cluster (kind=serverless: edition, "
-            "region/zone; no nodes, so only the Pro fee and network; its pods are quoted as kind=acs) or ACS pods "
-            "(kind=acs: replicas, vCPU, memory, compute class, QoS, GPUs). Returns line items with their price "
+            "region/zone; no nodes, so only the Pro fee and network; its pods are quoted as kind=acs or kind=eci), "
+            "ACS pods (kind=acs: replicas, vCPU, memory, compute class, QoS, GPUs) or ECI pods for ACK Serverless "
+            "(kind=eci: replicas, an ECI vCPU/memory spec, spot, use_specs, image_cache; priced by the ECI price "
+            "API). Returns line items with their price "
             "source, the hourly cost and the total for `hours`, "
             "assumptions and exclusions, and a signed single-use quote_token that the creating tool requires "
             "for exactly this plan. Creates nothing and costs nothing."

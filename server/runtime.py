@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from ack_compute.cloud.clients import OpenApiClients
 from ack_compute.cloud.config import CloudConfig, StaticCredentials
 from ack_compute.cloud.cs import ContainerService
+from ack_compute.cloud.eci import EciPrices
 from ack_compute.cloud.ecs import EcsCatalog
 from ack_compute.cloud.vpc import VpcNetworks
 from ack_compute.server.settings import Settings
@@ -85,6 +86,7 @@ class Runtime:
             RateTable.load(settings.rate_table),
             site=settings.site,
             cache_ttl_seconds=settings.quote_ttl_seconds,
+            eci=EciPrices(clients),
         )
         ownership = Ownership(ledger)
         operations = Operations(ledger)

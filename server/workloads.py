@@ -16,10 +16,27 @@ from pydantic import Field
 from ack_compute.server.clusters import MAX_WAIT, CostConsent, _can_elicit, _requested_by, await_operation
 from ack_compute.server.errors import as_tool_errors
 from ack_compute.server.runtime import Runtime
-from ack_compute.tools.deploy_acs import DeployOutcome, DeployRequest
+from ack_compute.tools.deploy_acs import DeployOutcome, DeployPlan, DeployRequest, PodPlan
 from ack_compute.tools.errors import QuoteRefused
-from ack_compute.tools.plans import AcsPlan, normalise
+from ack_compute.tools.plans import AcsPlan, EciPlan, normalise
 from ack_compute.tools.run_job import CLUSTER_REF_PATTERN, DNS_LABEL, IMAGE_PATTERN, JobOutcome, JobRequest
+
+
+def _pods(plan: PodPlan) -> str:
+    """What the person pays for, in words: the pod kind, spec and (for ECI) spot terms and fallback specs."""
+    if isinstance(plan, EciPlan):
+        spot = ""
+        if plan.spot_strategy == "SpotAsPriceGo":
+            spot = " as spot instances at the market price (at most the pay-as-you-go price; they can be reclaimed)"
+        elif plan.spot_strategy == "SpotWithPriceLimit":
+            spot = f" as spot instances with a limit of {plan.spot_price_limit:g}/h each (they can be reclaimed)"
+        fallback = f", or {', '.join(plan.use_specs)} when that is out of stock" if plan.use_specs else ""
+        return (
+            f"{plan.replicas} ECI pod(s) of {plan.vcpu:g} vCPU, {plan.memory_gib:g} GiB{fallback}{spot} on ACK "
+            "Serverless"
+        )
+    gpu = f", {plan.gpu_count} x {plan.gpu_model}" if plan.gpu_count else ""
+    return f"{plan.replicas} ACS {plan.compute_class} pod(s) of {plan.vcpu:g} vCPU, {plan.memory_gib:g} GiB{gpu}"
 
 
 def register_workloads(server: MCPServer, runtime: Runtime) -> None:
@@ -132,7 +149,7 @@ def register_workloads(server: MCPServer, runtime: Runtime) -> None:
         return outcome
 
     def ask_deploy_consent(
-        ctx: Context, cluster: str, name: str, plan: AcsPlan, quote_token: str | None = None
+        ctx: Context, cluster: str, name: str, plan: DeployPlan, quote_token: str | None = None
     ) -> Elicit[CostConsent] | CostConsent:
         if not quote_token or not _can_elicit(ctx):
             return CostConsent(accept=True)
@@ -142,10 +159,8 @@ def register_workloads(server: MCPServer, runtime: Runtime) -> None:
             return CostConsent(accept=True)
         if runtime.quotes.consumed(payload.quote_id):
             return CostConsent(accept=True)
-        gpu = f", {plan.gpu_count} x {plan.gpu_model}" if plan.gpu_count else ""
         return Elicit(
-            f"Deploy '{name}' on cluster '{cluster}': {plan.replicas} ACS {plan.compute_class} pod(s) of "
-            f"{plan.vcpu:g} vCPU, {plan.memory_gib:g} GiB{gpu} at {payload.hourly} {payload.currency}/h, about "
+            f"Deploy '{name}' on cluster '{cluster}': {_pods(plan)} at {payload.hourly} {payload.currency}/h, about "
             f"{payload.total} {payload.currency} for {payload.hours:g} h (quote {payload.quote_id}). It keeps "
             "running and billing until cleanup removes it. Accept?",
             CostConsent,
@@ -158,9 +173,11 @@ def register_workloads(server: MCPServer, runtime: Runtime) -> None:
             "Creates or updates a Deployment whose pods run on ACS serverless compute through virtual nodes "
             "(ACK Pro with the ack-virtual-node add-on >= 2.13.0 on Kubernetes >= 1.26, ACK Serverless, or a "
             "registered cluster via context:<name>). Billed per pod: pass the plan quoted by estimate_cost "
-            "(kind=acs: replicas, vcpu, memory_gib, compute_class, qos, GPUs, hours) and its quote_token. "
+            "(kind=acs: replicas, vcpu, memory_gib, compute_class, qos, GPUs, hours) and its quote_token. On ACK "
+            "Serverless a kind=eci plan runs ECI pods instead (an ECI vcpu/memory spec, optional spot strategy and "
+            "price limit, fallback use_specs, image_cache; priced by the ECI price API). "
             "Re-running with the same name updates it; a new quote is needed only when the plan costs more per "
-            "hour. Returns the pods, their virtual nodes and ACS instance ids, and the service endpoint when "
+            "hour. Returns the pods, their virtual nodes and ACS or ECI instance ids, and the service endpoint when "
             "ports are given. Deployments this server did not create are never touched."
         ),
         annotations=ToolAnnotations(
@@ -175,7 +192,10 @@ def register_workloads(server: MCPServer, runtime: Runtime) -> None:
         ],
         name: Annotated[str, Field(pattern=DNS_LABEL, max_length=50, description="Deployment name.")],
         image: Annotated[str, Field(pattern=IMAGE_PATTERN)],
-        plan: Annotated[AcsPlan, Field(description="The quoted ACS plan.")],
+        plan: Annotated[
+            DeployPlan,
+            Field(description="The quoted plan: kind=acs, or kind=eci on an ACK Serverless cluster."),
+        ],
         consent: Annotated[ElicitationResult[CostConsent], Resolve(ask_deploy_consent)],
         quote_token: str | None = None,
         namespace: Annotated[str, Field(pattern=DNS_LABEL)] = "default",

@@ -16,7 +16,7 @@ from typing import Any
 from ack_compute.cloud.cs import AddonInfo
 from ack_compute.cloud.kube_workloads import NodeView
 from ack_compute.tools.errors import AckComputeError
-from ack_compute.tools.plans import AcsPlan
+from ack_compute.tools.plans import AcsPlan, EciPlan
 
 VIRTUAL_NODE_ADDON = "ack-virtual-node"
 MIN_ADDON_VERSION = (2, 13, 0)
@@ -26,9 +26,19 @@ VIRTUAL_NODE_TAINT_KEY = "virtual-kubelet.io/provider"
 RESERVED_NODE_LABEL = ("alibabacloud.com/node-type", "reserved")
 ACS_INSTANCE_ANNOTATION = "alibabacloud.com/instance-id"
 ECI_INSTANCE_ANNOTATION = "k8s.aliyun.com/eci-instance-id"
+# ECI pod annotations (seed 002); they apply only to pods that run on virtual nodes.
+ECI_USE_SPECS = "k8s.aliyun.com/eci-use-specs"
+ECI_SPOT_STRATEGY = "k8s.aliyun.com/eci-spot-strategy"
+ECI_SPOT_PRICE_LIMIT = "k8s.aliyun.com/eci-spot-price-limit"
+ECI_AUTO_IMAGE_CACHE = "k8s.aliyun.com/eci-auto-imc"
 GPU_PREVIEW_NOTE = (
     "ACS GPU compute classes (gpu, gpu-hpn) are an invitational preview: the account must be enabled for them, "
     "otherwise the pods stay Pending."
+)
+
+SPOT_NOTE = (
+    "Spot ECI pods can be reclaimed (after a one-hour protection period) when the market price rises above the "
+    "limit or stock runs out; the Deployment then recreates them."
 )
 
 
@@ -53,17 +63,33 @@ def _quantity(value: float) -> str:
     return format(Decimal(str(value)).normalize(), "f")
 
 
-def acs_resources(plan: AcsPlan) -> dict[str, dict[str, str]]:
-    """Requests equal to limits: ACS bills the requested spec, so the quote and the pod say the same thing."""
+def acs_resources(plan: AcsPlan | EciPlan) -> dict[str, dict[str, str]]:
+    """Requests equal to limits: ACS and ECI bill the requested spec, so the quote and the pod say the same thing."""
     amounts = {"cpu": _quantity(plan.vcpu), "memory": f"{_quantity(plan.memory_gib)}Gi"}
-    if plan.gpu_count:
+    if isinstance(plan, AcsPlan) and plan.gpu_count:
         amounts["nvidia.com/gpu"] = str(plan.gpu_count)
     return {"requests": dict(amounts), "limits": dict(amounts)}
 
 
-def acs_placement(plan: AcsPlan) -> dict[str, Any]:
-    """nodeSelector and tolerations for ACS pods: virtual nodes, or reserved nodes for gpu-hpn."""
-    key, value = RESERVED_NODE_LABEL if plan.compute_class == "gpu-hpn" else VIRTUAL_NODE_LABEL
+def eci_annotations(plan: EciPlan) -> dict[str, str]:
+    """The pod annotations that make an ECI pod of exactly the quoted spec (then the fallbacks), spot and cache."""
+    annotations = {ECI_USE_SPECS: ",".join([f"{_quantity(plan.vcpu)}-{_quantity(plan.memory_gib)}Gi", *plan.use_specs])}
+    if plan.spot_strategy:
+        annotations[ECI_SPOT_STRATEGY] = plan.spot_strategy
+    if plan.spot_price_limit is not None:
+        annotations[ECI_SPOT_PRICE_LIMIT] = _quantity(plan.spot_price_limit)
+    if plan.image_cache:
+        annotations[ECI_AUTO_IMAGE_CACHE] = "true"
+    return annotations
+
+
+def _is_hpn(plan: AcsPlan | EciPlan) -> bool:
+    return isinstance(plan, AcsPlan) and plan.compute_class == "gpu-hpn"
+
+
+def acs_placement(plan: AcsPlan | EciPlan) -> dict[str, Any]:
+    """nodeSelector and tolerations for ACS and ECI pods: virtual nodes, or reserved nodes for gpu-hpn."""
+    key, value = RESERVED_NODE_LABEL if _is_hpn(plan) else VIRTUAL_NODE_LABEL
     return {
         "nodeSelector": {key: value},
         "tolerations": [{"key": VIRTUAL_NODE_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
@@ -97,11 +123,11 @@ def check_addon(addons: list[AddonInfo], kubernetes_version: str, cluster: str) 
         )
 
 
-def check_nodes(plan: AcsPlan, nodes: list[NodeView], cluster: str) -> list[str]:
-    """The nodes ACS pods would land on exist; returns the virtual node names."""
-    key, value = RESERVED_NODE_LABEL if plan.compute_class == "gpu-hpn" else VIRTUAL_NODE_LABEL
+def check_nodes(plan: AcsPlan | EciPlan, nodes: list[NodeView], cluster: str) -> list[str]:
+    """The nodes ACS or ECI pods would land on exist; returns the virtual node names."""
+    key, value = RESERVED_NODE_LABEL if _is_hpn(plan) else VIRTUAL_NODE_LABEL
     targets = [n for n in nodes if n.labels.get(key) == value]
-    if plan.compute_class == "gpu-hpn" and not targets:
+    if _is_hpn(plan) and not targets:
         raise AckComputeError(
             f"Cluster {cluster} has no reserved GPU-HPN nodes (label {key}={value}); gpu-hpn pods run only on a "
             "capacity reservation.",
@@ -109,7 +135,8 @@ def check_nodes(plan: AcsPlan, nodes: list[NodeView], cluster: str) -> list[str]
         )
     if not targets:
         raise AckComputeError(
-            f"Cluster {cluster} has no virtual nodes (label {key}={value}), so ACS pods cannot be placed.",
+            f"Cluster {cluster} has no virtual nodes (label {key}={value}), so {plan.kind.upper()} pods cannot be "
+            "placed.",
             f"Install or repair the {VIRTUAL_NODE_ADDON} add-on (2.13.0 or later). Nothing was created.",
         )
     if not any(n.ready for n in targets):
@@ -120,5 +147,7 @@ def check_nodes(plan: AcsPlan, nodes: list[NodeView], cluster: str) -> list[str]
     return [n.name for n in targets]
 
 
-def acs_notes(plan: AcsPlan) -> list[str]:
+def acs_notes(plan: AcsPlan | EciPlan) -> list[str]:
+    if isinstance(plan, EciPlan):
+        return [SPOT_NOTE] if plan.spot_strategy else []
     return [GPU_PREVIEW_NOTE] if plan.compute_class in ("gpu", "gpu-hpn") else []

@@ -1,8 +1,10 @@
-"""deploy_acs: a long-running workload on ACS serverless compute, reached through virtual nodes.
+"""deploy_acs: a long-running workload on ACS serverless compute (or, on ACK Serverless, ECI), through virtual nodes.
 
 Every pod is billed, so a Deployment is created only with a quote for exactly its plan (replicas x vCPU x memory
-[x GPUs] for the quoted hours). Re-running with the same name updates the Deployment this server created: a new
-image, env, command or ports needs no new quote, and neither does shrinking; a plan that costs more per hour does.
+[x GPUs] for the quoted hours). An acs plan makes ACS pods (the alibabacloud.com/acs labels); an eci plan makes ECI
+pods, which on ACK Serverless are simply pods without those labels, shaped by the k8s.aliyun.com/eci-* annotations.
+Re-running with the same name updates the Deployment this server created: a new image, env, command or ports needs
+no new quote, and neither does shrinking; a plan that costs more per hour does.
 A Deployment that someone else created is never touched.
 """
 
@@ -12,16 +14,16 @@ import hashlib
 import json
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, field_validator
 
 from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.kube_workloads import KubeWorkloads, PodView, pod_view
 from ack_compute.tools import acs_placement
 from ack_compute.tools.errors import AckComputeError, CloudFailure
 from ack_compute.tools.ownership import NameBusy, Ownership
-from ack_compute.tools.plans import AcsPlan, normalise
+from ack_compute.tools.plans import AcsPlan, EciPlan, normalise
 from ack_compute.tools.quotes import QuoteBook
 from ack_compute.tools.run_job import (
     DNS_LABEL,
@@ -40,13 +42,27 @@ ROLLOUT_WAIT_SECONDS = 40.0
 STABLE_SECONDS = 3.0  # how long Running pods are watched for restarts before the deployment counts as healthy
 
 
+def _plan_kind(value: Any) -> str:
+    """A plan without `kind` is an acs plan, as before eci plans existed."""
+    kind = value.get("kind", "acs") if isinstance(value, dict) else getattr(value, "kind", "acs")
+    return kind if kind in ("acs", "eci") else "acs"
+
+
+PodPlan = AcsPlan | EciPlan
+DeployPlan = Annotated[Annotated[AcsPlan, Tag("acs")] | Annotated[EciPlan, Tag("eci")], Discriminator(_plan_kind)]
+_DEPLOY_PLAN: TypeAdapter[PodPlan] = TypeAdapter(DeployPlan)
+
+
 class DeployRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     cluster: str = Field(pattern=CLUSTER_REF_PATTERN)
     name: str = Field(pattern=DNS_LABEL, max_length=50, description="Deployment name (DNS label).")
     image: str = Field(pattern=IMAGE_PATTERN)
-    plan: AcsPlan = Field(description="The quoted plan: replicas, vcpu, memory_gib, compute class, QoS, GPUs, hours.")
+    plan: DeployPlan = Field(
+        description="The quoted plan: kind=acs (replicas, vcpu, memory_gib, compute class, QoS, GPUs, hours) or, on "
+        "ACK Serverless only, kind=eci (replicas, an ECI vcpu/memory spec, spot, use_specs, image_cache, hours)."
+    )
     quote_token: str | None = None
     namespace: str = Field("default", pattern=DNS_LABEL)
     ports: list[int] = Field(default_factory=list, max_length=10)
@@ -88,18 +104,23 @@ class DeployOutcome(BaseModel):
     ready_replicas: int = 0
     pods: list[PodPlacement] = []
     endpoint: str | None = Field(None, description="ClusterIP:port of the Service, when ports were given.")
-    plan_to_quote: AcsPlan | None = None
+    plan_to_quote: DeployPlan | None = None
     notes: list[str] = []
     message: str
     next_step: str
 
 
-def _billed_shape(plan: AcsPlan) -> dict[str, Any]:
-    return plan.model_dump(mode="json", exclude={"hours", "region"})
-
-
-def costs_more(new: AcsPlan, old: AcsPlan) -> bool:
-    """True when the new plan could cost more per hour: any dimension grows, or the rate class changes."""
+def costs_more(new: PodPlan, old: PodPlan) -> bool:
+    """True when the new plan could cost more per hour: any dimension grows, or the rate class changes (a change of
+    kind, ACS <-> ECI, always does: the two are priced by different sources)."""
+    if not isinstance(new, AcsPlan) or not isinstance(old, AcsPlan):
+        if not isinstance(new, EciPlan) or not isinstance(old, EciPlan):
+            return True
+        if new.spot_strategy != old.spot_strategy or (new.spot_price_limit or 0) > (old.spot_price_limit or 0):
+            return True
+        if not set(new.use_specs) <= set(old.use_specs):
+            return True  # a new fallback spec may be dearer than any quoted one
+        return new.replicas > old.replicas or new.vcpu > old.vcpu or new.memory_gib > old.memory_gib
     if (new.compute_class, new.qos, new.gpu_model) != (old.compute_class, old.qos, old.gpu_model):
         return True
     return (
@@ -110,9 +131,13 @@ def costs_more(new: AcsPlan, old: AcsPlan) -> bool:
     )
 
 
-def deployment_manifest(request: DeployRequest, plan: AcsPlan, operation_id: str) -> dict[str, Any]:
+def deployment_manifest(request: DeployRequest, plan: PodPlan, operation_id: str) -> dict[str, Any]:
+    """ACS pods carry the ACS labels; ECI pods must not (on ACK Serverless a pod without them is ECI) and carry
+    the eci-* annotations instead."""
     labels = {MANAGED_BY_LABEL[0]: MANAGED_BY_LABEL[1], OPERATION_LABEL: operation_id, APP_LABEL: request.name}
-    pod_labels = {APP_LABEL: request.name, MANAGED_BY_LABEL[0]: MANAGED_BY_LABEL[1], **acs_placement.acs_labels(plan)}
+    pod_labels = {APP_LABEL: request.name, MANAGED_BY_LABEL[0]: MANAGED_BY_LABEL[1]}
+    if isinstance(plan, AcsPlan):
+        pod_labels.update(acs_placement.acs_labels(plan))
     container: dict[str, Any] = {
         "name": request.name,
         "image": request.image,
@@ -125,6 +150,8 @@ def deployment_manifest(request: DeployRequest, plan: AcsPlan, operation_id: str
     if request.ports:
         container["ports"] = [{"containerPort": p, "protocol": "TCP"} for p in request.ports]
     template_meta: dict[str, Any] = {"labels": pod_labels}
+    if isinstance(plan, EciPlan):
+        template_meta["annotations"] = acs_placement.eci_annotations(plan)
     spec: dict[str, Any] = {
         "replicas": plan.replicas,
         "selector": {"matchLabels": {APP_LABEL: request.name, MANAGED_BY_LABEL[0]: MANAGED_BY_LABEL[1]}},
@@ -196,12 +223,23 @@ class AcsDeployer:
         requested_by: str = "",
     ) -> DeployOutcome:
         target = self.targets.resolve(request.cluster, request.plan.region)
-        plan = normalise(request.plan, target.region)
-        assert isinstance(plan, AcsPlan)
+        plan: PodPlan = normalise(request.plan, target.region)
         base = {"cluster": request.cluster, "cluster_id": target.cluster_id, "namespace": request.namespace}
         serverless = target.kind == "serverless"
+        if isinstance(plan, EciPlan) and not serverless:
+            raise AckComputeError(
+                f"Cluster {target.name or target.key} is not an ACK Serverless cluster; eci plans run only there. ECI "
+                "through virtual nodes on ACK Pro (or a registered cluster) is not supported by this server yet.",
+                "Quote an acs plan (kind=acs) for this cluster instead, or deploy the eci plan to an ACK Serverless "
+                "cluster. Nothing was created.",
+            )
         notes = acs_placement.acs_notes(plan)
-        if serverless:
+        if serverless and isinstance(plan, EciPlan):
+            notes.append(
+                "On ACK Serverless, pods without the alibabacloud.com/acs label run as ECI instances; this "
+                "Deployment's pods carry none and run (and are billed) as ECI instances of the quoted spec."
+            )
+        elif serverless:
             notes.append(
                 "On ACK Serverless, pods without the alibabacloud.com/acs label run as ECI instances; this "
                 "Deployment's pods carry it, so they run (and are billed) as ACS pods."
@@ -218,7 +256,11 @@ class AcsDeployer:
             previous = self._previous_plan(existing, request)
             needs_quote = previous is None or costs_more(plan, previous)
             if needs_quote and not request.quote_token:
-                why = "creates billed ACS pods" if previous is None else "costs more per hour than the quoted one"
+                why = (
+                    f"creates billed {plan.kind.upper()} pods"
+                    if previous is None
+                    else "costs more per hour than the quoted one"
+                )
                 return DeployOutcome(
                     status="quote_required",
                     name=request.name,
@@ -256,7 +298,7 @@ class AcsDeployer:
         except CloudError as exc:
             raise CloudFailure(str(exc), "Nothing was changed; check the cluster's API and retry.") from None
 
-    def _previous_plan(self, existing: dict[str, Any] | None, request: DeployRequest) -> AcsPlan | None:
+    def _previous_plan(self, existing: dict[str, Any] | None, request: DeployRequest) -> PodPlan | None:
         if existing is None:
             return None
         meta = existing.get("metadata") or {}
@@ -267,12 +309,12 @@ class AcsDeployer:
                 "Choose another name. Nothing was changed.",
             )
         try:
-            return AcsPlan.model_validate(json.loads((meta.get("annotations") or {})[PLAN_ANNOTATION]))
+            return _DEPLOY_PLAN.validate_python(json.loads((meta.get("annotations") or {})[PLAN_ANNOTATION]))
         except (KeyError, ValueError):
             return None  # no readable plan: treat as new, so a quote is required
 
     def _check_prerequisites(
-        self, target: ClusterTarget, workloads: KubeWorkloads, plan: AcsPlan, serverless: bool
+        self, target: ClusterTarget, workloads: KubeWorkloads, plan: PodPlan, serverless: bool
     ) -> None:
         label = target.name or target.key
         if target.cluster_id is not None and not serverless:
@@ -288,7 +330,7 @@ class AcsDeployer:
         request: DeployRequest,
         target: ClusterTarget,
         workloads: KubeWorkloads,
-        plan: AcsPlan,
+        plan: PodPlan,
         existing: dict[str, Any] | None,
         needs_quote: bool,
         serverless: bool,
@@ -395,7 +437,7 @@ class AcsDeployer:
         request: DeployRequest,
         target: ClusterTarget,
         workloads: KubeWorkloads,
-        plan: AcsPlan,
+        plan: PodPlan,
         status: str,
         endpoint: str | None,
         notes: list[str],
@@ -469,7 +511,7 @@ class AcsDeployer:
         workloads: KubeWorkloads,
         namespace: str,
         selector: str,
-        plan: AcsPlan,
+        plan: PodPlan,
         pods: dict[str, PodView],
         deadline: float,
         *,
@@ -501,10 +543,16 @@ class AcsDeployer:
         return ""
 
     @staticmethod
-    def _settled(pods: Any, plan: AcsPlan) -> bool:
+    def _settled(pods: Any, plan: PodPlan) -> bool:
+        """All replicas Ready on a node with the instance id of their kind (ACS, or ECI for an eci plan)."""
         current = list(pods)
+        annotation = (
+            acs_placement.ECI_INSTANCE_ANNOTATION
+            if isinstance(plan, EciPlan)
+            else acs_placement.ACS_INSTANCE_ANNOTATION
+        )
         return len(current) == plan.replicas and all(
-            _ready(p) and p.node and p.annotations.get(acs_placement.ACS_INSTANCE_ANNOTATION) for p in current
+            _ready(p) and p.node and p.annotations.get(annotation) for p in current
         )
 
 

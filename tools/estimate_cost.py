@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from ack_compute.tools.plans import AnyPlan, ClusterPlan, Plan, ServerlessPlan, normalise, plan_digest
+from ack_compute.tools.plans import AnyPlan, ClusterPlan, EciPlan, Plan, ServerlessPlan, normalise, plan_digest
 from ack_compute.tools.pricing import LineItem, Money, Pricer
 from ack_compute.tools.quotes import QuoteAmounts, QuoteBook
 
@@ -41,6 +41,8 @@ class Estimate(BaseModel):
 def _creator(plan: AnyPlan) -> str:
     if isinstance(plan, ClusterPlan | ServerlessPlan):
         return "ensure_cluster"
+    if isinstance(plan, EciPlan):
+        return "deploy_acs on an ACK Serverless cluster"
     return "deploy_acs (or run_job with compute=acs)"
 
 

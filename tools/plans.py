@@ -146,11 +146,85 @@ class AcsPlan(_PlanBase):
         return self
 
 
-AnyPlan = ClusterPlan | AcsPlan | ServerlessPlan
+# The vCPU/memory specs ECI offers in every region (vCPU -> GiB); others are rounded up by ECI and billed as such,
+# so a plan must name one exactly for its quote to be what is billed.
+ECI_SPECS: dict[float, tuple[float, ...]] = {
+    0.25: (0.5, 1),
+    0.5: (1, 2),
+    1: (2, 4, 8),
+    2: (1, 2, 4, 8, 16),
+    4: (2, 4, 8, 16, 32),
+    8: (4, 8, 16, 32, 64),
+    12: (12, 24, 48, 96),
+    16: (16, 32, 64, 128),
+    24: (24, 48, 96, 192),
+    32: (32, 64, 128, 256),
+    52: (96, 192, 384),
+    64: (128, 256, 512),
+}
+# An extra spec for k8s.aliyun.com/eci-use-specs: "<vcpu>-<mem>Gi" or an ECS instance type.
+ECI_USE_SPEC_PATTERN = r"^(\d+(\.\d+)?-\d+(\.\d+)?Gi|ecs\.[a-z0-9]+(-[a-z0-9]+)*\.[a-z0-9]+)$"
+
+
+def nearest_eci_specs(vcpu: float, memory_gib: float, count: int = 3) -> list[tuple[float, float]]:
+    """What ECI would round the spec up to, then the closest others (relative distance in both dimensions)."""
+    pairs = [(c, m) for c, sizes in ECI_SPECS.items() for m in sizes]
+    covering = sorted(p for p in pairs if p[0] >= vcpu and p[1] >= memory_gib)[:1]
+
+    def distance(p: tuple[float, float]) -> float:
+        return abs(p[0] - vcpu) / max(vcpu, 0.25) + abs(p[1] - memory_gib) / max(memory_gib, 0.5)
+
+    return covering + [p for p in sorted(pairs, key=distance) if p not in covering][: count - len(covering)]
+
+
+class EciPlan(_PlanBase):
+    """ECI pods on an ACK Serverless cluster: replicas x one supported (vCPU, memory) spec, optionally spot."""
+
+    kind: Literal["eci"] = "eci"
+    replicas: int = Field(1, ge=1, le=1000)
+    vcpu: float = Field(gt=0, le=64, description="vCPU per pod; with memory_gib one of ECI's supported specs.")
+    memory_gib: float = Field(gt=0, le=512, description="Memory per pod in GiB, e.g. 2 vCPU with 1, 2, 4, 8 or 16.")
+    spot_strategy: Literal["SpotAsPriceGo", "SpotWithPriceLimit"] | None = Field(
+        None, description="Preemptible pods: SpotAsPriceGo (market price) or SpotWithPriceLimit (needs the limit)."
+    )
+    spot_price_limit: float | None = Field(
+        None, gt=0, le=1000, description="Highest price per pod-hour, at most 3 decimals; only with SpotWithPriceLimit."
+    )
+    use_specs: list[Annotated[str, Field(pattern=ECI_USE_SPEC_PATTERN)]] = Field(
+        default_factory=list,
+        max_length=5,
+        description="Fallback specs for k8s.aliyun.com/eci-use-specs, e.g. ['4-8Gi', 'ecs.c6.xlarge'].",
+    )
+    image_cache: bool = Field(False, description="Let ECI match or create an image cache (eci-auto-imc).")
+
+    @model_validator(mode="after")
+    def _valid(self) -> EciPlan:
+        if self.memory_gib not in ECI_SPECS.get(self.vcpu, ()):
+            nearest = ", ".join(f"{c:g} vCPU/{m:g} GiB" for c, m in nearest_eci_specs(self.vcpu, self.memory_gib))
+            raise ValueError(
+                f"ECI has no {self.vcpu:g} vCPU / {self.memory_gib:g} GiB spec; nearest supported: {nearest}"
+            )
+        if (self.spot_strategy == "SpotWithPriceLimit") != (self.spot_price_limit is not None):
+            raise ValueError("spot_price_limit is required with spot_strategy SpotWithPriceLimit, and only then")
+        if self.spot_price_limit is not None and round(self.spot_price_limit, 3) != self.spot_price_limit:
+            raise ValueError("spot_price_limit takes at most 3 decimal places")
+        for spec in self.use_specs:
+            if not spec.startswith("ecs."):
+                cpu, memory = (float(x) for x in spec.removesuffix("Gi").split("-"))
+                if memory not in ECI_SPECS.get(cpu, ()):
+                    nearest = ", ".join(f"{c:g}-{m:g}Gi" for c, m in nearest_eci_specs(cpu, memory))
+                    raise ValueError(f"use_specs: ECI has no {spec} spec; nearest supported: {nearest}")
+        own = f"{self.vcpu:g}-{self.memory_gib:g}Gi"
+        if own in self.use_specs or len(set(self.use_specs)) != len(self.use_specs):
+            raise ValueError(f"use_specs lists a spec twice (the plan's own spec {own} comes first by itself)")
+        return self
+
+
+AnyPlan = ClusterPlan | AcsPlan | ServerlessPlan | EciPlan
 Plan = Annotated[AnyPlan, Field(discriminator="kind")]
 # What ensure_cluster creates: a cluster with nodes or a Serverless one, told apart by `kind`.
 AnyClusterPlan = Annotated[ClusterPlan | ServerlessPlan, Field(discriminator="kind")]
-P = TypeVar("P", ClusterPlan, AcsPlan, ServerlessPlan)
+P = TypeVar("P", ClusterPlan, AcsPlan, ServerlessPlan, EciPlan)
 
 
 def normalise(plan: P, default_region: str) -> P:

@@ -20,10 +20,11 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from ack_compute.cloud.cs import ContainerService
+from ack_compute.cloud.eci import EciPrice, EciPrices
 from ack_compute.cloud.ecs import DiskQuery, EcsCatalog, InstancePrice, InstanceTypeInfo, ZoneStock
 from ack_compute.cloud.errors import CloudError
 from ack_compute.tools.errors import CloudFailure, InvalidPlan, PricingUnavailable
-from ack_compute.tools.plans import AcsPlan, AnyPlan, ClusterPlan, ServerlessPlan
+from ack_compute.tools.plans import AcsPlan, AnyPlan, ClusterPlan, EciPlan, ServerlessPlan
 
 Site = Literal["china", "international"]
 T = TypeVar("T")
@@ -134,9 +135,11 @@ class Pricer:
         *,
         site: Site = "china",
         cache_ttl_seconds: float = 900,
+        eci: EciPrices | None = None,
     ) -> None:
         self._ecs = ecs
         self._cs = cs
+        self._eci = eci
         self.rates = rates
         self.site = site
         self._cache = TtlCache(cache_ttl_seconds)
@@ -153,6 +156,8 @@ class Pricer:
             return self._price_cluster(plan)
         if isinstance(plan, ServerlessPlan):
             return self._price_serverless(plan)
+        if isinstance(plan, EciPlan):
+            return self._price_eci(plan)
         return self._price_acs(plan)
 
     def hourly_now(self, plan: AnyPlan) -> Decimal:
@@ -270,7 +275,8 @@ class Pricer:
         assumptions = [
             "ACK Serverless has no worker nodes, so there are no node costs.",
             "Pods are billed separately while they run, per vCPU-second and GiB-second (as ECI or ACS instances); "
-            "quote them with an acs plan (kind=acs) before deploy_acs or run_job with compute=acs.",
+            "quote them with an acs plan (kind=acs) before deploy_acs or run_job with compute=acs, or with an eci "
+            "plan (kind=eci) before deploy_acs.",
         ]
         exclusions = [
             "Pods, including the two small CoreDNS pods (0.25 vCPU, 0.5 GiB each) that provide in-cluster DNS, "
@@ -429,6 +435,93 @@ class Pricer:
             assumptions,
             ["Cluster fees, storage volumes, public traffic and load balancers are not included."],
         )
+
+    def _eci_price(self, plan: EciPlan, spec: str) -> EciPrice:
+        """One pod of `spec` ("<vcpu>-<mem>Gi" or an ECS type) per hour, from the ECI price API (cached)."""
+        eci = self._eci
+        if eci is None:
+            raise PricingUnavailable(
+                "This server was built without the ECI price API, so ECI pods cannot be quoted.",
+                "Use an acs plan instead, or ask the operator to update the server.",
+            )
+        region = plan.region or ""
+        if spec.startswith("ecs."):
+            cpu, memory, instance_type = plan.vcpu, plan.memory_gib, spec
+        else:
+            cpu, memory = (float(x) for x in spec.removesuffix("Gi").split("-"))
+            instance_type = None
+        key = ("eci", region, cpu, memory, instance_type, plan.spot_strategy, plan.spot_price_limit)
+        return self._cloud(
+            key,
+            lambda: eci.container_group_price(
+                region,
+                cpu,
+                memory,
+                instance_type=instance_type,
+                spot_strategy=plan.spot_strategy,
+                spot_price_limit=plan.spot_price_limit,
+            ),
+        )
+
+    def _price_eci(self, plan: EciPlan) -> Pricing:
+        """Pods priced by ECI DescribeContainerGroupPrice; with fallback specs the dearest one, an upper bound."""
+        own = f"{plan.vcpu:g}-{plan.memory_gib:g}Gi"
+        specs = [own, *plan.use_specs]
+        with ThreadPoolExecutor(max_workers=min(4, len(specs))) as pool:
+            prices = dict(zip(specs, pool.map(lambda s: self._eci_price(plan, s), specs), strict=True))
+        chosen_spec = max(specs, key=lambda s: prices[s].trade_price_per_hour)
+        chosen = prices[chosen_spec]
+        pay_as_you_go = chosen.trade_price_per_hour
+        per_pod = pay_as_you_go
+        assumptions = [
+            "ECI bills each pod per second; DescribeContainerGroupPrice answers the price per pod-second, quoted "
+            "here per pod-hour (x 3600). The total assumes every pod runs for the full duration.",
+        ]
+        kind = "pay-as-you-go"
+        if plan.spot_strategy == "SpotAsPriceGo":
+            kind = "spot, SpotAsPriceGo"
+            assumptions.append(
+                "Spot prices move with the market. SpotAsPriceGo pays the market price, which is never above the "
+                "pay-as-you-go price, so the quote uses the pay-as-you-go price as the upper bound; spot pods can be "
+                "reclaimed after their protection period."
+            )
+        elif plan.spot_strategy == "SpotWithPriceLimit" and plan.spot_price_limit is not None:
+            kind = f"spot, limit {plan.spot_price_limit:g}/h"
+            limit = Decimal(str(plan.spot_price_limit))
+            per_pod = min(limit, pay_as_you_go)
+            assumptions.append(
+                f"Spot prices move with the market. With SpotWithPriceLimit a pod never pays more than its limit "
+                f"({limit} {chosen.currency}/h) nor more than the pay-as-you-go price ({money(pay_as_you_go)}), so "
+                "the quote uses the lower of the two as the upper bound; spot pods are reclaimed when the market "
+                "price rises above the limit."
+            )
+        if len(specs) > 1:
+            others = ", ".join(f"{s} {money(prices[s].trade_price_per_hour)}" for s in specs if s != chosen_spec)
+            assumptions.append(
+                f"ECI may create a pod with any spec of eci-use-specs; the quote prices the dearest, {chosen_spec}, "
+                f"so it is an upper bound (pay-as-you-go per pod-hour of the others: {others})."
+            )
+        n = Decimal(plan.replicas)
+        items = [
+            LineItem(
+                item=f"ECI pods: {plan.replicas} x {chosen_spec} ({kind})",
+                unit="pod-hour",
+                unit_price=per_pod,
+                quantity=n,
+                hourly=money(per_pod * n),
+                source=PriceSource(kind="api", name="ECI DescribeContainerGroupPrice"),
+            )
+        ]
+        exclusions = [
+            "Cluster fees, storage volumes, extra temporary storage, EIPs, public traffic and load balancers are not "
+            "included."
+        ]
+        if plan.image_cache:
+            exclusions.append(
+                "Image caches: creating them automatically is free, but the cache's disk or snapshot is billed "
+                "separately and not included."
+            )
+        return self._total(chosen.currency, items, plan.hours, assumptions, exclusions)
 
     def _total(
         self, currency: str, items: list[LineItem], hours: float, assumptions: list[str], exclusions: list[str]

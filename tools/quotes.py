@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ack_compute.tools.errors import QuoteRefused
 from ack_compute.tools.ledger import Ledger
-from ack_compute.tools.plans import AcsPlan, ClusterPlan, canonical_json, plan_differences, plan_digest
+from ack_compute.tools.plans import AnyPlan, canonical_json, plan_differences, plan_digest
 
 _DOMAIN = b"ack-compute-mcp/quote/v1\x00"
 _VERSION = 1
@@ -158,7 +158,7 @@ class QuoteBook:
     def _sign(self, payload_b64: str) -> str:
         return _b64(hmac.new(self._secret, _DOMAIN + payload_b64.encode(), hashlib.sha256).digest())
 
-    def issue(self, plan: ClusterPlan | AcsPlan, amounts: QuoteAmounts) -> Quote:
+    def issue(self, plan: AnyPlan, amounts: QuoteAmounts) -> Quote:
         now = int(self._clock())
         payload = QuotePayload(
             v=_VERSION,
@@ -201,7 +201,7 @@ class QuoteBook:
             token=f"{body}.{self._sign(body)}",
         )
 
-    def verify(self, token: str, plan: ClusterPlan | AcsPlan) -> QuotePayload:
+    def verify(self, token: str, plan: AnyPlan) -> QuotePayload:
         """Every check except consumption; raises QuoteRefused with what to do next."""
         again = "Call estimate_cost with this plan for a new quote."
         parts = token.strip().split(".") if isinstance(token, str) else []
@@ -251,7 +251,7 @@ class QuoteBook:
             )
         return payload
 
-    def _mismatch(self, payload: QuotePayload, plan: ClusterPlan | AcsPlan) -> str:
+    def _mismatch(self, payload: QuotePayload, plan: AnyPlan) -> str:
         rows = self._ledger.query("SELECT plan_json FROM quotes WHERE quote_id = ?", (payload.quote_id,))
         if not rows:
             return f"this plan is not the plan quote {payload.quote_id} was issued for."
@@ -261,7 +261,7 @@ class QuoteBook:
     def redeem(
         self,
         token: str,
-        plan: ClusterPlan | AcsPlan,
+        plan: AnyPlan,
         *,
         current_hourly: Decimal | None = None,
         note: str = "",
@@ -292,7 +292,7 @@ class QuoteBook:
         rows = self._ledger.query("SELECT outcome FROM quote_redemptions WHERE quote_id = ?", (quote_id,))
         return str(rows[0]["outcome"]) if rows else None
 
-    def decline(self, token: str, plan: ClusterPlan | AcsPlan, note: str = "declined by the person") -> None:
+    def decline(self, token: str, plan: AnyPlan, note: str = "declined by the person") -> None:
         """A person said no: the quote is void and can never pay for anything."""
         payload = self.verify(token, plan)
         self._consume(payload, "declined", self._clock(), note)

@@ -82,3 +82,24 @@ async def test_deploy_acs_after_the_person_accepts(world: SandboxCloud, runtime_
     assert out["status"] == "deployed" and out["ready_replicas"] == 2, out
     assert all(p["instance_id"].startswith("acs-") for p in out["pods"])
     assert len(seen) == 1 and "billing until cleanup" in seen[0]
+
+
+async def test_deploy_acs_with_an_eci_plan_asks_about_eci_pods(
+    world: SandboxCloud, runtime_on: Callable[..., Runtime]
+) -> None:
+    world.plant_cluster("acf-mcp-ask", nodes=0, profile="Serverless")
+    plan = {"kind": "eci", "replicas": 1, "vcpu": 0.5, "memory_gib": 1, "spot_strategy": "SpotAsPriceGo", "hours": 1}
+    seen: list[str] = []
+    async with Client(build_server(runtime_on(world)), elicitation_callback=answering("accept", seen)) as client:
+        est = await client.call_tool("estimate_cost", {"plan": plan})
+        assert not est.is_error, est.content
+        token = (est.structured_content or {})["quote_token"]
+        result = await client.call_tool(
+            "deploy_acs",
+            {"cluster": "acf-mcp-ask", "name": "api", "image": "nginx:1.27", "plan": plan, "quote_token": token},
+        )
+    assert not result.is_error, result.content
+    out = result.structured_content or {}
+    assert out["status"] == "deployed" and all(p["instance_id"].startswith("eci-") for p in out["pods"]), out
+    assert len(seen) == 1 and "1 ECI pod(s) of 0.5 vCPU, 1 GiB" in seen[0] and "spot" in seen[0], seen
+    assert "ACS" not in seen[0]

@@ -9,12 +9,22 @@ from kubernetes import client
 
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.runtime import Runtime
-from ack_compute.tools.deploy_acs import DeployOutcome, DeployRequest
+from ack_compute.tools.deploy_acs import DeployOutcome, DeployRequest, costs_more
 from ack_compute.tools.errors import AckComputeError, QuoteRefused
 from ack_compute.tools.estimate_cost import estimate_cost
-from ack_compute.tools.plans import AcsPlan
+from ack_compute.tools.plans import AcsPlan, EciPlan
 
 PLAN = AcsPlan(replicas=2, vcpu=1, memory_gib=2, hours=2)
+ECI = EciPlan(
+    replicas=2,
+    vcpu=1,
+    memory_gib=2,
+    spot_strategy="SpotWithPriceLimit",
+    spot_price_limit=0.1,
+    use_specs=["2-4Gi"],
+    image_cache=True,
+    hours=2,
+)
 
 
 @pytest.fixture
@@ -27,7 +37,7 @@ def pro(world: SandboxCloud) -> str:
     return world.plant_cluster("acf-pro", nodes=1, cluster_spec="ack.pro.small", addons={"ack-virtual-node": None})
 
 
-def quote(runtime: Runtime, plan: AcsPlan = PLAN) -> str:
+def quote(runtime: Runtime, plan: AcsPlan | EciPlan = PLAN) -> str:
     token = estimate_cost(plan, default_region="cn-hangzhou", pricer=runtime.pricer, quotes=runtime.quotes).quote_token
     assert token
     return token
@@ -139,3 +149,50 @@ def test_serverless_clusters_run_the_pods_on_their_virtual_nodes(runtime: Runtim
     assert out.status == "deployed", out.message
     assert all(p.node.startswith("virtual-kubelet-") and p.instance_id for p in out.pods)
     assert any("ECI" in n for n in out.notes)
+
+
+def test_an_eci_plan_on_serverless_runs_eci_pods_with_the_annotations(runtime: Runtime, world: SandboxCloud) -> None:
+    cluster = world.plant_cluster("acf-ask", nodes=0, profile="Serverless")
+    asked = deploy(runtime, cluster, plan=ECI)
+    assert asked.status == "quote_required" and isinstance(asked.plan_to_quote, EciPlan)
+    assert "ECI pods" in asked.message
+    out = deploy(runtime, cluster, plan=ECI, quote_token=quote(runtime, ECI))
+    assert out.status == "deployed", out.message
+    assert out.ready_replicas == 2 and len(out.pods) == 2
+    for pod in out.pods:
+        assert pod.node.startswith("virtual-kubelet-") and pod.ready
+        assert pod.instance_id and pod.instance_id.startswith("eci-")
+    assert any("run (and are billed) as ECI" in n for n in out.notes)
+    template = apps(runtime, cluster).read_namespaced_deployment("web", "default").spec.template
+    assert not any(k.startswith("alibabacloud.com/") for k in template.metadata.labels)
+    assert template.metadata.annotations == {
+        "k8s.aliyun.com/eci-use-specs": "1-2Gi,2-4Gi",
+        "k8s.aliyun.com/eci-spot-strategy": "SpotWithPriceLimit",
+        "k8s.aliyun.com/eci-spot-price-limit": "0.1",
+        "k8s.aliyun.com/eci-auto-imc": "true",
+    }
+    resources = template.spec.containers[0].resources
+    assert resources.requests == resources.limits == {"cpu": "1", "memory": "2Gi"}
+    # Same plan again: nothing to pay; the same pods as ACS: a change of kind needs a new quote.
+    assert deploy(runtime, cluster, plan=ECI).status == "unchanged"
+    as_acs = deploy(runtime, cluster, plan=AcsPlan(replicas=1, vcpu=1, memory_gib=2))
+    assert as_acs.status == "quote_required"
+
+
+def test_an_eci_plan_on_a_cluster_that_is_not_serverless_is_refused(runtime: Runtime, pro: str) -> None:
+    with pytest.raises(AckComputeError, match="ECI through virtual nodes on ACK Pro") as refused:
+        deploy(runtime, pro, plan=ECI, quote_token=quote(runtime, ECI))
+    assert "acs plan" in refused.value.next_step
+    assert apps(runtime, pro).list_namespaced_deployment("default").items == []
+    assert runtime.ownership.all() == []
+
+
+def test_costs_more_compares_eci_plans_and_any_change_of_kind_needs_a_quote() -> None:
+    assert costs_more(ECI, PLAN) and costs_more(PLAN, ECI)
+    assert not costs_more(ECI.model_copy(update={"replicas": 1}), ECI)
+    assert costs_more(ECI.model_copy(update={"replicas": 3}), ECI)
+    assert costs_more(ECI.model_copy(update={"spot_price_limit": 0.2}), ECI)
+    assert not costs_more(ECI.model_copy(update={"spot_price_limit": 0.05}), ECI)
+    assert costs_more(ECI.model_copy(update={"spot_strategy": None, "spot_price_limit": None}), ECI)
+    assert costs_more(ECI.model_copy(update={"use_specs": ["4-8Gi"]}), ECI)
+    assert not costs_more(ECI.model_copy(update={"use_specs": []}), ECI)
