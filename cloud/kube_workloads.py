@@ -18,7 +18,10 @@ from pydantic import BaseModel
 from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.kube import KubeAccess
 
-WATCH_CHUNK_SECONDS = 60  # one watch request lasts at most this long, then the stream reconnects
+WATCH_CHUNK_SECONDS = 60
+ObjectKind = Literal[
+    "Job", "ConfigMap", "Deployment", "Service"
+]  # one watch request lasts at most this long, then the stream reconnects
 
 
 class ContainerView(BaseModel):
@@ -80,15 +83,6 @@ class DeploymentView(BaseModel):
     selector: dict[str, str] = {}
     progress_deadline_exceeded: str = ""
     raw_spec: dict[str, Any] = {}
-
-    @property
-    def rolled_out(self) -> bool:
-        return (
-            self.observed_generation >= self.generation
-            and self.updated_replicas == self.replicas
-            and self.available_replicas == self.replicas
-            and self.ready_replicas == self.replicas
-        )
 
 
 class ServiceView(BaseModel):
@@ -327,31 +321,42 @@ class KubeWorkloads:
                 )
             )
 
-    def read_job(self, namespace: str, name: str) -> JobView | None:
-        with self.access.calling("ReadJob"):
+    def _call(self, verb: Literal["read", "delete"], kind: ObjectKind) -> Any:
+        """The official client's method for `verb` on `kind` (namespaced)."""
+        api, resource = {
+            "Job": (self._batch, "job"),
+            "ConfigMap": (self._core, "config_map"),
+            "Deployment": (self._apps, "deployment"),
+            "Service": (self._core, "service"),
+        }[kind]
+        return getattr(api(), f"{verb}_namespaced_{resource}")
+
+    def read(self, kind: ObjectKind, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object as the server sent it, or None when it does not exist."""
+        with self.access.calling(f"Read{kind}"):
             try:
-                raw = self._json(
-                    self._batch().read_namespaced_job(
-                        name, namespace, _request_timeout=self._timeout, _preload_content=False
-                    )
+                return self._json(
+                    self._call("read", kind)(name, namespace, _request_timeout=self._timeout, _preload_content=False)
                 )
             except Exception as exc:
                 if getattr(exc, "status", None) == 404:
                     return None
                 raise
-        return job_view(raw)
 
-    def delete(self, kind: Literal["Job", "ConfigMap", "Deployment", "Service"], namespace: str, name: str) -> bool:
+    def read_job(self, namespace: str, name: str) -> JobView | None:
+        raw = self.read("Job", namespace, name)
+        return job_view(raw) if raw is not None else None
+
+    def labels_of(self, kind: ObjectKind, namespace: str, name: str) -> dict[str, str] | None:
+        """An object's labels (None when it does not exist): cleanup checks them before deleting."""
+        raw = self.read(kind, namespace, name)
+        return dict((raw.get("metadata") or {}).get("labels") or {}) if raw is not None else None
+
+    def delete(self, kind: ObjectKind, namespace: str, name: str) -> bool:
         """Delete with background propagation (dependents go too); False when it was already gone."""
-        calls = {
-            "Job": lambda: self._batch().delete_namespaced_job,
-            "ConfigMap": lambda: self._core().delete_namespaced_config_map,
-            "Deployment": lambda: self._apps().delete_namespaced_deployment,
-            "Service": lambda: self._core().delete_namespaced_service,
-        }
         with self.access.calling(f"Delete{kind}"):
             try:
-                calls[kind]()(
+                self._call("delete", kind)(
                     name,
                     namespace,
                     propagation_policy="Background",
@@ -363,25 +368,6 @@ class KubeWorkloads:
                 if getattr(exc, "status", None) == 404:
                     return False
                 raise
-
-    def labels_of(
-        self, kind: Literal["Job", "Deployment", "Service"], namespace: str, name: str
-    ) -> dict[str, str] | None:
-        """An object's labels (None when it does not exist): cleanup checks them before deleting."""
-        calls = {
-            "Job": lambda: self._batch().read_namespaced_job,
-            "Deployment": lambda: self._apps().read_namespaced_deployment,
-            "Service": lambda: self._core().read_namespaced_service,
-            "ConfigMap": lambda: self._core().read_namespaced_config_map,
-        }
-        with self.access.calling(f"Read{kind}"):
-            try:
-                raw = self._json(calls[kind]()(name, namespace, _request_timeout=self._timeout, _preload_content=False))
-            except Exception as exc:
-                if getattr(exc, "status", None) == 404:
-                    return None
-                raise
-        return dict((raw.get("metadata") or {}).get("labels") or {})
 
     def pods(self, namespace: str, label_selector: str) -> list[PodView]:
         with self.access.calling("ListPods"):
@@ -408,20 +394,6 @@ class KubeWorkloads:
 
     # --- deployments and services ---------------------------------------------------------------------------
 
-    def read_deployment(self, namespace: str, name: str) -> DeploymentView | None:
-        with self.access.calling("ReadDeployment"):
-            try:
-                raw = self._json(
-                    self._apps().read_namespaced_deployment(
-                        name, namespace, _request_timeout=self._timeout, _preload_content=False
-                    )
-                )
-            except Exception as exc:
-                if getattr(exc, "status", None) == 404:
-                    return None
-                raise
-        return deployment_view(raw)
-
     def create_deployment(self, namespace: str, body: dict[str, Any]) -> DeploymentView:
         with self.access.calling("CreateDeployment"):
             return deployment_view(
@@ -441,33 +413,6 @@ class KubeWorkloads:
                     )
                 )
             )
-
-    def read_deployment_raw(self, namespace: str, name: str) -> dict[str, Any] | None:
-        with self.access.calling("ReadDeployment"):
-            try:
-                return self._json(
-                    self._apps().read_namespaced_deployment(
-                        name, namespace, _request_timeout=self._timeout, _preload_content=False
-                    )
-                )
-            except Exception as exc:
-                if getattr(exc, "status", None) == 404:
-                    return None
-                raise
-
-    def read_service(self, namespace: str, name: str) -> ServiceView | None:
-        with self.access.calling("ReadService"):
-            try:
-                raw = self._json(
-                    self._core().read_namespaced_service(
-                        name, namespace, _request_timeout=self._timeout, _preload_content=False
-                    )
-                )
-            except Exception as exc:
-                if getattr(exc, "status", None) == 404:
-                    return None
-                raise
-        return service_view(raw)
 
     def apply_service(self, namespace: str, body: dict[str, Any]) -> ServiceView:
         """Create the Service, or update its ports and selector when it exists (the cluster IP is kept)."""

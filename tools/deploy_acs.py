@@ -252,7 +252,7 @@ class AcsDeployer:
                 raise AckComputeError(
                     f"Namespace {request.namespace} does not exist.", "Use an existing namespace. Nothing was created."
                 )
-            existing = self._kube(lambda: workloads.read_deployment_raw(request.namespace, request.name))
+            existing = self._kube(lambda: workloads.read("Deployment", request.namespace, request.name))
             previous = self._previous_plan(existing, request)
             needs_quote = previous is None or costs_more(plan, previous)
             if needs_quote and not request.quote_token:
@@ -273,20 +273,13 @@ class AcsDeployer:
                 )
             if needs_quote and request.quote_token:
                 self.quotes.verify(request.quote_token, plan)
-            if needs_quote and request.quote_token:
-                if consent == "declined":
-                    self.quotes.decline(request.quote_token, plan)
+                if not self.quotes.settle_consent(request.quote_token, plan, consent, confirmation_policy):
                     return DeployOutcome(
                         status="declined",
                         name=request.name,
                         message="The person declined the quoted cost; the quote is now void and nothing changed.",
                         next_step="Ask what to change, estimate again, and get a new yes.",
                         **base,
-                    )
-                if consent == "not_asked" and confirmation_policy == "human":
-                    raise AckComputeError(
-                        "This server requires a person to accept the cost, and this client cannot ask one.",
-                        "Use a client that supports elicitation, or ask the operator to set confirmation=token.",
                     )
             return self._apply(request, target, workloads, plan, existing, needs_quote, serverless, notes, requested_by)
         finally:
@@ -427,7 +420,7 @@ class AcsDeployer:
             except CloudError as exc:
                 if exc.status != 409 or attempt == 4:
                     raise
-                latest = workloads.read_deployment_raw(request.namespace, request.name)
+                latest = workloads.read("Deployment", request.namespace, request.name)
                 if latest is None:
                     raise
                 current = latest

@@ -394,20 +394,13 @@ class ClusterService:
             )
         plan = normalise(plan, region)
         self.quotes.verify(quote_token, plan)  # refuse early, before anything is claimed
-        if consent == "declined":
-            self.quotes.decline(quote_token, plan)
+        if not self.quotes.settle_consent(quote_token, plan, consent, policy):  # type: ignore[arg-type]
             return ClusterOutcome(
                 status="declined",
                 name=name,
                 region=region,
                 message="The person declined the quoted cost; the quote is now void.",
                 next_step="Ask what to change, estimate again, and get a new yes.",
-            )
-        if consent == "not_asked" and policy == "human":
-            raise AckComputeError(
-                "This server requires a person to accept the cost, and this client cannot ask one "
-                "(no elicitation support).",
-                "Use a client that supports elicitation, or ask the operator to set confirmation=token.",
             )
         zone = plan.zone or self._choose_zone(plan)
         operation_id = f"op-{uuid.uuid4().hex[:16]}"

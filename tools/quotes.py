@@ -21,10 +21,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ack_compute.tools.errors import QuoteRefused
+from ack_compute.tools.errors import AckComputeError, QuoteRefused
 from ack_compute.tools.ledger import Ledger
 from ack_compute.tools.plans import AnyPlan, canonical_json, plan_differences, plan_digest
 
@@ -286,6 +287,26 @@ class QuoteBook:
             total=Decimal(payload.total),
             redeemed_at=_iso(now),
         )
+
+    def settle_consent(
+        self,
+        token: str,
+        plan: AnyPlan,
+        consent: Literal["accepted", "declined", "not_asked"],
+        policy: Literal["token", "human"],
+    ) -> bool:
+        """Apply the person's answer before anything is created: False when they declined (the quote is then
+        void); refuses when the operator requires a person and this client could not ask one."""
+        if consent == "declined":
+            self.decline(token, plan)
+            return False
+        if consent == "not_asked" and policy == "human":
+            raise AckComputeError(
+                "This server requires a person to accept the cost, and this client cannot ask one "
+                "(no elicitation support).",
+                "Use a client that supports elicitation, or ask the operator to set confirmation=token.",
+            )
+        return True
 
     def consumed(self, quote_id: str) -> str | None:
         """How a quote was used ('redeemed', 'declined'), or None while it is unused."""

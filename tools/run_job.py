@@ -317,21 +317,18 @@ class JobRunner:
                 image, note = resolve_image(request.script_type, self._kube(access.registry_prefix))
                 if note:
                     notes.append(note)
-            if plan is not None and request.quote_token:
-                if consent == "declined":
-                    self.quotes.decline(request.quote_token, plan)
-                    return JobOutcome(
-                        status="declined",
-                        compute="acs",
-                        message="The person declined the quoted cost; the quote is now void and nothing ran.",
-                        next_step="Ask what to change, estimate again, and get a new yes.",
-                        **base,
-                    )
-                if consent == "not_asked" and confirmation_policy == "human":
-                    raise AckComputeError(
-                        "This server requires a person to accept the cost, and this client cannot ask one.",
-                        "Use a client that supports elicitation, or ask the operator to set confirmation=token.",
-                    )
+            if (
+                plan is not None
+                and request.quote_token
+                and not self.quotes.settle_consent(request.quote_token, plan, consent, confirmation_policy)
+            ):
+                return JobOutcome(
+                    status="declined",
+                    compute="acs",
+                    message="The person declined the quoted cost; the quote is now void and nothing ran.",
+                    next_step="Ask what to change, estimate again, and get a new yes.",
+                    **base,
+                )
             return self._launch(request, target, workloads, image, plan, notes, requested_by)
         finally:
             access.close()
