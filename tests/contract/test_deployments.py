@@ -417,6 +417,8 @@ def test_progress_deadline_and_recreate(contract: Any, helpers: Any) -> None:
                 lambda: (
                     (d := helpers.call(apps.read_namespaced_deployment, "web", ns))
                     and condition(d, "Progressing").get("reason") == "ProgressDeadlineExceeded"
+                    # the replica counts may land in an earlier or the same status write: wait for both
+                    and (d.get("status") or {}).get("updatedReplicas") == 1
                     and d
                 )
             )
