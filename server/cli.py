@@ -94,22 +94,13 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def doctor(args: argparse.Namespace) -> int:
-    """Check that credentials and endpoints work, without creating anything."""
+    """Check that credentials, endpoints, permissions and the state dir work, without creating anything."""
     settings = _settings(args)
-    configure(settings.log_level)
-    from ack_compute.cloud.errors import CloudError
-    from ack_compute.server.runtime import Runtime
+    configure(settings.log_level if args.log_level else "WARNING")
+    from ack_compute.server.doctor import run_doctor
 
     with _cloud(settings) as (settings, credentials):
-        runtime = Runtime.build(settings, credentials)
-        print(f"region {settings.region}, state dir {settings.state_dir}, sandbox {settings.sandbox}")
-        try:
-            regions = runtime.pricer._cs.describe_regions()
-        except CloudError as exc:
-            print(f"FAIL: {exc}")
-            return 1
-        print(f"OK: ACK answers; {len(regions)} regions visible")
-        return 0
+        return run_doctor(settings, credentials)
 
 
 def main(argv: list[str] | None = None) -> int:
