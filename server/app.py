@@ -5,7 +5,10 @@ from __future__ import annotations
 import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.types import ToolAnnotations
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
+from ack_compute.server.access import CallerMiddleware, HttpAccess
 from ack_compute.server.cleanup import register_cleanup
 from ack_compute.server.clusters import register_clusters
 from ack_compute.server.docs import register_docs
@@ -28,15 +31,33 @@ The server enforces budget caps set by the operator and never deletes what it di
 For product facts (ACK editions, ACS compute classes, prices, error codes) use doc_search or the
 docs://references resources instead of guessing.
 """
+READ_ONLY_NOTE = """
+This server is in read-only mode: it prices plans and answers questions, but it cannot create, change or
+delete anything. To act on a quote, the person needs a server without --read-only.
+"""
+READ_ONLY_TOOLS = {"estimate_cost", "doc_search", "get_operation"}
 
 
-def build_server(runtime: Runtime) -> MCPServer:
+def build_server(runtime: Runtime, access: HttpAccess | None = None) -> MCPServer:
+    """`access` (HTTP only) brings the token verifier; every request then runs as its token's caller."""
+    read_only = runtime.settings.read_only
     server = MCPServer(
         name="ack-compute-mcp",
         title="ACK compute",
         version=package_version(),
-        instructions=INSTRUCTIONS,
+        instructions=INSTRUCTIONS + (READ_ONLY_NOTE if read_only else ""),
+        token_verifier=access.verifier if access else None,
+        auth=access.auth if access else None,
+        middleware=[CallerMiddleware(access.admin_scope if access else runtime.settings.admin_scope)],
     )
+
+    @server.custom_route("/healthz", methods=["GET"], include_in_schema=False)
+    async def healthz(request: Request) -> JSONResponse:
+        """For load balancers and probes: unauthenticated, so it says nothing about callers or the cloud."""
+        return JSONResponse(
+            {"status": "ok", "server": "ack-compute-mcp", "version": package_version(), "read_only": read_only}
+        )
+
     default_region = runtime.settings.region
 
     @server.tool(
@@ -66,9 +87,13 @@ def build_server(runtime: Runtime) -> MCPServer:
         )
 
     register_clusters(server, runtime)
+    register_docs(server)
+    if read_only:
+        server.remove_tool("ensure_cluster")  # get_operation and the ledger view stay: they only read
+        register_prompts(server, READ_ONLY_TOOLS)
+        return server
     register_workloads(server, runtime)
     register_cleanup(server, runtime)
-    register_docs(server)
     register_prompts(
         server,
         {"estimate_cost", "doc_search", "ensure_cluster", "get_operation", "run_job", "deploy_acs", "cleanup"},

@@ -12,6 +12,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from ack_compute.cloud.config import StaticCredentials
 from ack_compute.server.logs import configure
 from ack_compute.server.settings import Settings
@@ -64,9 +66,18 @@ def _cloud(settings: Settings) -> Iterator[tuple[Settings, StaticCredentials | N
 def serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     configure(settings.log_level)
+    from ack_compute.server.access import AccessConfigError, http_access
     from ack_compute.server.app import build_server
     from ack_compute.server.runtime import Runtime
 
+    http = args.http or args.transport == "http"
+    access = None
+    if http:
+        try:  # before anything starts: an unsafe setup never opens a socket
+            access = http_access(settings, args.host, args.port)
+        except AccessConfigError as exc:
+            print(f"ack-compute-mcp: not serving over HTTP: {exc}.", file=sys.stderr)
+            return 2
     with _cloud(settings) as (settings, credentials):
         runtime = Runtime.build(settings, credentials)
         resumed = (
@@ -76,12 +87,21 @@ def serve(args: argparse.Namespace) -> int:
         )
         if resumed:
             log.info("resumed %d unfinished operation(s): %s", len(resumed), ", ".join(resumed))
-        server = build_server(runtime)
-        if args.transport == "stdio":
+        server = build_server(runtime, access)
+        if access is None:
             server.run("stdio")
-        else:
-            log.info("serving MCP over streamable HTTP at http://%s:%d/mcp", args.host, args.port)
-            server.run("streamable-http", host=args.host, port=args.port)
+            return 0
+        import uvicorn
+
+        app = server.streamable_http_app(transport_security=access.security, host=args.host)
+        log.info(
+            "serving MCP over streamable HTTP at http://%s:%d/mcp (health: /healthz); %s%s",
+            args.host,
+            args.port,
+            access.describe(),
+            "; read-only" if settings.read_only else "",
+        )
+        uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower(), access_log=False)
     return 0
 
 
@@ -95,12 +115,15 @@ def demo(args: argparse.Namespace) -> int:
 
 def doctor(args: argparse.Namespace) -> int:
     """Check that credentials, endpoints, permissions and the state dir work, without creating anything."""
+    from ack_compute.server.doctor import policy_document, run_doctor
+
+    if args.print_policy:
+        print(policy_document(args.print_policy))
+        return 0
     settings = _settings(args)
     configure(settings.log_level if args.log_level else "WARNING")
-    from ack_compute.server.doctor import run_doctor
-
     with _cloud(settings) as (settings, credentials):
-        return run_doctor(settings, credentials)
+        return run_doctor(settings, credentials, output_format=args.format)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,17 +132,47 @@ def main(argv: list[str] | None = None) -> int:
     p_serve = sub.add_parser("serve", help="run the MCP server (stdio by default)")
     _add_common(p_serve)
     p_serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    p_serve.add_argument("--http", action="store_true", help="serve streamable HTTP at /mcp (same as --transport http)")
     p_serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (loopback by default)")
     p_serve.add_argument("--port", type=int, default=8765)
+    p_serve.add_argument(
+        "--read-only", action="store_true", default=None, help="offer only estimates, lookups, docs, get_operation"
+    )
+    p_serve.add_argument(
+        "--allowed-host", dest="allowed_hosts", action="append", help="Host header to accept over HTTP (repeatable)"
+    )
+    p_serve.add_argument(
+        "--allowed-origin", dest="allowed_origins", action="append", help="browser Origin to accept (repeatable)"
+    )
+    p_serve.add_argument("--tokens-file", dest="http_tokens_file", type=Path, help="bearer tokens, one per caller")
+    p_serve.add_argument("--oauth-issuer-url", help="OAuth authorization server issuing the tokens")
+    p_serve.add_argument("--oauth-introspection-url", help="its RFC 7662 introspection endpoint")
+    p_serve.add_argument("--oauth-resource-url", help="this server's public /mcp URL (the tokens' audience)")
     p_serve.set_defaults(func=serve)
     p_demo = sub.add_parser("demo", help="run every flow on the embedded sandbox through a real MCP client")
     _add_common(p_demo)
     p_demo.set_defaults(func=demo)
-    p_doctor = sub.add_parser("doctor", help="check credentials and endpoints")
+    p_doctor = sub.add_parser(
+        "doctor", help="check credentials, region, endpoints, RAM permissions, kubeconfig, state dir, quote secret"
+    )
     _add_common(p_doctor)
+    p_doctor.add_argument("--format", choices=["table", "json"], default="table", help="output format")
+    p_doctor.add_argument(
+        "--print-policy",
+        nargs="?",
+        const="full",
+        choices=["full", "read-only"],
+        help="print the least-privilege RAM policy for the tools (or for --read-only) and exit",
+    )
     p_doctor.set_defaults(func=doctor)
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except ValidationError as exc:  # a bad setting: say which, never echo its value (it may be a secret)
+        from ack_compute.server.errors import describe_validation
+
+        print(f"ack-compute-mcp: invalid setting: {describe_validation(exc)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -191,8 +191,11 @@ def register_clusters(server: MCPServer, runtime: Runtime) -> None:
         name="ledger",
         title="What this server owns and reuses",
         mime_type="application/json",
-        description="Every resource this server created (with its state) or reused; read-only.",
+        description=(
+            "Every resource this server created (with its state) or reused for you (all of them for an admin); "
+            "read-only."
+        ),
     )
     def ledger_resources() -> str:
-        rows = [r.model_dump(mode="json") for r in runtime.ownership.all()]
+        rows = [r.model_dump(mode="json") for r in runtime.ownership.visible()]
         return json.dumps({"resources": rows}, ensure_ascii=False)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ack_compute.tools.plans import REGION_PATTERN
 
@@ -58,3 +58,47 @@ class Settings(BaseSettings):
     probe_timeout_seconds: float = Field(3.0, gt=0, le=60, description="Per-cluster timeout when probing for reuse.")
     probe_concurrency: int = Field(32, ge=1, le=256, description="Clusters probed at once when looking for reuse.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    read_only: bool = Field(
+        False, description="Offer only estimate_cost, lookups, docs and get_operation: nothing is created or deleted."
+    )
+    # HTTP access. The bearer token comes only from the environment or a file, never the command line.
+    http_token: SecretStr | None = Field(
+        None, description="Bearer token every HTTP request must carry (one identity, an admin); 32+ characters."
+    )
+    http_token_subject: str = Field("operator", min_length=1, max_length=128, description="Who http_token is.")
+    http_tokens_file: Path | None = Field(
+        None, description="JSON file of bearer tokens, one per person or bot: subject, token or sha256, admin."
+    )
+    oauth_issuer_url: str | None = Field(None, description="OAuth authorization server that issues the tokens.")
+    oauth_introspection_url: str | None = Field(None, description="RFC 7662 introspection endpoint of the issuer.")
+    oauth_resource_url: str | None = Field(None, description="This server's public /mcp URL (the token audience).")
+    oauth_client_id: str | None = Field(None, description="Client id this server introspects tokens with.")
+    oauth_client_secret: SecretStr | None = Field(None, description="Its secret (environment only).")
+    oauth_required_scopes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Scopes every token needs (comma-separated)."
+    )
+    admin_scope: str = Field(
+        "ack-compute:admin", description="OAuth scope that lets a caller see and clean up everyone's resources."
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Host headers accepted over HTTP (comma-separated; host or host:port)."
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Browser Origins accepted over HTTP (comma-separated, scheme://host[:port])."
+    )
+
+    @field_validator("http_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError(
+                "use at least 32 random characters (python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return value
+
+    @field_validator("oauth_required_scopes", "allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value

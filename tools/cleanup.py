@@ -96,7 +96,7 @@ class Cleaner:
     # -- choosing ------------------------------------------------------------------------------------------
 
     def select(self, request: CleanupRequest) -> list[OwnedResource]:
-        rows = [r for r in self.ownership.all() if r.state not in DONE_STATES]
+        rows = [r for r in self.ownership.visible() if r.state not in DONE_STATES]
         if request.target == "operation":
             if not request.operation_id:
                 raise AckComputeError("target=operation needs operation_id.", "Pass the operation id to clean up.")

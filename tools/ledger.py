@@ -70,6 +70,13 @@ _MIGRATIONS: list[str] = [
         WHERE origin = 'created' AND state IN ('intent', 'creating', 'ready');
     CREATE INDEX resources_by_cloud_id ON resources (cloud_id);
     """,
+    """
+    ALTER TABLE quotes ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+    ALTER TABLE operations ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+    ALTER TABLE operations ADD COLUMN owner_admin INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE resources ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+    CREATE INDEX resources_by_owner ON resources (owner);
+    """,
 ]
 
 

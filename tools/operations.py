@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from ack_compute.cloud.errors import CloudError
 from ack_compute.tools.errors import AckComputeError
+from ack_compute.tools.identity import LOCAL_OPERATOR, Caller, acting_as, current_caller
 from ack_compute.tools.ledger import Ledger
 
 log = logging.getLogger("ack_compute.operations")
@@ -91,17 +92,35 @@ class Operations:
     ) -> str:
         operation_id = operation_id or f"op-{uuid.uuid4().hex[:16]}"
         now = self._clock()
+        caller = current_caller()
         with self.ledger.transaction() as db:
             db.execute(
                 "INSERT INTO operations (operation_id, kind, state, params_json, quote_id, requested_by, owner_pid,"
-                " created_at, updated_at) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
-                (operation_id, kind, json.dumps(params), quote_id, requested_by, os.getpid(), now, now),
+                " created_at, updated_at, owner, owner_admin) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    operation_id,
+                    kind,
+                    json.dumps(params),
+                    quote_id,
+                    requested_by,
+                    os.getpid(),
+                    now,
+                    now,
+                    caller.subject,
+                    int(caller.admin),
+                ),
             )
-        self._launch(operation_id, params, work)
+        self._launch(operation_id, params, work, caller)
         return operation_id
 
-    def _launch(self, operation_id: str, params: dict[str, Any], work: Work) -> None:
-        thread = threading.Thread(target=self._run, args=(operation_id, params, work), name=operation_id, daemon=True)
+    def _launch(self, operation_id: str, params: dict[str, Any], work: Work, caller: Caller) -> None:
+        """The work runs as the caller who started it: what it records is theirs, what it reads is what they see."""
+
+        def run() -> None:
+            with acting_as(caller):
+                self._run(operation_id, params, work)
+
+        thread = threading.Thread(target=run, name=operation_id, daemon=True)
         self._threads[operation_id] = thread
         thread.start()
 
@@ -140,7 +159,7 @@ class Operations:
 
     def get(self, operation_id: str) -> OperationStatus:
         rows = self.ledger.query("SELECT * FROM operations WHERE operation_id = ?", (operation_id,))
-        if not rows:
+        if not rows or not current_caller().sees(rows[0]["owner"]):  # another user's operation does not exist
             raise UnknownOperation(
                 f"No operation {operation_id!r} in this server's ledger.",
                 "Check the id; operation ids look like op-0123456789abcdef.",
@@ -186,8 +205,10 @@ class Operations:
                 "UPDATE operations SET owner_pid = ?, updated_at = ? WHERE operation_id = ?",
                 (os.getpid(), self._clock(), operation_id),
             )
+        row = self.ledger.query("SELECT owner, owner_admin FROM operations WHERE operation_id = ?", (operation_id,))
+        caller = Caller(subject=row[0]["owner"], admin=bool(row[0]["owner_admin"])) if row else LOCAL_OPERATOR
         log.info("resuming operation %s", operation_id)
-        self._launch(operation_id, params, work)
+        self._launch(operation_id, params, work, caller)
 
 
 def process_alive(pid: int | None) -> bool:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from ack_compute.tools.identity import current_caller
 from ack_compute.tools.ledger import Ledger
 
 ResourceKind = Literal["cluster", "vpc", "vswitch", "security_group", "job", "deployment", "service"]
@@ -28,6 +29,7 @@ class OwnedResource(BaseModel):
     state: str
     client_token: str = ""
     details: dict[str, Any]
+    owner: str = ""
     created_at: datetime
     updated_at: datetime
 
@@ -38,6 +40,10 @@ class NameBusy(Exception):
     def __init__(self, existing: OwnedResource) -> None:
         self.existing = existing
         super().__init__(f"{existing.kind} {existing.name} is being created by {existing.operation_id}")
+
+
+def _owner() -> str:
+    return current_caller().subject
 
 
 def _row(row: sqlite3.Row) -> OwnedResource:
@@ -52,6 +58,7 @@ def _row(row: sqlite3.Row) -> OwnedResource:
         state=row["state"],
         client_token=row["client_token"] or "",
         details=json.loads(row["details_json"]),
+        owner=row["owner"],
         created_at=datetime.fromtimestamp(row["created_at"], UTC),
         updated_at=datetime.fromtimestamp(row["updated_at"], UTC),
     )
@@ -77,8 +84,9 @@ class Ownership:
             with self.ledger.transaction() as db:
                 cursor = db.execute(
                     "INSERT INTO resources (operation_id, kind, region, name, origin, state, client_token,"
-                    " details_json, created_at, updated_at) VALUES (?, ?, ?, ?, 'created', 'intent', ?, ?, ?, ?)",
-                    (operation_id, kind, region, name, client_token, json.dumps(details or {}), now, now),
+                    " details_json, created_at, updated_at, owner)"
+                    " VALUES (?, ?, ?, ?, 'created', 'intent', ?, ?, ?, ?, ?)",
+                    (operation_id, kind, region, name, client_token, json.dumps(details or {}), now, now, _owner()),
                 )
                 return int(cursor.lastrowid or 0)
         except sqlite3.IntegrityError:
@@ -100,8 +108,8 @@ class Ownership:
         with self.ledger.transaction() as db:
             cursor = db.execute(
                 "INSERT INTO resources (operation_id, kind, region, name, cloud_id, origin, state, details_json,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'reused', 'ready', ?, ?, ?)",
-                (operation_id, kind, region, name, cloud_id, json.dumps(details or {}), now, now),
+                " created_at, updated_at, owner) VALUES (?, ?, ?, ?, ?, 'reused', 'ready', ?, ?, ?, ?)",
+                (operation_id, kind, region, name, cloud_id, json.dumps(details or {}), now, now, _owner()),
             )
             return int(cursor.lastrowid or 0)
 
@@ -135,4 +143,13 @@ class Ownership:
         return {r["cloud_id"] for r in rows}
 
     def all(self) -> list[OwnedResource]:
+        """Every row, whoever owns it: for the server's own bookkeeping (adoption, name claims, network reuse)."""
         return [_row(r) for r in self.ledger.query("SELECT * FROM resources ORDER BY resource_id")]
+
+    def visible(self) -> list[OwnedResource]:
+        """The rows the current caller may see and clean up: their own, or all of them for an admin."""
+        caller = current_caller()
+        if caller.admin:
+            return self.all()
+        rows = self.ledger.query("SELECT * FROM resources WHERE owner = ? ORDER BY resource_id", (caller.subject,))
+        return [_row(r) for r in rows]

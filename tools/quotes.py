@@ -26,6 +26,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ack_compute.tools.errors import AckComputeError, QuoteRefused
+from ack_compute.tools.identity import current_caller
 from ack_compute.tools.ledger import Ledger
 from ack_compute.tools.plans import AnyPlan, canonical_json, plan_differences, plan_digest
 
@@ -177,7 +178,8 @@ class QuoteBook:
         body = _b64(payload.model_dump_json().encode())
         with self._ledger.transaction() as db:
             db.execute(
-                "INSERT INTO quotes VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO quotes (quote_id, plan_digest, plan_json, kind, region, currency, hourly, total,"
+                " issued_at, expires_at, owner) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     payload.quote_id,
                     payload.plan_digest,
@@ -189,6 +191,7 @@ class QuoteBook:
                     payload.total,
                     payload.issued_at,
                     payload.expires_at,
+                    current_caller().subject,
                 ),
             )
         return Quote(
@@ -233,6 +236,14 @@ class QuoteBook:
                 "expired",
                 f"quote {payload.quote_id} expired {ago} s ago.",
                 again + " Show the new quote to the person before using it.",
+            )
+        owner = self._ledger.query("SELECT owner FROM quotes WHERE quote_id = ?", (payload.quote_id,))
+        if owner and owner[0]["owner"] != current_caller().subject:
+            raise QuoteRefused(
+                "not_yours",
+                f"quote {payload.quote_id} was issued to another caller; a quote pays only for the person who "
+                "asked for it.",
+                "Call estimate_cost yourself and show that quote to your person.",
             )
         digest = plan_digest(plan)
         if digest != payload.plan_digest:

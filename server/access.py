@@ -1,0 +1,323 @@
+"""Who may call over HTTP, and as whom.
+
+Two ways in, both through the SDK's token verifier so sessions stay bound to the credential that opened
+them: static bearer tokens (from the environment or a file, compared in constant time by digest) or an
+OAuth resource-server setup (RFC 7662 introspection at the operator's authorization server). Host and
+Origin allowlists guard against DNS rebinding. Any unsafe combination is refused at startup with what
+to change, before a socket is opened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import AccessToken, TokenVerifier
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from ack_compute.server.settings import Settings
+from ack_compute.tools.identity import LOCAL_OPERATOR, Caller, acting_as
+
+log = logging.getLogger("ack_compute.server")
+STATIC_ADMIN_SCOPE = "ack-compute:admin"
+_LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+_LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+_TOKEN_HINT = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+class AccessConfigError(Exception):
+    """The HTTP access settings are unsafe or incomplete; the message says what to set."""
+
+
+class TokenEntry(BaseModel):
+    """One caller in the tokens file. Prefer `sha256` (of the token) so the file holds no usable secret."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._@:+-]+$")
+    token: SecretStr | None = Field(None, min_length=32)
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    admin: bool = False
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> TokenEntry:
+        if (self.token is None) == (self.sha256 is None):
+            raise ValueError("give exactly one of token or sha256")
+        return self
+
+    def digest(self) -> bytes:
+        if self.token is not None:
+            return hashlib.sha256(self.token.get_secret_value().encode()).digest()
+        return bytes.fromhex(self.sha256 or "")
+
+
+class TokensFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tokens: list[TokenEntry] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> TokensFile:
+        subjects = [t.subject for t in self.tokens]
+        if len(set(subjects)) != len(subjects):
+            raise ValueError("each subject may appear once")
+        if len({t.digest() for t in self.tokens}) != len(self.tokens):
+            raise ValueError("two entries share a token")
+        return self
+
+
+@dataclass(frozen=True)
+class _Known:
+    digest: bytes
+    subject: str
+    admin: bool
+
+
+class StaticTokenVerifier(TokenVerifier):
+    """Bearer tokens known in advance. Every entry is compared (no early exit) on SHA-256 digests, so
+    neither the match position nor the token's length leaks through timing."""
+
+    def __init__(self, known: list[_Known]) -> None:
+        self._known = known
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        digest = hashlib.sha256(token.encode()).digest()
+        found: _Known | None = None
+        for entry in self._known:
+            if hmac.compare_digest(digest, entry.digest):
+                found = entry
+        if found is None:
+            return None
+        scopes = [STATIC_ADMIN_SCOPE] if found.admin else []
+        return AccessToken(token=token, client_id=found.subject, scopes=scopes, subject=found.subject)
+
+
+class IntrospectionVerifier(TokenVerifier):
+    """RFC 7662: ask the authorization server whether a token is active, for whom and for which audience.
+    Positive answers are cached until the token expires or for at most `cache_seconds`."""
+
+    def __init__(
+        self,
+        introspection_url: str,
+        resource_url: str,
+        client_id: str | None,
+        client_secret: SecretStr | None,
+        *,
+        timeout_s: float = 5.0,
+        cache_seconds: float = 60.0,
+    ) -> None:
+        self._url = introspection_url
+        self._resource = resource_url.rstrip("/")
+        self._auth = (client_id, client_secret.get_secret_value()) if client_id and client_secret else None
+        self._timeout = timeout_s
+        self._cache_seconds = cache_seconds
+        self._cache: dict[bytes, tuple[float, AccessToken]] = {}
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        key = hashlib.sha256(token.encode()).digest()
+        now = time.time()
+        cached = self._cache.get(key)
+        if cached and cached[0] > now:
+            return cached[1]
+        try:
+            async with httpx.AsyncClient(timeout=self._timeout) as client:
+                response = await client.post(
+                    self._url,
+                    data={"token": token, "token_type_hint": "access_token"},
+                    auth=self._auth,
+                    headers={"Accept": "application/json"},
+                )
+            claims: dict[str, Any] = response.json() if response.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError) as exc:
+            log.warning("token introspection at %s failed: %s", self._url, type(exc).__name__)
+            return None
+        if not claims.get("active"):
+            return None
+        expires = claims.get("exp")
+        if isinstance(expires, int | float) and expires <= now:
+            return None
+        audiences = claims.get("aud")
+        audiences = [audiences] if isinstance(audiences, str) else list(audiences or [])
+        if self._resource not in {str(a).rstrip("/") for a in audiences}:
+            log.warning("refused a token issued for %s, not for %s", audiences or "no audience", self._resource)
+            return None
+        subject = str(claims.get("sub") or claims.get("client_id") or "")
+        if not subject:
+            return None
+        access = AccessToken(
+            token=token,
+            client_id=str(claims.get("client_id") or subject),
+            scopes=str(claims.get("scope") or "").split(),
+            expires_at=int(expires) if isinstance(expires, int | float) else None,
+            resource=self._resource,
+            subject=subject,
+            claims={"iss": claims.get("iss")},
+        )
+        until = min(now + self._cache_seconds, float(expires) if isinstance(expires, int | float) else now + 60)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[key] = (until, access)
+        return access
+
+
+def caller_of(token: AccessToken | None, admin_scope: str) -> Caller:
+    """No token: the transport is unauthenticated (stdio or loopback HTTP), so the one local operator."""
+    if token is None:
+        return LOCAL_OPERATOR
+    subject = token.subject or token.client_id
+    return Caller(subject=subject, admin=admin_scope in token.scopes)
+
+
+class CallerMiddleware:
+    """Runs every request (tools, resolvers, resources) as the caller its bearer token names."""
+
+    def __init__(self, admin_scope: str) -> None:
+        self._admin_scope = admin_scope
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        with acting_as(caller_of(get_access_token(), self._admin_scope)):
+            return await call_next(ctx)
+
+
+@dataclass(frozen=True)
+class HttpAccess:
+    mode: Literal["none", "bearer", "oauth"]
+    verifier: TokenVerifier | None
+    auth: AuthSettings | None
+    security: TransportSecuritySettings
+    admin_scope: str
+    callers: int  # how many identities a bearer setup knows
+
+    def describe(self) -> str:
+        if self.mode == "none":
+            return "no authentication (loopback only)"
+        if self.mode == "bearer":
+            return f"bearer tokens ({self.callers} caller(s))"
+        return f"OAuth tokens from {self.auth.issuer_url if self.auth else '?'}"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _load_tokens_file(path: Path) -> list[TokenEntry]:
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AccessConfigError(f"tokens file {path} cannot be read ({exc.strerror}); fix the path") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO) and os.name == "posix":
+        raise AccessConfigError(f"tokens file {path} is readable by other users; run: chmod 600 {path}")
+    try:
+        return TokensFile.model_validate(json.loads(text)).tokens
+    except (ValueError, ValidationError) as exc:
+        problems = (
+            "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors())
+            if isinstance(exc, ValidationError)
+            else "not valid JSON"
+        )
+        raise AccessConfigError(
+            f"tokens file {path} is invalid ({problems}). Expected "
+            '{"tokens": [{"subject": "alice", "sha256": "<hex of sha256(token)>", "admin": false}, ...]}'
+        ) from None
+
+
+def _hosts(settings: Settings, host: str, port: int) -> TransportSecuritySettings:
+    hosts: list[str] = []
+    for h in settings.allowed_hosts:
+        hosts += [h] if ":" in h.removeprefix("[").split("]")[-1] else [h, f"{h}:*"]
+    origins = list(settings.allowed_origins)
+    if is_loopback(host):
+        hosts += _LOOPBACK_HOSTS
+        origins += _LOOPBACK_ORIGINS
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+
+
+def http_access(settings: Settings, host: str, port: int) -> HttpAccess:
+    """Decide how HTTP callers are authenticated; refuse what would expose the server."""
+    oauth_fields = {
+        "ACK_COMPUTE_OAUTH_ISSUER_URL": settings.oauth_issuer_url,
+        "ACK_COMPUTE_OAUTH_INTROSPECTION_URL": settings.oauth_introspection_url,
+        "ACK_COMPUTE_OAUTH_RESOURCE_URL": settings.oauth_resource_url,
+    }
+    wants_oauth = any(oauth_fields.values())
+    wants_bearer = settings.http_token is not None or settings.http_tokens_file is not None
+    if wants_oauth and wants_bearer:
+        raise AccessConfigError(
+            "both bearer tokens and OAuth are configured; choose one: unset ACK_COMPUTE_HTTP_TOKEN/"
+            "ACK_COMPUTE_HTTP_TOKENS_FILE or the ACK_COMPUTE_OAUTH_* settings"
+        )
+    loopback = is_loopback(host)
+    if not loopback and not (wants_oauth or wants_bearer):
+        raise AccessConfigError(
+            f"refusing to serve on {host} without authentication: anyone who reaches that address could spend "
+            "money. Set ACK_COMPUTE_HTTP_TOKEN (at least 32 characters; " + _TOKEN_HINT + "), or "
+            "ACK_COMPUTE_HTTP_TOKENS_FILE, or the ACK_COMPUTE_OAUTH_* settings; or bind 127.0.0.1"
+        )
+    if not loopback and not settings.allowed_hosts:
+        raise AccessConfigError(
+            f"serving on {host} needs the Host names clients use: set ACK_COMPUTE_ALLOWED_HOSTS "
+            "(or --allowed-host), e.g. mcp.example.com (requests with any other Host header get 421)"
+        )
+    security = _hosts(settings, host, port)
+    base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    if wants_oauth:
+        missing = [name for name, value in oauth_fields.items() if not value]
+        if missing:
+            raise AccessConfigError(f"OAuth needs {', '.join(missing)} as well")
+        for name, value in oauth_fields.items():
+            if not str(value).startswith(("https://", "http://127.0.0.1", "http://localhost")):
+                raise AccessConfigError(f"{name} must be an https:// URL (plain http only on loopback): {value}")
+        verifier = IntrospectionVerifier(
+            str(settings.oauth_introspection_url),
+            str(settings.oauth_resource_url),
+            settings.oauth_client_id,
+            settings.oauth_client_secret,
+        )
+        auth = AuthSettings(
+            issuer_url=str(settings.oauth_issuer_url),
+            resource_server_url=str(settings.oauth_resource_url),
+            required_scopes=settings.oauth_required_scopes or None,
+            validate_token_resource=True,
+        )
+        return HttpAccess("oauth", verifier, auth, security, settings.admin_scope, 0)
+    if wants_bearer:
+        known: list[_Known] = []
+        if settings.http_token is not None:
+            known.append(
+                _Known(
+                    hashlib.sha256(settings.http_token.get_secret_value().encode()).digest(),
+                    settings.http_token_subject,
+                    True,
+                )
+            )
+        if settings.http_tokens_file is not None:
+            known += [_Known(e.digest(), e.subject, e.admin) for e in _load_tokens_file(settings.http_tokens_file)]
+        if len({k.subject for k in known}) != len(known):
+            raise AccessConfigError(
+                f"subject {settings.http_token_subject!r} of ACK_COMPUTE_HTTP_TOKEN is also in the tokens file; "
+                "use one or the other for it"
+            )
+        # No resource_server_url: there is no authorization server to advertise; a client just sends the token.
+        auth = AuthSettings(issuer_url=base, resource_server_url=None)  # type: ignore[arg-type]
+        return HttpAccess("bearer", StaticTokenVerifier(known), auth, security, STATIC_ADMIN_SCOPE, len(known))
+    return HttpAccess("none", None, None, security, settings.admin_scope, 0)
