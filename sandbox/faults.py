@@ -15,16 +15,18 @@ _SERVER_ERROR_MESSAGES = {
     "ServiceUnavailable": "The request has failed due to a temporary failure of the server.",
     "InternalError": "The request processing has failed due to some unknown error, exception or failure.",
 }
+_DENIED_MESSAGE = "User not authorized to operate on the specified resource, or this API doesn't support RAM."
 
 
 class FaultKind(StrEnum):
     THROTTLE = "throttle"
     SERVER_ERROR = "server_error"
     DELAY = "delay"
+    DENIED = "denied"
 
 
 class Fault(BaseModel):
-    """One injected misbehaviour; build it with `throttle`, `server_error` or `delay`."""
+    """One injected misbehaviour; build it with `throttle`, `server_error`, `denied` or `delay`."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -43,6 +45,11 @@ class Fault(BaseModel):
     def server_error(cls, status: int = 503, code: str = "ServiceUnavailable") -> Fault:
         """A 5xx answer, which the SDK raises as ServerException."""
         return cls(kind=FaultKind.SERVER_ERROR, status=status, code=code)
+
+    @classmethod
+    def denied(cls, code: str = "Forbidden.RAM") -> Fault:
+        """HTTP 403 as RAM answers an action the caller's policies do not allow (a ClientException)."""
+        return cls(kind=FaultKind.DENIED, code=code)
 
     @classmethod
     def delay(cls, seconds: float) -> Fault:
@@ -65,6 +72,8 @@ class Fault(BaseModel):
                 code = self.code or "ServiceUnavailable"
                 message = _SERVER_ERROR_MESSAGES.get(code, "The request has failed due to a server error.")
                 raise ApiError(self.status or 503, code, message)
+            case FaultKind.DENIED:
+                raise ApiError(403, self.code or "Forbidden.RAM", _DENIED_MESSAGE)
 
 
 class FaultBook:
