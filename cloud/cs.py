@@ -35,6 +35,8 @@ class ClusterInfo(BaseModel):
     current_version: str = ""
     deletion_protection: bool = False
     tags: dict[str, str] = {}
+    container_cidr: str = ""
+    service_cidr: str = ""
 
     @classmethod
     def from_api(cls, raw: dict[str, Any]) -> ClusterInfo:
@@ -55,6 +57,8 @@ class ClusterInfo(BaseModel):
             current_version=raw.get("current_version", ""),
             deletion_protection=bool(raw.get("deletion_protection")),
             tags=tags,
+            container_cidr=raw.get("container_cidr") or "",
+            service_cidr=raw.get("service_cidr") or "",
         )
 
 

@@ -556,6 +556,13 @@ class ClusterService:
             p["zone"],
             tags,
             progress=lambda m: ctx.progress(0.08, "network", m),
+            cidrs_in_vpc=lambda vpc_id: [
+                cidr
+                for c in self.cs.list_clusters(region=p["region"])
+                if c.vpc_id == vpc_id and c.state != "deleted"
+                for cidr in (c.container_cidr, c.service_cidr)
+                if cidr
+            ],
         )
         ctx.progress(0.12, "create", "calling CreateCluster")
         body = self._create_body(p["name"], p["region"], plan, net, tags, row.client_token, p.get("security_group_id"))

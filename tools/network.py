@@ -54,13 +54,16 @@ def free_subnet(vpc_cidr: str, used: list[str], prefix: int = 24) -> str | None:
     return None
 
 
-def cluster_cidrs(vpc_cidr: str) -> tuple[str, str]:
+def cluster_cidrs(vpc_cidr: str, taken: list[str] | None = None) -> tuple[str, str]:
+    """The first pod/service pair clear of the VPC and of the clusters already in it (ACK refuses overlaps)."""
+    busy = [vpc_cidr, *(taken or [])]
     for pod, service in CLUSTER_CIDR_CHOICES:
-        if not overlaps(pod, vpc_cidr) and not overlaps(service, vpc_cidr) and not overlaps(pod, service):
+        if not overlaps(pod, service) and not any(overlaps(c, b) for c in (pod, service) for b in busy):
             return pod, service
     raise NetworkUnavailable(
-        f"Every candidate pod/service CIDR overlaps the VPC {vpc_cidr}.",
-        "Use a VPC with a narrower CIDR block (e.g. 192.168.0.0/16).",
+        f"Every candidate pod/service CIDR overlaps the VPC {vpc_cidr} or a cluster already in it "
+        f"({', '.join(taken or []) or 'none'}).",
+        "Delete a cluster in that VPC you no longer need, or use a VPC with a narrower CIDR block.",
     )
 
 
@@ -73,6 +76,7 @@ def prepare_network(
     tags: dict[str, str],
     progress: Callable[[str], None] = lambda _: None,
     wait_timeout_s: float = 120.0,
+    cidrs_in_vpc: Callable[[str], list[str]] = lambda _: [],
 ) -> NetworkChoice:
     """Idempotent per operation: resumed after a crash, it finds its own intent rows and repeats their
     create calls with the same client token, which the cloud answers with what the first call made."""
@@ -156,7 +160,7 @@ def prepare_network(
         )
         ownership.update(row.resource_id, state="ready")
         created.append(vswitch_id)
-    pod, service = cluster_cidrs(vpc.cidr_block)
+    pod, service = cluster_cidrs(vpc.cidr_block, cidrs_in_vpc(vpc.vpc_id))
     return NetworkChoice(
         vpc_id=vpc.vpc_id,
         vpc_cidr=vpc.cidr_block,

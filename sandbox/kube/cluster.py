@@ -144,16 +144,18 @@ class KubeCluster:
             raise ValueError(f"unsupported kind {obj.get('apiVersion')}/{obj.get('kind')}")
         namespace = (obj.get("metadata") or {}).get("namespace") or ("default" if kind.namespaced else "")
         created = self.objects.create(kind, namespace, obj, self.system_context("sandbox"))
-        if kind.status_subresource and obj.get("status"):
-            created["status"] = {**(created.get("status") or {}), **obj["status"]}
-            created = self.objects.update(
-                kind,
-                namespace,
-                created["metadata"]["name"],
-                created,
-                self.system_context("sandbox"),
-                subresource="status",
-            )
+        name = created["metadata"]["name"]
+        for _ in range(20) if kind.status_subresource and obj.get("status") else ():
+            # The scheduler or a kubelet may write the new object first: merge onto the latest version.
+            current = self.objects.get(kind, namespace, name)
+            current["status"] = {**(current.get("status") or {}), **obj["status"]}
+            try:
+                return self.objects.update(
+                    kind, namespace, name, current, self.system_context("sandbox"), subresource="status"
+                )
+            except StatusError as error:
+                if error.code != 409:
+                    raise
         return created
 
     def bind_pod(self, namespace: str, name: str, node_name: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections.abc import Callable
@@ -66,6 +67,20 @@ def test_create_with_a_quote_then_reuse_by_name(runtime: Runtime, world: Sandbox
     again = runtime.clusters.ensure("acf-build")
     assert again.status == "reused" and again.cluster_id == cluster.cluster_id and again.ready_nodes == 2
     assert world.counts()["CreateCluster"] == 1
+
+
+def test_a_second_and_third_cluster_share_the_vpc_with_their_own_cidrs(runtime: Runtime, world: SandboxCloud) -> None:
+    """ACK refuses pod/service ranges that overlap another cluster in the VPC; each create picks a free pair."""
+    for name in ("acf-one", "acf-two", "acf-three"):
+        outcome = runtime.clusters.ensure(name, plan=PLAN, quote_token=quote(runtime))
+        status = finish(runtime, outcome.operation_id or "")
+        assert status.state == "succeeded", status.error
+    clusters = world.clusters()
+    assert len({c.vpc_id for c in clusters}) == 1 and world.counts()["CreateVpc"] == 1
+    ranges = [r for c in clusters for r in (c.container_cidr, c.service_cidr)]
+    assert len(ranges) == 6 and not any(
+        ipaddress.ip_network(a).overlaps(ipaddress.ip_network(b)) for i, a in enumerate(ranges) for b in ranges[i + 1 :]
+    )
 
 
 def test_reuse_of_a_foreign_cluster_is_recorded_as_reused(runtime: Runtime, world: SandboxCloud) -> None:
