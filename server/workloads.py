@@ -13,11 +13,13 @@ from mcp.server.mcpserver.resolve import Elicit, Resolve
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from ack_compute.cloud.errors import CloudError
 from ack_compute.server.clusters import MAX_WAIT, CostConsent, _can_elicit, _requested_by, await_operation
 from ack_compute.server.errors import as_tool_errors
 from ack_compute.server.runtime import Runtime
+from ack_compute.tools import acs_placement
 from ack_compute.tools.deploy_acs import DeployOutcome, DeployPlan, DeployRequest, PodPlan
-from ack_compute.tools.errors import QuoteRefused
+from ack_compute.tools.errors import AckComputeError, QuoteRefused
 from ack_compute.tools.plans import AcsPlan, EciPlan, normalise
 from ack_compute.tools.run_job import CLUSTER_REF_PATTERN, DNS_LABEL, IMAGE_PATTERN, JobOutcome, JobRequest
 
@@ -43,6 +45,16 @@ def register_workloads(server: MCPServer, runtime: Runtime) -> None:
     jobs = runtime.jobs
     policy = runtime.settings.confirmation
 
+    def can_run_there(cluster: str, plan: PodPlan) -> bool:
+        """The tool's own prerequisite checks (add-on, version, virtual nodes), run before the person is asked."""
+        try:
+            acs_placement.check_before_asking(
+                runtime.targets, cluster, normalise(plan, runtime.settings.region), runtime.jobs.kube_timeout_s
+            )
+        except (AckComputeError, CloudError, ValueError):
+            return False
+        return True
+
     def ask_job_consent(
         ctx: Context,
         cluster: str,
@@ -57,8 +69,8 @@ def register_workloads(server: MCPServer, runtime: Runtime) -> None:
             payload = runtime.quotes.verify(quote_token, normalise(acs, runtime.settings.region))
         except (QuoteRefused, ValueError):
             return CostConsent(accept=True)  # the tool body refuses it with the precise reason
-        if runtime.quotes.consumed(payload.quote_id):
-            return CostConsent(accept=True)  # already used or declined: refused below, nobody to ask
+        if runtime.quotes.consumed(payload.quote_id) or not can_run_there(cluster, acs):
+            return CostConsent(accept=True)  # refused below with the reason; nobody is asked to pay for nothing
         gpu = f", {acs.gpu_count} x {acs.gpu_model}" if acs.gpu_count else ""
         return Elicit(
             f"Run a job on cluster '{cluster}' using ACS {acs.compute_class} compute ({acs.vcpu:g} vCPU, "
@@ -157,7 +169,7 @@ def register_workloads(server: MCPServer, runtime: Runtime) -> None:
             payload = runtime.quotes.verify(quote_token, normalise(plan, runtime.settings.region))
         except (QuoteRefused, ValueError):
             return CostConsent(accept=True)
-        if runtime.quotes.consumed(payload.quote_id):
+        if runtime.quotes.consumed(payload.quote_id) or not can_run_there(cluster, plan):
             return CostConsent(accept=True)
         return Elicit(
             f"Deploy '{name}' on cluster '{cluster}': {_pods(plan)} at {payload.hourly} {payload.currency}/h, about "

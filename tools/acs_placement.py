@@ -14,9 +14,11 @@ from decimal import Decimal
 from typing import Any
 
 from ack_compute.cloud.cs import AddonInfo
-from ack_compute.cloud.kube_workloads import NodeView
-from ack_compute.tools.errors import AckComputeError
+from ack_compute.cloud.errors import CloudError
+from ack_compute.cloud.kube_workloads import KubeWorkloads, NodeView
+from ack_compute.tools.errors import AckComputeError, CloudFailure
 from ack_compute.tools.plans import AcsPlan, EciPlan
+from ack_compute.tools.targets import ClusterTarget, Targets
 
 VIRTUAL_NODE_ADDON = "ack-virtual-node"
 MIN_ADDON_VERSION = (2, 13, 0)
@@ -151,3 +153,38 @@ def acs_notes(plan: AcsPlan | EciPlan) -> list[str]:
     if isinstance(plan, EciPlan):
         return [SPOT_NOTE] if plan.spot_strategy else []
     return [GPU_PREVIEW_NOTE] if plan.compute_class in ("gpu", "gpu-hpn") else []
+
+
+def check_ready(targets: Targets, target: ClusterTarget, workloads: KubeWorkloads, plan: AcsPlan | EciPlan) -> None:
+    """Can these pods run here at all: the virtual node add-on and Kubernetes version on ACK (ACK Serverless has
+    them built in), then Ready virtual nodes everywhere. Checked before any quote is spent or any person asked."""
+    label = target.name or target.key
+    if isinstance(plan, EciPlan) and target.kind != "serverless":
+        raise AckComputeError(
+            f"Cluster {label} is not an ACK Serverless cluster; eci plans run only there. ECI through virtual nodes "
+            "on ACK Pro (or a registered cluster) is not supported by this server yet.",
+            "Quote an acs plan (kind=acs) for this cluster instead, or deploy the eci plan to an ACK Serverless "
+            "cluster. Nothing was created.",
+        )
+    if target.cluster_id is not None and target.kind != "serverless":
+        try:
+            addons = targets.cs.list_addons(target.cluster_id)
+        except CloudError as exc:
+            raise CloudFailure(str(exc), "Nothing was created; retry when the cloud answers.") from None
+        check_addon(addons, target.info.current_version if target.info else "", label)
+    try:
+        nodes = workloads.nodes()
+    except CloudError as exc:
+        raise CloudFailure(str(exc), "Nothing was created; check the cluster's API and retry.") from None
+    check_nodes(plan, nodes, label)
+
+
+def check_before_asking(targets: Targets, cluster: str, plan: AcsPlan | EciPlan, timeout_s: float) -> None:
+    """`check_ready` from a cluster reference, for the consent question: nobody is asked to pay for pods that
+    cannot run. Raises what the tool itself would raise."""
+    target = targets.resolve(cluster, plan.region)
+    access = targets.access(target, timeout_s=timeout_s)
+    try:
+        check_ready(targets, target, KubeWorkloads(access), plan)
+    finally:
+        access.close()

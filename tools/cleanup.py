@@ -180,12 +180,13 @@ class Cleaner:
             return exc.is_not_found
         return False
 
-    def _priced(self, item: CleanupItem) -> CleanupItem:
-        """The hourly price its quote stated, which stops when it is deleted."""
+    def _priced(self, item: CleanupItem, row: OwnedResource) -> CleanupItem:
+        """The hourly price its quote stated, which stops when it is deleted: the quote of the operation that
+        created it (clusters, jobs on ACS) or the one recorded on the row (a Deployment's latest quote)."""
         rows = self.ownership.ledger.query(
-            "SELECT q.hourly, q.currency FROM operations o JOIN quotes q ON q.quote_id = o.quote_id"
-            " WHERE o.operation_id = ?",
-            (item.operation_id,),
+            "SELECT hourly, currency FROM quotes WHERE quote_id = COALESCE(?,"
+            " (SELECT quote_id FROM operations WHERE operation_id = ?))",
+            (row.details.get("quote_id"), item.operation_id),
         )
         if not rows:
             return item
@@ -217,7 +218,7 @@ class Cleaner:
                 row, "blocked", "deletion protection is on; turn it off (ACK console) if it should go, then rerun"
             )
         what = "ACK Serverless cluster" if cluster_kind(info) == "serverless" else "cluster"
-        return self._priced(self._item(row, "delete", f"{what} created by {row.operation_id} ({info.state})"))
+        return self._priced(self._item(row, "delete", f"{what} created by {row.operation_id} ({info.state})"), row)
 
     def _assess_network(self, row: OwnedResource) -> CleanupItem:
         cloud_id = row.cloud_id or self._network_by_tag(row)
@@ -309,7 +310,7 @@ class Cleaner:
         if labels.get(MANAGED_BY[0]) != MANAGED_BY[1]:
             return self._item(row, "keep", f"{kind} {namespace}/{name} lacks this server's label: not touched")
         item = self._item(row, "delete", f"{kind} {namespace}/{name} created by {row.operation_id}")
-        return self._priced(item) if row.kind == "deployment" else item
+        return self._priced(item, row) if row.kind in ("deployment", "job") else item
 
     # -- doing it -------------------------------------------------------------------------------------------
 
@@ -339,7 +340,8 @@ class Cleaner:
         stuck: set[str] = set()  # operations whose cluster could not be deleted: their network is still in use
         for n, row in enumerate(rows):
             item = self._assess(row)
-            ctx.progress(n / max(len(rows), 1), "deleting", f"{item.kind} {item.cloud_id or item.name}")
+            verb = {"delete": "deleting", "gone": "already gone"}.get(item.action, "keeping")
+            ctx.progress(n / max(len(rows), 1), verb, f"{item.kind} {item.cloud_id or item.name}")
             if item.action == "delete" and row.kind in ("vpc", "vswitch") and row.operation_id in stuck:
                 item = item.model_copy(
                     update={"action": "blocked", "outcome": "kept: the cluster created with it was not deleted"}

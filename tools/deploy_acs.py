@@ -226,13 +226,6 @@ class AcsDeployer:
         plan: PodPlan = normalise(request.plan, target.region)
         base = {"cluster": request.cluster, "cluster_id": target.cluster_id, "namespace": request.namespace}
         serverless = target.kind == "serverless"
-        if isinstance(plan, EciPlan) and not serverless:
-            raise AckComputeError(
-                f"Cluster {target.name or target.key} is not an ACK Serverless cluster; eci plans run only there. ECI "
-                "through virtual nodes on ACK Pro (or a registered cluster) is not supported by this server yet.",
-                "Quote an acs plan (kind=acs) for this cluster instead, or deploy the eci plan to an ACK Serverless "
-                "cluster. Nothing was created.",
-            )
         notes = acs_placement.acs_notes(plan)
         if serverless and isinstance(plan, EciPlan):
             notes.append(
@@ -247,7 +240,7 @@ class AcsDeployer:
         access = self.targets.access(target, timeout_s=self.kube_timeout_s)
         try:
             workloads = KubeWorkloads(access)
-            self._check_prerequisites(target, workloads, plan, serverless)
+            acs_placement.check_ready(self.targets, target, workloads, plan)
             if not self._kube(lambda: workloads.namespace_exists(request.namespace)):
                 raise AckComputeError(
                     f"Namespace {request.namespace} does not exist.", "Use an existing namespace. Nothing was created."
@@ -306,18 +299,6 @@ class AcsDeployer:
         except (KeyError, ValueError):
             return None  # no readable plan: treat as new, so a quote is required
 
-    def _check_prerequisites(
-        self, target: ClusterTarget, workloads: KubeWorkloads, plan: PodPlan, serverless: bool
-    ) -> None:
-        label = target.name or target.key
-        if target.cluster_id is not None and not serverless:
-            try:
-                addons = self.targets.cs.list_addons(target.cluster_id)
-            except CloudError as exc:
-                raise CloudFailure(str(exc), "Nothing was created; retry when the cloud answers.") from None
-            acs_placement.check_addon(addons, target.info.current_version if target.info else "", label)
-        acs_placement.check_nodes(plan, self._kube(workloads.nodes), label)
-
     def _apply(
         self,
         request: DeployRequest,
@@ -348,6 +329,7 @@ class AcsDeployer:
                     f"Deployment {request.name} is being created by {busy.existing.operation_id}.",
                     "Wait for it, then call deploy_acs again to update it.",
                 ) from None
+        paid_by: str | None = None
         if needs_quote and request.quote_token:
             try:
                 redemption = self.quotes.redeem(
@@ -358,6 +340,7 @@ class AcsDeployer:
                     self.ownership.update(row, state="abandoned")
                 raise
             notes.append(f"Paid by quote {redemption.quote_id}: {redemption.hourly} {redemption.currency}/h.")
+            paid_by = redemption.quote_id
         try:
             if existing is None:
                 workloads.create_deployment(request.namespace, body)
@@ -401,8 +384,14 @@ class AcsDeployer:
             raise CloudFailure(
                 f"Deploying {request.name} failed: {exc}.{cleaned}", "Fix the cause and retry."
             ) from None
+        # The quote that pays for the running pods: cleanup shows its hourly price as the cost that stops.
+        priced = {"quote_id": paid_by} if paid_by else {}
         if row is not None:
-            self.ownership.update(row, state="ready", details={"plan": plan.model_dump(mode="json")})
+            self.ownership.update(row, state="ready", details={"plan": plan.model_dump(mode="json"), **priced})
+        elif paid_by and (live := self.ownership.live_creation("deployment", target.region, ledger_name)):
+            self.ownership.update(
+                live.resource_id, state=live.state, details={"plan": plan.model_dump(mode="json"), **priced}
+            )
         return self._verify(request, target, workloads, plan, status, endpoint, notes)
 
     @staticmethod

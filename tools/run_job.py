@@ -294,7 +294,7 @@ class JobRunner:
         try:
             workloads = KubeWorkloads(access)
             if plan is not None:
-                self._check_acs(target, workloads, plan)  # before asking for money: can ACS pods run here at all?
+                acs_placement.check_ready(self.targets, target, workloads, plan)  # can ACS pods run here at all?
                 if not request.quote_token:
                     return JobOutcome(
                         status="quote_required",
@@ -338,20 +338,6 @@ class JobRunner:
             return fn()
         except CloudError as exc:
             raise CloudFailure(str(exc), "Nothing was created; check the cluster's API and retry.") from None
-
-    def _check_acs(self, target: ClusterTarget, workloads: KubeWorkloads, plan: AcsPlan) -> None:
-        label = target.name or target.key
-        if target.cluster_id is not None and target.kind != "serverless":
-            info = target.info
-            addons = self._cloud(lambda: self.targets.cs.list_addons(target.cluster_id or ""))
-            acs_placement.check_addon(addons, info.current_version if info else "", label)
-        acs_placement.check_nodes(plan, self._kube(workloads.nodes), label)
-
-    def _cloud(self, fn: Any) -> Any:
-        try:
-            return fn()
-        except CloudError as exc:
-            raise CloudFailure(str(exc), "Nothing was created; retry when the cloud answers.") from None
 
     def _launch(
         self,

@@ -103,3 +103,26 @@ async def test_deploy_acs_with_an_eci_plan_asks_about_eci_pods(
     assert out["status"] == "deployed" and all(p["instance_id"].startswith("eci-") for p in out["pods"]), out
     assert len(seen) == 1 and "1 ECI pod(s) of 0.5 vCPU, 1 GiB" in seen[0] and "spot" in seen[0], seen
     assert "ACS" not in seen[0]
+
+
+async def test_nobody_is_asked_to_pay_for_pods_that_cannot_run(
+    world: SandboxCloud, runtime_on: Callable[..., Runtime]
+) -> None:
+    """Without the virtual node add-on the refusal comes first; the quote stays unused for a cluster that has it."""
+    world.plant_cluster("acf-mcp-noaddon", nodes=1, cluster_spec="ack.pro.small")
+    seen: list[str] = []
+    async with Client(build_server(runtime_on(world)), elicitation_callback=answering("accept", seen)) as client:
+        est = await client.call_tool("estimate_cost", {"plan": ACS})
+        token = (est.structured_content or {})["quote_token"]
+        job = await client.call_tool(
+            "run_job",
+            {"cluster": "acf-mcp-noaddon", "script": "echo hi", "compute": "acs", "acs": ACS, "quote_token": token},
+        )
+        deploy = await client.call_tool(
+            "deploy_acs",
+            {"cluster": "acf-mcp-noaddon", "name": "api", "image": "nginx:1.27", "plan": ACS, "quote_token": token},
+        )
+    assert seen == []
+    for refused in (job, deploy):
+        assert refused.is_error and "ack-virtual-node" in refused.content[0].text  # type: ignore[union-attr]
+    assert world.counts().get("CreateCluster", 0) == 0

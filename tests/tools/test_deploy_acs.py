@@ -9,6 +9,7 @@ from kubernetes import client
 
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.runtime import Runtime
+from ack_compute.tools.cleanup import CleanupRequest
 from ack_compute.tools.deploy_acs import DeployOutcome, DeployRequest, costs_more
 from ack_compute.tools.errors import AckComputeError, QuoteRefused
 from ack_compute.tools.estimate_cost import estimate_cost
@@ -196,3 +197,20 @@ def test_costs_more_compares_eci_plans_and_any_change_of_kind_needs_a_quote() ->
     assert costs_more(ECI.model_copy(update={"spot_strategy": None, "spot_price_limit": None}), ECI)
     assert costs_more(ECI.model_copy(update={"use_specs": ["4-8Gi"]}), ECI)
     assert not costs_more(ECI.model_copy(update={"use_specs": []}), ECI)
+
+
+def test_cleanup_shows_the_cost_a_running_deployment_stops(runtime: Runtime, pro: str) -> None:
+    """The dry run's `hourly_stops` counts the pods' latest quote, not just clusters."""
+
+    def deployment_hourly() -> object:
+        plan = runtime.cleaner.plan(CleanupRequest(target="workload", workload="web"))
+        (item,) = [i for i in plan.items if i.kind == "deployment"]
+        return item.hourly
+
+    first = estimate_cost(PLAN, default_region="cn-hangzhou", pricer=runtime.pricer, quotes=runtime.quotes)
+    deploy(runtime, pro, quote_token=first.quote_token)
+    assert deployment_hourly() == first.hourly_total
+    bigger = PLAN.model_copy(update={"replicas": 3})
+    grown = estimate_cost(bigger, default_region="cn-hangzhou", pricer=runtime.pricer, quotes=runtime.quotes)
+    deploy(runtime, pro, plan=bigger, quote_token=grown.quote_token)
+    assert deployment_hourly() == grown.hourly_total > first.hourly_total
