@@ -80,11 +80,20 @@ async def await_operation(runtime: Runtime, ctx: Context, operation_id: str, wai
     """Wait at most `wait_seconds`, reporting progress as it changes; the work itself never stops."""
     deadline = anyio.current_time() + max(0, min(wait_seconds, MAX_WAIT))
     status = runtime.operations.get(operation_id)
+    reported, said = -1.0, ""
     while not status.done and (remaining := deadline - anyio.current_time()) > 0:
         status = await anyio.to_thread.run_sync(
             runtime.operations.wait, operation_id, min(remaining, 2.0), abandon_on_cancel=True
         )
-        await ctx.report_progress(status.progress * 100, 100, f"{status.stage}: {status.message}".strip(": "))
+        # MCP: each progress value must be greater than the last. A wait that timed out has nothing to say; a new
+        # message at the same fraction is nudged up a hair so the person still sees what the server is doing.
+        message = f"{status.stage}: {status.message}".strip(": ")
+        progress = status.progress * 100
+        if progress <= reported and message != said and reported < 99.8:
+            progress = reported + 0.1
+        if progress > reported:
+            await ctx.report_progress(progress, 100, message)
+            reported, said = progress, message
     return status
 
 

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.slow
+SERVE = [sys.executable, "-m", "ack_compute.server", "serve", "--sandbox"]
 INSPECTOR = Path(
     os.environ.get(
         "ACK_COMPUTE_INSPECTOR",
@@ -41,27 +46,74 @@ def inspector_env() -> dict[str, str]:
     return {**os.environ, "PATH": f"{node}{os.pathsep}{os.environ['PATH']}", "HOME": os.environ.get("HOME", "/tmp")}
 
 
-def inspect(env: dict[str, str], *method_args: str) -> subprocess.CompletedProcess[str]:
-    server = [sys.executable, "-m", "ack_compute.server", "serve", "--sandbox"]
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def http_url(inspector_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The server on streamable HTTP (loopback, no auth), with its own sandbox, for the module's HTTP cases."""
+    log = tmp_path_factory.mktemp("inspector-http") / "server-stderr.log"
+    port = free_port()
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(
+            [*SERVE, "--transport", "http", "--port", str(port)],
+            env=inspector_env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        url = f"http://127.0.0.1:{port}/mcp"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                assert proc.poll() is None, f"the HTTP server exited with {proc.returncode}: {log.read_text()[-2000:]}"
+                assert time.monotonic() < deadline, f"the HTTP server never answered: {log.read_text()[-2000:]}"
+                try:
+                    httpx.get(url, timeout=0.5)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+@pytest.fixture(params=["stdio", "http"])
+def target(request: pytest.FixtureRequest) -> list[str]:
+    """What the Inspector CLI is pointed at: a command it starts over stdio, or a URL ending in /mcp."""
+    if request.param == "stdio":
+        return [*SERVE, "--"]
+    return [request.getfixturevalue("http_url"), "--transport", "http"]
+
+
+def inspect(env: dict[str, str], target: list[str], *method_args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(INSPECTOR), "--cli", *server, "--", *method_args], env=env, capture_output=True, text=True, timeout=120
+        [str(INSPECTOR), "--cli", *target, *method_args], env=env, capture_output=True, text=True, timeout=120
     )
 
 
-def test_inspector_lists_tools_and_resources(inspector_env: dict[str, str]) -> None:
-    tools = inspect(inspector_env, "--method", "tools/list")
+def test_inspector_lists_tools_and_resources(inspector_env: dict[str, str], target: list[str]) -> None:
+    tools = inspect(inspector_env, target, "--method", "tools/list")
     assert tools.returncode == 0, tools.stderr
     listed = {t["name"]: t for t in json.loads(tools.stdout)["tools"]}
     assert {"estimate_cost", "doc_search"} <= set(listed)
     assert listed["estimate_cost"]["annotations"]["readOnlyHint"] is True
-    resources = inspect(inspector_env, "--method", "resources/list")
+    resources = inspect(inspector_env, target, "--method", "resources/list")
     assert resources.returncode == 0 and "docs://references/pricing" in resources.stdout
 
 
-def test_inspector_calls_estimate_cost(inspector_env: dict[str, str]) -> None:
+def test_inspector_calls_estimate_cost(inspector_env: dict[str, str], target: list[str]) -> None:
     plan = {"kind": "cluster", "edition": "pro", "instance_types": ["ecs.g7.xlarge"], "node_count": 2}
     done = inspect(
         inspector_env,
+        target,
         "--method",
         "tools/call",
         "--tool-name",
@@ -76,9 +128,10 @@ def test_inspector_calls_estimate_cost(inspector_env: dict[str, str]) -> None:
     assert est["currency"] == "CNY" and est["quote_token"] and est["hourly_total"] > 0.64
 
 
-def test_inspector_sees_a_refusal_as_an_error_result(inspector_env: dict[str, str]) -> None:
+def test_inspector_sees_a_refusal_as_an_error_result(inspector_env: dict[str, str], target: list[str]) -> None:
     done = inspect(
         inspector_env,
+        target,
         "--method",
         "tools/call",
         "--tool-name",
