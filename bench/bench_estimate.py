@@ -64,15 +64,7 @@ async def time_to_tools_list(args: list[str], env: dict[str, str]) -> float:
 
 
 def cold_start(cloud: SandboxCloud, state: str, runs: int) -> None:
-    env = {
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": cloud.access_key_id,
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": cloud.access_key_secret,
-        "ACK_COMPUTE_ENDPOINT": cloud.endpoint,
-        "ACK_COMPUTE_PROTOCOL": "http",
-        "ACK_COMPUTE_STATE_DIR": state,
-        "ACK_COMPUTE_LOG_LEVEL": "WARNING",
-        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
-    }
+    env = cloud.server_env(state, log_level="WARNING")
     cases = {
         "python -c pass (interpreter floor)": None,
         "floor: bare one-tool MCPServer (mcp 2.x import)": ["-c", BARE],

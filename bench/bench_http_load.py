@@ -136,16 +136,7 @@ class RssSampler:
 def http_server(cloud: SandboxCloud, state_dir: str) -> Iterator[tuple[str, subprocess.Popen[bytes], float]]:
     """`serve --transport http` in its own process; yields its URL, the process, and spawn-to-ready seconds."""
     port = free_port()
-    env = {
-        **os.environ,
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": cloud.access_key_id,
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": cloud.access_key_secret,
-        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
-        "ACK_COMPUTE_ENDPOINT": cloud.endpoint,
-        "ACK_COMPUTE_PROTOCOL": "http",
-        "ACK_COMPUTE_STATE_DIR": state_dir,
-        "ACK_COMPUTE_LOG_LEVEL": "WARNING",
-    }
+    env = {**os.environ, **cloud.server_env(state_dir, log_level="WARNING")}
     with tempfile.TemporaryFile() as stderr:
         started = time.perf_counter()
         proc = subprocess.Popen(

@@ -98,17 +98,8 @@ def child_cpu_s() -> float:
 
 
 def server_env(cloud: SandboxCloud, state_dir: Path) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", ""),
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": cloud.access_key_id,
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": cloud.access_key_secret,
-        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
-        "ACK_COMPUTE_ENDPOINT": cloud.endpoint,
-        "ACK_COMPUTE_PROTOCOL": "http",
-        "ACK_COMPUTE_STATE_DIR": str(state_dir),
-        "ACK_COMPUTE_LOG_LEVEL": "WARNING",
-    }
+    home = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "")}
+    return {**home, **cloud.server_env(state_dir, log_level="WARNING")}
 
 
 def stdio_params(cloud: SandboxCloud, state_dir: Path) -> StdioServerParameters:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
 
@@ -64,6 +65,20 @@ class SandboxCloud:
     @property
     def access_key_secret(self) -> str:
         return self._state.credentials.access_key_secret.get_secret_value()
+
+    def server_env(self, state_dir: str | Path, **settings: str) -> dict[str, str]:
+        """What a server process needs to use this cloud exactly like a real one: keys for the default
+        credentials chain (no metadata-service lookup), the endpoint override and its own state dir.
+        `settings` are ACK_COMPUTE_* values by lower-case name, e.g. log_level="WARNING"."""
+        return {
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": self.access_key_id,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": self.access_key_secret,
+            "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
+            "ACK_COMPUTE_ENDPOINT": self.endpoint,
+            "ACK_COMPUTE_PROTOCOL": "http",
+            "ACK_COMPUTE_STATE_DIR": str(state_dir),
+            **{f"ACK_COMPUTE_{name.upper()}": value for name, value in settings.items()},
+        }
 
     def counts(self) -> dict[str, int]:
         """Requests per action since the last reset, failed and faulted ones included."""

@@ -456,17 +456,7 @@ def run_demo(settings: Settings) -> int:
         _say(f"ack-compute-mcp demo: sandbox cloud at {cloud.endpoint} (no account, no network; clock {scale:g}x)")
         cloud.plant_cluster(FOREIGN_CLUSTER, nodes=1)
         _say(f"The sandbox account already holds a running cluster someone else created: {FOREIGN_CLUSTER}\n")
-        env = {
-            "ALIBABA_CLOUD_ACCESS_KEY_ID": cloud.access_key_id,
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": cloud.access_key_secret,
-            "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
-            "ACK_COMPUTE_ENDPOINT": cloud.endpoint,
-            "ACK_COMPUTE_PROTOCOL": "http",
-            "ACK_COMPUTE_STATE_DIR": state,
-            "ACK_COMPUTE_REGION": settings.region,
-            "ACK_COMPUTE_MAX_HOURLY": BUDGET_CAP_PER_HOUR,
-            "ACK_COMPUTE_LOG_LEVEL": "WARNING",
-        }
+        env = cloud.server_env(state, region=settings.region, max_hourly=BUDGET_CAP_PER_HOUR, log_level="WARNING")
         if "PYTHONPATH" in os.environ:
             env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         return anyio.run(_drive, cloud, env)

@@ -71,17 +71,9 @@ def _row(check: str, status: Status, detail: str, fix: str = "") -> DoctorCheck:
 def _cloud_config(settings: Settings, credentials: StaticCredentials | None) -> CloudConfig:
     """The same connection settings Runtime.build uses, without building a runtime (which would create the
     quote secret: doctor only reports whether it exists)."""
-    from ack_compute.server.runtime import package_version
+    from ack_compute.server.runtime import cloud_config
 
-    return CloudConfig(
-        region=settings.region,
-        endpoint_override=settings.endpoint,
-        protocol=settings.protocol,
-        connect_timeout_ms=settings.connect_timeout_ms,
-        read_timeout_ms=settings.read_timeout_ms,
-        credentials=credentials,
-        user_agent=f"ack-compute-mcp/{package_version()} (doctor)",
-    )
+    return cloud_config(settings, credentials, " (doctor)")
 
 
 # ---------------------------------------------------------------------------------------------- cloud rows

@@ -32,6 +32,19 @@ def package_version() -> str:
         return "0.0.0+local"
 
 
+def cloud_config(settings: Settings, credentials: StaticCredentials | None, agent: str = "") -> CloudConfig:
+    """How to reach the cloud, from the operator's settings (the sandbox passes its own keys)."""
+    return CloudConfig(
+        region=settings.region,
+        endpoint_override=settings.endpoint,
+        protocol=settings.protocol,
+        connect_timeout_ms=settings.connect_timeout_ms,
+        read_timeout_ms=settings.read_timeout_ms,
+        credentials=credentials,
+        user_agent=f"ack-compute-mcp/{package_version()}{agent}",
+    )
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -51,16 +64,7 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, credentials: StaticCredentials | None = None) -> Runtime:
         """Wire everything; cheap (no SDK import, no network) so server start stays fast."""
-        cloud = CloudConfig(
-            region=settings.region,
-            endpoint_override=settings.endpoint,
-            protocol=settings.protocol,
-            connect_timeout_ms=settings.connect_timeout_ms,
-            read_timeout_ms=settings.read_timeout_ms,
-            credentials=credentials,
-            user_agent=f"ack-compute-mcp/{package_version()}",
-        )
-        clients = OpenApiClients(cloud)
+        clients = OpenApiClients(cloud_config(settings, credentials))
         ledger = Ledger(settings.state_dir / "ledger.sqlite3")
         secret = (
             settings.quote_secret.get_secret_value().encode()

@@ -70,16 +70,8 @@ class Stack:
 
     def env(self, policy: str) -> dict[str, str]:
         """A production-like environment: the default credentials chain plus an endpoint override."""
-        return {
-            "ALIBABA_CLOUD_ACCESS_KEY_ID": self.cloud.access_key_id,
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": self.cloud.access_key_secret,
-            "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
-            "ACK_COMPUTE_ENDPOINT": self.cloud.endpoint,
-            "ACK_COMPUTE_PROTOCOL": "http",
-            "ACK_COMPUTE_STATE_DIR": str(self.root / f"state-{policy}"),
-            "ACK_COMPUTE_CONFIRMATION": policy,
-            "ACK_COMPUTE_LOG_LEVEL": "DEBUG",  # the most a log can say, to catch a secret in it
-        }
+        # DEBUG: the most a log can say, to catch a secret in it.
+        return self.cloud.server_env(self.root / f"state-{policy}", confirmation=policy, log_level="DEBUG")
 
     def name(self, scenario: str, mode: str = "") -> str:
         return "-".join(p for p in ("acf-e2e", self.transport[:4], scenario, mode) if p)

@@ -61,16 +61,7 @@ def running_server(
 ) -> Iterator[str]:
     """`serve --http` as its own process against the sandbox; yields the base URL once /healthz answers."""
     port = port or free_port()
-    full_env = {
-        **os.environ,
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": cloud.access_key_id,
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": cloud.access_key_secret,
-        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
-        "ACK_COMPUTE_ENDPOINT": cloud.endpoint,
-        "ACK_COMPUTE_PROTOCOL": "http",
-        "ACK_COMPUTE_STATE_DIR": str(state),
-        **(env or {}),
-    }
+    full_env = {**os.environ, **cloud.server_env(state), **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "ack_compute.server", "serve", "--http", "--port", str(port), *args],
         env=full_env,

@@ -26,15 +26,7 @@ PLAN = {"kind": "cluster", "edition": "pro", "instance_types": ["ecs.g7.xlarge"]
 
 def server_env(cloud: SandboxCloud, state_dir: Path, **extra: str) -> dict[str, str]:
     """A production-like environment: credentials for the default chain plus an endpoint override."""
-    return {
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": cloud.access_key_id,
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": cloud.access_key_secret,
-        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
-        "ACK_COMPUTE_ENDPOINT": cloud.endpoint,
-        "ACK_COMPUTE_PROTOCOL": "http",
-        "ACK_COMPUTE_STATE_DIR": str(state_dir),
-        **extra,
-    }
+    return {**cloud.server_env(state_dir), **extra}
 
 
 async def test_tools_list_describes_estimate_cost(runtime: Runtime) -> None:
