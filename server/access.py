@@ -241,7 +241,7 @@ def _load_tokens_file(path: Path) -> list[TokenEntry]:
         ) from None
 
 
-def _hosts(settings: Settings, host: str, port: int) -> TransportSecuritySettings:
+def _hosts(settings: Settings, host: str) -> TransportSecuritySettings:
     hosts: list[str] = []
     for h in settings.allowed_hosts:
         hosts += [h] if ":" in h.removeprefix("[").split("]")[-1] else [h, f"{h}:*"]
@@ -278,7 +278,7 @@ def http_access(settings: Settings, host: str, port: int) -> HttpAccess:
             f"serving on {host} needs the Host names clients use: set ACK_COMPUTE_ALLOWED_HOSTS "
             "(or --allowed-host), e.g. mcp.example.com (requests with any other Host header get 421)"
         )
-    security = _hosts(settings, host, port)
+    security = _hosts(settings, host)
     base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     if wants_oauth:
         missing = [name for name, value in oauth_fields.items() if not value]

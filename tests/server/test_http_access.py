@@ -334,3 +334,17 @@ async def test_oauth_resource_server(cloud: SandboxCloud, tmp_path: Path) -> Non
                 assert await ledger(carol) == []
                 assert isinstance(await ledger(ops), list)
         assert seen and all(h.startswith("Basic ") for h in seen)  # the server authenticated its introspection
+
+
+async def test_off_loopback_with_a_token_and_the_host_names(cloud: SandboxCloud, tmp_path: Path) -> None:
+    token = secrets.token_urlsafe(32)
+    args = ["--host", "0.0.0.0", "--allowed-host", "mcp.example.com"]
+    with running_server(cloud, tmp_path, *args, env={"ACK_COMPUTE_HTTP_TOKEN": token}) as base:
+        named = {**MCP_HEADERS, "Host": "mcp.example.com", "Authorization": f"Bearer {token}"}
+        assert httpx.post(f"{base}/mcp", json=INIT, headers=named).status_code == 200
+        assert (
+            httpx.post(f"{base}/mcp", json=INIT, headers={**named, "Host": "mcp.example.com:8443"}).status_code == 200
+        )
+        assert httpx.post(f"{base}/mcp", json=INIT, headers={**named, "Host": "127.0.0.1"}).status_code == 421
+        anonymous = {**MCP_HEADERS, "Host": "mcp.example.com"}
+        assert httpx.post(f"{base}/mcp", json=INIT, headers=anonymous).status_code == 401
