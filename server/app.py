@@ -12,7 +12,7 @@ from ack_compute.server.access import CallerMiddleware, HttpAccess
 from ack_compute.server.cleanup import register_cleanup
 from ack_compute.server.clusters import register_clusters
 from ack_compute.server.docs import register_docs
-from ack_compute.server.errors import as_tool_errors
+from ack_compute.server.errors import ArgumentCheck, as_tool_errors
 from ack_compute.server.prompts import register_prompts
 from ack_compute.server.runtime import Runtime, package_version
 from ack_compute.server.workloads import register_workloads
@@ -50,6 +50,7 @@ def build_server(runtime: Runtime, access: HttpAccess | None = None) -> MCPServe
         auth=access.auth if access else None,
         middleware=[CallerMiddleware(access.admin_scope if access else runtime.settings.admin_scope)],
     )
+    server.middleware.append(ArgumentCheck(server))
 
     @server.custom_route("/healthz", methods=["GET"], include_in_schema=False)
     async def healthz(request: Request) -> JSONResponse:

@@ -6,9 +6,12 @@ import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
+from mcp.server import MCPServer
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent
 from pydantic import ValidationError
 
 from ack_compute.cloud.errors import CloudError
@@ -52,3 +55,31 @@ def describe_validation(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in err["loc"]) or "plan"
         parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
     return "; ".join(parts) + "."
+
+
+class ArgumentCheck:
+    """Tool arguments that fail their schema get the same one-line-per-field answer as every other refusal,
+    instead of pydantic's dump (type codes, echoed input values, a URL). Runs before the tool, so nothing
+    else happens; anything it cannot judge goes on to the SDK unchanged."""
+
+    def __init__(self, server: MCPServer) -> None:
+        self._server = server
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        params = ctx.params if isinstance(ctx.params, dict) else {}
+        if ctx.method == "tools/call" and isinstance(params.get("name"), str):
+            # The SDK keeps its tools private (mcp is pinned below 3); without them this check steps aside.
+            manager = getattr(self._server, "_tool_manager", None)
+            tool = manager.get_tool(params["name"]) if manager is not None else None
+            if tool is not None:
+                try:
+                    tool.fn_metadata.validate_arguments(params.get("arguments") or {})
+                except ValidationError as exc:
+                    text = (
+                        f"Invalid input for {params['name']}: {describe_validation(exc)} "
+                        "Fix the field and retry; nothing was done."
+                    )
+                    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+                except Exception:  # a crash in a validator is the SDK's to report, as it always does
+                    pass
+        return await call_next(ctx)
