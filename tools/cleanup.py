@@ -21,8 +21,9 @@ from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.kube_workloads import KubeWorkloads
 from ack_compute.cloud.vpc import VpcNetworks
 from ack_compute.tools.errors import AckComputeError
+from ack_compute.tools.identity import current_caller
 from ack_compute.tools.operations import OperationContext, Operations
-from ack_compute.tools.ownership import OwnedResource, Ownership
+from ack_compute.tools.ownership import LIVE, OwnedResource, Ownership
 from ack_compute.tools.targets import CONTEXT_PREFIX, ClusterTarget, Targets, cluster_kind
 
 log = logging.getLogger("ack_compute.cleanup")
@@ -217,8 +218,29 @@ class Cleaner:
             return self._item(
                 row, "blocked", "deletion protection is on; turn it off (ACK console) if it should go, then rerun"
             )
+        others = self._others_on(cluster_id)
+        if others:
+            return self._item(
+                row,
+                "blocked",
+                f"still in use by other callers' workloads ({'; '.join(others)}); it is kept until they clean up "
+                "theirs (an admin's cleanup can remove everything)",
+            )
         what = "ACK Serverless cluster" if cluster_kind(info) == "serverless" else "cluster"
         return self._priced(self._item(row, "delete", f"{what} created by {row.operation_id} ({info.state})"), row)
+
+    def _others_on(self, cluster_id: str) -> list[str]:
+        """Running Jobs and Deployments on this cluster that the caller cannot see: someone else's work, which
+        deleting the cluster would pull from under them."""
+        caller = current_caller()
+        return [
+            f"{r.owner or 'the local operator'}: {r.kind} {r.details.get('name') or r.details.get('job') or r.name}"
+            for r in self.ownership.all()
+            if r.kind in ("job", "deployment")
+            and r.state in LIVE
+            and r.details.get("cluster") == cluster_id
+            and not caller.sees(r.owner)
+        ]
 
     def _assess_network(self, row: OwnedResource) -> CleanupItem:
         cloud_id = row.cloud_id or self._network_by_tag(row)

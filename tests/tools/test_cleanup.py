@@ -13,6 +13,7 @@ from ack_compute.server.runtime import Runtime
 from ack_compute.tools.cleanup import CleanupReport, CleanupRequest
 from ack_compute.tools.ensure_cluster import MANAGED_BY, OPERATION_TAG
 from ack_compute.tools.estimate_cost import estimate_cost
+from ack_compute.tools.identity import Caller, acting_as
 from ack_compute.tools.plans import ClusterPlan
 from ack_compute.tools.run_job import JobRequest
 
@@ -175,3 +176,28 @@ def test_cleanup_after_keeps_a_reused_cluster(runtime: Runtime, world: SandboxCl
     assert result["status"] == "succeeded" and result["cleanup_operation_id"] is None
     assert any("is kept" in n for n in result["notes"]), result["notes"]
     assert theirs in live(world)["clusters"]
+
+
+def test_a_cluster_running_someone_elses_job_is_kept_until_it_is_theirs_no_more(
+    runtime: Runtime, world: SandboxCloud
+) -> None:
+    """Alice's cleanup must not pull her cluster from under Bob's running job; an admin's cleanup takes all."""
+    alice, bob, admin = Caller(subject="alice", admin=False), Caller(subject="bob", admin=False), Caller(subject="ops")
+    with acting_as(alice):
+        cluster = create_cluster(runtime, "acf-alices")
+    with acting_as(bob):
+        job = runtime.jobs.start(JobRequest(cluster=cluster, script="sleep 60"))
+        assert job.status == "running", job.message
+    with acting_as(alice):
+        plan = runtime.cleaner.plan(CleanupRequest(target="all"))
+        (kept,) = [i for i in plan.items if i.kind == "cluster"]
+        assert kept.action == "blocked" and f"bob: job {job.job_name}" in kept.reason, kept.reason
+        assert all(i.action != "delete" for i in plan.items if i.kind in ("vpc", "vswitch"))
+        assert not any(i.kind == "job" for i in plan.items), "bob's job is not alice's to see"
+        report = clean(runtime)
+        assert cluster in live(world)["clusters"] and report.status != "done"
+    with acting_as(admin):
+        plan = runtime.cleaner.plan(CleanupRequest(target="all"))
+        assert {i.kind for i in plan.items if i.action == "delete"} >= {"job", "cluster", "vpc", "vswitch"}
+        assert clean(runtime).status == "done"
+    assert live(world)["clusters"] == set()
