@@ -402,7 +402,26 @@ def diagnose(settings: Settings, credentials: StaticCredentials | None) -> Docto
             *_cloud_rows(settings, credentials),
             *_kubeconfig_rows(settings),
             *_state_rows(settings),
+            _http_row(settings),
         ]
+    )
+
+
+def _http_row(settings: Settings) -> DoctorCheck:
+    """Whether `serve --http` would start with these settings: the same check it runs before opening a socket."""
+    from ack_compute.server.access import AccessConfigError, http_access
+
+    try:
+        access = http_access(settings, "127.0.0.1", 8765)
+    except AccessConfigError as exc:
+        return _row("http access", "FAIL", str(exc), "fix the setting named; `serve --http` refuses to start")
+    if access.mode == "none":
+        return _row("http access", "ok", "no tokens configured: `serve --http` binds loopback only")
+    return _row(
+        "http access",
+        "ok",
+        f"{access.describe()}; off loopback `serve --http` also needs --allowed-host "
+        f"({', '.join(settings.allowed_hosts) or 'none set yet'})",
     )
 
 

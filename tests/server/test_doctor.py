@@ -153,7 +153,7 @@ def test_sandbox_doctor_is_all_ok_and_prints_no_secret(
     assert rows["region"]["status"] == "ok"
     assert all(rows[f"endpoint {p}"]["status"] == "ok" for p in ("cs", "ecs", "vpc", "eci"))
     assert "not shown" in rows["quote secret"]["detail"]
-    assert "doctor: 27 ok, 0 warn, 0 FAIL, 4 skip" in out
+    assert f"doctor: {len(rows) - 4} ok, 0 warn, 0 FAIL, 4 skip" in out
     (sandbox,) = started
     for secret in (sandbox.access_key_secret, QUOTE_SECRET):
         assert secret not in out and secret not in err
@@ -334,3 +334,21 @@ def test_missing_credentials_fail_with_the_chain_in_the_fix(cloud: SandboxCloud,
         "fix": "",
     }
     assert cloud.counts() == {}, "nothing signed was sent"
+
+
+def test_http_access_is_checked_as_serve_would(
+    cloud: SandboxCloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps({"tokens": [{"subject": "alice", "sha256": "ab" * 32}, {"subject": "bob"}]}))
+    tokens.chmod(0o600)
+    code, rows, _ = doctor_in_process(cloud, tmp_path, capsys, http_tokens_file=tokens)
+    assert code == 1 and rows["http access"]["status"] == "FAIL"
+    assert (
+        "tokens.1" in rows["http access"]["detail"]
+        and "exactly one of token or sha256" in rows["http access"]["detail"]
+    )
+
+    tokens.write_text(json.dumps({"tokens": [{"subject": "alice", "sha256": "ab" * 32}]}))
+    code, rows, _ = doctor_in_process(cloud, tmp_path, capsys, http_tokens_file=tokens)
+    assert rows["http access"]["status"] == "ok" and "bearer tokens (1 caller(s))" in rows["http access"]["detail"]
