@@ -189,7 +189,11 @@ class CallerMiddleware:
         self._admin_scope = admin_scope
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        with acting_as(caller_of(get_access_token(), self._admin_scope)):
+        caller = caller_of(get_access_token(), self._admin_scope)
+        if ctx.method == "tools/call" and isinstance(ctx.params, dict):
+            # An audit line per call: who and which tool, never the arguments (scripts, tokens).
+            log.info("%s calls %s", caller.label, ctx.params.get("name"))
+        with acting_as(caller):
             return await call_next(ctx)
 
 

@@ -59,14 +59,16 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 def running_server(
     cloud: SandboxCloud, state: Path, *args: str, env: dict[str, str] | None = None, port: int | None = None
 ) -> Iterator[str]:
-    """`serve --http` as its own process against the sandbox; yields the base URL once /healthz answers."""
+    """`serve --http` as its own process against the sandbox; yields the base URL once /healthz answers. Its log
+    goes to `<state>.log` (a file: a pipe nobody drains would stall a chatty server)."""
     port = port or free_port()
     full_env = {**os.environ, **cloud.server_env(state), **(env or {})}
+    log = state.with_name(f"{state.name}.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "ack_compute.server", "serve", "--http", "--port", str(port), *args],
         env=full_env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -79,12 +81,13 @@ def running_server(
             except httpx.TransportError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
+                raise AssertionError(f"server did not start: {state.with_name(f'{state.name}.log').read_text()}")
             time.sleep(0.1)
         yield base
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        log.close()
 
 
 def client_as(base: str, token: str | None) -> Client:
@@ -246,6 +249,9 @@ async def test_each_caller_sees_and_cleans_only_their_own(world_600: SandboxClou
             ok, done = await call(a, "cleanup", {"dry_run": False, "wait_seconds": 50})
             assert ok and done["status"] == "done", done
     assert all(c.state == "deleted" for c in world_600.clusters())
+    audit = (tmp_path / "state.log").read_text()
+    assert "alice calls ensure_cluster" in audit and "bob calls cleanup" in audit and "ops calls get_operation" in audit
+    assert not any(secret in audit for secret in (alice, bob, ops, world_600.access_key_secret))
 
 
 # --- OAuth: a resource server trusting an authorization server's introspection ------------------------------------
