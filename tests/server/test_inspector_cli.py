@@ -52,15 +52,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+TOKEN = "inspector-" + "t" * 32
+
+
 @pytest.fixture(scope="module")
 def http_url(inspector_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The server on streamable HTTP (loopback, no auth), with its own sandbox, for the module's HTTP cases."""
+    """The server on streamable HTTP behind a bearer token, with its own sandbox, for the module's HTTP cases."""
     log = tmp_path_factory.mktemp("inspector-http") / "server-stderr.log"
     port = free_port()
     with log.open("w") as stderr:
         proc = subprocess.Popen(
-            [*SERVE, "--transport", "http", "--port", str(port)],
-            env=inspector_env,
+            [*SERVE, "--http", "--port", str(port)],
+            env={**inspector_env, "ACK_COMPUTE_HTTP_TOKEN": TOKEN},
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
@@ -90,7 +93,7 @@ def target(request: pytest.FixtureRequest) -> list[str]:
     """What the Inspector CLI is pointed at: a command it starts over stdio, or a URL ending in /mcp."""
     if request.param == "stdio":
         return [*SERVE, "--"]
-    return [request.getfixturevalue("http_url"), "--transport", "http"]
+    return [request.getfixturevalue("http_url"), "--transport", "http", "--header", f"Authorization: Bearer {TOKEN}"]
 
 
 def inspect(env: dict[str, str], target: list[str], *method_args: str) -> subprocess.CompletedProcess[str]:
@@ -141,3 +144,10 @@ def test_inspector_sees_a_refusal_as_an_error_result(inspector_env: dict[str, st
     )
     assert done.returncode == 5, (done.returncode, done.stdout, done.stderr)
     assert "node_count" in done.stdout
+
+
+def test_inspector_without_the_token_is_turned_away(inspector_env: dict[str, str], http_url: str) -> None:
+    """Exit 3 is the Inspector's "auth required": the server answered 401 and nothing ran."""
+    done = inspect(inspector_env, [http_url, "--transport", "http"], "--method", "tools/list")
+    assert done.returncode == 3, (done.returncode, done.stdout, done.stderr)
+    assert "estimate_cost" not in done.stdout
