@@ -10,13 +10,18 @@ import tempfile
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from ack_compute.cloud.config import StaticCredentials
 from ack_compute.server.logs import configure
 from ack_compute.server.settings import Settings
+
+if TYPE_CHECKING:
+    from mcp.server import MCPServer
+
+    from ack_compute.server.access import HttpAccess
 
 log = logging.getLogger("ack_compute.server")
 
@@ -88,21 +93,34 @@ def serve(args: argparse.Namespace) -> int:
         if resumed:
             log.info("resumed %d unfinished operation(s): %s", len(resumed), ", ".join(resumed))
         server = build_server(runtime, access)
-        if access is None:
-            server.run("stdio")
-            return 0
-        import uvicorn
-
-        app = server.streamable_http_app(transport_security=access.security, host=args.host)
-        log.info(
-            "serving MCP over streamable HTTP at http://%s:%d/mcp (health: /healthz); %s%s",
-            args.host,
-            args.port,
-            access.describe(),
-            "; read-only" if settings.read_only else "",
-        )
-        uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower(), access_log=False)
+        try:
+            _run(server, settings, access, args.host, args.port)
+        finally:
+            if pending := runtime.operations.in_flight():
+                log.warning(
+                    "stopping with %d operation(s) in flight (%s): the ledger keeps them and the next start resumes "
+                    "them; cleanup finds anything they created",
+                    len(pending),
+                    ", ".join(pending),
+                )
     return 0
+
+
+def _run(server: MCPServer, settings: Settings, access: HttpAccess | None, host: str, port: int) -> None:
+    if access is None:
+        server.run("stdio")
+        return
+    import uvicorn
+
+    app = server.streamable_http_app(transport_security=access.security, host=host)
+    log.info(
+        "serving MCP over streamable HTTP at http://%s:%d/mcp (health: /healthz); %s%s",
+        host,
+        port,
+        access.describe(),
+        "; read-only" if settings.read_only else "",
+    )
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
 
 
 def demo(args: argparse.Namespace) -> int:

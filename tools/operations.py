@@ -124,6 +124,10 @@ class Operations:
         self._threads[operation_id] = thread
         thread.start()
 
+    def in_flight(self) -> list[str]:
+        """Operations this process is still working on (their threads end with it; a restart resumes them)."""
+        return [op for op, thread in self._threads.items() if thread.is_alive()]
+
     def _run(self, operation_id: str, params: dict[str, Any], work: Work) -> None:
         context = OperationContext(self, operation_id, params)
         try:

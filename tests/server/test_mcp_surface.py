@@ -143,3 +143,31 @@ async def test_streamable_http(http_server: str) -> None:
         result = await client.call_tool("estimate_cost", {"plan": {"kind": "acs", "vcpu": 1, "memory_gib": 2}})
     assert not result.is_error
     assert (result.structured_content or {})["hourly_total"] == pytest.approx(0.12)
+
+
+@pytest.mark.slow
+async def test_a_client_leaving_mid_create_is_told_in_the_log_and_the_operation_resumes(tmp_path: Path) -> None:
+    """The client goes away while a cluster is being created: the server says what is in flight as it stops, and
+    the next start resumes it from the ledger (nothing is orphaned)."""
+    from mcp.client.stdio import stdio_client
+
+    with SandboxCloud(time_scale=20) as slow:
+        env = server_env(slow, tmp_path / "state")
+        params = StdioServerParameters(command=sys.executable, args=["-m", "ack_compute.server", "serve"], env=env)
+        plan = {**PLAN, "node_count": 1, "zone": "cn-hangzhou-h"}
+        with (tmp_path / "first.log").open("w") as errlog:
+            async with Client(stdio_client(params, errlog=errlog)) as client:
+                est = (await client.call_tool("estimate_cost", {"plan": plan})).structured_content or {}
+                started = await client.call_tool(
+                    "ensure_cluster",
+                    {"name": "acf-left", "plan": plan, "quote_token": est["quote_token"], "wait_seconds": 0},
+                )
+                operation = (started.structured_content or {})["operation_id"]
+        first = (tmp_path / "first.log").read_text()
+        assert f"stopping with 1 operation(s) in flight ({operation})" in first, first[-2000:]
+        with (tmp_path / "second.log").open("w") as errlog:
+            async with Client(stdio_client(params, errlog=errlog)) as client:
+                view = await client.call_tool("get_operation", {"operation_id": operation, "wait_seconds": 50})
+        assert (view.structured_content or {})["state"] == "succeeded", view.content
+        assert f"resumed 1 unfinished operation(s): {operation}" in (tmp_path / "second.log").read_text()
+        assert [c.name for c in slow.clusters()] == ["acf-left"]
