@@ -14,7 +14,6 @@ import itertools
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -25,7 +24,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
-import httpx
 import pytest
 from mcp import Client, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
@@ -49,22 +47,17 @@ LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ (DEBUG|INFO|WARNING|ERROR) [\w.
 Elicit = Callable[[Any, types.ElicitRequestParams], Awaitable[types.ElicitResult]]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Stack:
     """One transport's world: a sandbox cloud, the servers' state dir and stderr, and clients on demand."""
 
-    def __init__(self, transport: str, cloud: SandboxCloud, root: Path) -> None:
+    def __init__(self, transport: str, cloud: SandboxCloud, root: Path, launcher: Any) -> None:
         self.transport = transport
+        self._launcher = launcher
         self.cloud = cloud
         self.root = root
         self.stderr_path = root / "server-stderr.log"
         self._stderr: TextIO = self.stderr_path.open("a")
-        self._http: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+        self._http: dict[str, Any] = {}  # policy -> the HTTP server serving it
         self.transport_errors: list[Exception] = []  # what a client could not parse (stdout noise, broken frames)
         self.texts: list[str] = []  # every tool result and resource this module saw
 
@@ -90,25 +83,9 @@ class Stack:
 
     def _http_url(self, policy: str) -> str:
         if policy not in self._http:
-            port = free_port()
-            proc = subprocess.Popen(
-                [*SERVE, "--transport", "http", "--port", str(port)],
-                env={**os.environ, **self.env(policy)},
-                stdout=subprocess.DEVNULL,
-                stderr=self._stderr,
-            )
-            url = f"http://127.0.0.1:{port}/mcp"
-            self._http[policy] = (proc, url)
-            deadline = time.monotonic() + 30
-            while True:
-                assert proc.poll() is None, f"the HTTP server exited with {proc.returncode}: {self.stderr_tail()}"
-                assert time.monotonic() < deadline, f"the HTTP server never answered: {self.stderr_tail()}"
-                try:
-                    httpx.get(url, timeout=0.5)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-        return self._http[policy][1]
+            env = {**os.environ, **self.env(policy)}
+            self._http[policy] = self._launcher.start([], env, self._stderr, self.stderr_path)
+        return self._http[policy].url
 
     def stderr_tail(self) -> str:
         self._stderr.flush()
@@ -134,22 +111,17 @@ class Stack:
         return list(json.loads(text)["resources"])
 
     def close(self) -> None:
-        for proc, _ in self._http.values():
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        for server in self._http.values():
+            self._launcher.stop(server)
         self._stderr.close()
 
 
 @pytest.fixture(scope="module", params=["stdio", "http"])
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, serve_http: Any) -> Iterator[Stack]:
     # A cloud of this module's own (not the session's shared `cloud`): the module changes its clock, and its
     # final "nothing of ours is left" is about this cloud alone.
     with SandboxCloud(time_scale=FAST) as cloud:
-        world = Stack(request.param, cloud, tmp_path_factory.mktemp(f"e2e-{request.param}"))
+        world = Stack(request.param, cloud, tmp_path_factory.mktemp(f"e2e-{request.param}"), serve_http)
         try:
             yield world
         finally:

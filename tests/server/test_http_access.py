@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import threading
@@ -39,12 +38,6 @@ INIT = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ack_compute.server", *args],
@@ -55,39 +48,20 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
-@contextmanager
-def running_server(
-    cloud: SandboxCloud, state: Path, *args: str, env: dict[str, str] | None = None, port: int | None = None
-) -> Iterator[str]:
-    """`serve --http` as its own process against the sandbox; yields the base URL once /healthz answers. Its log
-    goes to `<state>.log` (a file: a pipe nobody drains would stall a chatty server)."""
-    port = port or free_port()
-    full_env = {**os.environ, **cloud.server_env(state), **(env or {})}
-    log = state.with_name(f"{state.name}.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ack_compute.server", "serve", "--http", "--port", str(port), *args],
-        env=full_env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    try:
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=0.5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"server did not start: {state.with_name(f'{state.name}.log').read_text()}")
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+@pytest.fixture
+def running_server(serve_http: Any) -> Any:
+    """`serve --http` against the sandbox: `with running_server(cloud, state, *args, env=, port=) as base`. Its log
+    goes to `<state>.log`."""
+
+    @contextmanager
+    def run(
+        cloud: SandboxCloud, state: Path, *args: str, env: dict[str, str] | None = None, port: int | None = None
+    ) -> Iterator[str]:
+        full_env = {**os.environ, **cloud.server_env(state), **(env or {})}
+        with serve_http.serving(args, full_env, state.with_name(f"{state.name}.log"), port) as server:
+            yield server.base
+
+    return run
 
 
 def client_as(base: str, token: str | None) -> Client:
@@ -156,7 +130,7 @@ def test_startup_refuses_unsafe_http(tmp_path: Path) -> None:
 # --- one bearer token -------------------------------------------------------------------------------------------
 
 
-async def test_bearer_token_guards_mcp_but_not_health(cloud: SandboxCloud, tmp_path: Path) -> None:
+async def test_bearer_token_guards_mcp_but_not_health(cloud: SandboxCloud, tmp_path: Path, running_server: Any) -> None:
     token = secrets.token_urlsafe(32)
     with running_server(cloud, tmp_path, env={"ACK_COMPUTE_HTTP_TOKEN": token}) as base:
         health = httpx.get(f"{base}/healthz")
@@ -182,7 +156,7 @@ async def test_bearer_token_guards_mcp_but_not_health(cloud: SandboxCloud, tmp_p
         assert cloud.counts().get("CreateCluster", 0) == before
 
 
-async def test_host_and_origin_allowlists(cloud: SandboxCloud, tmp_path: Path) -> None:
+async def test_host_and_origin_allowlists(cloud: SandboxCloud, tmp_path: Path, running_server: Any) -> None:
     with running_server(cloud, tmp_path, "--allowed-origin", "https://console.example.com") as base:
         evil_host = httpx.post(f"{base}/mcp", json=INIT, headers={**MCP_HEADERS, "Host": "evil.example.com"})
         assert evil_host.status_code == 421
@@ -212,7 +186,9 @@ def tokens_file(path: Path, entries: dict[str, tuple[str, bool]]) -> Path:
     return path
 
 
-async def test_each_caller_sees_and_cleans_only_their_own(world_600: SandboxCloud, tmp_path: Path) -> None:
+async def test_each_caller_sees_and_cleans_only_their_own(
+    world_600: SandboxCloud, tmp_path: Path, running_server: Any
+) -> None:
     alice, bob, ops = (secrets.token_urlsafe(32) for _ in range(3))
     file = tokens_file(tmp_path / "tokens.json", {"alice": (alice, False), "bob": (bob, False), "ops": (ops, True)})
     with running_server(world_600, tmp_path / "state", "--tokens-file", str(file)) as base:
@@ -286,7 +262,7 @@ def introspection_server(answers: dict[str, dict[str, Any]]) -> Iterator[tuple[s
         server.shutdown()
 
 
-async def test_oauth_resource_server(cloud: SandboxCloud, tmp_path: Path) -> None:
+async def test_oauth_resource_server(cloud: SandboxCloud, tmp_path: Path, running_server: Any, serve_http: Any) -> None:
     port_hint: dict[str, str] = {}
 
     def claims(sub: str, scope: str = "", aud: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -294,7 +270,7 @@ async def test_oauth_resource_server(cloud: SandboxCloud, tmp_path: Path) -> Non
 
     answers: dict[str, dict[str, Any]] = {}
     with introspection_server(answers) as (issuer, seen):
-        port = free_port()
+        port = serve_http.free_port()
         resource = f"http://127.0.0.1:{port}/mcp"
         port_hint["resource"] = resource
         answers.update(
@@ -342,7 +318,9 @@ async def test_oauth_resource_server(cloud: SandboxCloud, tmp_path: Path) -> Non
         assert seen and all(h.startswith("Basic ") for h in seen)  # the server authenticated its introspection
 
 
-async def test_off_loopback_with_a_token_and_the_host_names(cloud: SandboxCloud, tmp_path: Path) -> None:
+async def test_off_loopback_with_a_token_and_the_host_names(
+    cloud: SandboxCloud, tmp_path: Path, running_server: Any
+) -> None:
     token = secrets.token_urlsafe(32)
     args = ["--host", "0.0.0.0", "--allowed-host", "mcp.example.com"]
     with running_server(cloud, tmp_path, *args, env={"ACK_COMPUTE_HTTP_TOKEN": token}) as base:

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
 
 pytestmark = pytest.mark.slow
-SERVE = [sys.executable, "-m", "ack_compute.server", "serve", "--sandbox"]
+SERVE = [sys.executable, "-m", "ack_compute.server", "serve", "--sandbox"]  # stdio: the Inspector starts it
 INSPECTOR = Path(
     os.environ.get(
         "ACK_COMPUTE_INSPECTOR",
@@ -46,46 +44,16 @@ def inspector_env() -> dict[str, str]:
     return {**os.environ, "PATH": f"{node}{os.pathsep}{os.environ['PATH']}", "HOME": os.environ.get("HOME", "/tmp")}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 TOKEN = "inspector-" + "t" * 32
 
 
 @pytest.fixture(scope="module")
-def http_url(inspector_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def http_url(inspector_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory, serve_http: Any) -> Iterator[str]:
     """The server on streamable HTTP behind a bearer token, with its own sandbox, for the module's HTTP cases."""
     log = tmp_path_factory.mktemp("inspector-http") / "server-stderr.log"
-    port = free_port()
-    with log.open("w") as stderr:
-        proc = subprocess.Popen(
-            [*SERVE, "--http", "--port", str(port)],
-            env={**inspector_env, "ACK_COMPUTE_HTTP_TOKEN": TOKEN},
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-        url = f"http://127.0.0.1:{port}/mcp"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                assert proc.poll() is None, f"the HTTP server exited with {proc.returncode}: {log.read_text()[-2000:]}"
-                assert time.monotonic() < deadline, f"the HTTP server never answered: {log.read_text()[-2000:]}"
-                try:
-                    httpx.get(url, timeout=0.5)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+    env = {**inspector_env, "ACK_COMPUTE_HTTP_TOKEN": TOKEN}
+    with serve_http.serving(["--sandbox"], env, log) as server:
+        yield server.url
 
 
 @pytest.fixture(params=["stdio", "http"])

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from mcp import Client, StdioServerParameters
 
@@ -106,35 +102,11 @@ async def test_sandbox_flag_needs_no_account(tmp_path: Path) -> None:
     assert not result.is_error, result.content
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def http_server(cloud: SandboxCloud, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, **server_env(cloud, tmp_path)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ack_compute.server", "serve", "--transport", "http", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}/mcp"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=0.5)
-            break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    try:
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+def http_server(cloud: SandboxCloud, tmp_path: Path, serve_http: Any) -> Iterator[str]:
+    env = {**os.environ, **server_env(cloud, tmp_path / "state")}
+    with serve_http.serving(["--transport", "http"], env, tmp_path / "server.log") as server:  # the older spelling
+        yield server.url
 
 
 @pytest.mark.slow
