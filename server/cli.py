@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -106,6 +107,10 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def _run(server: MCPServer, settings: Settings, access: HttpAccess | None, host: str, port: int) -> None:
     if access is None:
         server.run("stdio")
@@ -120,7 +125,14 @@ def _run(server: MCPServer, settings: Settings, access: HttpAccess | None, host:
         access.describe(),
         "; read-only" if settings.read_only else "",
     )
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+    # uvicorn shuts down gracefully on SIGTERM (a service manager, a container stop), then re-raises the signal;
+    # turned into an exit, it unwinds through the caller, which still says what is in flight. (stdio keeps the
+    # default: its normal end is the client closing stdin.)
+    previous = signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def demo(args: argparse.Namespace) -> int:

@@ -332,3 +332,27 @@ async def test_off_loopback_with_a_token_and_the_host_names(
         assert httpx.post(f"{base}/mcp", json=INIT, headers={**named, "Host": "127.0.0.1"}).status_code == 421
         anonymous = {**MCP_HEADERS, "Host": "mcp.example.com"}
         assert httpx.post(f"{base}/mcp", json=INIT, headers=anonymous).status_code == 401
+
+
+async def test_sigterm_stops_gracefully_and_says_what_is_in_flight(tmp_path: Path, serve_http: Any) -> None:
+    """A service manager stops the server mid-create: uvicorn drains, the log names the operation, exit 143."""
+    with SandboxCloud(time_scale=5) as slow:
+        log = tmp_path / "server.log"
+        with log.open("w") as stderr:
+            server = serve_http.start([], {**os.environ, **slow.server_env(tmp_path / "state")}, stderr, log)
+            try:
+                async with client_as(server.base, None) as client:
+                    _, est = await call(client, "estimate_cost", {"plan": CLUSTER})
+                    ok, started = await call(
+                        client,
+                        "ensure_cluster",
+                        {"name": "acf-stopped", "plan": CLUSTER, "quote_token": est["quote_token"], "wait_seconds": 0},
+                    )
+                assert ok and started["status"] == "creating", started
+                server.process.terminate()
+                assert server.process.wait(timeout=20) == 143
+            finally:
+                serve_http.stop(server)
+        text = log.read_text()
+        assert f"stopping with 1 operation(s) in flight ({started['operation_id']})" in text, text[-2000:]
+        assert "Application shutdown complete" in text
