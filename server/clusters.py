@@ -7,25 +7,21 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 from mcp.server import MCPServer
-from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
+from mcp.server.elicitation import ElicitationResult
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.resolve import Elicit, Resolve
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
+from ack_compute.server.consent import CostConsent, can_elicit, decision, quote_to_put
 from ack_compute.server.errors import as_tool_errors
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools.ensure_cluster import CLUSTER_NAME, ClusterOutcome
-from ack_compute.tools.errors import QuoteRefused
 from ack_compute.tools.operations import OperationStatus
-from ack_compute.tools.plans import AnyClusterPlan, ClusterPlan, ServerlessPlan, normalise
+from ack_compute.tools.plans import AnyClusterPlan, ClusterPlan, ServerlessPlan
 
 MAX_WAIT = 50  # hosts cancel calls at about 60 s
-
-
-class CostConsent(BaseModel):
-    accept: bool = Field(description="Create it and start paying the quoted price")
 
 
 class OperationView(BaseModel):
@@ -48,11 +44,6 @@ def _describe(name: str, plan: ClusterPlan | ServerlessPlan) -> str:
             "each under its own quote)"
         )
     return f"ACK cluster '{name}' ({plan.edition}, {plan.node_count} x {plan.instance_types[0]})"
-
-
-def _can_elicit(ctx: Context) -> bool:
-    caps = ctx.client_capabilities
-    return bool(caps and caps.elicitation)
 
 
 def _requested_by(ctx: Context) -> str:
@@ -105,14 +96,9 @@ def register_clusters(server: MCPServer, runtime: Runtime) -> None:
         ctx: Context, name: str, plan: AnyClusterPlan | None = None, quote_token: str | None = None
     ) -> Elicit[CostConsent] | CostConsent:
         """Ask the person to accept the quoted cost, when there is one and the client can ask."""
-        if plan is None or not quote_token or not _can_elicit(ctx):
-            return CostConsent(accept=True)  # nothing to confirm here; the tool applies the policy
-        try:
-            payload = runtime.quotes.verify(quote_token, normalise(plan, runtime.settings.region))
-        except QuoteRefused:
-            return CostConsent(accept=True)  # the tool body refuses it with the precise reason
-        if runtime.quotes.consumed(payload.quote_id):
-            return CostConsent(accept=True)  # already used or declined: refused below, nobody to ask
+        payload = quote_to_put(runtime, ctx, quote_token, plan) if plan is not None else None
+        if payload is None:
+            return CostConsent(accept=True)  # nothing to put to the person; the tool applies policy or refuses
         return Elicit(
             f"Create {_describe(name, plan)} for {payload.hourly} {payload.currency}/h, about {payload.total} "
             f"{payload.currency} for {payload.hours:g} h (quote {payload.quote_id})? If a cluster named '{name}' is "
@@ -154,20 +140,14 @@ def register_clusters(server: MCPServer, runtime: Runtime) -> None:
             ),
         ] = None,
     ) -> ClusterOutcome:
-        asked = plan is not None and bool(quote_token) and _can_elicit(ctx)
-        if not asked:
-            decision = "not_asked"
-        elif isinstance(consent, AcceptedElicitation) and consent.data.accept:
-            decision = "accepted"
-        else:
-            decision = "declined"
+        answer = decision(plan is not None and bool(quote_token) and can_elicit(ctx), consent)
         outcome = await anyio.to_thread.run_sync(
             lambda: clusters.ensure(
                 name,
                 reuse_any=reuse_any,
                 plan=plan,
                 quote_token=quote_token,
-                consent=decision,
+                consent=answer,
                 confirmation_policy=policy,
                 requested_by=_requested_by(ctx),
                 security_group_id=security_group_id,

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import anyio.to_thread
 from mcp.server import MCPServer
-from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
+from mcp.server.elicitation import ElicitationResult
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.resolve import Elicit, Resolve
@@ -14,12 +14,13 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from ack_compute.cloud.errors import CloudError
-from ack_compute.server.clusters import MAX_WAIT, CostConsent, _can_elicit, _requested_by, await_operation
+from ack_compute.server.clusters import MAX_WAIT, _requested_by, await_operation
+from ack_compute.server.consent import CostConsent, can_elicit, decision, quote_to_put
 from ack_compute.server.errors import as_tool_errors
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools import acs_placement
 from ack_compute.tools.deploy_acs import DeployOutcome, DeployPlan, DeployRequest, PodPlan
-from ack_compute.tools.errors import AckComputeError, QuoteRefused
+from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.plans import AcsPlan, EciPlan, normalise
 from ack_compute.tools.run_job import CLUSTER_REF_PATTERN, DNS_LABEL, IMAGE_PATTERN, JobOutcome, JobRequest
 
@@ -63,14 +64,9 @@ def register_workloads(server: MCPServer, runtime: Runtime) -> None:
         quote_token: str | None = None,
     ) -> Elicit[CostConsent] | CostConsent:
         """Only ACS compute is billed; then the person is asked to accept the quoted ceiling."""
-        if compute != "acs" or acs is None or not quote_token or not _can_elicit(ctx):
+        payload = quote_to_put(runtime, ctx, quote_token, acs) if compute == "acs" and acs is not None else None
+        if payload is None or not can_run_there(cluster, acs):  # nobody is asked to pay for pods that cannot run
             return CostConsent(accept=True)
-        try:
-            payload = runtime.quotes.verify(quote_token, normalise(acs, runtime.settings.region))
-        except (QuoteRefused, ValueError):
-            return CostConsent(accept=True)  # the tool body refuses it with the precise reason
-        if runtime.quotes.consumed(payload.quote_id) or not can_run_there(cluster, acs):
-            return CostConsent(accept=True)  # refused below with the reason; nobody is asked to pay for nothing
         gpu = f", {acs.gpu_count} x {acs.gpu_model}" if acs.gpu_count else ""
         return Elicit(
             f"Run a job on cluster '{cluster}' using ACS {acs.compute_class} compute ({acs.vcpu:g} vCPU, "
@@ -141,15 +137,9 @@ def register_workloads(server: MCPServer, runtime: Runtime) -> None:
             log_bytes=log_bytes,
             cleanup_after=cleanup_after,
         )
-        asked = compute == "acs" and acs is not None and bool(quote_token) and _can_elicit(ctx)
-        if not asked:
-            decision = "not_asked"
-        elif isinstance(consent, AcceptedElicitation) and consent.data.accept:
-            decision = "accepted"
-        else:
-            decision = "declined"
+        answer = decision(compute == "acs" and acs is not None and bool(quote_token) and can_elicit(ctx), consent)
         outcome = await anyio.to_thread.run_sync(
-            lambda: jobs.start(request, consent=decision, confirmation_policy=policy, requested_by=_requested_by(ctx))
+            lambda: jobs.start(request, consent=answer, confirmation_policy=policy, requested_by=_requested_by(ctx))
         )
         if outcome.operation_id and outcome.status == "running" and wait_seconds:
             status = await await_operation(runtime, ctx, outcome.operation_id, wait_seconds)
@@ -163,13 +153,8 @@ def register_workloads(server: MCPServer, runtime: Runtime) -> None:
     def ask_deploy_consent(
         ctx: Context, cluster: str, name: str, plan: DeployPlan, quote_token: str | None = None
     ) -> Elicit[CostConsent] | CostConsent:
-        if not quote_token or not _can_elicit(ctx):
-            return CostConsent(accept=True)
-        try:
-            payload = runtime.quotes.verify(quote_token, normalise(plan, runtime.settings.region))
-        except (QuoteRefused, ValueError):
-            return CostConsent(accept=True)
-        if runtime.quotes.consumed(payload.quote_id) or not can_run_there(cluster, plan):
+        payload = quote_to_put(runtime, ctx, quote_token, plan)
+        if payload is None or not can_run_there(cluster, plan):
             return CostConsent(accept=True)
         return Elicit(
             f"Deploy '{name}' on cluster '{cluster}': {_pods(plan)} at {payload.hourly} {payload.currency}/h, about "
@@ -228,15 +213,9 @@ def register_workloads(server: MCPServer, runtime: Runtime) -> None:
             env=env or {},
             command=command or [],
         )
-        asked = bool(quote_token) and _can_elicit(ctx)
-        if not asked:
-            decision = "not_asked"
-        elif isinstance(consent, AcceptedElicitation) and consent.data.accept:
-            decision = "accepted"
-        else:
-            decision = "declined"
+        answer = decision(bool(quote_token) and can_elicit(ctx), consent)
         return await anyio.to_thread.run_sync(
             lambda: runtime.deployer.deploy(
-                request, consent=decision, confirmation_policy=policy, requested_by=_requested_by(ctx)
+                request, consent=answer, confirmation_policy=policy, requested_by=_requested_by(ctx)
             )
         )
