@@ -77,6 +77,12 @@ def clients(cloud: SandboxCloud) -> Clients:
 
 
 @pytest.fixture
+def cs(clients: Clients) -> CsClient:
+    """A CS client with the sandbox's keys, for the tests that speak the CS API."""
+    return clients.cs()
+
+
+@pytest.fixture
 def ecs(clients: Clients) -> EcsClient:
     return clients.ecs()
 

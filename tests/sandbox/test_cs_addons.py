@@ -22,7 +22,7 @@ from ack_compute.sandbox.kube_bridge import KubeBridge
 from ack_compute.sandbox.state import SandboxState, generate_credentials
 
 if TYPE_CHECKING:
-    from conftest import Clients
+    pass
 
 REGION = "cn-hangzhou"
 SCALE = 2000.0
@@ -36,11 +36,6 @@ def _fast_clock(cloud: SandboxCloud) -> Iterator[None]:
     before, cloud.time_scale = cloud.time_scale, SCALE
     yield
     cloud.time_scale = before
-
-
-@pytest.fixture
-def cs(clients: Clients) -> CsClient:
-    return clients.cs()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from kubernetes.client.rest import ApiException
 from ack_compute.sandbox import SandboxCloud
 
 if TYPE_CHECKING:
-    from conftest import Clients
+    pass
 
 REGION = "cn-hangzhou"
 SCALE = 1000.0
@@ -30,11 +30,6 @@ def _fast_clock(cloud: SandboxCloud) -> Iterator[None]:
     before, cloud.time_scale = cloud.time_scale, SCALE
     yield
     cloud.time_scale = before
-
-
-@pytest.fixture
-def cs(clients: Clients) -> CsClient:
-    return clients.cs()
 
 
 @pytest.fixture

@@ -30,11 +30,6 @@ def _fast_clock(cloud: SandboxCloud) -> Iterator[None]:
 
 
 @pytest.fixture
-def cs(clients: Clients) -> CsClient:
-    return clients.cs()
-
-
-@pytest.fixture
 def network(cloud: SandboxCloud) -> tuple[str, str]:
     vpc_id = cloud.plant_vpc("lifecycle", cidr_block="192.168.0.0/16")
     return vpc_id, cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-i", cidr_block="192.168.7.0/24")

@@ -15,7 +15,7 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 from ack_compute.sandbox import SandboxCloud
 
 if TYPE_CHECKING:
-    from conftest import Clients
+    pass
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -23,11 +23,6 @@ def _fast_clock(cloud: SandboxCloud) -> Iterator[None]:
     before, cloud.time_scale = cloud.time_scale, 1000.0
     yield
     cloud.time_scale = before
-
-
-@pytest.fixture
-def cs(clients: Clients) -> CsClient:
-    return clients.cs()
 
 
 def listing(cs: CsClient, **query: object) -> cs_models.DescribeClustersV1ResponseBody:

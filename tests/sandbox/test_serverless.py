@@ -17,7 +17,7 @@ from kubernetes import config as k8s_config
 from ack_compute.sandbox import SandboxCloud
 
 if TYPE_CHECKING:
-    from conftest import Clients
+    pass
 
 REGION = "cn-hangzhou"
 SCALE = 2000.0
@@ -29,11 +29,6 @@ def _fast_clock(cloud: SandboxCloud) -> Iterator[None]:
     before, cloud.time_scale = cloud.time_scale, SCALE
     yield
     cloud.time_scale = before
-
-
-@pytest.fixture
-def cs(clients: Clients) -> CsClient:
-    return clients.cs()
 
 
 @pytest.fixture
