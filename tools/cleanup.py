@@ -529,8 +529,4 @@ class Cleaner:
         return report.operation_id, f"cleanup_after: deleting cluster {cluster_id} and the network created with it."
 
     def resume_unfinished(self) -> list[str]:
-        resumed = []
-        for operation_id, params in self.operations.unfinished(OPERATION_KIND):
-            self.operations.resume(operation_id, params, self.run_operation)
-            resumed.append(operation_id)
-        return resumed
+        return self.operations.resume_all(OPERATION_KIND, self.run_operation)

@@ -745,8 +745,4 @@ class ClusterService:
 
     def resume_unfinished(self) -> list[str]:
         """After a restart: continue every ensure_cluster operation whose process is gone."""
-        resumed = []
-        for operation_id, params in self.operations.unfinished(OPERATION_KIND):
-            self.operations.resume(operation_id, params, self.run_operation)
-            resumed.append(operation_id)
-        return resumed
+        return self.operations.resume_all(OPERATION_KIND, self.run_operation)

@@ -110,18 +110,7 @@ def prepare_network(
     if mine is not None:
         vswitch_id = mine.vswitch_id
         if mine.status != "Available":
-            _poll_until(
-                lambda: next(
-                    (
-                        v
-                        for v in vpcs.vswitches(region, vpc.vpc_id)
-                        if v.vswitch_id == vswitch_id and v.status == "Available"
-                    ),
-                    None,
-                ),
-                wait_timeout_s,
-                f"vSwitch {vswitch_id}",
-            )
+            _wait_vswitch(vpcs, region, vpc.vpc_id, vswitch_id, wait_timeout_s)
         _mark_ready(ownership, operation_id, vswitch_id)
     elif in_zone:
         vswitch_id = max(in_zone, key=lambda s: s.available_ips).vswitch_id
@@ -146,18 +135,7 @@ def prepare_network(
             region, vpc_id=vpc.vpc_id, zone=zone, cidr_block=cidr, name=name, tags=tags, client_token=row.client_token
         )
         ownership.update(row.resource_id, state="creating", cloud_id=vswitch_id)
-        _poll_until(
-            lambda: next(
-                (
-                    v
-                    for v in vpcs.vswitches(region, vpc.vpc_id)
-                    if v.vswitch_id == vswitch_id and v.status == "Available"
-                ),
-                None,
-            ),
-            wait_timeout_s,
-            f"vSwitch {vswitch_id}",
-        )
+        _wait_vswitch(vpcs, region, vpc.vpc_id, vswitch_id, wait_timeout_s)
         ownership.update(row.resource_id, state="ready")
         created.append(vswitch_id)
     pod, service = cluster_cidrs(vpc.cidr_block, cidrs_in_vpc(vpc.vpc_id))
@@ -246,6 +224,17 @@ def _wait_available(vpcs: VpcNetworks, region: str, vpc_id: str, timeout_s: floa
         lambda: next((v for v in vpcs.vpcs(region) if v.vpc_id == vpc_id and v.status == "Available"), None),
         timeout_s,
         f"VPC {vpc_id}",
+    )
+
+
+def _wait_vswitch(vpcs: VpcNetworks, region: str, vpc_id: str, vswitch_id: str, timeout_s: float) -> None:
+    _poll_until(
+        lambda: next(
+            (v for v in vpcs.vswitches(region, vpc_id) if v.vswitch_id == vswitch_id and v.status == "Available"),
+            None,
+        ),
+        timeout_s,
+        f"vSwitch {vswitch_id}",
     )
 
 

@@ -202,6 +202,13 @@ class Operations:
         )
         return [(r["operation_id"], json.loads(r["params_json"])) for r in rows if not _alive(r["owner_pid"])]
 
+    def resume_all(self, kind: str, work: Work) -> list[str]:
+        """After a restart: continue every operation of `kind` whose process is gone; returns their ids."""
+        orphans = self.unfinished(kind)
+        for operation_id, params in orphans:
+            self.resume(operation_id, params, work)
+        return [operation_id for operation_id, _ in orphans]
+
     def resume(self, operation_id: str, params: dict[str, Any], work: Work) -> None:
         """Adopt an orphaned operation in this process and continue it from the cloud's own state."""
         with self.ledger.transaction() as db:

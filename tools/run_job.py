@@ -681,11 +681,7 @@ class JobRunner:
         return tail(text, lines, limit)
 
     def resume_unfinished(self) -> list[str]:
-        resumed = []
-        for operation_id, params in self.operations.unfinished(OPERATION_KIND):
-            self.operations.resume(operation_id, params, self.run_operation)
-            resumed.append(operation_id)
-        return resumed
+        return self.operations.resume_all(OPERATION_KIND, self.run_operation)
 
 
 def _advice(reason: str) -> str:
