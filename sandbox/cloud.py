@@ -152,14 +152,16 @@ class SandboxCloud:
         instance_type: str = "ecs.g7.xlarge",
         deletion_protection: bool = False,
         addons: Mapping[str, str | None] | None = None,
+        public_endpoint: bool = True,
     ) -> str:
         """A cluster (with its own VPC and vSwitch unless `vswitch_id` is given); returns its id.
 
         `running` clusters serve their Kubernetes API at once, `initial` ones go on to run like created
-        ones, `failed` ones stay failed. `limited_rbac` makes their kubeconfigs carry a limited token;
+        ones, `failed` ones stay failed. `limited_rbac` makes their kubeconfigs' certificates carry a limited group;
         `unresponsive` makes their Kubernetes API hang. Clusters get their profile's default add-ons
         (`Serverless` ones have ack-virtual-node and no node pool) plus `addons`, name -> version (None for
-        the current one, any other to plant an outdated add-on)."""
+        the current one, any other to plant an outdated add-on). `public_endpoint=False` leaves the API server
+        without a public endpoint (no EIP), as CreateCluster with `endpoint_public_access=false` does."""
         return planting.plant_cluster(
             self._state,
             name,
@@ -176,6 +178,7 @@ class SandboxCloud:
             instance_type=instance_type,
             deletion_protection=deletion_protection,
             addons=addons,
+            public_endpoint=public_endpoint,
         )
 
     # Lifecycle faults

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
+    from ack_compute.sandbox.kube.pki import ClientCredential
     from ack_compute.sandbox.kubelet import ImageRegistry, Kubelet
 
 log = logging.getLogger("ack_compute.sandbox")
@@ -50,7 +51,7 @@ def _new_hub() -> _KubeHub | None:
         from ack_compute.sandbox.kube import KubeHub
     except ImportError:
         return None
-    hub: _KubeHub = KubeHub()
+    hub: _KubeHub = KubeHub(tls=True)
     return hub
 
 
@@ -184,8 +185,9 @@ class KubeBridge:
         except RuntimeError:
             return None
         token = cluster.issue_token(role="admin", ttl_seconds=KUBELET_TOKEN_SECONDS, user="kubelet")
+        # The kubelet names no cluster in its TLS handshake, so it is served (and trusts) the hub's certificate.
         kubelet = Kubelet(
-            ApiEndpoint(server, token, ca_data=self.certificate_authority(cluster_id)),
+            ApiEndpoint(server, token, ca_data=getattr(self._hub, "certificate_authority_data", None)),
             run_containers=self.run_containers,
             images=self.images,
             time_scale=self._time_scale,
@@ -302,6 +304,27 @@ class KubeBridge:
             if isinstance(value, str) and value:
                 return value
         return None
+
+    def tls_server_name(self, cluster_id: str) -> str | None:
+        """The name a client must ask for (SNI) to get the cluster's own serving certificate."""
+        value = getattr(self._cluster(cluster_id), "tls_server_name", None)
+        return value if isinstance(value, str) and value else None
+
+    def issue_client_certificate(
+        self, cluster_id: str, user: str, groups: tuple[str, ...], ttl_seconds: float
+    ) -> ClientCredential | None:
+        """A client certificate from the cluster's CA, or None without a cluster API that checks them."""
+        cluster = self._cluster(cluster_id)
+        issue = getattr(cluster, "issue_client_certificate", None)
+        if issue is None or not getattr(cluster, "tls", False):
+            return None
+        credential: ClientCredential = issue(user=user, groups=groups, ttl_seconds=ttl_seconds)
+        return credential
+
+    def revoke_client_certificates(self, cluster_id: str, user: str) -> None:
+        revoke = getattr(self._cluster(cluster_id), "revoke_client_certificates", None)
+        if revoke is not None:
+            revoke(user)
 
     def revoke_tokens(self, cluster_id: str) -> None:
         cluster = self._cluster(cluster_id)

@@ -5,7 +5,9 @@ Shared by the OpenAPI cloud and the Kubernetes hub so both start, stop and fail 
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import ssl
 import threading
 import time
 from typing import Any, Literal
@@ -17,13 +19,28 @@ SHUTDOWN_TIMEOUT_SECONDS = 5.0
 
 
 class LoopbackServer:
-    def __init__(self, app: Any, *, name: str, lifespan: Literal["on", "off"] = "off") -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        name: str,
+        lifespan: Literal["on", "off"] = "off",
+        tls: ssl.SSLContext | None = None,
+        protocol: type[asyncio.Protocol] | None = None,
+    ) -> None:
+        """`tls` serves HTTPS with that context; `protocol` replaces uvicorn's h11 protocol (a subclass of it)."""
         self._app = app
         self._name = name
         self._lifespan = lifespan
+        self._tls = tls
+        self._protocol = protocol
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.port: int | None = None  # known from bind on, so an app's startup can already name its URL
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self._tls is not None else "http"
 
     @property
     def running(self) -> bool:
@@ -39,12 +56,13 @@ class LoopbackServer:
         sock.bind(("127.0.0.1", 0))
         config = uvicorn.Config(
             self._app,
-            http="h11",
+            http=self._protocol or "h11",
             loop="asyncio",
             lifespan=self._lifespan,
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=1,
+            ssl_context_factory=(lambda _config, _default: self._tls) if self._tls is not None else None,
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=self._name, daemon=True)

@@ -102,11 +102,12 @@ def plant_cluster(
     instance_type: str = "ecs.g7.xlarge",
     deletion_protection: bool = False,
     addons: Mapping[str, str | None] | None = None,
+    public_endpoint: bool = True,
 ) -> str:
     """A cluster someone else made: its own VPC and vSwitch unless `vswitch_id` is given, a default node pool
     of `nodes` nodes (none for Serverless), an ACK-made security group, and the profile's default add-ons plus
     `addons` (name -> version, None for the current one; any version, so tests can plant outdated ones).
-    `initial` clusters go on to run like created ones."""
+    `initial` clusters go on to run like created ones; `public_endpoint=False` gives the API server no EIP."""
     world, lifecycle = state.world, state.lifecycle
     if vswitch_id is None:
         vswitch_id = plant_vswitch(state, plant_vpc(state, f"{name}-vpc", region_id=region_id))
@@ -133,6 +134,7 @@ def plant_cluster(
             resource_group_id=ids.resource_group_id(),
             tags=_tags(tags),
             kubeconfig_role="limited" if limited_rbac else "admin",
+            endpoint_public_access=public_endpoint,
             unresponsive=unresponsive,
             planted=True,
             created=now,

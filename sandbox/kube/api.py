@@ -39,6 +39,7 @@ from ack_compute.sandbox.kube.status import (
     unauthorized,
     unsupported_media_type,
 )
+from ack_compute.sandbox.kube.tls import client_certificate
 from ack_compute.sandbox.kube.watch import WatchRequest, WatchStream
 
 if TYPE_CHECKING:
@@ -88,9 +89,18 @@ class ClusterApi:
             return error_response(internal_error(str(error)))
 
     def _authenticate(self, request: Request) -> UserInfo:
+        """kube-apiserver's order: a client certificate, then a bearer token, else anonymous. A certificate
+        that is not this cluster CA's, expired or revoked is a 401 unless a good token comes with it."""
+        presented = client_certificate(request.scope)
+        if presented is not None:
+            user = self.cluster.authority.authenticate(presented)
+            if user is not None:
+                return user
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
+            if presented is not None:
+                raise unauthorized()
             return ANONYMOUS
         user = self.cluster.tokens.authenticate(token.strip())
         if user is None:

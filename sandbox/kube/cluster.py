@@ -17,6 +17,7 @@ from ack_compute.sandbox.kube.controllers import Controllers, bind_pod
 from ack_compute.sandbox.kube.namespaces import NAMESPACE, SYSTEM_NAMESPACES
 from ack_compute.sandbox.kube.nodes import NODE, kubelet_node
 from ack_compute.sandbox.kube.objects import DeleteOptions, Objects
+from ack_compute.sandbox.kube.pki import ClientCredential, ClusterAuthority
 from ack_compute.sandbox.kube.pods import POD
 from ack_compute.sandbox.kube.registry import Kind, Registry
 from ack_compute.sandbox.kube.status import StatusError, not_found
@@ -58,6 +59,7 @@ class KubeCluster:
         self.registry = default_registry()
         self.objects = Objects(self.store, self.registry, self.version)
         self.tokens = TokenBook()
+        self.authority = ClusterAuthority(cluster_id)
         self.controllers = Controllers(self.objects, self.registry, self.version, time_scale=time_scale)
         self.store.add_listener(self.controllers.on_event)
         self.objects.on_namespace_terminating = lambda name: self.controllers.kick()
@@ -77,7 +79,21 @@ class KubeCluster:
 
     @property
     def server_address(self) -> str:
-        return self._hub.url.removeprefix("http://")
+        return self._hub.url.split("://", 1)[1]
+
+    @property
+    def tls(self) -> bool:
+        return self._hub.tls is not None
+
+    @property
+    def certificate_authority_data(self) -> str | None:
+        """Base64 PEM of the cluster's CA (signs its serving and client certificates) when the API speaks TLS."""
+        return self.authority.data if self.tls else None
+
+    @property
+    def tls_server_name(self) -> str | None:
+        """The name the cluster's serving certificate is for (the hub picks the certificate by SNI)."""
+        return self.authority.server_name if self.tls else None
 
     # --- tokens ------------------------------------------------------------------------------------------------
 
@@ -90,6 +106,13 @@ class KubeCluster:
 
     def revoke_tokens(self) -> None:
         self.tokens.revoke_all()
+
+    def issue_client_certificate(self, *, user: str, groups: tuple[str, ...], ttl_seconds: float) -> ClientCredential:
+        """A client certificate signed by this cluster's CA: CN=user, O=groups (401 once expired or revoked)."""
+        return self.authority.issue_client(user, groups, ttl_seconds)
+
+    def revoke_client_certificates(self, user: str) -> int:
+        return self.authority.revoke(user)
 
     # --- state for tests and the simulated kubelet ------------------------------------------------------
 

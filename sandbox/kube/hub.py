@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from ack_compute.sandbox.kube.cluster import KubeCluster
 from ack_compute.sandbox.kube.status import resource_not_found
+from ack_compute.sandbox.kube.tls import HUB_ADDRESS, HubTls, PeerCertificateProtocol
 from ack_compute.sandbox.loopback import LoopbackServer
 
 log = logging.getLogger("ack_compute.sandbox.kube")
@@ -37,13 +38,21 @@ class KubeHub:
     between watch bookmarks and between retries of unschedulable pods.
     """
 
-    def __init__(self, *, time_scale: float = 1.0) -> None:
+    def __init__(self, *, time_scale: float = 1.0, tls: bool = False) -> None:
+        """`tls` serves HTTPS (each cluster's certificate by SNI, client certificates authenticate)."""
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
         self._clusters: dict[str, KubeCluster] = {}
         self._lock = threading.Lock()
         self._time_scale = time_scale
-        self._http = LoopbackServer(self._app(), name="kube hub", lifespan="on")
+        self.tls = HubTls() if tls else None
+        self._http = LoopbackServer(
+            self._app(),
+            name="kube hub",
+            lifespan="on",
+            tls=self.tls.context if self.tls is not None else None,
+            protocol=PeerCertificateProtocol if self.tls is not None else None,
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------------
@@ -106,6 +115,8 @@ class KubeHub:
                 time_scale=self._time_scale,
             )
             self._clusters[cluster_id] = cluster
+        if self.tls is not None:
+            self.tls.add(cluster.authority)
         if self._loop is not None:
             cluster.attach(self._loop)
         log.debug("kube cluster %s added (%s)", cluster_id, cluster.git_version)
@@ -120,6 +131,8 @@ class KubeHub:
         with self._lock:
             cluster = self._clusters.pop(cluster_id, None)
         if cluster is not None:
+            if self.tls is not None:
+                self.tls.remove(cluster.authority)
             cluster.detach()
             log.debug("kube cluster %s removed", cluster_id)
 
@@ -133,7 +146,12 @@ class KubeHub:
     def url(self) -> str:
         if self._http.port is None:
             raise RuntimeError("the kube hub is not running")
-        return f"http://127.0.0.1:{self._http.port}"
+        return f"{self._http.scheme}://{HUB_ADDRESS}:{self._http.port}"
+
+    @property
+    def certificate_authority_data(self) -> str | None:
+        """Base64 PEM of the CA behind the hub's own serving certificate (what clients naming no cluster get)."""
+        return self.tls.authority.data if self.tls is not None else None
 
     def __enter__(self) -> Self:
         self.start()

@@ -105,7 +105,7 @@ def task_state(cs: CsClient, task_id: str) -> str:
 
 def node_names(cs: CsClient, cluster_id: str) -> set[str]:
     """The nodes the cluster's Kubernetes API lists, through the kubeconfig CS hands out."""
-    request = cs_models.DescribeClusterUserKubeconfigRequest(private_ip_address=False)
+    request = cs_models.DescribeClusterUserKubeconfigRequest(private_ip_address=True)
     text = cs.describe_cluster_user_kubeconfig(cluster_id, request).body.config
     configuration = k8s.Configuration()
     k8s_config.load_kube_config_from_dict(yaml.safe_load(text), client_configuration=configuration)

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 import yaml
 from alibabacloud_cs20151215 import models as cs_models
 from alibabacloud_cs20151215.client import Client as CsClient
 from alibabacloud_tea_openapi.exceptions import ClientException
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 
 from ack_compute.sandbox import SandboxCloud
-
-if TYPE_CHECKING:
-    pass
+from ack_compute.sandbox.cs_kubeconfig import ACCOUNT_ID
 
 REGION = "cn-hangzhou"
 SCALE = 1000.0
@@ -46,10 +49,10 @@ def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
 
 
 def kubeconfig(
-    cs: CsClient, cluster_id: str, minutes: int | None = None
+    cs: CsClient, cluster_id: str, minutes: int | None = None, *, private: bool = True
 ) -> cs_models.DescribeClusterUserKubeconfigResponseBody:
     request = cs_models.DescribeClusterUserKubeconfigRequest(
-        private_ip_address=False, temporary_duration_minutes=minutes
+        private_ip_address=private, temporary_duration_minutes=minutes
     )
     return cs.describe_cluster_user_kubeconfig(cluster_id, request).body
 
@@ -96,7 +99,7 @@ def test_kubeconfig_expiration_follows_the_scaled_duration(cs: CsClient, cloud: 
     expires = datetime.strptime(issued.expiration, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert before <= expires <= before + timedelta(seconds=3600 / SCALE + 2)
     document = yaml.safe_load(issued.config)
-    assert document["kind"] == "Config" and document["users"][0]["user"]["token"]
+    assert document["kind"] == "Config"
     assert document["clusters"][0]["cluster"]["server"].startswith(("http://127.0.0.1", "https://127.0.0.1"))
     lasting = datetime.strptime(kubeconfig(cs, cluster_id).expiration, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert lasting > expires
@@ -144,7 +147,7 @@ def test_created_cluster_serves_ready_nodes_and_coredns(cs: CsClient, cloud: San
 
 
 @pytest.mark.usefixtures("kube")
-def test_token_is_refused_after_the_temporary_duration(cs: CsClient, cloud: SandboxCloud) -> None:
+def test_certificate_is_refused_after_the_temporary_duration(cs: CsClient, cloud: SandboxCloud) -> None:
     cluster_id = cloud.plant_cluster("kubeconfig-expires", nodes=1)
     cloud.time_scale = 900.0  # 15 minutes of cloud time pass in one real second
     try:
@@ -190,3 +193,86 @@ def test_unresponsive_cluster_api_hangs(cs: CsClient, cloud: SandboxCloud) -> No
     assert time.monotonic() - started >= 0.4
     cloud.set_cluster_unresponsive(cluster_id, False)
     assert len(core.list_node(_request_timeout=5).items) == 1
+
+
+def user_of(config_text: str) -> dict[str, Any]:
+    return dict(yaml.safe_load(config_text)["users"][0]["user"])
+
+
+def test_kubeconfig_user_is_a_client_certificate_from_the_clusters_ca(cs: CsClient, cloud: SandboxCloud) -> None:
+    cluster_id = cloud.plant_cluster("kubeconfig-cert", nodes=0)
+    before = datetime.now(UTC).replace(microsecond=0)
+    config_text = kubeconfig(cs, cluster_id, minutes=60).config
+    user = user_of(config_text)
+    assert set(user) == {"client-certificate-data", "client-key-data"}  # no bearer token
+    certificate = x509.load_pem_x509_certificate(base64.b64decode(user["client-certificate-data"]))
+    key = serialization.load_pem_private_key(base64.b64decode(user["client-key-data"]), password=None)
+    assert key.public_key().public_numbers() == certificate.public_key().public_numbers()  # type: ignore[union-attr]
+    subject = certificate.subject
+    assert [a.value for a in subject.get_attributes_for_oid(NameOID.COMMON_NAME)] == [ACCOUNT_ID]
+    assert [a.value for a in subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)] == [
+        "system:users",
+        "system:masters",
+    ]
+    # Valid for the scaled hour, not years.
+    assert certificate.not_valid_after_utc <= before + timedelta(seconds=3600 / SCALE + 3)
+    if cloud.kube_available:
+        cluster = yaml.safe_load(config_text)["clusters"][0]["cluster"]
+        ca = x509.load_pem_x509_certificate(base64.b64decode(cluster["certificate-authority-data"]))
+        certificate.verify_directly_issued_by(ca)
+        assert cluster["server"].startswith("https://")
+
+
+def core_of(config_text: str) -> k8s.CoreV1Api:
+    return k8s.CoreV1Api(api_client(config_text))
+
+
+def status_of(call: Callable[[], object]) -> int:
+    with pytest.raises(ApiException) as raised:
+        call()
+    return int(raised.value.status)
+
+
+def with_user(config_text: str, other_text: str) -> str:
+    """`config_text` (server, CA) with the user of `other_text`."""
+    document = yaml.safe_load(config_text)
+    document["users"][0]["user"] = user_of(other_text)
+    return yaml.safe_dump(document)
+
+
+@pytest.mark.usefixtures("kube")
+def test_certificate_from_another_clusters_ca_gets_401(cs: CsClient, cloud: SandboxCloud) -> None:
+    one = cloud.plant_cluster("kubeconfig-ca-one", nodes=1)
+    other = cloud.plant_cluster("kubeconfig-ca-two", nodes=1)
+    mine = kubeconfig(cs, one, minutes=60).config
+    assert len(core_of(mine).list_node().items) == 1
+    foreign = with_user(mine, kubeconfig(cs, other, minutes=60).config)
+    assert status_of(core_of(foreign).list_node) == 401
+
+
+@pytest.mark.usefixtures("kube")
+def test_revoked_certificates_get_401_and_new_ones_work(cs: CsClient, cloud: SandboxCloud) -> None:
+    cluster_id = cloud.plant_cluster("kubeconfig-revoked", nodes=1)
+    other_id = cloud.plant_cluster("kubeconfig-kept", nodes=1)
+    before, elsewhere = kubeconfig(cs, cluster_id, minutes=60).config, kubeconfig(cs, other_id, minutes=60).config
+    assert len(core_of(before).list_node().items) == 1
+
+    answer = cs.revoke_k8s_cluster_kube_config(cluster_id)
+    assert answer.status_code == 200
+    assert status_of(core_of(before).list_node) == 401
+    assert len(core_of(kubeconfig(cs, cluster_id, minutes=60).config).list_node().items) == 1
+    assert len(core_of(elsewhere).list_node().items) == 1  # another cluster's kubeconfigs stay valid
+    assert error_of(lambda: cs.revoke_k8s_cluster_kube_config("c" + "e" * 32)) == (404, "ErrorClusterNotFound")
+
+
+@pytest.mark.usefixtures("kube")
+def test_public_kubeconfig_of_a_cluster_without_public_endpoint_reaches_nothing(
+    cs: CsClient, cloud: SandboxCloud
+) -> None:
+    cluster_id = cloud.plant_cluster("kubeconfig-private", nodes=1, public_endpoint=False)
+    master_url = json.loads(cs.describe_cluster_detail(cluster_id).body.master_url)
+    assert master_url["api_server_endpoint"] == "" and master_url["intranet_api_server_endpoint"]
+    public = yaml.safe_load(kubeconfig(cs, cluster_id, minutes=60, private=False).config)
+    assert public["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:1"
+    private = kubeconfig(cs, cluster_id, minutes=60, private=True).config
+    assert len(core_of(private).list_node().items) == 1

@@ -119,7 +119,7 @@ def test_serverless_virtual_nodes_are_visible_through_the_kubeconfig(
     cluster_id = cs.create_cluster(serverless_request(network, name="acf-serverless-kube")).body.cluster_id
     wait_until(lambda: state(cs, cluster_id) == "running")
 
-    request = cs_models.DescribeClusterUserKubeconfigRequest(private_ip_address=False)
+    request = cs_models.DescribeClusterUserKubeconfigRequest(private_ip_address=True)
     text = cs.describe_cluster_user_kubeconfig(cluster_id, request).body.config
     configuration = k8s.Configuration()
     k8s_config.load_kube_config_from_dict(yaml.safe_load(text), client_configuration=configuration)

@@ -29,7 +29,7 @@ def quiet_cloud() -> Iterator[SandboxCloud]:
 
 def core_for(clients: Clients, cloud: SandboxCloud, cluster_id: str) -> k8s.CoreV1Api:
     cs = type(clients)(cloud).cs()
-    request = cs_models.DescribeClusterUserKubeconfigRequest(private_ip_address=False, temporary_duration_minutes=60)
+    request = cs_models.DescribeClusterUserKubeconfigRequest(private_ip_address=True, temporary_duration_minutes=60)
     text = cs.describe_cluster_user_kubeconfig(cluster_id, request).body.config
     configuration = k8s.Configuration()
     k8s_config.load_kube_config_from_dict(yaml.safe_load(text), client_configuration=configuration)
