@@ -30,7 +30,8 @@ def _node(raw: Any) -> NodeInfo:
 
 
 class KubeAccess:
-    """One cluster's API. Build it per use; it keeps the kubeconfig in memory and nowhere else."""
+    """One cluster's API. Build it per use; it keeps the kubeconfig, client key included, in memory and nowhere
+    else (see cloud/kube_tls.py: the official loader would write keys to temp files)."""
 
     def __init__(self, kubeconfig: SecretStr, *, timeout_s: float = 10.0) -> None:
         self._kubeconfig = kubeconfig
@@ -47,10 +48,14 @@ class KubeAccess:
     def _api(self) -> Any:
         if self._client is None:
             import yaml
-            from kubernetes import config
+
+            from ack_compute.cloud.kube_tls import KubeconfigError, new_api_client
 
             try:
-                self._client = config.new_client_from_config_dict(yaml.safe_load(self._kubeconfig.get_secret_value()))
+                self._client = new_api_client(yaml.safe_load(self._kubeconfig.get_secret_value()))
+            except KubeconfigError as exc:  # names the field, never its content
+                message = f"the kubeconfig cannot be used: {exc}"
+                raise CloudError("LoadKubeconfig", "InvalidKubeconfig", message) from None
             except Exception as exc:  # a malformed kubeconfig must not echo its content
                 raise CloudError("LoadKubeconfig", "InvalidKubeconfig", type(exc).__name__) from None
         return self._client
