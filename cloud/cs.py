@@ -5,6 +5,7 @@ Kubeconfigs are credentials: they are returned as SecretStr and never logged.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +38,10 @@ class ClusterInfo(BaseModel):
     tags: dict[str, str] = {}
     container_cidr: str = ""
     service_cidr: str = ""
+    # master_url (a JSON string): "" where the API server has no such endpoint (no EIP: no public one). Keys as
+    # aliyun/terraform-provider-alicloud reads them (alicloud/resource_alicloud_cs_kubernetes.go, connections).
+    api_server_endpoint: str = ""
+    intranet_api_server_endpoint: str = ""
 
     @classmethod
     def from_api(cls, raw: dict[str, Any]) -> ClusterInfo:
@@ -59,7 +64,19 @@ class ClusterInfo(BaseModel):
             tags=tags,
             container_cidr=raw.get("container_cidr") or "",
             service_cidr=raw.get("service_cidr") or "",
+            **_master_url(raw.get("master_url")),
         )
+
+
+def _master_url(text: Any) -> dict[str, str]:
+    try:
+        endpoints = json.loads(text) if isinstance(text, str) and text else {}
+    except ValueError:
+        endpoints = {}
+    if not isinstance(endpoints, dict):
+        return {}
+    keys = ("api_server_endpoint", "intranet_api_server_endpoint")
+    return {key: str(endpoints.get(key) or "") for key in keys}
 
 
 class TaskInfo(BaseModel):

@@ -1,4 +1,10 @@
-"""Temporary kubeconfigs, in memory only, refreshed before they expire; never returned to the agent."""
+"""Temporary kubeconfigs, in memory only, refreshed before they expire; never returned to the agent.
+
+Which endpoint: the operator's `private_endpoint` setting asks for the cluster's intranet endpoint. Otherwise
+the public one, unless DescribeClusterDetail's `master_url` shows the API server has none (no EIP; ACK's own
+MCP server checks the same before it asks for a public kubeconfig: aliyun/alibabacloud-ack-mcp-server,
+src/kubectl_handler.py); then the private one, which works from inside the cluster's VPC.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,13 @@ from datetime import UTC, datetime, timedelta
 
 from ack_compute.cloud.cs import ContainerService, Kubeconfig
 from ack_compute.cloud.kube import KubeAccess
+from ack_compute.tools.errors import AckComputeError
 
 REFRESH_MARGIN = timedelta(minutes=5)  # at most; short-lived kubeconfigs refresh in their last quarter
+
+
+class NoApiEndpoint(AckComputeError):
+    """The cluster's API server has no endpoint this server may use; nothing was fetched."""
 
 
 class Kubeconfigs:
@@ -40,11 +51,36 @@ class Kubeconfigs:
             margin = min(REFRESH_MARGIN, (cached.expiration - fetched_at) / 4)
             if cached.expiration - margin > self._clock():
                 return cached
+        private = self._private(cluster_id)
         fetched_at = self._clock()
-        fresh = self._cs.user_kubeconfig(cluster_id, private=self.private_endpoint, minutes=self.minutes)
+        fresh = self._cs.user_kubeconfig(cluster_id, private=private, minutes=self.minutes)
         with self._lock:
             self._cache[cluster_id] = (fetched_at, fresh)
         return fresh
+
+    def _private(self, cluster_id: str) -> bool:
+        """Whether to ask for the intranet endpoint's kubeconfig (see the module's docstring)."""
+        cluster = self._cs.describe_cluster(cluster_id)
+        public, intranet = cluster.api_server_endpoint, cluster.intranet_api_server_endpoint
+        if self.private_endpoint and intranet:
+            return True
+        if not self.private_endpoint and public:
+            return False
+        if not self.private_endpoint and intranet:
+            return True
+        if cluster.state != "running":  # no endpoint yet: the kubeconfig call says why (ErrorClusterState)
+            return self.private_endpoint
+        if self.private_endpoint:
+            raise NoApiEndpoint(
+                f"Cluster {cluster_id} has no private (intranet) API server endpoint, and this server is set to use "
+                "private endpoints only (private_endpoint).",
+                "Turn private_endpoint off to use its public endpoint, or check the cluster in the ACK console.",
+            )
+        raise NoApiEndpoint(
+            f"Cluster {cluster_id} has no API server endpoint (neither public nor intranet) in its master_url, so no "
+            "kubeconfig can reach it.",
+            "Check the cluster's state and API server in the ACK console; bind an EIP for a public endpoint.",
+        )
 
     def forget(self, cluster_id: str) -> None:
         with self._lock:

@@ -6,7 +6,9 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import yaml
 
+from ack_compute.cloud.errors import CloudError
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools.kubeconfigs import Kubeconfigs
@@ -50,3 +52,46 @@ def test_short_lived_kubeconfigs_are_not_refetched_on_every_use(runtime_on: Call
         configs = runtime.clusters.kubeconfigs
         assert configs.get(cluster_id) is configs.get(cluster_id)
         assert world.counts()["DescribeClusterUserKubeconfig"] == 1
+
+
+@pytest.mark.parametrize("private_setting", [False, True])
+def test_cluster_without_public_endpoint_gets_a_private_kubeconfig(
+    cloud: SandboxCloud, runtime_on: Callable[..., Runtime], private_setting: bool
+) -> None:
+    """No EIP on the API server: a public kubeconfig would name a server nobody answers at, so the private one
+    is asked for, whatever the operator's setting."""
+    runtime = runtime_on(cloud)
+    cluster_id = cloud.plant_cluster("kc-private", nodes=1, public_endpoint=False)
+    configs = Kubeconfigs(runtime.cs, minutes=60, private_endpoint=private_setting)
+    access = configs.access(cluster_id, timeout_s=5)
+    try:
+        assert [n.ready for n in access.nodes()] == [True]
+    finally:
+        access.close()
+    server = yaml.safe_load(configs.get(cluster_id).config.get_secret_value())["clusters"][0]["cluster"]["server"]
+    assert server != "https://127.0.0.1:1"
+
+
+def test_public_endpoint_is_used_unless_the_operator_asks_for_private(
+    cloud: SandboxCloud, runtime_on: Callable[..., Runtime]
+) -> None:
+    runtime = runtime_on(cloud)
+    cluster_id = cloud.plant_cluster("kc-public", nodes=1)
+    assert runtime.cs.describe_cluster(cluster_id).api_server_endpoint.startswith("https://")
+    for private in (False, True):
+        access = Kubeconfigs(runtime.cs, minutes=60, private_endpoint=private).access(cluster_id, timeout_s=5)
+        try:
+            assert len(access.nodes()) == 1
+        finally:
+            access.close()
+
+
+def test_kubeconfig_of_a_cluster_being_created_is_refused_by_the_cloud(
+    cloud: SandboxCloud, runtime_on: Callable[..., Runtime]
+) -> None:
+    """No endpoint yet: the cloud's own answer (ErrorClusterState), not a made-up one."""
+    runtime = runtime_on(cloud)
+    cluster_id = cloud.plant_cluster("kc-failed", state="failed", nodes=0)
+    with pytest.raises(CloudError) as raised:
+        Kubeconfigs(runtime.cs, minutes=60).get(cluster_id)
+    assert raised.value.code == "ErrorClusterState"
