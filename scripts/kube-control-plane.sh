@@ -5,6 +5,7 @@
 #   scripts/kube-control-plane.sh build        find or build the binaries into the cache (idempotent)
 #   scripts/kube-control-plane.sh check        exit 0 when the cached binaries are all there, else 1
 #   scripts/kube-control-plane.sh start DIR    start everything with state in DIR; writes DIR/env and DIR/*.pid
+#                                              (a DIR/client-ca.crt put there first becomes --client-ca-file)
 #   scripts/kube-control-plane.sh stop DIR     stop what `start DIR` started
 #
 # Nothing here is packaged for Debian bookworm, so `build` compiles Debian's `kubernetes` source package
@@ -173,9 +174,12 @@ EOF
   wait_for 30 etcd curl -sf "http://127.0.0.1:$etcd_port/health" || die "etcd did not start; see $dir/etcd.log"
 
   local gates="TTLAfterFinished=true"
+  # Client certificates (CN = user, O = groups), as ACK kubeconfigs use, when the caller put a CA in DIR.
+  local client_ca=()
+  [[ -f "$dir/client-ca.crt" ]] && client_ca=(--client-ca-file="$dir/client-ca.crt")
   "$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$etcd_port" --cert-dir="$dir/certs" \
     --bind-address=127.0.0.1 --secure-port="$api_port" --advertise-address=127.0.0.1 --insecure-port=0 \
-    --token-auth-file="$dir/tokens.csv" --authorization-mode=RBAC \
+    --token-auth-file="$dir/tokens.csv" "${client_ca[@]}" --authorization-mode=RBAC \
     --service-account-issuer=https://kubernetes.default.svc \
     --service-account-key-file="$dir/sa.key" --service-account-signing-key-file="$dir/sa.key" \
     --service-cluster-ip-range=10.96.0.0/24 --disable-admission-plugins=ServiceAccount \

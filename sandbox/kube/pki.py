@@ -42,6 +42,11 @@ def _name(common_name: str, organizations: tuple[str, ...] = ()) -> x509.Name:
     return x509.Name([*parts, x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
+def client_certificate_subject(user: str, groups: tuple[str, ...]) -> x509.Name:
+    """The subject kube-apiserver reads a client certificate's user (CN) and groups (O) from."""
+    return _name(user, groups)
+
+
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     encoding, form = serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8
     return key.private_bytes(encoding, form, serialization.NoEncryption())
@@ -188,7 +193,7 @@ class ClusterAuthority(Authority):
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
         not_after = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=math.ceil(ttl_seconds) + 1)
-        certificate, key = self.sign(_name(user, groups), not_after=not_after, client=True)
+        certificate, key = self.sign(client_certificate_subject(user, groups), not_after=not_after, client=True)
         info = UserInfo(user, (*groups, AUTHENTICATED_GROUP))
         with self._lock:
             self._prune()

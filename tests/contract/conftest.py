@@ -9,6 +9,7 @@ ACK_COMPUTE_REQUIRE_REAL_KUBE=1 makes that a failure.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -18,14 +19,20 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config, watch
+from cryptography.hazmat.primitives import serialization
+from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
+from ack_compute.cloud.kube_tls import new_api_client
 from ack_compute.sandbox.kube import KubeCluster, KubeHub
+from ack_compute.sandbox.kube.auth import LIMITED_GROUP, MASTERS_GROUP
+from ack_compute.sandbox.kube.pki import Authority, client_certificate_subject
+from ack_compute.sandbox.kubelet import ApiEndpoint
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "kube-control-plane.sh"
@@ -34,6 +41,7 @@ REAL_VERSION = "1.20.2"
 # 60 s bookmarks); scenarios that depend on them wait `backend.seconds(real_seconds)`.
 EMULATOR_TIME_SCALE = 15.0
 LIMITED_USER = "limited-user"
+ADMIN_USER = "kubernetes-admin"
 
 pytestmark = pytest.mark.contract
 
@@ -53,24 +61,27 @@ def _script_env() -> dict[str, str]:
 
 @dataclass
 class Backend:
-    """One API server and the official clients for its users."""
+    """One API server and the official clients for its users.
+
+    `admin` and `limited` authenticate with x509 client certificates (as ACK kubeconfigs do), through the
+    product's own in-memory TLS (`ack_compute.cloud.kube_tls`); `api_client(token)` is for bearer tokens
+    (bad ones, or None for anonymous). `kubelet_endpoint` is the simulated kubelet's own identity (a token)."""
 
     name: str
     server: str
-    admin_token: str
-    limited_token: str
-    ca_file: str | None
+    ca_data: str  # base64 PEM that verifies the server, as in certificate-authority-data
+    certificates: dict[str, dict[str, str]]  # who -> kubeconfig user (client-certificate-data, client-key-data)
+    kubelet_endpoint: Any
+    tls_server_name: str | None = None
     time_scale: float = 1.0
     cluster: KubeCluster | None = None
     _clients: dict[str, client.ApiClient] = field(default_factory=dict)
 
-    def api_client(self, token: str | None) -> client.ApiClient:
-        key = token or ""
+    def _client(self, key: str, user: dict[str, str]) -> client.ApiClient:
         if key not in self._clients:
-            cluster: dict[str, Any] = {"server": self.server}
-            if self.ca_file:
-                cluster["certificate-authority"] = self.ca_file
-            user = {"token": token} if token else {}
+            cluster: dict[str, Any] = {"server": self.server, "certificate-authority-data": self.ca_data}
+            if self.tls_server_name:
+                cluster["tls-server-name"] = self.tls_server_name
             kubeconfig = {
                 "apiVersion": "v1",
                 "kind": "Config",
@@ -79,21 +90,27 @@ class Backend:
                 "contexts": [{"name": self.name, "context": {"cluster": self.name, "user": "u"}}],
                 "current-context": self.name,
             }
-            self._clients[key] = config.new_client_from_config_dict(kubeconfig)
+            self._clients[key] = new_api_client(kubeconfig)
         return self._clients[key]
+
+    def api_client(self, token: str | None) -> client.ApiClient:
+        """A client with a bearer token (None: anonymous)."""
+        return self._client(f"token:{token or ''}", {"token": token} if token else {})
+
+    def as_user(self, who: str) -> client.ApiClient:
+        """A client authenticated by `who`'s client certificate (admin or limited)."""
+        return self._client(f"cert:{who}", self.certificates[who])
 
     @property
     def admin(self) -> client.ApiClient:
-        return self.api_client(self.admin_token)
+        return self.as_user("admin")
 
     @property
     def limited(self) -> client.ApiClient:
-        return self.api_client(self.limited_token)
+        return self.as_user("limited")
 
     def core(self, who: str = "admin") -> client.CoreV1Api:
-        return client.CoreV1Api(
-            self.api_client({"admin": self.admin_token, "limited": self.limited_token}.get(who, who))
-        )
+        return client.CoreV1Api(self.as_user(who) if who in self.certificates else self.api_client(who))
 
     def seconds(self, real_seconds: float) -> float:
         """A control-plane wait as this backend experiences it."""
@@ -110,7 +127,7 @@ class Backend:
         content_type: str = "application/json",
     ) -> tuple[int, Any]:
         """A request through the official client's transport, for what its typed methods cannot express."""
-        api = self.api_client({"admin": self.admin_token, "limited": self.limited_token}.get(who, who))
+        api = self.as_user(who) if who in self.certificates else self.api_client(who)
         headers = {"Accept": "application/json", "Content-Type": content_type}
         try:
             response = api.call_api(
@@ -120,7 +137,7 @@ class Backend:
                     query_params=query or [],
                     header_params=headers,
                     body=body,
-                    auth_settings=["BearerToken"],
+                    auth_settings=["BearerToken"],  # a token user's; certificate users need none
                 )
             )
             response.read()
@@ -142,6 +159,20 @@ def _json_or_text(data: Any) -> Any:
 class RealPlane:
     directory: Path
     env: dict[str, str]
+    client_ca: Authority  # kube-apiserver's --client-ca-file; its key stays in this process's memory
+
+
+def _certificate_user(
+    authority: Authority, user: str, groups: tuple[str, ...], *, expired: bool = False
+) -> dict[str, str]:
+    """A kubeconfig user holding a client certificate (CN=user, O=groups) from `authority`, in memory only;
+    an `expired` one ended a few seconds ago."""
+    not_after = datetime.now(UTC) + (timedelta(seconds=-10) if expired else timedelta(days=1))
+    certificate, key = authority.sign(client_certificate_subject(user, groups), not_after=not_after, client=True)
+    return {
+        "client-certificate-data": base64.b64encode(certificate.public_bytes(serialization.Encoding.PEM)).decode(),
+        "client-key-data": base64.b64encode(key).decode(),
+    }
 
 
 @pytest.fixture(scope="session")
@@ -158,6 +189,8 @@ def real_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealPlane |
         yield None
         return
     directory = tmp_path_factory.mktemp("kube-control-plane")
+    client_ca = Authority("contract-client-ca")
+    (directory / "client-ca.crt").write_bytes(client_ca.pem)  # the certificate only, for --client-ca-file
     started = subprocess.run(
         [str(SCRIPT), "start", str(directory)], env=_script_env(), capture_output=True, text=True, timeout=180
     )
@@ -166,21 +199,38 @@ def real_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealPlane |
         pytest.fail(f"the real kube control plane did not start:\n{started.stderr[-4000:]}")
     env = dict(line.split("=", 1) for line in (directory / "env").read_text().splitlines() if "=" in line)
     try:
-        yield RealPlane(directory, env)
+        yield RealPlane(directory, env, client_ca)
     finally:
         subprocess.run([str(SCRIPT), "stop", str(directory)], env=_script_env(), capture_output=True)
 
 
 @pytest.fixture(scope="session")
 def emulator_backend() -> Iterator[Backend]:
-    with KubeHub(time_scale=EMULATOR_TIME_SCALE) as hub:
+    """The emulator over HTTPS, its users holding client certificates from the cluster's CA."""
+    with KubeHub(time_scale=EMULATOR_TIME_SCALE, tls=True) as hub:
         cluster = hub.add_cluster("contract", kubernetes_version=REAL_VERSION)
+        other = hub.add_cluster("contract-other", kubernetes_version=REAL_VERSION)
+
+        def certificate(user: str, groups: tuple[str, ...]) -> dict[str, str]:
+            issued = cluster.issue_client_certificate(user=user, groups=groups, ttl_seconds=24 * 3600)
+            return {"client-certificate-data": issued.certificate_data, "client-key-data": issued.key_data}
+
+        assert cluster.certificate_authority_data and hub.certificate_authority_data
+        kubelet_token = cluster.issue_token(role="admin", ttl_seconds=24 * 3600, user="kubelet")
         yield Backend(
             name="emulator",
             server=cluster.server_url,
-            admin_token=cluster.issue_token(role="admin", ttl_seconds=24 * 3600),
-            limited_token=cluster.issue_token(role="limited", ttl_seconds=24 * 3600, user=LIMITED_USER),
-            ca_file=None,
+            ca_data=cluster.certificate_authority_data,
+            tls_server_name=cluster.tls_server_name,
+            certificates={
+                "admin": certificate(ADMIN_USER, (MASTERS_GROUP,)),
+                "limited": certificate(LIMITED_USER, (LIMITED_GROUP,)),
+                # Signed by another cluster's CA (the hub's TLS accepts it; the cluster's API must not).
+                "wrong_ca": _certificate_user(other.authority, ADMIN_USER, (MASTERS_GROUP,)),
+                "expired": _certificate_user(cluster.authority, ADMIN_USER, (MASTERS_GROUP,), expired=True),
+            },
+            # The kubelet names no cluster in its handshake: the hub's own certificate answers it.
+            kubelet_endpoint=ApiEndpoint(cluster.server_url, kubelet_token, ca_data=hub.certificate_authority_data),
             time_scale=EMULATOR_TIME_SCALE,
             cluster=cluster,
         )
@@ -194,9 +244,14 @@ def real_backend(real_plane: RealPlane | None) -> Backend | None:
     return Backend(
         name="real",
         server=env["KUBE_SERVER"],
-        admin_token=env["KUBE_ADMIN_TOKEN"],
-        limited_token=env["KUBE_LIMITED_TOKEN"],
-        ca_file=env["KUBE_CA_FILE"],
+        ca_data=base64.b64encode(Path(env["KUBE_CA_FILE"]).read_bytes()).decode(),
+        certificates={
+            "admin": _certificate_user(real_plane.client_ca, ADMIN_USER, (MASTERS_GROUP,)),
+            "limited": _certificate_user(real_plane.client_ca, env["KUBE_LIMITED_USER"], ("limited-group",)),
+            "wrong_ca": _certificate_user(Authority("not-the-client-ca"), ADMIN_USER, (MASTERS_GROUP,)),
+            "expired": _certificate_user(real_plane.client_ca, ADMIN_USER, (MASTERS_GROUP,), expired=True),
+        },
+        kubelet_endpoint=ApiEndpoint(env["KUBE_SERVER"], env["KUBE_ADMIN_TOKEN"], ca_file=env["KUBE_CA_FILE"]),
     )
 
 
@@ -422,7 +477,7 @@ def kubelets(
         else:
             server = LogServer()
         server.start()
-        kubelet = Kubelet(each.api_client(each.admin_token), log_server=server, time_scale=KUBELET_TIME_SCALE)
+        kubelet = Kubelet(each.kubelet_endpoint, log_server=server, time_scale=KUBELET_TIME_SCALE)
         kubelet.start()
         kubelet_pool[each.name] = kubelet
     return lambda which: kubelet_pool[which.name]

@@ -42,9 +42,7 @@ def test_self_subject_access_reviews(contract: Any, helpers: Any) -> None:
     def scenario(backend: Any, obs: Any) -> list[dict[str, Any]]:
         out = []
         for who, spec in REVIEWS:
-            api = client.AuthorizationV1Api(
-                backend.api_client(backend.admin_token if who == "admin" else backend.limited_token)
-            )
+            api = client.AuthorizationV1Api(backend.as_user(who))
             review = helpers.call(api.create_self_subject_access_review, {"spec": spec})
             typed = api.create_self_subject_access_review({"spec": spec})
             assert typed.status.allowed == review["status"]["allowed"]
@@ -235,3 +233,36 @@ def test_unknown_paths_and_methods(contract: Any, helpers: Any) -> None:
     ):
         assert result[key]["http"] == 405, key
         assert result[key]["body"]["reason"] == "MethodNotAllowed"
+
+
+def test_client_certificates(contract: Any, helpers: Any) -> None:
+    """x509 client certificates as ACK kubeconfigs carry them: CN is the user, O the groups; a certificate
+    from another CA, or an expired one, is 401 (not a TLS failure, not anonymous)."""
+
+    def scenario(backend: Any, obs: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"admin": helpers.call(client.CoreV1Api(backend.as_user("admin")).list_namespace)["kind"]}
+        for who in ("wrong_ca", "expired"):
+            with pytest.raises(ApiException) as refused:
+                client.CoreV1Api(backend.as_user(who)).list_namespace()
+            out[who] = obs(helpers.status_of(refused.value))
+        with pytest.raises(ApiException) as forbidden:
+            client.CoreV1Api(backend.as_user("limited")).create_namespace({"metadata": {"name": "x"}})
+        out["limited"] = obs(helpers.status_of(forbidden.value))["body"]["message"]
+        return out
+
+    result = contract.run(scenario)
+    assert result["admin"] == "NamespaceList"
+    unauthorized = {
+        "http": 401,
+        "body": {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": "Unauthorized",
+            "reason": "Unauthorized",
+            "code": 401,
+        },
+    }
+    assert result["wrong_ca"] == unauthorized and result["expired"] == unauthorized
+    assert result["limited"].startswith('namespaces is forbidden: User "limited-user" cannot create resource')
