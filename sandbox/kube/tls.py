@@ -30,23 +30,24 @@ class HubTls:
         self.context.sni_callback = self._choose
         self._lock = threading.Lock()
         self._by_name: dict[str, ssl.SSLContext] = {}
-        self._cas: list[str] = []
+        self._cas: dict[str, str] = {}  # server name -> CA PEM, of the clusters still there
 
     def add(self, authority: ClusterAuthority) -> None:
         # After SNI switches the context, OpenSSL verifies the client against the new context's store.
         context = authority.server_context(authority.server_name)
         ca = authority.pem.decode()
         with self._lock:
-            for known in self._cas:
+            for known in self._cas.values():
                 context.load_verify_locations(cadata=known)
             for each in (self.context, context, *self._by_name.values()):
                 each.load_verify_locations(cadata=ca)
-            self._cas.append(ca)
+            self._cas[authority.server_name] = ca
             self._by_name[authority.server_name] = context
 
     def remove(self, authority: ClusterAuthority) -> None:
         with self._lock:
             self._by_name.pop(authority.server_name, None)
+            self._cas.pop(authority.server_name, None)  # contexts made later need not trust it
 
     def _choose(self, connection: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext) -> None:
         with self._lock:
