@@ -253,7 +253,11 @@ def _kubeconfig_rows(settings: Settings) -> list[DoctorCheck]:
             _row("kubeconfig (ACK)", "skip", "read-only mode fetches no kubeconfig"),
             _row("kubeconfig (context:)", "skip", "read-only mode runs nothing on clusters"),
         ]
-    endpoint = "private (this machine must reach the cluster's VPC)" if settings.private_endpoint else "public"
+    endpoint = (
+        "private (this machine must reach the cluster's VPC)"
+        if settings.private_endpoint
+        else "public (private for clusters without one)"
+    )
     rows = [
         _row(
             "kubeconfig (ACK)",
