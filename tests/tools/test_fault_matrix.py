@@ -197,7 +197,7 @@ def test_connection_refused_during_cleanup_blocks_and_changes_nothing(outcome: C
 def test_creation_ending_failed_says_so_and_that_cleanup_removes_it(outcome: Callable[[str], Outcome]) -> None:
     o = outcome("creation_failed")
     assert o.answer.status == "failed"
-    assert "ended in state failed" in o.answer.message and "ErrorQuotaExceeded" in o.answer.message
+    assert "failed to be created" in o.answer.message and "ErrorQuotaExceeded" in o.answer.message
     assert "run cleanup" in o.answer.message.lower()
     kinds = {k: (state, cloud_id) for k, state, cloud_id in o.facts["rows"]}
     assert kinds["cluster"][0] == "failed" and kinds["cluster"][1], "kept, with its id, for cleanup"
