@@ -21,7 +21,7 @@ from ack_compute.sandbox.world import (
 
 PlantedState = ClusterState
 _CONTAINER_CANDIDATES = [cidr.IPv4Network(f"10.{second}.0.0/16") for second in range(100, 200)]
-_SERVICE_CANDIDATES = [cidr.IPv4Network(f"172.{second}.{third}.0/20") for second in range(16, 32) for third in (0, 16)]
+_SERVICE_CANDIDATES = list(cidr.IPv4Network("172.16.0.0/12").subnets(new_prefix=20))
 
 
 def _tags(tags: Mapping[str, str] | None) -> list[Tag]:
