@@ -41,6 +41,12 @@ TRANSIENT_CODES = frozenset(
 )
 
 
+# The answers to a create repeated with the ClientToken of an earlier call the cloud is still processing.
+TOKEN_PROCESSING_CODES = frozenset(
+    {"LastTokenProcessing", "OperationFailed.LastTokenProcessing", "OperationFailed.IdempotentTokenProcessing"}
+)
+
+
 def is_transient(code: str) -> bool:
     return code in TRANSIENT_CODES or code.startswith(_THROTTLE_PREFIXES)
 
@@ -143,3 +149,25 @@ def _create_may_repeat(failure: _Failure, client_token: bool) -> bool:
     if client_token:
         return True
     return failure.code.startswith("Throttling")
+
+
+def while_token_processing(
+    fn: Callable[[], T],
+    timeout_s: float,
+    on_wait: Callable[[CloudError], None] = lambda _: None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run a create that carries its ClientToken; while an earlier call with that token is still being processed
+    (a resumed operation whose first call is in flight), wait it out, 1 s doubling to 15 s, up to `timeout_s`:
+    the repeat then answers with what the first call made. Other failures go to the caller."""
+    deadline = time.monotonic() + timeout_s
+    delay = 1.0
+    while True:
+        try:
+            return fn()
+        except CloudError as exc:
+            if exc.code not in TOKEN_PROCESSING_CODES or time.monotonic() + delay > deadline:
+                raise
+            on_wait(exc)
+        sleep(delay)
+        delay = min(delay * 2, 15.0)

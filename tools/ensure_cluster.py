@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 from ack_compute.cloud.cs import ClusterInfo, ContainerService
 from ack_compute.cloud.ecs import EcsCatalog
 from ack_compute.cloud.errors import CloudError
+from ack_compute.cloud.retry import while_token_processing
 from ack_compute.cloud.vpc import VpcNetworks
 from ack_compute.tools.acs_placement import VIRTUAL_NODE_LABEL
 from ack_compute.tools.cluster_states import Disposition, describe, disposition, exists, is_usable, sentence
@@ -567,7 +568,11 @@ class ClusterService:
         )
         ctx.progress(0.12, "create", "calling CreateCluster")
         body = self._create_body(p["name"], p["region"], plan, net, tags, row.client_token, p.get("security_group_id"))
-        cluster_id, task_id = self.cs.create_cluster(body)
+        cluster_id, task_id = while_token_processing(
+            lambda: self.cs.create_cluster(body),
+            self.settings.create_timeout_s,
+            lambda _: ctx.progress(0.12, "create", "the cloud is still processing an earlier call with this token"),
+        )
         self.ownership.update(
             row.resource_id,
             state="creating",

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
+from ack_compute.cloud.retry import while_token_processing
 from ack_compute.cloud.vpc import VpcInfo, VpcNetworks
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.ownership import NameBusy, OwnedResource, Ownership, ResourceKind
@@ -124,8 +125,11 @@ def prepare_network(
             vpc = _wait_named_vpc(vpcs, region, wait_timeout_s)
             ownership.record_reuse(operation_id, "vpc", region, vpc.name, vpc.vpc_id)
         else:
-            vpc_id = row.cloud_id or vpcs.create_vpc(
-                region, name=VPC_NAME, cidr_block=VPC_CIDR, tags=tags, client_token=row.client_token
+            vpc_id = row.cloud_id or while_token_processing(
+                lambda: vpcs.create_vpc(
+                    region, name=VPC_NAME, cidr_block=VPC_CIDR, tags=tags, client_token=row.client_token
+                ),
+                wait_timeout_s,
             )
             ownership.update(row.resource_id, state="creating", cloud_id=vpc_id)
             vpc = _wait_available(vpcs, region, vpc_id, wait_timeout_s)
@@ -165,8 +169,17 @@ def prepare_network(
             )
         ownership.update(row.resource_id, state="intent", details={"cidr": cidr})
         progress(f"creating vSwitch {name} ({cidr})")
-        vswitch_id = row.cloud_id or vpcs.create_vswitch(
-            region, vpc_id=vpc.vpc_id, zone=zone, cidr_block=cidr, name=name, tags=tags, client_token=row.client_token
+        vswitch_id = row.cloud_id or while_token_processing(
+            lambda: vpcs.create_vswitch(
+                region,
+                vpc_id=vpc.vpc_id,
+                zone=zone,
+                cidr_block=cidr,
+                name=name,
+                tags=tags,
+                client_token=row.client_token,
+            ),
+            wait_timeout_s,
         )
         ownership.update(row.resource_id, state="creating", cloud_id=vswitch_id)
         _wait_vswitch(vpcs, region, vpc.vpc_id, vswitch_id, wait_timeout_s)
