@@ -716,6 +716,7 @@ class Scenario:
     arm_cleanup: Callable[[Stage], None] | None = None  # a fault for the first cleanup pass
     clear: Callable[[Stage], None] | None = None  # besides clear_faults, before the second pass
     reported_by_cleanup: bool = False  # the faulted tool is cleanup itself
+    plant: Callable[[Stage], None] | None = None  # more foreign resources, planted before the first snapshot
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -785,12 +786,31 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
+def _load_more_scenarios() -> None:
+    """The scenarios of issue 12 (transient codes, unusual cluster states) live in fault_matrix_states.py."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).with_name("fault_matrix_states.py")
+    spec = importlib.util.spec_from_file_location(f"{__name__}_states", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    SCENARIOS.update({s.key: s for s in module.scenarios(sys.modules[__name__])})
+
+
+_load_more_scenarios()
+
+
 def run(key: str, world: SandboxCloud, state_dir: Path) -> Outcome:
     """Plant, fault, act, clean up (again after clearing the fault when the first pass is partial), compare."""
     scenario = SCENARIOS[key]
     started = time.monotonic()
     stage = Stage(world, state_dir, **scenario.settings)
     stage.plant_foreign()
+    if scenario.plant is not None:
+        scenario.plant(stage)
     before = stage.snapshot()
     world.reset_counts()
     answer = scenario.act(stage)

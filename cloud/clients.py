@@ -41,9 +41,10 @@ class OpenApiClients:
                 self._clients[key] = self._build(product, region)
             return self._clients[key]
 
-    def call(self, action: str, fn: Callable[[], T], *, idempotent: bool = True) -> T:
-        """Run one SDK call under the retry policy; failures surface as CloudError."""
-        return call_with_retry(action, fn, self.config.retry, idempotent=idempotent)
+    def call(self, action: str, fn: Callable[[], T], *, idempotent: bool = True, client_token: bool = False) -> T:
+        """Run one SDK call under the retry policy; failures surface as CloudError. A create declares
+        `idempotent=False`, and `client_token=True` when its request carries a ClientToken (see retry.py)."""
+        return call_with_retry(action, fn, self.config.retry, idempotent=idempotent, client_token=client_token)
 
     def _build(self, product: Product, region: str) -> Any:
         import importlib

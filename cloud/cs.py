@@ -146,13 +146,17 @@ class ContainerService:
         """POST /clusters with a body in the API's own (snake_case) shape; returns (cluster_id, task_id).
 
         Not retried on network errors: the call may have reached the cloud, and the caller reconciles
-        by name and tags instead of blindly creating a second cluster.
+        by name and tags instead of blindly creating a second cluster. Retried on the cloud's transient answers
+        only when the body carries its `client_token`, so a repeat lands on the same cluster.
         """
         from alibabacloud_cs20151215 import models as m
 
         request = m.CreateClusterRequest().from_map(wire_body)
         body = self._clients.call(
-            "CreateCluster", lambda: self._cs().create_cluster(request).body.to_map(), idempotent=False
+            "CreateCluster",
+            lambda: self._cs().create_cluster(request).body.to_map(),
+            idempotent=False,
+            client_token=bool(wire_body.get("client_token")),
         )
         return body["cluster_id"], body.get("task_id", "")
 

@@ -19,6 +19,36 @@ T = TypeVar("T")
 log = logging.getLogger("ack_compute.cloud")
 
 _THROTTLE_PREFIXES = ("Throttling", "ServiceUnavailable", "Busy")
+# Codes the cloud answers while another change to the same resource (or the first call with the same ClientToken)
+# is still being processed: the Terraform provider retries exactly these for CreateVpc, CreateVSwitch and
+# DeleteVSwitch (aliyun/terraform-provider-alicloud, alicloud/resource_alicloud_vpc.go and
+# resource_alicloud_vswitch.go, `IsExpectedErrors(err, [...]) || NeedRetry(err)`).
+TRANSIENT_CODES = frozenset(
+    {
+        "TaskConflict",
+        "OperationConflict",
+        "SystemBusy",
+        "LastTokenProcessing",
+        "OperationFailed.LastTokenProcessing",
+        "OperationFailed.IdempotentTokenProcessing",
+        "IncorrectStatus",
+        "OperationFailed.DistibuteLock",  # sic: the cloud's own spelling
+        "OperationDenied.OtherSubnetProcessing",
+        "IncorrectRouteEntryStatus",
+        "InternalError",
+        "UnknownError",
+    }
+)
+
+
+# The answers to a create repeated with the ClientToken of an earlier call the cloud is still processing.
+TOKEN_PROCESSING_CODES = frozenset(
+    {"LastTokenProcessing", "OperationFailed.LastTokenProcessing", "OperationFailed.IdempotentTokenProcessing"}
+)
+
+
+def is_transient(code: str) -> bool:
+    return code in TRANSIENT_CODES or code.startswith(_THROTTLE_PREFIXES)
 
 
 class _Failure(CloudError):
@@ -46,9 +76,7 @@ def translate(action: str, exc: BaseException) -> _Failure:
     message = str(data.get("Message") or data.get("message") or getattr(exc, "message", "") or exc)
     request_id = data.get("RequestId") or data.get("requestId") or getattr(exc, "request_id", None)
     retry_after_ms = getattr(exc, "retry_after", None)
-    retryable = (
-        retry_after_ms is not None or (isinstance(status, int) and status >= 500) or code.startswith(_THROTTLE_PREFIXES)
-    )
+    retryable = retry_after_ms is not None or (isinstance(status, int) and status >= 500) or is_transient(code)
     if "credential" in type(exc).__name__.lower():
         code, retryable = "CredentialsNotFound", False
     return _Failure(
@@ -76,10 +104,17 @@ def call_with_retry(
     policy: RetryPolicy,
     *,
     idempotent: bool = True,
+    client_token: bool = False,
     sleep: Callable[[float], None] = time.sleep,
     rand: Callable[[], float] = random.random,
 ) -> T:
-    """Run `fn`, retrying what is safe to retry, within the policy's attempt and time budget."""
+    """Run `fn`, retrying what is safe to retry, within the policy's attempt and time budget.
+
+    A create (`idempotent=False`) is repeated on a 5xx or a transient code only when it carries its ClientToken
+    (`client_token=True`): the repeat then returns what the first call made, or `...TokenProcessing` while that
+    call is still running. Without a token only throttling (refused before any work) is repeated. A create is
+    never repeated after a network error: it may have reached the cloud, and the caller reconciles by tag.
+    """
     waited = 0.0
     attempt = 0
     while True:
@@ -91,8 +126,7 @@ def call_with_retry(
         except Exception as exc:  # the SDK raises a zoo of types; translate() sorts them
             failure = translate(action, exc)
         failure.attempts = attempt
-        # A network error on a non-idempotent call may have reached the cloud: never blindly repeat it.
-        can_retry = failure.retryable and (idempotent or not failure.network)
+        can_retry = failure.retryable and (idempotent or _create_may_repeat(failure, client_token))
         delay = backoff_delay(attempt, policy, failure.retry_after_s, rand())
         if not can_retry or attempt >= policy.max_attempts or waited + delay > policy.max_total_wait_s:
             raise CloudError(
@@ -107,3 +141,33 @@ def call_with_retry(
         log.info("%s: %s, retrying in %.2fs (attempt %d/%d)", action, failure.code, delay, attempt, policy.max_attempts)
         sleep(delay)
         waited += delay
+
+
+def _create_may_repeat(failure: _Failure, client_token: bool) -> bool:
+    if failure.network:
+        return False
+    if client_token:
+        return True
+    return failure.code.startswith("Throttling")
+
+
+def while_token_processing(
+    fn: Callable[[], T],
+    timeout_s: float,
+    on_wait: Callable[[CloudError], None] = lambda _: None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run a create that carries its ClientToken; while an earlier call with that token is still being processed
+    (a resumed operation whose first call is in flight), wait it out, 1 s doubling to 15 s, up to `timeout_s`:
+    the repeat then answers with what the first call made. Other failures go to the caller."""
+    deadline = time.monotonic() + timeout_s
+    delay = 1.0
+    while True:
+        try:
+            return fn()
+        except CloudError as exc:
+            if exc.code not in TOKEN_PROCESSING_CODES or time.monotonic() + delay > deadline:
+                raise
+            on_wait(exc)
+        sleep(delay)
+        delay = min(delay * 2, 15.0)

@@ -109,6 +109,8 @@ class VpcNetworks:
             tag=[m.CreateVpcRequestTag(key=k, value=v) for k, v in tags.items()],
         )
         client = self._clients.client("vpc", region)
+        # Safe to repeat, even after a network error: with the same ClientToken the VPC API answers with the VPC the
+        # first call made (SDK CreateVpcRequest.client_token), or LastTokenProcessing while it is still running.
         return str(self._clients.call("CreateVpc", lambda: client.create_vpc(request).body.to_map())["VpcId"])
 
     def create_vswitch(
@@ -134,6 +136,7 @@ class VpcNetworks:
             tag=[m.CreateVSwitchRequestTag(key=k, value=v) for k, v in tags.items()],
         )
         client = self._clients.client("vpc", region)
+        # Safe to repeat for the same reason as CreateVpc: the ClientToken.
         return str(
             self._clients.call("CreateVSwitch", lambda: client.create_vswitch(request).body.to_map())["VSwitchId"]
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -72,12 +73,18 @@ async def _dispatch(request: Request, state: SandboxState, router: Router) -> Re
         body = await request.body()
         if state.verify_signatures:
             verify_signature(_signed_request(request, body), state.credentials, state.nonces, datetime.now(UTC))
-        fault = state.faults.take(action)
-        if fault is not None:
-            await fault.apply()
-        route, path_params = router.resolve(product, action, request.method, request.url.path)
-        call = ApiRequest(product, action, request_id, dict(request.query_params), path_params, body)
-        reply = route.handler(call, state)
+        token = _client_token(style, action, request, body)
+        entered = state.tokens.enter(action, token)  # a repeat while the first is still processing is refused
+        try:
+            fault = state.faults.take(action)
+            if fault is not None:
+                await fault.apply()
+            route, path_params = router.resolve(product, action, request.method, request.url.path)
+            call = ApiRequest(product, action, request_id, dict(request.query_params), path_params, body)
+            reply = route.handler(call, state)
+        finally:
+            if entered:
+                state.tokens.leave(action, token)
     except ApiError as error:
         log.debug("%s %s -> %d %s", product, action, error.status, error.code)
         return _json(error.body(style, request_id, host), error.status, request_id, error.headers)
@@ -89,6 +96,20 @@ async def _dispatch(request: Request, state: SandboxState, router: Router) -> Re
         reply = {"RequestId": request_id, **reply}
     log.debug("%s %s -> %d", product, action, route.status)
     return _json(reply, route.status, request_id)
+
+
+def _client_token(style: ApiStyle, action: str, request: Request, body: bytes) -> str | None:
+    """The ClientToken of a create: `ClientToken` among an RPC call's parameters, `client_token` in a ROA body."""
+    if not action.startswith("Create"):
+        return None
+    if style is ApiStyle.RPC:
+        return request.query_params.get("ClientToken") or None
+    try:
+        data = json.loads(body or b"{}")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    token = data.get("client_token") if isinstance(data, dict) else None
+    return str(token) if token else None
 
 
 def _signed_request(request: Request, body: bytes) -> SignedRequest:

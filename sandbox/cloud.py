@@ -12,6 +12,7 @@ from ack_compute.sandbox.app import build_app
 from ack_compute.sandbox.catalog import load_catalog
 from ack_compute.sandbox.faults import Fault
 from ack_compute.sandbox.kube_bridge import KubeBridge
+from ack_compute.sandbox.lifecycle import MAINTENANCE_SECONDS
 from ack_compute.sandbox.loopback import LoopbackServer
 from ack_compute.sandbox.state import SandboxState, generate_credentials
 from ack_compute.sandbox.world import Cluster, Faults, LifecycleFault, SecurityGroup, Task, Vpc, VSwitch
@@ -196,6 +197,16 @@ class SandboxCloud:
         """The next DeleteCluster is accepted, then the cluster ends `delete_failed` and its task `fail`."""
         with self._state.world.lock:
             self._state.world.faults.deletion.append(LifecycleFault(code=code, message=message))
+
+    def set_cluster_state(
+        self, cluster_id: str, state: str, *, back_to_running_after: float | None = MAINTENANCE_SECONDS
+    ) -> None:
+        """Test knob: put an existing cluster into any of the 15 states (or an unknown future one) the way ACK gets
+        it there. Maintenance phases (updating, upgrading, scaling, removing, draining) return to running after
+        `back_to_running_after` cloud seconds (None: stay); inactive, unavailable, waiting, disconnected and unknown
+        states make its API server unreachable until `running` is set; deleting runs a real deletion; deleted and
+        delete_failed end one at once. `initial` and `failed` come only from creation (plant_cluster's state)."""
+        self._state.lifecycle.set_state(cluster_id, state, back_to_running_after=back_to_running_after)
 
     def stall_next_cluster_nodes(self) -> None:
         """The next created cluster's nodes join but never turn Ready (until set_nodes_ready)."""

@@ -16,6 +16,28 @@ _SERVER_ERROR_MESSAGES = {
     "InternalError": "The request processing has failed due to some unknown error, exception or failure.",
 }
 _DENIED_MESSAGE = "User not authorized to operate on the specified resource, or this API doesn't support RAM."
+# The answers the cloud gives while another change to the same resource, or the first call carrying the same
+# ClientToken, is still being processed; the Terraform provider retries each (aliyun/terraform-provider-alicloud,
+# alicloud/resource_alicloud_vswitch.go, resource_alicloud_vpc.go). HTTP statuses: VPC's API reference lists
+# OperationDenied.OtherSubnetProcessing as 400 (DeleteVSwitch error codes); the other conflict codes are client
+# errors (400) the same way; InternalError and UnknownError are server errors (500).
+TRANSIENT_ERRORS: dict[str, tuple[int, str]] = {
+    "TaskConflict": (400, "The operation conflicts with a task in progress on the resource."),
+    "OperationConflict": (400, "Request was denied due to conflict with a previous request."),
+    "SystemBusy": (400, "The system is busy. Please try again later."),
+    "LastTokenProcessing": (400, "The last token request is processing."),
+    "OperationFailed.LastTokenProcessing": (400, "The last token request is processing."),
+    "OperationFailed.IdempotentTokenProcessing": (400, "The request with the same client token is being processed."),
+    "IncorrectStatus": (400, "The resource is in a status that does not allow this operation yet."),
+    "OperationFailed.DistibuteLock": (400, "The resource is locked by another operation."),
+    "OperationDenied.OtherSubnetProcessing": (400, "other subnet is processing."),
+    "IncorrectRouteEntryStatus": (400, "A route entry of the VPC is being changed."),
+    "InternalError": (500, "The request processing has failed due to some unknown error, exception or failure."),
+    "UnknownError": (500, "The request processing has failed due to some unknown error."),
+}
+# What a create repeated with the ClientToken of a create still in flight is told, per action. VPC's CreateVSwitch
+# answers OperationFailed.IdempotentTokenProcessing (Terraform retries it there); other creates LastTokenProcessing.
+TOKEN_PROCESSING = {"CreateVSwitch": "OperationFailed.IdempotentTokenProcessing"}
 
 
 class FaultKind(StrEnum):
@@ -23,6 +45,7 @@ class FaultKind(StrEnum):
     SERVER_ERROR = "server_error"
     DELAY = "delay"
     DENIED = "denied"
+    TRANSIENT = "transient"
 
 
 class Fault(BaseModel):
@@ -52,6 +75,13 @@ class Fault(BaseModel):
         return cls(kind=FaultKind.DENIED, code=code)
 
     @classmethod
+    def transient(cls, code: str) -> Fault:
+        """One of the cloud's transient answers (TRANSIENT_ERRORS), with the status the cloud gives it."""
+        if code not in TRANSIENT_ERRORS:
+            raise ValueError(f"{code!r} is not a transient code; choose from {sorted(TRANSIENT_ERRORS)}")
+        return cls(kind=FaultKind.TRANSIENT, code=code)
+
+    @classmethod
     def delay(cls, seconds: float) -> Fault:
         """Answer normally, but only after `seconds` of real time (timeouts are measured in real time)."""
         return cls(kind=FaultKind.DELAY, seconds=seconds)
@@ -74,6 +104,9 @@ class Fault(BaseModel):
                 raise ApiError(self.status or 503, code, message)
             case FaultKind.DENIED:
                 raise ApiError(403, self.code or "Forbidden.RAM", _DENIED_MESSAGE)
+            case FaultKind.TRANSIENT:
+                status, message = TRANSIENT_ERRORS[self.code or "SystemBusy"]
+                raise ApiError(status, self.code or "SystemBusy", message)
 
 
 class FaultBook:
@@ -97,3 +130,28 @@ class FaultBook:
     def clear(self) -> None:
         with self._lock:
             self._queues.clear()
+
+
+class TokensInFlight:
+    """Creates being processed, by (action, ClientToken): a repeat arriving meanwhile is told so (the cloud does not
+    run the same token twice at once); once the first answers, the world's replay gives the repeat its resource."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._busy: set[tuple[str, str]] = set()
+
+    def enter(self, action: str, token: str | None) -> bool:
+        """Mark the token busy; raises the cloud's answer if it already is. Returns whether it was marked."""
+        if not token:
+            return False
+        with self._lock:
+            if (action, token) in self._busy:
+                code = TOKEN_PROCESSING.get(action, "LastTokenProcessing")
+                status, message = TRANSIENT_ERRORS[code]
+                raise ApiError(status, code, message)
+            self._busy.add((action, token))
+            return True
+
+    def leave(self, action: str, token: str | None) -> None:
+        with self._lock:
+            self._busy.discard((action, token or ""))

@@ -45,6 +45,14 @@ DELETE_SECONDS = 180.0
 VPC_READY_SECONDS = 5.0
 VSWITCH_READY_SECONDS = 3.0
 DELETED_RETENTION_SECONDS = 300.0
+# Operation-and-maintenance phases of a running cluster, which ACK ends by returning it to running (Alibaba, "ACK
+# cluster lifecycle and abnormal states"); how long one lasts here, in cloud seconds.
+MAINTENANCE_STATES = ("updating", "upgrading", "scaling", "removing", "draining")
+MAINTENANCE_SECONDS = 120.0
+# States in which the cluster's API server cannot be used: ACK's periodic checks suspend a cluster (inactive:
+# overdue payment, KMS; unavailable: its cloud resources are abnormal); a registered cluster's agent has not
+# connected (waiting) or lost its connection (disconnected).
+UNREACHABLE_STATES = ("inactive", "unavailable", "waiting", "disconnected")
 ADDON_TASK_SECONDS = 60.0
 VIRTUAL_NODE_ADDON = "ack-virtual-node"
 VIRTUAL_NODE_PREFIX = "virtual-kubelet-"
@@ -427,22 +435,56 @@ class Lifecycle:
         self._push_nodes(views)
         self._schedule_boot(cluster_id, [view.name for view in views])
 
+    # other states (the sandbox's test knob; see SandboxCloud.set_cluster_state)
+
+    def set_state(self, cluster_id: str, state: str, *, back_to_running_after: float | None = None) -> None:
+        """Move a cluster that exists into `state` the way ACK would get it there: a maintenance phase of a running
+        cluster (returning to running after `back_to_running_after` cloud seconds, or staying until set again when
+        None), a suspension that makes its API server unreachable, `running` again, or a deletion that ends
+        `deleted` or `delete_failed` at once. Any other string is a state of the future this sandbox does not know:
+        the cluster shows it and its API server stops answering."""
+        world = self.world
+        if state in ("deleted", "delete_failed"):
+            self._delete_now(cluster_id, failed=state == "delete_failed")
+            return
+        with world.lock:
+            cluster = world.clusters[cluster_id]
+            if cluster.state in ("initial", "deleting", "deleted"):
+                raise ValueError(f"cluster {cluster_id} is {cluster.state}; ACK moves it on by itself")
+            if state == "deleting":
+                self.start_deletion(cluster, set(), False)
+                return
+            if state in ("initial", "failed"):
+                raise ValueError(f"only a creation ends {state}: plant the cluster with state={state!r}")
+            cluster.state = state  # type: ignore[assignment]  # a future state is any string
+            cluster.updated = world.clock.now()
+            unreachable = state not in ("running", *MAINTENANCE_STATES)
+            if state in MAINTENANCE_STATES and back_to_running_after is not None:
+                world.schedule(cluster_id, back_to_running_after, lambda: self._maintenance_done(cluster_id, state))
+            keep_hanging = cluster.unresponsive
+        self.kube.set_unresponsive(cluster_id, unreachable or keep_hanging)
+
+    def _maintenance_done(self, cluster_id: str, state: str) -> None:
+        with self.world.lock:
+            cluster = self.world.clusters.get(cluster_id)
+            if cluster is None or cluster.state != state:
+                return
+            cluster.state = "running"
+            cluster.updated = self.world.clock.now()
+
+    def _delete_now(self, cluster_id: str, *, failed: bool) -> None:
+        with self.world.lock:
+            task = self._begin_deletion(self.world.clusters[cluster_id])
+        fault = LifecycleFault(code="ErrorDeleteCluster", message="failed to release the cluster's resources")
+        self._finish_deletion(cluster_id, task.task_id, set(), False, fault if failed else None)
+
     # deletion
 
     def start_deletion(self, cluster: Cluster, retained: set[str], retain_all: bool) -> Task:
         world = self.world
         with world.lock:
-            world.cancel(cluster.cluster_id)
-            for task in world.tasks.values():
-                if task.cluster_id == cluster.cluster_id and task.state == "running":
-                    task.state = "fail"
-                    task.error = TaskError(code="TaskCanceled", message="the cluster is being deleted")
-                    task.updated = world.clock.now()
             fault = world.faults.deletion.pop(0) if world.faults.deletion else None
-            cluster.state = "deleting"
-            cluster.updated = world.clock.now()
-            task = self._new_task(cluster, "cluster_delete", cluster.cluster_id, "cluster")
-            self._begin_stage_named(task, "DeleteCluster", "Releasing the cluster's resources")
+            task = self._begin_deletion(cluster)
             cluster_id, task_id = cluster.cluster_id, task.task_id
             world.schedule(
                 cluster_id,
@@ -450,6 +492,21 @@ class Lifecycle:
                 lambda: self._finish_deletion(cluster_id, task_id, retained, retain_all, fault),
             )
             return task
+
+    def _begin_deletion(self, cluster: Cluster) -> Task:
+        """Cancel what the cluster was doing and start its delete task. Call under the lock."""
+        world = self.world
+        world.cancel(cluster.cluster_id)
+        for task in world.tasks.values():
+            if task.cluster_id == cluster.cluster_id and task.state == "running":
+                task.state = "fail"
+                task.error = TaskError(code="TaskCanceled", message="the cluster is being deleted")
+                task.updated = world.clock.now()
+        cluster.state = "deleting"
+        cluster.updated = world.clock.now()
+        task = self._new_task(cluster, "cluster_delete", cluster.cluster_id, "cluster")
+        self._begin_stage_named(task, "DeleteCluster", "Releasing the cluster's resources")
+        return task
 
     def _finish_deletion(
         self, cluster_id: str, task_id: str, retained: set[str], retain_all: bool, fault: LifecycleFault | None

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
 
 from ack_compute.sandbox import cidr, ids
 from ack_compute.sandbox.cs_validation import default_addon_version, kubernetes_version, plan_cluster_addons
+from ack_compute.sandbox.lifecycle import MAINTENANCE_SECONDS
 from ack_compute.sandbox.state import SandboxState
-from ack_compute.sandbox.world import AddonInstance, Cluster, LifecycleFault, NodePool, Tag, Vpc, VSwitch
+from ack_compute.sandbox.world import (
+    AddonInstance,
+    Cluster,
+    ClusterState,
+    LifecycleFault,
+    NodePool,
+    Tag,
+    Vpc,
+    VSwitch,
+)
 
-PlantedState = Literal["running", "initial", "failed"]
+PlantedState = ClusterState
 _CONTAINER_CANDIDATES = [cidr.IPv4Network(f"10.{second}.0.0/16") for second in range(100, 200)]
-_SERVICE_CANDIDATES = [cidr.IPv4Network(f"172.{second}.{third}.0/20") for second in range(16, 32) for third in (0, 16)]
+_SERVICE_CANDIDATES = list(cidr.IPv4Network("172.16.0.0/12").subnets(new_prefix=20))
 
 
 def _tags(tags: Mapping[str, str] | None) -> list[Tag]:
@@ -107,7 +116,8 @@ def plant_cluster(
     """A cluster someone else made: its own VPC and vSwitch unless `vswitch_id` is given, a default node pool
     of `nodes` nodes (none for Serverless), an ACK-made security group, and the profile's default add-ons plus
     `addons` (name -> version, None for the current one; any version, so tests can plant outdated ones).
-    `initial` clusters go on to run like created ones; `public_endpoint=False` gives the API server no EIP."""
+    `initial` clusters go on to run like created ones; any other of the 15 states is reached from running (see
+    Lifecycle.set_state); `public_endpoint=False` gives the API server no EIP."""
     world, lifecycle = state.world, state.lifecycle
     if vswitch_id is None:
         vswitch_id = plant_vswitch(state, plant_vpc(state, f"{name}-vpc", region_id=region_id))
@@ -161,13 +171,15 @@ def plant_cluster(
         group = lifecycle.create_cluster_security_group(cluster, enterprise=True)
         group.planted = True
         cluster.security_group_id = group.security_group_id
-    if cluster_state == "running":
-        lifecycle.register_running(cluster, nodes_ready=nodes_ready)
-    elif cluster_state == "initial":
+    if cluster_state == "initial":
         cluster.nodes_never_ready = not nodes_ready
         lifecycle.start_creation(cluster)
-    else:
+    elif cluster_state == "failed":
         lifecycle.register_failed(cluster, LifecycleFault(code="ErrorCreateCluster", message="planted failed cluster"))
+    else:  # every other state is reached from running, as ACK reaches it (a maintenance phase ends by itself)
+        lifecycle.register_running(cluster, nodes_ready=nodes_ready)
+        if cluster_state != "running":
+            lifecycle.set_state(cluster.cluster_id, cluster_state, back_to_running_after=MAINTENANCE_SECONDS)
     return cluster.cluster_id
 
 

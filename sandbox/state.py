@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pydantic import SecretStr
 
 from ack_compute.sandbox.catalog import Catalog
-from ack_compute.sandbox.faults import FaultBook
+from ack_compute.sandbox.faults import FaultBook, TokensInFlight
 from ack_compute.sandbox.kube_bridge import KubeBridge
 from ack_compute.sandbox.lifecycle import Lifecycle
 from ack_compute.sandbox.scheduler import SimClock
@@ -58,6 +58,7 @@ class SandboxState:
     nonces: NonceCache = field(default_factory=NonceCache)
     counter: ActionCounter = field(default_factory=ActionCounter)
     faults: FaultBook = field(default_factory=FaultBook)
+    tokens: TokensInFlight = field(default_factory=TokensInFlight)
     kube: KubeBridge = field(default_factory=KubeBridge)
     world: World = field(init=False)
     lifecycle: Lifecycle = field(init=False)

@@ -16,7 +16,24 @@ from pydantic import BaseModel, ConfigDict, Field
 from ack_compute.sandbox.catalog import Catalog
 from ack_compute.sandbox.scheduler import SimClock, Timer
 
-ClusterState = Literal["initial", "running", "failed", "deleting", "deleted", "delete_failed"]
+# The 15 values of DescribeClusterDetail `state` (alibabacloud_cs20151215 DescribeClusterDetailResponseBody).
+ClusterState = Literal[
+    "initial",
+    "failed",
+    "running",
+    "updating",
+    "upgrading",
+    "removing",
+    "draining",
+    "scaling",
+    "inactive",
+    "unavailable",
+    "deleting",
+    "deleted",
+    "delete_failed",
+    "waiting",
+    "disconnected",
+]
 TaskState = Literal["running", "success", "fail"]
 TaskType = Literal[
     "cluster_create", "cluster_delete", "nodepool_create", "cluster_addon_install", "cluster_addon_upgrade"

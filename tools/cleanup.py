@@ -20,6 +20,7 @@ from ack_compute.cloud.cs import ContainerService
 from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.kube_workloads import KubeWorkloads
 from ack_compute.cloud.vpc import VpcNetworks
+from ack_compute.tools.cluster_states import CleanupAction, Disposition, describe, disposition, exists
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.identity import current_caller
 from ack_compute.tools.operations import OperationContext, Operations
@@ -174,7 +175,7 @@ class Cleaner:
         """Whether a resource this server only reused no longer exists (so its ledger row can be closed)."""
         try:
             if row.kind == "cluster" and row.cloud_id:
-                return self.cs.describe_cluster(row.cloud_id).state == "deleted"
+                return not exists(self.cs.describe_cluster(row.cloud_id).state)
             if row.kind == "vpc" and row.cloud_id:
                 return self.vpcs.vpc(row.region, row.cloud_id) is None
         except CloudError as exc:
@@ -210,10 +211,15 @@ class Cleaner:
             return self._item(row, "gone", "never created (no cluster carries this operation's tag)")
         info = self.cs.describe_cluster(cluster_id)
         row = row.model_copy(update={"cloud_id": cluster_id})
-        if info.state == "deleted":
+        state = describe(info.state)
+        if state.cleanup is CleanupAction.GONE:
             return self._item(row, "gone", "already deleted")
         if info.tags.get(MANAGED_BY[0]) != MANAGED_BY[1] or info.tags.get(OPERATION_TAG) != row.operation_id:
             return self._item(row, "keep", "its tags do not name this server and operation: not touched")
+        if state.cleanup is CleanupAction.DEFER:
+            return self._item(
+                row, "blocked", f"it {state.meaning}, so it is left alone now; run cleanup again when it is running"
+            )
         if info.deletion_protection:
             return self._item(
                 row, "blocked", "deletion protection is on; turn it off (ACK console) if it should go, then rerun"
@@ -293,7 +299,7 @@ class Cleaner:
             if exc.is_not_found:
                 return None
             raise
-        if info.state in ("deleted", "deleting"):
+        if disposition(info.state) in (Disposition.GOING, Disposition.GONE):
             return None
         return ClusterTarget(ref=cluster, kind=cluster_kind(info), region=row.region, cluster_id=cluster, info=info)
 
@@ -423,9 +429,9 @@ class Cleaner:
                 if exc.is_not_found:
                     return
                 raise
-            if info.state == "deleted":
+            if not exists(info.state):
                 return
-            if info.state == "delete_failed":
+            if info.state == "delete_failed":  # reported, not retried: each cleanup run asks ACK once
                 detail = ""
                 try:
                     task = self.cs.describe_task(task_id)

@@ -22,8 +22,10 @@ from pydantic import BaseModel, Field, TypeAdapter
 from ack_compute.cloud.cs import ClusterInfo, ContainerService
 from ack_compute.cloud.ecs import EcsCatalog
 from ack_compute.cloud.errors import CloudError
+from ack_compute.cloud.retry import while_token_processing
 from ack_compute.cloud.vpc import VpcNetworks
 from ack_compute.tools.acs_placement import VIRTUAL_NODE_LABEL
+from ack_compute.tools.cluster_states import Disposition, describe, disposition, exists, is_usable, sentence
 from ack_compute.tools.errors import AckComputeError, CloudFailure, InvalidPlan
 from ack_compute.tools.kubeconfigs import Kubeconfigs
 from ack_compute.tools.network import prepare_network
@@ -38,7 +40,6 @@ CLUSTER_NAME = r"^[0-9A-Za-z\u4e00-\u9fa5][0-9A-Za-z\u4e00-\u9fa5-]{0,62}$"
 AUTO_REUSE_PREFIX = "acf-"
 MANAGED_BY = ("ack-compute-mcp/managed-by", "ack-compute-mcp")
 OPERATION_TAG = "ack-compute-mcp/operation"
-BUSY_STATES = {"initial", "updating", "scaling", "upgrading"}
 OPERATION_KIND = "ensure_cluster"
 DEAD_CLAIM_SECONDS = 60.0
 VIRTUAL_NODE_SELECTOR = "=".join(VIRTUAL_NODE_LABEL)
@@ -201,10 +202,10 @@ class ClusterService:
         same_name = self.by_name(name, region)
         for c in same_name:
             self._adopt_if_ours(c)
-        running = [c for c in same_name if c.state == "running"]
+        running = [c for c in same_name if is_usable(c.state)]
         if running:
             return self._reuse(running[0], name, region, requested_by)
-        busy = [c for c in same_name if c.state in BUSY_STATES]
+        busy = [c for c in same_name if disposition(c.state) is Disposition.WAIT]
         if busy:
             return self._wait_for_existing(busy[0], name, region, requested_by)
         ours = self.ownership.live_creation("cluster", region, name)
@@ -227,11 +228,12 @@ class ClusterService:
             found = self._reuse_any(region, requested_by)
             if found is not None:
                 return found
+        # The name is taken by every cluster not yet deleted, whatever its state (known or not): never a second one.
         for c in same_name:
-            if c.state in ("failed", "delete_failed", "deleting"):
+            if exists(c.state):
                 raise AckComputeError(
-                    f"A cluster named {name} exists in state {c.state} ({c.cluster_id}).",
-                    "Choose another name, or clean it up first (cleanup removes it only if this server created it).",
+                    f"{sentence(name, c.cluster_id, c.state)}, so no second cluster of that name is created.",
+                    describe(c.state).what_to_do,
                 )
         return self._create(
             name, region, plan, quote_token, consent, confirmation_policy, requested_by, security_group_id
@@ -279,7 +281,7 @@ class ClusterService:
         for row in self.ownership.all():
             if row.kind == "cluster" and row.origin == "created" and row.operation_id == operation:
                 if row.cloud_id is None:
-                    state = "ready" if cluster.state == "running" else "creating"
+                    state = "ready" if is_usable(cluster.state) else "creating"
                     self.ownership.update(row.resource_id, state=state, cloud_id=cluster.cluster_id)
                 return True
         return False
@@ -323,7 +325,7 @@ class ClusterService:
 
     def _reuse_any(self, region: str, requested_by: str) -> ClusterOutcome | None:
         listed = self._cloud(lambda: self.cs.list_clusters(region=region))
-        candidates = [c for c in listed if c.name.startswith(AUTO_REUSE_PREFIX) and c.state == "running"]
+        candidates = [c for c in listed if c.name.startswith(AUTO_REUSE_PREFIX) and is_usable(c.state)]
         winner, _rejected = self.first_reusable(candidates)
         if winner is None:
             return None
@@ -361,7 +363,7 @@ class ClusterService:
             cluster_id=cluster.cluster_id,
             state=cluster.state,
             operation_id=op,
-            message=f"Cluster {name} is still being set up ({cluster.state}); waiting for it.",
+            message=f"{sentence(name, cluster.cluster_id, cluster.state)}; waiting until it is running.",
             next_step=f"Call get_operation with {op} until it finishes.",
         )
 
@@ -559,14 +561,18 @@ class ClusterService:
             cidrs_in_vpc=lambda vpc_id: [
                 cidr
                 for c in self.cs.list_clusters(region=p["region"])
-                if c.vpc_id == vpc_id and c.state != "deleted"
+                if c.vpc_id == vpc_id and exists(c.state)
                 for cidr in (c.container_cidr, c.service_cidr)
                 if cidr
             ],
         )
         ctx.progress(0.12, "create", "calling CreateCluster")
         body = self._create_body(p["name"], p["region"], plan, net, tags, row.client_token, p.get("security_group_id"))
-        cluster_id, task_id = self.cs.create_cluster(body)
+        cluster_id, task_id = while_token_processing(
+            lambda: self.cs.create_cluster(body),
+            self.settings.create_timeout_s,
+            lambda _: ctx.progress(0.12, "create", "the cloud is still processing an earlier call with this token"),
+        )
         self.ownership.update(
             row.resource_id,
             state="creating",
@@ -677,14 +683,16 @@ class ClusterService:
         delay = 1.0
         while True:
             cluster = self.cs.describe_cluster(cluster_id)
-            if cluster.state == "running":
+            if is_usable(cluster.state):
                 ctx.progress(0.7, "nodes", "cluster running; waiting for nodes")
                 return cluster
-            if cluster.state in ("failed", "deleting", "deleted", "delete_failed"):
+            if disposition(cluster.state) is not Disposition.WAIT:
+                # Broken, going, gone, or needing a person (inactive, unavailable, unknown): waiting will not help.
                 detail = self._task_error(ctx)
                 raise AckComputeError(
-                    f"Cluster {cluster_id} ended in state {cluster.state}{detail}.",
-                    "It is recorded in the ledger: run cleanup to remove it and what was created for it.",
+                    f"{sentence(cluster.name or cluster_id, cluster_id, cluster.state)}{detail}.",
+                    f"{describe(cluster.state).what_to_do} If this server created it, it is in the ledger and "
+                    "cleanup removes it and what was created for it.",
                 )
             # ACK reports no percentage; creation typically takes 5-10 minutes.
             elapsed = time.monotonic() - started

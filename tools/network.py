@@ -3,6 +3,7 @@ and choose pod/service CIDRs that overlap neither the VPC nor each other (Create
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 import uuid
@@ -11,6 +12,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
+from ack_compute.cloud.retry import while_token_processing
 from ack_compute.cloud.vpc import VpcInfo, VpcNetworks
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.ownership import NameBusy, OwnedResource, Ownership, ResourceKind
@@ -18,13 +20,17 @@ from ack_compute.tools.ownership import NameBusy, OwnedResource, Ownership, Reso
 T = TypeVar("T")
 VPC_NAME = "acf-vpc"
 VPC_CIDR = "192.168.0.0/16"
-# (pod, service) pairs in preference order: ACK's documented defaults first.
-CLUSTER_CIDR_CHOICES = [
-    ("172.20.0.0/16", "172.21.0.0/20"),
-    ("10.96.0.0/16", "10.97.0.0/20"),
-    ("172.24.0.0/16", "172.25.0.0/20"),
-    ("10.200.0.0/16", "10.201.0.0/20"),
-]
+# Where pod and service ranges may come from. CreateCluster (alibabacloud_cs20151215 CreateClusterRequest doc):
+# container_cidr "must be a valid private CIDR block, specifically ... 10.0.0.0/8, 172.16-31.0.0/12-16, and
+# 192.168.0.0/16" and subnets; service_cidr "Valid ranges: 10.0.0.0/16-24, 172.16-31.0.0/16-24, and
+# 192.168.0.0/16-24"; neither may overlap the VPC or any cluster already in the VPC. We take a /16 for pods
+# (256 nodes at Flannel's /24 per node) and a /20 for services (4096, ACK's default size, 172.19.0.0/20).
+PRIVATE_BLOCKS = ("172.16.0.0/12", "10.0.0.0/8", "192.168.0.0/16")
+POD_PREFIX = 16
+SERVICE_PREFIX = 20
+# ACK's documented defaults come first, so the first cluster in a VPC looks like one made in the console.
+PREFERRED_POD = "172.20.0.0/16"
+PREFERRED_SERVICE = "172.21.0.0/20"
 
 
 class NetworkChoice(BaseModel):
@@ -54,17 +60,46 @@ def free_subnet(vpc_cidr: str, used: list[str], prefix: int = 24) -> str | None:
     return None
 
 
+@functools.cache
+def _candidates(prefix: int, preferred: str) -> tuple[ipaddress.IPv4Network, ...]:
+    """Every /prefix of the private blocks, starting at `preferred` and wrapping round within its block."""
+    out: list[ipaddress.IPv4Network] = []
+    for block in PRIVATE_BLOCKS:
+        subnets = list(ipaddress.IPv4Network(block).subnets(new_prefix=prefix))
+        first = ipaddress.IPv4Network(preferred)
+        at = next((i for i, n in enumerate(subnets) if n == first), 0)
+        out += subnets[at:] + subnets[:at]
+    return tuple(out)
+
+
+def _first_free(candidates: tuple[ipaddress.IPv4Network, ...], busy: list[ipaddress.IPv4Network]) -> str | None:
+    spans = sorted((int(b.network_address), int(b.broadcast_address)) for b in busy)
+    for c in candidates:
+        lo, hi = int(c.network_address), int(c.broadcast_address)
+        if not any(a <= hi and lo <= b for a, b in spans):
+            return str(c)
+    return None
+
+
 def cluster_cidrs(vpc_cidr: str, taken: list[str] | None = None) -> tuple[str, str]:
-    """The first pod/service pair clear of the VPC and of the clusters already in it (ACK refuses overlaps)."""
-    busy = [vpc_cidr, *(taken or [])]
-    for pod, service in CLUSTER_CIDR_CHOICES:
-        if not overlaps(pod, service) and not any(overlaps(c, b) for c in (pod, service) for b in busy):
-            return pod, service
-    raise NetworkUnavailable(
-        f"Every candidate pod/service CIDR overlaps the VPC {vpc_cidr} or a cluster already in it "
-        f"({', '.join(taken or []) or 'none'}).",
-        "Delete a cluster in that VPC you no longer need, or use a VPC with a narrower CIDR block.",
+    """A pod /16 and a service /20 from the whole private space, clear of the VPC, of each other and of every
+    cluster already in the VPC (ACK refuses overlaps)."""
+    busy = [ipaddress.ip_network(c, strict=False) for c in [vpc_cidr, *(taken or [])]]
+    busy4 = [b for b in busy if isinstance(b, ipaddress.IPv4Network)]
+    pod = _first_free(_candidates(POD_PREFIX, PREFERRED_POD), busy4)
+    service = (
+        _first_free(_candidates(SERVICE_PREFIX, PREFERRED_SERVICE), [*busy4, ipaddress.IPv4Network(pod)])
+        if pod
+        else None
     )
+    if pod is None or service is None:
+        raise NetworkUnavailable(
+            f"No free /{POD_PREFIX} for pods and /{SERVICE_PREFIX} for services is left in the private address "
+            f"space beside the VPC {vpc_cidr} and the {len(taken or [])} pod and service ranges of the clusters "
+            "already in it.",
+            "Delete a cluster in that VPC you no longer need, or create the cluster in another VPC.",
+        )
+    return pod, service
 
 
 def prepare_network(
@@ -90,8 +125,11 @@ def prepare_network(
             vpc = _wait_named_vpc(vpcs, region, wait_timeout_s)
             ownership.record_reuse(operation_id, "vpc", region, vpc.name, vpc.vpc_id)
         else:
-            vpc_id = row.cloud_id or vpcs.create_vpc(
-                region, name=VPC_NAME, cidr_block=VPC_CIDR, tags=tags, client_token=row.client_token
+            vpc_id = row.cloud_id or while_token_processing(
+                lambda: vpcs.create_vpc(
+                    region, name=VPC_NAME, cidr_block=VPC_CIDR, tags=tags, client_token=row.client_token
+                ),
+                wait_timeout_s,
             )
             ownership.update(row.resource_id, state="creating", cloud_id=vpc_id)
             vpc = _wait_available(vpcs, region, vpc_id, wait_timeout_s)
@@ -131,8 +169,17 @@ def prepare_network(
             )
         ownership.update(row.resource_id, state="intent", details={"cidr": cidr})
         progress(f"creating vSwitch {name} ({cidr})")
-        vswitch_id = row.cloud_id or vpcs.create_vswitch(
-            region, vpc_id=vpc.vpc_id, zone=zone, cidr_block=cidr, name=name, tags=tags, client_token=row.client_token
+        vswitch_id = row.cloud_id or while_token_processing(
+            lambda: vpcs.create_vswitch(
+                region,
+                vpc_id=vpc.vpc_id,
+                zone=zone,
+                cidr_block=cidr,
+                name=name,
+                tags=tags,
+                client_token=row.client_token,
+            ),
+            wait_timeout_s,
         )
         ownership.update(row.resource_id, state="creating", cloud_id=vswitch_id)
         _wait_vswitch(vpcs, region, vpc.vpc_id, vswitch_id, wait_timeout_s)

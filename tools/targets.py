@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from ack_compute.cloud.cs import ClusterInfo, ContainerService
 from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.kube import KubeAccess, context_kubeconfig
+from ack_compute.tools.cluster_states import describe, exists, is_usable, sentence
 from ack_compute.tools.errors import AckComputeError, CloudFailure
 from ack_compute.tools.kubeconfigs import Kubeconfigs
 
@@ -75,10 +76,11 @@ class Targets:
         info = self._by_id(ref) if CLUSTER_ID.match(ref) else None
         if info is None:
             info = self._by_name(ref, region)
-        if info.state != "running":
+        if not is_usable(info.state):
             raise AckComputeError(
-                f"Cluster {info.name} ({info.cluster_id}) is {info.state}, not running.",
-                "Wait for it (ensure_cluster / get_operation), or choose a running cluster.",
+                f"{sentence(info.name, info.cluster_id, info.state)}, so nothing can run on it now; nothing was "
+                "created.",
+                f"{describe(info.state).what_to_do} Or choose a running cluster.",
             )
         return ClusterTarget(
             ref=ref,
@@ -103,11 +105,11 @@ class Targets:
         except CloudError as exc:
             raise CloudFailure(str(exc), "Nothing was created; retry when the cloud answers.") from None
         exact = [c for c in listed if c.name == name and (not c.region_id or c.region_id == region)]
-        running = [c for c in exact if c.state == "running"]
-        if running:
-            return running[0]
-        if exact:
-            return exact[0]
+        # A running one first, then one that still exists (its state says why it cannot be used), then a deleted one.
+        for keep in (lambda c: is_usable(c.state), lambda c: exists(c.state), lambda c: True):
+            found = [c for c in exact if keep(c)]
+            if found:
+                return found[0]
         raise AckComputeError(
             f"No cluster with id or name {name!r} in {region}.",
             "Call ensure_cluster to find or create one, pass its cluster_id, or use context:<name> for a cluster "

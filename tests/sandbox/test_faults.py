@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 import pytest
 from alibabacloud_ecs20140526 import models as ecs_models
 from alibabacloud_ecs20140526.client import Client as EcsClient
-from alibabacloud_tea_openapi.exceptions import ServerException, ThrottlingException
+from alibabacloud_tea_openapi.exceptions import AlibabaCloudException, ServerException, ThrottlingException
 from Tea.exceptions import UnretryableException
 
 from ack_compute.sandbox import Fault, SandboxCloud
+from ack_compute.sandbox.faults import TRANSIENT_ERRORS
 
 if TYPE_CHECKING:
     from conftest import Clients
@@ -91,3 +92,19 @@ def test_counts_include_failed_and_faulted_requests(cloud: SandboxCloud, ecs: Ec
 def test_faults_that_the_sdk_could_not_see_are_rejected(build: Callable[[], Fault]) -> None:
     with pytest.raises(ValueError):
         build()
+
+
+@pytest.mark.parametrize("code", sorted(TRANSIENT_ERRORS))
+def test_every_transient_code_reaches_the_sdk_with_its_status(cloud: SandboxCloud, ecs: EcsClient, code: str) -> None:
+    cloud.inject("DescribePrice", Fault.transient(code))
+
+    with pytest.raises(AlibabaCloudException) as raised:  # ClientException for 4xx, ServerException for 5xx
+        ecs.describe_price(REQUEST)
+
+    assert (raised.value.status_code, raised.value.code) == (TRANSIENT_ERRORS[code][0], code)
+    assert ecs.describe_price(REQUEST).body.price_info.price.trade_price > 0
+
+
+def test_a_code_that_is_not_transient_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a transient code"):
+        Fault.transient("InvalidParameter")

@@ -30,6 +30,7 @@ from ack_compute.sandbox import Fault, SandboxCloud
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools.cleanup import CleanupReport, CleanupRequest
 from ack_compute.tools.ensure_cluster import MANAGED_BY, OPERATION_TAG
+from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.operations import OperationStatus
 from ack_compute.tools.ownership import OwnedResource
@@ -308,8 +309,9 @@ def test_killed_while_create_cluster_is_in_flight(crash: Crash, restart: str) ->
     if restart == "after_the_held_call_lands":
         assert world.counts()["CreateCluster"] == 1, "adopted by its operation tag, not created again"
     else:
-        # Sent again with the intent row's client token: the cloud answers with the cluster the first call makes.
-        assert world.counts()["CreateCluster"] == 2
+        # Sent again with the intent row's client token while the first is held: the cloud answers LastTokenProcessing
+        # until the first call is done (the resumed operation waits that out), then the cluster the first call made.
+        assert world.counts()["CreateCluster"] > 2
     row = row_of(restarted, "cluster")
     assert row is not None and (row.state, row.cloud_id) == ("ready", cluster.cluster_id)
 
@@ -423,6 +425,41 @@ def test_killed_while_nodes_join(crash: Crash) -> None:
     status = finish(restarted, op)
     assert status.state == "succeeded", status.error
     assert (status.result or {})["cluster_id"] == cluster_id and (status.result or {})["ready_nodes"] == 2
+    assert world.counts()["CreateCluster"] == 1 and len(ours(world)) == 1
+
+    clean_up(restarted)
+    assert_nothing_left(crash, restarted)
+
+
+# -- kill point 2b: while the server is down, ACK finds the new cluster's resources abnormal ---------------------
+
+
+def test_killed_while_initial_and_the_cluster_turns_unavailable_meanwhile(crash: Crash) -> None:
+    """The resumed operation stops waiting and says why in plain words; asking again for the name creates no second
+    cluster; cleanup deletes the unavailable cluster and its network."""
+    world = crash.world
+    server = crash.spawn("create")
+    op = server.event("cluster")["operation_id"]
+    observer = crash.runtime()
+    cluster_id = wait_for(
+        "the cluster to exist, its id recorded",
+        lambda: (row := row_of(observer, "cluster")) is not None and row.cloud_id,
+    )
+    server.sigkill()
+    wait_for("the cluster to run", lambda: world.cluster(cluster_id).state == "running", timeout=30)
+    world.set_cluster_state(cluster_id, "unavailable")
+
+    restarted = crash.runtime()
+    assert_no_other_resumes(restarted, clusters=[op], jobs=[])
+    status = finish(restarted, op)
+    assert status.state == "failed"
+    assert f"Cluster {NAME} ({cluster_id}) is unavailable: the cloud resources under it are abnormal" in (
+        status.error or ""
+    )
+    assert "cleanup" in (status.error or "")
+    est = estimate_cost(PLAN, default_region="cn-hangzhou", pricer=restarted.pricer, quotes=restarted.quotes)
+    with pytest.raises(AckComputeError, match="no second cluster of that name is created"):
+        restarted.clusters.ensure(NAME, plan=PLAN, quote_token=est.quote_token)
     assert world.counts()["CreateCluster"] == 1 and len(ours(world)) == 1
 
     clean_up(restarted)

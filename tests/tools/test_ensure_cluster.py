@@ -191,7 +191,7 @@ def test_failed_creation_reports_the_task_error(runtime: Runtime, world: Sandbox
     assert "cleanup" in (status.error or "")
     row = next(r for r in runtime.ownership.all() if r.kind == "cluster")
     assert row.cloud_id and row.state == "failed" and row.origin == "created", "kept, as ours, for cleanup"
-    with pytest.raises(AckComputeError, match="state failed"):
+    with pytest.raises(AckComputeError, match="failed to be created, so no second cluster"):
         runtime.clusters.ensure("acf-doomed", plan=PLAN, quote_token=quote(runtime))
 
 

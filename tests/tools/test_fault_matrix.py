@@ -30,6 +30,15 @@ def _load_scenarios() -> ModuleType:
 
 
 fm = _load_scenarios()
+fms = sys.modules["ack_compute_fault_matrix_states"]  # loaded by fault_matrix itself
+
+
+def fm_transient_codes() -> frozenset[str]:
+    from ack_compute.cloud.retry import TRANSIENT_CODES
+
+    return TRANSIENT_CODES
+
+
 Outcome = Any  # fm.Outcome; the module is loaded from a path, so its types are not importable names
 
 
@@ -197,7 +206,7 @@ def test_connection_refused_during_cleanup_blocks_and_changes_nothing(outcome: C
 def test_creation_ending_failed_says_so_and_that_cleanup_removes_it(outcome: Callable[[str], Outcome]) -> None:
     o = outcome("creation_failed")
     assert o.answer.status == "failed"
-    assert "ended in state failed" in o.answer.message and "ErrorQuotaExceeded" in o.answer.message
+    assert "failed to be created" in o.answer.message and "ErrorQuotaExceeded" in o.answer.message
     assert "run cleanup" in o.answer.message.lower()
     kinds = {k: (state, cloud_id) for k, state, cloud_id in o.facts["rows"]}
     assert kinds["cluster"][0] == "failed" and kinds["cluster"][1], "kept, with its id, for cleanup"
@@ -280,3 +289,57 @@ def test_a_job_outliving_its_kubeconfig_returns_its_log(outcome: Callable[[str],
     o = outcome("kubeconfig_expiry")
     assert "begin" in o.facts["log"] and "end" in o.facts["log"], o.facts["log"]
     assert o.facts["kubeconfigs_fetched"] >= 2, "a fresh kubeconfig was fetched after the first expired"
+
+
+# -- issue 12: the cloud's transient codes and the unusual cluster states ----------------------------------------
+
+
+def test_every_transient_code_is_waited_out_and_lands_one_of_each(outcome: Callable[[str], Outcome]) -> None:
+    o = outcome("transient_codes")
+    assert o.answer.status == "created", o.answer.message
+    assert (o.facts["clusters_named"], o.facts["vpcs"], o.facts["vswitches"]) == (1, 1, 1)
+    counts = o.facts["counts"]
+    for action, codes in fms.CREATE_FAULTS.items():
+        assert counts[action] >= len(codes) + 1, action
+    assert counts["CreateVpc"] == counts["CreateVSwitch"] == counts["CreateCluster"] == 4
+    assert o.facts["cleanup_counts"]["DeleteVSwitch"] >= 3 and o.facts["cleanup_counts"]["DeleteCluster"] >= 2
+    assert [c.status for c in o.cleanups] == ["done"]
+    injected = {c for codes in [*fms.CREATE_FAULTS.values(), *fms.CLEANUP_FAULTS.values()] for c in codes}
+    assert injected == set(fm_transient_codes()), "the matrix covers every code the product retries"
+
+
+def test_a_create_repeated_while_processing_lands_one_vpc(outcome: Callable[[str], Outcome]) -> None:
+    o = outcome("token_processing")
+    assert o.answer.status == "created", o.answer.message
+    assert o.facts["counts"]["CreateVpc"] >= 2 and o.facts["vpcs"] == 1 and o.facts["clusters_named"] == 1
+
+
+def test_a_same_named_cluster_in_an_unusual_state_is_never_duplicated(outcome: Callable[[str], Outcome]) -> None:
+    o = outcome("same_name_in_unusual_states")
+    assert o.answer.status == "refused"
+    assert set(o.facts["clusters_named"].values()) == {1}
+    assert "CreateCluster" not in o.facts["counts"] and "CreateVpc" not in o.facts["counts"]
+    for state, text in o.facts["answers"].items():
+        assert fms.describe(state).meaning in text, (state, text)
+
+
+def test_a_same_named_cluster_being_scaled_is_waited_for_and_kept(outcome: Callable[[str], Outcome]) -> None:
+    o = outcome("busy_same_name")
+    assert o.facts["first"]["status"] == "waiting" and "is adding or removing nodes" in o.facts["first"]["message"]
+    assert o.answer.status == "reused" and o.answer.raw["cluster_id"] == o.facts["theirs"]
+    assert o.facts["clusters_named"] == 1 and "CreateCluster" not in o.facts["counts"]
+    assert [i for i in cleanup_items(o.cleanups[0]) if i[0] == "cluster"] == [], "not ours: cleanup never touches it"
+
+
+def test_our_cluster_being_upgraded_is_left_for_the_next_cleanup(outcome: Callable[[str], Outcome]) -> None:
+    o = outcome("ours_upgrading")
+    assert o.facts["created"] == "created" and o.answer.status == "partial"
+    (cluster,) = [why for k, _, why in cleanup_items(o.cleanups[0]) if k == "cluster"]
+    assert "is being upgraded by ACK" in cluster and "run cleanup again" in cluster
+    assert [c.status for c in o.cleanups] == ["partial", "done"]
+
+
+def test_our_inactive_cluster_is_deleted(outcome: Callable[[str], Outcome]) -> None:
+    o = outcome("ours_inactive")
+    assert ("cluster", "delete") in [(k, a) for k, a, _ in o.facts["planned"]]
+    assert [c.status for c in o.cleanups] == ["done"]
