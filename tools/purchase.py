@@ -88,10 +88,15 @@ class Purchase:
         if consent_id is None:
             return self._nobody_asked(NO_ELICITATION, policy)
         answer = self.quotes.consent(consent_id)
-        caller = current_caller().subject
+        if answer is not None and answer.answer == "not_asked" and answer.how != NO_ELICITATION:
+            raise AckComputeError(
+                f"The person was not asked to accept quote {record.quote_id}: the check before the question failed "
+                f"({answer.how}).",
+                "Call the tool again once that is fixed; the quote is still unused. Nothing was created.",
+            )
         if (
             answer is None
-            or answer.caller != caller
+            or answer.caller != current_caller().subject
             or answer.quote_id != record.quote_id
             or answer.plan_digest != record.plan_digest
         ):
@@ -105,13 +110,7 @@ class Purchase:
         if answer.answer == "declined":
             self.quotes.void(record.quote_id)
             return False
-        if answer.how == NO_ELICITATION:
-            return self._nobody_asked(NO_ELICITATION, policy)
-        raise AckComputeError(
-            f"The person was not asked to accept quote {record.quote_id}: the check before the question failed "
-            f"({answer.how}).",
-            "Fix what it names and call the tool again; the quote is still unused. Nothing was created.",
-        )
+        return self._nobody_asked(NO_ELICITATION, policy)
 
     @staticmethod
     def _nobody_asked(why: str, policy: Policy) -> bool:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from kubernetes import client as kube
 
-from ack_compute.sandbox import SandboxCloud
+from ack_compute.sandbox import Fault, SandboxCloud
 from ack_compute.tools.plans import ClusterPlan, normalise, plan_digest
 
 
@@ -120,6 +120,36 @@ async def test_consent_cannot_be_skipped_by_leaving_the_region_out(
     assert quote_outcome(state, job_quote["quote_id"]) == "declined"
     assert quote_outcome(state, deploy_quote["quote_id"]) == "declined"
     assert live_rows(state) == []
+
+
+async def test_a_check_that_fails_before_the_question_is_no_yes(world: SandboxCloud, look: Any, tmp_path: Path) -> None:
+    """The cloud refuses the pre-check's cluster lookup once (the body's own lookup then succeeds): under policy token
+    and with a client that can ask, nobody was asked, so nothing runs."""
+    cluster = world.plant_cluster("acf-sec-flaky", nodes=0, profile="Serverless")
+    state = tmp_path / "state"
+    seen: list[str] = []
+    with (tmp_path / "stderr.log").open("w") as errlog:
+        async with stdio(env_for(world, state), errlog, elicit=declining(seen)) as agent:
+            _, quote = await call(agent, "estimate_cost", {"plan": ACS})
+            world.inject("DescribeClusterDetail", Fault.denied(), times=1)
+            ok, refusal = await call(
+                agent,
+                "run_job",
+                {
+                    "cluster": cluster,
+                    "script": "echo",
+                    "compute": "acs",
+                    "acs": ACS,
+                    "quote_token": quote["quote_token"],
+                },
+            )
+    assert not ok and refusal.startswith(
+        f"Error executing tool run_job: The person was not asked to accept quote {quote['quote_id']}: the check "
+        "before the question failed (DescribeClusterDetail failed: Forbidden.RAM (HTTP 403)"
+    ), refusal
+    assert refusal.endswith("Call the tool again once that is fixed; the quote is still unused. Nothing was created.")
+    assert seen == [] and jobs_in(look, cluster) == []
+    assert quote_outcome(state, quote["quote_id"]) is None and live_rows(state) == []
 
 
 # -- 2: nobody changes another caller's Deployment ------------------------------------------------------------------
