@@ -245,10 +245,10 @@ class AcsDeployer:
         target, plan = self._target(request)
         access = self.targets.access(target, timeout_s=self.kube_timeout_s)
         try:
-            _, _, needs_quote = self._before_buying(request, target, KubeWorkloads(access), plan)
+            _, row, needs_quote = self._before_buying(request, target, KubeWorkloads(access), plan)
         finally:
             access.close()
-        return self.purchase.check(request.quote_token, plan) if needs_quote else None
+        return self.purchase.check(request.quote_token, plan, row) if needs_quote else None
 
     def deploy(
         self,
@@ -296,7 +296,7 @@ class AcsDeployer:
             if (
                 needs_quote
                 and request.quote_token
-                and self.purchase.approved(request.quote_token, plan, consent_id, confirmation_policy) is None
+                and self.purchase.approved(request.quote_token, plan, consent_id, confirmation_policy, row) is None
             ):
                 return DeployOutcome(
                     status="declined",

@@ -60,11 +60,19 @@ class Purchase:
         self.quotes = quotes
         self.ownership = ownership
 
-    def check(self, token: str, plan: P) -> QuoteRecord:
-        """The quote as the ledger holds it, for exactly this bound plan, this caller, unused and within the caps."""
-        return self.quotes.verify(token, plan)
+    def check(self, token: str, plan: P, replacing: OwnedResource | None = None) -> QuoteRecord:
+        """The quote as the ledger holds it, for exactly this bound plan, this caller, unused and within the caps
+        (with what runs, less the resource whose price this purchase replaces)."""
+        return self.quotes.verify(token, plan, replacing=replacing.resource_id if replacing else None)
 
-    def approved(self, token: str, plan: P, consent_id: str | None, policy: Policy) -> QuoteRecord | None:
+    def approved(
+        self,
+        token: str,
+        plan: P,
+        consent_id: str | None,
+        policy: Policy,
+        replacing: OwnedResource | None = None,
+    ) -> QuoteRecord | None:
         """The checked quote once the person (or the policy) said yes; None when the person declined it (the quote
         is then void, by the answer the server recorded)."""
         if (
@@ -79,7 +87,7 @@ class Purchase:
         ):
             self.quotes.void(answer.quote_id)
             return None
-        quote = self.check(token, plan)
+        quote = self.check(token, plan, replacing)
         return quote if self.consent(quote, consent_id, policy) else None
 
     def consent(self, record: QuoteRecord, consent_id: str | None, policy: Policy) -> bool:
@@ -155,7 +163,14 @@ class Purchase:
                 )
 
         try:
-            bought.redemption = self.quotes.redeem(token, plan, current_hourly=current_hourly, note=note, within=record)
+            bought.redemption = self.quotes.redeem(
+                token,
+                plan,
+                current_hourly=current_hourly,
+                note=note,
+                within=record,
+                replacing=repoint.resource_id if repoint else None,
+            )
         except sqlite3.IntegrityError:
             assert claim is not None
             raise self.ownership.busy(claim.kind, claim.region, claim.name) from None

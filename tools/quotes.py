@@ -313,8 +313,9 @@ class QuoteBook:
             owner=row["owner"],
         )
 
-    def verify(self, token: str, plan: AnyPlan) -> QuoteRecord:
-        """Every check except the atomic consumption, on the ledger's row; raises QuoteRefused with what to do."""
+    def verify(self, token: str, plan: AnyPlan, *, replacing: int | None = None) -> QuoteRecord:
+        """Every check except the atomic consumption, on the ledger's row; raises QuoteRefused with what to do.
+        `replacing`: the resource this purchase replaces the price of (a costlier update), left out of the caps."""
         again = "Call estimate_cost with this plan for a new quote."
         quote_id = self.quote_id_of(token)
         record = self.record(quote_id)
@@ -347,17 +348,18 @@ class QuoteBook:
                 "and show that quote to the person.",
             )
         self._refuse_if_used(quote_id)
-        self._refuse_over_caps(record, self.running())
+        self._refuse_over_caps(record, self.running(replacing=replacing))
         return record
 
-    def running(self, db: sqlite3.Connection | None = None) -> Running:
-        """Everything live this server created, priced by the quote that paid for it."""
+    def running(self, db: sqlite3.Connection | None = None, *, replacing: int | None = None) -> Running:
+        """Everything live this server created, priced by the quote that paid for it (but `replacing`)."""
         sql = (
             "SELECT r.kind, r.name, r.owner, q.hourly, q.currency FROM resources r JOIN quotes q"
             " ON q.quote_id = r.quote_id WHERE r.origin = 'created' AND r.state NOT IN ('deleted', 'abandoned',"
-            " 'finished') ORDER BY r.resource_id"
+            " 'finished') AND r.resource_id != ? ORDER BY r.resource_id"
         )
-        rows = db.execute(sql).fetchall() if db is not None else self._ledger.query(sql)
+        params = (-1 if replacing is None else replacing,)
+        rows = db.execute(sql, params).fetchall() if db is not None else self._ledger.query(sql, params)
         me = current_caller().subject
         out = Running()
         for row in rows:
@@ -405,11 +407,12 @@ class QuoteBook:
         current_hourly: Decimal | None = None,
         note: str = "",
         within: Callable[[sqlite3.Connection, QuoteRecord], None] | None = None,
+        replacing: int | None = None,
     ) -> Redemption:
         """Consume the quote for this plan, once. In the same transaction the caps are checked against what runs
         and `within` records what the quote pays for (its ledger row), so two purchases cannot both squeeze under a
         cap. `current_hourly` (a fresh price) enables the drift check."""
-        record = self.verify(token, plan)
+        record = self.verify(token, plan, replacing=replacing)
         if current_hourly is not None and current_hourly > record.hourly * (1 + self.drift_tolerance):
             raise QuoteRefused(
                 "price_drift",
@@ -420,7 +423,7 @@ class QuoteBook:
         now = self._clock()
         with self._ledger.transaction() as db:
             self._insert_outcome(db, record, "redeemed", now, note)
-            self._refuse_over_caps(record, self.running(db))
+            self._refuse_over_caps(record, self.running(db, replacing=replacing))
             if within is not None:
                 within(db, record)
         return Redemption(

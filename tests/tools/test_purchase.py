@@ -158,3 +158,16 @@ def test_the_recorded_answer_decides(tmp_path: Path) -> None:
     no = quotes.record_consent(record.quote_id, record.plan_digest, "declined", "asked by elicitation: decline")
     assert purchase.approved(token, PLAN, no, "token") is None
     assert quotes.consumed(record.quote_id) == "declined"
+
+
+def test_a_costlier_update_is_capped_at_its_new_price_not_old_plus_new(tmp_path: Path) -> None:
+    quotes = book(tmp_path / "ledger.sqlite3", max_hourly=Decimal("2"))
+    purchase = Purchase(quotes, Ownership(quotes._ledger))
+    row = buy(purchase, quotes.issue(PLAN, HOURLY).token, "web")
+    assert row is not None
+    bigger = QuoteAmounts(currency="CNY", hourly=Decimal("1.5"), total=Decimal("1.5"), hours=1)
+    token = quotes.issue(PLAN, bigger).token
+    with pytest.raises(QuoteRefused, match="over_budget"):
+        purchase.buy(token, PLAN, claim=Claim("op-new", "deployment", "cn-hangzhou", "api"))  # 0.75 + 1.5 > 2
+    purchase.buy(token, PLAN, repoint=purchase.ownership.get(row))  # the update replaces 0.75 with 1.5
+    assert quotes.running().hourly == Decimal("1.5")
