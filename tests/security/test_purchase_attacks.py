@@ -164,7 +164,11 @@ async def test_another_callers_deployment_is_not_taken_over(world: SandboxCloud,
     state = tmp_path / "state"
     env = env_for(world, state)
     with launcher.serving_http(["--tokens-file", str(file)], env, tmp_path / "http.log") as server:
-        async with over_http(server.base, alice) as a, over_http(server.base, bob) as b:
+        async with (
+            over_http(server.base, alice) as a,
+            over_http(server.base, bob) as b,
+            over_http(server.base, ops) as admin,
+        ):
             _, quote = await call(a, "estimate_cost", {"plan": ACS})
             alices = {
                 "cluster": cluster,
@@ -185,6 +189,11 @@ async def test_another_callers_deployment_is_not_taken_over(world: SandboxCloud,
             }
             ok, refusal = await call(b, "deploy_acs", takeover)
             ok_shrink, shrink = await call(b, "deploy_acs", {**alices, "quote_token": None})
+            # An admin may change it (same plan: no new quote); the refusals above changed nothing first.
+            untouched = deployments_in(look, cluster)["api"].spec.template.spec.containers[0]
+            ok_admin, by_admin = await call(
+                admin, "deploy_acs", {**alices, "image": "busybox:1.36", "quote_token": None}
+            )
     expected = (
         "Deployment default/api on this cluster belongs to another caller; only its owner or an admin can change it. "
         "Choose another name. Nothing was changed."
@@ -193,8 +202,9 @@ async def test_another_callers_deployment_is_not_taken_over(world: SandboxCloud,
     assert not ok_shrink and shrink == f"Error executing tool deploy_acs: {expected}"
     for text in (refusal, shrink):
         assert "nginx" not in text and "alice-secret-flag" not in text and "alice" not in text
-    container = deployments_in(look, cluster)["api"].spec.template.spec.containers[0]
-    assert container.image == "nginx:1.27" and "alice-secret-flag" in " ".join(container.command)
+    assert untouched.image == "nginx:1.27" and "alice-secret-flag" in " ".join(untouched.command)
+    assert ok_admin and by_admin["status"] in ("updated", "rolling_out"), by_admin
+    assert deployments_in(look, cluster)["api"].spec.template.spec.containers[0].image == "busybox:1.36"
     assert quote_outcome(state, bobs_quote["quote_id"]) is None, "bob's quote was not spent"
     assert {(r["kind"], r["owner"]) for r in live_rows(state)} == {("deployment", "alice")}
 
