@@ -48,6 +48,7 @@ def register_workloads(server: MCPServer, runtime: Runtime) -> None:
         acs: AcsPlan | None = None,
         quote_token: str | None = None,
         timeout_seconds: int = 600,
+        namespace: str = "default",
     ) -> Offer:
         """Only ACS compute is billed: run_job's purchase path up to the question, then the quoted ceiling."""
         if compute != "acs" or acs is None or not quote_token:
@@ -59,6 +60,7 @@ def register_workloads(server: MCPServer, runtime: Runtime) -> None:
             acs=acs,
             quote_token=quote_token,
             timeout_seconds=timeout_seconds,
+            namespace=namespace,
         )
         gpu = f", {acs.gpu_count} x {acs.gpu_model}" if acs.gpu_count else ""
         return pre_check(

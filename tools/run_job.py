@@ -293,10 +293,19 @@ class JobRunner:
         assert plan is not None
         access = self.targets.access(target, timeout_s=self.kube_timeout_s)
         try:
-            acs_placement.check_ready(self.targets, target, KubeWorkloads(access), plan)
+            workloads = KubeWorkloads(access)
+            acs_placement.check_ready(self.targets, target, workloads, plan)
+            self._namespace_exists(workloads, request, target)
         finally:
             access.close()
         return self.purchase.check(request.quote_token, plan)
+
+    def _namespace_exists(self, workloads: KubeWorkloads, request: JobRequest, target: ClusterTarget) -> None:
+        if not self._kube(lambda: workloads.namespace_exists(request.namespace)):
+            raise AckComputeError(
+                f"Namespace {request.namespace} does not exist in cluster {target.name or target.key}.",
+                "Use an existing namespace (default is `default`). Nothing was created.",
+            )
 
     def start(
         self,
@@ -326,11 +335,7 @@ class JobRunner:
                         "yes call run_job again with the same acs plan and the quote_token. Nothing was created.",
                         **base,
                     )
-            if not self._kube(lambda: workloads.namespace_exists(request.namespace)):
-                raise AckComputeError(
-                    f"Namespace {request.namespace} does not exist in cluster {target.name or target.key}.",
-                    "Use an existing namespace (default is `default`). Nothing was created.",
-                )
+            self._namespace_exists(workloads, request, target)
             image = request.image
             if image is None:
                 image, note = resolve_image(request.script_type, self._kube(access.registry_prefix))
