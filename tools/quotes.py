@@ -1,7 +1,9 @@
 """Signed, expiring, single-use quotes bound to one exact plan.
 
 Token = base64url(payload) "." base64url(HMAC-SHA256(secret, domain || payload)). The payload is
-verified before it is parsed, so nothing an attacker sends is interpreted unless we signed it.
+verified before it is parsed, so nothing an attacker sends is interpreted unless we signed it. Even then the token
+is only a reference: plan, amounts, owner, region and expiry are read from the quote's row in this ledger, so a token
+from another server sharing the secret, or one forged by whoever read the secret, pays for nothing.
 """
 
 from __future__ import annotations
