@@ -7,14 +7,13 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 from mcp.server import MCPServer
-from mcp.server.elicitation import ElicitationResult
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.mcpserver.resolve import Elicit, Resolve
+from mcp.server.mcpserver.resolve import Resolve
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from ack_compute.server.consent import CostConsent, can_elicit, decision, quote_to_put
+from ack_compute.server.consent import ConsentRef, Offer, consent_resolver, pre_check
 from ack_compute.server.errors import as_tool_errors
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools.ensure_cluster import CLUSTER_NAME, ClusterOutcome
@@ -92,18 +91,17 @@ def register_clusters(server: MCPServer, runtime: Runtime) -> None:
     clusters = runtime.clusters
     policy = runtime.settings.confirmation
 
-    def ask_consent(
-        ctx: Context, name: str, plan: AnyClusterPlan | None = None, quote_token: str | None = None
-    ) -> Elicit[CostConsent] | CostConsent:
-        """Ask the person to accept the quoted cost, when there is one and the client can ask."""
-        payload = quote_to_put(runtime, ctx, quote_token, plan) if plan is not None else None
-        if payload is None:
-            return CostConsent(accept=True)  # nothing to put to the person; the tool applies policy or refuses
-        return Elicit(
-            f"Create {_describe(name, plan)} for {payload.hourly} {payload.currency}/h, about {payload.total} "
-            f"{payload.currency} for {payload.hours:g} h (quote {payload.quote_id})? If a cluster named '{name}' is "
-            "already running it is reused at no cost.",
-            CostConsent,
+    def precheck(name: str, plan: AnyClusterPlan | None = None, quote_token: str | None = None) -> Offer:
+        """The create's purchase path up to the question: what the person would pay, from the quote's ledger row."""
+        if plan is None or not quote_token:
+            return Offer()
+        return pre_check(
+            lambda: clusters.offer(name, plan, quote_token),
+            lambda q: (
+                f"Create {_describe(name, plan)} in {q.region} for {q.hourly} {q.currency}/h, about {q.total} "
+                f"{q.currency} for {q.hours:g} h (quote {q.quote_id})? If a cluster named '{name}' is already "
+                "running it is reused at no cost."
+            ),
         )
 
     @server.tool(
@@ -126,7 +124,7 @@ def register_clusters(server: MCPServer, runtime: Runtime) -> None:
     async def ensure_cluster(
         ctx: Context,
         name: Annotated[str, Field(pattern=CLUSTER_NAME, description="Cluster name; acf- prefix allows auto-reuse.")],
-        consent: Annotated[ElicitationResult[CostConsent], Resolve(ask_consent)],
+        consent: Annotated[ConsentRef, Resolve(consent_resolver(runtime, precheck))],
         reuse_any: bool = False,
         plan: AnyClusterPlan | None = None,
         quote_token: str | None = None,
@@ -140,14 +138,13 @@ def register_clusters(server: MCPServer, runtime: Runtime) -> None:
             ),
         ] = None,
     ) -> ClusterOutcome:
-        answer = decision(plan is not None and bool(quote_token) and can_elicit(ctx), consent)
         outcome = await anyio.to_thread.run_sync(
             lambda: clusters.ensure(
                 name,
                 reuse_any=reuse_any,
                 plan=plan,
                 quote_token=quote_token,
-                consent=answer,
+                consent_id=consent.consent_id,
                 confirmation_policy=policy,
                 requested_by=_requested_by(ctx),
                 security_group_id=security_group_id,

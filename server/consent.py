@@ -1,22 +1,58 @@
-"""The person's yes, shared by every tool that spends: which quote to put to them, and what their answer was."""
+"""The person's yes, shared by every tool that spends: the full pre-check, the question, and the answer recorded.
 
-# No `from __future__ import annotations`: CostConsent is an elicitation schema the SDK builds at runtime.
-from typing import Literal
+Three resolvers run before the tool body (the SDK's Resolve chain): `precheck` runs the tool's own purchase path up
+to the question (target, plan bound to it, the quote's ledger row, caps, whether the pods can run there); `ask` puts
+the question when there is one and the client can ask; `record` writes what happened into the ledger (accepted,
+declined, or not asked and why) and hands the body only the record's id. The body goes ahead only on a recorded
+acceptance of exactly its quote, or under policy `token` when the record says the client could not ask. A failed
+pre-check is recorded as "not asked" and refuses; nothing here ever turns an error into a yes.
+Resolvers may re-run on every round of a multi-round call, so the question is built only from the ledger's row.
+"""
 
-from mcp.server.elicitation import AcceptedElicitation
+# No `from __future__ import annotations`: CostConsent is an elicitation schema the SDK builds at runtime, and the
+# resolvers' Annotated[..., Resolve(...)] parameters are read from their evaluated annotations.
+import logging
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from mcp.server.elicitation import AcceptedElicitation, DeclinedElicitation, ElicitationResult
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.resolve import Elicit, Resolve
 from pydantic import BaseModel, Field
 
+from ack_compute.cloud.errors import CloudError
 from ack_compute.server.runtime import Runtime
-from ack_compute.tools.errors import QuoteRefused
-from ack_compute.tools.plans import AnyPlan, normalise
-from ack_compute.tools.quotes import QuotePayload
+from ack_compute.tools.errors import AckComputeError
+from ack_compute.tools.purchase import NO_ELICITATION
+from ack_compute.tools.quotes import QuoteRecord
 
-Decision = Literal["accepted", "declined", "not_asked"]
+log = logging.getLogger("ack_compute.consent")
 
 
 class CostConsent(BaseModel):
     accept: bool = Field(description="Create it and start paying the quoted price")
+
+
+class Offer(BaseModel):
+    """What the pre-check found: the question to put (with the quote it is about), or why nobody is asked."""
+
+    has_token: bool = False
+    quote_id: str = ""
+    plan_digest: str = ""
+    question: str = ""
+    why_not: str = ""
+
+
+class NotAsked(BaseModel):
+    """`ask`'s answer when no question is put; never what a client can send (answers validate as CostConsent)."""
+
+    why: str
+
+
+class ConsentRef(BaseModel):
+    """The id of the answer the server recorded for this call (None: the call carried no quote)."""
+
+    consent_id: str | None = None
 
 
 def can_elicit(ctx: Context) -> bool:
@@ -24,21 +60,46 @@ def can_elicit(ctx: Context) -> bool:
     return bool(caps and caps.elicitation)
 
 
-def quote_to_put(runtime: Runtime, ctx: Context, quote_token: str | None, plan: AnyPlan) -> QuotePayload | None:
-    """The quote to ask the person about, or None: nobody to ask (the tool applies the policy), or a token the
-    tool body refuses anyway with the precise reason (invalid, another plan's, already used or declined)."""
-    if not quote_token or not can_elicit(ctx):
-        return None
+def pre_check(find: Callable[[], QuoteRecord | None], question: Callable[[QuoteRecord], str]) -> Offer:
+    """Run a tool's purchase path up to the question. Any failure means nobody is asked (and the tool refuses)."""
     try:
-        payload = runtime.quotes.verify(quote_token, normalise(plan, runtime.settings.region))
-    except (QuoteRefused, ValueError):
-        return None
-    return None if runtime.quotes.consumed(payload.quote_id) else payload
+        quote = find()
+    except AckComputeError as exc:
+        return Offer(has_token=True, why_not=exc.message)
+    except CloudError as exc:
+        return Offer(has_token=True, why_not=f"the cloud did not answer: {exc.message}")
+    except Exception as exc:  # whatever failed, the answer is "not asked", never "accepted"
+        log.warning("the check before the cost question failed: %s", type(exc).__name__)
+        return Offer(has_token=True, why_not=f"the check failed ({type(exc).__name__})")
+    if quote is None:
+        return Offer(has_token=True, why_not="the check found nothing to buy")
+    return Offer(has_token=True, quote_id=quote.quote_id, plan_digest=quote.plan_digest, question=question(quote))
 
 
-def decision(asked: bool, consent: object) -> Decision:
-    """What the creating tool is told: a question the client could take was accepted or declined, or none was
-    asked (the operator's confirmation policy then decides)."""
-    if not asked:
-        return "not_asked"
-    return "accepted" if isinstance(consent, AcceptedElicitation) and consent.data.accept else "declined"
+def consent_resolver(runtime: Runtime, precheck: Callable[..., Offer]) -> Callable[..., ConsentRef]:
+    """The resolver a spending tool's `consent` parameter uses, built on that tool's own `precheck` resolver."""
+
+    def ask(ctx: Context, offer: Annotated[Offer, Resolve(precheck)]) -> Elicit[CostConsent] | NotAsked:
+        if not offer.question:
+            return NotAsked(why=offer.why_not or "no quote")
+        if not can_elicit(ctx):
+            return NotAsked(why=NO_ELICITATION)
+        return Elicit(offer.question, CostConsent)
+
+    def record(
+        offer: Annotated[Offer, Resolve(precheck)],
+        answer: Annotated[ElicitationResult[Any], Resolve(ask)],
+    ) -> ConsentRef:
+        if not offer.has_token:
+            return ConsentRef()
+        if isinstance(answer, AcceptedElicitation) and isinstance(answer.data, NotAsked):
+            verdict, how = "not_asked", answer.data.why
+        elif isinstance(answer, AcceptedElicitation) and isinstance(answer.data, CostConsent) and answer.data.accept:
+            verdict, how = "accepted", "asked by elicitation"
+        else:
+            what = "declined" if isinstance(answer, DeclinedElicitation) else getattr(answer, "action", "declined")
+            verdict, how = "declined", f"asked by elicitation: {what}"
+        consent_id = runtime.quotes.record_consent(offer.quote_id, offer.plan_digest, verdict, how)  # type: ignore[arg-type]
+        return ConsentRef(consent_id=consent_id)
+
+    return record

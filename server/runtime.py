@@ -79,6 +79,7 @@ class Runtime:
                 currency=settings.budget_currency,
                 max_hourly=settings.max_hourly,
                 max_per_quote=settings.max_per_quote,
+                max_hourly_per_caller=settings.max_hourly_per_caller,
             ),
             drift_tolerance=settings.price_drift_tolerance,
         )

@@ -27,8 +27,17 @@ class Settings(BaseSettings):
         description="Where the ledger (SQLite) and the generated quote secret live.",
     )
     quote_ttl_seconds: int = Field(900, ge=60, le=86400, description="How long a quote stays valid.")
-    max_hourly: Decimal | None = Field(None, gt=0, description="Budget cap: most a plan may cost per hour.")
-    max_per_quote: Decimal | None = Field(None, gt=0, description="Budget cap: most one quote may total.")
+    # Budget caps bound what runs: the hourly cost of everything live this server created (priced by the quotes
+    # that paid for it) plus the plan asked for; checked at estimate time and again when a quote is redeemed.
+    max_hourly: Decimal | None = Field(
+        None, gt=0, description="Budget cap: most everything live this server created may cost per hour."
+    )
+    max_hourly_per_caller: Decimal | None = Field(
+        None, gt=0, description="Budget cap: most everything live one caller's quotes paid for may cost per hour."
+    )
+    max_per_quote: Decimal | None = Field(
+        None, gt=0, description="Budget cap: most one quote may total, counting at least 24 h of its hourly cost."
+    )
     budget_currency: str = Field("CNY", pattern=r"^[A-Z]{3}$")
     price_drift_tolerance: Decimal = Field(Decimal("0.05"), ge=0, le=1)
     confirmation: Literal["token", "human"] = Field(

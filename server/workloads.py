@@ -6,22 +6,18 @@ from typing import Annotated, Literal
 
 import anyio.to_thread
 from mcp.server import MCPServer
-from mcp.server.elicitation import ElicitationResult
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.mcpserver.resolve import Elicit, Resolve
+from mcp.server.mcpserver.resolve import Resolve
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from ack_compute.cloud.errors import CloudError
 from ack_compute.server.clusters import MAX_WAIT, _requested_by, await_operation
-from ack_compute.server.consent import CostConsent, can_elicit, decision, quote_to_put
+from ack_compute.server.consent import ConsentRef, Offer, consent_resolver, pre_check
 from ack_compute.server.errors import as_tool_errors
 from ack_compute.server.runtime import Runtime
-from ack_compute.tools import acs_placement
 from ack_compute.tools.deploy_acs import DeployOutcome, DeployPlan, DeployRequest, PodPlan
-from ack_compute.tools.errors import AckComputeError
-from ack_compute.tools.plans import AcsPlan, EciPlan, normalise
+from ack_compute.tools.plans import AcsPlan, EciPlan
 from ack_compute.tools.run_job import CLUSTER_REF_PATTERN, DNS_LABEL, IMAGE_PATTERN, JobOutcome, JobRequest
 
 
@@ -46,33 +42,34 @@ def register_workloads(server: MCPServer, runtime: Runtime) -> None:
     jobs = runtime.jobs
     policy = runtime.settings.confirmation
 
-    def can_run_there(cluster: str, plan: PodPlan) -> bool:
-        """The tool's own prerequisite checks (add-on, version, virtual nodes), run before the person is asked."""
-        try:
-            acs_placement.check_before_asking(
-                runtime.targets, cluster, normalise(plan, runtime.settings.region), runtime.jobs.kube_timeout_s
-            )
-        except (AckComputeError, CloudError, ValueError):
-            return False
-        return True
-
-    def ask_job_consent(
-        ctx: Context,
+    def job_precheck(
         cluster: str,
         compute: str = "nodes",
         acs: AcsPlan | None = None,
         quote_token: str | None = None,
-    ) -> Elicit[CostConsent] | CostConsent:
-        """Only ACS compute is billed; then the person is asked to accept the quoted ceiling."""
-        payload = quote_to_put(runtime, ctx, quote_token, acs) if compute == "acs" and acs is not None else None
-        if payload is None or not can_run_there(cluster, acs):  # nobody is asked to pay for pods that cannot run
-            return CostConsent(accept=True)
+        timeout_seconds: int = 600,
+        namespace: str = "default",
+    ) -> Offer:
+        """Only ACS compute is billed: run_job's purchase path up to the question, then the quoted ceiling."""
+        if compute != "acs" or acs is None or not quote_token:
+            return Offer()
+        request = JobRequest(
+            cluster=cluster,
+            script="-",
+            compute="acs",
+            acs=acs,
+            quote_token=quote_token,
+            timeout_seconds=timeout_seconds,
+            namespace=namespace,
+        )
         gpu = f", {acs.gpu_count} x {acs.gpu_model}" if acs.gpu_count else ""
-        return Elicit(
-            f"Run a job on cluster '{cluster}' using ACS {acs.compute_class} compute ({acs.vcpu:g} vCPU, "
-            f"{acs.memory_gib:g} GiB{gpu}) at {payload.hourly} {payload.currency}/h, at most {payload.total} "
-            f"{payload.currency} for {payload.hours:g} h (quote {payload.quote_id})?",
-            CostConsent,
+        return pre_check(
+            lambda: jobs.offer(request),
+            lambda q: (
+                f"Run a job on cluster '{cluster}' ({q.region}) using ACS {acs.compute_class} compute "
+                f"({acs.vcpu:g} vCPU, {acs.memory_gib:g} GiB{gpu}) at {q.hourly} {q.currency}/h, at most {q.total} "
+                f"{q.currency} for {q.hours:g} h (quote {q.quote_id})?"
+            ),
         )
 
     @server.tool(
@@ -98,7 +95,7 @@ def register_workloads(server: MCPServer, runtime: Runtime) -> None:
             str, Field(pattern=CLUSTER_REF_PATTERN, description="Cluster id or name, or context:<kubeconfig context>.")
         ],
         script: Annotated[str, Field(min_length=1, description="The script text (at most 512 KiB).")],
-        consent: Annotated[ElicitationResult[CostConsent], Resolve(ask_job_consent)],
+        consent: Annotated[ConsentRef, Resolve(consent_resolver(runtime, job_precheck))],
         script_type: Literal["shell", "python"] = "shell",
         image: Annotated[
             str | None, Field(pattern=IMAGE_PATTERN, description="Default: from the cluster's registry.")
@@ -137,9 +134,10 @@ def register_workloads(server: MCPServer, runtime: Runtime) -> None:
             log_bytes=log_bytes,
             cleanup_after=cleanup_after,
         )
-        answer = decision(compute == "acs" and acs is not None and bool(quote_token) and can_elicit(ctx), consent)
         outcome = await anyio.to_thread.run_sync(
-            lambda: jobs.start(request, consent=answer, confirmation_policy=policy, requested_by=_requested_by(ctx))
+            lambda: jobs.start(
+                request, consent_id=consent.consent_id, confirmation_policy=policy, requested_by=_requested_by(ctx)
+            )
         )
         if outcome.operation_id and outcome.status == "running" and wait_seconds:
             status = await await_operation(runtime, ctx, outcome.operation_id, wait_seconds)
@@ -150,17 +148,27 @@ def register_workloads(server: MCPServer, runtime: Runtime) -> None:
             outcome = outcome.model_copy(update={"message": f"{outcome.message} Now: {status.stage}."})
         return outcome
 
-    def ask_deploy_consent(
-        ctx: Context, cluster: str, name: str, plan: DeployPlan, quote_token: str | None = None
-    ) -> Elicit[CostConsent] | CostConsent:
-        payload = quote_to_put(runtime, ctx, quote_token, plan)
-        if payload is None or not can_run_there(cluster, plan):
-            return CostConsent(accept=True)
-        return Elicit(
-            f"Deploy '{name}' on cluster '{cluster}': {_pods(plan)} at {payload.hourly} {payload.currency}/h, about "
-            f"{payload.total} {payload.currency} for {payload.hours:g} h (quote {payload.quote_id}). It keeps "
-            "running and billing until cleanup removes it. Accept?",
-            CostConsent,
+    def deploy_precheck(
+        cluster: str,
+        name: str,
+        image: str,
+        plan: DeployPlan,
+        quote_token: str | None = None,
+        namespace: str = "default",
+    ) -> Offer:
+        """deploy_acs's purchase path up to the question (a cheaper update buys nothing and asks nothing)."""
+        if not quote_token:
+            return Offer()
+        request = DeployRequest(
+            cluster=cluster, name=name, image=image, plan=plan, quote_token=quote_token, namespace=namespace
+        )
+        return pre_check(
+            lambda: runtime.deployer.offer(request),
+            lambda q: (
+                f"Deploy '{name}' on cluster '{cluster}' ({q.region}): {_pods(plan)} at {q.hourly} "
+                f"{q.currency}/h, about {q.total} {q.currency} for {q.hours:g} h (quote {q.quote_id}). It keeps "
+                "running and billing until cleanup removes it. Accept?"
+            ),
         )
 
     @server.tool(
@@ -193,7 +201,7 @@ def register_workloads(server: MCPServer, runtime: Runtime) -> None:
             DeployPlan,
             Field(description="The quoted plan: kind=acs, or kind=eci on an ACK Serverless cluster."),
         ],
-        consent: Annotated[ElicitationResult[CostConsent], Resolve(ask_deploy_consent)],
+        consent: Annotated[ConsentRef, Resolve(consent_resolver(runtime, deploy_precheck))],
         quote_token: str | None = None,
         namespace: Annotated[str, Field(pattern=DNS_LABEL)] = "default",
         ports: Annotated[
@@ -213,9 +221,8 @@ def register_workloads(server: MCPServer, runtime: Runtime) -> None:
             env=env or {},
             command=command or [],
         )
-        answer = decision(bool(quote_token) and can_elicit(ctx), consent)
         return await anyio.to_thread.run_sync(
             lambda: runtime.deployer.deploy(
-                request, consent=answer, confirmation_policy=policy, requested_by=_requested_by(ctx)
+                request, consent_id=consent.consent_id, confirmation_policy=policy, requested_by=_requested_by(ctx)
             )
         )

@@ -22,9 +22,11 @@ from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.kube_workloads import KubeWorkloads, PodView, pod_view
 from ack_compute.tools import acs_placement
 from ack_compute.tools.errors import AckComputeError, CloudFailure
-from ack_compute.tools.ownership import NameBusy, Ownership
-from ack_compute.tools.plans import AcsPlan, EciPlan, normalise
-from ack_compute.tools.quotes import QuoteBook
+from ack_compute.tools.identity import current_caller
+from ack_compute.tools.ownership import NameBusy, OwnedResource, Ownership
+from ack_compute.tools.plans import AcsPlan, EciPlan
+from ack_compute.tools.purchase import Claim, Policy, Purchase, bind_plan
+from ack_compute.tools.quotes import QuoteBook, QuoteRecord
 from ack_compute.tools.run_job import (
     DNS_LABEL,
     ENV_NAME,
@@ -210,20 +212,54 @@ class AcsDeployer:
         self.stable_s = stable_s
         self.targets = targets
         self.quotes = quotes
+        self.purchase = Purchase(quotes, ownership)
         self.ownership = ownership
         self.kube_timeout_s = kube_timeout_s
         self.rollout_wait_s = rollout_wait_s
+
+    def _target(self, request: DeployRequest) -> tuple[ClusterTarget, PodPlan]:
+        """The cluster, and the plan bound to it (its region is the cluster's)."""
+        target = self.targets.resolve(request.cluster, request.plan.region)
+        return target, bind_plan(request.plan, target.region, f"cluster {target.name or target.key}")
+
+    def _before_buying(
+        self, request: DeployRequest, target: ClusterTarget, workloads: KubeWorkloads, plan: PodPlan
+    ) -> tuple[dict[str, Any] | None, OwnedResource | None, bool]:
+        """The checks before anyone is asked: the pods can run, the namespace exists, a Deployment of that name is
+        this caller's to change. Returns the existing Deployment, its ledger row, and whether a quote is needed."""
+        acs_placement.check_ready(self.targets, target, workloads, plan)
+        if not self._kube(lambda: workloads.namespace_exists(request.namespace)):
+            raise AckComputeError(
+                f"Namespace {request.namespace} does not exist.", "Use an existing namespace. Nothing was created."
+            )
+        existing = self._kube(lambda: workloads.read("Deployment", request.namespace, request.name))
+        row = self._owned(existing, request, target)
+        previous = self._previous_plan(existing)
+        return existing, row, previous is None or costs_more(plan, previous)
+
+    def offer(self, request: DeployRequest) -> QuoteRecord | None:
+        """What the person is asked to pay for: the purchase path up to the question (None: nothing to buy).
+        Raises what `deploy` would raise, so nobody is asked to pay for pods that cannot run or aren't theirs."""
+        if not request.quote_token:
+            return None
+        target, plan = self._target(request)
+        access = self.targets.access(target, timeout_s=self.kube_timeout_s)
+        try:
+            _, row, needs_quote = self._before_buying(request, target, KubeWorkloads(access), plan)
+        finally:
+            access.close()
+        return self.purchase.check(request.quote_token, plan, row) if needs_quote else None
 
     def deploy(
         self,
         request: DeployRequest,
         *,
-        consent: Literal["accepted", "declined", "not_asked"] = "not_asked",
-        confirmation_policy: Literal["token", "human"] = "token",
+        consent_id: str | None = None,
+        confirmation_policy: Policy = "token",
         requested_by: str = "",
     ) -> DeployOutcome:
-        target = self.targets.resolve(request.cluster, request.plan.region)
-        plan: PodPlan = normalise(request.plan, target.region)
+        """`consent_id`: the person's answer as the server recorded it (None: no client could be asked)."""
+        target, plan = self._target(request)
         base = {"cluster": request.cluster, "cluster_id": target.cluster_id, "namespace": request.namespace}
         serverless = target.kind == "serverless"
         notes = acs_placement.acs_notes(plan)
@@ -240,18 +276,11 @@ class AcsDeployer:
         access = self.targets.access(target, timeout_s=self.kube_timeout_s)
         try:
             workloads = KubeWorkloads(access)
-            acs_placement.check_ready(self.targets, target, workloads, plan)
-            if not self._kube(lambda: workloads.namespace_exists(request.namespace)):
-                raise AckComputeError(
-                    f"Namespace {request.namespace} does not exist.", "Use an existing namespace. Nothing was created."
-                )
-            existing = self._kube(lambda: workloads.read("Deployment", request.namespace, request.name))
-            previous = self._previous_plan(existing, request)
-            needs_quote = previous is None or costs_more(plan, previous)
+            existing, row, needs_quote = self._before_buying(request, target, workloads, plan)
             if needs_quote and not request.quote_token:
                 why = (
                     f"creates billed {plan.kind.upper()} pods"
-                    if previous is None
+                    if existing is None
                     else "costs more per hour than the quoted one"
                 )
                 return DeployOutcome(
@@ -264,17 +293,21 @@ class AcsDeployer:
                     "call deploy_acs again with the same plan and the quote_token. Nothing was changed.",
                     **base,
                 )
-            if needs_quote and request.quote_token:
-                self.quotes.verify(request.quote_token, plan)
-                if not self.quotes.settle_consent(request.quote_token, plan, consent, confirmation_policy):
-                    return DeployOutcome(
-                        status="declined",
-                        name=request.name,
-                        message="The person declined the quoted cost; the quote is now void and nothing changed.",
-                        next_step="Ask what to change, estimate again, and get a new yes.",
-                        **base,
-                    )
-            return self._apply(request, target, workloads, plan, existing, needs_quote, serverless, notes, requested_by)
+            if (
+                needs_quote
+                and request.quote_token
+                and self.purchase.approved(request.quote_token, plan, consent_id, confirmation_policy, row) is None
+            ):
+                return DeployOutcome(
+                    status="declined",
+                    name=request.name,
+                    message="The person declined the quoted cost; the quote is now void and nothing changed.",
+                    next_step="Ask what to change, estimate again, and get a new yes.",
+                    **base,
+                )
+            return self._apply(
+                request, target, workloads, plan, existing, row, needs_quote, serverless, notes, requested_by
+            )
         finally:
             access.close()
 
@@ -284,16 +317,40 @@ class AcsDeployer:
         except CloudError as exc:
             raise CloudFailure(str(exc), "Nothing was changed; check the cluster's API and retry.") from None
 
-    def _previous_plan(self, existing: dict[str, Any] | None, request: DeployRequest) -> PodPlan | None:
+    def _owned(
+        self, existing: dict[str, Any] | None, request: DeployRequest, target: ClusterTarget
+    ) -> OwnedResource | None:
+        """The ledger row of an existing Deployment, when this caller may change it; refuses otherwise, without a
+        word about what runs in it (its image, command or env are its owner's business)."""
         if existing is None:
             return None
         meta = existing.get("metadata") or {}
+        name = f"{request.namespace}/{request.name}"
         if (meta.get("labels") or {}).get(MANAGED_BY_LABEL[0]) != MANAGED_BY_LABEL[1]:
             raise AckComputeError(
-                f"Deployment {request.namespace}/{request.name} exists and was not created by this server; it is "
-                "never touched.",
+                f"Deployment {name} exists and was not created by this server; it is never touched.",
                 "Choose another name. Nothing was changed.",
             )
+        row = self.ownership.live_creation("deployment", target.region, f"{target.key}/{name}")
+        if row is None:
+            raise AckComputeError(
+                f"Deployment {name} exists but this server's ledger has no live record of creating it; it is never "
+                "touched.",
+                "Choose another name. Nothing was changed.",
+            )
+        if not current_caller().sees(row.owner):
+            raise AckComputeError(
+                f"Deployment {name} on this cluster belongs to another caller; only its owner or an admin can change "
+                "it.",
+                "Choose another name. Nothing was changed.",
+            )
+        return row
+
+    @staticmethod
+    def _previous_plan(existing: dict[str, Any] | None) -> PodPlan | None:
+        if existing is None:
+            return None
+        meta = existing.get("metadata") or {}
         try:
             return _DEPLOY_PLAN.validate_python(json.loads((meta.get("annotations") or {})[PLAN_ANNOTATION]))
         except (KeyError, ValueError):
@@ -306,6 +363,7 @@ class AcsDeployer:
         workloads: KubeWorkloads,
         plan: PodPlan,
         existing: dict[str, Any] | None,
+        owned: OwnedResource | None,
         needs_quote: bool,
         serverless: bool,
         notes: list[str],
@@ -315,32 +373,42 @@ class AcsDeployer:
         body = deployment_manifest(request, plan, operation_id)
         ledger_name = f"{target.key}/{request.namespace}/{request.name}"
         row: int | None = None
-        if existing is None:
-            try:
-                row = self.ownership.claim(
-                    operation_id,
-                    "deployment",
-                    target.region,
-                    ledger_name,
-                    details={"cluster": target.key, "namespace": request.namespace, "name": request.name},
-                )
-            except NameBusy as busy:
-                raise AckComputeError(
-                    f"Deployment {request.name} is being created by {busy.existing.operation_id}.",
-                    "Wait for it, then call deploy_acs again to update it.",
-                ) from None
+        claim = (
+            Claim(
+                operation_id,
+                "deployment",
+                target.region,
+                ledger_name,
+                details={"cluster": target.key, "namespace": request.namespace, "name": request.name},
+            )
+            if existing is None
+            else None
+        )
         paid_by: str | None = None
-        if needs_quote and request.quote_token:
-            try:
-                redemption = self.quotes.redeem(
-                    request.quote_token, plan, note=f"deploy_acs {request.name} {operation_id}"
+        try:
+            if needs_quote and request.quote_token:
+                bought = self.purchase.buy(
+                    request.quote_token,
+                    plan,
+                    claim=claim,
+                    repoint=owned,
+                    note=f"deploy_acs {request.name} {operation_id}",
                 )
-            except BaseException:
-                if row is not None:
-                    self.ownership.update(row, state="abandoned")
-                raise
-            notes.append(f"Paid by quote {redemption.quote_id}: {redemption.hourly} {redemption.currency}/h.")
-            paid_by = redemption.quote_id
+                row = bought.resource_id
+                notes.append(
+                    f"Paid by quote {bought.redemption.quote_id}: {bought.redemption.hourly} "
+                    f"{bought.redemption.currency}/h."
+                )
+                paid_by = bought.redemption.quote_id
+            elif claim is not None:  # not reached: a new Deployment always needs a quote
+                row = self.ownership.claim(
+                    claim.operation_id, claim.kind, claim.region, claim.name, details=claim.details
+                )
+        except NameBusy as busy:
+            raise AckComputeError(
+                f"Deployment {request.name} is being created by {busy.existing.operation_id}.",
+                "Wait for it, then call deploy_acs again to update it.",
+            ) from None
         try:
             if existing is None:
                 workloads.create_deployment(request.namespace, body)
@@ -388,9 +456,9 @@ class AcsDeployer:
         priced = {"quote_id": paid_by} if paid_by else {}
         if row is not None:
             self.ownership.update(row, state="ready", details={"plan": plan.model_dump(mode="json"), **priced})
-        elif paid_by and (live := self.ownership.live_creation("deployment", target.region, ledger_name)):
+        elif paid_by and owned is not None:
             self.ownership.update(
-                live.resource_id, state=live.state, details={"plan": plan.model_dump(mode="json"), **priced}
+                owned.resource_id, state=owned.state, details={"plan": plan.model_dump(mode="json"), **priced}
             )
         return self._verify(request, target, workloads, plan, status, endpoint, notes)
 

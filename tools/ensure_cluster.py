@@ -33,7 +33,8 @@ from ack_compute.tools.operations import OperationContext, Operations, UnknownOp
 from ack_compute.tools.ownership import NameBusy, OwnedResource, Ownership
 from ack_compute.tools.plans import AnyClusterPlan, ClusterPlan, ServerlessPlan, normalise
 from ack_compute.tools.pricing import Pricer
-from ack_compute.tools.quotes import QuoteBook
+from ack_compute.tools.purchase import Claim, Policy, Purchase, bind_plan
+from ack_compute.tools.quotes import QuoteBook, QuoteRecord
 from ack_compute.tools.targets import cluster_kind
 
 CLUSTER_NAME = r"^[0-9A-Za-z\u4e00-\u9fa5][0-9A-Za-z\u4e00-\u9fa5-]{0,62}$"
@@ -119,6 +120,7 @@ class ClusterService:
         self.vpcs = vpcs
         self.kubeconfigs = kubeconfigs
         self.quotes = quotes
+        self.purchase = Purchase(quotes, ownership)
         self.pricer = pricer
         self.ownership = ownership
         self.operations = operations
@@ -193,11 +195,12 @@ class ClusterService:
         reuse_any: bool = False,
         plan: ClusterPlan | ServerlessPlan | None = None,
         quote_token: str | None = None,
-        consent: Literal["accepted", "declined", "not_asked"] = "not_asked",
-        confirmation_policy: Literal["token", "human"] = "token",
+        consent_id: str | None = None,
+        confirmation_policy: Policy = "token",
         requested_by: str = "",
         security_group_id: str | None = None,
     ) -> ClusterOutcome:
+        """`consent_id`: the person's answer as the server recorded it (None: no client could be asked)."""
         region = (plan.region if plan and plan.region else None) or self.default_region
         same_name = self.by_name(name, region)
         for c in same_name:
@@ -236,7 +239,7 @@ class ClusterService:
                     describe(c.state).what_to_do,
                 )
         return self._create(
-            name, region, plan, quote_token, consent, confirmation_policy, requested_by, security_group_id
+            name, region, plan, quote_token, consent_id, confirmation_policy, requested_by, security_group_id
         )
 
     def _still_running(self, row: OwnedResource) -> bool:
@@ -369,14 +372,19 @@ class ClusterService:
 
     # -- creation --------------------------------------------------------------------------------
 
+    def offer(self, name: str, plan: ClusterPlan | ServerlessPlan, quote_token: str) -> QuoteRecord:
+        """What the person is asked to pay for creating `name`: the purchase path up to the question."""
+        region = plan.region or self.default_region
+        return self.purchase.check(quote_token, bind_plan(plan, region, f"cluster {name}"))
+
     def _create(
         self,
         name: str,
         region: str,
         plan: ClusterPlan | ServerlessPlan | None,
         quote_token: str | None,
-        consent: str,
-        policy: str,
+        consent_id: str | None,
+        policy: Policy,
         requested_by: str,
         security_group_id: str | None = None,
     ) -> ClusterOutcome:
@@ -394,9 +402,8 @@ class ClusterService:
                 "quote to the person, and on their yes call ensure_cluster again with the same plan and the "
                 "quote_token. Nothing was created.",
             )
-        plan = normalise(plan, region)
-        self.quotes.verify(quote_token, plan)  # refuse early, before anything is claimed
-        if not self.quotes.settle_consent(quote_token, plan, consent, policy):  # type: ignore[arg-type]
+        plan = bind_plan(plan, region, f"cluster {name}")
+        if self.purchase.approved(quote_token, plan, consent_id, policy) is None:
             return ClusterOutcome(
                 status="declined",
                 name=name,
@@ -406,14 +413,21 @@ class ClusterService:
             )
         zone = plan.zone or self._choose_zone(plan)
         operation_id = f"op-{uuid.uuid4().hex[:16]}"
+        claim = Claim(
+            operation_id,
+            "cluster",
+            region,
+            name,
+            client_token=uuid.uuid4().hex,
+            details={"plan": plan.model_dump(mode="json"), "zone": zone, "claimed_by_pid": os.getpid()},
+        )
         try:
-            row = self.ownership.claim(
-                operation_id,
-                "cluster",
-                region,
-                name,
-                client_token=uuid.uuid4().hex,
-                details={"plan": plan.model_dump(mode="json"), "zone": zone, "claimed_by_pid": os.getpid()},
+            bought = self.purchase.buy(
+                quote_token,
+                plan,
+                claim=claim,
+                current_hourly=self._current_hourly(plan),
+                note=f"ensure_cluster {name} {operation_id}",
             )
         except NameBusy as busy:
             return ClusterOutcome(
@@ -426,14 +440,7 @@ class ClusterService:
                 "was not used.",
                 next_step=f"Call get_operation with {busy.existing.operation_id}.",
             )
-        try:
-            current = self._current_hourly(plan)
-            redemption = self.quotes.redeem(
-                quote_token, plan, current_hourly=current, note=f"ensure_cluster {name} {operation_id}"
-            )
-        except BaseException:
-            self.ownership.update(row, state="abandoned")
-            raise
+        row, redemption = bought.resource_id, bought.redemption
         serverless = isinstance(plan, ServerlessPlan)
         params = {
             "mode": "create",

@@ -29,6 +29,7 @@ class InvalidPlan(AckComputeError):
 QuoteRefusalReason = Literal[
     "malformed",
     "bad_signature",
+    "unknown",
     "not_yours",
     "expired",
     "plan_mismatch",

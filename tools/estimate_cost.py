@@ -15,6 +15,7 @@ class Budget(BaseModel):
     within_caps: bool
     max_hourly: Money | None = None
     max_per_quote: Money | None = None
+    max_hourly_per_caller: Money | None = None
     message: str = ""
 
 
@@ -49,11 +50,13 @@ def _creator(plan: AnyPlan) -> str:
 def estimate_cost(plan: AnyPlan, *, default_region: str, pricer: Pricer, quotes: QuoteBook) -> Estimate:
     plan = normalise(plan, default_region)
     pricing = pricer.price(plan)
-    violation = quotes.caps.violation(pricing.currency, pricing.hourly_total, pricing.total)
+    # The caps bound what runs: this plan next to everything live, so a plan is refused here before any quote.
+    violation = quotes.over_caps(pricing.currency, pricing.hourly_total, pricing.total, pricing.hours)
     budget = Budget(
         within_caps=violation is None,
         max_hourly=quotes.caps.max_hourly,
         max_per_quote=quotes.caps.max_per_quote,
+        max_hourly_per_caller=quotes.caps.max_hourly_per_caller,
         message=violation or "",
     )
     quote = None

@@ -77,6 +77,20 @@ _MIGRATIONS: list[str] = [
     ALTER TABLE resources ADD COLUMN owner TEXT NOT NULL DEFAULT '';
     CREATE INDEX resources_by_owner ON resources (owner);
     """,
+    # The quote that pays for a resource (its hourly price counts against the caps while the row is live), and
+    # the person's answers: a purchase goes ahead only on an answer recorded here, never on one inferred.
+    """
+    ALTER TABLE resources ADD COLUMN quote_id TEXT;
+    CREATE TABLE consents (
+        consent_id   TEXT PRIMARY KEY,
+        quote_id     TEXT NOT NULL,
+        caller       TEXT NOT NULL,
+        plan_digest  TEXT NOT NULL,
+        answer       TEXT NOT NULL CHECK (answer IN ('accepted', 'declined', 'not_asked')),
+        how          TEXT NOT NULL,
+        at           REAL NOT NULL
+    );
+    """,
 ]
 
 

@@ -79,21 +79,43 @@ class Ownership:
         details: dict[str, Any] | None = None,
     ) -> int:
         """Write the intent row before the create call; refuses a second live creation of the same name."""
-        now = time.time()
         try:
             with self.ledger.transaction() as db:
-                cursor = db.execute(
-                    "INSERT INTO resources (operation_id, kind, region, name, origin, state, client_token,"
-                    " details_json, created_at, updated_at, owner)"
-                    " VALUES (?, ?, ?, ?, 'created', 'intent', ?, ?, ?, ?, ?)",
-                    (operation_id, kind, region, name, client_token, json.dumps(details or {}), now, now, _owner()),
+                return self.insert_claim(
+                    db, operation_id, kind, region, name, client_token=client_token, details=details
                 )
-                return int(cursor.lastrowid or 0)
         except sqlite3.IntegrityError:
-            existing = self.live_creation(kind, region, name)
-            if existing is None:  # it finished between our insert and this read; let the caller look again
-                raise
-            raise NameBusy(existing) from None
+            raise self.busy(kind, region, name) from None
+
+    def insert_claim(
+        self,
+        db: sqlite3.Connection,
+        operation_id: str,
+        kind: ResourceKind,
+        region: str,
+        name: str,
+        *,
+        client_token: str = "",
+        details: dict[str, Any] | None = None,
+        quote_id: str | None = None,
+    ) -> int:
+        """The intent row inside the caller's transaction (a purchase writes it with the quote's redemption);
+        sqlite3.IntegrityError when the name is being created already."""
+        now = time.time()
+        cursor = db.execute(
+            "INSERT INTO resources (operation_id, kind, region, name, origin, state, client_token,"
+            " details_json, created_at, updated_at, owner, quote_id)"
+            " VALUES (?, ?, ?, ?, 'created', 'intent', ?, ?, ?, ?, ?, ?)",
+            (operation_id, kind, region, name, client_token, json.dumps(details or {}), now, now, _owner(), quote_id),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def busy(self, kind: str, region: str, name: str) -> Exception:
+        """What a refused claim means: NameBusy with the live row, or (it finished meanwhile) a retryable error."""
+        existing = self.live_creation(kind, region, name)
+        if existing is None:  # it finished between our insert and this read; let the caller look again
+            return sqlite3.IntegrityError(f"{kind} {name} changed while it was claimed; look again")
+        return NameBusy(existing)
 
     def record_reuse(
         self,

@@ -1,7 +1,9 @@
 """Signed, expiring, single-use quotes bound to one exact plan.
 
 Token = base64url(payload) "." base64url(HMAC-SHA256(secret, domain || payload)). The payload is
-verified before it is parsed, so nothing an attacker sends is interpreted unless we signed it.
+verified before it is parsed, so nothing an attacker sends is interpreted unless we signed it. Even then the token
+is only a reference: plan, amounts, owner, region and expiry are read from the quote's row in this ledger, so a token
+from another server sharing the secret, or one forged by whoever read the secret, pays for nothing.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ack_compute.tools.errors import AckComputeError, QuoteRefused
+from ack_compute.tools.errors import QuoteRefused
 from ack_compute.tools.identity import current_caller
 from ack_compute.tools.ledger import Ledger
 from ack_compute.tools.plans import AnyPlan, canonical_json, plan_differences, plan_digest
@@ -35,24 +37,56 @@ _VERSION = 1
 SECRET_FILE = "quote-secret"
 
 
+MIN_HOURS_COUNTED = 24  # until leases end resources on time, a quote is counted as running at least a day
+
+
+class Running(BaseModel):
+    """What this server created that is still live, priced by the quotes that paid for it."""
+
+    hourly: Decimal = Decimal(0)
+    caller_hourly: Decimal = Decimal(0)
+    items: list[str] = []
+    caller_items: list[str] = []
+
+
 class BudgetCaps(BaseModel):
-    """The operator's limits; a quote over either one is refused, whatever the agent says."""
+    """The operator's limits on what runs; a purchase over any one is refused, whatever the agent says."""
 
     model_config = ConfigDict(frozen=True)
 
     currency: str = "CNY"
     max_hourly: Decimal | None = None
     max_per_quote: Decimal | None = None
+    max_hourly_per_caller: Decimal | None = None
 
-    def violation(self, currency: str, hourly: Decimal, total: Decimal) -> str | None:
-        if self.max_hourly is None and self.max_per_quote is None:
+    def violation(
+        self, currency: str, hourly: Decimal, total: Decimal, hours: float, running: Running | None = None
+    ) -> str | None:
+        """Why this purchase, on top of everything live, breaks a cap; None when it fits."""
+        if self.max_hourly is None and self.max_per_quote is None and self.max_hourly_per_caller is None:
             return None
         if currency != self.currency:
             return f"the budget caps are in {self.currency} but this quote is in {currency}"
-        if self.max_hourly is not None and hourly > self.max_hourly:
-            return f"hourly cost {hourly} {currency} exceeds the operator's cap of {self.max_hourly} {currency}/h"
-        if self.max_per_quote is not None and total > self.max_per_quote:
-            return f"total {total} {currency} exceeds the operator's cap of {self.max_per_quote} {currency} per quote"
+        running = running or Running()
+        for cap, live, items, whose in (
+            (self.max_hourly, running.hourly, running.items, "running on this server"),
+            (self.max_hourly_per_caller, running.caller_hourly, running.caller_items, "running for you"),
+        ):
+            if cap is not None and hourly + live > cap:
+                what = (
+                    f"; already {whose}: {live} {currency}/h ({', '.join(items)})" if items else f"; nothing is {whose}"
+                )
+                per = " per caller" if whose == "running for you" else ""
+                return (
+                    f"hourly cost {hourly} {currency} plus what runs makes {hourly + live} {currency}/h, over the "
+                    f"operator's cap of {cap} {currency}/h{per}{what}"
+                )
+        counted = max(total, hourly * MIN_HOURS_COUNTED)
+        if self.max_per_quote is not None and counted > self.max_per_quote:
+            return (
+                f"total {counted} {currency} (the quoted hours, at least {MIN_HOURS_COUNTED} h, at {hourly} "
+                f"{currency}/h) exceeds the operator's cap of {self.max_per_quote} {currency} per quote"
+            )
         return None
 
 
@@ -90,6 +124,35 @@ class Quote(BaseModel):
     issued_at: datetime
     expires_at: datetime
     token: str
+
+
+class QuoteRecord(BaseModel):
+    """A quote as the ledger holds it: the only truth about what it pays for, for whom, and until when."""
+
+    quote_id: str
+    plan_digest: str
+    plan: dict[str, Any]
+    kind: str
+    region: str
+    currency: str
+    hourly: Decimal
+    total: Decimal
+    hours: float
+    issued_at: float
+    expires_at: float
+    owner: str
+
+
+class ConsentRecord(BaseModel):
+    """What the person answered (or why nobody was asked), recorded by the server when it asked."""
+
+    consent_id: str
+    quote_id: str
+    caller: str
+    plan_digest: str
+    answer: Literal["accepted", "declined", "not_asked"]
+    how: str
+    at: float
 
 
 class Redemption(BaseModel):
@@ -205,8 +268,8 @@ class QuoteBook:
             token=f"{body}.{self._sign(body)}",
         )
 
-    def verify(self, token: str, plan: AnyPlan) -> QuotePayload:
-        """Every check except consumption; raises QuoteRefused with what to do next."""
+    def quote_id_of(self, token: str) -> str:
+        """The quote a token refers to, once its signature holds; the payload is never an authority on amounts."""
         again = "Call estimate_cost with this plan for a new quote."
         parts = token.strip().split(".") if isinstance(token, str) else []
         if len(parts) != 2 or not all(parts):
@@ -229,46 +292,114 @@ class QuoteBook:
             raise QuoteRefused("malformed", "the token's payload is unreadable.", again) from None
         if payload.v != _VERSION:
             raise QuoteRefused("malformed", f"token version {payload.v} is not supported.", again)
+        return payload.quote_id
+
+    def record(self, quote_id: str) -> QuoteRecord | None:
+        rows = self._ledger.query("SELECT * FROM quotes WHERE quote_id = ?", (quote_id,))
+        if not rows:
+            return None
+        row = rows[0]
+        plan = json.loads(row["plan_json"])
+        return QuoteRecord(
+            quote_id=row["quote_id"],
+            plan_digest=row["plan_digest"],
+            plan=plan,
+            kind=row["kind"],
+            region=row["region"],
+            currency=row["currency"],
+            hourly=Decimal(row["hourly"]),
+            total=Decimal(row["total"]),
+            hours=float(plan.get("hours", 0)),
+            issued_at=row["issued_at"],
+            expires_at=row["expires_at"],
+            owner=row["owner"],
+        )
+
+    def verify(self, token: str, plan: AnyPlan, *, replacing: int | None = None) -> QuoteRecord:
+        """Every check except the atomic consumption, on the ledger's row; raises QuoteRefused with what to do.
+        `replacing`: the resource this purchase replaces the price of (a costlier update), left out of the caps."""
+        again = "Call estimate_cost with this plan for a new quote."
+        quote_id = self.quote_id_of(token)
+        record = self.record(quote_id)
+        if record is None:
+            raise QuoteRefused(
+                "unknown",
+                f"quote {quote_id} is not in this server's ledger: this server never issued it.",
+                "Call estimate_cost on this server and show that quote to the person.",
+            )
         now = self._clock()
-        if now >= payload.expires_at:
-            ago = int(now - payload.expires_at)
+        if now >= record.expires_at:
+            ago = int(now - record.expires_at)
             raise QuoteRefused(
                 "expired",
-                f"quote {payload.quote_id} expired {ago} s ago.",
+                f"quote {quote_id} expired {ago} s ago.",
                 again + " Show the new quote to the person before using it.",
             )
-        owner = self._ledger.query("SELECT owner FROM quotes WHERE quote_id = ?", (payload.quote_id,))
-        if owner and owner[0]["owner"] != current_caller().subject:
+        if record.owner != current_caller().subject:
             raise QuoteRefused(
                 "not_yours",
-                f"quote {payload.quote_id} was issued to another caller; a quote pays only for the person who "
-                "asked for it.",
+                f"quote {quote_id} was issued to another caller; a quote pays only for the person who asked for it.",
                 "Call estimate_cost yourself and show that quote to your person.",
             )
-        digest = plan_digest(plan)
-        if digest != payload.plan_digest:
+        if plan_digest(plan) != record.plan_digest:
+            diffs = plan_differences(record.plan, plan.model_dump(mode="json"))
             raise QuoteRefused(
                 "plan_mismatch",
-                self._mismatch(payload, plan),
+                f"this plan differs from quote {quote_id}: " + "; ".join(diffs) + ".",
                 "Pass the plan exactly as quoted, or call estimate_cost for the new plan "
                 "and show that quote to the person.",
             )
-        violation = self.caps.violation(payload.currency, Decimal(payload.hourly), Decimal(payload.total))
+        self._refuse_if_used(quote_id)
+        self._refuse_over_caps(record, self.running(replacing=replacing))
+        return record
+
+    def running(self, db: sqlite3.Connection | None = None, *, replacing: int | None = None) -> Running:
+        """Everything live this server created, priced by the quote that paid for it (but `replacing`)."""
+        sql = (
+            "SELECT r.kind, r.name, r.owner, q.hourly, q.currency FROM resources r JOIN quotes q"
+            " ON q.quote_id = r.quote_id WHERE r.origin = 'created' AND r.state NOT IN ('deleted', 'abandoned',"
+            " 'finished') AND r.resource_id != ? ORDER BY r.resource_id"
+        )
+        params = (-1 if replacing is None else replacing,)
+        rows = db.execute(sql, params).fetchall() if db is not None else self._ledger.query(sql, params)
+        me = current_caller().subject
+        out = Running()
+        for row in rows:
+            hourly = Decimal(row["hourly"])
+            item = f"{row['kind']} {row['name'].rsplit('/', 1)[-1]} {hourly} {row['currency']}/h"
+            out.hourly += hourly
+            out.items.append(item)
+            if row["owner"] == me:
+                out.caller_hourly += hourly
+                out.caller_items.append(item)
+        return out
+
+    def over_caps(self, currency: str, hourly: Decimal, total: Decimal, hours: float) -> str | None:
+        """For estimate_cost: why a new quote for this price could not run next to what runs now."""
+        return self.caps.violation(currency, hourly, total, hours, self.running())
+
+    def _refuse_over_caps(self, record: QuoteRecord, running: Running) -> None:
+        violation = self.caps.violation(record.currency, record.hourly, record.total, record.hours, running)
         if violation:
             raise QuoteRefused(
                 "over_budget",
                 violation + ".",
-                "Choose a smaller plan (fewer or smaller nodes, fewer hours) and estimate again, "
-                "or ask the operator to raise the cap.",
+                "Choose a smaller plan (fewer or smaller nodes or pods), stop something with cleanup, or ask the "
+                "operator to raise the cap; then estimate again.",
             )
-        return payload
 
-    def _mismatch(self, payload: QuotePayload, plan: AnyPlan) -> str:
-        rows = self._ledger.query("SELECT plan_json FROM quotes WHERE quote_id = ?", (payload.quote_id,))
-        if not rows:
-            return f"this plan is not the plan quote {payload.quote_id} was issued for."
-        diffs = plan_differences(json.loads(rows[0]["plan_json"]), plan.model_dump(mode="json"))
-        return f"this plan differs from quote {payload.quote_id}: " + "; ".join(diffs) + "."
+    def _refuse_if_used(self, quote_id: str) -> None:
+        row = self._ledger.query("SELECT outcome, at FROM quote_redemptions WHERE quote_id = ?", (quote_id,))
+        if row:
+            raise self._used(quote_id, row[0]["outcome"], row[0]["at"])
+
+    @staticmethod
+    def _used(quote_id: str, what: str, at: float) -> QuoteRefused:
+        return QuoteRefused(
+            "already_used",
+            f"quote {quote_id} was already {what} at {_iso(at).isoformat()}; a quote pays for one create only.",
+            "Call estimate_cost for a new quote and show it to the person.",
+        )
 
     def redeem(
         self,
@@ -277,47 +408,34 @@ class QuoteBook:
         *,
         current_hourly: Decimal | None = None,
         note: str = "",
+        within: Callable[[sqlite3.Connection, QuoteRecord], None] | None = None,
+        replacing: int | None = None,
     ) -> Redemption:
-        """Consume the quote for this plan, once. `current_hourly` (a fresh price) enables the drift check."""
-        payload = self.verify(token, plan)
-        quoted = Decimal(payload.hourly)
-        if current_hourly is not None and current_hourly > quoted * (1 + self.drift_tolerance):
+        """Consume the quote for this plan, once. In the same transaction the caps are checked against what runs
+        and `within` records what the quote pays for (its ledger row), so two purchases cannot both squeeze under a
+        cap. `current_hourly` (a fresh price) enables the drift check."""
+        record = self.verify(token, plan, replacing=replacing)
+        if current_hourly is not None and current_hourly > record.hourly * (1 + self.drift_tolerance):
             raise QuoteRefused(
                 "price_drift",
-                f"the price rose from {quoted} to {current_hourly} {payload.currency}/h since the quote, more than "
-                f"the {self.drift_tolerance:.0%} tolerance.",
+                f"the price rose from {record.hourly} to {current_hourly} {record.currency}/h since the quote, more "
+                f"than the {self.drift_tolerance:.0%} tolerance.",
                 "Call estimate_cost again and show the new price to the person.",
             )
         now = self._clock()
-        self._consume(payload, "redeemed", now, note)
+        with self._ledger.transaction() as db:
+            self._insert_outcome(db, record, "redeemed", now, note)
+            self._refuse_over_caps(record, self.running(db, replacing=replacing))
+            if within is not None:
+                within(db, record)
         return Redemption(
-            quote_id=payload.quote_id,
-            plan_digest=payload.plan_digest,
-            currency=payload.currency,
-            hourly=quoted,
-            total=Decimal(payload.total),
+            quote_id=record.quote_id,
+            plan_digest=record.plan_digest,
+            currency=record.currency,
+            hourly=record.hourly,
+            total=record.total,
             redeemed_at=_iso(now),
         )
-
-    def settle_consent(
-        self,
-        token: str,
-        plan: AnyPlan,
-        consent: Literal["accepted", "declined", "not_asked"],
-        policy: Literal["token", "human"],
-    ) -> bool:
-        """Apply the person's answer before anything is created: False when they declined (the quote is then
-        void); refuses when the operator requires a person and this client could not ask one."""
-        if consent == "declined":
-            self.decline(token, plan)
-            return False
-        if consent == "not_asked" and policy == "human":
-            raise AckComputeError(
-                "This server requires a person to accept the cost, and this client cannot ask one "
-                "(no elicitation support).",
-                "Use a client that supports elicitation, or ask the operator to set confirmation=token.",
-            )
-        return True
 
     def consumed(self, quote_id: str) -> str | None:
         """How a quote was used ('redeemed', 'declined'), or None while it is unused."""
@@ -326,24 +444,48 @@ class QuoteBook:
 
     def decline(self, token: str, plan: AnyPlan, note: str = "declined by the person") -> None:
         """A person said no: the quote is void and can never pay for anything."""
-        payload = self.verify(token, plan)
-        self._consume(payload, "declined", self._clock(), note)
+        self.void(self.verify(token, plan).quote_id, note)
 
-    def _consume(self, payload: QuotePayload, outcome: str, now: float, note: str) -> None:
+    def void(self, quote_id: str, note: str = "declined by the person") -> None:
+        """Make a quote unusable (a declined question); a quote already used stays as it was."""
+        record = self.record(quote_id)
+        if record is None or self.consumed(quote_id):
+            return
         try:
             with self._ledger.transaction() as db:
-                db.execute(
-                    "INSERT INTO quote_redemptions (quote_id, plan_digest, outcome, at, note) VALUES (?,?,?,?,?)",
-                    (payload.quote_id, payload.plan_digest, outcome, now, note),
-                )
-        except sqlite3.IntegrityError:
-            row = self._ledger.query(
-                "SELECT outcome, at FROM quote_redemptions WHERE quote_id = ?", (payload.quote_id,)
+                self._insert_outcome(db, record, "declined", self._clock(), note)
+        except QuoteRefused:
+            pass
+
+    # -- the person's answers ---------------------------------------------------------------------------------
+
+    def record_consent(
+        self, quote_id: str, plan_digest: str, answer: Literal["accepted", "declined", "not_asked"], how: str
+    ) -> str:
+        """Record what the person answered about this quote (or why nobody was asked); a decline voids it."""
+        consent_id = f"c-{uuid.uuid4().hex[:20]}"
+        with self._ledger.transaction() as db:
+            db.execute(
+                "INSERT INTO consents (consent_id, quote_id, caller, plan_digest, answer, how, at)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (consent_id, quote_id, current_caller().subject, plan_digest, answer, how, self._clock()),
             )
-            when = _iso(row[0]["at"]).isoformat() if row else "earlier"
-            what = row[0]["outcome"] if row else "used"
-            raise QuoteRefused(
-                "already_used",
-                f"quote {payload.quote_id} was already {what} at {when}; a quote pays for one create only.",
-                "Call estimate_cost for a new quote and show it to the person.",
-            ) from None
+        if answer == "declined" and quote_id:
+            self.void(quote_id)
+        return consent_id
+
+    def consent(self, consent_id: str) -> ConsentRecord | None:
+        rows = self._ledger.query("SELECT * FROM consents WHERE consent_id = ?", (consent_id,))
+        return ConsentRecord.model_validate(dict(rows[0])) if rows else None
+
+    def _insert_outcome(self, db: sqlite3.Connection, record: QuoteRecord, outcome: str, now: float, note: str) -> None:
+        try:
+            db.execute(
+                "INSERT INTO quote_redemptions (quote_id, plan_digest, outcome, at, note) VALUES (?,?,?,?,?)",
+                (record.quote_id, record.plan_digest, outcome, now, note),
+            )
+        except sqlite3.IntegrityError:
+            row = db.execute(
+                "SELECT outcome, at FROM quote_redemptions WHERE quote_id = ?", (record.quote_id,)
+            ).fetchone()
+            raise self._used(record.quote_id, row["outcome"] if row else "used", row["at"] if row else now) from None

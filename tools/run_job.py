@@ -23,9 +23,10 @@ from ack_compute.tools import acs_placement
 from ack_compute.tools.errors import AckComputeError, CloudFailure
 from ack_compute.tools.operations import OperationContext, Operations
 from ack_compute.tools.ownership import Ownership
-from ack_compute.tools.plans import AcsPlan, normalise
+from ack_compute.tools.plans import AcsPlan
 from ack_compute.tools.pricing import Pricer
-from ack_compute.tools.quotes import QuoteBook
+from ack_compute.tools.purchase import Claim, Policy, Purchase, bind_plan
+from ack_compute.tools.quotes import QuoteBook, QuoteRecord
 from ack_compute.tools.targets import CLUSTER_REF_PATTERN, ClusterTarget, Targets
 
 log = logging.getLogger("ack_compute.run_job")
@@ -260,6 +261,7 @@ class JobRunner:
         self.after_job = after_job
         self.targets = targets
         self.quotes = quotes
+        self.purchase = Purchase(quotes, ownership)
         self.pricer = pricer
         self.ownership = ownership
         self.operations = operations
@@ -267,16 +269,9 @@ class JobRunner:
 
     # -- start: everything that can refuse happens here, before the Job exists ------------------------------
 
-    def start(
-        self,
-        request: JobRequest,
-        *,
-        consent: Literal["accepted", "declined", "not_asked"] = "not_asked",
-        confirmation_policy: Literal["token", "human"] = "token",
-        requested_by: str = "",
-    ) -> JobOutcome:
+    def _target(self, request: JobRequest) -> tuple[ClusterTarget, AcsPlan | None]:
+        """The cluster, and the acs plan bound to it (its region is the cluster's)."""
         target = self.targets.resolve(request.cluster, request.acs.region if request.acs else None)
-        base = {"cluster": request.cluster, "cluster_id": target.cluster_id, "namespace": request.namespace}
         if request.compute == "nodes" and target.kind == "serverless":
             raise AckComputeError(
                 f"Cluster {target.name} is ACK Serverless: it has no worker nodes and every pod there is billed "
@@ -284,12 +279,46 @@ class JobRunner:
                 "Run it with compute=acs and a quote (estimate_cost with an acs plan, replicas 1), or use an ACK "
                 "cluster with nodes. Nothing was created.",
             )
-        notes: list[str] = []
-        plan: AcsPlan | None = None
-        if request.compute == "acs":
-            assert request.acs is not None
-            plan = normalise(request.acs, target.region)  # type: ignore[assignment]
-            notes.extend(acs_placement.acs_notes(plan))
+        if request.compute != "acs":
+            return target, None
+        assert request.acs is not None
+        return target, bind_plan(request.acs, target.region, f"cluster {target.name or target.key}")
+
+    def offer(self, request: JobRequest) -> QuoteRecord | None:
+        """What the person is asked to pay for: the purchase path up to the question (None: nothing to buy).
+        Raises what `start` would raise, so nobody is asked to pay for a job that cannot run."""
+        if request.compute != "acs" or not request.quote_token:
+            return None
+        target, plan = self._target(request)
+        assert plan is not None
+        access = self.targets.access(target, timeout_s=self.kube_timeout_s)
+        try:
+            workloads = KubeWorkloads(access)
+            acs_placement.check_ready(self.targets, target, workloads, plan)
+            self._namespace_exists(workloads, request, target)
+        finally:
+            access.close()
+        return self.purchase.check(request.quote_token, plan)
+
+    def _namespace_exists(self, workloads: KubeWorkloads, request: JobRequest, target: ClusterTarget) -> None:
+        if not self._kube(lambda: workloads.namespace_exists(request.namespace)):
+            raise AckComputeError(
+                f"Namespace {request.namespace} does not exist in cluster {target.name or target.key}.",
+                "Use an existing namespace (default is `default`). Nothing was created.",
+            )
+
+    def start(
+        self,
+        request: JobRequest,
+        *,
+        consent_id: str | None = None,
+        confirmation_policy: Policy = "token",
+        requested_by: str = "",
+    ) -> JobOutcome:
+        """`consent_id`: the person's answer as the server recorded it (None: no client could be asked)."""
+        target, plan = self._target(request)
+        base = {"cluster": request.cluster, "cluster_id": target.cluster_id, "namespace": request.namespace}
+        notes: list[str] = acs_placement.acs_notes(plan) if plan is not None else []
         access = self.targets.access(target, timeout_s=self.kube_timeout_s)
         try:
             workloads = KubeWorkloads(access)
@@ -306,12 +335,7 @@ class JobRunner:
                         "yes call run_job again with the same acs plan and the quote_token. Nothing was created.",
                         **base,
                     )
-                self.quotes.verify(request.quote_token, plan)
-            if not self._kube(lambda: workloads.namespace_exists(request.namespace)):
-                raise AckComputeError(
-                    f"Namespace {request.namespace} does not exist in cluster {target.name or target.key}.",
-                    "Use an existing namespace (default is `default`). Nothing was created.",
-                )
+            self._namespace_exists(workloads, request, target)
             image = request.image
             if image is None:
                 image, note = resolve_image(request.script_type, self._kube(access.registry_prefix))
@@ -320,7 +344,7 @@ class JobRunner:
             if (
                 plan is not None
                 and request.quote_token
-                and not self.quotes.settle_consent(request.quote_token, plan, consent, confirmation_policy)
+                and self.purchase.approved(request.quote_token, plan, consent_id, confirmation_policy) is None
             ):
                 return JobOutcome(
                     status="declined",
@@ -352,7 +376,7 @@ class JobRunner:
         operation_id = f"op-{uuid.uuid4().hex[:16]}"
         job_name = f"{JOB_PREFIX}{uuid.uuid4().hex[:10]}"
         config_map = f"{job_name}-script"
-        row = self.ownership.claim(
+        claim = Claim(
             operation_id,
             "job",
             target.region,
@@ -368,13 +392,13 @@ class JobRunner:
         )
         quote_id = None
         if plan is not None and request.quote_token:
-            try:
-                redemption = self.quotes.redeem(request.quote_token, plan, note=f"run_job {job_name} {operation_id}")
-            except BaseException:
-                self.ownership.update(row, state="abandoned")
-                raise
-            quote_id = redemption.quote_id
-            notes.append(f"Paid by quote {redemption.quote_id}: at most {redemption.total} {redemption.currency}.")
+            bought = self.purchase.buy(
+                request.quote_token, plan, claim=claim, note=f"run_job {job_name} {operation_id}"
+            )
+            row, quote_id = bought.resource_id or 0, bought.redemption.quote_id
+            notes.append(f"Paid by quote {quote_id}: at most {bought.redemption.total} {bought.redemption.currency}.")
+        else:
+            row = self.ownership.claim(claim.operation_id, claim.kind, claim.region, claim.name, details=claim.details)
         created: list[str] = []
         try:
             workloads.create_config_map(

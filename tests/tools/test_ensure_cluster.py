@@ -15,7 +15,8 @@ from ack_compute.tools.ensure_cluster import MANAGED_BY, OPERATION_TAG
 from ack_compute.tools.errors import AckComputeError, QuoteRefused
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.operations import OperationStatus
-from ack_compute.tools.plans import ClusterPlan, ServerlessPlan
+from ack_compute.tools.plans import ClusterPlan, ServerlessPlan, normalise
+from ack_compute.tools.purchase import NO_ELICITATION
 
 PLAN = ClusterPlan(edition="pro", instance_types=["ecs.g7.xlarge"], node_count=2, zone="cn-hangzhou-h", hours=2)
 
@@ -148,11 +149,37 @@ def test_human_policy_without_elicitation_refuses(runtime: Runtime, world: Sandb
     token = quote(runtime)
     with pytest.raises(AckComputeError, match="elicitation"):
         runtime.clusters.ensure("acf-h", plan=PLAN, quote_token=token, confirmation_policy="human")
-    declined = runtime.clusters.ensure("acf-h", plan=PLAN, quote_token=token, consent="declined")
+    record = runtime.quotes.verify(token, normalise(PLAN, "cn-hangzhou"))
+    said_no = runtime.quotes.record_consent(record.quote_id, record.plan_digest, "declined", "asked by elicitation")
+    declined = runtime.clusters.ensure("acf-h", plan=PLAN, quote_token=token, consent_id=said_no)
     assert declined.status == "declined"
+    said_yes = runtime.quotes.record_consent(record.quote_id, record.plan_digest, "accepted", "asked by elicitation")
     with pytest.raises(QuoteRefused, match="declined"):
-        runtime.clusters.ensure("acf-h", plan=PLAN, quote_token=token, consent="accepted")
+        runtime.clusters.ensure("acf-h", plan=PLAN, quote_token=token, consent_id=said_yes)
     assert world.clusters() == []
+
+
+def test_only_a_recorded_yes_for_this_quote_pays(runtime: Runtime, world: SandboxCloud) -> None:
+    """Under policy human the answer is read from the ledger: another quote's yes, or a pre-check that failed
+    before the question, refuses."""
+    token, other = quote(runtime), quote(runtime)
+    mine = runtime.quotes.verify(token, normalise(PLAN, "cn-hangzhou"))
+    theirs = runtime.quotes.verify(other, normalise(PLAN, "cn-hangzhou"))
+    wrong = runtime.quotes.record_consent(theirs.quote_id, theirs.plan_digest, "accepted", "asked by elicitation")
+    with pytest.raises(AckComputeError, match="no answer from the person on record"):
+        runtime.clusters.ensure("acf-r", plan=PLAN, quote_token=token, consent_id=wrong, confirmation_policy="human")
+    failed = runtime.quotes.record_consent("", "", "not_asked", "the cloud did not answer: timed out")
+    with pytest.raises(AckComputeError, match=r"was not asked .* failed \(the cloud did not answer: timed out\)"):
+        runtime.clusters.ensure("acf-r", plan=PLAN, quote_token=token, consent_id=failed, confirmation_policy="token")
+    not_mine = runtime.quotes.record_consent(theirs.quote_id, theirs.plan_digest, "not_asked", NO_ELICITATION)
+    with pytest.raises(AckComputeError, match="no answer from the person on record"):
+        runtime.clusters.ensure("acf-r", plan=PLAN, quote_token=token, consent_id=not_mine)
+    assert world.clusters() == [] and runtime.quotes.consumed(mine.quote_id) is None
+    yes = runtime.quotes.record_consent(mine.quote_id, mine.plan_digest, "accepted", "asked by elicitation")
+    created = runtime.clusters.ensure(
+        "acf-r", plan=PLAN, quote_token=token, consent_id=yes, confirmation_policy="human"
+    )
+    assert created.status == "creating"
 
 
 def test_two_servers_racing_for_one_name_create_one_cluster(

@@ -1,0 +1,119 @@
+"""Shared by the purchase attack tests: real server processes (stdio and `serve --http`), what a client sees, and
+an observer that reads the sandbox through the same real SDKs and kubernetes client the server uses."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TextIO
+
+import httpx2
+from mcp import Client, StdioServerParameters, types
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+
+from ack_compute.cloud.config import StaticCredentials
+from ack_compute.sandbox import SandboxCloud
+from ack_compute.server.runtime import Runtime
+from ack_compute.server.settings import Settings
+from ack_compute.tools.ledger import Ledger
+
+SERVE = [sys.executable, "-m", "ack_compute.server", "serve"]
+
+
+def _load(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = sys.modules.get(name) or importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+# The one launcher for `serve --http` (tests/server/conftest.py), loaded by path: test folders are not packages.
+launcher = _load("ack_compute_tests_http_launcher", Path(__file__).parents[1] / "server" / "conftest.py")
+
+
+def declining(seen: list[str]):  # type: ignore[no-untyped-def]
+    """An elicitation client whose person says no to everything, and remembers what it was asked."""
+
+    async def callback(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        seen.append(params.message)
+        return types.ElicitResult(action="decline")
+
+    return callback
+
+
+def stdio(env: dict[str, str], errlog: TextIO, *, elicit: Any = None, mode: str = "legacy") -> Client:
+    """A real server subprocess over stdio, as desktop hosts start it."""
+    params = StdioServerParameters(command=SERVE[0], args=SERVE[1:], env=env)
+    return Client(stdio_client(params, errlog=errlog), elicitation_callback=elicit, mode=mode)
+
+
+def over_http(base: str, token: str) -> Client:
+    headers = {"Authorization": f"Bearer {token}"}
+    return Client(streamable_http_client(f"{base}/mcp", http_client=httpx2.AsyncClient(headers=headers, timeout=60)))
+
+
+def tokens_file(path: Path, entries: dict[str, tuple[str, bool]]) -> Path:
+    rows = [
+        {"subject": who, "sha256": hashlib.sha256(tok.encode()).hexdigest(), "admin": admin}
+        for who, (tok, admin) in entries.items()
+    ]
+    path.write_text(json.dumps({"tokens": rows}))
+    path.chmod(0o600)
+    return path
+
+
+async def call(client: Client, tool: str, args: dict[str, Any]) -> tuple[bool, Any]:
+    """(ok, structured result) or (False, the refusal text the agent reads)."""
+    result = await client.call_tool(tool, args)
+    if result.is_error:
+        return False, result.content[0].text  # type: ignore[union-attr]
+    return True, result.structured_content
+
+
+def env_for(cloud: SandboxCloud, state: Path, **settings: str) -> dict[str, str]:
+    return {**os.environ, **cloud.server_env(state, log_level="WARNING", **settings)}
+
+
+def observer(cloud: SandboxCloud, state: Path) -> Runtime:
+    """Services of our own on the sandbox (a separate state dir) to look at what the server under attack did."""
+    settings = Settings(region="cn-hangzhou", state_dir=state, endpoint=cloud.endpoint, protocol="http")
+    credentials = StaticCredentials(access_key_id=cloud.access_key_id, access_key_secret=cloud.access_key_secret)
+    return Runtime.build(settings, credentials)
+
+
+def quote_outcome(state: Path, quote_id: str) -> str | None:
+    """How the server's own ledger says a quote was used ('redeemed', 'declined'), or None while unused."""
+    rows = Ledger(state / "ledger.sqlite3").query(
+        "SELECT outcome FROM quote_redemptions WHERE quote_id = ?", (quote_id,)
+    )
+    return str(rows[0]["outcome"]) if rows else None
+
+
+def live_rows(state: Path) -> list[dict[str, Any]]:
+    rows = Ledger(state / "ledger.sqlite3").query(
+        "SELECT kind, name, owner, state, quote_id FROM resources WHERE state NOT IN ('deleted', 'abandoned')"
+    )
+    return [dict(r) for r in rows]
+
+
+def forge(secret: str, **payload: Any) -> str:
+    """A token signed with the quote secret, as a local process that read it could make."""
+    domain = b"ack-compute-mcp/quote/v1\x00"  # tools/quotes.py's signing domain
+    body = base64.urlsafe_b64encode(json.dumps(payload).encode()).rstrip(b"=").decode()
+    signature = hmac.new(secret.encode(), domain + body.encode(), hashlib.sha256).digest()
+    return f"{body}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+def b64_payload(token: str) -> dict[str, Any]:
+    body = token.split(".")[0]
+    return dict(json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))))
