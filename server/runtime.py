@@ -95,7 +95,14 @@ class Runtime:
         ownership = Ownership(ledger)
         operations = Operations(ledger)
         kubeconfigs = Kubeconfigs(cs, minutes=settings.kubeconfig_minutes, private_endpoint=settings.private_endpoint)
-        targets = Targets(cs, kubeconfigs, settings.region, settings.kubeconfig)
+        targets = Targets(
+            cs,
+            kubeconfigs,
+            settings.region,
+            settings.kubeconfig,
+            allowed_contexts=settings.allowed_contexts,
+            allow_exec_credentials=settings.allow_exec_credentials,
+        )
         clusters = ClusterService(
             cs=cs,
             ecs=ecs,
