@@ -53,7 +53,9 @@ def _requested_by(ctx: Context) -> str:
 
 
 def _view(status: OperationStatus) -> OperationView:
-    if status.state == "running":
+    if status.waiting_for_full_server:
+        step = "Ask the operator to start ack-compute-mcp without --read-only; this server cannot continue it."
+    elif status.state == "running":
         step = f"Still running; call get_operation with {status.operation_id} again (wait_seconds up to {MAX_WAIT})."
     elif status.state == "succeeded":
         step = (status.result or {}).get("next_step", "Done.")
@@ -72,7 +74,7 @@ async def await_operation(runtime: Runtime, ctx: Context, operation_id: str, wai
     deadline = anyio.current_time() + max(0, min(wait_seconds, MAX_WAIT))
     status = runtime.operations.get(operation_id)
     reported, said = -1.0, ""
-    while not status.done and (remaining := deadline - anyio.current_time()) > 0:
+    while not status.done and not status.waiting_for_full_server and (remaining := deadline - anyio.current_time()) > 0:
         status = await anyio.to_thread.run_sync(
             runtime.operations.wait, operation_id, min(remaining, 2.0), abandon_on_cancel=True
         )

@@ -93,7 +93,7 @@ class Runtime:
             eci=EciPrices(clients),
         )
         ownership = Ownership(ledger)
-        operations = Operations(ledger)
+        operations = Operations(ledger, read_only=settings.read_only)
         kubeconfigs = Kubeconfigs(cs, minutes=settings.kubeconfig_minutes, private_endpoint=settings.private_endpoint)
         targets = Targets(
             cs,
