@@ -365,6 +365,7 @@ def _state_rows(settings: Settings) -> list[DoctorCheck]:
         )
     else:
         rows.append(_row("state dir", "ok", what))
+    secret_row = _quote_secret_row(settings, state / SECRET_FILE)  # as found: opening the ledger tightens modes
     try:
         ledger = Ledger(state / "ledger.sqlite3")
         version = ledger.query("PRAGMA user_version")[0][0]
@@ -382,7 +383,7 @@ def _state_rows(settings: Settings) -> list[DoctorCheck]:
                 f"dir, or move the file aside (it records what this server created; cleanup needs it); or {elsewhere}.",
             )
         )
-    rows.append(_quote_secret_row(settings, state / SECRET_FILE))
+    rows.append(secret_row)
     return rows
 
 
