@@ -19,7 +19,7 @@ from ack_compute.server.errors import as_tool_errors
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools.ensure_cluster import CLUSTER_NAME, ClusterOutcome
 from ack_compute.tools.operations import OperationStatus
-from ack_compute.tools.plans import AnyClusterPlan, ClusterPlan, ServerlessPlan
+from ack_compute.tools.plans import AnyClusterPlan, ClusterPlan, ServerlessPlan, network_purchase
 
 MAX_WAIT = 50  # hosts cancel calls at about 60 s
 
@@ -38,12 +38,13 @@ class OperationView(BaseModel):
 
 def _describe(name: str, plan: ClusterPlan | ServerlessPlan) -> str:
     """What the person is asked to buy, in their words: a Serverless cluster has no nodes to count."""
+    extra = f", plus {network}" if (network := network_purchase(plan)) else ""
     if isinstance(plan, ServerlessPlan):
         return (
             f"ACK Serverless cluster '{name}' ({plan.edition}, no worker nodes; pods are billed separately per pod, "
-            "each under its own quote)"
+            f"each under its own quote{extra})"
         )
-    return f"ACK cluster '{name}' ({plan.edition}, {plan.node_count} x {plan.instance_types[0]})"
+    return f"ACK cluster '{name}' ({plan.edition}, {plan.node_count} x {plan.instance_types[0]}{extra})"
 
 
 def _requested_by(ctx: Context) -> str:
