@@ -322,10 +322,16 @@ def http_access(settings: Settings, host: str, port: int) -> HttpAccess:
                 )
             )
         if settings.http_tokens_file is not None:
-            known += [
-                _Known(e.digest(), e.subject, e.admin, tuple(e.contexts))
-                for e in _load_tokens_file(settings.http_tokens_file)
-            ]
+            entries = _load_tokens_file(settings.http_tokens_file)
+            known += [_Known(e.digest(), e.subject, e.admin, tuple(e.contexts)) for e in entries]
+            for entry in entries:
+                if stray := sorted(set(entry.contexts) - set(settings.allowed_contexts)):
+                    log.warning(
+                        "tokens file grants %s context(s) %s that ACK_COMPUTE_ALLOWED_CONTEXTS does not list: "
+                        "they stay refused",
+                        entry.subject,
+                        ", ".join(stray),
+                    )
         if len({k.subject for k in known}) != len(known):
             raise AccessConfigError(
                 f"subject {settings.http_token_subject!r} of ACK_COMPUTE_HTTP_TOKEN is also in the tokens file; "
