@@ -121,11 +121,13 @@ class Kubelet:
         self._version: str | None = None
         self._root = Path(tempfile.mkdtemp(prefix="ack-kubelet-"))
         # As root, pods' commands run as nobody: they may pass through the root and pods dirs (0711, not list
-        # them) to their own pod dir, handed to nobody; the logs dir stays root's.
+        # them) to their own pod dir, handed to nobody; the logs dir stays root's (0700).
         self.run_as = unprivileged_user() if run_containers else None
         if self.run_as is not None:
             (self._root / "pods").mkdir(mode=0o711)
             os.chmod(self._root / "pods", 0o711)
+            (self._root / "logs").mkdir(mode=0o700)  # every pod's output: the kubelet's alone
+            os.chmod(self._root / "logs", 0o700)
             os.chmod(self._root, 0o711)
         self._started = False
 

@@ -61,10 +61,13 @@ def hand_over(directory: Path, run_as: RunAs | None) -> None:
     """Give a pod's directory (its HOME, working dir and volumes) to the account its commands run as."""
     if run_as is None:
         return
-    for root, dirs, files in os.walk(directory):
+    # fwalk and dir_fd: a running container of the same pod that swaps a directory for a symlink cannot steer
+    # this root-owned chown outside the pod's directory.
+    os.chown(directory, run_as.uid, run_as.gid, follow_symlinks=False)
+    for _root, dirs, files, fd in os.fwalk(directory, follow_symlinks=False):
         for name in [*dirs, *files]:
-            os.lchown(os.path.join(root, name), run_as.uid, run_as.gid)
-    os.lchown(directory, run_as.uid, run_as.gid)
+            with contextlib.suppress(FileNotFoundError):
+                os.chown(name, run_as.uid, run_as.gid, dir_fd=fd, follow_symlinks=False)
 
 
 def _open_to_others(path: str) -> bool:

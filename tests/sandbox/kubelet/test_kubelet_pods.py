@@ -432,11 +432,16 @@ def test_as_root_commands_run_as_nobody_and_cannot_read_root_files(setup: Setup,
     private = shared_dir / "private"
     private.write_text("root only")
     private.chmod(0o600)
-    script = f'id -u; id -G; echo "home=$HOME"; touch "$HOME/mine" && echo wrote-home; cat {private}'
+    logs = '"$(dirname "$(dirname "$HOME")")/logs"'  # the kubelet's root/logs: every pod's output
+    script = (
+        f'id -u; id -G; echo "home=$HOME"; touch "$HOME/mine" && echo wrote-home; ls {logs} 2>&1 | sed "s|/.*/|/|"; '
+        f"cat {private}"
+    )
     setup.run("dropped", restart="Never", command=["sh", "-c", script])
     pod = setup.wait_phase("dropped", "Failed")
-    uid, groups, home, wrote, denied = setup.log("dropped").strip().split("\n")
+    uid, groups, home, wrote, other_logs, denied = setup.log("dropped").strip().split("\n")
     assert (uid, groups) == ("65534", "65534"), "nobody, group nogroup, no supplementary groups"
     assert home.startswith("home=/") and wrote == "wrote-home", "its own pod dir is its HOME and is writable"
+    assert other_logs == "ls: cannot open directory '/logs': Permission denied", "other pods' output stays private"
     assert denied == f"cat: {private}: Permission denied"
     assert container_status(pod)["state"]["terminated"]["exitCode"] == 1
