@@ -184,26 +184,43 @@ def _status_message(exc: Any) -> str:
         return str(exc.reason or "request failed")
 
 
-def context_kubeconfig(path: Path, context: str) -> SecretStr:
+def context_kubeconfig(path: Path, context: str, *, allow_exec: bool = False) -> SecretStr:
     """One context of a local kubeconfig file (an ACK One registered cluster, or any cluster), reduced to
-    that context's cluster and user, held in memory only. The file's content never appears in an error."""
+    that context's cluster and user, held in memory only. Errors name neither the file, its content nor its
+    other contexts (they reach callers). A user that authenticates through a program (`exec` credential plugin,
+    or the legacy `auth-provider`, which can run `cmd-path`) is refused unless `allow_exec`: the kubernetes
+    client would run it on this machine (kubernetes/config/kube_config.py, ExecProvider)."""
     import yaml
 
     try:
         document = yaml.safe_load(path.read_text()) or {}
     except OSError as exc:
-        raise CloudError("LoadKubeconfig", "KubeconfigUnreadable", f"cannot read {path}: {exc.strerror}") from None
+        raise CloudError(
+            "LoadKubeconfig", "KubeconfigUnreadable", f"the kubeconfig cannot be read ({exc.strerror})"
+        ) from None
     except Exception as exc:
-        raise CloudError("LoadKubeconfig", "InvalidKubeconfig", f"{path} is not YAML ({type(exc).__name__})") from None
+        raise CloudError(
+            "LoadKubeconfig", "InvalidKubeconfig", f"the kubeconfig is not YAML ({type(exc).__name__})"
+        ) from None
+    if not isinstance(document, dict):
+        raise CloudError("LoadKubeconfig", "InvalidKubeconfig", "the kubeconfig is not a mapping")
     contexts = {c.get("name"): c.get("context") or {} for c in document.get("contexts") or [] if isinstance(c, dict)}
     if context not in contexts:
-        known = ", ".join(sorted(str(n) for n in contexts)) or "none"
-        raise CloudError("LoadKubeconfig", "ContextNotFound", f"no context {context!r} in {path} (it has: {known})")
+        raise CloudError("LoadKubeconfig", "ContextNotFound", f"context {context} is not in the server's kubeconfig")
     chosen = contexts[context]
-    clusters = [c for c in document.get("clusters") or [] if c.get("name") == chosen.get("cluster")]
-    users = [u for u in document.get("users") or [] if u.get("name") == chosen.get("user")]
+    clusters = [
+        c for c in document.get("clusters") or [] if isinstance(c, dict) and c.get("name") == chosen.get("cluster")
+    ]
+    users = [u for u in document.get("users") or [] if isinstance(u, dict) and u.get("name") == chosen.get("user")]
     if not clusters:
-        raise CloudError("LoadKubeconfig", "InvalidKubeconfig", f"context {context!r} names no cluster in {path}")
+        raise CloudError("LoadKubeconfig", "InvalidKubeconfig", f"context {context} names no cluster in the kubeconfig")
+    if not allow_exec and any(uses_credential_program(u) for u in users):
+        raise CloudError(
+            "LoadKubeconfig",
+            "CredentialProgramRefused",
+            f"context {context} authenticates with an exec credential plugin or auth-provider, which would run a "
+            "program on the server",
+        )
     reduced = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -213,3 +230,9 @@ def context_kubeconfig(path: Path, context: str) -> SecretStr:
         "current-context": context,
     }
     return SecretStr(yaml.safe_dump(reduced))
+
+
+def uses_credential_program(user: dict[str, Any]) -> bool:
+    """Whether a kubeconfig `users[]` entry gets its credentials from a program (exec) or a legacy auth-provider."""
+    body = user.get("user") or {}
+    return isinstance(body, dict) and bool(body.get("exec") or body.get("auth-provider"))

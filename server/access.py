@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 
 from ack_compute.server.settings import Settings
 from ack_compute.tools.identity import LOCAL_OPERATOR, Caller, acting_as
+from ack_compute.tools.targets import CONTEXT_SCOPE_PREFIX
 
 log = logging.getLogger("ack_compute.server")
 STATIC_ADMIN_SCOPE = "ack-compute:admin"
@@ -52,6 +53,9 @@ class TokenEntry(BaseModel):
     token: SecretStr | None = Field(None, min_length=32)
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     admin: bool = False
+    # Kubeconfig contexts this caller may target (`context:<name>`), among ACK_COMPUTE_ALLOWED_CONTEXTS;
+    # admins may use every allowed context without listing them.
+    contexts: list[str] = Field(default_factory=list, max_length=64)
 
     @model_validator(mode="after")
     def _one_secret(self) -> TokenEntry:
@@ -85,6 +89,7 @@ class _Known:
     digest: bytes
     subject: str
     admin: bool
+    contexts: tuple[str, ...] = ()
 
 
 class StaticTokenVerifier(TokenVerifier):
@@ -103,6 +108,7 @@ class StaticTokenVerifier(TokenVerifier):
         if found is None:
             return None
         scopes = [STATIC_ADMIN_SCOPE] if found.admin else []
+        scopes += [f"{CONTEXT_SCOPE_PREFIX}{c}" for c in found.contexts]
         return AccessToken(token=token, client_id=found.subject, scopes=scopes, subject=found.subject)
 
 
@@ -179,7 +185,8 @@ def caller_of(token: AccessToken | None, admin_scope: str) -> Caller:
     if token is None:
         return LOCAL_OPERATOR
     subject = token.subject or token.client_id
-    return Caller(subject=subject, admin=admin_scope in token.scopes)
+    contexts = frozenset(s[len(CONTEXT_SCOPE_PREFIX) :] for s in token.scopes if s.startswith(CONTEXT_SCOPE_PREFIX))
+    return Caller(subject=subject, admin=admin_scope in token.scopes, contexts=contexts)
 
 
 class CallerMiddleware:
@@ -315,7 +322,16 @@ def http_access(settings: Settings, host: str, port: int) -> HttpAccess:
                 )
             )
         if settings.http_tokens_file is not None:
-            known += [_Known(e.digest(), e.subject, e.admin) for e in _load_tokens_file(settings.http_tokens_file)]
+            entries = _load_tokens_file(settings.http_tokens_file)
+            known += [_Known(e.digest(), e.subject, e.admin, tuple(e.contexts)) for e in entries]
+            for entry in entries:
+                if stray := sorted(set(entry.contexts) - set(settings.allowed_contexts)):
+                    log.warning(
+                        "tokens file grants %s context(s) %s that ACK_COMPUTE_ALLOWED_CONTEXTS does not list: "
+                        "they stay refused",
+                        entry.subject,
+                        ", ".join(stray),
+                    )
         if len({k.subject for k in known}) != len(known):
             raise AccessConfigError(
                 f"subject {settings.http_token_subject!r} of ACK_COMPUTE_HTTP_TOKEN is also in the tokens file; "

@@ -35,6 +35,19 @@ READ_ONLY_NOTE = """
 This server is in read-only mode: it prices plans and answers questions, but it cannot create, change or
 delete anything. To act on a quote, the person needs a server without --read-only.
 """
+
+
+def _read_only_note(runtime: Runtime) -> str:
+    """The read-only note, naming the operations a stopped server left that only a full server may continue."""
+    waiting = runtime.operations.orphaned()
+    if not waiting:
+        return READ_ONLY_NOTE
+    return READ_ONLY_NOTE + (
+        f"Operations {', '.join(waiting)} were left unfinished by a stopped server; they wait for a server without "
+        "--read-only (get_operation shows them).\n"
+    )
+
+
 READ_ONLY_TOOLS = {"estimate_cost", "doc_search", "get_operation"}
 
 
@@ -45,7 +58,7 @@ def build_server(runtime: Runtime, access: HttpAccess | None = None) -> MCPServe
         name="ack-compute-mcp",
         title="ACK compute",
         version=package_version(),
-        instructions=INSTRUCTIONS + (READ_ONLY_NOTE if read_only else ""),
+        instructions=INSTRUCTIONS + (_read_only_note(runtime) if read_only else ""),
         token_verifier=access.verifier if access else None,
         auth=access.auth if access else None,
         middleware=[CallerMiddleware(access.admin_scope if access else runtime.settings.admin_scope)],

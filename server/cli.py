@@ -87,13 +87,22 @@ def serve(args: argparse.Namespace) -> int:
             return 2
     with _cloud(settings) as (settings, credentials):
         runtime = Runtime.build(settings, credentials)
-        resumed = (
-            runtime.clusters.resume_unfinished()
-            + runtime.jobs.resume_unfinished()
-            + runtime.cleaner.resume_unfinished()
-        )
-        if resumed:
-            log.info("resumed %d unfinished operation(s): %s", len(resumed), ", ".join(resumed))
+        if settings.read_only:
+            if waiting := runtime.operations.orphaned():
+                log.warning(
+                    "read-only: %d unfinished operation(s) wait for a full server (resuming them could create or "
+                    "delete): %s; start the server without --read-only on this state dir to continue them",
+                    len(waiting),
+                    ", ".join(waiting),
+                )
+        else:
+            resumed = (
+                runtime.clusters.resume_unfinished()
+                + runtime.jobs.resume_unfinished()
+                + runtime.cleaner.resume_unfinished()
+            )
+            if resumed:
+                log.info("resumed %d unfinished operation(s): %s", len(resumed), ", ".join(resumed))
         server = build_server(runtime, access)
         try:
             _run(server, settings, access, args.host, args.port)

@@ -18,7 +18,7 @@ from ack_compute.server.errors import as_tool_errors
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools.ensure_cluster import CLUSTER_NAME, ClusterOutcome
 from ack_compute.tools.operations import OperationStatus
-from ack_compute.tools.plans import AnyClusterPlan, ClusterPlan, ServerlessPlan
+from ack_compute.tools.plans import AnyClusterPlan, ClusterPlan, ServerlessPlan, network_purchase
 
 MAX_WAIT = 50  # hosts cancel calls at about 60 s
 
@@ -37,12 +37,13 @@ class OperationView(BaseModel):
 
 def _describe(name: str, plan: ClusterPlan | ServerlessPlan) -> str:
     """What the person is asked to buy, in their words: a Serverless cluster has no nodes to count."""
+    extra = f", plus {network}" if (network := network_purchase(plan)) else ""
     if isinstance(plan, ServerlessPlan):
         return (
             f"ACK Serverless cluster '{name}' ({plan.edition}, no worker nodes; pods are billed separately per pod, "
-            "each under its own quote)"
+            f"each under its own quote{extra})"
         )
-    return f"ACK cluster '{name}' ({plan.edition}, {plan.node_count} x {plan.instance_types[0]})"
+    return f"ACK cluster '{name}' ({plan.edition}, {plan.node_count} x {plan.instance_types[0]}{extra})"
 
 
 def _requested_by(ctx: Context) -> str:
@@ -52,7 +53,9 @@ def _requested_by(ctx: Context) -> str:
 
 
 def _view(status: OperationStatus) -> OperationView:
-    if status.state == "running":
+    if status.waiting_for_full_server:
+        step = "Ask the operator to start ack-compute-mcp without --read-only; this server cannot continue it."
+    elif status.state == "running":
         step = f"Still running; call get_operation with {status.operation_id} again (wait_seconds up to {MAX_WAIT})."
     elif status.state == "succeeded":
         step = (status.result or {}).get("next_step", "Done.")
@@ -71,7 +74,7 @@ async def await_operation(runtime: Runtime, ctx: Context, operation_id: str, wai
     deadline = anyio.current_time() + max(0, min(wait_seconds, MAX_WAIT))
     status = runtime.operations.get(operation_id)
     reported, said = -1.0, ""
-    while not status.done and (remaining := deadline - anyio.current_time()) > 0:
+    while not status.done and not status.waiting_for_full_server and (remaining := deadline - anyio.current_time()) > 0:
         status = await anyio.to_thread.run_sync(
             runtime.operations.wait, operation_id, min(remaining, 2.0), abandon_on_cancel=True
         )

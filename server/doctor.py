@@ -306,7 +306,35 @@ def _kubeconfig_rows(settings: Settings) -> list[DoctorCheck]:
         )
     else:
         rows.append(_row(name, "ok", detail))
+    rows.append(_allowed_contexts_row(settings, path))
     return rows
+
+
+def _allowed_contexts_row(settings: Settings, path: Path) -> DoctorCheck:
+    """Which contexts agents may target, each loaded exactly as a `context:` target would be (same refusals)."""
+    from ack_compute.cloud.errors import CloudError
+    from ack_compute.cloud.kube import context_kubeconfig
+
+    name = "allowed contexts"
+    if not settings.allowed_contexts:
+        return _row(name, "ok", "none: context:<name> targets are refused (ACK_COMPUTE_ALLOWED_CONTEXTS)")
+    problems: list[str] = []
+    for context in settings.allowed_contexts:
+        try:
+            context_kubeconfig(path, context, allow_exec=settings.allow_exec_credentials)
+        except CloudError as exc:
+            problems.append(exc.message)
+    exec_note = "; exec credential plugins allowed" if settings.allow_exec_credentials else ""
+    listed = ", ".join(settings.allowed_contexts)
+    if problems:
+        return _row(
+            name,
+            "warn",
+            f"{listed}{exec_note}: " + "; ".join(problems),
+            "fix those contexts in the kubeconfig, or remove them from ACK_COMPUTE_ALLOWED_CONTEXTS "
+            "(ACK_COMPUTE_ALLOW_EXEC_CREDENTIALS=true lets exec plugins run).",
+        )
+    return _row(name, "ok", f"{listed}{exec_note}")
 
 
 def _state_rows(settings: Settings) -> list[DoctorCheck]:
@@ -341,6 +369,7 @@ def _state_rows(settings: Settings) -> list[DoctorCheck]:
         )
     else:
         rows.append(_row("state dir", "ok", what))
+    secret_row = _quote_secret_row(settings, state / SECRET_FILE)  # as found: opening the ledger tightens modes
     try:
         ledger = Ledger(state / "ledger.sqlite3")
         version = ledger.query("PRAGMA user_version")[0][0]
@@ -358,7 +387,7 @@ def _state_rows(settings: Settings) -> list[DoctorCheck]:
                 f"dir, or move the file aside (it records what this server created; cleanup needs it); or {elsewhere}.",
             )
         )
-    rows.append(_quote_secret_row(settings, state / SECRET_FILE))
+    rows.append(secret_row)
     return rows
 
 

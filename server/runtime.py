@@ -94,9 +94,16 @@ class Runtime:
             eci=EciPrices(clients),
         )
         ownership = Ownership(ledger)
-        operations = Operations(ledger)
+        operations = Operations(ledger, read_only=settings.read_only)
         kubeconfigs = Kubeconfigs(cs, minutes=settings.kubeconfig_minutes, private_endpoint=settings.private_endpoint)
-        targets = Targets(cs, kubeconfigs, settings.region, settings.kubeconfig)
+        targets = Targets(
+            cs,
+            kubeconfigs,
+            settings.region,
+            settings.kubeconfig,
+            allowed_contexts=settings.allowed_contexts,
+            allow_exec_credentials=settings.allow_exec_credentials,
+        )
         clusters = ClusterService(
             cs=cs,
             ecs=ecs,

@@ -70,6 +70,26 @@ class Settings(BaseSettings):
     read_only: bool = Field(
         False, description="Offer only estimate_cost, lookups, docs and get_operation: nothing is created or deleted."
     )
+    # Kubeconfig contexts (`context:<name>` targets): none unless the operator lists them. Over HTTP a caller
+    # may use a listed context if they are an admin, or their tokens-file entry (`contexts`) or OAuth scope
+    # (`ack-compute:context:<name>`) names it.
+    allowed_contexts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Kubeconfig contexts `context:<name>` may use (comma-separated); none by default.",
+    )
+    allow_exec_credentials: bool = Field(
+        False,
+        description="Let allowed contexts authenticate with exec credential plugins or auth-providers "
+        "(they run programs on this machine).",
+    )
+
+    @field_validator("allowed_contexts", mode="before")
+    @classmethod
+    def _context_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     # HTTP access. The bearer token comes only from the environment or a file, never the command line.
     http_token: SecretStr | None = Field(
         None, description="Bearer token every HTTP request must carry (one identity, an admin); 32+ characters."

@@ -19,10 +19,15 @@ class Caller(BaseModel):
 
     subject: str = Field("", max_length=256)
     admin: bool = True
+    # Kubeconfig contexts this (non-admin) caller was granted; admins may use every context the operator allowed.
+    contexts: frozenset[str] = frozenset()
 
     def sees(self, owner: str) -> bool:
         """Admins see everything; anyone else only what they created or asked for."""
         return self.admin or owner == self.subject
+
+    def may_use_context(self, context: str) -> bool:
+        return self.admin or context in self.contexts
 
     @property
     def label(self) -> str:

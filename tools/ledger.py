@@ -6,11 +6,16 @@ front so check-then-insert sequences are atomic across servers sharing the state
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+log = logging.getLogger("ack_compute.ledger")
 
 # Each entry migrates the schema from version i to i+1; never edit a shipped entry, append.
 _MIGRATIONS: list[str] = [
@@ -94,12 +99,47 @@ _MIGRATIONS: list[str] = [
 ]
 
 
+def secure_state_dir(state_dir: Path) -> None:
+    """The state dir holds every caller's plans and job output and the quote secret: 0700, and every file in
+    it 0600, whatever the umask; looser modes left by an older version or a hand are tightened on start."""
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _tighten(state_dir, 0o700)
+    with os.scandir(state_dir) as entries:
+        for entry in entries:
+            if entry.is_file(follow_symlinks=False):
+                _tighten(Path(entry.path), 0o600)
+
+
+def _tighten(path: Path, owner_bits: int) -> None:
+    current = stat.S_IMODE(path.lstat().st_mode)
+    wanted = (current & 0o700) | owner_bits
+    if wanted != current:
+        try:
+            os.chmod(path, wanted)
+        except OSError as exc:  # not ours (another user's file): say so, never fail the start over it
+            log.warning("cannot restrict %s to mode %04o: %s", path, wanted, exc.strerror)
+
+
+def create_private(path: Path) -> None:
+    """Create `path` (if absent) readable by this user only, whatever the umask. SQLite gives its -wal, -shm and
+    -journal files the database file's mode (sqlite os_unix.c findCreateFileMode, then fchmod in robust_open)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 class Ledger:
     """Connections are per thread; every write goes through `transaction()`."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        secure_state_dir(path.parent)
+        create_private(path)
         self._local = threading.local()
         with self.transaction() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]

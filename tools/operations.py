@@ -39,6 +39,7 @@ class OperationStatus(BaseModel):
     error: str | None
     created_at: datetime
     updated_at: datetime
+    waiting_for_full_server: bool = False  # orphaned, seen from a read-only server that will not continue it
 
     @property
     def done(self) -> bool:
@@ -73,9 +74,19 @@ def _failure_text(exc: BaseException) -> str:
     return f"internal error ({type(exc).__name__}); see the server log"
 
 
+READ_ONLY_WAIT = (
+    "Waiting for a full server: this server is read-only and continues nothing that creates or deletes; "
+    "a server without --read-only on the same state dir resumes it when it starts."
+)
+
+
 class Operations:
-    def __init__(self, ledger: Ledger, clock: Callable[[], float] = time.time) -> None:
+    """`read_only`: a server that may not create or delete adopts no orphaned operation (resuming one would
+    call the cloud's create and delete APIs); it only shows them as waiting for a full server."""
+
+    def __init__(self, ledger: Ledger, clock: Callable[[], float] = time.time, *, read_only: bool = False) -> None:
         self.ledger = ledger
+        self.read_only = read_only
         self._clock = clock
         self._changed = threading.Condition()
         self._threads: dict[str, threading.Thread] = {}
@@ -169,17 +180,19 @@ class Operations:
                 "Check the id; operation ids look like op-0123456789abcdef.",
             )
         row = rows[0]
+        waiting = self.read_only and row["state"] == "running" and not _alive(row["owner_pid"])
         return OperationStatus(
             operation_id=row["operation_id"],
             kind=row["kind"],
             state=row["state"],
             stage=row["stage"],
             progress=row["progress"],
-            message=row["message"],
+            message=READ_ONLY_WAIT if waiting else row["message"],
             result=json.loads(row["result_json"]) if row["result_json"] else None,
             error=row["error"],
             created_at=datetime.fromtimestamp(row["created_at"], UTC),
             updated_at=datetime.fromtimestamp(row["updated_at"], UTC),
+            waiting_for_full_server=waiting,
         )
 
     def wait(self, operation_id: str, timeout_s: float) -> OperationStatus:
@@ -187,7 +200,7 @@ class Operations:
         deadline = time.monotonic() + max(0.0, timeout_s)
         status = self.get(operation_id)
         seen = (status.updated_at, status.state)
-        while not status.done and (remaining := deadline - time.monotonic()) > 0:
+        while not status.done and not status.waiting_for_full_server and (remaining := deadline - time.monotonic()) > 0:
             with self._changed:
                 self._changed.wait(timeout=min(remaining, 1.0))  # 1 s cap also sees other processes' writes
             status = self.get(operation_id)
@@ -202,8 +215,16 @@ class Operations:
         )
         return [(r["operation_id"], json.loads(r["params_json"])) for r in rows if not _alive(r["owner_pid"])]
 
+    def orphaned(self) -> list[str]:
+        """Every operation left running by a process that is gone, whatever its kind."""
+        rows = self.ledger.query("SELECT operation_id, owner_pid FROM operations WHERE state = 'running'")
+        return [r["operation_id"] for r in rows if not _alive(r["owner_pid"])]
+
     def resume_all(self, kind: str, work: Work) -> list[str]:
-        """After a restart: continue every operation of `kind` whose process is gone; returns their ids."""
+        """After a restart: continue every operation of `kind` whose process is gone; returns their ids.
+        A read-only server continues none (see `orphaned` for what waits for a full server)."""
+        if self.read_only:
+            return []
         orphans = self.unfinished(kind)
         for operation_id, params in orphans:
             self.resume(operation_id, params, work)
@@ -211,6 +232,8 @@ class Operations:
 
     def resume(self, operation_id: str, params: dict[str, Any], work: Work) -> None:
         """Adopt an orphaned operation in this process and continue it from the cloud's own state."""
+        if self.read_only:
+            raise AckComputeError(f"Operation {operation_id}: {READ_ONLY_WAIT}")
         with self.ledger.transaction() as db:
             db.execute(
                 "UPDATE operations SET owner_pid = ?, updated_at = ? WHERE operation_id = ?",

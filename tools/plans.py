@@ -227,6 +227,16 @@ AnyClusterPlan = Annotated[ClusterPlan | ServerlessPlan, Field(discriminator="ki
 P = TypeVar("P", ClusterPlan, AcsPlan, ServerlessPlan, EciPlan)
 
 
+SNAT_PURCHASE = "a new VPC with a NAT gateway and an EIP, billed hourly until cleanup"
+
+
+def network_purchase(plan: AnyPlan) -> str:
+    """What a cluster plan buys besides the cluster, in the person's words ("" if nothing): the consent
+    question names it, because new_vpc_with_snat makes ACK buy a NAT gateway and an EIP (CreateCluster
+    snat_entry)."""
+    return SNAT_PURCHASE if isinstance(plan, ClusterPlan | ServerlessPlan) and plan.new_vpc_with_snat else ""
+
+
 def normalise(plan: P, default_region: str) -> P:
     """Fill server defaults so the plan that is priced is the plan that is digested and created."""
     plan = plan if plan.region else plan.model_copy(update={"region": default_region})

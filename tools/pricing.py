@@ -62,8 +62,10 @@ class RateTable(BaseModel):
     ack_pro_fee_per_hour: dict[str, Decimal]
     acs: list[AcsRate]
     acs_gpu: list[GpuRate] = Field(default_factory=list)
-    # Optional per-currency hourly prices, e.g. {"nat_gateway": {"CNY": "..."}, "eip": {...}}.
+    # Per-currency hourly prices of what new_vpc_with_snat buys: {"nat_gateway": {"USD": ...}, "eip": {...}}.
     network: dict[str, dict[str, Decimal]] = Field(default_factory=dict)
+    network_as_of: date | None = None
+    network_source: str | None = None
 
     @classmethod
     def load(cls, path: Path | None = None) -> RateTable:
@@ -263,7 +265,7 @@ class Pricer:
         else:
             assumptions.append("ACK Basic (ack.standard) has no management fee.")
         if plan.new_vpc_with_snat:
-            items.extend(self._network_items(currency, exclusions))
+            items.extend(self._network_items(currency, assumptions, exclusions))
         return self._total(currency, items, plan.hours, assumptions, exclusions)
 
     def _price_serverless(self, plan: ServerlessPlan) -> Pricing:
@@ -293,7 +295,7 @@ class Pricer:
         else:
             assumptions.append("ACK Serverless Basic (ack.standard) has no management fee.")
         if plan.new_vpc_with_snat:
-            items.extend(self._network_items(currency, exclusions))
+            items.extend(self._network_items(currency, assumptions, exclusions))
         return self._total(currency, items, plan.hours, assumptions, exclusions)
 
     def _pro_fee(self, currency: str, label: str) -> LineItem:
@@ -344,18 +346,45 @@ class Pricer:
             )
         return items
 
-    def _network_items(self, currency: str, exclusions: list[str]) -> list[LineItem]:
-        items = []
-        for name, label in (("nat_gateway", "NAT gateway (SNAT for the new VPC)"), ("eip", "EIP for the NAT gateway")):
-            rate = self.rates.network.get(name, {}).get(currency)
-            if rate is None:
-                exclusions.append(f"{label}: billed by the cloud but not priced here (no rate in the table).")
-            else:
-                items.append(
-                    LineItem(
-                        item=label, unit="hour", unit_price=rate, quantity=Decimal(1), hourly=rate, source=self._table
-                    )
-                )
+    def _network_items(self, currency: str, assumptions: list[str], exclusions: list[str]) -> list[LineItem]:
+        """What new_vpc_with_snat buys besides the cluster: a NAT gateway and an EIP, each billed every hour it
+        exists. Without a rate in the quote's currency the plan is refused: a quote that leaves them out would
+        let caps and the person see less than the cloud bills."""
+        wanted = {
+            "nat_gateway": "NAT gateway (SNAT for the new VPC), instance fee",
+            "eip": "EIP bound to the NAT gateway",
+        }
+        missing = [name for name in wanted if currency not in self.rates.network.get(name, {})]
+        if missing:
+            raise PricingUnavailable(
+                "new_vpc_with_snat buys a NAT gateway and an EIP, billed every hour they exist, and this server has "
+                f"no {currency} rate for {' or '.join(n.replace('_', ' ') for n in missing)}, so it cannot quote them.",
+                "Set new_vpc_with_snat to false (the cluster then reaches the internet only if its VPC already can), "
+                f"or ask the operator to add network.nat_gateway and network.eip {currency} rates to the rate table "
+                "(ACK_COMPUTE_RATE_TABLE).",
+            )
+        as_of = self.rates.network_as_of or self.rates.as_of
+        source = PriceSource(kind="rate_table", name="rate table (network)", as_of=as_of.isoformat())
+        items = [
+            LineItem(
+                item=label,
+                unit="hour",
+                unit_price=self.rates.network[name][currency],
+                quantity=Decimal(1),
+                hourly=self.rates.network[name][currency],
+                source=source,
+            )
+            for name, label in wanted.items()
+        ]
+        assumptions.append(
+            "new_vpc_with_snat creates a NAT gateway and an EIP, billed hourly until cleanup deletes them; they are "
+            f"priced from the rate table as of {as_of}"
+            + (f" ({self.rates.network_source})" if self.rates.network_source else "")
+            + "."
+        )
+        exclusions.append(
+            "Usage-based network charges: the NAT gateway's capacity units (CU) and the EIP's data transfer per GB."
+        )
         return items
 
     def _price_acs(self, plan: AcsPlan) -> Pricing:

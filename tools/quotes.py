@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ack_compute.tools.errors import QuoteRefused
 from ack_compute.tools.identity import current_caller
-from ack_compute.tools.ledger import Ledger
+from ack_compute.tools.ledger import Ledger, secure_state_dir
 from ack_compute.tools.plans import AnyPlan, canonical_json, plan_differences, plan_digest
 
 _DOMAIN = b"ack-compute-mcp/quote/v1\x00"
@@ -179,9 +179,10 @@ def _iso(ts: float) -> datetime:
 def load_or_create_secret(state_dir: Path) -> bytes:
     """The signing secret, created once with mode 0600; a racing second server reads the winner's."""
     path = state_dir / SECRET_FILE
-    state_dir.mkdir(parents=True, exist_ok=True)
+    secure_state_dir(state_dir)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.fchmod(fd, 0o600)  # whatever the umask
     except FileExistsError:
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode & 0o077:

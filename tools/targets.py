@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -15,11 +16,13 @@ from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.kube import KubeAccess, context_kubeconfig
 from ack_compute.tools.cluster_states import describe, exists, is_usable, sentence
 from ack_compute.tools.errors import AckComputeError, CloudFailure
+from ack_compute.tools.identity import current_caller
 from ack_compute.tools.kubeconfigs import Kubeconfigs
 
 CLUSTER_ID = re.compile(r"^c[0-9a-f]{32}$")
 CONTEXT_PREFIX = "context:"
 CLUSTER_REF_PATTERN = r"^(context:\S{1,253}|[0-9A-Za-z\u4e00-\u9fa5][0-9A-Za-z\u4e00-\u9fa5-]{0,62})$"
+CONTEXT_SCOPE_PREFIX = "ack-compute:context:"  # an OAuth scope (or tokens-file grant) naming one context
 ClusterKind = Literal["ack", "serverless", "registered", "context"]
 
 
@@ -61,16 +64,22 @@ class Targets:
         kubeconfigs: Kubeconfigs,
         default_region: str,
         kubeconfig_path: Path | None = None,
+        *,
+        allowed_contexts: Sequence[str] = (),
+        allow_exec_credentials: bool = False,
     ) -> None:
         self.cs = cs
         self.kubeconfigs = kubeconfigs
         self.default_region = default_region
         self.kubeconfig_path = kubeconfig_path
+        self.allowed_contexts = tuple(allowed_contexts)
+        self.allow_exec_credentials = allow_exec_credentials
 
     def resolve(self, ref: str, region: str | None = None) -> ClusterTarget:
         region = region or self.default_region
         if ref.startswith(CONTEXT_PREFIX):
             context = ref[len(CONTEXT_PREFIX) :]
+            self._check_caller(context)
             self._context_config(context)  # fail now, before anything is created, if the context is unusable
             return ClusterTarget(ref=ref, kind="context", region=region, context=context, name=context)
         info = self._by_id(ref) if CLUSTER_ID.match(ref) else None
@@ -116,15 +125,45 @@ class Targets:
             "in your local kubeconfig.",
         )
 
+    def _check_caller(self, context: str) -> None:
+        """A context is usable only if the operator allowed it on this server and, over HTTP, for this caller
+        (admins may use every allowed one). The refusal names only contexts this caller may use."""
+        caller = current_caller()
+        self._check_allowed(context)
+        if not caller.may_use_context(context):
+            granted = [c for c in self.allowed_contexts if caller.may_use_context(c)]
+            raise AckComputeError(
+                f"context {context} is not allowed for {caller.label}; contexts {caller.label} may use: "
+                f"{', '.join(granted) or 'none'}.",
+                "Use an ACK cluster id or name, or ask the operator to grant the context (`contexts` in the tokens "
+                f"file, or the OAuth scope {CONTEXT_SCOPE_PREFIX}<name>).",
+            )
+
+    def _check_allowed(self, context: str) -> None:
+        """Server-wide: only the contexts in ACK_COMPUTE_ALLOWED_CONTEXTS (none by default)."""
+        if context in self.allowed_contexts:
+            return
+        caller = current_caller()
+        shown = [c for c in self.allowed_contexts if caller.may_use_context(c)]
+        raise AckComputeError(
+            f"context {context} is not allowed on this server; allowed contexts: {', '.join(shown) or 'none'} "
+            "(setting ACK_COMPUTE_ALLOWED_CONTEXTS).",
+            "Use an ACK cluster id or name, or one of the allowed contexts; nothing was created.",
+        )
+
     def _context_config(self, context: str) -> KubeAccess:
+        self._check_allowed(context)  # also on resume and cleanup: the operator may have withdrawn it since
         path = self.kubeconfig_path or default_kubeconfig_path()
         try:
-            return KubeAccess(context_kubeconfig(path, context))
+            return KubeAccess(context_kubeconfig(path, context, allow_exec=self.allow_exec_credentials))
         except CloudError as exc:
-            raise AckComputeError(
-                f"Cannot use kubeconfig context {context!r}: {exc.message}.",
-                "Check the context name (kubectl config get-contexts) or set ACK_COMPUTE_KUBECONFIG to the file.",
-            ) from None
+            fix = (
+                "Ask the operator to switch the context to a token or client certificate, or to set "
+                "ACK_COMPUTE_ALLOW_EXEC_CREDENTIALS=true."
+                if exc.code == "CredentialProgramRefused"
+                else "Ask the operator to check the server's kubeconfig (`ack-compute-mcp doctor`)."
+            )
+            raise AckComputeError(f"Cannot use context {context}: {exc.message}.", fix) from None
 
     def access(self, target: ClusterTarget, *, timeout_s: float = 10.0) -> KubeAccess:
         """A fresh client for the target (kubeconfigs from ACK are cached in memory and refreshed)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -23,6 +24,7 @@ from ack_compute.sandbox.kubelet.api import ApiEndpoint, ApiError, KubeApi
 from ack_compute.sandbox.kubelet.images import ImageRegistry
 from ack_compute.sandbox.kubelet.logs import MAX_LOG_BYTES, ContainerLog, LogServer
 from ack_compute.sandbox.kubelet.podconfig import Sources
+from ack_compute.sandbox.kubelet.process import unprivileged_user
 from ack_compute.sandbox.kubelet.status import TERMINAL_PHASES, now_rfc3339
 from ack_compute.sandbox.kubelet.virtual import (
     VIRTUAL_CAPACITY,
@@ -118,6 +120,15 @@ class Kubelet:
         self._watch: Any = None
         self._version: str | None = None
         self._root = Path(tempfile.mkdtemp(prefix="ack-kubelet-"))
+        # As root, pods' commands run as nobody: they may pass through the root and pods dirs (0711, not list
+        # them) to their own pod dir, handed to nobody; the logs dir stays root's (0700).
+        self.run_as = unprivileged_user() if run_containers else None
+        if self.run_as is not None:
+            (self._root / "pods").mkdir(mode=0o711)
+            os.chmod(self._root / "pods", 0o711)
+            (self._root / "logs").mkdir(mode=0o700)  # every pod's output: the kubelet's alone
+            os.chmod(self._root / "logs", 0o700)
+            os.chmod(self._root, 0o711)
         self._started = False
 
     # --- lifecycle ----------------------------------------------------------------------------------------

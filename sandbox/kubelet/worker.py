@@ -30,7 +30,7 @@ from ack_compute.sandbox.kubelet.podconfig import (
     materialise_volumes,
     rewrite_paths,
 )
-from ack_compute.sandbox.kubelet.process import DEFAULT_PATH, ContainerProcess, StartError, python_shims
+from ack_compute.sandbox.kubelet.process import DEFAULT_PATH, ContainerProcess, StartError, hand_over, python_shims
 from ack_compute.sandbox.kubelet.status import (
     TERMINAL_PHASES,
     go_duration,
@@ -376,7 +376,7 @@ class PodWorker:
         own = {key: rewrite_paths(value, mounts) for key, value in own.items()}
         path = DEFAULT_PATH
         if c.pulled.ref.name == "python" and "PATH" not in own:
-            path = f"{python_shims(self._dir / '.sandbox-bin')}:{DEFAULT_PATH}"
+            path = f"{python_shims(self._dir / '.sandbox-bin', kubelet.run_as)}:{DEFAULT_PATH}"
         env = {"PATH": path, "HOME": str(self._dir), "HOSTNAME": self.name, **own}
         command = [expand(str(part), env) for part in c.spec.get("command") or []]
         args = [expand(str(part), env) for part in c.spec.get("args") or []]
@@ -392,6 +392,7 @@ class PodWorker:
         if working and rewrite_paths(working, mounts) != working:
             cwd = Path(rewrite_paths(working, mounts))
             cwd.mkdir(parents=True, exist_ok=True)
+        hand_over(self._dir, kubelet.run_as)
         return argv, env, cwd
 
     def _start(
@@ -437,7 +438,9 @@ class PodWorker:
             else:
                 instance.auto_exit_at = now
         else:
-            process = ContainerProcess(argv, cwd=cwd, env=env, log=instance.log, on_exit=self._exited(instance))
+            process = ContainerProcess(
+                argv, cwd=cwd, env=env, log=instance.log, on_exit=self._exited(instance), run_as=kubelet.run_as
+            )
             try:
                 process.start()
                 instance.process = process

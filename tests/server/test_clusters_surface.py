@@ -96,3 +96,25 @@ async def test_short_wait_hands_back_an_operation_to_follow(
     assert view["state"] == "succeeded", view
     assert view["result"]["cluster_id"] and view["progress"] == 1
     assert unknown.is_error and "op-nope" in unknown.content[0].text  # type: ignore[union-attr]
+
+
+async def test_the_question_names_the_nat_gateway_and_eip_a_snat_plan_buys(
+    world: SandboxCloud, runtime_on: Callable[..., Runtime]
+) -> None:
+    plan = {"kind": "serverless", "edition": "pro", "zone": "cn-hangzhou-h", "new_vpc_with_snat": True}
+    seen: list[str] = []
+    server = build_server(runtime_on(world, site="international"))
+    async with Client(server, elicitation_callback=answering("decline", seen)) as client:
+        est = (await client.call_tool("estimate_cost", {"plan": plan})).structured_content or {}
+        result = await client.call_tool(
+            "ensure_cluster", {"name": "acf-snat", "plan": plan, "quote_token": est["quote_token"]}
+        )
+    items = {i["item"]: str(i["hourly"]) for i in est["line_items"]}
+    assert items["NAT gateway (SNAT for the new VPC), instance fee"] == "0.043"
+    assert items["EIP bound to the NAT gateway"] == "0.009"
+    assert str(est["hourly_total"]) == "0.142", "the Pro fee (0.09) plus the NAT gateway and the EIP"
+    assert len(seen) == 1
+    assert "plus a new VPC with a NAT gateway and an EIP, billed hourly until cleanup" in seen[0]
+    assert "for 0.1420 USD/h" in seen[0], seen[0]
+    assert (result.structured_content or {})["status"] == "declined"
+    assert world.clusters() == [] and "CreateVpc" not in world.counts()

@@ -226,6 +226,38 @@ def test_local_files_loose_modes_and_kubeconfig_contexts(
     }
     assert token not in out and "s" * 32 not in out
     assert rows["ledger"]["status"] == "ok"
+    assert rows["allowed contexts"] == {
+        "status": "ok",
+        "detail": "none: context:<name> targets are refused (ACK_COMPUTE_ALLOWED_CONTEXTS)",
+        "fix": "",
+    }
+
+
+def test_allowed_contexts_are_loaded_like_targets(
+    cloud: SandboxCloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        "contexts:\n- name: dev\n  context: {cluster: c, user: u}\n- name: sso\n  context: {cluster: c, user: x}\n"
+        "clusters:\n- name: c\n  cluster: {server: 'https://10.0.0.1:6443'}\n"
+        "users:\n- name: u\n  user: {token: t}\n- name: x\n  user: {exec: {command: aws-iam-authenticator}}\n"
+    )
+    kubeconfig.chmod(0o600)
+    _, rows, _ = doctor_in_process(cloud, tmp_path, capsys, kubeconfig=kubeconfig, allowed_contexts="dev,sso,gone")
+    assert rows["allowed contexts"]["status"] == "warn"
+    assert rows["allowed contexts"]["detail"] == (
+        "dev, sso, gone: context sso authenticates with an exec credential plugin or auth-provider, which would run a "
+        "program on the server; context gone is not in the server's kubeconfig"
+    )
+    _, rows, _ = doctor_in_process(
+        cloud, tmp_path, capsys, kubeconfig=kubeconfig, allowed_contexts="dev,sso", allow_exec_credentials=True
+    )
+    assert rows["allowed contexts"] == {
+        "status": "ok",
+        "detail": "dev, sso; exec credential plugins allowed",
+        "fix": "",
+    }
 
 
 def test_a_configured_kubeconfig_that_is_missing_fails(

@@ -150,9 +150,36 @@ def test_gpu_without_a_rate_is_refused_then_priced_from_an_operator_table(runtim
     assert pricing.line_items[-1].unit == "GPU-hour" and pricing.line_items[-1].hourly == Decimal("9.5")
 
 
-def test_snat_network_cost_is_declared_not_hidden(runtime: Runtime) -> None:
-    pricing = runtime.pricer.price(cluster(new_vpc_with_snat=True))
-    assert any("NAT gateway" in e and "not priced" in e for e in pricing.exclusions)
+def test_snat_without_a_rate_in_the_quote_currency_is_refused(runtime: Runtime) -> None:
+    """The built-in table has no CNY network rate: quoting without the NAT gateway and EIP would hide them."""
+    with pytest.raises(PricingUnavailable) as refused:
+        runtime.pricer.price(cluster(new_vpc_with_snat=True))
+    assert refused.value.message == (
+        "new_vpc_with_snat buys a NAT gateway and an EIP, billed every hour they exist, and this server has no CNY "
+        "rate for nat gateway or eip, so it cannot quote them."
+    )
+    assert "Set new_vpc_with_snat to false" in refused.value.next_step
+    assert "network.nat_gateway and network.eip CNY rates" in refused.value.next_step
+
+
+def test_snat_network_is_a_line_item_in_the_hourly_total(runtime: Runtime) -> None:
+    """On the international site the built-in dated USD rates price the NAT gateway and the EIP."""
+    pricer = Pricer(runtime.pricer._ecs, runtime.pricer._cs, RateTable.load(), site="international")
+    plain = pricer.price(serverless(edition="pro", hours=2))
+    snat = pricer.price(serverless(edition="pro", hours=2, new_vpc_with_snat=True))
+    assert snat.currency == "USD"
+    network = snat.line_items[len(plain.line_items) :]
+    assert [(i.item, i.hourly, i.source.as_of) for i in network] == [
+        ("NAT gateway (SNAT for the new VPC), instance fee", Decimal("0.043"), "2026-12-03"),
+        ("EIP bound to the NAT gateway", Decimal("0.009"), "2026-12-03"),
+    ]
+    assert snat.hourly_total == plain.hourly_total + Decimal("0.052")
+    assert snat.total == plain.total + Decimal("0.104")
+    assert any(
+        "NAT gateway and an EIP, billed hourly" in a and "billing-of-internet-nat-gateways" in a
+        for a in snat.assumptions
+    )
+    assert any("capacity units" in e and "per GB" in e for e in snat.exclusions)
 
 
 def serverless(**fields: object) -> ServerlessPlan:
@@ -180,13 +207,16 @@ def test_serverless_pro_is_the_management_fee(runtime: Runtime) -> None:
 
 
 def test_serverless_network_and_zone_are_checked_like_a_cluster(runtime: Runtime) -> None:
-    pricing = runtime.pricer.price(serverless(new_vpc_with_snat=True))
-    assert any("NAT gateway" in e and "not priced" in e for e in pricing.exclusions)
+    with pytest.raises(PricingUnavailable, match="new_vpc_with_snat"):
+        runtime.pricer.price(serverless(new_vpc_with_snat=True))
     table = RateTable.load().model_dump()
     table["network"] = {"nat_gateway": {"CNY": "0.25"}, "eip": {"CNY": "0.02"}}
     pricer = Pricer(runtime.pricer._ecs, runtime.pricer._cs, RateTable.model_validate(table))
     priced = pricer.price(serverless(new_vpc_with_snat=True))
-    assert [i.item for i in priced.line_items] == ["NAT gateway (SNAT for the new VPC)", "EIP for the NAT gateway"]
+    assert [i.item for i in priced.line_items] == [
+        "NAT gateway (SNAT for the new VPC), instance fee",
+        "EIP bound to the NAT gateway",
+    ]
     assert priced.hourly_total == Decimal("0.27")
     with pytest.raises(InvalidPlan) as info:
         runtime.pricer.price(serverless(zone="cn-hangzhou-zz"))

@@ -122,11 +122,13 @@ def test_cluster_by_name_and_by_kubeconfig_context(
     kubeconfig["current-context"] = "registered-one"
     path = tmp_path / "kubeconfig"
     path.write_text(yaml.safe_dump(kubeconfig))
-    other = runtime_on(world, kubeconfig=path)
+    other = runtime_on(world, kubeconfig=path, allowed_contexts=["registered-one", "missing"])
     out = run(other, cluster="context:registered-one", script="echo via-context")
     assert out.log.strip() == "via-context" and out.cluster_id is None
-    with pytest.raises(AckComputeError, match="no context 'missing'"):
+    with pytest.raises(AckComputeError) as refused:
         other.jobs.start(JobRequest(cluster="context:missing", script="echo"))
+    assert refused.value.message == "Cannot use context missing: context missing is not in the server's kubeconfig."
+    assert str(path) not in refused.value.text
 
 
 def test_twenty_concurrent_runs_on_one_cluster_all_succeed(runtime: Runtime, cluster: str) -> None:

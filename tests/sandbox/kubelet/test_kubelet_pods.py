@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -16,6 +18,16 @@ from kubernetes.client.exceptions import ApiException
 
 if TYPE_CHECKING:
     from conftest import Setup
+
+
+@pytest.fixture
+def shared_dir() -> Any:
+    """A directory the pods' commands may write: as root the kubelet runs them as nobody, who cannot reach pytest's
+    private tmp_path."""
+    path = Path(tempfile.mkdtemp(prefix="kubelet-shared-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def container_status(pod: dict[str, Any], name: str = "c") -> dict[str, Any]:
@@ -194,8 +206,8 @@ def test_a_crashing_container_backs_off(setup: Setup) -> None:
     assert setup.log("crash") == "crashed\n" and setup.log("crash", previous=True) == "crashed\n"
 
 
-def test_on_failure_restarts_until_success(setup: Setup, tmp_path: Path) -> None:
-    counter = tmp_path / "runs"
+def test_on_failure_restarts_until_success(setup: Setup, shared_dir: Path) -> None:
+    counter = shared_dir / "runs"
     script = f'echo x >> {counter}; [ "$(wc -l < {counter})" -ge 2 ]'
     setup.run("retry", restart="OnFailure", command=["sh", "-c", script])
     pod = setup.wait_phase("retry", "Succeeded", timeout=20)
@@ -327,8 +339,8 @@ def test_a_python_script_from_a_config_map(setup: Setup) -> None:
     assert container_status(pod)["state"]["waiting"]["message"] == "couldn't find key nope in ConfigMap default/app"
 
 
-def test_init_containers_run_first(setup: Setup, tmp_path: Path) -> None:
-    marker = tmp_path / "init-ran"
+def test_init_containers_run_first(setup: Setup, shared_dir: Path) -> None:
+    marker = shared_dir / "init-ran"
     setup.create(
         {
             "metadata": {"name": "init"},
@@ -413,3 +425,23 @@ def test_an_expired_watch_lists_again(make_setup: Any, monkeypatch: pytest.Monke
     setup.run("after", command=["true"])
     setup.wait_phase("after", "Succeeded")
     assert len(lists) == 2 and not expired, "the 410 made the kubelet list again, then watch"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root drops to nobody")
+def test_as_root_commands_run_as_nobody_and_cannot_read_root_files(setup: Setup, shared_dir: Path) -> None:
+    private = shared_dir / "private"
+    private.write_text("root only")
+    private.chmod(0o600)
+    logs = '"$(dirname "$(dirname "$HOME")")/logs"'  # the kubelet's root/logs: every pod's output
+    script = (
+        f'id -u; id -G; echo "home=$HOME"; touch "$HOME/mine" && echo wrote-home; ls {logs} 2>&1 | sed "s|/.*/|/|"; '
+        f"cat {private}"
+    )
+    setup.run("dropped", restart="Never", command=["sh", "-c", script])
+    pod = setup.wait_phase("dropped", "Failed")
+    uid, groups, home, wrote, other_logs, denied = setup.log("dropped").strip().split("\n")
+    assert (uid, groups) == ("65534", "65534"), "nobody, group nogroup, no supplementary groups"
+    assert home.startswith("home=/") and wrote == "wrote-home", "its own pod dir is its HOME and is writable"
+    assert other_logs == "ls: cannot open directory '/logs': Permission denied", "other pods' output stays private"
+    assert denied == f"cat: {private}: Permission denied"
+    assert container_status(pod)["state"]["terminated"]["exitCode"] == 1

@@ -1,0 +1,160 @@
+"""Shared by tests/security/test_access_attacks.py: real server processes on an in-process sandbox cloud.
+
+Loaded by path (the suite imports with --import-mode=importlib, so test folders are not packages). It reuses the
+launcher of tests/server/conftest.py for `serve --http` and the crash driver of tests/tools/crash_driver.py; what is
+here is only what those do not offer: a kubeconfig with production-like contexts, a tokens file, clients, and a
+reader for the crash driver's event lines.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TextIO
+
+import httpx2
+import yaml
+from mcp import Client, StdioServerParameters, types
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+
+TESTS = Path(__file__).resolve().parents[1]
+SERVE = [sys.executable, "-m", "ack_compute.server", "serve"]
+CRASH_DRIVER = TESTS / "tools" / "crash_driver.py"
+
+
+def load(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = sys.modules.get(name)
+    if module is None:
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return module
+
+
+LAUNCHER = load("security_http_launcher", TESTS / "server" / "conftest.py")  # serving_http, free_port
+
+
+def text_of(result: types.CallToolResult) -> str:
+    return " ".join(getattr(c, "text", "") for c in result.content)
+
+
+def stdio(env: Mapping[str, str], errlog: TextIO) -> Client:
+    """A client that starts `serve` over stdio with exactly this environment (plus the SDK's safe defaults)."""
+    return Client(stdio_client(StdioServerParameters(command=SERVE[0], args=SERVE[1:], env=dict(env)), errlog=errlog))
+
+
+def over_http(url: str, token: str) -> Client:
+    headers = {"Authorization": f"Bearer {token}"}
+    return Client(streamable_http_client(url, http_client=httpx2.AsyncClient(headers=headers, timeout=60)))
+
+
+@asynccontextmanager
+async def connected(client: Client) -> AsyncIterator[Client]:
+    async with client:
+        yield client
+
+
+def write_kubeconfig(path: Path, contexts: Mapping[str, dict[str, Any]]) -> Path:
+    """One file with a context per name: each value is a single-cluster kubeconfig (as ACK hands out) or a dict
+    with its cluster's kubeconfig under "kubeconfig" and a replacement `user` body under "user"."""
+    document: dict[str, Any] = {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []}
+    for name, spec in contexts.items():
+        source = spec.get("kubeconfig", spec)
+        cluster = source["clusters"][0]["cluster"]
+        user = spec.get("user") or source["users"][0]["user"]
+        document["clusters"].append({"name": f"{name}-cluster", "cluster": cluster})
+        document["users"].append({"name": f"{name}-user", "user": user})
+        document["contexts"].append({"name": name, "context": {"cluster": f"{name}-cluster", "user": f"{name}-user"}})
+    document["current-context"] = next(iter(contexts))
+    path.write_text(yaml.safe_dump(document))
+    path.chmod(0o600)
+    return path
+
+
+def exec_plugin_user(marker: Path) -> dict[str, Any]:
+    """A `users[].user` that authenticates through an exec credential plugin which, when run, leaves `marker`."""
+    credential = json.dumps(
+        {"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential", "status": {"token": "x"}}
+    )
+    return {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "/bin/sh",
+            "args": ["-c", f"touch {marker}; echo '{credential}'"],
+            "interactiveMode": "Never",
+        }
+    }
+
+
+def write_tokens(path: Path, entries: list[dict[str, Any]]) -> Path:
+    path.write_text(json.dumps({"tokens": entries}))
+    path.chmod(0o600)
+    return path
+
+
+class Driver:
+    """tests/tools/crash_driver.py as a child process: its JSON event lines, and a SIGKILL."""
+
+    def __init__(self, args: list[str], env: Mapping[str, str], log: Path) -> None:
+        self._log = log.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(CRASH_DRIVER), *args],
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+        )
+        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("{"):
+                self._events.put(json.loads(line))
+
+    def event(self, name: str, timeout: float = 60.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                event = self._events.get(timeout=min(remaining, 0.5))
+            except queue.Empty:
+                assert self.proc.poll() is None, f"the driver exited ({self.proc.returncode}) before {name!r}"
+                continue
+            if event["event"] == name:
+                return event
+        raise AssertionError(f"no {name!r} from the driver within {timeout:.0f} s")
+
+    def sigkill(self) -> None:
+        os.kill(self.proc.pid, signal.SIGKILL)
+        assert self.proc.wait(timeout=10) == -signal.SIGKILL
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.sigkill()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._log.close()
+
+
+def wait_for(what: str, check: Any, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+    return value

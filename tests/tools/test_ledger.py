@@ -1,0 +1,56 @@
+"""The state dir's modes: 0700 and every file 0600 whatever the umask, looser ones tightened on start."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ack_compute.tools.ledger import Ledger
+from ack_compute.tools.quotes import load_or_create_secret
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    previous = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def test_everything_in_the_state_dir_is_private_under_umask_zero(tmp_path: Path, open_umask: None) -> None:
+    state = tmp_path / "state"
+    ledger = Ledger(state / "ledger.sqlite3")
+    with ledger.transaction() as db:
+        db.execute(
+            "INSERT INTO quotes (quote_id, plan_digest, plan_json, kind, region, currency, hourly, total, issued_at,"
+            " expires_at) VALUES ('q', 'd', '{}', 'acs', 'cn-hangzhou', 'CNY', '1', '1', 0, 1)"
+        )
+    load_or_create_secret(state)
+    files = {p.name: mode(p) for p in state.iterdir()}
+    assert mode(state) == 0o700
+    assert files == {n: 0o600 for n in ("ledger.sqlite3", "ledger.sqlite3-wal", "ledger.sqlite3-shm", "quote-secret")}
+
+
+def test_looser_modes_left_behind_are_tightened_on_start(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    state.chmod(0o755)
+    for name in ("ledger.sqlite3", "quote-secret", "notes.txt"):
+        (state / name).write_bytes(b"s" * 32 if name == "quote-secret" else b"")
+        (state / name).chmod(0o644)
+    Ledger(state / "ledger.sqlite3")
+    assert mode(state) == 0o700
+    assert {p.name: mode(p) for p in state.iterdir() if not p.name.endswith(("-wal", "-shm"))} == {
+        "ledger.sqlite3": 0o600,
+        "quote-secret": 0o600,
+        "notes.txt": 0o600,
+    }
