@@ -12,7 +12,7 @@ from pydantic import BaseModel, SecretStr
 
 from ack_compute.cloud.clients import OpenApiClients
 
-PAGE_SIZE = 100  # the largest page DescribeClustersV1 serves; fewer round trips for big accounts
+PAGE_SIZE = 100  # a large page: fewer round trips for big accounts
 
 
 class RegionInfo(BaseModel):
@@ -85,8 +85,14 @@ class ContainerService:
     def __init__(self, clients: OpenApiClients) -> None:
         self._clients = clients
 
-    def _cs(self) -> Any:
-        return self._clients.client("cs")
+    def _cs(self, region: str | None = None) -> Any:
+        """The CS client for `region`'s own endpoint (cs.{region}.aliyuncs.com), the default region's without one.
+
+        Alibaba's "Announcement on ACK OpenAPI underlying architecture upgrade" (help center, ACK product
+        overview, 2024-11-18): a cluster API called on an endpoint that does not match the cluster's region
+        still works but is slower; use the endpoint of the cluster's region.
+        """
+        return self._clients.client("cs", region)
 
     def describe_regions(self) -> list[RegionInfo]:
         from alibabacloud_cs20151215 import models as m
@@ -101,27 +107,45 @@ class ContainerService:
             if r.get("regionId")
         ]
 
-    def list_clusters(self, *, name: str | None = None, region: str | None = None) -> list[ClusterInfo]:
-        """Every cluster, across all pages (the name filter is a server-side match; callers check exactly)."""
+    def list_clusters(
+        self, *, name: str | None = None, region: str | None = None, profile: str | None = None
+    ) -> list[ClusterInfo]:
+        """Every cluster of one region, across all pages, from that region's endpoint.
+
+        DescribeClustersForRegion (`GET /regions/{region_id}/clusters`) replaces DescribeClustersV1, which
+        Alibaba's "Announcement on ACK API parameter changes and deprecation" decommissions (all regions by
+        2026-09-30). Its `name` filter is a fuzzy match (SDK DescribeClustersForRegionRequest doc), so callers
+        still compare names exactly; its items carry `vswitch_ids` and no `zone_id`.
+        """
         from alibabacloud_cs20151215 import models as m
 
+        region = region or self._clients.config.region
         found: list[ClusterInfo] = []
         page = 1
         while True:
-            request = m.DescribeClustersV1Request(name=name, region_id=region, page_number=page, page_size=PAGE_SIZE)
+            request = m.DescribeClustersForRegionRequest(
+                name=name or None,
+                profile=profile,
+                page_number=page,
+                page_size=PAGE_SIZE,
+            )
             body = self._clients.call(
-                "DescribeClustersV1", lambda r=request: self._cs().describe_clusters_v1(r).body.to_map()
+                "DescribeClustersForRegion",
+                lambda r=request: self._cs(region).describe_clusters_for_region(region, r).body.to_map(),
             )
             batch = body.get("clusters") or []
-            found.extend(ClusterInfo.from_api(c) for c in batch)
+            found.extend(ClusterInfo.from_api({"region_id": region, **c}) for c in batch)
             total = int((body.get("page_info") or {}).get("total_count") or 0)
             if not batch or len(found) >= total:
                 return found
             page += 1
 
-    def describe_cluster(self, cluster_id: str) -> ClusterInfo:
+    def describe_cluster(self, cluster_id: str, region: str | None = None) -> ClusterInfo:
+        """DescribeClusterDetail (`GET /clusters/{id}`) on the cluster's region endpoint when the caller knows
+        the region, else on the default region's: the path names no region, and the architecture-upgrade
+        announcement says a mismatched endpoint still answers (only slower)."""
         body = self._clients.call(
-            "DescribeClusterDetail", lambda: self._cs().describe_cluster_detail(cluster_id).body.to_map()
+            "DescribeClusterDetail", lambda: self._cs(region).describe_cluster_detail(cluster_id).body.to_map()
         )
         return ClusterInfo.from_api(body)
 
@@ -135,12 +159,16 @@ class ContainerService:
 
         request = m.CreateClusterRequest().from_map(wire_body)
         body = self._clients.call(
-            "CreateCluster", lambda: self._cs().create_cluster(request).body.to_map(), idempotent=False
+            "CreateCluster",
+            lambda: self._cs(wire_body.get("region_id")).create_cluster(request).body.to_map(),
+            idempotent=False,
         )
         return body["cluster_id"], body.get("task_id", "")
 
-    def describe_task(self, task_id: str) -> TaskInfo:
-        body = self._clients.call("DescribeTaskInfo", lambda: self._cs().describe_task_info(task_id).body.to_map())
+    def describe_task(self, task_id: str, region: str | None = None) -> TaskInfo:
+        body = self._clients.call(
+            "DescribeTaskInfo", lambda: self._cs(region).describe_task_info(task_id).body.to_map()
+        )
         error = body.get("error") or {}
         return TaskInfo(
             task_id=body.get("task_id", task_id),
@@ -150,13 +178,13 @@ class ContainerService:
             error_message=str(error.get("message") or ""),
         )
 
-    def user_kubeconfig(self, cluster_id: str, *, private: bool, minutes: int) -> Kubeconfig:
+    def user_kubeconfig(self, cluster_id: str, *, private: bool, minutes: int, region: str | None = None) -> Kubeconfig:
         from alibabacloud_cs20151215 import models as m
 
         request = m.DescribeClusterUserKubeconfigRequest(private_ip_address=private, temporary_duration_minutes=minutes)
         body = self._clients.call(
             "DescribeClusterUserKubeconfig",
-            lambda: self._cs().describe_cluster_user_kubeconfig(cluster_id, request).body.to_map(),
+            lambda: self._cs(region).describe_cluster_user_kubeconfig(cluster_id, request).body.to_map(),
         )
         expiration = body.get("expiration")
         return Kubeconfig(
@@ -164,10 +192,10 @@ class ContainerService:
             expiration=datetime.fromisoformat(expiration.replace("Z", "+00:00")) if expiration else None,
         )
 
-    def list_addons(self, cluster_id: str) -> list[AddonInfo]:
+    def list_addons(self, cluster_id: str, region: str | None = None) -> list[AddonInfo]:
         """ListClusterAddonInstances: the add-ons installed on a cluster (name, version, state)."""
         body = self._clients.call(
-            "ListClusterAddonInstances", lambda: self._cs().list_cluster_addon_instances(cluster_id).body.to_map()
+            "ListClusterAddonInstances", lambda: self._cs(region).list_cluster_addon_instances(cluster_id).body.to_map()
         )
         return [
             AddonInfo(name=a.get("name", ""), version=a.get("version") or "", state=a.get("state") or "")
@@ -175,12 +203,12 @@ class ContainerService:
             if a.get("name")
         ]
 
-    def delete_cluster(self, cluster_id: str) -> str:
+    def delete_cluster(self, cluster_id: str, region: str | None = None) -> str:
         """DeleteCluster; returns the delete task id. Repeating it on a cluster being deleted returns that task."""
         from alibabacloud_cs20151215 import models as m
 
         body = self._clients.call(
             "DeleteCluster",
-            lambda: self._cs().delete_cluster(cluster_id, m.DeleteClusterRequest()).body.to_map(),
+            lambda: self._cs(region).delete_cluster(cluster_id, m.DeleteClusterRequest()).body.to_map(),
         )
         return str(body.get("task_id") or "")

@@ -22,7 +22,7 @@ def tags_view(tags: list[Tag]) -> list[dict[str, str]]:
 
 
 def cluster_view(cluster: Cluster, server_url: str | None) -> dict[str, Any]:
-    """The fields DescribeClusterDetail and DescribeClustersV1 share."""
+    """DescribeClusterDetail's fields (without `parameters`)."""
     intranet = server_url or ""
     master_url = {
         "api_server_endpoint": intranet if cluster.endpoint_public_access else "",
@@ -72,6 +72,43 @@ def cluster_view(cluster: Cluster, server_url: str | None) -> dict[str, Any]:
         "created": cs_time(cluster.created),
         "updated": cs_time(cluster.updated),
     }
+
+
+# The item fields of DescribeClustersForRegion (SDK 7.2.3 DescribeClustersForRegionResponseBodyClusters): no
+# zone_id, vswitch_id, master_url or meta_data, unlike the decommissioned DescribeClustersV1.
+LIST_ITEM_FIELDS = (
+    "cluster_domain",
+    "cluster_id",
+    "cluster_spec",
+    "cluster_type",
+    "container_cidr",
+    "created",
+    "current_version",
+    "deletion_protection",
+    "init_version",
+    "ip_stack",
+    "name",
+    "next_version",
+    "profile",
+    "proxy_mode",
+    "region_id",
+    "resource_group_id",
+    "security_group_id",
+    "service_cidr",
+    "size",
+    "state",
+    "tags",
+    "timezone",
+    "updated",
+    "vpc_id",
+    "vswitch_ids",
+)
+
+
+def cluster_list_view(cluster: Cluster) -> dict[str, Any]:
+    """An item of DescribeClustersForRegion."""
+    full = cluster_view(cluster, None)
+    return {key: full[key] for key in LIST_ITEM_FIELDS}
 
 
 def cluster_detail_view(cluster: Cluster, server_url: str | None) -> dict[str, Any]:

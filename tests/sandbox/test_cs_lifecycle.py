@@ -211,7 +211,10 @@ def test_deletion_releases_what_ack_created_and_leaves_the_network(
 
     assert task(cs, deleted.body.task_id).state == "success"
     assert created.cluster_id not in {
-        c.cluster_id for c in cs.describe_clusters_v1(cs_models.DescribeClustersV1Request()).body.clusters
+        c.cluster_id
+        for c in cs.describe_clusters_for_region(
+            "cn-hangzhou", cs_models.DescribeClustersForRegionRequest(page_size=100)
+        ).body.clusters
     }
     wait_until(lambda: not_found(cs, created.cluster_id))
     record = cloud.cluster(created.cluster_id)

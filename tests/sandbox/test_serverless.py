@@ -99,7 +99,8 @@ def test_serverless_cluster_runs_with_virtual_nodes_and_no_node_pools(
         0,
     )
     assert (detail.vswitch_ids, detail.service_cidr, detail.container_cidr) == (network[1], "172.19.0.0/20", "")
-    listing = cs.describe_clusters_v1(cs_models.DescribeClustersV1Request(profile="Serverless", name="acf-serverless"))
+    request = cs_models.DescribeClustersForRegionRequest(profile="Serverless", name="acf-serverless")
+    listing = cs.describe_clusters_for_region("cn-hangzhou", request)
     assert cluster_id in {cluster.cluster_id for cluster in listing.body.clusters}
     assert {cluster.profile for cluster in listing.body.clusters} == {"Serverless"}
     pools = cs.describe_cluster_node_pools(cluster_id, cs_models.DescribeClusterNodePoolsRequest()).body
