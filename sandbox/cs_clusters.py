@@ -11,8 +11,10 @@ so the gateway answers them as it answers any API it does not have: 404 InvalidA
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+from ack_compute.sandbox import sdk_marks
 from ack_compute.sandbox.cs_validation import CreateClusterIn, parse_body, plan_cluster
 from ack_compute.sandbox.cs_views import cluster_detail_view, cluster_list_view
 from ack_compute.sandbox.errors import cluster_not_found, cs_invalid, deletion_protected
@@ -37,6 +39,7 @@ TRUE_VALUES = ("true", "1")
 
 
 def create_cluster(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
+    refuse_deprecated(request.body, "CreateClusterRequest")
     body = parse_body(CreateClusterIn, request.body)
     world, lifecycle = state.world, state.lifecycle
     with world.lock:
@@ -52,6 +55,28 @@ def create_cluster(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
             "CreateCluster", body.client_token, {"cluster_id": cluster.cluster_id, "task_id": task.task_id}
         )
     return {**answer, "request_id": request.request_id}
+
+
+def refuse_deprecated(raw: bytes, model: str) -> None:
+    """400 for any field the installed SDK marks `**[Deprecated]**` in `model`, at any depth, even when empty.
+
+    Alibaba's "Announcement on ACK API parameter changes and deprecation" (2026): deprecated parameters of
+    CreateCluster "become invalid or request validation reports an error code 400". The code the sandbox
+    sends is CS's InvalidParameter (documented for CreateCluster; see tests/conformance/documented_errors.json).
+    The message carries the SDK's own advice, so a caller learns the replacement.
+    """
+    try:
+        body = json.loads(raw or b"{}")
+    except json.JSONDecodeError:
+        return  # parse_body reports it
+    deprecated = [f for f in sdk_marks.check_body(sdk_marks.CS_PACKAGE, model, body) if f.problem == "deprecated"]
+    if deprecated:
+        first = deprecated[0]
+        others = f" (also deprecated: {', '.join(f.path for f in deprecated[1:])})" if len(deprecated) > 1 else ""
+        advice = first.replacement().split(". ")[0].rstrip(".")
+        if not re.search(r"\buse\b", advice, re.IGNORECASE):
+            advice = "Leave it out"
+        raise cs_invalid(f"{first.path} is deprecated and no longer accepted{others}. {advice}.")
 
 
 def describe_clusters_for_region(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
