@@ -22,7 +22,8 @@ def tags_view(tags: list[Tag]) -> list[dict[str, str]]:
 
 
 def cluster_view(cluster: Cluster, server_url: str | None) -> dict[str, Any]:
-    """DescribeClusterDetail's fields (without `parameters`)."""
+    """DescribeClusterDetail's fields (without `parameters`); none the SDK marks deprecated (`vswitch_id` is: the
+    2026 announcement says DescribeClusterDetail no longer returns deprecated fields)."""
     intranet = server_url or ""
     master_url = {
         "api_server_endpoint": intranet if cluster.endpoint_public_access else "",
@@ -48,7 +49,6 @@ def cluster_view(cluster: Cluster, server_url: str | None) -> dict[str, Any]:
         "init_version": cluster.kubernetes_version,
         "next_version": "",
         "vpc_id": cluster.vpc_id,
-        "vswitch_id": ",".join(cluster.vswitch_ids),
         "vswitch_ids": list(cluster.vswitch_ids),
         "container_cidr": cluster.container_cidr or "",
         "subnet_cidr": cluster.container_cidr or "",
@@ -151,7 +151,7 @@ def nodepool_view(cluster: Cluster, pool: NodePool) -> dict[str, Any]:
             "data_disks": [disk.model_dump(exclude_none=True) for disk in pool.data_disks],
             "key_pair": pool.key_pair or "",
             "login_password": "",
-            "security_group_id": pool.security_group_id or cluster.security_group_id or "",
+            # scaling_group.security_group_id is deprecated in the SDK's response model: only the list is sent.
             "security_group_ids": [pool.security_group_id or cluster.security_group_id or ""],
             "multi_az_policy": "BALANCE",
             "tags": tags_view(pool.tags),
