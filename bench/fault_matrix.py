@@ -448,7 +448,7 @@ def throttling(stage: Stage) -> Answer:
     world, runtime = stage.world, stage.runtime
     token = quote(runtime)
     world.reset_counts()
-    world.inject("DescribeClustersV1", Fault.throttle(retry_after_ms=500), times=2)
+    world.inject("DescribeClustersForRegion", Fault.throttle(retry_after_ms=500), times=2)
     world.inject("CreateCluster", Fault.throttle(retry_after_ms=500), times=1)
     started = time.monotonic()
     outcome = runtime.clusters.ensure(OURS, plan=PLAN, quote_token=token)
@@ -466,7 +466,7 @@ def throttling_in_cleanup(stage: Stage) -> None:
 
 
 def throttling_beyond_budget(stage: Stage) -> Answer:
-    stage.world.inject("DescribeClustersV1", Fault.throttle(retry_after_ms=60_000), times=1)
+    stage.world.inject("DescribeClustersForRegion", Fault.throttle(retry_after_ms=60_000), times=1)
     started = time.monotonic()
     try:
         stage.runtime.clusters.ensure(OURS, plan=PLAN, quote_token=quote(stage.runtime))

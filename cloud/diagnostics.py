@@ -78,7 +78,7 @@ RAM_ACTIONS: tuple[RamAction, ...] = (
     _a("ecs", "DescribeInstanceTypes", "pricing", "estimate_cost (instance type facts)", "read"),
     _a("ecs", "DescribeAvailableResource", "pricing", "estimate_cost, ensure_cluster (zone stock)", "read"),
     _a("eci", "DescribeContainerGroupPrice", "pricing", "estimate_cost (eci plans)", "read"),
-    _a("cs", "DescribeClustersV1", "read", "ensure_cluster, run_job, deploy_acs, cleanup (by name)", "read"),
+    _a("cs", "DescribeClustersForRegion", "read", "ensure_cluster, run_job, deploy_acs, cleanup (by name)", "read"),
     _a("cs", "DescribeClusterDetail", "read", "ensure_cluster, run_job, deploy_acs, cleanup", "placeholder"),
     _a("cs", "DescribeTaskInfo", "read", "ensure_cluster, cleanup (task progress)", "placeholder"),
     _a("cs", "ListClusterAddonInstances", "read", "deploy_acs, run_job on ACS (virtual node add-on)", "placeholder"),
@@ -231,9 +231,9 @@ def _probe_call(action: str, region: str, clients: OpenApiClients) -> Any:
     match action:
         case "DescribeRegions":
             return _cs(clients).describe_regions(cs.DescribeRegionsRequest())
-        case "DescribeClustersV1":
-            request = cs.DescribeClustersV1Request(region_id=region, page_number=1, page_size=1)
-            return _cs(clients).describe_clusters_v1(request)
+        case "DescribeClustersForRegion":
+            request = cs.DescribeClustersForRegionRequest(page_number=1, page_size=1)
+            return clients.client("cs", region).describe_clusters_for_region(region, request)
         case "DescribeClusterDetail":
             return _cs(clients).describe_cluster_detail(PLACEHOLDER_CLUSTER)
         case "DescribeTaskInfo":

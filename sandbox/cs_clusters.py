@@ -1,22 +1,37 @@
-"""CS (ACK) cluster routes: CreateCluster, DescribeClustersV1, DescribeClusterDetail and DeleteCluster.
+"""CS (ACK) cluster routes: CreateCluster, DescribeClustersForRegion, DescribeClusterDetail and DeleteCluster.
 
 Creation and deletion are asynchronous, as in the real service: the call answers at once with a task id and
 the cluster moves through its states on the scaled clock (see lifecycle.py).
+
+Alibaba's "Announcement on ACK API parameter changes and deprecation" (ACK help center, product overview;
+rollout 2026-07-04, all regions by 2026-09-30) decommissions the actions in DECOMMISSIONED. They have no route,
+so the gateway answers them as it answers any API it does not have: 404 InvalidAction.NotFound (errors.py).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+from ack_compute.sandbox import sdk_marks
 from ack_compute.sandbox.cs_validation import CreateClusterIn, parse_body, plan_cluster
-from ack_compute.sandbox.cs_views import cluster_detail_view, cluster_view
+from ack_compute.sandbox.cs_views import cluster_detail_view, cluster_list_view
 from ack_compute.sandbox.errors import cluster_not_found, cs_invalid, deletion_protected
 from ack_compute.sandbox.products import Product
 from ack_compute.sandbox.router import ApiRequest, Route
 from ack_compute.sandbox.state import SandboxState
 from ack_compute.sandbox.world import Cluster, newest_first
 
+# No longer callable (the announcement above); a test keeps them unrouted and checks the refusal on the wire.
+DECOMMISSIONED = (
+    "DescribeClusters",
+    "DescribeClustersV1",
+    "GetUpgradeStatus",
+    "PauseClusterUpgrade",
+    "CancelClusterUpgrade",
+    "ResumeUpgradeCluster",
+)
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
 DELETABLE_STATES = ("initial", "running", "failed", "delete_failed")
@@ -24,6 +39,7 @@ TRUE_VALUES = ("true", "1")
 
 
 def create_cluster(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
+    refuse_deprecated(request.body, "CreateClusterRequest")
     body = parse_body(CreateClusterIn, request.body)
     world, lifecycle = state.world, state.lifecycle
     with world.lock:
@@ -41,25 +57,51 @@ def create_cluster(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
     return {**answer, "request_id": request.request_id}
 
 
-def describe_clusters_v1(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
-    """Newest first, with name as a substring match and the other filters exact."""
+def refuse_deprecated(raw: bytes, model: str) -> None:
+    """400 for any field the installed SDK marks `**[Deprecated]**` in `model`, at any depth, even when empty.
+
+    Alibaba's "Announcement on ACK API parameter changes and deprecation" (2026): deprecated parameters of
+    CreateCluster "become invalid or request validation reports an error code 400". The code the sandbox
+    sends is CS's InvalidParameter (documented for CreateCluster; see tests/conformance/documented_errors.json).
+    The message carries the SDK's own advice, so a caller learns the replacement.
+    """
+    try:
+        body = json.loads(raw or b"{}")
+    except json.JSONDecodeError:
+        return  # parse_body reports it
+    deprecated = [f for f in sdk_marks.check_body(sdk_marks.CS_PACKAGE, model, body) if f.problem == "deprecated"]
+    if deprecated:
+        first = deprecated[0]
+        others = f" (also deprecated: {', '.join(f.path for f in deprecated[1:])})" if len(deprecated) > 1 else ""
+        advice = first.replacement().split(". ")[0].rstrip(".")
+        if not re.search(r"\buse\b", advice, re.IGNORECASE):
+            advice = "Leave it out"
+        raise cs_invalid(f"{first.path} is deprecated and no longer accepted{others}. {advice}.")
+
+
+def describe_clusters_for_region(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
+    """`GET /regions/{region_id}/clusters`: one region's clusters, newest first; name is a fuzzy (substring)
+    match and the other filters exact (SDK DescribeClustersForRegionRequest doc)."""
     query = request.query
+    region_id = request.path_params["region_id"]
     page_number = _positive(query.get("page_number"), 1, "page_number")
     page_size = _positive(query.get("page_size"), DEFAULT_PAGE_SIZE, "page_size")
     if page_size > MAX_PAGE_SIZE:
         raise cs_invalid(f"page_size {page_size} is out of range [1, {MAX_PAGE_SIZE}]")
-    exact = {key: query.get(key) for key in ("cluster_id", "cluster_type", "cluster_spec", "profile", "region_id")}
+    exact = {key: query.get(key) for key in ("cluster_id", "cluster_type", "cluster_spec", "profile")}
     name = query.get("name") or ""
     world = state.world
     with world.lock:
         matches = [
             cluster
             for cluster in world.active_clusters()
-            if name in cluster.name and all(not value or getattr(cluster, key) == value for key, value in exact.items())
+            if cluster.region_id == region_id
+            and name in cluster.name
+            and all(not value or getattr(cluster, key) == value for key, value in exact.items())
         ]
         matches = newest_first(matches)
         shown = matches[(page_number - 1) * page_size :][:page_size]
-        page = [cluster_view(cluster, state.kube.server_url(cluster.cluster_id)) for cluster in shown]
+        page = [cluster_list_view(cluster) for cluster in shown]
     return {
         "clusters": page,
         "page_info": {"page_number": page_number, "page_size": page_size, "total_count": len(matches)},
@@ -127,7 +169,13 @@ def _json_list(text: str | None, name: str) -> list[Any]:
 
 ROUTES = [
     Route(Product.CS, "CreateCluster", create_cluster, method="POST", path="/clusters"),
-    Route(Product.CS, "DescribeClustersV1", describe_clusters_v1, method="GET", path="/api/v1/clusters"),
+    Route(
+        Product.CS,
+        "DescribeClustersForRegion",
+        describe_clusters_for_region,
+        method="GET",
+        path="/regions/{region_id}/clusters",
+    ),
     Route(Product.CS, "DescribeClusterDetail", describe_cluster_detail, method="GET", path="/clusters/{cluster_id}"),
     Route(Product.CS, "DeleteCluster", delete_cluster, method="DELETE", path="/clusters/{cluster_id}", status=202),
 ]

@@ -23,7 +23,8 @@ def describe_cluster_node_pools(request: ApiRequest, state: SandboxState) -> dic
             for pool in cluster.nodepools
             if pool.state != "deleted" and wanted in (None, "", pool.name)
         ]
-    return {"nodepools": pools, "request_id": request.request_id}
+    # DescribeClusterNodePoolsResponseBody (SDK 7.2.3) has `nodepools` only: the request id is in the header.
+    return {"nodepools": pools}
 
 
 def create_cluster_node_pool(request: ApiRequest, state: SandboxState) -> dict[str, Any]:

@@ -305,7 +305,9 @@ def plan_cluster(body: CreateClusterIn, world: World) -> ClusterPlan:
         kubernetes_version=version,
         vpc_id=vpc.vpc_id,
         vswitch_ids=list(body.vswitch_ids),
-        pod_vswitch_ids=list(body.pod_vswitch_ids),
+        # pod_vswitch_ids is deprecated (SDK mark, refused in cs_clusters.py) and names no replacement; a Terway
+        # cluster asked for through `addons` gives its pods IPs from the cluster's own vSwitches here.
+        pod_vswitch_ids=list(body.pod_vswitch_ids or (body.vswitch_ids if terway else [])),
         container_cidr=container,
         service_cidr=service,
         security_group_id=security_group_id,
@@ -494,8 +496,6 @@ def _network_addon(body: CreateClusterIn, profile: str) -> str | None:
     if not asked:
         return "terway-eniip" if body.pod_vswitch_ids else "flannel"
     network = str(asked[0])
-    if network.startswith("terway") and not body.pod_vswitch_ids:
-        raise cs_invalid(f"pod_vswitch_ids is required for Terway clusters ({network})")
     if network == "flannel" and body.pod_vswitch_ids:
         raise cs_invalid("pod_vswitch_ids applies to Terway clusters only, not flannel")
     return network

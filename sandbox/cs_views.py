@@ -22,7 +22,8 @@ def tags_view(tags: list[Tag]) -> list[dict[str, str]]:
 
 
 def cluster_view(cluster: Cluster, server_url: str | None) -> dict[str, Any]:
-    """The fields DescribeClusterDetail and DescribeClustersV1 share."""
+    """DescribeClusterDetail's fields (without `parameters`); none the SDK marks deprecated (`vswitch_id` is: the
+    2026 announcement says DescribeClusterDetail no longer returns deprecated fields)."""
     intranet = server_url or ""
     master_url = {
         "api_server_endpoint": intranet if cluster.endpoint_public_access else "",
@@ -48,7 +49,6 @@ def cluster_view(cluster: Cluster, server_url: str | None) -> dict[str, Any]:
         "init_version": cluster.kubernetes_version,
         "next_version": "",
         "vpc_id": cluster.vpc_id,
-        "vswitch_id": ",".join(cluster.vswitch_ids),
         "vswitch_ids": list(cluster.vswitch_ids),
         "container_cidr": cluster.container_cidr or "",
         "subnet_cidr": cluster.container_cidr or "",
@@ -72,6 +72,43 @@ def cluster_view(cluster: Cluster, server_url: str | None) -> dict[str, Any]:
         "created": cs_time(cluster.created),
         "updated": cs_time(cluster.updated),
     }
+
+
+# The item fields of DescribeClustersForRegion (SDK 7.2.3 DescribeClustersForRegionResponseBodyClusters): no
+# zone_id, vswitch_id, master_url or meta_data, unlike the decommissioned DescribeClustersV1.
+LIST_ITEM_FIELDS = (
+    "cluster_domain",
+    "cluster_id",
+    "cluster_spec",
+    "cluster_type",
+    "container_cidr",
+    "created",
+    "current_version",
+    "deletion_protection",
+    "init_version",
+    "ip_stack",
+    "name",
+    "next_version",
+    "profile",
+    "proxy_mode",
+    "region_id",
+    "resource_group_id",
+    "security_group_id",
+    "service_cidr",
+    "size",
+    "state",
+    "tags",
+    "timezone",
+    "updated",
+    "vpc_id",
+    "vswitch_ids",
+)
+
+
+def cluster_list_view(cluster: Cluster) -> dict[str, Any]:
+    """An item of DescribeClustersForRegion."""
+    full = cluster_view(cluster, None)
+    return {key: full[key] for key in LIST_ITEM_FIELDS}
 
 
 def cluster_detail_view(cluster: Cluster, server_url: str | None) -> dict[str, Any]:
@@ -114,7 +151,7 @@ def nodepool_view(cluster: Cluster, pool: NodePool) -> dict[str, Any]:
             "data_disks": [disk.model_dump(exclude_none=True) for disk in pool.data_disks],
             "key_pair": pool.key_pair or "",
             "login_password": "",
-            "security_group_id": pool.security_group_id or cluster.security_group_id or "",
+            # scaling_group.security_group_id is deprecated in the SDK's response model: only the list is sent.
             "security_group_ids": [pool.security_group_id or cluster.security_group_id or ""],
             "multi_az_policy": "BALANCE",
             "tags": tags_view(pool.tags),

@@ -47,6 +47,12 @@ def missing_region_id() -> ApiError:
 
 
 def action_not_found() -> ApiError:
+    """What the gateway answers for an API it does not have (also the 2026-decommissioned CS APIs).
+
+    Seen on the CS gateway itself: aliyun/aliyun-openapi-cpp-sdk test/function_test/cs/cs_describetemplates_ut.cc
+    expects InvalidAction.NotFound / "Specified api is not found, please check your url and method." for an
+    action CS does not serve; the HTTP status 404 is the one the Go SDK reports for it (its ServerError(404, ...)).
+    """
     return ApiError(404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.")
 
 

@@ -122,7 +122,7 @@ def create_vswitch(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
         if vpc.status != "Available":
             raise _incorrect_vpc_status()
         if zone_id not in state.catalog.regions[vpc.region_id].zones:
-            raise ApiError(400, "InvalidZoneId.NotFound", "The specified zone does not exist.")
+            raise ApiError(404, "InvalidZoneId.NotFound", "Specified zone does not exist.")  # CreateVSwitch error table
         block = cidr.parse(block_text)
         vpc_block = cidr.IPv4Network(vpc.cidr_block)
         low, high = VSWITCH_PREFIX

@@ -17,9 +17,17 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, Field, SecretStr, TypeAdapter
 
-from ack_compute.cloud.cs import ClusterInfo, ContainerService
+from ack_compute.cloud.cs import (
+    AddonSpec,
+    ClusterInfo,
+    ClusterSpec,
+    ContainerService,
+    DataDiskSpec,
+    NodePoolSpec,
+    ScalingGroupSpec,
+)
 from ack_compute.cloud.ecs import EcsCatalog
 from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.retry import while_token_processing
@@ -603,52 +611,44 @@ class ClusterService:
         tags: dict[str, str],
         client_token: str,
         security_group_id: str | None = None,
-    ) -> dict[str, Any]:
-        """The CreateCluster body. Without a given security group ACK creates an enterprise one and
-        releases it with the cluster, so nothing is left to clean up for it."""
+    ) -> ClusterSpec:
+        """The CreateCluster spec (cloud/cs.py says which fields and why). Without a given security group ACK
+        creates an enterprise one and releases it with the cluster, so nothing is left to clean up for it."""
         if isinstance(plan, ServerlessPlan):
             return ClusterService._serverless_body(name, region, plan, net, tags, client_token, security_group_id)
         disk = plan.system_disk
-        scaling_group: dict[str, Any] = {
-            "vswitch_ids": [net.vswitch_id],
-            "instance_types": plan.instance_types,
-            "desired_size": plan.node_count,
-            "system_disk_category": disk.category,
-            "system_disk_size": disk.size_gib,
-            "login_password": login_password(),
-        }
-        if disk.performance_level:
-            scaling_group["system_disk_performance_level"] = disk.performance_level
-        if plan.data_disks:
-            scaling_group["data_disks"] = [
-                {
-                    "category": d.category,
-                    "size": d.size_gib,
-                    **({"performance_level": d.performance_level} if d.performance_level else {}),
-                }
-                for d in plan.data_disks
-            ]
-        return {
-            "name": name,
-            "cluster_type": "ManagedKubernetes",
-            "cluster_spec": "ack.pro.small" if plan.edition == "pro" else "ack.standard",
-            "region_id": region,
-            "zone_id": net.zone,
-            "vpcid": net.vpc_id,
-            "vswitch_ids": [net.vswitch_id],
-            "container_cidr": net.container_cidr,
-            "service_cidr": net.service_cidr,
-            "snat_entry": plan.new_vpc_with_snat,
-            "endpoint_public_access": True,
-            **(
-                {"security_group_id": security_group_id}
-                if security_group_id
-                else {"is_enterprise_security_group": True}
+        pool = NodePoolSpec(
+            name="acf-default",
+            scaling_group=ScalingGroupSpec(
+                vswitch_ids=[net.vswitch_id],
+                instance_types=plan.instance_types,
+                desired_size=plan.node_count,
+                system_disk_category=disk.category,
+                system_disk_size=disk.size_gib,
+                system_disk_performance_level=disk.performance_level,
+                data_disks=[
+                    DataDiskSpec(category=d.category, size=d.size_gib, performance_level=d.performance_level)
+                    for d in plan.data_disks
+                ],
+                login_password=SecretStr(login_password()),
             ),
-            "client_token": client_token,
-            "tags": [{"key": k, "value": v} for k, v in tags.items()],
-            "nodepools": [{"nodepool_info": {"name": "acf-default"}, "scaling_group": scaling_group}],
-        }
+        )
+        return ClusterSpec(
+            name=name,
+            cluster_spec="ack.pro.small" if plan.edition == "pro" else "ack.standard",
+            region_id=region,
+            vpcid=net.vpc_id,
+            vswitch_ids=[net.vswitch_id],
+            container_cidr=net.container_cidr,
+            service_cidr=net.service_cidr,
+            snat_entry=plan.new_vpc_with_snat,
+            endpoint_public_access=True,
+            security_group_id=security_group_id,
+            is_enterprise_security_group=None if security_group_id else True,
+            client_token=client_token,
+            tags=tags,
+            nodepools=[pool],
+        )
 
     @staticmethod
     def _serverless_body(
@@ -659,29 +659,28 @@ class ClusterService:
         tags: dict[str, str],
         client_token: str,
         security_group_id: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> ClusterSpec:
         """CreateCluster for ACK Serverless (the documented body of "create an ACK Serverless cluster"):
-        profile Serverless, no node pools or worker fields, no pod CIDR (pods take vSwitch IPs, one ENI each),
-        ack-virtual-node built in. Without a given security group ACK creates one for the pods and releases it
-        with the cluster; `is_enterprise_security_group` is not a Serverless field, so it is not sent. CoreDNS
-        is asked for explicitly because the API's default is no in-cluster service discovery at all."""
-        return {
-            "name": name,
-            "cluster_type": "ManagedKubernetes",
-            "profile": "Serverless",
-            "cluster_spec": "ack.pro.small" if plan.edition == "pro" else "ack.standard",
-            "region_id": region,
-            "zone_id": net.zone,  # ignored by ACK when vpcid and vswitch_ids are given; kept for the record
-            "vpcid": net.vpc_id,
-            "vswitch_ids": [net.vswitch_id],
-            "service_cidr": net.service_cidr,
-            "service_discovery_types": ["CoreDNS"],
-            "snat_entry": plan.new_vpc_with_snat,
-            "endpoint_public_access": True,
-            **({"security_group_id": security_group_id} if security_group_id else {}),
-            "client_token": client_token,
-            "tags": [{"key": k, "value": v} for k, v in tags.items()],
-        }
+        profile Serverless, no node pools, no pod CIDR (pods take vSwitch IPs, one ENI each), ack-virtual-node
+        built in. Without a given security group ACK creates one for the pods and releases it with the cluster;
+        `is_enterprise_security_group` is not a Serverless field, so it is not sent. CoreDNS is asked for as the
+        `coredns` add-on (the deprecated `service_discovery_types` was the old way) because the API's default
+        is no in-cluster service discovery at all."""
+        return ClusterSpec(
+            name=name,
+            profile="Serverless",
+            cluster_spec="ack.pro.small" if plan.edition == "pro" else "ack.standard",
+            region_id=region,
+            vpcid=net.vpc_id,
+            vswitch_ids=[net.vswitch_id],
+            service_cidr=net.service_cidr,
+            snat_entry=plan.new_vpc_with_snat,
+            endpoint_public_access=True,
+            security_group_id=security_group_id,
+            client_token=client_token,
+            tags=tags,
+            addons=[AddonSpec(name="coredns")],
+        )
 
     def _wait_running(self, ctx: OperationContext, cluster_id: str) -> ClusterInfo:
         """The cloud's own state, read with backoff (1 s doubling to 15 s): ACK has no watch API."""

@@ -64,7 +64,11 @@ def error_of(call: Callable[[], object]) -> tuple[int, str, str]:
 def create(cs: CsClient, network: tuple[str, list[str]], **overrides: Any) -> str:
     vpc_id, vswitch_ids = network
     scaling = cs_models.NodepoolScalingGroup(
-        vswitch_ids=vswitch_ids[:1], instance_types=["ecs.g7.xlarge"], desired_size=1, system_disk_size=120
+        vswitch_ids=vswitch_ids[:1],
+        instance_types=["ecs.g7.xlarge"],
+        desired_size=1,
+        system_disk_size=120,
+        login_password=f"Aa1!{secrets.token_hex(6)}",  # throwaway, valid by the API's rules
     )
     fields: dict[str, Any] = {
         "name": "acf-addons",
@@ -75,7 +79,6 @@ def create(cs: CsClient, network: tuple[str, list[str]], **overrides: Any) -> st
         "vswitch_ids": vswitch_ids,
         "container_cidr": "172.20.0.0/16",
         "service_cidr": "172.21.0.0/20",
-        "login_password": f"Aa1!{secrets.token_hex(6)}",  # throwaway, valid by the API's rules
         "nodepools": [
             cs_models.Nodepool(nodepool_info=cs_models.NodepoolNodepoolInfo(name="workers"), scaling_group=scaling)
         ],
@@ -148,13 +151,13 @@ def test_created_cluster_has_the_default_addons_and_the_requested_ones(
 def test_terway_comes_with_pod_vswitches_and_one_network_plugin_only(
     cs: CsClient, cloud: SandboxCloud, network: tuple[str, list[str]]
 ) -> None:
-    terway = create(cs, network, pod_vswitch_ids=network[1][1:], container_cidr=None)
+    # pod_vswitch_ids is deprecated (SDK mark): Terway is chosen as an add-on.
+    terway = create(cs, network, addons=[cs_models.Addon(name="terway-eniip")], container_cidr=None)
     assert "terway-eniip" in listed(cs, terway) and "flannel" not in listed(cs, terway)
 
     before = len(cloud.clusters())
     cases: list[tuple[list[cs_models.Addon], str]] = [
         ([cs_models.Addon(name="flannel"), cs_models.Addon(name="terway-eniip")], "one network plugin"),
-        ([cs_models.Addon(name="terway-eniip")], "pod_vswitch_ids is required"),
         ([cs_models.Addon(name="not-an-addon")], "not available"),
         ([cs_models.Addon(name=VIRTUAL_NODE, version="v2.11.0")], "v2.13.0 or later"),
         ([cs_models.Addon(name="arms-prometheus", config="not json")], "JSON object"),

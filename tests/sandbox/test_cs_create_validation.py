@@ -44,6 +44,7 @@ def pool(vswitch_id: str, **scaling: Any) -> cs_models.Nodepool:
         "desired_size": 2,
         "system_disk_category": "cloud_essd",
         "system_disk_size": 120,
+        "login_password": PASSWORD,
     }
     return cs_models.Nodepool(
         nodepool_info=cs_models.NodepoolNodepoolInfo(name="workers"),
@@ -61,7 +62,6 @@ def cluster_request(network: tuple[str, str], **overrides: Any) -> cs_models.Cre
         "vswitch_ids": [vswitch_id],
         "container_cidr": "172.20.0.0/16",
         "service_cidr": "172.21.0.0/20",
-        "login_password": PASSWORD,
         "nodepools": [pool(vswitch_id)],
     }
     return cs_models.CreateClusterRequest(**(fields | overrides))
@@ -91,7 +91,6 @@ def refused(cs: CsClient, cloud: SandboxCloud, request: cs_models.CreateClusterR
         ({"region_id": None}, "region_id"),
         ({"region_id": "mars-1"}, "region_id"),
         ({"kubernetes_version": "1.20.4-aliyun.1"}, "kubernetes_version"),
-        ({"zone_id": "cn-beijing-h"}, "zone_id"),
         ({"vpcid": None}, "vpcid"),
         ({"vpcid": "vpc-bp1doesnotexist0000"}, "vpc"),
         ({"vswitch_ids": []}, "vswitch_ids"),
@@ -103,11 +102,6 @@ def refused(cs: CsClient, cloud: SandboxCloud, request: cs_models.CreateClusterR
         ({"service_cidr": "192.168.200.0/24"}, "service_cidr"),
         ({"service_cidr": None}, "service_cidr is required"),
         ({"security_group_id": "sg-bp1doesnotexist00"}, "security_group_id"),
-        ({"login_password": "Sh0rt!"}, "login_password"),
-        ({"login_password": "onlylowercase123"}, "login_password"),
-        ({"login_password": "x" * 28 + "A1!"}, "login_password"),
-        ({"login_password": PASSWORD, "key_pair": "my-keys"}, "mutually exclusive"),
-        ({"login_password": None}, "login_password or key_pair"),
         ({"tags": [cs_models.Tag(key="aliyun:owner", value="x")]}, "tag key"),
         ({"tags": [cs_models.Tag(key=f"k{i}", value="v") for i in range(21)]}, "at most 20"),
     ],
@@ -129,6 +123,11 @@ def test_cluster_rules(
         ({"instance_types": ["ecs.x9.colossal"]}, "instance type"),
         ({"instance_types": []}, "instance_types"),
         ({"vswitch_ids": ["vsw-bp1doesnotexist0000"]}, "vswitch"),
+        ({"login_password": "Sh0rt!"}, "login_password"),
+        ({"login_password": "onlylowercase123"}, "login_password"),
+        ({"login_password": "x" * 28 + "A1!"}, "login_password"),
+        ({"key_pair": "my-keys"}, "mutually exclusive"),
+        ({"login_password": None}, "login_password or key_pair"),
     ],
 )
 def test_node_pool_rules(
@@ -141,16 +140,31 @@ def test_node_pool_rules(
 @pytest.mark.parametrize(
     ("overrides", "fragment"),
     [
-        ({"num_of_nodes": 101}, "num_of_nodes"),
-        ({"worker_system_disk_size": 20}, "system_disk_size"),
-        ({"worker_instance_types": ["ecs.x9.colossal"]}, "instance type"),
+        ({"zone_id": "cn-hangzhou-h"}, "zone_id is deprecated and no longer accepted. Use the `zone_ids` parameter"),
+        ({"num_of_nodes": 2}, "num_of_nodes is deprecated and no longer accepted. Use the desired_size parameter"),
+        ({"worker_instance_types": ["ecs.g7.large"]}, "worker_instance_types is deprecated"),
+        ({"worker_system_disk_size": 120}, "worker_system_disk_size is deprecated"),
+        ({"login_password": PASSWORD}, "login_password is deprecated"),
+        ({"key_pair": "my-keys"}, "key_pair is deprecated"),
+        ({"taints": []}, "taints is deprecated and no longer accepted. For node pool configuration, use the taints"),
+        ({"service_discovery_types": ["CoreDNS"]}, "service_discovery_types is deprecated"),
+        ({"auto_renew": True}, "auto_renew is deprecated and no longer accepted. Leave it out."),
+        ({"zone_id": "cn-hangzhou-h", "num_of_nodes": 2}, "(also deprecated: zone_id)"),
     ],
 )
-def test_older_worker_fields_follow_the_same_rules(
+def test_fields_the_sdk_marks_deprecated_are_refused(
     cs: CsClient, cloud: SandboxCloud, network: tuple[str, str], overrides: dict[str, Any], fragment: str
 ) -> None:
-    legacy = {"nodepools": None, "num_of_nodes": 2, "worker_instance_types": ["ecs.g7.large"]}
-    assert fragment in refused(cs, cloud, cluster_request(network, **(legacy | overrides)))
+    """Alibaba's 2026 announcement: deprecated CreateCluster parameters are invalid or a 400, even empty ones."""
+    assert fragment in refused(cs, cloud, cluster_request(network, **overrides))
+
+
+def test_deprecated_fields_inside_node_pools_are_refused(
+    cs: CsClient, cloud: SandboxCloud, network: tuple[str, str]
+) -> None:
+    legacy = pool(network[1])
+    legacy.count = 2  # Nodepool.count: "**[Deprecated]** Use `desired_size` instead."
+    assert "nodepools[0].count is deprecated" in refused(cs, cloud, cluster_request(network, nodepools=[legacy]))
 
 
 def test_vswitch_of_another_vpc_and_too_many_vswitches(
@@ -175,7 +189,10 @@ def test_chinese_names_key_pairs_and_pro_clusters_are_accepted(
     cs: CsClient, cloud: SandboxCloud, network: tuple[str, str]
 ) -> None:
     request = cluster_request(
-        network, name="托管集群-1", cluster_spec="ack.pro.small", login_password=None, key_pair="my-keys"
+        network,
+        name="托管集群-1",
+        cluster_spec="ack.pro.small",
+        nodepools=[pool(network[1], login_password=None, key_pair="my-keys")],
     )
     created = cs.create_cluster(request).body
     assert created.cluster_id.startswith("c") and len(created.cluster_id) == 33

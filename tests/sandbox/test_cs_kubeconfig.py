@@ -73,7 +73,11 @@ def created_cluster(cs: CsClient, cloud: SandboxCloud, nodes: int = 2) -> str:
     vpc_id = cloud.plant_vpc("kube", cidr_block="192.168.0.0/16")
     vswitch_id = cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-j", cidr_block="192.168.3.0/24")
     scaling = cs_models.NodepoolScalingGroup(
-        vswitch_ids=[vswitch_id], instance_types=["ecs.g7.2xlarge"], desired_size=nodes, system_disk_size=120
+        vswitch_ids=[vswitch_id],
+        instance_types=["ecs.g7.2xlarge"],
+        desired_size=nodes,
+        system_disk_size=120,
+        login_password="Hello@1234",
     )
     request = cs_models.CreateClusterRequest(
         name="acf-kube",
@@ -83,7 +87,6 @@ def created_cluster(cs: CsClient, cloud: SandboxCloud, nodes: int = 2) -> str:
         vswitch_ids=[vswitch_id],
         container_cidr="172.20.0.0/16",
         service_cidr="172.21.0.0/20",
-        login_password="Hello@1234",
         nodepools=[
             cs_models.Nodepool(nodepool_info=cs_models.NodepoolNodepoolInfo(name="jobs"), scaling_group=scaling)
         ],

@@ -53,6 +53,7 @@ def create(
         system_disk_category="cloud_essd",
         system_disk_size=120,
         tags=[cs_models.NodepoolScalingGroupTags(key="pool", value="workers")],
+        login_password=f"Aa1!{secrets.token_hex(6)}",  # throwaway, valid by the API's rules
     )
     fields: dict[str, Any] = {
         "name": "acf-lifecycle",
@@ -62,7 +63,6 @@ def create(
         "vswitch_ids": [vswitch_id],
         "container_cidr": "172.20.0.0/16",
         "service_cidr": "172.21.0.0/20",
-        "login_password": f"Aa1!{secrets.token_hex(6)}",  # throwaway, valid by the API's rules
         "is_enterprise_security_group": True,
         "tags": [cs_models.Tag(key="ack-compute/owner", value="test")],
         "nodepools": [
@@ -211,7 +211,10 @@ def test_deletion_releases_what_ack_created_and_leaves_the_network(
 
     assert task(cs, deleted.body.task_id).state == "success"
     assert created.cluster_id not in {
-        c.cluster_id for c in cs.describe_clusters_v1(cs_models.DescribeClustersV1Request()).body.clusters
+        c.cluster_id
+        for c in cs.describe_clusters_for_region(
+            "cn-hangzhou", cs_models.DescribeClustersForRegionRequest(page_size=100)
+        ).body.clusters
     }
     wait_until(lambda: not_found(cs, created.cluster_id))
     record = cloud.cluster(created.cluster_id)
@@ -320,29 +323,8 @@ def test_node_pool_added_to_a_running_cluster(cs: CsClient, cloud: SandboxCloud,
     assert error_of(lambda: cs.create_cluster_node_pool(created.cluster_id, request)) == (400, "InvalidParameter")
 
 
-def test_older_worker_fields_make_a_default_pool(cs: CsClient, cloud: SandboxCloud, network: tuple[str, str]) -> None:
-    created = create(
-        cs,
-        network,
-        nodepools=None,
-        num_of_nodes=2,
-        worker_instance_types=["ecs.g7.large"],
-        worker_system_disk_category="cloud_efficiency",
-        worker_system_disk_size=40,
-    )
-    wait_until(lambda: state(cs, created.cluster_id) == "running")
-
-    (pool,) = cloud.cluster(created.cluster_id).nodepools
-    assert (pool.name, pool.desired_size, pool.instance_types, pool.system_disk_size) == (
-        "default-nodepool",
-        2,
-        ["ecs.g7.large"],
-        40,
-    )
-
-
 def test_serverless_cluster_has_no_nodes(cs: CsClient, cloud: SandboxCloud, network: tuple[str, str]) -> None:
-    created = create(cs, network, profile="Serverless", nodepools=None, container_cidr=None, login_password=None)
+    created = create(cs, network, profile="Serverless", nodepools=None, container_cidr=None)
     wait_until(lambda: state(cs, created.cluster_id) == "running")
 
     detail = cs.describe_cluster_detail(created.cluster_id).body

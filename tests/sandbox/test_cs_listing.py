@@ -1,4 +1,5 @@
-"""DescribeClustersV1 and DescribeClusterDetail: filters, paging across pages, and planted clusters as seen by CS."""
+"""DescribeClustersForRegion and DescribeClusterDetail: filters, paging, planted clusters as CS sees them; and the
+listing APIs Alibaba decommissioned in 2026 answer as APIs that no longer exist."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from alibabacloud_cs20151215.client import Client as CsClient
 from alibabacloud_tea_openapi.exceptions import ClientException
 
 from ack_compute.sandbox import SandboxCloud
+from ack_compute.sandbox.cs_clusters import DECOMMISSIONED
 
 if TYPE_CHECKING:
-    pass
+    from conftest import RawSigner
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -25,8 +27,11 @@ def _fast_clock(cloud: SandboxCloud) -> Iterator[None]:
     cloud.time_scale = before
 
 
-def listing(cs: CsClient, **query: object) -> cs_models.DescribeClustersV1ResponseBody:
-    return cs.describe_clusters_v1(cs_models.DescribeClustersV1Request(**query)).body  # type: ignore[arg-type]
+def listing(
+    cs: CsClient, region: str = "cn-hangzhou", **query: object
+) -> cs_models.DescribeClustersForRegionResponseBody:
+    request = cs_models.DescribeClustersForRegionRequest(**query)  # type: ignore[arg-type]
+    return cs.describe_clusters_for_region(region, request).body
 
 
 def test_23_clusters_page_by_ten_newest_first(cs: CsClient, cloud: SandboxCloud) -> None:
@@ -44,6 +49,35 @@ def test_23_clusters_page_by_ten_newest_first(cs: CsClient, cloud: SandboxCloud)
     assert (default.page_info.page_size, len(default.clusters)) == (10, 10)
 
 
+def test_items_carry_vswitch_ids_and_no_zone(cloud: SandboxCloud, signer: RawSigner) -> None:
+    """The SDK's DescribeClustersForRegionResponseBodyClusters has vswitch_ids and no zone_id or master_url."""
+    cluster_id = cloud.plant_cluster(f"items-{uuid.uuid4().hex[:6]}", nodes=0)
+    path, query = "/regions/cn-hangzhou/clusters", {"page_size": "100"}
+    headers = signer.headers("DescribeClustersForRegion", query, version="2015-12-15", method="GET", path=path)
+    raw = signer.send(query, headers, method="GET", path=path).json()
+    (item,) = [c for c in raw["clusters"] if c["cluster_id"] == cluster_id]
+    assert item["vswitch_ids"] == cloud.cluster(cluster_id).vswitch_ids
+    assert not {"zone_id", "vswitch_id", "master_url", "meta_data"} & set(item)
+
+
+@pytest.mark.parametrize("action", DECOMMISSIONED)
+def test_decommissioned_listing_and_upgrade_apis_are_refused(cs: CsClient, action: str) -> None:
+    """Alibaba's 2026 announcement: no longer callable. The SDK still has the methods; the gateway says 404."""
+    calls = {
+        "DescribeClusters": lambda: cs.describe_clusters(cs_models.DescribeClustersRequest()),
+        "DescribeClustersV1": lambda: cs.describe_clusters_v1(cs_models.DescribeClustersV1Request()),
+        "GetUpgradeStatus": lambda: cs.get_upgrade_status("c0000"),
+        "PauseClusterUpgrade": lambda: cs.pause_cluster_upgrade("c0000"),
+        "CancelClusterUpgrade": lambda: cs.cancel_cluster_upgrade("c0000"),
+        "ResumeUpgradeCluster": lambda: cs.resume_upgrade_cluster("c0000"),
+    }
+    with pytest.raises(ClientException) as raised:
+        calls[action]()
+    error = raised.value
+    assert (error.status_code, error.code) == (404, "InvalidAction.NotFound")
+    assert "Specified api is not found, please check your url and method." in error.message
+
+
 def test_filters_by_spec_profile_region_and_type(cs: CsClient, cloud: SandboxCloud) -> None:
     prefix = f"filter-{uuid.uuid4().hex[:6]}"
     pro = cloud.plant_cluster(f"{prefix}-pro", cluster_spec="ack.pro.small", nodes=0)
@@ -53,11 +87,11 @@ def test_filters_by_spec_profile_region_and_type(cs: CsClient, cloud: SandboxClo
     def ids(**query: object) -> set[str]:
         return {cluster.cluster_id for cluster in listing(cs, name=prefix, **query).clusters}
 
-    assert ids() == {pro, serverless, beijing}
+    assert ids() == {pro, serverless}
     assert ids(cluster_spec="ack.pro.small") == {pro}
     assert ids(profile="Serverless") == {serverless}
-    assert ids(region_id="cn-beijing") == {beijing}
-    assert ids(cluster_type="ManagedKubernetes") == {pro, serverless, beijing}
+    assert {c.cluster_id for c in listing(cs, "cn-beijing", name=prefix).clusters} == {beijing}
+    assert ids(cluster_type="ManagedKubernetes") == {pro, serverless}
     assert ids(cluster_type="ExternalKubernetes") == set()
     assert ids(cluster_id=pro) == {pro}
 

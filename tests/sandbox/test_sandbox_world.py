@@ -63,9 +63,14 @@ def test_own_cluster_comes_and_goes_without_touching_a_planted_neighbour(clients
             vswitch_ids=[vswitch_id],
             container_cidr="172.24.0.0/16",
             service_cidr="172.25.0.0/20",
-            key_pair="mine",
-            num_of_nodes=1,
-            worker_instance_types=["ecs.c7.large"],
+            nodepools=[
+                cs_models.Nodepool(
+                    nodepool_info=cs_models.NodepoolNodepoolInfo(name="workers"),
+                    scaling_group=cs_models.NodepoolScalingGroup(
+                        vswitch_ids=[vswitch_id], instance_types=["ecs.c7.large"], desired_size=1, key_pair="mine"
+                    ),
+                )
+            ],
         )
     ).body
     wait_until(lambda: cloud.cluster(created.cluster_id).state == "running")

@@ -59,7 +59,7 @@ def serverless_request(network: tuple[str, list[str]], **overrides: Any) -> cs_m
         "vpcid": vpc_id,
         "vswitch_ids": vswitch_ids,
         "service_cidr": "172.19.0.0/20",
-        "service_discovery_types": ["CoreDNS"],
+        "addons": [cs_models.Addon(name="coredns")],  # service_discovery_types is deprecated (SDK mark)
         "endpoint_public_access": True,
         "snat_entry": True,
         "deletion_protection": False,
@@ -99,7 +99,8 @@ def test_serverless_cluster_runs_with_virtual_nodes_and_no_node_pools(
         0,
     )
     assert (detail.vswitch_ids, detail.service_cidr, detail.container_cidr) == (network[1], "172.19.0.0/20", "")
-    listing = cs.describe_clusters_v1(cs_models.DescribeClustersV1Request(profile="Serverless", name="acf-serverless"))
+    request = cs_models.DescribeClustersForRegionRequest(profile="Serverless", name="acf-serverless")
+    listing = cs.describe_clusters_for_region("cn-hangzhou", request)
     assert cluster_id in {cluster.cluster_id for cluster in listing.body.clusters}
     assert {cluster.profile for cluster in listing.body.clusters} == {"Serverless"}
     pools = cs.describe_cluster_node_pools(cluster_id, cs_models.DescribeClusterNodePoolsRequest()).body
@@ -134,8 +135,10 @@ def test_serverless_virtual_nodes_are_visible_through_the_kubeconfig(
     ]
 
 
-def test_private_zone_discovery_leaves_coredns_out(cs: CsClient, network: tuple[str, list[str]]) -> None:
-    request = serverless_request(network, name="acf-serverless-pz", service_discovery_types=["PrivateZone"])
+def test_coredns_can_be_disabled_as_an_addon(cs: CsClient, network: tuple[str, list[str]]) -> None:
+    request = serverless_request(
+        network, name="acf-serverless-pz", addons=[cs_models.Addon(name="coredns", disabled=True)]
+    )
     cluster_id = cs.create_cluster(request).body.cluster_id
 
     assert set(addons(cs, cluster_id)) == {"metrics-server", "ack-virtual-node"}
@@ -158,14 +161,14 @@ def test_serverless_cluster_takes_no_node_pool(cs: CsClient, cloud: SandboxCloud
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"worker_instance_types": ["ecs.g7.xlarge"]}, "no worker nodes"),
-        ({"num_of_nodes": 2}, "no worker nodes"),
+        ({"worker_instance_types": ["ecs.g7.xlarge"]}, "worker_instance_types is deprecated"),
+        ({"num_of_nodes": 2}, "num_of_nodes is deprecated"),
         ({"nodepools": [cs_models.Nodepool(nodepool_info=cs_models.NodepoolNodepoolInfo(name="w"))]}, "no worker"),
         ({"vswitch_ids": []}, "vswitch_ids must list 1 to 3"),
         ({"vpcid": None}, "vpcid is required"),
-        ({"service_discovery_types": ["Consul"]}, "service_discovery_types"),
-        ({"logging_type": "ES"}, "logging_type"),
-        ({"zone_id": "cn-beijing-a"}, "zone_id"),
+        ({"service_discovery_types": ["Consul"]}, "service_discovery_types is deprecated"),
+        ({"logging_type": "ES"}, "logging_type is deprecated"),
+        ({"zone_id": "cn-beijing-a"}, "zone_id is deprecated"),
         ({"profile": "Edgy"}, "profile"),
         ({"addons": [cs_models.Addon(name="flannel")]}, "does not apply to Serverless"),
         ({"addons": [cs_models.Addon(name="ack-virtual-node", version="v2.12.0")]}, "v2.13.0 or later"),

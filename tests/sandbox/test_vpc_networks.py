@@ -141,7 +141,7 @@ def test_vswitch_must_fit_the_vpc_and_not_overlap_its_siblings(vpc: VpcClient) -
     assert error_of(lambda: create_vswitch(vpc, vpc_id, "10.0.0.0/24")) == (400, "InvalidParameter")
     assert error_of(lambda: create_vswitch(vpc, vpc_id, "192.168.2.0/30")) == (400, "InvalidParameter")
     assert error_of(lambda: create_vswitch(vpc, vpc_id, "192.168.3.0/24", zone_id="cn-beijing-h")) == (
-        400,
+        404,  # CreateVSwitch's error table: 404 InvalidZoneId.NotFound
         "InvalidZoneId.NotFound",
     )
     assert error_of(lambda: create_vswitch(vpc, "vpc-bp1doesnotexist0000", "192.168.3.0/24")) == (

@@ -163,15 +163,15 @@ def test_sandbox_doctor_is_all_ok_and_prints_no_secret(
 def test_denied_actions_fail_with_the_grant_in_the_fix(
     cloud: SandboxCloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cloud.inject("DescribeClustersV1", Fault.denied())
+    cloud.inject("DescribeClustersForRegion", Fault.denied())
     cloud.inject("DeleteCluster", Fault.denied("StatusForbidden"))
 
     code, rows, out = doctor_in_process(cloud, tmp_path, capsys)
 
     assert code == 1
-    listing = rows["ram cs:DescribeClustersV1"]
+    listing = rows["ram cs:DescribeClustersForRegion"]
     assert listing["status"] == "FAIL" and listing["detail"] == "denied: Forbidden.RAM (HTTP 403)"
-    assert listing["fix"].startswith("grant cs:DescribeClustersV1 (used by ensure_cluster, run_job")
+    assert listing["fix"].startswith("grant cs:DescribeClustersForRegion (used by ensure_cluster, run_job")
     assert "references/ram-policy.md" in listing["fix"]
     assert rows["ram cs:DeleteCluster"]["status"] == "FAIL"
     assert rows["ram cs:DeleteCluster"]["fix"].startswith("grant cs:DeleteCluster (used by cleanup)")
@@ -340,7 +340,7 @@ def test_unreachable_endpoint_fails_fast_with_a_network_fix(tmp_path: Path) -> N
         row = checks[f"endpoint {product}"]
         assert row["status"] == "FAIL" and "unreachable" in row["detail"], row
         assert "proxy" in row["fix"] and f"ACK_COMPUTE_ENDPOINT (127.0.0.1:{port})" in row["fix"]
-    assert checks["ram cs:DescribeClustersV1"]["detail"] == "not checked: endpoint unreachable"
+    assert checks["ram cs:DescribeClustersForRegion"]["detail"] == "not checked: endpoint unreachable"
     assert checks["credentials"]["status"] == "ok"
     assert "doctor-test-access-key-secret" not in done.stdout + done.stderr
 

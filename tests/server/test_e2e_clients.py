@@ -395,7 +395,7 @@ async def test_a_second_cluster_can_run_beside_the_first(e2e: Stack) -> None:
 
 
 async def test_logs_go_to_stderr_and_no_secret_reaches_anyone(e2e: Stack) -> None:
-    e2e.cloud.inject("DescribeClustersV1", Fault.server_error(status=500, code="InternalError"), times=20)
+    e2e.cloud.inject("DescribeClustersForRegion", Fault.server_error(status=500, code="InternalError"), times=20)
     async with e2e.client() as client:
         failed = await e2e.call(client, "ensure_cluster", {"name": e2e.name("err")})
     assert failed.is_error and "InternalError" in text_of(failed), failed.content

@@ -270,8 +270,9 @@ def test_a_given_security_group_is_used_instead_of_a_new_one(runtime: Runtime, w
         "token",
         "sg-given",
     )
-    assert body["security_group_id"] == "sg-given" and "is_enterprise_security_group" not in body
-    password = body["nodepools"][0]["scaling_group"]["login_password"]
+    wire = body.wire_body()
+    assert wire["security_group_id"] == "sg-given" and "is_enterprise_security_group" not in wire
+    password = wire["nodepools"][0]["scaling_group"]["login_password"]
     assert len(password) >= 8 and password not in str(runtime.ownership.all())
 
 
@@ -314,25 +315,24 @@ def test_the_serverless_body_has_no_nodes(runtime: Runtime) -> None:
             "service_cidr": "172.21.0.0/20",
         },
     )()
-    body = runtime.clusters._create_body("acf-s", "cn-hangzhou", SERVERLESS, net, {"k": "v"}, "token")
+    body = runtime.clusters._create_body("acf-s", "cn-hangzhou", SERVERLESS, net, {"k": "v"}, "token").wire_body()
     assert body == {
         "name": "acf-s",
         "cluster_type": "ManagedKubernetes",
         "profile": "Serverless",
         "cluster_spec": "ack.pro.small",
         "region_id": "cn-hangzhou",
-        "zone_id": "cn-hangzhou-h",
         "vpcid": "vpc-1",
         "vswitch_ids": ["vsw-1"],
         "service_cidr": "172.21.0.0/20",
-        "service_discovery_types": ["CoreDNS"],
         "snat_entry": False,
         "endpoint_public_access": True,
         "client_token": "token",
         "tags": [{"key": "k", "value": "v"}],
+        "addons": [{"name": "coredns"}],
     }
     given = runtime.clusters._create_body("acf-s", "cn-hangzhou", ServerlessPlan(), net, {}, "t", "sg-given")
-    assert given["security_group_id"] == "sg-given" and given["cluster_spec"] == "ack.standard"
+    assert given.security_group_id == "sg-given" and given.cluster_spec == "ack.standard"
 
 
 def create_serverless(runtime: Runtime, world: SandboxCloud, name: str, plan: ServerlessPlan) -> OperationStatus:

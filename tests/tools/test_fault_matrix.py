@@ -106,7 +106,7 @@ def test_throttling_waits_the_retry_after_and_succeeds(outcome: Callable[[str], 
     o = outcome("throttling")
     assert o.answer.status == "created" and "running with 1 Ready nodes" in o.answer.message
     counts = o.facts["counts"]
-    assert counts["DescribeClustersV1"] >= 3 and counts["CreateCluster"] == 2, counts
+    assert counts["DescribeClustersForRegion"] >= 3 and counts["CreateCluster"] == 2, counts
     # Two throttled lookups with a 500 ms retry-after: at least 1 s; the jittered backoff alone stays under 0.6 s.
     assert o.facts["ensure_seconds"] >= 1.0, o.facts
     assert o.facts["clusters_named"] == 1, "a retried CreateCluster never makes a second cluster"

@@ -1,0 +1,253 @@
+"""The product's main flows, run once through a recording proxy to a sandbox of their own.
+
+Every OpenAPI request the product sends on the way (create a cluster, reuse it by name, create an ACK Serverless
+cluster, run a Job by cluster name, clean up) is recorded as it went on the wire, with the sandbox's answer.
+The conformance tests hold those requests and answers to the installed SDKs and Alibaba's documentation.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from ack_compute.cloud.config import StaticCredentials
+from ack_compute.sandbox import SandboxCloud
+from ack_compute.server.runtime import Runtime
+from ack_compute.server.settings import Settings
+from ack_compute.tools.cleanup import CleanupReport, CleanupRequest
+from ack_compute.tools.estimate_cost import estimate_cost
+from ack_compute.tools.plans import ClusterPlan, ServerlessPlan
+from ack_compute.tools.run_job import JobOutcome, JobRequest
+
+
+def _load(name: str) -> object:
+    """tests/ is not a package (pytest runs with --import-mode=importlib): load a sibling module by path."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+recording_proxy = _load("recording_proxy")
+RecordingProxy = recording_proxy.RecordingProxy  # type: ignore[attr-defined]
+Exchange = recording_proxy.Exchange  # type: ignore[attr-defined]
+
+PLAN = ClusterPlan(edition="pro", instance_types=["ecs.g7.xlarge"], node_count=1, zone="cn-hangzhou-h", hours=1)
+SERVERLESS = ServerlessPlan(edition="pro", hours=1)
+NAME = "acf-conformance"
+
+
+@dataclass
+class Flows:
+    """The recorded exchanges, and which flow sent each (flow name -> [start, end) into `exchanges`)."""
+
+    exchanges: list = field(default_factory=list)
+    spans: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def of(self, flow: str) -> list:
+        start, end = self.spans[flow]
+        return self.exchanges[start:end]
+
+
+def _finish(runtime: Runtime, operation_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    status = runtime.operations.get(operation_id)
+    while not status.done and time.monotonic() < deadline:
+        status = runtime.operations.wait(operation_id, 2)
+    assert status.state == "succeeded", (status.stage, status.error)
+    return status.result or {}
+
+
+def _quote(runtime: Runtime, plan: ClusterPlan | ServerlessPlan) -> str:
+    token = estimate_cost(plan, default_region="cn-hangzhou", pricer=runtime.pricer, quotes=runtime.quotes).quote_token
+    assert token
+    return token
+
+
+@pytest.fixture(scope="session")
+def flow_cloud() -> Iterator[SandboxCloud]:
+    with SandboxCloud(time_scale=600) as cloud:
+        yield cloud
+
+
+@pytest.fixture(scope="session")
+def proxy(flow_cloud: SandboxCloud) -> Iterator[RecordingProxy]:
+    running = RecordingProxy(flow_cloud.endpoint).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def flows(flow_cloud: SandboxCloud, proxy: RecordingProxy, tmp_path_factory: pytest.TempPathFactory) -> Flows:
+    settings = Settings(
+        region="cn-hangzhou", state_dir=tmp_path_factory.mktemp("state"), endpoint=proxy.endpoint, protocol="http"
+    )
+    keys = StaticCredentials(access_key_id=flow_cloud.access_key_id, access_key_secret=flow_cloud.access_key_secret)
+    runtime = Runtime.build(settings, keys)
+    recorded = Flows()
+
+    def span(name: str, start: int) -> None:
+        recorded.spans[name] = (start, len(proxy.exchanges))
+
+    start = len(proxy.exchanges)
+    outcome = runtime.clusters.ensure(NAME, plan=PLAN, quote_token=_quote(runtime, PLAN))
+    created = _finish(runtime, outcome.operation_id or "")
+    assert created["status"] == "created", created
+    span("create a cluster", start)
+
+    start = len(proxy.exchanges)
+    again = runtime.clusters.ensure(NAME)
+    assert again.status == "reused" and again.cluster_id == created["cluster_id"], again
+    span("reuse by name", start)
+
+    start = len(proxy.exchanges)
+    outcome = runtime.clusters.ensure(f"{NAME}-sls", plan=SERVERLESS, quote_token=_quote(runtime, SERVERLESS))
+    assert _finish(runtime, outcome.operation_id or "")["status"] == "created"
+    span("create an ACK Serverless cluster", start)
+
+    start = len(proxy.exchanges)
+    started = runtime.jobs.start(JobRequest(cluster=NAME, script="echo conformance"))
+    job = JobOutcome.model_validate(_finish(runtime, started.operation_id or ""))
+    assert job.status == "succeeded" and "conformance" in job.log, job
+    span("run_job by cluster name", start)
+
+    start = len(proxy.exchanges)
+    report = runtime.cleaner.start(CleanupRequest(dry_run=False))
+    if report.operation_id:
+        report = CleanupReport.model_validate(_finish(runtime, report.operation_id, timeout=300))
+    assert {c.state for c in flow_cloud.clusters()} == {"deleted"}, report
+    span("cleanup", start)
+
+    recorded.exchanges = list(proxy.exchanges)
+    return recorded
+
+
+def _sdk_config(cloud: SandboxCloud, endpoint: str):  # type: ignore[no-untyped-def]
+    from alibabacloud_credentials.client import Client as CredClient
+    from alibabacloud_credentials.models import Config as CredConfig
+    from alibabacloud_tea_openapi.models import Config
+
+    credential = CredClient(
+        CredConfig(type="access_key", access_key_id=cloud.access_key_id, access_key_secret=cloud.access_key_secret)
+    )
+    return Config(credential=credential, endpoint=endpoint, protocol="http", region_id="cn-hangzhou")
+
+
+@pytest.fixture(scope="session")
+def driven(flows: Flows, flow_cloud: SandboxCloud, proxy: RecordingProxy) -> list:
+    """Through the same proxy, every route the flows did not reach, and each error the sandbox gives for a
+    cluster, task, add-on, VPC, vSwitch, zone or price that is wrong: answers to hold to the documentation."""
+    from alibabacloud_cs20151215 import models as cs_m
+    from alibabacloud_cs20151215.client import Client as CsClient
+    from alibabacloud_eci20180808 import models as eci_m
+    from alibabacloud_eci20180808.client import Client as EciClient
+    from alibabacloud_ecs20140526 import models as ecs_m
+    from alibabacloud_ecs20140526.client import Client as EcsClient
+    from alibabacloud_vpc20160428 import models as vpc_m
+    from alibabacloud_vpc20160428.client import Client as VpcClient
+    from Tea.exceptions import TeaException
+
+    config = _sdk_config(flow_cloud, proxy.endpoint)
+    cs, ecs, vpc, eci = CsClient(config), EcsClient(config), VpcClient(config), EciClient(config)
+    start = len(proxy.exchanges)
+    vpc_id = flow_cloud.plant_vpc("conformance-driven", cidr_block="192.168.0.0/16")
+    vswitch_id = flow_cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-h", cidr_block="192.168.1.0/24")
+    cluster_id = flow_cloud.plant_cluster("conformance-driven", nodes=1, vswitch_id=vswitch_id)
+    protected = flow_cloud.plant_cluster("conformance-protected", nodes=0, deletion_protection=True)
+
+    def ok(call):  # type: ignore[no-untyped-def]
+        return call()
+
+    def fails(call) -> str:  # type: ignore[no-untyped-def]
+        try:
+            call()
+        except TeaException as error:
+            return str(error.code)
+        raise AssertionError("the call was expected to fail")
+
+    ok(lambda: cs.describe_regions(cs_m.DescribeRegionsRequest()))
+    ok(lambda: cs.describe_cluster_node_pools(cluster_id, cs_m.DescribeClusterNodePoolsRequest()))
+    scaling = cs_m.CreateClusterNodePoolRequestScalingGroup(
+        vswitch_ids=[vswitch_id], instance_types=["ecs.g7.xlarge"], desired_size=1, key_pair="conformance"
+    )
+    pool = cs_m.CreateClusterNodePoolRequest(
+        nodepool_info=cs_m.CreateClusterNodePoolRequestNodepoolInfo(name="extra"), scaling_group=scaling
+    )
+    ok(lambda: cs.create_cluster_node_pool(cluster_id, pool))
+    ok(lambda: cs.get_cluster_addon_instance(cluster_id, "coredns"))
+    ok(lambda: cs.list_cluster_addon_instances(cluster_id))
+    install = cs_m.InstallClusterAddonsRequest(
+        body=[cs_m.InstallClusterAddonsRequestBody(name="arms-prometheus", version="1.1.31")]
+    )
+    task = ok(lambda: cs.install_cluster_addons(cluster_id, install)).body.task_id
+    ok(lambda: cs.describe_task_info(task))
+    deadline = time.monotonic() + 30  # the add-on goes active on the 600x clock
+    while cs.get_cluster_addon_instance(cluster_id, "arms-prometheus").body.state != "active":
+        assert time.monotonic() < deadline, "arms-prometheus never became active"
+        time.sleep(0.1)
+    upgrade = cs_m.UpgradeClusterAddonsRequest(
+        body=[
+            cs_m.UpgradeClusterAddonsRequestBody(
+                component_name="arms-prometheus", version="1.1.31", next_version="1.1.32"
+            )
+        ]
+    )
+    ok(lambda: cs.upgrade_cluster_addons(cluster_id, upgrade))
+    ok(lambda: ecs.describe_instance_types(ecs_m.DescribeInstanceTypesRequest(instance_types=["ecs.g7.xlarge"])))
+    group = ok(
+        lambda: ecs.create_security_group(
+            ecs_m.CreateSecurityGroupRequest(region_id="cn-hangzhou", vpc_id=vpc_id, security_group_name="conformance")
+        )
+    ).body.security_group_id
+    ok(lambda: ecs.describe_security_groups(ecs_m.DescribeSecurityGroupsRequest(region_id="cn-hangzhou")))
+    ok(
+        lambda: ecs.delete_security_group(
+            ecs_m.DeleteSecurityGroupRequest(region_id="cn-hangzhou", security_group_id=group)
+        )
+    )
+    ok(
+        lambda: eci.describe_container_group_price(
+            eci_m.DescribeContainerGroupPriceRequest(region_id="cn-hangzhou", cpu=2.0, memory=4.0)
+        )
+    )
+
+    codes = {
+        "ErrorClusterNotFound": fails(lambda: cs.describe_cluster_detail("c0000000000000000000000000000000")),
+        "ErrorTaskNotFound": fails(lambda: cs.describe_task_info("T-doesnotexist")),
+        "AddonNotFound": fails(lambda: cs.get_cluster_addon_instance(cluster_id, "not-installed")),
+        "ErrorClusterDeletionProtection": fails(lambda: cs.delete_cluster(protected, cs_m.DeleteClusterRequest())),
+        "InvalidParameter": fails(lambda: cs.create_cluster(cs_m.CreateClusterRequest(name="x", zone_id="z"))),
+        "InvalidAction.NotFound": fails(lambda: cs.describe_clusters_v1(cs_m.DescribeClustersV1Request())),
+        "InvalidVpcId.NotFound": fails(lambda: vpc.delete_vpc(vpc_m.DeleteVpcRequest(vpc_id="vpc-doesnotexist"))),
+        "InvalidVSwitchId.NotFound": fails(
+            lambda: vpc.delete_vswitch(vpc_m.DeleteVSwitchRequest(v_switch_id="vsw-doesnotexist"))
+        ),
+        "InvalidZoneId.NotFound": fails(
+            lambda: vpc.create_vswitch(
+                vpc_m.CreateVSwitchRequest(
+                    region_id="cn-hangzhou", vpc_id=vpc_id, cidr_block="192.168.9.0/24", zone_id="cn-beijing-h"
+                )
+            )
+        ),
+        "DependencyViolation.VSwitch": fails(lambda: vpc.delete_vpc(vpc_m.DeleteVpcRequest(vpc_id=vpc_id))),
+        "InvalidPriceUnit.ValueNotSupported": fails(
+            lambda: ecs.describe_price(
+                ecs_m.DescribePriceRequest(region_id="cn-hangzhou", instance_type="ecs.g7.xlarge", price_unit="Decade")
+            )
+        ),
+        "Invalid.DestinationResource": fails(
+            lambda: ecs.describe_available_resource(
+                ecs_m.DescribeAvailableResourceRequest(region_id="cn-hangzhou", destination_resource="Nothing")
+            )
+        ),
+    }
+    assert {want: got for want, got in codes.items() if want != got} == {}
+    return list(proxy.exchanges[start:])
