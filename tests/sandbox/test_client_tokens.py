@@ -3,7 +3,6 @@ which is what lets a crashed creator resume without creating twice."""
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 import uuid
