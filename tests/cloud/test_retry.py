@@ -3,15 +3,15 @@ the budget; a create is repeated on them only when it carries its ClientToken, a
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from typing import Any
 
 import pytest
+from alibabacloud_cs20151215 import models as cs_models
 
 from ack_compute.cloud.clients import OpenApiClients
 from ack_compute.cloud.config import CloudConfig, RetryPolicy, StaticCredentials
-from ack_compute.cloud.cs import ContainerService
+from ack_compute.cloud.cs import ClusterSpec, ContainerService
 from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.retry import TRANSIENT_CODES
 from ack_compute.cloud.vpc import VpcNetworks
@@ -35,20 +35,36 @@ def clients(cloud: SandboxCloud, **config: Any) -> OpenApiClients:
     )
 
 
-def cluster_body(cloud: SandboxCloud, name: str, *, token: bool) -> dict[str, Any]:
+def cluster_spec(cloud: SandboxCloud, name: str) -> ClusterSpec:
+    """A CreateCluster the way the product sends it: typed, always with its ClientToken."""
     vpc_id = cloud.plant_vpc(f"{name}-vpc")
     vswitch_id = cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-h")
-    return {
-        "name": name,
-        "cluster_type": "ManagedKubernetes",
-        "region_id": "cn-hangzhou",
-        "vpcid": vpc_id,
-        "vswitch_ids": [vswitch_id],
-        "container_cidr": "172.20.0.0/16",
-        "service_cidr": "172.21.0.0/20",
-        "login_password": f"Aa1!{secrets.token_hex(6)}",
-        **({"client_token": uuid.uuid4().hex} if token else {}),
-    }
+    return ClusterSpec(
+        name=name,
+        region_id="cn-hangzhou",
+        cluster_spec="ack.standard",
+        profile="Serverless",
+        vpcid=vpc_id,
+        vswitch_ids=[vswitch_id],
+        service_cidr="172.21.0.0/20",
+        snat_entry=False,
+        endpoint_public_access=True,
+        client_token=uuid.uuid4().hex,
+    )
+
+
+def create_without_token(cloud: SandboxCloud, name: str) -> Any:
+    """A CreateCluster with no ClientToken, as an older caller could send it: the retry layer must not repeat it
+    on a conflict (the product itself always sends its token)."""
+    spec = cluster_spec(cloud, name)
+    body = {k: v for k, v in spec.wire_body().items() if k != "client_token"}
+    api = clients(cloud)
+    return api.call(
+        "CreateCluster",
+        lambda: api.client("cs").create_cluster(cs_models.CreateClusterRequest(**body)).body.to_map(),
+        idempotent=False,
+        client_token=False,
+    )
 
 
 def test_the_product_retries_exactly_the_codes_the_sandbox_can_inject() -> None:
@@ -73,36 +89,34 @@ def test_each_transient_code_on_create_vswitch_is_waited_out(cloud: SandboxCloud
 
 
 def test_a_create_cluster_with_its_token_is_repeated_on_a_conflict_and_lands_once(cloud: SandboxCloud) -> None:
-    body = cluster_body(cloud, "retry-token", token=True)
+    spec = cluster_spec(cloud, "retry-token")
     cloud.inject("CreateCluster", Fault.transient("OperationConflict"))
     cloud.inject("CreateCluster", Fault.transient("InternalError"))
-    cluster_id, _task = ContainerService(clients(cloud)).create_cluster(body)
+    cluster_id, _task = ContainerService(clients(cloud)).create_cluster(spec)
     assert cloud.counts()["CreateCluster"] == 3
     assert [c.cluster_id for c in cloud.clusters() if c.name == "retry-token"] == [cluster_id]
 
 
 def test_a_create_cluster_without_a_token_is_not_repeated_on_a_conflict(cloud: SandboxCloud) -> None:
-    body = cluster_body(cloud, "retry-notoken", token=False)
     cloud.inject("CreateCluster", Fault.transient("OperationConflict"))
     with pytest.raises(CloudError) as raised:
-        ContainerService(clients(cloud)).create_cluster(body)
+        create_without_token(cloud, "retry-notoken")
     assert (raised.value.code, raised.value.attempts) == ("OperationConflict", 1)
     assert cloud.counts()["CreateCluster"] == 1 and not [c for c in cloud.clusters() if c.name == "retry-notoken"]
 
 
 def test_a_create_cluster_without_a_token_is_still_repeated_when_throttled(cloud: SandboxCloud) -> None:
-    body = cluster_body(cloud, "retry-throttled", token=False)
     cloud.inject("CreateCluster", Fault.throttle(retry_after_ms=50))
-    ContainerService(clients(cloud)).create_cluster(body)
+    create_without_token(cloud, "retry-throttled")
     assert cloud.counts()["CreateCluster"] == 2
     assert len([c for c in cloud.clusters() if c.name == "retry-throttled"]) == 1
 
 
 def test_a_create_cluster_is_never_repeated_after_a_network_error(cloud: SandboxCloud) -> None:
-    body = cluster_body(cloud, "retry-timeout", token=True)
+    spec = cluster_spec(cloud, "retry-timeout")
     cloud.inject("CreateCluster", Fault.delay(1.5))
     with pytest.raises(CloudError) as raised:
-        ContainerService(clients(cloud, read_timeout_ms=500)).create_cluster(body)
+        ContainerService(clients(cloud, read_timeout_ms=500)).create_cluster(spec)
     assert (raised.value.code, raised.value.attempts) == ("NetworkError", 1)
     assert cloud.counts()["CreateCluster"] == 1
 

@@ -184,6 +184,7 @@ def driven(flows: Flows, flow_cloud: SandboxCloud, proxy: RecordingProxy) -> lis
     ok(lambda: cs.create_cluster_node_pool(cluster_id, pool))
     ok(lambda: cs.get_cluster_addon_instance(cluster_id, "coredns"))
     ok(lambda: cs.list_cluster_addon_instances(cluster_id))
+    ok(lambda: cs.revoke_k8s_cluster_kube_config(cluster_id))
     install = cs_m.InstallClusterAddonsRequest(
         body=[cs_m.InstallClusterAddonsRequestBody(name="arms-prometheus", version="1.1.31")]
     )
