@@ -13,18 +13,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
 
 from ack_compute.sandbox import (
-    cs_addons,
-    cs_clusters,
-    cs_kubeconfig,
-    cs_nodepools,
-    cs_regions,
-    cs_tasks,
     eci_price,
     ecs_price,
     ecs_resources,
     ecs_security_groups,
     vpc_networks,
 )
+from ack_compute.sandbox.cs import urls as cs_urls
 from ack_compute.sandbox.errors import ApiError, internal_error, invalid_version, missing_parameter, new_request_id
 from ack_compute.sandbox.products import ApiStyle, product_for_version
 from ack_compute.sandbox.router import ApiRequest, Router
@@ -39,12 +34,7 @@ ROUTE_MODULES = (
     ecs_resources,
     ecs_security_groups,
     vpc_networks,
-    cs_regions,
-    cs_clusters,
-    cs_nodepools,
-    cs_tasks,
-    cs_kubeconfig,
-    cs_addons,
+    cs_urls,
 )
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
 
