@@ -94,7 +94,7 @@ def plan_cluster(body: CreateClusterIn, world: World) -> ClusterPlan:
         kubernetes_version=version,
         vpc_id=vpc.vpc_id,
         vswitch_ids=list(body.vswitch_ids),
-        # pod_vswitch_ids is deprecated (SDK mark, refused in cs_clusters.py) and names no replacement; a Terway
+        # pod_vswitch_ids is deprecated (SDK mark, refused in cs/models/clusters.py) and names no replacement; a Terway
         # cluster asked for through `addons` gives its pods IPs from the cluster's own vSwitches here.
         pod_vswitch_ids=list(body.pod_vswitch_ids or (body.vswitch_ids if terway else [])),
         container_cidr=container,
