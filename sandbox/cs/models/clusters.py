@@ -11,7 +11,6 @@ from ack_compute.sandbox.state import SandboxState
 from ack_compute.sandbox.world import Cluster
 
 DELETABLE_STATES = ("initial", "running", "failed", "delete_failed")
-TRUE_VALUES = ("true", "1")
 
 
 def find_cluster(state: SandboxState, cluster_id: str) -> Cluster:

@@ -1,11 +1,8 @@
 """CS (ACK) cluster routes: CreateCluster, DescribeClustersForRegion, DescribeClusterDetail and DeleteCluster.
 
 Creation and deletion are asynchronous, as in the real service: the call answers at once with a task id and
-the cluster moves through its states on the scaled clock (see lifecycle.py).
-
-Alibaba's "Announcement on ACK API parameter changes and deprecation" (ACK help center, product overview;
-rollout 2026-07-04, all regions by 2026-09-30) decommissions the actions in DECOMMISSIONED. They have no route,
-so the gateway answers them as it answers any API it does not have: 404 InvalidAction.NotFound (errors.py).
+the cluster moves through its states on the scaled clock (see sandbox/lifecycle.py). The decommissioned
+cluster APIs have no handler here; cs/urls.py lists them.
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ from typing import Any
 from ack_compute.sandbox.cs.exceptions import cluster_not_found, cs_invalid, deletion_protected
 from ack_compute.sandbox.cs.models.bodies import CreateClusterIn, parse_body
 from ack_compute.sandbox.cs.models.cluster_body import plan_cluster
-from ack_compute.sandbox.cs.models.clusters import TRUE_VALUES, find_cluster, refuse_deprecated
+from ack_compute.sandbox.cs.models.clusters import find_cluster, refuse_deprecated
 from ack_compute.sandbox.cs.responses.views import cluster_detail_view, cluster_list_view
 from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
@@ -24,6 +21,8 @@ from ack_compute.sandbox.world import newest_first
 
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
+# How CS query flags spell yes.
+TRUE_VALUES = ("true", "1")
 
 
 def create_cluster(request: ApiRequest, state: SandboxState) -> dict[str, Any]:

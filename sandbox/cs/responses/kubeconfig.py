@@ -22,7 +22,8 @@ from typing import Any
 
 from ack_compute.sandbox import kubeconfig
 from ack_compute.sandbox.cs.exceptions import cluster_state_error, cs_invalid
-from ack_compute.sandbox.cs.models.clusters import TRUE_VALUES, find_cluster
+from ack_compute.sandbox.cs.models.clusters import find_cluster
+from ack_compute.sandbox.cs.responses.clusters import TRUE_VALUES
 from ack_compute.sandbox.kube.auth import LIMITED_GROUP, MASTERS_GROUP
 from ack_compute.sandbox.kube.pki import ClusterAuthority
 from ack_compute.sandbox.kube_bridge import UNREACHABLE_SERVER
