@@ -12,40 +12,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
 
-from ack_compute.sandbox import (
-    cs_addons,
-    cs_clusters,
-    cs_kubeconfig,
-    cs_nodepools,
-    cs_regions,
-    cs_tasks,
-    eci_price,
-    ecs_price,
-    ecs_resources,
-    ecs_security_groups,
-    vpc_networks,
-)
+from ack_compute.sandbox.cs import urls as cs_urls
+from ack_compute.sandbox.eci import urls as eci_urls
+from ack_compute.sandbox.ecs import urls as ecs_urls
 from ack_compute.sandbox.errors import ApiError, internal_error, invalid_version, missing_parameter, new_request_id
 from ack_compute.sandbox.products import ApiStyle, product_for_version
 from ack_compute.sandbox.router import ApiRequest, Router
 from ack_compute.sandbox.signature import SignedRequest, verify_signature
 from ack_compute.sandbox.state import SandboxState
+from ack_compute.sandbox.vpc import urls as vpc_urls
 
 log = logging.getLogger("ack_compute.sandbox")
 
-ROUTE_MODULES = (
-    ecs_price,
-    eci_price,
-    ecs_resources,
-    ecs_security_groups,
-    vpc_networks,
-    cs_regions,
-    cs_clusters,
-    cs_nodepools,
-    cs_tasks,
-    cs_kubeconfig,
-    cs_addons,
-)
+# One Route list per product package (moto's urls.py): the router takes them all.
+ROUTE_MODULES = (ecs_urls, eci_urls, vpc_urls, cs_urls)
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
 
 

@@ -64,31 +64,3 @@ def internal_error() -> ApiError:
     return ApiError(
         500, "InternalError", "The request processing has failed due to some unknown error, exception or failure."
     )
-
-
-# CS (ACK) errors. The CS gateway answers ROA bodies; codes follow its `Error...` naming.
-
-
-def cs_invalid(message: str) -> ApiError:
-    """A CS request that breaks a documented rule (name pattern, ranges, CIDRs, references)."""
-    return ApiError(400, "InvalidParameter", message)
-
-
-def cluster_not_found(cluster_id: str) -> ApiError:
-    return ApiError(404, "ErrorClusterNotFound", f"cluster {cluster_id} not found")
-
-
-def cluster_state_error(cluster_id: str, state: str) -> ApiError:
-    return ApiError(400, "ErrorClusterState", f"cluster {cluster_id} is in state {state}, the operation is not allowed")
-
-
-def task_not_found(task_id: str) -> ApiError:
-    return ApiError(404, "ErrorTaskNotFound", f"task {task_id} not found")
-
-
-def deletion_protected(cluster_id: str) -> ApiError:
-    return ApiError(
-        400,
-        "ErrorClusterDeletionProtection",
-        f"cluster {cluster_id} has deletion protection enabled, disable it before deleting the cluster",
-    )

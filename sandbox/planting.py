@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ack_compute.sandbox import cidr, ids
-from ack_compute.sandbox.cs_validation import default_addon_version, kubernetes_version, plan_cluster_addons
+from ack_compute.sandbox.cs.models.addons import default_addon_version, plan_cluster_addons
+from ack_compute.sandbox.cs.models.cluster_body import kubernetes_version
 from ack_compute.sandbox.lifecycle import MAINTENANCE_SECONDS
 from ack_compute.sandbox.state import SandboxState
 from ack_compute.sandbox.world import (

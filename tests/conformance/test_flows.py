@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ack_compute.sandbox import sdk_marks
-from ack_compute.sandbox.cs_clusters import DECOMMISSIONED
+from ack_compute.sandbox.cs.urls import DECOMMISSIONED
 
 
 def empties(value: Any, path: str = "") -> list[str]:

@@ -1,40 +1,27 @@
 """CS (ACK) cluster routes: CreateCluster, DescribeClustersForRegion, DescribeClusterDetail and DeleteCluster.
 
 Creation and deletion are asynchronous, as in the real service: the call answers at once with a task id and
-the cluster moves through its states on the scaled clock (see lifecycle.py).
-
-Alibaba's "Announcement on ACK API parameter changes and deprecation" (ACK help center, product overview;
-rollout 2026-07-04, all regions by 2026-09-30) decommissions the actions in DECOMMISSIONED. They have no route,
-so the gateway answers them as it answers any API it does not have: 404 InvalidAction.NotFound (errors.py).
+the cluster moves through its states on the scaled clock (see sandbox/lifecycle.py). The decommissioned
+cluster APIs have no handler here; cs/urls.py lists them.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
-from ack_compute.sandbox import sdk_marks
-from ack_compute.sandbox.cs_validation import CreateClusterIn, parse_body, plan_cluster
-from ack_compute.sandbox.cs_views import cluster_detail_view, cluster_list_view
-from ack_compute.sandbox.errors import cluster_not_found, cs_invalid, deletion_protected
-from ack_compute.sandbox.products import Product
-from ack_compute.sandbox.router import ApiRequest, Route
+from ack_compute.sandbox.cs.exceptions import cluster_not_found, cs_invalid, deletion_protected
+from ack_compute.sandbox.cs.models.bodies import CreateClusterIn, parse_body
+from ack_compute.sandbox.cs.models.cluster_body import plan_cluster
+from ack_compute.sandbox.cs.models.clusters import find_cluster, refuse_deprecated
+from ack_compute.sandbox.cs.responses.views import cluster_detail_view, cluster_list_view
+from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
-from ack_compute.sandbox.world import Cluster, newest_first
+from ack_compute.sandbox.world import newest_first
 
-# No longer callable (the announcement above); a test keeps them unrouted and checks the refusal on the wire.
-DECOMMISSIONED = (
-    "DescribeClusters",
-    "DescribeClustersV1",
-    "GetUpgradeStatus",
-    "PauseClusterUpgrade",
-    "CancelClusterUpgrade",
-    "ResumeUpgradeCluster",
-)
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
-DELETABLE_STATES = ("initial", "running", "failed", "delete_failed")
+# How CS query flags spell yes.
 TRUE_VALUES = ("true", "1")
 
 
@@ -55,28 +42,6 @@ def create_cluster(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
             "CreateCluster", body.client_token, {"cluster_id": cluster.cluster_id, "task_id": task.task_id}
         )
     return {**answer, "request_id": request.request_id}
-
-
-def refuse_deprecated(raw: bytes, model: str) -> None:
-    """400 for any field the installed SDK marks `**[Deprecated]**` in `model`, at any depth, even when empty.
-
-    Alibaba's "Announcement on ACK API parameter changes and deprecation" (2026): deprecated parameters of
-    CreateCluster "become invalid or request validation reports an error code 400". The code the sandbox
-    sends is CS's InvalidParameter (documented for CreateCluster; see tests/conformance/documented_errors.json).
-    The message carries the SDK's own advice, so a caller learns the replacement.
-    """
-    try:
-        body = json.loads(raw or b"{}")
-    except json.JSONDecodeError:
-        return  # parse_body reports it
-    deprecated = [f for f in sdk_marks.check_body(sdk_marks.CS_PACKAGE, model, body) if f.problem == "deprecated"]
-    if deprecated:
-        first = deprecated[0]
-        others = f" (also deprecated: {', '.join(f.path for f in deprecated[1:])})" if len(deprecated) > 1 else ""
-        advice = first.replacement().split(". ")[0].rstrip(".")
-        if not re.search(r"\buse\b", advice, re.IGNORECASE):
-            advice = "Leave it out"
-        raise cs_invalid(f"{first.path} is deprecated and no longer accepted{others}. {advice}.")
 
 
 def describe_clusters_for_region(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
@@ -135,14 +100,6 @@ def delete_cluster(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
     return {"cluster_id": cluster.cluster_id, "request_id": request.request_id, "task_id": task_id}
 
 
-def find_cluster(state: SandboxState, cluster_id: str) -> Cluster:
-    """The cluster, still visible while recently deleted; ErrorClusterNotFound otherwise. Call under the lock."""
-    cluster = state.world.clusters.get(cluster_id)
-    if cluster is None or state.lifecycle.gone(cluster):
-        raise cluster_not_found(cluster_id)
-    return cluster
-
-
 def _positive(text: str | None, default: int, name: str) -> int:
     if not text:
         return default
@@ -165,17 +122,3 @@ def _json_list(text: str | None, name: str) -> list[Any]:
     if not isinstance(value, list):
         raise cs_invalid(f"{name} must be a JSON array")
     return value
-
-
-ROUTES = [
-    Route(Product.CS, "CreateCluster", create_cluster, method="POST", path="/clusters"),
-    Route(
-        Product.CS,
-        "DescribeClustersForRegion",
-        describe_clusters_for_region,
-        method="GET",
-        path="/regions/{region_id}/clusters",
-    ),
-    Route(Product.CS, "DescribeClusterDetail", describe_cluster_detail, method="GET", path="/clusters/{cluster_id}"),
-    Route(Product.CS, "DeleteCluster", delete_cluster, method="DELETE", path="/clusters/{cluster_id}", status=202),
-]

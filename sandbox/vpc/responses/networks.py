@@ -13,19 +13,23 @@ from ack_compute.sandbox import cidr, ids
 from ack_compute.sandbox.errors import ApiError, missing_parameter, missing_region_id
 from ack_compute.sandbox.lifecycle import VPC_READY_SECONDS, VSWITCH_READY_SECONDS
 from ack_compute.sandbox.params import RpcParams, id_list, page
-from ack_compute.sandbox.products import Product
-from ack_compute.sandbox.router import ApiRequest, Route
+from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
 from ack_compute.sandbox.tagging import matches, rpc_tags, tag_filter
+from ack_compute.sandbox.vpc.models.networks import (
+    DEFAULT_VPC_CIDR,
+    MAX_VPC_IDS,
+    MAX_VSWITCHES_PER_VPC,
+    VPC_PREFIX,
+    VSWITCH_PREFIX,
+    find_vpc,
+    mark_available,
+    vswitches_in_use,
+)
 from ack_compute.sandbox.world import Vpc, VSwitch, World, newest_first
 
-DEFAULT_VPC_CIDR = "172.16.0.0/12"
-VPC_PREFIX = (8, 28)
-VSWITCH_PREFIX = (16, 29)
-MAX_VSWITCHES_PER_VPC = 150
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 50
-MAX_VPC_IDS = 20
 
 
 def create_vpc(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
@@ -61,7 +65,7 @@ def create_vpc(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
             created=world.clock.now(),
         )
         world.vpcs[vpc.vpc_id] = vpc
-        state.lifecycle.network_ready_later(vpc.vpc_id, VPC_READY_SECONDS, lambda: _available(vpc))
+        state.lifecycle.network_ready_later(vpc.vpc_id, VPC_READY_SECONDS, lambda: mark_available(vpc))
         return world.remember(
             "CreateVpc",
             token,
@@ -118,7 +122,7 @@ def create_vswitch(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
     with world.lock:
         if (answer := world.replay("CreateVSwitch", token)) is not None:
             return answer
-        vpc = _vpc(world, vpc_id, region_id)
+        vpc = find_vpc(world, vpc_id, region_id)
         if vpc.status != "Available":
             raise _incorrect_vpc_status()
         if zone_id not in state.catalog.regions[vpc.region_id].zones:
@@ -145,7 +149,7 @@ def create_vswitch(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
             created=world.clock.now(),
         )
         world.vswitches[vswitch.vswitch_id] = vswitch
-        state.lifecycle.network_ready_later(vswitch.vswitch_id, VSWITCH_READY_SECONDS, lambda: _available(vswitch))
+        state.lifecycle.network_ready_later(vswitch.vswitch_id, VSWITCH_READY_SECONDS, lambda: mark_available(vswitch))
         return world.remember("CreateVSwitch", token, {"VSwitchId": vswitch.vswitch_id})
 
 
@@ -185,7 +189,7 @@ def delete_vswitch(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
             raise ApiError(404, "InvalidVSwitchId.NotFound", "Specified virtual switch does not exist.")
         if vswitch.status != "Available":
             raise ApiError(400, "IncorrectVSwitchStatus", "vpc subnet status not working.")
-        if vswitch.used_ips or vswitch_id in _vswitches_in_use(world):
+        if vswitch.used_ips or vswitch_id in vswitches_in_use(world):
             raise ApiError(400, "DependencyViolation", "Specified object has dependent resources.")
         world.cancel(vswitch_id)
         vswitch.deleted = world.clock.now()
@@ -198,7 +202,7 @@ def delete_vpc(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
     vpc_id = _required(params, "VpcId")
     world = state.world
     with world.lock:
-        vpc = _vpc(world, vpc_id, region_id)
+        vpc = find_vpc(world, vpc_id, region_id)
         if vpc.status != "Available":
             raise _incorrect_vpc_status()
         if any(vswitch.vpc_id == vpc_id and vswitch.deleted is None for vswitch in world.vswitches.values()):
@@ -210,29 +214,6 @@ def delete_vpc(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
         world.cancel(vpc_id)
         vpc.deleted = world.clock.now()
     return {}
-
-
-def _vswitches_in_use(world: World) -> set[str]:
-    """vSwitches that a not-yet-deleted cluster or one of its node pools names."""
-    used: set[str] = set()
-    for cluster in world.active_clusters():
-        used.update(cluster.vswitch_ids, cluster.pod_vswitch_ids)
-        for pool in cluster.nodepools:
-            if pool.state != "deleted":
-                used.update(pool.vswitch_ids)
-    return used
-
-
-def _available(resource: Vpc | VSwitch) -> None:
-    if resource.deleted is None:
-        resource.status = "Available"
-
-
-def _vpc(world: World, vpc_id: str, region_id: str | None) -> Vpc:
-    vpc = world.live_vpc(vpc_id)
-    if vpc is None or region_id not in (None, vpc.region_id):
-        raise ApiError(404, "InvalidVpcId.NotFound", "Specified VPC does not exist.")
-    return vpc
 
 
 def _region(params: RpcParams, state: SandboxState, *, required: bool) -> str | None:
@@ -315,13 +296,3 @@ def _vswitch_view(world: World, vswitch: VSwitch) -> dict[str, Any]:
 def _rpc_time(moment: datetime) -> str:
     """RPC APIs report UTC as `2018-04-18T15:02:37Z`."""
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-ROUTES = [
-    Route(Product.VPC, "CreateVpc", create_vpc),
-    Route(Product.VPC, "DescribeVpcs", describe_vpcs),
-    Route(Product.VPC, "CreateVSwitch", create_vswitch),
-    Route(Product.VPC, "DescribeVSwitches", describe_vswitches),
-    Route(Product.VPC, "DeleteVSwitch", delete_vswitch),
-    Route(Product.VPC, "DeleteVpc", delete_vpc),
-]

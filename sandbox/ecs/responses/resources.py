@@ -7,15 +7,12 @@ import binascii
 from typing import Any
 
 from ack_compute.sandbox.catalog import Catalog, Family, InstanceType, StockCategory, Zone, stock_status
+from ack_compute.sandbox.ecs.models.resources import CHARGE_TYPES, DESTINATIONS, MAX_FILTER_TYPES, sells
 from ack_compute.sandbox.errors import ApiError, invalid_parameter, missing_region_id
-from ack_compute.sandbox.products import Product
-from ack_compute.sandbox.router import ApiRequest, Route
+from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
 
-DESTINATIONS = ("Zone", "InstanceType", "SystemDisk", "DataDisk")
-CHARGE_TYPES = ("PostPaid", "PrePaid")
 MAX_RESULTS = 1600
-MAX_FILTER_TYPES = 10
 
 
 def describe_available_resource(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
@@ -42,7 +39,7 @@ def describe_available_resource(request: ApiRequest, state: SandboxState) -> dic
 
     zones = []
     for zone_id, zone in region.zones.items():
-        if zone_filter not in (None, zone_id) or (type_id is not None and not _sells(catalog, zone, type_id)):
+        if zone_filter not in (None, zone_id) or (type_id is not None and not sells(catalog, zone, type_id)):
             continue
         category: StockCategory = zone.stock_of(type_id) if type_id else "WithStock"
         resources = _supported(catalog, destination, zone_id, zone, type_id, category)
@@ -86,10 +83,6 @@ def describe_instance_types(request: ApiRequest, state: SandboxState) -> dict[st
     if offset + max_results < len(matches):
         body["NextToken"] = _encode_token(offset + max_results)
     return body
-
-
-def _sells(catalog: Catalog, zone: Zone, type_id: str) -> bool:
-    return type_id in catalog.instance_types and zone.offers(type_id)
 
 
 def _supported(
@@ -162,9 +155,3 @@ def _mandatory(name: str) -> ApiError:
         "Invalid.Param",
         f"The input parameter {name} that is mandatory for processing this request is not supplied.",
     )
-
-
-ROUTES = [
-    Route(Product.ECS, "DescribeAvailableResource", describe_available_resource),
-    Route(Product.ECS, "DescribeInstanceTypes", describe_instance_types),
-]

@@ -9,19 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ack_compute.sandbox.cs_clusters import find_cluster
-from ack_compute.sandbox.cs_validation import (
-    AddonIn,
-    AddonUpgradeIn,
-    addon_not_found,
-    parse_list,
-    plan_addon_install,
-    plan_addon_upgrade,
-)
-from ack_compute.sandbox.cs_views import addon_detail_view, addon_instance_view
-from ack_compute.sandbox.errors import cluster_state_error
-from ack_compute.sandbox.products import Product
-from ack_compute.sandbox.router import ApiRequest, Route
+from ack_compute.sandbox.cs.exceptions import addon_not_found, cluster_state_error
+from ack_compute.sandbox.cs.models.addons import plan_addon_install, plan_addon_upgrade
+from ack_compute.sandbox.cs.models.bodies import AddonIn, AddonUpgradeIn, parse_list
+from ack_compute.sandbox.cs.models.clusters import find_cluster
+from ack_compute.sandbox.cs.responses.views import addon_detail_view, addon_instance_view
+from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
 
 
@@ -64,35 +57,3 @@ def upgrade_cluster_addons(request: ApiRequest, state: SandboxState) -> dict[str
         targets = plan_addon_upgrade(items, cluster)
         task = state.lifecycle.start_addon_upgrade(cluster, targets)
     return {"cluster_id": cluster.cluster_id, "task_id": task.task_id, "request_id": request.request_id}
-
-
-ROUTES = [
-    Route(
-        Product.CS,
-        "ListClusterAddonInstances",
-        list_cluster_addon_instances,
-        method="GET",
-        path="/clusters/{cluster_id}/addon_instances",
-    ),
-    Route(
-        Product.CS,
-        "GetClusterAddonInstance",
-        get_cluster_addon_instance,
-        method="GET",
-        path="/clusters/{cluster_id}/addon_instances/{instance_name}",
-    ),
-    Route(
-        Product.CS,
-        "InstallClusterAddons",
-        install_cluster_addons,
-        method="POST",
-        path="/clusters/{cluster_id}/components/install",
-    ),
-    Route(
-        Product.CS,
-        "UpgradeClusterAddons",
-        upgrade_cluster_addons,
-        method="POST",
-        path="/clusters/{cluster_id}/components/upgrade",
-    ),
-]

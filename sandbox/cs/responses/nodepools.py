@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ack_compute.sandbox.cs_clusters import find_cluster
-from ack_compute.sandbox.cs_validation import NodepoolIn, parse_body, plan_nodepool
-from ack_compute.sandbox.cs_views import nodepool_view
-from ack_compute.sandbox.errors import cluster_state_error, cs_invalid
-from ack_compute.sandbox.products import Product
-from ack_compute.sandbox.router import ApiRequest, Route
+from ack_compute.sandbox.cs.exceptions import cluster_state_error, cs_invalid
+from ack_compute.sandbox.cs.models.bodies import NodepoolIn, parse_body
+from ack_compute.sandbox.cs.models.clusters import find_cluster
+from ack_compute.sandbox.cs.models.nodepools import plan_nodepool
+from ack_compute.sandbox.cs.responses.views import nodepool_view
+from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
 
 
@@ -40,21 +40,3 @@ def create_cluster_node_pool(request: ApiRequest, state: SandboxState) -> dict[s
             raise cs_invalid(f"a node pool named {pool.name} already exists in cluster {cluster.cluster_id}")
         task = state.lifecycle.start_nodepool(cluster, pool)
     return {"nodepool_id": pool.nodepool_id, "request_id": request.request_id, "task_id": task.task_id}
-
-
-ROUTES = [
-    Route(
-        Product.CS,
-        "DescribeClusterNodePools",
-        describe_cluster_node_pools,
-        method="GET",
-        path="/clusters/{cluster_id}/nodepools",
-    ),
-    Route(
-        Product.CS,
-        "CreateClusterNodePool",
-        create_cluster_node_pool,
-        method="POST",
-        path="/clusters/{cluster_id}/nodepools",
-    ),
-]

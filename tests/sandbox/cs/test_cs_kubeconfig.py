@@ -22,7 +22,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 
 from ack_compute.sandbox import SandboxCloud
-from ack_compute.sandbox.cs_kubeconfig import ACCOUNT_ID
+from ack_compute.sandbox.cs.responses.kubeconfig import ACCOUNT_ID
 
 REGION = "cn-hangzhou"
 SCALE = 1000.0

@@ -21,13 +21,13 @@ from datetime import timedelta
 from typing import Any
 
 from ack_compute.sandbox import kubeconfig
-from ack_compute.sandbox.cs_clusters import TRUE_VALUES, find_cluster
-from ack_compute.sandbox.errors import cluster_state_error, cs_invalid
+from ack_compute.sandbox.cs.exceptions import cluster_state_error, cs_invalid
+from ack_compute.sandbox.cs.models.clusters import find_cluster
+from ack_compute.sandbox.cs.responses.clusters import TRUE_VALUES
 from ack_compute.sandbox.kube.auth import LIMITED_GROUP, MASTERS_GROUP
 from ack_compute.sandbox.kube.pki import ClusterAuthority
 from ack_compute.sandbox.kube_bridge import UNREACHABLE_SERVER
-from ack_compute.sandbox.products import Product
-from ack_compute.sandbox.router import ApiRequest, Route
+from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
 
 DURATION_MINUTES = (15, 4320)
@@ -84,21 +84,3 @@ def _duration(text: str | None) -> int:
     if not low <= minutes <= high:
         raise cs_invalid(f"TemporaryDurationMinutes must be an integer in [{low}, {high}]")
     return minutes
-
-
-ROUTES = [
-    Route(
-        Product.CS,
-        "DescribeClusterUserKubeconfig",
-        describe_cluster_user_kubeconfig,
-        method="GET",
-        path="/k8s/{cluster_id}/user_config",
-    ),
-    Route(
-        Product.CS,
-        "RevokeK8sClusterKubeConfig",
-        revoke_k8s_cluster_kube_config,
-        method="DELETE",
-        path="/k8s/{cluster_id}/certs",
-    ),
-]

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ack_compute.sandbox.cs_views import task_view
-from ack_compute.sandbox.errors import task_not_found
-from ack_compute.sandbox.products import Product
-from ack_compute.sandbox.router import ApiRequest, Route
+from ack_compute.sandbox.cs.exceptions import task_not_found
+from ack_compute.sandbox.cs.responses.views import task_view
+from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
 
 
@@ -18,6 +17,3 @@ def describe_task_info(request: ApiRequest, state: SandboxState) -> dict[str, An
         if task is None:
             raise task_not_found(task_id)
         return task_view(task)
-
-
-ROUTES = [Route(Product.CS, "DescribeTaskInfo", describe_task_info, method="GET", path="/tasks/{task_id}")]

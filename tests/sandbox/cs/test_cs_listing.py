@@ -14,7 +14,7 @@ from alibabacloud_cs20151215.client import Client as CsClient
 from alibabacloud_tea_openapi.exceptions import ClientException
 
 from ack_compute.sandbox import SandboxCloud
-from ack_compute.sandbox.cs_clusters import DECOMMISSIONED
+from ack_compute.sandbox.cs.urls import DECOMMISSIONED
 
 if TYPE_CHECKING:
     from conftest import RawSigner

@@ -6,20 +6,17 @@ up here too, and disappear when their cluster is deleted.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ack_compute.sandbox import ids
+from ack_compute.sandbox.ecs.models.security_groups import GROUP_TYPES, NAME_PATTERN, security_groups_in_use
 from ack_compute.sandbox.errors import ApiError, missing_parameter, missing_region_id
 from ack_compute.sandbox.params import RpcParams, id_list, page
-from ack_compute.sandbox.products import Product
-from ack_compute.sandbox.router import ApiRequest, Route
+from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
 from ack_compute.sandbox.tagging import matches, rpc_tags, tag_filter
 from ack_compute.sandbox.world import SecurityGroup, World, newest_first
 
-GROUP_TYPES = ("normal", "enterprise")
-NAME_PATTERN = re.compile(r"[A-Za-z\u4e00-\u9fff][\w\u4e00-\u9fff.:-]{1,127}")
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 50
 
@@ -113,21 +110,6 @@ def delete_security_group(request: ApiRequest, state: SandboxState) -> dict[str,
     return {}
 
 
-def security_groups_in_use(world: World) -> dict[str, int]:
-    """Groups a not-yet-deleted cluster uses, with how many live nodes sit in each."""
-    used: dict[str, int] = {}
-    for cluster in world.active_clusters():
-        for group_id in {cluster.security_group_id, *(pool.security_group_id for pool in cluster.nodepools)}:
-            if group_id:
-                used.setdefault(group_id, 0)
-        for node in cluster.live_nodes():
-            pool = cluster.nodepool(node.nodepool_id)
-            group_id = (pool.security_group_id if pool else None) or cluster.security_group_id
-            if group_id:
-                used[group_id] = used.get(group_id, 0) + 1
-    return used
-
-
 def _region(params: RpcParams, state: SandboxState) -> str:
     region_id = params.text("RegionId")
     if region_id is None:
@@ -150,10 +132,3 @@ def _group_view(world: World, group: SecurityGroup) -> dict[str, Any]:
         "ResourceGroupId": "",
         "Tags": {"Tag": [{"TagKey": tag.key, "TagValue": tag.value} for tag in group.tags]},
     }
-
-
-ROUTES = [
-    Route(Product.ECS, "CreateSecurityGroup", create_security_group),
-    Route(Product.ECS, "DescribeSecurityGroups", describe_security_groups),
-    Route(Product.ECS, "DeleteSecurityGroup", delete_security_group),
-]

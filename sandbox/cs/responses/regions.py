@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ack_compute.sandbox.products import Product
-from ack_compute.sandbox.router import ApiRequest, Route
+from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
 
 
@@ -17,6 +16,3 @@ def describe_regions(request: ApiRequest, state: SandboxState) -> dict[str, Any]
         for region_id, region in state.catalog.regions.items()
     ]
     return {"regions": regions, "requestId": request.request_id}
-
-
-ROUTES = [Route(Product.CS, "DescribeRegions", describe_regions, method="GET", path="/regions")]

@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from ack_compute.sandbox.catalog import Catalog, Disk
+from ack_compute.sandbox.ecs.models.price import (
+    DEFAULT_SYSTEM_DISK,
+    HOURS_PER_UNIT,
+    MAX_AMOUNT,
+    MAX_DATA_DISKS,
+    PERIODS,
+)
 from ack_compute.sandbox.errors import ApiError, missing_parameter, missing_region_id
 from ack_compute.sandbox.params import RpcParams
-from ack_compute.sandbox.products import Product
-from ack_compute.sandbox.router import ApiRequest, Route
+from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
 
-HOURS_PER_UNIT = {"Hour": 1, "Week": 168, "Month": 720, "Year": 8760}
-PERIODS = {"Hour": range(1, 2), "Week": range(1, 5), "Month": range(1, 10), "Year": range(1, 6)}
-MAX_AMOUNT = 1000
-MAX_DATA_DISKS = 4
-DEFAULT_SYSTEM_DISK = ("cloud_efficiency", 40)
 DECIMALS = 4
 
 
@@ -159,6 +160,3 @@ def _data_disks(params: RpcParams, catalog: Catalog) -> list[tuple[Disk, int]]:
             raise invalid_size
         disks.append((disk, size))
     return disks
-
-
-ROUTES = [Route(Product.ECS, "DescribePrice", describe_price)]

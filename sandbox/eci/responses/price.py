@@ -7,41 +7,16 @@ the vCPU/memory specs ECI supports are priced, and the spot fields are validated
 
 from __future__ import annotations
 
-import functools
-from datetime import date
-from importlib import resources
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from ack_compute.sandbox.eci.models.rates import SPOT_STRATEGIES, load_rates
 from ack_compute.sandbox.errors import ApiError, invalid_parameter, missing_parameter, missing_region_id
 from ack_compute.sandbox.params import RpcParams
-from ack_compute.sandbox.products import Product
-from ack_compute.sandbox.router import ApiRequest, Route
+from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
 
-SPOT_STRATEGIES = ("NoSpot", "SpotAsPriceGo", "SpotWithPriceLimit")
 DECIMALS = 8
 HOURLY_DECIMALS = 4
-
-
-class EciRates(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    source: str
-    as_of: date
-    currency: str
-    vcpu_second: float = Field(gt=0)
-    gib_second: float = Field(gt=0)
-    spot_discount: float = Field(gt=0, le=1)
-    # vCPU -> the memory sizes (GiB) ECI offers with it in every region.
-    specs: dict[float, tuple[float, ...]]
-
-
-@functools.cache
-def load_rates() -> EciRates:
-    text = resources.files("ack_compute.sandbox").joinpath("data/eci_prices.json").read_text(encoding="utf-8")
-    return EciRates.model_validate_json(text)
 
 
 def _number(params: RpcParams, name: str) -> float | None:
@@ -132,6 +107,3 @@ def _price_fields(price: float) -> dict[str, Any]:
     """List prices carry no discount: the trade price is the original price."""
     rounded = round(price, DECIMALS)
     return {"OriginalPrice": rounded, "DiscountPrice": 0.0, "TradePrice": rounded}
-
-
-ROUTES = [Route(Product.ECI, "DescribeContainerGroupPrice", describe_container_group_price)]

@@ -1,0 +1,1 @@
+"""VPC handlers: read the request, apply the models' rules, answer in the API's own casing."""
