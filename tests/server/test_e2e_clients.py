@@ -162,8 +162,8 @@ async def settle(e2e: Stack, client: Client, result: types.CallToolResult) -> di
     while out.get("status") in ("creating", "waiting") and time.monotonic() < deadline:
         polled = await e2e.call(client, "get_operation", {"operation_id": out["operation_id"], "wait_seconds": 20})
         view = polled.structured_content or {}
-        assert not polled.is_error and view["state"] != "failed", view
-        if view["state"] == "succeeded":
+        assert not polled.is_error and view["outcome"] in (None, "succeeded"), view
+        if view["outcome"] == "succeeded":
             out = view["result"]
     return out
 
@@ -177,8 +177,8 @@ async def clean(e2e: Stack, client: Client, **target: str) -> dict[str, Any]:
     while report.get("status") == "running" and time.monotonic() < deadline:
         polled = await e2e.call(client, "get_operation", {"operation_id": report["operation_id"], "wait_seconds": 20})
         view = polled.structured_content or {}
-        assert view.get("state") != "failed", view
-        report = view["result"] if view.get("state") == "succeeded" else report
+        assert view.get("outcome") in (None, "succeeded"), view
+        report = view["result"] if view.get("outcome") == "succeeded" else report
     return report
 
 
@@ -349,7 +349,7 @@ async def test_cancelled_call_keeps_the_session_and_the_operation(e2e: Stack, mo
             view = polled.structured_content or {}
             if view.get("state") != "running":
                 break
-        assert view["state"] == "succeeded", view
+        assert view["state"] == "done" and view["outcome"] == "succeeded", view
         cluster_id = view["result"]["cluster_id"]
         assert e2e.cloud.cluster(cluster_id).state == "running"
         assert e2e.cloud.counts().get("CreateCluster", 0) == 1 and "DeleteCluster" not in e2e.cloud.counts()
