@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from ack_compute.server.access import CallerMiddleware, HttpAccess
+from ack_compute.server.cancel_operation import register_cancel_operation
 from ack_compute.server.cleanup import register_cleanup
 from ack_compute.server.clusters import register_clusters
 from ack_compute.server.docs import register_docs
@@ -112,6 +113,7 @@ def build_server(runtime: Runtime, access: HttpAccess | None = None) -> MCPServe
         return server
     register_workloads(server, runtime)
     register_cleanup(server, runtime)
+    register_cancel_operation(server, runtime)
     register_prompts(
         server,
         {"estimate_cost", "doc_search", "ensure_cluster", "get_operation", "run_job", "deploy_acs", "cleanup"},

@@ -38,7 +38,7 @@ from ack_compute.tools.errors import AckComputeError, CloudFailure, InvalidPlan
 from ack_compute.tools.identity import current_caller
 from ack_compute.tools.kubeconfigs import Kubeconfigs
 from ack_compute.tools.network import prepare_network
-from ack_compute.tools.operations import OperationContext, Operations, UnknownOperation, process_alive
+from ack_compute.tools.operations import Cancelled, OperationContext, Operations, UnknownOperation, process_alive
 from ack_compute.tools.ownership import NameBusy, OwnedResource, Ownership
 from ack_compute.tools.plans import AnyClusterPlan, ClusterPlan, ServerlessPlan, normalise
 from ack_compute.tools.pricing import Pricer
@@ -542,8 +542,9 @@ class ClusterService:
             left = f" It had created: {', '.join(made)}." if made else " It had created nothing it knows of."
             if maybe:
                 left += " The create call may still have reached the cloud."
+            ended = "was stopped" if isinstance(exc, Cancelled) else "failed"
             raise AckComputeError(
-                f"Creating cluster {p['name']} failed: {what}.{left}",
+                f"Creating cluster {p['name']} {ended}: {what.rstrip('.')}.{left}",
                 f"Run cleanup with target=operation and operation_id={ctx.operation_id} to remove what it created "
                 "(a create that reached the cloud late is found by its tag), then try again with a new quote.",
             ) from None
