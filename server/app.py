@@ -14,6 +14,7 @@ from ack_compute.server.cleanup import register_cleanup
 from ack_compute.server.clusters import register_clusters
 from ack_compute.server.docs import register_docs
 from ack_compute.server.errors import ArgumentCheck, as_tool_errors
+from ack_compute.server.list_resources import register_list_resources
 from ack_compute.server.prompts import register_prompts
 from ack_compute.server.runtime import Runtime, package_version
 from ack_compute.server.workloads import register_workloads
@@ -49,7 +50,7 @@ def _read_only_note(runtime: Runtime) -> str:
     )
 
 
-READ_ONLY_TOOLS = {"estimate_cost", "doc_search", "get_operation"}
+READ_ONLY_TOOLS = {"estimate_cost", "doc_search", "get_operation", "list_resources"}
 
 
 def build_server(runtime: Runtime, access: HttpAccess | None = None) -> MCPServer:
@@ -107,6 +108,7 @@ def build_server(runtime: Runtime, access: HttpAccess | None = None) -> MCPServe
 
     register_clusters(server, runtime)
     register_docs(server)
+    register_list_resources(server, runtime)
     if read_only:
         server.remove_tool("ensure_cluster")  # get_operation and the ledger view stay: they only read
         register_prompts(server, READ_ONLY_TOOLS)
