@@ -413,7 +413,8 @@ def view(status: OperationStatus, *, now: float | None = None, log_lines: str | 
         outcome = "cancelled"
         step = "It was cancelled; the error says what it cleaned up or left."
     elif status.state == "succeeded":
-        outcome = "succeeded"
+        # The work ran to its end; what it ran may still have failed (a script that exits 2): say so.
+        outcome = "failed" if (status.result or {}).get("status") == "failed" else "succeeded"
         step = (status.result or {}).get("next_step", "Done.")
     else:
         outcome = "failed"
