@@ -20,6 +20,7 @@ from ack_compute.tools.cleanup import Cleaner, CleanupRequest
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.operations import Operations, OperationStatus
 from ack_compute.tools.ownership import Ownership
+from ack_compute.tools.run_job import CONTAINER, RUN_LABEL, tail
 from ack_compute.tools.targets import ClusterTarget, Targets
 
 log = logging.getLogger("ack_compute.cancel")
@@ -34,6 +35,7 @@ class CancelOutcome(BaseModel):
     cleaned_up: list[str] = []
     left: list[str] = []
     cleanup_operation_id: str | None = None
+    log: str = ""
     message: str
     next_step: str
 
@@ -74,8 +76,9 @@ class Canceller:
         self.operations.request_cancel(operation_id)
         cleaned: list[str] = []
         left: list[str] = []
+        log_tail = ""
         if status.kind == "run_job":
-            self._delete_job(status, cleaned, left)
+            log_tail = self._delete_job(status, cleaned, left)
         status = self._settle(operation_id)
         if not status.done:
             return CancelOutcome(
@@ -84,6 +87,7 @@ class Canceller:
                 status="cancelling",
                 cleaned_up=cleaned,
                 left=left,
+                log=log_tail,
                 message=f"Operation {operation_id} is told to stop; it stops at its next step.",
                 next_step=f"Call get_operation with {operation_id}: it reads done/cancelled once stopped, and its "
                 "error says what it left.",
@@ -95,7 +99,7 @@ class Canceller:
             left.append("deletions already sent to the cloud go on there; run cleanup again to finish and record them")
         message = f"Operation {operation_id} ({status.kind}) is cancelled."
         if status.kind == "run_job":
-            message += " Its log so far is not kept: the Job was deleted."
+            message += " `log` is the tail its pod wrote before the Job was deleted."
         step = "Nothing is left to do."
         if cleanup_op:
             step = f"Follow the cleanup of what it made with get_operation {cleanup_op}."
@@ -108,6 +112,7 @@ class Canceller:
             cleaned_up=cleaned,
             left=left,
             cleanup_operation_id=cleanup_op,
+            log=log_tail,
             message=message,
             next_step=step,
         )
@@ -123,16 +128,19 @@ class Canceller:
             status = self.operations.wait(operation_id, min(remaining, 2.0))
         return status
 
-    def _delete_job(self, status: OperationStatus, cleaned: list[str], left: list[str]) -> None:
-        """Delete the Job (its pods go with it) and the script's ConfigMap now: ACS pods bill until they stop."""
+    def _delete_job(self, status: OperationStatus, cleaned: list[str], left: list[str]) -> str:
+        """Delete the Job (its pods go with it) and the script's ConfigMap now: ACS pods bill until they stop.
+        Returns the log tail the pod wrote, read just before (the run's log_lines and log_bytes)."""
         p = status.params
         if "job" not in p:
-            return
+            return ""
         namespace, job, config_map = p["namespace"], p["job"], p["config_map"]
+        text = ""
         try:
             access = self.targets.access(ClusterTarget.model_validate(p["target"]))
             try:
                 workloads = KubeWorkloads(access)
+                text = self._log_tail(workloads, namespace, job, int(p["log_lines"]), int(p["log_bytes"]))
                 if workloads.delete("Job", namespace, job):
                     cleaned.append(f"Job {namespace}/{job} (and its pods)")
                 if workloads.delete("ConfigMap", namespace, config_map):
@@ -142,8 +150,22 @@ class Canceller:
         except (AckComputeError, CloudError) as exc:
             log.warning("cancel: could not delete job %s/%s: %s", namespace, job, exc)
             left.append(f"Job {namespace}/{job}: it could not be deleted now ({exc})")
-            return
+            return text
         self.ownership.update(int(p["resource_id"]), state="deleted", details={"cancelled_at": time.time()})
+        return text
+
+    @staticmethod
+    def _log_tail(workloads: KubeWorkloads, namespace: str, job: str, lines: int, limit: int) -> str:
+        pods = [v for v in workloads.pods(namespace, f"{RUN_LABEL}={job}") if v.node]
+        if not pods:
+            return ""
+        try:
+            text = workloads.pod_log(
+                namespace, max(pods, key=lambda v: v.name).name, CONTAINER, tail_lines=lines + 1, limit_bytes=limit
+            )
+        except CloudError:
+            return ""
+        return tail(text, lines, limit)[0]
 
     def _after_create(self, operation_id: str, cleaned: list[str], left: list[str]) -> str | None:
         """A cluster the cloud has is left (with the cleanup call); without one, what the create made is removed."""

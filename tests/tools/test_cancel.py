@@ -108,7 +108,7 @@ def test_a_running_job_is_deleted_and_reads_cancelled(runtime: Runtime, world: S
     began = time.monotonic()
     out = canceller(runtime).cancel(started.operation_id)
     assert time.monotonic() - began < 15, "the watch stops at the Job's deletion, not at its deadline"
-    assert out.status == "cancelled", out
+    assert out.status == "cancelled" and out.log == "started\n", out
     # The script's ConfigMap is owned by the Job, so the garbage collector may remove it before we ask.
     assert out.cleaned_up[0] == f"Job default/{started.job_name} (and its pods)", out
     access = runtime.targets.access(runtime.targets.resolve(cluster))
