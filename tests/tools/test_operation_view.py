@@ -108,3 +108,18 @@ def test_another_caller_follows_from_the_start(runtime: Runtime, world: SandboxC
         assert logs.new_lines(runtime.operations.get(started.operation_id)) is None, "nothing new since"
     with acting_as(Caller(subject="ops2", admin=True)):
         assert logs.new_lines(runtime.operations.get(started.operation_id)) == "one\ntwo\n"
+
+
+def test_a_cluster_being_changed_is_waited_for_by_one_operation(runtime: Runtime, world: SandboxCloud) -> None:
+    cluster_id = world.plant_cluster("acf-view-busy", nodes=1)
+    world.set_cluster_state(cluster_id, "updating", back_to_running_after=None)
+    first = runtime.clusters.ensure("acf-view-busy")
+    second = runtime.clusters.ensure("acf-view-busy")
+    assert first.status == second.status == "waiting" and first.operation_id
+    assert second.operation_id == first.operation_id and second.cluster_state == "updating", second
+    with acting_as(Caller(subject="bob", admin=False)):
+        theirs = runtime.clusters.ensure("acf-view-busy")
+    assert theirs.operation_id != first.operation_id, "another caller gets an operation they can follow"
+    world.set_cluster_state(cluster_id, "running")
+    done = follow(runtime, first.operation_id)[-1]
+    assert (done.state, done.outcome) == ("done", "succeeded"), done
