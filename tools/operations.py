@@ -301,13 +301,14 @@ class Operations:
         A read-only server continues none (see `orphaned` for what waits for a full server)."""
         if self.read_only:
             return []
-        orphans = self.unfinished(kind)
-        for operation_id, params in orphans:
+        resumed = []
+        for operation_id, params in self.unfinished(kind):
             if (by := self.cancel_requested_by(operation_id)) is not None:  # cancelled while no server ran it
                 self.finish_cancelled(operation_id, f"Cancelled by {by or 'the operator'} before it could resume.")
                 continue
             self.resume(operation_id, params, work)
-        return [operation_id for operation_id, _ in orphans]
+            resumed.append(operation_id)
+        return resumed
 
     def resume(self, operation_id: str, params: dict[str, Any], work: Work) -> None:
         """Adopt an orphaned operation in this process and continue it from the cloud's own state."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,8 @@ from ack_compute.tools.cancel import Canceller
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.identity import Caller, acting_as
-from ack_compute.tools.operations import OperationStatus, view
+from ack_compute.tools.ledger import Ledger
+from ack_compute.tools.operations import Operations, OperationStatus, view
 from ack_compute.tools.plans import ClusterPlan
 from ack_compute.tools.run_job import JobRequest
 
@@ -134,3 +136,18 @@ def test_only_the_owner_or_an_admin_cancels(runtime: Runtime, world: SandboxClou
         assert canceller(runtime).cancel(started.operation_id).status == "cancelled"
         again = canceller(runtime).cancel(started.operation_id)
     assert again.status == "already_done" and "already ended (cancelled)" in again.message
+
+
+def test_a_cancel_asked_while_no_server_runs_it_is_never_resumed(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    with ledger.transaction() as db:  # left running by a process that is gone
+        db.execute(
+            "INSERT INTO operations (operation_id, kind, state, params_json, owner_pid, created_at, updated_at)"
+            " VALUES ('op-0123456789abcdef', 'cleanup', 'running', '{}', 999999999, 0, 0)"
+        )
+    assert Operations(ledger).request_cancel("op-0123456789abcdef").cancel_requested
+    ran: list[str] = []
+    assert Operations(ledger).resume_all("cleanup", lambda ctx: ran.append(ctx.operation_id) or {}) == []
+    status = Operations(ledger).get("op-0123456789abcdef")
+    assert ran == [] and status.cancelled and status.error == "Cancelled by the operator before it could resume."
+    assert view(status).outcome == "cancelled"
