@@ -378,8 +378,8 @@ class KubeWorkloads:
             )
         return [pod_view(p) for p in raw.get("items") or []]
 
-    def pod_log(self, namespace: str, pod: str, container: str, *, tail_lines: int, limit_bytes: int) -> str:
-        """The last `tail_lines` lines of a container's log, at most `limit_bytes` read from the server."""
+    def pod_log(self, namespace: str, pod: str, container: str, *, tail_lines: int | None, limit_bytes: int) -> str:
+        """The last `tail_lines` lines (None: from the start) of a container's log, at most `limit_bytes` read."""
         with self.access.calling("ReadPodLog"):
             response = self._core().read_namespaced_pod_log(
                 pod,

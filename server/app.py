@@ -9,10 +9,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from ack_compute.server.access import CallerMiddleware, HttpAccess
+from ack_compute.server.cancel_operation import register_cancel_operation
 from ack_compute.server.cleanup import register_cleanup
 from ack_compute.server.clusters import register_clusters
 from ack_compute.server.docs import register_docs
 from ack_compute.server.errors import ArgumentCheck, as_tool_errors
+from ack_compute.server.list_resources import register_list_resources
 from ack_compute.server.prompts import register_prompts
 from ack_compute.server.runtime import Runtime, package_version
 from ack_compute.server.workloads import register_workloads
@@ -48,7 +50,7 @@ def _read_only_note(runtime: Runtime) -> str:
     )
 
 
-READ_ONLY_TOOLS = {"estimate_cost", "doc_search", "get_operation"}
+READ_ONLY_TOOLS = {"estimate_cost", "doc_search", "get_operation", "list_resources"}
 
 
 def build_server(runtime: Runtime, access: HttpAccess | None = None) -> MCPServer:
@@ -106,12 +108,14 @@ def build_server(runtime: Runtime, access: HttpAccess | None = None) -> MCPServe
 
     register_clusters(server, runtime)
     register_docs(server)
+    register_list_resources(server, runtime)
     if read_only:
         server.remove_tool("ensure_cluster")  # get_operation and the ledger view stay: they only read
         register_prompts(server, READ_ONLY_TOOLS)
         return server
     register_workloads(server, runtime)
     register_cleanup(server, runtime)
+    register_cancel_operation(server, runtime)
     register_prompts(
         server,
         {"estimate_cost", "doc_search", "ensure_cluster", "get_operation", "run_job", "deploy_acs", "cleanup"},

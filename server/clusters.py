@@ -3,7 +3,7 @@
 # No `from __future__ import annotations`: the tool signatures refer to a local resolver, and the SDK
 # evaluates annotations to build the schema.
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio.to_thread
 from mcp.server import MCPServer
@@ -11,28 +11,17 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.resolve import Resolve
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from ack_compute.server.consent import ConsentRef, Offer, consent_resolver, pre_check
 from ack_compute.server.errors import as_tool_errors
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools.ensure_cluster import CLUSTER_NAME, ClusterOutcome
-from ack_compute.tools.operations import OperationStatus
+from ack_compute.tools.job_logs import JobLogs
+from ack_compute.tools.operations import OperationStatus, OperationView, view
 from ack_compute.tools.plans import AnyClusterPlan, ClusterPlan, ServerlessPlan, network_purchase
 
 MAX_WAIT = 50  # hosts cancel calls at about 60 s
-
-
-class OperationView(BaseModel):
-    operation_id: str
-    kind: str
-    state: str
-    stage: str
-    progress: float
-    message: str
-    result: dict[str, Any] | None
-    error: str | None
-    next_step: str
 
 
 def _describe(name: str, plan: ClusterPlan | ServerlessPlan) -> str:
@@ -50,23 +39,6 @@ def _requested_by(ctx: Context) -> str:
     params = getattr(ctx.session, "client_params", None)
     info = getattr(params, "client_info", None)
     return f"{getattr(info, 'name', '')} {getattr(info, 'version', '')}".strip()
-
-
-def _view(status: OperationStatus) -> OperationView:
-    if status.waiting_for_full_server:
-        step = "Ask the operator to start ack-compute-mcp without --read-only; this server cannot continue it."
-    elif status.state == "running":
-        step = f"Still running; call get_operation with {status.operation_id} again (wait_seconds up to {MAX_WAIT})."
-    elif status.state == "succeeded":
-        step = (status.result or {}).get("next_step", "Done.")
-    else:
-        step = "It failed; the error says what was done. Resources it created are in the ledger for cleanup."
-    return OperationView(
-        **status.model_dump(
-            include={"operation_id", "kind", "state", "stage", "progress", "message", "result", "error"}
-        ),
-        next_step=step,
-    )
 
 
 async def await_operation(runtime: Runtime, ctx: Context, operation_id: str, wait_seconds: int) -> OperationStatus:
@@ -92,6 +64,7 @@ async def await_operation(runtime: Runtime, ctx: Context, operation_id: str, wai
 
 def register_clusters(server: MCPServer, runtime: Runtime) -> None:
     clusters = runtime.clusters
+    logs = JobLogs(runtime.targets, runtime.ledger)
     policy = runtime.settings.confirmation
 
     def precheck(name: str, plan: AnyClusterPlan | None = None, quote_token: str | None = None) -> Offer:
@@ -173,7 +146,9 @@ def register_clusters(server: MCPServer, runtime: Runtime) -> None:
     async def get_operation(
         ctx: Context, operation_id: str, wait_seconds: Annotated[int, Field(ge=0, le=MAX_WAIT)] = 20
     ) -> OperationView:
-        return _view(await await_operation(runtime, ctx, operation_id, wait_seconds))
+        status = await await_operation(runtime, ctx, operation_id, wait_seconds)
+        lines = await anyio.to_thread.run_sync(logs.new_lines, status) if not status.done else None
+        return view(status, log_lines=lines)
 
     @server.resource(
         "ledger://resources",

@@ -452,6 +452,12 @@ class AcsDeployer:
             raise CloudFailure(
                 f"Deploying {request.name} failed: {exc}.{cleaned}", "Fix the cause and retry."
             ) from None
+        previous = self._previous_plan(existing)
+        if status == "updated" and previous is not None and plan.replicas < previous.replicas:
+            notes.append(
+                f"Scaled down from {previous.replicas} to {plan.replicas} pod(s): {previous.replicas - plan.replicas} "
+                "running pod(s) are stopped now (free; whatever they held is lost)."
+            )
         # The quote that pays for the running pods: cleanup shows its hourly price as the cost that stops.
         priced = {"quote_id": paid_by} if paid_by else {}
         if row is not None:

@@ -35,9 +35,10 @@ from ack_compute.cloud.vpc import VpcNetworks
 from ack_compute.tools.acs_placement import VIRTUAL_NODE_LABEL
 from ack_compute.tools.cluster_states import Disposition, describe, disposition, exists, is_usable, sentence
 from ack_compute.tools.errors import AckComputeError, CloudFailure, InvalidPlan
+from ack_compute.tools.identity import current_caller
 from ack_compute.tools.kubeconfigs import Kubeconfigs
 from ack_compute.tools.network import prepare_network
-from ack_compute.tools.operations import OperationContext, Operations, UnknownOperation, process_alive
+from ack_compute.tools.operations import Cancelled, OperationContext, Operations, UnknownOperation, process_alive
 from ack_compute.tools.ownership import NameBusy, OwnedResource, Ownership
 from ack_compute.tools.plans import AnyClusterPlan, ClusterPlan, ServerlessPlan, normalise
 from ack_compute.tools.pricing import Pricer
@@ -70,7 +71,7 @@ class ClusterOutcome(BaseModel):
     name: str
     region: str
     cluster_id: str | None = None
-    state: str | None = None
+    cluster_state: str | None = Field(None, description="The cluster's own state in ACK (running, initial...).")
     origin: Literal["created", "reused"] | None = None
     ready_nodes: int | None = None
     operation_id: str | None = None
@@ -216,13 +217,15 @@ class ClusterService:
         running = [c for c in same_name if is_usable(c.state)]
         if running:
             return self._reuse(running[0], name, region, requested_by)
-        busy = [c for c in same_name if disposition(c.state) is Disposition.WAIT]
-        if busy:
-            return self._wait_for_existing(busy[0], name, region, requested_by)
+        # Ours being created (by this or another server on the ledger) is answered with its own operation, whether
+        # or not the cloud lists it yet: asking again never starts a second operation for the same cluster.
         ours = self.ownership.live_creation("cluster", region, name)
         if ours is not None and not self._still_running(ours):
             self._release_dead_claim(ours)
             ours = None
+        busy = [c for c in same_name if disposition(c.state) is Disposition.WAIT]
+        if busy and ours is None:
+            return self._wait_for_existing(busy[0], name, region, requested_by)
         if ours is not None:
             # Being created by us (this or another server on the ledger), not yet listed as initial.
             return ClusterOutcome(
@@ -249,6 +252,13 @@ class ClusterService:
         return self._create(
             name, region, plan, quote_token, consent_id, confirmation_policy, requested_by, security_group_id
         )
+
+    def _waiting_on(self, cluster_id: str) -> str | None:
+        """A running wait for this cluster that the caller may follow (theirs, or any for an admin)."""
+        for operation_id, owner, params in self.operations.running(OPERATION_KIND):
+            if params.get("mode") == "wait" and params.get("cluster_id") == cluster_id and current_caller().sees(owner):
+                return operation_id
+        return None
 
     def _still_running(self, row: OwnedResource) -> bool:
         try:
@@ -313,7 +323,7 @@ class ClusterService:
             name=name,
             region=region,
             cluster_id=cluster.cluster_id,
-            state=cluster.state,
+            cluster_state=cluster.state,
             origin="created" if ours else "reused",
             ready_nodes=probe.ready_nodes,
             message=f"Reusing running {what} {name} ({cluster.cluster_id}) with {probe.ready_nodes} Ready "
@@ -348,7 +358,7 @@ class ClusterService:
             name=c.name,
             region=region,
             cluster_id=c.cluster_id,
-            state=c.state,
+            cluster_state=c.state,
             origin="reused",
             ready_nodes=winner.ready_nodes,
             message=f"Reusing running cluster {c.name} ({c.cluster_id}), {winner.ready_nodes} Ready nodes, chosen "
@@ -358,6 +368,18 @@ class ClusterService:
         )
 
     def _wait_for_existing(self, cluster: ClusterInfo, name: str, region: str, requested_by: str) -> ClusterOutcome:
+        waiting = self._waiting_on(cluster.cluster_id)
+        if waiting is not None:
+            return ClusterOutcome(
+                status="waiting",
+                name=name,
+                region=region,
+                cluster_id=cluster.cluster_id,
+                cluster_state=cluster.state,
+                operation_id=waiting,
+                message=f"{sentence(name, cluster.cluster_id, cluster.state)}; operation {waiting} is waiting for it.",
+                next_step=f"Call get_operation with {waiting} until it finishes.",
+            )
         params = {
             "mode": "wait",
             "cluster_id": cluster.cluster_id,
@@ -372,7 +394,7 @@ class ClusterService:
             name=name,
             region=region,
             cluster_id=cluster.cluster_id,
-            state=cluster.state,
+            cluster_state=cluster.state,
             operation_id=op,
             message=f"{sentence(name, cluster.cluster_id, cluster.state)}; waiting until it is running.",
             next_step=f"Call get_operation with {op} until it finishes.",
@@ -520,8 +542,9 @@ class ClusterService:
             left = f" It had created: {', '.join(made)}." if made else " It had created nothing it knows of."
             if maybe:
                 left += " The create call may still have reached the cloud."
+            ended = "was stopped" if isinstance(exc, Cancelled) else "failed"
             raise AckComputeError(
-                f"Creating cluster {p['name']} failed: {what}.{left}",
+                f"Creating cluster {p['name']} {ended}: {what.rstrip('.')}.{left}",
                 f"Run cleanup with target=operation and operation_id={ctx.operation_id} to remove what it created "
                 "(a create that reached the cloud late is found by its tag), then try again with a new quote.",
             ) from None
@@ -532,7 +555,7 @@ class ClusterService:
             name=p["name"],
             region=p["region"],
             cluster_id=cluster_id,
-            state=cluster.state,
+            cluster_state=cluster.state,
             origin="created" if p["mode"] == "create" else "reused",
             ready_nodes=ready,
             operation_id=ctx.operation_id,

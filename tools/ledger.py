@@ -96,6 +96,19 @@ _MIGRATIONS: list[str] = [
         at           REAL NOT NULL
     );
     """,
+    # Cancellation (the operation stops at its next step; a cancelled one keeps state 'failed' with outcome
+    # 'cancelled', so every check of "did it fail" still holds) and the per-caller cursor into a running job's log.
+    """
+    ALTER TABLE operations ADD COLUMN cancel_requested_by TEXT;
+    ALTER TABLE operations ADD COLUMN outcome TEXT;
+    CREATE TABLE log_cursors (
+        operation_id TEXT NOT NULL,
+        caller       TEXT NOT NULL,
+        pod          TEXT NOT NULL,
+        lines        INTEGER NOT NULL,
+        PRIMARY KEY (operation_id, caller)
+    );
+    """,
 ]
 
 

@@ -543,6 +543,7 @@ class JobRunner:
         seen: dict[str, PodView] = {}
         last_stage = ""
         for kind, raw in workloads.watch_objects("Pod", namespace, deadline, label_selector=f"{RUN_LABEL}={job}"):
+            ctx.check_cancelled()  # cancel_operation deleted the Job: stop now, not at the deadline
             pod = pod_view(raw, deleted=kind == "DELETED")
             seen[pod.uid] = pod
             stage = pod.phase or "Pending"

@@ -268,9 +268,10 @@ async def test_read_only_restart_after_kill_creates_nothing(sky: Sky, fast_clock
             while True:
                 polled = await client.call_tool("get_operation", {"operation_id": op, "wait_seconds": 20})
                 state_now = (polled.structured_content or {}).get("state")
+                outcome = (polled.structured_content or {}).get("outcome")
                 if state_now != "running" or time.monotonic() > deadline:
                     break
-    assert state_now == "succeeded", polled.content
+    assert state_now == "done" and outcome == "succeeded", polled.content
     assert all(cloud.counts().get(a) for a in creates)
 
 

@@ -93,7 +93,7 @@ async def test_short_wait_hands_back_an_operation_to_follow(
             if view["state"] != "running":
                 break
         unknown = await client.call_tool("get_operation", {"operation_id": "op-nope", "wait_seconds": 0})
-    assert view["state"] == "succeeded", view
+    assert view["state"] == "done" and view["outcome"] == "succeeded", view
     assert view["result"]["cluster_id"] and view["progress"] == 1
     assert unknown.is_error and "op-nope" in unknown.content[0].text  # type: ignore[union-attr]
 

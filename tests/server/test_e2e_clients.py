@@ -162,8 +162,8 @@ async def settle(e2e: Stack, client: Client, result: types.CallToolResult) -> di
     while out.get("status") in ("creating", "waiting") and time.monotonic() < deadline:
         polled = await e2e.call(client, "get_operation", {"operation_id": out["operation_id"], "wait_seconds": 20})
         view = polled.structured_content or {}
-        assert not polled.is_error and view["state"] != "failed", view
-        if view["state"] == "succeeded":
+        assert not polled.is_error and view["outcome"] in (None, "succeeded"), view
+        if view["outcome"] == "succeeded":
             out = view["result"]
     return out
 
@@ -177,8 +177,8 @@ async def clean(e2e: Stack, client: Client, **target: str) -> dict[str, Any]:
     while report.get("status") == "running" and time.monotonic() < deadline:
         polled = await e2e.call(client, "get_operation", {"operation_id": report["operation_id"], "wait_seconds": 20})
         view = polled.structured_content or {}
-        assert view.get("state") != "failed", view
-        report = view["result"] if view.get("state") == "succeeded" else report
+        assert view.get("outcome") in (None, "succeeded"), view
+        report = view["result"] if view.get("outcome") == "succeeded" else report
     return report
 
 
@@ -349,7 +349,7 @@ async def test_cancelled_call_keeps_the_session_and_the_operation(e2e: Stack, mo
             view = polled.structured_content or {}
             if view.get("state") != "running":
                 break
-        assert view["state"] == "succeeded", view
+        assert view["state"] == "done" and view["outcome"] == "succeeded", view
         cluster_id = view["result"]["cluster_id"]
         assert e2e.cloud.cluster(cluster_id).state == "running"
         assert e2e.cloud.counts().get("CreateCluster", 0) == 1 and "DeleteCluster" not in e2e.cloud.counts()
@@ -389,6 +389,56 @@ async def test_a_second_cluster_can_run_beside_the_first(e2e: Stack) -> None:
         finally:
             report = await clean(e2e, client)
             assert report["status"] == "done", report
+
+
+# -- the verbs an agent reaches for -----------------------------------------------------------------------------------
+
+
+async def test_list_resources_follow_a_jobs_log_and_cancel_it(e2e: Stack) -> None:
+    """list_resources prices what the quote bought; get_operation hands over a running job's new log lines;
+    cancel_operation deletes the Job and the operation reads done/cancelled."""
+    async with e2e.client() as client:
+        tools = {t.name: t.annotations for t in (await client.list_tools()).tools}
+        assert tools["list_resources"] and tools["list_resources"].read_only_hint is True
+        assert tools["cancel_operation"] and tools["cancel_operation"].destructive_hint is True
+        est = await quote(e2e, client)
+        created = await e2e.call(
+            client,
+            "ensure_cluster",
+            {"name": e2e.name("verbs"), "plan": PLAN, "quote_token": est["quote_token"], "wait_seconds": 45},
+        )
+        out = await settle(e2e, client, created)
+        try:
+            listed = (await e2e.call(client, "list_resources", {})).structured_content or {}
+            (row,) = [r for r in listed["resources"] if r["kind"] == "cluster" and r["id"] == out["cluster_id"]]
+            assert row["state"] == "running" and Decimal(str(row["hourly"])) == Decimal(str(est["hourly_total"]))
+            assert any(t["currency"] == est["currency"] for t in listed["totals"]), listed
+
+            started = await e2e.call(
+                client,
+                "run_job",
+                {"cluster": out["cluster_id"], "script": "echo first\nsleep 40\necho never\n", "wait_seconds": 0},
+            )
+            operation_id = (started.structured_content or {})["operation_id"]
+            followed, view = "", {}
+            deadline = time.monotonic() + 40
+            while "first" not in followed and time.monotonic() < deadline:
+                polled = await e2e.call(client, "get_operation", {"operation_id": operation_id, "wait_seconds": 2})
+                view = polled.structured_content or {}
+                assert view["state"] == "running" and view["outcome"] is None, view
+                followed += view.get("log") or ""
+            assert followed == "first\n", view
+            assert view["seconds_left"] > 0 and view["poll_after_seconds"] >= 5 and " of 3)" in view["stage"]
+
+            cancelled = await e2e.call(client, "cancel_operation", {"operation_id": operation_id})
+            outcome = cancelled.structured_content or {}
+            assert outcome["status"] == "cancelled", cancelled.content
+            assert outcome["cleaned_up"][0].startswith("Job default/acf-job-"), outcome
+            polled = await e2e.call(client, "get_operation", {"operation_id": operation_id, "wait_seconds": 0})
+            final = polled.structured_content or {}
+            assert (final["state"], final["outcome"]) == ("done", "cancelled"), final
+        finally:
+            await remove(e2e, client, out["cluster_id"])
 
 
 # -- hygiene -------------------------------------------------------------------------------------------------------

@@ -215,7 +215,7 @@ async def test_each_caller_sees_and_cleans_only_their_own(
             ok, unknown = await call(b, "get_operation", {"operation_id": op, "wait_seconds": 0})
             assert not ok and f"No operation {op!r}" in unknown
             ok, seen = await call(admin, "get_operation", {"operation_id": op, "wait_seconds": 0})
-            assert ok and seen["state"] == "succeeded"
+            assert ok and seen["state"] == "done" and seen["outcome"] == "succeeded"
             ok, plan = await call(b, "cleanup", {})
             assert ok and plan["items"] == [] and plan["status"] == "nothing_to_do", plan
             ok, done = await call(b, "cleanup", {"dry_run": False})

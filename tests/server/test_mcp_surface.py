@@ -140,6 +140,6 @@ async def test_a_client_leaving_mid_create_is_told_in_the_log_and_the_operation_
         with (tmp_path / "second.log").open("w") as errlog:
             async with Client(stdio_client(params, errlog=errlog)) as client:
                 view = await client.call_tool("get_operation", {"operation_id": operation, "wait_seconds": 50})
-        assert (view.structured_content or {})["state"] == "succeeded", view.content
+        assert (view.structured_content or {})["outcome"] == "succeeded", view.content
         assert f"resumed 1 unfinished operation(s): {operation}" in (tmp_path / "second.log").read_text()
         assert [c.name for c in slow.clusters()] == ["acf-left"]

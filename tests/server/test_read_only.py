@@ -22,7 +22,7 @@ async def test_read_only_offers_no_tool_that_spends_or_deletes(make_runtime: Cal
         refused = await client.call_tool("ensure_cluster", {"name": "acf-x"})
         ledger = await client.read_resource("ledger://resources")
         instructions = client.instructions or ""
-    assert set(tools) == {"estimate_cost", "doc_search", "get_operation"}
+    assert set(tools) == {"estimate_cost", "doc_search", "get_operation", "list_resources"}
     assert all(t.annotations and t.annotations.read_only_hint for t in tools.values())
     assert prompts == {"quote_a_plan"}
     assert not estimate.is_error

@@ -122,7 +122,7 @@ def test_a_cluster_being_changed_is_waited_for_then_reused(runtime: Runtime, wor
     cluster_id = world.plant_cluster("acf-busy", nodes=1)
     world.set_cluster_state(cluster_id, state, back_to_running_after=None)
     outcome = runtime.clusters.ensure("acf-busy", plan=PLAN, quote_token=quote(runtime))
-    assert outcome.status == "waiting" and outcome.cluster_id == cluster_id and outcome.state == state
+    assert outcome.status == "waiting" and outcome.cluster_id == cluster_id and outcome.cluster_state == state
     assert describe(state).meaning in outcome.message
     world.set_cluster_state(cluster_id, "running")  # ACK ends the phase
     status = finish(runtime, outcome.operation_id or "")

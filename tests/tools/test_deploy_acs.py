@@ -89,6 +89,7 @@ def test_updates_need_a_new_quote_only_when_the_plan_costs_more(runtime: Runtime
     smaller = PLAN.model_copy(update={"replicas": 1})
     shrunk = deploy(runtime, pro, plan=smaller)
     assert shrunk.status == "updated" and shrunk.replicas == 1
+    assert "Scaled down from 3 to 1 pod(s): 2 running pod(s) are stopped now (free" in " ".join(shrunk.notes)
 
 
 def test_a_deployment_someone_else_created_is_never_touched(runtime: Runtime, pro: str) -> None:

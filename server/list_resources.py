@@ -1,0 +1,34 @@
+"""list_resources on the MCP surface: read-only, what the caller's quotes paid for or reused, with its cost."""
+
+# No `from __future__ import annotations`: the SDK evaluates the tool signature to build its schema.
+from typing import Annotated
+
+import anyio.to_thread
+from mcp.server import MCPServer
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from ack_compute.server.errors import as_tool_errors
+from ack_compute.server.runtime import Runtime
+from ack_compute.tools.inventory import Inventories, Inventory
+
+
+def register_list_resources(server: MCPServer, runtime: Runtime) -> None:
+    inventories = Inventories(
+        cs=runtime.cs, vpcs=runtime.clusters.vpcs, targets=runtime.targets, ownership=runtime.ownership
+    )
+
+    @server.tool(
+        name="list_resources",
+        title="List what you are paying for",
+        description="Clusters, networks, Jobs and Deployments this server created or reused for you, checked "
+        "against the cloud, with state, age, hourly cost, cost so far and totals per currency.",
+        annotations=ToolAnnotations(
+            read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+        ),
+    )
+    @as_tool_errors
+    async def list_resources(
+        include_gone: Annotated[bool, Field(description="Also list what the cloud no longer has.")] = False,
+    ) -> Inventory:
+        return await anyio.to_thread.run_sync(lambda: inventories.list(include_gone))
