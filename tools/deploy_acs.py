@@ -234,8 +234,8 @@ class AcsDeployer:
             )
         existing = self._kube(lambda: workloads.read("Deployment", request.namespace, request.name))
         row = self._owned(existing, request, target)
-        previous = self._previous_plan(existing)
-        return existing, row, previous is None or costs_more(plan, previous)
+        paid = self._paid_plan(row)
+        return existing, row, paid is None or costs_more(plan, paid)
 
     def offer(self, request: DeployRequest) -> QuoteRecord | None:
         """What the person is asked to pay for: the purchase path up to the question (None: nothing to buy).
@@ -346,15 +346,18 @@ class AcsDeployer:
             )
         return row
 
-    @staticmethod
-    def _previous_plan(existing: dict[str, Any] | None) -> PodPlan | None:
-        if existing is None:
+    def _paid_plan(self, row: OwnedResource | None) -> PodPlan | None:
+        """The plan the Deployment's ledger row was last paid for (its quote's row). Never the Deployment's own
+        plan annotation: anyone who may edit the Deployment writes that, and an inflated one bought more pods for
+        free (issue 13, red-team R1). None (no readable paid plan) means a quote is required."""
+        quote_id = self.ownership.paid_by(row.resource_id) if row is not None else None
+        record = self.quotes.record(quote_id) if quote_id else None
+        if record is None:
             return None
-        meta = existing.get("metadata") or {}
         try:
-            return _DEPLOY_PLAN.validate_python(json.loads((meta.get("annotations") or {})[PLAN_ANNOTATION]))
-        except (KeyError, ValueError):
-            return None  # no readable plan: treat as new, so a quote is required
+            return _DEPLOY_PLAN.validate_python(record.plan)
+        except ValueError:
+            return None
 
     def _apply(
         self,

@@ -1,0 +1,101 @@
+"""Issue 13's red-team pass on the merged tree, replayed against real server processes (stdio and `serve --http`)
+on the sandbox. Each attack that worked is a test here; each is now refused with nothing billed or touched.
+
+R1 deploy_acs decided whether an update "costs more per hour" from the Deployment's plan annotation, which anyone
+   who can edit the Deployment writes: a tenant inflated it and the next deploy_acs scaled up with no quote.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client as kube
+
+from ack_compute.sandbox import SandboxCloud
+
+
+def _helpers() -> Any:
+    """tests/security/purchase_helpers.py, loaded by path (test folders are not packages under importlib mode)."""
+    name = "ack_compute_tests_purchase_helpers"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("purchase_helpers.py"))
+        assert spec and spec.loader
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+h = _helpers()
+call, env_for, live_rows, observer, quote_outcome, stdio = (
+    h.call,
+    h.env_for,
+    h.live_rows,
+    h.observer,
+    h.quote_outcome,
+    h.stdio,
+)
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+ACS = {"kind": "acs", "vcpu": 1, "memory_gib": 2, "hours": 1}
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[SandboxCloud]:
+    with SandboxCloud(time_scale=600) as cloud:
+        yield cloud
+
+
+@pytest.fixture
+def look(world: SandboxCloud, tmp_path: Path) -> Any:
+    return observer(world, tmp_path / "observer")
+
+
+def apps(look: Any, cluster_id: str) -> kube.AppsV1Api:
+    """The cluster's API as another tenant of it sees it (anyone allowed to edit Deployments there)."""
+    return kube.AppsV1Api(look.targets.access(look.targets.resolve(cluster_id)).api_client())
+
+
+# -- R1: what an update costs is judged against what was paid for, not against an annotation --------------------
+
+
+async def test_an_inflated_plan_annotation_does_not_pay_for_more_pods(
+    world: SandboxCloud, look: Any, tmp_path: Path
+) -> None:
+    cluster = world.plant_cluster(
+        "acf-red-annot", nodes=1, cluster_spec="ack.pro.small", addons={"ack-virtual-node": None}
+    )
+    state = tmp_path / "state"
+    with (tmp_path / "stderr.log").open("w") as errlog:
+        async with stdio(env_for(world, state, confirmation="token"), errlog) as agent:
+            _, quote = await call(agent, "estimate_cost", {"plan": ACS})
+            web = {"cluster": cluster, "name": "web", "image": "nginx:1.27", "plan": ACS}
+            ok, made = await call(agent, "deploy_acs", {**web, "quote_token": quote["quote_token"]})
+            assert ok and made["status"] in ("deployed", "rolling_out"), made
+            # A tenant of the cluster rewrites the annotation: "this Deployment was bought for 4 pods of 4 vCPU".
+            api = apps(look, cluster)
+            meta = api.read_namespaced_deployment("web", "default").metadata
+            claimed = {
+                **json.loads(meta.annotations["ack-compute-mcp/plan"]),
+                "replicas": 4,
+                "vcpu": 4,
+                "memory_gib": 8,
+            }
+            api.patch_namespaced_deployment(
+                "web", "default", {"metadata": {"annotations": {"ack-compute-mcp/plan": json.dumps(claimed)}}}
+            )
+            bigger = {**ACS, "replicas": 4, "vcpu": 4, "memory_gib": 8}
+            ok, answer = await call(agent, "deploy_acs", {**web, "plan": bigger})
+    assert ok and answer["status"] == "quote_required", answer
+    assert (
+        answer["message"]
+        == "This deployment costs more per hour than the quoted one; it needs a quote for exactly this plan."
+    )
+    assert apps(look, cluster).read_namespaced_deployment("web", "default").spec.replicas == 1
+    assert quote_outcome(state, quote["quote_id"]) == "redeemed"
+    assert [(r["kind"], r["quote_id"]) for r in live_rows(state)] == [("deployment", quote["quote_id"])]
