@@ -39,6 +39,12 @@ RUN_LABEL = "ack-compute-mcp/run"
 SCRIPT_MOUNT = "/acf/script"
 CONTAINER = "script"
 TTL_AFTER_FINISHED = 300
+# ack-virtual-node's ECI Scheduler runs every new pod of a namespace with this label on ECI, billed per pod: "Add the
+# tag alibabacloud.com/eci=true to a Kubernetes cluster namespace. Then, new pods are scheduled to virtual nodes"
+# (www.alibabacloud.com/help/en/edas/use-cases/configure-virtual-nodes-for-a-kubernetes-application; the ECI
+# Scheduler "routes pods to ECI based on pod or namespace labels", .../ack-managed-and-ack-dedicated/user-guide/
+# configure-an-eci-profile). compute=nodes promises no new cost, so it refuses such a namespace.
+ECI_NAMESPACE_LABEL = "alibabacloud.com/eci"
 MAX_SCRIPT_BYTES = 512 * 1024  # a ConfigMap holds at most 1 MiB
 FAIL_FAST_REASONS = frozenset(
     {
@@ -301,10 +307,19 @@ class JobRunner:
         return self.purchase.check(request.quote_token, plan)
 
     def _namespace_exists(self, workloads: KubeWorkloads, request: JobRequest, target: ClusterTarget) -> None:
-        if not self._kube(lambda: workloads.namespace_exists(request.namespace)):
+        """The namespace exists and, for compute=nodes, does not turn its pods into billed ECI instances."""
+        labels = self._kube(lambda: workloads.namespace_labels(request.namespace))
+        where = f"Namespace {request.namespace} in cluster {target.name or target.key}"
+        if labels is None:
             raise AckComputeError(
                 f"Namespace {request.namespace} does not exist in cluster {target.name or target.key}.",
                 "Use an existing namespace (default is `default`). Nothing was created.",
+            )
+        if request.compute == "nodes" and labels.get(ECI_NAMESPACE_LABEL) == "true":
+            raise AckComputeError(
+                f"{where} is labelled {ECI_NAMESPACE_LABEL}=true: the cluster runs every new pod there as a billed "
+                "ECI instance, and compute=nodes runs only on the cluster's own nodes at no new cost.",
+                "Use a namespace without that label, or run with compute=acs and a quote. Nothing was created.",
             )
 
     def start(

@@ -3,6 +3,9 @@ on the sandbox. Each attack that worked is a test here; each is now refused with
 
 R1 deploy_acs decided whether an update "costs more per hour" from the Deployment's plan annotation, which anyone
    who can edit the Deployment writes: a tenant inflated it and the next deploy_acs scaled up with no quote.
+R2 run_job compute=nodes ("no new cost") into a namespace labelled alibabacloud.com/eci=true on an ACK cluster with
+   virtual nodes: ack-virtual-node's ECI Scheduler sends every new pod there to ECI, so the job ran billed with no
+   quote and nobody asked.
 """
 
 from __future__ import annotations
@@ -99,3 +102,38 @@ async def test_an_inflated_plan_annotation_does_not_pay_for_more_pods(
     assert apps(look, cluster).read_namespaced_deployment("web", "default").spec.replicas == 1
     assert quote_outcome(state, quote["quote_id"]) == "redeemed"
     assert [(r["kind"], r["quote_id"]) for r in live_rows(state)] == [("deployment", quote["quote_id"])]
+
+
+def core(look: Any, cluster_id: str) -> kube.CoreV1Api:
+    return kube.CoreV1Api(look.targets.access(look.targets.resolve(cluster_id)).api_client())
+
+
+# -- R2: compute=nodes never runs where the cluster turns pods into billed ECI instances ---------------------------
+
+
+async def test_a_free_job_does_not_run_in_a_namespace_that_bills_every_pod(
+    world: SandboxCloud, look: Any, tmp_path: Path
+) -> None:
+    cluster = world.plant_cluster(
+        "acf-red-burst", nodes=1, cluster_spec="ack.pro.small", addons={"ack-virtual-node": None}
+    )
+    # The cluster's owner set up a burst namespace: every new pod in it runs on ECI (and is billed per pod).
+    core(look, cluster).create_namespace({"metadata": {"name": "burst", "labels": {"alibabacloud.com/eci": "true"}}})
+    state = tmp_path / "state"
+    job = {"cluster": cluster, "script": "echo free?", "namespace": "burst", "wait_seconds": 45}
+    with (tmp_path / "stderr.log").open("w") as errlog:
+        async with stdio(env_for(world, state, confirmation="token"), errlog) as agent:
+            ok, answer = await call(agent, "run_job", job)
+            ok_default, on_nodes = await call(agent, "run_job", {**job, "namespace": "default"})
+    assert not ok, answer
+    assert answer == (
+        "Error executing tool run_job: Namespace burst in cluster acf-red-burst is labelled alibabacloud.com/eci=true: "
+        "the cluster runs every new pod there as a billed ECI instance, and compute=nodes runs only on the "
+        "cluster's own nodes at no new cost. Use a namespace without that label, or run with compute=acs and a "
+        "quote. Nothing was created."
+    )
+    assert core(look, cluster).list_namespaced_pod("burst").items == []
+    assert [r for r in live_rows(state) if r["kind"] == "job" and "burst" in r["name"]] == []
+    # The same job in an ordinary namespace runs on the worker node, as before.
+    assert ok_default and on_nodes["status"] == "succeeded" and on_nodes["instance_id"] is None, on_nodes
+    assert not on_nodes["node"].startswith("virtual-kubelet"), on_nodes
