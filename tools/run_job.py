@@ -350,6 +350,9 @@ class JobRunner:
                         "yes call run_job again with the same acs plan and the quote_token. Nothing was created.",
                         **base,
                     )
+            elif target.kind == "context":  # compute=nodes where only the cluster's own nodes say what it is
+                nodes = self._kube(workloads.nodes)
+                acs_placement.check_worker_nodes(nodes, target.name or target.key)
             self._namespace_exists(workloads, request, target)
             image = request.image
             if image is None:
