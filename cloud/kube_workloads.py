@@ -87,6 +87,7 @@ class DeploymentView(BaseModel):
 
 class ServiceView(BaseModel):
     name: str
+    uid: str = ""
     type: str = "ClusterIP"
     cluster_ip: str = ""
     ports: list[int] = []
@@ -217,6 +218,7 @@ def service_view(raw: dict[str, Any]) -> ServiceView:
     ingress = ((raw.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
     return ServiceView(
         name=(raw.get("metadata") or {}).get("name", ""),
+        uid=(raw.get("metadata") or {}).get("uid", ""),
         type=spec.get("type") or "ClusterIP",
         cluster_ip=spec.get("clusterIP") or "",
         ports=[int(p.get("port")) for p in spec.get("ports") or [] if p.get("port")],

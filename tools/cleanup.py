@@ -317,9 +317,19 @@ class Cleaner:
         kind, namespace, name = self._workload_object(row)
         access = self.targets.access(target)
         try:
-            labels = KubeWorkloads(access).labels_of(kind, namespace, name)
+            found = KubeWorkloads(access).read(kind, namespace, name)  # type: ignore[arg-type]
         finally:
             access.close()
+        meta = (found or {}).get("metadata") or {}
+        labels = dict(meta.get("labels") or {}) if found is not None else None
+        if found is not None and (recorded := row.details.get("uid")) and meta.get("uid") != recorded:
+            # Ours was deleted and another object took the name (labels are anyone's to copy; the uid is not).
+            return self._item(
+                row,
+                "gone",
+                f"{kind} {namespace}/{name} is not the one this server created (it was replaced): only the ledger "
+                "row goes, the object is not touched",
+            )
         if labels is None and row.kind == "job" and row.details.get("config_map"):
             # The script's ConfigMap is created before its Job; a crash in between leaves it alone.
             access = self.targets.access(target)

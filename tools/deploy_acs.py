@@ -234,6 +234,8 @@ class AcsDeployer:
             )
         existing = self._kube(lambda: workloads.read("Deployment", request.namespace, request.name))
         row = self._owned(existing, request, target)
+        if request.ports:
+            self._service_ours(request, target, workloads)
         paid = self._paid_plan(row)
         return existing, row, paid is None or costs_more(plan, paid)
 
@@ -344,7 +346,34 @@ class AcsDeployer:
                 "it.",
                 "Choose another name. Nothing was changed.",
             )
+        if (recorded := row.details.get("uid")) and meta.get("uid") != recorded:
+            # Labels are anyone's to copy; the uid the API server gave the object this server created is not.
+            raise AckComputeError(
+                f"Deployment {name} exists but is not the one this server created (it was replaced since); it is "
+                "never touched.",
+                "Choose another name. Nothing was changed.",
+            )
         return row
+
+    def _service_ours(self, request: DeployRequest, target: ClusterTarget, workloads: KubeWorkloads) -> None:
+        """A Service of this name that this server did not create is never re-pointed at these pods (its clients
+        would reach them). Checked before anyone is asked, like the Deployment itself."""
+        service = self._kube(lambda: workloads.read("Service", request.namespace, request.name))
+        if service is None:
+            return
+        meta = service.get("metadata") or {}
+        row = self.ownership.live_creation("service", target.region, f"{target.key}/{request.namespace}/{request.name}")
+        if (
+            (meta.get("labels") or {}).get(MANAGED_BY_LABEL[0]) != MANAGED_BY_LABEL[1]
+            or row is None
+            or not current_caller().sees(row.owner)
+            or ((recorded := row.details.get("uid")) and meta.get("uid") != recorded)
+        ):
+            raise AckComputeError(
+                f"Service {request.namespace}/{request.name} exists and was not created by this server; it is never "
+                "touched.",
+                "Choose another name. Nothing was changed.",
+            )
 
     def _paid_plan(self, row: OwnedResource | None) -> PodPlan | None:
         """The plan the Deployment's ledger row was last paid for (its quote's row). Never the Deployment's own
@@ -388,6 +417,7 @@ class AcsDeployer:
             else None
         )
         paid_by: str | None = None
+        uid = ""  # the created Deployment's, kept in the ledger: what proves it is ours later, not its labels
         try:
             if needs_quote and request.quote_token:
                 bought = self.purchase.buy(
@@ -414,7 +444,7 @@ class AcsDeployer:
             ) from None
         try:
             if existing is None:
-                workloads.create_deployment(request.namespace, body)
+                uid = workloads.create_deployment(request.namespace, body).uid
                 status: Literal["deployed", "updated", "unchanged"] = "deployed"
             else:
                 # Keep the original operation label: it names the operation that created the Deployment.
@@ -441,7 +471,7 @@ class AcsDeployer:
                 service = workloads.apply_service(request.namespace, service_manifest(request, operation_id))
                 endpoint = f"{service.cluster_ip}:{request.ports[0]}" if service.cluster_ip else None
                 if service_row is not None:
-                    self.ownership.update(service_row, state="ready")
+                    self.ownership.update(service_row, state="ready", details={"uid": service.uid})
         except CloudError as exc:
             cleaned = ""
             if existing is None:
@@ -457,6 +487,8 @@ class AcsDeployer:
             ) from None
         # The quote that pays for the running pods: cleanup shows its hourly price as the cost that stops.
         priced = {"quote_id": paid_by} if paid_by else {}
+        if uid:
+            priced["uid"] = uid
         if row is not None:
             self.ownership.update(row, state="ready", details={"plan": plan.model_dump(mode="json"), **priced})
         elif paid_by and owned is not None:

@@ -6,6 +6,15 @@ R1 deploy_acs decided whether an update "costs more per hour" from the Deploymen
 R2 run_job compute=nodes ("no new cost") into a namespace labelled alibabacloud.com/eci=true on an ACK cluster with
    virtual nodes: ack-virtual-node's ECI Scheduler sends every new pod there to ECI, so the job ran billed with no
    quote and nobody asked.
+R3 run_job compute=nodes on a `context:` cluster that has no worker nodes at all (an ACK Serverless cluster in the
+   operator's kubeconfig): on ACK Serverless every pod runs on a virtual node as a billed ECI instance. (The
+   sandbox's Serverless virtual nodes are tainted, so there the Job was created and failed Unschedulable; the refusal
+   now comes before anything is created, from the nodes the cluster shows.)
+R4 A Deployment this server created was deleted out of band and someone else created one of the same name with this
+   server's labels (a copied manifest): cleanup deleted theirs and deploy_acs replaced it, trusting labels alone.
+   Now the ledger keeps the Deployment's uid; an object with another uid is never changed or deleted.
+R5 deploy_acs with `ports` where a Service of that name already exists that this server did not create: it patched
+   that Service's selector and ports to its own pods (the other workload's clients now reached the new pods).
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client as kube
 
 from ack_compute.sandbox import SandboxCloud
@@ -35,6 +45,7 @@ def _helpers() -> Any:
 
 
 h = _helpers()
+access = h._load("access_helpers", Path(__file__).with_name("access_helpers.py"))
 call, env_for, live_rows, observer, quote_outcome, stdio = (
     h.call,
     h.env_for,
@@ -137,3 +148,118 @@ async def test_a_free_job_does_not_run_in_a_namespace_that_bills_every_pod(
     # The same job in an ordinary namespace runs on the worker node, as before.
     assert ok_default and on_nodes["status"] == "succeeded" and on_nodes["instance_id"] is None, on_nodes
     assert not on_nodes["node"].startswith("virtual-kubelet"), on_nodes
+
+
+# -- R3: compute=nodes needs nodes; a cluster of virtual nodes only bills every pod --------------------------------
+
+
+async def test_a_free_job_does_not_run_on_a_context_cluster_without_worker_nodes(
+    world: SandboxCloud, look: Any, tmp_path: Path
+) -> None:
+    cluster = world.plant_cluster("acf-red-sls", nodes=0, profile="Serverless")
+    config = yaml.safe_load(look.clusters.kubeconfigs.get(cluster).config.get_secret_value())
+    kubeconfig = access.write_kubeconfig(tmp_path / "kubeconfig", {"sls": config})
+    state = tmp_path / "state"
+    env = env_for(world, state, confirmation="token", kubeconfig=str(kubeconfig), allowed_contexts="sls")
+    with (tmp_path / "stderr.log").open("w") as errlog:
+        async with stdio(env, errlog) as agent:
+            ok, answer = await call(agent, "run_job", {"cluster": "context:sls", "script": "echo free?"})
+    assert not ok, answer
+    assert answer == (
+        "Error executing tool run_job: Cluster sls has no worker nodes, only virtual nodes, where every pod "
+        "runs as a billed ACS or ECI instance; compute=nodes runs only on the cluster's own nodes at no new cost. "
+        "Run it with compute=acs and a quote (estimate_cost with an acs plan, replicas 1), or add worker nodes. "
+        "Nothing was created."
+    )
+    assert core(look, cluster).list_namespaced_pod("default").items == []
+    assert [r for r in live_rows(state) if r["kind"] == "job"] == []
+
+
+# -- R4: a label is no proof of creation; the uid the server saw when it created the object is ---------------------
+
+
+async def test_a_look_alike_deployment_with_this_servers_labels_is_never_touched(
+    world: SandboxCloud, look: Any, tmp_path: Path
+) -> None:
+    cluster = world.plant_cluster(
+        "acf-red-alike", nodes=1, cluster_spec="ack.pro.small", addons={"ack-virtual-node": None}
+    )
+    state = tmp_path / "state"
+    web = {"cluster": cluster, "name": "web", "image": "nginx:1.27", "plan": ACS}
+    with (tmp_path / "stderr.log").open("w") as errlog:
+        async with stdio(env_for(world, state, confirmation="token"), errlog) as agent:
+            _, quote = await call(agent, "estimate_cost", {"plan": ACS})
+            ok, made = await call(agent, "deploy_acs", {**web, "quote_token": quote["quote_token"]})
+            assert ok and made["status"] in ("deployed", "rolling_out"), made
+            # Out of band: the Deployment goes, and a tenant creates their own from a copy of its manifest.
+            api = apps(look, cluster)
+            copied = api.read_namespaced_deployment("web", "default")
+            api.delete_namespaced_deployment("web", "default")
+            copied.metadata = kube.V1ObjectMeta(
+                name="web", labels=copied.metadata.labels, annotations=copied.metadata.annotations
+            )
+            copied.spec.template.spec.containers[0].image = "tenant/own:1"
+            copied.status = None
+            api.create_namespaced_deployment("default", copied)
+            ok_update, update = await call(agent, "deploy_acs", {**web, "image": "nginx:1.28"})
+            _, dry = await call(agent, "cleanup", {"target": "workload", "workload": "web"})
+            ok_clean, cleaned = await call(
+                agent, "cleanup", {"target": "workload", "workload": "web", "dry_run": False, "wait_seconds": 45}
+            )
+    assert not ok_update
+    assert update == (
+        "Error executing tool deploy_acs: Deployment default/web exists but is not the one this server created (it "
+        "was replaced since); it is never touched. Choose another name. Nothing was changed."
+    )
+    kept = [i for i in dry["items"] if i["kind"] == "deployment"]
+    assert [i["action"] for i in kept] == ["gone"], dry
+    assert kept[0]["reason"] == (
+        "Deployment default/web is not the one this server created (it was replaced): only the ledger row goes, the "
+        "object is not touched"
+    )
+    assert ok_clean, cleaned
+    theirs = apps(look, cluster).read_namespaced_deployment("web", "default")
+    assert theirs.spec.template.spec.containers[0].image == "tenant/own:1"
+    assert [r for r in live_rows(state) if r["kind"] == "deployment"] == []
+
+
+# -- R5: a Service this server did not create is never re-pointed --------------------------------------------------
+
+
+async def test_a_foreign_service_of_the_same_name_is_not_repointed(
+    world: SandboxCloud, look: Any, tmp_path: Path
+) -> None:
+    cluster = world.plant_cluster(
+        "acf-red-svc", nodes=1, cluster_spec="ack.pro.small", addons={"ack-virtual-node": None}
+    )
+    theirs = {"app": "payments"}
+    core(look, cluster).create_namespaced_service(
+        "default",
+        {"metadata": {"name": "api"}, "spec": {"selector": theirs, "ports": [{"port": 443, "targetPort": 8443}]}},
+    )
+    state = tmp_path / "state"
+    with (tmp_path / "stderr.log").open("w") as errlog:
+        async with stdio(env_for(world, state, confirmation="token"), errlog) as agent:
+            _, quote = await call(agent, "estimate_cost", {"plan": ACS})
+            ok, answer = await call(
+                agent,
+                "deploy_acs",
+                {
+                    "cluster": cluster,
+                    "name": "api",
+                    "image": "nginx:1.27",
+                    "plan": ACS,
+                    "ports": [443],
+                    "quote_token": quote["quote_token"],
+                },
+            )
+    assert not ok, answer
+    assert answer == (
+        "Error executing tool deploy_acs: Service default/api exists and was not created by this server; it is never "
+        "touched. Choose another name. Nothing was changed."
+    )
+    service = core(look, cluster).read_namespaced_service("api", "default")
+    assert service.spec.selector == theirs and [p.target_port for p in service.spec.ports] == [8443]
+    assert "api" not in [d.metadata.name for d in apps(look, cluster).list_namespaced_deployment("default").items]
+    assert quote_outcome(state, quote["quote_id"]) is None, "the quote was not spent"
+    assert live_rows(state) == []
