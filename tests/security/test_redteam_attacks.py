@@ -263,3 +263,40 @@ async def test_a_foreign_service_of_the_same_name_is_not_repointed(
     assert "api" not in [d.metadata.name for d in apps(look, cluster).list_namespaced_deployment("default").items]
     assert quote_outcome(state, quote["quote_id"]) is None, "the quote was not spent"
     assert live_rows(state) == []
+
+
+# -- Held: a quote pays only for its own kind and size ------------------------------------------------------------
+
+
+async def test_a_quote_does_not_pay_for_another_kind_or_a_bigger_plan(
+    world: SandboxCloud, look: Any, tmp_path: Path
+) -> None:
+    cluster = world.plant_cluster(
+        "acf-red-kinds", nodes=1, cluster_spec="ack.pro.small", addons={"ack-virtual-node": None}
+    )
+    small_cluster = {"kind": "cluster", "instance_types": ["ecs.g7.large"], "node_count": 1, "zone": "cn-hangzhou-h"}
+    state = tmp_path / "state"
+    web = {"cluster": cluster, "name": "web", "image": "nginx:1.27", "plan": {**ACS, "replicas": 3}}
+    with (tmp_path / "stderr.log").open("w") as errlog:
+        async with stdio(env_for(world, state, confirmation="token"), errlog) as agent:
+            _, for_a_cluster = await call(agent, "estimate_cost", {"plan": small_cluster})
+            _, for_one_pod = await call(agent, "estimate_cost", {"plan": ACS})
+            ok_kind, kind = await call(agent, "deploy_acs", {**web, "quote_token": for_a_cluster["quote_token"]})
+            ok_size, size = await call(agent, "deploy_acs", {**web, "quote_token": for_one_pod["quote_token"]})
+            ok_job, job = await call(
+                agent,
+                "run_job",
+                {
+                    "cluster": cluster,
+                    "script": "echo hi",
+                    "compute": "acs",
+                    "acs": {**ACS, "vcpu": 2},
+                    "quote_token": for_one_pod["quote_token"],
+                },
+            )
+    for ok, text in ((ok_kind, kind), (ok_size, size), (ok_job, job)):
+        assert not ok and "Quote refused (plan_mismatch): this plan differs from quote" in text, text
+    assert quote_outcome(state, for_a_cluster["quote_id"]) is None
+    assert quote_outcome(state, for_one_pod["quote_id"]) is None
+    assert apps(look, cluster).list_namespaced_deployment("default").items == []
+    assert live_rows(state) == []
