@@ -122,6 +122,8 @@ def costs_more(new: PodPlan, old: PodPlan) -> bool:
             return True
         if not set(new.use_specs) <= set(old.use_specs):
             return True  # a new fallback spec may be dearer than any quoted one
+        if new.image_cache and not old.image_cache:
+            return True  # image caches' disks or snapshots are billed; only a quote with image_cache says so
         return new.replicas > old.replicas or new.vcpu > old.vcpu or new.memory_gib > old.memory_gib
     if (new.compute_class, new.qos, new.gpu_model) != (old.compute_class, old.qos, old.gpu_model):
         return True

@@ -15,6 +15,9 @@ R4 A Deployment this server created was deleted out of band and someone else cre
    Now the ledger keeps the Deployment's uid; an object with another uid is never changed or deleted.
 R5 deploy_acs with `ports` where a Service of that name already exists that this server did not create: it patched
    that Service's selector and ports to its own pods (the other workload's clients now reached the new pods).
+R6 An eci Deployment quoted without image_cache was updated to image_cache=true with no quote: ECI then creates
+   image caches whose disks/snapshots are billed, a cost the person never saw (the quote lists it as an exclusion
+   only when image_cache is quoted).
 """
 
 from __future__ import annotations
@@ -263,6 +266,25 @@ async def test_a_foreign_service_of_the_same_name_is_not_repointed(
     assert "api" not in [d.metadata.name for d in apps(look, cluster).list_namespaced_deployment("default").items]
     assert quote_outcome(state, quote["quote_id"]) is None, "the quote was not spent"
     assert live_rows(state) == []
+
+
+# -- R6: an update that turns on billed image caches needs the quote that says so ---------------------------------
+
+
+async def test_turning_on_image_caches_needs_a_quote(world: SandboxCloud, look: Any, tmp_path: Path) -> None:
+    cluster = world.plant_cluster("acf-red-imc", nodes=0, profile="Serverless")
+    eci = {"kind": "eci", "replicas": 1, "vcpu": 0.5, "memory_gib": 1, "hours": 1}
+    state = tmp_path / "state"
+    web = {"cluster": cluster, "name": "web", "image": "nginx:1.27", "plan": eci}
+    with (tmp_path / "stderr.log").open("w") as errlog:
+        async with stdio(env_for(world, state, confirmation="token"), errlog) as agent:
+            _, quote = await call(agent, "estimate_cost", {"plan": eci})
+            ok, made = await call(agent, "deploy_acs", {**web, "quote_token": quote["quote_token"]})
+            assert ok and made["status"] in ("deployed", "rolling_out"), made
+            ok, answer = await call(agent, "deploy_acs", {**web, "plan": {**eci, "image_cache": True}})
+    assert ok and answer["status"] == "quote_required", answer
+    template = apps(look, cluster).read_namespaced_deployment("web", "default").spec.template
+    assert "k8s.aliyun.com/eci-auto-imc" not in (template.metadata.annotations or {})
 
 
 # -- Held: a quote pays only for its own kind and size ------------------------------------------------------------
