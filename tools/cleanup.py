@@ -226,27 +226,29 @@ class Cleaner:
             )
         others = self._others_on(cluster_id)
         if others:
+            # How many, never whose or which: other callers' names and workloads are theirs alone.
+            what = f"{others} workload{'s' if others > 1 else ''} of other callers"
             return self._item(
                 row,
                 "blocked",
-                f"still in use by other callers' workloads ({'; '.join(others)}); it is kept until they clean up "
-                "theirs (an admin's cleanup can remove everything)",
+                f"still in use by {what}; it is kept until they clean up theirs (an admin's cleanup can remove "
+                "everything)",
             )
         what = "ACK Serverless cluster" if cluster_kind(info) == "serverless" else "cluster"
         return self._priced(self._item(row, "delete", f"{what} created by {row.operation_id} ({info.state})"), row)
 
-    def _others_on(self, cluster_id: str) -> list[str]:
-        """Running Jobs and Deployments on this cluster that the caller cannot see: someone else's work, which
+    def _others_on(self, cluster_id: str) -> int:
+        """How many running Jobs and Deployments on this cluster the caller cannot see: someone else's work, which
         deleting the cluster would pull from under them."""
         caller = current_caller()
-        return [
-            f"{r.owner or 'the local operator'}: {r.kind} {r.details.get('name') or r.details.get('job') or r.name}"
+        return sum(
+            1
             for r in self.ownership.all()
             if r.kind in ("job", "deployment")
             and r.state in LIVE
             and r.details.get("cluster") == cluster_id
             and not caller.sees(r.owner)
-        ]
+        )
 
     def _assess_network(self, row: OwnedResource) -> CleanupItem:
         cloud_id = row.cloud_id or self._network_by_tag(row)
