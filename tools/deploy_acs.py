@@ -34,6 +34,7 @@ from ack_compute.tools.run_job import (
     IMAGE_PATTERN,
     MANAGED_BY_LABEL,
     OPERATION_LABEL,
+    refuse_system_namespace,
 )
 from ack_compute.tools.targets import CLUSTER_REF_PATTERN, ClusterTarget, Targets
 
@@ -229,6 +230,7 @@ class AcsDeployer:
     ) -> tuple[dict[str, Any] | None, OwnedResource | None, bool]:
         """The checks before anyone is asked: the pods can run, the namespace exists, a Deployment of that name is
         this caller's to change. Returns the existing Deployment, its ledger row, and whether a quote is needed."""
+        refuse_system_namespace(request.namespace)
         acs_placement.check_ready(self.targets, target, workloads, plan)
         if not self._kube(lambda: workloads.namespace_exists(request.namespace)):
             raise AckComputeError(

@@ -45,6 +45,21 @@ TTL_AFTER_FINISHED = 300
 # Scheduler "routes pods to ECI based on pod or namespace labels", .../ack-managed-and-ack-dedicated/user-guide/
 # configure-an-eci-profile). compute=nodes promises no new cost, so it refuses such a namespace.
 ECI_NAMESPACE_LABEL = "alibabacloud.com/eci"
+# Kubernetes' initial namespaces for the cluster's own components ("kube-system: The namespace for objects created by
+# the Kubernetes system", kube-public, kube-node-lease; kubernetes.io/docs/concepts/overview/working-with-objects/
+# namespaces/#initial-namespaces). Nothing an agent runs belongs there: a Service named for an add-on not yet
+# installed would receive its traffic later.
+SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
+
+
+def refuse_system_namespace(namespace: str) -> None:
+    if namespace in SYSTEM_NAMESPACES:
+        raise AckComputeError(
+            f"Namespace {namespace} belongs to the cluster's own components; this server never creates anything there.",
+            "Use another namespace (default is `default`). Nothing was created.",
+        )
+
+
 MAX_SCRIPT_BYTES = 512 * 1024  # a ConfigMap holds at most 1 MiB
 FAIL_FAST_REASONS = frozenset(
     {
@@ -308,6 +323,7 @@ class JobRunner:
 
     def _namespace_exists(self, workloads: KubeWorkloads, request: JobRequest, target: ClusterTarget) -> None:
         """The namespace exists and, for compute=nodes, does not turn its pods into billed ECI instances."""
+        refuse_system_namespace(request.namespace)
         labels = self._kube(lambda: workloads.namespace_labels(request.namespace))
         where = f"Namespace {request.namespace} in cluster {target.name or target.key}"
         if labels is None:

@@ -18,12 +18,19 @@ R5 deploy_acs with `ports` where a Service of that name already exists that this
 R6 An eci Deployment quoted without image_cache was updated to image_cache=true with no quote: ECI then creates
    image caches whose disks/snapshots are billed, a cost the person never saw (the quote lists it as an exclusion
    only when image_cache is quoted).
+R7 Over HTTP, the server-wide budget cap's message ("already running on this server: ...") listed every caller's
+   resources by name and price to whoever hit the cap: Bob's estimate named Alice's Deployment.
+R8 Over HTTP, cleanup of a cluster another caller's workloads run on said why it was kept by naming those callers
+   and their workloads ("bob: deployment payroll-export").
+R9 run_job and deploy_acs wrote into kube-system (a Service named for an add-on not yet installed there would
+   receive that add-on's traffic once it is). The cluster's own namespaces are now refused before anything is made.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import secrets
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +56,7 @@ def _helpers() -> Any:
 
 h = _helpers()
 access = h._load("access_helpers", Path(__file__).with_name("access_helpers.py"))
+launcher, over_http, tokens_file = h.launcher, h.over_http, h.tokens_file
 call, env_for, live_rows, observer, quote_outcome, stdio = (
     h.call,
     h.env_for,
@@ -285,6 +293,107 @@ async def test_turning_on_image_caches_needs_a_quote(world: SandboxCloud, look: 
     assert ok and answer["status"] == "quote_required", answer
     template = apps(look, cluster).read_namespaced_deployment("web", "default").spec.template
     assert "k8s.aliyun.com/eci-auto-imc" not in (template.metadata.annotations or {})
+
+
+# -- R7: the budget message names only the caller's own resources ---------------------------------------------------
+
+
+async def test_the_budget_message_does_not_name_another_callers_resources(world: SandboxCloud, tmp_path: Path) -> None:
+    cluster = world.plant_cluster(
+        "acf-red-caps", nodes=1, cluster_spec="ack.pro.small", addons={"ack-virtual-node": None}
+    )
+    alice, bob = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    file = tokens_file(tmp_path / "tokens.json", {"alice": (alice, False), "bob": (bob, False)})
+    state = tmp_path / "state"
+    env = env_for(world, state, confirmation="token", max_hourly="0.2")
+    with launcher.serving_http(["--tokens-file", str(file)], env, tmp_path / "http.log") as server:
+        async with over_http(server.base, alice) as a, over_http(server.base, bob) as b:
+            _, quote = await call(a, "estimate_cost", {"plan": ACS})
+            secret_name = {"cluster": cluster, "name": "payroll-export", "image": "nginx:1.27", "plan": ACS}
+            ok, made = await call(a, "deploy_acs", {**secret_name, "quote_token": quote["quote_token"]})
+            assert ok and made["status"] in ("deployed", "rolling_out"), made
+            _, bobs = await call(b, "estimate_cost", {"plan": ACS})
+            _, alices = await call(a, "estimate_cost", {"plan": ACS})
+    hourly = "0.1200"  # the ledger's price of one 1 vCPU, 2 GiB ACS pod, as the cap message writes it
+    assert bobs["quote_token"] is None, bobs
+    assert "payroll-export" not in json.dumps(bobs)
+    assert (
+        f"already running on this server: {hourly} CNY/h (1 resource of other callers {hourly} CNY/h)"
+        in (bobs["budget"]["message"])
+    ), bobs["budget"]
+    # Its owner still sees it named.
+    assert f"(deployment payroll-export {hourly} CNY/h)" in alices["budget"]["message"], alices["budget"]
+
+
+# -- R8: a cluster kept for other callers' workloads says how many, not whose or which -----------------------------
+
+
+async def test_cleanup_does_not_name_another_callers_workloads(world: SandboxCloud, tmp_path: Path) -> None:
+    serverless = {"kind": "serverless", "zone": "cn-hangzhou-h"}
+    alice, bob = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    file = tokens_file(tmp_path / "tokens.json", {"alice": (alice, False), "bob": (bob, False)})
+    env = env_for(world, tmp_path / "state", confirmation="token")
+    with launcher.serving_http(["--tokens-file", str(file)], env, tmp_path / "http.log") as server:
+        async with over_http(server.base, alice) as a, over_http(server.base, bob) as b:
+            _, quote = await call(a, "estimate_cost", {"plan": serverless})
+            ok, made = await call(
+                a,
+                "ensure_cluster",
+                {"name": "acf-red-shared", "plan": serverless, "quote_token": quote["quote_token"], "wait_seconds": 50},
+            )
+            assert ok and made["cluster_id"], made
+            _, pods = await call(b, "estimate_cost", {"plan": ACS})
+            web = {"cluster": made["cluster_id"], "name": "payroll-export", "image": "nginx:1.27", "plan": ACS}
+            ok, deployed = await call(b, "deploy_acs", {**web, "quote_token": pods["quote_token"]})
+            assert ok and deployed["status"] in ("deployed", "rolling_out"), deployed
+            _, plan = await call(a, "cleanup", {"target": "cluster", "cluster": made["cluster_id"]})
+    kept = [i for i in plan["items"] if i["kind"] == "cluster"]
+    assert [i["action"] for i in kept] == ["blocked"], plan
+    assert "payroll-export" not in json.dumps(plan) and "bob" not in json.dumps(plan)
+    assert kept[0]["reason"] == (
+        "still in use by 1 workload of other callers; it is kept until they clean up theirs (an admin's cleanup can "
+        "remove everything)"
+    )
+
+
+# -- R9: the cluster's own namespaces are not the agent's -----------------------------------------------------------
+
+
+async def test_nothing_is_written_into_the_clusters_own_namespaces(
+    world: SandboxCloud, look: Any, tmp_path: Path
+) -> None:
+    cluster = world.plant_cluster(
+        "acf-red-system", nodes=1, cluster_spec="ack.pro.small", addons={"ack-virtual-node": None}
+    )
+    before = {m.metadata.name for m in core(look, cluster).list_namespaced_config_map("kube-system").items}
+    state = tmp_path / "state"
+    with (tmp_path / "stderr.log").open("w") as errlog:
+        async with stdio(env_for(world, state, confirmation="token"), errlog) as agent:
+            ok_job, job = await call(agent, "run_job", {"cluster": cluster, "script": "id", "namespace": "kube-system"})
+            _, quote = await call(agent, "estimate_cost", {"plan": ACS})
+            ok_deploy, deployed = await call(
+                agent,
+                "deploy_acs",
+                {
+                    "cluster": cluster,
+                    "name": "metrics-server",
+                    "image": "nginx:1.27",
+                    "plan": ACS,
+                    "ports": [443],
+                    "namespace": "kube-system",
+                    "quote_token": quote["quote_token"],
+                },
+            )
+    why = (
+        "Namespace kube-system belongs to the cluster's own components; this server never creates anything there. "
+        "Use another namespace (default is `default`). Nothing was created."
+    )
+    assert not ok_job and job == f"Error executing tool run_job: {why}"
+    assert not ok_deploy and deployed == f"Error executing tool deploy_acs: {why}"
+    assert {m.metadata.name for m in core(look, cluster).list_namespaced_config_map("kube-system").items} == before
+    system = apps(look, cluster).list_namespaced_deployment("kube-system").items
+    assert "metrics-server" not in [d.metadata.name for d in system]
+    assert quote_outcome(state, quote["quote_id"]) is None and live_rows(state) == []
 
 
 # -- Held: a quote pays only for its own kind and size ------------------------------------------------------------
