@@ -87,6 +87,7 @@ class DeploymentView(BaseModel):
 
 class ServiceView(BaseModel):
     name: str
+    uid: str = ""
     type: str = "ClusterIP"
     cluster_ip: str = ""
     ports: list[int] = []
@@ -217,6 +218,7 @@ def service_view(raw: dict[str, Any]) -> ServiceView:
     ingress = ((raw.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
     return ServiceView(
         name=(raw.get("metadata") or {}).get("name", ""),
+        uid=(raw.get("metadata") or {}).get("uid", ""),
         type=spec.get("type") or "ClusterIP",
         cluster_ip=spec.get("clusterIP") or "",
         ports=[int(p.get("port")) for p in spec.get("ports") or [] if p.get("port")],
@@ -277,14 +279,20 @@ class KubeWorkloads:
     # --- namespaces and nodes -----------------------------------------------------------------------------
 
     def namespace_exists(self, namespace: str) -> bool:
+        return self.namespace_labels(namespace) is not None
+
+    def namespace_labels(self, namespace: str) -> dict[str, str] | None:
+        """A namespace's labels (None when it does not exist): some make every pod in it billed."""
         with self.access.calling("ReadNamespace"):
             try:
-                self._core().read_namespace(namespace, _request_timeout=self._timeout, _preload_content=False)
-                return True
+                raw = self._json(
+                    self._core().read_namespace(namespace, _request_timeout=self._timeout, _preload_content=False)
+                )
             except Exception as exc:
                 if getattr(exc, "status", None) == 404:
-                    return False
+                    return None
                 raise
+        return dict((raw.get("metadata") or {}).get("labels") or {})
 
     def nodes(self, label_selector: str = "") -> list[NodeView]:
         with self.access.calling("ListNodes"):

@@ -149,6 +149,21 @@ def check_nodes(plan: AcsPlan | EciPlan, nodes: list[NodeView], cluster: str) ->
     return [n.name for n in targets]
 
 
+def check_worker_nodes(nodes: list[NodeView], cluster: str) -> None:
+    """compute=nodes on a cluster we know only through a kubeconfig context: if it has virtual nodes and no worker
+    node (an ACK Serverless cluster, say, where "pods ... are automatically scheduled to ECI",
+    www.alibabacloud.com/help/en/ack/serverless-kubernetes/user-guide/configure-eci-profile), every pod is billed."""
+    key, value = VIRTUAL_NODE_LABEL
+    virtual = [n for n in nodes if n.labels.get(key) == value]
+    if virtual and not any(n.labels.get(key) != value for n in nodes):
+        raise AckComputeError(
+            f"Cluster {cluster} has no worker nodes, only virtual nodes, where every pod runs as a billed ACS or ECI "
+            "instance; compute=nodes runs only on the cluster's own nodes at no new cost.",
+            "Run it with compute=acs and a quote (estimate_cost with an acs plan, replicas 1), or add worker nodes. "
+            "Nothing was created.",
+        )
+
+
 def acs_notes(plan: AcsPlan | EciPlan) -> list[str]:
     if isinstance(plan, EciPlan):
         return [SPOT_NOTE] if plan.spot_strategy else []

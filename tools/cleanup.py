@@ -226,27 +226,29 @@ class Cleaner:
             )
         others = self._others_on(cluster_id)
         if others:
+            # How many, never whose or which: other callers' names and workloads are theirs alone.
+            what = f"{others} workload{'s' if others > 1 else ''} of other callers"
             return self._item(
                 row,
                 "blocked",
-                f"still in use by other callers' workloads ({'; '.join(others)}); it is kept until they clean up "
-                "theirs (an admin's cleanup can remove everything)",
+                f"still in use by {what}; it is kept until they clean up theirs (an admin's cleanup can remove "
+                "everything)",
             )
         what = "ACK Serverless cluster" if cluster_kind(info) == "serverless" else "cluster"
         return self._priced(self._item(row, "delete", f"{what} created by {row.operation_id} ({info.state})"), row)
 
-    def _others_on(self, cluster_id: str) -> list[str]:
-        """Running Jobs and Deployments on this cluster that the caller cannot see: someone else's work, which
+    def _others_on(self, cluster_id: str) -> int:
+        """How many running Jobs and Deployments on this cluster the caller cannot see: someone else's work, which
         deleting the cluster would pull from under them."""
         caller = current_caller()
-        return [
-            f"{r.owner or 'the local operator'}: {r.kind} {r.details.get('name') or r.details.get('job') or r.name}"
+        return sum(
+            1
             for r in self.ownership.all()
             if r.kind in ("job", "deployment")
             and r.state in LIVE
             and r.details.get("cluster") == cluster_id
             and not caller.sees(r.owner)
-        ]
+        )
 
     def _assess_network(self, row: OwnedResource) -> CleanupItem:
         cloud_id = row.cloud_id or self._network_by_tag(row)
@@ -317,9 +319,19 @@ class Cleaner:
         kind, namespace, name = self._workload_object(row)
         access = self.targets.access(target)
         try:
-            labels = KubeWorkloads(access).labels_of(kind, namespace, name)
+            found = KubeWorkloads(access).read(kind, namespace, name)  # type: ignore[arg-type]
         finally:
             access.close()
+        meta = (found or {}).get("metadata") or {}
+        labels = dict(meta.get("labels") or {}) if found is not None else None
+        if found is not None and (recorded := row.details.get("uid")) and meta.get("uid") != recorded:
+            # Ours was deleted and another object took the name (labels are anyone's to copy; the uid is not).
+            return self._item(
+                row,
+                "gone",
+                f"{kind} {namespace}/{name} is not the one this server created (it was replaced): only the ledger "
+                "row goes, the object is not touched",
+            )
         if labels is None and row.kind == "job" and row.details.get("config_map"):
             # The script's ConfigMap is created before its Job; a crash in between leaves it alone.
             access = self.targets.access(target)

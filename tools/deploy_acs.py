@@ -34,6 +34,7 @@ from ack_compute.tools.run_job import (
     IMAGE_PATTERN,
     MANAGED_BY_LABEL,
     OPERATION_LABEL,
+    refuse_system_namespace,
 )
 from ack_compute.tools.targets import CLUSTER_REF_PATTERN, ClusterTarget, Targets
 
@@ -122,6 +123,8 @@ def costs_more(new: PodPlan, old: PodPlan) -> bool:
             return True
         if not set(new.use_specs) <= set(old.use_specs):
             return True  # a new fallback spec may be dearer than any quoted one
+        if new.image_cache and not old.image_cache:
+            return True  # image caches' disks or snapshots are billed; only a quote with image_cache says so
         return new.replicas > old.replicas or new.vcpu > old.vcpu or new.memory_gib > old.memory_gib
     if (new.compute_class, new.qos, new.gpu_model) != (old.compute_class, old.qos, old.gpu_model):
         return True
@@ -227,6 +230,7 @@ class AcsDeployer:
     ) -> tuple[dict[str, Any] | None, OwnedResource | None, bool]:
         """The checks before anyone is asked: the pods can run, the namespace exists, a Deployment of that name is
         this caller's to change. Returns the existing Deployment, its ledger row, and whether a quote is needed."""
+        refuse_system_namespace(request.namespace)
         acs_placement.check_ready(self.targets, target, workloads, plan)
         if not self._kube(lambda: workloads.namespace_exists(request.namespace)):
             raise AckComputeError(
@@ -234,8 +238,10 @@ class AcsDeployer:
             )
         existing = self._kube(lambda: workloads.read("Deployment", request.namespace, request.name))
         row = self._owned(existing, request, target)
-        previous = self._previous_plan(existing)
-        return existing, row, previous is None or costs_more(plan, previous)
+        if request.ports:
+            self._service_ours(request, target, workloads)
+        paid = self._paid_plan(row)
+        return existing, row, paid is None or costs_more(plan, paid)
 
     def offer(self, request: DeployRequest) -> QuoteRecord | None:
         """What the person is asked to pay for: the purchase path up to the question (None: nothing to buy).
@@ -344,17 +350,47 @@ class AcsDeployer:
                 "it.",
                 "Choose another name. Nothing was changed.",
             )
+        if (recorded := row.details.get("uid")) and meta.get("uid") != recorded:
+            # Labels are anyone's to copy; the uid the API server gave the object this server created is not.
+            raise AckComputeError(
+                f"Deployment {name} exists but is not the one this server created (it was replaced since); it is "
+                "never touched.",
+                "Choose another name. Nothing was changed.",
+            )
         return row
 
-    @staticmethod
-    def _previous_plan(existing: dict[str, Any] | None) -> PodPlan | None:
-        if existing is None:
+    def _service_ours(self, request: DeployRequest, target: ClusterTarget, workloads: KubeWorkloads) -> None:
+        """A Service of this name that this server did not create is never re-pointed at these pods (its clients
+        would reach them). Checked before anyone is asked, like the Deployment itself."""
+        service = self._kube(lambda: workloads.read("Service", request.namespace, request.name))
+        if service is None:
+            return
+        meta = service.get("metadata") or {}
+        row = self.ownership.live_creation("service", target.region, f"{target.key}/{request.namespace}/{request.name}")
+        if (
+            (meta.get("labels") or {}).get(MANAGED_BY_LABEL[0]) != MANAGED_BY_LABEL[1]
+            or row is None
+            or not current_caller().sees(row.owner)
+            or ((recorded := row.details.get("uid")) and meta.get("uid") != recorded)
+        ):
+            raise AckComputeError(
+                f"Service {request.namespace}/{request.name} exists and was not created by this server; it is never "
+                "touched.",
+                "Choose another name. Nothing was changed.",
+            )
+
+    def _paid_plan(self, row: OwnedResource | None) -> PodPlan | None:
+        """The plan the Deployment's ledger row was last paid for (its quote's row). Never the Deployment's own
+        plan annotation: anyone who may edit the Deployment writes that, and an inflated one bought more pods for
+        free (issue 13, red-team R1). None (no readable paid plan) means a quote is required."""
+        quote_id = self.ownership.paid_by(row.resource_id) if row is not None else None
+        record = self.quotes.record(quote_id) if quote_id else None
+        if record is None:
             return None
-        meta = existing.get("metadata") or {}
         try:
-            return _DEPLOY_PLAN.validate_python(json.loads((meta.get("annotations") or {})[PLAN_ANNOTATION]))
-        except (KeyError, ValueError):
-            return None  # no readable plan: treat as new, so a quote is required
+            return _DEPLOY_PLAN.validate_python(record.plan)
+        except ValueError:
+            return None
 
     def _apply(
         self,
@@ -385,6 +421,7 @@ class AcsDeployer:
             else None
         )
         paid_by: str | None = None
+        uid = ""  # the created Deployment's, kept in the ledger: what proves it is ours later, not its labels
         try:
             if needs_quote and request.quote_token:
                 bought = self.purchase.buy(
@@ -411,7 +448,7 @@ class AcsDeployer:
             ) from None
         try:
             if existing is None:
-                workloads.create_deployment(request.namespace, body)
+                uid = workloads.create_deployment(request.namespace, body).uid
                 status: Literal["deployed", "updated", "unchanged"] = "deployed"
             else:
                 # Keep the original operation label: it names the operation that created the Deployment.
@@ -438,7 +475,7 @@ class AcsDeployer:
                 service = workloads.apply_service(request.namespace, service_manifest(request, operation_id))
                 endpoint = f"{service.cluster_ip}:{request.ports[0]}" if service.cluster_ip else None
                 if service_row is not None:
-                    self.ownership.update(service_row, state="ready")
+                    self.ownership.update(service_row, state="ready", details={"uid": service.uid})
         except CloudError as exc:
             cleaned = ""
             if existing is None:
@@ -460,6 +497,8 @@ class AcsDeployer:
             )
         # The quote that pays for the running pods: cleanup shows its hourly price as the cost that stops.
         priced = {"quote_id": paid_by} if paid_by else {}
+        if uid:
+            priced["uid"] = uid
         if row is not None:
             self.ownership.update(row, state="ready", details={"plan": plan.model_dump(mode="json"), **priced})
         elif paid_by and owned is not None:

@@ -150,6 +150,11 @@ class Ownership:
     def get(self, resource_id: int) -> OwnedResource:
         return _row(self.ledger.query("SELECT * FROM resources WHERE resource_id = ?", (resource_id,))[0])
 
+    def paid_by(self, resource_id: int) -> str | None:
+        """The quote that paid for this row (the last one, after a costlier update), from the ledger alone."""
+        rows = self.ledger.query("SELECT quote_id FROM resources WHERE resource_id = ?", (resource_id,))
+        return str(rows[0]["quote_id"]) if rows and rows[0]["quote_id"] else None
+
     def live_creation(self, kind: str, region: str, name: str) -> OwnedResource | None:
         rows = self.ledger.query(
             "SELECT * FROM resources WHERE kind = ? AND region = ? AND name = ? AND origin = 'created'"

@@ -363,16 +363,23 @@ class QuoteBook:
         )
         params = (-1 if replacing is None else replacing,)
         rows = db.execute(sql, params).fetchall() if db is not None else self._ledger.query(sql, params)
-        me = current_caller().subject
+        caller = current_caller()
         out = Running()
+        others: dict[str, tuple[int, Decimal]] = {}  # currency -> how many, their hourly
         for row in rows:
             hourly = Decimal(row["hourly"])
             item = f"{row['kind']} {row['name'].rsplit('/', 1)[-1]} {hourly} {row['currency']}/h"
             out.hourly += hourly
-            out.items.append(item)
-            if row["owner"] == me:
+            if caller.sees(row["owner"]):
+                out.items.append(item)
+            else:  # counted against the server's cap, but another caller's names and prices are theirs alone
+                count, total = others.get(row["currency"], (0, Decimal(0)))
+                others[row["currency"]] = (count + 1, total + hourly)
+            if row["owner"] == caller.subject:
                 out.caller_hourly += hourly
                 out.caller_items.append(item)
+        for currency, (count, total) in others.items():
+            out.items.append(f"{count} resource{'s' if count > 1 else ''} of other callers {total} {currency}/h")
         return out
 
     def over_caps(self, currency: str, hourly: Decimal, total: Decimal, hours: float) -> str | None:

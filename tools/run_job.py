@@ -39,6 +39,27 @@ RUN_LABEL = "ack-compute-mcp/run"
 SCRIPT_MOUNT = "/acf/script"
 CONTAINER = "script"
 TTL_AFTER_FINISHED = 300
+# ack-virtual-node's ECI Scheduler runs every new pod of a namespace with this label on ECI, billed per pod: "Add the
+# tag alibabacloud.com/eci=true to a Kubernetes cluster namespace. Then, new pods are scheduled to virtual nodes"
+# (www.alibabacloud.com/help/en/edas/use-cases/configure-virtual-nodes-for-a-kubernetes-application; the ECI
+# Scheduler "routes pods to ECI based on pod or namespace labels", .../ack-managed-and-ack-dedicated/user-guide/
+# configure-an-eci-profile). compute=nodes promises no new cost, so it refuses such a namespace.
+ECI_NAMESPACE_LABEL = "alibabacloud.com/eci"
+# Kubernetes' initial namespaces for the cluster's own components ("kube-system: The namespace for objects created by
+# the Kubernetes system", kube-public, kube-node-lease; kubernetes.io/docs/concepts/overview/working-with-objects/
+# namespaces/#initial-namespaces). Nothing an agent runs belongs there: a Service named for an add-on not yet
+# installed would receive its traffic later.
+SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
+
+
+def refuse_system_namespace(namespace: str) -> None:
+    if namespace in SYSTEM_NAMESPACES:
+        raise AckComputeError(
+            f"Namespace {namespace} belongs to the cluster's own components; this server never creates anything there.",
+            "Use another namespace (default is `default`). Nothing was created.",
+        )
+
+
 MAX_SCRIPT_BYTES = 512 * 1024  # a ConfigMap holds at most 1 MiB
 FAIL_FAST_REASONS = frozenset(
     {
@@ -301,10 +322,20 @@ class JobRunner:
         return self.purchase.check(request.quote_token, plan)
 
     def _namespace_exists(self, workloads: KubeWorkloads, request: JobRequest, target: ClusterTarget) -> None:
-        if not self._kube(lambda: workloads.namespace_exists(request.namespace)):
+        """The namespace exists and, for compute=nodes, does not turn its pods into billed ECI instances."""
+        refuse_system_namespace(request.namespace)
+        labels = self._kube(lambda: workloads.namespace_labels(request.namespace))
+        where = f"Namespace {request.namespace} in cluster {target.name or target.key}"
+        if labels is None:
             raise AckComputeError(
                 f"Namespace {request.namespace} does not exist in cluster {target.name or target.key}.",
                 "Use an existing namespace (default is `default`). Nothing was created.",
+            )
+        if request.compute == "nodes" and labels.get(ECI_NAMESPACE_LABEL) == "true":
+            raise AckComputeError(
+                f"{where} is labelled {ECI_NAMESPACE_LABEL}=true: the cluster runs every new pod there as a billed "
+                "ECI instance, and compute=nodes runs only on the cluster's own nodes at no new cost.",
+                "Use a namespace without that label, or run with compute=acs and a quote. Nothing was created.",
             )
 
     def start(
@@ -335,6 +366,9 @@ class JobRunner:
                         "yes call run_job again with the same acs plan and the quote_token. Nothing was created.",
                         **base,
                     )
+            elif target.kind == "context":  # compute=nodes where only the cluster's own nodes say what it is
+                nodes = self._kube(workloads.nodes)
+                acs_placement.check_worker_nodes(nodes, target.name or target.key)
             self._namespace_exists(workloads, request, target)
             image = request.image
             if image is None:

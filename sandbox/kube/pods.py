@@ -218,6 +218,38 @@ def validate_pod_spec(spec: Mapping[str, Any], path: str) -> list[FieldError]:
     return errors
 
 
+# ack-virtual-node's ECI Scheduler (a mutating webhook): a new pod in a namespace labelled alibabacloud.com/eci=true
+# goes to a virtual node and runs as a (billed) ECI instance. Sources: "Configure an eci-profile" (ECI Scheduler
+# "routes pods to ECI based on pod or namespace labels") and "Configure virtual nodes for a Kubernetes application"
+# ("Add the tag alibabacloud.com/eci=true to a Kubernetes cluster namespace. Then, new pods are scheduled to virtual
+# nodes"), www.alibabacloud.com/help/en/ack/ack-managed-and-ack-dedicated/user-guide/configure-an-eci-profile and
+# www.alibabacloud.com/help/en/edas/use-cases/configure-virtual-nodes-for-a-kubernetes-application.
+ECI_LABEL = "alibabacloud.com/eci"
+_VIRTUAL_NODE_SELECTOR = {"type": "virtual-kubelet"}
+_VIRTUAL_TOLERATION = {"key": "virtual-kubelet.io/provider", "operator": "Exists", "effect": "NoSchedule"}
+
+
+def _eci_scheduler(obj: dict[str, Any], ctx: WriteContext) -> None:
+    """Only where the add-on runs (a virtual node is registered), as the webhook is the add-on's."""
+    labels = (obj["metadata"].get("labels") or {}) | _namespace_labels(ctx, obj["metadata"].get("namespace") or "")
+    if labels.get(ECI_LABEL) != "true":
+        return
+    node_kind = ctx.registry.lookup("", "v1", "nodes")
+    nodes, _ = ctx.store.list(node_kind.key, None) if node_kind is not None else ([], 0)
+    if not any((n["metadata"].get("labels") or {}).get("type") == "virtual-kubelet" for n in nodes):
+        return
+    spec = obj["spec"]
+    spec["nodeSelector"] = {**(spec.get("nodeSelector") or {}), **_VIRTUAL_NODE_SELECTOR}
+    if _VIRTUAL_TOLERATION not in spec["tolerations"]:
+        spec["tolerations"].append(dict(_VIRTUAL_TOLERATION))
+
+
+def _namespace_labels(ctx: WriteContext, namespace: str) -> dict[str, str]:
+    kind = ctx.registry.lookup("", "v1", "namespaces")
+    found = ctx.store.get(kind.key, "", namespace) if kind is not None else None
+    return dict(((found or {}).get("metadata") or {}).get("labels") or {})
+
+
 def _default_tolerations(spec: dict[str, Any]) -> None:
     """The DefaultTolerationSeconds admission plugin."""
     tolerations = spec.get("tolerations") or []
@@ -260,6 +292,7 @@ class PodStrategy(Strategy):
             return
         spec = obj["spec"]
         _default_tolerations(spec)
+        _eci_scheduler(obj, ctx)
         # The Priority admission plugin: the class's value, with only the built-in classes existing here.
         class_name = spec.get("priorityClassName")
         if class_name and class_name not in SYSTEM_PRIORITY_CLASSES:

@@ -92,8 +92,12 @@ def test_caps_bound_what_runs_for_everyone_and_for_each_caller(tmp_path: Path) -
     with acting_as(Caller(subject="carol", admin=False)):
         assert quotes.over_caps("CNY", Decimal("0.75"), Decimal("0.75"), 1) == (
             "hourly cost 0.75 CNY plus what runs makes 2.25 CNY/h, over the operator's cap of 2 CNY/h; already "
-            "running on this server: 1.50 CNY/h (deployment a1 0.75 CNY/h, deployment b1 0.75 CNY/h)"
-        )
+            "running on this server: 1.50 CNY/h (2 resources of other callers 1.50 CNY/h)"
+        ), "other callers' resources count, but are not named (red-team R7)"
+    with acting_as(Caller(subject="ops", admin=True)):
+        assert "(deployment a1 0.75 CNY/h, deployment b1 0.75 CNY/h)" in (
+            quotes.over_caps("CNY", Decimal("0.75"), Decimal("0.75"), 1) or ""
+        ), "an admin sees them all"
     assert first is not None
     purchase.ownership.update(first, state="deleted")  # what was cleaned up no longer counts
     with acting_as(ALICE):
