@@ -489,10 +489,11 @@ class AcsDeployer:
             raise CloudFailure(
                 f"Deploying {request.name} failed: {exc}.{cleaned}", "Fix the cause and retry."
             ) from None
-        previous = self._previous_plan(existing)
-        if status == "updated" and previous is not None and plan.replicas < previous.replicas:
+        # What runs now is the Deployment's own replica count (not an annotation anyone may edit).
+        before = int(((existing or {}).get("spec") or {}).get("replicas") or 0)
+        if status == "updated" and plan.replicas < before:
             notes.append(
-                f"Scaled down from {previous.replicas} to {plan.replicas} pod(s): {previous.replicas - plan.replicas} "
+                f"Scaled down from {before} to {plan.replicas} pod(s): {before - plan.replicas} "
                 "running pod(s) are stopped now (free; whatever they held is lost)."
             )
         # The quote that pays for the running pods: cleanup shows its hourly price as the cost that stops.
