@@ -1,0 +1,113 @@
+"""What a model pays for: lean results and slim schemas.
+
+Results: compact JSON (no indentation), nulls and empties omitted (unless the field is required), money as a number,
+fields marked `exclude` left out. The same dict is the structured content, so it stays valid for the output schema.
+Schemas: no generated titles, no nullable wrappers around optional fields, no regexes (their rule is in the
+description, see server/params.py), no schemas for fields the results never carry.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.types import CallToolResult, TextContent
+from pydantic import BaseModel
+
+_EMPTY: tuple[Any, ...] = (None, "", [], {})
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return lean_dict(value)
+    if isinstance(value, dict):
+        return {k: v for k, v in ((k, _value(v)) for k, v in value.items()) if v not in _EMPTY}
+    if isinstance(value, list | tuple):
+        return [_value(v) for v in value]
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def lean_dict(model: BaseModel) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, field in type(model).model_fields.items():
+        if field.exclude:
+            continue
+        value = _value(getattr(model, name))
+        if value in _EMPTY and not field.is_required():
+            continue
+        out[field.alias or name] = value
+    return out
+
+
+def lean(model: BaseModel) -> CallToolResult:
+    """A tool's answer: the lean dict as structured content and as one line of JSON text."""
+    data = lean_dict(model)
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
+
+
+def _slim(node: Any, required: bool = True) -> Any:
+    if isinstance(node, list):
+        return [_slim(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if key == "pattern" and isinstance(value, str):
+            continue
+        if key == "properties" and isinstance(value, dict):
+            needed = set(node.get("required", []))
+            out[key] = {name: _slim(sub, name in needed) for name, sub in value.items()}
+            continue
+        out[key] = _slim(value)
+    arms = out.get("anyOf")
+    if isinstance(arms, list) and not required and {"type": "null"} in arms:
+        rest = [a for a in arms if a != {"type": "null"}]
+        del out["anyOf"]
+        out = {**rest[0], **out} if len(rest) == 1 else {"anyOf": rest, **out}
+        if out.get("default", 0) is None:
+            del out["default"]
+    if isinstance(arms, list) and sorted(map(json.dumps, arms)) == ['{"type": "number"}', '{"type": "string"}']:
+        # Decimal's "number or numeric string": the server takes both, a model needs only the number
+        out.pop("anyOf", None)
+        out["type"] = "number"
+    return out
+
+
+def _prune_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    defs = schema.get("$defs")
+    if not defs:
+        return schema
+    while True:
+        text = json.dumps({k: v for k, v in schema.items() if k != "$defs"}) + json.dumps(defs)
+        used = {name: d for name, d in defs.items() if f'"#/$defs/{name}"' in text}
+        if len(used) == len(defs):
+            break
+        defs = used
+    schema = {k: v for k, v in schema.items() if k != "$defs"}
+    return {**schema, "$defs": defs} if defs else schema
+
+
+def slim_schemas(server: MCPServer) -> None:
+    """Slim every registered tool's published input and output schema (validation is untouched: the SDK validates
+    arguments with the tool's own model)."""
+    manager = getattr(server, "_tool_manager", None)
+    if manager is None:
+        return
+    for tool in manager.list_tools():
+        tool.parameters = _prune_defs(_slim(tool.parameters))
+        if tool.fn_metadata.output_schema is not None:
+            tool.fn_metadata.output_schema = _prune_defs(_slim(tool.fn_metadata.output_schema))
+            tool.__dict__.pop("output_schema", None)  # a cached_property on the tool
