@@ -10,7 +10,7 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from ack_compute.server.errors import as_tool_errors
-from ack_compute.server.results import lean
+from ack_compute.server.results import compact_union, lean, slim
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools import estimate_cost as estimating
 from ack_compute.tools.estimate_cost import Estimate
@@ -49,3 +49,10 @@ def register_estimate_cost(server: MCPServer, runtime: Runtime) -> None:
             limiter=estimates,
         )
         return lean(estimate)
+
+    tool = server._tool_manager.get_tool("estimate_cost")
+    tool.parameters = compact_union(
+        slim(tool.parameters),
+        "plan",
+        "cluster: ACK cluster with worker nodes; serverless: ACK Serverless cluster; acs: ACS pods; eci: ECI pods.",
+    )

@@ -86,6 +86,10 @@ def _slim(node: Any, required: bool = True) -> Any:
     return out
 
 
+def slim(schema: dict[str, Any]) -> dict[str, Any]:
+    return _prune_defs(_slim(schema))
+
+
 def _prune_defs(schema: dict[str, Any]) -> dict[str, Any]:
     defs = schema.get("$defs")
     if not defs:
@@ -111,3 +115,57 @@ def slim_schemas(server: MCPServer) -> None:
         if tool.fn_metadata.output_schema is not None:
             tool.fn_metadata.output_schema = _prune_defs(_slim(tool.fn_metadata.output_schema))
             tool.__dict__.pop("output_schema", None)  # a cached_property on the tool
+
+
+_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "maxItems", "minItems")
+
+
+def compact_union(schema: dict[str, Any], prop: str, what: str) -> dict[str, Any]:
+    """A discriminated union of flat models, published as one object: `kind` required, each field once, marked with
+    the kinds it applies to. The server still validates against the real union; this is what a model reads."""
+    defs = {
+        name: {k: v for k, v in d.items() if k not in ("additionalProperties", "description")}
+        for name, d in schema.get("$defs", {}).items()
+    }
+    union = schema["properties"][prop]
+    kinds: dict[str, dict[str, Any]] = {}
+    for arm in union["oneOf"]:
+        model = defs[arm["$ref"].rsplit("/", 1)[-1]]
+        kinds[model["properties"]["kind"]["const"]] = model
+    fields: dict[str, dict[str, Any]] = {}
+    seen: dict[str, list[str]] = {}
+    needed: dict[str, list[str]] = {}
+    for kind, model in kinds.items():
+        for name, sub in model["properties"].items():
+            if name == "kind":
+                continue
+            if "$ref" in sub:
+                sub = {**defs[sub["$ref"].rsplit("/", 1)[-1]], **{k: v for k, v in sub.items() if k != "$ref"}}
+            if isinstance(sub.get("items"), dict) and "$ref" in sub["items"]:
+                sub = {**sub, "items": defs[sub["items"]["$ref"].rsplit("/", 1)[-1]]}
+            seen.setdefault(name, []).append(kind)
+            if name in model.get("required", []):
+                needed.setdefault(name, []).append(kind)
+            if name not in fields:
+                fields[name] = sub
+            elif {k: v for k, v in fields[name].items() if k != "description"} != {
+                k: v for k, v in sub.items() if k != "description"
+            }:
+                fields[name] = {k: v for k, v in fields[name].items() if k not in _BOUNDS}
+    out: dict[str, Any] = {
+        "kind": {"enum": list(kinds), "description": what},
+    }
+    for name, sub in fields.items():
+        notes = []
+        if len(seen[name]) < len(kinds):
+            notes.append("/".join(seen[name]) + " only")
+        if name in needed:
+            notes.append("required")
+        if notes:
+            sub = {**sub, "description": f"({', '.join(notes)}) {sub.get('description', '')}".strip()}
+        out[name] = sub
+    compact = {"type": "object", "properties": out, "required": ["kind"], "additionalProperties": False}
+    if union.get("description"):
+        compact["description"] = union["description"]
+    props = {**schema["properties"], prop: compact}
+    return {k: v for k, v in schema.items() if k not in ("$defs", "properties")} | {"properties": props}

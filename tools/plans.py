@@ -19,10 +19,10 @@ class _Strict(BaseModel):
 
 
 class _Disk(_Strict):
-    category: Literal["cloud_essd", "cloud_ssd", "cloud_efficiency"] = Field("cloud_essd", description="Disk category.")
+    category: Literal["cloud_essd", "cloud_ssd", "cloud_efficiency"] = "cloud_essd"
     size_gib: int
     performance_level: Literal["PL0", "PL1", "PL2", "PL3"] | None = Field(
-        None, description="ESSD performance level; only for cloud_essd (default PL1)."
+        None, description="cloud_essd only (default PL1)."
     )
 
     @model_validator(mode="after")
