@@ -32,9 +32,13 @@ async def test_tools_list_describes_estimate_cost(runtime: Runtime) -> None:
     assert tool.annotations and tool.annotations.read_only_hint and not tool.annotations.destructive_hint
     plan_schema = tool.input_schema["properties"]["plan"]
     text = str(tool.input_schema)
-    assert "oneOf" in str(plan_schema) or "anyOf" in str(plan_schema)
+    # One compact object: `kind` required and naming every plan type, each field once with the kinds it is for.
+    assert plan_schema["required"] == ["kind"]
+    assert plan_schema["properties"]["kind"]["enum"] == ["cluster", "acs", "serverless", "eci"]
     assert "node_count" in text and "vcpu" in text and "'maximum': 100" in text
-    assert tool.output_schema and "quote_token" in tool.output_schema["properties"]
+    assert plan_schema["properties"]["node_count"]["description"].startswith("(cluster only)")
+    assert "'title'" not in text and "pattern" not in text and "$defs" not in text
+    assert tool.output_schema and "quote_id" in tool.output_schema["properties"]
 
 
 async def test_estimate_returns_structured_quote(runtime: Runtime) -> None:
@@ -44,9 +48,10 @@ async def test_estimate_returns_structured_quote(runtime: Runtime) -> None:
     est: dict[str, Any] = result.structured_content or {}
     assert est["currency"] == "CNY" and est["hourly_total"] > 0.64
     assert est["total"] == pytest.approx(est["hourly_total"] * 2, abs=0.001)
-    assert est["quote_token"] and est["plan"]["region"] == "cn-hangzhou"
-    # The plan as echoed is the plan the token pays for.
-    runtime.quotes.redeem(est["quote_token"], ClusterPlan.model_validate(est["plan"]))
+    assert est["quote_id"].startswith("q-") and est["plan"]["region"] == "cn-hangzhou"
+    assert "quote_token" not in est and "plan_digest" not in est  # what the agent cannot use is not shown
+    # The plan as echoed is the plan the quote id pays for.
+    runtime.quotes.redeem(est["quote_id"], ClusterPlan.model_validate(est["plan"]))
 
 
 async def test_bad_input_is_refused_before_any_cloud_call(runtime: Runtime, cloud: SandboxCloud) -> None:
@@ -87,7 +92,7 @@ async def test_stdio_subprocess(cloud: SandboxCloud, tmp_path: Path) -> None:
         result = await client.call_tool("estimate_cost", {"plan": PLAN})
     errlog.close()
     assert {t.name for t in listed.tools} >= {"estimate_cost", "doc_search"}
-    assert not result.is_error and (result.structured_content or {})["quote_token"]
+    assert not result.is_error and (result.structured_content or {})["quote_id"]
     log = (tmp_path / "stderr.log").read_text()
     assert cloud.access_key_secret not in log
 
@@ -132,7 +137,7 @@ async def test_a_client_leaving_mid_create_is_told_in_the_log_and_the_operation_
                 est = (await client.call_tool("estimate_cost", {"plan": plan})).structured_content or {}
                 started = await client.call_tool(
                     "ensure_cluster",
-                    {"name": "acf-left", "plan": plan, "quote_token": est["quote_token"], "wait_seconds": 0},
+                    {"name": "acf-left", "plan": plan, "quote_id": est["quote_id"], "wait_seconds": 0},
                 )
                 operation = (started.structured_content or {})["operation_id"]
         first = (tmp_path / "first.log").read_text()
