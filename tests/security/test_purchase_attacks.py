@@ -37,7 +37,7 @@ def _helpers() -> Any:
 
 
 h = _helpers()
-b64_payload, call, declining, env_for, forge = h.b64_payload, h.call, h.declining, h.env_for, h.forge
+call, declining, env_for, forge = h.call, h.declining, h.env_for, h.forge
 launcher, live_rows, observer, over_http, quote_outcome = (
     h.launcher,
     h.live_rows,
@@ -321,16 +321,27 @@ async def test_only_quotes_this_ledger_issued_pay(world: SandboxCloud, tmp_path:
             # Forgeries signed with the secret: a fresh id with a cheap price, and a real (cheap) quote's id
             # claiming a 50-node plan. The ledger row decides, not the payload.
             now = int(time.time())
-            payload = {**b64_payload(token), "issued_at": now, "expires_at": now + 600, "hourly": "0.01"}
+            # The old signed token is still accepted (quote_token), so forgeries of it must still pay for nothing.
+            payload = {
+                "v": 1,
+                "kind": "cluster",
+                "region": "cn-hangzhou",
+                "currency": "CNY",
+                "total": "0.01",
+                "hours": 1.0,
+                "issued_at": now,
+                "expires_at": now + 600,
+                "hourly": "0.01",
+            }
             fresh = forge(secret, **{**payload, "quote_id": "q-forged0000000000000", "plan_digest": plan_digest(big)})
             _, cheap = await call(a, "estimate_cost", {"plan": serverless})
             stolen_id = forge(secret, **{**payload, "quote_id": cheap["quote_id"], "plan_digest": plan_digest(big)})
             big_plan = big.model_dump(mode="json")
             ok_fresh, fresh_refusal = await call(
-                a, "ensure_cluster", {"name": "acf-sec-big", "plan": big_plan, "quote_id": fresh}
+                a, "ensure_cluster", {"name": "acf-sec-big", "plan": big_plan, "quote_token": fresh}
             )
             ok_stolen, stolen_refusal = await call(
-                a, "ensure_cluster", {"name": "acf-sec-big", "plan": big_plan, "quote_id": stolen_id}
+                a, "ensure_cluster", {"name": "acf-sec-big", "plan": big_plan, "quote_token": stolen_id}
             )
     never = "this server never issued it. Call estimate_cost on this server and show that quote to the person."
     assert not ok_b and on_b == (
