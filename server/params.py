@@ -18,7 +18,7 @@ MAX_WAIT = 50  # hosts cancel calls at about 60 s
 
 # What each pattern means, by parameter (or plan field) name: the description says it, a refusal repeats it.
 RULES = {
-    "name": "use letters, digits and hyphens, up to 63 characters, not starting with a hyphen",
+    "name": "letters, digits and hyphens, up to 63 characters, not starting with a hyphen",
     "cluster": "a cluster id or name (letters, digits, hyphens), or context:<kubeconfig context>",
     "image": "an image reference such as registry/repo:tag (lower-case)",
     "namespace": "lower-case letters, digits and hyphens, up to 63 characters",

@@ -122,7 +122,9 @@ class JobRequest(BaseModel):
                 raise ValueError("an acs plan or a quote applies only with compute=acs")
             return self
         if self.acs is None:
-            raise ValueError("compute=acs needs `acs`: the plan (vcpu, memory_gib, compute class...) to quote")
+            raise ValueError(
+                "compute=acs needs quote_id (or, to find out what to quote, `acs`: the plan with vcpu, memory_gib)"
+            )
         if self.acs.replicas != 1:
             raise ValueError("a job runs one pod: set acs.replicas to 1")
         if self.timeout_seconds > self.acs.hours * 3600:

@@ -62,7 +62,10 @@ async def test_bad_input_is_refused_before_any_cloud_call(runtime: Runtime, clou
     text = result.content[0].text  # type: ignore[union-attr]
     assert "node_count" in text and "100" in text
     # One line per field, as every refusal reads: no pydantic type codes, echoed values or URLs.
-    assert text.startswith("Invalid input for estimate_cost: plan.cluster.node_count: ") and "Fix the field" in text
+    assert (
+        text.startswith("Invalid input for estimate_cost: plan.node_count: must be at most 100.")
+        and "Fix the field" in text
+    )
     assert "250" not in text and "type=" not in text and "http" not in text
     assert cloud.counts().get("DescribePrice", 0) == 0
     assert unknown.is_error and "ecs.zz9.large" in unknown.content[0].text  # type: ignore[union-attr]

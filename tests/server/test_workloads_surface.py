@@ -46,7 +46,7 @@ async def test_run_job_refuses_bad_input_before_any_call(
         result = await client.call_tool("run_job", {"cluster": "acf-x", "script": "echo", "timeout_seconds": 1})
         acs = await client.call_tool("run_job", {"cluster": "acf-x", "script": "echo", "compute": "acs"})
     assert result.is_error and "timeout_seconds" in result.content[0].text  # type: ignore[union-attr]
-    assert acs.is_error and "needs `acs`" in acs.content[0].text  # type: ignore[union-attr]
+    assert acs.is_error and "needs quote_id" in acs.content[0].text  # type: ignore[union-attr]
     assert world.counts() == {}
 
 
