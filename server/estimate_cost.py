@@ -1,7 +1,7 @@
 """estimate_cost on the MCP surface: price a plan and issue a quote (creates nothing)."""
 
 # No `from __future__ import annotations`: the SDK evaluates the tool signature to build its schema.
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 import anyio.to_thread
@@ -17,10 +17,8 @@ from ack_compute.tools.estimate_cost import Estimate
 from ack_compute.tools.plans import Plan
 
 DESCRIPTION = (
-    "Price a plan; creates nothing. kind=cluster: ACK cluster with worker nodes; kind=serverless: ACK Serverless "
-    "cluster (no nodes); kind=acs: ACS pods; kind=eci: ECI pods on ACK Serverless. Returns line items, hourly cost, "
-    "total for `hours`, assumptions, exclusions and a quote_id. Show them to the person; on their yes pass the "
-    "quote_id (single-use, expires, this plan only) to ensure_cluster, run_job or deploy_acs."
+    "Prices a plan, creating nothing: line items, hourly cost, total, assumptions, exclusions, quote_id. Show them "
+    "to the person; on their yes pass the quote_id (single-use, expiring) to ensure_cluster, run_job or deploy_acs."
 )
 
 
@@ -51,8 +49,25 @@ def register_estimate_cost(server: MCPServer, runtime: Runtime) -> None:
         return lean(estimate)
 
     tool = server._tool_manager.get_tool("estimate_cost")
-    tool.parameters = compact_union(
-        slim(tool.parameters),
-        "plan",
-        "cluster: ACK cluster with worker nodes; serverless: ACK Serverless cluster; acs: ACS pods; eci: ECI pods.",
+    tool.parameters = _shared_disk(
+        compact_union(
+            slim(tool.parameters),
+            "plan",
+            "cluster: ACK with worker nodes; serverless: ACK Serverless (no nodes); acs: ACS pods; eci: ECI pods on "
+            "ACK Serverless.",
+        )
     )
+
+
+def _shared_disk(schema: dict[str, Any]) -> dict[str, Any]:
+    """The system disk and the data disks have one shape: publish it once (tools/plans.py validates both)."""
+    plan = schema["properties"]["plan"]["properties"]
+    system, data = plan["system_disk"], plan["data_disks"]
+    disk = {k: v for k, v in system.items() if k != "description"}
+    disk["properties"] = {
+        **disk["properties"],
+        "size_gib": {"type": "integer", "description": "GiB: system 40..500 (default 120), data 20..32768."},
+    }
+    plan["system_disk"] = {"$ref": "#/$defs/Disk", "description": system.get("description", "")}
+    plan["data_disks"] = {**{k: v for k, v in data.items() if k != "items"}, "items": {"$ref": "#/$defs/Disk"}}
+    return {**schema, "$defs": {"Disk": disk}}

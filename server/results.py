@@ -23,7 +23,8 @@ _EMPTY: tuple[Any, ...] = (None, "", [], {})
 
 def _value(value: Any) -> Any:
     if isinstance(value, BaseModel):
-        return lean_dict(value)
+        # A plan shows what differs from its documented defaults (estimate_cost fills the same defaults back in).
+        return lean_dict(value, defaults=type(value).__module__ != "ack_compute.tools.plans")
     if isinstance(value, dict):
         return {k: v for k, v in ((k, _value(v)) for k, v in value.items()) if v not in _EMPTY}
     if isinstance(value, list | tuple):
@@ -37,12 +38,16 @@ def _value(value: Any) -> Any:
     return value
 
 
-def lean_dict(model: BaseModel) -> dict[str, Any]:
+def lean_dict(model: BaseModel, defaults: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, field in type(model).model_fields.items():
         if field.exclude:
             continue
-        value = _value(getattr(model, name))
+        raw = getattr(model, name)
+        default = field.get_default(call_default_factory=True)
+        if not defaults and name != "kind" and not field.is_required() and raw == default:  # kind discriminates
+            continue
+        value = _value(raw)
         if value in _EMPTY and not field.is_required():
             continue
         out[field.alias or name] = value
@@ -104,6 +109,61 @@ def _prune_defs(schema: dict[str, Any]) -> dict[str, Any]:
     return {**schema, "$defs": defs} if defs else schema
 
 
+def _models(model: Any, seen: dict[str, type[BaseModel]]) -> dict[str, type[BaseModel]]:
+    """Every pydantic model an output model contains, by its schema name."""
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        if model.__name__ in seen:
+            return seen
+        seen[model.__name__] = model
+        for field in model.model_fields.values():
+            _models(field.annotation, seen)
+        return seen
+    for arg in getattr(model, "__args__", ()) or ():
+        _models(arg, seen)
+    return seen
+
+
+def _output(schema: dict[str, Any], model: Any) -> dict[str, Any]:
+    """The output schema as the lean results are: excluded fields left out, plans shown as plain objects (their
+    fields are the input's; a model never writes an output)."""
+    models = _models(model, {})
+    defs = dict(schema.get("$defs", {}))
+    for name, sub in list(defs.items()):
+        if name.endswith("Plan"):
+            defs[name] = {"type": "object", "description": sub.get("description", "")}
+        elif name in models:
+            defs[name] = _without_excluded(sub, models[name])
+    top = models.get(getattr(model, "__name__", ""))
+    out = _plans_as_objects(_without_excluded(schema, top) if top is not None else schema)
+    return {**out, "$defs": _plans_as_objects(defs)} if defs else out
+
+
+def _plans_as_objects(node: Any) -> Any:
+    """A union of plans becomes one plain object (oneOf over plain objects would match every arm)."""
+    if isinstance(node, list):
+        return [_plans_as_objects(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    for key in ("oneOf", "anyOf"):
+        arms = node.get(key)
+        if isinstance(arms, list):
+            plans = [a for a in arms if str(a.get("$ref", "")).endswith("Plan")]
+            if plans:
+                rest = [a for a in arms if a not in plans]
+                merged = {k: v for k, v in node.items() if k not in (key, "discriminator")}
+                node = {**merged, key: [{"type": "object"}, *rest]} if rest else {**merged, "type": "object"}
+    return {k: _plans_as_objects(v) for k, v in node.items()}
+
+
+def _without_excluded(schema: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    gone = {field.alias or name for name, field in model.model_fields.items() if field.exclude}
+    if not gone or "properties" not in schema:
+        return schema
+    props = {k: v for k, v in schema["properties"].items() if k not in gone}
+    required = [r for r in schema.get("required", []) if r not in gone]
+    return {**schema, "properties": props, **({"required": required} if "required" in schema else {})}
+
+
 def slim_schemas(server: MCPServer) -> None:
     """Slim every registered tool's published input and output schema (validation is untouched: the SDK validates
     arguments with the tool's own model)."""
@@ -113,11 +173,21 @@ def slim_schemas(server: MCPServer) -> None:
     for tool in manager.list_tools():
         tool.parameters = _prune_defs(_slim(tool.parameters))
         if tool.fn_metadata.output_schema is not None:
-            tool.fn_metadata.output_schema = _prune_defs(_slim(tool.fn_metadata.output_schema))
+            output = _output(tool.fn_metadata.output_schema, tool.fn_metadata.output_model)
+            tool.fn_metadata.output_schema = _prune_defs(_slim(output))
             tool.__dict__.pop("output_schema", None)  # a cached_property on the tool
 
 
 _BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "maxItems", "minItems")
+_LENGTHS = ("maxItems", "minItems", "maxLength", "minLength", "additionalProperties")
+
+
+def _without(node: Any, keys: tuple[str, ...]) -> Any:
+    if isinstance(node, list):
+        return [_without(n, keys) for n in node]
+    if not isinstance(node, dict):
+        return node
+    return {k: _without(v, keys) for k, v in node.items() if k not in keys}
 
 
 def compact_union(schema: dict[str, Any], prop: str, what: str) -> dict[str, Any]:
@@ -139,10 +209,13 @@ def compact_union(schema: dict[str, Any], prop: str, what: str) -> dict[str, Any
         for name, sub in model["properties"].items():
             if name == "kind":
                 continue
+            # Nested objects (the disks) say their ranges in their descriptions.
             if "$ref" in sub:
-                sub = {**defs[sub["$ref"].rsplit("/", 1)[-1]], **{k: v for k, v in sub.items() if k != "$ref"}}
+                nested = _without(defs[sub["$ref"].rsplit("/", 1)[-1]], _BOUNDS)
+                sub = {**nested, **{k: v for k, v in sub.items() if k != "$ref"}}
             if isinstance(sub.get("items"), dict) and "$ref" in sub["items"]:
-                sub = {**sub, "items": defs[sub["items"]["$ref"].rsplit("/", 1)[-1]]}
+                sub = {**sub, "items": _without(defs[sub["items"]["$ref"].rsplit("/", 1)[-1]], _BOUNDS)}
+            sub = _without(sub, _LENGTHS)  # the server enforces them and says so in plain words
             seen.setdefault(name, []).append(kind)
             if name in model.get("required", []):
                 needed.setdefault(name, []).append(kind)

@@ -39,16 +39,18 @@ Action = Literal["delete", "keep", "gone", "blocked"]
 
 
 class CleanupItem(BaseModel):
-    resource_id: int
+    # The ledger's row id, region and creating operation are the server's bookkeeping (the reason names the
+    # operation): kept inside, left out of what the agent reads.
+    resource_id: int = Field(0, exclude=True)
     kind: str
     name: str
     cloud_id: str | None
-    region: str
-    operation_id: str
+    region: str = Field("", exclude=True)
+    operation_id: str = Field("", exclude=True)
     action: Action
     reason: str
     hourly: Decimal | None = Field(None, description="What it costs per hour now, from its quote, when known.")
-    currency: str = ""
+    currency: str = Field("", exclude=True)  # the report's currency
     outcome: str = ""
 
 

@@ -35,7 +35,7 @@ class Estimate(BaseModel):
     quote_id: str | None = Field(None, description="Pass it to the creating tool; single-use, for this plan only.")
     # Old clients' signed token: still accepted, no longer shown (the quote_id names the same ledger row).
     quote_token: str | None = Field(None, exclude=True)
-    issued_at: datetime | None = None
+    issued_at: datetime | None = Field(None, exclude=True)  # expires_at is what the agent must act on
     expires_at: datetime | None = None
     next_step: str
 
@@ -69,9 +69,8 @@ def estimate_cost(plan: AnyPlan, *, default_region: str, pricer: Pricer, quotes:
             ),
         )
         next_step = (
-            f"Show this quote to the person ({pricing.hourly_total} {pricing.currency}/h, "
-            f"{pricing.total} {pricing.currency} for {pricing.hours:g} h). Only if they accept, call "
-            f"{_creator(plan)} with quote_id {quote.quote_id} before {quote.expires_at.isoformat()}."
+            "Show the person the line items, hourly cost and total; only on their yes call "
+            f"{_creator(plan)} with this quote_id before it expires."
         )
     else:
         next_step = (
