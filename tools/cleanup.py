@@ -48,7 +48,7 @@ class CleanupItem(BaseModel):
     region: str = Field("", exclude=True)
     operation_id: str = Field("", exclude=True)
     action: Action
-    reason: str
+    reason: str = ""  # why it goes or stays; once deleted, the outcome says it all
     hourly: Decimal | None = Field(None, description="What it costs per hour now, from its quote, when known.")
     currency: str = Field("", exclude=True)  # the report's currency
     outcome: str = ""
@@ -507,6 +507,8 @@ class Cleaner:
         else:
             failed = [i for i in items if i.action == "blocked"]
             status = "partial" if failed else "done"
+            gone = ("deleted", "already gone")
+            items = [i.model_copy(update={"reason": ""}) if i.outcome in gone else i for i in items]
             done = [i for i in items if i.outcome in ("deleted", "already gone")]
             message = f"Deleted or found gone: {len(done)}; kept or blocked: {len(kept)}."
             step = (
