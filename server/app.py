@@ -49,9 +49,6 @@ def _read_only_note(runtime: Runtime) -> str:
     )
 
 
-READ_ONLY_TOOLS = {"estimate_cost", "doc_search", "get_operation"}
-
-
 def build_server(runtime: Runtime, access: HttpAccess | None = None) -> MCPServer:
     """`access` (HTTP only) brings the token verifier; every request then runs as its token's caller."""
     read_only = runtime.settings.read_only
@@ -73,13 +70,18 @@ def build_server(runtime: Runtime, access: HttpAccess | None = None) -> MCPServe
             {"status": "ok", "server": "ack-compute-mcp", "version": package_version(), "read_only": read_only}
         )
 
-    tools = [register_estimate_cost, register_doc_search, register_get_operation]
+    # One server/<tool>.py per tool. Read-only tools first; a read-only server offers nothing that creates,
+    # changes or deletes (get_operation and the ledger only read).
+    register_estimate_cost(server, runtime)
+    register_doc_search(server, runtime)
+    register_get_operation(server, runtime)
     if not read_only:
-        tools += [register_ensure_cluster, register_run_job, register_deploy_acs, register_cleanup]
-    for register in tools:
-        register(server, runtime)
+        register_ensure_cluster(server, runtime)
+        register_run_job(server, runtime)
+        register_deploy_acs(server, runtime)
+        register_cleanup(server, runtime)
     register_docs(server)
     register_ledger(server, runtime)
-    slim_schemas(server)
-    register_prompts(server, {name for name in (t.name for t in server._tool_manager.list_tools())})
+    slim_schemas(server)  # after every tool is registered: what a model reads (server/results.py)
+    register_prompts(server, {tool.name for tool in server._tool_manager.list_tools()})
     return server
