@@ -37,8 +37,10 @@ SCRIPT = "import statistics\nprint(statistics.mean([3.1, 2.7, 3.4]))\n"
 
 def encoder() -> Any:
     # cl100k_base offline: bpe-openai ships the vocabulary in its wheel (tiktoken downloads it at run time).
-    import bpe_openai
-
+    try:
+        import bpe_openai
+    except ImportError:
+        raise SystemExit("bench_tokens needs the bench extra: pip install -e '.[bench]'") from None
     return bpe_openai.get_encoding("cl100k_base")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -101,13 +102,26 @@ async def test_stdio_subprocess(cloud: SandboxCloud, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-async def test_sandbox_flag_needs_no_account(tmp_path: Path) -> None:
+async def test_sandbox_flag_needs_no_account_and_is_fast_enough_to_try_by_hand(tmp_path: Path) -> None:
+    from mcp.client.stdio import stdio_client
+
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "ack_compute.server", "serve", "--sandbox"], env={"HOME": str(tmp_path)}
     )
-    async with Client(params) as client:
-        result = await client.call_tool("estimate_cost", {"plan": PLAN})
-    assert not result.is_error, result.content
+    with (tmp_path / "stderr.log").open("w") as errlog:
+        async with Client(stdio_client(params, errlog=errlog)) as client:
+            result = await client.call_tool("estimate_cost", {"plan": PLAN})
+            assert not result.is_error, result.content
+            started = time.monotonic()
+            created = await client.call_tool(
+                "ensure_cluster",
+                {"name": "acf-by-hand", "quote_id": (result.structured_content or {})["quote_id"], "wait_seconds": 40},
+            )
+            took = time.monotonic() - started
+    # A real cluster takes minutes; with no --time-scale the sandbox makes it seconds, and says so at start.
+    assert (created.structured_content or {}).get("status") == "created", created.content
+    assert took < 30, took
+    assert "sandbox clock runs 120x fast" in (tmp_path / "stderr.log").read_text()
 
 
 @pytest.fixture
