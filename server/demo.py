@@ -341,12 +341,13 @@ async def _serverless(client: Client) -> None:
 
 
 def _show_plan(plan: dict[str, Any]) -> None:
+    currency = plan.get("currency", "")
     for item in plan.get("items", []):
-        hourly = f"  ({_money(item['hourly'])} {item['currency']}/h)" if item.get("hourly") is not None else ""
+        hourly = f"  ({_money(item['hourly'])} {currency}/h)" if item.get("hourly") is not None else ""
         _say(f"  {item['action']:6} {item['kind']:10} {item['name']}{hourly}")
-        _say(f"         {item['reason']}")
+        _say(f"         {item.get('reason', '')}")
     kept = [i for i in plan.get("items", []) if i["action"] in ("keep", "blocked")]
-    _say(f"  kept: {len(kept)}; hourly cost that stops: {_money(plan.get('hourly_stops', 0))} {plan['currency']}/h")
+    _say(f"  kept: {len(kept)}; hourly cost that stops: {_money(plan.get('hourly_stops', 0))} {currency}/h")
 
 
 async def _cleanup(client: Client, selection: dict[str, Any]) -> int:
