@@ -5,12 +5,13 @@ from typing import Annotated
 
 import anyio.to_thread
 from mcp.server import MCPServer
-from mcp.types import ToolAnnotations
-from pydantic import Field
+from mcp.types import CallToolResult, ToolAnnotations
 
 from ack_compute.server.errors import as_tool_errors
+from ack_compute.server.params import OperationId
+from ack_compute.server.results import lean
 from ack_compute.server.runtime import Runtime
-from ack_compute.tools.cancel import OPERATION_ID, Canceller, CancelOutcome
+from ack_compute.tools.cancel import Canceller, CancelOutcome
 
 
 def register_cancel_operation(server: MCPServer, runtime: Runtime) -> None:
@@ -27,6 +28,6 @@ def register_cancel_operation(server: MCPServer, runtime: Runtime) -> None:
     )
     @as_tool_errors
     async def cancel_operation(
-        operation_id: Annotated[str, Field(pattern=OPERATION_ID, description="The operation to stop.")],
-    ) -> CancelOutcome:
-        return await anyio.to_thread.run_sync(lambda: canceller.cancel(operation_id))
+        operation_id: OperationId,
+    ) -> Annotated[CallToolResult, CancelOutcome]:
+        return lean(await anyio.to_thread.run_sync(lambda: canceller.cancel(operation_id)))

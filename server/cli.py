@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from ack_compute.cloud.config import StaticCredentials
 from ack_compute.server.logs import configure
-from ack_compute.server.settings import Settings
+from ack_compute.server.settings import SANDBOX_HANDS_ON_SCALE, Settings
 
 if TYPE_CHECKING:
     from mcp.server import MCPServer
@@ -57,15 +57,20 @@ def _cloud(settings: Settings) -> Iterator[tuple[Settings, StaticCredentials | N
         return
     from ack_compute.sandbox import SandboxCloud  # the CLI is the one place product code starts the sandbox
 
+    # Tried by hand, a realistic clock makes a person wait minutes for a cluster: unless --time-scale says
+    # otherwise, the sandbox runs fast (and says so); --time-scale 1 is the realistic clock.
+    scale = settings.sandbox_time_scale if "sandbox_time_scale" in settings.model_fields_set else SANDBOX_HANDS_ON_SCALE
     with contextlib.ExitStack() as stack:
-        cloud = stack.enter_context(
-            SandboxCloud(time_scale=settings.sandbox_time_scale, run_containers=settings.sandbox_run_containers)
-        )
+        cloud = stack.enter_context(SandboxCloud(time_scale=scale, run_containers=settings.sandbox_run_containers))
         update: dict[str, Any] = {"endpoint": cloud.endpoint, "protocol": "http"}
         if "state_dir" not in settings.model_fields_set:
             # A sandbox cloud lives as long as this process; its ledger must not mix with a real one.
             update["state_dir"] = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ack-compute-sbx-")))
         log.info("sandbox cloud at %s (no account, no network)", cloud.endpoint)
+        if scale != 1:
+            log.warning(
+                "sandbox clock runs %gx fast (a cluster in seconds); --time-scale 1 for the realistic clock", scale
+            )
         credentials = StaticCredentials(access_key_id=cloud.access_key_id, access_key_secret=cloud.access_key_secret)
         yield settings.model_copy(update=update), credentials
 

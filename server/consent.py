@@ -36,7 +36,7 @@ class CostConsent(BaseModel):
 class Offer(BaseModel):
     """What the pre-check found: the question to put (with the quote it is about), or why nobody is asked."""
 
-    has_token: bool = False
+    has_quote: bool = False
     quote_id: str = ""
     plan_digest: str = ""
     question: str = ""
@@ -50,7 +50,7 @@ class NotAsked(BaseModel):
 
 
 class ConsentRef(BaseModel):
-    """The id of the answer the server recorded for this call (None: the call carried no quote)."""
+    """The id of the answer the server recorded for this call (None: the call carried no quote id)."""
 
     consent_id: str | None = None
 
@@ -65,15 +65,15 @@ def pre_check(find: Callable[[], QuoteRecord | None], question: Callable[[QuoteR
     try:
         quote = find()
     except AckComputeError as exc:
-        return Offer(has_token=True, why_not=exc.message)
+        return Offer(has_quote=True, why_not=exc.message)
     except CloudError as exc:
-        return Offer(has_token=True, why_not=f"the cloud did not answer: {exc.message}")
+        return Offer(has_quote=True, why_not=f"the cloud did not answer: {exc.message}")
     except Exception as exc:  # whatever failed, the answer is "not asked", never "accepted"
         log.warning("the check before the cost question failed: %s", type(exc).__name__)
-        return Offer(has_token=True, why_not=f"the check failed ({type(exc).__name__})")
+        return Offer(has_quote=True, why_not=f"the check failed ({type(exc).__name__})")
     if quote is None:
-        return Offer(has_token=True, why_not="the check found nothing to buy")
-    return Offer(has_token=True, quote_id=quote.quote_id, plan_digest=quote.plan_digest, question=question(quote))
+        return Offer(has_quote=True, why_not="the check found nothing to buy")
+    return Offer(has_quote=True, quote_id=quote.quote_id, plan_digest=quote.plan_digest, question=question(quote))
 
 
 def consent_resolver(runtime: Runtime, precheck: Callable[..., Offer]) -> Callable[..., ConsentRef]:
@@ -90,7 +90,7 @@ def consent_resolver(runtime: Runtime, precheck: Callable[..., Offer]) -> Callab
         offer: Annotated[Offer, Resolve(precheck)],
         answer: Annotated[ElicitationResult[Any], Resolve(ask)],
     ) -> ConsentRef:
-        if not offer.has_token:
+        if not offer.has_quote:
             return ConsentRef()
         if isinstance(answer, AcceptedElicitation) and isinstance(answer.data, NotAsked):
             verdict, how = "not_asked", answer.data.why

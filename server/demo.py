@@ -22,7 +22,7 @@ from typing import Any
 import anyio
 from mcp import Client, StdioServerParameters, types
 
-from ack_compute.server.settings import Settings
+from ack_compute.server.settings import SANDBOX_HANDS_ON_SCALE, Settings
 
 ZONE = "cn-hangzhou-h"
 CLUSTER_PLAN: dict[str, Any] = {
@@ -89,7 +89,7 @@ def quote_table(est: dict[str, Any]) -> str:
     cur = est["currency"]
     rows = [
         (i["item"], f"{i['unit_price']:.4f}/{i['unit']}", f"{i['quantity']:g}", f"{i['hourly']:.4f}")
-        for i in est["line_items"]
+        for i in est.get("line_items", [])
     ]
     head = ("Item", f"Unit price ({cur})", "Qty", f"{cur}/h")
     widths = [max(len(r[c]) for r in [head, *rows]) for c in range(4)]
@@ -105,10 +105,10 @@ def quote_table(est: dict[str, Any]) -> str:
         line if rows else "",
         f"Hourly total: {est['hourly_total']:.4f} {cur}/h   Total for {est['hours']:g} h: {est['total']:.2f} {cur}",
     ]
-    out += [_wrapped(f"assumes: {a}", "  ") for a in est["assumptions"]]
-    out += [_wrapped(f"excludes: {e}", "  ") for e in est["exclusions"]]
+    out += [_wrapped(f"assumes: {a}", "  ") for a in est.get("assumptions", [])]
+    out += [_wrapped(f"excludes: {e}", "  ") for e in est.get("exclusions", [])]
     if est.get("quote_id"):
-        out.append(f"Quote {est['quote_id']} valid until {est['expires_at']} (token {est['quote_token'][:16]}...)")
+        out.append(f"Quote {est['quote_id']} valid until {est['expires_at']} (pay with quote_id {est['quote_id']})")
     else:
         out.append(f"No quote issued: {est['budget']['message']}")
     return textwrap.indent("\n".join(x for x in out if x), "  ")
@@ -208,7 +208,7 @@ async def _follow(client: Client, out: dict[str, Any], bar: ProgressBar) -> dict
     while operation and out.get("status") in ("creating", "waiting"):
         view = await _call(client, "get_operation", {"operation_id": operation, "wait_seconds": FOLLOW_WAIT}, bar)
         if view["state"] == "failed":
-            raise DemoFailed(f"operation {operation} failed: {view['error']}")
+            raise DemoFailed(f"operation {operation} failed: {view.get('error')}")
         if view["state"] == "succeeded":
             return {**(view.get("result") or {}), "operation_id": operation}
     return out
@@ -219,7 +219,7 @@ def _api_calls(cloud: Any) -> int:
 
 
 async def _estimates(client: Client, cloud: Any) -> str:
-    """[1]-[2]: pricing and the cache, then what is refused. Returns the unused quote token of the repeat."""
+    """[1]-[2]: pricing and the cache, then what is refused. Returns the unused quote id of the repeat."""
     _say("\n[1] estimate_cost: ACK Pro cluster, 3 nodes, preferred ecs.g7.xlarge then ecs.c7.xlarge, 4 h")
     est, ms = await _estimate(client, CLUSTER_PLAN)
     _say(quote_table(est))
@@ -246,13 +246,14 @@ async def _estimates(client: Client, cloud: Any) -> str:
         text = await _refused(client, "estimate_cost", {"plan": bad})
         shown = " | ".join(line.strip() for line in text.splitlines()[:3])
         _say(_wrapped(f"refused ({_api_calls(cloud) - before} cloud calls): {shown[:240]}", "  "))
-    return str(again["quote_token"])
+    return str(again["quote_id"])
 
 
-async def _create(client: Client, name: str, plan: dict[str, Any], token: str) -> dict[str, Any]:
-    """ensure_cluster with a quote, drawing the server's progress as a bar, followed to its end."""
+async def _create(client: Client, name: str, quote_id: str) -> dict[str, Any]:
+    """ensure_cluster paid by quote id (the quote holds the plan), drawing the server's progress as a bar, followed
+    to its end."""
     bar = ProgressBar()
-    args = {"name": name, "plan": plan, "quote_token": token, "wait_seconds": FOLLOW_WAIT}
+    args = {"name": name, "quote_id": quote_id, "wait_seconds": FOLLOW_WAIT}
     out = await _follow(client, await _call(client, "ensure_cluster", args, bar), bar)
     if out.get("status") != "created":
         raise DemoFailed(f"ensure_cluster ended {out.get('status')}: {out.get('message')}")
@@ -268,14 +269,14 @@ async def _job_cluster(client: Client, cloud: Any, person: Person, pro_token: st
     _say(_wrapped(f"status {first['status']}: {first['message']}", "  "))
     _say("  The agent offers the ACK Pro quote from [1]; the server asks the person before anything is bought:")
     person.will_decline("3 Pro nodes for 4 h is more than a test job needs")
-    args = {"name": JOB_CLUSTER, "plan": CLUSTER_PLAN, "quote_token": pro_token}
+    args = {"name": JOB_CLUSTER, "quote_id": pro_token}
     declined = await _call(client, "ensure_cluster", args)
     _say(_wrapped(f"status {declined['status']}: {declined['message']}", "  "))
 
     _say(f"\n[4] a smaller plan for {JOB_CLUSTER}: ACK Basic, 2 x ecs.g7.xlarge, 2 h; quoted, accepted, created")
     est, _ = await _estimate(client, SMALL_PLAN)
     _say(quote_table(est))
-    created = await _create(client, JOB_CLUSTER, SMALL_PLAN, est["quote_token"])
+    created = await _create(client, JOB_CLUSTER, est["quote_id"])
 
     _say("\n[5] ensure_cluster by name again: reused, no quote, nothing new (also for a cluster someone else made)")
     for name in (JOB_CLUSTER, FOREIGN_CLUSTER):
@@ -287,11 +288,11 @@ async def _job_cluster(client: Client, cloud: Any, person: Person, pro_token: st
     _say(f"\n[6] run_job on {JOB_CLUSTER}: a python script (the sandbox runs it as a local process; see the README)")
     job_args = {"cluster": JOB_CLUSTER, "script": DEMO_SCRIPT, "script_type": "python", "wait_seconds": 30}
     job = await _call(client, "run_job", job_args)
-    took = job["duration_seconds"] or 0
+    took = job.get("duration_seconds") or 0
     took_text = f"{took:g} s" if took >= 1 else "under 1 s"
-    _say(f"  status {job['status']}, exit code {job['exit_code']}, ran {took_text} on node {job['node']}")
+    _say(f"  status {job['status']}, exit code {job['exit_code']}, ran {took_text} on node {job.get('node', '-')}")
     _say(f"  job {job['job_name']}, image {job['image']}")
-    for line in job["log"].splitlines():
+    for line in job.get("log", "").splitlines():
         _say(f"  | {line}")
 
     _say("\n[7] run_job with an image nobody can pull: fails fast with the reason and deletes the Job")
@@ -313,7 +314,7 @@ async def _serverless(client: Client) -> None:
     _say(f"\n[10] ensure_cluster {SERVERLESS_CLUSTER}: ACK Serverless, no worker nodes, virtual nodes built in")
     est, _ = await _estimate(client, SERVERLESS_PLAN)
     _say(quote_table(est))
-    await _create(client, SERVERLESS_CLUSTER, SERVERLESS_PLAN, est["quote_token"])
+    await _create(client, SERVERLESS_CLUSTER, est["quote_id"])
 
     what = f"{WEB_PLAN['replicas']} ACS pods ({WEB_PLAN['vcpu']} vCPU, {WEB_PLAN['memory_gib']} GiB each)"
     _say(f"\n[11] deploy_acs web on {SERVERLESS_CLUSTER}: {what} behind a service on port 80")
@@ -323,28 +324,30 @@ async def _serverless(client: Client) -> None:
     plan = first.get("plan_to_quote") or WEB_PLAN  # the plan exactly as the server will bill it
     est, _ = await _estimate(client, plan)
     _say(quote_table(est))
-    deployed = await _call(client, "deploy_acs", {**args, "plan": plan, "quote_token": est["quote_token"]})
+    paid = {k: v for k, v in args.items() if k != "plan"}
+    deployed = await _call(client, "deploy_acs", {**paid, "quote_id": est["quote_id"]})
     _say(_wrapped(f"status {deployed['status']}: {deployed['message']}", "  "))
-    pods = deployed["pods"]
+    pods = deployed.get("pods", [])
     cols = [("pod", "pod"), ("phase", "phase"), ("node", "node"), ("ACS instance", "instance_id")]
-    cells = [tuple(h for h, _ in cols), *(tuple(str(p[k] or "-") for _, k in cols) for p in pods)]
+    cells = [tuple(h for h, _ in cols), *(tuple(str(p.get(k) or "-") for _, k in cols) for p in pods)]
     widths = [max(len(c[i]) for c in cells) for i in range(len(cols))]
     for c in cells:
         _say("  " + "  ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)).rstrip())
-    _say(f"  service endpoint: {deployed['endpoint'] or 'none'}")
-    for note in deployed["notes"]:
+    _say(f"  service endpoint: {deployed.get('endpoint') or 'none'}")
+    for note in deployed.get("notes", []):
         _say(_wrapped(f"note: {note}", "  "))
     if deployed["status"] not in ("deployed", "updated", "unchanged"):
         raise DemoFailed(f"deploy_acs ended {deployed['status']}: {deployed['message']}")
 
 
 def _show_plan(plan: dict[str, Any]) -> None:
-    for item in plan["items"]:
-        hourly = f"  ({_money(item['hourly'])} {item['currency']}/h)" if item.get("hourly") is not None else ""
+    currency = plan.get("currency", "")
+    for item in plan.get("items", []):
+        hourly = f"  ({_money(item['hourly'])} {currency}/h)" if item.get("hourly") is not None else ""
         _say(f"  {item['action']:6} {item['kind']:10} {item['name']}{hourly}")
-        _say(f"         {item['reason']}")
-    kept = [i for i in plan["items"] if i["action"] in ("keep", "blocked")]
-    _say(f"  kept: {len(kept)}; hourly cost that stops: {_money(plan['hourly_stops'])} {plan['currency']}/h")
+        _say(f"         {item.get('reason', '')}")
+    kept = [i for i in plan.get("items", []) if i["action"] in ("keep", "blocked")]
+    _say(f"  kept: {len(kept)}; hourly cost that stops: {_money(plan.get('hourly_stops', 0))} {currency}/h")
 
 
 async def _cleanup(client: Client, selection: dict[str, Any]) -> int:
@@ -357,7 +360,7 @@ async def _cleanup(client: Client, selection: dict[str, Any]) -> int:
     while operation and done.get("status") == "running":
         view = await _call(client, "get_operation", {"operation_id": operation, "wait_seconds": FOLLOW_WAIT}, bar)
         if view["state"] == "failed":
-            raise DemoFailed(f"cleanup {operation} failed: {view['error']}")
+            raise DemoFailed(f"cleanup {operation} failed: {view.get('error')}")
         if view["state"] == "succeeded":
             done = view.get("result") or {}
     gone = [i for i in done.get("items", []) if i.get("outcome") in ("deleted", "already gone")]
@@ -386,7 +389,7 @@ async def _clean_everything(client: Client) -> None:
     _say("\n[12] cleanup, dry run (the default): the plan, what is kept and why, and the hourly cost that stops")
     plan = await _call(client, "cleanup", {})
     _show_plan(plan)
-    _say(f"  {plan['message']}")
+    _say(f"  {plan.get('message', '')}")
     _say("\n[13] cleanup with dry_run=false: newest first, each cluster deletion awaited")
     await _cleanup(client, {})
 
@@ -448,7 +451,7 @@ def run_demo(settings: Settings) -> int:
     from ack_compute.sandbox import SandboxCloud
 
     # Unless asked otherwise, run the sandbox clock 120x fast: a 6-minute cluster takes 3 s.
-    scale = settings.sandbox_time_scale if "sandbox_time_scale" in settings.model_fields_set else 120.0
+    scale = settings.sandbox_time_scale if "sandbox_time_scale" in settings.model_fields_set else SANDBOX_HANDS_ON_SCALE
     with (
         SandboxCloud(time_scale=scale, run_containers=settings.sandbox_run_containers) as cloud,
         tempfile.TemporaryDirectory() as state,

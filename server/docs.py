@@ -6,24 +6,16 @@ import json
 from collections.abc import Callable
 from urllib.parse import unquote
 
-import anyio.to_thread
 from mcp.server import MCPServer
-from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
-from mcp.types import Completion, ResourceTemplateReference, ToolAnnotations
-from pydantic import BaseModel, Field
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from mcp.types import Completion, ResourceTemplateReference
 
 from ack_compute.tools import doc_search
-from ack_compute.tools.doc_search import DocHit, UnknownDocument, UnknownSection
+from ack_compute.tools.doc_search import UnknownDocument, UnknownSection
 
 REFERENCE_TEMPLATE = "docs://references/{name}"
 SECTION_TEMPLATE = "docs://references/{name}/{anchor}"
 SEARCH_TEMPLATE = "docs://search/{query}"
-
-
-class DocSearchResult(BaseModel):
-    query: str
-    hits: list[DocHit]
-    top_section: str | None = Field(None, description="Full Markdown of the best hit, for clients without resources.")
 
 
 def _read(name: str, anchor: str = "") -> str:
@@ -87,27 +79,6 @@ def register_docs(server: MCPServer) -> None:
         except ValueError as exc:
             raise ResourceNotFoundError(str(exc)) from None
         return json.dumps([h.model_dump() for h in hits], ensure_ascii=False)
-
-    @server.tool(
-        name="doc_search",
-        title="Search the reference docs",
-        description=(
-            "Offline search over this server's reference docs on ACK clusters, ACS compute, ACK Serverless, "
-            "the CreateCluster API, pricing, troubleshooting and this server's own tools (English or Chinese). "
-            "Returns ranked sections with snippets and the full text of the best one."
-        ),
-        annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
-    )
-    async def doc_search_tool(query: str, limit: int = 5) -> DocSearchResult:
-        def run() -> DocSearchResult:
-            hits = doc_search.search(query, limit=limit)
-            top = doc_search.read_section(hits[0].document, hits[0].anchor) if hits else None
-            return DocSearchResult(query=query, hits=hits, top_section=top)
-
-        try:
-            return await anyio.to_thread.run_sync(run)
-        except ValueError as exc:
-            raise ToolError(f"{exc}") from None
 
     @server.completion()
     async def complete(ref: object, argument: object, context: object) -> Completion | None:

@@ -15,6 +15,7 @@ from mcp.types import CallToolResult, TextContent
 from pydantic import ValidationError
 
 from ack_compute.cloud.errors import CloudError
+from ack_compute.server.params import RULES
 from ack_compute.tools.errors import AckComputeError
 
 P = ParamSpec("P")
@@ -48,12 +49,74 @@ def as_tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     return wrapper
 
 
+PLAN_KINDS = ("cluster", "serverless", "acs", "eci")
+
+
+def _plain(err: Any) -> str:
+    """What is wrong in plain words: no regexes, no pydantic type codes."""
+    kind, ctx, loc = err["type"], err.get("ctx") or {}, err["loc"]
+    field = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
+    simple = {
+        "missing": "is required",
+        "extra_forbidden": "is not a field this takes",
+        "int_parsing": "must be a whole number",
+        "int_type": "must be a whole number",
+        "int_from_float": "must be a whole number",
+        "float_parsing": "must be a number",
+        "float_type": "must be a number",
+        "decimal_parsing": "must be a number",
+        "bool_parsing": "must be true or false",
+        "bool_type": "must be true or false",
+        "string_type": "must be text",
+        "dict_type": "must be an object",
+        "model_type": "must be an object",
+        "list_type": "must be a list",
+    }
+    bounds = {
+        "greater_than_equal": ("must be at least", "ge"),
+        "less_than_equal": ("must be at most", "le"),
+        "greater_than": ("must be more than", "gt"),
+        "less_than": ("must be less than", "lt"),
+        "multiple_of": ("must be a multiple of", "multiple_of"),
+        "string_too_long": ("must be at most this many characters:", "max_length"),
+        "too_long": ("must have at most this many items:", "max_length"),
+        "too_short": ("must have at least this many items:", "min_length"),
+    }
+    if kind in simple:
+        return simple[kind]
+    if kind in bounds:
+        words, key = bounds[kind]
+        return f"{words} {ctx.get(key)}"
+    if kind == "string_pattern_mismatch":
+        return f"use {RULES[field]}" if field in RULES else "is not in the expected format"
+    if kind == "string_too_short":
+        return (
+            "must not be empty" if ctx.get("min_length") == 1 else f"needs at least {ctx.get('min_length')} characters"
+        )
+    if kind in ("literal_error", "enum"):
+        return f"use one of {ctx.get('expected')}"
+    if kind == "union_tag_not_found":
+        return f"needs `kind`: one of {', '.join(PLAN_KINDS)}"
+    if kind == "union_tag_invalid":
+        return f"kind {ctx.get('tag')!r} is not one of {ctx.get('expected_tags')}"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    """The field path as the agent wrote it: without the union tags pydantic inserts (plan.cluster.node_count)."""
+    parts = [
+        str(p)
+        for i, p in enumerate(loc)
+        if not (isinstance(p, str) and ("[" in p or (p in PLAN_KINDS and i and loc[i - 1] == "plan")))
+    ]
+    return ".".join(parts)
+
+
 def describe_validation(exc: ValidationError) -> str:
-    """One line per problem, field path first, without pydantic's URLs and echoed inputs."""
+    """One line per problem, field path first, in plain words (no pydantic URLs, type codes or echoed inputs)."""
     parts = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "plan"
-        parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
+        parts.append(f"{_where(err['loc']) or 'plan'}: {_plain(err)}")
     return "; ".join(parts) + "."
 
 

@@ -5,10 +5,11 @@ from typing import Annotated
 
 import anyio.to_thread
 from mcp.server import MCPServer
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from ack_compute.server.errors import as_tool_errors
+from ack_compute.server.results import lean
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools.inventory import Inventories, Inventory
 
@@ -30,5 +31,5 @@ def register_list_resources(server: MCPServer, runtime: Runtime) -> None:
     @as_tool_errors
     async def list_resources(
         include_gone: Annotated[bool, Field(description="Also list what the cloud no longer has.")] = False,
-    ) -> Inventory:
-        return await anyio.to_thread.run_sync(lambda: inventories.list(include_gone))
+    ) -> Annotated[CallToolResult, Inventory]:
+        return lean(await anyio.to_thread.run_sync(lambda: inventories.list(include_gone)))

@@ -11,7 +11,7 @@ from mcp.server import MCPServer
 QUOTE_RULE = (
     "Money is real. Before anything billable: call estimate_cost with the plan, show the person the line items, "
     "the hourly cost, the total and the assumptions/exclusions as a table, and wait for an explicit yes. Then pass "
-    "the SAME plan and the quote_token to the creating tool. If the person changes anything, estimate again."
+    "the quote_id to the creating tool. If the person changes anything, estimate again."
 )
 
 
@@ -42,7 +42,7 @@ def _run_script_on_ack(script_goal: str, budget: str = "") -> str:
         "1. ensure_cluster without a quote first: it reuses a running cluster by name (or any acf- cluster with "
         "reuse_any=true) at no cost; if it must create one it answers with the plan to quote.\n"
         f"2. If a cluster must be created: {QUOTE_RULE}\n"
-        "3. ensure_cluster with the plan and quote_token; if it returns an operation id, poll get_operation.\n"
+        "3. ensure_cluster with the quote_id; if it returns an operation id, poll get_operation.\n"
         "4. run_job with the script; report the exit code and the log tail.\n"
         "5. Offer cleanup: it deletes only what this server created, newest first; run it as a dry run first."
     )
@@ -55,7 +55,7 @@ def _deploy_on_acs(service_goal: str, budget: str = "") -> str:
         + "\n1. Pick the compute class (general-purpose, gpu, gpu-hpn) and QoS; read docs://references/acs-compute "
         "for prerequisites.\n"
         f"2. {QUOTE_RULE} (replicas x resources x hours).\n"
-        "3. deploy_acs with the plan and quote_token; verify pods run on virtual-kubelet nodes with acs- ids.\n"
+        "3. deploy_acs with the quote_id; verify pods run on virtual-kubelet nodes with acs- ids.\n"
         "4. Offer cleanup when the service is no longer needed."
     )
 

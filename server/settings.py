@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ack_compute.tools.plans import REGION_PATTERN
 
+SANDBOX_HANDS_ON_SCALE = 120.0  # a 6-minute cluster in 3 s: fast enough to try by hand, slow enough to see progress
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ACK_COMPUTE_", extra="ignore", populate_by_name=True)
@@ -52,7 +54,13 @@ class Settings(BaseSettings):
     connect_timeout_ms: int = Field(5000, ge=100, le=60000)
     read_timeout_ms: int = Field(10000, ge=100, le=120000)
     sandbox: bool = Field(False, description="Run against the embedded sandbox cloud: no account, no network.")
-    sandbox_time_scale: float = Field(1.0, gt=0, le=1000, description="Sandbox clock speed-up for long operations.")
+    sandbox_time_scale: float = Field(
+        1.0,
+        gt=0,
+        le=1000,
+        description="Sandbox clock speed-up for long operations; `serve --sandbox` and `demo` use "
+        f"{SANDBOX_HANDS_ON_SCALE:g} unless it is set.",
+    )
     kubeconfig_minutes: int = Field(
         60, ge=15, le=4320, description="Lifetime of the temporary kubeconfigs asked of ACK."
     )

@@ -39,16 +39,18 @@ Action = Literal["delete", "keep", "gone", "blocked"]
 
 
 class CleanupItem(BaseModel):
-    resource_id: int
+    # The ledger's row id, region and creating operation are the server's bookkeeping (the reason names the
+    # operation): kept inside, left out of what the agent reads.
+    resource_id: int = Field(0, exclude=True)
     kind: str
     name: str
     cloud_id: str | None
-    region: str
-    operation_id: str
+    region: str = Field("", exclude=True)
+    operation_id: str = Field("", exclude=True)
     action: Action
-    reason: str
+    reason: str = ""  # why it goes or stays; once deleted, the outcome says it all
     hourly: Decimal | None = Field(None, description="What it costs per hour now, from its quote, when known.")
-    currency: str = ""
+    currency: str = Field("", exclude=True)  # the report's currency
     outcome: str = ""
 
 
@@ -517,6 +519,8 @@ class Cleaner:
         else:
             failed = [i for i in items if i.action == "blocked"]
             status = "partial" if failed else "done"
+            gone = ("deleted", "already gone")
+            items = [i.model_copy(update={"reason": ""}) if i.outcome in gone else i for i in items]
             done = [i for i in items if i.outcome in ("deleted", "already gone")]
             message = f"Deleted or found gone: {len(done)}; kept or blocked: {len(kept)}."
             step = (

@@ -296,7 +296,7 @@ class AcsDeployer:
                     notes=notes,
                     message=f"This deployment {why}; it needs a quote for exactly this plan.",
                     next_step="Call estimate_cost with plan_to_quote, show the quote to the person, and on their yes "
-                    "call deploy_acs again with the same plan and the quote_token. Nothing was changed.",
+                    "call deploy_acs again with the quote_id. Nothing was changed.",
                     **base,
                 )
             if (

@@ -429,8 +429,8 @@ class ClusterService:
                 plan_to_quote=proposal,
                 message=f"No running cluster named {name}; creating {kind} costs money and needs a quote.",
                 next_step="Call estimate_cost with plan_to_quote (adjust it first if the person wants), show the "
-                "quote to the person, and on their yes call ensure_cluster again with the same plan and the "
-                "quote_token. Nothing was created.",
+                "quote to the person, and on their yes call ensure_cluster again with this name and the quote_id. "
+                "Nothing was created.",
             )
         plan = bind_plan(plan, region, f"cluster {name}")
         if self.purchase.approved(quote_token, plan, consent_id, policy) is None:

@@ -22,8 +22,8 @@ class Budget(BaseModel):
 class Estimate(BaseModel):
     """A priced plan and, when it fits the operator's budget, the signed quote that pays for it."""
 
-    plan: Plan = Field(description="The normalised plan; pass it back unchanged to create.")
-    plan_digest: str
+    plan: Plan = Field(description="The normalised plan the quote pays for.")
+    plan_digest: str = Field("", exclude=True)  # the ledger's business; the agent pays by quote_id
     currency: str
     line_items: list[LineItem]
     hourly_total: Money
@@ -32,10 +32,11 @@ class Estimate(BaseModel):
     assumptions: list[str]
     exclusions: list[str]
     budget: Budget
-    quote_id: str | None
-    quote_token: str | None = Field(description="Single-use token binding this exact plan and price.")
-    issued_at: datetime | None
-    expires_at: datetime | None
+    quote_id: str | None = Field(None, description="Pass it to the creating tool; single-use, for this plan only.")
+    # Old clients' signed token: still accepted, no longer shown (the quote_id names the same ledger row).
+    quote_token: str | None = Field(None, exclude=True)
+    issued_at: datetime | None = Field(None, exclude=True)  # expires_at is what the agent must act on
+    expires_at: datetime | None = None
     next_step: str
 
 
@@ -68,9 +69,8 @@ def estimate_cost(plan: AnyPlan, *, default_region: str, pricer: Pricer, quotes:
             ),
         )
         next_step = (
-            f"Show this quote to the person ({pricing.hourly_total} {pricing.currency}/h, "
-            f"{pricing.total} {pricing.currency} for {pricing.hours:g} h). Only if they accept, call "
-            f"{_creator(plan)} with this exact plan and quote_token before {quote.expires_at.isoformat()}."
+            "Show the person the line items, hourly cost and total; only on their yes call "
+            f"{_creator(plan)} with this quote_id before it expires."
         )
     else:
         next_step = (

@@ -19,10 +19,10 @@ class _Strict(BaseModel):
 
 
 class _Disk(_Strict):
-    category: Literal["cloud_essd", "cloud_ssd", "cloud_efficiency"] = Field("cloud_essd", description="Disk category.")
+    category: Literal["cloud_essd", "cloud_ssd", "cloud_efficiency"] = "cloud_essd"
     size_gib: int
     performance_level: Literal["PL0", "PL1", "PL2", "PL3"] | None = Field(
-        None, description="ESSD performance level; only for cloud_essd (default PL1)."
+        None, description="cloud_essd only (default PL1)."
     )
 
     @model_validator(mode="after")
@@ -51,7 +51,7 @@ class _PlanBase(_Strict):
     region: str | None = Field(
         None, pattern=REGION_PATTERN, description="Region id such as cn-hangzhou; default: the server's region."
     )
-    hours: float = Field(1.0, gt=0, le=8760, description="Expected runtime in hours, used for the total.")
+    hours: float = Field(1.0, gt=0, le=8760, description="Hours to price: the total covers them.")
 
 
 class ClusterPlan(_PlanBase):
@@ -59,7 +59,7 @@ class ClusterPlan(_PlanBase):
 
     kind: Literal["cluster"] = "cluster"
     edition: Literal["basic", "pro"] = Field(
-        "basic", description="basic = ack.standard (no management fee); pro = ack.pro.small (hourly fee)."
+        "basic", description="basic: ack.standard, no management fee; pro: ack.pro.small, hourly fee."
     )
     instance_types: list[Annotated[str, Field(pattern=INSTANCE_TYPE_PATTERN)]] = Field(
         default_factory=lambda: ["ecs.g7.xlarge"],
@@ -72,7 +72,7 @@ class ClusterPlan(_PlanBase):
     data_disks: list[DataDisk] = Field(default_factory=list, max_length=16)
     zone: str | None = Field(None, pattern=REGION_PATTERN, description="Zone id such as cn-hangzhou-h.")
     new_vpc_with_snat: bool = Field(
-        False, description="A new VPC with SNAT (NAT gateway + EIP) is needed for outbound internet access."
+        False, description="New VPC with SNAT (a billed NAT gateway + EIP) for outbound internet access."
     )
 
     @field_validator("instance_types", mode="before")
@@ -188,12 +188,12 @@ class EciPlan(_PlanBase):
         None, description="Preemptible pods: SpotAsPriceGo (market price) or SpotWithPriceLimit (needs the limit)."
     )
     spot_price_limit: float | None = Field(
-        None, gt=0, le=1000, description="Highest price per pod-hour, at most 3 decimals; only with SpotWithPriceLimit."
+        None, gt=0, le=1000, description="Max price per pod-hour (3 decimals at most)."
     )
     use_specs: list[Annotated[str, Field(pattern=ECI_USE_SPEC_PATTERN)]] = Field(
         default_factory=list,
         max_length=5,
-        description="Fallback specs for k8s.aliyun.com/eci-use-specs, e.g. ['4-8Gi', 'ecs.c6.xlarge'].",
+        description="Fallback specs (eci-use-specs), e.g. ['4-8Gi', 'ecs.c6.xlarge'].",
     )
     image_cache: bool = Field(False, description="Let ECI match or create an image cache (eci-auto-imc).")
 

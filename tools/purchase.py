@@ -110,8 +110,7 @@ class Purchase:
         ):
             raise AckComputeError(
                 f"There is no answer from the person on record for quote {record.quote_id} and this plan.",
-                "Call the tool again with the quoted plan and quote_token so the person can be asked. Nothing was "
-                "created.",
+                "Call the tool again with the quote_id so the person can be asked. Nothing was created.",
             )
         if answer.answer == "accepted":
             return True

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import sqlite3
 import stat
@@ -35,6 +36,7 @@ from ack_compute.tools.plans import AnyPlan, canonical_json, plan_differences, p
 _DOMAIN = b"ack-compute-mcp/quote/v1\x00"
 _VERSION = 1
 SECRET_FILE = "quote-secret"
+QUOTE_ID = re.compile(r"q-[0-9a-f]{20}")  # what issue() mints: 80 random bits, and the row is bound to its caller
 
 
 MIN_HOURS_COUNTED = 24  # until leases end resources on time, a quote is counted as running at least a day
@@ -270,14 +272,18 @@ class QuoteBook:
         )
 
     def quote_id_of(self, token: str) -> str:
-        """The quote a token refers to, once its signature holds; the payload is never an authority on amounts."""
+        """The quote a reference names: a quote id as estimate_cost returns it (the ledger's row is the truth, bound
+        to its caller), or an old client's signed token once its signature holds (its payload is never an authority
+        on amounts)."""
         again = "Call estimate_cost with this plan for a new quote."
+        if isinstance(token, str) and QUOTE_ID.fullmatch(token.strip()):
+            return token.strip()
         parts = token.strip().split(".") if isinstance(token, str) else []
         if len(parts) != 2 or not all(parts):
             raise QuoteRefused(
                 "malformed",
-                "quote_token is not a quote token.",
-                "Pass quote_token exactly as estimate_cost returned it, or " + again[0].lower() + again[1:],
+                "this is not a quote id.",
+                "Pass quote_id exactly as estimate_cost returned it (q-...), or " + again[0].lower() + again[1:],
             )
         body, signature = parts
         try:
@@ -315,6 +321,25 @@ class QuoteBook:
             expires_at=row["expires_at"],
             owner=row["owner"],
         )
+
+    def plan_of(self, token: str) -> tuple[str, dict[str, Any]]:
+        """The kind and plan a quote was issued for, so a creating tool can pay by quote id alone. Only the caller the
+        quote was issued to may read it; every other check happens when it is used."""
+        quote_id = self.quote_id_of(token)
+        record = self.record(quote_id)
+        if record is None:
+            raise QuoteRefused(
+                "unknown",
+                f"quote {quote_id} is not in this server's ledger: this server never issued it.",
+                "Call estimate_cost on this server and show that quote to the person.",
+            )
+        if record.owner != current_caller().subject:
+            raise QuoteRefused(
+                "not_yours",
+                f"quote {quote_id} was issued to another caller; a quote pays only for the person who asked for it.",
+                "Call estimate_cost yourself and show that quote to your person.",
+            )
+        return record.kind, record.plan
 
     def verify(self, token: str, plan: AnyPlan, *, replacing: int | None = None) -> QuoteRecord:
         """Every check except the atomic consumption, on the ledger's row; raises QuoteRefused with what to do.

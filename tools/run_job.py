@@ -140,10 +140,12 @@ class JobRequest(BaseModel):
     def _compute_consistent(self) -> JobRequest:
         if self.compute == "nodes":
             if self.acs is not None or self.quote_token:
-                raise ValueError("acs and quote_token apply only with compute=acs")
+                raise ValueError("an acs plan or a quote applies only with compute=acs")
             return self
         if self.acs is None:
-            raise ValueError("compute=acs needs `acs`: the plan (vcpu, memory_gib, compute class...) to quote")
+            raise ValueError(
+                "compute=acs needs quote_id (or, to find out what to quote, `acs`: the plan with vcpu, memory_gib)"
+            )
         if self.acs.replicas != 1:
             raise ValueError("a job runs one pod: set acs.replicas to 1")
         if self.timeout_seconds > self.acs.hours * 3600:
@@ -363,7 +365,7 @@ class JobRunner:
                         notes=notes,
                         message="Jobs on ACS compute are billed per vCPU and GiB second; this run needs a quote.",
                         next_step="Call estimate_cost with plan_to_quote, show the quote to the person, and on their "
-                        "yes call run_job again with the same acs plan and the quote_token. Nothing was created.",
+                        "yes call run_job again with compute=acs and the quote_id. Nothing was created.",
                         **base,
                     )
             elif target.kind == "context":  # compute=nodes where only the cluster's own nodes say what it is

@@ -37,7 +37,7 @@ def _helpers() -> Any:
 
 
 h = _helpers()
-b64_payload, call, declining, env_for, forge = h.b64_payload, h.call, h.declining, h.env_for, h.forge
+call, declining, env_for, forge = h.call, h.declining, h.env_for, h.forge
 launcher, live_rows, observer, over_http, quote_outcome = (
     h.launcher,
     h.live_rows,
@@ -96,7 +96,7 @@ async def test_consent_cannot_be_skipped_by_leaving_the_region_out(
                     "script": "echo billed",
                     "compute": "acs",
                     "acs": ACS,
-                    "quote_token": job_quote["quote_token"],
+                    "quote_id": job_quote["quote_id"],
                 },
             )
             ok2, deployed = await call(
@@ -107,7 +107,7 @@ async def test_consent_cannot_be_skipped_by_leaving_the_region_out(
                     "name": "web",
                     "image": "nginx:1.27",
                     "plan": ACS,
-                    "quote_token": deploy_quote["quote_token"],
+                    "quote_id": deploy_quote["quote_id"],
                 },
             )
     assert ok and job["status"] == "declined", job
@@ -140,7 +140,7 @@ async def test_a_check_that_fails_before_the_question_is_no_yes(world: SandboxCl
                     "script": "echo",
                     "compute": "acs",
                     "acs": ACS,
-                    "quote_token": quote["quote_token"],
+                    "quote_id": quote["quote_id"],
                 },
             )
     assert not ok and refusal.startswith(
@@ -176,7 +176,7 @@ async def test_another_callers_deployment_is_not_taken_over(world: SandboxCloud,
                 "image": "nginx:1.27",
                 "command": ["sh", "-c", "sleep 3600 # alice-secret-flag"],
                 "plan": ACS,
-                "quote_token": quote["quote_token"],
+                "quote_id": quote["quote_id"],
             }
             ok, made = await call(a, "deploy_acs", alices)
             assert ok and made["status"] in ("deployed", "rolling_out"), made
@@ -185,15 +185,13 @@ async def test_another_callers_deployment_is_not_taken_over(world: SandboxCloud,
                 **alices,
                 "image": "busybox:1.36",
                 "command": ["sh", "-c", "mine now"],
-                "quote_token": bobs_quote["quote_token"],
+                "quote_id": bobs_quote["quote_id"],
             }
             ok, refusal = await call(b, "deploy_acs", takeover)
-            ok_shrink, shrink = await call(b, "deploy_acs", {**alices, "quote_token": None})
+            ok_shrink, shrink = await call(b, "deploy_acs", {**alices, "quote_id": ""})
             # An admin may change it (same plan: no new quote); the refusals above changed nothing first.
             untouched = deployments_in(look, cluster)["api"].spec.template.spec.containers[0]
-            ok_admin, by_admin = await call(
-                admin, "deploy_acs", {**alices, "image": "busybox:1.36", "quote_token": None}
-            )
+            ok_admin, by_admin = await call(admin, "deploy_acs", {**alices, "image": "busybox:1.36", "quote_id": ""})
     expected = (
         "Deployment default/api on this cluster belongs to another caller; only its owner or an admin can change it. "
         "Choose another name. Nothing was changed."
@@ -228,7 +226,7 @@ async def test_a_quote_priced_in_one_region_does_not_pay_in_another(
         async with stdio(env_for(world, state), errlog) as agent:
             _, quote = await call(agent, "estimate_cost", {"plan": plan})
             args = {"cluster": cluster, "name": "web", "image": "nginx:1.27", "plan": plan}
-            ok, refusal = await call(agent, "deploy_acs", {**args, "quote_token": quote["quote_token"]})
+            ok, refusal = await call(agent, "deploy_acs", {**args, "quote_id": quote["quote_id"]})
             ok_job, job_refusal = await call(
                 agent,
                 "run_job",
@@ -237,7 +235,7 @@ async def test_a_quote_priced_in_one_region_does_not_pay_in_another(
                     "script": "echo",
                     "compute": "acs",
                     "acs": plan,
-                    "quote_token": quote["quote_token"],
+                    "quote_id": quote["quote_id"],
                 },
             )
     expected = (
@@ -262,7 +260,7 @@ async def test_the_hourly_cap_counts_everything_live(world: SandboxCloud, tmp_pa
             # A few seconds' worth of two nodes: counted as a day (1.4534 x 24 > 20), so no quote.
             _, tiny = await call(agent, "estimate_cost", {"plan": {**SMALL_CLUSTER, "node_count": 2, "hours": 0.001}})
             quotes = [(await call(agent, "estimate_cost", {"plan": SMALL_CLUSTER}))[1] for _ in range(3)]
-            assert all(q["quote_token"] for q in quotes) and str(quotes[0]["hourly_total"]) == "0.7267"
+            assert all(q["quote_id"] for q in quotes) and str(quotes[0]["hourly_total"]) == "0.7267"
             results = [
                 await call(
                     agent,
@@ -270,7 +268,7 @@ async def test_the_hourly_cap_counts_everything_live(world: SandboxCloud, tmp_pa
                     {
                         "name": f"acf-sec-cap-{i}",
                         "plan": SMALL_CLUSTER,
-                        "quote_token": q["quote_token"],
+                        "quote_id": q["quote_id"],
                         "wait_seconds": 0,
                     },
                 )
@@ -286,9 +284,9 @@ async def test_the_hourly_cap_counts_everything_live(world: SandboxCloud, tmp_pa
         "smaller nodes or pods), stop something with cleanup, or ask the operator to raise the cap; then estimate "
         "again."
     )
-    assert fourth["quote_token"] is None and fourth["budget"]["within_caps"] is False
+    assert fourth.get("quote_id") is None and fourth["budget"]["within_caps"] is False
     assert f"already running on this server: 1.4534 CNY/h ({running})" in fourth["budget"]["message"]
-    assert tiny["quote_token"] is None and tiny["budget"]["message"] == (
+    assert tiny.get("quote_id") is None and tiny["budget"]["message"] == (
         "total 34.8816 CNY (the quoted hours, at least 24 h, at 1.4534 CNY/h) exceeds the operator's cap of 20 CNY "
         "per quote"
     )
@@ -309,23 +307,32 @@ async def test_only_quotes_this_ledger_issued_pay(world: SandboxCloud, tmp_path:
     with (tmp_path / "stderr.log").open("w") as errlog:
         async with stdio(env_a, errlog) as a, stdio(env_b, errlog) as b:
             _, quote = await call(a, "estimate_cost", {"plan": serverless})
-            token = quote["quote_token"]
-            ok_b, on_b = await call(
-                b, "ensure_cluster", {"name": "acf-sec-b", "plan": serverless, "quote_token": token}
-            )
+            token = quote["quote_id"]
+            ok_b, on_b = await call(b, "ensure_cluster", {"name": "acf-sec-b", "plan": serverless, "quote_id": token})
             ok_a, on_a = await call(
-                a, "ensure_cluster", {"name": "acf-sec-a", "plan": serverless, "quote_token": token, "wait_seconds": 0}
+                a, "ensure_cluster", {"name": "acf-sec-a", "plan": serverless, "quote_id": token, "wait_seconds": 0}
             )
             ok_replay, replay = await call(
-                b, "ensure_cluster", {"name": "acf-sec-b2", "plan": serverless, "quote_token": token}
+                b, "ensure_cluster", {"name": "acf-sec-b2", "plan": serverless, "quote_id": token}
             )
             ok_again, again = await call(
-                a, "ensure_cluster", {"name": "acf-sec-a2", "plan": serverless, "quote_token": token}
+                a, "ensure_cluster", {"name": "acf-sec-a2", "plan": serverless, "quote_id": token}
             )
             # Forgeries signed with the secret: a fresh id with a cheap price, and a real (cheap) quote's id
             # claiming a 50-node plan. The ledger row decides, not the payload.
             now = int(time.time())
-            payload = {**b64_payload(token), "issued_at": now, "expires_at": now + 600, "hourly": "0.01"}
+            # The old signed token is still accepted (quote_token), so forgeries of it must still pay for nothing.
+            payload = {
+                "v": 1,
+                "kind": "cluster",
+                "region": "cn-hangzhou",
+                "currency": "CNY",
+                "total": "0.01",
+                "hours": 1.0,
+                "issued_at": now,
+                "expires_at": now + 600,
+                "hourly": "0.01",
+            }
             fresh = forge(secret, **{**payload, "quote_id": "q-forged0000000000000", "plan_digest": plan_digest(big)})
             _, cheap = await call(a, "estimate_cost", {"plan": serverless})
             stolen_id = forge(secret, **{**payload, "quote_id": cheap["quote_id"], "plan_digest": plan_digest(big)})

@@ -21,9 +21,9 @@ async def test_dry_run_then_delete(world: SandboxCloud, runtime_on: Callable[...
         tools = {t.name: t for t in (await client.list_tools()).tools}
         assert tools["cleanup"].annotations and tools["cleanup"].annotations.destructive_hint
         est = await client.call_tool("estimate_cost", {"plan": PLAN})
-        token = (est.structured_content or {})["quote_token"]
+        token = (est.structured_content or {})["quote_id"]
         created = await client.call_tool(
-            "ensure_cluster", {"name": "acf-tmp", "plan": PLAN, "quote_token": token, "wait_seconds": 40}
+            "ensure_cluster", {"name": "acf-tmp", "plan": PLAN, "quote_id": token, "wait_seconds": 40}
         )
         cluster_id = (created.structured_content or {})["cluster_id"]
         planned = (await client.call_tool("cleanup", {})).structured_content or {}

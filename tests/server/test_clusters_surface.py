@@ -33,7 +33,7 @@ def answering(action: str, seen: list[str]):  # type: ignore[no-untyped-def]
 
 async def quote(client: Client) -> str:
     est = await client.call_tool("estimate_cost", {"plan": PLAN})
-    return (est.structured_content or {})["quote_token"]
+    return (est.structured_content or {})["quote_id"]
 
 
 async def test_person_accepts_then_cluster_is_created(world: SandboxCloud, runtime_on: Callable[..., Runtime]) -> None:
@@ -44,7 +44,7 @@ async def test_person_accepts_then_cluster_is_created(world: SandboxCloud, runti
         assert (first.structured_content or {})["status"] == "quote_required"
         token = await quote(client)
         created = await client.call_tool(
-            "ensure_cluster", {"name": "acf-mcp", "plan": PLAN, "quote_token": token, "wait_seconds": 40}
+            "ensure_cluster", {"name": "acf-mcp", "plan": PLAN, "quote_id": token, "wait_seconds": 40}
         )
         ledger = await client.read_resource("ledger://resources")
     assert not created.is_error, created.content
@@ -60,7 +60,7 @@ async def test_person_declines_and_nothing_is_created(world: SandboxCloud, runti
     seen: list[str] = []
     async with Client(build_server(runtime_on(world)), elicitation_callback=answering("decline", seen)) as c:
         token = await quote(c)
-        result = await c.call_tool("ensure_cluster", {"name": "acf-no", "plan": PLAN, "quote_token": token})
+        result = await c.call_tool("ensure_cluster", {"name": "acf-no", "plan": PLAN, "quote_id": token})
     assert (result.structured_content or {})["status"] == "declined"
     assert world.clusters() == [] and "CreateCluster" not in world.counts()
 
@@ -70,7 +70,7 @@ async def test_human_policy_refuses_clients_that_cannot_ask(
 ) -> None:
     async with Client(build_server(runtime_on(world, confirmation="human"))) as client:
         token = await quote(client)
-        result = await client.call_tool("ensure_cluster", {"name": "acf-h", "plan": PLAN, "quote_token": token})
+        result = await client.call_tool("ensure_cluster", {"name": "acf-h", "plan": PLAN, "quote_id": token})
     assert result.is_error and "elicitation" in result.content[0].text  # type: ignore[union-attr]
     assert world.clusters() == []
 
@@ -82,7 +82,7 @@ async def test_short_wait_hands_back_an_operation_to_follow(
     async with Client(build_server(runtime_on(world))) as client:
         token = await quote(client)
         started = await client.call_tool(
-            "ensure_cluster", {"name": "acf-slow", "plan": PLAN, "quote_token": token, "wait_seconds": 1}
+            "ensure_cluster", {"name": "acf-slow", "plan": PLAN, "quote_id": token, "wait_seconds": 1}
         )
         out = started.structured_content or {}
         assert out["status"] == "creating" and out["operation_id"]
@@ -107,7 +107,7 @@ async def test_the_question_names_the_nat_gateway_and_eip_a_snat_plan_buys(
     async with Client(server, elicitation_callback=answering("decline", seen)) as client:
         est = (await client.call_tool("estimate_cost", {"plan": plan})).structured_content or {}
         result = await client.call_tool(
-            "ensure_cluster", {"name": "acf-snat", "plan": plan, "quote_token": est["quote_token"]}
+            "ensure_cluster", {"name": "acf-snat", "plan": plan, "quote_id": est["quote_id"]}
         )
     items = {i["item"]: str(i["hourly"]) for i in est["line_items"]}
     assert items["NAT gateway (SNAT for the new VPC), instance fee"] == "0.043"

@@ -91,4 +91,4 @@ async def test_only_workflows_whose_tools_exist_are_offered(runtime: Runtime) ->
     assert prompts == {w.name for w in WORKFLOWS if w.requires <= tools}
     assert "quote_a_plan" in prompts
     text = rendered.messages[0].content.text  # type: ignore[union-attr]
-    assert "train a model" in text and "50 CNY" in text and "quote_token" in text and "estimate_cost" in text
+    assert "train a model" in text and "50 CNY" in text and "quote_id" in text and "estimate_cost" in text

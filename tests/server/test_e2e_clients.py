@@ -219,7 +219,7 @@ async def test_person_accepts_the_price_and_the_cluster_is_created(e2e: Stack, m
         created = await e2e.call(
             client,
             "ensure_cluster",
-            {"name": name, "plan": PLAN, "quote_token": est["quote_token"], "wait_seconds": 45},
+            {"name": name, "plan": PLAN, "quote_id": est["quote_id"], "wait_seconds": 45},
         )
         out = await settle(e2e, client, created)
         assert out["status"] == "created" and out["ready_nodes"] == 1, out
@@ -238,8 +238,8 @@ async def test_person_declines_and_the_quote_is_void(e2e: Stack, mode: str) -> N
     name = e2e.name("no", mode)
     asked: list[str] = []
     async with e2e.client(elicit=answering("decline", asked), mode=mode) as client:
-        token = (await quote(e2e, client))["quote_token"]
-        args = {"name": name, "plan": PLAN, "quote_token": token, "wait_seconds": 10}
+        token = (await quote(e2e, client))["quote_id"]
+        args = {"name": name, "plan": PLAN, "quote_id": token, "wait_seconds": 10}
         declined = await e2e.call(client, "ensure_cluster", args)
         again = await e2e.call(client, "ensure_cluster", args)
     assert not declined.is_error and (declined.structured_content or {})["status"] == "declined", declined.content
@@ -253,9 +253,9 @@ async def test_person_declines_and_the_quote_is_void(e2e: Stack, mode: str) -> N
 async def test_client_without_elicitation_pays_with_the_signed_quote(e2e: Stack, mode: str) -> None:
     name = e2e.name("tok", mode)
     async with e2e.client(mode=mode) as client:  # declares no elicitation capability
-        token = (await quote(e2e, client))["quote_token"]
+        token = (await quote(e2e, client))["quote_id"]
         created = await e2e.call(
-            client, "ensure_cluster", {"name": name, "plan": PLAN, "quote_token": token, "wait_seconds": 45}
+            client, "ensure_cluster", {"name": name, "plan": PLAN, "quote_id": token, "wait_seconds": 45}
         )
         out = await settle(e2e, client, created)
         assert out["status"] == "created", out
@@ -268,8 +268,8 @@ async def test_client_without_elicitation_pays_with_the_signed_quote(e2e: Stack,
 async def test_human_policy_refuses_a_client_that_cannot_ask(e2e: Stack, mode: str) -> None:
     name = e2e.name("hum", mode)
     async with e2e.client(policy="human", mode=mode) as client:
-        token = (await quote(e2e, client))["quote_token"]
-        refused = await e2e.call(client, "ensure_cluster", {"name": name, "plan": PLAN, "quote_token": token})
+        token = (await quote(e2e, client))["quote_id"]
+        refused = await e2e.call(client, "ensure_cluster", {"name": name, "plan": PLAN, "quote_id": token})
     text = text_of(refused)
     assert refused.is_error and "person" in text and "elicitation" in text, refused.content
     assert e2e.cloud.counts().get("CreateCluster", 0) == 0
@@ -288,11 +288,11 @@ async def test_progress_rises_to_100_with_meaningful_messages(e2e: Stack, mode: 
         reports.append((progress, total, message))
 
     async with e2e.client(mode=mode) as client:
-        token = (await quote(e2e, client))["quote_token"]
+        token = (await quote(e2e, client))["quote_id"]
         created = await e2e.call(
             client,
             "ensure_cluster",
-            {"name": name, "plan": PLAN, "quote_token": token, "wait_seconds": 45},
+            {"name": name, "plan": PLAN, "quote_id": token, "wait_seconds": 45},
             progress_callback=on_progress,
         )
         out = created.structured_content or {}
@@ -315,7 +315,7 @@ async def test_cancelled_call_keeps_the_session_and_the_operation(e2e: Stack, mo
     reports: list[str] = []
     cancelled: list[str] = []
     async with e2e.client(mode=mode) as client:
-        token = (await quote(e2e, client))["quote_token"]
+        token = (await quote(e2e, client))["quote_id"]
         e2e.cloud.time_scale = 60  # about 6 s for the control plane: the call is still waiting when cancelled
         with anyio.move_on_after(60) as call_scope:
 
@@ -328,7 +328,7 @@ async def test_cancelled_call_keeps_the_session_and_the_operation(e2e: Stack, mo
             await e2e.call(
                 client,
                 "ensure_cluster",
-                {"name": name, "plan": PLAN, "quote_token": token, "wait_seconds": 50},
+                {"name": name, "plan": PLAN, "quote_id": token, "wait_seconds": 50},
                 progress_callback=on_progress,
             )
             pytest.fail(f"the call finished before it could be cancelled: {reports}")
@@ -377,11 +377,11 @@ async def test_a_second_cluster_can_run_beside_the_first(e2e: Stack) -> None:
         try:
             made = []
             for which in ("one", "two"):
-                token = (await quote(e2e, client))["quote_token"]
+                token = (await quote(e2e, client))["quote_id"]
                 created = await e2e.call(
                     client,
                     "ensure_cluster",
-                    {"name": e2e.name(f"pair-{which}"), "plan": PLAN, "quote_token": token, "wait_seconds": 45},
+                    {"name": e2e.name(f"pair-{which}"), "plan": PLAN, "quote_id": token, "wait_seconds": 45},
                 )
                 made.append(await settle(e2e, client, created))
             assert [m["status"] for m in made] == ["created", "created"], made
@@ -502,7 +502,7 @@ async def test_logs_go_to_stderr_and_no_secret_reaches_anyone(e2e: Stack) -> Non
         assert proc.returncode == 0, stderr[-2000:]
         assert rest.strip() == "", f"stdout after the last answer: {rest!r}"
         assert all(json.loads(line)["jsonrpc"] == "2.0" for line in lines)
-        assert answered[2]["result"]["structuredContent"]["quote_token"], answered[2]
+        assert answered[2]["result"]["structuredContent"]["quote_id"], answered[2]
         assert LOG_LINE.search(stderr), stderr[-2000:]
         e2e.seen("".join(lines))
         assert e2e.cloud.access_key_secret not in stderr

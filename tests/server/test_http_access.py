@@ -147,7 +147,7 @@ async def test_bearer_token_guards_mcp_but_not_health(cloud: SandboxCloud, tmp_p
         async with client_as(base, token) as client:
             ok, estimate = await call(client, "estimate_cost", {"plan": ACS})
             names = {t.name for t in (await client.list_tools()).tools}
-        assert ok and estimate["quote_token"]
+        assert ok and estimate["quote_id"]
         assert {"ensure_cluster", "run_job", "deploy_acs", "cleanup"} <= names
         before = cloud.counts().get("CreateCluster", 0)
         with pytest.raises(BaseExceptionGroup):  # the SDK surfaces the 401 as an error; nothing is called
@@ -196,14 +196,14 @@ async def test_each_caller_sees_and_cleans_only_their_own(
             _, quote = await call(a, "estimate_cost", {"plan": CLUSTER})
             # Bob cannot spend Alice's quote, even with her exact plan.
             ok, refusal = await call(
-                b, "ensure_cluster", {"name": "acf-bob", "plan": CLUSTER, "quote_token": quote["quote_token"]}
+                b, "ensure_cluster", {"name": "acf-bob", "plan": CLUSTER, "quote_id": quote["quote_id"]}
             )
             assert not ok and "not_yours" in refusal and "estimate_cost yourself" in refusal
             assert world_600.counts().get("CreateCluster", 0) == 0
             ok, made = await call(
                 a,
                 "ensure_cluster",
-                {"name": "acf-alice", "plan": CLUSTER, "quote_token": quote["quote_token"], "wait_seconds": 40},
+                {"name": "acf-alice", "plan": CLUSTER, "quote_id": quote["quote_id"], "wait_seconds": 40},
             )
             assert ok and made["status"] == "created", made
             alice_rows = await ledger(a)
@@ -346,7 +346,7 @@ async def test_sigterm_stops_gracefully_and_says_what_is_in_flight(tmp_path: Pat
                     ok, started = await call(
                         client,
                         "ensure_cluster",
-                        {"name": "acf-stopped", "plan": CLUSTER, "quote_token": est["quote_token"], "wait_seconds": 0},
+                        {"name": "acf-stopped", "plan": CLUSTER, "quote_id": est["quote_id"], "wait_seconds": 0},
                     )
                 assert ok and started["status"] == "creating", started
                 server.process.terminate()

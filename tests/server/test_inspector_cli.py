@@ -96,7 +96,7 @@ def test_inspector_calls_estimate_cost(inspector_env: dict[str, str], target: li
     result = json.loads(done.stdout)
     assert not result.get("isError")
     est = result["structuredContent"]
-    assert est["currency"] == "CNY" and est["quote_token"] and est["hourly_total"] > 0.64
+    assert est["currency"] == "CNY" and est["quote_id"] and est["hourly_total"] > 0.64
 
 
 def test_inspector_sees_a_refusal_as_an_error_result(inspector_env: dict[str, str], target: list[str]) -> None:

@@ -88,10 +88,10 @@ async def test_no_private_key_on_disk_while_serving_or_after_kill_9(
                 assert not job.is_error, job.content
                 assert (job.structured_content or {})["status"] == "succeeded", job.structured_content
             estimate = await client.call_tool("estimate_cost", {"plan": ACS})
-            token = (estimate.structured_content or {})["quote_token"]
+            token = (estimate.structured_content or {})["quote_id"]
             deployed = await client.call_tool(
                 "deploy_acs",
-                {"cluster": "acf-keys-acs", "name": "api", "image": "nginx:1.27", "plan": ACS, "quote_token": token},
+                {"cluster": "acf-keys-acs", "name": "api", "image": "nginx:1.27", "plan": ACS, "quote_id": token},
             )
             assert not deployed.is_error, deployed.content
         assert world.counts()["DescribeClusterUserKubeconfig"] >= 3  # three clusters' certificate kubeconfigs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,13 @@ async def test_tools_list_describes_estimate_cost(runtime: Runtime) -> None:
     assert tool.annotations and tool.annotations.read_only_hint and not tool.annotations.destructive_hint
     plan_schema = tool.input_schema["properties"]["plan"]
     text = str(tool.input_schema)
-    assert "oneOf" in str(plan_schema) or "anyOf" in str(plan_schema)
+    # One compact object: `kind` required and naming every plan type, each field once with the kinds it is for.
+    assert plan_schema["required"] == ["kind"]
+    assert plan_schema["properties"]["kind"]["enum"] == ["cluster", "acs", "serverless", "eci"]
     assert "node_count" in text and "vcpu" in text and "'maximum': 100" in text
-    assert tool.output_schema and "quote_token" in tool.output_schema["properties"]
+    assert plan_schema["properties"]["node_count"]["description"].startswith("(cluster only)")
+    assert "'title'" not in text and "pattern" not in text
+    assert tool.output_schema and "quote_id" in tool.output_schema["properties"]
 
 
 async def test_estimate_returns_structured_quote(runtime: Runtime) -> None:
@@ -44,9 +49,10 @@ async def test_estimate_returns_structured_quote(runtime: Runtime) -> None:
     est: dict[str, Any] = result.structured_content or {}
     assert est["currency"] == "CNY" and est["hourly_total"] > 0.64
     assert est["total"] == pytest.approx(est["hourly_total"] * 2, abs=0.001)
-    assert est["quote_token"] and est["plan"]["region"] == "cn-hangzhou"
-    # The plan as echoed is the plan the token pays for.
-    runtime.quotes.redeem(est["quote_token"], ClusterPlan.model_validate(est["plan"]))
+    assert est["quote_id"].startswith("q-") and est["plan"]["region"] == "cn-hangzhou"
+    assert "quote_token" not in est and "plan_digest" not in est  # what the agent cannot use is not shown
+    # The plan as echoed is the plan the quote id pays for.
+    runtime.quotes.redeem(est["quote_id"], ClusterPlan.model_validate(est["plan"]))
 
 
 async def test_bad_input_is_refused_before_any_cloud_call(runtime: Runtime, cloud: SandboxCloud) -> None:
@@ -57,7 +63,10 @@ async def test_bad_input_is_refused_before_any_cloud_call(runtime: Runtime, clou
     text = result.content[0].text  # type: ignore[union-attr]
     assert "node_count" in text and "100" in text
     # One line per field, as every refusal reads: no pydantic type codes, echoed values or URLs.
-    assert text.startswith("Invalid input for estimate_cost: plan.cluster.node_count: ") and "Fix the field" in text
+    assert (
+        text.startswith("Invalid input for estimate_cost: plan.node_count: must be at most 100.")
+        and "Fix the field" in text
+    )
     assert "250" not in text and "type=" not in text and "http" not in text
     assert cloud.counts().get("DescribePrice", 0) == 0
     assert unknown.is_error and "ecs.zz9.large" in unknown.content[0].text  # type: ignore[union-attr]
@@ -87,19 +96,32 @@ async def test_stdio_subprocess(cloud: SandboxCloud, tmp_path: Path) -> None:
         result = await client.call_tool("estimate_cost", {"plan": PLAN})
     errlog.close()
     assert {t.name for t in listed.tools} >= {"estimate_cost", "doc_search"}
-    assert not result.is_error and (result.structured_content or {})["quote_token"]
+    assert not result.is_error and (result.structured_content or {})["quote_id"]
     log = (tmp_path / "stderr.log").read_text()
     assert cloud.access_key_secret not in log
 
 
 @pytest.mark.slow
-async def test_sandbox_flag_needs_no_account(tmp_path: Path) -> None:
+async def test_sandbox_flag_needs_no_account_and_is_fast_enough_to_try_by_hand(tmp_path: Path) -> None:
+    from mcp.client.stdio import stdio_client
+
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "ack_compute.server", "serve", "--sandbox"], env={"HOME": str(tmp_path)}
     )
-    async with Client(params) as client:
-        result = await client.call_tool("estimate_cost", {"plan": PLAN})
-    assert not result.is_error, result.content
+    with (tmp_path / "stderr.log").open("w") as errlog:
+        async with Client(stdio_client(params, errlog=errlog)) as client:
+            result = await client.call_tool("estimate_cost", {"plan": PLAN})
+            assert not result.is_error, result.content
+            started = time.monotonic()
+            created = await client.call_tool(
+                "ensure_cluster",
+                {"name": "acf-by-hand", "quote_id": (result.structured_content or {})["quote_id"], "wait_seconds": 40},
+            )
+            took = time.monotonic() - started
+    # A real cluster takes minutes; with no --time-scale the sandbox makes it seconds, and says so at start.
+    assert (created.structured_content or {}).get("status") == "created", created.content
+    assert took < 30, took
+    assert "sandbox clock runs 120x fast" in (tmp_path / "stderr.log").read_text()
 
 
 @pytest.fixture
@@ -132,7 +154,7 @@ async def test_a_client_leaving_mid_create_is_told_in_the_log_and_the_operation_
                 est = (await client.call_tool("estimate_cost", {"plan": plan})).structured_content or {}
                 started = await client.call_tool(
                     "ensure_cluster",
-                    {"name": "acf-left", "plan": plan, "quote_token": est["quote_token"], "wait_seconds": 0},
+                    {"name": "acf-left", "plan": plan, "quote_id": est["quote_id"], "wait_seconds": 0},
                 )
                 operation = (started.structured_content or {})["operation_id"]
         first = (tmp_path / "first.log").read_text()

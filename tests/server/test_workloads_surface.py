@@ -46,7 +46,7 @@ async def test_run_job_refuses_bad_input_before_any_call(
         result = await client.call_tool("run_job", {"cluster": "acf-x", "script": "echo", "timeout_seconds": 1})
         acs = await client.call_tool("run_job", {"cluster": "acf-x", "script": "echo", "compute": "acs"})
     assert result.is_error and "timeout_seconds" in result.content[0].text  # type: ignore[union-attr]
-    assert acs.is_error and "needs `acs`" in acs.content[0].text  # type: ignore[union-attr]
+    assert acs.is_error and "needs quote_id" in acs.content[0].text  # type: ignore[union-attr]
     assert world.counts() == {}
 
 
@@ -57,8 +57,8 @@ async def test_acs_job_asks_the_person_and_a_decline_voids_the_quote(
     seen: list[str] = []
     async with Client(build_server(runtime_on(world)), elicitation_callback=answering("decline", seen)) as client:
         est = await client.call_tool("estimate_cost", {"plan": ACS})
-        token = (est.structured_content or {})["quote_token"]
-        args = {"cluster": "acf-mcp-acs", "script": "echo hi", "compute": "acs", "acs": ACS, "quote_token": token}
+        token = (est.structured_content or {})["quote_id"]
+        args = {"cluster": "acf-mcp-acs", "script": "echo hi", "compute": "acs", "acs": ACS, "quote_id": token}
         declined = await client.call_tool("run_job", args)
         again = await client.call_tool("run_job", args)
     assert (declined.structured_content or {})["status"] == "declined", declined.content
@@ -72,10 +72,10 @@ async def test_deploy_acs_after_the_person_accepts(world: SandboxCloud, runtime_
     seen: list[str] = []
     async with Client(build_server(runtime_on(world)), elicitation_callback=answering("accept", seen)) as client:
         est = await client.call_tool("estimate_cost", {"plan": plan})
-        token = (est.structured_content or {})["quote_token"]
+        token = (est.structured_content or {})["quote_id"]
         result = await client.call_tool(
             "deploy_acs",
-            {"cluster": "acf-mcp-dep", "name": "api", "image": "nginx:1.27", "plan": plan, "quote_token": token},
+            {"cluster": "acf-mcp-dep", "name": "api", "image": "nginx:1.27", "plan": plan, "quote_id": token},
         )
     assert not result.is_error, result.content
     out = result.structured_content or {}
@@ -93,10 +93,10 @@ async def test_deploy_acs_with_an_eci_plan_asks_about_eci_pods(
     async with Client(build_server(runtime_on(world)), elicitation_callback=answering("accept", seen)) as client:
         est = await client.call_tool("estimate_cost", {"plan": plan})
         assert not est.is_error, est.content
-        token = (est.structured_content or {})["quote_token"]
+        token = (est.structured_content or {})["quote_id"]
         result = await client.call_tool(
             "deploy_acs",
-            {"cluster": "acf-mcp-ask", "name": "api", "image": "nginx:1.27", "plan": plan, "quote_token": token},
+            {"cluster": "acf-mcp-ask", "name": "api", "image": "nginx:1.27", "plan": plan, "quote_id": token},
         )
     assert not result.is_error, result.content
     out = result.structured_content or {}
@@ -113,14 +113,14 @@ async def test_nobody_is_asked_to_pay_for_pods_that_cannot_run(
     seen: list[str] = []
     async with Client(build_server(runtime_on(world)), elicitation_callback=answering("accept", seen)) as client:
         est = await client.call_tool("estimate_cost", {"plan": ACS})
-        token = (est.structured_content or {})["quote_token"]
+        token = (est.structured_content or {})["quote_id"]
         job = await client.call_tool(
             "run_job",
-            {"cluster": "acf-mcp-noaddon", "script": "echo hi", "compute": "acs", "acs": ACS, "quote_token": token},
+            {"cluster": "acf-mcp-noaddon", "script": "echo hi", "compute": "acs", "acs": ACS, "quote_id": token},
         )
         deploy = await client.call_tool(
             "deploy_acs",
-            {"cluster": "acf-mcp-noaddon", "name": "api", "image": "nginx:1.27", "plan": ACS, "quote_token": token},
+            {"cluster": "acf-mcp-noaddon", "name": "api", "image": "nginx:1.27", "plan": ACS, "quote_id": token},
         )
     assert seen == []
     for refused in (job, deploy):

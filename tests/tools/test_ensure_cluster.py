@@ -391,7 +391,7 @@ def test_a_planted_serverless_cluster_is_reused_with_the_acs_next_step(runtime: 
 
 
 def test_the_consent_question_describes_what_is_bought() -> None:
-    from ack_compute.server.clusters import _describe
+    from ack_compute.server.ensure_cluster import _describe
 
     text = _describe("acf-sls", SERVERLESS)
     assert "ACK Serverless cluster 'acf-sls'" in text and "pro" in text and "no worker nodes" in text

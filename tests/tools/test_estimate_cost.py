@@ -18,10 +18,11 @@ def test_estimate_issues_a_redeemable_quote(runtime: Runtime) -> None:
     est = estimate_cost(plan, default_region="cn-hangzhou", pricer=runtime.pricer, quotes=runtime.quotes)
     assert est.plan.region == "cn-hangzhou", "the echoed plan is normalised"
     assert est.quote_token and est.quote_id and est.expires_at and est.budget.within_caps
-    assert "ensure_cluster" in est.next_step and "accept" in est.next_step
+    assert "ensure_cluster" in est.next_step and "only on their yes" in est.next_step and "quote_id" in est.next_step
     data = est.model_dump(mode="json")
+    assert "quote_token" not in data and "plan_digest" not in data  # kept inside, never shown to the agent
     assert isinstance(data["hourly_total"], float) and isinstance(data["line_items"][0]["unit_price"], float)
-    redemption = runtime.quotes.redeem(est.quote_token, est.plan)
+    redemption = runtime.quotes.redeem(est.quote_id or "", est.plan)  # the short id pays, as the token still does
     assert redemption.total == est.total
     # The agent may also pass back the plan as it first wrote it: same defaults, same digest.
     est2 = estimate_cost(plan, default_region="cn-hangzhou", pricer=runtime.pricer, quotes=runtime.quotes)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ack_compute.tools.errors import QuoteRefused
+from ack_compute.tools.identity import Caller, acting_as
 from ack_compute.tools.ledger import Ledger
 from ack_compute.tools.plans import AcsPlan, ClusterPlan, DataDisk, SystemDisk, normalise
 from ack_compute.tools.quotes import BudgetCaps, QuoteAmounts, QuoteBook, load_or_create_secret
@@ -72,6 +73,27 @@ def test_issue_then_redeem_once(book: QuoteBook) -> None:
     assert redemption.quote_id == quote.quote_id
     assert redemption.hourly == Decimal("5.1234") and redemption.total == Decimal("20.4936")
     assert (quote.expires_at - quote.issued_at).total_seconds() == 900
+
+
+def test_a_quote_id_pays_once_for_its_caller_and_its_plan(book: QuoteBook, ledger: Ledger, clock: Clock) -> None:
+    plan = cluster_plan()
+    quote = book.issue(plan, AMOUNTS)
+    assert book.plan_of(quote.quote_id) == ("cluster", json.loads(json.dumps(plan.model_dump(mode="json"))))
+    with acting_as(Caller(subject="mallory")):
+        refused("not_yours", book.plan_of, quote.quote_id)
+        refused("not_yours", book.redeem, quote.quote_id, plan)
+    err = refused("plan_mismatch", book.verify, quote.quote_id, cluster_plan(node_count=4))
+    assert "node_count: quoted 3, given 4" in err.message
+    other = QuoteBook(b"o" * 32, Ledger(ledger.path.parent / "other.sqlite3"), clock=clock)
+    refused("unknown", other.plan_of, quote.quote_id)  # an id is a row in this ledger, nothing else
+    assert book.redeem(quote.quote_id, plan).quote_id == quote.quote_id
+    refused("already_used", book.redeem, quote.quote_id, plan)
+    refused("already_used", book.redeem, quote.token, plan)  # the old token names the same, used, row
+    clock.now += 10_000
+    later = book.issue(plan, AMOUNTS)
+    clock.now += 900
+    refused("expired", book.redeem, later.quote_id, plan)
+    refused("malformed", book.plan_of, "q-notanid")
 
 
 def test_replay_is_refused(book: QuoteBook) -> None:

@@ -66,7 +66,7 @@ def test_acs_jobs_carry_the_acs_labels_resources_and_virtual_node_placement() ->
         ({"env": {"1BAD NAME": "x"}}, "environment variable"),
         ({"namespace": "Not_A_Label"}, "namespace"),
         ({"timeout_seconds": 5}, "timeout_seconds"),
-        ({"compute": "acs"}, "needs `acs`"),
+        ({"compute": "acs"}, "needs quote_id"),
         ({"quote_token": "abc"}, "only with compute=acs"),
         ({"compute": "acs", "acs": {"vcpu": 1, "memory_gib": 2, "replicas": 2}}, "replicas to 1"),
         ({"compute": "acs", "acs": {"vcpu": 1, "memory_gib": 2, "hours": 0.5}, "timeout_seconds": 3600}, "exceeds"),
