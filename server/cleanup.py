@@ -56,7 +56,7 @@ def register_cleanup(server: MCPServer, runtime: Runtime) -> None:
             dry_run=dry_run,
         )
         if dry_run:
-            return lean(await anyio.to_thread.run_sync(lambda: cleaner.plan(request)))
+            return lean(_for_agent(await anyio.to_thread.run_sync(lambda: cleaner.plan(request))))
         report = await anyio.to_thread.run_sync(lambda: cleaner.start(request, requested_by(ctx)))
         operation_id = report.operation_id
         report = await wait_then_answer(
@@ -70,4 +70,13 @@ def register_cleanup(server: MCPServer, runtime: Runtime) -> None:
             ),
             what="Cleanup",
         )
-        return lean(report)
+        return lean(_for_agent(report))
+
+
+KUBE_KINDS = ("job", "deployment", "service", "configmap")
+
+
+def _for_agent(report: CleanupReport) -> CleanupReport:
+    """A Kubernetes object's uid is bookkeeping (its name says which it is): left out of what the model reads."""
+    items = [i.model_copy(update={"cloud_id": None}) if i.kind in KUBE_KINDS else i for i in report.items]
+    return report.model_copy(update={"items": items})

@@ -44,7 +44,7 @@ class CleanupItem(BaseModel):
     resource_id: int = Field(0, exclude=True)
     kind: str
     name: str
-    cloud_id: str | None
+    cloud_id: str | None = None
     region: str = Field("", exclude=True)
     operation_id: str = Field("", exclude=True)
     action: Action
