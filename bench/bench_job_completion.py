@@ -29,7 +29,7 @@ from ack_compute.cloud.config import StaticCredentials  # noqa: E402
 from ack_compute.sandbox import SandboxCloud  # noqa: E402
 from ack_compute.server.runtime import Runtime  # noqa: E402
 from ack_compute.server.settings import Settings  # noqa: E402
-from ack_compute.tools.run_job import RUN_LABEL, JobRequest  # noqa: E402
+from ack_compute.tools.job_spec import RUN_LABEL, JobRequest  # noqa: E402
 
 POLL_SECONDS = 10.0
 

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from ack_compute.tools.ensure_cluster import CLUSTER_NAME
+from ack_compute.tools.job_spec import DNS_LABEL, IMAGE_PATTERN
 from ack_compute.tools.quotes import QUOTE_ID
-from ack_compute.tools.run_job import DNS_LABEL, IMAGE_PATTERN
 from ack_compute.tools.targets import CLUSTER_REF_PATTERN
 
 MAX_WAIT = 50  # hosts cancel calls at about 60 s

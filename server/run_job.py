@@ -18,8 +18,8 @@ from ack_compute.server.quoting import quoted_plan
 from ack_compute.server.results import lean
 from ack_compute.server.runtime import Runtime
 from ack_compute.server.waiting import requested_by, wait_then_answer
+from ack_compute.tools.job_spec import JobOutcome, JobRequest
 from ack_compute.tools.plans import AcsPlan
-from ack_compute.tools.run_job import JobOutcome, JobRequest
 
 ACS: TypeAdapter[AcsPlan] = TypeAdapter(AcsPlan)
 DESCRIPTION = (

@@ -18,9 +18,9 @@ from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.kube_workloads import KubeWorkloads
 from ack_compute.tools.cleanup import Cleaner, CleanupRequest
 from ack_compute.tools.errors import AckComputeError
+from ack_compute.tools.job_spec import CONTAINER, RUN_LABEL, tail
 from ack_compute.tools.operations import Operations, OperationStatus
 from ack_compute.tools.ownership import Ownership
-from ack_compute.tools.run_job import CONTAINER, RUN_LABEL, tail
 from ack_compute.tools.targets import ClusterTarget, Targets
 
 log = logging.getLogger("ack_compute.cancel")

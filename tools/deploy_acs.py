@@ -23,11 +23,7 @@ from ack_compute.cloud.kube_workloads import KubeWorkloads, PodView, pod_view
 from ack_compute.tools import acs_placement
 from ack_compute.tools.errors import AckComputeError, CloudFailure
 from ack_compute.tools.identity import current_caller
-from ack_compute.tools.ownership import NameBusy, OwnedResource, Ownership
-from ack_compute.tools.plans import AcsPlan, EciPlan
-from ack_compute.tools.purchase import Claim, Policy, Purchase, bind_plan
-from ack_compute.tools.quotes import QuoteBook, QuoteRecord
-from ack_compute.tools.run_job import (
+from ack_compute.tools.job_spec import (
     DNS_LABEL,
     ENV_NAME,
     FAIL_FAST_REASONS,
@@ -36,6 +32,10 @@ from ack_compute.tools.run_job import (
     OPERATION_LABEL,
     refuse_system_namespace,
 )
+from ack_compute.tools.ownership import NameBusy, OwnedResource, Ownership
+from ack_compute.tools.plans import AcsPlan, EciPlan
+from ack_compute.tools.purchase import Claim, Policy, Purchase, bind_plan
+from ack_compute.tools.quotes import QuoteBook, QuoteRecord
 from ack_compute.tools.targets import CLUSTER_REF_PATTERN, ClusterTarget, Targets
 
 PLAN_ANNOTATION = "ack-compute-mcp/plan"

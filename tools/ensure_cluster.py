@@ -9,30 +9,21 @@ vSwitch zone, every pod billed as an ECI/ACS instance.
 from __future__ import annotations
 
 import os
-import secrets
-import string
 import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 
-from ack_compute.cloud.cs import (
-    AddonSpec,
-    ClusterInfo,
-    ClusterSpec,
-    ContainerService,
-    DataDiskSpec,
-    NodePoolSpec,
-    ScalingGroupSpec,
-)
+from ack_compute.cloud.cs import ClusterInfo, ContainerService
 from ack_compute.cloud.ecs import EcsCatalog
 from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.retry import while_token_processing
 from ack_compute.cloud.vpc import VpcNetworks
 from ack_compute.tools.acs_placement import VIRTUAL_NODE_LABEL
+from ack_compute.tools.cluster_spec import create_spec
 from ack_compute.tools.cluster_states import Disposition, describe, disposition, exists, is_usable, sentence
 from ack_compute.tools.errors import AckComputeError, CloudFailure, InvalidPlan
 from ack_compute.tools.identity import current_caller
@@ -92,21 +83,6 @@ class ClusterSettings(BaseModel):
     probe_concurrency: int = 32
     create_timeout_s: float = 1800.0
     nodes_timeout_s: float = 900.0
-
-
-def login_password(length: int = 20) -> str:
-    """Random, with the three character classes CreateCluster demands; never returned or logged."""
-    alphabet = string.ascii_letters + string.digits + "!@#%^*_+-="
-    while True:
-        candidate = "".join(secrets.choice(alphabet) for _ in range(length))
-        classes = [
-            any(c.islower() for c in candidate),
-            any(c.isupper() for c in candidate),
-            any(c.isdigit() for c in candidate),
-            any(not c.isalnum() for c in candidate),
-        ]
-        if sum(classes) >= 3:
-            return candidate
 
 
 class ClusterService:
@@ -605,7 +581,7 @@ class ClusterService:
             ],
         )
         ctx.progress(0.12, "create", "calling CreateCluster")
-        body = self._create_body(p["name"], p["region"], plan, net, tags, row.client_token, p.get("security_group_id"))
+        body = create_spec(p["name"], p["region"], plan, net, tags, row.client_token, p.get("security_group_id"))
         cluster_id, task_id = while_token_processing(
             lambda: self.cs.create_cluster(body),
             self.settings.create_timeout_s,
@@ -624,86 +600,6 @@ class ClusterService:
             if c.tags.get(OPERATION_TAG) == operation_id:
                 return c.cluster_id
         return None
-
-    @staticmethod
-    def _create_body(
-        name: str,
-        region: str,
-        plan: ClusterPlan | ServerlessPlan,
-        net: Any,
-        tags: dict[str, str],
-        client_token: str,
-        security_group_id: str | None = None,
-    ) -> ClusterSpec:
-        """The CreateCluster spec (cloud/cs.py says which fields and why). Without a given security group ACK
-        creates an enterprise one and releases it with the cluster, so nothing is left to clean up for it."""
-        if isinstance(plan, ServerlessPlan):
-            return ClusterService._serverless_body(name, region, plan, net, tags, client_token, security_group_id)
-        disk = plan.system_disk
-        pool = NodePoolSpec(
-            name="acf-default",
-            scaling_group=ScalingGroupSpec(
-                vswitch_ids=[net.vswitch_id],
-                instance_types=plan.instance_types,
-                desired_size=plan.node_count,
-                system_disk_category=disk.category,
-                system_disk_size=disk.size_gib,
-                system_disk_performance_level=disk.performance_level,
-                data_disks=[
-                    DataDiskSpec(category=d.category, size=d.size_gib, performance_level=d.performance_level)
-                    for d in plan.data_disks
-                ],
-                login_password=SecretStr(login_password()),
-            ),
-        )
-        return ClusterSpec(
-            name=name,
-            cluster_spec="ack.pro.small" if plan.edition == "pro" else "ack.standard",
-            region_id=region,
-            vpcid=net.vpc_id,
-            vswitch_ids=[net.vswitch_id],
-            container_cidr=net.container_cidr,
-            service_cidr=net.service_cidr,
-            snat_entry=plan.new_vpc_with_snat,
-            endpoint_public_access=True,
-            security_group_id=security_group_id,
-            is_enterprise_security_group=None if security_group_id else True,
-            client_token=client_token,
-            tags=tags,
-            nodepools=[pool],
-        )
-
-    @staticmethod
-    def _serverless_body(
-        name: str,
-        region: str,
-        plan: ServerlessPlan,
-        net: Any,
-        tags: dict[str, str],
-        client_token: str,
-        security_group_id: str | None = None,
-    ) -> ClusterSpec:
-        """CreateCluster for ACK Serverless (the documented body of "create an ACK Serverless cluster"):
-        profile Serverless, no node pools, no pod CIDR (pods take vSwitch IPs, one ENI each), ack-virtual-node
-        built in. Without a given security group ACK creates one for the pods and releases it with the cluster;
-        `is_enterprise_security_group` is not a Serverless field, so it is not sent. CoreDNS is asked for as the
-        `coredns` add-on (the deprecated `service_discovery_types` was the old way) because the API's default
-        is no in-cluster service discovery at all."""
-        return ClusterSpec(
-            name=name,
-            profile="Serverless",
-            cluster_spec="ack.pro.small" if plan.edition == "pro" else "ack.standard",
-            region_id=region,
-            vpcid=net.vpc_id,
-            vswitch_ids=[net.vswitch_id],
-            service_cidr=net.service_cidr,
-            snat_entry=plan.new_vpc_with_snat,
-            endpoint_public_access=True,
-            security_group_id=security_group_id,
-            client_token=client_token,
-            tags=tags,
-            addons=[AddonSpec(name="coredns")],
-        )
 
     def _wait_running(self, ctx: OperationContext, cluster_id: str) -> ClusterInfo:
         """The cloud's own state, read with backoff (1 s doubling to 15 s): ACK has no watch API."""

@@ -13,9 +13,9 @@ from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.kube_workloads import KubeWorkloads
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.identity import current_caller
+from ack_compute.tools.job_spec import CONTAINER, RUN_LABEL
 from ack_compute.tools.ledger import Ledger
 from ack_compute.tools.operations import OperationStatus
-from ack_compute.tools.run_job import CONTAINER, RUN_LABEL
 from ack_compute.tools.targets import ClusterTarget, Targets
 
 log = logging.getLogger("ack_compute.job_logs")

@@ -22,8 +22,8 @@ from ack_compute.server.runtime import Runtime
 from ack_compute.server.settings import Settings
 from ack_compute.tools.cleanup import CleanupReport, CleanupRequest
 from ack_compute.tools.estimate_cost import estimate_cost
+from ack_compute.tools.job_spec import JobOutcome, JobRequest
 from ack_compute.tools.plans import ClusterPlan, ServerlessPlan
-from ack_compute.tools.run_job import JobOutcome, JobRequest
 
 
 def _load(name: str) -> object:

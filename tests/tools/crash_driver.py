@@ -29,8 +29,8 @@ from ack_compute.cloud.kube_workloads import KubeWorkloads
 from ack_compute.server.runtime import Runtime
 from ack_compute.server.settings import Settings
 from ack_compute.tools.estimate_cost import estimate_cost
+from ack_compute.tools.job_spec import JobRequest
 from ack_compute.tools.plans import ClusterPlan
-from ack_compute.tools.run_job import JobRequest
 
 
 def emit(event: str, **fields: Any) -> None:

@@ -16,10 +16,10 @@ from ack_compute.tools.cancel import Canceller
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.identity import Caller, acting_as
+from ack_compute.tools.job_spec import JobRequest
 from ack_compute.tools.ledger import Ledger
 from ack_compute.tools.operations import Operations, OperationStatus, view
 from ack_compute.tools.plans import ClusterPlan
-from ack_compute.tools.run_job import JobRequest
 
 PLAN = ClusterPlan(edition="pro", instance_types=["ecs.g7.xlarge"], node_count=1, zone="cn-hangzhou-h", hours=1)
 

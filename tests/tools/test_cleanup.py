@@ -14,8 +14,8 @@ from ack_compute.tools.cleanup import CleanupReport, CleanupRequest
 from ack_compute.tools.ensure_cluster import MANAGED_BY, OPERATION_TAG
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.identity import Caller, acting_as
+from ack_compute.tools.job_spec import JobRequest
 from ack_compute.tools.plans import ClusterPlan
-from ack_compute.tools.run_job import JobRequest
 
 PLAN = ClusterPlan(instance_types=["ecs.g7.xlarge"], node_count=1, zone="cn-hangzhou-h", hours=1)
 

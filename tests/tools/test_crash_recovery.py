@@ -32,10 +32,10 @@ from ack_compute.tools.cleanup import CleanupReport, CleanupRequest
 from ack_compute.tools.ensure_cluster import MANAGED_BY, OPERATION_TAG
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.estimate_cost import estimate_cost
+from ack_compute.tools.job_spec import RUN_LABEL, JobOutcome
 from ack_compute.tools.operations import OperationStatus
 from ack_compute.tools.ownership import OwnedResource
 from ack_compute.tools.plans import ClusterPlan
-from ack_compute.tools.run_job import RUN_LABEL, JobOutcome
 
 pytestmark = pytest.mark.slow
 

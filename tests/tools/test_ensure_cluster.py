@@ -11,6 +11,7 @@ import pytest
 
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.runtime import Runtime
+from ack_compute.tools.cluster_spec import create_spec
 from ack_compute.tools.ensure_cluster import MANAGED_BY, OPERATION_TAG
 from ack_compute.tools.errors import AckComputeError, QuoteRefused
 from ack_compute.tools.estimate_cost import estimate_cost
@@ -251,7 +252,7 @@ def test_a_cluster_still_initial_is_waited_for_not_duplicated(runtime: Runtime, 
 
 
 def test_a_given_security_group_is_used_instead_of_a_new_one(runtime: Runtime, world: SandboxCloud) -> None:
-    body = runtime.clusters._create_body(
+    body = create_spec(
         "acf-sg",
         "cn-hangzhou",
         PLAN,
@@ -315,7 +316,7 @@ def test_the_serverless_body_has_no_nodes(runtime: Runtime) -> None:
             "service_cidr": "172.21.0.0/20",
         },
     )()
-    body = runtime.clusters._create_body("acf-s", "cn-hangzhou", SERVERLESS, net, {"k": "v"}, "token").wire_body()
+    body = create_spec("acf-s", "cn-hangzhou", SERVERLESS, net, {"k": "v"}, "token").wire_body()
     assert body == {
         "name": "acf-s",
         "cluster_type": "ManagedKubernetes",
@@ -331,7 +332,7 @@ def test_the_serverless_body_has_no_nodes(runtime: Runtime) -> None:
         "tags": [{"key": "k", "value": "v"}],
         "addons": [{"name": "coredns"}],
     }
-    given = runtime.clusters._create_body("acf-s", "cn-hangzhou", ServerlessPlan(), net, {}, "t", "sg-given")
+    given = create_spec("acf-s", "cn-hangzhou", ServerlessPlan(), net, {}, "t", "sg-given")
     assert given.security_group_id == "sg-given" and given.cluster_spec == "ack.standard"
 
 

@@ -13,9 +13,9 @@ from ack_compute.server.runtime import Runtime
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.identity import Caller, acting_as
 from ack_compute.tools.job_logs import JobLogs
+from ack_compute.tools.job_spec import JobRequest
 from ack_compute.tools.operations import OperationView, view
 from ack_compute.tools.plans import ClusterPlan
-from ack_compute.tools.run_job import JobRequest
 
 PLAN = ClusterPlan(edition="pro", instance_types=["ecs.g7.xlarge"], node_count=1, zone="cn-hangzhou-h", hours=1)
 

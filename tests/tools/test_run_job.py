@@ -16,8 +16,8 @@ from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools.errors import AckComputeError, QuoteRefused
 from ack_compute.tools.estimate_cost import estimate_cost
+from ack_compute.tools.job_spec import JobOutcome, JobRequest
 from ack_compute.tools.plans import AcsPlan, normalise
-from ack_compute.tools.run_job import JobOutcome, JobRequest
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from ack_compute.cloud.kube_workloads import NodeView
 from ack_compute.tools import acs_placement
 from ack_compute.tools.deploy_acs import DeployRequest, costs_more, deployment_manifest, service_manifest
 from ack_compute.tools.errors import AckComputeError
+from ack_compute.tools.job_spec import JobRequest, config_map_manifest, job_manifest, resolve_image, tail
 from ack_compute.tools.plans import AcsPlan
-from ack_compute.tools.run_job import JobRequest, config_map_manifest, job_manifest, resolve_image, tail
 
 CLUSTER = "c" + "0" * 32
 
