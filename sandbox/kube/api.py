@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from ack_compute.sandbox.kube import discovery
-from ack_compute.sandbox.kube.apps import scale_subresource
 from ack_compute.sandbox.kube.auth import ANONYMOUS, UserInfo
 from ack_compute.sandbox.kube.context import WriteContext
 from ack_compute.sandbox.kube.managed_fields import manager_from_user_agent
@@ -25,6 +24,7 @@ from ack_compute.sandbox.kube.pod_log import pod_log
 from ack_compute.sandbox.kube.rbac import authorize, forbidden_message
 from ack_compute.sandbox.kube.registry import Kind
 from ack_compute.sandbox.kube.request_info import RequestInfo, parse_request
+from ack_compute.sandbox.kube.scale import scale_subresource
 from ack_compute.sandbox.kube.selectors import SelectorError, parse_field_selector, parse_label_selector
 from ack_compute.sandbox.kube.status import (
     GroupResource,

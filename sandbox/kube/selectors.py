@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from ack_compute.sandbox.kube.validation import label_key, label_value
 
@@ -393,3 +394,60 @@ def parse_field_selector(text: str | None, supported: frozenset[str]) -> FieldSe
         if term.field not in supported:
             raise SelectorError(f"field label not supported: {term.field}")
     return FieldSelector(tuple(terms))
+
+
+# --- metav1.LabelSelector objects ---------------------------------------------------------------------------
+
+_SELECTOR_OPERATORS = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
+
+
+class InvalidSelector(ValueError):
+    """A metav1.LabelSelector that labels.NewRequirement rejects."""
+
+
+def label_selector(selector: Any) -> LabelSelector | None:
+    """metav1.LabelSelectorAsSelector: None for a missing selector (it selects nothing), an empty LabelSelector
+    for `{}` (it selects everything); raises InvalidSelector when a requirement is malformed."""
+    if selector is None:
+        return None
+    if not isinstance(selector, dict):
+        raise InvalidSelector("selector must be an object")
+    requirements: list[Requirement] = []
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if label_key(key) or label_value(str(value)):
+            raise InvalidSelector(f"invalid label {key}={value}")
+        requirements.append(Requirement(key, "=", (str(value),)))
+    for expression in selector.get("matchExpressions") or []:
+        expression = expression if isinstance(expression, dict) else {}
+        key, operator = expression.get("key") or "", _SELECTOR_OPERATORS.get(expression.get("operator") or "")
+        values = [str(v) for v in expression.get("values") or []]
+        if operator is None or label_key(key):
+            raise InvalidSelector(f"invalid requirement on {key!r}")
+        if (operator in ("in", "notin")) != bool(values) or any(label_value(v) for v in values):
+            raise InvalidSelector(f"invalid values for {key!r}")
+        requirements.append(Requirement(key, operator, tuple(sorted(set(values)))))
+    requirements.sort(key=lambda r: r.key)
+    return LabelSelector(tuple(requirements))
+
+
+def selector_string(selector: LabelSelector | None) -> str:
+    """labels.Selector.String(): what the scale subresource reports in status.selector."""
+    if selector is None:
+        return ""
+    parts = []
+    for requirement in selector.requirements:
+        values = ",".join(requirement.values)
+        parts.append(
+            {
+                "=": f"{requirement.key}={values}",
+                "in": f"{requirement.key} in ({values})",
+                "notin": f"{requirement.key} notin ({values})",
+                "exists": requirement.key,
+                "!": f"!{requirement.key}",
+            }[requirement.operator]
+        )
+    return ",".join(parts)
+
+
+def selects(selector: LabelSelector | None, labels: Mapping[str, str] | None) -> bool:
+    return selector is not None and selector.matches(labels)

@@ -16,13 +16,10 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from ack_compute.sandbox.kube import KubeCluster
-from ack_compute.sandbox.kube.apps import (
-    DEPLOYMENT,
-    REPLICA_SET,
-    canonical_quantity,
-    pod_template_hash,
-    scale_subresource,
-)
+from ack_compute.sandbox.kube.apps_kinds import DEPLOYMENT, REPLICA_SET
+from ack_compute.sandbox.kube.pod_template_hash import pod_template_hash
+from ack_compute.sandbox.kube.quantity import canonical_quantity
+from ack_compute.sandbox.kube.scale import scale_subresource
 from ack_compute.sandbox.kube.services import NODE_PORT_RANGE, SERVICE, SERVICE_CIDR
 from ack_compute.sandbox.kube.status import StatusError
 
