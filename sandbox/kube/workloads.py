@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ack_compute.sandbox.kube import apps, configmaps, jobs, services
+from ack_compute.sandbox.kube import apps, configmaps, job_controller, jobs, services
 from ack_compute.sandbox.kube.registry import Kind
 
 if TYPE_CHECKING:
@@ -18,5 +18,5 @@ def workload_kinds() -> tuple[Kind, ...]:
 
 def install_controllers(cluster: KubeCluster) -> None:
     """Register the job, ttl-after-finished, deployment and replicaset controllers on the cluster."""
-    jobs.install(cluster)
+    job_controller.install(cluster)
     apps.install(cluster)

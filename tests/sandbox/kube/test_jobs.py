@@ -11,7 +11,8 @@ from typing import Any
 from kubernetes import client
 
 from ack_compute.sandbox.kube import KubeCluster
-from ack_compute.sandbox.kube.jobs import JOB, finished_condition, selector_matches
+from ack_compute.sandbox.kube.job_controller import finished_condition
+from ack_compute.sandbox.kube.jobs import JOB, selector_matches
 from ack_compute.sandbox.kube.pods import POD
 
 
