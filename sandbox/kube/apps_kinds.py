@@ -12,11 +12,10 @@ from ack_compute.sandbox.kube.apps_validation import (
     validate_workload_status,
 )
 from ack_compute.sandbox.kube.context import WriteContext
-from ack_compute.sandbox.kube.pods import default_pod_spec
+from ack_compute.sandbox.kube.pods import default_pod_template_spec
 from ack_compute.sandbox.kube.quantity import canonical_quantity
 from ack_compute.sandbox.kube.registry import Kind, Strategy
 from ack_compute.sandbox.kube.status import FieldError
-from ack_compute.sandbox.kube.store import clone
 from ack_compute.sandbox.kube.validation import (
     name_is_dns_subdomain,
     validate_object_meta,
@@ -34,18 +33,10 @@ def default_pod_template(template: dict[str, Any]) -> None:
     spec = template.get("spec")
     if not isinstance(spec, dict):
         spec = template["spec"] = {}
+    default_pod_template_spec(spec)
     containers = [c for field in ("initContainers", "containers") for c in spec.get(field) or [] if isinstance(c, dict)]
-    requests_before = [clone((c.get("resources") or {}).get("requests")) for c in containers]
-    had_service_links = "enableServiceLinks" in spec
-    default_pod_spec(spec)
-    if not had_service_links:
-        spec.pop("enableServiceLinks", None)
-    for container, requests in zip(containers, requests_before, strict=True):
+    for container in containers:
         resources = container.setdefault("resources", {})
-        if requests is None:
-            resources.pop("requests", None)
-        else:
-            resources["requests"] = requests
         for name in ("limits", "requests"):
             if isinstance(resources.get(name), dict):
                 resources[name] = {k: canonical_quantity(v, milli=True) for k, v in resources[name].items()}

@@ -8,7 +8,7 @@ from typing import Any
 
 from ack_compute.sandbox.kube.go_literals import go_int_or_string, go_label_selector, go_quote, go_string_map
 from ack_compute.sandbox.kube.pods import validate_pod_spec
-from ack_compute.sandbox.kube.selectors import InvalidSelector, LabelSelector, label_selector, selects
+from ack_compute.sandbox.kube.selectors import LabelSelector, SelectorError, label_selector, selects
 from ack_compute.sandbox.kube.status import (
     FieldError,
     GoLiteral,
@@ -18,8 +18,8 @@ from ack_compute.sandbox.kube.status import (
     required,
 )
 from ack_compute.sandbox.kube.validation import (
-    label_key,
     validate_annotations,
+    validate_label_selector,
     validate_labels,
 )
 
@@ -34,28 +34,6 @@ def _nonnegative(value: Any, path: str) -> list[FieldError]:
     if isinstance(value, int) and value < 0:
         return [invalid(path, value, "must be greater than or equal to 0")]
     return []
-
-
-def _validate_selector(selector: Mapping[str, Any], path: str) -> list[FieldError]:
-    """unversioned ValidateLabelSelector."""
-    errors = validate_labels(selector.get("matchLabels"), f"{path}.matchLabels")
-    for index, expression in enumerate(selector.get("matchExpressions") or []):
-        item = f"{path}.matchExpressions[{index}]"
-        expression = expression if isinstance(expression, dict) else {}
-        operator, values = expression.get("operator") or "", expression.get("values") or []
-        if operator in ("In", "NotIn"):
-            if not values:
-                errors.append(required(f"{item}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
-        elif operator in ("Exists", "DoesNotExist"):
-            if values:
-                errors.append(
-                    forbidden(f"{item}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'")
-                )
-        else:
-            errors.append(invalid(f"{item}.operator", operator, "not a valid selector operator"))
-        key = expression.get("key") or ""
-        errors.extend(invalid(f"{item}.key", key, msg) for msg in label_key(key))
-    return errors
 
 
 def _validate_template(template: Mapping[str, Any], selector: LabelSelector | None, path: str) -> list[FieldError]:
@@ -92,13 +70,13 @@ def _validate_selector_and_template(spec: Mapping[str, Any]) -> list[FieldError]
     if raw is None:
         errors.append(required("spec.selector"))
     elif isinstance(raw, dict):
-        errors.extend(_validate_selector(raw, "spec.selector"))
+        errors.extend(validate_label_selector(raw, "spec.selector"))
         if not raw.get("matchLabels") and not raw.get("matchExpressions"):
             errors.append(invalid("spec.selector", go_label_selector(raw), "empty selector is invalid for deployment"))
     try:
         selector = label_selector(raw)
-    except InvalidSelector:
-        errors.append(invalid("spec.selector", go_label_selector(raw or {}), "invalid label selector"))
+    except SelectorError:
+        errors.append(invalid("spec.selector", go_label_selector(raw), "invalid label selector"))
     else:
         errors.extend(_validate_template(spec.get("template") or {}, selector, "spec.template"))
     return errors

@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     from ack_compute.sandbox.kube.registry import Registry
     from ack_compute.sandbox.kube.store import Store
 
-# The alphabet and length of generateName suffixes (no vowels, so no words).
-_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+# rand.SafeEncodeString's alphabet (no vowels, no 0/1/3, so no words): generateName suffixes and hashes.
+SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _NAME_SUFFIX_LENGTH = 5
 MAX_GENERATED_NAME_LENGTH = 63 - _NAME_SUFFIX_LENGTH
 
@@ -52,7 +52,7 @@ def new_uid() -> str:
 def generate_name(base: str) -> str:
     if len(base) > MAX_GENERATED_NAME_LENGTH:
         base = base[:MAX_GENERATED_NAME_LENGTH]
-    return base + "".join(secrets.choice(_NAME_ALPHABET) for _ in range(_NAME_SUFFIX_LENGTH))
+    return base + "".join(secrets.choice(SAFE_ALPHABET) for _ in range(_NAME_SUFFIX_LENGTH))
 
 
 @dataclass

@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ack_compute.sandbox.kube.context import WriteContext
+from ack_compute.sandbox.kube.controllers import CONTROLLER_MANAGER
 from ack_compute.sandbox.kube.registry import Kind
+from ack_compute.sandbox.kube.selectors import LabelSelector, selects
 from ack_compute.sandbox.kube.status import StatusError
 from ack_compute.sandbox.kube.store import Obj, clone
 
@@ -20,7 +22,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("ack_compute.sandbox.kube")
 
 
-CONTROLLER_MANAGER = "kube-controller-manager"
 BURST_REPLICAS = 500
 
 
@@ -173,3 +174,26 @@ class AppsController:
         if not refs:
             del updated["metadata"]["ownerReferences"]
         return self._objects.try_update(kind, updated, self._ctx())
+
+    def _claim(
+        self, owner: Obj, owner_kind: Kind, kind: Kind, selector: LabelSelector | None, candidates: list[Obj]
+    ) -> list[Obj]:
+        """BaseControllerRefManager.ClaimObject over the candidates: keep what the owner controls and its selector
+        matches (all of it while the owner is being deleted), adopt matching orphans, release the rest."""
+        uid = owner["metadata"]["uid"]
+        deleting = bool(owner["metadata"].get("deletionTimestamp"))
+        claimed = []
+        for obj in candidates:
+            ref = controller_of(obj)
+            matches = selects(selector, obj["metadata"].get("labels"))
+            if ref is not None and ref.get("uid") == uid:
+                if matches or deleting:
+                    claimed.append(obj)
+                else:
+                    self._set_owner(kind, obj, [r for r in obj["metadata"]["ownerReferences"] if r.get("uid") != uid])
+            elif ref is None and matches and not deleting and not obj["metadata"].get("deletionTimestamp"):
+                refs = [*(obj["metadata"].get("ownerReferences") or []), controller_ref(owner, owner_kind)]
+                adopted = self._set_owner(kind, obj, refs)
+                if adopted is not None:
+                    claimed.append(adopted)
+        return claimed

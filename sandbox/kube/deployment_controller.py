@@ -32,7 +32,7 @@ from ack_compute.sandbox.kube.deployment_util import (
     set_condition,
 )
 from ack_compute.sandbox.kube.pods import POD
-from ack_compute.sandbox.kube.selectors import InvalidSelector, LabelSelector, label_selector, selects
+from ack_compute.sandbox.kube.selectors import LabelSelector, SelectorError, label_selector, selects
 from ack_compute.sandbox.kube.store import Obj, clone
 
 
@@ -48,7 +48,7 @@ class DeploymentController(DeploymentSync):
         d = clone(stored)
         try:
             selector = label_selector(d["spec"].get("selector"))
-        except InvalidSelector:
+        except SelectorError:
             return
         if selector is not None and selector.empty:
             status = d.setdefault("status", {})

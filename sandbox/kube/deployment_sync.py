@@ -48,7 +48,7 @@ from ack_compute.sandbox.kube.deployment_util import (
 )
 from ack_compute.sandbox.kube.objects import DeleteOptions
 from ack_compute.sandbox.kube.pod_template_hash import pod_template_hash
-from ack_compute.sandbox.kube.selectors import LabelSelector, selects
+from ack_compute.sandbox.kube.selectors import LabelSelector
 from ack_compute.sandbox.kube.status import StatusError
 from ack_compute.sandbox.kube.store import Obj, clone
 
@@ -69,26 +69,8 @@ class DeploymentSync(AppsController):
 
     def _claim_replica_sets(self, d: Obj, selector: LabelSelector | None) -> list[Obj]:
         """ReplicaSetControllerRefManager.ClaimReplicaSets."""
-        uid = d["metadata"]["uid"]
-        deleting = bool(d["metadata"].get("deletionTimestamp"))
         candidates, _ = self._store.list(REPLICA_SET.key, d["metadata"]["namespace"])
-        owned = []
-        for rs in candidates:
-            ref = controller_of(rs)
-            matches = selects(selector, rs["metadata"].get("labels"))
-            if ref is not None and ref.get("uid") == uid:
-                if matches or deleting:
-                    owned.append(rs)
-                else:
-                    self._set_owner(
-                        REPLICA_SET, rs, [r for r in rs["metadata"]["ownerReferences"] if r.get("uid") != uid]
-                    )
-            elif ref is None and matches and not deleting and not rs["metadata"].get("deletionTimestamp"):
-                refs = [*(rs["metadata"].get("ownerReferences") or []), controller_ref(d, DEPLOYMENT)]
-                adopted = self._set_owner(REPLICA_SET, rs, refs)
-                if adopted is not None:
-                    owned.append(adopted)
-        return owned
+        return self._claim(d, DEPLOYMENT, REPLICA_SET, selector, candidates)
 
     def _all_replica_sets(self, d: Obj, rs_list: list[Obj], *, create: bool) -> tuple[Obj | None, list[Obj]]:
         """getAllReplicaSetsAndSyncRevision: (the new ReplicaSet or None, all the old ones)."""

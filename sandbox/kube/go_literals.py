@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from ack_compute.sandbox.kube.status import GoLiteral
@@ -20,14 +19,16 @@ def go_string_map(values: Any) -> str:
     return "map[string]string{" + items + "}"
 
 
-def go_strings(values: Any) -> str:
+def go_strings(values: Any) -> GoLiteral:
     if not values:
-        return "[]string(nil)"
-    return "[]string{" + ", ".join(go_quote(v) for v in values) + "}"
+        return GoLiteral("[]string(nil)")
+    return GoLiteral("[]string{" + ", ".join(go_quote(v) for v in values) + "}")
 
 
-def go_label_selector(selector: Mapping[str, Any]) -> GoLiteral:
-    expressions = selector.get("matchExpressions") or []
+def go_label_selector(selector: Any) -> GoLiteral:
+    """%#v of a metav1.LabelSelector, as field errors print it (what is not an object prints as empty)."""
+    selector = selector if isinstance(selector, dict) else {}
+    expressions = [e if isinstance(e, dict) else {} for e in selector.get("matchExpressions") or []]
     if expressions:
         items = ", ".join(
             f"v1.LabelSelectorRequirement{{Key:{go_quote(e.get('key') or '')}, Operator:"

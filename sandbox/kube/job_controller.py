@@ -16,6 +16,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ack_compute.sandbox.kube.context import WriteContext, now_rfc3339
+from ack_compute.sandbox.kube.controller_utils import controller_ref, is_pod_active
+from ack_compute.sandbox.kube.controllers import CONTROLLER_MANAGER
 from ack_compute.sandbox.kube.jobs import DEFAULT_BACKOFF_LIMIT, JOB
 from ack_compute.sandbox.kube.objects import DeleteOptions
 from ack_compute.sandbox.kube.pods import POD
@@ -33,7 +35,6 @@ JOB_BACKOFF_SECONDS = 10.0
 MAX_JOB_BACKOFF_SECONDS = 360.0
 STATUS_UPDATE_RETRIES = 3
 FOREGROUND_FINALIZER = "foregroundDeletion"
-CONTROLLER_MANAGER = "kube-controller-manager"
 BACKOFF_LIMIT_EXCEEDED = ("BackoffLimitExceeded", "Job has reached the specified backoff limit")
 DEADLINE_EXCEEDED = ("DeadlineExceeded", "Job was active longer than specified deadline")
 
@@ -162,7 +163,7 @@ class JobController:
         spec = job.get("spec") or {}
         status = job.get("status") or {}
         now = time.monotonic()
-        active_pods = [pod for pod in pods if _is_active(pod)]
+        active_pods = [pod for pod in pods if is_pod_active(pod)]
         active = len(active_pods)
         succeeded = _phase_count(pods, "Succeeded")
         failed = _phase_count(pods, "Failed")
@@ -296,16 +297,7 @@ class JobController:
         pod_meta: dict[str, Any] = {
             "generateName": prefix,
             "labels": labels,
-            "ownerReferences": [
-                {
-                    "apiVersion": JOB.api_version,
-                    "kind": JOB.kind,
-                    "name": metadata["name"],
-                    "uid": metadata["uid"],
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [controller_ref(job, JOB)],
         }
         if template_meta.get("annotations"):
             pod_meta["annotations"] = dict(template_meta["annotations"])

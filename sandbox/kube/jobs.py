@@ -4,28 +4,26 @@ with the real messages. The job and ttl-after-finished controllers are in job_co
 
 from __future__ import annotations
 
-import copy
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from ack_compute.sandbox.kube.canonical import null_times
 from ack_compute.sandbox.kube.context import WriteContext
-from ack_compute.sandbox.kube.pods import default_pod_spec, validate_pod_spec
+from ack_compute.sandbox.kube.go_literals import go_label_selector, go_string_map
+from ack_compute.sandbox.kube.pods import default_pod_template_spec, validate_pod_spec
 from ack_compute.sandbox.kube.registry import Kind, Strategy
+from ack_compute.sandbox.kube.selectors import selector_matches
 from ack_compute.sandbox.kube.status import (
     FieldError,
     GoLiteral,
-    forbidden,
     invalid,
     not_supported,
     required,
 )
 from ack_compute.sandbox.kube.validation import (
-    label_key,
-    label_value,
     name_is_dns_subdomain,
     validate_annotations,
+    validate_label_selector,
     validate_labels,
     validate_object_meta,
     validate_object_meta_update,
@@ -38,32 +36,9 @@ JOB_FIELD_LABELS = frozenset({"metadata.name", "metadata.namespace", "status.suc
 _JOB_RESTART_POLICIES = ["OnFailure", "Never"]
 _NONNEGATIVE = "must be greater than or equal to 0"
 _IMMUTABLE = "field is immutable"
-_SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 
 
 # --- defaults ------------------------------------------------------------------------------------------------
-
-
-def default_pod_template_spec(spec: dict[str, Any]) -> None:
-    """SetDefaults_PodSpec for a pod template: pods.default_pod_spec minus what only SetDefaults_Pod does
-    (enableServiceLinks, requests copied from limits), which a template never gets."""
-    had_links = "enableServiceLinks" in spec
-    requests: list[tuple[dict[str, Any], Any]] = []
-    for field in ("initContainers", "containers"):
-        for container in spec.get(field) or []:
-            if isinstance(container, dict):
-                resources = container.get("resources")
-                kept = copy.deepcopy(resources.get("requests")) if isinstance(resources, dict) else None
-                requests.append((container, kept))
-    default_pod_spec(spec)
-    if not had_links:
-        spec.pop("enableServiceLinks", None)
-    for container, kept in requests:
-        resources = container.get("resources") or {}
-        if kept is None:
-            resources.pop("requests", None)
-        else:
-            resources["requests"] = kept
 
 
 def _copy_template_labels(obj: dict[str, Any]) -> None:
@@ -88,106 +63,6 @@ def _generate_selector(obj: dict[str, Any]) -> None:
         selector = spec["selector"] = {}
     match = selector.setdefault("matchLabels", {})
     match.setdefault(CONTROLLER_UID_LABEL, metadata.get("uid") or "")
-
-
-# --- Go spellings of bad values --------------------------------------------------------------------------------
-
-
-def _go_quote(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
-
-
-def _go_string_map(value: Any) -> str:
-    if not value:
-        return "map[string]string(nil)"
-    items = ", ".join(f"{_go_quote(str(k))}:{_go_quote(str(v))}" for k, v in sorted(value.items()))
-    return f"map[string]string{{{items}}}"
-
-
-def _go_selector(selector: Any) -> GoLiteral:
-    """%#v of a metav1.LabelSelector, as field errors print it."""
-    selector = selector if isinstance(selector, dict) else {}
-    expressions = selector.get("matchExpressions") or []
-    if expressions:
-        parts = []
-        for expression in expressions:
-            expression = expression if isinstance(expression, dict) else {}
-            values = expression.get("values")
-            shown = "[]string(nil)" if not values else "[]string{" + ", ".join(_go_quote(v) for v in values) + "}"
-            parts.append(
-                f"v1.LabelSelectorRequirement{{Key:{_go_quote(expression.get('key') or '')}, "
-                f"Operator:{_go_quote(expression.get('operator') or '')}, Values:{shown}}}"
-            )
-        shown_expressions = "[]v1.LabelSelectorRequirement{" + ", ".join(parts) + "}"
-    else:
-        shown_expressions = "[]v1.LabelSelectorRequirement(nil)"
-    return GoLiteral(
-        f"v1.LabelSelector{{MatchLabels:{_go_string_map(selector.get('matchLabels'))}, "
-        f"MatchExpressions:{shown_expressions}}}"
-    )
-
-
-# --- selectors -------------------------------------------------------------------------------------------------
-
-
-def selector_matches(selector: Any, labels: Mapping[str, str] | None) -> bool | None:
-    """metav1.LabelSelectorAsSelector(selector).Matches(labels); None when the selector does not convert.
-    A missing selector matches nothing, an empty one everything."""
-    if selector is None:
-        return False
-    if not isinstance(selector, dict):
-        return None
-    labels = labels or {}
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if label_key(key) or label_value(str(value)):
-            return None
-        if labels.get(key) != value:
-            return False
-    for expression in selector.get("matchExpressions") or []:
-        if not isinstance(expression, dict):
-            return None
-        key, operator = expression.get("key") or "", expression.get("operator")
-        values = expression.get("values") or []
-        if operator not in _SELECTOR_OPERATORS or label_key(key):
-            return None
-        if operator in ("In", "NotIn") and not values:
-            return None
-        if operator in ("Exists", "DoesNotExist") and values:
-            return None
-        present = key in labels
-        if (
-            (operator == "In" and not (present and labels[key] in values))
-            or (operator == "NotIn" and present and labels[key] in values)
-            or (operator == "Exists" and not present)
-            or (operator == "DoesNotExist" and present)
-        ):
-            return False
-    return True
-
-
-def _validate_label_selector(selector: Any, path: str) -> list[FieldError]:
-    """ValidateLabelSelector."""
-    if not isinstance(selector, dict):
-        return []
-    errors = validate_labels(selector.get("matchLabels"), f"{path}.matchLabels")
-    for index, expression in enumerate(selector.get("matchExpressions") or []):
-        item = f"{path}.matchExpressions[{index}]"
-        expression = expression if isinstance(expression, dict) else {}
-        operator = expression.get("operator") or ""
-        values = expression.get("values") or []
-        if operator in ("In", "NotIn"):
-            if not values:
-                errors.append(required(f"{item}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
-        elif operator in ("Exists", "DoesNotExist"):
-            if values:
-                errors.append(
-                    forbidden(f"{item}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'")
-                )
-        else:
-            errors.append(invalid(f"{item}.operator", operator, "not a valid selector operator"))
-        key = expression.get("key") or ""
-        errors.extend(invalid(f"{item}.key", key, message) for message in label_key(key))
-    return errors
 
 
 # --- validation ------------------------------------------------------------------------------------------------
@@ -217,9 +92,11 @@ def _validate_generated_selector(obj: Mapping[str, Any]) -> list[FieldError]:
         if key not in labels:
             errors.append(required(path, f"must be '{value}'"))
         elif labels[key] != value:
-            errors.append(invalid(path, GoLiteral(_go_string_map(labels)), f"must be '{value}'"))
+            errors.append(invalid(path, GoLiteral(go_string_map(labels)), f"must be '{value}'"))
     if selector_matches(spec.get("selector"), expected) is False:
-        errors.append(invalid("spec.selector", _go_selector(spec.get("selector")), "`selector` not auto-generated"))
+        errors.append(
+            invalid("spec.selector", go_label_selector(spec.get("selector")), "`selector` not auto-generated")
+        )
     return errors
 
 
@@ -251,13 +128,13 @@ def _validate_job_spec(spec: Mapping[str, Any]) -> list[FieldError]:
     if selector is None:
         errors.append(required("spec.selector"))
     else:
-        errors.extend(_validate_label_selector(selector, "spec.selector"))
+        errors.extend(validate_label_selector(selector, "spec.selector"))
     labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels")
     if selector_matches(selector, labels) is False:
         errors.append(
             invalid(
                 "spec.template.metadata.labels",
-                GoLiteral(_go_string_map(labels)),
+                GoLiteral(go_string_map(labels)),
                 "`selector` does not match template `labels`",
             )
         )
@@ -335,7 +212,7 @@ class JobStrategy(Strategy):
             errors.append(invalid("spec.completions", new_spec.get("completions"), _IMMUTABLE))
         if new_spec.get("selector") != old_spec.get("selector"):
             selector = new_spec.get("selector")
-            shown = _go_selector(selector) if selector is not None else None
+            shown = go_label_selector(selector) if selector is not None else None
             errors.append(invalid("spec.selector", shown, _IMMUTABLE))
         if new_spec.get("template") != old_spec.get("template"):
             errors.append(invalid("spec.template", GoLiteral("core.PodTemplateSpec{...}"), _IMMUTABLE))

@@ -7,15 +7,8 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from ack_compute.sandbox.kube.quantity import (
-    _BINARY_SUFFIXES,
-    _DECIMAL_SUFFIXES,
-    _EXPONENT_SUFFIX,
-    _QUANTITY,
-    canonical_quantity,
-)
-
-_SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+from ack_compute.sandbox.kube.context import SAFE_ALPHABET
+from ack_compute.sandbox.kube.quantity import canonical_quantity, split_quantity
 
 # controller.ComputeHash writes `spew.Fprintf("%#v", template)` (SortKeys, DisableMethods) into FNV-32a: a dump of
 # every field of the Go structs, nil or not, with their Go type names. To get the same hash the dump needs the
@@ -360,20 +353,11 @@ def _go_parse_quantity(text: str) -> tuple[int, int, str, str, tuple[int, int] |
     """resource.ParseQuantity's internal form: (int64 value, scale, cached string, format, inf.Dec or None)."""
     if text == "0":
         return 0, 0, "0", "DecimalSI", None
-    match = _QUANTITY.match(text)
-    if match is None:
+    parts = split_quantity(text)
+    if parts is None:
         return 0, 0, "", "DecimalSI", None
-    sign, num, denom, suffix = match.groups()
-    num, denom = num or "0", denom or ""
-    if suffix in _BINARY_SUFFIXES:
-        base, exponent, fmt = 2, _BINARY_SUFFIXES[suffix], "BinarySI"
-    elif suffix in _DECIMAL_SUFFIXES:
-        base, exponent, fmt = 10, _DECIMAL_SUFFIXES[suffix], "DecimalSI"
-    elif _EXPONENT_SUFFIX.match(suffix):
-        base, exponent, fmt = 10, int(suffix[1:]), "DecimalExponent"
-    else:
-        return 0, 0, "", "DecimalSI", None
-    negative = sign == "-"
+    negative, num, denom = parts.negative, parts.num, parts.denom
+    base, exponent, fmt = parts.base, parts.exponent, parts.format
     mantissa, scale = 1, 0
     if base == 10:
         scale, precision = exponent, 18 - (len(num) + len(denom))
@@ -411,7 +395,7 @@ def _fnv32a(data: bytes) -> int:
 
 def safe_encode(text: str) -> str:
     """rand.SafeEncodeString: no vowels, no 0/1/3, so generated names spell no words."""
-    return "".join(_SAFE_ALPHABET[ord(char) % len(_SAFE_ALPHABET)] for char in text)
+    return "".join(SAFE_ALPHABET[ord(char) % len(SAFE_ALPHABET)] for char in text)
 
 
 def pod_template_hash(template: Mapping[str, Any], collision_count: int | None = None) -> str:

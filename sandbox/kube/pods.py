@@ -3,6 +3,7 @@ graceful deletion, as the apiserver applies them to a pod that no kubelet has to
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -121,6 +122,28 @@ def default_pod_spec(spec: dict[str, Any]) -> None:
     for volume in spec.get("volumes") or []:
         if isinstance(volume, dict):
             _default_volume(volume)
+
+
+def default_pod_template_spec(spec: dict[str, Any]) -> None:
+    """SetDefaults_PodSpec for a pod template: pods.default_pod_spec minus what only SetDefaults_Pod does
+    (enableServiceLinks, requests copied from limits), which a template never gets."""
+    had_links = "enableServiceLinks" in spec
+    requests: list[tuple[dict[str, Any], Any]] = []
+    for field in ("initContainers", "containers"):
+        for container in spec.get(field) or []:
+            if isinstance(container, dict):
+                resources = container.get("resources")
+                kept = copy.deepcopy(resources.get("requests")) if isinstance(resources, dict) else None
+                requests.append((container, kept))
+    default_pod_spec(spec)
+    if not had_links:
+        spec.pop("enableServiceLinks", None)
+    for container, kept in requests:
+        resources = container.get("resources") or {}
+        if kept is None:
+            resources.pop("requests", None)
+        else:
+            resources["requests"] = kept
 
 
 def qos_class(spec: Mapping[str, Any]) -> str:

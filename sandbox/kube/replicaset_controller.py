@@ -23,7 +23,7 @@ from ack_compute.sandbox.kube.controller_utils import (
 )
 from ack_compute.sandbox.kube.objects import DeleteOptions
 from ack_compute.sandbox.kube.pods import POD
-from ack_compute.sandbox.kube.selectors import InvalidSelector, LabelSelector, label_selector, selects
+from ack_compute.sandbox.kube.selectors import LabelSelector, SelectorError, label_selector, selects
 from ack_compute.sandbox.kube.status import StatusError
 from ack_compute.sandbox.kube.store import Obj, clone
 from ack_compute.sandbox.kube.validation import name_is_dns_subdomain
@@ -41,7 +41,7 @@ class ReplicaSetController(AppsController):
         meta = rs["metadata"]
         try:
             selector = label_selector(rs["spec"].get("selector"))
-        except InvalidSelector:
+        except SelectorError:
             return
         pods, _ = self._store.list(POD.key, meta["namespace"])
         owned = self._claim_pods(rs, selector, [p for p in pods if is_pod_active(p)])
@@ -75,24 +75,8 @@ class ReplicaSetController(AppsController):
     _RS_COUNTERS = ("replicas", "fullyLabeledReplicas", "readyReplicas", "availableReplicas")
 
     def _claim_pods(self, rs: Obj, selector: LabelSelector | None, pods: list[Obj]) -> list[Obj]:
-        """PodControllerRefManager.ClaimPods: own what matches, adopt matching orphans, release the rest."""
-        uid = rs["metadata"]["uid"]
-        deleting = bool(rs["metadata"].get("deletionTimestamp"))
-        claimed = []
-        for pod in pods:
-            ref = controller_of(pod)
-            matches = selects(selector, pod["metadata"].get("labels"))
-            if ref is not None and ref.get("uid") == uid:
-                if matches or deleting:
-                    claimed.append(pod)
-                else:
-                    self._set_owner(POD, pod, [r for r in pod["metadata"]["ownerReferences"] if r.get("uid") != uid])
-            elif ref is None and matches and not deleting and not pod["metadata"].get("deletionTimestamp"):
-                refs = [*(pod["metadata"].get("ownerReferences") or []), controller_ref(rs, REPLICA_SET)]
-                adopted = self._set_owner(POD, pod, refs)
-                if adopted is not None:
-                    claimed.append(adopted)
-        return claimed
+        """PodControllerRefManager.ClaimPods."""
+        return self._claim(rs, REPLICA_SET, POD, selector, pods)
 
     def _manage_replicas(self, owned: list[Obj], rs: Obj, all_pods: list[Obj]) -> str | None:
         diff = len(owned) - spec_replicas(rs)
@@ -137,7 +121,7 @@ class ReplicaSetController(AppsController):
         for sibling in siblings:
             try:
                 selector = label_selector(sibling["spec"].get("selector"))
-            except InvalidSelector:
+            except SelectorError:
                 continue
             for pod in pods:
                 if selects(selector, pod["metadata"].get("labels")):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ack_compute.sandbox.kube.context import WriteContext
 from ack_compute.sandbox.kube.patch import PATCH_TYPES, apply_patch, invalid_patch_body
 from ack_compute.sandbox.kube.registry import Kind
-from ack_compute.sandbox.kube.selectors import InvalidSelector, label_selector, selector_string
+from ack_compute.sandbox.kube.selectors import SelectorError, label_selector, selector_string
 from ack_compute.sandbox.kube.status import (
     GroupResource,
     StatusError,
@@ -40,7 +40,7 @@ def scale_of(kind: Kind, obj: Mapping[str, Any]) -> dict[str, Any]:
     replicas = (obj.get("spec") or {}).get("replicas") or 0
     try:
         selector = selector_string(label_selector((obj.get("spec") or {}).get("selector")))
-    except InvalidSelector:
+    except SelectorError:
         selector = ""
     status: dict[str, Any] = {"replicas": (obj.get("status") or {}).get("replicas") or 0}
     if selector:

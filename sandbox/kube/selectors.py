@@ -260,6 +260,8 @@ def _new_requirement(key: str, operator: str, values: list[str]) -> Requirement:
     _check_key(key)
     if operator in ("in", "notin") and not values:
         raise SelectorError("for 'in', 'notin' operators, values set can't be empty")
+    if operator in ("exists", "!") and values:
+        raise SelectorError("values set must be empty for exists and does not exist")
     if operator in ("=", "==", "!=") and len(values) != 1:
         raise SelectorError("exact-match compatibility requires one single value")
     if operator in ("gt", "lt"):
@@ -401,33 +403,34 @@ def parse_field_selector(text: str | None, supported: frozenset[str]) -> FieldSe
 _SELECTOR_OPERATORS = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
 
 
-class InvalidSelector(ValueError):
-    """A metav1.LabelSelector that labels.NewRequirement rejects."""
-
-
 def label_selector(selector: Any) -> LabelSelector | None:
     """metav1.LabelSelectorAsSelector: None for a missing selector (it selects nothing), an empty LabelSelector
-    for `{}` (it selects everything); raises InvalidSelector when a requirement is malformed."""
+    for `{}` (it selects everything); raises SelectorError when labels.NewRequirement rejects a requirement."""
     if selector is None:
         return None
     if not isinstance(selector, dict):
-        raise InvalidSelector("selector must be an object")
+        raise SelectorError("selector must be an object")
     requirements: list[Requirement] = []
     for key, value in (selector.get("matchLabels") or {}).items():
-        if label_key(key) or label_value(str(value)):
-            raise InvalidSelector(f"invalid label {key}={value}")
-        requirements.append(Requirement(key, "=", (str(value),)))
+        requirements.append(_new_requirement(key, "=", [str(value)]))
     for expression in selector.get("matchExpressions") or []:
         expression = expression if isinstance(expression, dict) else {}
         key, operator = expression.get("key") or "", _SELECTOR_OPERATORS.get(expression.get("operator") or "")
-        values = [str(v) for v in expression.get("values") or []]
-        if operator is None or label_key(key):
-            raise InvalidSelector(f"invalid requirement on {key!r}")
-        if (operator in ("in", "notin")) != bool(values) or any(label_value(v) for v in values):
-            raise InvalidSelector(f"invalid values for {key!r}")
-        requirements.append(Requirement(key, operator, tuple(sorted(set(values)))))
+        if operator is None:
+            raise SelectorError(f"{expression.get('operator')!r} is not a valid pod selector operator")
+        values = list(dict.fromkeys(str(v) for v in expression.get("values") or []))
+        requirements.append(_new_requirement(key, operator, values))
     requirements.sort(key=lambda r: r.key)
     return LabelSelector(tuple(requirements))
+
+
+def selector_matches(selector: Any, labels: Mapping[str, str] | None) -> bool | None:
+    """metav1.LabelSelectorAsSelector(selector).Matches(labels); None when the selector does not convert.
+    A missing selector matches nothing, an empty one everything."""
+    try:
+        return selects(label_selector(selector), labels)
+    except SelectorError:
+        return None
 
 
 def selector_string(selector: LabelSelector | None) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ack_compute.sandbox.kube.context import WriteContext
+from ack_compute.sandbox.kube.go_literals import go_strings
 from ack_compute.sandbox.kube.registry import Kind, Strategy
 from ack_compute.sandbox.kube.status import (
     FieldError,
@@ -118,10 +119,6 @@ def _go_service_port_key(protocol: str, port: int) -> GoLiteral:
     )
 
 
-def _go_strings(values: list[Any]) -> GoLiteral:
-    return GoLiteral("[]string{" + ", ".join(f'"{v}"' for v in values) + "}" if values else "[]string(nil)")
-
-
 def is_headless(spec: Mapping[str, Any]) -> bool:
     cluster_ips = spec.get("clusterIPs") or []
     return len(cluster_ips) == 1 and cluster_ips[0] == "None"
@@ -176,29 +173,29 @@ def _validate_cluster_ips(spec: Mapping[str, Any]) -> list[FieldError]:
         if not cluster_ips:
             errors.append(required("spec.clusterIPs"))
         elif cluster_ips[0] != cluster_ip:
-            errors.append(invalid("spec.clusterIPs", _go_strings(cluster_ips), "element [0] must match clusterIP"))
+            errors.append(invalid("spec.clusterIPs", go_strings(cluster_ips), "element [0] must match clusterIP"))
     elif cluster_ips:
-        errors.append(invalid("spec.clusterIPs", _go_strings(cluster_ips), "must be empty when clusterIP is empty"))
+        errors.append(invalid("spec.clusterIPs", go_strings(cluster_ips), "must be empty when clusterIP is empty"))
     bad = False
     for index, value in enumerate(cluster_ips):
         if index == 0 and value == "None":
             if len(cluster_ips) > 1:
                 bad = True
                 errors.append(
-                    invalid("spec.clusterIPs", _go_strings(cluster_ips), "'None' must be the first and only value")
+                    invalid("spec.clusterIPs", go_strings(cluster_ips), "'None' must be the first and only value")
                 )
             continue
         if _ip(value) is None:
             bad = True
             errors.append(invalid(f"spec.clusterIPs[{index}]", value, _IP_MESSAGE))
     if len(cluster_ips) > 2:
-        errors.append(invalid("spec.clusterIPs", _go_strings(cluster_ips), "may only hold up to 2 values"))
+        errors.append(invalid("spec.clusterIPs", go_strings(cluster_ips), "may only hold up to 2 values"))
     if not bad and len(cluster_ips) == 2:
         first, second = _ip(cluster_ips[0]), _ip(cluster_ips[1])
         if first is not None and second is not None and first.version == second.version:
             errors.append(
                 invalid(
-                    "spec.clusterIPs", _go_strings(cluster_ips), "may specify no more than one IP for each IP family"
+                    "spec.clusterIPs", go_strings(cluster_ips), "may specify no more than one IP for each IP family"
                 )
             )
     return errors
@@ -389,7 +386,7 @@ class _Allocations:
                 return requested
             error = invalid(
                 "spec.clusterIPs",
-                _go_strings(service["spec"].get("clusterIPs") or [requested]),
+                go_strings(service["spec"].get("clusterIPs") or [requested]),
                 f"failed to allocated ip:{requested} with error:{problem}",
             )
             raise invalid_object("", "Service", service["metadata"].get("name") or "", [error])
@@ -644,19 +641,19 @@ def _validate_cluster_ip_change(old: Mapping[str, Any], new: Mapping[str, Any]) 
     old_ips, new_ips = list(old.get("clusterIPs") or []), list(new.get("clusterIPs") or [])
     if len(old_ips) == len(new_ips):
         return [
-            invalid(f"spec.clusterIPs[{index}]", _go_strings(new_ips), "may not change once set")
+            invalid(f"spec.clusterIPs[{index}]", go_strings(new_ips), "may not change once set")
             for index, ip in enumerate(old_ips)
             if ip != new_ips[index]
         ]
     if len(old_ips) > len(new_ips):
         errors = []
         if not new_ips:
-            errors.append(invalid("spec.clusterIPs[0]", _go_strings(new_ips), "primary clusterIP can not be unset"))
+            errors.append(invalid("spec.clusterIPs[0]", go_strings(new_ips), "primary clusterIP can not be unset"))
         elif new_ips[0] != old_ips[0]:
-            errors.append(invalid("spec.clusterIPs[0]", _go_strings(new_ips), "may not change once set"))
+            errors.append(invalid("spec.clusterIPs[0]", go_strings(new_ips), "may not change once set"))
         return errors
     if old_ips and new_ips[0] != old_ips[0]:
-        return [invalid("spec.clusterIPs[0]", _go_strings(new_ips), "may not change once set")]
+        return [invalid("spec.clusterIPs[0]", go_strings(new_ips), "may not change once set")]
     return []
 
 

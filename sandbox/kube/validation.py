@@ -215,3 +215,27 @@ def validate_object_meta_update(new: dict[str, Any], old: dict[str, Any]) -> lis
     errors.extend(validate_labels(new.get("labels"), "metadata.labels"))
     errors.extend(validate_annotations(new.get("annotations"), "metadata.annotations"))
     return errors
+
+
+def validate_label_selector(selector: Any, path: str) -> list[FieldError]:
+    """unversioned ValidateLabelSelector (a selector that is not an object has nothing to check)."""
+    if not isinstance(selector, dict):
+        return []
+    errors = validate_labels(selector.get("matchLabels"), f"{path}.matchLabels")
+    for index, expression in enumerate(selector.get("matchExpressions") or []):
+        item = f"{path}.matchExpressions[{index}]"
+        expression = expression if isinstance(expression, dict) else {}
+        operator, values = expression.get("operator") or "", expression.get("values") or []
+        if operator in ("In", "NotIn"):
+            if not values:
+                errors.append(required(f"{item}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
+        elif operator in ("Exists", "DoesNotExist"):
+            if values:
+                errors.append(
+                    forbidden(f"{item}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'")
+                )
+        else:
+            errors.append(invalid(f"{item}.operator", operator, "not a valid selector operator"))
+        key = expression.get("key") or ""
+        errors.extend(invalid(f"{item}.key", key, msg) for msg in label_key(key))
+    return errors

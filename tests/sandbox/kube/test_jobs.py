@@ -12,8 +12,9 @@ from kubernetes import client
 
 from ack_compute.sandbox.kube import KubeCluster
 from ack_compute.sandbox.kube.job_controller import finished_condition
-from ack_compute.sandbox.kube.jobs import JOB, selector_matches
+from ack_compute.sandbox.kube.jobs import JOB
 from ack_compute.sandbox.kube.pods import POD
+from ack_compute.sandbox.kube.selectors import selector_matches
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
