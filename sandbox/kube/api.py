@@ -20,11 +20,9 @@ from ack_compute.sandbox.kube.context import WriteContext
 from ack_compute.sandbox.kube.managed_fields import manager_from_user_agent
 from ack_compute.sandbox.kube.objects import DeleteOptions
 from ack_compute.sandbox.kube.patch import APPLY_PATCH, PATCH_TYPES, apply_patch, invalid_patch_body
-from ack_compute.sandbox.kube.pod_log import pod_log
 from ack_compute.sandbox.kube.rbac import authorize, forbidden_message
 from ack_compute.sandbox.kube.registry import Kind
 from ack_compute.sandbox.kube.request_info import RequestInfo, parse_request
-from ack_compute.sandbox.kube.scale import scale_subresource
 from ack_compute.sandbox.kube.selectors import SelectorError, parse_field_selector, parse_label_selector
 from ack_compute.sandbox.kube.status import (
     GroupResource,
@@ -39,6 +37,7 @@ from ack_compute.sandbox.kube.status import (
     unauthorized,
     unsupported_media_type,
 )
+from ack_compute.sandbox.kube.subresources import VERB_OF_METHOD, Subresource, SubresourceCall, decode_json
 from ack_compute.sandbox.kube.tls import client_certificate
 from ack_compute.sandbox.kube.watch import WatchRequest, WatchStream
 
@@ -169,7 +168,8 @@ class ClusterApi:
             raise resource_not_found()
         if kind.namespaced and info.name and not info.namespace:
             raise resource_not_found()
-        if info.subresource and info.subresource not in {name for name, _, _ in kind.subresources}:
+        sub = kind.subresource(info.subresource) if info.subresource else None
+        if info.subresource and sub is None:
             raise resource_not_found()
         if info.legacy_watch and info.verb != "watch":
             raise resource_not_found()
@@ -184,8 +184,8 @@ class ClusterApi:
         )
         namespace = info.namespace if kind.namespaced else ""
         method = request.method
-        if info.subresource:
-            return await self._subresource(request, info, kind, ctx, body)
+        if sub is not None:
+            return await self._subresource(request, info, kind, sub, ctx, body)
         if not info.name:
             if method == "GET" and info.verb == "watch" and "watch" in kind.verbs:
                 return self._watch(kind, info.namespace or None, query)
@@ -221,12 +221,15 @@ class ClusterApi:
         raise method_not_allowed()
 
     async def _subresource(
-        self, request: Request, info: RequestInfo, kind: Kind, ctx: WriteContext, body: bytes
+        self, request: Request, info: RequestInfo, kind: Kind, sub: Subresource, ctx: WriteContext, body: bytes
     ) -> Response:
-        objects = self.cluster.objects
+        """`status` is every kind's (StatusREST); any other subresource is served by the handler its Kind carries."""
         namespace = info.namespace if kind.namespaced else ""
-        method, sub = request.method, info.subresource
-        if sub == "status":
+        method = request.method
+        if VERB_OF_METHOD.get(method) not in sub[2]:
+            raise method_not_allowed()
+        if sub[0] == "status":
+            objects = self.cluster.objects
             if method == "GET":
                 return json_response(objects.get(kind, namespace, info.name))
             if method == "PUT":
@@ -235,44 +238,23 @@ class ClusterApi:
                     kind, namespace, info.name, obj, ctx, subresource="status", dry_run=_dry_run(request.query_params)
                 )
                 return json_response(updated)
-            if method == "PATCH":
-                return json_response(self._patch(request, kind, namespace, info.name, "status", ctx, body))
-        if sub == "finalize" and method == "PUT":
-            obj = _decode_json(body, kind, request)
-            objects.get(kind, namespace, info.name)
-            finalizers = (obj.get("spec") or {}).get("finalizers") or []
-            return json_response(objects.finalize_namespace(info.name, finalizers))
-        if sub == "log" and method == "GET":
-            nodes = self.cluster.registry.lookup("", "v1", "nodes")
-            return await pod_log(
-                info.name,
-                request.query_params,
-                lambda name: objects.get(kind, namespace, name),
-                lambda name: objects.get(nodes, "", name),
-            )
-        if sub == "scale":
-            scale = scale_subresource(
-                self.cluster,
-                kind,
-                namespace,
-                info.name,
-                method,
-                body,
-                request.headers.get("content-type", ""),
-                ctx,
-                dry_run=_dry_run(request.query_params),
-            )
-            return json_response(scale)
-        if sub == "binding" and method == "POST":
-            binding = _decode_json(body, None, request)
-            target = ((binding.get("target") or {}).get("name")) or ""
-            if not target:
-                raise bad_request("binding target name is required")
-            self.cluster.bind_pod(namespace, info.name, target)
-            return json_response(
-                {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201
-            )
-        raise method_not_allowed()
+            return json_response(self._patch(request, kind, namespace, info.name, "status", ctx, body))
+        handler = sub.handler if isinstance(sub, Subresource) else None
+        if handler is None:
+            raise method_not_allowed()
+        call = SubresourceCall(
+            self.cluster,
+            kind,
+            namespace,
+            info.name,
+            method,
+            body,
+            request.headers.get("content-type", ""),
+            request.query_params,
+            ctx,
+        )
+        result = await handler(call)
+        return result if isinstance(result, Response) else json_response(*result)
 
     def _patch(
         self, request: Request, kind: Kind, namespace: str, name: str, subresource: str, ctx: WriteContext, body: bytes
@@ -350,18 +332,7 @@ def _acceptable(accept: str) -> bool:
 
 
 def _decode_json(body: bytes, kind: Kind | None, request: Request) -> Any:
-    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if content_type and content_type not in ("application/json", "application/yaml", "*/*"):
-        raise unsupported_media_type()
-    try:
-        return json.loads(body or b"{}")
-    except ValueError as error:
-        expected = kind.kind if kind else "object"
-        snippet = body[:50].decode("utf-8", "replace")
-        raise bad_request(
-            f"the object provided is unrecognized (must be of type {expected}): couldn't get version/kind; "
-            f"json parse error: {error.args[0] if error.args else error} ({snippet})"
-        ) from None
+    return decode_json(body, request.headers.get("content-type", "application/json"), kind.kind if kind else "object")
 
 
 def _selectors(kind: Kind, query: Mapping[str, str]) -> tuple[Any, Any]:

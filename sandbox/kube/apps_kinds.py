@@ -15,7 +15,9 @@ from ack_compute.sandbox.kube.context import WriteContext
 from ack_compute.sandbox.kube.pods import default_pod_template_spec
 from ack_compute.sandbox.kube.quantity import canonical_quantity
 from ack_compute.sandbox.kube.registry import Kind, Strategy
+from ack_compute.sandbox.kube.scale import scale_handler
 from ack_compute.sandbox.kube.status import FieldError
+from ack_compute.sandbox.kube.subresources import Subresource
 from ack_compute.sandbox.kube.validation import (
     name_is_dns_subdomain,
     validate_object_meta,
@@ -229,7 +231,7 @@ class ReplicaSetStrategy(_WorkloadStrategy):
         }
 
 
-_SCALE = ("scale", "Scale", ("get", "patch", "update"))
+_SCALE = Subresource("scale", "Scale", ("get", "patch", "update"), scale_handler)
 DEPLOYMENT = Kind(
     group="apps",
     version="v1",
@@ -242,7 +244,7 @@ DEPLOYMENT = Kind(
     status_subresource=True,
     tracks_generation=True,
     storage_version_hash="8aSe+NMegvE=",
-    subresources=(_SCALE, ("status", "Deployment", ("get", "patch", "update"))),
+    subresources=(_SCALE, Subresource("status", "Deployment", ("get", "patch", "update"))),
 )
 REPLICA_SET = Kind(
     group="apps",
@@ -257,5 +259,5 @@ REPLICA_SET = Kind(
     tracks_generation=True,
     field_labels=frozenset({"metadata.name", "metadata.namespace", "status.replicas"}),
     storage_version_hash="P1RzHs8/mWQ=",
-    subresources=(_SCALE, ("status", "ReplicaSet", ("get", "patch", "update"))),
+    subresources=(_SCALE, Subresource("status", "ReplicaSet", ("get", "patch", "update"))),
 )

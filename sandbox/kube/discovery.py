@@ -68,7 +68,7 @@ def _resources(kind: Kind) -> list[dict[str, Any]]:
     if kind.storage_version_hash:
         main["storageVersionHash"] = kind.storage_version_hash
     out = [main]
-    for name, sub_kind, verbs in kind.subresources:
+    for name, sub_kind, verbs, *_ in kind.subresources:
         out.append(
             {
                 "name": f"{kind.resource}/{name}",

@@ -20,6 +20,7 @@ from ack_compute.sandbox.kube.status import (
     not_supported,
     required,
 )
+from ack_compute.sandbox.kube.subresources import Subresource
 from ack_compute.sandbox.kube.validation import (
     name_is_dns_subdomain,
     validate_annotations,
@@ -249,7 +250,7 @@ JOB = Kind(
     status_subresource=True,
     field_labels=JOB_FIELD_LABELS,
     storage_version_hash="mudhfqk/qZY=",
-    subresources=(("status", "Job", ("get", "patch", "update")),),
+    subresources=(Subresource("status", "Job", ("get", "patch", "update")),),
 )
 
 KINDS: tuple[Kind, ...] = (JOB,)

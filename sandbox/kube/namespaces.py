@@ -10,6 +10,7 @@ from ack_compute.sandbox.kube.canonical import null_times
 from ack_compute.sandbox.kube.context import WriteContext
 from ack_compute.sandbox.kube.registry import Kind, Strategy
 from ack_compute.sandbox.kube.status import FieldError, invalid
+from ack_compute.sandbox.kube.subresources import Subresource, SubresourceCall, decode_json
 from ack_compute.sandbox.kube.validation import (
     label_key,
     name_is_dns_label,
@@ -115,6 +116,17 @@ def deletion_conditions(remaining: dict[str, int], timestamp: str) -> list[dict[
 
 
 NAMESPACE_FIELD_LABELS = frozenset({"metadata.name", "status.phase"})
+
+
+async def finalize_handler(call: SubresourceCall) -> tuple[dict[str, Any], int]:
+    """The `namespaces/finalize` subresource: PUT a Namespace whose spec.finalizers replace the stored ones."""
+    obj = decode_json(call.body, call.content_type, call.kind.kind)
+    objects = call.cluster.objects
+    objects.get(call.kind, call.namespace, call.name)
+    finalizers = (obj.get("spec") or {}).get("finalizers") or []
+    return objects.finalize_namespace(call.name, finalizers), 200
+
+
 NAMESPACE = Kind(
     group="",
     version="v1",
@@ -129,5 +141,8 @@ NAMESPACE = Kind(
     return_deleted_object=True,
     field_labels=NAMESPACE_FIELD_LABELS,
     storage_version_hash="Q3oi5N2YM8M=",
-    subresources=(("finalize", "Namespace", ("update",)), ("status", "Namespace", ("get", "patch", "update"))),
+    subresources=(
+        Subresource("finalize", "Namespace", ("update",), finalize_handler),
+        Subresource("status", "Namespace", ("get", "patch", "update")),
+    ),
 )

@@ -9,6 +9,7 @@ from ack_compute.sandbox.kube.canonical import null_times
 from ack_compute.sandbox.kube.context import WriteContext
 from ack_compute.sandbox.kube.registry import Kind, Strategy
 from ack_compute.sandbox.kube.status import FieldError, invalid, not_supported, required
+from ack_compute.sandbox.kube.subresources import Subresource
 from ack_compute.sandbox.kube.validation import (
     label_key,
     label_value,
@@ -134,7 +135,7 @@ NODE = Kind(
     field_labels=frozenset({"metadata.name", "spec.unschedulable"}),
     storage_version_hash="XwShjMxG9Fs=",
     storage_prefix="minions",
-    subresources=(("status", "Node", ("get", "patch", "update")),),
+    subresources=(Subresource("status", "Node", ("get", "patch", "update")),),
 )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -24,6 +24,9 @@ from ack_compute.sandbox.kube.status import (
     invalid,
     invalid_object,
 )
+
+if TYPE_CHECKING:
+    from ack_compute.sandbox.kube.subresources import SubresourceCall
 
 # The kubelet addresses the sandbox's control plane prefers, in order (its kube-apiserver is started with
 # --kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname as ACK's are: node names do not resolve).
@@ -214,3 +217,15 @@ async def pod_log(
             await client.aclose()
 
     return StreamingResponse(stream(), headers={"Content-Type": "text/plain"})
+
+
+async def log_handler(call: SubresourceCall) -> Response:
+    """The `pods/log` subresource as POD carries it: the pod and its node come from storage."""
+    objects = call.cluster.objects
+    nodes = call.cluster.registry.lookup("", "v1", "nodes")
+    return await pod_log(
+        call.name,
+        call.query,
+        lambda name: objects.get(call.kind, call.namespace, name),
+        lambda name: objects.get(nodes, "", name),
+    )

@@ -9,10 +9,12 @@ from typing import Any
 
 from ack_compute.sandbox.kube.canonical import null_times
 from ack_compute.sandbox.kube.context import WriteContext
+from ack_compute.sandbox.kube.pod_log import log_handler
 from ack_compute.sandbox.kube.registry import Kind, Strategy
 from ack_compute.sandbox.kube.status import (
     FieldError,
     GroupResource,
+    bad_request,
     duplicate,
     forbidden,
     forbidden_request,
@@ -20,6 +22,7 @@ from ack_compute.sandbox.kube.status import (
     not_supported,
     required,
 )
+from ack_compute.sandbox.kube.subresources import Subresource, SubresourceCall, decode_json
 from ack_compute.sandbox.kube.validation import (
     dns1123_label,
     name_is_dns_subdomain,
@@ -405,6 +408,16 @@ def _mutable_view(new: Mapping[str, Any], old: Mapping[str, Any]) -> dict[str, A
     return view
 
 
+async def binding_handler(call: SubresourceCall) -> tuple[dict[str, Any], int]:
+    """The `pods/binding` subresource: POST a Binding to assign the pod to its target node."""
+    binding = decode_json(call.body, call.content_type)
+    target = ((binding.get("target") or {}).get("name")) or ""
+    if not target:
+        raise bad_request("binding target name is required")
+    call.cluster.bind_pod(call.namespace, call.name, target)
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201
+
+
 POD = Kind(
     group="",
     version="v1",
@@ -419,8 +432,8 @@ POD = Kind(
     field_labels=POD_FIELD_LABELS,
     storage_version_hash="xPOwRZ+Yhw8=",
     subresources=(
-        ("binding", "Binding", ("create",)),
-        ("log", "Pod", ("get",)),
-        ("status", "Pod", ("get", "patch", "update")),
+        Subresource("binding", "Binding", ("create",), binding_handler),
+        Subresource("log", "Pod", ("get",), log_handler),
+        Subresource("status", "Pod", ("get", "patch", "update")),
     ),
 )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ack_compute.sandbox.kube.status import FieldError, GroupResource
+from ack_compute.sandbox.kube.subresources import Subresource
 from ack_compute.sandbox.kube.validation import NameValidator, name_is_dns_subdomain
 
 if TYPE_CHECKING:
@@ -107,8 +108,8 @@ class Kind:
     field_labels: frozenset[str] = BASE_FIELD_LABELS
     storage_version_hash: str = ""
     storage_prefix: str = ""  # the etcd key prefix when it is not the resource name (nodes: "minions")
-    # Subresources as discovery lists them: (name, kind, verbs); the status subresource is among them.
-    subresources: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    # Subresources as discovery lists them, each with its handler (subresources.py); `status` is among them.
+    subresources: tuple[Subresource, ...] = ()
 
     @property
     def api_version(self) -> str:
@@ -130,6 +131,9 @@ class Kind:
     @property
     def singular_name(self) -> str:
         return self.singular or self.kind.lower()
+
+    def subresource(self, name: str) -> Subresource | None:
+        return next((sub for sub in self.subresources if sub[0] == name), None)
 
 
 @dataclass

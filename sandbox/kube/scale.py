@@ -22,6 +22,7 @@ from ack_compute.sandbox.kube.status import (
     unsupported_media_type,
 )
 from ack_compute.sandbox.kube.store import clone
+from ack_compute.sandbox.kube.subresources import SubresourceCall
 from ack_compute.sandbox.kube.validation import (
     name_is_dns_subdomain,
     validate_object_meta,
@@ -133,3 +134,19 @@ def scale_subresource(
             if error.code != 409 or conditional:
                 raise
     raise stale_object(kind.group_resource, name)
+
+
+async def scale_handler(call: SubresourceCall) -> tuple[dict[str, Any], int]:
+    """The `scale` subresource as DEPLOYMENT and REPLICA_SET carry it."""
+    scale = scale_subresource(
+        call.cluster,
+        call.kind,
+        call.namespace,
+        call.name,
+        call.method,
+        call.body,
+        call.content_type,
+        call.ctx,
+        dry_run=call.dry_run,
+    )
+    return scale, 200

@@ -29,6 +29,7 @@ from ack_compute.sandbox.kube.status import (
     required,
 )
 from ack_compute.sandbox.kube.store import Obj
+from ack_compute.sandbox.kube.subresources import Subresource
 from ack_compute.sandbox.kube.validation import (
     dns1123_label,
     dns1123_subdomain,
@@ -670,6 +671,6 @@ SERVICE = Kind(
     name_validator=_dns1035_name,
     status_subresource=True,
     storage_version_hash="0/CO1lhkEBI=",
-    subresources=(("status", "Service", ("get", "patch", "update")),),
+    subresources=(Subresource("status", "Service", ("get", "patch", "update")),),
 )
 KINDS: tuple[Kind, ...] = (SERVICE,)

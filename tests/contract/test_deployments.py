@@ -455,11 +455,7 @@ def test_progress_deadline_and_recreate(contract: Any, helpers: Any) -> None:
     assert result["replaced"]["availableReplicas"] == 2 and result["images"] == ["busybox:1.37"]
 
 
-def test_scale_subresource(contract: Any, helpers: Any, emulator_backend: Any) -> None:
-    status, _ = emulator_backend.raw("GET", f"{APPS}/default/deployments/none/scale")
-    if status == 405:
-        pytest.skip("the emulator's HTTP layer does not route the scale subresource (see sandbox/kube/apps.py)")
-
+def test_scale_subresource(contract: Any, helpers: Any) -> None:
     def scenario(backend: Any, obs: Any) -> dict[str, Any]:
         apps = apps_api(backend)
         with Namespace(backend, helpers, obs, "scale") as ns:
