@@ -1,10 +1,10 @@
 """apps/v1 Deployments and ReplicaSets, and the deployment and replicaset controllers of kube-controller-manager.
 
-The controllers are ports of the 1.20 ones (pkg/controller/deployment, pkg/controller/replicaset), so that what a
-client observes matches a real cluster: the ReplicaSet is named `<deployment>-<pod-template-hash>` with the same
-hash (Go's spew dump of the pod template, FNV-32a, the safe alphabet), the revision and replica annotations, the
-rolling update's surge/unavailable arithmetic, and the status counters and conditions with their reasons and
-messages. Pods are Ready only when someone (a kubelet, or a test) writes that into their status.
+The controllers are ports of the 1.20 ones (context.EMULATED_VERSION; pkg/controller/deployment and replicaset),
+so that what a client observes matches a real cluster: the ReplicaSet is named `<deployment>-<pod-template-hash>`
+with the same hash (Go's spew dump of the pod template, FNV-32a, the safe alphabet), the revision and replica
+annotations, the rolling update's surge/unavailable arithmetic, and the status counters and conditions with their
+reasons and messages. Pods are Ready only when someone (a kubelet, or a test) writes that into their status.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ class NamespaceStrategy(Strategy):
             null_times(status.get("conditions"), ("lastTransitionTime",))
         # Since 1.21 every namespace carries its own name as a label, so selectors can pick namespaces by name.
         name = (obj.get("metadata") or {}).get("name")
-        if ctx.version.at_least(21) and name:
+        if ctx.version.newer_than_emulated and name:
             obj["metadata"].setdefault("labels", {})[NAME_LABEL] = name
 
     def prepare_for_create(self, obj: dict[str, Any], ctx: WriteContext) -> None:

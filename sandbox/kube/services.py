@@ -541,10 +541,11 @@ class ServiceStrategy(Strategy):
                 port["targetPort"] = port.get("port")
         if _needs_node_ports(spec) and not spec.get("externalTrafficPolicy"):
             spec["externalTrafficPolicy"] = "Cluster"
-        if ctx.version.at_least(22) and spec["type"] != "ExternalName":
-            spec.setdefault("internalTrafficPolicy", "Cluster")
-        if ctx.version.at_least(24) and spec["type"] == "LoadBalancer":
-            spec.setdefault("allocateLoadBalancerNodePorts", True)
+        if ctx.version.newer_than_emulated:
+            if spec["type"] != "ExternalName":
+                spec.setdefault("internalTrafficPolicy", "Cluster")
+            if spec["type"] == "LoadBalancer":
+                spec.setdefault("allocateLoadBalancerNodePorts", True)
         status = obj.get("status")
         if isinstance(status, dict):
             status.setdefault("loadBalancer", {})
@@ -552,7 +553,7 @@ class ServiceStrategy(Strategy):
     def prepare_for_create(self, obj: dict[str, Any], ctx: WriteContext) -> None:
         obj["status"] = {"loadBalancer": {}}
         _normalize_cluster_ips(None, obj)
-        if not ctx.version.at_least(21):
+        if not ctx.version.newer_than_emulated:
             obj["spec"].pop("ipFamilies", None)
             obj["spec"].pop("ipFamilyPolicy", None)
 
@@ -575,7 +576,7 @@ class ServiceStrategy(Strategy):
     @staticmethod
     def _ip_families(spec: dict[str, Any], ctx: WriteContext) -> None:
         """Since 1.21 (dual-stack beta) the registry records the families; single-stack IPv4 here."""
-        if not ctx.version.at_least(21) or spec.get("type") == "ExternalName":
+        if not ctx.version.newer_than_emulated or spec.get("type") == "ExternalName":
             return
         if is_headless(spec) and not spec.get("selector"):
             spec.setdefault("ipFamilyPolicy", "RequireDualStack")

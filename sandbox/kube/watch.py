@@ -89,7 +89,7 @@ class WatchStream:
         if not self._request.bookmarks:
             return None
         heartbeat = now + BOOKMARK_PERIOD_SECONDS / self._time_scale
-        if self._version.at_least(21):
+        if self._version.newer_than_emulated:
             heartbeat = min(heartbeat, deadline - 2)
             if heartbeat < now:
                 return None

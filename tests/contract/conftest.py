@@ -31,12 +31,14 @@ from kubernetes.client.exceptions import ApiException
 from ack_compute.cloud.kube_tls import new_api_client
 from ack_compute.sandbox.kube import KubeCluster, KubeHub
 from ack_compute.sandbox.kube.auth import LIMITED_GROUP, MASTERS_GROUP
+from ack_compute.sandbox.kube.context import EMULATED_VERSION
 from ack_compute.sandbox.kube.pki import Authority, client_certificate_subject
 from ack_compute.sandbox.kubelet import ApiEndpoint
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "kube-control-plane.sh"
-REAL_VERSION = "1.20.2"
+# The emulator follows the release the real control plane runs (scripts/kube-control-plane.sh builds it).
+REAL_VERSION = str(EMULATED_VERSION)
 # The emulator runs the control plane's own waits 15x faster (5 s namespace grace, 75 s watch-cache freshness,
 # 60 s bookmarks); scenarios that depend on them wait `backend.seconds(real_seconds)`.
 EMULATOR_TIME_SCALE = 15.0

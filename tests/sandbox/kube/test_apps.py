@@ -17,6 +17,7 @@ from kubernetes.client.exceptions import ApiException
 
 from ack_compute.sandbox.kube import KubeCluster
 from ack_compute.sandbox.kube.apps_kinds import DEPLOYMENT, REPLICA_SET
+from ack_compute.sandbox.kube.context import EMULATED_VERSION
 from ack_compute.sandbox.kube.pod_template_hash import pod_template_hash
 from ack_compute.sandbox.kube.quantity import canonical_quantity
 from ack_compute.sandbox.kube.scale import scale_subresource
@@ -39,7 +40,7 @@ def apis(
     make_cluster: Callable[..., KubeCluster], kube_client: Callable[..., client.ApiClient]
 ) -> Callable[..., tuple[KubeCluster, client.AppsV1Api, client.CoreV1Api]]:
     def make(**kwargs: Any) -> tuple[KubeCluster, client.AppsV1Api, client.CoreV1Api]:
-        kwargs.setdefault("kubernetes_version", "1.20.2")
+        kwargs.setdefault("kubernetes_version", str(EMULATED_VERSION))
         cluster = make_cluster(**kwargs)
         api = kube_client(cluster.server_url, cluster.issue_token(role="admin", ttl_seconds=600))
         return cluster, client.AppsV1Api(api), client.CoreV1Api(api)
