@@ -128,14 +128,7 @@ class Objects:
     def create(self, kind: Kind, namespace: str, body: Any, ctx: WriteContext, *, dry_run: bool = False) -> Obj:
         obj = self._decode(kind, body)
         metadata = _meta(obj)
-        if kind.namespaced:
-            if metadata.get("namespace") and metadata["namespace"] != namespace:
-                raise bad_request(
-                    "the namespace of the provided object does not match the namespace sent on the request"
-                )
-            metadata["namespace"] = namespace
-        else:
-            metadata.pop("namespace", None)
+        _place(kind, metadata, namespace)
         strategy = kind.strategy
         strategy.default(obj, ctx)
         zero = {"apiVersion": kind.api_version, "kind": kind.kind, **strategy.zero_object()}
@@ -233,14 +226,7 @@ class Objects:
             raise bad_request(
                 f"the name of the object ({metadata.get('name') or ''}) does not match the name on the URL ({name})"
             )
-        if kind.namespaced:
-            if metadata.get("namespace") and metadata["namespace"] != namespace:
-                raise bad_request(
-                    "the namespace of the provided object does not match the namespace sent on the request"
-                )
-            metadata["namespace"] = namespace
-        else:
-            metadata.pop("namespace", None)
+        _place(kind, metadata, namespace)
         strategy = kind.strategy
         strategy.default(obj, ctx)
         with self.store.lock:
@@ -491,3 +477,13 @@ def _decode_continue(token: str) -> tuple[int, str]:
     if not start or not isinstance(data.get("rv"), int):
         raise bad_request("invalid continue token: continue key is not valid: encoded start key empty")
     return data["rv"], start
+
+
+def _place(kind: Kind, metadata: dict[str, Any], namespace: str) -> None:
+    """The namespace of a written object is the request's (a different one in the body is a bad request)."""
+    if not kind.namespaced:
+        metadata.pop("namespace", None)
+        return
+    if metadata.get("namespace") and metadata["namespace"] != namespace:
+        raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+    metadata["namespace"] = namespace

@@ -193,21 +193,17 @@ def _validate_containers(containers: Any, path: str) -> list[FieldError]:
                         f"{item}.ports[{p_index}].containerPort", number or 0, "must be between 1 and 65535, inclusive"
                     )
                 )
-        policy = container.get("terminationMessagePolicy")
-        if policy not in MESSAGE_POLICIES:
-            errors.append(
-                required(f"{item}.terminationMessagePolicy")
-                if not policy
-                else not_supported(f"{item}.terminationMessagePolicy", policy, MESSAGE_POLICIES)
-            )
-        pull = container.get("imagePullPolicy")
-        if pull not in PULL_POLICIES:
-            errors.append(
-                required(f"{item}.imagePullPolicy")
-                if not pull
-                else not_supported(f"{item}.imagePullPolicy", pull, PULL_POLICIES)
-            )
+        errors.extend(_one_of(container, "terminationMessagePolicy", item, MESSAGE_POLICIES))
+        errors.extend(_one_of(container, "imagePullPolicy", item, PULL_POLICIES))
     return errors
+
+
+def _one_of(obj: Mapping[str, Any], field: str, path: str, allowed: Any) -> list[FieldError]:
+    """A defaulted enum field: missing is Required, anything else not listed is NotSupported."""
+    value = obj.get(field)
+    if value in allowed:
+        return []
+    return [required(f"{path}.{field}") if not value else not_supported(f"{path}.{field}", value, allowed)]
 
 
 def validate_pod_spec(spec: Mapping[str, Any], path: str) -> list[FieldError]:
@@ -215,18 +211,8 @@ def validate_pod_spec(spec: Mapping[str, Any], path: str) -> list[FieldError]:
     errors.extend(_validate_containers(spec.get("containers"), f"{path}.containers"))
     if spec.get("initContainers"):
         errors.extend(_validate_containers(spec.get("initContainers"), f"{path}.initContainers"))
-    restart = spec.get("restartPolicy")
-    if restart not in RESTART_POLICIES:
-        errors.append(
-            required(f"{path}.restartPolicy")
-            if not restart
-            else not_supported(f"{path}.restartPolicy", restart, RESTART_POLICIES)
-        )
-    dns = spec.get("dnsPolicy")
-    if dns not in DNS_POLICIES:
-        errors.append(
-            required(f"{path}.dnsPolicy") if not dns else not_supported(f"{path}.dnsPolicy", dns, DNS_POLICIES)
-        )
+    errors.extend(_one_of(spec, "restartPolicy", path, RESTART_POLICIES))
+    errors.extend(_one_of(spec, "dnsPolicy", path, DNS_POLICIES))
     errors.extend(validate_labels(spec.get("nodeSelector"), f"{path}.nodeSelector"))
     node_name = spec.get("nodeName")
     if node_name:

@@ -38,41 +38,52 @@ def _regex_error(message: str, fmt: str, *examples: str) -> str:
     return text + "regex used for validation is '" + fmt + "')"
 
 
+_QUALIFIED_NAME_ERROR = _regex_error(
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+    QUALIFIED_NAME_FMT,
+    "MyName",
+    "my.name",
+    "123-abc",
+)
+
+
 def max_len_error(length: int) -> str:
     return f"must be no more than {length} characters"
 
 
-def dns1123_label(value: str) -> list[str]:
-    errors: list[str] = []
-    if len(value) > DNS1123_LABEL_MAX:
-        errors.append(max_len_error(DNS1123_LABEL_MAX))
-    if not _LABEL_RE.fullmatch(value):
-        errors.append(
-            _regex_error(
-                "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
-                "start and end with an alphanumeric character",
-                DNS1123_LABEL_FMT,
-                "my-name",
-                "123-abc",
-            )
-        )
+def _length_and_pattern(
+    value: str, limit: int, pattern: re.Pattern[str], message: str, fmt: str, *examples: str
+) -> list[str]:
+    """The shape of IsDNS1123Label, IsDNS1123Subdomain and IsValidLabelValue: a length limit, then a regex."""
+    errors = [max_len_error(limit)] if len(value) > limit else []
+    if not pattern.fullmatch(value):
+        errors.append(_regex_error(message, fmt, *examples))
     return errors
+
+
+def dns1123_label(value: str) -> list[str]:
+    return _length_and_pattern(
+        value,
+        DNS1123_LABEL_MAX,
+        _LABEL_RE,
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
+        "start and end with an alphanumeric character",
+        DNS1123_LABEL_FMT,
+        "my-name",
+        "123-abc",
+    )
 
 
 def dns1123_subdomain(value: str) -> list[str]:
-    errors: list[str] = []
-    if len(value) > DNS1123_SUBDOMAIN_MAX:
-        errors.append(max_len_error(DNS1123_SUBDOMAIN_MAX))
-    if not _SUBDOMAIN_RE.fullmatch(value):
-        errors.append(
-            _regex_error(
-                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-                "and must start and end with an alphanumeric character",
-                DNS1123_SUBDOMAIN_FMT,
-                "example.com",
-            )
-        )
-    return errors
+    return _length_and_pattern(
+        value,
+        DNS1123_SUBDOMAIN_MAX,
+        _SUBDOMAIN_RE,
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+        "and must start and end with an alphanumeric character",
+        DNS1123_SUBDOMAIN_FMT,
+        "example.com",
+    )
 
 
 def _mask_trailing_dash(name: str) -> str:
@@ -102,14 +113,7 @@ def _qualified_name(value: str) -> list[str]:
     else:
         return [
             "a qualified name "
-            + _regex_error(
-                "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-                "alphanumeric character",
-                QUALIFIED_NAME_FMT,
-                "MyName",
-                "my.name",
-                "123-abc",
-            )
+            + _QUALIFIED_NAME_ERROR
             + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
         ]
     if not name:
@@ -117,36 +121,22 @@ def _qualified_name(value: str) -> list[str]:
     elif len(name) > QUALIFIED_NAME_MAX:
         errors.append("name part " + max_len_error(QUALIFIED_NAME_MAX))
     if not _QUALIFIED_RE.fullmatch(name):
-        errors.append(
-            "name part "
-            + _regex_error(
-                "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-                "alphanumeric character",
-                QUALIFIED_NAME_FMT,
-                "MyName",
-                "my.name",
-                "123-abc",
-            )
-        )
+        errors.append("name part " + _QUALIFIED_NAME_ERROR)
     return errors
 
 
 def label_value(value: str) -> list[str]:
-    errors: list[str] = []
-    if len(value) > QUALIFIED_NAME_MAX:
-        errors.append(max_len_error(QUALIFIED_NAME_MAX))
-    if not _LABEL_VALUE_RE.fullmatch(value):
-        errors.append(
-            _regex_error(
-                "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
-                "and must start and end with an alphanumeric character",
-                LABEL_VALUE_FMT,
-                "MyValue",
-                "my_value",
-                "12345",
-            )
-        )
-    return errors
+    return _length_and_pattern(
+        value,
+        QUALIFIED_NAME_MAX,
+        _LABEL_VALUE_RE,
+        "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
+        "and must start and end with an alphanumeric character",
+        LABEL_VALUE_FMT,
+        "MyValue",
+        "my_value",
+        "12345",
+    )
 
 
 def label_key(key: str) -> list[str]:
