@@ -15,6 +15,7 @@ from ack_compute.sandbox.kube.registry import Kind
 from ack_compute.sandbox.kube.selectors import LabelSelector, selects
 from ack_compute.sandbox.kube.status import StatusError
 from ack_compute.sandbox.kube.store import Obj, clone
+from ack_compute.sandbox.kube.validation import name_is_dns_subdomain
 
 if TYPE_CHECKING:
     from ack_compute.sandbox.kube.cluster import KubeCluster
@@ -43,6 +44,20 @@ def controller_ref(owner: Mapping[str, Any], kind: Kind) -> dict[str, Any]:
         "controller": True,
         "blockOwnerDeletion": True,
     }
+
+
+def pod_from_template(owner: Mapping[str, Any], owner_kind: Kind, template: Mapping[str, Any]) -> dict[str, Any]:
+    """controller.GetPodFromTemplate: the template's labels, annotations, finalizers and spec, a name generated
+    after the owner and a controller reference to it."""
+    template_meta = template.get("metadata") or {}
+    name = owner["metadata"]["name"]
+    prefix = f"{name}-" if not name_is_dns_subdomain(f"{name}-", True) else name
+    metadata: dict[str, Any] = {"generateName": prefix}
+    for key in ("labels", "annotations", "finalizers"):
+        if template_meta.get(key):
+            metadata[key] = clone(template_meta[key])
+    metadata["ownerReferences"] = [controller_ref(owner, owner_kind)]
+    return {"metadata": metadata, "spec": clone(template.get("spec") or {})}
 
 
 def controller_of(obj: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -16,14 +16,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ack_compute.sandbox.kube.context import WriteContext, now_rfc3339
-from ack_compute.sandbox.kube.controller_utils import controller_ref, is_pod_active
+from ack_compute.sandbox.kube.controller_utils import is_pod_active, pod_from_template
 from ack_compute.sandbox.kube.controllers import CONTROLLER_MANAGER
 from ack_compute.sandbox.kube.jobs import DEFAULT_BACKOFF_LIMIT, JOB
 from ack_compute.sandbox.kube.objects import DeleteOptions
 from ack_compute.sandbox.kube.pods import POD
 from ack_compute.sandbox.kube.status import StatusError
 from ack_compute.sandbox.kube.store import Conflict, Obj
-from ack_compute.sandbox.kube.validation import name_is_dns_subdomain
 
 if TYPE_CHECKING:
     from ack_compute.sandbox.kube.cluster import KubeCluster
@@ -287,23 +286,10 @@ class JobController:
         metadata = job["metadata"]
         template = (job.get("spec") or {}).get("template") or {}
         template_meta = template.get("metadata") or {}
-        labels = dict(template_meta.get("labels") or {})
-        if not labels:
+        if not template_meta.get("labels"):
             log.warning("job controller: unable to create pods for %s, no labels", metadata.get("name"))
             return False
-        prefix = f"{metadata['name']}-"
-        if name_is_dns_subdomain(prefix, True):
-            prefix = metadata["name"]
-        pod_meta: dict[str, Any] = {
-            "generateName": prefix,
-            "labels": labels,
-            "ownerReferences": [controller_ref(job, JOB)],
-        }
-        if template_meta.get("annotations"):
-            pod_meta["annotations"] = dict(template_meta["annotations"])
-        if template_meta.get("finalizers"):
-            pod_meta["finalizers"] = list(template_meta["finalizers"])
-        body = {"metadata": pod_meta, "spec": copy.deepcopy(template.get("spec") or {})}
+        body = pod_from_template(job, JOB, template)
         try:
             self._cluster.objects.create(POD, metadata["namespace"], body, self._ctx())
         except StatusError as error:

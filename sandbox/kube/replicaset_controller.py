@@ -11,12 +11,12 @@ from ack_compute.sandbox.kube.controller_utils import (
     BURST_REPLICAS,
     AppsController,
     controller_of,
-    controller_ref,
     is_pod_active,
     is_pod_ready,
     omit_empty,
     parse_time,
     pod_condition,
+    pod_from_template,
     pods_to_delete_order,
     spec_replicas,
     status_count,
@@ -26,7 +26,6 @@ from ack_compute.sandbox.kube.pods import POD
 from ack_compute.sandbox.kube.selectors import LabelSelector, SelectorError, label_selector, selects
 from ack_compute.sandbox.kube.status import StatusError
 from ack_compute.sandbox.kube.store import Obj, clone
-from ack_compute.sandbox.kube.validation import name_is_dns_subdomain
 
 
 class ReplicaSetController(AppsController):
@@ -130,16 +129,7 @@ class ReplicaSetController(AppsController):
 
     def _create_pod(self, rs: Obj) -> Obj:
         """controller.GetPodFromTemplate + CreatePodsWithControllerRef."""
-        template = rs["spec"].get("template") or {}
-        template_meta = template.get("metadata") or {}
-        name = rs["metadata"]["name"]
-        prefix = f"{name}-" if not name_is_dns_subdomain(f"{name}-", True) else name
-        metadata: dict[str, Any] = {"generateName": prefix}
-        for key in ("labels", "annotations", "finalizers"):
-            if template_meta.get(key):
-                metadata[key] = clone(template_meta[key])
-        metadata["ownerReferences"] = [controller_ref(rs, REPLICA_SET)]
-        body = {"metadata": metadata, "spec": clone(template.get("spec") or {})}
+        body = pod_from_template(rs, REPLICA_SET, rs["spec"].get("template") or {})
         return self._objects.create(POD, rs["metadata"]["namespace"], body, self._ctx())
 
     def _replica_set_status(self, rs: Obj, pods: list[Obj], error: str | None) -> dict[str, Any]:
