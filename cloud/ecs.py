@@ -7,7 +7,7 @@ module sees an SDK type.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -65,7 +65,13 @@ class EcsCatalog:
         system_disk: DiskQuery,
         data_disks: list[DiskQuery],
         zone: str | None = None,
+        spot_strategy: Literal["NoSpot", "SpotAsPriceGo", "SpotWithPriceLimit"] = "NoSpot",
     ) -> InstancePrice:
+        """The hourly price; with a spot strategy, the spot price (DescribePrice `SpotStrategy`).
+
+        NoSpot sends no SpotStrategy at all (the API's default, so the request is unchanged). The SDK's
+        DescribePriceRequest doc: spot prices differ by zone, so pass `zone` when pricing spot.
+        """
         from alibabacloud_ecs20140526 import models as m
 
         request = m.DescribePriceRequest(
@@ -88,6 +94,7 @@ class EcsCatalog:
                 for d in data_disks
             ]
             or None,
+            spot_strategy=None if spot_strategy == "NoSpot" else spot_strategy,
         )
         client = self._clients.client("ecs", region)
         body = self._clients.call("DescribePrice", lambda: client.describe_price(request).body.to_map())
