@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from ack_compute.cloud.clients import OpenApiClients
 from ack_compute.cloud.cs import DataDiskSpec, pruned, verbatim_request
+from ack_compute.cloud.ecs import SpotStrategy
 
-SpotStrategy = Literal["NoSpot", "SpotAsPriceGo", "SpotWithPriceLimit"]
 TaintEffect = Literal["NoSchedule", "NoExecute", "PreferNoSchedule"]
 NODES_PAGE_SIZE = 100  # DescribeClusterNodes pageSize: "Valid values: 1 to 100" (SDK request doc)
 
