@@ -225,6 +225,11 @@ def test_node_pool_calls_are_refused_where_the_cloud_refuses_them(
     assert (status, code) == (400, "InvalidParameter") and "out of range" in message
     other = m.ModifyClusterNodePoolRequest(nodepool_info=m.ModifyClusterNodePoolRequestNodepoolInfo(name="renamed"))
     assert "nodepool_info.name" in error_of(lambda: cs.modify_cluster_node_pool(cluster_id, pool_id, other))[2]
+    retired = m.RemoveNodePoolNodesRequest(nodes=["cn-hangzhou.192.168.4.9"], release_node=True)
+    status, code, message = error_of(lambda: cs.remove_node_pool_nodes(cluster_id, pool_id, retired))
+    assert (
+        (status, code) == (400, "InvalidParameter") and "nodes is deprecated" in message and "instance_ids" in message
+    )
     stranger = m.RemoveNodePoolNodesRequest(instance_ids=["i-notours"], drain_node=True, release_node=True)
     assert "i-notours" in error_of(lambda: cs.remove_node_pool_nodes(cluster_id, pool_id, stranger))[2]
 
