@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from ack_compute.cloud.clients import OpenApiClients
 from ack_compute.cloud.cs import DataDiskSpec, pruned, verbatim_request
 from ack_compute.cloud.ecs import SpotStrategy
+from ack_compute.cloud.errors import CloudError
 
 TaintEffect = Literal["NoSchedule", "NoExecute", "PreferNoSchedule"]
 NODES_PAGE_SIZE = 100  # DescribeClusterNodes pageSize: "Valid values: 1 to 100" (SDK request doc)
@@ -216,14 +217,21 @@ class NodePoolService:
         return str(body.get("task_id") or "")
 
     def delete(self, cluster_id: str, nodepool_id: str, region: str | None = None) -> str:
-        """DeleteClusterNodepool with `force`: the pool's nodes are removed and released with it."""
+        """DeleteClusterNodepool with `force`: the pool's nodes are removed and released with it. Returns the task
+        id, or "" when the pool (or its whole cluster) is already gone, as after a repeat: Terraform's node pool
+        resource treats not found on delete as done (resource_alicloud_cs_kubernetes_node_pool.go, NotFoundError)."""
         from alibabacloud_cs20151215 import models as m
 
         request = m.DeleteClusterNodepoolRequest(force=True)
-        body = self._clients.call(
-            "DeleteClusterNodepool",
-            lambda: self._cs(region).delete_cluster_nodepool(cluster_id, nodepool_id, request).body.to_map(),
-        )
+        try:
+            body = self._clients.call(
+                "DeleteClusterNodepool",
+                lambda: self._cs(region).delete_cluster_nodepool(cluster_id, nodepool_id, request).body.to_map(),
+            )
+        except CloudError as error:
+            if error.is_not_found:
+                return ""
+            raise
         return str(body.get("task_id") or "")
 
     def nodes(self, cluster_id: str, nodepool_id: str, region: str | None = None) -> list[PoolNode]:

@@ -179,6 +179,7 @@ def test_a_pool_is_resized_both_ways_loses_chosen_nodes_and_is_deleted(
     with pytest.raises(CloudError) as gone:
         pools.get(cluster_id, pool_id)
     assert gone.value.is_not_found and gone.value.code == "ErrorNodePoolNotFound"
+    assert pools.delete(cluster_id, pool_id) == ""  # a repeat finds it gone: done, not an error
     assert pools.list(cluster_id, name="gpu") == []
     assert [p.name for p in pools.list(cluster_id)] == ["default-nodepool"]  # the team's pool is untouched
 
