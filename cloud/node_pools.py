@@ -100,6 +100,7 @@ class NodePoolInfo(BaseModel):
     tags: dict[str, str]
     is_default: bool
     created: str | None
+    vswitch_ids: list[str] = []  # where its nodes go: their zones decide which instance types can be had
 
     @classmethod
     def from_api(cls, raw: dict[str, Any]) -> NodePoolInfo:
@@ -126,6 +127,7 @@ class NodePoolInfo(BaseModel):
             tags=_pairs(group.get("tags")),
             is_default=bool(info.get("is_default")),
             created=info.get("created") or None,
+            vswitch_ids=list(group.get("vswitch_ids") or []),
         )
 
 

@@ -98,6 +98,7 @@ def test_a_gpu_pool_is_created_ready_labelled_tainted_and_a_gpu_job_lands_there(
     )
     assert (pool.instance_types, pool.labels, pool.taints, pool.is_default) == ([GPU_TYPE], LABELS, [GPU_TAINT], False)
     assert pool.tags["ack-compute/owner"] == "test" and pool.spot_strategy == "NoSpot"
+    assert pool.vswitch_ids == vswitch_ids
     assert [p.nodepool_id for p in pools.list(cluster_id, name="gpu")] == [pool_id]
     assert pools.list(cluster_id, name="gp") == []  # the name is matched exactly
     nodes = pools.nodes(cluster_id, pool_id)
