@@ -177,7 +177,7 @@ class ClusterSpec(_Spec):
         body = _wire(self, exclude={"nodepools", "tags"})
         body["tags"] = [{"key": k, "value": v} for k, v in self.tags.items()]
         body["nodepools"] = [pool.wire() for pool in self.nodepools]
-        return _pruned(body)
+        return pruned(body)
 
 
 def _wire(model: BaseModel, exclude: set[str] | None = None) -> dict[str, Any]:
@@ -185,21 +185,26 @@ def _wire(model: BaseModel, exclude: set[str] | None = None) -> dict[str, Any]:
     for key, value in list(data.items()):
         if isinstance(value, SecretStr):
             data[key] = value.get_secret_value()
-    return _pruned(data)
+    return pruned(data)
 
 
-def _pruned(value: Any) -> Any:
+def pruned(value: Any) -> Any:
     """Drop None, empty lists and empty objects at every depth; False and 0 are values and stay."""
     if isinstance(value, dict):
-        kept = {k: _pruned(v) for k, v in value.items()}
+        kept = {k: pruned(v) for k, v in value.items()}
         return {k: v for k, v in kept.items() if v is not None and v != [] and v != {}}
     if isinstance(value, list):
-        return [_pruned(v) for v in value]
+        return [pruned(v) for v in value]
     return value
 
 
 def _sdk_request(body: dict[str, Any]) -> Any:
-    """CreateClusterRequest with exactly `body` on the wire.
+    return verbatim_request("CreateClusterRequest", body)
+
+
+def verbatim_request(model: str, body: dict[str, Any]) -> Any:
+    """The SDK request model `model` (CreateClusterRequest, CreateClusterNodePoolRequest, ...) with exactly
+    `body` on the wire.
 
     `CreateClusterRequest().from_map(d)` fills every list field absent from `d` with `[]`, and the nested
     models' to_map always emits their list fields, so the wire would carry `taints: []`, `addons: []`,
@@ -226,7 +231,7 @@ def _sdk_request(body: dict[str, Any]) -> Any:
             return [wrap(v) for v in value]
         return value
 
-    return m.CreateClusterRequest(**{key: wrap(value) for key, value in body.items()})
+    return getattr(m, model)(**{key: wrap(value) for key, value in body.items()})
 
 
 class ContainerService:

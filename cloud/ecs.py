@@ -7,11 +7,15 @@ module sees an SDK type.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from ack_compute.cloud.clients import OpenApiClients
+
+SpotStrategy = Literal["NoSpot", "SpotAsPriceGo", "SpotWithPriceLimit"]
+# DescribePrice SpotStrategy values (SDK DescribePriceRequest doc); NoSpot is the API's default.
+SPOT_STRATEGIES: tuple[str, ...] = ("NoSpot", "SpotAsPriceGo", "SpotWithPriceLimit")
 
 
 class DiskQuery(BaseModel):
@@ -65,9 +69,17 @@ class EcsCatalog:
         system_disk: DiskQuery,
         data_disks: list[DiskQuery],
         zone: str | None = None,
+        spot_strategy: SpotStrategy = "NoSpot",
     ) -> InstancePrice:
+        """The hourly price; with a spot strategy, the spot price (DescribePrice `SpotStrategy`).
+
+        NoSpot sends no SpotStrategy at all (the API's default, so the request is unchanged). The SDK's
+        DescribePriceRequest doc: spot prices differ by zone, so pass `zone` when pricing spot.
+        """
         from alibabacloud_ecs20140526 import models as m
 
+        if spot_strategy not in SPOT_STRATEGIES:
+            raise ValueError(f"spot_strategy {spot_strategy!r} is not one of {', '.join(SPOT_STRATEGIES)}")
         request = m.DescribePriceRequest(
             region_id=region,
             zone_id=zone,
@@ -88,6 +100,7 @@ class EcsCatalog:
                 for d in data_disks
             ]
             or None,
+            spot_strategy=None if spot_strategy == "NoSpot" else spot_strategy,
         )
         client = self._clients.client("ecs", region)
         body = self._clients.call("DescribePrice", lambda: client.describe_price(request).body.to_map())
