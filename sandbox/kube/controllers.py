@@ -331,26 +331,28 @@ def bind_pod(pod: Obj, node_name: str, timestamp: str) -> None:
 class _Load:
     def __init__(self) -> None:
         self.pods = 0
-        self.cpu = Decimal(0)
-        self.memory = Decimal(0)
+        self.requested: dict[str, Decimal] = {}
 
     def add(self, pod: Obj) -> None:
         self.pods += 1
-        cpu, memory = _requests(pod)
-        self.cpu += cpu
-        self.memory += memory
+        for name, amount in _requests(pod).items():
+            self.requested[name] = self.requested.get(name, Decimal(0)) + amount
 
 
-def _requests(pod: Obj) -> tuple[Decimal, Decimal]:
-    cpu = memory = Decimal(0)
+def _requests(pod: Obj) -> dict[str, Decimal]:
+    """Every resource the pod's containers request, extended ones (nvidia.com/gpu) included: the scheduler's
+    NodeResourcesFit filter checks them all. A limit without a request counts as the request, as the API server's
+    defaulting makes it."""
+    total: dict[str, Decimal] = {}
     for container in (pod.get("spec") or {}).get("containers") or []:
-        requests = (container.get("resources") or {}).get("requests") or {}
-        try:
-            cpu += parse_quantity(requests.get("cpu", 0))
-            memory += parse_quantity(requests.get("memory", 0))
-        except ValueError:
-            continue
-    return cpu, memory
+        resources = container.get("resources") or {}
+        wanted = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
+        for name, value in wanted.items():
+            try:
+                total[name] = total.get(name, Decimal(0)) + parse_quantity(value)
+            except ValueError:
+                continue
+    return total
 
 
 def _node_load(pods: list[Obj]) -> dict[str, _Load]:
@@ -393,14 +395,15 @@ def _unfit_reason(pod: Obj, node: Obj, load: dict[str, _Load]) -> str | None:
         return "node(s) didn't match node selector"
     allocatable = (node.get("status") or {}).get("allocatable") or {}
     used = load.get(node["metadata"]["name"], _Load())
-    cpu, memory = _requests(pod)
     try:
         if "pods" in allocatable and used.pods + 1 > parse_quantity(allocatable["pods"]):
             return "Too many pods"
-        if cpu and used.cpu + cpu > parse_quantity(allocatable.get("cpu", 0)):
-            return "Insufficient cpu"
-        if memory and used.memory + memory > parse_quantity(allocatable.get("memory", 0)):
-            return "Insufficient memory"
+        wanted = _requests(pod)
+        # cpu and memory first, as the filter reports them; a resource the node does not offer has 0 allocatable.
+        for name in sorted(wanted, key=lambda n: (n not in ("cpu", "memory"), n != "cpu", n)):
+            amount = wanted[name]
+            if amount and used.requested.get(name, Decimal(0)) + amount > parse_quantity(allocatable.get(name, 0)):
+                return f"Insufficient {name}"
     except ValueError:
         pass
     return None

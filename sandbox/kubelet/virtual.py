@@ -19,7 +19,16 @@ from ack_compute.sandbox.kube.quantity import parse_quantity
 
 VIRTUAL_NODE_PREFIX = "virtual-kubelet-"
 VIRTUAL_TAINT = {"key": "virtual-kubelet.io/provider", "value": "alibabacloud", "effect": "NoSchedule"}
-VIRTUAL_CAPACITY = {"cpu": "1000", "memory": "4Ti", "pods": "1000", "ephemeral-storage": "10Ti"}
+# A virtual node stands for a zone's pool, so its capacity is large. It offers nvidia.com/gpu because ACS GPU
+# pods, which Alibaba's docs declare with nvidia.com/gpu limits, are placed on it by the default scheduler, whose
+# resource filter counts extended resources; the figures are the sandbox's, not published ones.
+VIRTUAL_CAPACITY = {
+    "cpu": "1000",
+    "memory": "4Ti",
+    "pods": "1000",
+    "ephemeral-storage": "10Ti",
+    "nvidia.com/gpu": "1000",
+}
 ACS_LABEL = "alibabacloud.com/acs"
 COMPUTE_CLASS_LABEL = "alibabacloud.com/compute-class"
 ECI_USE_SPECS = "k8s.aliyun.com/eci-use-specs"

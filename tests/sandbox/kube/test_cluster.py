@@ -93,6 +93,30 @@ def test_scheduler_binds_pods_to_ready_nodes(
     assert core.read_namespaced_pod("p", "default").metadata.deletion_timestamp is not None
 
 
+def test_scheduler_counts_gpus_like_cpu(
+    make_cluster: Callable[..., KubeCluster], admin_api: Callable[..., Any]
+) -> None:
+    """A GPU request (a limit only, as GPU pods are written) fits only a node that offers the GPU, once."""
+    cluster = make_cluster()
+    core = admin_api(cluster)
+    cluster.upsert_node("cpu-only", ready=True)
+
+    def gpu_pod(name: str) -> dict[str, Any]:
+        container = {"name": "c", "image": "x", "resources": {"limits": {"nvidia.com/gpu": "1"}}}
+        return {"metadata": {"name": name}, "spec": {"containers": [container]}}
+
+    def why(name: str) -> str:
+        conditions = core.read_namespaced_pod(name, "default").status.conditions or []
+        return conditions[0].message or "" if conditions else ""
+
+    core.create_namespaced_pod("default", gpu_pod("g1"))
+    assert wait_for(lambda: why("g1")) == "0/1 nodes are available: 1 Insufficient nvidia.com/gpu."
+    cluster.upsert_node("gpu", ready=True, capacity={"nvidia.com/gpu": "1"})
+    assert wait_for(lambda: core.read_namespaced_pod("g1", "default").spec.node_name) == "gpu"
+    core.create_namespaced_pod("default", gpu_pod("g2"))  # the one GPU is taken
+    assert wait_for(lambda: why("g2")) == "0/2 nodes are available: 2 Insufficient nvidia.com/gpu."
+
+
 def test_seed_keeps_status(make_cluster: Callable[..., KubeCluster], admin_api: Callable[..., Any]) -> None:
     cluster = make_cluster()
     seeded = cluster.seed(
