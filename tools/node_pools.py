@@ -1,0 +1,734 @@
+"""ensure_node_pool: add a node pool to an ACK cluster (this server's or a reused one), paid by a quote, or resize a
+pool this server made: growth buys the added nodes with their own quote, shrinking is free and names the nodes it
+removes. Creation and resizing run as resumable operations that wait, by watching, for the nodes to be Ready.
+
+Nothing here touches a pool this server did not make: the ledger row and the pool's own tags must both say so.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel
+
+from ack_compute.cloud.cs import ContainerService
+from ack_compute.cloud.ecs import EcsCatalog
+from ack_compute.cloud.errors import CloudError
+from ack_compute.cloud.node_pools import NodePoolInfo, NodePoolService
+from ack_compute.tools.errors import AckComputeError, CloudFailure, InvalidPlan
+from ack_compute.tools.kubeconfigs import Kubeconfigs
+from ack_compute.tools.node_pool_spec import (
+    OPERATION_KIND,
+    POOL_FAILED,
+    POOL_LABEL,
+    POOL_READY,
+    NodePoolOutcome,
+    PoolNodeView,
+    details,
+    ledger_name,
+    made_by,
+    nodes_to_remove,
+    placement,
+    pool_config,
+)
+from ack_compute.tools.operations import OperationContext, Operations
+from ack_compute.tools.ownership import LIVE, OwnedResource, Ownership
+from ack_compute.tools.plans import NodePoolPlan, normalise
+from ack_compute.tools.pricing import Pricer
+from ack_compute.tools.purchase import Claim, Policy, Purchase, bind_plan
+from ack_compute.tools.quotes import QuoteBook, QuoteRecord
+from ack_compute.tools.targets import ClusterTarget, Targets
+
+NOTHING = "Nothing was created or changed."
+
+
+class PoolSettings(BaseModel):
+    pool_timeout_s: float = 1200.0
+    nodes_timeout_s: float = 900.0
+
+
+class NodePools:
+    def __init__(
+        self,
+        *,
+        cs: ContainerService,
+        pools: NodePoolService,
+        ecs: EcsCatalog,
+        targets: Targets,
+        kubeconfigs: Kubeconfigs,
+        quotes: QuoteBook,
+        pricer: Pricer,
+        ownership: Ownership,
+        operations: Operations,
+        settings: PoolSettings | None = None,
+    ) -> None:
+        self.cs = cs
+        self.pools = pools
+        self.ecs = ecs
+        self.targets = targets
+        self.kubeconfigs = kubeconfigs
+        self.quotes = quotes
+        self.purchase = Purchase(quotes, ownership)
+        self.pricer = pricer
+        self.ownership = ownership
+        self.operations = operations
+        self.settings = settings or PoolSettings()
+
+    # -- where, and what is there ------------------------------------------------------------------------------
+
+    def _cloud(self, fn: Any) -> Any:
+        try:
+            return fn()
+        except CloudError as exc:
+            raise CloudFailure(str(exc), f"{NOTHING} Retry when the cloud answers.") from None
+
+    def target(self, cluster: str, region: str | None = None) -> ClusterTarget:
+        """The ACK cluster a pool goes on; ACK Serverless and kubeconfig contexts have no node pools to manage."""
+        target = self.targets.resolve(cluster, region)
+        if target.kind == "serverless":
+            raise AckComputeError(
+                f"Cluster {target.name or cluster} is ACK Serverless: it has no node pools (its pods run on virtual "
+                "nodes, each billed per pod).",
+                "For compute there, quote an acs plan (deploy_acs, or run_job with compute=acs) or an eci plan "
+                f"(deploy_acs). For a node pool, use an ACK Pro or Basic cluster. {NOTHING}",
+            )
+        if target.kind != "ack" or not target.cluster_id:
+            raise AckComputeError(
+                f"{cluster} is not an ACK cluster this server can reach by id or name, so it cannot manage its node "
+                "pools.",
+                f"Name an ACK cluster by its id or name. {NOTHING}",
+            )
+        return target
+
+    def find(self, target: ClusterTarget, name: str) -> NodePoolInfo | None:
+        found = self._cloud(lambda: self.pools.list(target.cluster_id or "", target.region, name=name))
+        return found[0] if found else None
+
+    def _row(self, cluster_id: str, region: str, name: str) -> OwnedResource | None:
+        """This server's live ledger row for the pool (not a growth purchase's row)."""
+        key = ledger_name(cluster_id, name)
+        rows = [
+            r
+            for r in self.ownership.all()
+            if r.kind == "node_pool" and r.origin == "created" and r.name == key and r.region == region
+        ]
+        live = [r for r in rows if r.state in (*LIVE, "resizing")]
+        return live[-1] if live else None
+
+    def _running(self, row: OwnedResource) -> str | None:
+        """The operation still working on this pool (creating or resizing it), if any."""
+        for operation_id, _owner, params in self.operations.running(OPERATION_KIND):
+            if params.get("resource_id") == row.resource_id:
+                return operation_id
+        return None
+
+    def placement_for(self, target: ClusterTarget, name: str) -> dict[str, Any]:
+        """run_job's node_pool: the node selector and tolerations for pool `name`, refused in plain words when the
+        cluster has no such pool (or it is not one whose nodes this server labels)."""
+        where = target.name or target.key
+        if target.kind != "ack" or not target.cluster_id:
+            raise AckComputeError(
+                f"node_pool needs an ACK cluster named by id or name; {where} is not one.",
+                "Leave node_pool out, or name the ACK cluster. Nothing was created.",
+            )
+        pool = self.find(target, name)
+        if pool is None:
+            names = [p.name for p in self._cloud(lambda: self.pools.list(target.cluster_id or "", target.region))]
+            raise AckComputeError(
+                f"Cluster {where} has no node pool named {name}"
+                + (f" (it has: {', '.join(sorted(names))})." if names else "."),
+                "Create it with ensure_node_pool (quote a node_pool plan first), or leave node_pool out. Nothing was "
+                "created.",
+            )
+        if pool.labels.get(POOL_LABEL) != name:
+            raise AckComputeError(
+                f"Node pool {name} on {where} was not made by ensure_node_pool: its nodes carry no {POOL_LABEL} "
+                "label to send work to.",
+                "Use a pool made with ensure_node_pool, or leave node_pool out. Nothing was created.",
+            )
+        return placement(pool)
+
+    # -- the tool ------------------------------------------------------------------------------------------------
+
+    def ensure(
+        self,
+        cluster: str,
+        name: str,
+        *,
+        node_count: int | None = None,
+        plan: NodePoolPlan | None = None,
+        quote_token: str | None = None,
+        consent_id: str | None = None,
+        confirmation_policy: Policy = "token",
+        requested_by: str = "",
+    ) -> NodePoolOutcome:
+        target = self.target(cluster, plan.region if plan else None)
+        cluster_id = target.cluster_id or ""
+        base = {"cluster": cluster, "cluster_id": cluster_id, "name": name}
+        row = self._row(cluster_id, target.region, name)
+        if row is not None and (running := self._running(row)):
+            return NodePoolOutcome(
+                status="resizing" if row.state == "resizing" else "creating",
+                operation_id=running,
+                origin="created",
+                message=f"Node pool {name} is being {'resized' if row.state == 'resizing' else 'created'} by "
+                f"{running}.",
+                next_step=f"Call get_operation with {running} until it finishes.",
+                **base,
+            )
+        pool = self.find(target, name)
+        if pool is None and row is not None:  # ours, since deleted by someone else: the name is free again
+            self.ownership.update(row.resource_id, state="deleted", details={"gone": "not found by name"})
+        if pool is None:
+            return self._create(
+                target, cluster, name, node_count, plan, quote_token, consent_id, confirmation_policy, requested_by
+            )
+        ours = row is not None and row.cloud_id == pool.nodepool_id and made_by(pool, row.operation_id)
+        if not ours:
+            if node_count is not None and node_count != pool.desired_size:
+                raise AckComputeError(
+                    f"Node pool {name} on cluster {target.name or cluster} was not created by this server, so it is "
+                    "never resized or deleted by it.",
+                    "Ask its owner to resize it, or create a pool of your own under another name. " + NOTHING,
+                )
+            return self._answer("exists", base, pool, None, origin="not_ours")
+        assert row is not None
+        if node_count is None or node_count == pool.desired_size:
+            return self._answer("unchanged", base, pool, row, origin="created")
+        if node_count < pool.desired_size:
+            return self._shrink(target, base, pool, row, node_count, requested_by)
+        return self._grow(
+            target, base, pool, row, node_count, plan, quote_token, consent_id, confirmation_policy, requested_by
+        )
+
+    def offer(
+        self, cluster: str, name: str, node_count: int | None, plan: NodePoolPlan, token: str
+    ) -> QuoteRecord | None:
+        """What the person is asked to pay: the purchase path up to the question (None: this call buys nothing).
+        Raises what `ensure` would raise, so nobody is asked to pay for a pool that cannot be made."""
+        target = self.target(cluster, plan.region)
+        pool = self.find(target, name)
+        if pool is None:
+            bound = self._bind_new(target, cluster, name, node_count, plan)
+            self._vswitches(target)
+            return self.purchase.check(token, bound)
+        row = self._row(target.cluster_id or "", target.region, name)
+        if row is None or not made_by(pool, row.operation_id) or node_count is None or node_count <= pool.desired_size:
+            return None
+        bound = self._bind_growth(target, cluster, name, pool, row, node_count, plan)
+        return self.purchase.check(token, bound)
+
+    # -- creating --------------------------------------------------------------------------------------------------
+
+    def _bind_new(
+        self, target: ClusterTarget, cluster: str, name: str, node_count: int | None, plan: NodePoolPlan
+    ) -> NodePoolPlan:
+        self._same_cluster(target, cluster, plan)
+        if node_count is not None and node_count != plan.node_count:
+            raise InvalidPlan(
+                "node_count",
+                f"node_count {node_count} differs from the quoted plan's {plan.node_count} nodes.",
+                f"Leave node_count out (the quote says how many), or estimate a plan with {node_count} nodes. "
+                + NOTHING,
+            )
+        return bind_plan(plan, target.region, f"cluster {target.name or cluster}")
+
+    @staticmethod
+    def _same_cluster(target: ClusterTarget, cluster: str, plan: NodePoolPlan) -> None:
+        if plan.cluster and plan.cluster not in (cluster, target.cluster_id, target.name):
+            raise InvalidPlan(
+                "cluster",
+                f"the quote is for a pool on cluster {plan.cluster}, not on {target.name or cluster}.",
+                f"Estimate a node_pool plan with cluster {cluster} and pass its quote_id. {NOTHING}",
+            )
+
+    def _vswitches(self, target: ClusterTarget) -> list[str]:
+        switches = list(target.info.vswitch_ids) if target.info else []
+        if not switches:
+            raise AckComputeError(
+                f"Cluster {target.name or target.key} reports no vSwitch for its nodes, so a pool has nowhere to go.",
+                f"Check the cluster in the ACK console. {NOTHING}",
+            )
+        return switches
+
+    def _gpu(self, plan: NodePoolPlan) -> bool:
+        infos = self._cloud(lambda: self.ecs.describe_instance_types(plan.region or "", list(plan.instance_types)))
+        return any(info.gpu_amount for info in infos.values())
+
+    def _create(
+        self,
+        target: ClusterTarget,
+        cluster: str,
+        name: str,
+        node_count: int | None,
+        plan: NodePoolPlan | None,
+        token: str | None,
+        consent_id: str | None,
+        policy: Policy,
+        requested_by: str,
+    ) -> NodePoolOutcome:
+        base = {"cluster": cluster, "cluster_id": target.cluster_id, "name": name}
+        if plan is None or not token:
+            proposal = plan or NodePoolPlan(cluster=cluster, node_count=node_count or 1)
+            if node_count is not None:
+                proposal = proposal.model_copy(update={"node_count": node_count})
+            return NodePoolOutcome(
+                status="quote_required",
+                plan_to_quote=normalise(NodePoolPlan.model_validate(proposal.model_dump()), target.region),
+                message=f"Cluster {target.name or cluster} has no node pool named {name}; adding one costs money and "
+                "needs a quote.",
+                next_step="Call estimate_cost with plan_to_quote (set instance_types, e.g. a GPU type, and "
+                "node_count first), show the quote to the person, and on their yes call ensure_node_pool again with "
+                f"the quote_id. {NOTHING}",
+                **base,
+            )
+        bound = self._bind_new(target, cluster, name, node_count, plan)
+        vswitches = self._vswitches(target)
+        gpu = self._gpu(bound)
+        quote = self.purchase.approved(token, bound, consent_id, policy)
+        if quote is None:
+            return self._declined(base)
+        operation_id = f"op-{uuid.uuid4().hex[:16]}"
+        node_hourly = quote.hourly / Decimal(bound.node_count)
+        claim = Claim(
+            operation_id,
+            "node_pool",
+            target.region,
+            ledger_name(target.cluster_id or "", name),
+            details=details(bound, target.cluster_id or "", name, node_hourly, quote.currency, time.time()),
+        )
+        bought = self.purchase.buy(
+            token, bound, claim=claim, current_hourly=self._hourly_now(bound), note=f"ensure_node_pool {name}"
+        )
+        self._record_cluster_reuse(target)
+        params = {
+            "mode": "create",
+            "resource_id": bought.resource_id,
+            "cluster": cluster,
+            "cluster_id": target.cluster_id,
+            "region": target.region,
+            "name": name,
+            "plan": bound.model_dump(mode="json"),
+            "gpu": gpu,
+            "vswitch_ids": vswitches,
+            "nodes": bound.node_count,
+        }
+        op = self.operations.start(
+            OPERATION_KIND,
+            params,
+            self.run_operation,
+            operation_id=operation_id,
+            quote_id=bought.redemption.quote_id,
+            requested_by=requested_by,
+        )
+        return NodePoolOutcome(
+            status="creating",
+            operation_id=op,
+            origin="created",
+            nodes=bound.node_count,
+            hourly=bought.redemption.hourly,
+            currency=bought.redemption.currency,
+            message=f"Adding node pool {name} ({bound.node_count} x {bound.instance_types[0]}"
+            + (", tainted: only work sent with node_pool lands there" if gpu else "")
+            + f") to cluster {target.name or cluster} (quote {bought.redemption.quote_id}).",
+            next_step=f"Call get_operation with {op} until it finishes.",
+            **base,
+        )
+
+    def _hourly_now(self, plan: NodePoolPlan) -> Decimal | None:
+        try:
+            return self.pricer.hourly_now(plan)
+        except AckComputeError:
+            return None  # pricing trouble must not block a quote that is otherwise valid
+
+    def _record_cluster_reuse(self, target: ClusterTarget) -> None:
+        """The pool's cluster shows in list_resources too; one this server did not create is recorded as reused
+        (cleanup never deletes it)."""
+        cluster_id = target.cluster_id or ""
+        if any(r.kind == "cluster" and r.cloud_id == cluster_id for r in self.ownership.visible()):
+            return
+        if cluster_id in self.ownership.owned_cloud_ids("cluster"):
+            return
+        self.ownership.record_reuse(
+            f"reuse-{uuid.uuid4().hex[:12]}", "cluster", target.region, target.name or cluster_id, cluster_id
+        )
+
+    def _declined(self, base: dict[str, Any]) -> NodePoolOutcome:
+        return NodePoolOutcome(
+            status="declined",
+            message="The person declined the quoted cost; the quote is now void.",
+            next_step="Ask what to change, estimate again, and get a new yes.",
+            **base,
+        )
+
+    # -- resizing ------------------------------------------------------------------------------------------------
+
+    def _paid_plan(self, row: OwnedResource) -> NodePoolPlan:
+        return NodePoolPlan.model_validate(row.details["plan"])
+
+    def _bind_growth(
+        self,
+        target: ClusterTarget,
+        cluster: str,
+        name: str,
+        pool: NodePoolInfo,
+        row: OwnedResource,
+        node_count: int,
+        plan: NodePoolPlan,
+    ) -> NodePoolPlan:
+        """A growth quote buys exactly the added nodes, of the pool's own kind: the paid plan with node_count = the
+        nodes added (its hours are the agent's)."""
+        self._same_cluster(target, cluster, plan)
+        added = node_count - pool.desired_size
+        wanted = self._growth_plan(row, added, plan.hours, plan.cluster)
+        bound = bind_plan(plan, target.region, f"cluster {target.name or cluster}")
+        if bound.model_dump(exclude={"hours", "cluster"}) != wanted.model_dump(exclude={"hours", "cluster"}):
+            raise InvalidPlan(
+                "plan",
+                f"growing pool {name} from {pool.desired_size} to {node_count} nodes buys {added} more of its own "
+                "nodes; the quote is for another plan.",
+                "Estimate the plan_to_quote that ensure_node_pool returns without a quote_id, then pass its quote_id. "
+                + NOTHING,
+            )
+        return bound
+
+    def _growth_plan(self, row: OwnedResource, added: int, hours: float, cluster: str | None) -> NodePoolPlan:
+        paid = self._paid_plan(row)
+        return NodePoolPlan.model_validate(
+            {**paid.model_dump(), "node_count": added, "hours": hours, "cluster": cluster}
+        )
+
+    def _grow(
+        self,
+        target: ClusterTarget,
+        base: dict[str, Any],
+        pool: NodePoolInfo,
+        row: OwnedResource,
+        node_count: int,
+        plan: NodePoolPlan | None,
+        token: str | None,
+        consent_id: str | None,
+        policy: Policy,
+        requested_by: str,
+    ) -> NodePoolOutcome:
+        added = node_count - pool.desired_size
+        cluster = base["cluster"]
+        if plan is None or not token:
+            return NodePoolOutcome(
+                status="quote_required",
+                nodepool_id=pool.nodepool_id,
+                pool_state=pool.state,
+                nodes=pool.desired_size,
+                origin="created",
+                plan_to_quote=self._growth_plan(row, added, self._paid_plan(row).hours, cluster),
+                message=f"Growing node pool {base['name']} from {pool.desired_size} to {node_count} nodes buys "
+                f"{added} more; that needs a quote for the {added} added node{'s' if added > 1 else ''}.",
+                next_step="Call estimate_cost with plan_to_quote, show the quote to the person, and on their yes call "
+                f"ensure_node_pool again with node_count {node_count} and the quote_id. {NOTHING}",
+                **base,
+            )
+        bound = self._bind_growth(target, cluster, base["name"], pool, row, node_count, plan)
+        quote = self.purchase.approved(token, bound, consent_id, policy)
+        if quote is None:
+            return self._declined(base)
+        operation_id = f"op-{uuid.uuid4().hex[:16]}"
+        claim = Claim(
+            operation_id,
+            "node_pool",
+            target.region,
+            f"{row.name}+{operation_id}",
+            details={"growth_of": row.resource_id, "nodes": added, "cluster": target.cluster_id},
+        )
+        bought = self.purchase.buy(token, bound, claim=claim, note=f"ensure_node_pool {base['name']} +{added}")
+        self.ownership.update(row.resource_id, state="resizing")
+        params = {
+            "mode": "grow",
+            "resource_id": row.resource_id,
+            "growth_row": bought.resource_id,
+            "cluster": cluster,
+            "cluster_id": target.cluster_id,
+            "region": target.region,
+            "name": base["name"],
+            "nodepool_id": pool.nodepool_id,
+            "nodes": node_count,
+        }
+        op = self.operations.start(
+            OPERATION_KIND,
+            params,
+            self.run_operation,
+            operation_id=operation_id,
+            quote_id=bought.redemption.quote_id,
+            requested_by=requested_by,
+        )
+        return NodePoolOutcome(
+            status="resizing",
+            nodepool_id=pool.nodepool_id,
+            operation_id=op,
+            origin="created",
+            nodes=node_count,
+            message=f"Growing node pool {base['name']} from {pool.desired_size} to {node_count} nodes (quote "
+            f"{bought.redemption.quote_id}, +{bought.redemption.hourly} {bought.redemption.currency}/h).",
+            next_step=f"Call get_operation with {op} until it finishes.",
+            **base,
+        )
+
+    def _shrink(
+        self,
+        target: ClusterTarget,
+        base: dict[str, Any],
+        pool: NodePoolInfo,
+        row: OwnedResource,
+        node_count: int,
+        requested_by: str,
+    ) -> NodePoolOutcome:
+        """Free and destructive: exactly these nodes are drained and released (RemoveNodePoolNodes with their
+        instance ids), so the answer names what goes before anything else could choose."""
+        cluster_id = target.cluster_id or ""
+        listed = self._cloud(lambda: self.pools.nodes(cluster_id, pool.nodepool_id, target.region))
+        going = nodes_to_remove(listed, pool.desired_size - node_count)
+        if not going:
+            return self._answer("unchanged", base, pool, row, origin="created")
+        self._cloud(
+            lambda: self.pools.remove_nodes(cluster_id, pool.nodepool_id, [n.instance_id for n in going], target.region)
+        )
+        target_size = pool.desired_size - len(going)
+        self._resized(row, target_size)
+        self._release_growth(row, len(going))
+        removed = [PoolNodeView(node=n.node_name, instance_id=n.instance_id, state=n.node_status) for n in going]
+        operation_id = f"op-{uuid.uuid4().hex[:16]}"
+        self.ownership.update(row.resource_id, state="resizing")
+        params = {
+            "mode": "shrink",
+            "resource_id": row.resource_id,
+            "cluster": base["cluster"],
+            "cluster_id": cluster_id,
+            "region": target.region,
+            "name": base["name"],
+            "nodepool_id": pool.nodepool_id,
+            "nodes": target_size,
+            "removed": [n.model_dump() for n in removed],
+        }
+        op = self.operations.start(
+            OPERATION_KIND, params, self.run_operation, operation_id=operation_id, requested_by=requested_by
+        )
+        return NodePoolOutcome(
+            status="resizing",
+            nodepool_id=pool.nodepool_id,
+            operation_id=op,
+            origin="created",
+            nodes=target_size,
+            removed=removed,
+            message=f"Shrinking node pool {base['name']} from {pool.desired_size} to {target_size} nodes at no cost: "
+            f"{', '.join(n.node for n in removed)} are drained and released (their pods are evicted).",
+            next_step=f"Call get_operation with {op} until it finishes.",
+            **base,
+        )
+
+    def _resized(self, row: OwnedResource, nodes: int) -> None:
+        """A new stretch of the pool's size, from now: what list_resources accrues."""
+        current = self.ownership.get(row.resource_id)
+        if current.details.get("nodes") == nodes:
+            return
+        segments = [*current.details.get("segments", []), [time.time(), nodes]]
+        self.ownership.update(row.resource_id, state=current.state, details={"nodes": nodes, "segments": segments})
+
+    def _release_growth(self, row: OwnedResource, removed: int) -> None:
+        """Growth purchases whose nodes a shrink released stop counting against the caps (newest first, whole
+        purchases only, so the caps never count less than runs)."""
+        growths = [
+            r
+            for r in self.ownership.all()
+            if r.kind == "node_pool" and r.details.get("growth_of") == row.resource_id and r.state in LIVE
+        ]
+        for growth in reversed(growths):
+            nodes = int(growth.details.get("nodes") or 0)
+            if nodes > removed:
+                break
+            removed -= nodes
+            self.ownership.update(growth.resource_id, state="deleted", details={"released": "the pool shrank"})
+
+    # -- the operation (also what resumes after a restart) -----------------------------------------------------
+
+    def run_operation(self, ctx: OperationContext) -> dict[str, Any]:
+        p = ctx.params
+        row_id = int(p["resource_id"])
+        try:
+            if p["mode"] == "create":
+                nodepool_id = self._create_in_cloud(ctx)
+            else:
+                nodepool_id = str(p["nodepool_id"])
+                if p["mode"] == "grow":
+                    self._scale(ctx, nodepool_id)
+            pool = self._wait_pool(ctx, nodepool_id, int(p["nodes"]))
+            ready = self._wait_ready(ctx, int(p["nodes"])) if int(p["nodes"]) else 0
+        except (AckComputeError, CloudError) as exc:
+            row = self.ownership.get(row_id)
+            if p["mode"] == "create" and row.cloud_id is None:
+                self.ownership.update(row_id, state="failed", details={"error": str(exc)[:500]})
+            elif row.state == "resizing":
+                self.ownership.update(row_id, state="ready")
+            what = exc.message if isinstance(exc, AckComputeError) else str(exc)
+            raise AckComputeError(
+                f"{'Creating' if p['mode'] == 'create' else 'Resizing'} node pool {p['name']} failed: "
+                f"{what.rstrip('.')}.",
+                f"Run cleanup with target=operation and operation_id={ctx.operation_id} to remove what it made "
+                "(a pool that reached the cloud late is found by its name and tags), or call ensure_node_pool again "
+                "to see where it stands.",
+            ) from None
+        row = self.ownership.get(row_id)
+        self.ownership.update(row_id, state="ready")
+        if p["mode"] == "grow":
+            self._resized(row, int(p["nodes"]))
+            if p.get("growth_row"):
+                self.ownership.update(int(p["growth_row"]), state="ready")
+        base = {"cluster": p["cluster"], "cluster_id": p["cluster_id"], "name": p["name"]}
+        status = "created" if p["mode"] == "create" else "resized"
+        outcome = self._answer(status, base, pool, self.ownership.get(row_id), origin="created")
+        removed = [PoolNodeView.model_validate(n) for n in p.get("removed", [])]
+        return outcome.model_copy(
+            update={"ready_nodes": ready, "operation_id": ctx.operation_id, "removed": removed}
+        ).model_dump(mode="json")
+
+    def _create_in_cloud(self, ctx: OperationContext) -> str:
+        """CreateClusterNodePool takes no client token, so a resumed creation looks the name up first: a pool with
+        this operation's tag is adopted, never made twice."""
+        p = ctx.params
+        row = self.ownership.get(int(p["resource_id"]))
+        if row.cloud_id:
+            return row.cloud_id
+        ctx.progress(0.05, "create", "looking for the pool by name")
+        found = self.pools.list(p["cluster_id"], p["region"], name=p["name"])
+        if found:
+            if not made_by(found[0], ctx.operation_id):
+                raise AckComputeError(
+                    f"a node pool named {p['name']} appeared on the cluster that this server did not make; it is "
+                    "left alone",
+                    "Choose another pool name.",
+                )
+            self.ownership.update(row.resource_id, state="creating", cloud_id=found[0].nodepool_id)
+            return found[0].nodepool_id
+        plan = NodePoolPlan.model_validate(p["plan"])
+        config = pool_config(p["name"], plan, list(p["vswitch_ids"]), ctx.operation_id, gpu=bool(p.get("gpu")))
+        ctx.progress(0.1, "create", "calling CreateClusterNodePool")
+        nodepool_id, task_id = self.pools.create(p["cluster_id"], config, p["region"])
+        self.ownership.update(row.resource_id, state="creating", cloud_id=nodepool_id, details={"task_id": task_id})
+        return nodepool_id
+
+    def _scale(self, ctx: OperationContext, nodepool_id: str) -> None:
+        p = ctx.params
+        pool = self.pools.get(p["cluster_id"], nodepool_id, p["region"])
+        if pool.desired_size < int(p["nodes"]):  # a resumed grow does not scale twice (the size is absolute anyway)
+            ctx.progress(0.1, "create", f"scaling to {p['nodes']} nodes")
+            self.pools.scale(p["cluster_id"], nodepool_id, int(p["nodes"]), p["region"])
+
+    def _wait_pool(self, ctx: OperationContext, nodepool_id: str, nodes: int) -> NodePoolInfo:
+        """The pool's own state, read with backoff (1 s doubling to 10 s): ACK has no watch for pools."""
+        p = ctx.params
+        deadline = time.monotonic() + self.settings.pool_timeout_s
+        delay = 1.0
+        while True:
+            pool = self.pools.get(p["cluster_id"], nodepool_id, p["region"])
+            if pool.state == POOL_READY and pool.total_nodes == nodes:
+                return pool
+            if pool.state == POOL_FAILED:
+                raise AckComputeError(f"the pool is {pool.state} in ACK", "Look at it in the ACK console.")
+            ctx.progress(0.2, "create", f"pool {pool.state}, {pool.total_nodes}/{nodes} nodes")
+            if time.monotonic() + delay > deadline:
+                raise AckComputeError(
+                    f"the pool was still {pool.state} with {pool.total_nodes}/{nodes} nodes after "
+                    f"{self.settings.pool_timeout_s:.0f} s",
+                    "Call ensure_node_pool again later to see where it stands.",
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    def _wait_ready(self, ctx: OperationContext, nodes: int) -> int:
+        """Watch the pool's nodes (by its label) until `nodes` are Ready."""
+        p = ctx.params
+        access = self.kubeconfigs.access(p["cluster_id"])
+        try:
+            ready = access.wait_ready_nodes(
+                nodes,
+                self.settings.nodes_timeout_s,
+                on_change=lambda r, t: ctx.progress(
+                    0.5 + 0.49 * min(r, nodes) / max(nodes, 1), "nodes", f"{r}/{nodes} nodes Ready ({t} registered)"
+                ),
+                label_selector=f"{POOL_LABEL}={p['name']}",
+            )
+        finally:
+            access.close()
+        if ready < nodes:
+            raise AckComputeError(
+                f"only {ready} of {nodes} nodes became Ready within {self.settings.nodes_timeout_s:.0f} s",
+                "Inspect the pool's nodes in the ACK console.",
+            )
+        return ready
+
+    def _answer(
+        self,
+        status: str,
+        base: dict[str, Any],
+        pool: NodePoolInfo,
+        row: OwnedResource | None,
+        *,
+        origin: str,
+    ) -> NodePoolOutcome:
+        """The pool as the cloud shows it, with its hourly cost from its quotes when this server bought it."""
+        hourly = currency = None
+        if row is not None and row.details.get("node_hourly"):
+            hourly = Decimal(row.details["node_hourly"]) * pool.desired_size
+            currency = row.details.get("currency", "")
+        where = f"node pool {pool.name} ({pool.nodepool_id}) on cluster {base['cluster']}"
+        ready = f"{pool.healthy_nodes} of {pool.desired_size} nodes healthy"
+        if origin == "not_ours":
+            message = f"Found {where}, {pool.state}, {ready}; it was not created by this server."
+            step = "It is never resized or deleted by this server. " + (
+                f"Send work there with run_job node_pool={pool.name}."
+                if pool.labels.get(POOL_LABEL) == pool.name
+                else "Its nodes carry no ack-compute/pool label, so run_job cannot target it."
+            )
+        else:
+            verb = {"created": "Created", "resized": "Resized", "unchanged": "Unchanged:"}.get(status, "")
+            message = f"{verb} {where}: {pool.state}, {ready}."
+            step = (
+                f"Send work there with run_job node_pool={pool.name}; ensure_node_pool with another node_count "
+                "resizes it (growth needs a quote), cleanup deletes it."
+            )
+        return NodePoolOutcome(
+            status=status,  # type: ignore[arg-type]
+            nodepool_id=pool.nodepool_id,
+            pool_state=pool.state,
+            nodes=pool.desired_size,
+            ready_nodes=pool.healthy_nodes,
+            hourly=hourly,
+            currency=currency or "",
+            origin=origin,  # type: ignore[arg-type]
+            message=message,
+            next_step=step,
+            **base,
+        )
+
+    def resume_unfinished(self) -> list[str]:
+        """After a restart: continue every ensure_node_pool operation whose process is gone."""
+        return self.operations.resume_all(OPERATION_KIND, self.run_operation)
+
+    # -- for list_resources and cleanup ------------------------------------------------------------------------
+
+    def pool_of(self, row: OwnedResource) -> NodePoolInfo | None:
+        """The pool a ledger row names, as the cloud has it now (None: gone). Raises CloudError otherwise."""
+        cluster_id = str(row.details.get("cluster") or "")
+        if row.cloud_id:
+            try:
+                return self.pools.get(cluster_id, row.cloud_id, row.region)
+            except CloudError as exc:
+                if exc.is_not_found:
+                    return None
+                raise
+        found = self.pools.list(cluster_id, row.region, name=str(row.details.get("pool") or ""))
+        if found and made_by(found[0], row.operation_id):  # the create reached the cloud but was never recorded
+            self.ownership.update(row.resource_id, state=row.state, cloud_id=found[0].nodepool_id)
+            return found[0]
+        return None
