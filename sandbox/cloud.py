@@ -198,6 +198,14 @@ class SandboxCloud:
         with self._state.world.lock:
             self._state.world.faults.deletion.append(LifecycleFault(code=code, message=message))
 
+    def fail_next_nodepool_scale(
+        self, code: str = "ScaleNodePoolFailed", message: str = "no instances could be created for the node pool"
+    ) -> None:
+        """The next scale-out (ModifyClusterNodePool to a larger size) is accepted, then its task ends `fail` with
+        this error and the pool stays active with the nodes it had."""
+        with self._state.world.lock:
+            self._state.world.faults.nodepool_scale.append(LifecycleFault(code=code, message=message))
+
     def set_cluster_state(
         self, cluster_id: str, state: str, *, back_to_running_after: float | None = MAINTENANCE_SECONDS
     ) -> None:

@@ -201,12 +201,14 @@ class Lifecycle:
 
     # nodes
 
-    def _add_nodes(self, cluster: Cluster, pool: NodePool) -> list[_NodeView]:
-        """Create the pool's instances and join them NotReady; returns what the Kubernetes API must show."""
+    def _add_nodes(self, cluster: Cluster, pool: NodePool, count: int | None = None) -> list[_NodeView]:
+        """Create `count` instances (the pool's desired size by default) and join them NotReady, spread over the
+        pool's vSwitches; returns what the Kubernetes API must show."""
         world = self.world
         now = world.clock.now()
         views = []
-        for index in range(pool.desired_size):
+        existing = sum(1 for node in cluster.live_nodes() if node.nodepool_id == pool.nodepool_id)
+        for index in range(existing, existing + (pool.desired_size if count is None else count)):
             vswitch = world.live_vswitch(pool.vswitch_ids[index % len(pool.vswitch_ids)])
             if vswitch is None:
                 continue
@@ -249,11 +251,12 @@ class Lifecycle:
         self._push_nodes(views)
 
     def _settle_pools(self, cluster: Cluster) -> None:
-        """Pools whose nodes are all Ready become active, and their create tasks succeed."""
+        """Pools being created or scaled out whose nodes are all Ready become active, and their tasks succeed."""
         now = self.world.clock.now()
         for pool in cluster.nodepools:
             nodes = [node for node in cluster.live_nodes() if node.nodepool_id == pool.nodepool_id]
-            if pool.state == "initial" and len(nodes) == pool.desired_size and all(node.ready for node in nodes):
+            settling = pool.state in ("initial", "scaling")
+            if settling and len(nodes) == pool.desired_size and all(node.ready for node in nodes):
                 pool.state = "active"
                 pool.updated = now
                 for task in self.world.tasks.values():

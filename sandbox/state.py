@@ -13,6 +13,7 @@ from ack_compute.sandbox.catalog import Catalog
 from ack_compute.sandbox.faults import FaultBook, TokensInFlight
 from ack_compute.sandbox.kube_bridge import KubeBridge
 from ack_compute.sandbox.lifecycle import Lifecycle
+from ack_compute.sandbox.pool_lifecycle import PoolLifecycle
 from ack_compute.sandbox.scheduler import SimClock
 from ack_compute.sandbox.signature import Credentials, NonceCache
 from ack_compute.sandbox.world import World
@@ -62,7 +63,9 @@ class SandboxState:
     kube: KubeBridge = field(default_factory=KubeBridge)
     world: World = field(init=False)
     lifecycle: Lifecycle = field(init=False)
+    pools: PoolLifecycle = field(init=False)
 
     def __post_init__(self) -> None:
         self.world = World(self.catalog, SimClock(lambda: self.time_scale))
         self.lifecycle = Lifecycle(self.world, self.kube)
+        self.pools = PoolLifecycle(self.lifecycle)

@@ -36,8 +36,18 @@ ClusterState = Literal[
 ]
 TaskState = Literal["running", "success", "fail"]
 TaskType = Literal[
-    "cluster_create", "cluster_delete", "nodepool_create", "cluster_addon_install", "cluster_addon_upgrade"
+    "cluster_create",
+    "cluster_delete",
+    "nodepool_create",
+    "nodepool_scale",
+    "nodepool_remove_nodes",
+    "nodepool_delete",
+    "cluster_addon_install",
+    "cluster_addon_upgrade",
 ]
+# Node pool status.state values (SDK DescribeClusterNodePoolDetailResponseBodyStatus doc: active, scaling,
+# removing, deleting, updating; plus initial and failed, which the sandbox shows while a pool is created or broke).
+NodePoolState = Literal["initial", "active", "scaling", "removing", "updating", "failed", "deleting", "deleted"]
 AddonState = Literal["initial", "active", "upgrading", "updating", "deleting", "unhealthy"]
 
 
@@ -121,6 +131,7 @@ class Node(_Record):
     vswitch_id: str
     joined: bool = False
     ready: bool = False
+    removing: bool = False  # being drained and released (RemoveNodePoolNodes, a scale-in, a pool deletion)
     created: datetime
     deleted: datetime | None = None
 
@@ -158,7 +169,8 @@ class NodePool(_Record):
     labels: list[Tag] = []
     taints: list[Taint] = []
     tags: list[Tag] = []
-    state: Literal["initial", "active", "failed", "deleting", "deleted"] = "initial"
+    spot_strategy: str = "NoSpot"
+    state: NodePoolState = "initial"
     created: datetime
     updated: datetime
 
@@ -266,6 +278,7 @@ class LifecycleFault(_Record):
 class Faults(_Record):
     creation: list[LifecycleFault] = Field(default_factory=list)
     deletion: list[LifecycleFault] = Field(default_factory=list)
+    nodepool_scale: list[LifecycleFault] = Field(default_factory=list)
     stalled_nodes: int = 0
 
 

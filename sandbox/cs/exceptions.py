@@ -36,3 +36,14 @@ def deletion_protected(cluster_id: str) -> ApiError:
 def addon_not_found(cluster_id: str, name: str) -> ApiError:
     """The code the real API answers for an add-on the cluster does not have (seen in the Terraform provider)."""
     return ApiError(404, "AddonNotFound", f"addon {name} is not installed in cluster {cluster_id}")
+
+
+def nodepool_not_found(cluster_id: str, nodepool_id: str) -> ApiError:
+    """The code Terraform's alicloud_cs_kubernetes_node_pool takes as "gone" after DescribeClusterNodePoolDetail."""
+    return ApiError(404, "ErrorNodePoolNotFound", f"node pool {nodepool_id} not found in cluster {cluster_id}")
+
+
+def nodepool_busy(nodepool_id: str, state: str) -> ApiError:
+    """A change to a pool while another runs. No public page names the code; TaskConflict is the conflict code
+    the product already retries (documented_errors.json lists it as pending a source)."""
+    return ApiError(400, "TaskConflict", f"node pool {nodepool_id} is {state}; wait for its current task to finish")

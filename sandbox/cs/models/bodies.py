@@ -33,6 +33,11 @@ class DataDiskIn(_Body):
     performance_level: str | None = None
 
 
+class SpotPriceLimitIn(_Body):
+    instance_type: str | None = None
+    price_limit: str | None = None
+
+
 class ScalingGroupIn(_Body):
     vswitch_ids: list[str] = []
     instance_types: list[str] = []
@@ -46,6 +51,9 @@ class ScalingGroupIn(_Body):
     login_password: str | None = None
     key_pair: str | None = None
     security_group_id: str | None = None
+    security_group_ids: list[str] = []
+    spot_strategy: str | None = None
+    spot_price_limit: list[SpotPriceLimitIn] = []
     tags: list[TagIn] = []
 
 
@@ -83,6 +91,16 @@ class NodepoolIn(_Body):
     scaling_group: ScalingGroupIn | None = None
     kubernetes_config: KubernetesConfigIn | None = None
     count: int | None = None
+
+
+class ScalingGroupChangeIn(_Body):
+    """ModifyClusterNodePool's scaling_group: only desired_size is acted on; other changes are not emulated."""
+
+    desired_size: int | None = None
+
+
+class ModifyNodepoolIn(_Body):
+    scaling_group: ScalingGroupChangeIn | None = None
 
 
 class CreateClusterIn(_Body):

@@ -36,6 +36,8 @@ PASSWORD_SPECIALS = set("()`~!@#$%^&*-_+=|{}[]:;'<>,.?/")
 DEFAULT_SYSTEM_DISK = ("cloud_essd", 120)
 ESSD_LEVELS = ("PL0", "PL1", "PL2", "PL3")
 EXTRA_DISK_CATEGORIES = ("cloud_auto", "cloud_essd_entry")
+# scaling_group.spot_strategy values (SDK CreateClusterNodePoolRequestScalingGroup doc).
+SPOT_STRATEGIES = ("NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo")
 
 
 @dataclass(frozen=True)
@@ -135,10 +137,15 @@ def _nodepool(
     key_pair = group.key_pair or fallback.key_pair
     if size > 0 and password is None and key_pair is None:
         raise cs_invalid("login_password or key_pair is required to log on to the nodes")
-    if group.security_group_id is not None:
-        security_group = world.live_security_group(group.security_group_id)
+    security_group_id = group.security_group_id or next(iter(group.security_group_ids), None)
+    for wanted in filter(None, [group.security_group_id, *group.security_group_ids]):
+        security_group = world.live_security_group(wanted)
         if security_group is None or security_group.vpc_id != cluster.vpc_id:
-            raise cs_invalid(f"scaling_group.security_group_id {group.security_group_id} does not exist")
+            raise cs_invalid(f"scaling_group security group {wanted} does not exist in the cluster's VPC")
+    spot_strategy = group.spot_strategy or "NoSpot"
+    if spot_strategy not in SPOT_STRATEGIES:
+        choices = ", ".join(SPOT_STRATEGIES)
+        raise cs_invalid(f"scaling_group.spot_strategy {spot_strategy} is not valid, use one of {choices}")
     config = body.kubernetes_config or KubernetesConfigIn()
     now = world.clock.now()
     return NodePool(
@@ -158,7 +165,8 @@ def _nodepool(
         image_type=group.image_type or "AliyunLinux3",
         key_pair=key_pair,
         has_password=password is not None,
-        security_group_id=group.security_group_id,
+        security_group_id=security_group_id,
+        spot_strategy=spot_strategy,
         labels=[Tag(key=label.key or "", value=label.value or "") for label in config.labels if label.key],
         taints=[Taint(key=t.key, value=t.value or "", effect=t.effect or "NoSchedule") for t in config.taints],
         tags=validate_tags(group.tags, "scaling_group.tags") + [tag.model_copy() for tag in cluster.tags],

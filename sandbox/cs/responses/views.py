@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ack_compute.sandbox.world import AddonInstance, Cluster, NodePool, Tag, Task
+from ack_compute.sandbox.world import AddonInstance, Cluster, Node, NodePool, Tag, Task
 
 # The CS API reports times in the region's zone; the sandbox's regions are all UTC+8.
 _REGION_ZONE = timezone(timedelta(hours=8))
@@ -126,7 +126,8 @@ def cluster_detail_view(cluster: Cluster, server_url: str | None) -> dict[str, A
 
 def nodepool_view(cluster: Cluster, pool: NodePool) -> dict[str, Any]:
     nodes = [node for node in cluster.live_nodes() if node.nodepool_id == pool.nodepool_id]
-    healthy = sum(node.ready for node in nodes)
+    removing = sum(node.removing for node in nodes)
+    healthy = sum(node.ready and not node.removing for node in nodes)
     return {
         "nodepool_info": {
             "nodepool_id": pool.nodepool_id,
@@ -144,6 +145,7 @@ def nodepool_view(cluster: Cluster, pool: NodePool) -> dict[str, Any]:
             "instance_types": list(pool.instance_types),
             "desired_size": pool.desired_size,
             "instance_charge_type": pool.instance_charge_type,
+            "spot_strategy": pool.spot_strategy,
             "image_type": pool.image_type,
             "system_disk_category": pool.system_disk_category,
             "system_disk_size": pool.system_disk_size,
@@ -171,11 +173,37 @@ def nodepool_view(cluster: Cluster, pool: NodePool) -> dict[str, Any]:
             "total_nodes": len(nodes),
             "healthy_nodes": healthy,
             "serving_nodes": healthy,
-            "initial_nodes": len(nodes) - healthy,
+            "initial_nodes": sum(not node.ready and not node.removing for node in nodes),
             "failed_nodes": 0,
             "offline_nodes": 0,
-            "removing_nodes": 0,
+            "removing_nodes": removing,
         },
+    }
+
+
+def node_view(cluster: Cluster, node: Node) -> dict[str, Any]:
+    """An item of DescribeClusterNodes (SDK DescribeClusterNodesResponseBodyNodes): `state` as its request filter
+    names them (running, removing, initial), `node_status` Ready or NotReady."""
+    family = node.instance_type.rsplit(".", 1)[0] if node.instance_type.count(".") >= 2 else node.instance_type
+    pool = cluster.nodepool(node.nodepool_id)
+    return {
+        "instance_id": node.instance_id,
+        "instance_name": node.name,
+        "node_name": node.name,
+        "host_name": node.name,
+        "instance_role": "Worker",
+        "instance_status": "Running",
+        "instance_type": node.instance_type,
+        "instance_type_family": family.split("-")[0],
+        "instance_charge_type": pool.instance_charge_type if pool is not None else "PostPaid",
+        "spot_strategy": pool.spot_strategy if pool is not None else "NoSpot",
+        "ip_address": [node.private_ip],
+        "is_aliyun_node": True,
+        "nodepool_id": node.nodepool_id,
+        "node_status": "Ready" if node.ready else "NotReady",
+        "state": "removing" if node.removing else ("running" if node.ready else "initial"),
+        "creation_time": cs_time(node.created),
+        "error_message": "",
     }
 
 
