@@ -27,6 +27,7 @@ from ack_compute.tools.node_pool_spec import made_by
 from ack_compute.tools.node_pools import NodePools
 from ack_compute.tools.operations import OperationContext, Operations
 from ack_compute.tools.ownership import LIVE, OwnedResource, Ownership
+from ack_compute.tools.pricing import money
 from ack_compute.tools.targets import CONTEXT_PREFIX, ClusterTarget, Targets, cluster_kind
 
 log = logging.getLogger("ack_compute.cleanup")
@@ -287,7 +288,7 @@ class Cleaner:
             row, "delete", f"node pool {pool.name} with {pool.total_nodes} nodes, created by {row.operation_id}"
         )
         if row.details.get("node_hourly"):
-            hourly = (Decimal(row.details["node_hourly"]) * pool.desired_size).quantize(Decimal("0.0001"))
+            hourly = money(Decimal(row.details["node_hourly"]) * pool.desired_size)
             item = item.model_copy(update={"hourly": hourly, "currency": row.details.get("currency", "")})
         return item
 

@@ -23,6 +23,7 @@ from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.node_pool_spec import segments_cost
 from ack_compute.tools.node_pools import NodePools
 from ack_compute.tools.ownership import OwnedResource, Ownership
+from ack_compute.tools.pricing import money
 from ack_compute.tools.targets import CONTEXT_PREFIX, ClusterTarget, Targets, cluster_kind
 
 CENT = Decimal("0.01")
@@ -170,7 +171,7 @@ class Inventories:
             return resource
         node_hourly = Decimal(row.details["node_hourly"])
         cost = segments_cost(row.details.get("segments", []), node_hourly, end).quantize(CENT)
-        hourly = (node_hourly * int(nodes or 0)).quantize(CENT)
+        hourly = money(node_hourly * int(nodes or 0))
         return resource.model_copy(
             update={"hourly": hourly, "cost_so_far": cost, "currency": row.details.get("currency", "")}
         )

@@ -9,10 +9,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 from ack_compute.cloud.cs import DataDiskSpec
 from ack_compute.cloud.node_pools import NodePoolConfig, NodePoolInfo, PoolNode, TaintSpec
+from ack_compute.tools.cluster_spec import login_password
 from ack_compute.tools.ensure_cluster import MANAGED_BY, OPERATION_TAG
 from ack_compute.tools.plans import NodePoolPlan
 from ack_compute.tools.pricing import Money
@@ -83,6 +84,10 @@ def pool_config(
         labels={**plan.labels, MANAGED_BY[0]: MANAGED_BY[1], POOL_LABEL: name},
         taints=[pool_taint(name)] if gpu else [],
         tags={MANAGED_BY[0]: MANAGED_BY[1], OPERATION_TAG: operation_id},
+        # The nodes' logon: scaling_group.login_password or key_pair (CreateClusterNodePool, help.aliyun.com/en/ack/
+        # ack-managed-and-ack-dedicated/developer-reference/api-cs-2015-12-15-createclusternodepool; the sandbox
+        # refuses a pool with neither). A random one, never stored, returned or logged, like the cluster's.
+        login_password=SecretStr(login_password()),
     )
 
 

@@ -37,7 +37,7 @@ from ack_compute.tools.node_pool_spec import (
 from ack_compute.tools.operations import OperationContext, Operations
 from ack_compute.tools.ownership import LIVE, OwnedResource, Ownership
 from ack_compute.tools.plans import NodePoolPlan, normalise
-from ack_compute.tools.pricing import Pricer
+from ack_compute.tools.pricing import Pricer, money
 from ack_compute.tools.purchase import Claim, Policy, Purchase, bind_plan
 from ack_compute.tools.quotes import QuoteBook, QuoteRecord
 from ack_compute.tools.targets import ClusterTarget, Targets
@@ -622,7 +622,9 @@ class NodePools:
         pool = self.pools.get(p["cluster_id"], nodepool_id, p["region"])
         if pool.desired_size < int(p["nodes"]):  # a resumed grow does not scale twice (the size is absolute anyway)
             ctx.progress(0.1, "create", f"scaling to {p['nodes']} nodes")
-            self.pools.scale(p["cluster_id"], nodepool_id, int(p["nodes"]), p["region"])
+            task_id = self.pools.scale(p["cluster_id"], nodepool_id, int(p["nodes"]), p["region"])
+            if task_id:
+                self.ownership.update(int(p["resource_id"]), state="resizing", details={"task_id": task_id})
 
     def _wait_pool(self, ctx: OperationContext, nodepool_id: str, nodes: int) -> NodePoolInfo:
         """The pool's own state, read with backoff (1 s doubling to 10 s): ACK has no watch for pools."""
@@ -634,7 +636,13 @@ class NodePools:
             if pool.state == POOL_READY and pool.total_nodes == nodes:
                 return pool
             if pool.state == POOL_FAILED:
-                raise AckComputeError(f"the pool is {pool.state} in ACK", "Look at it in the ACK console.")
+                raise AckComputeError(f"the pool is {pool.state} in ACK{self._task_error(ctx)}", "Look at it in ACK.")
+            if pool.state == POOL_READY and (failed := self._task_error(ctx)):
+                # A scale that failed leaves the pool active with the nodes it had: its task says so.
+                raise AckComputeError(
+                    f"the pool stayed at {pool.total_nodes} of {nodes} nodes{failed}",
+                    "Try again later or with other instance types; the quote for the added nodes was used.",
+                )
             ctx.progress(0.2, "create", f"pool {pool.state}, {pool.total_nodes}/{nodes} nodes")
             if time.monotonic() + delay > deadline:
                 raise AckComputeError(
@@ -644,6 +652,19 @@ class NodePools:
                 )
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
+
+    def _task_error(self, ctx: OperationContext) -> str:
+        """The error of the pool's last task (creation or scaling), if it failed: what DescribeTaskInfo says."""
+        task_id = self.ownership.get(int(ctx.params["resource_id"])).details.get("task_id")
+        if not task_id:
+            return ""
+        try:
+            task = self.cs.describe_task(str(task_id), ctx.params["region"])
+        except CloudError:
+            return ""
+        if task.state != "fail":
+            return ""
+        return f" (task {task.task_id}: {task.error_code} {task.error_message})".rstrip()
 
     def _wait_ready(self, ctx: OperationContext, nodes: int) -> int:
         """Watch the pool's nodes (by its label) until `nodes` are Ready."""
@@ -679,7 +700,7 @@ class NodePools:
         """The pool as the cloud shows it, with its hourly cost from its quotes when this server bought it."""
         hourly = currency = None
         if row is not None and row.details.get("node_hourly"):
-            hourly = Decimal(row.details["node_hourly"]) * pool.desired_size
+            hourly = money(Decimal(row.details["node_hourly"]) * pool.desired_size)
             currency = row.details.get("currency", "")
         where = f"node pool {pool.name} ({pool.nodepool_id}) on cluster {base['cluster']}"
         ready = f"{pool.healthy_nodes} of {pool.desired_size} nodes healthy"
