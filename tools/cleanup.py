@@ -296,8 +296,7 @@ class Cleaner:
         """DeleteClusterNodepool (force: its nodes are drained and released with it), awaited until it is gone;
         then the pool's growth purchases stop counting too."""
         assert self.pools is not None
-        cluster_id = str(row.details.get("cluster") or "")
-        task_id = self.pools.pools.delete(cluster_id, item.cloud_id or "", row.region)
+        task_id = self.pools.delete(row, item.cloud_id or "")
         self.ownership.update(row.resource_id, state="deleting", details={"delete_task_id": task_id})
         deadline = time.monotonic() + self.settings.delete_timeout_s
         delay = 1.0

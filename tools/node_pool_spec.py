@@ -14,13 +14,17 @@ from pydantic import BaseModel, Field, SecretStr
 from ack_compute.cloud.cs import DataDiskSpec
 from ack_compute.cloud.node_pools import NodePoolConfig, NodePoolInfo, PoolNode, TaintSpec
 from ack_compute.tools.cluster_spec import login_password
-from ack_compute.tools.ensure_cluster import MANAGED_BY, OPERATION_TAG
+from ack_compute.tools.ensure_cluster import MANAGED_BY
+from ack_compute.tools.ownership import OwnedResource
 from ack_compute.tools.plans import NodePoolPlan
-from ack_compute.tools.pricing import Money
+from ack_compute.tools.pricing import Money, money
 
 OPERATION_KIND = "ensure_node_pool"
 # The label every node of a pool this server makes carries, and what run_job's node_pool selects on.
 POOL_LABEL = "ack-compute/pool"
+# The tag naming the operation that made a pool. Not the cluster's OPERATION_TAG: a pool can sit on a cluster another
+# operation (or server) made, and the sandbox reports the cluster's tags among the pool's, so the keys must differ.
+POOL_OPERATION_TAG = "ack-compute-mcp/pool-operation"
 # A Kubernetes pool name is also a label value: lower-case DNS label, short enough for ACK's 63-character names.
 POOL_NAME = r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"
 # ACK node pool states (DescribeClusterNodePoolDetail status.state; aliyun/terraform-provider-alicloud
@@ -83,7 +87,7 @@ def pool_config(
         spot_strategy=plan.spot_strategy or "NoSpot",
         labels={**plan.labels, MANAGED_BY[0]: MANAGED_BY[1], POOL_LABEL: name},
         taints=[pool_taint(name)] if gpu else [],
-        tags={MANAGED_BY[0]: MANAGED_BY[1], OPERATION_TAG: operation_id},
+        tags={MANAGED_BY[0]: MANAGED_BY[1], POOL_OPERATION_TAG: operation_id},
         # The nodes' logon: scaling_group.login_password or key_pair (CreateClusterNodePool, help.aliyun.com/en/ack/
         # ack-managed-and-ack-dedicated/developer-reference/api-cs-2015-12-15-createclusternodepool; the sandbox
         # refuses a pool with neither). A random one, never stored, returned or logged, like the cluster's.
@@ -93,7 +97,7 @@ def pool_config(
 
 def made_by(pool: NodePoolInfo, operation_id: str) -> bool:
     """Whether the cloud's own tags say this server's operation made the pool (labels alone prove nothing)."""
-    return pool.tags.get(MANAGED_BY[0]) == MANAGED_BY[1] and pool.tags.get(OPERATION_TAG) == operation_id
+    return pool.tags.get(MANAGED_BY[0]) == MANAGED_BY[1] and pool.tags.get(POOL_OPERATION_TAG) == operation_id
 
 
 def placement(pool: NodePoolInfo) -> dict[str, Any]:
@@ -132,3 +136,47 @@ def details(plan: NodePoolPlan, cluster_id: str, name: str, node_hourly: Decimal
         "nodes": plan.node_count,
         "segments": [[now, plan.node_count]],
     }
+
+
+def answer(
+    status: str,
+    base: dict[str, Any],
+    pool: NodePoolInfo,
+    row: OwnedResource | None,
+    *,
+    origin: str,
+) -> NodePoolOutcome:
+    """The pool as the cloud shows it, with its hourly cost from its quotes when this server bought it."""
+    hourly = currency = None
+    if row is not None and row.details.get("node_hourly"):
+        hourly = money(Decimal(row.details["node_hourly"]) * pool.desired_size)
+        currency = row.details.get("currency", "")
+    where = f"node pool {pool.name} ({pool.nodepool_id}) on cluster {base['cluster']}"
+    ready = f"{pool.healthy_nodes} of {pool.desired_size} nodes healthy"
+    if origin == "not_ours":
+        message = f"Found {where}, {pool.state}, {ready}; it was not created by this server."
+        step = "It is never resized or deleted by this server. " + (
+            f"Send work there with run_job node_pool={pool.name}."
+            if pool.labels.get(POOL_LABEL) == pool.name
+            else "Its nodes carry no ack-compute/pool label, so run_job cannot target it."
+        )
+    else:
+        verb = {"created": "Created", "resized": "Resized", "unchanged": "Unchanged:"}.get(status, "")
+        message = f"{verb} {where}: {pool.state}, {ready}."
+        step = (
+            f"Send work there with run_job node_pool={pool.name}; ensure_node_pool with another node_count "
+            "resizes it (growth needs a quote), cleanup deletes it."
+        )
+    return NodePoolOutcome(
+        status=status,  # type: ignore[arg-type]
+        nodepool_id=pool.nodepool_id,
+        pool_state=pool.state,
+        nodes=pool.desired_size,
+        ready_nodes=pool.healthy_nodes,
+        hourly=hourly,
+        currency=currency or "",
+        origin=origin,  # type: ignore[arg-type]
+        message=message,
+        next_step=step,
+        **base,
+    )

@@ -27,6 +27,7 @@ from ack_compute.tools.node_pool_spec import (
     POOL_READY,
     NodePoolOutcome,
     PoolNodeView,
+    answer,
     details,
     ledger_name,
     made_by,
@@ -37,7 +38,7 @@ from ack_compute.tools.node_pool_spec import (
 from ack_compute.tools.operations import OperationContext, Operations
 from ack_compute.tools.ownership import LIVE, OwnedResource, Ownership
 from ack_compute.tools.plans import NodePoolPlan, normalise
-from ack_compute.tools.pricing import Pricer, money
+from ack_compute.tools.pricing import Pricer
 from ack_compute.tools.purchase import Claim, Policy, Purchase, bind_plan
 from ack_compute.tools.quotes import QuoteBook, QuoteRecord
 from ack_compute.tools.targets import ClusterTarget, Targets
@@ -194,10 +195,10 @@ class NodePools:
                     "never resized or deleted by it.",
                     "Ask its owner to resize it, or create a pool of your own under another name. " + NOTHING,
                 )
-            return self._answer("exists", base, pool, None, origin="not_ours")
+            return answer("exists", base, pool, None, origin="not_ours")
         assert row is not None
         if node_count is None or node_count == pool.desired_size:
-            return self._answer("unchanged", base, pool, row, origin="created")
+            return answer("unchanged", base, pool, row, origin="created")
         if node_count < pool.desired_size:
             return self._shrink(target, base, pool, row, node_count, requested_by)
         return self._grow(
@@ -490,10 +491,11 @@ class NodePools:
         listed = self._cloud(lambda: self.pools.nodes(cluster_id, pool.nodepool_id, target.region))
         going = nodes_to_remove(listed, pool.desired_size - node_count)
         if not going:
-            return self._answer("unchanged", base, pool, row, origin="created")
-        self._cloud(
+            return answer("unchanged", base, pool, row, origin="created")
+        task_id = self._cloud(
             lambda: self.pools.remove_nodes(cluster_id, pool.nodepool_id, [n.instance_id for n in going], target.region)
         )
+        self.ownership.update(row.resource_id, state=row.state, details={"task_id": task_id})
         target_size = pool.desired_size - len(going)
         self._resized(row, target_size)
         self._release_growth(row, len(going))
@@ -586,7 +588,7 @@ class NodePools:
                 self.ownership.update(int(p["growth_row"]), state="ready")
         base = {"cluster": p["cluster"], "cluster_id": p["cluster_id"], "name": p["name"]}
         status = "created" if p["mode"] == "create" else "resized"
-        outcome = self._answer(status, base, pool, self.ownership.get(row_id), origin="created")
+        outcome = answer(status, base, pool, self.ownership.get(row_id), origin="created")
         removed = [PoolNodeView.model_validate(n) for n in p.get("removed", [])]
         return outcome.model_copy(
             update={"ready_nodes": ready, "operation_id": ctx.operation_id, "removed": removed}
@@ -688,55 +690,15 @@ class NodePools:
             )
         return ready
 
-    def _answer(
-        self,
-        status: str,
-        base: dict[str, Any],
-        pool: NodePoolInfo,
-        row: OwnedResource | None,
-        *,
-        origin: str,
-    ) -> NodePoolOutcome:
-        """The pool as the cloud shows it, with its hourly cost from its quotes when this server bought it."""
-        hourly = currency = None
-        if row is not None and row.details.get("node_hourly"):
-            hourly = money(Decimal(row.details["node_hourly"]) * pool.desired_size)
-            currency = row.details.get("currency", "")
-        where = f"node pool {pool.name} ({pool.nodepool_id}) on cluster {base['cluster']}"
-        ready = f"{pool.healthy_nodes} of {pool.desired_size} nodes healthy"
-        if origin == "not_ours":
-            message = f"Found {where}, {pool.state}, {ready}; it was not created by this server."
-            step = "It is never resized or deleted by this server. " + (
-                f"Send work there with run_job node_pool={pool.name}."
-                if pool.labels.get(POOL_LABEL) == pool.name
-                else "Its nodes carry no ack-compute/pool label, so run_job cannot target it."
-            )
-        else:
-            verb = {"created": "Created", "resized": "Resized", "unchanged": "Unchanged:"}.get(status, "")
-            message = f"{verb} {where}: {pool.state}, {ready}."
-            step = (
-                f"Send work there with run_job node_pool={pool.name}; ensure_node_pool with another node_count "
-                "resizes it (growth needs a quote), cleanup deletes it."
-            )
-        return NodePoolOutcome(
-            status=status,  # type: ignore[arg-type]
-            nodepool_id=pool.nodepool_id,
-            pool_state=pool.state,
-            nodes=pool.desired_size,
-            ready_nodes=pool.healthy_nodes,
-            hourly=hourly,
-            currency=currency or "",
-            origin=origin,  # type: ignore[arg-type]
-            message=message,
-            next_step=step,
-            **base,
-        )
-
     def resume_unfinished(self) -> list[str]:
         """After a restart: continue every ensure_node_pool operation whose process is gone."""
         return self.operations.resume_all(OPERATION_KIND, self.run_operation)
 
     # -- for list_resources and cleanup ------------------------------------------------------------------------
+
+    def delete(self, row: OwnedResource, nodepool_id: str) -> str:
+        """DeleteClusterNodepool (force: its nodes are drained and released with it); cleanup checked it is ours."""
+        return self.pools.delete(str(row.details.get("cluster") or ""), nodepool_id, row.region)
 
     def pool_of(self, row: OwnedResource) -> NodePoolInfo | None:
         """The pool a ledger row names, as the cloud has it now (None: gone). Raises CloudError otherwise."""
