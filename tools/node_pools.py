@@ -572,6 +572,8 @@ class NodePools:
                 self.ownership.update(row_id, state="failed", details={"error": str(exc)[:500]})
             elif row.state == "resizing":
                 self.ownership.update(row_id, state="ready")
+            if p.get("growth_row"):  # the added nodes never came: their purchase stops counting against the caps
+                self.ownership.update(int(p["growth_row"]), state="abandoned", details={"error": str(exc)[:500]})
             what = exc.message if isinstance(exc, AckComputeError) else str(exc)
             raise AckComputeError(
                 f"{'Creating' if p['mode'] == 'create' else 'Resizing'} node pool {p['name']} failed: "

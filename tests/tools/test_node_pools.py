@@ -222,3 +222,28 @@ def test_a_quote_for_another_cluster_or_another_size_buys_nothing(runtime: Runti
     with pytest.raises(AckComputeError, match="node_count 3 differs from the quoted plan's 1 nodes"):
         runtime.node_pools.ensure("team-two", "cpu", node_count=3, plan=runtime_plan(runtime, ref), quote_token=ref)
     assert runtime.quotes.consumed(ref) is None  # still unused
+
+
+def test_a_failed_scale_says_why_and_the_pool_keeps_its_nodes(runtime: Runtime, fast_cloud: SandboxCloud) -> None:
+    team_cluster(fast_cloud, "team-three")
+    ref = quote(runtime, cluster="team-three", instance_types=["ecs.g7.xlarge"], node_count=1)
+    made = finish(
+        runtime, runtime.node_pools.ensure("team-three", "cpu", plan=runtime_plan(runtime, ref), quote_token=ref)
+    )
+    grow = runtime.node_pools.ensure("team-three", "cpu", node_count=2)
+    assert grow.plan_to_quote is not None
+    added = quote(runtime, **grow.plan_to_quote.model_dump(exclude={"region"}))
+    fast_cloud.fail_next_nodepool_scale()
+    started = runtime.node_pools.ensure(
+        "team-three", "cpu", node_count=2, plan=runtime_plan(runtime, added), quote_token=added
+    )
+    status = runtime.operations.get(started.operation_id or "")
+    deadline = time.monotonic() + 60
+    while not status.done and time.monotonic() < deadline:
+        status = runtime.operations.wait(status.operation_id, 2)
+    assert status.state == "failed" and "ScaleNodePoolFailed" in (status.error or ""), status.error
+    assert "stayed at 1 of 2 nodes" in (status.error or "")
+    # The pool is as it was and this server's again to resize; the failed purchase no longer counts as running.
+    again = runtime.node_pools.ensure("team-three", "cpu")
+    assert (again.status, again.nodes, again.hourly) == ("unchanged", 1, made.hourly)
+    assert not [i for i in runtime.quotes.running().items if "+" in i]
