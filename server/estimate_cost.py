@@ -54,7 +54,7 @@ def register_estimate_cost(server: MCPServer, runtime: Runtime) -> None:
             slim(tool.parameters),
             "plan",
             "cluster: ACK with nodes; serverless: ACK Serverless; acs: ACS pods; eci: ECI pods on ACK Serverless; "
-            "node_pool: nodes for an ACK cluster.",
+            "node_pool: nodes for a cluster.",
         )
     )
 

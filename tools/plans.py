@@ -139,7 +139,7 @@ class AcsPlan(_PlanBase):
     memory_gib: float = Field(ge=0.5, le=1024, multiple_of=0.5, description="Memory per pod in GiB.")
     compute_class: Literal["general-purpose", "gpu", "gpu-hpn"] = "general-purpose"
     qos: Literal["default", "best-effort"] = "default"
-    gpu_model: str | None = Field(None, min_length=1, max_length=64, description="GPU model series, e.g. A10.")
+    gpu_model: str | None = Field(None, min_length=1, max_length=64, description="GPU model, e.g. A10.")
     gpu_count: int = Field(0, ge=0, le=16, description="GPUs per pod.")
 
     @model_validator(mode="after")
@@ -197,7 +197,7 @@ class EciPlan(_PlanBase):
     use_specs: list[Annotated[str, Field(pattern=ECI_USE_SPEC_PATTERN)]] = Field(
         default_factory=list,
         max_length=5,
-        description="Fallback specs, e.g. ['4-8Gi', 'ecs.c6.xlarge'].",
+        description="Fallback specs, e.g. ['4-8Gi'] or ECS types.",
     )
     image_cache: bool = Field(False, description="Use ECI image caches (eci-auto-imc).")
 
@@ -235,7 +235,8 @@ class NodePoolPlan(_PlanBase):
         max_length=10,
         description="ECS types in order of preference, e.g. ['ecs.gn7i-c8g1.2xlarge'] (GPU).",
     )
-    node_count: int = Field(1, ge=1, le=100, description="Nodes bought, 1..100 (for growth: the nodes added).")
+    # The same field as a cluster's (one published shape); a pool plan buys at least one node (checked below).
+    node_count: int = Field(2, ge=0, le=100, description="Nodes bought, 1..100 (for growth: the nodes added).")
     system_disk: SystemDisk = Field(default_factory=SystemDisk)
     data_disks: list[DataDisk] = Field(default_factory=list, max_length=16)
     spot_strategy: Literal["SpotAsPriceGo", "SpotWithPriceLimit"] | None = Field(
@@ -250,6 +251,13 @@ class NodePoolPlan(_PlanBase):
     def zone(self) -> None:
         """A pool's zones are its cluster's vSwitches': the plan names none (pricing reads it as a cluster's)."""
         return None
+
+    @field_validator("node_count")
+    @classmethod
+    def _some_nodes(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("a node_pool plan buys at least 1 node (to shrink a pool, call ensure_node_pool)")
+        return value
 
     @field_validator("spot_strategy")
     @classmethod
