@@ -12,8 +12,6 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel
-
 from ack_compute.cloud.cs import ContainerService
 from ack_compute.cloud.ecs import EcsCatalog
 from ack_compute.cloud.errors import CloudError
@@ -22,9 +20,7 @@ from ack_compute.tools.errors import AckComputeError, CloudFailure, InvalidPlan
 from ack_compute.tools.kubeconfigs import Kubeconfigs
 from ack_compute.tools.node_pool_spec import (
     OPERATION_KIND,
-    POOL_FAILED,
     POOL_LABEL,
-    POOL_READY,
     NodePoolOutcome,
     PoolNodeView,
     answer,
@@ -33,10 +29,10 @@ from ack_compute.tools.node_pool_spec import (
     made_by,
     nodes_to_remove,
     placement,
-    pool_config,
 )
-from ack_compute.tools.operations import OperationContext, Operations
-from ack_compute.tools.ownership import LIVE, OwnedResource, Ownership
+from ack_compute.tools.node_pool_work import PoolSettings, PoolWork
+from ack_compute.tools.operations import Operations
+from ack_compute.tools.ownership import LIVE, NameBusy, OwnedResource, Ownership
 from ack_compute.tools.plans import NodePoolPlan, normalise
 from ack_compute.tools.pricing import Pricer
 from ack_compute.tools.purchase import Claim, Policy, Purchase, bind_plan
@@ -46,12 +42,7 @@ from ack_compute.tools.targets import ClusterTarget, Targets
 NOTHING = "Nothing was created or changed."
 
 
-class PoolSettings(BaseModel):
-    pool_timeout_s: float = 1200.0
-    nodes_timeout_s: float = 900.0
-
-
-class NodePools:
+class NodePools(PoolWork):
     def __init__(
         self,
         *,
@@ -181,8 +172,14 @@ class NodePools:
                 **base,
             )
         pool = self.find(target, name)
-        if pool is None and row is not None:  # ours, since deleted by someone else: the name is free again
+        if pool is None and row is not None and row.cloud_id:  # ours, since deleted elsewhere: the name is free again
             self.ownership.update(row.resource_id, state="deleted", details={"gone": "not found by name"})
+        elif pool is None and row is not None:
+            raise AckComputeError(
+                f"Creating node pool {name} ({row.operation_id}) stopped before the cloud confirmed it.",
+                f"Run cleanup with target=operation and operation_id={row.operation_id} (it finds a pool that landed "
+                f"late by its tags), then call ensure_node_pool again. {NOTHING}",
+            )
         if pool is None:
             return self._create(
                 target, cluster, name, node_count, plan, quote_token, consent_id, confirmation_policy, requested_by
@@ -301,9 +298,20 @@ class NodePools:
             ledger_name(target.cluster_id or "", name),
             details=details(bound, target.cluster_id or "", name, node_hourly, quote.currency, time.time()),
         )
-        bought = self.purchase.buy(
-            token, bound, claim=claim, current_hourly=self._hourly_now(bound), note=f"ensure_node_pool {name}"
-        )
+        try:
+            bought = self.purchase.buy(
+                token, bound, claim=claim, current_hourly=self._hourly_now(bound), note=f"ensure_node_pool {name}"
+            )
+        except NameBusy as busy:
+            return NodePoolOutcome(
+                status="creating",
+                operation_id=busy.existing.operation_id,
+                origin="created",
+                message=f"Node pool {name} is already being created by {busy.existing.operation_id}; the quote was "
+                "not used.",
+                next_step=f"Call get_operation with {busy.existing.operation_id}.",
+                **base,
+            )
         self._record_cluster_reuse(target)
         params = {
             "mode": "create",
@@ -529,14 +537,6 @@ class NodePools:
             **base,
         )
 
-    def _resized(self, row: OwnedResource, nodes: int) -> None:
-        """A new stretch of the pool's size, from now: what list_resources accrues."""
-        current = self.ownership.get(row.resource_id)
-        if current.details.get("nodes") == nodes:
-            return
-        segments = [*current.details.get("segments", []), [time.time(), nodes]]
-        self.ownership.update(row.resource_id, state=current.state, details={"nodes": nodes, "segments": segments})
-
     def _release_growth(self, row: OwnedResource, removed: int) -> None:
         """Growth purchases whose nodes a shrink released stop counting against the caps (newest first, whole
         purchases only, so the caps never count less than runs)."""
@@ -551,146 +551,6 @@ class NodePools:
                 break
             removed -= nodes
             self.ownership.update(growth.resource_id, state="deleted", details={"released": "the pool shrank"})
-
-    # -- the operation (also what resumes after a restart) -----------------------------------------------------
-
-    def run_operation(self, ctx: OperationContext) -> dict[str, Any]:
-        p = ctx.params
-        row_id = int(p["resource_id"])
-        try:
-            if p["mode"] == "create":
-                nodepool_id = self._create_in_cloud(ctx)
-            else:
-                nodepool_id = str(p["nodepool_id"])
-                if p["mode"] == "grow":
-                    self._scale(ctx, nodepool_id)
-            pool = self._wait_pool(ctx, nodepool_id, int(p["nodes"]))
-            ready = self._wait_ready(ctx, int(p["nodes"])) if int(p["nodes"]) else 0
-        except (AckComputeError, CloudError) as exc:
-            row = self.ownership.get(row_id)
-            if p["mode"] == "create" and row.cloud_id is None:
-                self.ownership.update(row_id, state="failed", details={"error": str(exc)[:500]})
-            elif row.state == "resizing":
-                self.ownership.update(row_id, state="ready")
-            if p.get("growth_row"):  # the added nodes never came: their purchase stops counting against the caps
-                self.ownership.update(int(p["growth_row"]), state="abandoned", details={"error": str(exc)[:500]})
-            what = exc.message if isinstance(exc, AckComputeError) else str(exc)
-            raise AckComputeError(
-                f"{'Creating' if p['mode'] == 'create' else 'Resizing'} node pool {p['name']} failed: "
-                f"{what.rstrip('.')}.",
-                f"Run cleanup with target=operation and operation_id={ctx.operation_id} to remove what it made "
-                "(a pool that reached the cloud late is found by its name and tags), or call ensure_node_pool again "
-                "to see where it stands.",
-            ) from None
-        row = self.ownership.get(row_id)
-        self.ownership.update(row_id, state="ready")
-        if p["mode"] == "grow":
-            self._resized(row, int(p["nodes"]))
-            if p.get("growth_row"):
-                self.ownership.update(int(p["growth_row"]), state="ready")
-        base = {"cluster": p["cluster"], "cluster_id": p["cluster_id"], "name": p["name"]}
-        status = "created" if p["mode"] == "create" else "resized"
-        outcome = answer(status, base, pool, self.ownership.get(row_id), origin="created")
-        removed = [PoolNodeView.model_validate(n) for n in p.get("removed", [])]
-        return outcome.model_copy(
-            update={"ready_nodes": ready, "operation_id": ctx.operation_id, "removed": removed}
-        ).model_dump(mode="json")
-
-    def _create_in_cloud(self, ctx: OperationContext) -> str:
-        """CreateClusterNodePool takes no client token, so a resumed creation looks the name up first: a pool with
-        this operation's tag is adopted, never made twice."""
-        p = ctx.params
-        row = self.ownership.get(int(p["resource_id"]))
-        if row.cloud_id:
-            return row.cloud_id
-        ctx.progress(0.05, "create", "looking for the pool by name")
-        found = self.pools.list(p["cluster_id"], p["region"], name=p["name"])
-        if found:
-            if not made_by(found[0], ctx.operation_id):
-                raise AckComputeError(
-                    f"a node pool named {p['name']} appeared on the cluster that this server did not make; it is "
-                    "left alone",
-                    "Choose another pool name.",
-                )
-            self.ownership.update(row.resource_id, state="creating", cloud_id=found[0].nodepool_id)
-            return found[0].nodepool_id
-        plan = NodePoolPlan.model_validate(p["plan"])
-        config = pool_config(p["name"], plan, list(p["vswitch_ids"]), ctx.operation_id, gpu=bool(p.get("gpu")))
-        ctx.progress(0.1, "create", "calling CreateClusterNodePool")
-        nodepool_id, task_id = self.pools.create(p["cluster_id"], config, p["region"])
-        self.ownership.update(row.resource_id, state="creating", cloud_id=nodepool_id, details={"task_id": task_id})
-        return nodepool_id
-
-    def _scale(self, ctx: OperationContext, nodepool_id: str) -> None:
-        p = ctx.params
-        pool = self.pools.get(p["cluster_id"], nodepool_id, p["region"])
-        if pool.desired_size < int(p["nodes"]):  # a resumed grow does not scale twice (the size is absolute anyway)
-            ctx.progress(0.1, "create", f"scaling to {p['nodes']} nodes")
-            task_id = self.pools.scale(p["cluster_id"], nodepool_id, int(p["nodes"]), p["region"])
-            if task_id:
-                self.ownership.update(int(p["resource_id"]), state="resizing", details={"task_id": task_id})
-
-    def _wait_pool(self, ctx: OperationContext, nodepool_id: str, nodes: int) -> NodePoolInfo:
-        """The pool's own state, read with backoff (1 s doubling to 10 s): ACK has no watch for pools."""
-        p = ctx.params
-        deadline = time.monotonic() + self.settings.pool_timeout_s
-        delay = 1.0
-        while True:
-            pool = self.pools.get(p["cluster_id"], nodepool_id, p["region"])
-            if pool.state == POOL_READY and pool.total_nodes == nodes:
-                return pool
-            if pool.state == POOL_FAILED:
-                raise AckComputeError(f"the pool is {pool.state} in ACK{self._task_error(ctx)}", "Look at it in ACK.")
-            if pool.state == POOL_READY and (failed := self._task_error(ctx)):
-                # A scale that failed leaves the pool active with the nodes it had: its task says so.
-                raise AckComputeError(
-                    f"the pool stayed at {pool.total_nodes} of {nodes} nodes{failed}",
-                    "Try again later or with other instance types; the quote for the added nodes was used.",
-                )
-            ctx.progress(0.2, "create", f"pool {pool.state}, {pool.total_nodes}/{nodes} nodes")
-            if time.monotonic() + delay > deadline:
-                raise AckComputeError(
-                    f"the pool was still {pool.state} with {pool.total_nodes}/{nodes} nodes after "
-                    f"{self.settings.pool_timeout_s:.0f} s",
-                    "Call ensure_node_pool again later to see where it stands.",
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
-
-    def _task_error(self, ctx: OperationContext) -> str:
-        """The error of the pool's last task (creation or scaling), if it failed: what DescribeTaskInfo says."""
-        task_id = self.ownership.get(int(ctx.params["resource_id"])).details.get("task_id")
-        if not task_id:
-            return ""
-        try:
-            task = self.cs.describe_task(str(task_id), ctx.params["region"])
-        except CloudError:
-            return ""
-        if task.state != "fail":
-            return ""
-        return f" (task {task.task_id}: {task.error_code} {task.error_message})".rstrip()
-
-    def _wait_ready(self, ctx: OperationContext, nodes: int) -> int:
-        """Watch the pool's nodes (by its label) until `nodes` are Ready."""
-        p = ctx.params
-        access = self.kubeconfigs.access(p["cluster_id"])
-        try:
-            ready = access.wait_ready_nodes(
-                nodes,
-                self.settings.nodes_timeout_s,
-                on_change=lambda r, t: ctx.progress(
-                    0.5 + 0.49 * min(r, nodes) / max(nodes, 1), "nodes", f"{r}/{nodes} nodes Ready ({t} registered)"
-                ),
-                label_selector=f"{POOL_LABEL}={p['name']}",
-            )
-        finally:
-            access.close()
-        if ready < nodes:
-            raise AckComputeError(
-                f"only {ready} of {nodes} nodes became Ready within {self.settings.nodes_timeout_s:.0f} s",
-                "Inspect the pool's nodes in the ACK console.",
-            )
-        return ready
 
     def resume_unfinished(self) -> list[str]:
         """After a restart: continue every ensure_node_pool operation whose process is gone."""

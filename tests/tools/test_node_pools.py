@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from ack_compute.cloud.node_pools import NodePoolConfig, NodePoolService
-from ack_compute.sandbox import SandboxCloud
+from ack_compute.sandbox import Fault, SandboxCloud
 from ack_compute.server.runtime import Runtime
+from ack_compute.tools.cancel import Canceller
 from ack_compute.tools.cleanup import CleanupRequest
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.estimate_cost import estimate_cost
@@ -247,3 +248,27 @@ def test_a_failed_scale_says_why_and_the_pool_keeps_its_nodes(runtime: Runtime, 
     again = runtime.node_pools.ensure("team-three", "cpu")
     assert (again.status, again.nodes, again.hourly) == ("unchanged", 1, made.hourly)
     assert not [i for i in runtime.quotes.running().items if "+" in i]
+
+
+def test_cancelling_a_pool_creation_says_the_pool_is_left_and_how_to_remove_it(
+    runtime: Runtime, fast_cloud: SandboxCloud
+) -> None:
+    team_cluster(fast_cloud, "team-four")
+    ref = quote(runtime, cluster="team-four", instance_types=["ecs.g7.xlarge"], node_count=1)
+    fast_cloud.inject("CreateClusterNodePool", Fault.delay(2.0))  # the call is in flight when the cancel comes
+    started = runtime.node_pools.ensure("team-four", "cpu", plan=runtime_plan(runtime, ref), quote_token=ref)
+    deadline = time.monotonic() + 10
+    while not fast_cloud.counts().get("CreateClusterNodePool") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    cancelled = Canceller(runtime.operations, runtime.ownership, runtime.targets, runtime.cleaner).cancel(
+        started.operation_id or ""
+    )
+    assert cancelled.status == "cancelled", cancelled
+    (left,) = cancelled.left
+    assert left.startswith("node pool cpu (np") and "bills until deleted" in left
+    assert f'operation_id="{started.operation_id}"' in left and cancelled.next_step.startswith("To remove what is left")
+    report = runtime.cleaner.start(CleanupRequest(target="operation", operation_id=started.operation_id, dry_run=False))
+    status = runtime.operations.get(report.operation_id or "")
+    while not status.done:
+        status = runtime.operations.wait(status.operation_id, 2)
+    assert status.result and [(i["kind"], i["outcome"]) for i in status.result["items"]] == [("node_pool", "deleted")]
