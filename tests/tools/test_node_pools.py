@@ -255,6 +255,7 @@ def test_cancelling_a_pool_creation_says_the_pool_is_left_and_how_to_remove_it(
 ) -> None:
     team_cluster(fast_cloud, "team-four")
     ref = quote(runtime, cluster="team-four", instance_types=["ecs.g7.xlarge"], node_count=1)
+    fast_cloud.reset_counts()
     fast_cloud.inject("CreateClusterNodePool", Fault.delay(2.0))  # the call is in flight when the cancel comes
     started = runtime.node_pools.ensure("team-four", "cpu", plan=runtime_plan(runtime, ref), quote_token=ref)
     deadline = time.monotonic() + 10
