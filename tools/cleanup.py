@@ -261,14 +261,15 @@ class Cleaner:
         return self._priced(self._item(row, "delete", f"{what} created by {row.operation_id} ({info.state})"), row)
 
     def _others_on(self, cluster_id: str) -> int:
-        """How many running Jobs and Deployments on this cluster the caller cannot see: someone else's work, which
-        deleting the cluster would pull from under them."""
+        """How many running Jobs, Deployments and node pools on this cluster the caller cannot see: someone else's
+        work, which deleting the cluster would pull from under them."""
         caller = current_caller()
         return sum(
             1
             for r in self.ownership.all()
-            if r.kind in ("job", "deployment")
-            and r.state in LIVE
+            if r.kind in ("job", "deployment", "node_pool")
+            and not r.details.get("growth_of")
+            and r.state in (*LIVE, "resizing")
             and r.details.get("cluster") == cluster_id
             and not caller.sees(r.owner)
         )

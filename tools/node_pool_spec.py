@@ -154,7 +154,7 @@ def answer(
     where = f"node pool {pool.name} ({pool.nodepool_id}) on cluster {base['cluster']}"
     ready = f"{pool.healthy_nodes} of {pool.desired_size} nodes healthy"
     if origin == "not_ours":
-        message = f"Found {where}, {pool.state}, {ready}; it was not created by this server."
+        message = f"Found {where}, {pool.state}, {ready}; it was not created by this server for you."
         step = "It is never resized or deleted by this server. " + (
             f"Send work there with run_job node_pool={pool.name}."
             if pool.labels.get(POOL_LABEL) == pool.name

@@ -17,6 +17,7 @@ from ack_compute.cloud.ecs import EcsCatalog
 from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.node_pools import NodePoolInfo, NodePoolService
 from ack_compute.tools.errors import AckComputeError, CloudFailure, InvalidPlan
+from ack_compute.tools.identity import current_caller
 from ack_compute.tools.kubeconfigs import Kubeconfigs
 from ack_compute.tools.node_pool_spec import (
     OPERATION_KIND,
@@ -185,11 +186,13 @@ class NodePools(PoolWork):
                 target, cluster, name, node_count, plan, quote_token, consent_id, confirmation_policy, requested_by
             )
         ours = row is not None and row.cloud_id == pool.nodepool_id and made_by(pool, row.operation_id)
+        if ours and row is not None and not current_caller().sees(row.owner):
+            ours = False  # this server's, but another caller's: theirs to resize (over HTTP each caller has their own)
         if not ours:
             if node_count is not None and node_count != pool.desired_size:
                 raise AckComputeError(
-                    f"Node pool {name} on cluster {target.name or cluster} was not created by this server, so it is "
-                    "never resized or deleted by it.",
+                    f"Node pool {name} on cluster {target.name or cluster} was not created by this server for you, so "
+                    "it is never resized or deleted by it.",
                     "Ask its owner to resize it, or create a pool of your own under another name. " + NOTHING,
                 )
             return answer("exists", base, pool, None, origin="not_ours")

@@ -18,6 +18,7 @@ from ack_compute.tools.cancel import Canceller
 from ack_compute.tools.cleanup import CleanupRequest
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.estimate_cost import estimate_cost
+from ack_compute.tools.identity import Caller, acting_as
 from ack_compute.tools.inventory import Inventories
 from ack_compute.tools.job_spec import JobOutcome, JobRequest
 from ack_compute.tools.node_pool_spec import NodePoolOutcome
@@ -223,6 +224,12 @@ def test_a_quote_for_another_cluster_or_another_size_buys_nothing(runtime: Runti
     with pytest.raises(AckComputeError, match="node_count 3 differs from the quoted plan's 1 nodes"):
         runtime.node_pools.ensure("team-two", "cpu", node_count=3, plan=runtime_plan(runtime, ref), quote_token=ref)
     assert runtime.quotes.consumed(ref) is None  # still unused
+    # Growth buys the pool's own kind of node: a quote for other nodes pays for nothing.
+    finish(runtime, runtime.node_pools.ensure("team-two", "cpu", plan=runtime_plan(runtime, ref), quote_token=ref))
+    other = quote(runtime, cluster="team-two", instance_types=["ecs.c7.xlarge"], node_count=1)
+    with pytest.raises(AckComputeError, match="growing pool cpu from 1 to 2 nodes buys 1 more of its own nodes"):
+        runtime.node_pools.ensure("team-two", "cpu", node_count=2, plan=runtime_plan(runtime, other), quote_token=other)
+    assert runtime.quotes.consumed(other) is None
 
 
 def test_a_failed_scale_says_why_and_the_pool_keeps_its_nodes(runtime: Runtime, fast_cloud: SandboxCloud) -> None:
@@ -273,3 +280,18 @@ def test_cancelling_a_pool_creation_says_the_pool_is_left_and_how_to_remove_it(
     while not status.done:
         status = runtime.operations.wait(status.operation_id, 2)
     assert status.result and [(i["kind"], i["outcome"]) for i in status.result["items"]] == [("node_pool", "deleted")]
+
+
+def test_another_callers_pool_is_theirs_and_holds_their_cluster(runtime: Runtime, fast_cloud: SandboxCloud) -> None:
+    """Over HTTP each caller has their own: bob can neither resize alice's pool nor delete the cluster it sits on."""
+    alice, bob = Caller(subject="alice", admin=False), Caller(subject="bob", admin=False)
+    team_cluster(fast_cloud, "team-five")
+    with acting_as(alice):
+        ref = quote(runtime, cluster="team-five", instance_types=["ecs.g7.xlarge"], node_count=1)
+        finish(runtime, runtime.node_pools.ensure("team-five", "cpu", plan=runtime_plan(runtime, ref), quote_token=ref))
+    with acting_as(bob):
+        seen = runtime.node_pools.ensure("team-five", "cpu")
+        assert (seen.status, seen.origin, seen.hourly) == ("exists", "not_ours", None)
+        with pytest.raises(AckComputeError, match="not created by this server for you"):
+            runtime.node_pools.ensure("team-five", "cpu", node_count=0)
+        assert runtime.cleaner.plan(CleanupRequest()).status == "nothing_to_do"
