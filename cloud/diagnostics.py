@@ -37,7 +37,7 @@ ACCESS_ORDER: tuple[Access, ...] = ("pricing", "read", "create", "delete")
 ACCESS_MEANING: dict[Access, str] = {
     "pricing": "estimate_cost; all that --read-only needs",
     "read": "find, reuse and watch clusters and networks; temporary kubeconfigs for run_job and deploy_acs",
-    "create": "ensure_cluster when it creates a cluster and its network",
+    "create": "ensure_cluster when it creates a cluster and its network; node pools created or grown",
     "delete": "cleanup of what this server created",
 }
 
@@ -46,6 +46,8 @@ PLACEHOLDER_CLUSTER = "c" + "0" * 32
 PLACEHOLDER_TASK = "T-" + "0" * 24
 PLACEHOLDER_VPC = "vpc-" + "0" * 21
 PLACEHOLDER_VSWITCH = "vsw-" + "0" * 21
+PLACEHOLDER_NODEPOOL = "np" + "0" * 32
+PLACEHOLDER_INSTANCE = "i-" + "0" * 20
 # A type most regions sell; a region without it answers a business error, which is still not a denial.
 PROBE_INSTANCE_TYPE = "ecs.g7.large"
 
@@ -83,14 +85,21 @@ RAM_ACTIONS: tuple[RamAction, ...] = (
     _a("cs", "DescribeTaskInfo", "read", "ensure_cluster, cleanup (task progress)", "placeholder"),
     _a("cs", "ListClusterAddonInstances", "read", "deploy_acs, run_job on ACS (virtual node add-on)", "placeholder"),
     _a("cs", "DescribeClusterUserKubeconfig", "read", "run_job, deploy_acs, ensure_cluster reuse", "placeholder"),
+    _a("cs", "DescribeClusterNodePools", "read", "node pools: find by name, list_resources", "placeholder"),
+    _a("cs", "DescribeClusterNodePoolDetail", "read", "node pools: watch a pool", "placeholder"),
+    _a("cs", "DescribeClusterNodes", "read", "node pools: a pool's nodes", "placeholder"),
     _a("vpc", "DescribeVpcs", "read", "ensure_cluster (network), cleanup", "read"),
     _a("vpc", "DescribeVSwitches", "read", "ensure_cluster (network), cleanup", "read"),
     _a("cs", "CreateCluster", "create", "ensure_cluster", "not_probed"),
     _a("vpc", "CreateVpc", "create", "ensure_cluster (new network)", "not_probed"),
     _a("vpc", "CreateVSwitch", "create", "ensure_cluster (new network)", "not_probed"),
+    _a("cs", "CreateClusterNodePool", "create", "node pools: add a pool", "not_probed"),
+    _a("cs", "ModifyClusterNodePool", "create", "node pools: resize a pool", "not_probed"),
     _a("cs", "DeleteCluster", "delete", "cleanup", "placeholder"),
     _a("vpc", "DeleteVSwitch", "delete", "cleanup", "placeholder"),
     _a("vpc", "DeleteVpc", "delete", "cleanup", "placeholder"),
+    _a("cs", "RemoveNodePoolNodes", "delete", "node pools: shrink by chosen nodes", "placeholder"),
+    _a("cs", "DeleteClusterNodepool", "delete", "node pools: cleanup", "placeholder"),
 )
 
 
@@ -245,6 +254,20 @@ def _probe_call(action: str, region: str, clients: OpenApiClients) -> Any:
             return _cs(clients).describe_cluster_user_kubeconfig(PLACEHOLDER_CLUSTER, kube)
         case "DeleteCluster":
             return _cs(clients).delete_cluster(PLACEHOLDER_CLUSTER, cs.DeleteClusterRequest())
+        case "DescribeClusterNodePools":
+            pools = cs.DescribeClusterNodePoolsRequest()
+            return _cs(clients).describe_cluster_node_pools(PLACEHOLDER_CLUSTER, pools)
+        case "DescribeClusterNodePoolDetail":
+            return _cs(clients).describe_cluster_node_pool_detail(PLACEHOLDER_CLUSTER, PLACEHOLDER_NODEPOOL)
+        case "DescribeClusterNodes":
+            nodes = cs.DescribeClusterNodesRequest(page_number="1", page_size="1")
+            return _cs(clients).describe_cluster_nodes(PLACEHOLDER_CLUSTER, nodes)
+        case "RemoveNodePoolNodes":
+            remove = cs.RemoveNodePoolNodesRequest(instance_ids=[PLACEHOLDER_INSTANCE])
+            return _cs(clients).remove_node_pool_nodes(PLACEHOLDER_CLUSTER, PLACEHOLDER_NODEPOOL, remove)
+        case "DeleteClusterNodepool":
+            gone_pool = cs.DeleteClusterNodepoolRequest()
+            return _cs(clients).delete_cluster_nodepool(PLACEHOLDER_CLUSTER, PLACEHOLDER_NODEPOOL, gone_pool)
         case "DescribePrice":
             price = ecs.DescribePriceRequest(
                 region_id=region,

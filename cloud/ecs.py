@@ -13,6 +13,10 @@ from pydantic import BaseModel, ConfigDict
 
 from ack_compute.cloud.clients import OpenApiClients
 
+SpotStrategy = Literal["NoSpot", "SpotAsPriceGo", "SpotWithPriceLimit"]
+# DescribePrice SpotStrategy values (SDK DescribePriceRequest doc); NoSpot is the API's default.
+SPOT_STRATEGIES: tuple[str, ...] = ("NoSpot", "SpotAsPriceGo", "SpotWithPriceLimit")
+
 
 class DiskQuery(BaseModel):
     model_config = ConfigDict(frozen=True)  # hashable: it is part of the price cache key
@@ -65,7 +69,7 @@ class EcsCatalog:
         system_disk: DiskQuery,
         data_disks: list[DiskQuery],
         zone: str | None = None,
-        spot_strategy: Literal["NoSpot", "SpotAsPriceGo", "SpotWithPriceLimit"] = "NoSpot",
+        spot_strategy: SpotStrategy = "NoSpot",
     ) -> InstancePrice:
         """The hourly price; with a spot strategy, the spot price (DescribePrice `SpotStrategy`).
 
@@ -74,6 +78,8 @@ class EcsCatalog:
         """
         from alibabacloud_ecs20140526 import models as m
 
+        if spot_strategy not in SPOT_STRATEGIES:
+            raise ValueError(f"spot_strategy {spot_strategy!r} is not one of {', '.join(SPOT_STRATEGIES)}")
         request = m.DescribePriceRequest(
             region_id=region,
             zone_id=zone,

@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from ack_compute.cloud.clients import OpenApiClients
 from ack_compute.cloud.cs import DataDiskSpec, pruned, verbatim_request
+from ack_compute.cloud.ecs import SpotStrategy
+from ack_compute.cloud.errors import CloudError
 
-SpotStrategy = Literal["NoSpot", "SpotAsPriceGo", "SpotWithPriceLimit"]
 TaintEffect = Literal["NoSchedule", "NoExecute", "PreferNoSchedule"]
 NODES_PAGE_SIZE = 100  # DescribeClusterNodes pageSize: "Valid values: 1 to 100" (SDK request doc)
 
@@ -99,6 +100,7 @@ class NodePoolInfo(BaseModel):
     tags: dict[str, str]
     is_default: bool
     created: str | None
+    vswitch_ids: list[str] = []  # where its nodes go: their zones decide which instance types can be had
 
     @classmethod
     def from_api(cls, raw: dict[str, Any]) -> NodePoolInfo:
@@ -125,6 +127,7 @@ class NodePoolInfo(BaseModel):
             tags=_pairs(group.get("tags")),
             is_default=bool(info.get("is_default")),
             created=info.get("created") or None,
+            vswitch_ids=list(group.get("vswitch_ids") or []),
         )
 
 
@@ -216,14 +219,21 @@ class NodePoolService:
         return str(body.get("task_id") or "")
 
     def delete(self, cluster_id: str, nodepool_id: str, region: str | None = None) -> str:
-        """DeleteClusterNodepool with `force`: the pool's nodes are removed and released with it."""
+        """DeleteClusterNodepool with `force`: the pool's nodes are removed and released with it. Returns the task
+        id, or "" when the pool (or its whole cluster) is already gone, as after a repeat: Terraform's node pool
+        resource treats not found on delete as done (resource_alicloud_cs_kubernetes_node_pool.go, NotFoundError)."""
         from alibabacloud_cs20151215 import models as m
 
         request = m.DeleteClusterNodepoolRequest(force=True)
-        body = self._clients.call(
-            "DeleteClusterNodepool",
-            lambda: self._cs(region).delete_cluster_nodepool(cluster_id, nodepool_id, request).body.to_map(),
-        )
+        try:
+            body = self._clients.call(
+                "DeleteClusterNodepool",
+                lambda: self._cs(region).delete_cluster_nodepool(cluster_id, nodepool_id, request).body.to_map(),
+            )
+        except CloudError as error:
+            if error.is_not_found:
+                return ""
+            raise
         return str(body.get("task_id") or "")
 
     def nodes(self, cluster_id: str, nodepool_id: str, region: str | None = None) -> list[PoolNode]:

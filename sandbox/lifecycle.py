@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ack_compute.sandbox import cidr, ids
+from ack_compute.sandbox.catalog import stock_status
 from ack_compute.sandbox.kube_bridge import KubeBridge
 from ack_compute.sandbox.world import (
     AddonInstance,
@@ -28,6 +29,7 @@ from ack_compute.sandbox.world import (
     TaskEvent,
     TaskStage,
     TaskType,
+    VSwitch,
     World,
 )
 
@@ -201,17 +203,22 @@ class Lifecycle:
 
     # nodes
 
-    def _add_nodes(self, cluster: Cluster, pool: NodePool, count: int | None = None) -> list[_NodeView]:
+    def _add_nodes(
+        self, cluster: Cluster, pool: NodePool, count: int | None = None, *, by_stock: bool = False
+    ) -> list[_NodeView]:
         """Create `count` instances (the pool's desired size by default) and join them NotReady, spread over the
-        pool's vSwitches; returns what the Kubernetes API must show."""
+        pool's vSwitches; returns what the Kubernetes API must show. `by_stock`: each node takes the first of the
+        pool's instance types that its zone sells with stock, trying the pool's other vSwitches next, and a node
+        no zone can supply is not created (the pool stays short, as ESS keeps retrying; see pool_lifecycle.py)."""
         world = self.world
         now = world.clock.now()
         views = []
         existing = sum(1 for node in cluster.live_nodes() if node.nodepool_id == pool.nodepool_id)
         for index in range(existing, existing + (pool.desired_size if count is None else count)):
-            vswitch = world.live_vswitch(pool.vswitch_ids[index % len(pool.vswitch_ids)])
-            if vswitch is None:
+            placed = self._place(cluster, pool, index, by_stock)
+            if placed is None:
                 continue
+            vswitch, instance_type = placed
             address = cidr.next_address(cidr.IPv4Network(vswitch.cidr_block), vswitch.used_ips)
             if address is None:
                 continue
@@ -221,7 +228,7 @@ class Lifecycle:
                 instance_id=ids.instance_id(cluster.region_id),
                 private_ip=address,
                 nodepool_id=pool.nodepool_id,
-                instance_type=pool.instance_types[0],
+                instance_type=instance_type,
                 zone_id=vswitch.zone_id,
                 vswitch_id=vswitch.vswitch_id,
                 joined=True,
@@ -230,6 +237,28 @@ class Lifecycle:
             cluster.nodes.append(node)
             views.append(self._view(cluster, pool, node))
         return views
+
+    def _place(self, cluster: Cluster, pool: NodePool, index: int, by_stock: bool) -> tuple[VSwitch, str] | None:
+        """The vSwitch and instance type of the pool's `index`th node (round robin over its vSwitches)."""
+        count = len(pool.vswitch_ids)
+        if not by_stock:
+            vswitch = self.world.live_vswitch(pool.vswitch_ids[index % count])
+            return (vswitch, pool.instance_types[0]) if vswitch is not None else None
+        for offset in range(count):
+            vswitch = self.world.live_vswitch(pool.vswitch_ids[(index + offset) % count])
+            if vswitch is None:
+                continue
+            for type_id in pool.instance_types:
+                if self._in_stock(cluster.region_id, vswitch.zone_id, type_id):
+                    return vswitch, type_id
+        return None
+
+    def _in_stock(self, region_id: str, zone_id: str, type_id: str) -> bool:
+        """Whether the zone sells the type now (DescribeAvailableResource would answer Available); zones the
+        catalog does not describe sell everything."""
+        region = self.world.catalog.regions.get(region_id)
+        zone = region.zones.get(zone_id) if region is not None else None
+        return zone is None or (zone.offers(type_id) and stock_status(zone.stock_of(type_id)) == "Available")
 
     def _schedule_boot(self, cluster_id: str, names: list[str]) -> None:
         if names:
@@ -433,7 +462,7 @@ class Lifecycle:
             pool = cluster.nodepool(nodepool_id) if cluster is not None else None
             if cluster is None or pool is None or cluster.state != "running" or pool.state != "initial":
                 return
-            views = self._add_nodes(cluster, pool)
+            views = self._add_nodes(cluster, pool, by_stock=True)
             self._settle_pools(cluster)
         self._push_nodes(views)
         self._schedule_boot(cluster_id, [view.name for view in views])

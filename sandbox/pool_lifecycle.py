@@ -9,6 +9,11 @@ What the sandbox follows (sources outside this repo):
 - DeleteClusterNodepool `force` (SDK request doc): with nodes in the pool, false blocks the deletion with an error,
   true removes the nodes with the pool. Terraform's alicloud_cs_kubernetes_node_pool deletes with force=true by
   default and waits for the task to succeed (resource_alicloud_cs_kubernetes_node_pool.go).
+- The same guide: new nodes take the pool's instance types in priority order and its vSwitches' zones; when
+  one type lacks stock the next is used, and a node that cannot be created is retried until the expected count
+  is reached. The sandbox places each node on the first type its zone sells (the ECS catalog's stock, as
+  DescribeAvailableResource shows it); a node no zone can supply is not created and the pool stays
+  initial/scaling with its task running, since the sandbox's stock never changes by itself.
 The sandbox's own choices, where no public source says: scaling in removes the newest nodes first; RemoveNodePoolNodes
 lowers desired_size by the nodes removed (or the pool would replace them); an injected scale failure ends the task
 `fail` and leaves the pool active with the nodes it had and desired_size back at that count.
@@ -73,7 +78,7 @@ class PoolLifecycle:
                 pool.state, pool.desired_size = "active", len(self.pool_nodes(cluster, pool))
                 pool.updated = world.clock.now()
                 return
-            views = lifecycle._add_nodes(cluster, pool, count)
+            views = lifecycle._add_nodes(cluster, pool, count, by_stock=True)
             lifecycle._settle_pools(cluster)
         lifecycle._push_nodes(views)
         lifecycle._schedule_boot(cluster_id, [view.name for view in views])

@@ -24,7 +24,7 @@ from ack_compute.cloud.errors import CloudError
 from ack_compute.sandbox import Fault, SandboxCloud
 
 ROOT = Path(__file__).resolve().parents[2]
-CREATING = {"CreateCluster", "CreateVpc", "CreateVSwitch"}
+CREATING = {"CreateCluster", "CreateVpc", "CreateVSwitch", "CreateClusterNodePool", "ModifyClusterNodePool"}
 
 
 def diagnostics(cloud: SandboxCloud, *, timeout_s: float = 4.0, secret: str | None = None) -> Diagnostics:
@@ -82,6 +82,7 @@ def test_every_probe_is_allowed_on_the_sandbox_and_nothing_is_created(cloud: San
     assert all(outcome == "ok" for k, (outcome, _) in found.items() if k not in CREATING), found
     assert found["DescribeClusterDetail"] == ("ok", "ErrorClusterNotFound")
     assert found["DeleteVpc"] == ("ok", "InvalidVpcId.NotFound")
+    assert found["DeleteClusterNodepool"] == ("ok", "ErrorClusterNotFound")
     assert not CREATING & set(cloud.counts())
     assert (len(cloud.vpcs()), len(cloud.clusters())) == (vpcs, clusters)
 

@@ -12,6 +12,7 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from ack_compute.cloud import node_pools
 from ack_compute.cloud.cs import ContainerService
 from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.node_pools import NodePoolConfig, NodePoolService, TaintSpec
@@ -98,6 +99,7 @@ def test_a_gpu_pool_is_created_ready_labelled_tainted_and_a_gpu_job_lands_there(
     )
     assert (pool.instance_types, pool.labels, pool.taints, pool.is_default) == ([GPU_TYPE], LABELS, [GPU_TAINT], False)
     assert pool.tags["ack-compute/owner"] == "test" and pool.spot_strategy == "NoSpot"
+    assert pool.vswitch_ids == vswitch_ids
     assert [p.nodepool_id for p in pools.list(cluster_id, name="gpu")] == [pool_id]
     assert pools.list(cluster_id, name="gp") == []  # the name is matched exactly
     nodes = pools.nodes(cluster_id, pool_id)
@@ -179,6 +181,7 @@ def test_a_pool_is_resized_both_ways_loses_chosen_nodes_and_is_deleted(
     with pytest.raises(CloudError) as gone:
         pools.get(cluster_id, pool_id)
     assert gone.value.is_not_found and gone.value.code == "ErrorNodePoolNotFound"
+    assert pools.delete(cluster_id, pool_id) == ""  # a repeat finds it gone: done, not an error
     assert pools.list(cluster_id, name="gpu") == []
     assert [p.name for p in pools.list(cluster_id)] == ["default-nodepool"]  # the team's pool is untouched
 
@@ -234,3 +237,22 @@ def test_refusals_read_as_the_cloud_gives_them(
     with pytest.raises(ValueError, match="0 or more"):
         pools.scale(cluster_id, pool_id, -1)
     assert fast_cloud.counts().get("ModifyClusterNodePool", 0) == before  # refused before any cloud call
+
+
+def test_nodes_are_read_across_pages(
+    runtime: Runtime,
+    pools: NodePoolService,
+    cluster: tuple[str, list[str]],
+    fast_cloud: SandboxCloud,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cluster_id, vswitch_ids = cluster
+    pool_id, task_id = pools.create(cluster_id, gpu_config(vswitch_ids, size=3))
+    wait_until(task_done(runtime.cs, task_id))
+    monkeypatch.setattr(node_pools, "NODES_PAGE_SIZE", 2)  # real pools hold at most 100: shrink the page instead
+    fast_cloud.reset_counts()
+
+    nodes = pools.nodes(cluster_id, pool_id)
+
+    assert len({n.instance_id for n in nodes}) == 3 and {n.nodepool_id for n in nodes} == {pool_id}
+    assert fast_cloud.counts()["DescribeClusterNodes"] == 2

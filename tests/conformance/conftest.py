@@ -181,7 +181,27 @@ def driven(flows: Flows, flow_cloud: SandboxCloud, proxy: RecordingProxy) -> lis
     pool = cs_m.CreateClusterNodePoolRequest(
         nodepool_info=cs_m.CreateClusterNodePoolRequestNodepoolInfo(name="extra"), scaling_group=scaling
     )
-    ok(lambda: cs.create_cluster_node_pool(cluster_id, pool))
+    pool_id = ok(lambda: cs.create_cluster_node_pool(cluster_id, pool)).body.nodepool_id
+
+    def pool_settles() -> None:
+        deadline = time.monotonic() + 30  # a pool settles in well under a second on the 600x clock
+        while cs.describe_cluster_node_pool_detail(cluster_id, pool_id).body.status.state != "active":
+            assert time.monotonic() < deadline, "the node pool never became active"
+            time.sleep(0.05)
+
+    pool_settles()
+    resize = cs_m.ModifyClusterNodePoolRequest(
+        scaling_group=cs_m.ModifyClusterNodePoolRequestScalingGroup(desired_size=2)
+    )
+    ok(lambda: cs.modify_cluster_node_pool(cluster_id, pool_id, resize))
+    pool_settles()
+    nodes = ok(
+        lambda: cs.describe_cluster_nodes(cluster_id, cs_m.DescribeClusterNodesRequest(nodepool_id=pool_id))
+    ).body.nodes
+    remove = cs_m.RemoveNodePoolNodesRequest(instance_ids=[nodes[0].instance_id], drain_node=True, release_node=True)
+    ok(lambda: cs.remove_node_pool_nodes(cluster_id, pool_id, remove))
+    pool_settles()
+    ok(lambda: cs.delete_cluster_nodepool(cluster_id, pool_id, cs_m.DeleteClusterNodepoolRequest(force=True)))
     ok(lambda: cs.get_cluster_addon_instance(cluster_id, "coredns"))
     ok(lambda: cs.list_cluster_addon_instances(cluster_id))
     ok(lambda: cs.revoke_k8s_cluster_kube_config(cluster_id))
@@ -224,6 +244,7 @@ def driven(flows: Flows, flow_cloud: SandboxCloud, proxy: RecordingProxy) -> lis
         "ErrorClusterNotFound": fails(lambda: cs.describe_cluster_detail("c0000000000000000000000000000000")),
         "ErrorTaskNotFound": fails(lambda: cs.describe_task_info("T-doesnotexist")),
         "AddonNotFound": fails(lambda: cs.get_cluster_addon_instance(cluster_id, "not-installed")),
+        "ErrorNodePoolNotFound": fails(lambda: cs.describe_cluster_node_pool_detail(cluster_id, "np-missing")),
         "ErrorClusterDeletionProtection": fails(lambda: cs.delete_cluster(protected, cs_m.DeleteClusterRequest())),
         "InvalidParameter": fails(lambda: cs.create_cluster(cs_m.CreateClusterRequest(name="x", zone_id="z"))),
         "InvalidAction.NotFound": fails(lambda: cs.describe_clusters_v1(cs_m.DescribeClustersV1Request())),

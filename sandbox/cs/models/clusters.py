@@ -37,7 +37,7 @@ def refuse_deprecated(raw: bytes, model: str) -> None:
     if deprecated:
         first = deprecated[0]
         others = f" (also deprecated: {', '.join(f.path for f in deprecated[1:])})" if len(deprecated) > 1 else ""
-        advice = first.replacement().split(". ")[0].rstrip(".")
-        if not re.search(r"\buse\b", advice, re.IGNORECASE):
-            advice = "Leave it out"
+        # The SDK's first sentence that names a replacement ("Use instance_ids instead."), else leave it out.
+        sentences = [part.strip(" .") for part in re.split(r"[.>]\s+|</?\w+>", first.replacement())]
+        advice = next((part for part in sentences if re.search(r"\buse\b", part, re.IGNORECASE)), "Leave it out")
         raise cs_invalid(f"{first.path} is deprecated and no longer accepted{others}. {advice}.")

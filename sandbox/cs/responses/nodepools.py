@@ -50,6 +50,9 @@ def describe_cluster_node_pools(request: ApiRequest, state: SandboxState) -> dic
 
 
 def create_cluster_node_pool(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
+    """Fields the SDK marks deprecated (count, max_nodes, scaling_group.platform, ...) are refused. Alibaba's 2026
+    announcement names CreateCluster, ModifyCluster and their kin, not the node pool calls: here the sandbox is
+    stricter than the cloud documents, so that the product never comes to rely on a retired field."""
     refuse_deprecated(request.body, "CreateClusterNodePoolRequest")
     body = parse_body(NodepoolIn, request.body)
     with state.world.lock:

@@ -29,7 +29,15 @@ def _invalid_amount() -> ApiError:
 
 
 def describe_price(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
-    """Pay-as-you-go when PriceUnit=Hour; longer units are the hourly price times the hours, undiscounted."""
+    """Pay-as-you-go when PriceUnit=Hour; longer units are the hourly price times the hours, undiscounted.
+
+    With a SpotStrategy (SpotAsPriceGo, SpotWithPriceLimit) the real API prices the instance type at the zone's spot
+    market price, which moves with supply and demand; disks keep their pay-as-you-go prices (Alibaba ECS,
+    "Preemptible instances" billing: the spot price applies to the instance type only). The sandbox has no market
+    and invents no discount: it answers the pay-as-you-go price, the most a SpotAsPriceGo instance can be charged
+    (its bid "has an upper limit ... the price of the corresponding Pay-As-You-Go instance", Alibaba ECS,
+    "Preemptible instances" overview, doc-detail/52088). A spot quote made on the sandbox is that ceiling.
+    """
     params = request.params
     catalog = state.catalog
     region_id = params.text("RegionId")

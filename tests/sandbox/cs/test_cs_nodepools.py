@@ -225,6 +225,11 @@ def test_node_pool_calls_are_refused_where_the_cloud_refuses_them(
     assert (status, code) == (400, "InvalidParameter") and "out of range" in message
     other = m.ModifyClusterNodePoolRequest(nodepool_info=m.ModifyClusterNodePoolRequestNodepoolInfo(name="renamed"))
     assert "nodepool_info.name" in error_of(lambda: cs.modify_cluster_node_pool(cluster_id, pool_id, other))[2]
+    retired = m.RemoveNodePoolNodesRequest(nodes=["cn-hangzhou.192.168.4.9"], release_node=True)
+    status, code, message = error_of(lambda: cs.remove_node_pool_nodes(cluster_id, pool_id, retired))
+    assert (
+        (status, code) == (400, "InvalidParameter") and "nodes is deprecated" in message and "instance_ids" in message
+    )
     stranger = m.RemoveNodePoolNodesRequest(instance_ids=["i-notours"], drain_node=True, release_node=True)
     assert "i-notours" in error_of(lambda: cs.remove_node_pool_nodes(cluster_id, pool_id, stranger))[2]
 
@@ -237,3 +242,25 @@ def test_node_pool_calls_are_refused_where_the_cloud_refuses_them(
         lambda: cs.create_cluster_node_pool(serverless, gpu_pool_request(cloud, cluster_id))
     )
     assert (status, code) == (400, "InvalidParameter") and "ACS or ECI" in message
+
+
+def test_new_nodes_take_the_first_instance_type_their_zone_sells(cs: CsClient, cloud: SandboxCloud) -> None:
+    """cn-hangzhou-h does not sell the gn7i family (the sandbox's ECS catalog, as DescribeAvailableResource shows it):
+    a pool listing a fallback type gets it; a pool with only the GPU type stays in creation with no node."""
+    vpc_id = cloud.plant_vpc("pools-stock", cidr_block="192.168.0.0/16")
+    vswitch_id = cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-h", cidr_block="192.168.5.0/24")
+    cluster_id = cloud.plant_cluster("pools-stock", nodes=0, vswitch_id=vswitch_id)
+
+    fallback = gpu_pool_request(cloud, cluster_id, 1)
+    fallback.scaling_group.instance_types = [GPU_TYPE, "ecs.g7.xlarge"]
+    pool_id = cs.create_cluster_node_pool(cluster_id, fallback).body.nodepool_id
+    wait_until(lambda: pool_state(cs, cluster_id, pool_id) == ("active", 1, 1))
+    assert [n.instance_type for n in pool_nodes(cs, cluster_id, pool_id)] == ["ecs.g7.xlarge"]
+
+    only_gpu = gpu_pool_request(cloud, cluster_id, 1)
+    only_gpu.nodepool_info.name = "gpu-only"
+    created = cs.create_cluster_node_pool(cluster_id, only_gpu).body
+    time.sleep(0.3)  # several provisioning rounds on the 2000x clock
+    assert pool_state(cs, cluster_id, created.nodepool_id) == ("initial", 0, 0)
+    assert task_state(cs, created.task_id) == "running"
+    assert pool_nodes(cs, cluster_id, created.nodepool_id) == []

@@ -126,3 +126,15 @@ def test_invalid_requests_get_the_real_error(ecs: EcsClient, fields: dict[str, o
 
     assert (raised.value.status_code, raised.value.code) == (status, code)
     assert raised.value.request_id
+
+
+@pytest.mark.parametrize("strategy", ["SpotAsPriceGo", "SpotWithPriceLimit"])
+def test_spot_is_priced_at_its_pay_as_you_go_ceiling(ecs: EcsClient, strategy: str) -> None:
+    """The sandbox has no spot market: it answers the most a spot instance can cost, never an invented discount."""
+    fields: dict[str, object] = {"instance_type": "ecs.gn7i-c8g1.2xlarge", "zone_id": "cn-hangzhou-i", "amount": 2}
+    regular = ecs.describe_price(price_request(**fields)).body.price_info.price
+    spot = ecs.describe_price(price_request(**fields, spot_strategy=strategy, spot_duration=1)).body.price_info.price
+
+    parts = {detail.resource: detail.trade_price for detail in spot.detail_infos.detail_info}
+    assert parts["instanceType"] == pytest.approx(CATALOG.instance_types["ecs.gn7i-c8g1.2xlarge"].hourly_price * 2)
+    assert spot.trade_price == regular.trade_price
