@@ -132,6 +132,7 @@ class Runtime:
             pricer=pricer,
             ownership=ownership,
             operations=operations,
+            vpcs=clusters.vpcs,
         )
         cleaner = Cleaner(
             cs=cs, vpcs=clusters.vpcs, targets=targets, ownership=ownership, operations=operations, pools=node_pools

@@ -16,6 +16,7 @@ from ack_compute.cloud.cs import ContainerService
 from ack_compute.cloud.ecs import EcsCatalog
 from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.node_pools import NodePoolInfo, NodePoolService
+from ack_compute.cloud.vpc import VpcNetworks
 from ack_compute.tools.errors import AckComputeError, CloudFailure, InvalidPlan
 from ack_compute.tools.identity import current_caller
 from ack_compute.tools.kubeconfigs import Kubeconfigs
@@ -57,6 +58,7 @@ class NodePools(PoolWork):
         ownership: Ownership,
         operations: Operations,
         settings: PoolSettings | None = None,
+        vpcs: VpcNetworks | None = None,
     ) -> None:
         self.cs = cs
         self.pools = pools
@@ -69,6 +71,7 @@ class NodePools(PoolWork):
         self.ownership = ownership
         self.operations = operations
         self.settings = settings or PoolSettings()
+        self.vpcs = vpcs  # the vSwitches' zones, for the stock check before a purchase
 
     # -- where, and what is there ------------------------------------------------------------------------------
 
@@ -214,7 +217,7 @@ class NodePools(PoolWork):
         pool = self.find(target, name)
         if pool is None:
             bound = self._bind_new(target, cluster, name, node_count, plan)
-            self._vswitches(target)
+            self._in_stock(target, bound)
             return self.purchase.check(token, bound)
         row = self._row(target.cluster_id or "", target.region, name)
         if row is None or not made_by(pool, row.operation_id) or node_count is None or node_count <= pool.desired_size:
@@ -255,6 +258,28 @@ class NodePools(PoolWork):
             )
         return switches
 
+    def _in_stock(self, target: ClusterTarget, plan: NodePoolPlan) -> None:
+        """Refused before the question when no zone of the cluster's vSwitches sells any of the plan's types: ACK
+        would keep the pool scaling, retrying, with no node ("Manually scale a node pool": types by priority,
+        retried until the expected count), while the person waits for nothing."""
+        vpc_id = target.info.vpc_id if target.info else ""
+        if not vpc_id or self.vpcs is None:
+            return
+        wanted = set(self._vswitches(target))
+        switches = self._cloud(lambda: self.vpcs.vswitches(target.region, vpc_id))  # type: ignore[union-attr]
+        zones = sorted({s.zone_id for s in switches if s.vswitch_id in wanted})
+        for zone in zones:
+            stock = self._cloud(lambda z=zone: self.ecs.zone_stock(target.region, z))
+            if any(t in stock.available for t in plan.instance_types):
+                return
+        if zones:
+            raise InvalidPlan(
+                "instance_types",
+                f"none of {', '.join(plan.instance_types)} is sold in the zones of cluster {target.name or target.key}"
+                f"'s vSwitches ({', '.join(zones)}).",
+                f"Pick instance types sold there, estimate again and show the person the new quote. {NOTHING}",
+            )
+
     def _gpu(self, plan: NodePoolPlan) -> bool:
         infos = self._cloud(lambda: self.ecs.describe_instance_types(plan.region or "", list(plan.instance_types)))
         return any(info.gpu_amount for info in infos.values())
@@ -288,6 +313,7 @@ class NodePools(PoolWork):
             )
         bound = self._bind_new(target, cluster, name, node_count, plan)
         vswitches = self._vswitches(target)
+        self._in_stock(target, bound)
         gpu = self._gpu(bound)
         quote = self.purchase.approved(token, bound, consent_id, policy)
         if quote is None:

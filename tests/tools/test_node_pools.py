@@ -295,3 +295,18 @@ def test_another_callers_pool_is_theirs_and_holds_their_cluster(runtime: Runtime
         with pytest.raises(AckComputeError, match="not created by this server for you"):
             runtime.node_pools.ensure("team-five", "cpu", node_count=0)
         assert runtime.cleaner.plan(CleanupRequest()).status == "nothing_to_do"
+
+
+def test_types_no_zone_of_the_cluster_sells_are_refused_before_the_question(
+    runtime: Runtime, fast_cloud: SandboxCloud
+) -> None:
+    vpc_id = fast_cloud.plant_vpc("team-six-vpc", cidr_block="192.168.0.0/16")
+    vswitch_id = fast_cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-h", cidr_block="192.168.8.0/24")
+    fast_cloud.plant_cluster("team-six", nodes=1, vswitch_id=vswitch_id)
+    ref = quote(runtime, cluster="team-six", instance_types=[GPU_TYPE], node_count=1)
+    fast_cloud.reset_counts()
+    with pytest.raises(AckComputeError, match=f"none of {GPU_TYPE} is sold in the zones of cluster team-six's"):
+        runtime.node_pools.offer("team-six", "gpu", None, runtime_plan(runtime, ref), ref)
+    with pytest.raises(AckComputeError, match=r"vSwitches \(cn-hangzhou-h\)"):
+        runtime.node_pools.ensure("team-six", "gpu", plan=runtime_plan(runtime, ref), quote_token=ref)
+    assert "CreateClusterNodePool" not in fast_cloud.counts() and runtime.quotes.consumed(ref) is None
