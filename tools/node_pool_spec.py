@@ -27,8 +27,9 @@ POOL_LABEL = "ack-compute/pool"
 POOL_OPERATION_TAG = "ack-compute-mcp/pool-operation"
 # A Kubernetes pool name is also a label value: lower-case DNS label, short enough for ACK's 63-character names.
 POOL_NAME = r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"
-# ACK node pool states (DescribeClusterNodePoolDetail status.state; aliyun/terraform-provider-alicloud
-# alicloud/service_alicloud_cs.go CsKubernetesNodePoolStateRefreshFunc waits for "active" and fails on "failed").
+# ACK node pool states (DescribeClusterNodePoolDetail status.state). aliyun/terraform-provider-alicloud's node pool
+# resource (alicloud/resource_alicloud_cs_kubernetes_node_pool.go) waits from "initial"/"scaling" (create) or
+# "removing" (remove nodes) to "active", failing on "deleting"/"failed" (CsKubernetesNodePoolStateRefreshFunc).
 POOL_READY = "active"
 POOL_FAILED = "failed"
 
