@@ -13,6 +13,7 @@ from ack_compute.server.deploy_acs import register_deploy_acs
 from ack_compute.server.doc_search import register_doc_search
 from ack_compute.server.docs import register_docs
 from ack_compute.server.ensure_cluster import register_ensure_cluster
+from ack_compute.server.ensure_node_pool import register_ensure_node_pool
 from ack_compute.server.errors import ArgumentCheck
 from ack_compute.server.estimate_cost import register_estimate_cost
 from ack_compute.server.get_operation import register_get_operation
@@ -80,6 +81,7 @@ def build_server(runtime: Runtime, access: HttpAccess | None = None) -> MCPServe
     register_list_resources(server, runtime)
     if not read_only:
         register_ensure_cluster(server, runtime)
+        register_ensure_node_pool(server, runtime)
         register_run_job(server, runtime)
         register_deploy_acs(server, runtime)
         register_cleanup(server, runtime)

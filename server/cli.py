@@ -105,6 +105,7 @@ def serve(args: argparse.Namespace) -> int:
                 runtime.clusters.resume_unfinished()
                 + runtime.jobs.resume_unfinished()
                 + runtime.cleaner.resume_unfinished()
+                + runtime.node_pools.resume_unfinished()
             )
             if resumed:
                 log.info("resumed %d unfinished operation(s): %s", len(resumed), ", ".join(resumed))

@@ -1,7 +1,8 @@
 """`ack-compute-mcp demo`: the whole product on the sandbox, through a real MCP client session over stdio.
 
 estimate -> the person's confirmation (one no, then a yes) -> ensure_cluster with a progress bar -> run_job ->
-deploy_acs on an ACK Serverless cluster -> cleanup (dry run, then for real) -> the ledger, with nothing of ours left.
+deploy_acs on an ACK Serverless cluster -> a GPU node pool on a team's cluster, a job on it, then the pool removed ->
+cleanup (dry run, then for real) -> the ledger, with nothing of ours left.
 
 The server runs as a subprocess configured exactly like a real deployment (credentials in its environment, an
 endpoint override), so the demo exercises the real credentials chain and SDKs. The demo plays both the agent (it
@@ -44,6 +45,14 @@ SMALL_PLAN: dict[str, Any] = {
 }
 SERVERLESS_PLAN: dict[str, Any] = {"kind": "serverless", "zone": ZONE, "hours": 2}
 WEB_PLAN: dict[str, Any] = {"kind": "acs", "replicas": 2, "vcpu": 1, "memory_gib": 2, "hours": 2}
+GPU_POOL_PLAN: dict[str, Any] = {
+    "kind": "node_pool",
+    "cluster": "team-shared",
+    "instance_types": ["ecs.gn7i-c8g1.2xlarge"],
+    "node_count": 1,
+    "hours": 2,
+}
+GPU_ZONE = "cn-hangzhou-i"  # a zone of the region that sells the gn7i family
 BIG_PLAN: dict[str, Any] = {"kind": "cluster", "instance_types": ["ecs.gn7i-c16g1.4xlarge"], "node_count": 20}
 BUDGET_CAP_PER_HOUR = "60"
 JOB_CLUSTER = "acf-demo"
@@ -207,9 +216,9 @@ async def _follow(client: Client, out: dict[str, Any], bar: ProgressBar) -> dict
         _say(f"  (the call returned operation {operation} while it runs; following it with get_operation)")
     while operation and out.get("status") in ("creating", "waiting"):
         view = await _call(client, "get_operation", {"operation_id": operation, "wait_seconds": FOLLOW_WAIT}, bar)
-        if view["state"] == "failed":
+        if view.get("outcome") == "failed":
             raise DemoFailed(f"operation {operation} failed: {view.get('error')}")
-        if view["state"] == "succeeded":
+        if view["state"] == "done":
             return {**(view.get("result") or {}), "operation_id": operation}
     return out
 
@@ -340,6 +349,37 @@ async def _serverless(client: Client) -> None:
         raise DemoFailed(f"deploy_acs ended {deployed['status']}: {deployed['message']}")
 
 
+async def _gpu_pool(client: Client) -> None:
+    """[12]: a GPU node pool on the cluster someone else made, paid by quote; a job sent there; the pool in
+    list_resources; cleanup removes the pool and keeps their cluster."""
+    _say(f"\n[12] a GPU node pool on {FOREIGN_CLUSTER} (not ours): 1 x ecs.gn7i-c8g1.2xlarge, 2 h; a job on it")
+    est, _ = await _estimate(client, GPU_POOL_PLAN)
+    _say(quote_table(est))
+    bar = ProgressBar()
+    args = {"cluster": FOREIGN_CLUSTER, "name": "gpu", "quote_id": est["quote_id"], "wait_seconds": FOLLOW_WAIT}
+    out = await _follow(client, await _call(client, "ensure_node_pool", args, bar), bar)
+    if out.get("status") != "created":
+        raise DemoFailed(f"ensure_node_pool ended {out.get('status')}: {out.get('message')}")
+    _say(_wrapped(f"pool {out['status']}: {out['message']}", "  "))
+    job_args = {
+        "cluster": FOREIGN_CLUSTER,
+        "node_pool": "gpu",
+        "script": "echo training on $(hostname)",
+        "wait_seconds": 30,
+    }
+    job = await _call(client, "run_job", job_args)
+    _say(f"  run_job node_pool=gpu: status {job['status']} on node {job.get('node', '-')}")
+    listed = await _call(client, "list_resources", {})
+    for row in listed.get("resources", []):
+        if row["kind"] == "node_pool":
+            _say(
+                f"  list_resources: node_pool {row['name']}: {row['state']}, {row.get('nodes')} node(s), "
+                f"{_money(row.get('hourly') or 0)} {row.get('currency', '')}/h"
+            )
+    _say(f"  cleanup target=cluster cluster={FOREIGN_CLUSTER}: the pool goes, their cluster stays")
+    await _cleanup(client, {"target": "cluster", "cluster": out["cluster_id"]})
+
+
 def _show_plan(plan: dict[str, Any]) -> None:
     currency = plan.get("currency", "")
     for item in plan.get("items", []):
@@ -385,12 +425,12 @@ async def _retire(client: Client, cluster_id: str) -> None:
 
 
 async def _clean_everything(client: Client) -> None:
-    """[12]-[13]: the plan for everything, shown first, then the deletion."""
-    _say("\n[12] cleanup, dry run (the default): the plan, what is kept and why, and the hourly cost that stops")
+    """[13]-[14]: the plan for everything, shown first, then the deletion."""
+    _say("\n[13] cleanup, dry run (the default): the plan, what is kept and why, and the hourly cost that stops")
     plan = await _call(client, "cleanup", {})
     _show_plan(plan)
     _say(f"  {plan.get('message', '')}")
-    _say("\n[13] cleanup with dry_run=false: newest first, each cluster deletion awaited")
+    _say("\n[14] cleanup with dry_run=false: newest first, each cluster deletion awaited")
     await _cleanup(client, {})
 
 
@@ -432,6 +472,7 @@ async def _drive(cloud: Any, env: dict[str, str]) -> int:
 
             await _retire(client, cluster_id)
             await _serverless(client)
+            await _gpu_pool(client)
             await _clean_everything(client)
         except DemoFailed as exc:
             _say(f"\ndemo step failed: {exc}\ncleaning up what was created so far")
@@ -441,7 +482,7 @@ async def _drive(cloud: Any, env: dict[str, str]) -> int:
                 _say(f"cleanup failed too: {again}")
             await _ledger(client, cloud)
             return 1
-        _say("\n[14] ledger://resources: everything this server created or reused, as the server reports it")
+        _say("\n[15] ledger://resources: everything this server created or reused, as the server reports it")
         clean = await _ledger(client, cloud)
         _say(f"The person was asked {person.asked} times. The sandbox and the temporary ledger are discarded now.")
     return 0 if clean else 1
@@ -457,7 +498,9 @@ def run_demo(settings: Settings) -> int:
         tempfile.TemporaryDirectory() as state,
     ):
         _say(f"ack-compute-mcp demo: sandbox cloud at {cloud.endpoint} (no account, no network; clock {scale:g}x)")
-        cloud.plant_cluster(FOREIGN_CLUSTER, nodes=1)
+        vpc_id = cloud.plant_vpc(f"{FOREIGN_CLUSTER}-vpc", cidr_block="192.168.0.0/16")
+        vswitch_id = cloud.plant_vswitch(vpc_id, zone_id=GPU_ZONE, cidr_block="192.168.8.0/24")
+        cloud.plant_cluster(FOREIGN_CLUSTER, nodes=1, vswitch_id=vswitch_id)
         _say(f"The sandbox account already holds a running cluster someone else created: {FOREIGN_CLUSTER}\n")
         env = cloud.server_env(state, region=settings.region, max_hourly=BUDGET_CAP_PER_HOUR, log_level="WARNING")
         if "PYTHONPATH" in os.environ:

@@ -17,8 +17,8 @@ from ack_compute.tools.estimate_cost import Estimate
 from ack_compute.tools.plans import Plan
 
 DESCRIPTION = (
-    "Prices a plan, creating nothing: line items, hourly cost, total, assumptions, exclusions, quote_id. Show them "
-    "to the person; on their yes pass the quote_id (single-use, expiring) to ensure_cluster, run_job or deploy_acs."
+    "Prices a plan, creating nothing: line items, hourly cost, total, assumptions, quote_id. Show them to the person; "
+    "on their yes pass the quote_id (single-use, expiring) to the tool that buys it."
 )
 
 
@@ -53,8 +53,8 @@ def register_estimate_cost(server: MCPServer, runtime: Runtime) -> None:
         compact_union(
             slim(tool.parameters),
             "plan",
-            "cluster: ACK with worker nodes; serverless: ACK Serverless (no nodes); acs: ACS pods; eci: ECI pods on "
-            "ACK Serverless.",
+            "cluster: ACK with nodes; serverless: ACK Serverless; acs: ACS pods; eci: ECI pods on ACK Serverless; "
+            "node_pool: nodes for a cluster.",
         )
     )
 

@@ -16,14 +16,18 @@ from ack_compute.tools.inventory import Inventories, Inventory
 
 def register_list_resources(server: MCPServer, runtime: Runtime) -> None:
     inventories = Inventories(
-        cs=runtime.cs, vpcs=runtime.clusters.vpcs, targets=runtime.targets, ownership=runtime.ownership
+        cs=runtime.cs,
+        vpcs=runtime.clusters.vpcs,
+        targets=runtime.targets,
+        ownership=runtime.ownership,
+        pools=runtime.node_pools,
     )
 
     @server.tool(
         name="list_resources",
         title="List what you are paying for",
-        description="Clusters, networks, Jobs and Deployments this server created or reused for you, checked "
-        "against the cloud, with state, age, hourly cost, cost so far and totals per currency.",
+        description="Clusters, node pools, networks, Jobs and Deployments this server created or reused for you, "
+        "checked against the cloud, with state, age, hourly cost, cost so far and totals per currency.",
         annotations=ToolAnnotations(
             read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
         ),

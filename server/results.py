@@ -179,7 +179,7 @@ def slim_schemas(server: MCPServer) -> None:
 
 
 _BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "maxItems", "minItems")
-_LENGTHS = ("maxItems", "minItems", "maxLength", "minLength", "additionalProperties")
+_LENGTHS = ("maxItems", "minItems", "maxLength", "minLength", "maxProperties", "additionalProperties")
 
 
 def _without(node: Any, keys: tuple[str, ...]) -> Any:
@@ -224,7 +224,8 @@ def compact_union(schema: dict[str, Any], prop: str, what: str) -> dict[str, Any
             elif {k: v for k, v in fields[name].items() if k != "description"} != {
                 k: v for k, v in sub.items() if k != "description"
             }:
-                fields[name] = {k: v for k, v in fields[name].items() if k not in _BOUNDS}
+                # Kinds disagree on bounds or default: publish neither (each kind's own rule is enforced).
+                fields[name] = {k: v for k, v in fields[name].items() if k not in (*_BOUNDS, "default")}
     out: dict[str, Any] = {
         "kind": {"enum": list(kinds), "description": what},
     }

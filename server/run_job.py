@@ -19,6 +19,7 @@ from ack_compute.server.results import lean
 from ack_compute.server.runtime import Runtime
 from ack_compute.server.waiting import requested_by, wait_then_answer
 from ack_compute.tools.job_spec import JobOutcome, JobRequest
+from ack_compute.tools.node_pool_spec import POOL_NAME
 from ack_compute.tools.plans import AcsPlan
 
 ACS: TypeAdapter[AcsPlan] = TypeAdapter(AcsPlan)
@@ -98,6 +99,9 @@ def register_run_job(server: MCPServer, runtime: Runtime) -> None:
         compute: Annotated[
             Literal["nodes", "acs"], Field(description="nodes: the cluster's nodes; acs: billed ACS pods.")
         ] = "nodes",
+        node_pool: Annotated[
+            str, Field(pattern=f"^({POOL_NAME[1:-1]})?$", description="Run only on this node pool (compute=nodes).")
+        ] = "",
         quote_id: QuoteId = "",
         acs: QuotedPlan = None,
         quote_token: QuoteToken = "",
@@ -121,6 +125,7 @@ def register_run_job(server: MCPServer, runtime: Runtime) -> None:
             timeout_seconds=timeout_seconds,
             retries=retries,
             compute=compute,
+            node_pool=node_pool or None,
             acs=plan if plan is not None else (ACS.validate_python(acs) if acs else None),
             quote_token=ref or None,
             log_lines=log_lines,

@@ -10,6 +10,7 @@ from ack_compute.cloud.config import CloudConfig, StaticCredentials
 from ack_compute.cloud.cs import ContainerService
 from ack_compute.cloud.eci import EciPrices
 from ack_compute.cloud.ecs import EcsCatalog
+from ack_compute.cloud.node_pools import NodePoolService
 from ack_compute.cloud.vpc import VpcNetworks
 from ack_compute.server.settings import Settings
 from ack_compute.tools.cleanup import Cleaner
@@ -17,6 +18,7 @@ from ack_compute.tools.deploy_acs import AcsDeployer
 from ack_compute.tools.ensure_cluster import ClusterService, ClusterSettings
 from ack_compute.tools.kubeconfigs import Kubeconfigs
 from ack_compute.tools.ledger import Ledger
+from ack_compute.tools.node_pools import NodePools
 from ack_compute.tools.operations import Operations
 from ack_compute.tools.ownership import Ownership
 from ack_compute.tools.pricing import Pricer, RateTable
@@ -60,6 +62,7 @@ class Runtime:
     jobs: JobRunner
     deployer: AcsDeployer
     cleaner: Cleaner
+    node_pools: NodePools
 
     @classmethod
     def build(cls, settings: Settings, credentials: StaticCredentials | None = None) -> Runtime:
@@ -118,7 +121,22 @@ class Runtime:
                 probe_timeout_s=settings.probe_timeout_seconds, probe_concurrency=settings.probe_concurrency
             ),
         )
-        cleaner = Cleaner(cs=cs, vpcs=clusters.vpcs, targets=targets, ownership=ownership, operations=operations)
+        pools = NodePoolService(clients)
+        node_pools = NodePools(
+            cs=cs,
+            pools=pools,
+            ecs=ecs,
+            targets=targets,
+            kubeconfigs=kubeconfigs,
+            quotes=quotes,
+            pricer=pricer,
+            ownership=ownership,
+            operations=operations,
+            vpcs=clusters.vpcs,
+        )
+        cleaner = Cleaner(
+            cs=cs, vpcs=clusters.vpcs, targets=targets, ownership=ownership, operations=operations, pools=node_pools
+        )
         return cls(
             settings=settings,
             clients=clients,
@@ -132,6 +150,7 @@ class Runtime:
             targets=targets,
             deployer=AcsDeployer(targets=targets, quotes=quotes, ownership=ownership),
             cleaner=cleaner,
+            node_pools=node_pools,
             jobs=JobRunner(
                 targets=targets,
                 quotes=quotes,
@@ -139,5 +158,6 @@ class Runtime:
                 ownership=ownership,
                 operations=operations,
                 after_job=cleaner.after_job,
+                pool_placement=node_pools.placement_for,
             ),
         )

@@ -97,6 +97,13 @@ class Canceller:
             cleanup_op = self._after_create(operation_id, cleaned, left)
         elif status.kind == "cleanup":
             left.append("deletions already sent to the cloud go on there; run cleanup again to finish and record them")
+        elif status.kind == "ensure_node_pool" and status.params.get("resource_id"):
+            pool = self.ownership.get(int(status.params["resource_id"]))
+            if pool.cloud_id:  # made (or being resized): it bills until cleanup deletes it
+                left.append(
+                    f"node pool {pool.details.get('pool')} ({pool.cloud_id}) exists in the cloud and bills until "
+                    f"deleted: {cleanup_call(pool.operation_id)} removes it"
+                )
         message = f"Operation {operation_id} ({status.kind}) is cancelled."
         if status.kind == "run_job":
             message += " `log` is the tail its pod wrote before the Job was deleted."

@@ -23,8 +23,11 @@ from ack_compute.cloud.vpc import VpcNetworks
 from ack_compute.tools.cluster_states import CleanupAction, Disposition, describe, disposition, exists
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.identity import current_caller
+from ack_compute.tools.node_pool_spec import made_by
+from ack_compute.tools.node_pools import NodePools
 from ack_compute.tools.operations import OperationContext, Operations
 from ack_compute.tools.ownership import LIVE, OwnedResource, Ownership
+from ack_compute.tools.pricing import money
 from ack_compute.tools.targets import CONTEXT_PREFIX, ClusterTarget, Targets, cluster_kind
 
 log = logging.getLogger("ack_compute.cleanup")
@@ -33,8 +36,17 @@ OPERATION_KIND = "cleanup"
 MANAGED_BY = ("ack-compute-mcp/managed-by", "ack-compute-mcp")
 OPERATION_TAG = "ack-compute-mcp/operation"
 DONE_STATES = ("deleted", "abandoned")
-# Kubernetes objects first, then what they ran on, then the network under it.
-KIND_ORDER = {"job": 0, "deployment": 1, "service": 2, "cluster": 3, "security_group": 4, "vswitch": 5, "vpc": 6}
+# Kubernetes objects first, then the node pools they ran on, then their clusters, then the network under them.
+KIND_ORDER = {
+    "job": 0,
+    "deployment": 1,
+    "service": 2,
+    "node_pool": 2.5,
+    "cluster": 3,
+    "security_group": 4,
+    "vswitch": 5,
+    "vpc": 6,
+}
 Action = Literal["delete", "keep", "gone", "blocked"]
 
 
@@ -89,6 +101,7 @@ class Cleaner:
         ownership: Ownership,
         operations: Operations,
         settings: CleanupSettings | None = None,
+        pools: NodePools | None = None,
     ) -> None:
         self.cs = cs
         self.vpcs = vpcs
@@ -96,11 +109,17 @@ class Cleaner:
         self.ownership = ownership
         self.operations = operations
         self.settings = settings or CleanupSettings()
+        self.pools = pools
 
     # -- choosing ------------------------------------------------------------------------------------------
 
     def select(self, request: CleanupRequest) -> list[OwnedResource]:
-        rows = [r for r in self.ownership.visible() if r.state not in DONE_STATES]
+        # A pool's growth purchases go with their pool: they are never selected by themselves.
+        rows = [
+            r
+            for r in self.ownership.visible()
+            if r.state not in DONE_STATES and not (r.kind == "node_pool" and r.details.get("growth_of"))
+        ]
         if request.target == "operation":
             if not request.operation_id:
                 raise AckComputeError("target=operation needs operation_id.", "Pass the operation id to clean up.")
@@ -116,7 +135,7 @@ class Cleaner:
                 for r in rows
                 if r in chosen
                 or (r.operation_id in ops and r.kind in ("vpc", "vswitch", "security_group"))
-                or (r.kind in ("job", "deployment", "service") and r.details.get("cluster") in ids)
+                or (r.kind in ("job", "deployment", "service", "node_pool") and r.details.get("cluster") in ids)
             ]
         elif request.target == "workload":
             if not request.workload:
@@ -167,6 +186,8 @@ class Cleaner:
                 return self._assess_network(row)
             if row.kind in ("job", "deployment", "service"):
                 return self._assess_workload(row)
+            if row.kind == "node_pool":
+                return self._assess_pool(row)
         except CloudError as exc:
             if exc.is_not_found:
                 return self._item(row, "gone", "already deleted")
@@ -240,17 +261,58 @@ class Cleaner:
         return self._priced(self._item(row, "delete", f"{what} created by {row.operation_id} ({info.state})"), row)
 
     def _others_on(self, cluster_id: str) -> int:
-        """How many running Jobs and Deployments on this cluster the caller cannot see: someone else's work, which
-        deleting the cluster would pull from under them."""
+        """How many running Jobs, Deployments and node pools on this cluster the caller cannot see: someone else's
+        work, which deleting the cluster would pull from under them."""
         caller = current_caller()
         return sum(
             1
             for r in self.ownership.all()
-            if r.kind in ("job", "deployment")
-            and r.state in LIVE
+            if r.kind in ("job", "deployment", "node_pool")
+            and not r.details.get("growth_of")
+            and r.state in (*LIVE, "resizing")
             and r.details.get("cluster") == cluster_id
             and not caller.sees(r.owner)
         )
+
+    def _assess_pool(self, row: OwnedResource) -> CleanupItem:
+        """A node pool goes only when the ledger made it and the pool's own tags name this server and operation."""
+        if self.pools is None:
+            return self._item(row, "keep", "this server was built without node pool access")
+        pool = self.pools.pool_of(row)
+        if pool is None:
+            why = "already deleted" if row.cloud_id else "never created (no pool of its name carries its tags)"
+            return self._item(row, "gone", why)
+        row = row.model_copy(update={"cloud_id": pool.nodepool_id})
+        if not made_by(pool, row.operation_id):
+            return self._item(row, "keep", "its tags do not name this server and operation: not touched")
+        item = self._item(
+            row, "delete", f"node pool {pool.name} with {pool.total_nodes} nodes, created by {row.operation_id}"
+        )
+        if row.details.get("node_hourly"):
+            hourly = money(Decimal(row.details["node_hourly"]) * pool.desired_size)
+            item = item.model_copy(update={"hourly": hourly, "currency": row.details.get("currency", "")})
+        return item
+
+    def _delete_pool(self, ctx: OperationContext, row: OwnedResource, item: CleanupItem) -> None:
+        """DeleteClusterNodepool (force: its nodes are drained and released with it), awaited until it is gone;
+        then the pool's growth purchases stop counting too."""
+        assert self.pools is not None
+        task_id = self.pools.delete(row, item.cloud_id or "")
+        self.ownership.update(row.resource_id, state="deleting", details={"delete_task_id": task_id})
+        deadline = time.monotonic() + self.settings.delete_timeout_s
+        delay = 1.0
+        while (pool := self.pools.pool_of(row.model_copy(update={"cloud_id": item.cloud_id}))) is not None:
+            if time.monotonic() + delay > deadline:
+                raise AckComputeError(
+                    f"Node pool {item.cloud_id} was still {pool.state} after {self.settings.delete_timeout_s:.0f} s.",
+                    "Run cleanup again later; it continues where it stopped.",
+                )
+            ctx.progress(0.5, "deleting", f"node pool {item.cloud_id} {pool.state}")
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+        for growth in self.ownership.all():
+            if growth.kind == "node_pool" and growth.details.get("growth_of") == row.resource_id:
+                self.ownership.update(growth.resource_id, state="deleted", details={"cleanup": "pool deleted"})
 
     def _assess_network(self, row: OwnedResource) -> CleanupItem:
         cloud_id = row.cloud_id or self._network_by_tag(row)
@@ -404,6 +466,8 @@ class Cleaner:
                 self._delete_cluster(ctx, row, item)
             elif row.kind in ("vpc", "vswitch"):
                 self._delete_network(row, item)
+            elif row.kind == "node_pool":
+                self._delete_pool(ctx, row, item)
             else:
                 self._delete_workload(row)
         except (CloudError, AckComputeError) as exc:

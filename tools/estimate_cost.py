@@ -6,7 +6,16 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from ack_compute.tools.plans import AnyPlan, ClusterPlan, EciPlan, Plan, ServerlessPlan, normalise, plan_digest
+from ack_compute.tools.plans import (
+    AnyPlan,
+    ClusterPlan,
+    EciPlan,
+    NodePoolPlan,
+    Plan,
+    ServerlessPlan,
+    normalise,
+    plan_digest,
+)
 from ack_compute.tools.pricing import LineItem, Money, Pricer
 from ack_compute.tools.quotes import QuoteAmounts, QuoteBook
 
@@ -45,6 +54,8 @@ def _creator(plan: AnyPlan) -> str:
         return "ensure_cluster"
     if isinstance(plan, EciPlan):
         return "deploy_acs on an ACK Serverless cluster"
+    if isinstance(plan, NodePoolPlan):
+        return f"ensure_node_pool on cluster {plan.cluster}" if plan.cluster else "ensure_node_pool"
     return "deploy_acs (or run_job with compute=acs)"
 
 

@@ -20,7 +20,10 @@ from ack_compute.cloud.kube_workloads import KubeWorkloads, deployment_view, job
 from ack_compute.cloud.vpc import VpcNetworks
 from ack_compute.tools.cluster_states import exists
 from ack_compute.tools.errors import AckComputeError
+from ack_compute.tools.node_pool_spec import segments_cost
+from ack_compute.tools.node_pools import NodePools
 from ack_compute.tools.ownership import OwnedResource, Ownership
+from ack_compute.tools.pricing import money
 from ack_compute.tools.targets import CONTEXT_PREFIX, ClusterTarget, Targets, cluster_kind
 
 CENT = Decimal("0.01")
@@ -36,6 +39,7 @@ class Resource(BaseModel):
     origin: Literal["created", "reused"]
     owner: str
     age_hours: float
+    nodes: int | None = None
     hourly: Decimal | None = None
     cost_so_far: Decimal | None = None
     currency: str = ""
@@ -63,12 +67,14 @@ class Inventories:
         targets: Targets,
         ownership: Ownership,
         clock: Callable[[], float] = time.time,
+        pools: NodePools | None = None,
     ) -> None:
         self.cs = cs
         self.vpcs = vpcs
         self.targets = targets
         self.ownership = ownership
         self._clock = clock
+        self.pools = pools
 
     def list(self, include_gone: bool = False) -> Inventory:
         now = self._clock()
@@ -77,10 +83,17 @@ class Inventories:
         for row in self.ownership.visible():
             if row.state in ("deleted", "abandoned") or (row.state == "failed" and not row.cloud_id):
                 continue
+            if row.kind == "node_pool" and row.details.get("growth_of"):
+                continue  # a growth purchase shows in its pool's hourly and cost so far
             key = (row.kind, row.cloud_id or f"#{row.resource_id}")
             if key in seen:  # each reuse records a row; one line per resource
                 continue
             seen.add(key)
+            if row.kind == "node_pool":
+                resource = self._pool(row, now)
+                if resource.state != GONE or include_gone:
+                    listed.append(resource)
+                continue
             state = self._cloud_state(row)
             if state == GONE and not include_gone:
                 continue
@@ -125,6 +138,43 @@ class Inventories:
         hourly, currency = quote
         cost = (hourly * Decimal(str(hours))).quantize(CENT)
         return resource.model_copy(update={"hourly": hourly, "cost_so_far": cost, "currency": currency})
+
+    def _pool(self, row: OwnedResource, now: float) -> Resource:
+        """A node pool: its nodes and state from the cloud, its hourly = the quoted node price x its nodes now, its
+        cost so far = that price x nodes x hours for each size it had."""
+        nodes = row.details.get("nodes")
+        end = now
+        try:
+            pool = self.pools.pool_of(row) if self.pools is not None else None
+            if pool is None:
+                state, end = GONE, row.updated_at.timestamp()
+            else:
+                state, nodes = (
+                    f"{pool.state}, {pool.healthy_nodes}/{pool.desired_size} nodes healthy",
+                    pool.desired_size,
+                )
+        except CloudError as exc:
+            state = GONE if exc.is_not_found else f"unknown ({exc.code or exc.status})"
+        resource = Resource(
+            kind="node_pool",
+            name=row.name,
+            id=row.cloud_id,
+            region=row.region,
+            state=state,
+            origin=row.origin,
+            owner=row.owner or "local operator",
+            age_hours=round(max(0.0, now - row.created_at.timestamp()) / 3600, 2),
+            nodes=None if state == GONE else nodes,
+            operation_id=row.operation_id,
+        )
+        if not row.details.get("node_hourly"):
+            return resource
+        node_hourly = Decimal(row.details["node_hourly"])
+        cost = segments_cost(row.details.get("segments", []), node_hourly, end).quantize(CENT)
+        hourly = money(node_hourly * int(nodes or 0))
+        return resource.model_copy(
+            update={"hourly": hourly, "cost_so_far": cost, "currency": row.details.get("currency", "")}
+        )
 
     def _quote(self, row: OwnedResource) -> tuple[Decimal, str] | None:
         """The quote that pays for it: recorded on the row (a Deployment's latest), or its operation's."""

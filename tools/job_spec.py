@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ack_compute.tools import acs_placement
 from ack_compute.tools.errors import AckComputeError
+from ack_compute.tools.node_pool_spec import POOL_NAME
 from ack_compute.tools.plans import AcsPlan
 from ack_compute.tools.targets import CLUSTER_REF_PATTERN
 
@@ -94,6 +95,9 @@ class JobRequest(BaseModel):
         "nodes", description="nodes = the cluster's worker nodes; acs = ACS serverless compute (billed, quote needed)."
     )
     acs: AcsPlan | None = Field(None, description="With compute=acs: the plan quoted by estimate_cost (replicas 1).")
+    node_pool: str | None = Field(
+        None, pattern=POOL_NAME, description="With compute=nodes: run on this node pool's nodes only."
+    )
     quote_token: str | None = None
     log_lines: int = Field(200, ge=1, le=5000, description="Most log lines returned (the tail).")
     log_bytes: int = Field(65536, ge=1024, le=1024 * 1024, description="Most log bytes returned (the tail).")
@@ -125,6 +129,8 @@ class JobRequest(BaseModel):
             if self.acs is not None or self.quote_token:
                 raise ValueError("an acs plan or a quote applies only with compute=acs")
             return self
+        if self.node_pool:
+            raise ValueError("node_pool applies only with compute=nodes (ACS pods run on no node pool)")
         if self.acs is None:
             raise ValueError(
                 "compute=acs needs quote_id (or, to find out what to quote, `acs`: the plan with vcpu, memory_gib)"
@@ -178,8 +184,15 @@ def resolve_image(script_type: str, registry_prefix: str | None) -> tuple[str, s
 
 
 def job_manifest(
-    request: JobRequest, *, job_name: str, config_map: str, image: str, operation_id: str
+    request: JobRequest,
+    *,
+    job_name: str,
+    config_map: str,
+    image: str,
+    operation_id: str,
+    placement: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`placement`: the node selector and tolerations of the node pool the job runs on (node_pool)."""
     labels = {MANAGED_BY_LABEL[0]: MANAGED_BY_LABEL[1], OPERATION_LABEL: operation_id, RUN_LABEL: job_name}
     pod_labels = dict(labels)
     container: dict[str, Any] = {
@@ -200,6 +213,8 @@ def job_manifest(
         pod_labels.update(acs_placement.acs_labels(request.acs))
         container["resources"] = acs_placement.acs_resources(request.acs)
         pod_spec.update(acs_placement.acs_placement(request.acs))
+    elif placement:
+        pod_spec.update(placement)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from ack_compute.tools.identity import current_caller
 from ack_compute.tools.ledger import Ledger
 
-ResourceKind = Literal["cluster", "vpc", "vswitch", "security_group", "job", "deployment", "service"]
+ResourceKind = Literal["cluster", "vpc", "vswitch", "security_group", "job", "deployment", "service", "node_pool"]
 LIVE = ("intent", "creating", "ready")
 
 

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 INSTANCE_TYPE_PATTERN = r"^ecs\.[a-z0-9]+(-[a-z0-9]+)*\.[a-z0-9]+$"
 REGION_PATTERN = r"^[a-z]{2,3}(-[a-z0-9]+)+$"
+# A cluster as a plan names it: an ACK cluster id or name (tools/targets.py CLUSTER_REF_PATTERN without context:).
+CLUSTER_PATTERN = r"^[0-9A-Za-z\u4e00-\u9fa5][0-9A-Za-z\u4e00-\u9fa5-]{0,62}$"
+# Kubernetes label syntax (kubernetes.io/docs/concepts/overview/working-with-objects/labels/#syntax-and-character-set):
+# an optional DNS-subdomain prefix and a name of up to 63 characters; values up to 63 characters, may be empty.
+LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+RESERVED_LABEL_PREFIXES = ("ack-compute", "kubernetes.io/", "k8s.io/", "alibabacloud.com/", "node.kubernetes.io/")
 # Minimum ESSD size per performance level (GiB): PL2 and PL3 need big disks to exist at all.
 ESSD_MIN_SIZE = {"PL0": 1, "PL1": 20, "PL2": 461, "PL3": 1261}
 
@@ -49,30 +57,28 @@ class DataDisk(_Disk):
 
 class _PlanBase(_Strict):
     region: str | None = Field(
-        None, pattern=REGION_PATTERN, description="Region id such as cn-hangzhou; default: the server's region."
+        None, pattern=REGION_PATTERN, description="Region, e.g. cn-hangzhou; default: the server's."
     )
-    hours: float = Field(1.0, gt=0, le=8760, description="Hours to price: the total covers them.")
+    hours: float = Field(1.0, gt=0, le=8760, description="Hours the total covers.")
 
 
 class ClusterPlan(_PlanBase):
     """An ACK managed cluster with one worker node pool."""
 
     kind: Literal["cluster"] = "cluster"
-    edition: Literal["basic", "pro"] = Field(
-        "basic", description="basic: ack.standard, no management fee; pro: ack.pro.small, hourly fee."
-    )
+    edition: Literal["basic", "pro"] = Field("basic", description="pro (ack.pro.small) adds an hourly fee.")
     instance_types: list[Annotated[str, Field(pattern=INSTANCE_TYPE_PATTERN)]] = Field(
         default_factory=lambda: ["ecs.g7.xlarge"],
         min_length=1,
         max_length=10,
-        description="Worker ECS instance types in order of preference, e.g. ['ecs.g7.xlarge'].",
+        description="ECS types by preference, e.g. ['ecs.g7.xlarge'].",
     )
-    node_count: int = Field(2, ge=0, le=100, description="Worker nodes, 0..100.")
+    node_count: int = Field(2, ge=0, le=100, description="Nodes, 0..100.")
     system_disk: SystemDisk = Field(default_factory=SystemDisk)
     data_disks: list[DataDisk] = Field(default_factory=list, max_length=16)
-    zone: str | None = Field(None, pattern=REGION_PATTERN, description="Zone id such as cn-hangzhou-h.")
+    zone: str | None = Field(None, pattern=REGION_PATTERN, description="Zone, e.g. cn-hangzhou-h.")
     new_vpc_with_snat: bool = Field(
-        False, description="New VPC with SNAT (a billed NAT gateway + EIP) for outbound internet access."
+        False, description="New VPC with SNAT (billed NAT gateway + EIP) for internet access."
     )
 
     @field_validator("instance_types", mode="before")
@@ -133,7 +139,7 @@ class AcsPlan(_PlanBase):
     memory_gib: float = Field(ge=0.5, le=1024, multiple_of=0.5, description="Memory per pod in GiB.")
     compute_class: Literal["general-purpose", "gpu", "gpu-hpn"] = "general-purpose"
     qos: Literal["default", "best-effort"] = "default"
-    gpu_model: str | None = Field(None, min_length=1, max_length=64, description="GPU model series, e.g. A10.")
+    gpu_model: str | None = Field(None, min_length=1, max_length=64, description="GPU model, e.g. A10.")
     gpu_count: int = Field(0, ge=0, le=16, description="GPUs per pod.")
 
     @model_validator(mode="after")
@@ -185,17 +191,15 @@ class EciPlan(_PlanBase):
     vcpu: float = Field(gt=0, le=64, description="vCPU per pod; with memory_gib one of ECI's supported specs.")
     memory_gib: float = Field(gt=0, le=512, description="Memory per pod in GiB, e.g. 2 vCPU with 1, 2, 4, 8 or 16.")
     spot_strategy: Literal["SpotAsPriceGo", "SpotWithPriceLimit"] | None = Field(
-        None, description="Preemptible pods: SpotAsPriceGo (market price) or SpotWithPriceLimit (needs the limit)."
+        None, description="Preemptible pods; SpotWithPriceLimit needs spot_price_limit."
     )
-    spot_price_limit: float | None = Field(
-        None, gt=0, le=1000, description="Max price per pod-hour (3 decimals at most)."
-    )
+    spot_price_limit: float | None = Field(None, gt=0, le=1000, description="Max price per pod-hour.")
     use_specs: list[Annotated[str, Field(pattern=ECI_USE_SPEC_PATTERN)]] = Field(
         default_factory=list,
         max_length=5,
-        description="Fallback specs (eci-use-specs), e.g. ['4-8Gi', 'ecs.c6.xlarge'].",
+        description="Fallback specs, e.g. ['4-8Gi'] or ECS types.",
     )
-    image_cache: bool = Field(False, description="Let ECI match or create an image cache (eci-auto-imc).")
+    image_cache: bool = Field(False, description="Use ECI image caches (eci-auto-imc).")
 
     @model_validator(mode="after")
     def _valid(self) -> EciPlan:
@@ -220,11 +224,67 @@ class EciPlan(_PlanBase):
         return self
 
 
-AnyPlan = ClusterPlan | AcsPlan | ServerlessPlan | EciPlan
+class NodePoolPlan(_PlanBase):
+    """A node pool on an existing ACK cluster: node_count x one of the instance types, with their disks."""
+
+    kind: Literal["node_pool"] = "node_pool"
+    cluster: str | None = Field(None, pattern=CLUSTER_PATTERN, description="Cluster id or name.")
+    instance_types: list[Annotated[str, Field(pattern=INSTANCE_TYPE_PATTERN)]] = Field(
+        default_factory=lambda: ["ecs.g7.xlarge"],
+        min_length=1,
+        max_length=10,
+        description="ECS types in order of preference, e.g. ['ecs.gn7i-c8g1.2xlarge'] (GPU).",
+    )
+    # The same field as a cluster's (one published shape); a pool plan buys at least one node (checked below).
+    node_count: int = Field(2, ge=0, le=100, description="Nodes bought, 1..100 (for growth: the nodes added).")
+    system_disk: SystemDisk = Field(default_factory=SystemDisk)
+    data_disks: list[DataDisk] = Field(default_factory=list, max_length=16)
+    spot_strategy: Literal["SpotAsPriceGo", "SpotWithPriceLimit"] | None = Field(
+        None, description="Spot nodes (SpotAsPriceGo: the market price, never above pay-as-you-go; may be reclaimed)."
+    )
+    labels: dict[str, str] = Field(default_factory=dict, max_length=20, description="Node labels.")
+
+    _lower = field_validator("instance_types", mode="before")(ClusterPlan._lower.__func__)  # type: ignore[attr-defined]
+    _unique = field_validator("instance_types")(ClusterPlan._unique.__func__)  # type: ignore[attr-defined]
+
+    @property
+    def zone(self) -> None:
+        """A pool's zones are its cluster's vSwitches': the plan names none (pricing reads it as a cluster's)."""
+        return None
+
+    @field_validator("node_count")
+    @classmethod
+    def _some_nodes(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("a node_pool plan buys at least 1 node (to shrink a pool, call ensure_node_pool)")
+        return value
+
+    @field_validator("spot_strategy")
+    @classmethod
+    def _spot_as_price_go(cls, value: str | None) -> str | None:
+        if value == "SpotWithPriceLimit":
+            raise ValueError("a node pool takes spot_strategy SpotAsPriceGo only (no per-type price limits here)")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _label_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [k for k, v in value.items() if not LABEL_KEY.match(k) or not LABEL_VALUE.match(v)]
+        if bad:
+            raise ValueError(
+                f"labels {bad}: keys like team or example.com/team, values up to 63 letters, digits, '-', '_', '.'"
+            )
+        reserved = [k for k in value if k.startswith(RESERVED_LABEL_PREFIXES)]
+        if reserved:
+            raise ValueError(f"labels {reserved}: these prefixes are the server's and the cloud's own")
+        return value
+
+
+AnyPlan = ClusterPlan | AcsPlan | ServerlessPlan | EciPlan | NodePoolPlan
 Plan = Annotated[AnyPlan, Field(discriminator="kind")]
 # What ensure_cluster creates: a cluster with nodes or a Serverless one, told apart by `kind`.
 AnyClusterPlan = Annotated[ClusterPlan | ServerlessPlan, Field(discriminator="kind")]
-P = TypeVar("P", ClusterPlan, AcsPlan, ServerlessPlan, EciPlan)
+P = TypeVar("P", ClusterPlan, AcsPlan, ServerlessPlan, EciPlan, NodePoolPlan)
 
 
 SNAT_PURCHASE = "a new VPC with a NAT gateway and an EIP, billed hourly until cleanup"

@@ -24,9 +24,10 @@ from ack_compute.cloud.eci import EciPrice, EciPrices
 from ack_compute.cloud.ecs import DiskQuery, EcsCatalog, InstancePrice, InstanceTypeInfo, ZoneStock
 from ack_compute.cloud.errors import CloudError
 from ack_compute.tools.errors import CloudFailure, InvalidPlan, PricingUnavailable
-from ack_compute.tools.plans import AcsPlan, AnyPlan, ClusterPlan, EciPlan, ServerlessPlan
+from ack_compute.tools.plans import AcsPlan, AnyPlan, ClusterPlan, EciPlan, NodePoolPlan, ServerlessPlan
 
 Site = Literal["china", "international"]
+SpotStrategy = Literal["NoSpot", "SpotAsPriceGo"]
 T = TypeVar("T")
 _CENT = Decimal("0.0001")
 # Money is exact (Decimal) inside and a plain JSON number outside, which agents read most easily.
@@ -160,6 +161,8 @@ class Pricer:
             return self._price_serverless(plan)
         if isinstance(plan, EciPlan):
             return self._price_eci(plan)
+        if isinstance(plan, NodePoolPlan):
+            return self._price_node_pool(plan)
         return self._price_acs(plan)
 
     def hourly_now(self, plan: AnyPlan) -> Decimal:
@@ -201,7 +204,9 @@ class Pricer:
             )
         return stock
 
-    def _instance_price(self, plan: ClusterPlan, instance_type: str) -> InstancePrice:
+    def _instance_price(
+        self, plan: ClusterPlan | NodePoolPlan, instance_type: str, spot: SpotStrategy = "NoSpot"
+    ) -> InstancePrice:
         system = DiskQuery(
             category=plan.system_disk.category,
             size_gib=plan.system_disk.size_gib,
@@ -211,24 +216,66 @@ class Pricer:
             DiskQuery(category=d.category, size_gib=d.size_gib, performance_level=d.performance_level)
             for d in plan.data_disks
         ]
-        key = ("price", plan.region, plan.zone, instance_type, plan.node_count, system, tuple(data))
+        key = ("price", plan.region, plan.zone, instance_type, plan.node_count, system, tuple(data), spot)
         return self._cloud(
             key,
             lambda: self._ecs.describe_price(
-                plan.region or "", instance_type, plan.node_count, system, data, zone=plan.zone
+                plan.region or "", instance_type, plan.node_count, system, data, zone=plan.zone, spot_strategy=spot
             ),
         )
 
     # -- plans ---------------------------------------------------------------------------------
 
     def _price_cluster(self, plan: ClusterPlan) -> Pricing:
-        region = plan.region or ""
-        infos = self._instance_types(region, plan.instance_types)
         assumptions = [
             "Pay-as-you-go prices for one hour (ECS PriceUnit=Hour); nodes are billed while they exist, "
             "even when idle.",
         ]
         exclusions = ["Public traffic, load balancers, log service and snapshots are not included."]
+        items: list[LineItem] = []
+        currency = self.site_currency
+        if plan.node_count:
+            currency = self._nodes(plan, items, assumptions, "Worker nodes")
+        if plan.edition == "pro":
+            items.append(self._pro_fee(currency, "ACK Pro management fee (ack.pro.small)"))
+        else:
+            assumptions.append("ACK Basic (ack.standard) has no management fee.")
+        if plan.new_vpc_with_snat:
+            items.extend(self._network_items(currency, assumptions, exclusions))
+        return self._total(currency, items, plan.hours, assumptions, exclusions)
+
+    def _price_node_pool(self, plan: NodePoolPlan) -> Pricing:
+        """The pool's nodes and their disks (ECS DescribePrice): a pool has no fee of its own, its cluster's fee is
+        the cluster's."""
+        assumptions = [
+            "Pay-as-you-go prices for one hour (ECS PriceUnit=Hour); the pool's nodes are billed while they exist, "
+            "even when idle.",
+            "A node pool has no management fee; the cluster's own fee (ACK Pro), if any, is not part of this quote.",
+        ]
+        items: list[LineItem] = []
+        currency = self._nodes(plan, items, assumptions, "Pool nodes")
+        if plan.spot_strategy:
+            spot = self._instance_price(plan, plan.instance_types[0], "SpotAsPriceGo")
+            assumptions.append(
+                f"Spot nodes (SpotAsPriceGo) pay the market price, now {money(spot.trade_price)} {spot.currency}/h "
+                f"for {plan.node_count} x {spot.instance_type} with disks; it moves but never exceeds pay-as-you-go, "
+                "so the quote is the pay-as-you-go price, an upper bound. Spot nodes can be reclaimed."
+            )
+        return self._total(
+            currency,
+            items,
+            plan.hours,
+            assumptions,
+            ["Public traffic, load balancers, log service and snapshots are not included."],
+        )
+
+    def _nodes(
+        self, plan: ClusterPlan | NodePoolPlan, items: list[LineItem], assumptions: list[str], label: str
+    ) -> str:
+        """Line items for plan.node_count nodes of the dearest available preferred type (an upper bound: the cloud
+        may use any of them); returns the currency."""
+        region = plan.region or ""
+        infos = self._instance_types(region, plan.instance_types)
         candidates = list(plan.instance_types)
         if plan.zone:
             stock = self._zone_stock(region, plan.zone)
@@ -244,29 +291,18 @@ class Pricer:
                 )
             if missing:
                 assumptions.append(f"Not available in {plan.zone} and not priced: {', '.join(missing)}.")
-
-        items: list[LineItem] = []
-        currency = self.site_currency
-        if plan.node_count:
-            with ThreadPoolExecutor(max_workers=min(4, len(candidates))) as pool:
-                prices = list(pool.map(lambda t: self._instance_price(plan, t), candidates))
-            chosen = max(prices, key=lambda p: p.trade_price)
-            currency = chosen.currency
-            others = [p for p in prices if p is not chosen]
-            if others:
-                alternatives = ", ".join(f"{p.instance_type} {money(p.trade_price)}" for p in others)
-                assumptions.append(
-                    f"ACK may use any of your preferred types; the quote prices the dearest, {chosen.instance_type}, "
-                    f"so it is an upper bound (nodes with the others, {currency}/h: {alternatives})."
-                )
-            items.extend(self._node_items(plan, chosen, infos[chosen.instance_type]))
-        if plan.edition == "pro":
-            items.append(self._pro_fee(currency, "ACK Pro management fee (ack.pro.small)"))
-        else:
-            assumptions.append("ACK Basic (ack.standard) has no management fee.")
-        if plan.new_vpc_with_snat:
-            items.extend(self._network_items(currency, assumptions, exclusions))
-        return self._total(currency, items, plan.hours, assumptions, exclusions)
+        with ThreadPoolExecutor(max_workers=min(4, len(candidates))) as pool:
+            prices = list(pool.map(lambda t: self._instance_price(plan, t), candidates))
+        chosen = max(prices, key=lambda p: p.trade_price)
+        others = [p for p in prices if p is not chosen]
+        if others:
+            alternatives = ", ".join(f"{p.instance_type} {money(p.trade_price)}" for p in others)
+            assumptions.append(
+                f"ACK may use any of your preferred types; the quote prices the dearest, {chosen.instance_type}, "
+                f"so it is an upper bound (nodes with the others, {chosen.currency}/h: {alternatives})."
+            )
+        items.extend(self._node_items(plan, chosen, infos[chosen.instance_type], label))
+        return chosen.currency
 
     def _price_serverless(self, plan: ServerlessPlan) -> Pricing:
         """The cluster alone: a management fee for Pro and the network it needs. Its pods are quoted as acs plans,
@@ -308,7 +344,9 @@ class Pricer:
             item=label, unit="cluster-hour", unit_price=fee, quantity=Decimal(1), hourly=fee, source=self._table
         )
 
-    def _node_items(self, plan: ClusterPlan, price: InstancePrice, info: InstanceTypeInfo) -> list[LineItem]:
+    def _node_items(
+        self, plan: ClusterPlan | NodePoolPlan, price: InstancePrice, info: InstanceTypeInfo, label: str
+    ) -> list[LineItem]:
         n = Decimal(plan.node_count)
         api = PriceSource(kind="api", name="ECS DescribePrice")
         spec = f"{info.vcpu} vCPU, {info.memory_gib:g} GiB" + (
@@ -318,7 +356,7 @@ class Pricer:
         node_part = parts.pop("instanceType", price.trade_price - sum(parts.values(), Decimal(0)))
         items = [
             LineItem(
-                item=f"Worker nodes: {price.instance_type} ({spec})",
+                item=f"{label}: {price.instance_type} ({spec})",
                 unit="node-hour",
                 unit_price=money(node_part / n),
                 quantity=n,

@@ -15,11 +15,19 @@ from typing import Any, Literal, TypeVar
 from ack_compute.tools.errors import AckComputeError, InvalidPlan
 from ack_compute.tools.identity import current_caller
 from ack_compute.tools.ownership import OwnedResource, Ownership, ResourceKind
-from ack_compute.tools.plans import AcsPlan, ClusterPlan, EciPlan, ServerlessPlan, normalise, plan_digest
+from ack_compute.tools.plans import (
+    AcsPlan,
+    ClusterPlan,
+    EciPlan,
+    NodePoolPlan,
+    ServerlessPlan,
+    normalise,
+    plan_digest,
+)
 from ack_compute.tools.quotes import QuoteBook, QuoteRecord, Redemption
 
 Policy = Literal["token", "human"]
-P = TypeVar("P", ClusterPlan, AcsPlan, ServerlessPlan, EciPlan)
+P = TypeVar("P", ClusterPlan, AcsPlan, ServerlessPlan, EciPlan, NodePoolPlan)
 NO_ELICITATION = "the client cannot ask (no elicitation support)"
 
 

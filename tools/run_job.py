@@ -70,10 +70,13 @@ class JobRunner:
         operations: Operations,
         kube_timeout_s: float = 10.0,
         after_job: Callable[[str], tuple[str | None, str]] | None = None,
+        pool_placement: Callable[[ClusterTarget, str], dict[str, Any]] | None = None,
     ) -> None:
         """`after_job(cluster_id)` starts the cleanup of a cluster this server created (cleanup_after) and
         returns (its operation id or None, a sentence for the result)."""
         self.after_job = after_job
+        # node_pool: the pool's node selector and tolerations, refused when the cluster has no such pool.
+        self.pool_placement = pool_placement
         self.targets = targets
         self.quotes = quotes
         self.purchase = Purchase(quotes, ownership)
@@ -164,6 +167,7 @@ class JobRunner:
                 nodes = self._kube(workloads.nodes)
                 acs_placement.check_worker_nodes(nodes, target.name or target.key)
             self._namespace_exists(workloads, request, target)
+            placement = self._pool(request, target)
             image = request.image
             if image is None:
                 image, note = resolve_image(request.script_type, self._kube(access.registry_prefix))
@@ -181,9 +185,16 @@ class JobRunner:
                     next_step="Ask what to change, estimate again, and get a new yes.",
                     **base,
                 )
-            return self._launch(request, target, workloads, image, plan, notes, requested_by)
+            return self._launch(request, target, workloads, image, plan, notes, requested_by, placement)
         finally:
             access.close()
+
+    def _pool(self, request: JobRequest, target: ClusterTarget) -> dict[str, Any] | None:
+        if not request.node_pool:
+            return None
+        if self.pool_placement is None:
+            raise AckComputeError("This server cannot place jobs on node pools.", "Leave node_pool out.")
+        return self.pool_placement(target, request.node_pool)
 
     def _kube(self, fn: Any) -> Any:
         try:
@@ -200,6 +211,7 @@ class JobRunner:
         plan: AcsPlan | None,
         notes: list[str],
         requested_by: str,
+        placement: dict[str, Any] | None = None,
     ) -> JobOutcome:
         operation_id = f"op-{uuid.uuid4().hex[:16]}"
         job_name = f"{JOB_PREFIX}{uuid.uuid4().hex[:10]}"
@@ -236,7 +248,14 @@ class JobRunner:
             created.append(f"ConfigMap {request.namespace}/{config_map}")
             job = workloads.create_job(
                 request.namespace,
-                job_manifest(request, job_name=job_name, config_map=config_map, image=image, operation_id=operation_id),
+                job_manifest(
+                    request,
+                    job_name=job_name,
+                    config_map=config_map,
+                    image=image,
+                    operation_id=operation_id,
+                    placement=placement,
+                ),
             )
             created.append(f"Job {request.namespace}/{job_name}")
             uid = (job.get("metadata") or {}).get("uid", "")

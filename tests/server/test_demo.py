@@ -163,7 +163,7 @@ def test_deploy_acs_runs_pods_on_virtual_nodes(demo: DemoRun) -> None:
 def test_cleanup_deletes_what_it_planned_and_keeps_what_is_not_ours(demo: DemoRun) -> None:
     foreign = re.search(r"already holds a running cluster someone else created: (\S+)", demo.out)
     assert foreign
-    for dry, real in ((demo.step(9), demo.step(9)), (demo.step(12), demo.step(13))):
+    for dry, real in ((demo.step(9), demo.step(9)), (demo.step(13), demo.step(14))):
         planned = len(re.findall(r"^  delete ", dry, re.M))
         deleted = re.search(r"status done: cleanup deleted (\d+) items", re.sub(r"\s+", " ", real))
         assert planned >= 3 and deleted and int(deleted.group(1)) == planned
@@ -173,14 +173,26 @@ def test_cleanup_deletes_what_it_planned_and_keeps_what_is_not_ours(demo: DemoRu
 
 
 def test_the_ledger_shows_nothing_of_ours_left(demo: DemoRun) -> None:
-    ledger = demo.step(14)
+    ledger = demo.step(15)
     rows = re.findall(
-        r"^  (cluster|vpc|vswitch|job|deployment|service)\s+(\S+)\s+(created|reused)\s+(\S+)$", ledger, re.M
+        r"^  (cluster|vpc|vswitch|job|deployment|service|node_pool)\s+(\S+)\s+(created|reused)\s+(\S+)$", ledger, re.M
     )
     ours = [r for r in rows if r[2] == "created"]
-    assert {r[0] for r in ours} >= {"cluster", "vpc", "vswitch", "job", "deployment", "service"}
+    assert {r[0] for r in ours} >= {"cluster", "vpc", "vswitch", "job", "deployment", "service", "node_pool"}
     assert all(state == "deleted" for _, _, _, state in ours), ours
     foreign = re.search(r"already holds a running cluster someone else created: (\S+)", demo.out)
     assert foreign and [r[1] for r in rows if r[2] == "reused"] == [foreign.group(1)]
     assert f"clusters still existing: {foreign.group(1)}\n" in ledger
     assert f"nothing of ours left running: {len(ours)} ledger rows created by this server, all deleted" in ledger
+
+
+def test_a_gpu_pool_on_the_team_cluster_runs_a_job_and_goes_while_the_cluster_stays(demo: DemoRun) -> None:
+    step = re.sub(r"\s+", " ", demo.step(12))
+    assert "Pool nodes: ecs.gn7i-c8g1.2xlarge" in step and "server asks the person: Add 1 x ecs.gn7i" in step
+    assert re.search(r"pool created: Created node pool gpu \(np\w+\) on cluster team-shared: active", step)
+    assert re.search(r"run_job node_pool=gpu: status succeeded on node \S+", step)
+    assert re.search(
+        r"list_resources: node_pool \S+/gpu: active, 1/1 nodes healthy, 1 node\(s\), \d+\.\d{4} CNY/h", step
+    )
+    assert re.search(r"status done: cleanup deleted \d+ items", step)
+    assert "clusters still existing: team-shared" in demo.step(15)

@@ -441,6 +441,59 @@ async def test_list_resources_follow_a_jobs_log_and_cancel_it(e2e: Stack) -> Non
             await remove(e2e, client, out["cluster_id"])
 
 
+GPU_POOL: dict[str, Any] = {"kind": "node_pool", "instance_types": ["ecs.gn7i-c8g1.2xlarge"], "node_count": 1}
+
+
+async def test_a_gpu_pool_on_a_team_cluster_is_bought_used_listed_and_cleaned_up(e2e: Stack) -> None:
+    """Issue 15's done-when: on a cluster someone else created, the agent prices a GPU pool, adds it paying by
+    quote_id with the person's yes, runs a job on it, sees it in list_resources; cleanup removes the pool and keeps
+    the cluster."""
+    name = e2e.name("team")
+    vpc_id = e2e.cloud.plant_vpc(f"{name}-vpc", cidr_block="192.168.0.0/16")
+    vswitch_id = e2e.cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-i", cidr_block="192.168.8.0/24")
+    cluster_id = e2e.cloud.plant_cluster(name, nodes=1, vswitch_id=vswitch_id)
+    asked: list[str] = []
+    async with e2e.client(elicit=answering("accept", asked)) as client:
+        priced = await e2e.call(client, "estimate_cost", {"plan": {**GPU_POOL, "cluster": name}})
+        est = priced.structured_content or {}
+        assert est["quote_id"] and f"ensure_node_pool on cluster {name}" in est["next_step"], est
+        assert est["line_items"][0]["item"].startswith("Pool nodes: ecs.gn7i-c8g1.2xlarge"), est
+        added = await e2e.call(
+            client,
+            "ensure_node_pool",
+            {"cluster": name, "name": "gpu", "quote_id": est["quote_id"], "wait_seconds": 45},
+        )
+        pool = await settle(e2e, client, added)
+        assert (pool["status"], pool["pool_state"], pool["nodes"], pool["ready_nodes"]) == ("created", "active", 1, 1)
+        assert Decimal(str(pool["hourly"])) == Decimal(str(est["hourly_total"]))
+        assert len(asked) == 1 and est["quote_id"] in asked[0] and f"cluster '{name}'" in asked[0], asked
+        gpu_nodes = {n.name for n in e2e.cloud.cluster(cluster_id).live_nodes() if n.nodepool_id == pool["nodepool_id"]}
+
+        ran = await e2e.call(
+            client, "run_job", {"cluster": name, "script": "echo on-gpu\n", "node_pool": "gpu", "wait_seconds": 45}
+        )
+        job = ran.structured_content or {}
+        assert job["status"] == "succeeded" and "on-gpu" in job["log"] and job["node"] in gpu_nodes, job
+        missing = await e2e.call(client, "run_job", {"cluster": name, "script": "true", "node_pool": "nope"})
+        assert missing.is_error and f"Cluster {name} has no node pool named nope" in text_of(missing)
+
+        listed = (await e2e.call(client, "list_resources", {})).structured_content or {}
+        (row,) = [r for r in listed["resources"] if r["kind"] == "node_pool" and r["id"] == pool["nodepool_id"]]
+        assert row["nodes"] == 1 and row["state"].startswith("active") and row["hourly"] == pool["hourly"], row
+        assert any(
+            r["kind"] == "cluster" and r["id"] == cluster_id and r["origin"] == "reused" for r in listed["resources"]
+        )
+
+        report = await clean(e2e, client, target="cluster", cluster=cluster_id)
+        assert report["status"] == "done", report
+        assert [(i["kind"], i["action"]) for i in report["items"] if i["kind"] in ("node_pool", "cluster")] == [
+            ("node_pool", "delete"),
+            ("cluster", "keep"),
+        ], report
+    assert e2e.cloud.cluster(cluster_id).state == "running"
+    assert [p.name for p in e2e.cloud.cluster(cluster_id).nodepools if p.state != "deleted"] == ["default-nodepool"]
+
+
 # -- hygiene -------------------------------------------------------------------------------------------------------
 
 

@@ -35,9 +35,9 @@ async def test_tools_list_describes_estimate_cost(runtime: Runtime) -> None:
     text = str(tool.input_schema)
     # One compact object: `kind` required and naming every plan type, each field once with the kinds it is for.
     assert plan_schema["required"] == ["kind"]
-    assert plan_schema["properties"]["kind"]["enum"] == ["cluster", "acs", "serverless", "eci"]
+    assert plan_schema["properties"]["kind"]["enum"] == ["cluster", "acs", "serverless", "eci", "node_pool"]
     assert "node_count" in text and "vcpu" in text and "'maximum': 100" in text
-    assert plan_schema["properties"]["node_count"]["description"].startswith("(cluster only)")
+    assert plan_schema["properties"]["node_count"]["description"].startswith("(cluster/node_pool only)")
     assert "'title'" not in text and "pattern" not in text
     assert tool.output_schema and "quote_id" in tool.output_schema["properties"]
 

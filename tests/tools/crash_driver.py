@@ -7,6 +7,7 @@ step on stdout, and then idles until the test kills it with SIGKILL. Credentials
     python crash_driver.py create --state-dir DIR --endpoint HOST:PORT --name NAME --plan JSON
     python crash_driver.py job    --state-dir DIR --endpoint HOST:PORT --name NAME --plan JSON --script TEXT
     python crash_driver.py job    --state-dir DIR --endpoint HOST:PORT --cluster ID --script TEXT
+    python crash_driver.py pool   --state-dir DIR --endpoint HOST:PORT --cluster ID --name NAME (1 x ecs.g7.xlarge)
 
 `--die-at POINT` makes the process SIGKILL itself at a point too narrow to aim at from outside:
 `before-operation-row` (ensure_cluster, after the intent row and the quote redemption, before the operation
@@ -30,7 +31,7 @@ from ack_compute.server.runtime import Runtime
 from ack_compute.server.settings import Settings
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.job_spec import JobRequest
-from ack_compute.tools.plans import ClusterPlan
+from ack_compute.tools.plans import ClusterPlan, NodePoolPlan
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -47,7 +48,7 @@ def die_here(point: str) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["create", "job"])
+    parser.add_argument("mode", choices=["create", "job", "pool"])
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--name", default="")
@@ -68,6 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     elif args.die_at == "before-create-job":
         KubeWorkloads.create_job = die_here(args.die_at)  # type: ignore[method-assign]
     cluster_id, operation_id = args.cluster, ""
+    if args.mode == "pool":
+        pool = NodePoolPlan(cluster=cluster_id, instance_types=["ecs.g7.xlarge"], node_count=1)
+        quote = estimate_cost(pool, default_region=settings.region, pricer=runtime.pricer, quotes=runtime.quotes)
+        added = runtime.node_pools.ensure(cluster_id, args.name, plan=quote.plan, quote_token=quote.quote_id)  # type: ignore[arg-type]
+        emit("pool", operation_id=added.operation_id, status=added.status)
+        while True:
+            time.sleep(3600)
     if not cluster_id:
         plan = ClusterPlan.model_validate_json(args.plan)
         quote = estimate_cost(plan, default_region=settings.region, pricer=runtime.pricer, quotes=runtime.quotes)

@@ -33,6 +33,7 @@ from ack_compute.tools.ensure_cluster import MANAGED_BY, OPERATION_TAG
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.job_spec import RUN_LABEL, JobOutcome
+from ack_compute.tools.node_pool_spec import POOL_OPERATION_TAG
 from ack_compute.tools.operations import OperationStatus
 from ack_compute.tools.ownership import OwnedResource
 from ack_compute.tools.plans import ClusterPlan
@@ -596,3 +597,39 @@ def test_killed_between_the_script_config_map_and_the_job(crash: Crash) -> None:
     finally:
         access.close()
     assert after == [], f"left in {shared}: {after}"
+
+
+# -- a node pool creation in flight --------------------------------------------------------------------------------
+
+
+def test_killed_while_create_node_pool_is_in_flight(crash: Crash) -> None:
+    """CreateClusterNodePool takes no client token: the resumed operation finds the pool that landed by its name and
+    this operation's tag and adopts it, never making a second one; cleanup removes it and keeps the cluster."""
+    world, cluster_id = crash.world, crash.foreign.cluster_id
+    world.inject("CreateClusterNodePool", Fault.delay(4.0))  # the call reaches the cloud, the answer is held back
+    server = crash.spawn("pool", cluster=cluster_id)
+    op = server.event("pool")["operation_id"]
+    observer = crash.runtime()
+    wait_for("CreateClusterNodePool to reach the cloud", lambda: world.counts().get("CreateClusterNodePool", 0) >= 1)
+    row = row_of(observer, "node_pool")
+    assert row is not None and (row.state, row.cloud_id) == ("intent", None)
+    server.sigkill()
+    assert observer.operations.get(op).state == "running", "orphaned, not finished"
+
+    def landed() -> list[Any]:
+        return [p for p in world.cluster(cluster_id).nodepools if p.name == NAME and p.state != "deleted"]
+
+    (pool,) = wait_for("the held CreateClusterNodePool to land", landed, timeout=15)
+    assert tags_of(pool)[POOL_OPERATION_TAG] == op
+    restarted = crash.runtime()
+    assert restarted.node_pools.resume_unfinished() == [op]
+    assert_no_other_resumes(restarted, clusters=[], jobs=[])
+    status = finish(restarted, op)
+    assert status.state == "succeeded", status.error
+    result = status.result or {}
+    assert (result["status"], result["nodepool_id"], result["ready_nodes"]) == ("created", pool.nodepool_id, 1)
+    assert world.counts()["CreateClusterNodePool"] == 1, "adopted by name and operation tag, not created again"
+
+    report = clean_up(restarted)
+    assert [(i.kind, i.outcome or i.action) for i in report.items] == [("node_pool", "deleted"), ("cluster", "keep")]
+    assert landed() == [] and world.cluster(cluster_id).state == "running"

@@ -10,7 +10,7 @@ import pytest
 from ack_compute.sandbox import Fault, SandboxCloud
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools.errors import CloudFailure, InvalidPlan, PricingUnavailable
-from ack_compute.tools.plans import AcsPlan, ClusterPlan, ServerlessPlan, normalise
+from ack_compute.tools.plans import AcsPlan, ClusterPlan, NodePoolPlan, ServerlessPlan, normalise
 from ack_compute.tools.pricing import Pricer, RateTable
 
 
@@ -222,3 +222,32 @@ def test_serverless_network_and_zone_are_checked_like_a_cluster(runtime: Runtime
         runtime.pricer.price(serverless(zone="cn-hangzhou-zz"))
     assert info.value.field == "zone" and "cn-hangzhou-zz" in info.value.text
     assert runtime.pricer.price(serverless(zone="cn-hangzhou-h")).hourly_total == 0
+
+
+def pool(**fields: object) -> NodePoolPlan:
+    plan = NodePoolPlan.model_validate({"instance_types": ["ecs.gn7i-c8g1.2xlarge"], "node_count": 2, **fields})
+    return normalise(plan, "cn-hangzhou")  # type: ignore[return-value]
+
+
+def test_a_gpu_node_pool_is_priced_per_node_with_its_disks_and_no_fee(runtime: Runtime) -> None:
+    pricing = runtime.pricer.price(pool(data_disks=[{"size_gib": 200}], hours=3, cluster="team-shared"))
+    by_unit = {i.item.split(":")[0]: i for i in pricing.line_items}
+    nodes = by_unit["Pool nodes"]
+    assert nodes.quantity == 2 and nodes.source.name == "ECS DescribePrice"
+    assert "ecs.gn7i-c8g1.2xlarge" in nodes.item and "1 x NVIDIA A10" in nodes.item
+    assert {"Pool nodes", "System disks", "Data disks"} == set(by_unit)  # no management fee for a pool
+    assert pricing.hourly_total == sum(i.hourly for i in pricing.line_items)
+    assert pricing.total == (pricing.hourly_total * 3).quantize(Decimal("0.0001"))
+    # The same nodes as a cluster's workers cost the same: one price source for both.
+    same = runtime.pricer.price(cluster(instance_types=["ecs.gn7i-c8g1.2xlarge"], data_disks=[{"size_gib": 200}]))
+    assert same.line_items[0].hourly == nodes.hourly
+
+
+def test_spot_pool_quotes_pay_as_you_go_as_its_ceiling_and_states_the_spot_price(runtime: Runtime) -> None:
+    on_demand = runtime.pricer.price(pool())
+    spot = runtime.pricer.price(pool(spot_strategy="SpotAsPriceGo"))
+    assert spot.hourly_total == on_demand.hourly_total
+    said = " ".join(spot.assumptions)
+    assert "market price, now" in said and "upper bound" in said and "reclaimed" in said
+    with pytest.raises(ValueError, match="SpotAsPriceGo only"):
+        pool(spot_strategy="SpotWithPriceLimit")
