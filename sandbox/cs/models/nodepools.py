@@ -169,10 +169,16 @@ def _nodepool(
         spot_strategy=spot_strategy,
         labels=[Tag(key=label.key or "", value=label.value or "") for label in config.labels if label.key],
         taints=[Taint(key=t.key, value=t.value or "", effect=t.effect or "NoSchedule") for t in config.taints],
-        tags=validate_tags(group.tags, "scaling_group.tags") + [tag.model_copy() for tag in cluster.tags],
+        tags=_with_cluster_tags(validate_tags(group.tags, "scaling_group.tags"), cluster),
         created=now,
         updated=now,
     )
+
+
+def _with_cluster_tags(own: list[Tag], cluster: Cluster) -> list[Tag]:
+    """The pool's own tags, then the cluster's for keys the pool does not set: one value per key, the pool's first."""
+    keys = {tag.key for tag in own}
+    return own + [tag.model_copy() for tag in cluster.tags if tag.key not in keys]
 
 
 def _disk_category(category: str, world: World, field: str) -> None:

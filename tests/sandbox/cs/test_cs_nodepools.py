@@ -264,3 +264,15 @@ def test_new_nodes_take_the_first_instance_type_their_zone_sells(cs: CsClient, c
     assert pool_state(cs, cluster_id, created.nodepool_id) == ("initial", 0, 0)
     assert task_state(cs, created.task_id) == "running"
     assert pool_nodes(cs, cluster_id, created.nodepool_id) == []
+
+
+def test_a_pool_keeps_its_own_tag_where_the_cluster_has_the_same_key(cs: CsClient, cloud: SandboxCloud) -> None:
+    """One value per tag key: the pool's own, then the cluster's tags for keys the pool does not set."""
+    vpc_id = cloud.plant_vpc("tagged", cidr_block="192.168.0.0/16")
+    vswitch_id = cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-i", cidr_block="192.168.8.0/24")
+    cluster_id = cloud.plant_cluster("tagged", nodes=1, vswitch_id=vswitch_id, tags={"team": "infra", "env": "dev"})
+    request = gpu_pool_request(cloud, cluster_id, size=0)
+    request.scaling_group.tags = [m.Tag(key="team", value="ml")]
+    pool_id = cs.create_cluster_node_pool(cluster_id, request).body.nodepool_id
+    tags = [(t.key, t.value) for t in detail(cs, cluster_id, pool_id).scaling_group.tags]
+    assert sorted(tags) == [("env", "dev"), ("team", "ml")]
