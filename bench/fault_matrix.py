@@ -38,12 +38,11 @@ from ack_compute.server.runtime import Runtime  # noqa: E402
 from ack_compute.server.settings import Settings  # noqa: E402
 from ack_compute.tools.cleanup import CleanupReport, CleanupRequest  # noqa: E402
 from ack_compute.tools.deploy_acs import DeployRequest  # noqa: E402
-from ack_compute.tools.ensure_cluster import MANAGED_BY, OPERATION_TAG  # noqa: E402
 from ack_compute.tools.errors import AckComputeError  # noqa: E402
 from ack_compute.tools.estimate_cost import estimate_cost  # noqa: E402
 from ack_compute.tools.job_spec import RUN_LABEL, JobOutcome, JobRequest  # noqa: E402
 from ack_compute.tools.operations import OperationStatus  # noqa: E402
-from ack_compute.tools.ownership import OwnedResource  # noqa: E402
+from ack_compute.tools.ownership import MANAGED_BY, OPERATION_TAG, OwnedResource  # noqa: E402
 from ack_compute.tools.plans import AcsPlan, ClusterPlan  # noqa: E402
 
 REGION = "cn-hangzhou"

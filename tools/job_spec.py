@@ -12,12 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ack_compute.tools import acs_placement
 from ack_compute.tools.errors import AckComputeError
+from ack_compute.tools.ownership import mark
 from ack_compute.tools.plans import AcsPlan
 from ack_compute.tools.targets import CLUSTER_REF_PATTERN
 
-JOB_PREFIX = "acf-job-"
-MANAGED_BY_LABEL = ("ack-compute-mcp/managed-by", "ack-compute-mcp")
-OPERATION_LABEL = "ack-compute-mcp/operation"
 RUN_LABEL = "ack-compute-mcp/run"
 SCRIPT_MOUNT = "/acf/script"
 CONTAINER = "script"
@@ -180,7 +178,7 @@ def resolve_image(script_type: str, registry_prefix: str | None) -> tuple[str, s
 def job_manifest(
     request: JobRequest, *, job_name: str, config_map: str, image: str, operation_id: str
 ) -> dict[str, Any]:
-    labels = {MANAGED_BY_LABEL[0]: MANAGED_BY_LABEL[1], OPERATION_LABEL: operation_id, RUN_LABEL: job_name}
+    labels = {**mark(operation_id), RUN_LABEL: job_name}
     pod_labels = dict(labels)
     container: dict[str, Any] = {
         "name": CONTAINER,
@@ -220,7 +218,7 @@ def config_map_manifest(request: JobRequest, *, name: str, job_name: str, operat
         "metadata": {
             "name": name,
             "namespace": request.namespace,
-            "labels": {MANAGED_BY_LABEL[0]: MANAGED_BY_LABEL[1], OPERATION_LABEL: operation_id, RUN_LABEL: job_name},
+            "labels": {**mark(operation_id), RUN_LABEL: job_name},
         },
         "data": {SCRIPT_FILES[request.script_type]: request.script},
     }

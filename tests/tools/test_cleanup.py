@@ -11,10 +11,10 @@ from kubernetes import client
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools.cleanup import CleanupReport, CleanupRequest
-from ack_compute.tools.ensure_cluster import MANAGED_BY, OPERATION_TAG
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.identity import Caller, acting_as
 from ack_compute.tools.job_spec import JobRequest
+from ack_compute.tools.ownership import MANAGED_BY, OPERATION_TAG
 from ack_compute.tools.plans import ClusterPlan
 
 PLAN = ClusterPlan(instance_types=["ecs.g7.xlarge"], node_count=1, zone="cn-hangzhou-h", hours=1)

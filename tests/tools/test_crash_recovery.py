@@ -29,12 +29,11 @@ from ack_compute.cloud.kube_workloads import KubeWorkloads
 from ack_compute.sandbox import Fault, SandboxCloud
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools.cleanup import CleanupReport, CleanupRequest
-from ack_compute.tools.ensure_cluster import MANAGED_BY, OPERATION_TAG
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.job_spec import RUN_LABEL, JobOutcome
 from ack_compute.tools.operations import OperationStatus
-from ack_compute.tools.ownership import OwnedResource
+from ack_compute.tools.ownership import MANAGED_BY, OPERATION_TAG, OwnedResource
 from ack_compute.tools.plans import ClusterPlan
 
 pytestmark = pytest.mark.slow

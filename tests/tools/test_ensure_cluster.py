@@ -12,10 +12,10 @@ import pytest
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools.cluster_spec import create_spec
-from ack_compute.tools.ensure_cluster import MANAGED_BY, OPERATION_TAG
 from ack_compute.tools.errors import AckComputeError, QuoteRefused
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.operations import OperationStatus
+from ack_compute.tools.ownership import MANAGED_BY, OPERATION_TAG
 from ack_compute.tools.plans import ClusterPlan, ServerlessPlan, normalise
 from ack_compute.tools.purchase import NO_ELICITATION
 
