@@ -33,6 +33,7 @@ from ack_compute.sandbox.kube import KubeCluster, KubeHub
 from ack_compute.sandbox.kube.auth import LIMITED_GROUP, MASTERS_GROUP
 from ack_compute.sandbox.kube.pki import Authority, client_certificate_subject
 from ack_compute.sandbox.kubelet import ApiEndpoint
+from tests.helpers.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "kube-control-plane.sh"
@@ -370,14 +371,7 @@ def contract(backend: Backend, peer: Backend | None) -> Contract:
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(interval)
+    return eventually(predicate, timeout, interval)
 
 
 class EventCollector:
