@@ -423,6 +423,21 @@ def drop_namespace(backend: Backend, name: str) -> None:
             raise
 
 
+class Namespace:
+    """A scratch namespace for one scenario run: `with Namespace(backend, helpers, obs, "prefix") as ns:`."""
+
+    def __init__(self, backend: Any, helpers: Any, obs: Any, prefix: str) -> None:
+        self.backend, self.helpers = backend, helpers
+        self.name = helpers.unique(prefix, obs)
+        helpers.make_namespace(backend, self.name)
+
+    def __enter__(self) -> str:
+        return self.name
+
+    def __exit__(self, *exc: object) -> None:
+        self.helpers.drop_namespace(self.backend, self.name)
+
+
 @pytest.fixture
 def helpers() -> Any:
     """Scenario helpers, handed out as a fixture because test modules cannot import each other."""

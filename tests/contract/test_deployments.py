@@ -15,27 +15,13 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from tests.contract.conftest import Namespace
 from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.contract
 
 APPS = "/apis/apps/v1/namespaces"
 UID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-class Namespace:
-    """A scratch namespace for one scenario run."""
-
-    def __init__(self, backend: Any, helpers: Any, obs: Any, prefix: str) -> None:
-        self.backend, self.helpers = backend, helpers
-        self.name = helpers.unique(prefix, obs)
-        helpers.make_namespace(backend, self.name)
-
-    def __enter__(self) -> str:
-        return self.name
-
-    def __exit__(self, *exc: object) -> None:
-        self.helpers.drop_namespace(self.backend, self.name)
 
 
 def deployment(name: str = "web", replicas: int | None = 2, image: str = "busybox:1.36", **spec: Any) -> dict[str, Any]:
