@@ -21,7 +21,8 @@ from ack_compute.cloud.config import StaticCredentials  # noqa: E402
 from ack_compute.sandbox import SandboxCloud  # noqa: E402
 from ack_compute.server.runtime import Runtime  # noqa: E402
 from ack_compute.server.settings import Settings  # noqa: E402
-from ack_compute.tools.ensure_cluster import AUTO_REUSE_PREFIX, ClusterService  # noqa: E402
+from ack_compute.tools.ensure_cluster import ClusterService  # noqa: E402
+from ack_compute.tools.ownership import NAME_PREFIX  # noqa: E402
 
 
 def seed_style(service: ClusterService, candidates: list) -> tuple[float, str | None]:  # type: ignore[type-arg]
@@ -59,7 +60,7 @@ def scenario(label: str, good: int, dead: int, useless: int) -> None:
             settings, StaticCredentials(access_key_id=cloud.access_key_id, access_key_secret=cloud.access_key_secret)
         )
         service = runtime.clusters
-        candidates = [c for c in runtime.cs.list_clusters() if c.name.startswith(AUTO_REUSE_PREFIX)]
+        candidates = [c for c in runtime.cs.list_clusters() if c.name.startswith(NAME_PREFIX)]
         t_seed, seed_choice = seed_style(service, candidates)
         t_ours, our_choice = ours(service, candidates)
         print(

@@ -26,15 +26,13 @@ from ack_compute.tools.identity import current_caller
 from ack_compute.tools.node_pool_spec import made_by
 from ack_compute.tools.node_pools import NodePools
 from ack_compute.tools.operations import OperationContext, Operations
-from ack_compute.tools.ownership import LIVE, OwnedResource, Ownership
+from ack_compute.tools.ownership import LIVE, OPERATION_TAG, OwnedResource, Ownership, is_ours
 from ack_compute.tools.pricing import money
 from ack_compute.tools.targets import CONTEXT_PREFIX, ClusterTarget, Targets, cluster_kind
 
 log = logging.getLogger("ack_compute.cleanup")
 
 OPERATION_KIND = "cleanup"
-MANAGED_BY = ("ack-compute-mcp/managed-by", "ack-compute-mcp")
-OPERATION_TAG = "ack-compute-mcp/operation"
 DONE_STATES = ("deleted", "abandoned")
 # Kubernetes objects first, then the node pools they ran on, then their clusters, then the network under them.
 KIND_ORDER = {
@@ -237,7 +235,7 @@ class Cleaner:
         state = describe(info.state)
         if state.cleanup is CleanupAction.GONE:
             return self._item(row, "gone", "already deleted")
-        if info.tags.get(MANAGED_BY[0]) != MANAGED_BY[1] or info.tags.get(OPERATION_TAG) != row.operation_id:
+        if not is_ours(info.tags, row.operation_id):
             return self._item(row, "keep", "its tags do not name this server and operation: not touched")
         if state.cleanup is CleanupAction.DEFER:
             return self._item(
@@ -322,7 +320,7 @@ class Cleaner:
         tags = self._network_tags(row)
         if tags is None:
             return self._item(row, "gone", "already deleted")
-        if tags.get(MANAGED_BY[0]) != MANAGED_BY[1] or tags.get(OPERATION_TAG) != row.operation_id:
+        if not is_ours(tags, row.operation_id):
             return self._item(row, "keep", "its tags do not name this server and operation: not touched")
         return self._item(row, "delete", f"{row.kind} created by {row.operation_id}")
 
@@ -403,7 +401,7 @@ class Cleaner:
                 cm_labels = KubeWorkloads(access).labels_of("ConfigMap", namespace, str(row.details["config_map"]))
             finally:
                 access.close()
-            if cm_labels is not None and cm_labels.get(MANAGED_BY[0]) == MANAGED_BY[1]:
+            if cm_labels is not None and is_ours(cm_labels):
                 return self._item(
                     row,
                     "delete",
@@ -411,7 +409,7 @@ class Cleaner:
                 )
         if labels is None:
             return self._item(row, "gone", "already deleted (finished Jobs are removed 300 s after they end)")
-        if labels.get(MANAGED_BY[0]) != MANAGED_BY[1]:
+        if not is_ours(labels):
             return self._item(row, "keep", f"{kind} {namespace}/{name} lacks this server's label: not touched")
         item = self._item(row, "delete", f"{kind} {namespace}/{name} created by {row.operation_id}")
         return self._priced(item, row) if row.kind in ("deployment", "job") else item

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from ack_compute.cloud.cs import AddonSpec, ClusterSpec, DataDiskSpec, NodePoolSpec, ScalingGroupSpec
+from ack_compute.tools.ownership import NAME_PREFIX
 from ack_compute.tools.plans import ClusterPlan, ServerlessPlan
 
 
@@ -45,7 +46,7 @@ def create_spec(
         return serverless_spec(name, region, plan, net, tags, client_token, security_group_id)
     disk = plan.system_disk
     pool = NodePoolSpec(
-        name="acf-default",
+        name=f"{NAME_PREFIX}default",
         scaling_group=ScalingGroupSpec(
             vswitch_ids=[net.vswitch_id],
             instance_types=plan.instance_types,

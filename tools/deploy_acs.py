@@ -28,11 +28,9 @@ from ack_compute.tools.job_spec import (
     ENV_NAME,
     FAIL_FAST_REASONS,
     IMAGE_PATTERN,
-    MANAGED_BY_LABEL,
-    OPERATION_LABEL,
     refuse_system_namespace,
 )
-from ack_compute.tools.ownership import NameBusy, OwnedResource, Ownership
+from ack_compute.tools.ownership import OPERATION_TAG, NameBusy, OwnedResource, Ownership, is_ours, mark, mark_selector
 from ack_compute.tools.plans import AcsPlan, EciPlan
 from ack_compute.tools.purchase import Claim, Policy, Purchase, bind_plan
 from ack_compute.tools.quotes import QuoteBook, QuoteRecord
@@ -139,8 +137,8 @@ def costs_more(new: PodPlan, old: PodPlan) -> bool:
 def deployment_manifest(request: DeployRequest, plan: PodPlan, operation_id: str) -> dict[str, Any]:
     """ACS pods carry the ACS labels; ECI pods must not (on ACK Serverless a pod without them is ECI) and carry
     the eci-* annotations instead."""
-    labels = {MANAGED_BY_LABEL[0]: MANAGED_BY_LABEL[1], OPERATION_LABEL: operation_id, APP_LABEL: request.name}
-    pod_labels = {APP_LABEL: request.name, MANAGED_BY_LABEL[0]: MANAGED_BY_LABEL[1]}
+    labels = {**mark(operation_id), APP_LABEL: request.name}
+    pod_labels = {APP_LABEL: request.name, **mark()}
     if isinstance(plan, AcsPlan):
         pod_labels.update(acs_placement.acs_labels(plan))
     container: dict[str, Any] = {
@@ -159,7 +157,7 @@ def deployment_manifest(request: DeployRequest, plan: PodPlan, operation_id: str
         template_meta["annotations"] = acs_placement.eci_annotations(plan)
     spec: dict[str, Any] = {
         "replicas": plan.replicas,
-        "selector": {"matchLabels": {APP_LABEL: request.name, MANAGED_BY_LABEL[0]: MANAGED_BY_LABEL[1]}},
+        "selector": {"matchLabels": {APP_LABEL: request.name, **mark()}},
         "template": {
             "metadata": template_meta,
             "spec": {
@@ -191,11 +189,11 @@ def service_manifest(request: DeployRequest, operation_id: str) -> dict[str, Any
         "metadata": {
             "name": request.name,
             "namespace": request.namespace,
-            "labels": {MANAGED_BY_LABEL[0]: MANAGED_BY_LABEL[1], OPERATION_LABEL: operation_id},
+            "labels": mark(operation_id),
         },
         "spec": {
             "type": "ClusterIP",
-            "selector": {APP_LABEL: request.name, MANAGED_BY_LABEL[0]: MANAGED_BY_LABEL[1]},
+            "selector": {APP_LABEL: request.name, **mark()},
             "ports": [{"name": f"p{p}", "port": p, "targetPort": p, "protocol": "TCP"} for p in request.ports],
         },
     }
@@ -332,7 +330,7 @@ class AcsDeployer:
             return None
         meta = existing.get("metadata") or {}
         name = f"{request.namespace}/{request.name}"
-        if (meta.get("labels") or {}).get(MANAGED_BY_LABEL[0]) != MANAGED_BY_LABEL[1]:
+        if not is_ours(meta.get("labels")):
             raise AckComputeError(
                 f"Deployment {name} exists and was not created by this server; it is never touched.",
                 "Choose another name. Nothing was changed.",
@@ -368,7 +366,7 @@ class AcsDeployer:
         meta = service.get("metadata") or {}
         row = self.ownership.live_creation("service", target.region, f"{target.key}/{request.namespace}/{request.name}")
         if (
-            (meta.get("labels") or {}).get(MANAGED_BY_LABEL[0]) != MANAGED_BY_LABEL[1]
+            not is_ours(meta.get("labels"))
             or row is None
             or not current_caller().sees(row.owner)
             or ((recorded := row.details.get("uid")) and meta.get("uid") != recorded)
@@ -452,8 +450,8 @@ class AcsDeployer:
                 status: Literal["deployed", "updated", "unchanged"] = "deployed"
             else:
                 # Keep the original operation label: it names the operation that created the Deployment.
-                body["metadata"]["labels"][OPERATION_LABEL] = (existing["metadata"].get("labels") or {}).get(
-                    OPERATION_LABEL, operation_id
+                body["metadata"]["labels"][OPERATION_TAG] = (existing["metadata"].get("labels") or {}).get(
+                    OPERATION_TAG, operation_id
                 )
                 old_hash = (existing["metadata"].get("annotations") or {}).get(SPEC_ANNOTATION)
                 if old_hash == body["metadata"]["annotations"][SPEC_ANNOTATION]:
@@ -539,7 +537,7 @@ class AcsDeployer:
         notes: list[str],
     ) -> DeployOutcome:
         """Watch the pods until all replicas run on virtual nodes with instance ids, or a pod fails for good."""
-        selector = f"{APP_LABEL}={request.name},{MANAGED_BY_LABEL[0]}={MANAGED_BY_LABEL[1]}"
+        selector = f"{APP_LABEL}={request.name},{mark_selector()}"
         pods: dict[str, PodView] = {}
         failure = ""
         deadline = time.monotonic() + self.rollout_wait_s

@@ -30,7 +30,7 @@ from ack_compute.tools.identity import current_caller
 from ack_compute.tools.kubeconfigs import Kubeconfigs
 from ack_compute.tools.network import prepare_network
 from ack_compute.tools.operations import Cancelled, OperationContext, Operations, UnknownOperation, process_alive
-from ack_compute.tools.ownership import NameBusy, OwnedResource, Ownership
+from ack_compute.tools.ownership import NAME_PREFIX, OPERATION_TAG, NameBusy, OwnedResource, Ownership, is_ours, mark
 from ack_compute.tools.plans import AnyClusterPlan, ClusterPlan, ServerlessPlan, normalise
 from ack_compute.tools.pricing import Pricer
 from ack_compute.tools.purchase import Claim, Policy, Purchase, bind_plan
@@ -38,9 +38,6 @@ from ack_compute.tools.quotes import QuoteBook, QuoteRecord
 from ack_compute.tools.targets import cluster_kind
 
 CLUSTER_NAME = r"^[0-9A-Za-z\u4e00-\u9fa5][0-9A-Za-z\u4e00-\u9fa5-]{0,62}$"
-AUTO_REUSE_PREFIX = "acf-"
-MANAGED_BY = ("ack-compute-mcp/managed-by", "ack-compute-mcp")
-OPERATION_TAG = "ack-compute-mcp/operation"
 OPERATION_KIND = "ensure_cluster"
 DEAD_CLAIM_SECONDS = 60.0
 VIRTUAL_NODE_SELECTOR = "=".join(VIRTUAL_NODE_LABEL)
@@ -272,7 +269,7 @@ class ClusterService:
     def _adopt_if_ours(self, cluster: ClusterInfo) -> bool:
         """A cluster tagged with one of our operations whose create call never reported back (timeout, crash):
         write its id into that operation's intent row, so it counts as created by this server, not as reused."""
-        if cluster.tags.get(MANAGED_BY[0]) != MANAGED_BY[1]:
+        if not is_ours(cluster.tags):
             return False
         operation = cluster.tags.get(OPERATION_TAG)
         for row in self.ownership.all():
@@ -322,7 +319,7 @@ class ClusterService:
 
     def _reuse_any(self, region: str, requested_by: str) -> ClusterOutcome | None:
         listed = self._cloud(lambda: self.cs.list_clusters(region=region))
-        candidates = [c for c in listed if c.name.startswith(AUTO_REUSE_PREFIX) and is_usable(c.state)]
+        candidates = [c for c in listed if c.name.startswith(NAME_PREFIX) and is_usable(c.state)]
         winner, _rejected = self.first_reusable(candidates)
         if winner is None:
             return None
@@ -562,7 +559,7 @@ class ClusterService:
             self.ownership.update(row.resource_id, state="creating", cloud_id=adopted)
             return adopted
         plan = _CLUSTER_PLAN.validate_python(p["plan"])
-        tags = {MANAGED_BY[0]: MANAGED_BY[1], OPERATION_TAG: ctx.operation_id}
+        tags = mark(ctx.operation_id)
         ctx.progress(0.05, "network", "preparing VPC and vSwitch")
         net = prepare_network(
             self.vpcs,

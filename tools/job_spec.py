@@ -13,12 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ack_compute.tools import acs_placement
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.node_pool_spec import POOL_NAME
+from ack_compute.tools.ownership import mark
 from ack_compute.tools.plans import AcsPlan
 from ack_compute.tools.targets import CLUSTER_REF_PATTERN
 
-JOB_PREFIX = "acf-job-"
-MANAGED_BY_LABEL = ("ack-compute-mcp/managed-by", "ack-compute-mcp")
-OPERATION_LABEL = "ack-compute-mcp/operation"
 RUN_LABEL = "ack-compute-mcp/run"
 SCRIPT_MOUNT = "/acf/script"
 CONTAINER = "script"
@@ -193,7 +191,7 @@ def job_manifest(
     placement: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """`placement`: the node selector and tolerations of the node pool the job runs on (node_pool)."""
-    labels = {MANAGED_BY_LABEL[0]: MANAGED_BY_LABEL[1], OPERATION_LABEL: operation_id, RUN_LABEL: job_name}
+    labels = {**mark(operation_id), RUN_LABEL: job_name}
     pod_labels = dict(labels)
     container: dict[str, Any] = {
         "name": CONTAINER,
@@ -235,7 +233,7 @@ def config_map_manifest(request: JobRequest, *, name: str, job_name: str, operat
         "metadata": {
             "name": name,
             "namespace": request.namespace,
-            "labels": {MANAGED_BY_LABEL[0]: MANAGED_BY_LABEL[1], OPERATION_LABEL: operation_id, RUN_LABEL: job_name},
+            "labels": {**mark(operation_id), RUN_LABEL: job_name},
         },
         "data": {SCRIPT_FILES[request.script_type]: request.script},
     }

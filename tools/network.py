@@ -15,10 +15,10 @@ from pydantic import BaseModel
 from ack_compute.cloud.retry import while_token_processing
 from ack_compute.cloud.vpc import VpcInfo, VpcNetworks
 from ack_compute.tools.errors import AckComputeError
-from ack_compute.tools.ownership import NameBusy, OwnedResource, Ownership, ResourceKind
+from ack_compute.tools.ownership import NAME_PREFIX, NameBusy, OwnedResource, Ownership, ResourceKind
 
 T = TypeVar("T")
-VPC_NAME = "acf-vpc"
+VPC_NAME = f"{NAME_PREFIX}vpc"
 VPC_CIDR = "192.168.0.0/16"
 # Where pod and service ranges may come from. CreateCluster (alibabacloud_cs20151215 CreateClusterRequest doc):
 # container_cidr "must be a valid private CIDR block, specifically ... 10.0.0.0/8, 172.16-31.0.0/12-16, and
@@ -142,7 +142,7 @@ def prepare_network(
     else:
         _mark_ready(ownership, operation_id, vpc.vpc_id)
     siblings = vpcs.vswitches(region, vpc.vpc_id)
-    name = f"acf-vsw-{zone}"
+    name = f"{NAME_PREFIX}vsw-{zone}"
     mine = next((s for s in siblings if _owned_by(ownership, operation_id, s.vswitch_id)), None)
     in_zone = [s for s in siblings if s.zone_id == zone and s.available_ips > 0]
     if mine is not None:

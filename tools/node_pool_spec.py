@@ -14,17 +14,13 @@ from pydantic import BaseModel, Field, SecretStr
 from ack_compute.cloud.cs import DataDiskSpec
 from ack_compute.cloud.node_pools import NodePoolConfig, NodePoolInfo, PoolNode, TaintSpec
 from ack_compute.tools.cluster_spec import login_password
-from ack_compute.tools.ensure_cluster import MANAGED_BY
-from ack_compute.tools.ownership import OwnedResource
+from ack_compute.tools.ownership import POOL_OPERATION_TAG, OwnedResource, is_ours, mark
 from ack_compute.tools.plans import NodePoolPlan
 from ack_compute.tools.pricing import Money, money
 
 OPERATION_KIND = "ensure_node_pool"
 # The label every node of a pool this server makes carries, and what run_job's node_pool selects on.
 POOL_LABEL = "ack-compute/pool"
-# The tag naming the operation that made a pool. Not the cluster's OPERATION_TAG: a pool can sit on a cluster another
-# operation (or server) made, and the sandbox reports the cluster's tags among the pool's, so the keys must differ.
-POOL_OPERATION_TAG = "ack-compute-mcp/pool-operation"
 # A Kubernetes pool name is also a label value: lower-case DNS label, short enough for ACK's 63-character names.
 POOL_NAME = r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"
 # ACK node pool states (DescribeClusterNodePoolDetail status.state). aliyun/terraform-provider-alicloud's node pool
@@ -86,9 +82,9 @@ def pool_config(
             for d in plan.data_disks
         ],
         spot_strategy=plan.spot_strategy or "NoSpot",
-        labels={**plan.labels, MANAGED_BY[0]: MANAGED_BY[1], POOL_LABEL: name},
+        labels={**plan.labels, **mark(), POOL_LABEL: name},
         taints=[pool_taint(name)] if gpu else [],
-        tags={MANAGED_BY[0]: MANAGED_BY[1], POOL_OPERATION_TAG: operation_id},
+        tags={**mark(), POOL_OPERATION_TAG: operation_id},
         # The nodes' logon: scaling_group.login_password or key_pair (CreateClusterNodePool, help.aliyun.com/en/ack/
         # ack-managed-and-ack-dedicated/developer-reference/api-cs-2015-12-15-createclusternodepool; the sandbox
         # refuses a pool with neither). A random one, never stored, returned or logged, like the cluster's.
@@ -98,7 +94,7 @@ def pool_config(
 
 def made_by(pool: NodePoolInfo, operation_id: str) -> bool:
     """Whether the cloud's own tags say this server's operation made the pool (labels alone prove nothing)."""
-    return pool.tags.get(MANAGED_BY[0]) == MANAGED_BY[1] and pool.tags.get(POOL_OPERATION_TAG) == operation_id
+    return is_ours(pool.tags) and pool.tags.get(POOL_OPERATION_TAG) == operation_id
 
 
 def placement(pool: NodePoolInfo) -> dict[str, Any]:

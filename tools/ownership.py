@@ -1,11 +1,14 @@
-"""What this server created or reused, row by row: the promise that nothing leaks and nothing foreign
-is touched rests on these rows. An intent row is written before every create call."""
+"""What this server created or reused, row by row, and the mark it puts on what it creates: the promise that
+nothing leaks and nothing foreign is touched rests on these rows and on this one mark. An intent row is written
+before every create call; every cloud resource it creates carries the mark as tags, every Kubernetes object as
+labels (the same keys), and names it gives start with NAME_PREFIX."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -16,6 +19,38 @@ from ack_compute.tools.ledger import Ledger
 
 ResourceKind = Literal["cluster", "vpc", "vswitch", "security_group", "job", "deployment", "service", "node_pool"]
 LIVE = ("intent", "creating", "ready")
+
+# The mark. Cloud tags and Kubernetes labels share these keys (both accept `/` in a key).
+MANAGED_BY = ("ack-compute-mcp/managed-by", "ack-compute-mcp")
+OPERATION_TAG = "ack-compute-mcp/operation"  # the operation that created it: cleanup deletes by this, not by name
+# A node pool names its creating operation under its own key: a pool can sit on a cluster another operation (or
+# someone else) made, and where a cluster's tags are carried onto its pools the keys must not collide.
+POOL_OPERATION_TAG = "ack-compute-mcp/pool-operation"
+# Names this server gives (clusters reuse_any may pick up, the VPC, vSwitches, Jobs) start with this.
+NAME_PREFIX = "acf-"
+JOB_PREFIX = f"{NAME_PREFIX}job-"
+
+
+def mark(operation_id: str | None = None) -> dict[str, str]:
+    """The mark as a tag or label map: managed-by, and the creating operation when there is one."""
+    mark = {MANAGED_BY[0]: MANAGED_BY[1]}
+    if operation_id is not None:
+        mark[OPERATION_TAG] = operation_id
+    return mark
+
+
+def mark_selector() -> str:
+    """The Kubernetes label selector that matches everything carrying the mark."""
+    return "=".join(MANAGED_BY)
+
+
+def is_ours(marks: Mapping[str, str] | None, operation_id: str | None = None) -> bool:
+    """Whether tags or labels carry this server's mark (and, when given, name this operation as the creator).
+    Labels are anyone's to copy: where it matters, callers also compare the ledger's recorded id or uid."""
+    marks = marks or {}
+    if marks.get(MANAGED_BY[0]) != MANAGED_BY[1]:
+        return False
+    return operation_id is None or marks.get(OPERATION_TAG) == operation_id
 
 
 class OwnedResource(BaseModel):

@@ -25,7 +25,6 @@ from ack_compute.tools.job_spec import (
     DEADLINE_GRACE_SECONDS,
     ECI_NAMESPACE_LABEL,
     FAIL_FAST_REASONS,
-    JOB_PREFIX,
     MAX_LOG_READ_BYTES,
     RUN_LABEL,
     TTL_AFTER_FINISHED,
@@ -38,7 +37,7 @@ from ack_compute.tools.job_spec import (
     tail,
 )
 from ack_compute.tools.operations import OperationContext, Operations
-from ack_compute.tools.ownership import Ownership
+from ack_compute.tools.ownership import JOB_PREFIX, Ownership
 from ack_compute.tools.plans import AcsPlan
 from ack_compute.tools.pricing import Pricer
 from ack_compute.tools.purchase import Claim, Policy, Purchase, bind_plan

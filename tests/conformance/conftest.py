@@ -7,12 +7,8 @@ The conformance tests hold those requests and answers to the installed SDKs and 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
@@ -24,21 +20,8 @@ from ack_compute.tools.cleanup import CleanupReport, CleanupRequest
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.job_spec import JobOutcome, JobRequest
 from ack_compute.tools.plans import ClusterPlan, ServerlessPlan
-
-
-def _load(name: str) -> object:
-    """tests/ is not a package (pytest runs with --import-mode=importlib): load a sibling module by path."""
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-recording_proxy = _load("recording_proxy")
-RecordingProxy = recording_proxy.RecordingProxy  # type: ignore[attr-defined]
-Exchange = recording_proxy.Exchange  # type: ignore[attr-defined]
+from tests.conformance.recording_proxy import RecordingProxy
+from tests.helpers.waiting import eventually, settle
 
 PLAN = ClusterPlan(edition="pro", instance_types=["ecs.g7.xlarge"], node_count=1, zone="cn-hangzhou-h", hours=1)
 SERVERLESS = ServerlessPlan(edition="pro", hours=1)
@@ -58,10 +41,7 @@ class Flows:
 
 
 def _finish(runtime: Runtime, operation_id: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    status = runtime.operations.get(operation_id)
-    while not status.done and time.monotonic() < deadline:
-        status = runtime.operations.wait(operation_id, 2)
+    status = settle(runtime, operation_id, timeout)
     assert status.state == "succeeded", (status.stage, status.error)
     return status.result or {}
 
@@ -210,10 +190,10 @@ def driven(flows: Flows, flow_cloud: SandboxCloud, proxy: RecordingProxy) -> lis
     )
     task = ok(lambda: cs.install_cluster_addons(cluster_id, install)).body.task_id
     ok(lambda: cs.describe_task_info(task))
-    deadline = time.monotonic() + 30  # the add-on goes active on the 600x clock
-    while cs.get_cluster_addon_instance(cluster_id, "arms-prometheus").body.state != "active":
-        assert time.monotonic() < deadline, "arms-prometheus never became active"
-        time.sleep(0.1)
+    eventually(  # the add-on goes active on the 600x clock
+        lambda: cs.get_cluster_addon_instance(cluster_id, "arms-prometheus").body.state == "active",
+        what="arms-prometheus to become active",
+    )
     upgrade = cs_m.UpgradeClusterAddonsRequest(
         body=[
             cs_m.UpgradeClusterAddonsRequestBody(

@@ -34,6 +34,7 @@ from ack_compute.sandbox.kube.auth import LIMITED_GROUP, MASTERS_GROUP
 from ack_compute.sandbox.kube.context import EMULATED_VERSION
 from ack_compute.sandbox.kube.pki import Authority, client_certificate_subject
 from ack_compute.sandbox.kubelet import ApiEndpoint
+from tests.helpers.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "kube-control-plane.sh"
@@ -372,14 +373,7 @@ def contract(backend: Backend, peer: Backend | None) -> Contract:
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(interval)
+    return eventually(predicate, timeout, interval)
 
 
 class EventCollector:
@@ -429,6 +423,21 @@ def drop_namespace(backend: Backend, name: str) -> None:
     except ApiException as error:
         if error.status != 404:
             raise
+
+
+class Namespace:
+    """A scratch namespace for one scenario run: `with Namespace(backend, helpers, obs, "prefix") as ns:`."""
+
+    def __init__(self, backend: Any, helpers: Any, obs: Any, prefix: str) -> None:
+        self.backend, self.helpers = backend, helpers
+        self.name = helpers.unique(prefix, obs)
+        helpers.make_namespace(backend, self.name)
+
+    def __enter__(self) -> str:
+        return self.name
+
+    def __exit__(self, *exc: object) -> None:
+        self.helpers.drop_namespace(self.backend, self.name)
 
 
 @pytest.fixture

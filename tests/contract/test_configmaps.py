@@ -7,22 +7,11 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from tests.contract.conftest import Namespace
+
 pytestmark = pytest.mark.contract
 
 ONE_MIB = 1024 * 1024
-
-
-class Namespace:
-    def __init__(self, backend: Any, helpers: Any, obs: Any, prefix: str) -> None:
-        self.backend, self.helpers = backend, helpers
-        self.name = helpers.unique(prefix, obs)
-        helpers.make_namespace(backend, self.name)
-
-    def __enter__(self) -> str:
-        return self.name
-
-    def __exit__(self, *exc: object) -> None:
-        self.helpers.drop_namespace(self.backend, self.name)
 
 
 def config_map(name: str, **fields: Any) -> dict[str, Any]:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,25 +15,13 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from tests.contract.conftest import Namespace
+from tests.helpers.waiting import eventually
+
 pytestmark = pytest.mark.contract
 
 APPS = "/apis/apps/v1/namespaces"
 UID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-class Namespace:
-    """A scratch namespace for one scenario run."""
-
-    def __init__(self, backend: Any, helpers: Any, obs: Any, prefix: str) -> None:
-        self.backend, self.helpers = backend, helpers
-        self.name = helpers.unique(prefix, obs)
-        helpers.make_namespace(backend, self.name)
-
-    def __enter__(self) -> str:
-        return self.name
-
-    def __exit__(self, *exc: object) -> None:
-        self.helpers.drop_namespace(self.backend, self.name)
 
 
 def deployment(name: str = "web", replicas: int | None = 2, image: str = "busybox:1.36", **spec: Any) -> dict[str, Any]:
@@ -57,17 +43,6 @@ def deployment(name: str = "web", replicas: int | None = 2, image: str = "busybo
 
 def apps_api(backend: Any) -> client.AppsV1Api:
     return client.AppsV1Api(backend.admin)
-
-
-def wait(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 def pods_of(helpers: Any, core: Any, ns: str, selector: str) -> list[dict[str, Any]]:
@@ -148,7 +123,7 @@ def roll_out(helpers: Any, backend: Any, ns: str, name: str, replicas: int) -> d
                 mark_ready(core, ns, pod)
         return None
 
-    return wait(complete, timeout=60)
+    return eventually(complete, timeout=60)
 
 
 def replica_sets(helpers: Any, apps: Any, ns: str) -> list[dict[str, Any]]:
@@ -194,7 +169,7 @@ def test_deployment_creates_replica_set_and_pods_and_becomes_available(contract:
             created = helpers.call(apps.create_namespaced_deployment, ns, deployment())
             typed = apps.read_namespaced_deployment("web", ns)
             assert typed.spec.template.spec.containers[0].name == "c"
-            progressing = wait(
+            progressing = eventually(
                 lambda: (
                     (d := helpers.call(apps.read_namespaced_deployment, "web", ns))
                     and settled(d, 2, "ReplicaSetUpdated")
@@ -202,14 +177,14 @@ def test_deployment_creates_replica_set_and_pods_and_becomes_available(contract:
                     and d
                 )
             )
-            rs_before = wait(
+            rs_before = eventually(
                 lambda: (items := replica_sets(helpers, apps, ns)) and items[0]["status"].get("replicas") == 2 and items
             )[0]
             pods = pods_of(helpers, core, ns, "app=web")
             for pod in pods:
                 mark_ready(core, ns, pod)
             available = roll_out(helpers, backend, ns, "web", 2)
-            rs_after = wait(
+            rs_after = eventually(
                 lambda: (
                     (items := replica_sets(helpers, apps, ns))
                     and items[0]["status"].get("availableReplicas") == 2
@@ -280,7 +255,7 @@ def test_rolling_update_scale_and_delete(contract: Any, helpers: Any) -> None:
             assert patched["metadata"]["generation"] == 2
             assert patched["spec"]["template"]["spec"]["containers"][0]["command"] == ["sleep", "3600"]
             rolled = roll_out(helpers, backend, ns, "web", 2)
-            after_rollout = wait(
+            after_rollout = eventually(
                 lambda: (
                     (items := replica_sets(helpers, apps, ns))
                     and len(items) == 2
@@ -292,7 +267,7 @@ def test_rolling_update_scale_and_delete(contract: Any, helpers: Any) -> None:
             images = {p["spec"]["containers"][0]["image"] for p in pods_of(helpers, core, ns, "app=web")}
             scaled_patch = helpers.call(apps.patch_namespaced_deployment, "web", ns, {"spec": {"replicas": 3}})
             scaled = roll_out(helpers, backend, ns, "web", 3)
-            after_scale = wait(
+            after_scale = eventually(
                 lambda: (
                     (items := replica_sets(helpers, apps, ns))
                     and items[1]["status"].get("availableReplicas") == 3
@@ -300,7 +275,7 @@ def test_rolling_update_scale_and_delete(contract: Any, helpers: Any) -> None:
                 )
             )
             deleted = helpers.call(apps.delete_namespaced_deployment, "web", ns, propagation_policy="Background")
-            wait(
+            eventually(
                 lambda: (
                     not helpers.call(apps.list_namespaced_replica_set, ns)["items"]
                     and not helpers.call(core.list_namespaced_pod, ns)["items"]
@@ -357,13 +332,13 @@ def test_replica_set_replaces_pods_and_scales_down_unready_first(contract: Any, 
                 },
             }
             created = helpers.call(apps.create_namespaced_replica_set, ns, body)
-            pods = wait(lambda: len(p := pods_of(helpers, core, ns, "app=cache")) == 2 and p)
+            pods = eventually(lambda: len(p := pods_of(helpers, core, ns, "app=cache")) == 2 and p)
             mark_ready(core, ns, pods[0])
-            wait(
+            eventually(
                 lambda: helpers.call(apps.read_namespaced_replica_set, "cache", ns)["status"].get("readyReplicas") == 1
             )
             core.delete_namespaced_pod(pods[1]["metadata"]["name"], ns)
-            replaced = wait(
+            replaced = eventually(
                 lambda: (
                     len(p := pods_of(helpers, core, ns, "app=cache")) == 2
                     and pods[1]["metadata"]["name"] not in {x["metadata"]["name"] for x in p}
@@ -371,8 +346,8 @@ def test_replica_set_replaces_pods_and_scales_down_unready_first(contract: Any, 
                 )
             )
             helpers.call(apps.patch_namespaced_replica_set, "cache", ns, {"spec": {"replicas": 1}})
-            left = wait(lambda: len(p := pods_of(helpers, core, ns, "app=cache")) == 1 and p)
-            final = wait(
+            left = eventually(lambda: len(p := pods_of(helpers, core, ns, "app=cache")) == 1 and p)
+            final = eventually(
                 lambda: (
                     (rs := helpers.call(apps.read_namespaced_replica_set, "cache", ns))["status"].get("replicas") == 1
                     and rs["status"].get("observedGeneration") == 2
@@ -385,7 +360,7 @@ def test_replica_set_replaces_pods_and_scales_down_unready_first(contract: Any, 
             }
             helpers.call(core.create_namespaced_pod, ns, orphan)
             # The orphan matches the selector: the controller adopts it and, one pod too many, deletes one.
-            adopted = wait(lambda: len(p := pods_of(helpers, core, ns, "app=cache")) == 1 and p)
+            adopted = eventually(lambda: len(p := pods_of(helpers, core, ns, "app=cache")) == 1 and p)
             return {
                 "created": obs(created),
                 "replaced": len(replaced),
@@ -413,7 +388,7 @@ def test_progress_deadline_and_recreate(contract: Any, helpers: Any) -> None:
         apps, core = apps_api(backend), backend.core()
         with Namespace(backend, helpers, obs, "deadline") as ns:
             helpers.call(apps.create_namespaced_deployment, ns, deployment(replicas=1, progressDeadlineSeconds=2))
-            timed_out = wait(
+            timed_out = eventually(
                 lambda: (
                     (d := helpers.call(apps.read_namespaced_deployment, "web", ns))
                     and condition(d, "Progressing").get("reason") == "ProgressDeadlineExceeded"

@@ -14,6 +14,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from tests.contract.conftest import Namespace
+
 pytestmark = pytest.mark.contract
 
 NO_SCHEDULER = "contract-no-scheduler"
@@ -31,19 +33,6 @@ def job(name: str, *, restart: str = "Never", labels: dict[str, str] | None = No
     if labels:
         template["metadata"] = {"labels": labels}
     return {"metadata": {"name": name}, "spec": {**spec, "template": template}}
-
-
-class Namespace:
-    def __init__(self, backend: Any, helpers: Any, obs: Any, prefix: str) -> None:
-        self.backend, self.helpers = backend, helpers
-        self.name = helpers.unique(prefix, obs)
-        helpers.make_namespace(backend, self.name)
-
-    def __enter__(self) -> str:
-        return self.name
-
-    def __exit__(self, *exc: object) -> None:
-        self.helpers.drop_namespace(self.backend, self.name)
 
 
 def batch_api(backend: Any) -> client.BatchV1Api:

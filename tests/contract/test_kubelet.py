@@ -5,13 +5,14 @@ over HTTPS on kube-apiserver). The same kubelet runs on both, so any difference 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
+
+from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.contract
 
@@ -39,14 +40,6 @@ def kubelet_node(kubelets: Callable[[Any], Any], backend: Any, name: str, **labe
         yield kubelet
     finally:
         kubelet.remove_node(name)
-
-
-def wait_for(value: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := value()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-    return found
 
 
 def test_a_registered_node(contract: Any, helpers: Any, kubelets: Any) -> None:
@@ -117,8 +110,8 @@ def test_a_pod_runs_and_its_log_comes_through_the_api(contract: Any, helpers: An
                     pod = helpers.call(core.read_namespaced_pod, name, ns)
                     return pod if pod["status"].get("phase") in ("Succeeded", "Failed") else None
 
-                pinned_done = wait_for(lambda: finished("pinned"))
-                scheduled_done = wait_for(lambda: finished("scheduled"))
+                pinned_done = eventually(lambda: finished("pinned"))
+                scheduled_done = eventually(lambda: finished("scheduled"))
                 logs = {
                     "pinned": core.read_namespaced_pod_log("pinned", ns),
                     "scheduled": core.read_namespaced_pod_log("scheduled", ns, container="c"),
@@ -177,7 +170,7 @@ def test_log_errors(contract: Any, helpers: Any, kubelets: Any) -> None:
                     statuses = helpers.call(core.read_namespaced_pod, "mounting", ns)["status"].get("containerStatuses")
                     return statuses and statuses[0]["state"].get("waiting", {}).get("reason") == "ContainerCreating"
 
-                wait_for(creating)
+                eventually(creating)
                 out: dict[str, Any] = {"unplaced": core.read_namespaced_pod_log("unplaced", ns)}
                 for key, options in {
                     "waiting": {},
@@ -233,7 +226,7 @@ def test_deleting_a_running_pod(contract: Any, helpers: Any, kubelets: Any) -> N
                     pod = helpers.call(core.read_namespaced_pod, "sleeper", ns)
                     return pod if pod["status"].get("phase") == "Running" else None
 
-                started = wait_for(running)
+                started = eventually(running)
                 events = helpers.EventCollector(
                     core.list_namespaced_pod,
                     ns,

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from tests.contract.conftest import Namespace
+
 pytestmark = pytest.mark.contract
 
 
@@ -26,21 +28,6 @@ def pod(name: str, labels: dict[str, str] | None = None, **spec: Any) -> dict[st
 def wait_for_scheduler(helpers: Any, core: Any, name: str, ns: str) -> None:
     """Wait until the scheduler wrote its PodScheduled condition, so later writes cannot race with it."""
     helpers.wait_for(lambda: helpers.call(core.read_namespaced_pod, name, ns)["status"].get("conditions"))
-
-
-class Namespace:
-    """A scratch namespace for one scenario run."""
-
-    def __init__(self, backend: Any, helpers: Any, obs: Any, prefix: str) -> None:
-        self.backend, self.helpers = backend, helpers
-        self.name = helpers.unique(prefix, obs)
-        helpers.make_namespace(backend, self.name)
-
-    def __enter__(self) -> str:
-        return self.name
-
-    def __exit__(self, *exc: object) -> None:
-        self.helpers.drop_namespace(self.backend, self.name)
 
 
 DEFAULTS_CASES = [

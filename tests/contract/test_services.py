@@ -14,26 +14,13 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from tests.contract.conftest import Namespace
+
 pytestmark = pytest.mark.contract
 
 SERVICE_RANGE = ipaddress.ip_network("10.96.0.0/12")
 _IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?:/\d+)?\b")
 _NODE_PORT_VALUE = re.compile(r"\b3\d{4}(?=: provided port)")
-
-
-class Namespace:
-    """A scratch namespace for one scenario run."""
-
-    def __init__(self, backend: Any, helpers: Any, obs: Any, prefix: str) -> None:
-        self.backend, self.helpers = backend, helpers
-        self.name = helpers.unique(prefix, obs)
-        helpers.make_namespace(backend, self.name)
-
-    def __enter__(self) -> str:
-        return self.name
-
-    def __exit__(self, *exc: object) -> None:
-        self.helpers.drop_namespace(self.backend, self.name)
 
 
 def masked(value: Any, key: str = "") -> Any:

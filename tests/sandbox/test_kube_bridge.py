@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from ack_compute.sandbox import planting
 from ack_compute.sandbox.catalog import load_catalog
 from ack_compute.sandbox.kube_bridge import KubeBridge
 from ack_compute.sandbox.state import SandboxState, generate_credentials
+from tests.helpers.waiting import eventually
 
 
 class RecordingCluster:
@@ -82,26 +82,19 @@ def state(hub: RecordingHub) -> Iterator[SandboxState]:
     sandbox.world.clock.scheduler.stop()
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.005)
-
-
 def test_running_cluster_gets_an_api_a_coredns_pod_and_nodes_that_turn_ready(
     state: SandboxState, hub: RecordingHub
 ) -> None:
     cluster_id = planting.plant_cluster(state, "bridge", cluster_state="initial", nodes=2, region_id="cn-shanghai")
     assert hub.get(cluster_id) is None
 
-    wait_until(lambda: hub.get(cluster_id) is not None and len(hub.clusters[cluster_id].nodes) == 2)
+    eventually(lambda: hub.get(cluster_id) is not None and len(hub.clusters[cluster_id].nodes) == 2)
     api = hub.clusters[cluster_id]
     (coredns,) = api.seeded
     image = coredns["spec"]["containers"][0]["image"]
     assert coredns["metadata"]["namespace"] == "kube-system"
     assert image.startswith("registry-cn-shanghai-vpc.ack.aliyuncs.com/acs/coredns:")
-    wait_until(lambda: all(node["ready"] for node in api.nodes.values()))
+    eventually(lambda: all(node["ready"] for node in api.nodes.values()))
     node_events = [(name, ready) for kind, name, ready in hub.log if kind == "node"]
     assert [ready for _, ready in node_events] == [False, False, True, True]
     name, fields = next(iter(api.nodes.items()))
@@ -120,7 +113,7 @@ def test_deletion_removes_the_api(state: SandboxState, hub: RecordingHub) -> Non
 
     cluster = state.world.clusters[cluster_id]
     state.lifecycle.start_deletion(cluster, retained=set(), retain_all=False)
-    wait_until(lambda: ("remove", cluster_id, None) in hub.log)
+    eventually(lambda: ("remove", cluster_id, None) in hub.log)
     assert state.world.clusters[cluster_id].state == "deleted"
 
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -13,6 +12,7 @@ from alibabacloud_vpc20160428 import models as vpc_models
 
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.sandbox.scheduler import Scheduler
+from tests.helpers.waiting import eventually
 
 if TYPE_CHECKING:
     from conftest import Clients
@@ -25,13 +25,6 @@ def _fast_clock(cloud: SandboxCloud) -> Iterator[None]:
     before, cloud.time_scale = cloud.time_scale, 1000.0
     yield
     cloud.time_scale = before
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def test_planted_network_is_visible_through_the_vpc_api(clients: Clients, cloud: SandboxCloud) -> None:
@@ -73,9 +66,9 @@ def test_own_cluster_comes_and_goes_without_touching_a_planted_neighbour(clients
             ],
         )
     ).body
-    wait_until(lambda: cloud.cluster(created.cluster_id).state == "running")
+    eventually(lambda: cloud.cluster(created.cluster_id).state == "running")
     cs.delete_cluster(created.cluster_id, cs_models.DeleteClusterRequest())
-    wait_until(lambda: cloud.cluster(created.cluster_id).state == "deleted")
+    eventually(lambda: cloud.cluster(created.cluster_id).state == "deleted")
 
     after = cloud.cluster(neighbour)
     assert after.model_dump(exclude={"updated"}) == before.model_dump(exclude={"updated"})
@@ -91,9 +84,9 @@ def test_clear_faults_drops_queued_lifecycle_faults(clients: Clients, cloud: San
     cloud.clear_faults()
 
     cluster_id = cloud.plant_cluster("after-clear", state="initial", nodes=1)
-    wait_until(lambda: all(node.ready for node in cloud.cluster(cluster_id).nodes) and cloud.cluster(cluster_id).nodes)
+    eventually(lambda: all(node.ready for node in cloud.cluster(cluster_id).nodes) and cloud.cluster(cluster_id).nodes)
     clients.cs().delete_cluster(cluster_id, cs_models.DeleteClusterRequest())
-    wait_until(lambda: cloud.cluster(cluster_id).state == "deleted")
+    eventually(lambda: cloud.cluster(cluster_id).state == "deleted")
 
 
 def test_time_scale_must_be_positive(cloud: SandboxCloud) -> None:

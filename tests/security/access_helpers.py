@@ -1,6 +1,6 @@
 """Shared by tests/security/test_access_attacks.py: real server processes on an in-process sandbox cloud.
 
-Loaded by path (the suite imports with --import-mode=importlib, so test folders are not packages). It reuses the
+Imported as tests.security.access_helpers (pyproject's pythonpath). It reuses the
 launcher of tests/server/conftest.py for `serve --http` and the crash driver of tests/tools/crash_driver.py; what is
 here is only what those do not offer: a kubeconfig with production-like contexts, a tokens file, clients, and a
 reader for the crash driver's event lines.
@@ -8,7 +8,6 @@ reader for the crash driver's event lines.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import queue
@@ -20,7 +19,6 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from types import ModuleType
 from typing import Any, TextIO
 
 import httpx2
@@ -32,20 +30,6 @@ from mcp.client.streamable_http import streamable_http_client
 TESTS = Path(__file__).resolve().parents[1]
 SERVE = [sys.executable, "-m", "ack_compute.server", "serve"]
 CRASH_DRIVER = TESTS / "tools" / "crash_driver.py"
-
-
-def load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = sys.modules.get(name)
-    if module is None:
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up there
-        spec.loader.exec_module(module)
-    return module
-
-
-LAUNCHER = load("security_http_launcher", TESTS / "server" / "conftest.py")  # serving_http, free_port
 
 
 def text_of(result: types.CallToolResult) -> str:
@@ -150,11 +134,3 @@ class Driver:
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self._log.close()
-
-
-def wait_for(what: str, check: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-    return value

@@ -6,12 +6,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import importlib.util
 import json
 import os
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any, TextIO
 
 import httpx2
@@ -26,19 +24,6 @@ from ack_compute.server.settings import Settings
 from ack_compute.tools.ledger import Ledger
 
 SERVE = [sys.executable, "-m", "ack_compute.server", "serve"]
-
-
-def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = sys.modules.get(name) or importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
-
-
-# The one launcher for `serve --http` (tests/server/conftest.py), loaded by path: test folders are not packages.
-launcher = _load("ack_compute_tests_http_launcher", Path(__file__).parents[1] / "server" / "conftest.py")
 
 
 def declining(seen: list[str]):  # type: ignore[no-untyped-def]

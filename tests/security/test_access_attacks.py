@@ -14,11 +14,9 @@ Every refusal is checked word for word as the agent sees it, and checked to have
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import stat
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -34,14 +32,9 @@ from ack_compute.cloud.config import StaticCredentials
 from ack_compute.sandbox import Fault, SandboxCloud
 from ack_compute.server.runtime import Runtime
 from ack_compute.server.settings import Settings
-
-# The suite imports with --import-mode=importlib (test folders are not packages): the helpers load by path.
-_spec = importlib.util.spec_from_file_location("access_helpers", Path(__file__).with_name("access_helpers.py"))
-assert _spec is not None and _spec.loader is not None
-helpers: Any = sys.modules.get("access_helpers") or importlib.util.module_from_spec(_spec)
-if "access_helpers" not in sys.modules:
-    sys.modules["access_helpers"] = helpers
-    _spec.loader.exec_module(helpers)
+from tests.helpers.waiting import eventually, operation_view
+from tests.security import access_helpers as helpers
+from tests.server import conftest as launcher  # the one `serve --http` launcher
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -181,7 +174,7 @@ async def test_http_contexts_per_caller(sky: Sky) -> None:
         ],
     )
     env = {**os.environ, **sky.env("http-contexts", allowed_contexts="dev,staging", http_tokens_file=str(tokens))}
-    with helpers.LAUNCHER.serving_http([], env, sky.root / "http-contexts.log") as server:
+    with launcher.serving_http([], env, sky.root / "http-contexts.log") as server:
         async with helpers.connected(helpers.over_http(server.url, BOB)) as bob:
             bob_dev = await run(bob, "context:dev", "echo")
         async with helpers.connected(helpers.over_http(server.url, ALICE)) as alice:
@@ -233,7 +226,7 @@ async def test_read_only_restart_after_kill_creates_nothing(sky: Sky, fast_clock
     driver = helpers.Driver([*args, "--plan", json.dumps({"kind": "cluster", **PLAN})], driver_env, sky.root / "d.log")
     try:
         op = driver.event("cluster")["operation_id"]
-        helpers.wait_for("the held DescribeVpcs", lambda: cloud.counts().get("DescribeVpcs", 0) >= 1)
+        eventually(lambda: cloud.counts().get("DescribeVpcs", 0) >= 1, what="the held DescribeVpcs")
         driver.sigkill()
     finally:
         driver.close()
@@ -264,14 +257,8 @@ async def test_read_only_restart_after_kill_creates_nothing(sky: Sky, fast_clock
     # The same state dir under a full server: the operation was resumable all along, and now it resumes.
     with (sky.root / "full.log").open("w") as errlog:
         async with helpers.connected(helpers.stdio(sky.env("crashed"), errlog)) as client:
-            deadline = time.monotonic() + 90
-            while True:
-                polled = await client.call_tool("get_operation", {"operation_id": op, "wait_seconds": 20})
-                state_now = (polled.structured_content or {}).get("state")
-                outcome = (polled.structured_content or {}).get("outcome")
-                if state_now != "running" or time.monotonic() > deadline:
-                    break
-    assert state_now == "done" and outcome == "succeeded", polled.content
+            view = await operation_view(client.call_tool, op)
+    assert view.get("state") == "done" and view.get("outcome") == "succeeded", view
     assert all(cloud.counts().get(a) for a in creates)
 
 

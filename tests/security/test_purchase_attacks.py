@@ -10,9 +10,7 @@ sandbox: each is refused with nothing billed, and the refusal says what an agent
 
 from __future__ import annotations
 
-import importlib.util
 import secrets
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,29 +21,19 @@ from kubernetes import client as kube
 
 from ack_compute.sandbox import Fault, SandboxCloud
 from ack_compute.tools.plans import ClusterPlan, normalise, plan_digest
-
-
-def _helpers() -> Any:
-    """tests/security/purchase_helpers.py, loaded by path (test folders are not packages under importlib mode)."""
-    name = "ack_compute_tests_purchase_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("purchase_helpers.py"))
-        assert spec and spec.loader
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-h = _helpers()
-call, declining, env_for, forge = h.call, h.declining, h.env_for, h.forge
-launcher, live_rows, observer, over_http, quote_outcome = (
-    h.launcher,
-    h.live_rows,
-    h.observer,
-    h.over_http,
-    h.quote_outcome,
+from tests.security.purchase_helpers import (
+    call,
+    declining,
+    env_for,
+    forge,
+    live_rows,
+    observer,
+    over_http,
+    quote_outcome,
+    stdio,
+    tokens_file,
 )
-stdio, tokens_file = h.stdio, h.tokens_file
+from tests.server import conftest as launcher  # the one `serve --http` launcher
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 ACS_SHANGHAI = {"kind": "acs", "region": "cn-shanghai", "vcpu": 1, "memory_gib": 2, "hours": 1}

@@ -28,10 +28,8 @@ R9 run_job and deploy_acs wrote into kube-system (a Service named for an add-on 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import secrets
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,30 +39,18 @@ import yaml
 from kubernetes import client as kube
 
 from ack_compute.sandbox import SandboxCloud
-
-
-def _helpers() -> Any:
-    """tests/security/purchase_helpers.py, loaded by path (test folders are not packages under importlib mode)."""
-    name = "ack_compute_tests_purchase_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("purchase_helpers.py"))
-        assert spec and spec.loader
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-h = _helpers()
-access = h._load("access_helpers", Path(__file__).with_name("access_helpers.py"))
-launcher, over_http, tokens_file = h.launcher, h.over_http, h.tokens_file
-call, env_for, live_rows, observer, quote_outcome, stdio = (
-    h.call,
-    h.env_for,
-    h.live_rows,
-    h.observer,
-    h.quote_outcome,
-    h.stdio,
+from tests.security import access_helpers as access
+from tests.security.purchase_helpers import (
+    call,
+    env_for,
+    live_rows,
+    observer,
+    over_http,
+    quote_outcome,
+    stdio,
+    tokens_file,
 )
+from tests.server import conftest as launcher  # the one `serve --http` launcher
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 ACS = {"kind": "acs", "vcpu": 1, "memory_gib": 2, "hours": 1}

@@ -12,6 +12,7 @@ from mcp import Client, types
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.app import build_server
 from ack_compute.server.runtime import Runtime
+from tests.helpers.waiting import operation_view
 
 pytestmark = pytest.mark.anyio
 PLAN: dict[str, Any] = {
@@ -86,12 +87,7 @@ async def test_short_wait_hands_back_an_operation_to_follow(
         )
         out = started.structured_content or {}
         assert out["status"] == "creating" and out["operation_id"]
-        view: dict[str, Any] = {}
-        for _ in range(10):
-            polled = await client.call_tool("get_operation", {"operation_id": out["operation_id"], "wait_seconds": 10})
-            view = polled.structured_content or {}
-            if view["state"] != "running":
-                break
+        view = await operation_view(client.call_tool, out["operation_id"])
         unknown = await client.call_tool("get_operation", {"operation_id": "op-nope", "wait_seconds": 0})
     assert view["state"] == "done" and view["outcome"] == "succeeded", view
     assert view["result"]["cluster_id"] and view["progress"] == 1

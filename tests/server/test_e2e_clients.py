@@ -29,6 +29,7 @@ from mcp import Client, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 
 from ack_compute.sandbox import Fault, SandboxCloud
+from tests.helpers.waiting import operation_view
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -342,13 +343,7 @@ async def test_cancelled_call_keeps_the_session_and_the_operation(e2e: Stack, mo
         rows = [r for r in await e2e.ledger(client) if r["kind"] == "cluster" and r["name"] == name]
         assert len(rows) == 1 and rows[0]["state"] != "deleted", rows
         operation_id = rows[0]["operation_id"]
-        view: dict[str, Any] = {}
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            polled = await e2e.call(client, "get_operation", {"operation_id": operation_id, "wait_seconds": 20})
-            view = polled.structured_content or {}
-            if view.get("state") != "running":
-                break
+        view = await operation_view(lambda tool, args: e2e.call(client, tool, args), operation_id)
         assert view["state"] == "done" and view["outcome"] == "succeeded", view
         cluster_id = view["result"]["cluster_id"]
         assert e2e.cloud.cluster(cluster_id).state == "running"

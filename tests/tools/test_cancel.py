@@ -20,6 +20,7 @@ from ack_compute.tools.job_spec import JobRequest
 from ack_compute.tools.ledger import Ledger
 from ack_compute.tools.operations import Operations, OperationStatus, view
 from ack_compute.tools.plans import ClusterPlan
+from tests.helpers.waiting import eventually, settle
 
 PLAN = ClusterPlan(edition="pro", instance_types=["ecs.g7.xlarge"], node_count=1, zone="cn-hangzhou-h", hours=1)
 
@@ -40,10 +41,7 @@ def quote(runtime: Runtime) -> str:
 
 
 def finish(runtime: Runtime, operation_id: str, timeout: float = 60) -> OperationStatus:
-    deadline = time.monotonic() + timeout
-    status = runtime.operations.get(operation_id)
-    while not status.done and time.monotonic() < deadline:
-        status = runtime.operations.wait(operation_id, 2)
+    status = settle(runtime, operation_id, timeout)
     assert status.done, status
     return status
 
@@ -65,9 +63,7 @@ def test_a_create_cancelled_before_the_cluster_exists_cleans_up_its_network(
     world.inject("CreateVpc", Fault.delay(1.0))
     started = runtime.clusters.ensure("acf-cancel-early", plan=PLAN, quote_token=quote(runtime))
     assert started.operation_id
-    deadline = time.monotonic() + 10
-    while "CreateVpc" not in world.counts() and time.monotonic() < deadline:  # cancel while its VPC is made
-        time.sleep(0.02)
+    eventually(lambda: "CreateVpc" in world.counts(), timeout=10)  # cancel while its VPC is made
     out = canceller(runtime).cancel(started.operation_id)
     assert out.status == "cancelled" and out.left == [], out
     assert "CreateCluster" not in world.counts() and world.clusters() == []
@@ -84,9 +80,7 @@ def test_a_create_cancelled_after_the_cloud_has_the_cluster_leaves_it_with_the_c
     world.time_scale = 30  # the control plane takes about 12 s: cancel while the cluster is initial
     started = runtime.clusters.ensure("acf-cancel-late", plan=PLAN, quote_token=quote(runtime))
     assert started.operation_id
-    deadline = time.monotonic() + 20
-    while not world.clusters() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    eventually(world.clusters, timeout=20)
     (cluster,) = world.clusters()
     out = canceller(runtime).cancel(started.operation_id)
     assert out.status == "cancelled" and out.cleanup_operation_id is None, out
@@ -104,9 +98,7 @@ def test_a_running_job_is_deleted_and_reads_cancelled(runtime: Runtime, world: S
     cluster = world.plant_cluster("acf-cancel-job", nodes=1)
     started = runtime.jobs.start(JobRequest(cluster=cluster, script="echo started\nsleep 30\necho never\n"))
     assert started.operation_id
-    deadline = time.monotonic() + 20
-    while runtime.operations.get(started.operation_id).stage != "Running" and time.monotonic() < deadline:
-        time.sleep(0.1)
+    eventually(lambda: runtime.operations.get(started.operation_id).stage == "Running", timeout=20)
     began = time.monotonic()
     out = canceller(runtime).cancel(started.operation_id)
     assert time.monotonic() - began < 15, "the watch stops at the Job's deletion, not at its deadline"

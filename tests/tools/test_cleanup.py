@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
@@ -11,11 +10,12 @@ from kubernetes import client
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools.cleanup import CleanupReport, CleanupRequest
-from ack_compute.tools.ensure_cluster import MANAGED_BY, OPERATION_TAG
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.identity import Caller, acting_as
 from ack_compute.tools.job_spec import JobRequest
+from ack_compute.tools.ownership import MANAGED_BY, OPERATION_TAG
 from ack_compute.tools.plans import ClusterPlan
+from tests.helpers.waiting import settle
 
 PLAN = ClusterPlan(instance_types=["ecs.g7.xlarge"], node_count=1, zone="cn-hangzhou-h", hours=1)
 
@@ -26,10 +26,7 @@ def runtime(world: SandboxCloud, runtime_on: Callable[..., Runtime]) -> Runtime:
 
 
 def finish(runtime: Runtime, operation_id: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    status = runtime.operations.get(operation_id)
-    while not status.done and time.monotonic() < deadline:
-        status = runtime.operations.wait(operation_id, 2)
+    status = settle(runtime, operation_id, timeout)
     assert status.state == "succeeded", (status.stage, status.error)
     return status.result or {}
 

@@ -5,7 +5,6 @@ ranges of their own, and the sandbox's CreateCluster refuses any overlap as ACK 
 from __future__ import annotations
 
 import ipaddress
-import time
 from collections.abc import Callable
 from itertools import combinations
 
@@ -18,6 +17,7 @@ from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.network import VPC_NAME, cluster_cidrs
 from ack_compute.tools.operations import OperationStatus
 from ack_compute.tools.plans import ClusterPlan
+from tests.helpers.waiting import settle
 
 PLAN = ClusterPlan(instance_types=["ecs.g7.xlarge"], node_count=1, zone="cn-hangzhou-h", hours=1)
 PRIVATE = [ipaddress.ip_network(b) for b in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
@@ -31,11 +31,7 @@ def runtime(world: SandboxCloud, runtime_on: Callable[..., Runtime]) -> Runtime:
 def create(runtime: Runtime, name: str) -> OperationStatus:
     est = estimate_cost(PLAN, default_region="cn-hangzhou", pricer=runtime.pricer, quotes=runtime.quotes)
     outcome = runtime.clusters.ensure(name, plan=PLAN, quote_token=est.quote_token)
-    deadline = time.monotonic() + 60
-    status = runtime.operations.get(outcome.operation_id or "")
-    while not status.done and time.monotonic() < deadline:
-        status = runtime.operations.wait(outcome.operation_id or "", 2)
-    return status
+    return settle(runtime, outcome.operation_id or "")
 
 
 def test_fifty_clusters_share_one_vpc(runtime: Runtime, world: SandboxCloud) -> None:

@@ -5,7 +5,6 @@ state means to the product). A name stays taken by every cluster that is not del
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.operations import OperationStatus
 from ack_compute.tools.plans import ClusterPlan
+from tests.helpers.waiting import eventually, settle
 
 PLAN = ClusterPlan(instance_types=["ecs.g7.xlarge"], node_count=1, zone="cn-hangzhou-h", hours=1)
 FUTURE = "hibernating"  # a state ACK does not have today
@@ -40,10 +40,7 @@ def quote(runtime: Runtime) -> str:
 
 
 def finish(runtime: Runtime, operation_id: str, timeout: float = 60) -> OperationStatus:
-    deadline = time.monotonic() + timeout
-    status = runtime.operations.get(operation_id)
-    while not status.done and time.monotonic() < deadline:
-        status = runtime.operations.wait(operation_id, 2)
+    status = settle(runtime, operation_id, timeout)
     assert status.done, f"operation still {status.stage}: {status.message}"
     return status
 
@@ -81,9 +78,7 @@ def test_the_sandbox_reaches_every_state(world: SandboxCloud) -> None:
 def test_a_maintenance_phase_ends_running_by_itself(world: SandboxCloud) -> None:
     cluster_id = world.plant_cluster("acf-upg", state="upgrading", nodes=1)
     assert world.cluster(cluster_id).state == "upgrading"
-    deadline = time.monotonic() + 10
-    while world.cluster(cluster_id).state != "running" and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(lambda: world.cluster(cluster_id).state == "running", timeout=10)
     assert world.cluster(cluster_id).state == "running"
 
 

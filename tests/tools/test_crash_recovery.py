@@ -29,14 +29,14 @@ from ack_compute.cloud.kube_workloads import KubeWorkloads
 from ack_compute.sandbox import Fault, SandboxCloud
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools.cleanup import CleanupReport, CleanupRequest
-from ack_compute.tools.ensure_cluster import MANAGED_BY, OPERATION_TAG
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.job_spec import RUN_LABEL, JobOutcome
 from ack_compute.tools.node_pool_spec import POOL_OPERATION_TAG
 from ack_compute.tools.operations import OperationStatus
-from ack_compute.tools.ownership import OwnedResource
+from ack_compute.tools.ownership import MANAGED_BY, OPERATION_TAG, OwnedResource
 from ack_compute.tools.plans import ClusterPlan
+from tests.helpers.waiting import eventually, settle
 
 pytestmark = pytest.mark.slow
 
@@ -54,23 +54,8 @@ FOREIGN_JOB = "acf-job-not-ours"
 # -- helpers -------------------------------------------------------------------------------------------------
 
 
-def wait_for(what: str, check: Callable[[], T], timeout: float = 30.0, interval: float = 0.05) -> T:
-    """Poll `check` until it returns something truthy; fail with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
-
-
 def finish(runtime: Runtime, operation_id: str, timeout: float = 60.0) -> OperationStatus:
-    deadline = time.monotonic() + timeout
-    status = runtime.operations.get(operation_id)
-    while not status.done and time.monotonic() < deadline:
-        status = runtime.operations.wait(operation_id, 2)
+    status = settle(runtime, operation_id, timeout)
     assert status.done, f"operation {operation_id} still {status.stage}: {status.message}"
     return status
 
@@ -285,7 +270,7 @@ def test_killed_while_create_cluster_is_in_flight(crash: Crash, restart: str) ->
     server = crash.spawn("create")
     op = server.event("cluster")["operation_id"]
     observer = crash.runtime()
-    wait_for("CreateCluster to reach the cloud", lambda: world.counts().get("CreateCluster", 0) >= 1)
+    eventually(lambda: world.counts().get("CreateCluster", 0) >= 1, what="CreateCluster to reach the cloud")
     held_since = time.monotonic()
     row = row_of(observer, "cluster")
     assert row is not None and (row.state, row.cloud_id) == ("intent", None) and row.client_token
@@ -296,7 +281,7 @@ def test_killed_while_create_cluster_is_in_flight(crash: Crash, restart: str) ->
 
     if restart == "after_the_held_call_lands":
         # The call did reach the cloud: the cluster exists, the dead server never learnt its id.
-        (landed,) = wait_for("the held CreateCluster to land", lambda: ours(world), timeout=hold + 10)
+        (landed,) = eventually(lambda: ours(world), timeout=hold + 10, what="the held CreateCluster to land")
         assert tags_of(landed)[OPERATION_TAG] == op
         assert row_of(observer, "cluster").cloud_id is None  # type: ignore[union-attr]
     restarted = crash.runtime()
@@ -339,7 +324,7 @@ def test_killed_while_the_cluster_is_initial_and_serve_resumes(crash: Crash, tmp
             return row.cloud_id
         return None
 
-    cluster_id = wait_for("the cluster to exist in state initial, its id recorded", recorded_and_initial)
+    cluster_id = eventually(recorded_and_initial, what="the cluster to exist in state initial, its id recorded")
     server.sigkill()
     assert world.cluster(cluster_id).state == "initial", "the kill landed before the cluster ran"
     assert row_of(observer, "cluster").state == "creating"  # type: ignore[union-attr]
@@ -361,11 +346,11 @@ def test_killed_while_the_cluster_is_initial_and_serve_resumes(crash: Crash, tmp
             stderr=log,
         )
         try:
-            status = wait_for(
-                "the restarted server to finish the create",
+            status = eventually(
                 lambda: (s := observer.operations.get(op)).done and s,
                 timeout=60,
                 interval=0.2,
+                what="the restarted server to finish the create",
             )
             assert serve.poll() is None, "serve keeps serving"
         finally:
@@ -407,19 +392,19 @@ def test_killed_while_nodes_join(crash: Crash) -> None:
         watching = status.stage == "nodes" and "registered" in status.message
         return found[0].cluster_id if joined and watching else None
 
-    cluster_id = wait_for("nodes registered but not Ready, the server watching them", waiting_on_nodes)
+    cluster_id = eventually(waiting_on_nodes, what="nodes registered but not Ready, the server watching them")
     server.sigkill()
     assert observer.operations.get(op).state == "running"
 
     restarted = crash.runtime()
     resumed_at = time.time()
     assert_no_other_resumes(restarted, clusters=[op], jobs=[])
-    wait_for(
-        "the resumed operation to watch the nodes again",
+    eventually(
         lambda: (
             (s := restarted.operations.get(op)).updated_at.timestamp() >= resumed_at
             and "0/2 nodes Ready (2 registered)" in s.message
         ),
+        what="the resumed operation to watch the nodes again",
     )
     assert restarted.operations.get(op).state == "running"
     world.set_nodes_ready(cluster_id)
@@ -442,12 +427,12 @@ def test_killed_while_initial_and_the_cluster_turns_unavailable_meanwhile(crash:
     server = crash.spawn("create")
     op = server.event("cluster")["operation_id"]
     observer = crash.runtime()
-    cluster_id = wait_for(
-        "the cluster to exist, its id recorded",
+    cluster_id = eventually(
         lambda: (row := row_of(observer, "cluster")) is not None and row.cloud_id,
+        what="the cluster to exist, its id recorded",
     )
     server.sigkill()
-    wait_for("the cluster to run", lambda: world.cluster(cluster_id).state == "running", timeout=30)
+    eventually(lambda: world.cluster(cluster_id).state == "running", timeout=30, what="the cluster to run")
     world.set_cluster_state(cluster_id, "unavailable")
 
     restarted = crash.runtime()
@@ -483,12 +468,12 @@ def test_killed_while_a_job_runs(crash: Crash) -> None:
     access = observer.targets.access(observer.targets.resolve(cluster_id))
     try:
         workloads = KubeWorkloads(access)
-        wait_for(
-            "the job's pod to run, the server watching it",
+        eventually(
             lambda: (
                 any(p.phase == "Running" for p in workloads.pods("default", f"{RUN_LABEL}={job_name}"))
                 and observer.operations.get(job_op).stage == "Running"
             ),
+            what="the job's pod to run, the server watching it",
         )
         server.sigkill()
         assert workloads.read_job("default", job_name) is not None
@@ -522,16 +507,16 @@ def test_killed_while_a_network_create_is_in_flight(crash: Crash, action: str, k
     server = crash.spawn("create")
     op = server.event("cluster")["operation_id"]
     observer = crash.runtime()
-    wait_for(f"{action} to reach the cloud", lambda: world.counts().get(action, 0) >= 1)
+    eventually(lambda: world.counts().get(action, 0) >= 1, what=f"{action} to reach the cloud")
     row = row_of(observer, kind)
     assert row is not None and (row.state, row.cloud_id) == ("intent", None) and row.client_token
     server.sigkill()
 
     listing = world.vpcs if kind == "vpc" else world.vswitches
-    (landed,) = wait_for(
-        f"the held {action} to land",
+    (landed,) = eventually(
         lambda: [r for r in listing() if not r.planted and r.status == "Available"],
         timeout=hold + 10,
+        what=f"the held {action} to land",
     )
     assert tags_of(landed)[OPERATION_TAG] == op
     restarted = crash.runtime()

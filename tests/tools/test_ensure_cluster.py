@@ -12,12 +12,13 @@ import pytest
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools.cluster_spec import create_spec
-from ack_compute.tools.ensure_cluster import MANAGED_BY, OPERATION_TAG
 from ack_compute.tools.errors import AckComputeError, QuoteRefused
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.operations import OperationStatus
+from ack_compute.tools.ownership import MANAGED_BY, OPERATION_TAG
 from ack_compute.tools.plans import ClusterPlan, ServerlessPlan, normalise
 from ack_compute.tools.purchase import NO_ELICITATION
+from tests.helpers.waiting import settle
 
 PLAN = ClusterPlan(edition="pro", instance_types=["ecs.g7.xlarge"], node_count=2, zone="cn-hangzhou-h", hours=2)
 
@@ -34,10 +35,7 @@ def quote(runtime: Runtime, plan: ClusterPlan | ServerlessPlan = PLAN) -> str:
 
 
 def finish(runtime: Runtime, operation_id: str, timeout: float = 60) -> OperationStatus:
-    deadline = time.monotonic() + timeout
-    status = runtime.operations.get(operation_id)
-    while not status.done and time.monotonic() < deadline:
-        status = runtime.operations.wait(operation_id, 2)
+    status = settle(runtime, operation_id, timeout)
     assert status.done, f"operation still {status.stage}: {status.message}"
     return status
 

@@ -3,43 +3,27 @@ up), the ledger stays consistent, and after cleanup nothing this server created 
 someone else (an acf- cluster with a Job and a ConfigMap in it, an acf- cluster whose tags claim to be ours, a VPC)
 is untouched.
 
-The scenarios live in bench/fault_matrix.py, which prints the same matrix as a table. Each runs once per session in
-a sandbox of its own (clock 600x faster, like the `world` fixture); the tests below read what it recorded.
+The scenarios live in the fault_matrix package next to this file; bench/fault_matrix.py prints them as a table.
+Each runs once per session in a sandbox of its own (clock 600x faster, like the `world` fixture); the tests below
+read what it recorded.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-
-def _load_scenarios() -> ModuleType:
-    path = Path(__file__).resolve().parents[2] / "bench" / "fault_matrix.py"
-    spec = importlib.util.spec_from_file_location("ack_compute_fault_matrix", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
-
-
-fm = _load_scenarios()
-fms = sys.modules["ack_compute_fault_matrix_states"]  # loaded by fault_matrix itself
+from tests.tools.fault_matrix import states as fms
+from tests.tools.fault_matrix.scenarios import SCENARIOS, run_isolated
+from tests.tools.fault_matrix.stage import FOREIGN_JOB, HOST, LOOKALIKE, Outcome
 
 
 def fm_transient_codes() -> frozenset[str]:
     from ack_compute.cloud.retry import TRANSIENT_CODES
 
     return TRANSIENT_CODES
-
-
-Outcome = Any  # fm.Outcome; the module is loaded from a path, so its types are not importable names
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +34,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Outcome
     def get(key: str) -> Outcome:
         if key not in done:
             try:
-                done[key] = fm.run_isolated(key, tmp_path_factory.mktemp(key))
+                done[key] = run_isolated(key, tmp_path_factory.mktemp(key))
             except Exception as exc:  # re-raised for every test of this scenario
                 done[key] = exc
         found = done[key]
@@ -68,7 +52,7 @@ def cleanup_items(report: Any) -> list[tuple[str, str, str]]:
 # -- every scenario: nothing of ours left, nothing foreign touched, the ledger consistent ----------------------
 
 
-@pytest.mark.parametrize("key", list(fm.SCENARIOS))
+@pytest.mark.parametrize("key", list(SCENARIOS))
 def test_cleanup_leaves_nothing_this_server_created(outcome: Callable[[str], Outcome], key: str) -> None:
     o = outcome(key)
     assert o.ours_left == [], [cleanup_items(c) for c in o.cleanups]
@@ -76,16 +60,16 @@ def test_cleanup_leaves_nothing_this_server_created(outcome: Callable[[str], Out
     assert len(o.cleanups) <= 2, "one pass, or two when the fault blocked the first"
 
 
-@pytest.mark.parametrize("key", list(fm.SCENARIOS))
+@pytest.mark.parametrize("key", list(SCENARIOS))
 def test_nothing_someone_else_made_is_touched(outcome: Callable[[str], Outcome], key: str) -> None:
     o = outcome(key)
     planted = [
-        f"({fm.HOST})",
-        f"({fm.LOOKALIKE})",
+        f"({HOST})",
+        f"({LOOKALIKE})",
         "(acf-vpc-theirs)",
         "(acf-vsw-theirs)",
-        f"Job {fm.FOREIGN_JOB} in",
-        f"ConfigMap {fm.FOREIGN_JOB}-script in",
+        f"Job {FOREIGN_JOB} in",
+        f"ConfigMap {FOREIGN_JOB}-script in",
     ]
     assert all(any(p in f for f in o.foreign) for p in planted), o.foreign
     assert o.foreign_touched == []
@@ -93,7 +77,7 @@ def test_nothing_someone_else_made_is_touched(outcome: Callable[[str], Outcome],
 
 @pytest.mark.parametrize(
     "key",
-    [k for k in fm.SCENARIOS],
+    [k for k in SCENARIOS],
 )
 def test_the_ledger_stays_consistent(outcome: Callable[[str], Outcome], key: str) -> None:
     assert outcome(key).ledger_problems == []

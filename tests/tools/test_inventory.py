@@ -14,6 +14,7 @@ from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.identity import Caller, acting_as
 from ack_compute.tools.inventory import Inventories
 from ack_compute.tools.plans import ClusterPlan
+from tests.helpers.waiting import eventually, settle
 
 PLAN = ClusterPlan(edition="pro", instance_types=["ecs.g7.xlarge"], node_count=1, zone="cn-hangzhou-h", hours=3)
 ALICE = Caller(subject="alice", admin=False)
@@ -41,9 +42,7 @@ def test_a_created_cluster_is_listed_with_its_quoted_price_and_cost_so_far(
         est = estimate_cost(PLAN, default_region="cn-hangzhou", pricer=runtime.pricer, quotes=runtime.quotes)
         started = runtime.clusters.ensure("acf-inventory", plan=PLAN, quote_token=est.quote_token)
         assert started.operation_id
-        deadline = time.monotonic() + 60
-        while runtime.operations.get(started.operation_id).state == "running" and time.monotonic() < deadline:
-            runtime.operations.wait(started.operation_id, 2)
+        settle(runtime, started.operation_id)
         listed = inventories(runtime, hours_later=2).list()
     (cluster,) = world.clusters()
     rows = {r.kind: r for r in listed.resources}
@@ -68,9 +67,7 @@ def test_a_created_cluster_is_listed_with_its_quoted_price_and_cost_so_far(
 
     # Deleted behind the server's back: the cloud decides, so it is no longer listed (only with include_gone).
     runtime.cs.delete_cluster(cluster.cluster_id)  # as if from the console: the ledger still says ready
-    deadline = time.monotonic() + 30
-    while world.cluster(cluster.cluster_id).state != "deleted" and time.monotonic() < deadline:
-        time.sleep(0.1)
+    eventually(lambda: world.cluster(cluster.cluster_id).state == "deleted")
     with acting_as(ALICE):
         assert "cluster" not in {r.kind for r in inventories(runtime).list().resources}
         (gone,) = [

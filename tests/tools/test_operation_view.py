@@ -16,6 +16,7 @@ from ack_compute.tools.job_logs import JobLogs
 from ack_compute.tools.job_spec import JobRequest
 from ack_compute.tools.operations import OperationView, view
 from ack_compute.tools.plans import ClusterPlan
+from tests.helpers.waiting import eventually
 
 PLAN = ClusterPlan(edition="pro", instance_types=["ecs.g7.xlarge"], node_count=1, zone="cn-hangzhou-h", hours=1)
 
@@ -97,12 +98,12 @@ def test_another_caller_follows_from_the_start(runtime: Runtime, world: SandboxC
         started = runtime.jobs.start(JobRequest(cluster=cluster, script="echo one\necho two\nsleep 5\n"))
     assert started.operation_id
     logs = JobLogs(runtime.targets, runtime.ledger)
-    first: str | None = None
-    deadline = time.monotonic() + 20
-    while first is None and time.monotonic() < deadline:
+
+    def first_lines() -> str | None:
         with acting_as(admin):
-            first = logs.new_lines(runtime.operations.get(started.operation_id))
-        time.sleep(0.2)
+            return logs.new_lines(runtime.operations.get(started.operation_id))
+
+    first = eventually(first_lines, timeout=20, interval=0.2)
     assert first == "one\ntwo\n"
     with acting_as(admin):
         assert logs.new_lines(runtime.operations.get(started.operation_id)) is None, "nothing new since"

@@ -18,6 +18,7 @@ from ack_compute.tools.errors import AckComputeError, QuoteRefused
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.job_spec import JobOutcome, JobRequest
 from ack_compute.tools.plans import AcsPlan, normalise
+from tests.helpers.waiting import settle
 
 
 @pytest.fixture
@@ -33,10 +34,7 @@ def cluster(world: SandboxCloud) -> str:
 def run(runtime: Runtime, timeout: float = 60, **fields: Any) -> JobOutcome:
     started = runtime.jobs.start(JobRequest.model_validate(fields))
     assert started.status == "running" and started.operation_id, started
-    deadline = time.monotonic() + timeout
-    status = runtime.operations.get(started.operation_id)
-    while not status.done and time.monotonic() < deadline:
-        status = runtime.operations.wait(started.operation_id, 2)
+    status = settle(runtime, started.operation_id, timeout)
     assert status.state == "succeeded", (status.stage, status.error)
     return JobOutcome.model_validate(status.result)
 

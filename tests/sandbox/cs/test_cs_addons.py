@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ from ack_compute.sandbox import SandboxCloud, planting
 from ack_compute.sandbox.catalog import load_catalog
 from ack_compute.sandbox.kube_bridge import KubeBridge
 from ack_compute.sandbox.state import SandboxState, generate_credentials
+from tests.helpers.waiting import eventually
 
 if TYPE_CHECKING:
     pass
@@ -46,13 +46,6 @@ def network(cloud: SandboxCloud) -> tuple[str, list[str]]:
         cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-i", cidr_block="192.168.11.0/24"),
         cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-j", cidr_block="192.168.12.0/24"),
     ]
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def error_of(call: Callable[[], object]) -> tuple[int, str, str]:
@@ -131,7 +124,7 @@ def test_created_cluster_has_the_default_addons_and_the_requested_ones(
     early = listed(cs, cluster_id)
     assert DEFAULTS | {"flannel", "arms-prometheus"} == set(early)
     assert {addon_state for _, addon_state in early.values()} == {"initial"}
-    wait_until(lambda: state(cs, cluster_id) == "running")
+    eventually(lambda: state(cs, cluster_id) == "running")
     addons = listed(cs, cluster_id)
     assert set(addons) == set(early) and {addon_state for _, addon_state in addons.values()} == {"active"}
     detail = cs.describe_cluster_detail(cluster_id).body
@@ -176,7 +169,7 @@ def test_ack_virtual_node_at_creation_gives_one_virtual_node_per_zone(
     cluster_id = create(cs, network, addons=[cs_models.Addon(name=VIRTUAL_NODE)])
     assert cloud.cluster(cluster_id).virtual_nodes == []
 
-    wait_until(lambda: state(cs, cluster_id) == "running")
+    eventually(lambda: state(cs, cluster_id) == "running")
     assert listed(cs, cluster_id)[VIRTUAL_NODE] == (CURRENT_VIRTUAL_NODE, "active")
     assert cloud.cluster(cluster_id).virtual_nodes == ["virtual-kubelet-cn-hangzhou-i", "virtual-kubelet-cn-hangzhou-j"]
     assert cs.describe_cluster_detail(cluster_id).body.size == 1  # virtual nodes are not ECS nodes
@@ -186,7 +179,7 @@ def test_install_is_a_task_after_which_the_addon_is_active_and_virtual_nodes_app
     cs: CsClient, cloud: SandboxCloud, network: tuple[str, list[str]]
 ) -> None:
     cluster_id = create(cs, network)
-    wait_until(lambda: state(cs, cluster_id) == "running")
+    eventually(lambda: state(cs, cluster_id) == "running")
     assert VIRTUAL_NODE not in listed(cs, cluster_id)
 
     reply = install(cs, cluster_id, (VIRTUAL_NODE, "v2.13.0"), ("nginx-ingress-controller", "v1.12.1-aliyun.1"))
@@ -196,7 +189,7 @@ def test_install_is_a_task_after_which_the_addon_is_active_and_virtual_nodes_app
     started = cs.describe_task_info(reply.body.task_id).body
     assert (started.state, started.task_type, started.target.id) == ("running", "cluster_addon_install", cluster_id)
     assert cloud.cluster(cluster_id).virtual_nodes == []
-    wait_until(lambda: task_state(cs, reply.body.task_id) == "success")
+    eventually(lambda: task_state(cs, reply.body.task_id) == "success")
     addons = listed(cs, cluster_id)
     assert addons[VIRTUAL_NODE] == ("v2.13.0", "active")
     assert addons["nginx-ingress-controller"] == ("v1.12.1-aliyun.1", "active")
@@ -207,16 +200,14 @@ def test_install_is_a_task_after_which_the_addon_is_active_and_virtual_nodes_app
 def test_installed_virtual_nodes_are_visible_through_the_kubeconfig(
     cs: CsClient, cloud: SandboxCloud, network: tuple[str, list[str]]
 ) -> None:
-    if not cloud.kube_available:
-        pytest.skip("the sandbox's Kubernetes API is not available")
     cluster_id = create(cs, network)
-    wait_until(lambda: state(cs, cluster_id) == "running")
+    eventually(lambda: state(cs, cluster_id) == "running")
     assert not any(name.startswith("virtual-kubelet-") for name in node_names(cs, cluster_id))
 
     task_id = install(cs, cluster_id, (VIRTUAL_NODE, CURRENT_VIRTUAL_NODE)).body.task_id
-    wait_until(lambda: task_state(cs, task_id) == "success")
+    eventually(lambda: task_state(cs, task_id) == "success")
     wanted = {"virtual-kubelet-cn-hangzhou-i", "virtual-kubelet-cn-hangzhou-j"}
-    wait_until(lambda: wanted <= node_names(cs, cluster_id))
+    eventually(lambda: wanted <= node_names(cs, cluster_id))
     cloud.set_addon(cluster_id, VIRTUAL_NODE, None)
     assert not wanted & node_names(cs, cluster_id)
 
@@ -225,7 +216,7 @@ def test_install_refuses_bad_bodies_and_changes_nothing(
     cs: CsClient, cloud: SandboxCloud, network: tuple[str, list[str]]
 ) -> None:
     cluster_id = create(cs, network)
-    wait_until(lambda: state(cs, cluster_id) == "running")
+    eventually(lambda: state(cs, cluster_id) == "running")
     before, tasks = listed(cs, cluster_id), len(cloud.tasks())
 
     cases: list[tuple[tuple[tuple[str, str | None], ...], str]] = [
@@ -299,7 +290,7 @@ def test_upgrade_moves_an_old_addon_forward(cs: CsClient, cloud: SandboxCloud) -
     assert reply.cluster_id == cluster_id and reply.task_id.startswith("T-")
     assert listed(cs, cluster_id)[VIRTUAL_NODE] == ("v2.11.0", "upgrading")
     assert cs.describe_task_info(reply.task_id).body.task_type == "cluster_addon_upgrade"
-    wait_until(lambda: task_state(cs, reply.task_id) == "success")
+    eventually(lambda: task_state(cs, reply.task_id) == "success")
     assert listed(cs, cluster_id)[VIRTUAL_NODE] == (CURRENT_VIRTUAL_NODE, "active")
 
 
@@ -331,7 +322,7 @@ def test_the_bridge_is_told_to_register_and_remove_virtual_nodes() -> None:
         later = planting.plant_cluster(sandbox, "bridge-later", cluster_state="initial", nodes=0)
         sandbox.lifecycle.set_addon(later, VIRTUAL_NODE, CURRENT_VIRTUAL_NODE)
         assert len(bridge.calls) == 2  # nothing registers before the cluster runs
-        wait_until(lambda: len(bridge.calls) == 3)
+        eventually(lambda: len(bridge.calls) == 3)
         assert bridge.calls[2][:2] == ("upsert", later)
     finally:
         sandbox.world.clock.scheduler.stop()

@@ -23,6 +23,7 @@ from kubernetes.client.rest import ApiException
 
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.sandbox.cs.responses.kubeconfig import ACCOUNT_ID
+from tests.helpers.waiting import eventually
 
 REGION = "cn-hangzhou"
 SCALE = 1000.0
@@ -33,19 +34,6 @@ def _fast_clock(cloud: SandboxCloud) -> Iterator[None]:
     before, cloud.time_scale = cloud.time_scale, SCALE
     yield
     cloud.time_scale = before
-
-
-@pytest.fixture
-def kube(cloud: SandboxCloud) -> None:
-    if not cloud.kube_available:
-        pytest.skip("the sandbox's Kubernetes API (ack_compute.sandbox.kube) is not available")
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 def kubeconfig(
@@ -120,11 +108,10 @@ def test_only_running_clusters_have_kubeconfigs(cs: CsClient, cloud: SandboxClou
     assert error_of(lambda: kubeconfig(cs, "c" + "f" * 32)) == (404, "ErrorClusterNotFound")
 
 
-@pytest.mark.usefixtures("kube")
 def test_created_cluster_serves_ready_nodes_and_coredns(cs: CsClient, cloud: SandboxCloud) -> None:
     cluster_id = created_cluster(cs, cloud)
     assert error_of(lambda: kubeconfig(cs, cluster_id)) == (400, "ErrorClusterState")
-    wait_until(lambda: cs.describe_cluster_detail(cluster_id).body.state == "running")
+    eventually(lambda: cs.describe_cluster_detail(cluster_id).body.state == "running")
 
     core = k8s.CoreV1Api(api_client(kubeconfig(cs, cluster_id, minutes=60).config))
 
@@ -133,7 +120,7 @@ def test_created_cluster_serves_ready_nodes_and_coredns(cs: CsClient, cloud: San
         ready = [n for n in nodes if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
         return ready if len(ready) == 2 else []
 
-    wait_until(lambda: bool(ready_nodes()))
+    eventually(lambda: bool(ready_nodes()))
     pool_id = cloud.cluster(cluster_id).nodepools[0].nodepool_id
     for node in ready_nodes():
         labels = node.metadata.labels
@@ -149,7 +136,6 @@ def test_created_cluster_serves_ready_nodes_and_coredns(cs: CsClient, cloud: San
     assert any(image.startswith(f"registry-{REGION}-vpc.ack.aliyuncs.com/acs/coredns:") for image in images)
 
 
-@pytest.mark.usefixtures("kube")
 def test_certificate_is_refused_after_the_temporary_duration(cs: CsClient, cloud: SandboxCloud) -> None:
     cluster_id = cloud.plant_cluster("kubeconfig-expires", nodes=1)
     cloud.time_scale = 900.0  # 15 minutes of cloud time pass in one real second
@@ -164,7 +150,6 @@ def test_certificate_is_refused_after_the_temporary_duration(cs: CsClient, cloud
         cloud.time_scale = SCALE
 
 
-@pytest.mark.usefixtures("kube")
 def test_limited_kubeconfig_may_not_create_jobs(cs: CsClient, cloud: SandboxCloud) -> None:
     cluster_id = cloud.plant_cluster("kubeconfig-limited", nodes=1, limited_rbac=True)
 
@@ -185,7 +170,6 @@ def test_limited_kubeconfig_may_not_create_jobs(cs: CsClient, cloud: SandboxClou
     assert may_create_jobs() is True
 
 
-@pytest.mark.usefixtures("kube")
 def test_unresponsive_cluster_api_hangs(cs: CsClient, cloud: SandboxCloud) -> None:
     cluster_id = cloud.plant_cluster("kubeconfig-hangs", nodes=1, unresponsive=True)
     core = k8s.CoreV1Api(api_client(kubeconfig(cs, cluster_id, minutes=60).config))
@@ -219,11 +203,10 @@ def test_kubeconfig_user_is_a_client_certificate_from_the_clusters_ca(cs: CsClie
     ]
     # Valid for the scaled hour, not years.
     assert certificate.not_valid_after_utc <= before + timedelta(seconds=3600 / SCALE + 3)
-    if cloud.kube_available:
-        cluster = yaml.safe_load(config_text)["clusters"][0]["cluster"]
-        ca = x509.load_pem_x509_certificate(base64.b64decode(cluster["certificate-authority-data"]))
-        certificate.verify_directly_issued_by(ca)
-        assert cluster["server"].startswith("https://")
+    cluster = yaml.safe_load(config_text)["clusters"][0]["cluster"]
+    ca = x509.load_pem_x509_certificate(base64.b64decode(cluster["certificate-authority-data"]))
+    certificate.verify_directly_issued_by(ca)
+    assert cluster["server"].startswith("https://")
 
 
 def core_of(config_text: str) -> k8s.CoreV1Api:
@@ -243,7 +226,6 @@ def with_user(config_text: str, other_text: str) -> str:
     return yaml.safe_dump(document)
 
 
-@pytest.mark.usefixtures("kube")
 def test_certificate_from_another_clusters_ca_gets_401(cs: CsClient, cloud: SandboxCloud) -> None:
     one = cloud.plant_cluster("kubeconfig-ca-one", nodes=1)
     other = cloud.plant_cluster("kubeconfig-ca-two", nodes=1)
@@ -253,7 +235,6 @@ def test_certificate_from_another_clusters_ca_gets_401(cs: CsClient, cloud: Sand
     assert status_of(core_of(foreign).list_node) == 401
 
 
-@pytest.mark.usefixtures("kube")
 def test_revoked_certificates_get_401_and_new_ones_work(cs: CsClient, cloud: SandboxCloud) -> None:
     cluster_id = cloud.plant_cluster("kubeconfig-revoked", nodes=1)
     other_id = cloud.plant_cluster("kubeconfig-kept", nodes=1)
@@ -268,7 +249,6 @@ def test_revoked_certificates_get_401_and_new_ones_work(cs: CsClient, cloud: San
     assert error_of(lambda: cs.revoke_k8s_cluster_kube_config("c" + "e" * 32)) == (404, "ErrorClusterNotFound")
 
 
-@pytest.mark.usefixtures("kube")
 def test_public_kubeconfig_of_a_cluster_without_public_endpoint_reaches_nothing(
     cs: CsClient, cloud: SandboxCloud
 ) -> None:

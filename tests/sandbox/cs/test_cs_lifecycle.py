@@ -14,6 +14,7 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_vpc20160428 import models as vpc_models
 
 from ack_compute.sandbox import SandboxCloud
+from tests.helpers.waiting import eventually
 
 if TYPE_CHECKING:
     from conftest import Clients
@@ -33,13 +34,6 @@ def _fast_clock(cloud: SandboxCloud) -> Iterator[None]:
 def network(cloud: SandboxCloud) -> tuple[str, str]:
     vpc_id = cloud.plant_vpc("lifecycle", cidr_block="192.168.0.0/16")
     return vpc_id, cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-i", cidr_block="192.168.7.0/24")
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def create(
@@ -113,7 +107,7 @@ def test_creation_runs_through_its_stages_to_running(
     assert (started.state, started.task_type, started.target.id) == ("running", "cluster_create", created.cluster_id)
     assert started.current_stage and started.stages[-1].state == "running"
 
-    wait_until(lambda: state(cs, created.cluster_id) == "running")
+    eventually(lambda: state(cs, created.cluster_id) == "running")
     finished = task(cs, created.task_id)
     assert finished.state == "success" and finished.error is None
     assert [stage.state for stage in finished.stages] == ["success"] * 3
@@ -125,7 +119,7 @@ def test_nodes_boot_ready_named_like_ack_nodes_in_their_vswitch(
     cs: CsClient, cloud: SandboxCloud, clients: Clients, network: tuple[str, str]
 ) -> None:
     created = create(cs, network, nodes=3)
-    wait_until(
+    eventually(
         lambda: (
             len(cloud.cluster(created.cluster_id).nodes) == 3  # all() of no nodes yet would be vacuously true
             and all(node.ready for node in cloud.cluster(created.cluster_id).nodes)
@@ -161,7 +155,7 @@ def test_stalled_nodes_join_but_stay_not_ready_until_released(
 ) -> None:
     cloud.stall_next_cluster_nodes()
     created = create(cs, network)
-    wait_until(lambda: state(cs, created.cluster_id) == "running")
+    eventually(lambda: state(cs, created.cluster_id) == "running")
     time.sleep(300 / SCALE)
 
     nodes = cloud.cluster(created.cluster_id).nodes
@@ -180,7 +174,7 @@ def test_injected_creation_failure_ends_failed_with_the_task_error(
     cloud.fail_next_cluster_creation("QuotaExceeded.Node", "the node quota of the account is exhausted")
     created = create(cs, network)
 
-    wait_until(lambda: state(cs, created.cluster_id) == "failed")
+    eventually(lambda: state(cs, created.cluster_id) == "failed")
     failed = task(cs, created.task_id)
     assert failed.state == "fail"
     assert (failed.error.code, failed.error.message) == (
@@ -190,14 +184,14 @@ def test_injected_creation_failure_ends_failed_with_the_task_error(
     assert failed.stages[-1].state == "failed"
     assert cloud.cluster(created.cluster_id).nodes == []
     second = create(cs, network, name="acf-after-failure", container_cidr="172.30.0.0/16", service_cidr="172.29.0.0/20")
-    wait_until(lambda: state(cs, second.cluster_id) == "running")
+    eventually(lambda: state(cs, second.cluster_id) == "running")
 
 
 def test_deletion_releases_what_ack_created_and_leaves_the_network(
     cs: CsClient, cloud: SandboxCloud, clients: Clients, network: tuple[str, str]
 ) -> None:
     created = create(cs, network)
-    wait_until(lambda: state(cs, created.cluster_id) == "running")
+    eventually(lambda: state(cs, created.cluster_id) == "running")
     group_id = cloud.cluster(created.cluster_id).security_group_id
     (group,) = [g for g in cloud.security_groups() if g.security_group_id == group_id]
     assert (group.security_group_type, group.created_by_cluster) == ("enterprise", created.cluster_id)
@@ -207,7 +201,7 @@ def test_deletion_releases_what_ack_created_and_leaves_the_network(
     assert deleted.status_code == 202
     assert (deleted.body.cluster_id, deleted.body.task_id.startswith("T-")) == (created.cluster_id, True)
     assert state(cs, created.cluster_id) == "deleting"
-    wait_until(lambda: cloud.cluster(created.cluster_id).state == "deleted")
+    eventually(lambda: cloud.cluster(created.cluster_id).state == "deleted")
 
     assert task(cs, deleted.body.task_id).state == "success"
     assert created.cluster_id not in {
@@ -216,7 +210,7 @@ def test_deletion_releases_what_ack_created_and_leaves_the_network(
             "cn-hangzhou", cs_models.DescribeClustersForRegionRequest(page_size=100)
         ).body.clusters
     }
-    wait_until(lambda: not_found(cs, created.cluster_id))
+    eventually(lambda: not_found(cs, created.cluster_id))
     record = cloud.cluster(created.cluster_id)
     assert record.deleted is not None and all(node.deleted is not None for node in record.nodes)
     assert [g.deleted is not None for g in cloud.security_groups() if g.security_group_id == group_id] == [True]
@@ -247,17 +241,17 @@ def test_retained_security_group_survives_the_cluster(
     cs: CsClient, cloud: SandboxCloud, network: tuple[str, str]
 ) -> None:
     created = create(cs, network)
-    wait_until(lambda: state(cs, created.cluster_id) == "running")
+    eventually(lambda: state(cs, created.cluster_id) == "running")
     group_id = cloud.cluster(created.cluster_id).security_group_id
 
     cs.delete_cluster(created.cluster_id, cs_models.DeleteClusterRequest(retain_resources=[group_id]))
-    wait_until(lambda: cloud.cluster(created.cluster_id).state == "deleted")
+    eventually(lambda: cloud.cluster(created.cluster_id).state == "deleted")
     assert [g.deleted for g in cloud.security_groups() if g.security_group_id == group_id] == [None]
 
 
 def test_deletion_protection_refuses_deletion(cs: CsClient, cloud: SandboxCloud, network: tuple[str, str]) -> None:
     created = create(cs, network, deletion_protection=True)
-    wait_until(lambda: state(cs, created.cluster_id) == "running")
+    eventually(lambda: state(cs, created.cluster_id) == "running")
 
     delete = cs_models.DeleteClusterRequest()
     assert error_of(lambda: cs.delete_cluster(created.cluster_id, delete)) == (400, "ErrorClusterDeletionProtection")
@@ -267,17 +261,17 @@ def test_deletion_protection_refuses_deletion(cs: CsClient, cloud: SandboxCloud,
 
 def test_injected_deletion_failure_then_retry(cs: CsClient, cloud: SandboxCloud, network: tuple[str, str]) -> None:
     created = create(cs, network)
-    wait_until(lambda: state(cs, created.cluster_id) == "running")
+    eventually(lambda: state(cs, created.cluster_id) == "running")
     cloud.fail_next_cluster_deletion("ErrorDeleteSLB", "failed to release the API server load balancer")
 
     first = cs.delete_cluster(created.cluster_id, cs_models.DeleteClusterRequest()).body
-    wait_until(lambda: state(cs, created.cluster_id) == "delete_failed")
+    eventually(lambda: state(cs, created.cluster_id) == "delete_failed")
     assert (task(cs, first.task_id).state, task(cs, first.task_id).error.code) == ("fail", "ErrorDeleteSLB")
     assert len(cloud.cluster(created.cluster_id).live_nodes()) == 2
 
     second = cs.delete_cluster(created.cluster_id, cs_models.DeleteClusterRequest()).body
     assert second.task_id != first.task_id
-    wait_until(lambda: cloud.cluster(created.cluster_id).state == "deleted")
+    eventually(lambda: cloud.cluster(created.cluster_id).state == "deleted")
 
 
 def test_cluster_still_being_created_can_be_deleted(
@@ -287,7 +281,7 @@ def test_cluster_still_being_created_can_be_deleted(
     deletion = cs.delete_cluster(created.cluster_id, cs_models.DeleteClusterRequest()).body
 
     assert task(cs, created.task_id).state == "fail"
-    wait_until(lambda: cloud.cluster(created.cluster_id).state == "deleted")
+    eventually(lambda: cloud.cluster(created.cluster_id).state == "deleted")
     assert task(cs, deletion.task_id).state == "success" and cloud.cluster(created.cluster_id).nodes == []
 
 
@@ -297,7 +291,7 @@ def test_node_pool_added_to_a_running_cluster(cs: CsClient, cloud: SandboxCloud,
         nodepool_info=cs_models.CreateClusterNodePoolRequestNodepoolInfo(name="gpu")
     )
     assert error_of(lambda: cs.create_cluster_node_pool(created.cluster_id, early)) == (400, "ErrorClusterState")
-    wait_until(lambda: state(cs, created.cluster_id) == "running")
+    eventually(lambda: state(cs, created.cluster_id) == "running")
 
     request = cs_models.CreateClusterNodePoolRequest(
         nodepool_info=cs_models.CreateClusterNodePoolRequestNodepoolInfo(name="batch"),
@@ -311,7 +305,7 @@ def test_node_pool_added_to_a_running_cluster(cs: CsClient, cloud: SandboxCloud,
     )
     added = cs.create_cluster_node_pool(created.cluster_id, request).body
     assert added.nodepool_id.startswith("np") and task(cs, added.task_id).state == "running"
-    wait_until(lambda: task(cs, added.task_id).state == "success")
+    eventually(lambda: task(cs, added.task_id).state == "success")
 
     pools = cs.describe_cluster_node_pools(
         created.cluster_id, cs_models.DescribeClusterNodePoolsRequest(nodepool_name="batch")
@@ -325,7 +319,7 @@ def test_node_pool_added_to_a_running_cluster(cs: CsClient, cloud: SandboxCloud,
 
 def test_serverless_cluster_has_no_nodes(cs: CsClient, cloud: SandboxCloud, network: tuple[str, str]) -> None:
     created = create(cs, network, profile="Serverless", nodepools=None, container_cidr=None)
-    wait_until(lambda: state(cs, created.cluster_id) == "running")
+    eventually(lambda: state(cs, created.cluster_id) == "running")
 
     detail = cs.describe_cluster_detail(created.cluster_id).body
     assert (detail.profile, detail.size) == ("Serverless", 0)

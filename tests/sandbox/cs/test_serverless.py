@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +14,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from ack_compute.sandbox import SandboxCloud
+from tests.helpers.waiting import eventually
 
 if TYPE_CHECKING:
     pass
@@ -38,13 +38,6 @@ def network(cloud: SandboxCloud) -> tuple[str, list[str]]:
         cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-h", cidr_block="10.1.0.0/24"),
         cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-k", cidr_block="10.2.0.0/24"),
     ]
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def serverless_request(network: tuple[str, list[str]], **overrides: Any) -> cs_models.CreateClusterRequest:
@@ -90,7 +83,7 @@ def test_serverless_cluster_runs_with_virtual_nodes_and_no_node_pools(
     cluster_id = created.cluster_id
 
     assert created.task_id.startswith("T-") and cloud.cluster(cluster_id).virtual_nodes == []
-    wait_until(lambda: state(cs, cluster_id) == "running")
+    eventually(lambda: state(cs, cluster_id) == "running")
     detail = cs.describe_cluster_detail(cluster_id).body
     assert (detail.cluster_type, detail.profile, detail.cluster_spec, detail.size) == (
         "ManagedKubernetes",
@@ -115,10 +108,8 @@ def test_serverless_cluster_runs_with_virtual_nodes_and_no_node_pools(
 def test_serverless_virtual_nodes_are_visible_through_the_kubeconfig(
     cs: CsClient, cloud: SandboxCloud, network: tuple[str, list[str]]
 ) -> None:
-    if not cloud.kube_available:
-        pytest.skip("the sandbox's Kubernetes API is not available")
     cluster_id = cs.create_cluster(serverless_request(network, name="acf-serverless-kube")).body.cluster_id
-    wait_until(lambda: state(cs, cluster_id) == "running")
+    eventually(lambda: state(cs, cluster_id) == "running")
 
     request = cs_models.DescribeClusterUserKubeconfigRequest(private_ip_address=True)
     text = cs.describe_cluster_user_kubeconfig(cluster_id, request).body.config
@@ -126,7 +117,7 @@ def test_serverless_virtual_nodes_are_visible_through_the_kubeconfig(
     k8s_config.load_kube_config_from_dict(yaml.safe_load(text), client_configuration=configuration)
     with k8s.ApiClient(configuration) as api:
         core = k8s.CoreV1Api(api)
-        wait_until(lambda: {n.metadata.name for n in core.list_node().items} >= set(VIRTUAL_NODES))
+        eventually(lambda: {n.metadata.name for n in core.list_node().items} >= set(VIRTUAL_NODES))
         node = core.read_node(VIRTUAL_NODES[0])
     assert node.metadata.labels["type"] == "virtual-kubelet"
     assert node.metadata.labels["topology.kubernetes.io/zone"] == "cn-hangzhou-h"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from kubernetes import client, config
 
 from ack_compute.sandbox.kube import KubeCluster, KubeHub
 from ack_compute.sandbox.kubelet import Kubelet
+from tests.helpers.waiting import eventually
 
 NODE = "cn-hangzhou.192.168.0.10"
 # Back-offs (10 s, 20 s, ... for restarts and pulls) pass 20x faster; processes and deadlines run in real time.
@@ -79,20 +79,14 @@ class Setup:
         return json.loads(self.core.read_namespaced_pod(name, self.namespace, _preload_content=False).data)
 
     def wait(self, name: str, check: Callable[[dict[str, Any]], Any], timeout: float = 15.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
+        def matched() -> dict[str, Any] | None:
             pod = self.pod(name)
-            if check(pod):
-                return pod
-            assert time.monotonic() < deadline, f"pod {name} never matched; last status: {pod.get('status')}"
-            time.sleep(0.05)
+            return pod if check(pod) else None
+
+        return eventually(matched, timeout, what=f"pod {name} to match")
 
     def wait_for(self, value: Callable[[], Any], timeout: float = 15.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while not (found := value()):
-            assert time.monotonic() < deadline, "condition not met in time"
-            time.sleep(0.05)
-        return found
+        return eventually(value, timeout)
 
     def wait_phase(self, name: str, *phases: str, timeout: float = 15.0) -> dict[str, Any]:
         return self.wait(name, lambda pod: pod["status"].get("phase") in phases, timeout)

@@ -15,6 +15,7 @@ from kubernetes.client.exceptions import ApiException
 
 from ack_compute.sandbox.kubelet import LogServer
 from ack_compute.sandbox.kubelet.logs import ContainerLog, LogOptions, rfc3339_nano
+from tests.helpers.waiting import eventually
 
 if TYPE_CHECKING:
     from conftest import Setup
@@ -174,7 +175,4 @@ def test_a_follower_that_leaves_frees_its_request(setup: Setup) -> None:
     with httpx.stream("GET", url) as response:
         assert b"serves nothing here" in next(response.iter_raw())
         assert serving() == before + 1
-    deadline = time.monotonic() + 5
-    while serving() > before:
-        assert time.monotonic() < deadline, "the kubelet kept serving a reader that left"
-        time.sleep(0.05)
+    eventually(lambda: serving() <= before, timeout=5, what="the kubelet to stop serving a reader that left")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
+
+from tests.helpers.waiting import eventually
 
 if TYPE_CHECKING:
     from conftest import Setup
@@ -19,14 +20,6 @@ TOLERATE = [{"key": "virtual-kubelet.io/provider", "operator": "Exists", "effect
 
 def node(setup: Setup, name: str) -> dict[str, Any]:
     return json.loads(setup.core.read_node(name, _preload_content=False).data)
-
-
-def wait_until(check: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-    return found
 
 
 def test_a_worker_node_is_registered_ready(setup: Setup) -> None:
@@ -75,7 +68,7 @@ def test_removing_a_node_removes_its_pods(setup: Setup) -> None:
             return error.status == 404
         return False
 
-    wait_until(pod_gone)
+    eventually(pod_gone)
     assert setup.kubelet.nodes == []
 
 

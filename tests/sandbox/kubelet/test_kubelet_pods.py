@@ -16,6 +16,8 @@ import pytest
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
+from tests.helpers.waiting import eventually
+
 if TYPE_CHECKING:
     from conftest import Setup
 
@@ -55,13 +57,6 @@ def pid_gone(pid: int) -> bool:
     except ProcessLookupError:
         return True
     return False
-
-
-def wait_until(check: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_a_failing_command_reports_its_exit_code_phases_and_log(setup: Setup) -> None:
@@ -229,14 +224,14 @@ def test_the_active_deadline_kills_the_pod(setup: Setup) -> None:
     assert pod["status"]["reason"] == "DeadlineExceeded"
     assert pod["status"]["message"] == "Pod was active on the node longer than the specified deadline"
     assert container_status(pod)["state"]["terminated"]["exitCode"] == 137
-    wait_until(lambda: pid_gone(pid))
+    eventually(lambda: pid_gone(pid))
 
 
 def test_deleting_a_pod_kills_its_process_and_removes_it(setup: Setup) -> None:
     setup.run("doomed", restart="Always", command=["sh", "-c", "echo $$$$; exec sleep 60"])
     pid = setup.wait_for(lambda: logged_pid(setup, "doomed"))
     setup.core.delete_namespaced_pod("doomed", "default")
-    wait_until(lambda: pid_gone(pid))
+    eventually(lambda: pid_gone(pid))
 
     def removed() -> bool:
         try:
@@ -245,7 +240,7 @@ def test_deleting_a_pod_kills_its_process_and_removes_it(setup: Setup) -> None:
             return error.status == 404
         return False
 
-    wait_until(removed)
+    eventually(removed)
 
 
 def test_a_long_running_image_without_a_command_keeps_running(setup: Setup) -> None:
@@ -386,7 +381,7 @@ def test_stopping_kills_processes_and_leaves_no_threads(make_setup: Any) -> None
     setup.run("sleeper", restart="Always", command=["sh", "-c", "echo $$$$; exec sleep 60"])
     pid = setup.wait_for(lambda: logged_pid(setup, "sleeper"))
     setup.kubelet.stop()
-    assert pid_gone(pid) or (wait_until(lambda: pid_gone(pid), 2) is None)
+    assert pid_gone(pid) or (eventually(lambda: pid_gone(pid), 2) is None)
     left = [t.name for t in set(threading.enumerate()) - before]
     assert not left, left
 

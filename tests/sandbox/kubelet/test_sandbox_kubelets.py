@@ -14,6 +14,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from ack_compute.sandbox import SandboxCloud
+from tests.helpers.waiting import eventually
 
 if TYPE_CHECKING:
     from conftest import Clients
@@ -34,14 +35,6 @@ def core_for(clients: Clients, cloud: SandboxCloud, cluster_id: str) -> k8s.Core
     configuration = k8s.Configuration()
     k8s_config.load_kube_config_from_dict(yaml.safe_load(text), client_configuration=configuration)
     return k8s.CoreV1Api(k8s.ApiClient(configuration))
-
-
-def wait_for(value: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := value()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-    return found
 
 
 def finished(core: k8s.CoreV1Api, name: str) -> Callable[[], Any]:
@@ -65,11 +58,11 @@ def test_a_planted_cluster_runs_pods_on_its_nodes(clients: Clients, cloud: Sandb
     core = core_for(clients, cloud, cluster_id)
     (node,) = core.list_node().items
     assert node.status.daemon_endpoints.kubelet_endpoint.port > 0
-    coredns = wait_for(lambda: [p for p in core.list_namespaced_pod("kube-system").items if p.status.pod_ip])
+    coredns = eventually(lambda: [p for p in core.list_namespaced_pod("kube-system").items if p.status.pod_ip])
     assert coredns[0].spec.node_name == node.metadata.name and coredns[0].status.phase == "Running"
     image = coredns[0].spec.containers[0].image.rsplit("/", 1)[0] + "/busybox:1.36"  # the in-cluster registry
     core.create_namespaced_pod("default", pod("hello", image, ["sh", "-c", "echo hello from $HOSTNAME"]))
-    assert wait_for(finished(core, "hello")).status.phase == "Succeeded"
+    assert eventually(finished(core, "hello")).status.phase == "Succeeded"
     assert core.read_namespaced_pod_log("hello", "default") == "hello from hello\n"
 
 
@@ -81,13 +74,13 @@ def test_stalled_nodes_hold_pods_until_they_turn_ready(clients: Clients, cloud: 
     time.sleep(0.3)
     assert core.read_namespaced_pod("held", "default").status.phase == "Pending"
     cloud.set_nodes_ready(cluster_id)
-    assert wait_for(finished(core, "held")).status.phase == "Succeeded"
+    assert eventually(finished(core, "held")).status.phase == "Succeeded"
 
 
 def test_serverless_virtual_nodes_run_acs_pods(clients: Clients, cloud: SandboxCloud) -> None:
     cluster_id = cloud.plant_cluster("kubelet-serverless", profile="Serverless", nodes=0)
     core = core_for(clients, cloud, cluster_id)
-    (virtual,) = wait_for(lambda: core.list_node(label_selector="type=virtual-kubelet").items)
+    (virtual,) = eventually(lambda: core.list_node(label_selector="type=virtual-kubelet").items)
     assert virtual.metadata.name.startswith("virtual-kubelet-cn-hangzhou-")
     body = pod(
         "acs",
@@ -98,7 +91,7 @@ def test_serverless_virtual_nodes_run_acs_pods(clients: Clients, cloud: SandboxC
         tolerations=TOLERATE,
     )
     core.create_namespaced_pod("default", body)
-    done = wait_for(finished(core, "acs"))
+    done = eventually(finished(core, "acs"))
     assert done.status.phase == "Succeeded" and done.spec.node_name == virtual.metadata.name
     assert done.metadata.annotations["alibabacloud.com/instance-id"].startswith("acs-")
     assert core.read_namespaced_pod_log("acs", "default") == "serverless\n"
@@ -108,7 +101,7 @@ def test_run_containers_off_and_added_images(clients: Clients, quiet_cloud: Sand
     cluster_id = quiet_cloud.plant_cluster("kubelet-quiet", nodes=1)
     core = core_for(clients, quiet_cloud, cluster_id)
     core.create_namespaced_pod("default", pod("skipped", "busybox", ["sh", "-c", "exit 7"]))
-    done = wait_for(finished(core, "skipped"))
+    done = eventually(finished(core, "skipped"))
     assert done.status.phase == "Succeeded"
     assert done.status.container_statuses[0].state.terminated.exit_code == 0
     assert "run_containers=False" in core.read_namespaced_pod_log("skipped", "default")
@@ -119,6 +112,6 @@ def test_run_containers_off_and_added_images(clients: Clients, quiet_cloud: Sand
         waiting = statuses[0].state.waiting if statuses else None
         return waiting is not None and waiting.reason in ("ErrImagePull", "ImagePullBackOff")
 
-    wait_for(pull_failed)
+    eventually(pull_failed)
     quiet_cloud.add_image("registry.example.com/team/app")
-    assert wait_for(finished(core, "custom"), timeout=30).status.phase == "Succeeded", "pulled on the next attempt"
+    assert eventually(finished(core, "custom"), timeout=30).status.phase == "Succeeded", "pulled on the next attempt"

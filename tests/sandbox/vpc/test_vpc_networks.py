@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -14,6 +13,7 @@ from alibabacloud_vpc20160428 import models as vpc_models
 from alibabacloud_vpc20160428.client import Client as VpcClient
 
 from ack_compute.sandbox import SandboxCloud
+from tests.helpers.waiting import eventually
 
 if TYPE_CHECKING:
     from conftest import Clients
@@ -33,17 +33,10 @@ def vpc(clients: Clients) -> VpcClient:
     return clients.vpc()
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
-
-
 def create_vpc(vpc: VpcClient, cidr_block: str = "192.168.0.0/16", **fields: object) -> str:
     request = vpc_models.CreateVpcRequest(region_id=REGION, cidr_block=cidr_block, **fields)  # type: ignore[arg-type]
     vpc_id = vpc.create_vpc(request).body.vpc_id
-    wait_until(lambda: describe_vpc(vpc, vpc_id).status == "Available")
+    eventually(lambda: describe_vpc(vpc, vpc_id).status == "Available")
     return vpc_id
 
 
@@ -79,7 +72,7 @@ def test_vpc_starts_pending_then_becomes_available_with_its_router_and_tags(vpc:
 
     assert created.vpc_id.startswith("vpc-bp1") and created.vrouter_id.startswith("vrt-")
     assert created.route_table_id.startswith("vtb-") and created.request_id
-    wait_until(lambda: describe_vpc(vpc, created.vpc_id).status == "Available")
+    eventually(lambda: describe_vpc(vpc, created.vpc_id).status == "Available")
     shown = describe_vpc(vpc, created.vpc_id)
     assert (shown.vpc_name, shown.cidr_block, shown.vrouter_id) == ("acf-vpc", "10.8.0.0/16", created.vrouter_id)
     assert [(t.key, t.value) for t in shown.tags.tag] == [("owner", "ack-compute")]
@@ -170,7 +163,7 @@ def test_describe_vswitches_reports_free_addresses_and_filters(vpc: VpcClient) -
     tag = vpc_models.CreateVSwitchRequestTag(key="tier", value="nodes")
     small = create_vswitch(vpc, vpc_id, "172.16.0.0/28", v_switch_name="small", tag=[tag])
     create_vswitch(vpc, vpc_id, "172.17.0.0/16", zone_id="cn-hangzhou-i")
-    wait_until(
+    eventually(
         lambda: all(
             v.status == "Available"
             for v in vpc.describe_vswitches(vpc_models.DescribeVSwitchesRequest(vpc_id=vpc_id)).body.v_switches.v_switch
@@ -194,7 +187,7 @@ def test_vpc_cannot_go_while_vswitches_or_security_groups_remain(vpc: VpcClient,
     group_id = ecs.create_security_group(
         ecs_models.CreateSecurityGroupRequest(region_id=REGION, vpc_id=vpc_id, security_group_name="acf-sg")
     ).body.security_group_id
-    wait_until(lambda: vswitch_status(vpc, vswitch_id) == "Available")
+    eventually(lambda: vswitch_status(vpc, vswitch_id) == "Available")
 
     delete = vpc_models.DeleteVpcRequest(vpc_id=vpc_id)
     assert error_of(lambda: vpc.delete_vpc(delete)) == (400, "DependencyViolation.VSwitch")

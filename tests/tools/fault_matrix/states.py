@@ -1,6 +1,6 @@
 """Fault-matrix scenarios of issue 12: the cloud's transient codes (Terraform's retry list) and clusters in the
-unusual ones of ACK's 15 states. Loaded by fault_matrix.py, which runs them like its own: each ends with nothing of
-ours left, nothing foreign touched, and never a second cluster of a name.
+unusual ones of ACK's 15 states. scenarios.py runs them like its own: each ends with nothing of ours left, nothing
+foreign touched, and never a second cluster of a name.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from ack_compute.sandbox.faults import Fault
 from ack_compute.tools.cleanup import CleanupRequest
 from ack_compute.tools.cluster_states import describe
 from ack_compute.tools.errors import AckComputeError
+from tests.tools.fault_matrix import stage as fm
 
 # Every transient code at least once, at most three per action (the retry budget is four attempts).
 CREATE_FAULTS = {
@@ -40,8 +41,8 @@ def state_name(state: str) -> str:
     return f"acf-st-{state.replace('_', '-')}"
 
 
-def scenarios(fm: Any) -> list[Any]:
-    """The scenarios, built on fault_matrix's Stage, Answer and helpers (passed in: it is loaded from a path)."""
+def scenarios() -> list[fm.Scenario]:
+    """The scenarios, built on the stage's Stage, Answer and helpers."""
     Answer, Scenario = fm.Answer, fm.Scenario
 
     def transient_codes(stage: Any) -> Any:
