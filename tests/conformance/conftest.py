@@ -163,11 +163,12 @@ def driven(flows: Flows, flow_cloud: SandboxCloud, proxy: RecordingProxy) -> lis
     )
     pool_id = ok(lambda: cs.create_cluster_node_pool(cluster_id, pool)).body.nodepool_id
 
-    def pool_settles() -> None:
-        deadline = time.monotonic() + 30  # a pool settles in well under a second on the 600x clock
-        while cs.describe_cluster_node_pool_detail(cluster_id, pool_id).body.status.state != "active":
-            assert time.monotonic() < deadline, "the node pool never became active"
-            time.sleep(0.05)
+    def pool_settles() -> None:  # a pool settles in well under a second on the 600x clock
+        eventually(
+            lambda: cs.describe_cluster_node_pool_detail(cluster_id, pool_id).body.status.state == "active",
+            interval=0.05,
+            what="the node pool to become active",
+        )
 
     pool_settles()
     resize = cs_m.ModifyClusterNodePoolRequest(

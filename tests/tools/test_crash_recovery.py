@@ -32,9 +32,8 @@ from ack_compute.tools.cleanup import CleanupReport, CleanupRequest
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.job_spec import RUN_LABEL, JobOutcome
-from ack_compute.tools.node_pool_spec import POOL_OPERATION_TAG
 from ack_compute.tools.operations import OperationStatus
-from ack_compute.tools.ownership import MANAGED_BY, OPERATION_TAG, OwnedResource
+from ack_compute.tools.ownership import MANAGED_BY, OPERATION_TAG, POOL_OPERATION_TAG, OwnedResource
 from ack_compute.tools.plans import ClusterPlan
 from tests.helpers.waiting import eventually, settle
 
@@ -595,7 +594,9 @@ def test_killed_while_create_node_pool_is_in_flight(crash: Crash) -> None:
     server = crash.spawn("pool", cluster=cluster_id)
     op = server.event("pool")["operation_id"]
     observer = crash.runtime()
-    wait_for("CreateClusterNodePool to reach the cloud", lambda: world.counts().get("CreateClusterNodePool", 0) >= 1)
+    eventually(
+        lambda: world.counts().get("CreateClusterNodePool", 0) >= 1, what="CreateClusterNodePool to reach the cloud"
+    )
     row = row_of(observer, "node_pool")
     assert row is not None and (row.state, row.cloud_id) == ("intent", None)
     server.sigkill()
@@ -604,7 +605,7 @@ def test_killed_while_create_node_pool_is_in_flight(crash: Crash) -> None:
     def landed() -> list[Any]:
         return [p for p in world.cluster(cluster_id).nodepools if p.name == NAME and p.state != "deleted"]
 
-    (pool,) = wait_for("the held CreateClusterNodePool to land", landed, timeout=15)
+    (pool,) = eventually(landed, timeout=15, what="the held CreateClusterNodePool to land")
     assert tags_of(pool)[POOL_OPERATION_TAG] == op
     restarted = crash.runtime()
     assert restarted.node_pools.resume_unfinished() == [op]
