@@ -590,7 +590,7 @@ def test_killed_while_create_node_pool_is_in_flight(crash: Crash) -> None:
     """CreateClusterNodePool takes no client token: the resumed operation finds the pool that landed by its name and
     this operation's tag and adopts it, never making a second one; cleanup removes it and keeps the cluster."""
     world, cluster_id = crash.world, crash.foreign.cluster_id
-    world.inject("CreateClusterNodePool", Fault.delay(4.0))  # the call reaches the cloud, the answer is held back
+    world.inject("CreateClusterNodePool", Fault.delay(8.0))  # the call reaches the cloud, its handling is held back
     server = crash.spawn("pool", cluster=cluster_id)
     op = server.event("pool")["operation_id"]
     observer = crash.runtime()
@@ -605,7 +605,7 @@ def test_killed_while_create_node_pool_is_in_flight(crash: Crash) -> None:
     def landed() -> list[Any]:
         return [p for p in world.cluster(cluster_id).nodepools if p.name == NAME and p.state != "deleted"]
 
-    (pool,) = eventually(landed, timeout=15, what="the held CreateClusterNodePool to land")
+    (pool,) = eventually(landed, timeout=20, what="the held CreateClusterNodePool to land")
     assert tags_of(pool)[POOL_OPERATION_TAG] == op
     restarted = crash.runtime()
     assert restarted.node_pools.resume_unfinished() == [op]
