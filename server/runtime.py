@@ -130,7 +130,7 @@ class Runtime:
             operations=operations,
             clusters=clusters,
             targets=targets,
-            deployer=AcsDeployer(targets=targets, quotes=quotes, ownership=ownership),
+            deployer=AcsDeployer(targets=targets, quotes=quotes, ownership=ownership, operations=operations),
             cleaner=cleaner,
             jobs=JobRunner(
                 targets=targets,
