@@ -109,7 +109,8 @@ def register_deploy_acs(server: MCPServer, runtime: Runtime) -> None:
         name="deploy_acs",
         title="Deploy a workload on ACS serverless compute",
         description=DESCRIPTION,
-        # An update replaces the running pods.
+        # Destructive: an update replaces the running pods, and a smaller plan stops pods. Idempotent: the same
+        # arguments again change nothing (status unchanged, or the same add-on operation while it prepares).
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
         ),

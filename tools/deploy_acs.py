@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from ack_compute.cloud.errors import CloudError
-from ack_compute.cloud.kube_workloads import KubeWorkloads, PodView, pod_view
+from ack_compute.cloud.kube_workloads import KubeWorkloads, NodeView, PodView, pod_view
 from ack_compute.tools import acs_placement
 from ack_compute.tools.deploy_spec import (
     _DEPLOY_PLAN,
@@ -147,6 +147,8 @@ class AcsDeployer:
         if not request.quote_token:
             return None, False
         target, plan = self._target(request)
+        if self._preparing(request, target):
+            return None, False  # asking again while it prepares: the same operation, nothing new to buy
         access = self.targets.access(target, timeout_s=self.kube_timeout_s)
         try:
             _, row, needs_quote, addon = self._before_buying(request, target, KubeWorkloads(access), plan)
@@ -165,6 +167,17 @@ class AcsDeployer:
         """`consent_id`: the person's answer as the server recorded it (None: no client could be asked)."""
         target, plan = self._target(request)
         base = {"cluster": request.cluster, "cluster_id": target.cluster_id, "namespace": request.namespace}
+        if running := self._preparing(request, target):
+            return DeployOutcome(
+                status="preparing",
+                operation_id=running,
+                name=request.name,
+                replicas=plan.replicas,
+                message=f"Deployment {request.name} is already being prepared by {running} ({ADDON_FIRST}); "
+                "nothing new was started or bought.",
+                next_step=f"Call get_operation with {running} for the pods.",
+                **base,
+            )
         serverless = target.kind == "serverless"
         notes = acs_placement.acs_notes(plan)
         if serverless and isinstance(plan, EciPlan):
@@ -253,6 +266,19 @@ class AcsDeployer:
             next_step=f"Call get_operation with {operation_id} for the pods.",
         )
 
+    def _preparing(self, request: DeployRequest, target: ClusterTarget) -> str | None:
+        """This caller's deploy_acs operation still preparing this Deployment, if any: asking again returns it."""
+        caller = current_caller()
+        for operation_id, owner, params in self.operations.running(OPERATION_KIND) if self.operations else []:
+            asked = params.get("request") or {}
+            if (
+                caller.sees(owner)
+                and ClusterTarget.model_validate(params["target"]).key == target.key
+                and (asked.get("namespace"), asked.get("name")) == (request.namespace, request.name)
+            ):
+                return operation_id
+        return None
+
     def run_operation(self, ctx: OperationContext) -> dict[str, Any]:
         """Add-on, virtual nodes, then the same checks and purchase as a plain deploy. Resumable: the add-on stage
         reads the cloud first, and a Deployment this operation already bought is found and only watched."""
@@ -261,12 +287,19 @@ class AcsDeployer:
         target = ClusterTarget.model_validate(p["target"])
         plan = _DEPLOY_PLAN.validate_python(p["plan"])
         notes = list(p.get("notes") or [])
-        access = self.targets.access(target, timeout_s=self.kube_timeout_s)
+
+        def nodes() -> list[NodeView]:
+            access = self.targets.access(target, timeout_s=self.kube_timeout_s)
+            try:
+                return KubeWorkloads(access).nodes()
+            finally:
+                access.close()
+
+        notes.append(self.addon.ensure(target, nodes, lambda f, m: ctx.progress(f, "add-on", m)))
+        ctx.progress(0.6, "deploy", f"creating Deployment {request.name}")
+        access = self.targets.access(target, timeout_s=self.kube_timeout_s)  # fresh: the add-on took minutes
         try:
             workloads = KubeWorkloads(access)
-            done = self.addon.ensure(target, workloads, lambda f, m: ctx.progress(f, "add-on", m))
-            notes.append(done)
-            ctx.progress(0.6, "deploy", f"creating Deployment {request.name}")
             existing, row, needs_quote, addon = self._before_buying(request, target, workloads, plan)
             if addon is not None:
                 raise AckComputeError(f"The ack-virtual-node add-on is still not ready ({addon.action}).", "Retry.")

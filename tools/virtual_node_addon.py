@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from ack_compute.cloud.cs import ContainerService
 from ack_compute.cloud.errors import CloudError
-from ack_compute.cloud.kube_workloads import KubeWorkloads
+from ack_compute.cloud.kube_workloads import NodeView
 from ack_compute.tools.acs_placement import (
     MIN_ADDON_VERSION,
     VIRTUAL_NODE_ADDON,
@@ -59,8 +59,9 @@ class VirtualNodeAddon:
         self.wait_s = wait_s
         self.poll_s = poll_s
 
-    def ensure(self, target: ClusterTarget, workloads: KubeWorkloads, progress: Progress) -> str:
+    def ensure(self, target: ClusterTarget, nodes: Callable[[], list[NodeView]], progress: Progress) -> str:
         """Bring ack-virtual-node to an active, recent version and its virtual nodes to Ready; returns what it did.
+        `nodes` lists the cluster's nodes (through a fresh kubeconfig each time: temporary ones expire);
         `progress(fraction, message)` reports (and raises once the operation is cancelled)."""
         assert target.cluster_id is not None
         cluster, region = target.cluster_id, target.region
@@ -109,7 +110,7 @@ class VirtualNodeAddon:
             self._sleep(deadline, label)
         progress(0.4, "waiting for Ready virtual nodes")
         key, value = VIRTUAL_NODE_LABEL
-        while not any(n.ready for n in self._cloud(workloads.nodes) if n.labels.get(key) == value):
+        while not any(n.ready for n in self._cloud(nodes) if n.labels.get(key) == value):
             self._sleep(deadline, label)
         return f"Before deploying, {did} on cluster {label}; its virtual nodes are Ready."
 

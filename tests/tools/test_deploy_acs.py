@@ -256,6 +256,8 @@ def test_on_a_fresh_pro_cluster_it_installs_the_free_addon_first(runtime: Runtim
     started = deploy(runtime, cluster, quote_token=quote(runtime))
     assert started.status == "preparing" and started.operation_id, started.message
     assert "installing the free ack-virtual-node add-on first" in started.message
+    again = deploy(runtime, cluster, quote_token=quote(runtime))  # asked again while it prepares: the same one
+    assert (again.status, again.operation_id) == ("preparing", started.operation_id), again.message
     status = finish(runtime, started.operation_id)
     assert status.state == "succeeded", status.error
     out = DeployOutcome.model_validate(status.result)
