@@ -26,7 +26,7 @@ from ack_compute.server.quoting import quoted_plan
 from ack_compute.server.results import lean
 from ack_compute.server.runtime import Runtime
 from ack_compute.server.waiting import requested_by, wait_then_answer
-from ack_compute.tools.deploy_acs import ADDON_FIRST, DeployOutcome, DeployPlan, DeployRequest, PodPlan
+from ack_compute.tools.deploy_acs import DeployOutcome, DeployPlan, DeployRequest, PodPlan
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.plans import EciPlan
 
@@ -98,7 +98,7 @@ def register_deploy_acs(server: MCPServer, runtime: Runtime) -> None:
         return pre_check(
             find,
             lambda q: (
-                (f"On cluster '{cluster}', {ADDON_FIRST} (no charge), then: " if holder.get("addon") else "")
+                (f"On cluster '{cluster}', {holder['addon']} (no charge), then: " if holder.get("addon") else "")
                 + f"Deploy '{name}' on cluster '{cluster}' ({q.region}): {_pods(holder['plan'])} at {q.hourly} "
                 f"{q.currency}/h, about {q.total} {q.currency} for {q.hours:g} h (quote {q.quote_id}). It keeps "
                 "running and billing until cleanup removes it. Accept?"

@@ -58,6 +58,17 @@ __all__ = [
 ]
 OPERATION_KIND = "deploy_acs"
 ADDON_FIRST = "installing the free ack-virtual-node add-on first"
+
+
+def addon_first(action: str) -> str:
+    """What deploy_acs does before the Deployment, in words for the question, the notes and the message."""
+    if action == "upgrade":
+        return "upgrading the free ack-virtual-node add-on first"
+    if action == "wait":
+        return "waiting for the free ack-virtual-node add-on being installed first"
+    return ADDON_FIRST
+
+
 ROLLOUT_WAIT_SECONDS = 40.0
 STABLE_SECONDS = 3.0  # how long Running pods are watched for restarts before the deployment counts as healthy
 
@@ -140,21 +151,23 @@ class AcsDeployer:
     def offer(self, request: DeployRequest) -> QuoteRecord | None:
         return self.offer_with_addon(request)[0]
 
-    def offer_with_addon(self, request: DeployRequest) -> tuple[QuoteRecord | None, bool]:
+    def offer_with_addon(self, request: DeployRequest) -> tuple[QuoteRecord | None, str]:
         """What the person is asked to pay for: the purchase path up to the question (None: nothing to buy), and
         whether the free add-on is installed first. Raises what `deploy` would raise, so nobody is asked to pay for
         pods that cannot run or aren't theirs."""
         if not request.quote_token:
-            return None, False
+            return None, ""
         target, plan = self._target(request)
         if self._preparing(request, target):
-            return None, False  # asking again while it prepares: the same operation, nothing new to buy
+            return None, ""  # asking again while it prepares: the same operation, nothing new to buy
         access = self.targets.access(target, timeout_s=self.kube_timeout_s)
         try:
             _, row, needs_quote, addon = self._before_buying(request, target, KubeWorkloads(access), plan)
         finally:
             access.close()
-        return (self.purchase.check(request.quote_token, plan, row) if needs_quote else None), addon is not None
+        return (self.purchase.check(request.quote_token, plan, row) if needs_quote else None), (
+            addon_first(addon.action) if addon else ""
+        )
 
     def deploy(
         self,
@@ -173,7 +186,7 @@ class AcsDeployer:
                 operation_id=running,
                 name=request.name,
                 replicas=plan.replicas,
-                message=f"Deployment {request.name} is already being prepared by {running} ({ADDON_FIRST}); "
+                message=f"Deployment {request.name} is already being prepared by {running} (the add-on first); "
                 "nothing new was started or bought.",
                 next_step=f"Call get_operation with {running} for the pods.",
                 **base,
@@ -195,7 +208,7 @@ class AcsDeployer:
             workloads = KubeWorkloads(access)
             existing, row, needs_quote, addon = self._before_buying(request, target, workloads, plan)
             if addon is not None:
-                notes.append(f"On cluster {target.name or target.key} this call starts by {ADDON_FIRST} (no charge).")
+                notes.append(f"On cluster {target.name or target.key}, {addon_first(addon.action)} (no charge).")
             if needs_quote and not request.quote_token:
                 why = (
                     f"creates billed {plan.kind.upper()} pods"
@@ -261,8 +274,8 @@ class AcsDeployer:
             name=request.name,
             replicas=plan.replicas,
             notes=notes,
-            message=f"Deploying {request.name} on {label}, {ADDON_FIRST} ({action}; a few minutes). The quote is spent "
-            "when the Deployment is created, once the virtual nodes are Ready.",
+            message=f"Deploying {request.name} on {label}, {addon_first(action)} (a few minutes); the quote is spent "
+            "only when the Deployment is created, once its virtual nodes are Ready.",
             next_step=f"Call get_operation with {operation_id} for the pods.",
         )
 

@@ -106,7 +106,8 @@ class VirtualNodeAddon:
                         )
                     )
                     did = f"upgraded the free {VIRTUAL_NODE_ADDON} add-on from {work.installed} to {version}"
-                progress(0.1, f"{work.action}ing {VIRTUAL_NODE_ADDON} {version} (free; task {task_id})")
+                doing = "installing" if work.action == "install" else "upgrading"
+                progress(0.1, f"{doing} {VIRTUAL_NODE_ADDON} {version} (free; task {task_id})")
             self._sleep(deadline, label)
         progress(0.4, "waiting for Ready virtual nodes")
         key, value = VIRTUAL_NODE_LABEL

@@ -246,9 +246,12 @@ def finish(runtime: Runtime, operation_id: str, timeout: float = 60) -> Operatio
 def test_on_a_fresh_pro_cluster_it_installs_the_free_addon_first(runtime: Runtime, world: SandboxCloud) -> None:
     cluster = created_cluster(runtime, world)
     assert "ack-virtual-node" not in world.addons(cluster)
-    assert runtime.deployer.offer_with_addon(
-        DeployRequest(cluster=cluster, name="web", image="nginx:1.27", plan=PLAN, quote_token=quote(runtime))
-    )[1]
+    assert (
+        runtime.deployer.offer_with_addon(
+            DeployRequest(cluster=cluster, name="web", image="nginx:1.27", plan=PLAN, quote_token=quote(runtime))
+        )[1]
+        == "installing the free ack-virtual-node add-on first"
+    )
 
     asked = deploy(runtime, cluster)  # no quote: it says what to quote and that the add-on comes first, free
     assert asked.status == "quote_required" and "installing the free ack-virtual-node add-on first" in asked.notes[0]
@@ -299,7 +302,9 @@ def test_an_old_addon_on_a_cluster_this_server_created_is_upgraded(runtime: Runt
     started = deploy(runtime, cluster, quote_token=quote(runtime))
     status = finish(runtime, started.operation_id or "")
     assert status.state == "succeeded", status.error
-    assert any("upgraded the free ack-virtual-node add-on from v2.11.0 to v2.15.8" in n for n in status.result["notes"])
+    notes = status.result["notes"]
+    assert any("upgrading the free ack-virtual-node add-on first (no charge)" in n for n in started.notes), started
+    assert any("upgraded the free ack-virtual-node add-on from v2.11.0 to v2.15.8" in n for n in notes)
     assert world.addons(cluster)["ack-virtual-node"] == "v2.15.8" and "InstallClusterAddons" not in world.counts()
 
 
