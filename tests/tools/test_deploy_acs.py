@@ -10,6 +10,7 @@ from kubernetes import client
 
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.runtime import Runtime
+from ack_compute.tools.cancel import Canceller
 from ack_compute.tools.cleanup import CleanupRequest
 from ack_compute.tools.deploy_acs import DeployOutcome, DeployRequest, costs_more
 from ack_compute.tools.errors import AckComputeError, QuoteRefused
@@ -323,3 +324,20 @@ def test_ack_basic_is_told_plainly_that_acs_needs_pro(runtime: Runtime, world: S
         )
     assert apps(runtime, basic).list_namespaced_deployment("default").items == []
     assert runtime.ownership.all() == [] and runtime.ledger.query("SELECT * FROM quote_redemptions") == []
+
+
+def test_cancelling_while_the_addon_installs_spends_nothing(runtime: Runtime, world: SandboxCloud) -> None:
+    cluster = created_cluster(runtime, world)
+    world.time_scale = 1  # the install task takes its real minute: time to cancel it
+    started = deploy(runtime, cluster, quote_token=quote(runtime))
+    assert started.status == "preparing" and started.operation_id
+    canceller = Canceller(runtime.operations, runtime.ownership, runtime.targets, runtime.cleaner)
+    outcome = canceller.cancel(started.operation_id)
+    world.time_scale = 600
+    assert outcome.status == "cancelled", outcome
+    assert "The free ack-virtual-node add-on stays on the cluster" in outcome.message
+    assert runtime.operations.get(started.operation_id).cancelled
+    assert [r.kind for r in runtime.ownership.all() if r.kind == "deployment"] == []
+    redeemed = [r["note"] for r in runtime.ledger.query("SELECT note FROM quote_redemptions")]
+    assert len(redeemed) == 1 and redeemed[0].startswith("ensure_cluster"), redeemed  # the pods' quote is unspent
+    assert apps(runtime, cluster).list_namespaced_deployment("default").items == []
