@@ -98,6 +98,13 @@ class AddonInfo(BaseModel):
     state: str = ""
 
 
+class AvailableAddon(BaseModel):
+    """An add-on ListAddons offers for a cluster, at the version an install gets now."""
+
+    name: str
+    version: str = ""
+
+
 # ------------------------------------------------------------------------------------------ CreateCluster spec
 # Field names and shapes are the SDK's (alibabacloud_cs20151215 7.2.3 CreateClusterRequest, Nodepool*); none is
 # one it marks `**[Deprecated]**`, and Alibaba's "Announcement on ACK API parameter changes and deprecation"
@@ -355,6 +362,57 @@ class ContainerService:
             for a in body.get("addons") or []
             if a.get("name")
         ]
+
+    def available_addons(self, cluster_id: str, region: str | None = None) -> list[AvailableAddon]:
+        """ListAddons (`GET /addons?cluster_id=`): the add-ons this cluster may install and their current versions.
+
+        InstallClusterAddons requires `version` ("This parameter is required. You can call the ListAddons operation
+        to query ... component names and versions", SDK InstallClusterAddonsRequestBody doc), and Terraform's
+        alicloud_cs_kubernetes_addon takes an add-on's installable version from ListAddons by cluster_id
+        (alicloud/service_alicloud_cs.go, ListAddons / DescribeCsKubernetesAllAvailableAddons).
+        DescribeClusterAddonsVersion would also say it, but Alibaba's API page marks it deprecated in favour of
+        ListClusterAddonInstances, which lists only what is installed.
+        """
+        from alibabacloud_cs20151215 import models as m
+
+        request = m.ListAddonsRequest(cluster_id=cluster_id)
+        body = self._clients.call("ListAddons", lambda: self._cs(region).list_addons(request).body.to_map())
+        return [
+            AvailableAddon(name=a["name"], version=a.get("version") or "")
+            for a in body.get("addons") or []
+            if a.get("name")
+        ]
+
+    def install_addon(self, cluster_id: str, name: str, version: str, region: str | None = None) -> str:
+        """InstallClusterAddons (`POST /clusters/{id}/components/install`) for one add-on; returns its task id.
+        Not retried on network errors: the caller looks at the cluster's add-ons before installing again."""
+        from alibabacloud_cs20151215 import models as m
+
+        request = m.InstallClusterAddonsRequest(body=[m.InstallClusterAddonsRequestBody(name=name, version=version)])
+        body = self._clients.call(
+            "InstallClusterAddons",
+            lambda: self._cs(region).install_cluster_addons(cluster_id, request).body.to_map(),
+            idempotent=False,
+        )
+        return str(body.get("task_id") or "")
+
+    def upgrade_addon(
+        self, cluster_id: str, name: str, version: str, next_version: str, region: str | None = None
+    ) -> str:
+        """UpgradeClusterAddons (`POST /clusters/{id}/components/upgrade`) from `version` to `next_version`, with the
+        `overwrite` policy Terraform's upgradeAddon sends (alicloud/service_alicloud_cs.go); returns its task id."""
+        from alibabacloud_cs20151215 import models as m
+
+        item = m.UpgradeClusterAddonsRequestBody(
+            component_name=name, version=version, next_version=next_version, policy="overwrite"
+        )
+        request = m.UpgradeClusterAddonsRequest(body=[item])
+        body = self._clients.call(
+            "UpgradeClusterAddons",
+            lambda: self._cs(region).upgrade_cluster_addons(cluster_id, request).body.to_map(),
+            idempotent=False,
+        )
+        return str(body.get("task_id") or "")
 
     def delete_cluster(self, cluster_id: str, region: str | None = None) -> str:
         """DeleteCluster; returns the delete task id. Repeating it on a cluster being deleted returns that task."""

@@ -20,8 +20,8 @@ def register_cancel_operation(server: MCPServer, runtime: Runtime) -> None:
     @server.tool(
         name="cancel_operation",
         title="Cancel an operation",
-        description="Stops your running create, job or cleanup (a job's Job is deleted) and says what it cleaned "
-        "up or left for cleanup.",
+        description="Stops your running create, job, deploy or cleanup (a job's Job is deleted) and says what it "
+        "cleaned up or left for cleanup.",
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
         ),

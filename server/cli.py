@@ -104,6 +104,7 @@ def serve(args: argparse.Namespace) -> int:
             resumed = (
                 runtime.clusters.resume_unfinished()
                 + runtime.jobs.resume_unfinished()
+                + runtime.deployer.resume_unfinished()
                 + runtime.cleaner.resume_unfinished()
                 + runtime.node_pools.resume_unfinished()
             )

@@ -12,11 +12,20 @@ from pydantic import Field, TypeAdapter
 
 from ack_compute.server.consent import ConsentRef, Offer, consent_resolver, pre_check
 from ack_compute.server.errors import as_tool_errors
-from ack_compute.server.params import ClusterRef, Env, Image, Namespace, QuoteId, QuoteToken, WorkloadName
+from ack_compute.server.params import (
+    ClusterRef,
+    Env,
+    Image,
+    Namespace,
+    QuoteId,
+    QuoteToken,
+    WaitSeconds,
+    WorkloadName,
+)
 from ack_compute.server.quoting import quoted_plan
 from ack_compute.server.results import lean
 from ack_compute.server.runtime import Runtime
-from ack_compute.server.waiting import requested_by
+from ack_compute.server.waiting import requested_by, wait_then_answer
 from ack_compute.tools.deploy_acs import DeployOutcome, DeployPlan, DeployRequest, PodPlan
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.plans import EciPlan
@@ -28,7 +37,8 @@ DESCRIPTION = (
     "ack-virtual-node, ACK Serverless, or context:<name>); on ACK Serverless a kind=eci plan runs ECI pods. Billed "
     "per pod: pass the quote_id of an estimate_cost kind=acs/eci plan. Without quote_id, pass plan to get "
     "plan_to_quote. Re-running with the same name updates it (replacing its pods); a new quote is needed only when "
-    "it costs more per hour. Returns pods, nodes, instance ids and the service endpoint when ports are given."
+    "it costs more per hour. On an ACK Pro cluster this server created it installs the free ack-virtual-node "
+    "first. Returns pods, nodes, instance ids and the service endpoint when ports are given."
 )
 
 
@@ -82,12 +92,14 @@ def register_deploy_acs(server: MCPServer, runtime: Runtime) -> None:
             request = DeployRequest(
                 cluster=cluster, name=name, image=image, plan=bought, quote_token=ref, namespace=namespace
             )
-            return runtime.deployer.offer(request)
+            quote, holder["addon"] = runtime.deployer.offer_with_addon(request)
+            return quote
 
         return pre_check(
             find,
             lambda q: (
-                f"Deploy '{name}' on cluster '{cluster}' ({q.region}): {_pods(holder['plan'])} at {q.hourly} "
+                (f"On cluster '{cluster}', {holder['addon']} (no charge), then: " if holder.get("addon") else "")
+                + f"Deploy '{name}' on cluster '{cluster}' ({q.region}): {_pods(holder['plan'])} at {q.hourly} "
                 f"{q.currency}/h, about {q.total} {q.currency} for {q.hours:g} h (quote {q.quote_id}). It keeps "
                 "running and billing until cleanup removes it. Accept?"
             ),
@@ -97,7 +109,8 @@ def register_deploy_acs(server: MCPServer, runtime: Runtime) -> None:
         name="deploy_acs",
         title="Deploy a workload on ACS serverless compute",
         description=DESCRIPTION,
-        # An update replaces the running pods.
+        # Destructive: an update replaces the running pods, and a smaller plan stops pods. Idempotent: the same
+        # arguments again change nothing (status unchanged, or the same add-on operation while it prepares).
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
         ),
@@ -119,6 +132,7 @@ def register_deploy_acs(server: MCPServer, runtime: Runtime) -> None:
         ports: Annotated[list[int], Field(description="Container ports; a ClusterIP Service exposes them.")] = [],  # noqa: B006
         env: Env | None = None,
         command: Annotated[list[str], Field(description="Overrides the image's entrypoint.")] = [],  # noqa: B006
+        wait_seconds: WaitSeconds = 30,
     ) -> Annotated[CallToolResult, DeployOutcome]:
         ref = quote_id or quote_token
         request = DeployRequest(
@@ -136,5 +150,14 @@ def register_deploy_acs(server: MCPServer, runtime: Runtime) -> None:
             lambda: runtime.deployer.deploy(
                 request, consent_id=consent.consent_id, confirmation_policy=policy, requested_by=requested_by(ctx)
             )
+        )
+        outcome = await wait_then_answer(
+            runtime,
+            ctx,
+            outcome,
+            wait_seconds,
+            running=lambda o: o.status == "preparing",
+            finished=DeployOutcome.model_validate,
+            what="deploy_acs",
         )
         return lean(outcome)

@@ -29,7 +29,9 @@ def register_doc_search(server: MCPServer, runtime: Runtime) -> None:
             "Offline search of this server's reference docs (ACK, ACS, ACK Serverless, CreateCluster, pricing, "
             "troubleshooting, these tools; English or Chinese). Returns ranked sections and the best one in full."
         ),
-        annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
+        annotations=ToolAnnotations(
+            read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+        ),
     )
     async def doc_search_tool(
         query: Annotated[str, Field(description="What to look up, in words or an error code.")],

@@ -32,6 +32,9 @@ def register_estimate_cost(server: MCPServer, runtime: Runtime) -> None:
         name="estimate_cost",
         title="Estimate cost and issue a quote",
         description=DESCRIPTION,
+        # Read-only: it creates and spends nothing in the cloud. The quote row it writes is this server's own
+        # record (unused, it expires and costs nothing), and spending it still needs a person's yes in the creating
+        # tool, so a host may run it without asking. Not idempotent: each call issues a new quote_id.
         annotations=ToolAnnotations(
             read_only_hint=True, destructive_hint=False, idempotent_hint=False, open_world_hint=True
         ),

@@ -26,7 +26,12 @@ def register_get_operation(server: MCPServer, runtime: Runtime) -> None:
         title="Follow a long operation",
         description="Status, progress and result of an operation id returned by another tool (a running job's new "
         "log lines too); waits up to wait_seconds for it to finish or change.",
-        annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=False, open_world_hint=False),
+        # Read-only: it changes nothing in the cloud or the cluster; it moves this caller's log cursor (server
+        # bookkeeping), which is also why a repeat is not idempotent. Open world: a running job's log comes from the
+        # cluster's API.
+        annotations=ToolAnnotations(
+            read_only_hint=True, destructive_hint=False, idempotent_hint=False, open_world_hint=True
+        ),
     )
     @as_tool_errors
     async def get_operation(

@@ -148,7 +148,7 @@ class Runtime:
             operations=operations,
             clusters=clusters,
             targets=targets,
-            deployer=AcsDeployer(targets=targets, quotes=quotes, ownership=ownership),
+            deployer=AcsDeployer(targets=targets, quotes=quotes, ownership=ownership, operations=operations),
             cleaner=cleaner,
             node_pools=node_pools,
             jobs=JobRunner(

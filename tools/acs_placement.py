@@ -10,8 +10,9 @@ ACK Serverless cluster every pod runs on virtual nodes, and pods without the ACS
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from ack_compute.cloud.cs import AddonInfo
 from ack_compute.cloud.errors import CloudError
@@ -98,8 +99,27 @@ def acs_placement(plan: AcsPlan | EciPlan) -> dict[str, Any]:
     }
 
 
-def check_addon(addons: list[AddonInfo], kubernetes_version: str, cluster: str) -> None:
-    """ACS through virtual nodes needs ack-virtual-node >= 2.13.0 on Kubernetes >= 1.26."""
+@dataclass(frozen=True)
+class AddonWork:
+    """What ack-virtual-node needs before ACS pods can run: install it, upgrade it from `installed`, or wait for
+    the install or upgrade already running (state `initial` or `upgrading`)."""
+
+    action: Literal["install", "upgrade", "wait"]
+    installed: str = ""
+    state: str = ""
+
+
+BUSY_ADDON_STATES = ("initial", "upgrading", "updating")
+# How to get the add-on where this server does not install it (a cluster it did not create).
+INSTALL_BY_HAND = (
+    f"Install {VIRTUAL_NODE_ADDON} 2.13.0 or later in the ACK console (cluster > Add-ons > {VIRTUAL_NODE_ADDON} > "
+    "Install) or with InstallClusterAddons; it is free. Then retry. Nothing was created."
+)
+
+
+def addon_work(addons: list[AddonInfo], kubernetes_version: str, cluster: str) -> AddonWork | None:
+    """ACS through virtual nodes needs ack-virtual-node >= 2.13.0 on Kubernetes >= 1.26: None when it is there and
+    active, else what is missing. A Kubernetes version that is too old is no add-on's to fix and refuses."""
     kube = parse_version(kubernetes_version)
     if kube and kube[:2] < MIN_KUBERNETES:
         raise AckComputeError(
@@ -108,20 +128,54 @@ def check_addon(addons: list[AddonInfo], kubernetes_version: str, cluster: str) 
         )
     found = next((a for a in addons if a.name == VIRTUAL_NODE_ADDON), None)
     if found is None:
-        raise AckComputeError(
-            f"Cluster {cluster} does not have the {VIRTUAL_NODE_ADDON} add-on, which ACS compute needs.",
-            f"Install {VIRTUAL_NODE_ADDON} 2.13.0 or later (ACK console > Add-ons, or InstallClusterAddons), then "
-            "retry. Nothing was created.",
-        )
+        return AddonWork("install")
+    state = (found.state or "").lower()
+    if state in BUSY_ADDON_STATES:
+        return AddonWork("wait", found.version, state)
     if parse_version(found.version) < MIN_ADDON_VERSION:
-        raise AckComputeError(
-            f"Cluster {cluster} has {VIRTUAL_NODE_ADDON} {found.version}; ACS compute needs 2.13.0 or later.",
-            f"Upgrade {VIRTUAL_NODE_ADDON} (ACK console > Add-ons), then retry. Nothing was created.",
-        )
-    if found.state and found.state.lower() not in ("active", "running", "installed"):
+        return AddonWork("upgrade", found.version, state)
+    if state and state not in ("active", "running", "installed"):
         raise AckComputeError(
             f"The {VIRTUAL_NODE_ADDON} add-on of cluster {cluster} is {found.state}.",
-            "Wait until it is active, then retry. Nothing was created.",
+            "Repair it in the ACK console (cluster > Add-ons), wait until it is active, then retry. Nothing was "
+            "created.",
+        )
+    return None
+
+
+def check_addon(addons: list[AddonInfo], kubernetes_version: str, cluster: str) -> None:
+    """The refusal on a cluster this server may not change: what is missing and how to get it by hand."""
+    work = addon_work(addons, kubernetes_version, cluster)
+    if work is None:
+        return
+    if work.action == "install":
+        raise AckComputeError(
+            f"Cluster {cluster} does not have the {VIRTUAL_NODE_ADDON} add-on, which ACS compute needs; this server "
+            "installs it only on clusters it created.",
+            INSTALL_BY_HAND,
+        )
+    if work.action == "upgrade":
+        raise AckComputeError(
+            f"Cluster {cluster} has {VIRTUAL_NODE_ADDON} {work.installed}; ACS compute needs 2.13.0 or later, and "
+            "this server upgrades it only on clusters it created.",
+            f"Upgrade {VIRTUAL_NODE_ADDON} in the ACK console (cluster > Add-ons > {VIRTUAL_NODE_ADDON} > Upgrade) "
+            "or with UpgradeClusterAddons; it is free. Then retry. Nothing was created.",
+        )
+    raise AckComputeError(
+        f"The {VIRTUAL_NODE_ADDON} add-on of cluster {cluster} is being installed or upgraded ({work.state}).",
+        "Wait a few minutes until it is active, then retry. Nothing was created.",
+    )
+
+
+def check_pro(target: ClusterTarget) -> None:
+    """ACS pods reach an ACK managed cluster through ack-virtual-node, which this server uses on ACK Pro
+    (cluster_spec ack.pro.small); on ACK Basic (ack.standard) it says so before any quote is spent."""
+    if target.kind == "ack" and target.info is not None and target.info.cluster_spec == "ack.standard":
+        label = target.name or target.key
+        raise AckComputeError(
+            f"ACS compute needs an ACK Pro cluster; this one is ACK Basic ({label}, cluster_spec ack.standard).",
+            "Use an ACK Pro cluster (ensure_cluster with edition pro) or an ACK Serverless one, or run on this "
+            "cluster's own nodes (run_job compute=nodes). Nothing was created and no quote was spent.",
         )
 
 
@@ -170,9 +224,18 @@ def acs_notes(plan: AcsPlan | EciPlan) -> list[str]:
     return [GPU_PREVIEW_NOTE] if plan.compute_class in ("gpu", "gpu-hpn") else []
 
 
-def check_ready(targets: Targets, target: ClusterTarget, workloads: KubeWorkloads, plan: AcsPlan | EciPlan) -> None:
-    """Can these pods run here at all: the virtual node add-on and Kubernetes version on ACK (ACK Serverless has
-    them built in), then Ready virtual nodes everywhere. Checked before any quote is spent or any person asked."""
+def check_ready(
+    targets: Targets,
+    target: ClusterTarget,
+    workloads: KubeWorkloads,
+    plan: AcsPlan | EciPlan,
+    *,
+    may_install: bool = False,
+) -> AddonWork | None:
+    """Can these pods run here at all: ACK Pro, the virtual node add-on and Kubernetes version on ACK (ACK
+    Serverless has them built in), then Ready virtual nodes everywhere. Checked before any quote is spent or any
+    person asked. `may_install` (a cluster this server created and this caller owns): a missing or old add-on is
+    returned as work to do first instead of refused; the virtual nodes are then checked once it is done."""
     label = target.name or target.key
     if isinstance(plan, EciPlan) and target.kind != "serverless":
         raise AckComputeError(
@@ -181,17 +244,23 @@ def check_ready(targets: Targets, target: ClusterTarget, workloads: KubeWorkload
             "Quote an acs plan (kind=acs) for this cluster instead, or deploy the eci plan to an ACK Serverless "
             "cluster. Nothing was created.",
         )
+    check_pro(target)
     if target.cluster_id is not None and target.kind != "serverless":
         try:
-            addons = targets.cs.list_addons(target.cluster_id)
+            addons = targets.cs.list_addons(target.cluster_id, target.region)
         except CloudError as exc:
             raise CloudFailure(str(exc), "Nothing was created; retry when the cloud answers.") from None
-        check_addon(addons, target.info.current_version if target.info else "", label)
+        version = target.info.current_version if target.info else ""
+        work = addon_work(addons, version, label)
+        if work is not None and may_install and not _is_hpn(plan):
+            return work
+        check_addon(addons, version, label)
     try:
         nodes = workloads.nodes()
     except CloudError as exc:
         raise CloudFailure(str(exc), "Nothing was created; check the cluster's API and retry.") from None
     check_nodes(plan, nodes, label)
+    return None
 
 
 def check_before_asking(targets: Targets, cluster: str, plan: AcsPlan | EciPlan, timeout_s: float) -> None:

@@ -107,6 +107,11 @@ class Canceller:
         message = f"Operation {operation_id} ({status.kind}) is cancelled."
         if status.kind == "run_job":
             message += " `log` is the tail its pod wrote before the Job was deleted."
+        elif status.kind == "deploy_acs":
+            message += (
+                " The free ack-virtual-node add-on stays on the cluster; a Deployment it had already created (and "
+                "paid for) is in the ledger for cleanup."
+            )
         step = "Nothing is left to do."
         if cleanup_op:
             step = f"Follow the cleanup of what it made with get_operation {cleanup_op}."

@@ -10,81 +10,67 @@ A Deployment that someone else created is never touched.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, field_validator
+from pydantic import BaseModel, Field
 
 from ack_compute.cloud.errors import CloudError
-from ack_compute.cloud.kube_workloads import KubeWorkloads, PodView, pod_view
+from ack_compute.cloud.kube_workloads import KubeWorkloads, NodeView, PodView, pod_view
 from ack_compute.tools import acs_placement
+from ack_compute.tools.deploy_spec import (
+    _DEPLOY_PLAN,
+    APP_LABEL,
+    PLAN_ANNOTATION,
+    SPEC_ANNOTATION,
+    DeployPlan,
+    DeployRequest,
+    PodPlan,
+    costs_more,
+    deployment_manifest,
+    service_manifest,
+)
 from ack_compute.tools.errors import AckComputeError, CloudFailure
 from ack_compute.tools.identity import current_caller
-from ack_compute.tools.job_spec import (
-    DNS_LABEL,
-    ENV_NAME,
-    FAIL_FAST_REASONS,
-    IMAGE_PATTERN,
-    refuse_system_namespace,
-)
-from ack_compute.tools.ownership import OPERATION_TAG, NameBusy, OwnedResource, Ownership, is_ours, mark, mark_selector
-from ack_compute.tools.plans import AcsPlan, EciPlan
+from ack_compute.tools.job_spec import FAIL_FAST_REASONS, refuse_system_namespace
+from ack_compute.tools.operations import OperationContext, Operations
+from ack_compute.tools.ownership import OPERATION_TAG, NameBusy, OwnedResource, Ownership, is_ours, mark_selector
+from ack_compute.tools.plans import EciPlan
 from ack_compute.tools.purchase import Claim, Policy, Purchase, bind_plan
 from ack_compute.tools.quotes import QuoteBook, QuoteRecord
-from ack_compute.tools.targets import CLUSTER_REF_PATTERN, ClusterTarget, Targets
+from ack_compute.tools.targets import ClusterTarget, Targets
+from ack_compute.tools.virtual_node_addon import VirtualNodeAddon, installs_here
 
-PLAN_ANNOTATION = "ack-compute-mcp/plan"
-SPEC_ANNOTATION = "ack-compute-mcp/spec-sha256"
-APP_LABEL = "app.kubernetes.io/name"
+# Re-exported: the server and tests import the request, plans and rules from here, the tool's module.
+__all__ = [
+    "APP_LABEL",
+    "PLAN_ANNOTATION",
+    "SPEC_ANNOTATION",
+    "AcsDeployer",
+    "DeployOutcome",
+    "DeployPlan",
+    "DeployRequest",
+    "PodPlan",
+    "costs_more",
+    "deployment_manifest",
+    "service_manifest",
+]
+OPERATION_KIND = "deploy_acs"
+ADDON_FIRST = "installing the free ack-virtual-node add-on first"
+
+
+def addon_first(action: str) -> str:
+    """What deploy_acs does before the Deployment, in words for the question, the notes and the message."""
+    if action == "upgrade":
+        return "upgrading the free ack-virtual-node add-on first"
+    if action == "wait":
+        return "waiting for the free ack-virtual-node add-on being installed first"
+    return ADDON_FIRST
+
+
 ROLLOUT_WAIT_SECONDS = 40.0
 STABLE_SECONDS = 3.0  # how long Running pods are watched for restarts before the deployment counts as healthy
-
-
-def _plan_kind(value: Any) -> str:
-    """A plan without `kind` is an acs plan, as before eci plans existed."""
-    kind = value.get("kind", "acs") if isinstance(value, dict) else getattr(value, "kind", "acs")
-    return kind if kind in ("acs", "eci") else "acs"
-
-
-PodPlan = AcsPlan | EciPlan
-DeployPlan = Annotated[Annotated[AcsPlan, Tag("acs")] | Annotated[EciPlan, Tag("eci")], Discriminator(_plan_kind)]
-_DEPLOY_PLAN: TypeAdapter[PodPlan] = TypeAdapter(DeployPlan)
-
-
-class DeployRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    cluster: str = Field(pattern=CLUSTER_REF_PATTERN)
-    name: str = Field(pattern=DNS_LABEL, max_length=50, description="Deployment name (DNS label).")
-    image: str = Field(pattern=IMAGE_PATTERN)
-    plan: DeployPlan = Field(
-        description="The quoted plan: kind=acs (replicas, vcpu, memory_gib, compute class, QoS, GPUs, hours) or, on "
-        "ACK Serverless only, kind=eci (replicas, an ECI vcpu/memory spec, spot, use_specs, image_cache, hours)."
-    )
-    quote_token: str | None = None
-    namespace: str = Field("default", pattern=DNS_LABEL)
-    ports: list[int] = Field(default_factory=list, max_length=10)
-    env: dict[str, str] = Field(default_factory=dict, max_length=64)
-    command: list[str] = Field(default_factory=list, max_length=64)
-
-    @field_validator("ports")
-    @classmethod
-    def _ports(cls, value: list[int]) -> list[int]:
-        bad = [p for p in value if not 1 <= p <= 65535]
-        if bad or len(set(value)) != len(value):
-            raise ValueError(f"ports must be distinct numbers in 1..65535, got {value}")
-        return value
-
-    @field_validator("env")
-    @classmethod
-    def _env(cls, value: dict[str, str]) -> dict[str, str]:
-        bad = [k for k in value if not ENV_NAME.match(k)]
-        if bad:
-            raise ValueError(f"invalid environment variable names {bad}")
-        return value
 
 
 class PodPlacement(BaseModel):
@@ -96,7 +82,10 @@ class PodPlacement(BaseModel):
 
 
 class DeployOutcome(BaseModel):
-    status: Literal["deployed", "updated", "unchanged", "rolling_out", "failed", "quote_required", "declined"]
+    status: Literal[
+        "deployed", "updated", "unchanged", "rolling_out", "failed", "quote_required", "declined", "preparing"
+    ]
+    operation_id: str | None = None
     cluster: str
     cluster_id: str | None = None
     namespace: str
@@ -111,94 +100,6 @@ class DeployOutcome(BaseModel):
     next_step: str
 
 
-def costs_more(new: PodPlan, old: PodPlan) -> bool:
-    """True when the new plan could cost more per hour: any dimension grows, or the rate class changes (a change of
-    kind, ACS <-> ECI, always does: the two are priced by different sources)."""
-    if not isinstance(new, AcsPlan) or not isinstance(old, AcsPlan):
-        if not isinstance(new, EciPlan) or not isinstance(old, EciPlan):
-            return True
-        if new.spot_strategy != old.spot_strategy or (new.spot_price_limit or 0) > (old.spot_price_limit or 0):
-            return True
-        if not set(new.use_specs) <= set(old.use_specs):
-            return True  # a new fallback spec may be dearer than any quoted one
-        if new.image_cache and not old.image_cache:
-            return True  # image caches' disks or snapshots are billed; only a quote with image_cache says so
-        return new.replicas > old.replicas or new.vcpu > old.vcpu or new.memory_gib > old.memory_gib
-    if (new.compute_class, new.qos, new.gpu_model) != (old.compute_class, old.qos, old.gpu_model):
-        return True
-    return (
-        new.replicas > old.replicas
-        or new.vcpu > old.vcpu
-        or new.memory_gib > old.memory_gib
-        or new.gpu_count > old.gpu_count
-    )
-
-
-def deployment_manifest(request: DeployRequest, plan: PodPlan, operation_id: str) -> dict[str, Any]:
-    """ACS pods carry the ACS labels; ECI pods must not (on ACK Serverless a pod without them is ECI) and carry
-    the eci-* annotations instead."""
-    labels = {**mark(operation_id), APP_LABEL: request.name}
-    pod_labels = {APP_LABEL: request.name, **mark()}
-    if isinstance(plan, AcsPlan):
-        pod_labels.update(acs_placement.acs_labels(plan))
-    container: dict[str, Any] = {
-        "name": request.name,
-        "image": request.image,
-        "resources": acs_placement.acs_resources(plan),
-    }
-    if request.command:
-        container["command"] = list(request.command)
-    if request.env:
-        container["env"] = [{"name": k, "value": v} for k, v in sorted(request.env.items())]
-    if request.ports:
-        container["ports"] = [{"containerPort": p, "protocol": "TCP"} for p in request.ports]
-    template_meta: dict[str, Any] = {"labels": pod_labels}
-    if isinstance(plan, EciPlan):
-        template_meta["annotations"] = acs_placement.eci_annotations(plan)
-    spec: dict[str, Any] = {
-        "replicas": plan.replicas,
-        "selector": {"matchLabels": {APP_LABEL: request.name, **mark()}},
-        "template": {
-            "metadata": template_meta,
-            "spec": {
-                "containers": [container],
-                "automountServiceAccountToken": False,
-                **acs_placement.acs_placement(plan),
-            },
-        },
-    }
-    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-    annotations = {PLAN_ANNOTATION: json.dumps(plan.model_dump(mode="json"), sort_keys=True), SPEC_ANNOTATION: digest}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {
-            "name": request.name,
-            "namespace": request.namespace,
-            "labels": labels,
-            "annotations": annotations,
-        },
-        "spec": spec,
-    }
-
-
-def service_manifest(request: DeployRequest, operation_id: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {
-            "name": request.name,
-            "namespace": request.namespace,
-            "labels": mark(operation_id),
-        },
-        "spec": {
-            "type": "ClusterIP",
-            "selector": {APP_LABEL: request.name, **mark()},
-            "ports": [{"name": f"p{p}", "port": p, "targetPort": p, "protocol": "TCP"} for p in request.ports],
-        },
-    }
-
-
 class AcsDeployer:
     def __init__(
         self,
@@ -206,11 +107,15 @@ class AcsDeployer:
         targets: Targets,
         quotes: QuoteBook,
         ownership: Ownership,
+        operations: Operations | None = None,
+        addon: VirtualNodeAddon | None = None,
         kube_timeout_s: float = 10.0,
         rollout_wait_s: float = ROLLOUT_WAIT_SECONDS,
         stable_s: float = STABLE_SECONDS,
     ) -> None:
         self.stable_s = stable_s
+        self.operations = operations
+        self.addon = addon or VirtualNodeAddon(targets.cs)
         self.targets = targets
         self.quotes = quotes
         self.purchase = Purchase(quotes, ownership)
@@ -225,11 +130,13 @@ class AcsDeployer:
 
     def _before_buying(
         self, request: DeployRequest, target: ClusterTarget, workloads: KubeWorkloads, plan: PodPlan
-    ) -> tuple[dict[str, Any] | None, OwnedResource | None, bool]:
+    ) -> tuple[dict[str, Any] | None, OwnedResource | None, bool, acs_placement.AddonWork | None]:
         """The checks before anyone is asked: the pods can run, the namespace exists, a Deployment of that name is
-        this caller's to change. Returns the existing Deployment, its ledger row, and whether a quote is needed."""
+        this caller's to change. Returns the existing Deployment, its ledger row, whether a quote is needed, and
+        the add-on work to do first (only on a cluster this server created, and only where operations run)."""
         refuse_system_namespace(request.namespace)
-        acs_placement.check_ready(self.targets, target, workloads, plan)
+        may_install = self.operations is not None and installs_here(self.ownership, target)
+        addon = acs_placement.check_ready(self.targets, target, workloads, plan, may_install=may_install)
         if not self._kube(lambda: workloads.namespace_exists(request.namespace)):
             raise AckComputeError(
                 f"Namespace {request.namespace} does not exist.", "Use an existing namespace. Nothing was created."
@@ -239,20 +146,28 @@ class AcsDeployer:
         if request.ports:
             self._service_ours(request, target, workloads)
         paid = self._paid_plan(row)
-        return existing, row, paid is None or costs_more(plan, paid)
+        return existing, row, paid is None or costs_more(plan, paid), addon
 
     def offer(self, request: DeployRequest) -> QuoteRecord | None:
-        """What the person is asked to pay for: the purchase path up to the question (None: nothing to buy).
-        Raises what `deploy` would raise, so nobody is asked to pay for pods that cannot run or aren't theirs."""
+        return self.offer_with_addon(request)[0]
+
+    def offer_with_addon(self, request: DeployRequest) -> tuple[QuoteRecord | None, str]:
+        """What the person is asked to pay for: the purchase path up to the question (None: nothing to buy), and
+        whether the free add-on is installed first. Raises what `deploy` would raise, so nobody is asked to pay for
+        pods that cannot run or aren't theirs."""
         if not request.quote_token:
-            return None
+            return None, ""
         target, plan = self._target(request)
+        if self._preparing(request, target):
+            return None, ""  # asking again while it prepares: the same operation, nothing new to buy
         access = self.targets.access(target, timeout_s=self.kube_timeout_s)
         try:
-            _, row, needs_quote = self._before_buying(request, target, KubeWorkloads(access), plan)
+            _, row, needs_quote, addon = self._before_buying(request, target, KubeWorkloads(access), plan)
         finally:
             access.close()
-        return self.purchase.check(request.quote_token, plan, row) if needs_quote else None
+        return (self.purchase.check(request.quote_token, plan, row) if needs_quote else None), (
+            addon_first(addon.action) if addon else ""
+        )
 
     def deploy(
         self,
@@ -265,6 +180,17 @@ class AcsDeployer:
         """`consent_id`: the person's answer as the server recorded it (None: no client could be asked)."""
         target, plan = self._target(request)
         base = {"cluster": request.cluster, "cluster_id": target.cluster_id, "namespace": request.namespace}
+        if running := self._preparing(request, target):
+            return DeployOutcome(
+                status="preparing",
+                operation_id=running,
+                name=request.name,
+                replicas=plan.replicas,
+                message=f"Deployment {request.name} is already being prepared by {running} (the add-on first); "
+                "nothing new was started or bought.",
+                next_step=f"Call get_operation with {running} for the pods.",
+                **base,
+            )
         serverless = target.kind == "serverless"
         notes = acs_placement.acs_notes(plan)
         if serverless and isinstance(plan, EciPlan):
@@ -280,7 +206,9 @@ class AcsDeployer:
         access = self.targets.access(target, timeout_s=self.kube_timeout_s)
         try:
             workloads = KubeWorkloads(access)
-            existing, row, needs_quote = self._before_buying(request, target, workloads, plan)
+            existing, row, needs_quote, addon = self._before_buying(request, target, workloads, plan)
+            if addon is not None:
+                notes.append(f"On cluster {target.name or target.key}, {addon_first(addon.action)} (no charge).")
             if needs_quote and not request.quote_token:
                 why = (
                     f"creates billed {plan.kind.upper()} pods"
@@ -309,11 +237,104 @@ class AcsDeployer:
                     next_step="Ask what to change, estimate again, and get a new yes.",
                     **base,
                 )
+            if addon is not None:
+                return self._start_preparing(request, target, plan, addon.action, notes, requested_by)
             return self._apply(
                 request, target, workloads, plan, existing, row, needs_quote, serverless, notes, requested_by
             )
         finally:
             access.close()
+
+    # -- with the add-on first: an operation (install, virtual nodes, then the Deployment) ------------------------
+
+    def _start_preparing(
+        self, request: DeployRequest, target: ClusterTarget, plan: PodPlan, action: str, notes: list[str], by: str
+    ) -> DeployOutcome:
+        """The person said yes: the add-on stage runs in the background, and the quote is spent only when the
+        Deployment is created (a failed install spends nothing)."""
+        assert self.operations is not None
+        params = {
+            "request": request.model_dump(mode="json"),
+            "target": target.model_dump(mode="json"),
+            "plan": plan.model_dump(mode="json"),
+            "notes": notes,
+            "requested_by": by,
+        }
+        quote_id = self.quotes.quote_id_of(request.quote_token) if request.quote_token else None
+        operation_id = self.operations.start(
+            OPERATION_KIND, params, self.run_operation, quote_id=quote_id, requested_by=by
+        )
+        label = target.name or target.key
+        return DeployOutcome(
+            status="preparing",
+            operation_id=operation_id,
+            cluster=request.cluster,
+            cluster_id=target.cluster_id,
+            namespace=request.namespace,
+            name=request.name,
+            replicas=plan.replicas,
+            notes=notes,
+            message=f"Deploying {request.name} on {label}, {addon_first(action)} (a few minutes); the quote is spent "
+            "only when the Deployment is created, once its virtual nodes are Ready.",
+            next_step=f"Call get_operation with {operation_id} for the pods.",
+        )
+
+    def _preparing(self, request: DeployRequest, target: ClusterTarget) -> str | None:
+        """This caller's deploy_acs operation still preparing this Deployment, if any: asking again returns it."""
+        caller = current_caller()
+        for operation_id, owner, params in self.operations.running(OPERATION_KIND) if self.operations else []:
+            asked = params.get("request") or {}
+            if (
+                caller.sees(owner)
+                and ClusterTarget.model_validate(params["target"]).key == target.key
+                and (asked.get("namespace"), asked.get("name")) == (request.namespace, request.name)
+            ):
+                return operation_id
+        return None
+
+    def run_operation(self, ctx: OperationContext) -> dict[str, Any]:
+        """Add-on, virtual nodes, then the same checks and purchase as a plain deploy. Resumable: the add-on stage
+        reads the cloud first, and a Deployment this operation already bought is found and only watched."""
+        p = ctx.params
+        request = DeployRequest.model_validate(p["request"])
+        target = ClusterTarget.model_validate(p["target"])
+        plan = _DEPLOY_PLAN.validate_python(p["plan"])
+        notes = list(p.get("notes") or [])
+
+        def nodes() -> list[NodeView]:
+            access = self.targets.access(target, timeout_s=self.kube_timeout_s)
+            try:
+                return KubeWorkloads(access).nodes()
+            finally:
+                access.close()
+
+        notes.append(self.addon.ensure(target, nodes, lambda f, m: ctx.progress(f, "add-on", m)))
+        ctx.progress(0.6, "deploy", f"creating Deployment {request.name}")
+        access = self.targets.access(target, timeout_s=self.kube_timeout_s)  # fresh: the add-on took minutes
+        try:
+            workloads = KubeWorkloads(access)
+            existing, row, needs_quote, addon = self._before_buying(request, target, workloads, plan)
+            if addon is not None:
+                raise AckComputeError(f"The ack-virtual-node add-on is still not ready ({addon.action}).", "Retry.")
+            outcome = self._apply(
+                request,
+                target,
+                workloads,
+                plan,
+                existing,
+                row,
+                needs_quote,
+                False,
+                notes,
+                str(p.get("requested_by") or ""),
+                operation_id=ctx.operation_id,
+            )
+        finally:
+            access.close()
+        return outcome.model_dump(mode="json", exclude_none=True)
+
+    def resume_unfinished(self) -> list[str]:
+        return self.operations.resume_all(OPERATION_KIND, self.run_operation) if self.operations else []
 
     def _kube(self, fn: Any) -> Any:
         try:
@@ -402,8 +423,10 @@ class AcsDeployer:
         serverless: bool,
         notes: list[str],
         requested_by: str,
+        *,
+        operation_id: str | None = None,
     ) -> DeployOutcome:
-        operation_id = f"op-{uuid.uuid4().hex[:16]}"
+        operation_id = operation_id or f"op-{uuid.uuid4().hex[:16]}"
         body = deployment_manifest(request, plan, operation_id)
         ledger_name = f"{target.key}/{request.namespace}/{request.name}"
         row: int | None = None

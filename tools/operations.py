@@ -353,10 +353,11 @@ STAGES: dict[str, tuple[str, ...]] = {
     "run_job": ("running", "Pending", "Running"),
     "cleanup": ("deleting",),
     "ensure_node_pool": ("create", "nodes"),
+    "deploy_acs": ("add-on", "deploy"),
 }
 # What a whole operation usually takes when its progress says too little yet: ACK creates a cluster in 5-15 minutes
 # (DESIGN.md), so 10; a cleanup deletes a cluster in a few minutes.
-TYPICAL_SECONDS = {"ensure_cluster": 600.0, "cleanup": 300.0, "ensure_node_pool": 300.0}
+TYPICAL_SECONDS = {"ensure_cluster": 600.0, "cleanup": 300.0, "ensure_node_pool": 300.0, "deploy_acs": 180.0}
 
 
 class OperationView(BaseModel):

@@ -105,6 +105,7 @@ ROUTES = [
         method="DELETE",
         path="/k8s/{cluster_id}/certs",
     ),
+    Route(Product.CS, "ListAddons", addons.list_addons, method="GET", path="/addons"),
     Route(
         Product.CS,
         "ListClusterAddonInstances",

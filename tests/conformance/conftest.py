@@ -17,14 +17,16 @@ from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.runtime import Runtime
 from ack_compute.server.settings import Settings
 from ack_compute.tools.cleanup import CleanupReport, CleanupRequest
+from ack_compute.tools.deploy_acs import DeployOutcome, DeployRequest
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.job_spec import JobOutcome, JobRequest
-from ack_compute.tools.plans import ClusterPlan, ServerlessPlan
+from ack_compute.tools.plans import AcsPlan, ClusterPlan, ServerlessPlan
 from tests.conformance.recording_proxy import RecordingProxy
 from tests.helpers.waiting import eventually, settle
 
 PLAN = ClusterPlan(edition="pro", instance_types=["ecs.g7.xlarge"], node_count=1, zone="cn-hangzhou-h", hours=1)
 SERVERLESS = ServerlessPlan(edition="pro", hours=1)
+PODS = AcsPlan(replicas=1, vcpu=1, memory_gib=2, hours=1)
 NAME = "acf-conformance"
 
 
@@ -46,7 +48,7 @@ def _finish(runtime: Runtime, operation_id: str, timeout: float = 120) -> dict:
     return status.result or {}
 
 
-def _quote(runtime: Runtime, plan: ClusterPlan | ServerlessPlan) -> str:
+def _quote(runtime: Runtime, plan: ClusterPlan | ServerlessPlan | AcsPlan) -> str:
     token = estimate_cost(plan, default_region="cn-hangzhou", pricer=runtime.pricer, quotes=runtime.quotes).quote_token
     assert token
     return token
@@ -98,6 +100,14 @@ def flows(flow_cloud: SandboxCloud, proxy: RecordingProxy, tmp_path_factory: pyt
     job = JobOutcome.model_validate(_finish(runtime, started.operation_id or ""))
     assert job.status == "succeeded" and "conformance" in job.log, job
     span("run_job by cluster name", start)
+
+    start = len(proxy.exchanges)
+    request = DeployRequest(cluster=NAME, name="web", image="nginx:1.27", plan=PODS, quote_token=_quote(runtime, PODS))
+    preparing = runtime.deployer.deploy(request)
+    assert preparing.status == "preparing", preparing  # the new Pro cluster has no ack-virtual-node: installed first
+    deployed = DeployOutcome.model_validate(_finish(runtime, preparing.operation_id or ""))
+    assert deployed.status == "deployed", deployed
+    span("deploy_acs installing ack-virtual-node first", start)
 
     start = len(proxy.exchanges)
     report = runtime.cleaner.start(CleanupRequest(dry_run=False))

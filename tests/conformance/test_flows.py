@@ -26,6 +26,10 @@ def test_every_flow_went_through_the_proxy(flows) -> None:  # type: ignore[no-un
     assert "DescribeClustersForRegion" in spans["reuse by name"]
     assert "DescribeClustersForRegion" in spans["run_job by cluster name"]
     assert "DeleteCluster" in spans["cleanup"]
+    addon_first = spans["deploy_acs installing ack-virtual-node first"]
+    assert addon_first.count("InstallClusterAddons") == 1 and addon_first.index("ListAddons") < addon_first.index(
+        "InstallClusterAddons"
+    )
     print(f"\nrecorded {len(flows.exchanges)} OpenAPI requests in {len(spans)} flows")
 
 

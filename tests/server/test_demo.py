@@ -149,7 +149,7 @@ def test_the_python_job_output_and_the_failing_image(demo: DemoRun) -> None:
 
 def test_deploy_acs_runs_pods_on_virtual_nodes(demo: DemoRun) -> None:
     refused = re.sub(r"\s+", " ", demo.step(8))
-    assert "refused: Cluster acf-demo does not have the ack-virtual-node add-on" in refused
+    assert "refused: ACS compute needs an ACK Pro cluster; this one is ACK Basic (acf-demo" in refused
     flat = re.sub(r"\s+", " ", demo.step(11))
     assert "status quote_required" in flat and "server asks the person: Deploy 'web'" in flat
     rollout = re.search(r"status deployed: Deployment web: (\d+)/(\d+) pods Running on (\S+?)[;.]", flat)

@@ -489,6 +489,73 @@ async def test_a_gpu_pool_on_a_team_cluster_is_bought_used_listed_and_cleaned_up
     assert [p.name for p in e2e.cloud.cluster(cluster_id).nodepools if p.state != "deleted"] == ["default-nodepool"]
 
 
+# -- ack-virtual-node on a cluster this server created; ACK Basic ----------------------------------------------------
+
+ACS_PLAN: dict[str, Any] = {"kind": "acs", "replicas": 2, "vcpu": 1, "memory_gib": 2, "hours": 1}
+
+
+async def test_deploy_acs_on_a_fresh_pro_cluster_installs_the_free_addon_first(e2e: Stack) -> None:
+    """No add-on on the new cluster: deploy_acs says it installs it (free) in the question and the result, the pods
+    end on virtual nodes, and list_resources prices exactly the cluster and the pods."""
+    asked: list[str] = []
+    async with e2e.client(elicit=answering("accept", asked)) as client:
+        pro = {**PLAN, "edition": "pro"}
+        est = (await e2e.call(client, "estimate_cost", {"plan": pro})).structured_content or {}
+        created = await e2e.call(
+            client, "ensure_cluster", {"name": e2e.name("addon"), "quote_id": est["quote_id"], "wait_seconds": 45}
+        )
+        out = await settle(e2e, client, created)
+        cluster_id = out["cluster_id"]
+        try:
+            assert "ack-virtual-node" not in e2e.cloud.addons(cluster_id)
+            pods = (await e2e.call(client, "estimate_cost", {"plan": ACS_PLAN})).structured_content or {}
+            args = {"cluster": cluster_id, "name": "web", "image": "nginx:1.27", "quote_id": pods["quote_id"]}
+            result = await e2e.call(client, "deploy_acs", {**args, "wait_seconds": 45})
+            assert not result.is_error, result.content
+            deployed = result.structured_content or {}
+            while deployed.get("status") == "preparing":
+                polled = await e2e.call(client, "get_operation", {"operation_id": deployed["operation_id"]})
+                view = polled.structured_content or {}
+                assert view.get("outcome") in (None, "succeeded"), view
+                deployed = view["result"] if view.get("outcome") else deployed
+            assert deployed["status"] == "deployed" and deployed["ready_replicas"] == 2, deployed
+            assert all(p["node"].startswith("virtual-kubelet-") and p["instance_id"] for p in deployed["pods"])
+            assert any("installed the free ack-virtual-node add-on" in n for n in deployed["notes"]), deployed
+            question = asked[-1]
+            assert question.startswith(f"On cluster '{cluster_id}', installing the free ack-virtual-node add-on first")
+            assert pods["quote_id"] in question, question
+            assert e2e.cloud.counts()["InstallClusterAddons"] == 1
+            listed = (await e2e.call(client, "list_resources", {})).structured_content or {}
+            priced = {r["kind"]: Decimal(str(r["hourly"])) for r in listed["resources"] if "hourly" in r}
+            assert priced == {
+                "cluster": Decimal(str(est["hourly_total"])),
+                "deployment": Decimal(str(pods["hourly_total"])),
+            }, listed
+            total = next(t for t in listed["totals"] if t["currency"] == est["currency"])
+            assert Decimal(str(total["hourly"])) == sum(priced.values())
+        finally:
+            await remove(e2e, client, cluster_id)
+
+
+async def test_deploy_acs_on_ack_basic_says_acs_needs_pro_and_asks_nobody(e2e: Stack) -> None:
+    basic = e2e.cloud.plant_cluster(e2e.name("basic"), nodes=1, addons={"ack-virtual-node": None})
+    asked: list[str] = []
+    async with e2e.client(elicit=answering("accept", asked)) as client:
+        pods = (await e2e.call(client, "estimate_cost", {"plan": ACS_PLAN})).structured_content or {}
+        args = {"cluster": basic, "name": "web", "image": "nginx:1.27", "quote_id": pods["quote_id"]}
+        refused = await e2e.call(client, "deploy_acs", args)
+        ledger = await e2e.ledger(client)
+    assert refused.is_error
+    assert text_of(refused) == (
+        f"Error executing tool deploy_acs: ACS compute needs an ACK Pro cluster; this one is ACK Basic "
+        f"({e2e.name('basic')}, cluster_spec ack.standard). Use an ACK Pro cluster (ensure_cluster with edition pro) "
+        "or an ACK Serverless one, or run on this cluster's own nodes (run_job compute=nodes). Nothing was created "
+        "and no quote was spent."
+    )
+    assert asked == [] and not [r for r in ledger if r.get("cloud_id") == basic or basic in r.get("name", "")]
+    assert "InstallClusterAddons" not in e2e.cloud.counts()
+
+
 # -- hygiene -------------------------------------------------------------------------------------------------------
 
 

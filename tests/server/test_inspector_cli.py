@@ -10,11 +10,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from ack_compute.sandbox import SandboxCloud
 
 pytestmark = pytest.mark.slow
 SERVE = [sys.executable, "-m", "ack_compute.server", "serve", "--sandbox"]  # stdio: the Inspector starts it
@@ -119,3 +122,102 @@ def test_inspector_without_the_token_is_turned_away(inspector_env: dict[str, str
     done = inspect(inspector_env, [http_url, "--transport", "http"], "--method", "tools/list")
     assert done.returncode == 3, (done.returncode, done.stdout, done.stderr)
     assert "estimate_cost" not in done.stdout
+
+
+# -- the new verbs: list_resources, get_operation's log cursor, cancel_operation ------------------------------------
+# Both transports run against one sandbox cloud of this module's own (600x clock) through the production path (keys
+# in the environment, an endpoint override), so calls chain: over stdio every Inspector call starts a new server on
+# the shared state dir, which resumes what the last one left running; over HTTP one server answers them all.
+
+
+@pytest.fixture(scope="module")
+def verbs_cloud() -> Iterator[SandboxCloud]:
+    with SandboxCloud(time_scale=600) as cloud:
+        yield cloud
+
+
+@pytest.fixture(scope="module")
+def verbs_http(
+    inspector_env: dict[str, str], verbs_cloud: SandboxCloud, tmp_path_factory: pytest.TempPathFactory, serve_http: Any
+) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("inspector-verbs-http")
+    env = {
+        **inspector_env,
+        **verbs_cloud.server_env(root / "state", log_level="WARNING"),
+        "ACK_COMPUTE_HTTP_TOKEN": TOKEN,
+    }
+    with serve_http.serving([], env, root / "server-stderr.log") as server:
+        yield server.url
+
+
+@pytest.fixture(params=["stdio", "http"])
+def verbs_target(request: pytest.FixtureRequest, verbs_cloud: SandboxCloud, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """(transport, Inspector arguments). stdio: a host-style server config (0600: it holds keys) naming the command
+    and its environment, as desktop hosts write mcp.json."""
+    if request.param == "http":
+        url = request.getfixturevalue("verbs_http")
+        return "http", [url, "--transport", "http", "--header", f"Authorization: Bearer {TOKEN}"]
+    root = tmp_path_factory.mktemp("inspector-verbs-stdio")
+    env = verbs_cloud.server_env(root / "state", log_level="WARNING")
+    config = root / "mcp.json"
+    config.touch(mode=0o600)
+    command = {"command": sys.executable, "args": ["-m", "ack_compute.server", "serve"], "env": env}
+    config.write_text(json.dumps({"mcpServers": {"ack": command}}))
+    return "stdio", ["--config", str(config), "--server", "ack"]
+
+
+def call(env: dict[str, str], target: list[str], tool: str, **arguments: Any) -> dict[str, Any]:
+    """One tools/call through the Inspector CLI; the result as the Inspector prints it (exit 5: an error result)."""
+    done = inspect(
+        env, target, "--method", "tools/call", "--tool-name", tool, "--tool-args-json", json.dumps(arguments)
+    )
+    assert done.returncode in (0, 5), (tool, done.returncode, done.stdout, done.stderr[-2000:])
+    result = json.loads(done.stdout)
+    assert bool(result.get("isError")) == (done.returncode == 5), result
+    return result
+
+
+def test_inspector_lists_what_it_pays_for_follows_a_jobs_log_and_cancels_it(
+    inspector_env: dict[str, str], verbs_target: tuple[str, list[str]]
+) -> None:
+    transport, target = verbs_target
+    plan = {"kind": "cluster", "instance_types": ["ecs.g7.xlarge"], "node_count": 1, "zone": "cn-hangzhou-h"}
+    est = call(inspector_env, target, "estimate_cost", plan=plan)["structuredContent"]
+    made = call(inspector_env, target, "ensure_cluster", name=f"acf-insp-{transport}", quote_id=est["quote_id"],
+                wait_seconds=45)["structuredContent"]  # fmt: skip
+    while made.get("status") == "creating":
+        view = call(inspector_env, target, "get_operation", operation_id=made["operation_id"])["structuredContent"]
+        made = view.get("result") or made
+    assert made["status"] == "created", made
+
+    # list_resources: the cluster, running, at the quoted price, and a total per currency.
+    listed = call(inspector_env, target, "list_resources")["structuredContent"]
+    (row,) = [r for r in listed["resources"] if r["kind"] == "cluster"]
+    assert (row["id"], row["state"], row["hourly"]) == (made["cluster_id"], "running", est["hourly_total"]), row
+    assert [t["currency"] for t in listed["totals"]] == [est["currency"]] and listed["totals"][0]["hourly"] >= row[
+        "hourly"
+    ]
+
+    # get_operation on a running job hands over the lines written since the last call, once each.
+    script = "echo first\nsleep 2\necho second\nsleep 120\necho never\n"
+    job = call(inspector_env, target, "run_job", cluster=made["cluster_id"], script=script, wait_seconds=0)
+    operation_id = job["structuredContent"]["operation_id"]
+    followed, deadline = "", time.monotonic() + 90
+    while "second" not in followed and time.monotonic() < deadline:
+        view = call(inspector_env, target, "get_operation", operation_id=operation_id, wait_seconds=3)
+        view = view["structuredContent"]
+        assert view["state"] == "running" and "outcome" not in view, view
+        followed += view.get("log") or ""
+    assert followed == "first\nsecond\n", followed
+
+    # cancel_operation stops it, deletes its Job and says so; the operation then reads done / cancelled.
+    cancelled = call(inspector_env, target, "cancel_operation", operation_id=operation_id)["structuredContent"]
+    assert cancelled["status"] in ("cancelled", "cancelling"), cancelled
+    assert cancelled["cleaned_up"][0].startswith(f"Job default/{job['structuredContent']['job_name']}"), cancelled
+    final = call(inspector_env, target, "get_operation", operation_id=operation_id, wait_seconds=20)
+    assert (final["structuredContent"]["state"], final["structuredContent"]["outcome"]) == ("done", "cancelled")
+    again = call(inspector_env, target, "cancel_operation", operation_id=operation_id)["structuredContent"]
+    assert again["status"] == "already_done", again
+
+    unknown = call(inspector_env, target, "cancel_operation", operation_id="op-0000000000000000")
+    assert unknown["isError"] and "No operation 'op-0000000000000000'" in unknown["content"][0]["text"]

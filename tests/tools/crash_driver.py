@@ -8,6 +8,7 @@ step on stdout, and then idles until the test kills it with SIGKILL. Credentials
     python crash_driver.py job    --state-dir DIR --endpoint HOST:PORT --name NAME --plan JSON --script TEXT
     python crash_driver.py job    --state-dir DIR --endpoint HOST:PORT --cluster ID --script TEXT
     python crash_driver.py pool   --state-dir DIR --endpoint HOST:PORT --cluster ID --name NAME (1 x ecs.g7.xlarge)
+    python crash_driver.py deploy --state-dir DIR --endpoint HOST:PORT --cluster ID   (deploy_acs, 1 ACS pod)
 
 `--die-at POINT` makes the process SIGKILL itself at a point too narrow to aim at from outside:
 `before-operation-row` (ensure_cluster, after the intent row and the quote redemption, before the operation
@@ -29,9 +30,10 @@ from ack_compute.cloud.config import StaticCredentials
 from ack_compute.cloud.kube_workloads import KubeWorkloads
 from ack_compute.server.runtime import Runtime
 from ack_compute.server.settings import Settings
+from ack_compute.tools.deploy_acs import DeployRequest
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.job_spec import JobRequest
-from ack_compute.tools.plans import ClusterPlan, NodePoolPlan
+from ack_compute.tools.plans import AcsPlan, ClusterPlan, NodePoolPlan
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -48,7 +50,7 @@ def die_here(point: str) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["create", "job", "pool"])
+    parser.add_argument("mode", choices=["create", "job", "pool", "deploy"])
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--name", default="")
@@ -82,6 +84,14 @@ def main(argv: list[str] | None = None) -> int:
         outcome = runtime.clusters.ensure(args.name, plan=plan, quote_token=quote.quote_token)
         operation_id = outcome.operation_id or ""
         emit("cluster", operation_id=operation_id, status=outcome.status)
+    if args.mode == "deploy":
+        pods = AcsPlan(replicas=1, vcpu=1, memory_gib=2, hours=1)
+        quote = estimate_cost(pods, default_region=settings.region, pricer=runtime.pricer, quotes=runtime.quotes)
+        request = DeployRequest(
+            cluster=cluster_id, name="web", image="nginx:1.27", plan=pods, quote_token=quote.quote_token
+        )
+        deployed = runtime.deployer.deploy(request)
+        emit("deploy", operation_id=deployed.operation_id, status=deployed.status)
     if args.mode == "job":
         if not cluster_id:
             status = runtime.operations.get(operation_id)

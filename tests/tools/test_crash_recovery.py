@@ -29,6 +29,7 @@ from ack_compute.cloud.kube_workloads import KubeWorkloads
 from ack_compute.sandbox import Fault, SandboxCloud
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools.cleanup import CleanupReport, CleanupRequest
+from ack_compute.tools.deploy_acs import DeployOutcome
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.job_spec import RUN_LABEL, JobOutcome
@@ -493,6 +494,45 @@ def test_killed_while_a_job_runs(crash: Crash) -> None:
     report = clean_up(restarted)
     assert [i.kind for i in report.items if i.outcome == "deleted"] == ["job", "cluster", "vswitch", "vpc"]
     assert_nothing_left(crash, restarted)
+
+
+def test_killed_while_deploy_acs_installs_the_addon(crash: Crash) -> None:
+    """deploy_acs on a Pro cluster this server created: killed after InstallClusterAddons, the restarted server's
+    operation finds the add-on still installing, waits for it (no second install), then deploys."""
+    world = crash.world
+    made = crash.runtime().clusters.ensure(NAME, plan=PLAN, quote_token=quote_for(crash.runtime(), PLAN))
+    cluster_id = (finish(crash.runtime(), made.operation_id or "").result or {})["cluster_id"]
+    world.time_scale = 6  # the add-on's install task (60 s of cloud time) now takes 10 s: time to aim the kill
+    server = crash.spawn("deploy", cluster=cluster_id)
+    started = server.event("deploy", timeout=60)
+    assert started["status"] == "preparing", started
+    observer = crash.runtime()
+    eventually(
+        lambda: any(a.name == "ack-virtual-node" and a.state == "initial" for a in observer.cs.list_addons(cluster_id)),
+        what="ack-virtual-node being installed",
+    )
+    server.sigkill()
+    world.time_scale = TIME_SCALE
+    assert observer.operations.get(started["operation_id"]).state == "running"
+
+    restarted = crash.runtime()
+    assert restarted.deployer.resume_unfinished() == [started["operation_id"]]
+    status = finish(restarted, started["operation_id"])
+    assert status.state == "succeeded", status.error
+    outcome = DeployOutcome.model_validate(status.result)
+    assert outcome.status == "deployed" and outcome.ready_replicas == 1, outcome.message
+    assert any("waited for the ack-virtual-node add-on being installed" in n for n in outcome.notes), outcome.notes
+    assert world.counts()["InstallClusterAddons"] == 1
+
+    report = clean_up(restarted)
+    assert [i.kind for i in report.items if i.outcome == "deleted"] == ["deployment", "cluster", "vswitch", "vpc"]
+    assert_nothing_left(crash, restarted)
+
+
+def quote_for(runtime: Runtime, plan: ClusterPlan) -> str:
+    token = estimate_cost(plan, default_region="cn-hangzhou", pricer=runtime.pricer, quotes=runtime.quotes).quote_token
+    assert token
+    return token
 
 
 # -- the same kill point for the network: after the intent row, before CreateVpc / CreateVSwitch returns ---------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -9,11 +10,14 @@ from kubernetes import client
 
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.runtime import Runtime
+from ack_compute.tools.cancel import Canceller
 from ack_compute.tools.cleanup import CleanupRequest
 from ack_compute.tools.deploy_acs import DeployOutcome, DeployRequest, costs_more
 from ack_compute.tools.errors import AckComputeError, QuoteRefused
 from ack_compute.tools.estimate_cost import estimate_cost
-from ack_compute.tools.plans import AcsPlan, EciPlan
+from ack_compute.tools.inventory import Inventories
+from ack_compute.tools.operations import OperationStatus
+from ack_compute.tools.plans import AcsPlan, ClusterPlan, EciPlan
 
 PLAN = AcsPlan(replicas=2, vcpu=1, memory_gib=2, hours=2)
 ECI = EciPlan(
@@ -215,3 +219,125 @@ def test_cleanup_shows_the_cost_a_running_deployment_stops(runtime: Runtime, pro
     grown = estimate_cost(bigger, default_region="cn-hangzhou", pricer=runtime.pricer, quotes=runtime.quotes)
     deploy(runtime, pro, plan=bigger, quote_token=grown.quote_token)
     assert deployment_hourly() == grown.hourly_total > first.hourly_total
+
+
+# -- ack-virtual-node on clusters this server created; ACK Basic --------------------------------------------------
+
+CLUSTER_PLAN = ClusterPlan(edition="pro", instance_types=["ecs.g7.xlarge"], node_count=1, zone="cn-hangzhou-h", hours=2)
+
+
+def created_cluster(runtime: Runtime, world: SandboxCloud, plan: ClusterPlan = CLUSTER_PLAN) -> str:
+    """A cluster this server creates (paid by its own quote), as an agent would get one."""
+    token = estimate_cost(plan, default_region="cn-hangzhou", pricer=runtime.pricer, quotes=runtime.quotes).quote_token
+    started = runtime.clusters.ensure("acf-fresh", plan=plan, quote_token=token)
+    status = finish(runtime, started.operation_id or "")
+    assert status.state == "succeeded", status.error
+    return str((status.result or {})["cluster_id"])
+
+
+def finish(runtime: Runtime, operation_id: str, timeout: float = 60) -> OperationStatus:
+    deadline = time.monotonic() + timeout
+    status = runtime.operations.get(operation_id)
+    while not status.done and time.monotonic() < deadline:
+        status = runtime.operations.wait(operation_id, 2)
+    assert status.done, f"operation still {status.stage}: {status.message}"
+    return status
+
+
+def test_on_a_fresh_pro_cluster_it_installs_the_free_addon_first(runtime: Runtime, world: SandboxCloud) -> None:
+    cluster = created_cluster(runtime, world)
+    assert "ack-virtual-node" not in world.addons(cluster)
+    assert (
+        runtime.deployer.offer_with_addon(
+            DeployRequest(cluster=cluster, name="web", image="nginx:1.27", plan=PLAN, quote_token=quote(runtime))
+        )[1]
+        == "installing the free ack-virtual-node add-on first"
+    )
+
+    asked = deploy(runtime, cluster)  # no quote: it says what to quote and that the add-on comes first, free
+    assert asked.status == "quote_required" and "installing the free ack-virtual-node add-on first" in asked.notes[0]
+    assert "InstallClusterAddons" not in world.counts()
+    started = deploy(runtime, cluster, quote_token=quote(runtime))
+    assert started.status == "preparing" and started.operation_id, started.message
+    assert "installing the free ack-virtual-node add-on first" in started.message
+    again = deploy(runtime, cluster, quote_token=quote(runtime))  # asked again while it prepares: the same one
+    assert (again.status, again.operation_id) == ("preparing", started.operation_id), again.message
+    status = finish(runtime, started.operation_id)
+    assert status.state == "succeeded", status.error
+    out = DeployOutcome.model_validate(status.result)
+    assert out.status == "deployed" and out.ready_replicas == 2, out.message
+    assert all(p.node.startswith("virtual-kubelet-") and p.instance_id for p in out.pods)
+    assert any("installed the free ack-virtual-node add-on v2.15.8" in n for n in out.notes)
+    assert world.addons(cluster)["ack-virtual-node"] == "v2.15.8" and world.counts()["InstallClusterAddons"] == 1
+    # Billed: the cluster and the pods, each by its own quote; the add-on added no row and no price.
+    kinds = sorted(r.kind for r in runtime.ownership.all() if r.kind in ("cluster", "deployment"))
+    assert kinds == ["cluster", "deployment"]
+    inventory = Inventories(
+        cs=runtime.cs, vpcs=runtime.clusters.vpcs, targets=runtime.targets, ownership=runtime.ownership
+    ).list()
+    priced = {r.kind: r.hourly for r in inventory.resources if r.hourly is not None}
+    assert set(priced) == {"cluster", "deployment"}
+    assert inventory.totals[0].hourly == priced["cluster"] + priced["deployment"]
+
+
+def test_an_install_already_running_is_waited_for_not_repeated(runtime: Runtime, world: SandboxCloud) -> None:
+    """What a resumed operation meets after a crash right after InstallClusterAddons: the add-on `initial`. It waits
+    for that install and never sends a second one."""
+    cluster = created_cluster(runtime, world)
+    world.time_scale = 20  # the install task (a simulated minute) now takes 3 s
+    runtime.cs.install_addon(cluster, "ack-virtual-node", "v2.15.8")
+    world.time_scale = 600
+    assert runtime.cs.list_addons(cluster)[-1].state == "initial"
+    started = deploy(runtime, cluster, quote_token=quote(runtime))
+    assert started.status == "preparing" and started.operation_id
+    status = finish(runtime, started.operation_id)
+    assert status.state == "succeeded", status.error
+    assert DeployOutcome.model_validate(status.result).status == "deployed"
+    assert any("waited for the ack-virtual-node add-on being installed" in n for n in status.result["notes"])
+    assert world.counts()["InstallClusterAddons"] == 1
+
+
+def test_an_old_addon_on_a_cluster_this_server_created_is_upgraded(runtime: Runtime, world: SandboxCloud) -> None:
+    cluster = created_cluster(runtime, world)
+    world.set_addon(cluster, "ack-virtual-node", "v2.11.0")
+    started = deploy(runtime, cluster, quote_token=quote(runtime))
+    status = finish(runtime, started.operation_id or "")
+    assert status.state == "succeeded", status.error
+    notes = status.result["notes"]
+    assert any("upgrading the free ack-virtual-node add-on first (no charge)" in n for n in started.notes), started
+    assert any("upgraded the free ack-virtual-node add-on from v2.11.0 to v2.15.8" in n for n in notes)
+    assert world.addons(cluster)["ack-virtual-node"] == "v2.15.8" and "InstallClusterAddons" not in world.counts()
+
+
+def test_ack_basic_is_told_plainly_that_acs_needs_pro(runtime: Runtime, world: SandboxCloud) -> None:
+    basic = world.plant_cluster("acf-basic", nodes=1, cluster_spec="ack.standard", addons={"ack-virtual-node": None})
+    token = quote(runtime)
+    with pytest.raises(AckComputeError) as refused:
+        deploy(runtime, basic, quote_token=token)
+    assert refused.value.message == (
+        "ACS compute needs an ACK Pro cluster; this one is ACK Basic (acf-basic, cluster_spec ack.standard)."
+    )
+    assert "no quote was spent" in refused.value.next_step
+    with pytest.raises(AckComputeError, match="ACK Basic"):
+        runtime.deployer.offer(
+            DeployRequest(cluster=basic, name="web", image="nginx:1.27", plan=PLAN, quote_token=token)
+        )
+    assert apps(runtime, basic).list_namespaced_deployment("default").items == []
+    assert runtime.ownership.all() == [] and runtime.ledger.query("SELECT * FROM quote_redemptions") == []
+
+
+def test_cancelling_while_the_addon_installs_spends_nothing(runtime: Runtime, world: SandboxCloud) -> None:
+    cluster = created_cluster(runtime, world)
+    world.time_scale = 1  # the install task takes its real minute: time to cancel it
+    started = deploy(runtime, cluster, quote_token=quote(runtime))
+    assert started.status == "preparing" and started.operation_id
+    canceller = Canceller(runtime.operations, runtime.ownership, runtime.targets, runtime.cleaner)
+    outcome = canceller.cancel(started.operation_id)
+    world.time_scale = 600
+    assert outcome.status == "cancelled", outcome
+    assert "The free ack-virtual-node add-on stays on the cluster" in outcome.message
+    assert runtime.operations.get(started.operation_id).cancelled
+    assert [r.kind for r in runtime.ownership.all() if r.kind == "deployment"] == []
+    redeemed = [r["note"] for r in runtime.ledger.query("SELECT note FROM quote_redemptions")]
+    assert len(redeemed) == 1 and redeemed[0].startswith("ensure_cluster"), redeemed  # the pods' quote is unspent
+    assert apps(runtime, cluster).list_namespaced_deployment("default").items == []

@@ -52,6 +52,53 @@ ADDON_MINIMUMS: dict[str, tuple[tuple[int, ...], str]] = {VIRTUAL_NODE_ADDON: ((
 ADDON_VERSION_PATTERN = re.compile(r"v?\d+(\.\d+){1,3}([.-][0-9A-Za-z.-]+)?")
 
 
+# ListAddons' categories (SDK ListAddonsResponseBodyAddons: core, network, security, storage, monitor, application).
+ADDON_CATEGORIES: dict[str, str] = {
+    "coredns": "core",
+    KUBE_PROXY_ADDON: "core",
+    "metrics-server": "monitor",
+    "csi-plugin": "storage",
+    "csi-provisioner": "storage",
+    "managed-csiprovisioner": "storage",
+    "storage-operator": "storage",
+    "flannel": "network",
+    "terway-eni": "network",
+    "terway-eniip": "network",
+    "ack-node-problem-detector": "monitor",
+    "nginx-ingress-controller": "network",
+    "logtail-ds": "monitor",
+    "loongcollector": "monitor",
+    "arms-prometheus": "monitor",
+    VIRTUAL_NODE_ADDON: "application",
+}
+MANAGED_ADDONS = ("managed-csiprovisioner", "arms-prometheus")
+
+
+def available_addons(cluster: Cluster) -> list[dict[str, object]]:
+    """ListAddons for one cluster: what it may install, each at the version an install gets now (Terraform's
+    alicloud_cs_kubernetes_addon reads an add-on's installable version from here). Serverless clusters get no
+    network plugin and no kube-proxy."""
+    serverless = cluster.profile == "Serverless"
+    defaults = SERVERLESS_ADDONS if serverless else DEFAULT_ADDONS
+    found = []
+    for name in ADDON_VERSIONS:
+        if serverless and (name in NETWORK_ADDONS or name == KUBE_PROXY_ADDON):
+            continue
+        found.append(
+            {
+                "name": name,
+                "version": default_addon_version(name, cluster.kubernetes_version),
+                "category": ADDON_CATEGORIES.get(name, ""),
+                "install_by_default": name in defaults,
+                "managed": name in MANAGED_ADDONS,
+                "architecture": ["amd64", "arm64"],
+                "supported_actions": ["Install", "Upgrade", "Modify", "Uninstall"],
+                "config_schema": "",
+            }
+        )
+    return found
+
+
 def plan_cluster_addons(
     requested: list[AddonIn], cluster: Cluster, network: str | None, discovery: list[str]
 ) -> list[AddonInstance]:

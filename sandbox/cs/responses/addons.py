@@ -1,4 +1,5 @@
-"""CS add-on routes: ListClusterAddonInstances, GetClusterAddonInstance, InstallClusterAddons, UpgradeClusterAddons.
+"""CS add-on routes: ListAddons, ListClusterAddonInstances, GetClusterAddonInstance, InstallClusterAddons and
+UpgradeClusterAddons.
 
 Clients check here whether a cluster can run ACS pods (ack-virtual-node, v2.13.0 or later on Kubernetes 1.26+),
 so installs and upgrades are asynchronous tasks like the real ones: the add-on shows `initial` or `upgrading`
@@ -9,13 +10,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from ack_compute.sandbox.cs.exceptions import addon_not_found, cluster_state_error
-from ack_compute.sandbox.cs.models.addons import plan_addon_install, plan_addon_upgrade
+from ack_compute.sandbox.cs.exceptions import addon_not_found, cluster_state_error, cs_invalid
+from ack_compute.sandbox.cs.models.addons import available_addons, plan_addon_install, plan_addon_upgrade
 from ack_compute.sandbox.cs.models.bodies import AddonIn, AddonUpgradeIn, parse_list
 from ack_compute.sandbox.cs.models.clusters import find_cluster
 from ack_compute.sandbox.cs.responses.views import addon_detail_view, addon_instance_view
 from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
+
+
+def list_addons(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
+    """ListAddons by cluster_id (the other filters are ignored then, SDK ListAddonsRequest doc). The sandbox keeps
+    one catalog for every cluster kind, so the five-filter form is not served: it says to pass cluster_id."""
+    cluster_id = request.query.get("cluster_id")
+    if not cluster_id:
+        raise cs_invalid(
+            "cluster_id is required by this emulator (the region/type/profile/spec/version form is not served)"
+        )
+    with state.world.lock:
+        cluster = find_cluster(state, cluster_id)
+        return {"addons": available_addons(cluster)}
 
 
 def list_cluster_addon_instances(request: ApiRequest, state: SandboxState) -> dict[str, Any]:

@@ -263,6 +263,26 @@ def test_planted_addon_versions(cs: CsClient, cloud: SandboxCloud) -> None:
     assert "flannel" not in cloud.addons(serverless) and "flannel" in cloud.addons(old)
 
 
+def test_list_addons_offers_each_installable_addon_at_its_current_version(cs: CsClient, cloud: SandboxCloud) -> None:
+    """ListAddons by cluster_id: where a client learns the `version` InstallClusterAddons requires."""
+    cluster_id = cloud.plant_cluster("addons-catalog", nodes=0)
+    serverless = cloud.plant_cluster("addons-catalog-ask", profile="Serverless", nodes=0)
+
+    body = cs.list_addons(cs_models.ListAddonsRequest(cluster_id=cluster_id)).body
+    assert isinstance(body, cs_models.ListAddonsResponseBody)
+    offered = {str(a.name): a for a in body.addons}
+    assert offered[VIRTUAL_NODE].version == CURRENT_VIRTUAL_NODE
+    assert offered[VIRTUAL_NODE].install_by_default is False and offered["coredns"].install_by_default is True
+    assert "Install" in offered[VIRTUAL_NODE].supported_actions
+    on_serverless = cs.list_addons(cs_models.ListAddonsRequest(cluster_id=serverless)).body.addons
+    assert "flannel" in offered and "flannel" not in {str(a.name) for a in on_serverless}
+    missing = "c" + "0" * 32
+    assert error_of(lambda: cs.list_addons(cs_models.ListAddonsRequest(cluster_id=missing)))[:2] == (
+        404,
+        "ErrorClusterNotFound",
+    )
+
+
 def test_set_addon_knob_installs_changes_and_removes(cs: CsClient, cloud: SandboxCloud) -> None:
     cluster_id = cloud.plant_cluster("addons-knob", nodes=0)
     zone = cloud.cluster(cluster_id).zone_id
