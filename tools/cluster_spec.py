@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import secrets
 import string
-from typing import Any
 
 from pydantic import SecretStr
 
 from ack_compute.cloud.cs import AddonSpec, ClusterSpec, DataDiskSpec, NodePoolSpec, ScalingGroupSpec
+from ack_compute.tools.network import NetworkChoice
 from ack_compute.tools.ownership import NAME_PREFIX
 from ack_compute.tools.plans import ClusterPlan, ServerlessPlan
 
@@ -35,7 +35,7 @@ def create_spec(
     name: str,
     region: str,
     plan: ClusterPlan | ServerlessPlan,
-    net: Any,
+    net: NetworkChoice,
     tags: dict[str, str],
     client_token: str,
     security_group_id: str | None = None,
@@ -83,7 +83,7 @@ def serverless_spec(
     name: str,
     region: str,
     plan: ServerlessPlan,
-    net: Any,
+    net: NetworkChoice,
     tags: dict[str, str],
     client_token: str,
     security_group_id: str | None = None,

@@ -15,7 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, Field
 
 from ack_compute.cloud.cs import ClusterInfo, ContainerService
 from ack_compute.cloud.ecs import EcsCatalog
@@ -29,6 +29,7 @@ from ack_compute.tools.errors import AckComputeError, CloudFailure, InvalidPlan
 from ack_compute.tools.identity import current_caller
 from ack_compute.tools.kubeconfigs import Kubeconfigs
 from ack_compute.tools.network import prepare_network
+from ack_compute.tools.operation_params import ENSURE_CLUSTER_PARAMS, ClusterCreateParams, ClusterWaitParams
 from ack_compute.tools.operations import Cancelled, OperationContext, Operations, UnknownOperation, process_alive
 from ack_compute.tools.ownership import NAME_PREFIX, OPERATION_TAG, NameBusy, OwnedResource, Ownership, is_ours, mark
 from ack_compute.tools.plans import AnyClusterPlan, ClusterPlan, ServerlessPlan, normalise
@@ -51,7 +52,6 @@ SERVERLESS_NEXT_STEP = (
     "This ACK Serverless cluster has no worker nodes: every pod is billed per pod. Quote an acs plan with "
     "estimate_cost, then use this cluster_id with deploy_acs or run_job with compute=acs."
 )
-_CLUSTER_PLAN: TypeAdapter[ClusterPlan | ServerlessPlan] = TypeAdapter(AnyClusterPlan)
 
 
 class ClusterOutcome(BaseModel):
@@ -495,19 +495,19 @@ class ClusterService:
     # -- the operation (also what resumes after a restart) ---------------------------------------
 
     def run_operation(self, ctx: OperationContext) -> dict[str, Any]:
-        p = ctx.params
-        serverless = bool(p.get("serverless"))
+        p = ENSURE_CLUSTER_PARAMS.validate_python(ctx.params)
+        serverless = p.serverless
         try:
-            cluster_id = self._create_in_cloud(ctx) if p["mode"] == "create" else p["cluster_id"]
-            cluster = self._wait_running(ctx, cluster_id)
+            cluster_id = self._create_in_cloud(ctx, p) if isinstance(p, ClusterCreateParams) else p.cluster_id
+            cluster = self._wait_running(ctx, cluster_id, p)
             if serverless:  # pods can be placed once a virtual node is Ready
                 ready = self._wait_nodes(ctx, cluster_id, 1, label_selector=VIRTUAL_NODE_SELECTOR)
             else:
-                ready = self._wait_nodes(ctx, cluster_id, int(p.get("min_nodes") or 0))
+                ready = self._wait_nodes(ctx, cluster_id, p.min_nodes)
         except (AckComputeError, CloudError) as exc:
-            if p["mode"] != "create":
+            if not isinstance(p, ClusterCreateParams):
                 raise
-            self._mark_failed(int(p["resource_id"]), exc)
+            self._mark_failed(p.resource_id, exc)
             rows = [r for r in self.ownership.all() if r.operation_id == ctx.operation_id and r.origin == "created"]
             made = [f"{r.kind} {r.cloud_id}" for r in rows if r.cloud_id and r.state not in ("deleted", "abandoned")]
             maybe = any(r.cloud_id is None and r.state == "intent" for r in rows)
@@ -517,26 +517,26 @@ class ClusterService:
                 left += " The create call may still have reached the cloud."
             ended = "was stopped" if isinstance(exc, Cancelled) else "failed"
             raise AckComputeError(
-                f"Creating cluster {p['name']} {ended}: {what.rstrip('.')}.{left}",
+                f"Creating cluster {p.name} {ended}: {what.rstrip('.')}.{left}",
                 f"Run cleanup with target=operation and operation_id={ctx.operation_id} to remove what it created "
                 "(a create that reached the cloud late is found by its tag), then try again with a new quote.",
             ) from None
-        if p["mode"] == "create":
-            self.ownership.update(int(p["resource_id"]), state="ready", details={"ready_nodes": ready})
+        if isinstance(p, ClusterCreateParams):
+            self.ownership.update(p.resource_id, state="ready", details={"ready_nodes": ready})
         return ClusterOutcome(
-            status="created" if p["mode"] == "create" else "reused",
-            name=p["name"],
-            region=p["region"],
+            status="created" if p.mode == "create" else "reused",
+            name=p.name,
+            region=p.region,
             cluster_id=cluster_id,
             cluster_state=cluster.state,
-            origin="created" if p["mode"] == "create" else "reused",
+            origin="created" if p.mode == "create" else "reused",
             ready_nodes=ready,
             operation_id=ctx.operation_id,
             message=(
-                f"ACK Serverless cluster {p['name']} ({cluster_id}) is running with {ready} Ready virtual nodes; "
+                f"ACK Serverless cluster {p.name} ({cluster_id}) is running with {ready} Ready virtual nodes; "
                 "it has no worker nodes and bills nothing per node."
                 if serverless
-                else f"Cluster {p['name']} ({cluster_id}) is running with {ready} Ready nodes."
+                else f"Cluster {p.name} ({cluster_id}) is running with {ready} Ready nodes."
             ),
             next_step=SERVERLESS_NEXT_STEP if serverless else NODES_NEXT_STEP,
         ).model_dump(mode="json")
@@ -549,36 +549,35 @@ class ClusterService:
         if not ambiguous:
             self.ownership.update(resource_id, state="failed", details={"error": str(exc)[:500]})
 
-    def _create_in_cloud(self, ctx: OperationContext) -> str:
-        p = ctx.params
-        row = self.ownership.get(int(p["resource_id"]))
+    def _create_in_cloud(self, ctx: OperationContext, p: ClusterCreateParams) -> str:
+        row = self.ownership.get(p.resource_id)
         if row.cloud_id:  # resumed after the create call returned
             return row.cloud_id
-        adopted = self._adopt_by_tag(p["name"], p["region"], ctx.operation_id)
+        adopted = self._adopt_by_tag(p.name, p.region, ctx.operation_id)
         if adopted:  # resumed after the call reached the cloud but before we recorded the id
             self.ownership.update(row.resource_id, state="creating", cloud_id=adopted)
             return adopted
-        plan = _CLUSTER_PLAN.validate_python(p["plan"])
+        plan = p.plan
         tags = mark(ctx.operation_id)
         ctx.progress(0.05, "network", "preparing VPC and vSwitch")
         net = prepare_network(
             self.vpcs,
             self.ownership,
             ctx.operation_id,
-            p["region"],
-            p["zone"],
+            p.region,
+            p.zone,
             tags,
             progress=lambda m: ctx.progress(0.08, "network", m),
             cidrs_in_vpc=lambda vpc_id: [
                 cidr
-                for c in self.cs.list_clusters(region=p["region"])
+                for c in self.cs.list_clusters(region=p.region)
                 if c.vpc_id == vpc_id and exists(c.state)
                 for cidr in (c.container_cidr, c.service_cidr)
                 if cidr
             ],
         )
         ctx.progress(0.12, "create", "calling CreateCluster")
-        body = create_spec(p["name"], p["region"], plan, net, tags, row.client_token, p.get("security_group_id"))
+        body = create_spec(p.name, p.region, plan, net, tags, row.client_token, p.security_group_id)
         cluster_id, task_id = while_token_processing(
             lambda: self.cs.create_cluster(body),
             self.settings.create_timeout_s,
@@ -598,7 +597,9 @@ class ClusterService:
                 return c.cluster_id
         return None
 
-    def _wait_running(self, ctx: OperationContext, cluster_id: str) -> ClusterInfo:
+    def _wait_running(
+        self, ctx: OperationContext, cluster_id: str, p: ClusterCreateParams | ClusterWaitParams
+    ) -> ClusterInfo:
         """The cloud's own state, read with backoff (1 s doubling to 15 s): ACK has no watch API."""
         started = time.monotonic()
         deadline = started + self.settings.create_timeout_s
@@ -610,7 +611,7 @@ class ClusterService:
                 return cluster
             if disposition(cluster.state) is not Disposition.WAIT:
                 # Broken, going, gone, or needing a person (inactive, unavailable, unknown): waiting will not help.
-                detail = self._task_error(ctx)
+                detail = self._task_error(p)
                 raise AckComputeError(
                     f"{sentence(cluster.name or cluster_id, cluster_id, cluster.state)}{detail}.",
                     f"{describe(cluster.state).what_to_do} If this server created it, it is in the ledger and "
@@ -627,9 +628,9 @@ class ClusterService:
             time.sleep(delay)
             delay = min(delay * 2, 15.0)
 
-    def _task_error(self, ctx: OperationContext) -> str:
-        row_id = ctx.params.get("resource_id")
-        task_id = self.ownership.get(int(row_id)).details.get("task_id") if row_id else None
+    def _task_error(self, p: ClusterCreateParams | ClusterWaitParams) -> str:
+        row_id = p.resource_id if isinstance(p, ClusterCreateParams) else None
+        task_id = self.ownership.get(row_id).details.get("task_id") if row_id else None
         if not task_id:
             return ""
         try:

@@ -18,6 +18,7 @@ from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.node_pools import NodePoolConfig, NodePoolService, TaintSpec
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.runtime import Runtime
+from tests.helpers.waiting import eventually
 
 GPU_TYPE = "ecs.gn7i-c8g1.2xlarge"
 GPU_TAINT = TaintSpec(key="nvidia.com/gpu", value="true", effect="NoSchedule")
@@ -61,13 +62,6 @@ def gpu_config(vswitch_ids: list[str], size: int = 2, name: str = "gpu") -> Node
     )
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
-
-
 def task_done(cs: ContainerService, task_id: str) -> Callable[[], bool]:
     return lambda: cs.describe_task(task_id).state in ("success", "fail")
 
@@ -87,7 +81,7 @@ def test_a_gpu_pool_is_created_ready_labelled_tainted_and_a_gpu_job_lands_there(
     cluster_id, vswitch_ids = cluster
     pool_id, task_id = pools.create(cluster_id, gpu_config(vswitch_ids))
 
-    wait_until(task_done(runtime.cs, task_id))
+    eventually(task_done(runtime.cs, task_id), timeout=20.0)
     assert runtime.cs.describe_task(task_id).state == "success"
     pool = pools.get(cluster_id, pool_id)
     assert (pool.name, pool.state, pool.desired_size, pool.total_nodes, pool.healthy_nodes) == (
@@ -107,8 +101,6 @@ def test_a_gpu_pool_is_created_ready_labelled_tainted_and_a_gpu_job_lands_there(
         ("running", "Ready", GPU_TYPE, pool_id)
     ] * 2
     assert all(n.ip and n.instance_id.startswith("i-") for n in nodes)
-    if not fast_cloud.kube_available:
-        pytest.skip("the sandbox's Kubernetes API is not available")
 
     core = core_api(runtime, cluster_id)
     seen = {node.metadata.name: node for node in core.list_node().items}
@@ -145,7 +137,7 @@ def test_a_gpu_pool_is_created_ready_labelled_tainted_and_a_gpu_job_lands_there(
         pods = core.list_namespaced_pod("default", label_selector="job-name=gpu-job").items
         return pods[0].spec.node_name if pods else None
 
-    wait_until(lambda: bound() is not None)
+    eventually(lambda: bound() is not None, timeout=20.0)
     assert bound() in {n.node_name for n in nodes}
 
 
@@ -154,30 +146,29 @@ def test_a_pool_is_resized_both_ways_loses_chosen_nodes_and_is_deleted(
 ) -> None:
     cluster_id, vswitch_ids = cluster
     pool_id, task_id = pools.create(cluster_id, gpu_config(vswitch_ids, size=1))
-    wait_until(task_done(runtime.cs, task_id))
+    eventually(task_done(runtime.cs, task_id), timeout=20.0)
 
     grow = pools.scale(cluster_id, pool_id, 3)
     assert grow and pools.get(cluster_id, pool_id).state == "scaling"
-    wait_until(task_done(runtime.cs, grow))
+    eventually(task_done(runtime.cs, grow), timeout=20.0)
     assert (pools.get(cluster_id, pool_id).state, len(pools.nodes(cluster_id, pool_id))) == ("active", 3)
 
     shrink = pools.scale(cluster_id, pool_id, 2)
     assert shrink and pools.get(cluster_id, pool_id).state == "removing"
-    wait_until(task_done(runtime.cs, shrink))
+    eventually(task_done(runtime.cs, shrink), timeout=20.0)
     remaining = pools.nodes(cluster_id, pool_id)
     assert len(remaining) == 2 and pools.get(cluster_id, pool_id).desired_size == 2
 
     task = pools.remove_nodes(cluster_id, pool_id, [remaining[0].instance_id])
-    wait_until(task_done(runtime.cs, task))
+    eventually(task_done(runtime.cs, task), timeout=20.0)
     after = pools.get(cluster_id, pool_id)
     assert (after.state, after.desired_size, after.total_nodes) == ("active", 1, 1)
     assert [n.instance_id for n in pools.nodes(cluster_id, pool_id)] == [remaining[1].instance_id]
-    if fast_cloud.kube_available:
-        names = {node.metadata.name for node in core_api(runtime, cluster_id).list_node().items}
-        assert remaining[0].node_name not in names and remaining[1].node_name in names
+    names = {node.metadata.name for node in core_api(runtime, cluster_id).list_node().items}
+    assert remaining[0].node_name not in names and remaining[1].node_name in names
 
     task = pools.delete(cluster_id, pool_id)
-    wait_until(task_done(runtime.cs, task))
+    eventually(task_done(runtime.cs, task), timeout=20.0)
     with pytest.raises(CloudError) as gone:
         pools.get(cluster_id, pool_id)
     assert gone.value.is_not_found and gone.value.code == "ErrorNodePoolNotFound"
@@ -191,12 +182,12 @@ def test_a_failed_scale_is_a_failed_task_and_the_pool_keeps_its_nodes(
 ) -> None:
     cluster_id, vswitch_ids = cluster
     pool_id, task_id = pools.create(cluster_id, gpu_config(vswitch_ids, size=1))
-    wait_until(task_done(runtime.cs, task_id))
+    eventually(task_done(runtime.cs, task_id), timeout=20.0)
     fast_cloud.fail_next_nodepool_scale("ScaleNodePoolFailed", "no GPU stock in the pool's zones")
 
     task = pools.scale(cluster_id, pool_id, 3)
     assert task is not None
-    wait_until(task_done(runtime.cs, task))
+    eventually(task_done(runtime.cs, task), timeout=20.0)
     info = runtime.cs.describe_task(task)
     assert (info.state, info.error_code, info.error_message) == (
         "fail",
@@ -228,7 +219,7 @@ def test_refusals_read_as_the_cloud_gives_them(
     assert (busy.value.code, busy.value.attempts) == ("TaskConflict", 4)  # transient: retried, then given up
     assert busy.value.message == f"node pool {pool_id} is initial; wait for its current task to finish"
     fast_cloud.set_nodes_ready(cluster_id, True)
-    wait_until(task_done(runtime.cs, task_id))
+    eventually(task_done(runtime.cs, task_id), timeout=20.0)
     assert pools.get(cluster_id, pool_id).state == "active"
 
     with pytest.raises(ValueError, match="at least one instance"):
@@ -248,7 +239,7 @@ def test_nodes_are_read_across_pages(
 ) -> None:
     cluster_id, vswitch_ids = cluster
     pool_id, task_id = pools.create(cluster_id, gpu_config(vswitch_ids, size=3))
-    wait_until(task_done(runtime.cs, task_id))
+    eventually(task_done(runtime.cs, task_id), timeout=20.0)
     monkeypatch.setattr(node_pools, "NODES_PAGE_SIZE", 2)  # real pools hold at most 100: shrink the page instead
     fast_cloud.reset_counts()
 

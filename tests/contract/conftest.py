@@ -258,7 +258,8 @@ def real_backend(real_plane: RealPlane | None) -> Backend | None:
     )
 
 
-@pytest.fixture(params=["emulator", "real"])
+# Against the real kube-apiserver (separate processes) a scenario is slow; the emulator runs in process.
+@pytest.fixture(params=["emulator", pytest.param("real", marks=pytest.mark.slow)])
 def backend(request: pytest.FixtureRequest, emulator_backend: Backend) -> Backend:
     if request.param == "emulator":
         return emulator_backend

@@ -50,3 +50,10 @@ async def operation_view(
         view: dict[str, Any] = polled.structured_content or {}
         if view.get("state") != "running" or time.monotonic() > deadline:
             return view
+
+
+def finished(runtime: Runtime, operation_id: str, timeout: float = 60.0) -> OperationStatus:
+    """settle(), failing the test when the operation is still running after `timeout` seconds."""
+    status = settle(runtime, operation_id, timeout)
+    assert status.done, f"operation {operation_id} still {status.stage}: {status.message}"
+    return status

@@ -9,13 +9,7 @@ reader for the crash driver's event lines.
 from __future__ import annotations
 
 import json
-import os
-import queue
-import signal
-import subprocess
 import sys
-import threading
-import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,6 +20,8 @@ import yaml
 from mcp import Client, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
+
+from tests.helpers.processes import EventProcess
 
 TESTS = Path(__file__).resolve().parents[1]
 SERVE = [sys.executable, "-m", "ack_compute.server", "serve"]
@@ -90,47 +86,8 @@ def write_tokens(path: Path, entries: list[dict[str, Any]]) -> Path:
     return path
 
 
-class Driver:
+class Driver(EventProcess):
     """tests/tools/crash_driver.py as a child process: its JSON event lines, and a SIGKILL."""
 
     def __init__(self, args: list[str], env: Mapping[str, str], log: Path) -> None:
-        self._log = log.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(CRASH_DRIVER), *args],
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
-        )
-        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("{"):
-                self._events.put(json.loads(line))
-
-    def event(self, name: str, timeout: float = 60.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                event = self._events.get(timeout=min(remaining, 0.5))
-            except queue.Empty:
-                assert self.proc.poll() is None, f"the driver exited ({self.proc.returncode}) before {name!r}"
-                continue
-            if event["event"] == name:
-                return event
-        raise AssertionError(f"no {name!r} from the driver within {timeout:.0f} s")
-
-    def sigkill(self) -> None:
-        os.kill(self.proc.pid, signal.SIGKILL)
-        assert self.proc.wait(timeout=10) == -signal.SIGKILL
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.sigkill()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self._log.close()
+        super().__init__([sys.executable, str(CRASH_DRIVER), *args], env, log)

@@ -70,8 +70,12 @@ def env_for(cloud: SandboxCloud, state: Path, **settings: str) -> dict[str, str]
 
 
 def observer(cloud: SandboxCloud, state: Path) -> Runtime:
-    """Services of our own on the sandbox (a separate state dir) to look at what the server under attack did."""
-    settings = Settings(region="cn-hangzhou", state_dir=state, endpoint=cloud.endpoint, protocol="http")
+    """Services of our own on the sandbox (a separate state dir) to look at what the server under attack did. Its
+    kubeconfigs last 3 cluster-days: the default hour is 6 real seconds at a 600x clock, less than a loaded machine
+    takes to start the server that reads a kubeconfig written from them."""
+    settings = Settings(
+        region="cn-hangzhou", state_dir=state, endpoint=cloud.endpoint, protocol="http", kubeconfig_minutes=4320
+    )
     credentials = StaticCredentials(access_key_id=cloud.access_key_id, access_key_secret=cloud.access_key_secret)
     return Runtime.build(settings, credentials)
 

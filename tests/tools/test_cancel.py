@@ -18,9 +18,9 @@ from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.identity import Caller, acting_as
 from ack_compute.tools.job_spec import JobRequest
 from ack_compute.tools.ledger import Ledger
-from ack_compute.tools.operations import Operations, OperationStatus, view
+from ack_compute.tools.operations import Operations, view
 from ack_compute.tools.plans import ClusterPlan
-from tests.helpers.waiting import eventually, settle
+from tests.helpers.waiting import eventually, finished
 
 PLAN = ClusterPlan(edition="pro", instance_types=["ecs.g7.xlarge"], node_count=1, zone="cn-hangzhou-h", hours=1)
 
@@ -38,12 +38,6 @@ def quote(runtime: Runtime) -> str:
     est = estimate_cost(PLAN, default_region="cn-hangzhou", pricer=runtime.pricer, quotes=runtime.quotes)
     assert est.quote_token
     return est.quote_token
-
-
-def finish(runtime: Runtime, operation_id: str, timeout: float = 60) -> OperationStatus:
-    status = settle(runtime, operation_id, timeout)
-    assert status.done, status
-    return status
 
 
 def test_a_create_cancelled_at_once_makes_nothing(runtime: Runtime, world: SandboxCloud) -> None:
@@ -70,7 +64,7 @@ def test_a_create_cancelled_before_the_cluster_exists_cleans_up_its_network(
     seen = view(runtime.operations.get(started.operation_id))
     assert (seen.state, seen.outcome) == ("done", "cancelled") and "was stopped" in (seen.error or ""), seen
     assert out.cleanup_operation_id and [c.split()[0] for c in out.cleaned_up] == ["vpc"], out
-    assert finish(runtime, out.cleanup_operation_id).state == "succeeded"
+    assert finished(runtime, out.cleanup_operation_id).state == "succeeded"
     assert all(v.deleted is not None for v in world.vpcs()) and all(s.deleted is not None for s in world.vswitches())
 
 

@@ -16,9 +16,8 @@ from ack_compute.tools.cleanup import CleanupRequest
 from ack_compute.tools.cluster_states import STATES, Disposition, describe
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.estimate_cost import estimate_cost
-from ack_compute.tools.operations import OperationStatus
 from ack_compute.tools.plans import ClusterPlan
-from tests.helpers.waiting import eventually, settle
+from tests.helpers.waiting import eventually, finished
 
 PLAN = ClusterPlan(instance_types=["ecs.g7.xlarge"], node_count=1, zone="cn-hangzhou-h", hours=1)
 FUTURE = "hibernating"  # a state ACK does not have today
@@ -37,12 +36,6 @@ def quote(runtime: Runtime) -> str:
     est = estimate_cost(PLAN, default_region="cn-hangzhou", pricer=runtime.pricer, quotes=runtime.quotes)
     assert est.quote_token
     return est.quote_token
-
-
-def finish(runtime: Runtime, operation_id: str, timeout: float = 60) -> OperationStatus:
-    status = settle(runtime, operation_id, timeout)
-    assert status.done, f"operation still {status.stage}: {status.message}"
-    return status
 
 
 def put(world: SandboxCloud, name: str, state: str) -> str:
@@ -120,7 +113,7 @@ def test_a_cluster_being_changed_is_waited_for_then_reused(runtime: Runtime, wor
     assert outcome.status == "waiting" and outcome.cluster_id == cluster_id and outcome.cluster_state == state
     assert describe(state).meaning in outcome.message
     world.set_cluster_state(cluster_id, "running")  # ACK ends the phase
-    status = finish(runtime, outcome.operation_id or "")
+    status = finished(runtime, outcome.operation_id or "")
     assert status.state == "succeeded", status.error
     assert (status.result or {})["cluster_id"] == cluster_id
     assert "CreateCluster" not in world.counts()
@@ -135,7 +128,7 @@ def test_the_wait_stops_when_the_cluster_turns_unusable(runtime: Runtime, world:
     if state == "deleting":
         world.time_scale = 1
     world.set_cluster_state(cluster_id, state)
-    status = finish(runtime, outcome.operation_id or "")
+    status = finished(runtime, outcome.operation_id or "")
     assert status.state == "failed"
     assert describe(state).meaning in (status.error or "")
 
@@ -172,7 +165,7 @@ def test_cleanup_of_our_cluster_in_each_state(runtime: Runtime, world: SandboxCl
     """Deleted when ACK can take it, left for later while ACK changes it or when its state is unknown, awaited while
     being deleted, reported (once per cleanup run, not retried forever) when its deletion fails."""
     outcome = runtime.clusters.ensure("acf-ours", plan=PLAN, quote_token=quote(runtime))
-    assert finish(runtime, outcome.operation_id or "").state == "succeeded"
+    assert finished(runtime, outcome.operation_id or "").state == "succeeded"
     (cluster,) = world.clusters()
 
     def planned() -> tuple[str, str]:
@@ -192,12 +185,12 @@ def test_cleanup_of_our_cluster_in_each_state(runtime: Runtime, world: SandboxCl
     world.set_cluster_state(cluster.cluster_id, "running")
     world.fail_next_cluster_deletion("ErrorDeleteCluster", "failed to release the cluster's SLB")
     first = runtime.cleaner.start(CleanupRequest(dry_run=False))
-    report = finish(runtime, first.operation_id or "").result or {}
+    report = finished(runtime, first.operation_id or "").result or {}
     (item,) = [i for i in report["items"] if i["kind"] == "cluster"]
     assert item["action"] == "blocked" and "ErrorDeleteCluster" in item["outcome"]
     assert world.counts()["DeleteCluster"] == 1, "one attempt per cleanup run"
     assert world.cluster(cluster.cluster_id).state == "delete_failed"
     assert planned()[0] == "delete", "the next cleanup run tries again"
     second = runtime.cleaner.start(CleanupRequest(dry_run=False))
-    assert finish(runtime, second.operation_id or "").state == "succeeded"
+    assert finished(runtime, second.operation_id or "").state == "succeeded"
     assert world.cluster(cluster.cluster_id).state == "deleted"

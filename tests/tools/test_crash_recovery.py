@@ -9,13 +9,10 @@ while planted foreign resources (an `acf-` cluster, a VPC, a Job) are untouched.
 
 from __future__ import annotations
 
-import json
 import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,10 +30,10 @@ from ack_compute.tools.deploy_acs import DeployOutcome
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.job_spec import RUN_LABEL, JobOutcome
-from ack_compute.tools.operations import OperationStatus
 from ack_compute.tools.ownership import MANAGED_BY, OPERATION_TAG, POOL_OPERATION_TAG, OwnedResource
 from ack_compute.tools.plans import ClusterPlan
-from tests.helpers.waiting import eventually, settle
+from tests.helpers.processes import EventProcess
+from tests.helpers.waiting import eventually, finished
 
 pytestmark = pytest.mark.slow
 
@@ -54,12 +51,6 @@ FOREIGN_JOB = "acf-job-not-ours"
 # -- helpers -------------------------------------------------------------------------------------------------
 
 
-def finish(runtime: Runtime, operation_id: str, timeout: float = 60.0) -> OperationStatus:
-    status = settle(runtime, operation_id, timeout)
-    assert status.done, f"operation {operation_id} still {status.stage}: {status.message}"
-    return status
-
-
 def row_of(runtime: Runtime, kind: str) -> OwnedResource | None:
     return next((r for r in runtime.ownership.all() if r.kind == kind and r.origin == "created"), None)
 
@@ -71,53 +62,6 @@ def ours(world: SandboxCloud) -> list[Any]:
 
 def tags_of(resource: Any) -> dict[str, str]:
     return {t.key: t.value for t in resource.tags}
-
-
-class ServerProcess:
-    """The crash driver as a child process; its stdout is read line by line into events."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self._log = log.open("w")
-        self.proc = subprocess.Popen(
-            args, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log, text=True
-        )
-        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, name=f"driver-{self.proc.pid}", daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("{"):
-                self._events.put(json.loads(line))
-
-    def event(self, name: str, timeout: float = 60.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                event = self._events.get(timeout=min(remaining, 0.5))
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    pytest.fail(f"the server process exited ({self.proc.returncode}) before {name!r}")
-                continue
-            if event["event"] == name:
-                return event
-        pytest.fail(f"no {name!r} from the server process within {timeout:.0f} s")
-
-    def sigkill(self) -> None:
-        """Kill without warning and reap, so its pid is really gone (a zombie would still look alive)."""
-        assert self.proc.poll() is None, "the server died before the planned kill"
-        os.kill(self.proc.pid, signal.SIGKILL)
-        assert self.proc.wait(timeout=10) == -signal.SIGKILL
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self._reader.join(timeout=5)
-        self._log.close()
 
 
 @dataclass
@@ -133,7 +77,7 @@ class Foreign:
 class Crash:
     world: SandboxCloud
     state_dir: Path
-    spawn: Callable[..., ServerProcess]
+    spawn: Callable[..., EventProcess]
     runtime: Callable[[], Runtime]
     foreign: Foreign
     env: dict[str, str]
@@ -152,9 +96,9 @@ def crash(world: SandboxCloud, tmp_path: Path, runtime_on: Callable[..., Runtime
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": world.access_key_secret,
     }
     planted = plant_foreign(world, runtime_on(world))
-    children: list[ServerProcess] = []
+    children: list[EventProcess] = []
 
-    def spawn(mode: str, **extra: str) -> ServerProcess:
+    def spawn(mode: str, **extra: str) -> EventProcess:
         args = [
             sys.executable,
             str(DRIVER),
@@ -170,7 +114,7 @@ def crash(world: SandboxCloud, tmp_path: Path, runtime_on: Callable[..., Runtime
         ]
         for key, value in extra.items():
             args += [f"--{key.replace('_', '-')}", value]
-        child = ServerProcess(args, env, tmp_path / f"driver-{len(children)}.log")
+        child = EventProcess(args, env, tmp_path / f"driver-{len(children)}.log")
         children.append(child)
         return child
 
@@ -212,7 +156,7 @@ def plant_foreign(world: SandboxCloud, runtime: Runtime) -> Foreign:
 def clean_up(runtime: Runtime) -> CleanupReport:
     report = runtime.cleaner.start(CleanupRequest(dry_run=False))
     assert report.operation_id, report
-    status = finish(runtime, report.operation_id, timeout=90)
+    status = finished(runtime, report.operation_id, timeout=90)
     assert status.state == "succeeded", status.error
     done = CleanupReport.model_validate(status.result)
     assert done.status == "done", [(i.kind, i.action, i.reason, i.outcome) for i in done.items]
@@ -286,7 +230,7 @@ def test_killed_while_create_cluster_is_in_flight(crash: Crash, restart: str) ->
         assert row_of(observer, "cluster").cloud_id is None  # type: ignore[union-attr]
     restarted = crash.runtime()
     assert_no_other_resumes(restarted, clusters=[op], jobs=[])
-    status = finish(restarted, op)
+    status = finished(restarted, op)
     assert status.state == "succeeded", status.error
     result = status.result or {}
     assert result["status"] == "created" and result["ready_nodes"] == PLAN.node_count
@@ -408,7 +352,7 @@ def test_killed_while_nodes_join(crash: Crash) -> None:
     )
     assert restarted.operations.get(op).state == "running"
     world.set_nodes_ready(cluster_id)
-    status = finish(restarted, op)
+    status = finished(restarted, op)
     assert status.state == "succeeded", status.error
     assert (status.result or {})["cluster_id"] == cluster_id and (status.result or {})["ready_nodes"] == 2
     assert world.counts()["CreateCluster"] == 1 and len(ours(world)) == 1
@@ -437,7 +381,7 @@ def test_killed_while_initial_and_the_cluster_turns_unavailable_meanwhile(crash:
 
     restarted = crash.runtime()
     assert_no_other_resumes(restarted, clusters=[op], jobs=[])
-    status = finish(restarted, op)
+    status = finished(restarted, op)
     assert status.state == "failed"
     assert f"Cluster {NAME} ({cluster_id}) is unavailable: the cloud resources under it are abnormal" in (
         status.error or ""
@@ -484,7 +428,7 @@ def test_killed_while_a_job_runs(crash: Crash) -> None:
 
     restarted = crash.runtime()
     assert_no_other_resumes(restarted, clusters=[], jobs=[job_op])
-    status = finish(restarted, job_op)
+    status = finished(restarted, job_op)
     assert status.state == "succeeded", status.error
     outcome = JobOutcome.model_validate(status.result)
     assert outcome.status == "succeeded" and outcome.exit_code == 0, outcome
@@ -501,7 +445,7 @@ def test_killed_while_deploy_acs_installs_the_addon(crash: Crash) -> None:
     operation finds the add-on still installing, waits for it (no second install), then deploys."""
     world = crash.world
     made = crash.runtime().clusters.ensure(NAME, plan=PLAN, quote_token=quote_for(crash.runtime(), PLAN))
-    cluster_id = (finish(crash.runtime(), made.operation_id or "").result or {})["cluster_id"]
+    cluster_id = (finished(crash.runtime(), made.operation_id or "").result or {})["cluster_id"]
     world.time_scale = 6  # the add-on's install task (60 s of cloud time) now takes 10 s: time to aim the kill
     server = crash.spawn("deploy", cluster=cluster_id)
     started = server.event("deploy", timeout=60)
@@ -517,7 +461,7 @@ def test_killed_while_deploy_acs_installs_the_addon(crash: Crash) -> None:
 
     restarted = crash.runtime()
     assert restarted.deployer.resume_unfinished() == [started["operation_id"]]
-    status = finish(restarted, started["operation_id"])
+    status = finished(restarted, started["operation_id"])
     assert status.state == "succeeded", status.error
     outcome = DeployOutcome.model_validate(status.result)
     assert outcome.status == "deployed" and outcome.ready_replicas == 1, outcome.message
@@ -560,7 +504,7 @@ def test_killed_while_a_network_create_is_in_flight(crash: Crash, action: str, k
     assert tags_of(landed)[OPERATION_TAG] == op
     restarted = crash.runtime()
     assert_no_other_resumes(restarted, clusters=[op], jobs=[])
-    status = finish(restarted, op)
+    status = finished(restarted, op)
     assert status.state == "succeeded", status.error
     assert world.counts()[action] == 1 and len([r for r in listing() if not r.planted]) == 1
     assert world.counts()["CreateCluster"] == 1 and len(ours(world)) == 1
@@ -590,7 +534,7 @@ def test_killed_between_the_intent_row_and_the_operation_row(crash: Crash) -> No
     est = estimate_cost(PLAN, default_region="cn-hangzhou", pricer=restarted.pricer, quotes=restarted.quotes)
     again = restarted.clusters.ensure(NAME, plan=PLAN, quote_token=est.quote_token)
     assert again.status == "creating" and again.operation_id
-    status = finish(restarted, again.operation_id)
+    status = finished(restarted, again.operation_id)
     assert status.state == "succeeded", status.error
     assert world.counts()["CreateCluster"] == 1 and len(ours(world)) == 1
 
@@ -650,7 +594,7 @@ def test_killed_while_create_node_pool_is_in_flight(crash: Crash) -> None:
     restarted = crash.runtime()
     assert restarted.node_pools.resume_unfinished() == [op]
     assert_no_other_resumes(restarted, clusters=[], jobs=[])
-    status = finish(restarted, op)
+    status = finished(restarted, op)
     assert status.state == "succeeded", status.error
     result = status.result or {}
     assert (result["status"], result["nodepool_id"], result["ready_nodes"]) == ("created", pool.nodepool_id, 1)

@@ -76,6 +76,7 @@ def test_deploys_on_virtual_nodes_with_acs_instance_ids_and_a_service(runtime: R
     assert kinds == ["deployment", "service"]
 
 
+@pytest.mark.slow  # about a minute: it waits out rollouts
 def test_updates_need_a_new_quote_only_when_the_plan_costs_more(runtime: Runtime, pro: str) -> None:
     assert deploy(runtime, pro, quote_token=quote(runtime)).status == "deployed"
     again = deploy(runtime, pro)

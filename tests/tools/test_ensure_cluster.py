@@ -18,7 +18,7 @@ from ack_compute.tools.operations import OperationStatus
 from ack_compute.tools.ownership import MANAGED_BY, OPERATION_TAG
 from ack_compute.tools.plans import ClusterPlan, ServerlessPlan, normalise
 from ack_compute.tools.purchase import NO_ELICITATION
-from tests.helpers.waiting import settle
+from tests.helpers.waiting import finished
 
 PLAN = ClusterPlan(edition="pro", instance_types=["ecs.g7.xlarge"], node_count=2, zone="cn-hangzhou-h", hours=2)
 
@@ -34,12 +34,6 @@ def quote(runtime: Runtime, plan: ClusterPlan | ServerlessPlan = PLAN) -> str:
     return est.quote_token
 
 
-def finish(runtime: Runtime, operation_id: str, timeout: float = 60) -> OperationStatus:
-    status = settle(runtime, operation_id, timeout)
-    assert status.done, f"operation still {status.stage}: {status.message}"
-    return status
-
-
 def test_without_a_quote_nothing_is_created(runtime: Runtime, world: SandboxCloud) -> None:
     outcome = runtime.clusters.ensure("acf-fresh")
     assert outcome.status == "quote_required" and outcome.plan_to_quote is not None
@@ -51,7 +45,7 @@ def test_without_a_quote_nothing_is_created(runtime: Runtime, world: SandboxClou
 def test_create_with_a_quote_then_reuse_by_name(runtime: Runtime, world: SandboxCloud) -> None:
     outcome = runtime.clusters.ensure("acf-build", plan=PLAN, quote_token=quote(runtime))
     assert outcome.status == "creating" and outcome.operation_id
-    status = finish(runtime, outcome.operation_id)
+    status = finished(runtime, outcome.operation_id)
     assert status.state == "succeeded", status.error
     result = status.result or {}
     assert result["status"] == "created" and result["ready_nodes"] == 2
@@ -73,7 +67,7 @@ def test_a_second_and_third_cluster_share_the_vpc_with_their_own_cidrs(runtime: 
     """ACK refuses pod/service ranges that overlap another cluster in the VPC; each create picks a free pair."""
     for name in ("acf-one", "acf-two", "acf-three"):
         outcome = runtime.clusters.ensure(name, plan=PLAN, quote_token=quote(runtime))
-        status = finish(runtime, outcome.operation_id or "")
+        status = finished(runtime, outcome.operation_id or "")
         assert status.state == "succeeded", status.error
     clusters = world.clusters()
     assert len({c.vpc_id for c in clusters}) == 1 and world.counts()["CreateVpc"] == 1
@@ -201,7 +195,7 @@ def test_two_servers_racing_for_one_name_create_one_cluster(
     assert len(outcomes) == 2, "both callers got an answer"
     ops = {o.operation_id for o in outcomes}
     assert len(ops) == 1 and all(o.status == "creating" for o in outcomes)
-    finish(a, ops.pop())
+    finished(a, ops.pop())
     assert len([c for c in world.clusters() if c.name == "acf-race"]) == 1
     assert world.counts()["CreateCluster"] == 1
     used = a.ledger.query("SELECT count(*) AS n FROM quote_redemptions")[0]["n"]
@@ -211,7 +205,7 @@ def test_two_servers_racing_for_one_name_create_one_cluster(
 def test_failed_creation_reports_the_task_error(runtime: Runtime, world: SandboxCloud) -> None:
     world.fail_next_cluster_creation("ErrorQuotaExceeded", "the account's ECS quota is exhausted")
     outcome = runtime.clusters.ensure("acf-doomed", plan=PLAN, quote_token=quote(runtime))
-    status = finish(runtime, outcome.operation_id or "")
+    status = finished(runtime, outcome.operation_id or "")
     assert status.state == "failed"
     assert "failed" in (status.error or "") and "ErrorQuotaExceeded" in (status.error or "")
     assert "cleanup" in (status.error or "")
@@ -234,7 +228,7 @@ def test_an_operation_orphaned_by_a_crash_resumes(
     assert world.clusters() == []
     second = runtime_on(world)
     assert second.clusters.resume_unfinished() == [op]
-    status = finish(second, op)
+    status = finished(second, op)
     assert status.state == "succeeded", status.error
     assert len([c for c in world.clusters() if c.name == "acf-phoenix"]) == 1, "resuming never creates twice"
 
@@ -243,7 +237,7 @@ def test_a_cluster_still_initial_is_waited_for_not_duplicated(runtime: Runtime, 
     cluster_id = world.plant_cluster("acf-early", state="initial", nodes=1)
     outcome = runtime.clusters.ensure("acf-early")
     assert outcome.status == "waiting" and outcome.cluster_id == cluster_id and outcome.operation_id
-    status = finish(runtime, outcome.operation_id)
+    status = finished(runtime, outcome.operation_id)
     assert status.state == "succeeded", status.error
     assert (status.result or {})["cluster_id"] == cluster_id and (status.result or {})["ready_nodes"] == 1
     assert "CreateCluster" not in world.counts()
@@ -337,7 +331,7 @@ def test_the_serverless_body_has_no_nodes(runtime: Runtime) -> None:
 def create_serverless(runtime: Runtime, world: SandboxCloud, name: str, plan: ServerlessPlan) -> OperationStatus:
     outcome = runtime.clusters.ensure(name, plan=plan, quote_token=quote(runtime, plan))
     assert outcome.status == "creating" and outcome.operation_id and "ACK Serverless" in outcome.message
-    return finish(runtime, outcome.operation_id)
+    return finished(runtime, outcome.operation_id)
 
 
 def test_creating_a_serverless_cluster_sends_the_serverless_body(runtime: Runtime, world: SandboxCloud) -> None:
@@ -407,6 +401,6 @@ def test_waiting_for_a_serverless_cluster_means_waiting_for_a_virtual_node(
     world.set_addon(cluster_id, "ack-virtual-node", None)  # nothing will ever place its pods
     waiting = runtime.clusters.ensure("acf-sls-bare")
     assert waiting.status == "waiting" and waiting.cluster_id == cluster_id and waiting.operation_id
-    status = finish(runtime, waiting.operation_id)
+    status = finished(runtime, waiting.operation_id)
     assert status.state == "failed" and "0 of 1 virtual nodes" in (status.error or "")
     assert "ack-virtual-node" in (status.error or "") and "CreateCluster" not in world.counts()

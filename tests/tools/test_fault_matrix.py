@@ -19,6 +19,8 @@ from tests.tools.fault_matrix import states as fms
 from tests.tools.fault_matrix.scenarios import SCENARIOS, run_isolated
 from tests.tools.fault_matrix.stage import FOREIGN_JOB, HOST, LOOKALIKE, Outcome
 
+pytestmark = pytest.mark.slow  # every scenario runs end to end in a sandbox of its own
+
 
 def fm_transient_codes() -> frozenset[str]:
     from ack_compute.cloud.retry import TRANSIENT_CODES

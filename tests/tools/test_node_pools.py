@@ -23,6 +23,7 @@ from ack_compute.tools.inventory import Inventories
 from ack_compute.tools.job_spec import JobOutcome, JobRequest
 from ack_compute.tools.node_pool_spec import NodePoolOutcome
 from ack_compute.tools.plans import NodePoolPlan
+from tests.helpers.waiting import settle
 
 GPU_TYPE = "ecs.gn7i-c8g1.2xlarge"
 
@@ -56,10 +57,7 @@ def quote(runtime: Runtime, **plan: Any) -> str:
 
 def finish(runtime: Runtime, started: NodePoolOutcome, timeout: float = 60) -> NodePoolOutcome:
     assert started.operation_id, started
-    deadline = time.monotonic() + timeout
-    status = runtime.operations.get(started.operation_id)
-    while not status.done and time.monotonic() < deadline:
-        status = runtime.operations.wait(started.operation_id, 2)
+    status = settle(runtime, started.operation_id, timeout)
     assert status.state == "succeeded", (status.stage, status.error)
     return NodePoolOutcome.model_validate(status.result)
 
@@ -67,10 +65,7 @@ def finish(runtime: Runtime, started: NodePoolOutcome, timeout: float = 60) -> N
 def run(runtime: Runtime, **fields: Any) -> JobOutcome:
     started = runtime.jobs.start(JobRequest.model_validate(fields))
     assert started.operation_id, started
-    deadline = time.monotonic() + 60
-    status = runtime.operations.get(started.operation_id)
-    while not status.done and time.monotonic() < deadline:
-        status = runtime.operations.wait(started.operation_id, 2)
+    status = settle(runtime, started.operation_id)
     assert status.state == "succeeded", (status.stage, status.error)
     return JobOutcome.model_validate(status.result)
 

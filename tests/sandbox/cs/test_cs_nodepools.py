@@ -15,6 +15,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from ack_compute.sandbox import SandboxCloud
+from tests.helpers.waiting import eventually
 
 SCALE = 2000.0
 GPU_TYPE = "ecs.gn7i-c8g1.2xlarge"
@@ -33,13 +34,6 @@ def cluster_id(cloud: SandboxCloud) -> str:
     vpc_id = cloud.plant_vpc("pools", cidr_block="192.168.0.0/16")
     vswitch_id = cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-i", cidr_block="192.168.4.0/24")
     return cloud.plant_cluster("pools", nodes=1, vswitch_id=vswitch_id)
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def error_of(call: Callable[[], object]) -> tuple[int, str, str]:
@@ -107,7 +101,7 @@ def test_a_gpu_pool_is_created_and_its_nodes_join_ready_with_labels_taints_and_g
     pool_id = created.nodepool_id
 
     assert pool_state(cs, cluster_id, pool_id)[0] == "initial"
-    wait_until(lambda: pool_state(cs, cluster_id, pool_id) == ("active", 2, 2))
+    eventually(lambda: pool_state(cs, cluster_id, pool_id) == ("active", 2, 2), timeout=10.0)
     assert task_state(cs, created.task_id) == "success"
     body = detail(cs, cluster_id, pool_id)
     assert (body.nodepool_info.name, body.scaling_group.desired_size, body.scaling_group.spot_strategy) == (
@@ -120,8 +114,6 @@ def test_a_gpu_pool_is_created_and_its_nodes_join_ready_with_labels_taints_and_g
     assert [(n.state, n.node_status, n.instance_type, n.nodepool_id) for n in nodes] == [
         ("running", "Ready", GPU_TYPE, pool_id)
     ] * 2
-    if not cloud.kube_available:
-        return
     seen = kube_nodes(cs, cluster_id)
     for node in nodes:
         kube = seen[node.node_name]
@@ -136,36 +128,35 @@ def test_a_pool_grows_then_shrinks_newest_first_and_the_nodes_leave_kubernetes(
     cs: CsClient, cloud: SandboxCloud, cluster_id: str
 ) -> None:
     pool_id = cs.create_cluster_node_pool(cluster_id, gpu_pool_request(cloud, cluster_id, 1)).body.nodepool_id
-    wait_until(lambda: pool_state(cs, cluster_id, pool_id) == ("active", 1, 1))
+    eventually(lambda: pool_state(cs, cluster_id, pool_id) == ("active", 1, 1), timeout=10.0)
     first = pool_nodes(cs, cluster_id, pool_id)[0].instance_id
 
     grow = resize(cs, cluster_id, pool_id, 3)
     assert detail(cs, cluster_id, pool_id).status.state == "scaling"
     assert detail(cs, cluster_id, pool_id).scaling_group.desired_size == 3
-    wait_until(lambda: pool_state(cs, cluster_id, pool_id) == ("active", 3, 3))
+    eventually(lambda: pool_state(cs, cluster_id, pool_id) == ("active", 3, 3), timeout=10.0)
     assert task_state(cs, grow) == "success"
 
     shrink = resize(cs, cluster_id, pool_id, 1)
     removing = pool_nodes(cs, cluster_id, pool_id, state="removing")
     assert detail(cs, cluster_id, pool_id).status.state == "removing" and len(removing) == 2
-    wait_until(lambda: pool_state(cs, cluster_id, pool_id) == ("active", 1, 1))
+    eventually(lambda: pool_state(cs, cluster_id, pool_id) == ("active", 1, 1), timeout=10.0)
     assert task_state(cs, shrink) == "success"
     assert [n.instance_id for n in pool_nodes(cs, cluster_id, pool_id)] == [first]
-    if cloud.kube_available:
-        names = set(kube_nodes(cs, cluster_id))
-        assert not names & {n.node_name for n in removing}
+    names = set(kube_nodes(cs, cluster_id))
+    assert not names & {n.node_name for n in removing}
 
 
 def test_removed_nodes_are_released_and_the_pool_deleted_with_force(
     cs: CsClient, cloud: SandboxCloud, cluster_id: str
 ) -> None:
     pool_id = cs.create_cluster_node_pool(cluster_id, gpu_pool_request(cloud, cluster_id, 2)).body.nodepool_id
-    wait_until(lambda: pool_state(cs, cluster_id, pool_id) == ("active", 2, 2))
+    eventually(lambda: pool_state(cs, cluster_id, pool_id) == ("active", 2, 2), timeout=10.0)
     gone, kept = pool_nodes(cs, cluster_id, pool_id)
 
     request = m.RemoveNodePoolNodesRequest(instance_ids=[gone.instance_id], drain_node=True, release_node=True)
     task = cs.remove_node_pool_nodes(cluster_id, pool_id, request).body.task_id
-    wait_until(lambda: task_state(cs, task) == "success")
+    eventually(lambda: task_state(cs, task) == "success", timeout=10.0)
     assert pool_state(cs, cluster_id, pool_id) == ("active", 1, 1)
     assert detail(cs, cluster_id, pool_id).scaling_group.desired_size == 1
     assert [n.instance_id for n in pool_nodes(cs, cluster_id, pool_id)] == [kept.instance_id]
@@ -175,23 +166,22 @@ def test_removed_nodes_are_released_and_the_pool_deleted_with_force(
     assert refused[:2] == (400, "InvalidParameter") and "force=true" in refused[2]
     task = cs.delete_cluster_nodepool(cluster_id, pool_id, m.DeleteClusterNodepoolRequest(force=True)).body.task_id
     assert detail(cs, cluster_id, pool_id).status.state == "deleting"
-    wait_until(lambda: task_state(cs, task) == "success")
+    eventually(lambda: task_state(cs, task) == "success", timeout=10.0)
     assert error_of(lambda: detail(cs, cluster_id, pool_id))[:2] == (404, "ErrorNodePoolNotFound")
     listed = cs.describe_cluster_node_pools(cluster_id, m.DescribeClusterNodePoolsRequest()).body.nodepools
     assert pool_id not in {p.nodepool_info.nodepool_id for p in listed}
-    if cloud.kube_available:
-        assert kept.node_name not in kube_nodes(cs, cluster_id)
+    assert kept.node_name not in kube_nodes(cs, cluster_id)
 
 
 def test_a_failed_scale_out_fails_its_task_and_keeps_the_pool(
     cs: CsClient, cloud: SandboxCloud, cluster_id: str
 ) -> None:
     pool_id = cs.create_cluster_node_pool(cluster_id, gpu_pool_request(cloud, cluster_id, 1)).body.nodepool_id
-    wait_until(lambda: pool_state(cs, cluster_id, pool_id) == ("active", 1, 1))
+    eventually(lambda: pool_state(cs, cluster_id, pool_id) == ("active", 1, 1), timeout=10.0)
     cloud.fail_next_nodepool_scale("ScaleNodePoolFailed", "no GPU stock in the pool's zones")
 
     task = resize(cs, cluster_id, pool_id, 4)
-    wait_until(lambda: task_state(cs, task) == "fail")
+    eventually(lambda: task_state(cs, task) == "fail", timeout=10.0)
     error = cs.describe_task_info(task).body.error
     assert (error.code, error.message) == ("ScaleNodePoolFailed", "no GPU stock in the pool's zones")
     assert pool_state(cs, cluster_id, pool_id) == ("active", 1, 1)
@@ -200,7 +190,7 @@ def test_a_failed_scale_out_fails_its_task_and_keeps_the_pool(
 
 def test_cluster_nodes_are_paged_and_filtered(cs: CsClient, cloud: SandboxCloud, cluster_id: str) -> None:
     pool_id = cs.create_cluster_node_pool(cluster_id, gpu_pool_request(cloud, cluster_id, 2)).body.nodepool_id
-    wait_until(lambda: pool_state(cs, cluster_id, pool_id) == ("active", 2, 2))
+    eventually(lambda: pool_state(cs, cluster_id, pool_id) == ("active", 2, 2), timeout=10.0)
     everything = cs.describe_cluster_nodes(cluster_id, m.DescribeClusterNodesRequest()).body
     assert everything.page.total_count == 3  # the planted default pool's node and the two new ones
     first = cs.describe_cluster_nodes(cluster_id, m.DescribeClusterNodesRequest(page_size="1", page_number="3")).body
@@ -217,7 +207,7 @@ def test_node_pool_calls_are_refused_where_the_cloud_refuses_them(
     pool_id = cs.create_cluster_node_pool(cluster_id, gpu_pool_request(cloud, cluster_id, 1)).body.nodepool_id
     # Busy: a second change while the pool is still being created.
     assert error_of(lambda: resize(cs, cluster_id, pool_id, 2))[:2] == (400, "TaskConflict")
-    wait_until(lambda: pool_state(cs, cluster_id, pool_id) == ("active", 1, 1))
+    eventually(lambda: pool_state(cs, cluster_id, pool_id) == ("active", 1, 1), timeout=10.0)
 
     assert error_of(lambda: detail(cs, cluster_id, "np-missing"))[:2] == (404, "ErrorNodePoolNotFound")
     assert error_of(lambda: resize(cs, "c-missing", pool_id, 2))[:2] == (404, "ErrorClusterNotFound")
@@ -254,7 +244,7 @@ def test_new_nodes_take_the_first_instance_type_their_zone_sells(cs: CsClient, c
     fallback = gpu_pool_request(cloud, cluster_id, 1)
     fallback.scaling_group.instance_types = [GPU_TYPE, "ecs.g7.xlarge"]
     pool_id = cs.create_cluster_node_pool(cluster_id, fallback).body.nodepool_id
-    wait_until(lambda: pool_state(cs, cluster_id, pool_id) == ("active", 1, 1))
+    eventually(lambda: pool_state(cs, cluster_id, pool_id) == ("active", 1, 1), timeout=10.0)
     assert [n.instance_type for n in pool_nodes(cs, cluster_id, pool_id)] == ["ecs.g7.xlarge"]
 
     only_gpu = gpu_pool_request(cloud, cluster_id, 1)

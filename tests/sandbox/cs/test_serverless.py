@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 import yaml
@@ -15,9 +15,6 @@ from kubernetes import config as k8s_config
 
 from ack_compute.sandbox import SandboxCloud
 from tests.helpers.waiting import eventually
-
-if TYPE_CHECKING:
-    pass
 
 REGION = "cn-hangzhou"
 SCALE = 2000.0
