@@ -84,6 +84,7 @@ RAM_ACTIONS: tuple[RamAction, ...] = (
     _a("cs", "DescribeClusterDetail", "read", "ensure_cluster, run_job, deploy_acs, cleanup", "placeholder"),
     _a("cs", "DescribeTaskInfo", "read", "ensure_cluster, cleanup (task progress)", "placeholder"),
     _a("cs", "ListClusterAddonInstances", "read", "deploy_acs, run_job on ACS (virtual node add-on)", "placeholder"),
+    _a("cs", "ListAddons", "read", "deploy_acs (the add-on version to install)", "placeholder"),
     _a("cs", "DescribeClusterUserKubeconfig", "read", "run_job, deploy_acs, ensure_cluster reuse", "placeholder"),
     _a("cs", "DescribeClusterNodePools", "read", "node pools: find by name, list_resources", "placeholder"),
     _a("cs", "DescribeClusterNodePoolDetail", "read", "node pools: watch a pool", "placeholder"),
@@ -95,6 +96,9 @@ RAM_ACTIONS: tuple[RamAction, ...] = (
     _a("vpc", "CreateVSwitch", "create", "ensure_cluster (new network)", "not_probed"),
     _a("cs", "CreateClusterNodePool", "create", "node pools: add a pool", "not_probed"),
     _a("cs", "ModifyClusterNodePool", "create", "node pools: resize a pool", "not_probed"),
+    # Free, but they change a cluster: granted with the creating actions, never probed.
+    _a("cs", "InstallClusterAddons", "create", "deploy_acs (ack-virtual-node on a cluster it created)", "not_probed"),
+    _a("cs", "UpgradeClusterAddons", "create", "deploy_acs (ack-virtual-node on a cluster it created)", "not_probed"),
     _a("cs", "DeleteCluster", "delete", "cleanup", "placeholder"),
     _a("vpc", "DeleteVSwitch", "delete", "cleanup", "placeholder"),
     _a("vpc", "DeleteVpc", "delete", "cleanup", "placeholder"),
@@ -249,6 +253,8 @@ def _probe_call(action: str, region: str, clients: OpenApiClients) -> Any:
             return _cs(clients).describe_task_info(PLACEHOLDER_TASK)
         case "ListClusterAddonInstances":
             return _cs(clients).list_cluster_addon_instances(PLACEHOLDER_CLUSTER)
+        case "ListAddons":
+            return _cs(clients).list_addons(cs.ListAddonsRequest(cluster_id=PLACEHOLDER_CLUSTER))
         case "DescribeClusterUserKubeconfig":
             kube = cs.DescribeClusterUserKubeconfigRequest(private_ip_address=False, temporary_duration_minutes=15)
             return _cs(clients).describe_cluster_user_kubeconfig(PLACEHOLDER_CLUSTER, kube)

@@ -8,7 +8,6 @@ options, plain-text bodies, and the kubelet's error texts, which the apiserver p
 from __future__ import annotations
 
 import logging
-import select
 import socket
 import ssl
 import threading
@@ -20,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from ack_compute.sandbox.kubelet.polling import readable
 
 log = logging.getLogger("ack_compute.sandbox.kubelet")
 
@@ -274,10 +275,9 @@ class LogServer:
         self._thread.start()
 
     def _serve(self, server: _Server, wake: socket.socket) -> None:
-        """Accept until stopped; idle, it sleeps in select (no polling), and stop() wakes it at once."""
+        """Accept until stopped; idle, it sleeps in poll(2) (no busy loop), and stop() wakes it at once."""
         while not self._stop.is_set():
-            readable, _, _ = select.select([server.socket, wake], [], [])
-            if wake in readable:
+            if wake in readable([server.socket, wake], None):
                 return
             server.handle_request_now()
 
@@ -357,8 +357,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _connected(self) -> bool:
         """Whether the reader is still there: a closed connection reads as end-of-file (peeked below TLS)."""
         try:
-            readable, _, _ = select.select([self.connection], [], [], 0)
-            return not readable or bool(socket.socket.recv(self.connection, 1, socket.MSG_PEEK))
+            return not readable([self.connection], 0) or bool(socket.socket.recv(self.connection, 1, socket.MSG_PEEK))
         except (OSError, ValueError):
             return False
 

@@ -14,7 +14,6 @@ import grp
 import os
 import pwd
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ack_compute.sandbox.kubelet.logs import ContainerLog
+from ack_compute.sandbox.kubelet.polling import readable
 
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 _PYTHON = re.compile(r"^python(?:3(?:\.\d+)?)?$")
@@ -164,7 +164,7 @@ class ContainerProcess:
         fd = process.stdout.fileno()
         try:
             while True:
-                ready, _, _ = select.select([fd], [], [], _READ_POLL_SECONDS)
+                ready = readable([fd], _READ_POLL_SECONDS)
                 if ready:
                     data = os.read(fd, _CHUNK)
                     if not data:

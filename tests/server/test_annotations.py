@@ -11,6 +11,8 @@ decision, tool by tool (MCP ToolAnnotations: destructiveHint matters only when r
   on an update and stops pods when the plan shrinks, cleanup and cancel_operation delete: destructive.
 - ensure_cluster creates or reuses and never deletes or replaces: not destructive; asking again returns the same
   cluster or operation: idempotent.
+- ensure_node_pool shrinks a pool by draining and releasing nodes: destructive; asking again for the same size
+  returns the same pool or operation: idempotent.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ pytestmark = pytest.mark.anyio
 HINTS = {
     "estimate_cost": (True, False, False, True),
     "ensure_cluster": (False, False, True, True),
+    "ensure_node_pool": (False, True, True, True),
     "run_job": (False, True, False, True),
     "deploy_acs": (False, True, True, True),
     "cleanup": (False, True, True, True),

@@ -148,6 +148,8 @@ def test_sandbox_doctor_is_all_ok_and_prints_no_secret(
         "ram vpc:CreateVSwitch",
         "ram cs:CreateClusterNodePool",
         "ram cs:ModifyClusterNodePool",
+        "ram cs:InstallClusterAddons",
+        "ram cs:UpgradeClusterAddons",
         "kubeconfig (context:)",
     ]
     assert rows["cloud"]["detail"].startswith("embedded sandbox at 127.0.0.1:")
@@ -155,7 +157,7 @@ def test_sandbox_doctor_is_all_ok_and_prints_no_secret(
     assert rows["region"]["status"] == "ok"
     assert all(rows[f"endpoint {p}"]["status"] == "ok" for p in ("cs", "ecs", "vpc", "eci"))
     assert "not shown" in rows["quote secret"]["detail"]
-    assert f"doctor: {len(rows) - 6} ok, 0 warn, 0 FAIL, 6 skip" in out
+    assert f"doctor: {len(rows) - 8} ok, 0 warn, 0 FAIL, 8 skip" in out
     (sandbox,) = started
     for secret in (sandbox.access_key_secret, QUOTE_SECRET):
         assert secret not in out and secret not in err
