@@ -341,18 +341,21 @@ class ClusterService:
         )
 
     def _wait_for_existing(self, cluster: ClusterInfo, name: str, region: str, requested_by: str) -> ClusterOutcome:
-        waiting = self._waiting_on(cluster.cluster_id)
-        if waiting is not None:
+        def waiting_on(op: str, how: str) -> ClusterOutcome:
             return ClusterOutcome(
                 status="waiting",
                 name=name,
                 region=region,
                 cluster_id=cluster.cluster_id,
                 cluster_state=cluster.state,
-                operation_id=waiting,
-                message=f"{sentence(name, cluster.cluster_id, cluster.state)}; operation {waiting} is waiting for it.",
-                next_step=f"Call get_operation with {waiting} until it finishes.",
+                operation_id=op,
+                message=f"{sentence(name, cluster.cluster_id, cluster.state)}; {how}.",
+                next_step=f"Call get_operation with {op} until it finishes.",
             )
+
+        waiting = self._waiting_on(cluster.cluster_id)
+        if waiting is not None:
+            return waiting_on(waiting, f"operation {waiting} is waiting for it")
         params = {
             "mode": "wait",
             "cluster_id": cluster.cluster_id,
@@ -362,16 +365,7 @@ class ClusterService:
             "serverless": cluster_kind(cluster) == "serverless",  # then the nodes to wait for are virtual
         }
         op = self.operations.start(OPERATION_KIND, params, self.run_operation, requested_by=requested_by)
-        return ClusterOutcome(
-            status="waiting",
-            name=name,
-            region=region,
-            cluster_id=cluster.cluster_id,
-            cluster_state=cluster.state,
-            operation_id=op,
-            message=f"{sentence(name, cluster.cluster_id, cluster.state)}; waiting until it is running.",
-            next_step=f"Call get_operation with {op} until it finishes.",
-        )
+        return waiting_on(op, "waiting until it is running")
 
     # -- creation --------------------------------------------------------------------------------
 
