@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import overload
+from typing import TypeVar, overload
 
 from ack_compute.sandbox.errors import ApiError, invalid_parameter
+
+T = TypeVar("T")
 
 
 class RpcParams:
@@ -65,6 +67,11 @@ def page(params: RpcParams, default_size: int, max_size: int) -> tuple[int, int]
     if not 1 <= size <= max_size:
         raise invalid_parameter("PageSize")
     return number, size
+
+
+def page_of(items: list[T], number: int, size: int) -> list[T]:
+    """Page `number` (from 1) of `size` items."""
+    return items[(number - 1) * size :][:size]
 
 
 def id_list(text: str | None) -> list[str]:

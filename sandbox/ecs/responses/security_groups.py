@@ -11,11 +11,11 @@ from typing import Any
 from ack_compute.sandbox import ids
 from ack_compute.sandbox.ecs.models.security_groups import GROUP_TYPES, NAME_PATTERN, security_groups_in_use
 from ack_compute.sandbox.errors import ApiError, missing_parameter, missing_region_id
-from ack_compute.sandbox.params import RpcParams, id_list, page
+from ack_compute.sandbox.params import RpcParams, id_list, page, page_of
 from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
-from ack_compute.sandbox.tagging import matches, rpc_tags, tag_filter
-from ack_compute.sandbox.world import SecurityGroup, World, newest_first
+from ack_compute.sandbox.tagging import described, rpc_tags, tag_filter
+from ack_compute.sandbox.world import SecurityGroup, World
 
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 50
@@ -69,19 +69,17 @@ def describe_security_groups(request: ApiRequest, state: SandboxState) -> dict[s
     group_type, wanted_tags = params.text("SecurityGroupType"), tag_filter(params)
     world = state.world
     with world.lock:
-        found = [
-            group
-            for group in world.security_groups.values()
-            if group.deleted is None
-            and group.region_id == region_id
-            and (not wanted_ids or group.security_group_id in wanted_ids)
-            and vpc_id in (None, group.vpc_id)
-            and name in (None, group.name)
-            and group_type in (None, group.security_group_type)
-            and matches(group.tags, wanted_tags)
-        ]
-        found = newest_first(found)
-        shown = [_group_view(world, group) for group in found[(number - 1) * size :][:size]]
+        found = described(
+            world.security_groups.values(),
+            "security_group_id",
+            wanted_ids,
+            wanted_tags,
+            region_id=region_id,
+            vpc_id=vpc_id,
+            name=name,
+            security_group_type=group_type,
+        )
+        shown = [_group_view(world, group) for group in page_of(found, number, size)]
     return {
         "RegionId": region_id,
         "TotalCount": len(found),
