@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TypeVar, overload
 
-from ack_compute.sandbox.errors import ApiError, invalid_parameter
+from ack_compute.sandbox.errors import ApiError, invalid_parameter, missing_region_id
 
 T = TypeVar("T")
 
@@ -67,6 +67,20 @@ def page(params: RpcParams, default_size: int, max_size: int) -> tuple[int, int]
     if not 1 <= size <= max_size:
         raise invalid_parameter("PageSize")
     return number, size
+
+
+def rpc_region(
+    params: RpcParams, regions: Mapping[str, T], not_found: str = "InvalidRegionId.NotFound"
+) -> tuple[str, T]:
+    """The RegionId an RPC call must name, and its entry in `regions`: MissingRegionId when absent, 404
+    `not_found` when unknown (ECS DescribeAvailableResource spells it Invalid.RegionId)."""
+    region_id = params.text("RegionId")
+    if region_id is None:
+        raise missing_region_id()
+    region = regions.get(region_id)
+    if region is None:
+        raise ApiError(404, not_found, "The specified RegionId does not exist.")
+    return region_id, region
 
 
 def page_of(items: list[T], number: int, size: int) -> list[T]:

@@ -10,8 +10,8 @@ from typing import Any
 
 from ack_compute.sandbox import ids
 from ack_compute.sandbox.ecs.models.security_groups import GROUP_TYPES, NAME_PATTERN, security_groups_in_use
-from ack_compute.sandbox.errors import ApiError, missing_parameter, missing_region_id
-from ack_compute.sandbox.params import RpcParams, id_list, page, page_of
+from ack_compute.sandbox.errors import ApiError, missing_parameter
+from ack_compute.sandbox.params import RpcParams, id_list, page, page_of, rpc_region
 from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
 from ack_compute.sandbox.tagging import described, rpc_tags, tag_filter
@@ -109,12 +109,7 @@ def delete_security_group(request: ApiRequest, state: SandboxState) -> dict[str,
 
 
 def _region(params: RpcParams, state: SandboxState) -> str:
-    region_id = params.text("RegionId")
-    if region_id is None:
-        raise missing_region_id()
-    if region_id not in state.catalog.regions:
-        raise ApiError(404, "InvalidRegionId.NotFound", "The specified RegionId does not exist.")
-    return region_id
+    return rpc_region(params, state.catalog.regions)[0]
 
 
 def _group_view(world: World, group: SecurityGroup) -> dict[str, Any]:

@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from ack_compute.sandbox import cidr, ids
-from ack_compute.sandbox.errors import ApiError, missing_parameter, missing_region_id
+from ack_compute.sandbox.errors import ApiError, missing_parameter
 from ack_compute.sandbox.lifecycle import VPC_READY_SECONDS, VSWITCH_READY_SECONDS
-from ack_compute.sandbox.params import RpcParams, id_list, page, page_of
+from ack_compute.sandbox.params import RpcParams, id_list, page, page_of, rpc_region
 from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
 from ack_compute.sandbox.tagging import described, rpc_tags, tag_filter
@@ -193,14 +193,9 @@ def delete_vpc(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
 
 
 def _region(params: RpcParams, state: SandboxState, *, required: bool) -> str | None:
-    region_id = params.text("RegionId")
-    if region_id is None:
-        if required:
-            raise missing_region_id()
+    if params.text("RegionId") is None and not required:
         return None
-    if region_id not in state.catalog.regions:
-        raise ApiError(404, "InvalidRegionId.NotFound", "The specified RegionId does not exist.")
-    return region_id
+    return rpc_region(params, state.catalog.regions)[0]
 
 
 def _required(params: RpcParams, name: str) -> str:
