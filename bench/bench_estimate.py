@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from benchenv import offline
 from mcp import Client, StdioServerParameters
 
-os.environ["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] = "true"
-for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-    os.environ.pop(var, None)
+offline()
 
 from ack_compute.cloud.config import StaticCredentials  # noqa: E402
 from ack_compute.sandbox import SandboxCloud  # noqa: E402

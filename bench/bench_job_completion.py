@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import random
 import statistics
 import tempfile
@@ -19,9 +18,9 @@ import threading
 import time
 from pathlib import Path
 
-os.environ["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] = "true"
-for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-    os.environ.pop(var, None)
+from benchenv import offline
+
+offline()
 
 from kubernetes import client, watch  # noqa: E402
 
