@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from benchenv import offline
+from benchenv import PRO_CLUSTER_PLAN, offline
 from mcp import Client, StdioServerParameters
 
 offline()
@@ -29,14 +29,8 @@ from ack_compute.server.settings import Settings  # noqa: E402
 from ack_compute.tools.estimate_cost import estimate_cost  # noqa: E402
 from ack_compute.tools.plans import ClusterPlan  # noqa: E402
 
-PLAN: dict[str, Any] = {
-    "kind": "cluster",
-    "edition": "pro",
-    "instance_types": ["ecs.g7.xlarge", "ecs.c7.xlarge"],
-    "node_count": 3,
-    "zone": "cn-hangzhou-h",
-    "hours": 4,
-}
+# The Pro cluster plan without its disks.
+PLAN: dict[str, Any] = {k: v for k, v in PRO_CLUSTER_PLAN.items() if k not in ("system_disk", "data_disks")}
 BARE = (
     "from mcp.server import MCPServer\n"
     "s = MCPServer(name='bare')\n"
