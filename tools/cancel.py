@@ -80,28 +80,17 @@ class Canceller:
         if status.kind == "run_job":
             log_tail = self._delete_job(status, cleaned, left)
         status = self._settle(operation_id)
-
-        def answer(
-            state: Literal["cancelled", "cancelling"], message: str, next_step: str, cleanup_op: str | None = None
-        ) -> CancelOutcome:
+        if not status.done:
             return CancelOutcome(
                 operation_id=operation_id,
                 kind=status.kind,
-                status=state,
+                status="cancelling",
                 cleaned_up=cleaned,
                 left=left,
-                cleanup_operation_id=cleanup_op,
                 log=log_tail,
-                message=message,
-                next_step=next_step,
-            )
-
-        if not status.done:
-            return answer(
-                "cancelling",
-                f"Operation {operation_id} is told to stop; it stops at its next step.",
-                f"Call get_operation with {operation_id}: it reads done/cancelled once stopped, and its error says "
-                "what it left.",
+                message=f"Operation {operation_id} is told to stop; it stops at its next step.",
+                next_step=f"Call get_operation with {operation_id}: it reads done/cancelled once stopped, and its "
+                "error says what it left.",
             )
         cleanup_op = None
         if status.kind == "ensure_cluster" and status.params.get("mode") == "create":
@@ -128,7 +117,17 @@ class Canceller:
             step = f"Follow the cleanup of what it made with get_operation {cleanup_op}."
         elif left:
             step = f"To remove what is left, show the person and call {cleanup_call(operation_id)}."
-        return answer("cancelled", message, step, cleanup_op)
+        return CancelOutcome(
+            operation_id=operation_id,
+            kind=status.kind,
+            status="cancelled",
+            cleaned_up=cleaned,
+            left=left,
+            cleanup_operation_id=cleanup_op,
+            log=log_tail,
+            message=message,
+            next_step=step,
+        )
 
     def _settle(self, operation_id: str) -> OperationStatus:
         """Wait for the work to stop at its next step; close it here when no live server runs it."""
