@@ -124,17 +124,10 @@ class SandboxCloud:
         """An Available VPC; returns its id."""
         return planting.plant_vpc(self._state, name, cidr_block=cidr_block, region_id=region_id, tags=tags)
 
-    def plant_vswitch(
-        self,
-        vpc_id: str,
-        *,
-        zone_id: str | None = None,
-        cidr_block: str | None = None,
-        name: str = "",
-        tags: Mapping[str, str] | None = None,
-    ) -> str:
-        """An Available vSwitch in `vpc_id` (first zone and first free /24 unless given); returns its id."""
-        return planting.plant_vswitch(self._state, vpc_id, zone_id=zone_id, cidr_block=cidr_block, name=name, tags=tags)
+    def plant_vswitch(self, vpc_id: str, **options: Any) -> str:
+        """An Available vSwitch in `vpc_id` (first zone and first free /24 unless `zone_id`, `cidr_block` are given;
+        also `name`, `tags`: planting.plant_vswitch's options, passed on as given); returns its id."""
+        return planting.plant_vswitch(self._state, vpc_id, **options)
 
     def plant_cluster(self, name: str, *, state: planting.PlantedState = "running", **options: Any) -> str:
         """A cluster (with its own VPC and vSwitch unless `vswitch_id` is given); returns its id. `options` are
