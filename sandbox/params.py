@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TypeVar, overload
 
-from ack_compute.sandbox.errors import ApiError, invalid_parameter, missing_region_id
+from ack_compute.sandbox.errors import ApiError, invalid_parameter, missing_parameter, missing_region_id
 
 T = TypeVar("T")
 
@@ -67,6 +67,14 @@ def page(params: RpcParams, default_size: int, max_size: int) -> tuple[int, int]
     if not 1 <= size <= max_size:
         raise invalid_parameter("PageSize")
     return number, size
+
+
+def required(params: RpcParams, name: str) -> str:
+    """A parameter the action cannot go without: MissingParameter names it when absent."""
+    value = params.text(name)
+    if value is None:
+        raise missing_parameter(name)
+    return value
 
 
 def rpc_region(

@@ -10,8 +10,8 @@ from typing import Any
 
 from ack_compute.sandbox import ids
 from ack_compute.sandbox.ecs.models.security_groups import GROUP_TYPES, NAME_PATTERN, security_groups_in_use
-from ack_compute.sandbox.errors import ApiError, missing_parameter
-from ack_compute.sandbox.params import RpcParams, id_list, page, page_of, rpc_region
+from ack_compute.sandbox.errors import ApiError
+from ack_compute.sandbox.params import RpcParams, id_list, page, page_of, required, rpc_region
 from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
 from ack_compute.sandbox.tagging import described, rpc_tags, tag_filter
@@ -24,9 +24,7 @@ MAX_PAGE_SIZE = 50
 def create_security_group(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
     params = request.params
     region_id = _region(params, state)
-    vpc_id = params.text("VpcId")
-    if vpc_id is None:
-        raise missing_parameter("VpcId")
+    vpc_id = required(params, "VpcId")
     name = params.text("SecurityGroupName", "")
     if name and (NAME_PATTERN.fullmatch(name) is None or name.startswith(("http://", "https://"))):
         raise ApiError(400, "InvalidSecurityGroupName.Malformed", "Specified security group name is not valid.")
@@ -92,9 +90,7 @@ def describe_security_groups(request: ApiRequest, state: SandboxState) -> dict[s
 def delete_security_group(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
     params = request.params
     region_id = _region(params, state)
-    group_id = params.text("SecurityGroupId")
-    if group_id is None:
-        raise missing_parameter("SecurityGroupId")
+    group_id = required(params, "SecurityGroupId")
     world = state.world
     with world.lock:
         group = world.live_security_group(group_id)

@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from ack_compute.sandbox import cidr, ids
-from ack_compute.sandbox.errors import ApiError, missing_parameter
+from ack_compute.sandbox.errors import ApiError
 from ack_compute.sandbox.lifecycle import VPC_READY_SECONDS, VSWITCH_READY_SECONDS
-from ack_compute.sandbox.params import RpcParams, id_list, page, page_of, rpc_region
+from ack_compute.sandbox.params import RpcParams, id_list, page, page_of, required, rpc_region
 from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
 from ack_compute.sandbox.tagging import described, rpc_tags, tag_filter
@@ -89,9 +89,9 @@ def describe_vpcs(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
 def create_vswitch(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
     params = request.params
     region_id = _region(params, state, required=False)
-    vpc_id = _required(params, "VpcId")
-    zone_id = _required(params, "ZoneId")
-    block_text = _required(params, "CidrBlock")
+    vpc_id = required(params, "VpcId")
+    zone_id = required(params, "ZoneId")
+    block_text = required(params, "CidrBlock")
     name, description, tags = _labels(
         params, "VSwitchName", "InvalidVSwitchName", "InvalidVSwitchDiscription", "virtual switch"
     )
@@ -157,7 +157,7 @@ def describe_vswitches(request: ApiRequest, state: SandboxState) -> dict[str, An
 def delete_vswitch(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
     params = request.params
     region_id = _region(params, state, required=False)
-    vswitch_id = _required(params, "VSwitchId")
+    vswitch_id = required(params, "VSwitchId")
     world = state.world
     with world.lock:
         vswitch = world.live_vswitch(vswitch_id)
@@ -175,7 +175,7 @@ def delete_vswitch(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
 def delete_vpc(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
     params = request.params
     region_id = _region(params, state, required=False)
-    vpc_id = _required(params, "VpcId")
+    vpc_id = required(params, "VpcId")
     world = state.world
     with world.lock:
         vpc = find_vpc(world, vpc_id, region_id)
@@ -196,13 +196,6 @@ def _region(params: RpcParams, state: SandboxState, *, required: bool) -> str | 
     if params.text("RegionId") is None and not required:
         return None
     return rpc_region(params, state.catalog.regions)[0]
-
-
-def _required(params: RpcParams, name: str) -> str:
-    value = params.text(name)
-    if value is None:
-        raise missing_parameter(name)
-    return value
 
 
 def _labels(
