@@ -63,20 +63,12 @@ def describe_security_groups(request: ApiRequest, state: SandboxState) -> dict[s
     region_id = _region(params, state)
     number, size = page(params, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     wanted_ids = id_list(params.text("SecurityGroupIds")) + id_list(params.text("SecurityGroupId"))
-    vpc_id, name = params.text("VpcId"), params.text("SecurityGroupName")
-    group_type, wanted_tags = params.text("SecurityGroupType"), tag_filter(params)
+    equal = {"region_id": region_id, "vpc_id": params.text("VpcId"), "name": params.text("SecurityGroupName")}
+    equal["security_group_type"] = params.text("SecurityGroupType")
+    wanted_tags = tag_filter(params)
     world = state.world
     with world.lock:
-        found = described(
-            world.security_groups.values(),
-            "security_group_id",
-            wanted_ids,
-            wanted_tags,
-            region_id=region_id,
-            vpc_id=vpc_id,
-            name=name,
-            security_group_type=group_type,
-        )
+        found = described(world.security_groups.values(), "security_group_id", wanted_ids, wanted_tags, **equal)
         shown = [_group_view(world, group) for group in page_of(found, number, size)]
     return {
         "RegionId": region_id,

@@ -136,20 +136,11 @@ def describe_vswitches(request: ApiRequest, state: SandboxState) -> dict[str, An
     region_id = _region(params, state, required=False)
     number, size = page(params, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     wanted_ids = id_list(params.text("VSwitchId"))
-    vpc_id, zone_id, name = params.text("VpcId"), params.text("ZoneId"), params.text("VSwitchName")
+    equal = {"vpc_id": params.text("VpcId"), "zone_id": params.text("ZoneId"), "name": params.text("VSwitchName")}
     wanted_tags = tag_filter(params)
     world = state.world
     with world.lock:
-        found = described(
-            world.vswitches.values(),
-            "vswitch_id",
-            wanted_ids,
-            wanted_tags,
-            region_id=region_id,
-            vpc_id=vpc_id,
-            zone_id=zone_id,
-            name=name,
-        )
+        found = described(world.vswitches.values(), "vswitch_id", wanted_ids, wanted_tags, region_id=region_id, **equal)
         shown = [_vswitch_view(world, vswitch) for vswitch in page_of(found, number, size)]
     return {"TotalCount": len(found), "PageNumber": number, "PageSize": size, "VSwitches": {"VSwitch": shown}}
 
