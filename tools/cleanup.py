@@ -9,7 +9,6 @@ cleanup can be run again after any failure. A dry run (the default) returns the 
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -20,6 +19,7 @@ from pydantic import BaseModel, Field
 from ack_compute.cloud.cs import ContainerService
 from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.kube_workloads import KubeWorkloads
+from ack_compute.cloud.retry import Waits
 from ack_compute.cloud.vpc import VpcNetworks
 from ack_compute.tools.cluster_states import CleanupAction, Disposition, describe, disposition, exists
 from ack_compute.tools.errors import AckComputeError
@@ -488,19 +488,16 @@ class Cleaner:
     def _backoff(self, ctx: OperationContext, what: str, longest: float) -> Callable[[str], None]:
         """The wait between two looks at a deletion (1 s, doubling up to `longest`): reports `what` and its state,
         and gives up once the delete timeout would pass before the next look."""
-        deadline = time.monotonic() + self.settings.delete_timeout_s
-        delay = 1.0
+        waits = Waits(self.settings.delete_timeout_s, 1.0, longest)
 
         def wait(state: str) -> None:
-            nonlocal delay
-            if time.monotonic() + delay > deadline:
+            if waits.over():
                 raise AckComputeError(
                     f"{what[0].upper()}{what[1:]} was still {state} after {self.settings.delete_timeout_s:.0f} s.",
                     "Run cleanup again later; it continues where it stopped.",
                 )
             ctx.progress(0.5, "deleting", f"{what} {state}")
-            time.sleep(delay)
-            delay = min(delay * 2, longest)
+            waits.sleep()
 
         return wait
 
@@ -535,8 +532,7 @@ class Cleaner:
     def _delete_network(self, row: OwnedResource, item: CleanupItem) -> None:
         """DependencyViolation right after a cluster goes usually means ENIs still being released: retry for a
         while, then report what still uses it."""
-        deadline = time.monotonic() + self.settings.dependency_retry_s
-        delay = 1.0
+        waits = Waits(self.settings.dependency_retry_s, 1.0, 10.0)
         while True:
             try:
                 if row.kind == "vswitch":
@@ -547,14 +543,12 @@ class Cleaner:
             except CloudError as exc:
                 if not exc.code.startswith(("DependencyViolation", "IncorrectVSwitchStatus", "IncorrectVpcStatus")):
                     raise
-                if time.monotonic() + delay > deadline:
+                if not waits.wait():
                     raise AckComputeError(
                         f"{row.kind} {item.cloud_id} is still in use ({exc.code}): {exc.message}",
                         "Something else still uses it (another cluster or vSwitch); it is kept and stays in the "
                         "ledger, so cleanup removes it once that is gone.",
                     ) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 10.0)
 
     # -- reporting ------------------------------------------------------------------------------------------
 

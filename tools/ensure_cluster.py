@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 from ack_compute.cloud.cs import ClusterInfo, ContainerService
 from ack_compute.cloud.ecs import EcsCatalog
 from ack_compute.cloud.errors import CloudError
-from ack_compute.cloud.retry import while_token_processing
+from ack_compute.cloud.retry import Waits, while_token_processing
 from ack_compute.cloud.vpc import VpcNetworks
 from ack_compute.tools.acs_placement import VIRTUAL_NODE_LABEL
 from ack_compute.tools.cluster_spec import create_spec
@@ -595,8 +595,7 @@ class ClusterService:
     def _wait_running(self, ctx: OperationContext, cluster_id: str) -> ClusterInfo:
         """The cloud's own state, read with backoff (1 s doubling to 15 s): ACK has no watch API."""
         started = time.monotonic()
-        deadline = started + self.settings.create_timeout_s
-        delay = 1.0
+        waits = Waits(self.settings.create_timeout_s, 1.0, 15.0)
         while True:
             cluster = self.cs.describe_cluster(cluster_id)
             if is_usable(cluster.state):
@@ -613,13 +612,11 @@ class ClusterService:
             # ACK reports no percentage; creation typically takes 5-10 minutes.
             elapsed = time.monotonic() - started
             ctx.progress(0.15 + 0.5 * min(1.0, elapsed / 600), "create", f"cluster {cluster.state}")
-            if time.monotonic() + delay > deadline:
+            if not waits.wait():
                 raise AckComputeError(
                     f"Cluster {cluster_id} was not running after {self.settings.create_timeout_s:.0f} s.",
                     "Check it in the console or retry.",
                 )
-            time.sleep(delay)
-            delay = min(delay * 2, 15.0)
 
     def _task_error(self, ctx: OperationContext) -> str:
         row_id = ctx.params.get("resource_id")
