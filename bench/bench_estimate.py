@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from benchenv import PRO_CLUSTER_PLAN, offline
 from mcp import Client, StdioServerParameters
 
-os.environ["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] = "true"
-for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-    os.environ.pop(var, None)
+offline()
 
 from ack_compute.cloud.config import StaticCredentials  # noqa: E402
 from ack_compute.sandbox import SandboxCloud  # noqa: E402
@@ -30,14 +29,8 @@ from ack_compute.server.settings import Settings  # noqa: E402
 from ack_compute.tools.estimate_cost import estimate_cost  # noqa: E402
 from ack_compute.tools.plans import ClusterPlan  # noqa: E402
 
-PLAN: dict[str, Any] = {
-    "kind": "cluster",
-    "edition": "pro",
-    "instance_types": ["ecs.g7.xlarge", "ecs.c7.xlarge"],
-    "node_count": 3,
-    "zone": "cn-hangzhou-h",
-    "hours": 4,
-}
+# The Pro cluster plan without its disks.
+PLAN: dict[str, Any] = {k: v for k, v in PRO_CLUSTER_PLAN.items() if k not in ("system_disk", "data_disks")}
 BARE = (
     "from mcp.server import MCPServer\n"
     "s = MCPServer(name='bare')\n"

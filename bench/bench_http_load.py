@@ -37,25 +37,15 @@ from typing import Any
 
 import anyio
 import httpx
+from benchenv import PRO_CLUSTER_PLAN, load_average, offline
 from mcp import Client
 
-os.environ["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] = "true"
-for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-    os.environ.pop(var, None)
+offline()
 
 from ack_compute.sandbox import SandboxCloud  # noqa: E402
 
 PLANS: list[dict[str, Any]] = [
-    {
-        "kind": "cluster",
-        "edition": "pro",
-        "instance_types": ["ecs.g7.xlarge", "ecs.c7.xlarge"],
-        "node_count": 3,
-        "zone": "cn-hangzhou-h",
-        "system_disk": {"category": "cloud_essd", "size_gib": 120, "performance_level": "PL0"},
-        "data_disks": [{"category": "cloud_essd", "size_gib": 200}],
-        "hours": 4,
-    },
+    PRO_CLUSTER_PLAN,
     {"kind": "cluster", "edition": "basic", "instance_types": ["ecs.c7.large"], "node_count": 2, "hours": 1},
     {"kind": "acs", "replicas": 4, "vcpu": 2, "memory_gib": 4, "hours": 8},
     {"kind": "acs", "vcpu": 1, "memory_gib": 2},
@@ -74,11 +64,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def load_average() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def proc_status(pid: int, key: str) -> int:

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import random
 import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-os.environ["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] = "true"
-for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-    os.environ.pop(var, None)
+from benchenv import offline
+
+offline()
 
 from kubernetes import client, watch  # noqa: E402
 
@@ -112,6 +112,23 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def spread(seconds: list[float], digits: int) -> str:
+    """`p50 .. ms, p95 .. ms, max .. ms` of gaps given in seconds."""
+    return ", ".join(
+        f"{label} {value * 1000:.{digits}f} ms"
+        for label, value in (("p50", statistics.median(seconds)), ("p95", pct(seconds, 0.95)), ("max", max(seconds)))
+    )
+
+
+def at_once(work: Callable[[int], None], count: int) -> None:
+    """Run work(0) .. work(count - 1) on threads of their own and wait for all."""
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
@@ -135,10 +152,7 @@ def main() -> None:
             gaps.append(gap)
             ok += succeeded
         print(f"run_job (watch), {args.runs} sequential runs, {ok} succeeded:")
-        print(
-            f"  gap pod terminated -> result in hand: p50 {statistics.median(gaps) * 1000:.1f} ms, "
-            f"p95 {pct(gaps, 0.95) * 1000:.1f} ms, max {max(gaps) * 1000:.1f} ms"
-        )
+        print(f"  gap pod terminated -> result in hand: {spread(gaps, 1)}")
 
         baseline: list[float] = []
         lock = threading.Lock()
@@ -148,16 +162,9 @@ def main() -> None:
             with lock:
                 baseline.append(gap)
 
-        threads = [threading.Thread(target=one, args=(i,)) for i in range(args.baseline_runs)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        at_once(one, args.baseline_runs)
         print(f"seed-style polling every {POLL_SECONDS:g} s, {args.baseline_runs} runs (concurrent):")
-        print(
-            f"  gap: p50 {statistics.median(baseline) * 1000:.0f} ms, p95 {pct(baseline, 0.95) * 1000:.0f} ms, "
-            f"max {max(baseline) * 1000:.0f} ms"
-        )
+        print(f"  gap: {spread(baseline, 0)}")
 
         results: list[bool] = []
         started = time.monotonic()
@@ -165,11 +172,7 @@ def main() -> None:
         def concurrent(i: int) -> None:
             results.append(ours(runtime, cluster, clock, 0.5)[1])
 
-        threads = [threading.Thread(target=concurrent, args=(i,)) for i in range(20)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        at_once(concurrent, 20)
         wall = time.monotonic() - started
         print(f"20 concurrent run_job calls on one cluster: {sum(results)}/20 succeeded in {wall:.1f} s wall time")
         clock.stop()

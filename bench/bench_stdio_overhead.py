@@ -29,11 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from benchenv import PRO_CLUSTER_PLAN, load_average, offline
 from mcp import Client, StdioServerParameters
 
-os.environ["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] = "true"
-for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-    os.environ.pop(var, None)
+offline()
 
 from ack_compute.cloud.config import StaticCredentials  # noqa: E402
 from ack_compute.sandbox import SandboxCloud  # noqa: E402
@@ -44,16 +43,7 @@ from ack_compute.tools.estimate_cost import estimate_cost  # noqa: E402
 from ack_compute.tools.plans import ClusterPlan  # noqa: E402
 
 REGION = "cn-hangzhou"
-PLAN: dict[str, Any] = {
-    "kind": "cluster",
-    "edition": "pro",
-    "instance_types": ["ecs.g7.xlarge", "ecs.c7.xlarge"],
-    "node_count": 3,
-    "zone": "cn-hangzhou-h",
-    "system_disk": {"category": "cloud_essd", "size_gib": 120, "performance_level": "PL0"},
-    "data_disks": [{"category": "cloud_essd", "size_gib": 200}],
-    "hours": 4,
-}
+PLAN: dict[str, Any] = PRO_CLUSTER_PLAN
 WARMUP = 20
 WAYS = ("a_in_process", "b_in_memory_mcp", "c_stdio")
 
@@ -74,11 +64,6 @@ def stats(samples_ms: list[float]) -> dict[str, float]:
         "p99": round(pct(samples_ms, 99), 3),
         "mean": round(statistics.fmean(samples_ms), 3) if samples_ms else 0.0,
     }
-
-
-def load_average() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def child_cpu_s() -> float:

@@ -151,6 +151,34 @@ def _create_may_repeat(failure: _Failure, client_token: bool) -> bool:
     return failure.code.startswith("Throttling")
 
 
+class Waits:
+    """The waits between looks at something the cloud is changing and nobody can watch: `first` seconds, doubling
+    up to `longest`, and never one that would end more than `timeout_s` from the start."""
+
+    def __init__(
+        self, timeout_s: float, first: float, longest: float, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self.deadline = time.monotonic() + timeout_s
+        self.delay = first
+        self.longest = longest
+        self._sleep = sleep
+
+    def over(self) -> bool:
+        """Whether the next wait would end past the deadline (time to give up)."""
+        return time.monotonic() + self.delay > self.deadline
+
+    def sleep(self) -> None:
+        self._sleep(self.delay)
+        self.delay = min(self.delay * 2, self.longest)
+
+    def wait(self) -> bool:
+        """Sleep the next wait and say True; False, without sleeping, once it would pass the deadline."""
+        if self.over():
+            return False
+        self.sleep()
+        return True
+
+
 def while_token_processing(
     fn: Callable[[], T],
     timeout_s: float,
@@ -160,14 +188,12 @@ def while_token_processing(
     """Run a create that carries its ClientToken; while an earlier call with that token is still being processed
     (a resumed operation whose first call is in flight), wait it out, 1 s doubling to 15 s, up to `timeout_s`:
     the repeat then answers with what the first call made. Other failures go to the caller."""
-    deadline = time.monotonic() + timeout_s
-    delay = 1.0
+    waits = Waits(timeout_s, 1.0, 15.0, sleep)
     while True:
         try:
             return fn()
         except CloudError as exc:
-            if exc.code not in TOKEN_PROCESSING_CODES or time.monotonic() + delay > deadline:
+            if exc.code not in TOKEN_PROCESSING_CODES or waits.over():
                 raise
             on_wait(exc)
-        sleep(delay)
-        delay = min(delay * 2, 15.0)
+        waits.sleep()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from ack_compute.sandbox import planting
 from ack_compute.sandbox.app import build_app
@@ -124,38 +124,15 @@ class SandboxCloud:
         """An Available VPC; returns its id."""
         return planting.plant_vpc(self._state, name, cidr_block=cidr_block, region_id=region_id, tags=tags)
 
-    def plant_vswitch(
-        self,
-        vpc_id: str,
-        *,
-        zone_id: str | None = None,
-        cidr_block: str | None = None,
-        name: str = "",
-        tags: Mapping[str, str] | None = None,
-    ) -> str:
-        """An Available vSwitch in `vpc_id` (first zone and first free /24 unless given); returns its id."""
-        return planting.plant_vswitch(self._state, vpc_id, zone_id=zone_id, cidr_block=cidr_block, name=name, tags=tags)
+    def plant_vswitch(self, vpc_id: str, **options: Any) -> str:
+        """An Available vSwitch in `vpc_id` (first zone and first free /24 unless `zone_id`, `cidr_block` are given;
+        also `name`, `tags`: planting.plant_vswitch's options, passed on as given); returns its id."""
+        return planting.plant_vswitch(self._state, vpc_id, **options)
 
-    def plant_cluster(
-        self,
-        name: str,
-        *,
-        state: planting.PlantedState = "running",
-        nodes: int = 2,
-        nodes_ready: bool = True,
-        tags: Mapping[str, str] | None = None,
-        cluster_spec: str = "ack.standard",
-        profile: str = "Default",
-        limited_rbac: bool = False,
-        unresponsive: bool = False,
-        region_id: str = "cn-hangzhou",
-        vswitch_id: str | None = None,
-        instance_type: str = "ecs.g7.xlarge",
-        deletion_protection: bool = False,
-        addons: Mapping[str, str | None] | None = None,
-        public_endpoint: bool = True,
-    ) -> str:
-        """A cluster (with its own VPC and vSwitch unless `vswitch_id` is given); returns its id.
+    def plant_cluster(self, name: str, *, state: planting.PlantedState = "running", **options: Any) -> str:
+        """A cluster (with its own VPC and vSwitch unless `vswitch_id` is given); returns its id. `options` are
+        planting.plant_cluster's (nodes, nodes_ready, tags, cluster_spec, profile, limited_rbac, unresponsive,
+        region_id, vswitch_id, instance_type, deletion_protection, addons, public_endpoint), passed on as given.
 
         `running` clusters serve their Kubernetes API at once, `initial` ones go on to run like created
         ones, `failed` ones stay failed. `limited_rbac` makes their kubeconfigs' certificates carry a limited group;
@@ -163,24 +140,7 @@ class SandboxCloud:
         (`Serverless` ones have ack-virtual-node and no node pool) plus `addons`, name -> version (None for
         the current one, any other to plant an outdated add-on). `public_endpoint=False` leaves the API server
         without a public endpoint (no EIP), as CreateCluster with `endpoint_public_access=false` does."""
-        return planting.plant_cluster(
-            self._state,
-            name,
-            cluster_state=state,
-            nodes=nodes,
-            nodes_ready=nodes_ready,
-            tags=tags,
-            cluster_spec=cluster_spec,
-            profile=profile,
-            limited_rbac=limited_rbac,
-            unresponsive=unresponsive,
-            region_id=region_id,
-            vswitch_id=vswitch_id,
-            instance_type=instance_type,
-            deletion_protection=deletion_protection,
-            addons=addons,
-            public_endpoint=public_endpoint,
-        )
+        return planting.plant_cluster(self._state, name, cluster_state=state, **options)
 
     # Lifecycle faults
 

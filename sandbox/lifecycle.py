@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from ack_compute.sandbox import cidr, ids
@@ -20,6 +21,7 @@ from ack_compute.sandbox.kube_bridge import KubeBridge
 from ack_compute.sandbox.world import (
     AddonInstance,
     Cluster,
+    ClusterState,
     LifecycleFault,
     Node,
     NodePool,
@@ -190,16 +192,22 @@ class Lifecycle:
             self._fail_creation(cluster, task, fault)
 
     def _fail_creation(self, cluster: Cluster, task: Task, fault: LifecycleFault) -> None:
-        now = self.world.clock.now()
-        self._end_stage(task, "failed")
-        cluster.state = "failed"
-        cluster.updated = now
-        task.state = "fail"
-        task.error = TaskError(code=fault.code, message=fault.message)
-        self._event(task, "ClusterCreationFailed", fault.message, level="Warning")
+        now = self._fail(cluster, "failed", task, fault, "ClusterCreationFailed")
         for pool in cluster.nodepools:
             pool.state = "failed"
             pool.updated = now
+
+    def _fail(self, cluster: Cluster, state: ClusterState, task: Task, fault: LifecycleFault, reason: str) -> datetime:
+        """A planted fault ends a cluster's task: the cluster takes `state`, the task fails with the fault's code
+        and a Warning event `reason`. Returns the moment, for what else changes with it."""
+        now = self.world.clock.now()
+        self._end_stage(task, "failed")
+        cluster.state = state
+        cluster.updated = now
+        task.state = "fail"
+        task.error = TaskError(code=fault.code, message=fault.message)
+        self._event(task, reason, fault.message, level="Warning")
+        return now
 
     # nodes
 
@@ -550,12 +558,7 @@ class Lifecycle:
                 return
             now = world.clock.now()
             if fault is not None:
-                self._end_stage(task, "failed")
-                cluster.state = "delete_failed"
-                cluster.updated = now
-                task.state = "fail"
-                task.error = TaskError(code=fault.code, message=fault.message)
-                self._event(task, "ClusterDeletionFailed", fault.message, level="Warning")
+                self._fail(cluster, "delete_failed", task, fault, "ClusterDeletionFailed")
                 return
             for node in cluster.live_nodes():
                 self._release_node(node)

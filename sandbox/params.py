@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import overload
+from typing import TypeVar, overload
 
-from ack_compute.sandbox.errors import ApiError, invalid_parameter
+from ack_compute.sandbox.errors import ApiError, invalid_parameter, missing_parameter, missing_region_id
+
+T = TypeVar("T")
 
 
 class RpcParams:
@@ -65,6 +67,33 @@ def page(params: RpcParams, default_size: int, max_size: int) -> tuple[int, int]
     if not 1 <= size <= max_size:
         raise invalid_parameter("PageSize")
     return number, size
+
+
+def required(params: RpcParams, name: str) -> str:
+    """A parameter the action cannot go without: MissingParameter names it when absent."""
+    value = params.text(name)
+    if value is None:
+        raise missing_parameter(name)
+    return value
+
+
+def rpc_region(
+    params: RpcParams, regions: Mapping[str, T], not_found: str = "InvalidRegionId.NotFound"
+) -> tuple[str, T]:
+    """The RegionId an RPC call must name, and its entry in `regions`: MissingRegionId when absent, 404
+    `not_found` when unknown (ECS DescribeAvailableResource spells it Invalid.RegionId)."""
+    region_id = params.text("RegionId")
+    if region_id is None:
+        raise missing_region_id()
+    region = regions.get(region_id)
+    if region is None:
+        raise ApiError(404, not_found, "The specified RegionId does not exist.")
+    return region_id, region
+
+
+def page_of(items: list[T], number: int, size: int) -> list[T]:
+    """Page `number` (from 1) of `size` items."""
+    return items[(number - 1) * size :][:size]
 
 
 def id_list(text: str | None) -> list[str]:

@@ -21,8 +21,10 @@ lowers desired_size by the nodes removed (or the pool would replace them); an in
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ack_compute.sandbox.lifecycle import NODE_PROVISION_SECONDS, Lifecycle
-from ack_compute.sandbox.world import Cluster, LifecycleFault, Node, NodePool, Task, TaskError, TaskType
+from ack_compute.sandbox.world import Cluster, LifecycleFault, Node, NodePool, NodePoolState, Task, TaskError, TaskType
 
 NODE_REMOVE_SECONDS = 60.0
 POOL_DELETE_SECONDS = 90.0
@@ -102,14 +104,26 @@ class PoolLifecycle:
         self.world.schedule(cluster_id, NODE_REMOVE_SECONDS, lambda: self._removed(cluster_id, pool_id, task_id))
 
     def _removed(self, cluster_id: str, pool_id: str, task_id: str) -> None:
+        self._finish(cluster_id, pool_id, task_id, lambda nodes: [node for node in nodes if node.removing], "active")
+
+    def _finish(
+        self,
+        cluster_id: str,
+        pool_id: str,
+        task_id: str,
+        going: Callable[[list[Node]], list[Node]],
+        state: NodePoolState,
+    ) -> None:
+        """A removal or deletion ends (unless its cluster, pool or running task is gone): the `going` nodes of the
+        pool are released, the pool takes `state`, the task succeeds and the nodes leave Kubernetes."""
         world = self.world
         with world.lock:
             cluster, task = world.clusters.get(cluster_id), world.tasks.get(task_id)
             pool = cluster.nodepool(pool_id) if cluster is not None else None
             if cluster is None or pool is None or task is None or task.state != "running":
                 return
-            names = self._release([node for node in self.pool_nodes(cluster, pool) if node.removing])
-            pool.state, pool.updated = "active", world.clock.now()
+            names = self._release(going(self.pool_nodes(cluster, pool)))
+            pool.state, pool.updated = state, world.clock.now()
             self._succeed(task)
         self._forget(cluster_id, names)
 
@@ -127,16 +141,7 @@ class PoolLifecycle:
             return task
 
     def _deleted(self, cluster_id: str, pool_id: str, task_id: str) -> None:
-        world = self.world
-        with world.lock:
-            cluster, task = world.clusters.get(cluster_id), world.tasks.get(task_id)
-            pool = cluster.nodepool(pool_id) if cluster is not None else None
-            if cluster is None or pool is None or task is None or task.state != "running":
-                return
-            names = self._release(self.pool_nodes(cluster, pool))
-            pool.state, pool.updated = "deleted", world.clock.now()
-            self._succeed(task)
-        self._forget(cluster_id, names)
+        self._finish(cluster_id, pool_id, task_id, lambda nodes: nodes, "deleted")
 
     # shared
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
 from ack_compute.sandbox.errors import ApiError, invalid_parameter
 from ack_compute.sandbox.params import RpcParams
-from ack_compute.sandbox.world import Tag
+from ack_compute.sandbox.world import Tag, newest_first
+
+_R = TypeVar("_R")
 
 MAX_TAGS = 20
 MAX_KEY = 128
@@ -36,3 +41,23 @@ def tag_filter(params: RpcParams) -> list[tuple[str, str | None]]:
 def matches(tags: list[Tag], wanted: list[tuple[str, str | None]]) -> bool:
     present = {tag.key: tag.value for tag in tags}
     return all(key in present and value in (None, present[key]) for key, value in wanted)
+
+
+def described(
+    items: Iterable[_R],
+    id_field: str,
+    wanted_ids: list[str],
+    wanted_tags: list[tuple[str, str | None]],
+    **fields: str | None,
+) -> list[_R]:
+    """What an RPC Describe* call lists, newest first: live items with one of `wanted_ids` (any when none), each
+    of `fields` equal to its wanted value (None: any) and the wanted tags."""
+    found: list[Any] = [
+        item
+        for item in items
+        if item.deleted is None
+        and (not wanted_ids or getattr(item, id_field) in wanted_ids)
+        and all(value in (None, getattr(item, name)) for name, value in fields.items())
+        and matches(item.tags, wanted_tags)
+    ]
+    return newest_first(found)

@@ -73,50 +73,41 @@ class Tag(_Record):
     value: str = ""
 
 
-class Vpc(_Record):
-    vpc_id: str
+class _Network(_Record):
+    """What a VPC, a vSwitch and a security group all carry: region, name, description, tags, life span."""
+
     region_id: str
-    cidr_block: str
     name: str = ""
     description: str = ""
+    tags: list[Tag] = []
+    created: datetime
+    deleted: datetime | None = None
+    planted: bool = False
+
+
+class Vpc(_Network):
+    vpc_id: str
+    cidr_block: str
     status: Literal["Pending", "Available"] = "Pending"
     vrouter_id: str
     route_table_id: str
     resource_group_id: str
-    tags: list[Tag] = []
-    created: datetime
-    deleted: datetime | None = None
-    planted: bool = False
 
 
-class VSwitch(_Record):
+class VSwitch(_Network):
     vswitch_id: str
     vpc_id: str
-    region_id: str
     zone_id: str
     cidr_block: str
-    name: str = ""
-    description: str = ""
     status: Literal["Pending", "Available"] = "Pending"
-    tags: list[Tag] = []
     used_ips: list[str] = []
-    created: datetime
-    deleted: datetime | None = None
-    planted: bool = False
 
 
-class SecurityGroup(_Record):
+class SecurityGroup(_Network):
     security_group_id: str
     vpc_id: str
-    region_id: str
-    name: str = ""
-    description: str = ""
     security_group_type: Literal["normal", "enterprise"] = "normal"
-    tags: list[Tag] = []
     created_by_cluster: str | None = None
-    created: datetime
-    deleted: datetime | None = None
-    planted: bool = False
 
 
 class Node(_Record):

@@ -76,6 +76,27 @@ def pre_check(find: Callable[[], QuoteRecord | None], question: Callable[[QuoteR
     return Offer(has_quote=True, quote_id=quote.quote_id, plan_digest=quote.plan_digest, question=question(quote))
 
 
+def cost_words(q: QuoteRecord, bound: str = "about") -> str:
+    """`H CUR/h, about T CUR for N h (quote ID)`: the price part of every cost question."""
+    return f"{q.hourly} {q.currency}/h, {bound} {q.total} {q.currency} for {q.hours:g} h (quote {q.quote_id})"
+
+
+def quoted_offer(
+    ref: str, buy: Callable[[], tuple[Any, QuoteRecord | None]], question: Callable[[Any, QuoteRecord], str]
+) -> Offer:
+    """A spending tool's precheck: no quote reference asks nothing; else `buy` finds what is bought and its quote,
+    and `question` words both for the person (through `pre_check`)."""
+    if not ref:
+        return Offer()
+    held: dict[str, Any] = {}
+
+    def find() -> QuoteRecord | None:
+        held["what"], quote = buy()
+        return quote
+
+    return pre_check(find, lambda q: question(held["what"], q))
+
+
 def consent_resolver(runtime: Runtime, precheck: Callable[..., Offer]) -> Callable[..., ConsentRef]:
     """The resolver a spending tool's `consent` parameter uses, built on that tool's own `precheck` resolver."""
 

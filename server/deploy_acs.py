@@ -3,14 +3,13 @@
 # No `from __future__ import annotations`: the SDK evaluates the tool signature to build its schema.
 from typing import Annotated
 
-import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.resolve import Resolve
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field, TypeAdapter
 
-from ack_compute.server.consent import ConsentRef, Offer, consent_resolver, pre_check
+from ack_compute.server.consent import ConsentRef, Offer, consent_resolver, cost_words, quoted_offer
 from ack_compute.server.errors import as_tool_errors
 from ack_compute.server.params import (
     ClusterRef,
@@ -23,9 +22,8 @@ from ack_compute.server.params import (
     WorkloadName,
 )
 from ack_compute.server.quoting import quoted_plan
-from ack_compute.server.results import lean
 from ack_compute.server.runtime import Runtime
-from ack_compute.server.waiting import requested_by, wait_then_answer
+from ack_compute.server.waiting import requested_by, start_then_answer
 from ack_compute.tools.deploy_acs import DeployOutcome, DeployPlan, DeployRequest, PodPlan
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.plans import EciPlan
@@ -83,27 +81,24 @@ def register_deploy_acs(server: MCPServer, runtime: Runtime) -> None:
     ) -> Offer:
         """deploy_acs's purchase path up to the question (a cheaper update buys nothing and asks nothing)."""
         ref = quote_id or quote_token
-        if not ref:
-            return Offer()
-        holder: dict = {}
 
-        def find():  # type: ignore[no-untyped-def]
-            bought = holder["plan"] = _plan(runtime, ref, plan)
+        def buy():  # type: ignore[no-untyped-def]
+            bought = _plan(runtime, ref, plan)
             request = DeployRequest(
                 cluster=cluster, name=name, image=image, plan=bought, quote_token=ref, namespace=namespace
             )
-            quote, holder["addon"] = runtime.deployer.offer_with_addon(request)
-            return quote
+            quote, addon = runtime.deployer.offer_with_addon(request)
+            return (bought, addon), quote
 
-        return pre_check(
-            find,
-            lambda q: (
-                (f"On cluster '{cluster}', {holder['addon']} (no charge), then: " if holder.get("addon") else "")
-                + f"Deploy '{name}' on cluster '{cluster}' ({q.region}): {_pods(holder['plan'])} at {q.hourly} "
-                f"{q.currency}/h, about {q.total} {q.currency} for {q.hours:g} h (quote {q.quote_id}). It keeps "
-                "running and billing until cleanup removes it. Accept?"
-            ),
-        )
+        def question(what, q):  # type: ignore[no-untyped-def]
+            bought, addon = what
+            return (
+                (f"On cluster '{cluster}', {addon} (no charge), then: " if addon else "")
+                + f"Deploy '{name}' on cluster '{cluster}' ({q.region}): {_pods(bought)} at {cost_words(q)}. It "
+                "keeps running and billing until cleanup removes it. Accept?"
+            )
+
+        return quoted_offer(ref, buy, question)
 
     @server.tool(
         name="deploy_acs",
@@ -146,18 +141,14 @@ def register_deploy_acs(server: MCPServer, runtime: Runtime) -> None:
             env=env or {},
             command=command or [],
         )
-        outcome = await anyio.to_thread.run_sync(
-            lambda: runtime.deployer.deploy(
-                request, consent_id=consent.consent_id, confirmation_policy=policy, requested_by=requested_by(ctx)
-            )
-        )
-        outcome = await wait_then_answer(
+        return await start_then_answer(
             runtime,
             ctx,
-            outcome,
+            lambda: runtime.deployer.deploy(
+                request, consent_id=consent.consent_id, confirmation_policy=policy, requested_by=requested_by(ctx)
+            ),
             wait_seconds,
             running=lambda o: o.status == "preparing",
             finished=DeployOutcome.model_validate,
             what="deploy_acs",
         )
-        return lean(outcome)

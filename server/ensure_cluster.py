@@ -4,20 +4,18 @@
 # annotations to build the schema.
 from typing import Annotated
 
-import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.resolve import Resolve
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field, TypeAdapter
 
-from ack_compute.server.consent import ConsentRef, Offer, consent_resolver, pre_check
+from ack_compute.server.consent import ConsentRef, Offer, consent_resolver, cost_words, quoted_offer
 from ack_compute.server.errors import as_tool_errors
 from ack_compute.server.params import ClusterName, QuotedPlan, QuoteId, QuoteToken, WaitSeconds
 from ack_compute.server.quoting import quoted_plan
-from ack_compute.server.results import lean
 from ack_compute.server.runtime import Runtime
-from ack_compute.server.waiting import requested_by, wait_then_answer
+from ack_compute.server.waiting import now_at, requested_by, start_then_answer
 from ack_compute.tools.ensure_cluster import ClusterOutcome
 from ack_compute.tools.plans import AnyClusterPlan, ClusterPlan, ServerlessPlan, network_purchase
 
@@ -49,20 +47,16 @@ def register_ensure_cluster(server: MCPServer, runtime: Runtime) -> None:
     def precheck(name: str, quote_id: str = "", quote_token: str = "", plan: dict | None = None) -> Offer:
         """The create's purchase path up to the question: what the person would pay, from the quote's ledger row."""
         ref = quote_id or quote_token
-        if not ref:
-            return Offer()
 
-        def find():  # type: ignore[no-untyped-def]
+        def buy():  # type: ignore[no-untyped-def]
             bought = quoted_plan(runtime, PLANS, KINDS, "ensure_cluster", ref, plan)
-            holder["plan"] = bought
-            return clusters.offer(name, bought, ref)
+            return bought, clusters.offer(name, bought, ref)
 
-        holder: dict = {}
-        return pre_check(
-            find,
-            lambda q: (
-                f"Create {_describe(name, holder['plan'])} in {q.region} for {q.hourly} {q.currency}/h, about "
-                f"{q.total} {q.currency} for {q.hours:g} h (quote {q.quote_id})? If a cluster named '{name}' is "
+        return quoted_offer(
+            ref,
+            buy,
+            lambda bought, q: (
+                f"Create {_describe(name, bought)} in {q.region} for {cost_words(q)}? If a cluster named '{name}' is "
                 "already running it is reused at no cost."
             ),
         )
@@ -95,7 +89,9 @@ def register_ensure_cluster(server: MCPServer, runtime: Runtime) -> None:
     ) -> Annotated[CallToolResult, ClusterOutcome]:
         ref = quote_id or quote_token
         bought = quoted_plan(runtime, PLANS, KINDS, "ensure_cluster", ref, plan)
-        outcome = await anyio.to_thread.run_sync(
+        return await start_then_answer(
+            runtime,
+            ctx,
             lambda: clusters.ensure(
                 name,
                 reuse_any=reuse_any,
@@ -105,15 +101,9 @@ def register_ensure_cluster(server: MCPServer, runtime: Runtime) -> None:
                 confirmation_policy=policy,
                 requested_by=requested_by(ctx),
                 security_group_id=security_group_id or None,
-            )
-        )
-        outcome = await wait_then_answer(
-            runtime,
-            ctx,
-            outcome,
+            ),
             wait_seconds,
             running=lambda o: o.status in ("creating", "waiting"),
             finished=ClusterOutcome.model_validate,
-            still=lambda o, s: o.model_copy(update={"message": f"{o.message} Now: {s.stage} {s.message}."}),
+            still=now_at,
         )
-        return lean(outcome)

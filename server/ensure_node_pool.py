@@ -5,20 +5,18 @@ shrinking free and named node by node; a bounded wait, then an operation."""
 # annotations to build the schema.
 from typing import Annotated
 
-import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.resolve import Resolve
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field, TypeAdapter
 
-from ack_compute.server.consent import ConsentRef, Offer, consent_resolver, pre_check
+from ack_compute.server.consent import ConsentRef, Offer, consent_resolver, cost_words, quoted_offer
 from ack_compute.server.errors import as_tool_errors
 from ack_compute.server.params import ClusterRef, QuotedPlan, QuoteId, QuoteToken, WaitSeconds
 from ack_compute.server.quoting import quoted_plan
-from ack_compute.server.results import lean
 from ack_compute.server.runtime import Runtime
-from ack_compute.server.waiting import requested_by, wait_then_answer
+from ack_compute.server.waiting import now_at, requested_by, start_then_answer
 from ack_compute.tools.node_pool_spec import POOL_NAME, NodePoolOutcome
 from ack_compute.tools.plans import NodePoolPlan
 
@@ -48,24 +46,19 @@ def register_ensure_node_pool(server: MCPServer, runtime: Runtime) -> None:
     ) -> Offer:
         """The pool's purchase path up to the question: what the person would pay, from the quote's ledger row."""
         ref = quote_id or quote_token
-        if not ref:
-            return Offer()
-        holder: dict = {}
 
-        def find():  # type: ignore[no-untyped-def]
-            bought = holder["plan"] = quoted_plan(runtime, PLAN, ("node_pool",), "ensure_node_pool", ref, plan)
-            return pools.offer(cluster, name, node_count, bought, ref)
+        def buy():  # type: ignore[no-untyped-def]
+            bought = quoted_plan(runtime, PLAN, ("node_pool",), "ensure_node_pool", ref, plan)
+            return bought, pools.offer(cluster, name, node_count, bought, ref)
 
-        def question(q):  # type: ignore[no-untyped-def]
-            p = holder["plan"]
+        def question(p, q):  # type: ignore[no-untyped-def]
             spot = " spot" if p.spot_strategy else ""
             return (
                 f"Add {p.node_count} x {p.instance_types[0]}{spot} nodes to node pool '{name}' on cluster '{cluster}' "
-                f"({q.region}) for {q.hourly} {q.currency}/h, about {q.total} {q.currency} for {q.hours:g} h (quote "
-                f"{q.quote_id})?"
+                f"({q.region}) for {cost_words(q)}?"
             )
 
-        return pre_check(find, question)
+        return quoted_offer(ref, buy, question)
 
     @server.tool(
         name="ensure_node_pool",
@@ -92,7 +85,9 @@ def register_ensure_node_pool(server: MCPServer, runtime: Runtime) -> None:
     ) -> Annotated[CallToolResult, NodePoolOutcome]:
         ref = quote_id or quote_token
         bought = quoted_plan(runtime, PLAN, ("node_pool",), "ensure_node_pool", ref, plan)
-        outcome = await anyio.to_thread.run_sync(
+        return await start_then_answer(
+            runtime,
+            ctx,
             lambda: pools.ensure(
                 cluster,
                 name,
@@ -102,15 +97,9 @@ def register_ensure_node_pool(server: MCPServer, runtime: Runtime) -> None:
                 consent_id=consent.consent_id,
                 confirmation_policy=policy,
                 requested_by=requested_by(ctx),
-            )
-        )
-        outcome = await wait_then_answer(
-            runtime,
-            ctx,
-            outcome,
+            ),
             wait_seconds,
             running=lambda o: o.status in ("creating", "resizing"),
             finished=NodePoolOutcome.model_validate,
-            still=lambda o, s: o.model_copy(update={"message": f"{o.message} Now: {s.stage} {s.message}."}),
+            still=now_at,
         )
-        return lean(outcome)

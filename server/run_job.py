@@ -4,20 +4,18 @@ elicitation), a bounded wait, progress, and a lean result."""
 # No `from __future__ import annotations`: the SDK evaluates the tool signature to build its schema.
 from typing import Annotated, Literal
 
-import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.resolve import Resolve
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field, TypeAdapter
 
-from ack_compute.server.consent import ConsentRef, Offer, consent_resolver, pre_check
+from ack_compute.server.consent import ConsentRef, Offer, consent_resolver, cost_words, quoted_offer
 from ack_compute.server.errors import as_tool_errors
 from ack_compute.server.params import ClusterRef, Env, Image, Namespace, QuotedPlan, QuoteId, QuoteToken, WaitSeconds
 from ack_compute.server.quoting import quoted_plan
-from ack_compute.server.results import lean
 from ack_compute.server.runtime import Runtime
-from ack_compute.server.waiting import requested_by, wait_then_answer
+from ack_compute.server.waiting import requested_by, start_then_answer
 from ack_compute.tools.job_spec import JobOutcome, JobRequest
 from ack_compute.tools.node_pool_spec import POOL_NAME
 from ack_compute.tools.plans import AcsPlan
@@ -47,12 +45,9 @@ def register_run_job(server: MCPServer, runtime: Runtime) -> None:
     ) -> Offer:
         """Only ACS compute is billed: run_job's purchase path up to the question, then the quoted ceiling."""
         ref = quote_id or quote_token
-        if compute != "acs" or not ref:
-            return Offer()
-        holder: dict = {}
 
-        def find():  # type: ignore[no-untyped-def]
-            plan = holder["plan"] = quoted_plan(runtime, ACS, ("acs",), "run_job", ref, acs)
+        def buy():  # type: ignore[no-untyped-def]
+            plan = quoted_plan(runtime, ACS, ("acs",), "run_job", ref, acs)
             request = JobRequest(
                 cluster=cluster,
                 script="-",
@@ -62,18 +57,17 @@ def register_run_job(server: MCPServer, runtime: Runtime) -> None:
                 timeout_seconds=timeout_seconds,
                 namespace=namespace,
             )
-            return jobs.offer(request)
+            return plan, jobs.offer(request)
 
-        def question(q):  # type: ignore[no-untyped-def]
-            plan = holder["plan"]
+        def question(plan, q):  # type: ignore[no-untyped-def]
             gpu = f", {plan.gpu_count} x {plan.gpu_model}" if plan.gpu_count else ""
             return (
                 f"Run a job on cluster '{cluster}' ({q.region}) using ACS {plan.compute_class} compute "
-                f"({plan.vcpu:g} vCPU, {plan.memory_gib:g} GiB{gpu}) at {q.hourly} {q.currency}/h, at most {q.total} "
-                f"{q.currency} for {q.hours:g} h (quote {q.quote_id})?"
+                f"({plan.vcpu:g} vCPU, {plan.memory_gib:g} GiB{gpu}) at "
+                f"{cost_words(q, 'at most')}?"
             )
 
-        return pre_check(find, question)
+        return quoted_offer(ref if compute == "acs" else "", buy, question)
 
     @server.tool(
         name="run_job",
@@ -132,18 +126,14 @@ def register_run_job(server: MCPServer, runtime: Runtime) -> None:
             log_bytes=log_bytes,
             cleanup_after=cleanup_after,
         )
-        outcome = await anyio.to_thread.run_sync(
-            lambda: jobs.start(
-                request, consent_id=consent.consent_id, confirmation_policy=policy, requested_by=requested_by(ctx)
-            )
-        )
-        outcome = await wait_then_answer(
+        return await start_then_answer(
             runtime,
             ctx,
-            outcome,
+            lambda: jobs.start(
+                request, consent_id=consent.consent_id, confirmation_policy=policy, requested_by=requested_by(ctx)
+            ),
             wait_seconds,
             running=lambda o: o.status == "running",
             finished=JobOutcome.model_validate,
             still=lambda o, s: o.model_copy(update={"message": f"{o.message} Now: {s.stage}."}),
         )
-        return lean(outcome)

@@ -107,15 +107,15 @@ class Runtime:
             allowed_contexts=settings.allowed_contexts,
             allow_exec_credentials=settings.allow_exec_credentials,
         )
+        # What every tool that buys something is given: the quotes it redeems, the prices, the ledger of what is
+        # ours and the resumable operations.
+        paying = {"quotes": quotes, "pricer": pricer, "ownership": ownership, "operations": operations}
         clusters = ClusterService(
             cs=cs,
             ecs=ecs,
             vpcs=VpcNetworks(clients),
             kubeconfigs=kubeconfigs,
-            quotes=quotes,
-            pricer=pricer,
-            ownership=ownership,
-            operations=operations,
+            **paying,
             default_region=settings.region,
             settings=ClusterSettings(
                 probe_timeout_s=settings.probe_timeout_seconds, probe_concurrency=settings.probe_concurrency
@@ -128,10 +128,7 @@ class Runtime:
             ecs=ecs,
             targets=targets,
             kubeconfigs=kubeconfigs,
-            quotes=quotes,
-            pricer=pricer,
-            ownership=ownership,
-            operations=operations,
+            **paying,
             vpcs=clusters.vpcs,
         )
         cleaner = Cleaner(
@@ -153,10 +150,7 @@ class Runtime:
             node_pools=node_pools,
             jobs=JobRunner(
                 targets=targets,
-                quotes=quotes,
-                pricer=pricer,
-                ownership=ownership,
-                operations=operations,
+                **paying,
                 after_job=cleaner.after_job,
                 pool_placement=node_pools.placement_for,
             ),

@@ -9,9 +9,11 @@ from typing import Any, TypeVar
 import anyio.to_thread
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult
 from pydantic import BaseModel
 
 from ack_compute.server.params import MAX_WAIT
+from ack_compute.server.results import lean
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools.operations import OperationStatus
 
@@ -68,3 +70,16 @@ async def wait_then_answer(
     if status.state != "running" and status.result:
         return finished(status.result)
     return still(started, status)
+
+
+def now_at(outcome: M, status: OperationStatus) -> M:
+    """`still` for tools whose answer names the operation's stage and message while it runs."""
+    return outcome.model_copy(update={"message": f"{outcome.message} Now: {status.stage} {status.message}."})
+
+
+async def start_then_answer(
+    runtime: Runtime, ctx: Context, start: Callable[[], M], wait_seconds: int, **how: Any
+) -> CallToolResult:
+    """Run a tool's `start` off the event loop, then `wait_then_answer` (with `how`) and answer lean."""
+    outcome = await anyio.to_thread.run_sync(start)
+    return lean(await wait_then_answer(runtime, ctx, outcome, wait_seconds, **how))

@@ -9,8 +9,8 @@ cleanup can be run again after any failure. A dry run (the default) returns the 
 from __future__ import annotations
 
 import logging
-import time
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from ack_compute.cloud.cs import ContainerService
 from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.kube_workloads import KubeWorkloads
+from ack_compute.cloud.retry import Waits
 from ack_compute.cloud.vpc import VpcNetworks
 from ack_compute.tools.cluster_states import CleanupAction, Disposition, describe, disposition, exists
 from ack_compute.tools.errors import AckComputeError
@@ -297,17 +298,9 @@ class Cleaner:
         assert self.pools is not None
         task_id = self.pools.delete(row, item.cloud_id or "")
         self.ownership.update(row.resource_id, state="deleting", details={"delete_task_id": task_id})
-        deadline = time.monotonic() + self.settings.delete_timeout_s
-        delay = 1.0
+        backoff = self._backoff(ctx, f"node pool {item.cloud_id}", longest=10.0)
         while (pool := self.pools.pool_of(row.model_copy(update={"cloud_id": item.cloud_id}))) is not None:
-            if time.monotonic() + delay > deadline:
-                raise AckComputeError(
-                    f"Node pool {item.cloud_id} was still {pool.state} after {self.settings.delete_timeout_s:.0f} s.",
-                    "Run cleanup again later; it continues where it stopped.",
-                )
-            ctx.progress(0.5, "deleting", f"node pool {item.cloud_id} {pool.state}")
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
+            backoff(pool.state)
         for growth in self.ownership.all():
             if growth.kind == "node_pool" and growth.details.get("growth_of") == row.resource_id:
                 self.ownership.update(growth.resource_id, state="deleted", details={"cleanup": "pool deleted"})
@@ -492,12 +485,27 @@ class Cleaner:
         finally:
             access.close()
 
+    def _backoff(self, ctx: OperationContext, what: str, longest: float) -> Callable[[str], None]:
+        """The wait between two looks at a deletion (1 s, doubling up to `longest`): reports `what` and its state,
+        and gives up once the delete timeout would pass before the next look."""
+        waits = Waits(self.settings.delete_timeout_s, 1.0, longest)
+
+        def wait(state: str) -> None:
+            if waits.over():
+                raise AckComputeError(
+                    f"{what[0].upper()}{what[1:]} was still {state} after {self.settings.delete_timeout_s:.0f} s.",
+                    "Run cleanup again later; it continues where it stopped.",
+                )
+            ctx.progress(0.5, "deleting", f"{what} {state}")
+            waits.sleep()
+
+        return wait
+
     def _delete_cluster(self, ctx: OperationContext, row: OwnedResource, item: CleanupItem) -> None:
         cluster_id = item.cloud_id or ""
         task_id = self.cs.delete_cluster(cluster_id)
         self.ownership.update(row.resource_id, state="deleting", details={"delete_task_id": task_id})
-        deadline = time.monotonic() + self.settings.delete_timeout_s
-        delay = 1.0
+        backoff = self._backoff(ctx, f"cluster {cluster_id}", longest=15.0)
         while True:
             try:
                 info = self.cs.describe_cluster(cluster_id)
@@ -519,20 +527,12 @@ class Cleaner:
                     "Look at the cluster in the ACK console (often a resource it cannot release), then run cleanup "
                     "again; the ledger still lists it.",
                 )
-            if time.monotonic() + delay > deadline:
-                raise AckComputeError(
-                    f"Cluster {cluster_id} was still {info.state} after {self.settings.delete_timeout_s:.0f} s.",
-                    "Run cleanup again later; it continues where it stopped.",
-                )
-            ctx.progress(0.5, "deleting", f"cluster {cluster_id} {info.state}")
-            time.sleep(delay)
-            delay = min(delay * 2, 15.0)
+            backoff(info.state)
 
     def _delete_network(self, row: OwnedResource, item: CleanupItem) -> None:
         """DependencyViolation right after a cluster goes usually means ENIs still being released: retry for a
         while, then report what still uses it."""
-        deadline = time.monotonic() + self.settings.dependency_retry_s
-        delay = 1.0
+        waits = Waits(self.settings.dependency_retry_s, 1.0, 10.0)
         while True:
             try:
                 if row.kind == "vswitch":
@@ -543,14 +543,12 @@ class Cleaner:
             except CloudError as exc:
                 if not exc.code.startswith(("DependencyViolation", "IncorrectVSwitchStatus", "IncorrectVpcStatus")):
                     raise
-                if time.monotonic() + delay > deadline:
+                if not waits.wait():
                     raise AckComputeError(
                         f"{row.kind} {item.cloud_id} is still in use ({exc.code}): {exc.message}",
                         "Something else still uses it (another cluster or vSwitch); it is kept and stays in the "
                         "ledger, so cleanup removes it once that is gone.",
                     ) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 10.0)
 
     # -- reporting ------------------------------------------------------------------------------------------
 

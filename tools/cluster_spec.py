@@ -42,8 +42,22 @@ def create_spec(
 ) -> ClusterSpec:
     """The CreateCluster spec (cloud/cs.py says which fields and why). Without a given security group ACK
     creates an enterprise one and releases it with the cluster, so nothing is left to clean up for it."""
+    # What a managed and a Serverless cluster both send: edition, place, network, endpoint, idempotency.
+    both: dict[str, Any] = {
+        "name": name,
+        "cluster_spec": "ack.pro.small" if plan.edition == "pro" else "ack.standard",
+        "region_id": region,
+        "vpcid": net.vpc_id,
+        "vswitch_ids": [net.vswitch_id],
+        "service_cidr": net.service_cidr,
+        "snat_entry": plan.new_vpc_with_snat,
+        "endpoint_public_access": True,
+        "security_group_id": security_group_id,
+        "client_token": client_token,
+        "tags": tags,
+    }
     if isinstance(plan, ServerlessPlan):
-        return serverless_spec(name, region, plan, net, tags, client_token, security_group_id)
+        return _serverless(both)
     disk = plan.system_disk
     pool = NodePoolSpec(
         name=f"{NAME_PREFIX}default",
@@ -62,50 +76,18 @@ def create_spec(
         ),
     )
     return ClusterSpec(
-        name=name,
-        cluster_spec="ack.pro.small" if plan.edition == "pro" else "ack.standard",
-        region_id=region,
-        vpcid=net.vpc_id,
-        vswitch_ids=[net.vswitch_id],
+        **both,
         container_cidr=net.container_cidr,
-        service_cidr=net.service_cidr,
-        snat_entry=plan.new_vpc_with_snat,
-        endpoint_public_access=True,
-        security_group_id=security_group_id,
         is_enterprise_security_group=None if security_group_id else True,
-        client_token=client_token,
-        tags=tags,
         nodepools=[pool],
     )
 
 
-def serverless_spec(
-    name: str,
-    region: str,
-    plan: ServerlessPlan,
-    net: NetworkChoice,
-    tags: dict[str, str],
-    client_token: str,
-    security_group_id: str | None = None,
-) -> ClusterSpec:
+def _serverless(both: dict[str, Any]) -> ClusterSpec:
     """CreateCluster for ACK Serverless (the documented body of "create an ACK Serverless cluster"):
     profile Serverless, no node pools, no pod CIDR (pods take vSwitch IPs, one ENI each), ack-virtual-node
     built in. Without a given security group ACK creates one for the pods and releases it with the cluster;
     `is_enterprise_security_group` is not a Serverless field, so it is not sent. CoreDNS is asked for as the
     `coredns` add-on (the deprecated `service_discovery_types` was the old way) because the API's default
     is no in-cluster service discovery at all."""
-    return ClusterSpec(
-        name=name,
-        profile="Serverless",
-        cluster_spec="ack.pro.small" if plan.edition == "pro" else "ack.standard",
-        region_id=region,
-        vpcid=net.vpc_id,
-        vswitch_ids=[net.vswitch_id],
-        service_cidr=net.service_cidr,
-        snat_entry=plan.new_vpc_with_snat,
-        endpoint_public_access=True,
-        security_group_id=security_group_id,
-        client_token=client_token,
-        tags=tags,
-        addons=[AddonSpec(name="coredns")],
-    )
+    return ClusterSpec(**both, profile="Serverless", addons=[AddonSpec(name="coredns")])

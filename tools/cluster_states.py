@@ -52,121 +52,100 @@ class ClusterState(BaseModel):
 _CLEAN_IT = "Run cleanup to delete it if this server created it (or delete it in the ACK console), or choose another "
 _CLEAN_IT += "name."
 
+_WAITS = "; ensure_cluster with its name waits for it."
+D, C = Disposition, CleanupAction
+
+# state, disposition, cleanup, meaning, what to do
+_ROWS: tuple[tuple[str, Disposition, CleanupAction, str, str], ...] = (
+    ("running", D.USABLE, C.DELETE, "is running", "Use it."),
+    ("initial", D.WAIT, C.DELETE, "is being created", "Wait for it to run (creation takes 5-15 minutes)" + _WAITS),
+    (
+        "updating",
+        D.WAIT,
+        C.DEFER,
+        "is having its configuration updated by ACK",
+        "Wait a few minutes until it is running again" + _WAITS,
+    ),
+    (
+        "upgrading",
+        D.WAIT,
+        C.DEFER,
+        "is being upgraded by ACK",
+        "Wait until the upgrade ends and it is running again" + _WAITS,
+    ),
+    (
+        "scaling",
+        D.WAIT,
+        C.DEFER,
+        "is adding or removing nodes",
+        "Wait until scaling ends and it is running again" + _WAITS,
+    ),
+    (
+        "removing",
+        D.WAIT,
+        C.DEFER,
+        "is having nodes removed",
+        "Wait until the nodes are removed and it is running again" + _WAITS,
+    ),
+    (
+        "draining",
+        D.WAIT,
+        C.DEFER,
+        "is draining a node (its pods are being moved to other nodes)",
+        "Wait until draining ends and it is running again" + _WAITS,
+    ),
+    (
+        "inactive",
+        D.UNUSABLE,
+        C.DELETE,
+        "is inactive: ACK suspended it (an overdue payment, a suspended KMS key, or no node or pod for 30 days), "
+        "and its API server cannot be used",
+        "Settle the cause in the Alibaba Cloud console (pay the overdue bill, resume KMS) or open an ACK ticket to "
+        "restore it, or choose another name. " + _CLEAN_IT,
+    ),
+    (
+        "unavailable",
+        D.UNUSABLE,
+        C.DELETE,
+        "is unavailable: the cloud resources under it are abnormal",
+        "Check the cluster in the ACK console (its cause and how to restore it are shown there). " + _CLEAN_IT,
+    ),
+    (
+        "waiting",
+        D.UNUSABLE,
+        C.DELETE,
+        "is a registered cluster waiting for its external cluster to connect",
+        "Install the ACK One agent in the external cluster so it connects, or choose another name.",
+    ),
+    (
+        "disconnected",
+        D.UNUSABLE,
+        C.DELETE,
+        "is a registered cluster that lost the connection to its external cluster",
+        "Check the ACK One agent in the external cluster and its network, or choose another name.",
+    ),
+    ("failed", D.BROKEN, C.DELETE, "failed to be created", _CLEAN_IT),
+    (
+        "delete_failed",
+        D.BROKEN,
+        C.DELETE,
+        "failed to be deleted",
+        "Look at it in the ACK console (often a resource it cannot release), then run cleanup again, "
+        "or choose another name.",
+    ),
+    (
+        "deleting",
+        D.GOING,
+        C.AWAIT,
+        "is being deleted",
+        "Wait a few minutes until it is gone, then try again, or choose another name.",
+    ),
+    ("deleted", D.GONE, C.GONE, "has been deleted", "Create a new cluster."),
+)
+
 STATES: dict[str, ClusterState] = {
-    s.state: s
-    for s in (
-        ClusterState(
-            state="running",
-            disposition=Disposition.USABLE,
-            meaning="is running",
-            what_to_do="Use it.",
-            cleanup=CleanupAction.DELETE,
-        ),
-        ClusterState(
-            state="initial",
-            disposition=Disposition.WAIT,
-            meaning="is being created",
-            what_to_do="Wait for it to run (creation takes 5-15 minutes); ensure_cluster with its name waits for it.",
-            cleanup=CleanupAction.DELETE,
-        ),
-        ClusterState(
-            state="updating",
-            disposition=Disposition.WAIT,
-            meaning="is having its configuration updated by ACK",
-            what_to_do="Wait a few minutes until it is running again; ensure_cluster with its name waits for it.",
-            cleanup=CleanupAction.DEFER,
-        ),
-        ClusterState(
-            state="upgrading",
-            disposition=Disposition.WAIT,
-            meaning="is being upgraded by ACK",
-            what_to_do="Wait until the upgrade ends and it is running again; ensure_cluster with its name waits "
-            "for it.",
-            cleanup=CleanupAction.DEFER,
-        ),
-        ClusterState(
-            state="scaling",
-            disposition=Disposition.WAIT,
-            meaning="is adding or removing nodes",
-            what_to_do="Wait until scaling ends and it is running again; ensure_cluster with its name waits for it.",
-            cleanup=CleanupAction.DEFER,
-        ),
-        ClusterState(
-            state="removing",
-            disposition=Disposition.WAIT,
-            meaning="is having nodes removed",
-            what_to_do="Wait until the nodes are removed and it is running again; ensure_cluster with its name waits "
-            "for it.",
-            cleanup=CleanupAction.DEFER,
-        ),
-        ClusterState(
-            state="draining",
-            disposition=Disposition.WAIT,
-            meaning="is draining a node (its pods are being moved to other nodes)",
-            what_to_do="Wait until draining ends and it is running again; ensure_cluster with its name waits for it.",
-            cleanup=CleanupAction.DEFER,
-        ),
-        ClusterState(
-            state="inactive",
-            disposition=Disposition.UNUSABLE,
-            meaning="is inactive: ACK suspended it (an overdue payment, a suspended KMS key, or no node or pod for "
-            "30 days), and its API server cannot be used",
-            what_to_do="Settle the cause in the Alibaba Cloud console (pay the overdue bill, resume KMS) or open an "
-            "ACK ticket to restore it, or choose another name. " + _CLEAN_IT,
-            cleanup=CleanupAction.DELETE,
-        ),
-        ClusterState(
-            state="unavailable",
-            disposition=Disposition.UNUSABLE,
-            meaning="is unavailable: the cloud resources under it are abnormal",
-            what_to_do="Check the cluster in the ACK console (its cause and how to restore it are shown there). "
-            + _CLEAN_IT,
-            cleanup=CleanupAction.DELETE,
-        ),
-        ClusterState(
-            state="waiting",
-            disposition=Disposition.UNUSABLE,
-            meaning="is a registered cluster waiting for its external cluster to connect",
-            what_to_do="Install the ACK One agent in the external cluster so it connects, or choose another name.",
-            cleanup=CleanupAction.DELETE,
-        ),
-        ClusterState(
-            state="disconnected",
-            disposition=Disposition.UNUSABLE,
-            meaning="is a registered cluster that lost the connection to its external cluster",
-            what_to_do="Check the ACK One agent in the external cluster and its network, or choose another name.",
-            cleanup=CleanupAction.DELETE,
-        ),
-        ClusterState(
-            state="failed",
-            disposition=Disposition.BROKEN,
-            meaning="failed to be created",
-            what_to_do=_CLEAN_IT,
-            cleanup=CleanupAction.DELETE,
-        ),
-        ClusterState(
-            state="delete_failed",
-            disposition=Disposition.BROKEN,
-            meaning="failed to be deleted",
-            what_to_do="Look at it in the ACK console (often a resource it cannot release), then run cleanup again, "
-            "or choose another name.",
-            cleanup=CleanupAction.DELETE,
-        ),
-        ClusterState(
-            state="deleting",
-            disposition=Disposition.GOING,
-            meaning="is being deleted",
-            what_to_do="Wait a few minutes until it is gone, then try again, or choose another name.",
-            cleanup=CleanupAction.AWAIT,
-        ),
-        ClusterState(
-            state="deleted",
-            disposition=Disposition.GONE,
-            meaning="has been deleted",
-            what_to_do="Create a new cluster.",
-            cleanup=CleanupAction.GONE,
-        ),
-    )
+    state: ClusterState(state=state, disposition=disp, meaning=meaning, what_to_do=todo, cleanup=cleanup)
+    for state, disp, cleanup, meaning, todo in _ROWS
 }
 
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from ack_compute.cloud.cs import ClusterInfo, ContainerService
 from ack_compute.cloud.ecs import EcsCatalog
 from ack_compute.cloud.errors import CloudError
-from ack_compute.cloud.retry import while_token_processing
+from ack_compute.cloud.retry import Waits, while_token_processing
 from ack_compute.cloud.vpc import VpcNetworks
 from ack_compute.tools.acs_placement import VIRTUAL_NODE_LABEL
 from ack_compute.tools.cluster_spec import create_spec
@@ -341,18 +341,21 @@ class ClusterService:
         )
 
     def _wait_for_existing(self, cluster: ClusterInfo, name: str, region: str, requested_by: str) -> ClusterOutcome:
-        waiting = self._waiting_on(cluster.cluster_id)
-        if waiting is not None:
+        def waiting_on(op: str, how: str) -> ClusterOutcome:
             return ClusterOutcome(
                 status="waiting",
                 name=name,
                 region=region,
                 cluster_id=cluster.cluster_id,
                 cluster_state=cluster.state,
-                operation_id=waiting,
-                message=f"{sentence(name, cluster.cluster_id, cluster.state)}; operation {waiting} is waiting for it.",
-                next_step=f"Call get_operation with {waiting} until it finishes.",
+                operation_id=op,
+                message=f"{sentence(name, cluster.cluster_id, cluster.state)}; {how}.",
+                next_step=f"Call get_operation with {op} until it finishes.",
             )
+
+        waiting = self._waiting_on(cluster.cluster_id)
+        if waiting is not None:
+            return waiting_on(waiting, f"operation {waiting} is waiting for it")
         params = {
             "mode": "wait",
             "cluster_id": cluster.cluster_id,
@@ -362,16 +365,7 @@ class ClusterService:
             "serverless": cluster_kind(cluster) == "serverless",  # then the nodes to wait for are virtual
         }
         op = self.operations.start(OPERATION_KIND, params, self.run_operation, requested_by=requested_by)
-        return ClusterOutcome(
-            status="waiting",
-            name=name,
-            region=region,
-            cluster_id=cluster.cluster_id,
-            cluster_state=cluster.state,
-            operation_id=op,
-            message=f"{sentence(name, cluster.cluster_id, cluster.state)}; waiting until it is running.",
-            next_step=f"Call get_operation with {op} until it finishes.",
-        )
+        return waiting_on(op, "waiting until it is running")
 
     # -- creation --------------------------------------------------------------------------------
 
@@ -602,8 +596,7 @@ class ClusterService:
     ) -> ClusterInfo:
         """The cloud's own state, read with backoff (1 s doubling to 15 s): ACK has no watch API."""
         started = time.monotonic()
-        deadline = started + self.settings.create_timeout_s
-        delay = 1.0
+        waits = Waits(self.settings.create_timeout_s, 1.0, 15.0)
         while True:
             cluster = self.cs.describe_cluster(cluster_id)
             if is_usable(cluster.state):
@@ -620,13 +613,11 @@ class ClusterService:
             # ACK reports no percentage; creation typically takes 5-10 minutes.
             elapsed = time.monotonic() - started
             ctx.progress(0.15 + 0.5 * min(1.0, elapsed / 600), "create", f"cluster {cluster.state}")
-            if time.monotonic() + delay > deadline:
+            if not waits.wait():
                 raise AckComputeError(
                     f"Cluster {cluster_id} was not running after {self.settings.create_timeout_s:.0f} s.",
                     "Check it in the console or retry.",
                 )
-            time.sleep(delay)
-            delay = min(delay * 2, 15.0)
 
     def _task_error(self, p: ClusterCreateParams | ClusterWaitParams) -> str:
         row_id = p.resource_id if isinstance(p, ClusterCreateParams) else None

@@ -121,17 +121,7 @@ class Inventories:
         elif isinstance(row.details.get("finished_at"), int | float):
             end = float(row.details["finished_at"])
         hours = max(0.0, end - start) / 3600
-        resource = Resource(
-            kind=row.kind,
-            name=row.name,
-            id=row.cloud_id,
-            region=row.region,
-            state=state,
-            origin=row.origin,
-            owner=row.owner or "local operator",
-            age_hours=round(max(0.0, now - start) / 3600, 2),
-            operation_id=row.operation_id,
-        )
+        resource = _listed(row, state, now)
         quote = self._quote(row) if row.origin == "created" else None
         if quote is None:
             return resource
@@ -155,18 +145,7 @@ class Inventories:
                 )
         except CloudError as exc:
             state = GONE if exc.is_not_found else f"unknown ({exc.code or exc.status})"
-        resource = Resource(
-            kind="node_pool",
-            name=row.name,
-            id=row.cloud_id,
-            region=row.region,
-            state=state,
-            origin=row.origin,
-            owner=row.owner or "local operator",
-            age_hours=round(max(0.0, now - row.created_at.timestamp()) / 3600, 2),
-            nodes=None if state == GONE else nodes,
-            operation_id=row.operation_id,
-        )
+        resource = _listed(row, state, now, nodes=None if state == GONE else nodes)
         if not row.details.get("node_hourly"):
             return resource
         node_hourly = Decimal(row.details["node_hourly"])
@@ -243,3 +222,19 @@ class Inventories:
             job = job_view(raw)
             return {"Complete": "finished (succeeded)", "Failed": "finished (failed)"}.get(job.condition, "running")
         return "available"
+
+
+def _listed(row: OwnedResource, state: str, now: float, nodes: int | None = None) -> Resource:
+    """A ledger row as list_resources shows it, before pricing: who made it, where, how old, in what state."""
+    return Resource(
+        kind=row.kind,
+        name=row.name,
+        id=row.cloud_id,
+        region=row.region,
+        state=state,
+        origin=row.origin,
+        owner=row.owner or "local operator",
+        age_hours=round(max(0.0, now - row.created_at.timestamp()) / 3600, 2),
+        nodes=nodes,
+        operation_id=row.operation_id,
+    )

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import time
 import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
 from pydantic import BaseModel
 
-from ack_compute.cloud.retry import while_token_processing
+from ack_compute.cloud.retry import Waits, while_token_processing
 from ack_compute.cloud.vpc import VpcInfo, VpcNetworks
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.ownership import NAME_PREFIX, NameBusy, OwnedResource, Ownership, ResourceKind
@@ -254,15 +253,12 @@ def _claim(
 
 
 def _wait_named_vpc(vpcs: VpcNetworks, region: str, timeout_s: float) -> VpcInfo:
-    deadline = time.monotonic() + timeout_s
-    delay = 0.5
+    waits = Waits(timeout_s, 0.5, 5.0)
     while (vpc := _existing_vpc(vpcs, region)) is None:
-        if time.monotonic() + delay > deadline:
+        if not waits.wait():
             raise NetworkUnavailable(
                 f"VPC {VPC_NAME} being created by another operation is not ready yet.", "Retry in a minute."
             )
-        time.sleep(delay)
-        delay = min(delay * 2, 5.0)
     return vpc
 
 
@@ -287,14 +283,11 @@ def _wait_vswitch(vpcs: VpcNetworks, region: str, vpc_id: str, vswitch_id: str, 
 
 def _poll_until(fetch: Callable[[], T | None], timeout_s: float, what: str) -> T:
     """VPC resources have no task API: poll with backoff (0.2 s doubling to 5 s) until Available."""
-    deadline = time.monotonic() + timeout_s
-    delay = 0.2
+    waits = Waits(timeout_s, 0.2, 5.0)
     while (found := fetch()) is None:
-        if time.monotonic() + delay > deadline:
+        if not waits.wait():
             raise NetworkUnavailable(
                 f"{what} did not become Available within {timeout_s:.0f} s.",
                 "It is recorded in the ledger; retry later or run cleanup.",
             )
-        time.sleep(delay)
-        delay = min(delay * 2, 5.0)
     return found

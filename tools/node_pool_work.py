@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from ack_compute.cloud.cs import ContainerService
 from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.node_pools import NodePoolInfo, NodePoolService
+from ack_compute.cloud.retry import Waits
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.kubeconfigs import Kubeconfigs
 from ack_compute.tools.node_pool_spec import (
@@ -135,8 +136,7 @@ class PoolWork:
     def _wait_pool(self, ctx: OperationContext, nodepool_id: str, nodes: int) -> NodePoolInfo:
         """The pool's own state, read with backoff (1 s doubling to 10 s): ACK has no watch for pools."""
         p = ctx.params
-        deadline = time.monotonic() + self.settings.pool_timeout_s
-        delay = 1.0
+        waits = Waits(self.settings.pool_timeout_s, 1.0, 10.0)
         while True:
             pool = self.pools.get(p["cluster_id"], nodepool_id, p["region"])
             if pool.state == POOL_READY and pool.total_nodes == nodes:
@@ -150,14 +150,12 @@ class PoolWork:
                     "Try again later or with other instance types; the quote for the added nodes was used.",
                 )
             ctx.progress(0.2, "create", f"pool {pool.state}, {pool.total_nodes}/{nodes} nodes")
-            if time.monotonic() + delay > deadline:
+            if not waits.wait():
                 raise AckComputeError(
                     f"the pool was still {pool.state} with {pool.total_nodes}/{nodes} nodes after "
                     f"{self.settings.pool_timeout_s:.0f} s",
                     "Call ensure_node_pool again later to see where it stands.",
                 )
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
 
     def _task_error(self, ctx: OperationContext) -> str:
         """The error of the pool's last task (creation or scaling), if it failed: what DescribeTaskInfo says."""

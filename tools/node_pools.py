@@ -354,26 +354,35 @@ class NodePools(PoolWork):
             "vswitch_ids": vswitches,
             "nodes": bound.node_count,
         }
-        op = self.operations.start(
-            OPERATION_KIND,
+        return self._started(
             params,
-            self.run_operation,
-            operation_id=operation_id,
-            quote_id=bought.redemption.quote_id,
-            requested_by=requested_by,
-        )
-        return NodePoolOutcome(
+            operation_id,
+            requested_by,
+            bought.redemption.quote_id,
             status="creating",
-            operation_id=op,
-            origin="created",
             nodes=bound.node_count,
             hourly=bought.redemption.hourly,
             currency=bought.redemption.currency,
             message=f"Adding node pool {name} ({bound.node_count} x {bound.instance_types[0]}"
             + (", tainted: only work sent with node_pool lands there" if gpu else "")
             + f") to cluster {target.name or cluster} (quote {bought.redemption.quote_id}).",
-            next_step=f"Call get_operation with {op} until it finishes.",
             **base,
+        )
+
+    def _started(
+        self, params: dict[str, Any], operation_id: str, requested_by: str, quote_id: str | None, **answer: Any
+    ) -> NodePoolOutcome:
+        """Start the resumable pool operation and answer with it (`answer`: the outcome's other fields)."""
+        op = self.operations.start(
+            OPERATION_KIND,
+            params,
+            self.run_operation,
+            operation_id=operation_id,
+            quote_id=quote_id,
+            requested_by=requested_by,
+        )
+        return NodePoolOutcome(
+            operation_id=op, origin="created", next_step=f"Call get_operation with {op} until it finishes.", **answer
         )
 
     def _hourly_now(self, plan: NodePoolPlan) -> Decimal | None:
@@ -493,23 +502,16 @@ class NodePools(PoolWork):
             "nodepool_id": pool.nodepool_id,
             "nodes": node_count,
         }
-        op = self.operations.start(
-            OPERATION_KIND,
+        return self._started(
             params,
-            self.run_operation,
-            operation_id=operation_id,
-            quote_id=bought.redemption.quote_id,
-            requested_by=requested_by,
-        )
-        return NodePoolOutcome(
+            operation_id,
+            requested_by,
+            bought.redemption.quote_id,
             status="resizing",
             nodepool_id=pool.nodepool_id,
-            operation_id=op,
-            origin="created",
             nodes=node_count,
             message=f"Growing node pool {base['name']} from {pool.desired_size} to {node_count} nodes (quote "
             f"{bought.redemption.quote_id}, +{bought.redemption.hourly} {bought.redemption.currency}/h).",
-            next_step=f"Call get_operation with {op} until it finishes.",
             **base,
         )
 
@@ -550,19 +552,17 @@ class NodePools(PoolWork):
             "nodes": target_size,
             "removed": [n.model_dump() for n in removed],
         }
-        op = self.operations.start(
-            OPERATION_KIND, params, self.run_operation, operation_id=operation_id, requested_by=requested_by
-        )
-        return NodePoolOutcome(
+        return self._started(
+            params,
+            operation_id,
+            requested_by,
+            None,
             status="resizing",
             nodepool_id=pool.nodepool_id,
-            operation_id=op,
-            origin="created",
             nodes=target_size,
             removed=removed,
             message=f"Shrinking node pool {base['name']} from {pool.desired_size} to {target_size} nodes at no cost: "
             f"{', '.join(n.node for n in removed)} are drained and released (their pods are evicted).",
-            next_step=f"Call get_operation with {op} until it finishes.",
             **base,
         )
 

@@ -425,6 +425,17 @@ class Pricer:
         )
         return items
 
+    def _table_item(self, item: str, unit: str, unit_price: Decimal, quantity: Decimal) -> LineItem:
+        """A line priced from the rate table: `quantity` units at `unit_price` an hour."""
+        return LineItem(
+            item=item,
+            unit=unit,
+            unit_price=unit_price,
+            quantity=quantity,
+            hourly=money(quantity * unit_price),
+            source=self._table,
+        )
+
     def _price_acs(self, plan: AcsPlan) -> Pricing:
         region = plan.region or ""
         area = "mainland" if is_mainland(region) else "outside"
@@ -439,21 +450,14 @@ class Pricer:
         vcpus = replicas * Decimal(str(plan.vcpu))
         gibs = replicas * Decimal(str(plan.memory_gib))
         items = [
-            LineItem(
-                item=f"ACS vCPU: {plan.replicas} pods x {plan.vcpu:g} vCPU ({plan.compute_class})",
-                unit="vCPU-hour",
-                unit_price=rate.vcpu_hour,
-                quantity=vcpus,
-                hourly=money(vcpus * rate.vcpu_hour),
-                source=self._table,
+            self._table_item(
+                f"ACS vCPU: {plan.replicas} pods x {plan.vcpu:g} vCPU ({plan.compute_class})",
+                "vCPU-hour",
+                rate.vcpu_hour,
+                vcpus,
             ),
-            LineItem(
-                item=f"ACS memory: {plan.replicas} pods x {plan.memory_gib:g} GiB",
-                unit="GiB-hour",
-                unit_price=rate.gib_hour,
-                quantity=gibs,
-                hourly=money(gibs * rate.gib_hour),
-                source=self._table,
+            self._table_item(
+                f"ACS memory: {plan.replicas} pods x {plan.memory_gib:g} GiB", "GiB-hour", rate.gib_hour, gibs
             ),
         ]
         assumptions = [
@@ -486,13 +490,11 @@ class Pricer:
                 )
             count = replicas * plan.gpu_count
             items.append(
-                LineItem(
-                    item=f"ACS GPU: {plan.replicas} pods x {plan.gpu_count} x {plan.gpu_model}",
-                    unit="GPU-hour",
-                    unit_price=gpu.gpu_hour,
-                    quantity=count,
-                    hourly=money(count * gpu.gpu_hour),
-                    source=self._table,
+                self._table_item(
+                    f"ACS GPU: {plan.replicas} pods x {plan.gpu_count} x {plan.gpu_model}",
+                    "GPU-hour",
+                    gpu.gpu_hour,
+                    count,
                 )
             )
         return self._total(

@@ -322,9 +322,8 @@ class QuoteBook:
             owner=row["owner"],
         )
 
-    def plan_of(self, token: str) -> tuple[str, dict[str, Any]]:
-        """The kind and plan a quote was issued for, so a creating tool can pay by quote id alone. Only the caller the
-        quote was issued to may read it; every other check happens when it is used."""
+    def _issued(self, token: str) -> tuple[str, QuoteRecord]:
+        """The quote id `token` names and its ledger row; refused as `unknown` when this server never issued it."""
         quote_id = self.quote_id_of(token)
         record = self.record(quote_id)
         if record is None:
@@ -333,6 +332,12 @@ class QuoteBook:
                 f"quote {quote_id} is not in this server's ledger: this server never issued it.",
                 "Call estimate_cost on this server and show that quote to the person.",
             )
+        return quote_id, record
+
+    def plan_of(self, token: str) -> tuple[str, dict[str, Any]]:
+        """The kind and plan a quote was issued for, so a creating tool can pay by quote id alone. Only the caller the
+        quote was issued to may read it; every other check happens when it is used."""
+        quote_id, record = self._issued(token)
         if record.owner != current_caller().subject:
             raise QuoteRefused(
                 "not_yours",
@@ -345,14 +350,7 @@ class QuoteBook:
         """Every check except the atomic consumption, on the ledger's row; raises QuoteRefused with what to do.
         `replacing`: the resource this purchase replaces the price of (a costlier update), left out of the caps."""
         again = "Call estimate_cost with this plan for a new quote."
-        quote_id = self.quote_id_of(token)
-        record = self.record(quote_id)
-        if record is None:
-            raise QuoteRefused(
-                "unknown",
-                f"quote {quote_id} is not in this server's ledger: this server never issued it.",
-                "Call estimate_cost on this server and show that quote to the person.",
-            )
+        quote_id, record = self._issued(token)
         now = self._clock()
         if now >= record.expires_at:
             ago = int(now - record.expires_at)

@@ -21,117 +21,36 @@ DECOMMISSIONED = (
     "ResumeUpgradeCluster",
 )
 
+_CLUSTER = "/clusters/{cluster_id}"
+_POOL = _CLUSTER + "/nodepools/{nodepool_id}"
+_ADDON_INSTANCES = _CLUSTER + "/addon_instances"
+_K8S = "/k8s/{cluster_id}"
+_ACCEPTED = {"DeleteCluster"}  # answered 202, not 200
+
+_ROA = (  # method, path, action, handler
+    ("GET", "/regions", "DescribeRegions", regions.describe_regions),
+    ("POST", "/clusters", "CreateCluster", clusters.create_cluster),
+    ("GET", "/regions/{region_id}/clusters", "DescribeClustersForRegion", clusters.describe_clusters_for_region),
+    ("GET", _CLUSTER, "DescribeClusterDetail", clusters.describe_cluster_detail),
+    ("DELETE", _CLUSTER, "DeleteCluster", clusters.delete_cluster),
+    ("GET", _CLUSTER + "/nodepools", "DescribeClusterNodePools", nodepools.describe_cluster_node_pools),
+    ("POST", _CLUSTER + "/nodepools", "CreateClusterNodePool", nodepools.create_cluster_node_pool),
+    ("GET", _POOL, "DescribeClusterNodePoolDetail", nodepools.describe_cluster_node_pool_detail),
+    ("PUT", _POOL, "ModifyClusterNodePool", nodepools.modify_cluster_node_pool),
+    ("DELETE", _POOL, "DeleteClusterNodepool", nodepools.delete_cluster_nodepool),
+    ("DELETE", _POOL + "/nodes", "RemoveNodePoolNodes", nodepools.remove_node_pool_nodes),
+    ("GET", _CLUSTER + "/nodes", "DescribeClusterNodes", nodepools.describe_cluster_nodes),
+    ("GET", "/tasks/{task_id}", "DescribeTaskInfo", tasks.describe_task_info),
+    ("GET", _K8S + "/user_config", "DescribeClusterUserKubeconfig", kubeconfig.describe_cluster_user_kubeconfig),
+    ("DELETE", _K8S + "/certs", "RevokeK8sClusterKubeConfig", kubeconfig.revoke_k8s_cluster_kube_config),
+    ("GET", "/addons", "ListAddons", addons.list_addons),
+    ("GET", _ADDON_INSTANCES, "ListClusterAddonInstances", addons.list_cluster_addon_instances),
+    ("GET", _ADDON_INSTANCES + "/{instance_name}", "GetClusterAddonInstance", addons.get_cluster_addon_instance),
+    ("POST", _CLUSTER + "/components/install", "InstallClusterAddons", addons.install_cluster_addons),
+    ("POST", _CLUSTER + "/components/upgrade", "UpgradeClusterAddons", addons.upgrade_cluster_addons),
+)
+
 ROUTES = [
-    Route(Product.CS, "DescribeRegions", regions.describe_regions, method="GET", path="/regions"),
-    Route(Product.CS, "CreateCluster", clusters.create_cluster, method="POST", path="/clusters"),
-    Route(
-        Product.CS,
-        "DescribeClustersForRegion",
-        clusters.describe_clusters_for_region,
-        method="GET",
-        path="/regions/{region_id}/clusters",
-    ),
-    Route(
-        Product.CS,
-        "DescribeClusterDetail",
-        clusters.describe_cluster_detail,
-        method="GET",
-        path="/clusters/{cluster_id}",
-    ),
-    Route(
-        Product.CS, "DeleteCluster", clusters.delete_cluster, method="DELETE", path="/clusters/{cluster_id}", status=202
-    ),
-    Route(
-        Product.CS,
-        "DescribeClusterNodePools",
-        nodepools.describe_cluster_node_pools,
-        method="GET",
-        path="/clusters/{cluster_id}/nodepools",
-    ),
-    Route(
-        Product.CS,
-        "CreateClusterNodePool",
-        nodepools.create_cluster_node_pool,
-        method="POST",
-        path="/clusters/{cluster_id}/nodepools",
-    ),
-    Route(
-        Product.CS,
-        "DescribeClusterNodePoolDetail",
-        nodepools.describe_cluster_node_pool_detail,
-        method="GET",
-        path="/clusters/{cluster_id}/nodepools/{nodepool_id}",
-    ),
-    Route(
-        Product.CS,
-        "ModifyClusterNodePool",
-        nodepools.modify_cluster_node_pool,
-        method="PUT",
-        path="/clusters/{cluster_id}/nodepools/{nodepool_id}",
-    ),
-    Route(
-        Product.CS,
-        "DeleteClusterNodepool",
-        nodepools.delete_cluster_nodepool,
-        method="DELETE",
-        path="/clusters/{cluster_id}/nodepools/{nodepool_id}",
-    ),
-    Route(
-        Product.CS,
-        "RemoveNodePoolNodes",
-        nodepools.remove_node_pool_nodes,
-        method="DELETE",
-        path="/clusters/{cluster_id}/nodepools/{nodepool_id}/nodes",
-    ),
-    Route(
-        Product.CS,
-        "DescribeClusterNodes",
-        nodepools.describe_cluster_nodes,
-        method="GET",
-        path="/clusters/{cluster_id}/nodes",
-    ),
-    Route(Product.CS, "DescribeTaskInfo", tasks.describe_task_info, method="GET", path="/tasks/{task_id}"),
-    Route(
-        Product.CS,
-        "DescribeClusterUserKubeconfig",
-        kubeconfig.describe_cluster_user_kubeconfig,
-        method="GET",
-        path="/k8s/{cluster_id}/user_config",
-    ),
-    Route(
-        Product.CS,
-        "RevokeK8sClusterKubeConfig",
-        kubeconfig.revoke_k8s_cluster_kube_config,
-        method="DELETE",
-        path="/k8s/{cluster_id}/certs",
-    ),
-    Route(Product.CS, "ListAddons", addons.list_addons, method="GET", path="/addons"),
-    Route(
-        Product.CS,
-        "ListClusterAddonInstances",
-        addons.list_cluster_addon_instances,
-        method="GET",
-        path="/clusters/{cluster_id}/addon_instances",
-    ),
-    Route(
-        Product.CS,
-        "GetClusterAddonInstance",
-        addons.get_cluster_addon_instance,
-        method="GET",
-        path="/clusters/{cluster_id}/addon_instances/{instance_name}",
-    ),
-    Route(
-        Product.CS,
-        "InstallClusterAddons",
-        addons.install_cluster_addons,
-        method="POST",
-        path="/clusters/{cluster_id}/components/install",
-    ),
-    Route(
-        Product.CS,
-        "UpgradeClusterAddons",
-        addons.upgrade_cluster_addons,
-        method="POST",
-        path="/clusters/{cluster_id}/components/upgrade",
-    ),
+    Route(Product.CS, action, handler, method=method, path=path, status=202 if action in _ACCEPTED else 200)
+    for method, path, action, handler in _ROA
 ]

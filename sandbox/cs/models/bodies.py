@@ -173,3 +173,16 @@ def parse_list(model: type[_M], body: bytes) -> list[_M]:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "body"
         raise cs_invalid(f"{field} is not valid: {first['msg']}") from None
+
+
+def positive_query(text: str | None, default: int, field: str) -> int:
+    """A positive integer query parameter (page numbers and sizes); `default` when absent or empty."""
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise cs_invalid(f"{field} must be a positive integer") from None
+    if value < 1:
+        raise cs_invalid(f"{field} must be a positive integer")
+    return value

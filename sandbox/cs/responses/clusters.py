@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from ack_compute.sandbox.cs.exceptions import cluster_not_found, cs_invalid, deletion_protected
-from ack_compute.sandbox.cs.models.bodies import CreateClusterIn, parse_body
+from ack_compute.sandbox.cs.models.bodies import CreateClusterIn, parse_body, positive_query
 from ack_compute.sandbox.cs.models.cluster_body import plan_cluster
 from ack_compute.sandbox.cs.models.clusters import find_cluster, refuse_deprecated
 from ack_compute.sandbox.cs.responses.views import cluster_detail_view, cluster_list_view
@@ -49,8 +49,8 @@ def describe_clusters_for_region(request: ApiRequest, state: SandboxState) -> di
     match and the other filters exact (SDK DescribeClustersForRegionRequest doc)."""
     query = request.query
     region_id = request.path_params["region_id"]
-    page_number = _positive(query.get("page_number"), 1, "page_number")
-    page_size = _positive(query.get("page_size"), DEFAULT_PAGE_SIZE, "page_size")
+    page_number = positive_query(query.get("page_number"), 1, "page_number")
+    page_size = positive_query(query.get("page_size"), DEFAULT_PAGE_SIZE, "page_size")
     if page_size > MAX_PAGE_SIZE:
         raise cs_invalid(f"page_size {page_size} is out of range [1, {MAX_PAGE_SIZE}]")
     exact = {key: query.get(key) for key in ("cluster_id", "cluster_type", "cluster_spec", "profile")}
@@ -98,18 +98,6 @@ def delete_cluster(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
                 raise deletion_protected(cluster.cluster_id)
             task_id = state.lifecycle.start_deletion(cluster, {str(item) for item in retained}, retain_all).task_id
     return {"cluster_id": cluster.cluster_id, "request_id": request.request_id, "task_id": task_id}
-
-
-def _positive(text: str | None, default: int, name: str) -> int:
-    if not text:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise cs_invalid(f"{name} must be a positive integer") from None
-    if value < 1:
-        raise cs_invalid(f"{name} must be a positive integer")
-    return value
 
 
 def _json_list(text: str | None, name: str) -> list[Any]:

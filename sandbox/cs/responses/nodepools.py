@@ -17,7 +17,7 @@ from ack_compute.sandbox.cs.exceptions import (
     nodepool_busy,
     nodepool_not_found,
 )
-from ack_compute.sandbox.cs.models.bodies import ModifyNodepoolIn, NodepoolIn, parse_body
+from ack_compute.sandbox.cs.models.bodies import ModifyNodepoolIn, NodepoolIn, parse_body, positive_query
 from ack_compute.sandbox.cs.models.clusters import find_cluster, refuse_deprecated
 from ack_compute.sandbox.cs.models.nodepools import MAX_NODES, plan_nodepool
 from ack_compute.sandbox.cs.responses.views import node_view, nodepool_view
@@ -124,8 +124,8 @@ def delete_cluster_nodepool(request: ApiRequest, state: SandboxState) -> dict[st
 def describe_cluster_nodes(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
     """The cluster's worker nodes, newest last, filtered by nodepool_id, state, instanceIds, nodeNames, nodeIps."""
     query = request.query
-    page = _positive(query.get("pageNumber"), 1, "pageNumber")
-    size = _positive(query.get("pageSize"), NODES_PAGE_SIZE[0], "pageSize")
+    page = positive_query(query.get("pageNumber"), 1, "pageNumber")
+    size = positive_query(query.get("pageSize"), NODES_PAGE_SIZE[0], "pageSize")
     if size > NODES_PAGE_SIZE[1]:
         raise cs_invalid(f"pageSize {size} is out of range [1, {NODES_PAGE_SIZE[1]}]")
     filters = {key: set(_csv(query.get(key))) for key in ("instanceIds", "nodeNames", "nodeIps")}
@@ -208,15 +208,3 @@ def _json_list(text: str | None, field: str) -> list[str]:
 
 def _csv(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
-
-
-def _positive(text: str | None, default: int, field: str) -> int:
-    if text in (None, ""):
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise cs_invalid(f"{field} must be a positive integer") from None
-    if value < 1:
-        raise cs_invalid(f"{field} must be a positive integer")
-    return value

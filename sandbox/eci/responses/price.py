@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from ack_compute.sandbox.eci.models.rates import SPOT_STRATEGIES, load_rates
-from ack_compute.sandbox.errors import ApiError, invalid_parameter, missing_parameter, missing_region_id
-from ack_compute.sandbox.params import RpcParams
+from ack_compute.sandbox.errors import ApiError, invalid_parameter, missing_parameter
+from ack_compute.sandbox.params import RpcParams, rpc_region
 from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
 
@@ -43,12 +43,7 @@ def _unsupported_spec(cpu: float, memory: float) -> ApiError:
 def describe_container_group_price(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
     params = request.params
     rates = load_rates()
-    region_id = params.text("RegionId")
-    if region_id is None:
-        raise missing_region_id()
-    region = state.catalog.regions.get(region_id)
-    if region is None:
-        raise ApiError(404, "InvalidRegionId.NotFound", "The specified RegionId does not exist.")
+    _, region = rpc_region(params, state.catalog.regions)
     zone_id = params.text("ZoneId")
     if zone_id is not None and zone_id not in region.zones:
         raise ApiError(404, "InvalidZoneId.NotFound", "The specified zone does not exist.")

@@ -12,8 +12,8 @@ from ack_compute.sandbox.ecs.models.price import (
     MAX_DATA_DISKS,
     PERIODS,
 )
-from ack_compute.sandbox.errors import ApiError, missing_parameter, missing_region_id
-from ack_compute.sandbox.params import RpcParams
+from ack_compute.sandbox.errors import ApiError, missing_parameter
+from ack_compute.sandbox.params import RpcParams, rpc_region
 from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
 
@@ -40,12 +40,7 @@ def describe_price(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
     """
     params = request.params
     catalog = state.catalog
-    region_id = params.text("RegionId")
-    if region_id is None:
-        raise missing_region_id()
-    region = catalog.regions.get(region_id)
-    if region is None:
-        raise ApiError(404, "InvalidRegionId.NotFound", "The specified RegionId does not exist.")
+    _, region = rpc_region(params, catalog.regions)
     if params.text("ResourceType", "instance") != "instance":
         raise ApiError(
             400, "InvalidResourceType.ValueNotSupported", "The specified parameter ResourceType is not valid."

@@ -8,7 +8,8 @@ from typing import Any
 
 from ack_compute.sandbox.catalog import Catalog, Family, InstanceType, StockCategory, Zone, stock_status
 from ack_compute.sandbox.ecs.models.resources import CHARGE_TYPES, DESTINATIONS, MAX_FILTER_TYPES, sells
-from ack_compute.sandbox.errors import ApiError, invalid_parameter, missing_region_id
+from ack_compute.sandbox.errors import ApiError, invalid_parameter
+from ack_compute.sandbox.params import rpc_region
 from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
 
@@ -19,12 +20,7 @@ def describe_available_resource(request: ApiRequest, state: SandboxState) -> dic
     """Zones of the region that offer the destination resource, each with its stock status."""
     params = request.params
     catalog = state.catalog
-    region_id = params.text("RegionId")
-    if region_id is None:
-        raise missing_region_id()
-    region = catalog.regions.get(region_id)
-    if region is None:
-        raise ApiError(404, "Invalid.RegionId", "The specified RegionId does not exist.")
+    region_id, region = rpc_region(params, catalog.regions, "Invalid.RegionId")
     destination = params.text("DestinationResource")
     if destination is None:
         raise _mandatory("DestinationResource")

@@ -10,12 +10,12 @@ from typing import Any
 
 from ack_compute.sandbox import ids
 from ack_compute.sandbox.ecs.models.security_groups import GROUP_TYPES, NAME_PATTERN, security_groups_in_use
-from ack_compute.sandbox.errors import ApiError, missing_parameter, missing_region_id
-from ack_compute.sandbox.params import RpcParams, id_list, page
+from ack_compute.sandbox.errors import ApiError
+from ack_compute.sandbox.params import RpcParams, id_list, page, page_of, required, rpc_region
 from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
-from ack_compute.sandbox.tagging import matches, rpc_tags, tag_filter
-from ack_compute.sandbox.world import SecurityGroup, World, newest_first
+from ack_compute.sandbox.tagging import described, rpc_tags, tag_filter
+from ack_compute.sandbox.world import SecurityGroup, World
 
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 50
@@ -24,9 +24,7 @@ MAX_PAGE_SIZE = 50
 def create_security_group(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
     params = request.params
     region_id = _region(params, state)
-    vpc_id = params.text("VpcId")
-    if vpc_id is None:
-        raise missing_parameter("VpcId")
+    vpc_id = required(params, "VpcId")
     name = params.text("SecurityGroupName", "")
     if name and (NAME_PATTERN.fullmatch(name) is None or name.startswith(("http://", "https://"))):
         raise ApiError(400, "InvalidSecurityGroupName.Malformed", "Specified security group name is not valid.")
@@ -65,23 +63,13 @@ def describe_security_groups(request: ApiRequest, state: SandboxState) -> dict[s
     region_id = _region(params, state)
     number, size = page(params, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     wanted_ids = id_list(params.text("SecurityGroupIds")) + id_list(params.text("SecurityGroupId"))
-    vpc_id, name = params.text("VpcId"), params.text("SecurityGroupName")
-    group_type, wanted_tags = params.text("SecurityGroupType"), tag_filter(params)
+    equal = {"region_id": region_id, "vpc_id": params.text("VpcId"), "name": params.text("SecurityGroupName")}
+    equal["security_group_type"] = params.text("SecurityGroupType")
+    wanted_tags = tag_filter(params)
     world = state.world
     with world.lock:
-        found = [
-            group
-            for group in world.security_groups.values()
-            if group.deleted is None
-            and group.region_id == region_id
-            and (not wanted_ids or group.security_group_id in wanted_ids)
-            and vpc_id in (None, group.vpc_id)
-            and name in (None, group.name)
-            and group_type in (None, group.security_group_type)
-            and matches(group.tags, wanted_tags)
-        ]
-        found = newest_first(found)
-        shown = [_group_view(world, group) for group in found[(number - 1) * size :][:size]]
+        found = described(world.security_groups.values(), "security_group_id", wanted_ids, wanted_tags, **equal)
+        shown = [_group_view(world, group) for group in page_of(found, number, size)]
     return {
         "RegionId": region_id,
         "TotalCount": len(found),
@@ -94,9 +82,7 @@ def describe_security_groups(request: ApiRequest, state: SandboxState) -> dict[s
 def delete_security_group(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
     params = request.params
     region_id = _region(params, state)
-    group_id = params.text("SecurityGroupId")
-    if group_id is None:
-        raise missing_parameter("SecurityGroupId")
+    group_id = required(params, "SecurityGroupId")
     world = state.world
     with world.lock:
         group = world.live_security_group(group_id)
@@ -111,12 +97,7 @@ def delete_security_group(request: ApiRequest, state: SandboxState) -> dict[str,
 
 
 def _region(params: RpcParams, state: SandboxState) -> str:
-    region_id = params.text("RegionId")
-    if region_id is None:
-        raise missing_region_id()
-    if region_id not in state.catalog.regions:
-        raise ApiError(404, "InvalidRegionId.NotFound", "The specified RegionId does not exist.")
-    return region_id
+    return rpc_region(params, state.catalog.regions)[0]
 
 
 def _group_view(world: World, group: SecurityGroup) -> dict[str, Any]:

@@ -10,12 +10,12 @@ from datetime import datetime
 from typing import Any
 
 from ack_compute.sandbox import cidr, ids
-from ack_compute.sandbox.errors import ApiError, missing_parameter, missing_region_id
+from ack_compute.sandbox.errors import ApiError
 from ack_compute.sandbox.lifecycle import VPC_READY_SECONDS, VSWITCH_READY_SECONDS
-from ack_compute.sandbox.params import RpcParams, id_list, page
+from ack_compute.sandbox.params import RpcParams, id_list, page, page_of, required, rpc_region
 from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
-from ack_compute.sandbox.tagging import matches, rpc_tags, tag_filter
+from ack_compute.sandbox.tagging import described, rpc_tags, tag_filter
 from ack_compute.sandbox.vpc.models.networks import (
     DEFAULT_VPC_CIDR,
     MAX_VPC_IDS,
@@ -26,7 +26,7 @@ from ack_compute.sandbox.vpc.models.networks import (
     mark_available,
     vswitches_in_use,
 )
-from ack_compute.sandbox.world import Vpc, VSwitch, World, newest_first
+from ack_compute.sandbox.world import Tag, Vpc, VSwitch, World
 
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 50
@@ -39,14 +39,7 @@ def create_vpc(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
     block = cidr.parse(params.text("CidrBlock", DEFAULT_VPC_CIDR))
     if block is None or not cidr.private(block, *VPC_PREFIX):
         raise ApiError(400, "InvalidParameter", "Specified CIDR block is not valid")
-    name = _text(params, "VpcName", 128, ApiError(400, "InvalidVpcName.Malformed", "Specified VPC name is not valid."))
-    description = _text(
-        params,
-        "Description",
-        256,
-        ApiError(400, "InvalidVpcDiscription.Malformed", "Specified VPC description is not valid."),
-    )
-    tags = rpc_tags(params)
+    name, description, tags = _labels(params, "VpcName", "InvalidVpcName", "InvalidVpcDiscription", "VPC")
     world = state.world
     token = params.text("ClientToken")
     with world.lock:
@@ -88,35 +81,20 @@ def describe_vpcs(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
     name, wanted_tags = params.text("VpcName"), tag_filter(params)
     world = state.world
     with world.lock:
-        found = [
-            vpc
-            for vpc in world.vpcs.values()
-            if vpc.deleted is None
-            and vpc.region_id == region_id
-            and (not wanted_ids or vpc.vpc_id in wanted_ids)
-            and name in (None, vpc.name)
-            and matches(vpc.tags, wanted_tags)
-        ]
-        found = newest_first(found)
-        shown = [_vpc_view(world, vpc) for vpc in found[(number - 1) * size :][:size]]
+        found = described(world.vpcs.values(), "vpc_id", wanted_ids, wanted_tags, region_id=region_id, name=name)
+        shown = [_vpc_view(world, vpc) for vpc in page_of(found, number, size)]
     return {"TotalCount": len(found), "PageNumber": number, "PageSize": size, "Vpcs": {"Vpc": shown}}
 
 
 def create_vswitch(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
     params = request.params
     region_id = _region(params, state, required=False)
-    vpc_id = _required(params, "VpcId")
-    zone_id = _required(params, "ZoneId")
-    block_text = _required(params, "CidrBlock")
-    bad_name = ApiError(400, "InvalidVSwitchName.Malformed", "Specified virtual switch name is not valid.")
-    name = _text(params, "VSwitchName", 128, bad_name)
-    description = _text(
-        params,
-        "Description",
-        256,
-        ApiError(400, "InvalidVSwitchDiscription.Malformed", "Specified virtual switch description is not valid."),
+    vpc_id = required(params, "VpcId")
+    zone_id = required(params, "ZoneId")
+    block_text = required(params, "CidrBlock")
+    name, description, tags = _labels(
+        params, "VSwitchName", "InvalidVSwitchName", "InvalidVSwitchDiscription", "virtual switch"
     )
-    tags = rpc_tags(params)
     world = state.world
     token = params.text("ClientToken")
     with world.lock:
@@ -158,30 +136,19 @@ def describe_vswitches(request: ApiRequest, state: SandboxState) -> dict[str, An
     region_id = _region(params, state, required=False)
     number, size = page(params, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     wanted_ids = id_list(params.text("VSwitchId"))
-    vpc_id, zone_id, name = params.text("VpcId"), params.text("ZoneId"), params.text("VSwitchName")
+    equal = {"vpc_id": params.text("VpcId"), "zone_id": params.text("ZoneId"), "name": params.text("VSwitchName")}
     wanted_tags = tag_filter(params)
     world = state.world
     with world.lock:
-        found = [
-            vswitch
-            for vswitch in world.vswitches.values()
-            if vswitch.deleted is None
-            and region_id in (None, vswitch.region_id)
-            and (not wanted_ids or vswitch.vswitch_id in wanted_ids)
-            and vpc_id in (None, vswitch.vpc_id)
-            and zone_id in (None, vswitch.zone_id)
-            and name in (None, vswitch.name)
-            and matches(vswitch.tags, wanted_tags)
-        ]
-        found = newest_first(found)
-        shown = [_vswitch_view(world, vswitch) for vswitch in found[(number - 1) * size :][:size]]
+        found = described(world.vswitches.values(), "vswitch_id", wanted_ids, wanted_tags, region_id=region_id, **equal)
+        shown = [_vswitch_view(world, vswitch) for vswitch in page_of(found, number, size)]
     return {"TotalCount": len(found), "PageNumber": number, "PageSize": size, "VSwitches": {"VSwitch": shown}}
 
 
 def delete_vswitch(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
     params = request.params
     region_id = _region(params, state, required=False)
-    vswitch_id = _required(params, "VSwitchId")
+    vswitch_id = required(params, "VSwitchId")
     world = state.world
     with world.lock:
         vswitch = world.live_vswitch(vswitch_id)
@@ -199,7 +166,7 @@ def delete_vswitch(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
 def delete_vpc(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
     params = request.params
     region_id = _region(params, state, required=False)
-    vpc_id = _required(params, "VpcId")
+    vpc_id = required(params, "VpcId")
     world = state.world
     with world.lock:
         vpc = find_vpc(world, vpc_id, region_id)
@@ -217,21 +184,24 @@ def delete_vpc(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
 
 
 def _region(params: RpcParams, state: SandboxState, *, required: bool) -> str | None:
-    region_id = params.text("RegionId")
-    if region_id is None:
-        if required:
-            raise missing_region_id()
+    if params.text("RegionId") is None and not required:
         return None
-    if region_id not in state.catalog.regions:
-        raise ApiError(404, "InvalidRegionId.NotFound", "The specified RegionId does not exist.")
-    return region_id
+    return rpc_region(params, state.catalog.regions)[0]
 
 
-def _required(params: RpcParams, name: str) -> str:
-    value = params.text(name)
-    if value is None:
-        raise missing_parameter(name)
-    return value
+def _labels(
+    params: RpcParams, name_key: str, name_code: str, description_code: str, what: str
+) -> tuple[str, str, list[Tag]]:
+    """A Create call's optional name (128) and Description (256), each checked with its own `*.Malformed` code
+    (the real spelling, `Discription` included), then its tags."""
+    name = _text(params, name_key, 128, ApiError(400, f"{name_code}.Malformed", f"Specified {what} name is not valid."))
+    description = _text(
+        params,
+        "Description",
+        256,
+        ApiError(400, f"{description_code}.Malformed", f"Specified {what} description is not valid."),
+    )
+    return name, description, rpc_tags(params)
 
 
 def _text(params: RpcParams, name: str, limit: int, error: ApiError) -> str:
