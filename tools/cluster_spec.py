@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 import string
+from typing import Any
 
 from pydantic import SecretStr
 
