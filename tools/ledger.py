@@ -109,7 +109,63 @@ _MIGRATIONS: list[str] = [
         PRIMARY KEY (operation_id, caller)
     );
     """,
+    # Leases: what a quote's hours bound. One per purchased row (the row the redemption claimed or repointed);
+    # an extension moves `ends_at` and is recorded by the quote that paid for it. Receipts: the append-only
+    # record of every consent, purchase, extension and lease end (triggers refuse UPDATE and DELETE).
+    """
+    CREATE TABLE leases (
+        resource_id      INTEGER PRIMARY KEY,
+        operation_id     TEXT NOT NULL,
+        quote_id         TEXT NOT NULL,
+        owner            TEXT NOT NULL,
+        currency         TEXT NOT NULL,
+        hourly           TEXT NOT NULL,
+        starts_at        REAL NOT NULL,
+        ends_at          REAL NOT NULL,
+        state            TEXT NOT NULL CHECK (state IN ('active', 'ending', 'ended', 'released')),
+        ended_at         REAL,
+        end_operation_id TEXT,
+        note             TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX leases_due ON leases (state, ends_at);
+    CREATE INDEX leases_by_owner ON leases (owner, state);
+    CREATE TABLE lease_extensions (
+        quote_id     TEXT PRIMARY KEY,
+        resource_id  INTEGER NOT NULL,
+        hours        REAL NOT NULL,
+        old_ends_at  REAL NOT NULL,
+        new_ends_at  REAL NOT NULL,
+        at           REAL NOT NULL
+    );
+    CREATE TABLE receipts (
+        receipt_id    INTEGER PRIMARY KEY AUTOINCREMENT,
+        at            REAL NOT NULL,
+        event         TEXT NOT NULL,
+        caller        TEXT NOT NULL,
+        quote_id      TEXT,
+        operation_id  TEXT,
+        resource_id   INTEGER,
+        body_json     TEXT NOT NULL
+    );
+    CREATE INDEX receipts_by_time ON receipts (at);
+    CREATE TRIGGER receipts_no_update BEFORE UPDATE ON receipts
+        BEGIN SELECT RAISE(ABORT, 'receipts are append-only'); END;
+    CREATE TRIGGER receipts_no_delete BEFORE DELETE ON receipts
+        BEGIN SELECT RAISE(ABORT, 'receipts are append-only'); END;
+    """,
 ]
+
+
+def _statements(script: str) -> Iterator[str]:
+    """A script's statements one by one (a trigger's body holds `;` too): `executescript` would commit the
+    migration's transaction half-way."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
 
 
 def secure_state_dir(state_dir: Path) -> None:
@@ -157,7 +213,7 @@ class Ledger:
         with self.transaction() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
-                for statement in filter(str.strip, script.split(";")):
+                for statement in _statements(script):
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {number}")
 

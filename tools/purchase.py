@@ -12,8 +12,10 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from ack_compute.tools import receipts
 from ack_compute.tools.errors import AckComputeError, InvalidPlan
 from ack_compute.tools.identity import current_caller
+from ack_compute.tools.leases import Lease, Leases
 from ack_compute.tools.ownership import OwnedResource, Ownership, ResourceKind
 from ack_compute.tools.plans import (
     AcsPlan,
@@ -24,7 +26,7 @@ from ack_compute.tools.plans import (
     normalise,
     plan_digest,
 )
-from ack_compute.tools.quotes import QuoteBook, QuoteRecord, Redemption
+from ack_compute.tools.quotes import QuoteBook, QuoteRecord, Redemption, priced
 
 Policy = Literal["token", "human"]
 P = TypeVar("P", ClusterPlan, AcsPlan, ServerlessPlan, EciPlan, NodePoolPlan)
@@ -61,12 +63,14 @@ class Claim:
 class Bought:
     redemption: Redemption
     resource_id: int | None = None
+    lease: Lease | None = None
 
 
 class Purchase:
     def __init__(self, quotes: QuoteBook, ownership: Ownership) -> None:
         self.quotes = quotes
         self.ownership = ownership
+        self.leases = Leases(ownership.ledger, quotes._clock)
 
     def check(self, token: str, plan: P, replacing: OwnedResource | None = None) -> QuoteRecord:
         """The quote as the ledger holds it, for exactly this bound plan, this caller, unused and within the caps
@@ -152,7 +156,7 @@ class Purchase:
         then unused)."""
         bought = Bought(redemption=None)  # type: ignore[arg-type]
 
-        def record(db: sqlite3.Connection, quote: QuoteRecord) -> None:
+        def record(db: sqlite3.Connection, quote: QuoteRecord, now: float) -> None:
             if claim is not None:
                 bought.resource_id = self.ownership.insert_claim(
                     db,
@@ -168,6 +172,24 @@ class Purchase:
                 db.execute(
                     "UPDATE resources SET quote_id = ? WHERE resource_id = ?", (quote.quote_id, repoint.resource_id)
                 )
+            paid = bought.resource_id if claim is not None else repoint.resource_id if repoint is not None else None
+            operation_id = claim.operation_id if claim is not None else repoint.operation_id if repoint else None
+            if paid is not None and operation_id is not None:
+                bought.lease = self.leases.grant(db, paid, operation_id, quote, now)
+            receipts.append(
+                db,
+                "purchase",
+                at=now,
+                caller=quote.owner,
+                quote_id=quote.quote_id,
+                operation_id=operation_id,
+                resource_id=paid,
+                body={
+                    **priced(quote),
+                    "note": note,
+                    "lease_ends_at": bought.lease.ends_iso() if bought.lease else None,
+                },
+            )
 
         try:
             bought.redemption = self.quotes.redeem(

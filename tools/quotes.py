@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ack_compute.tools import receipts
 from ack_compute.tools.errors import QuoteRefused
 from ack_compute.tools.identity import current_caller
 from ack_compute.tools.ledger import Ledger, secure_state_dir
@@ -164,6 +165,19 @@ class Redemption(BaseModel):
     hourly: Decimal
     total: Decimal
     redeemed_at: datetime
+
+
+def priced(record: QuoteRecord) -> dict[str, Any]:
+    """What a receipt says of a quote: its plan and price, never its token."""
+    return {
+        "kind": record.kind,
+        "region": record.region,
+        "plan": record.plan,
+        "currency": record.currency,
+        "hourly": str(record.hourly),
+        "total": str(record.total),
+        "hours": record.hours,
+    }
 
 
 def _b64(data: bytes) -> str:
@@ -439,7 +453,7 @@ class QuoteBook:
         *,
         current_hourly: Decimal | None = None,
         note: str = "",
-        within: Callable[[sqlite3.Connection, QuoteRecord], None] | None = None,
+        within: Callable[[sqlite3.Connection, QuoteRecord, float], None] | None = None,
         replacing: int | None = None,
     ) -> Redemption:
         """Consume the quote for this plan, once. In the same transaction the caps are checked against what runs
@@ -458,7 +472,7 @@ class QuoteBook:
             self._insert_outcome(db, record, "redeemed", now, note)
             self._refuse_over_caps(record, self.running(db, replacing=replacing))
             if within is not None:
-                within(db, record)
+                within(db, record, now)
         return Redemption(
             quote_id=record.quote_id,
             plan_digest=record.plan_digest,
@@ -495,11 +509,26 @@ class QuoteBook:
     ) -> str:
         """Record what the person answered about this quote (or why nobody was asked); a decline voids it."""
         consent_id = f"c-{uuid.uuid4().hex[:20]}"
+        now, caller = self._clock(), current_caller().subject
+        record = self.record(quote_id) if quote_id else None
         with self._ledger.transaction() as db:
             db.execute(
                 "INSERT INTO consents (consent_id, quote_id, caller, plan_digest, answer, how, at)"
                 " VALUES (?,?,?,?,?,?,?)",
-                (consent_id, quote_id, current_caller().subject, plan_digest, answer, how, self._clock()),
+                (consent_id, quote_id, caller, plan_digest, answer, how, now),
+            )
+            receipts.append(
+                db,
+                "consent",
+                at=now,
+                caller=caller,
+                quote_id=quote_id or None,
+                body={
+                    "answer": answer,
+                    "how": how,
+                    "plan_digest": plan_digest,
+                    **(priced(record) if record is not None else {}),
+                },
             )
         if answer == "declined" and quote_id:
             self.void(quote_id)

@@ -1,0 +1,163 @@
+"""Leases: a quote's hours made real. Every row a quote pays for gets a lease ending at redemption + the quoted
+hours; at the end (plus grace) the reaper deletes what the lease bounds unless an extension moved the end.
+
+The lease starts when the quote is redeemed, not when the resource is ready: the cloud bills from the create
+call, so the quoted total stays an honest bound on what the person pays. A reused resource has no lease: it was
+never ours to end.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel
+
+from ack_compute.tools.ledger import Ledger
+from ack_compute.tools.quotes import QuoteRecord
+
+LeaseState = Literal["active", "ending", "ended", "released"]
+
+
+class Lease(BaseModel):
+    """`active` until its end; `ending` once the reaper started deleting; `ended` when that finished;
+    `released` when the resource went away before its end (cleanup, a finished job)."""
+
+    resource_id: int
+    operation_id: str
+    quote_id: str
+    owner: str
+    currency: str
+    hourly: Decimal
+    starts_at: float
+    ends_at: float
+    state: LeaseState
+    ended_at: float | None = None
+    end_operation_id: str | None = None
+    note: str = ""
+
+    def ends_iso(self) -> str:
+        return iso(self.ends_at)
+
+    def committed(self, now: float) -> Decimal:
+        """What this lease still commits from `now` until its end (nothing once it is no longer active)."""
+        if self.state != "active":
+            return Decimal(0)
+        return self.hourly * Decimal(str(max(0.0, self.ends_at - now) / 3600))
+
+
+def iso(ts: float) -> str:
+    """Seconds since the epoch as the compact UTC time every result shows (e.g. 2026-12-03T20:15:00Z)."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _lease(row: sqlite3.Row) -> Lease:
+    return Lease.model_validate(dict(row))
+
+
+class Leases:
+    def __init__(self, ledger: Ledger, clock: Callable[[], float] = time.time) -> None:
+        self._ledger = ledger
+        self._clock = clock
+
+    def grant(
+        self, db: sqlite3.Connection, resource_id: int, operation_id: str, quote: QuoteRecord, now: float
+    ) -> Lease:
+        """Inside the redemption's transaction: the row `resource_id` is bounded by `quote`'s hours from `now`.
+        A row repointed at a costlier quote gets the new quote's lease (its hours count from the new purchase)."""
+        lease = Lease(
+            resource_id=resource_id,
+            operation_id=operation_id,
+            quote_id=quote.quote_id,
+            owner=quote.owner,
+            currency=quote.currency,
+            hourly=quote.hourly,
+            starts_at=now,
+            ends_at=now + quote.hours * 3600,
+            state="active",
+        )
+        db.execute(
+            "INSERT OR REPLACE INTO leases (resource_id, operation_id, quote_id, owner, currency, hourly, starts_at,"
+            " ends_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active')",
+            (
+                resource_id,
+                operation_id,
+                quote.quote_id,
+                quote.owner,
+                quote.currency,
+                str(quote.hourly),
+                now,
+                lease.ends_at,
+            ),
+        )
+        return lease
+
+    def get(self, resource_id: int) -> Lease | None:
+        rows = self._ledger.query("SELECT * FROM leases WHERE resource_id = ?", (resource_id,))
+        return _lease(rows[0]) if rows else None
+
+    def of_operation(self, operation_id: str) -> list[Lease]:
+        rows = self._ledger.query("SELECT * FROM leases WHERE operation_id = ? ORDER BY resource_id", (operation_id,))
+        return [_lease(r) for r in rows]
+
+    def active(self, owner: str | None = None) -> list[Lease]:
+        """Live leases (everyone's, or one caller's): what they commit until they end counts against budgets."""
+        if owner is None:
+            rows = self._ledger.query("SELECT * FROM leases WHERE state = 'active' ORDER BY ends_at")
+        else:
+            rows = self._ledger.query(
+                "SELECT * FROM leases WHERE state = 'active' AND owner = ? ORDER BY ends_at", (owner,)
+            )
+        return [_lease(r) for r in rows]
+
+    def due(self, grace_seconds: float, now: float | None = None) -> list[Lease]:
+        """Active leases whose end plus grace has passed, soonest first."""
+        at = (self._clock() if now is None else now) - grace_seconds
+        rows = self._ledger.query(
+            "SELECT * FROM leases WHERE state = 'active' AND ends_at <= ? ORDER BY ends_at", (at,)
+        )
+        return [_lease(r) for r in rows]
+
+    def set_state(
+        self,
+        resource_id: int,
+        state: LeaseState,
+        *,
+        expect: LeaseState | None = None,
+        end_operation_id: str | None = None,
+        note: str = "",
+    ) -> bool:
+        """Move a lease on; with `expect`, only from that state (so two reapers cannot both start ending it).
+        True when the row changed."""
+        ended_at = self._clock() if state in ("ended", "released") else None
+        sql = (
+            "UPDATE leases SET state = ?, ended_at = COALESCE(?, ended_at),"
+            " end_operation_id = COALESCE(?, end_operation_id), note = CASE WHEN ? = '' THEN note ELSE ? END"
+            " WHERE resource_id = ?"
+        )
+        params: tuple[object, ...] = (state, ended_at, end_operation_id, note, note, resource_id)
+        if expect is not None:
+            sql += " AND state = ?"
+            params += (expect,)
+        with self._ledger.transaction() as db:
+            return db.execute(sql, params).rowcount == 1
+
+    def extend(self, db: sqlite3.Connection, resource_id: int, quote: QuoteRecord, now: float) -> Lease:
+        """Inside the extension quote's redemption: the end moves by the quote's hours (from the old end, or from
+        now when the lease already ran out within its grace). Refuses a lease that is not active."""
+        row = db.execute("SELECT * FROM leases WHERE resource_id = ?", (resource_id,)).fetchone()
+        if row is None or row["state"] != "active":
+            raise LookupError(f"lease on resource {resource_id} is not active")
+        old_end = float(row["ends_at"])
+        new_end = max(old_end, now) + quote.hours * 3600
+        db.execute("UPDATE leases SET ends_at = ? WHERE resource_id = ?", (new_end, resource_id))
+        db.execute(
+            "INSERT INTO lease_extensions (quote_id, resource_id, hours, old_ends_at, new_ends_at, at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (quote.quote_id, resource_id, quote.hours, old_end, new_end, now),
+        )
+        return _lease(db.execute("SELECT * FROM leases WHERE resource_id = ?", (resource_id,)).fetchone())
