@@ -1,4 +1,4 @@
-"""One factory for the CS, ECS, VPC and ECI clients.
+"""One factory for the CS, ECS, VPC, ECI and BSS (bills) clients.
 
 SDK modules are imported on first use: importing them all eagerly costs about a second, which
 would be paid by every `tools/list` on server start.
@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeVar
 from ack_compute.cloud.config import CloudConfig, product_endpoint
 from ack_compute.cloud.retry import call_with_retry
 
-Product = Literal["cs", "ecs", "vpc", "eci"]
+Product = Literal["cs", "ecs", "vpc", "eci", "bss"]
 T = TypeVar("T")
 
 _CLIENT_CLASSES: dict[Product, tuple[str, str]] = {
@@ -21,6 +21,7 @@ _CLIENT_CLASSES: dict[Product, tuple[str, str]] = {
     "ecs": ("alibabacloud_ecs20140526.client", "Client"),
     "vpc": ("alibabacloud_vpc20160428.client", "Client"),
     "eci": ("alibabacloud_eci20180808.client", "Client"),
+    "bss": ("alibabacloud_bssopenapi20171214.client", "Client"),
 }
 
 

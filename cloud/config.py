@@ -40,13 +40,19 @@ class CloudConfig(BaseModel):
     retry: RetryPolicy = RetryPolicy()
     credentials: StaticCredentials | None = None
     user_agent: str = "ack-compute-mcp"
+    # The account's site: bills (BssOpenApi) live at the site's endpoint, whatever region the resources are in.
+    site: Literal["china", "international"] = "china"
 
 
-def product_endpoint(product: Literal["cs", "ecs", "vpc", "eci"], config: CloudConfig) -> str:
+def product_endpoint(product: Literal["cs", "ecs", "vpc", "eci", "bss"], config: CloudConfig) -> str:
     """The public endpoint for a product in the configured region, unless overridden."""
     if config.endpoint_override:
         return config.endpoint_override
     region = config.region
+    if product == "bss":
+        # alibabacloud_bssopenapi20171214 client `_endpoint_map`: China regions -> business.aliyuncs.com, the
+        # international ones -> business.ap-southeast-1.aliyuncs.com.
+        return "business.aliyuncs.com" if config.site == "china" else "business.ap-southeast-1.aliyuncs.com"
     if product == "cs":
         return f"cs.{region}.aliyuncs.com"
     if product == "eci":

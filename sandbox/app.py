@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
 
+from ack_compute.sandbox.bss import urls as bss_urls
 from ack_compute.sandbox.cs import urls as cs_urls
 from ack_compute.sandbox.eci import urls as eci_urls
 from ack_compute.sandbox.ecs import urls as ecs_urls
@@ -25,7 +26,7 @@ from ack_compute.sandbox.vpc import urls as vpc_urls
 log = logging.getLogger("ack_compute.sandbox")
 
 # One Route list per product package (moto's urls.py): the router takes them all.
-ROUTE_MODULES = (ecs_urls, eci_urls, vpc_urls, cs_urls)
+ROUTE_MODULES = (ecs_urls, eci_urls, vpc_urls, cs_urls, bss_urls)
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
 
 

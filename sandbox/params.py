@@ -23,6 +23,12 @@ class RpcParams:
     def text(self, name: str, default: str | None = None) -> str | None:
         return self._values.get(name, default)
 
+    def names(self) -> set[str]:
+        return set(self._values)
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._values.items())
+
     def integer(self, name: str, default: int, error: ApiError) -> int:
         """The value as an int, `default` when absent, or `error` when it is not a whole number."""
         value = self._values.get(name)

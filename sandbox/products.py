@@ -19,6 +19,7 @@ class Product(StrEnum):
     VPC = "Vpc"
     CS = "CS"
     ECI = "Eci"
+    BSS = "BssOpenApi"
 
     @property
     def version(self) -> str:
@@ -34,6 +35,7 @@ _VERSIONS: dict[Product, str] = {
     Product.VPC: "2016-04-28",
     Product.CS: "2015-12-15",
     Product.ECI: "2018-08-08",
+    Product.BSS: "2017-12-14",
 }
 _BY_VERSION: dict[str, Product] = {version: product for product, version in _VERSIONS.items()}
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from pydantic import SecretStr
 
+from ack_compute.sandbox.bss.models.metering import Calendar, Meter
 from ack_compute.sandbox.catalog import Catalog
 from ack_compute.sandbox.faults import FaultBook, TokensInFlight
 from ack_compute.sandbox.kube_bridge import KubeBridge
@@ -64,8 +65,10 @@ class SandboxState:
     world: World = field(init=False)
     lifecycle: Lifecycle = field(init=False)
     pools: PoolLifecycle = field(init=False)
+    meter: Meter = field(init=False)
 
     def __post_init__(self) -> None:
         self.world = World(self.catalog, SimClock(lambda: self.time_scale))
         self.lifecycle = Lifecycle(self.world, self.kube)
         self.pools = PoolLifecycle(self.lifecycle)
+        self.meter = Meter(self.world, Calendar(lambda: self.time_scale))

@@ -44,6 +44,7 @@ def cloud_config(settings: Settings, credentials: StaticCredentials | None, agen
         read_timeout_ms=settings.read_timeout_ms,
         credentials=credentials,
         user_agent=f"ack-compute-mcp/{package_version()}{agent}",
+        site=settings.site,
     )
 
 
