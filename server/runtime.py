@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
+from ack_compute.cloud.billing import Billing
 from ack_compute.cloud.clients import OpenApiClients
 from ack_compute.cloud.config import CloudConfig, StaticCredentials
 from ack_compute.cloud.cs import ContainerService
@@ -13,6 +14,7 @@ from ack_compute.cloud.ecs import EcsCatalog
 from ack_compute.cloud.node_pools import NodePoolService
 from ack_compute.cloud.vpc import VpcNetworks
 from ack_compute.server.settings import Settings
+from ack_compute.tools.bills import Bills
 from ack_compute.tools.cleanup import Cleaner
 from ack_compute.tools.deploy_acs import AcsDeployer
 from ack_compute.tools.ensure_cluster import ClusterService, ClusterSettings
@@ -64,6 +66,8 @@ class Runtime:
     deployer: AcsDeployer
     cleaner: Cleaner
     node_pools: NodePools
+    # Billed so far per ledger row, for the meter (None when the account denies bills); cached for an hour.
+    bills: Bills
 
     @classmethod
     def build(cls, settings: Settings, credentials: StaticCredentials | None = None) -> Runtime:
@@ -149,6 +153,7 @@ class Runtime:
             deployer=AcsDeployer(targets=targets, quotes=quotes, ownership=ownership, operations=operations),
             cleaner=cleaner,
             node_pools=node_pools,
+            bills=Bills(Billing(clients), pools),
             jobs=JobRunner(
                 targets=targets,
                 **paying,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import pytest
 
@@ -135,6 +136,8 @@ def _sdk_config(cloud: SandboxCloud, endpoint: str):  # type: ignore[no-untyped-
 def driven(flows: Flows, flow_cloud: SandboxCloud, proxy: RecordingProxy) -> list:
     """Through the same proxy, every route the flows did not reach, and each error the sandbox gives for a
     cluster, task, add-on, VPC, vSwitch, zone or price that is wrong: answers to hold to the documentation."""
+    from alibabacloud_bssopenapi20171214 import models as bss_m
+    from alibabacloud_bssopenapi20171214.client import Client as BssClient
     from alibabacloud_cs20151215 import models as cs_m
     from alibabacloud_cs20151215.client import Client as CsClient
     from alibabacloud_eci20180808 import models as eci_m
@@ -147,6 +150,7 @@ def driven(flows: Flows, flow_cloud: SandboxCloud, proxy: RecordingProxy) -> lis
 
     config = _sdk_config(flow_cloud, proxy.endpoint)
     cs, ecs, vpc, eci = CsClient(config), EcsClient(config), VpcClient(config), EciClient(config)
+    bss = BssClient(config)
     start = len(proxy.exchanges)
     vpc_id = flow_cloud.plant_vpc("conformance-driven", cidr_block="192.168.0.0/16")
     vswitch_id = flow_cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-h", cidr_block="192.168.1.0/24")
@@ -230,6 +234,13 @@ def driven(flows: Flows, flow_cloud: SandboxCloud, proxy: RecordingProxy) -> lis
             eci_m.DescribeContainerGroupPriceRequest(region_id="cn-hangzhou", cpu=2.0, memory=4.0)
         )
     )
+    cycle = datetime.now(UTC).strftime("%Y-%m")
+    flow_cloud.bill_lag_seconds = 0  # so the bill has lines to check against the response model
+    ok(lambda: bss.describe_instance_bill(bss_m.DescribeInstanceBillRequest(billing_cycle=cycle, max_results=300)))
+    flow_cloud.deny_bills()
+    denied = fails(lambda: bss.describe_instance_bill(bss_m.DescribeInstanceBillRequest(billing_cycle=cycle)))
+    flow_cloud.deny_bills(False)
+    assert denied == "NoPermission"
 
     codes = {
         "ErrorClusterNotFound": fails(lambda: cs.describe_cluster_detail("c0000000000000000000000000000000")),

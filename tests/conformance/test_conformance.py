@@ -29,6 +29,7 @@ PACKAGES = {
     "2014-05-26": "alibabacloud_ecs20140526",
     "2016-04-28": "alibabacloud_vpc20160428",
     "2018-08-08": "alibabacloud_eci20180808",
+    "2017-12-14": "alibabacloud_bssopenapi20171214",
 }
 KUBE_PACKAGES = ("kube", "kubelet")
 DOCUMENTED = json.loads(Path(__file__).with_name("documented_errors.json").read_text())
