@@ -54,10 +54,11 @@ def is_unavailable(exc: CloudError) -> bool:
 
 
 def billing_cycles(since: datetime, until: datetime) -> list[str]:
-    """The YYYY-MM cycles from `since` to `until`, widened by a day each side: bill dates follow the site's own
-    time zone, so a resource made just before midnight UTC on the last day of a month may bill in the next."""
+    """The YYYY-MM cycles from a day before `since` to `until`: bill dates follow the site's own time zone, so usage
+    just after midnight UTC on the 1st may sit in the previous cycle. Never past `until`'s: a future cycle has no
+    bill and may be refused."""
     start = (since - timedelta(days=1)).astimezone(UTC)
-    end = (until + timedelta(days=1)).astimezone(UTC)
+    end = until.astimezone(UTC)
     cycles = []
     year, month = start.year, start.month
     while (year, month) <= (end.year, end.month):
@@ -71,8 +72,9 @@ def _dec(value: Any) -> Decimal:
 
 
 class Billing:
-    def __init__(self, clients: OpenApiClients) -> None:
+    def __init__(self, clients: OpenApiClients, page_size: int = PAGE_SIZE) -> None:
         self._clients = clients
+        self._page_size = page_size
 
     def billed(
         self, since: datetime, until: datetime, instance_ids: Collection[str] | None = None
@@ -114,7 +116,7 @@ class Billing:
                 return
             seen.add(token)
 
-    def _page(self, cycle: str, token: str | None, max_results: int = PAGE_SIZE) -> dict[str, Any]:
+    def _page(self, cycle: str, token: str | None, max_results: int | None = None) -> dict[str, Any]:
         from alibabacloud_bssopenapi20171214 import models as m
 
         request = m.DescribeInstanceBillRequest(
@@ -122,7 +124,7 @@ class Billing:
             granularity="MONTHLY",
             subscription_type="PayAsYouGo",
             is_hide_zero_charge=True,
-            max_results=max_results,
+            max_results=max_results or self._page_size,
             next_token=token,
         )
         client = self._clients.client("bss")
