@@ -110,24 +110,24 @@ class SandboxCloud:
         if value <= 0:
             raise ValueError("time_scale must be positive")
         self._state.time_scale = value
-        self._state.meter.calendar.rescale()
+        self._state.calendar.rescale()
 
     # Bills (BssOpenApi DescribeInstanceBill, from the sandbox's own metering)
 
     @property
     def bill_lag_seconds(self) -> float:
         """Sandbox seconds of usage a bill does not show yet (default 24 h, as Alibaba documents); 0 in tests."""
-        return self._state.meter.lag_seconds
+        return self._state.billing.lag_seconds
 
     @bill_lag_seconds.setter
     def bill_lag_seconds(self, value: float) -> None:
         if value < 0:
             raise ValueError("bill_lag_seconds must not be negative")
-        self._state.meter.lag_seconds = value
+        self._state.billing.lag_seconds = value
 
     def deny_bills(self, denied: bool = True) -> None:
         """Make DescribeInstanceBill answer NoPermission (an identity without bss:DescribeInstanceBill), or not."""
-        self._state.meter.denied = denied
+        self._state.billing.denied = denied
 
     # Planting: resources as if someone else had created them
 

@@ -95,3 +95,39 @@ class SimClock:
     @staticmethod
     def now() -> datetime:
         return datetime.now(UTC)
+
+
+class Calendar:
+    """Maps real instants to sandbox instants, piecewise: each change of the time scale starts a new piece."""
+
+    def __init__(self, scale: Callable[[], float], now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._scale = scale
+        self._now = now
+        self._lock = threading.Lock()
+        start = now()
+        self._pieces: list[tuple[datetime, datetime, float]] = [(start, start, scale())]
+
+    def rescale(self) -> None:
+        """The time scale changed now: sandbox time runs at the new rate from here."""
+        with self._lock:
+            self._observe(self._now())
+
+    def _observe(self, real_now: datetime) -> None:
+        real, virtual, scale = self._pieces[-1]
+        current = self._scale()
+        if current != scale:
+            self._pieces.append((real_now, virtual + (real_now - real) * scale, current))
+
+    def at(self, real: datetime) -> datetime:
+        """The sandbox instant of a real instant (resource timestamps are real: SimClock.now())."""
+        with self._lock:
+            self._observe(self._now())
+            piece = self._pieces[0]
+            for candidate in self._pieces:
+                if candidate[0] <= real:
+                    piece = candidate
+            real_start, virtual_start, scale = piece
+            return virtual_start + (real - real_start) * scale
+
+    def now(self) -> datetime:
+        return self.at(self._now())

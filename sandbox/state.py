@@ -9,13 +9,12 @@ from dataclasses import dataclass, field
 
 from pydantic import SecretStr
 
-from ack_compute.sandbox.bss.models.metering import Calendar, Meter
 from ack_compute.sandbox.catalog import Catalog
 from ack_compute.sandbox.faults import FaultBook, TokensInFlight
 from ack_compute.sandbox.kube_bridge import KubeBridge
 from ack_compute.sandbox.lifecycle import Lifecycle
 from ack_compute.sandbox.pool_lifecycle import PoolLifecycle
-from ack_compute.sandbox.scheduler import SimClock
+from ack_compute.sandbox.scheduler import Calendar, SimClock
 from ack_compute.sandbox.signature import Credentials, NonceCache
 from ack_compute.sandbox.world import World
 
@@ -48,6 +47,21 @@ class ActionCounter:
             self._counts.clear()
 
 
+# Real bills trail usage: "Bill data is updated with a 24-hour delay compared to actual usage" (Alibaba's
+# DescribeInstanceBill page, last updated 2025-10-28). The sandbox's default, in sandbox seconds.
+DEFAULT_BILL_LAG_SECONDS = 24 * 3600.0
+
+
+@dataclass
+class BillingKnobs:
+    """How the sandbox's bills behave: the lag before usage shows, whether bills are denied (NoPermission), and the
+    NextToken pages handed out (token -> the query it continues, the offset of its page)."""
+
+    lag_seconds: float = DEFAULT_BILL_LAG_SECONDS
+    denied: bool = False
+    page_tokens: dict[str, tuple[tuple[tuple[str, str], ...], int]] = field(default_factory=dict)
+
+
 @dataclass
 class SandboxState:
     """The sandbox's shared world. `time_scale` speeds up its clock: simulated cloud work (a cluster
@@ -65,10 +79,11 @@ class SandboxState:
     world: World = field(init=False)
     lifecycle: Lifecycle = field(init=False)
     pools: PoolLifecycle = field(init=False)
-    meter: Meter = field(init=False)
+    billing: BillingKnobs = field(default_factory=BillingKnobs)
+    calendar: Calendar = field(init=False)
 
     def __post_init__(self) -> None:
         self.world = World(self.catalog, SimClock(lambda: self.time_scale))
         self.lifecycle = Lifecycle(self.world, self.kube)
         self.pools = PoolLifecycle(self.lifecycle)
-        self.meter = Meter(self.world, Calendar(lambda: self.time_scale))
+        self.calendar = Calendar(lambda: self.time_scale)

@@ -53,7 +53,7 @@ def test_sandbox_speaks_only_http() -> None:
     assert offenders(["sandbox"], (*SDK_PREFIXES, "ack_compute.server", "ack_compute.tools", "ack_compute.cloud")) == []
 
 
-SANDBOX_PRODUCTS = ("cs", "ecs", "eci", "vpc")
+SANDBOX_PRODUCTS = ("cs", "ecs", "eci", "vpc", "bss")
 # What speaks HTTP in the sandbox: the web stack, and the core modules that read requests or build the app.
 SANDBOX_WIRE = (
     "starlette",

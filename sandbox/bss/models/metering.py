@@ -11,23 +11,19 @@ each change of the scale on), so an hour of sandbox time at scale 3600 is one re
 hours. Bill dates and cycles stay real (UTC) dates, so a client asking for this month's bill by the real calendar
 gets everything that ran this month, however fast the clock ran.
 
-Real bills trail usage by about 24 h ("Bill data is updated with a 24-hour delay compared to actual usage",
-Alibaba's DescribeInstanceBill page, 2025-10-28): that is the default lag, in sandbox seconds.
+Real bills trail usage by about 24 h: the lag is the state's `billing.lag_seconds` (sandbox seconds; see state.py).
 """
 
 from __future__ import annotations
 
 import functools
-import threading
-from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from importlib import resources
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ack_compute.sandbox.scheduler import Calendar
 from ack_compute.sandbox.world import Cluster, Node, World
-
-DEFAULT_LAG_SECONDS = 24 * 3600.0
 
 
 class BssPrices(BaseModel):
@@ -43,42 +39,6 @@ class BssPrices(BaseModel):
 def load_prices() -> BssPrices:
     text = resources.files("ack_compute.sandbox").joinpath("data/bss_prices.json").read_text(encoding="utf-8")
     return BssPrices.model_validate_json(text)
-
-
-class Calendar:
-    """Maps real instants to sandbox instants, piecewise: each change of the time scale starts a new piece."""
-
-    def __init__(self, scale: Callable[[], float], now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self._scale = scale
-        self._now = now
-        self._lock = threading.Lock()
-        start = now()
-        self._pieces: list[tuple[datetime, datetime, float]] = [(start, start, scale())]
-
-    def rescale(self) -> None:
-        """The time scale changed now: sandbox time runs at the new rate from here."""
-        with self._lock:
-            self._observe(self._now())
-
-    def _observe(self, real_now: datetime) -> None:
-        real, virtual, scale = self._pieces[-1]
-        current = self._scale()
-        if current != scale:
-            self._pieces.append((real_now, virtual + (real_now - real) * scale, current))
-
-    def at(self, real: datetime) -> datetime:
-        """The sandbox instant of a real instant (resource timestamps are real: SimClock.now())."""
-        with self._lock:
-            self._observe(self._now())
-            piece = self._pieces[0]
-            for candidate in self._pieces:
-                if candidate[0] <= real:
-                    piece = candidate
-            real_start, virtual_start, scale = piece
-            return virtual_start + (real - real_start) * scale
-
-    def now(self) -> datetime:
-        return self.at(self._now())
 
 
 class Charge(BaseModel):
@@ -98,13 +58,10 @@ class Charge(BaseModel):
 class Meter:
     """Charges from the world, on the calendar; `lag_seconds` (sandbox seconds) of usage not yet billed."""
 
-    def __init__(self, world: World, calendar: Calendar, lag_seconds: float = DEFAULT_LAG_SECONDS) -> None:
+    def __init__(self, world: World, calendar: Calendar, lag_seconds: float) -> None:
         self.world = world
         self.calendar = calendar
         self.lag_seconds = lag_seconds
-        self.denied = False
-        # NextToken -> (the query it continues, the offset of its page): a token from another query is refused.
-        self.page_tokens: dict[str, tuple[tuple[tuple[str, str], ...], int]] = {}
 
     def billed(self, charge: Charge, since: datetime, until: datetime) -> float:
         """What `charge` accrued between two real instants (a cycle, a day), by sandbox hours, as far as bills show:

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ack_compute.sandbox import sdk_marks
-from ack_compute.sandbox.bss.models.metering import Charge, load_prices
+from ack_compute.sandbox.bss.models.metering import Charge, Meter, load_prices
 from ack_compute.sandbox.errors import ApiError, invalid_parameter, missing_parameter
 from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
@@ -75,8 +75,8 @@ def _instant(day: date) -> datetime:
 
 
 def describe_instance_bill(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
-    meter = state.meter
-    if meter.denied:
+    meter = Meter(state.world, state.calendar, state.billing.lag_seconds)
+    if state.billing.denied:
         raise ApiError(403, "NoPermission", DENIED_MESSAGE)
     unknown = sorted(request.params.names() - _known_parameters())
     if unknown:
@@ -124,7 +124,7 @@ def describe_instance_bill(request: ApiRequest, state: SandboxState) -> dict[str
     offset = 0
     token = params.text("NextToken")
     if token is not None:
-        issued = meter.page_tokens.get(token)
+        issued = state.billing.page_tokens.get(token)
         if issued is None or issued[0] != query:
             raise invalid_parameter("NextToken")
         offset = issued[1]
@@ -132,7 +132,7 @@ def describe_instance_bill(request: ApiRequest, state: SandboxState) -> dict[str
     next_token = ""
     if offset + size < len(rows):
         next_token = secrets.token_hex(16)
-        meter.page_tokens[next_token] = (query, offset + size)
+        state.billing.page_tokens[next_token] = (query, offset + size)
     return {
         "Success": True,
         "Code": "Success",
