@@ -129,7 +129,9 @@ class Billing:
         )
         client = self._clients.client("bss")
         try:
-            body = self._clients.call(ACTION, lambda: client.describe_instance_bill(request).body.to_map())
+            body = self._clients.call(
+                "DescribeInstanceBill", lambda: client.describe_instance_bill(request).body.to_map()
+            )
         except CloudError as exc:
             if is_unavailable(exc):
                 raise BillsUnavailable(exc.code, exc.message) from None

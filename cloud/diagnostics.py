@@ -16,6 +16,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -32,7 +33,10 @@ Access = Literal["pricing", "read", "create", "delete"]
 ProbeKind = Literal["read", "placeholder", "not_probed"]
 Outcome = Literal["ok", "denied", "rejected", "unreachable", "error", "not_probed"]
 
-PRODUCTS: tuple[Product, ...] = ("cs", "ecs", "vpc", "eci")
+PRODUCTS: tuple[Product, ...] = ("cs", "ecs", "vpc", "eci", "bss")
+# Products the tools can do without: bills (BssOpenApi) only add "billed so far" beside the meter's estimate, so a
+# denial or an unreachable endpoint there is reported, never a failure.
+OPTIONAL_PRODUCTS: frozenset[Product] = frozenset({"bss"})
 ACCESS_ORDER: tuple[Access, ...] = ("pricing", "read", "create", "delete")
 ACCESS_MEANING: dict[Access, str] = {
     "pricing": "estimate_cost; all that --read-only needs",
@@ -67,6 +71,10 @@ class RamAction(BaseModel):
     def ram_name(self) -> str:
         return f"{self.product}:{self.action}"
 
+    @property
+    def optional(self) -> bool:
+        return self.product in OPTIONAL_PRODUCTS
+
 
 def _a(product: Product, action: str, access: Access, used_by: str, probe: ProbeKind) -> RamAction:
     return RamAction(product=product, action=action, access=access, used_by=used_by, probe=probe)
@@ -91,6 +99,9 @@ RAM_ACTIONS: tuple[RamAction, ...] = (
     _a("cs", "DescribeClusterNodes", "read", "node pools: a pool's nodes", "placeholder"),
     _a("vpc", "DescribeVpcs", "read", "ensure_cluster (network), cleanup", "read"),
     _a("vpc", "DescribeVSwitches", "read", "ensure_cluster (network), cleanup", "read"),
+    # Optional: without it list_resources shows estimates only (RAM action per Alibaba's BssOpenApi RAM table naming,
+    # `bss:<Action>`; see the shared notes "Billing (BssOpenApi)").
+    _a("bss", "DescribeInstanceBill", "read", "list_resources (billed so far; optional)", "read"),
     _a("cs", "CreateCluster", "create", "ensure_cluster", "not_probed"),
     _a("vpc", "CreateVpc", "create", "ensure_cluster (new network)", "not_probed"),
     _a("vpc", "CreateVSwitch", "create", "ensure_cluster (new network)", "not_probed"),
@@ -228,6 +239,7 @@ def _cs(clients: OpenApiClients) -> Any:
 
 
 def _import_models() -> None:
+    import alibabacloud_bssopenapi20171214.models  # noqa: F401
     import alibabacloud_cs20151215.models  # noqa: F401
     import alibabacloud_eci20180808.models  # noqa: F401
     import alibabacloud_ecs20140526.models  # noqa: F401
@@ -236,6 +248,7 @@ def _import_models() -> None:
 
 def _probe_call(action: str, region: str, clients: OpenApiClients) -> Any:
     """Send the harmless form of `action`; returns the SDK response (the caller only reads `.body`)."""
+    from alibabacloud_bssopenapi20171214 import models as bss
     from alibabacloud_cs20151215 import models as cs
     from alibabacloud_eci20180808 import models as eci
     from alibabacloud_ecs20140526 import models as ecs
@@ -308,6 +321,10 @@ def _probe_call(action: str, region: str, clients: OpenApiClients) -> Any:
         case "DeleteVpc":
             gone_vpc = vpc.DeleteVpcRequest(region_id=region, vpc_id=PLACEHOLDER_VPC, dry_run=True)
             return clients.client("vpc", region).delete_vpc(gone_vpc)
+        case "DescribeInstanceBill":  # one line of this month's bill: a read
+            cycle = datetime.now(UTC).strftime("%Y-%m")
+            bill = bss.DescribeInstanceBillRequest(billing_cycle=cycle, granularity="MONTHLY", max_results=1)
+            return clients.client("bss", region).describe_instance_bill(bill)
         case "DescribeContainerGroupPrice":
             eci_price = eci.DescribeContainerGroupPriceRequest(region_id=region, cpu=2.0, memory=4.0)
             return clients.client("eci", region).describe_container_group_price(eci_price)
@@ -325,7 +342,14 @@ _REJECTED_PREFIXES = (
     "CredentialsNotFound",
 )
 # How RAM says "this identity may not call this action" (ECS/VPC: Forbidden.RAM, CS: StatusForbidden).
-_DENIED_PREFIXES = ("Forbidden", "StatusForbidden", "NoPermission", "UnauthorizedOperation", "NotAuthorized")
+_DENIED_PREFIXES = (
+    "Forbidden",
+    "StatusForbidden",
+    "NoPermission",
+    "UnauthorizedOperation",
+    "NotAuthorized",
+    "NotApplicable",  # BssOpenApi: an account (site, reseller) the bill API does not apply to
+)
 _DENIED_WORDS = ("not authorized", "no permission", "ram policy", "doesn't support ram", "access denied")
 
 

@@ -24,6 +24,7 @@ from ack_compute.cloud.config import CloudConfig, StaticCredentials
 from ack_compute.cloud.diagnostics import (
     ACCESS_ORDER,
     CREDENTIAL_CHAIN,
+    OPTIONAL_PRODUCTS,
     RAM_ACTIONS,
     CredentialStatus,
     Diagnostics,
@@ -159,6 +160,8 @@ def _endpoint_rows(settings: Settings, statuses: list[EndpointStatus], needed: s
             rows.append(_row(name, "skip", f"{s.endpoint}: {s.detail}"))
         elif s.reachable:
             rows.append(_row(name, "ok", f"{s.endpoint}: {s.detail}"))
+        elif s.product in OPTIONAL_PRODUCTS:
+            rows.append(_row(name, "warn", f"{s.endpoint}: unreachable: {s.detail}; {BILLS_UNAVAILABLE}"))
         else:
             override = f", or correct ACK_COMPUTE_ENDPOINT ({settings.endpoint})" if settings.endpoint else ""
             rows.append(
@@ -177,10 +180,19 @@ def _grant(action: RamAction) -> str:
     return f"grant {action.ram_name} (used by {action.used_by}); the whole policy: {POLICY_HINT}."
 
 
+BILLS_UNAVAILABLE = "bills unavailable: meter shows estimates"
+
+
 def _ram_row(result: ProbeResult) -> DoctorCheck:
     action = result.action
     name = f"ram {action.ram_name}"
     where = f" (HTTP {result.status})" if result.status else ""
+    if action.optional and result.outcome != "ok":
+        # Bills are optional: a denial (or no answer) means list_resources shows its estimate only, never a failure.
+        detail = f"{BILLS_UNAVAILABLE} ({result.code or result.outcome}{where})"
+        if result.outcome in ("unreachable", "rejected"):
+            return _row(name, "skip", f"not checked: {result.outcome}; until it answers, {BILLS_UNAVAILABLE}")
+        return _row(name, "warn", detail, f"optional: grant {action.ram_name} to see billed amounts beside estimates.")
     match result.outcome:
         case "ok":
             placeholder = action.probe == "placeholder" and result.code

@@ -155,7 +155,8 @@ def test_sandbox_doctor_is_all_ok_and_prints_no_secret(
     assert rows["cloud"]["detail"].startswith("embedded sandbox at 127.0.0.1:")
     assert "static AccessKey" in rows["credentials"]["detail"]
     assert rows["region"]["status"] == "ok"
-    assert all(rows[f"endpoint {p}"]["status"] == "ok" for p in ("cs", "ecs", "vpc", "eci"))
+    assert all(rows[f"endpoint {p}"]["status"] == "ok" for p in ("cs", "ecs", "vpc", "eci", "bss"))
+    assert rows["ram bss:DescribeInstanceBill"]["status"] == "ok"
     assert "not shown" in rows["quote secret"]["detail"]
     assert f"doctor: {len(rows) - 8} ok, 0 warn, 0 FAIL, 8 skip" in out
     (sandbox,) = started
@@ -182,6 +183,24 @@ def test_denied_actions_fail_with_the_grant_in_the_fix(
     assert rows["ram vpc:DescribeVpcs"]["status"] == "ok"
     assert "2 FAIL" in out and "(exit 1)" in out
     assert not CREATING & set(cloud.counts()), "doctor never sends a creating call"
+
+
+def test_denied_bills_warn_that_the_meter_shows_estimates_and_never_fail(
+    cloud: SandboxCloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud.deny_bills()
+    try:
+        code, rows, out = doctor_in_process(cloud, tmp_path, capsys)
+    finally:
+        cloud.deny_bills(False)
+
+    assert code == 0, out
+    bills = rows["ram bss:DescribeInstanceBill"]
+    assert bills["status"] == "warn"
+    assert bills["detail"] == "bills unavailable: meter shows estimates (NoPermission (HTTP 403))"
+    assert bills["fix"].startswith("optional: grant bss:DescribeInstanceBill")
+    assert rows["endpoint bss"]["status"] == "ok", "it answered: the endpoint is reachable"
+    assert "0 FAIL" in out and "(exit 0)" in out
 
 
 def test_state_dir_that_cannot_be_created_fails(
