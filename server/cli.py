@@ -1,4 +1,4 @@
-"""`ack-compute-mcp serve | demo | doctor`. Credentials never come from the command line."""
+"""`ack-compute-mcp serve | demo | doctor | audit`. Credentials never come from the command line."""
 
 from __future__ import annotations
 
@@ -173,6 +173,32 @@ def doctor(args: argparse.Namespace) -> int:
         return run_doctor(settings, credentials, output_format=args.format)
 
 
+def audit(args: argparse.Namespace) -> int:
+    """Print the receipts as JSON lines on stdout, oldest first; nothing secret, nothing changed in the ledger."""
+    import json
+
+    from ack_compute.tools.audit import BadSince, export, parse_since
+    from ack_compute.tools.ledger import Ledger
+
+    try:
+        since = parse_since(args.since) if args.since else 0.0
+    except BadSince as exc:
+        print(f"ack-compute-mcp audit: {exc}.", file=sys.stderr)
+        return 2
+    state_dir = args.state_dir or Settings().state_dir
+    path = state_dir / "ledger.sqlite3"
+    if not path.is_file():
+        print(
+            f"ack-compute-mcp audit: no ledger at {path}: pass the --state-dir the server uses "
+            "(its ACK_COMPUTE_STATE_DIR).",
+            file=sys.stderr,
+        )
+        return 2
+    for line in export(Ledger(path), since):
+        print(json.dumps(line, sort_keys=True, default=str))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ack-compute-mcp", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -212,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
         help="print the least-privilege RAM policy for the tools (or for --read-only) and exit",
     )
     p_doctor.set_defaults(func=doctor)
+    p_audit = sub.add_parser("audit", help="print the receipts (consents, purchases, lease ends) as JSON lines")
+    p_audit.add_argument("--state-dir", type=Path, help="the server's state dir (else ACK_COMPUTE_STATE_DIR)")
+    p_audit.add_argument("--since", help="only receipts from then on: an ISO 8601 time, or a duration like 24h, 7d")
+    p_audit.set_defaults(func=audit)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
