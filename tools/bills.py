@@ -5,8 +5,9 @@ this server read bills (the meter then says "estimated" and nothing fails). A ro
 - a cluster: its cluster id (the ACK Pro management fee bills against it) and the instance ids of its nodes, except
   nodes of pools that have their own ledger row;
 - a node pool: the instance ids of its nodes;
-- everything else is left out: networks are billed within their cluster's quote, and ACS/ECI pods bill per pod or
-  container group id, which the server never records, so no bill line can be tied to a Job or Deployment.
+- everything else is left out: reused resources (this server does not pay for them); networks, billed within
+  their cluster's quote; and ACS/ECI pods, which bill per pod or container group id that the server never records,
+  so no bill line can be tied to a Job or Deployment.
 Instance ids are remembered once seen, so a node released by a scale-in, or a deleted cluster's nodes, still count.
 
 Bills change at most hourly and trail usage by about a day, so the account's bill is fetched at most once per
@@ -56,7 +57,11 @@ class Bills:
 
     def __call__(self, rows: list[OwnedResource]) -> dict[int, Decimal] | None:
         """Billed so far per row this can reconcile; None when the account's bills cannot be read."""
-        billable = [r for r in rows if r.kind in BILLED_KINDS and r.cloud_id and not r.details.get("growth_of")]
+        billable = [
+            r
+            for r in rows
+            if r.kind in BILLED_KINDS and r.origin == "created" and r.cloud_id and not r.details.get("growth_of")
+        ]
         if not billable:
             return {}
         amounts = self._amounts(min(r.created_at for r in billable))

@@ -97,3 +97,38 @@ def test_a_denying_account_gives_none_and_nothing_fails(runtime: Runtime, world:
     finally:
         world.deny_bills(False)
     assert hook(rows) is not None, "allowed again: read again (the refusal is kept only as long as the ttl)"
+
+
+def test_a_pool_bought_on_a_reused_cluster_reconciles_with_its_own_nodes_only(
+    runtime: Runtime, world: SandboxCloud
+) -> None:
+    from ack_compute.tools.plans import NodePoolPlan
+
+    vpc_id = world.plant_vpc("team-vpc", cidr_block="192.168.0.0/16")
+    vswitch_id = world.plant_vswitch(vpc_id, zone_id="cn-hangzhou-i", cidr_block="192.168.8.0/24")
+    cluster_id = world.plant_cluster("team-bills", nodes=1, vswitch_id=vswitch_id)
+    plan = NodePoolPlan(cluster="team-bills", instance_types=["ecs.g7.xlarge"], node_count=2)
+    with acting_as(ALICE):
+        est = estimate_cost(plan, default_region="cn-hangzhou", pricer=runtime.pricer, quotes=runtime.quotes)
+        started = runtime.node_pools.ensure("team-bills", "cpu", plan=plan, quote_token=est.quote_token)
+        assert started.operation_id and settle(runtime, started.operation_id).state == "succeeded"
+        rows = runtime.ownership.visible()
+    (pool_row,) = [r for r in rows if r.kind == "node_pool"]
+    pool_nodes = {n.instance_id for n in world.cluster(cluster_id).nodes if n.nodepool_id == pool_row.cloud_id}
+    assert len(pool_nodes) == 2
+    time.sleep(0.3)
+
+    direct = Billing(runtime.clients)
+    started_at = time.time()
+
+    def pool_bill() -> Decimal:
+        from datetime import UTC, datetime
+
+        amounts = direct.billed(datetime.fromtimestamp(started_at - 3600, UTC), datetime.now(UTC), pool_nodes)
+        return sum((a.amount for a in amounts.values()), Decimal(0))
+
+    before = pool_bill()
+    billed = runtime.bills(rows)
+    after = pool_bill()
+    assert billed is not None and set(billed) == {pool_row.resource_id}, "the reused cluster is not ours to bill"
+    assert Decimal(0) < before <= billed[pool_row.resource_id] <= after, (before, billed, after)
