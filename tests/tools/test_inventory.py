@@ -35,9 +35,7 @@ def inventories(runtime: Runtime, hours_later: float = 0) -> Inventories:
     )
 
 
-def test_a_created_cluster_is_listed_with_its_quoted_price_and_cost_so_far(
-    runtime: Runtime, world: SandboxCloud
-) -> None:
+def test_a_created_cluster_is_listed_with_its_quoted_price_and_accrued(runtime: Runtime, world: SandboxCloud) -> None:
     with acting_as(ALICE):
         est = estimate_cost(PLAN, default_region="cn-hangzhou", pricer=runtime.pricer, quotes=runtime.quotes)
         started = runtime.clusters.ensure("acf-inventory", plan=PLAN, quote_token=est.quote_token)
@@ -51,13 +49,13 @@ def test_a_created_cluster_is_listed_with_its_quoted_price_and_cost_so_far(
     assert (row.id, row.state, row.origin, row.owner) == (cluster.cluster_id, "running", "created", "alice")
     assert row.hourly == Decimal(str(est.hourly_total)) and row.currency == est.currency
     hourly = Decimal(str(est.hourly_total))
-    assert hourly * 2 - Decimal("0.01") <= row.cost_so_far <= hourly * 2 + Decimal("0.02"), row  # two hours, quoted
+    assert hourly * 2 - Decimal("0.01") <= row.accrued <= hourly * 2 + Decimal("0.02"), row  # two hours, quoted
     assert rows["vpc"].hourly is None and rows["vpc"].state != "gone"
     (total,) = listed.totals
-    assert (total.currency, total.hourly, total.cost_so_far) == (
+    assert (total.currency, total.hourly, total.accrued) == (
         est.currency,
         Decimal(str(est.hourly_total)),
-        row.cost_so_far,
+        row.accrued,
     )
 
     with acting_as(Caller(subject="bob", admin=False)):
@@ -73,4 +71,4 @@ def test_a_created_cluster_is_listed_with_its_quoted_price_and_cost_so_far(
         (gone,) = [
             r for r in inventories(runtime, hours_later=5).list(include_gone=True).resources if r.kind == "cluster"
         ]
-    assert gone.state == "gone" and gone.cost_so_far is not None and gone.cost_so_far < row.cost_so_far
+    assert gone.state == "gone" and gone.accrued is not None and gone.accrued < row.accrued
