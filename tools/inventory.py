@@ -20,7 +20,7 @@ from ack_compute.cloud.cs import ContainerService
 from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.kube_workloads import KubeWorkloads, deployment_view, job_view
 from ack_compute.cloud.vpc import VpcNetworks
-from ack_compute.tools.budgets import CallerBudget
+from ack_compute.tools.budgets import CallerBudget, Spend
 from ack_compute.tools.cluster_states import exists
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.identity import current_caller
@@ -96,6 +96,7 @@ class Inventories:
         pools: NodePools | None = None,
         bills: Bills | None = None,
         budgets: Callable[[], CallerBudget] | None = None,
+        budget_currency: str = "CNY",
     ) -> None:
         self.cs = cs
         self.vpcs = vpcs
@@ -105,6 +106,7 @@ class Inventories:
         self.pools = pools
         self.bills = bills
         self.budgets = budgets  # the current caller's budgets, shown on their own line
+        self.budget_currency = budget_currency
         self.meter = Meter(ownership.ledger, clock)
 
     def list(self, include_gone: bool = False) -> Inventory:
@@ -158,12 +160,16 @@ class Inventories:
             resource.meter = "estimated" if billed is None else "billed"
 
     def _callers(self, now: float) -> list[CallerSpend]:
-        """One line per caller and currency for an admin; the caller's own otherwise."""
+        """One line per caller and currency for an admin; the caller's own otherwise (also before they spent anything,
+        when they have a budget to show)."""
         caller = current_caller()
         reading = self.meter.read(None if caller.admin else caller.subject)
         budget = self.budgets() if self.budgets is not None else CallerBudget()
+        spends = reading.totals(now)
+        if budget != CallerBudget() and caller.subject not in spends:
+            spends[caller.subject] = {self.budget_currency: Spend(currency=self.budget_currency)}
         lines = []
-        for owner, by_currency in sorted(reading.totals(now).items()):
+        for owner, by_currency in sorted(spends.items()):
             for currency, spend in by_currency.items():
                 own = owner == caller.subject
                 lines.append(
