@@ -30,7 +30,7 @@ def register_list_resources(server: MCPServer, runtime: Runtime) -> None:
         title="List what you are paying for",
         description="Clusters, node pools, networks, Jobs and Deployments this server created or reused for you, "
         "checked against the cloud: state, hourly cost, hours run, accrued cost, lease end; totals per currency and "
-        "per caller (today, this month, committed by leases, budgets).",
+        "per caller.",
         annotations=ToolAnnotations(
             read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
         ),

@@ -169,9 +169,6 @@ class Meter:
                 reading.items.append(item)
         return reading
 
-    def rows(self, owner: str | None = None) -> list[Metered]:
-        return self.read(owner).items
-
     def spend(
         self, owner: str, db: sqlite3.Connection | None = None, *, replacing: int | None = None
     ) -> dict[str, Spend]:
