@@ -17,7 +17,9 @@ import logging
 import os
 import stat
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +32,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from ack_compute.server.settings import Settings
+from ack_compute.tools.budgets import CallerBudget
 from ack_compute.tools.identity import LOCAL_OPERATOR, Caller, acting_as
 from ack_compute.tools.targets import CONTEXT_SCOPE_PREFIX
 
@@ -56,6 +59,9 @@ class TokenEntry(BaseModel):
     # Kubeconfig contexts this caller may target (`context:<name>`), among ACK_COMPUTE_ALLOWED_CONTEXTS;
     # admins may use every allowed context without listing them.
     contexts: list[str] = Field(default_factory=list, max_length=64)
+    # This caller's spend budgets in ACK_COMPUTE_BUDGET_CURRENCY (else the server's defaults apply).
+    daily_budget: Decimal | None = Field(None, gt=0)
+    monthly_budget: Decimal | None = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _one_secret(self) -> TokenEntry:
@@ -67,6 +73,9 @@ class TokenEntry(BaseModel):
         if self.token is not None:
             return hashlib.sha256(self.token.get_secret_value().encode()).digest()
         return bytes.fromhex(self.sha256 or "")
+
+    def budget(self) -> CallerBudget:
+        return CallerBudget(daily_budget=self.daily_budget, monthly_budget=self.monthly_budget)
 
 
 class TokensFile(BaseModel):
@@ -82,6 +91,14 @@ class TokensFile(BaseModel):
         if len({t.digest() for t in self.tokens}) != len(self.tokens):
             raise ValueError("two entries share a token")
         return self
+
+
+class CallerPolicyFile(BaseModel):
+    """Budgets per caller subject, for callers the tokens file does not list (OAuth)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    callers: dict[str, CallerBudget] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -180,23 +197,26 @@ class IntrospectionVerifier(TokenVerifier):
         return access
 
 
-def caller_of(token: AccessToken | None, admin_scope: str) -> Caller:
-    """No token: the transport is unauthenticated (stdio or loopback HTTP), so the one local operator."""
+def caller_of(token: AccessToken | None, admin_scope: str, budgets: Mapping[str, CallerBudget] | None = None) -> Caller:
+    """No token: the transport is unauthenticated (stdio or loopback HTTP), so the one local operator. `budgets`:
+    each subject's own (tokens file, caller policy file)."""
     if token is None:
         return LOCAL_OPERATOR
     subject = token.subject or token.client_id
     contexts = frozenset(s[len(CONTEXT_SCOPE_PREFIX) :] for s in token.scopes if s.startswith(CONTEXT_SCOPE_PREFIX))
-    return Caller(subject=subject, admin=admin_scope in token.scopes, contexts=contexts)
+    budget = (budgets or {}).get(subject, CallerBudget())
+    return Caller(subject=subject, admin=admin_scope in token.scopes, contexts=contexts, budget=budget)
 
 
 class CallerMiddleware:
     """Runs every request (tools, resolvers, resources) as the caller its bearer token names."""
 
-    def __init__(self, admin_scope: str) -> None:
+    def __init__(self, admin_scope: str, budgets: Mapping[str, CallerBudget] | None = None) -> None:
         self._admin_scope = admin_scope
+        self._budgets = dict(budgets or {})
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        caller = caller_of(get_access_token(), self._admin_scope)
+        caller = caller_of(get_access_token(), self._admin_scope, self._budgets)
         if ctx.method == "tools/call" and isinstance(ctx.params, dict):
             # An audit line per call: who and which tool, never the arguments (scripts, tokens).
             log.info("%s calls %s", caller.label, ctx.params.get("name"))
@@ -212,6 +232,7 @@ class HttpAccess:
     security: TransportSecuritySettings
     admin_scope: str
     callers: int  # how many identities a bearer setup knows
+    budgets: dict[str, CallerBudget] = field(default_factory=dict)  # subject -> their own budgets
 
     def describe(self) -> str:
         if self.mode == "none":
@@ -250,6 +271,39 @@ def _load_tokens_file(path: Path) -> list[TokenEntry]:
             f"tokens file {path} is invalid ({problems}). Expected "
             '{"tokens": [{"subject": "alice", "sha256": "<hex of sha256(token)>", "admin": false}, ...]}'
         ) from None
+
+
+def _load_policy_file(path: Path) -> dict[str, CallerBudget]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AccessConfigError(f"caller policy file {path} cannot be read ({exc.strerror}); fix the path") from None
+    try:
+        return CallerPolicyFile.model_validate(json.loads(text)).callers
+    except (ValueError, ValidationError) as exc:
+        problems = (
+            "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors())
+            if isinstance(exc, ValidationError)
+            else "not valid JSON"
+        )
+        raise AccessConfigError(
+            f"caller policy file {path} is invalid ({problems}). Expected "
+            '{"callers": {"<subject>": {"daily_budget": 5, "monthly_budget": 100}}}'
+        ) from None
+
+
+def _budgets(settings: Settings, entries: list[TokenEntry]) -> dict[str, CallerBudget]:
+    """Each caller's own budgets: from their tokens-file entry, or from the caller policy file (one place each)."""
+    budgets = {e.subject: e.budget() for e in entries if e.budget() != CallerBudget()}
+    if settings.caller_policy_file is not None:
+        policy = _load_policy_file(settings.caller_policy_file)
+        if twice := sorted(set(policy) & set(budgets)):
+            raise AccessConfigError(
+                f"budgets for {', '.join(twice)} are in both the tokens file and the caller policy file; keep them "
+                "in one of the two"
+            )
+        budgets.update(policy)
+    return budgets
 
 
 def _hosts(settings: Settings, host: str) -> TransportSecuritySettings:
@@ -310,9 +364,10 @@ def http_access(settings: Settings, host: str, port: int) -> HttpAccess:
             required_scopes=settings.oauth_required_scopes or None,
             validate_token_resource=True,
         )
-        return HttpAccess("oauth", verifier, auth, security, settings.admin_scope, 0)
+        return HttpAccess("oauth", verifier, auth, security, settings.admin_scope, 0, _budgets(settings, []))
     if wants_bearer:
         known: list[_Known] = []
+        entries: list[TokenEntry] = []
         if settings.http_token is not None:
             known.append(
                 _Known(
@@ -339,5 +394,6 @@ def http_access(settings: Settings, host: str, port: int) -> HttpAccess:
             )
         # No resource_server_url: there is no authorization server to advertise; a client just sends the token.
         auth = AuthSettings(issuer_url=base, resource_server_url=None)  # type: ignore[arg-type]
-        return HttpAccess("bearer", StaticTokenVerifier(known), auth, security, STATIC_ADMIN_SCOPE, len(known))
-    return HttpAccess("none", None, None, security, settings.admin_scope, 0)
+        budgets = _budgets(settings, entries)
+        return HttpAccess("bearer", StaticTokenVerifier(known), auth, security, STATIC_ADMIN_SCOPE, len(known), budgets)
+    return HttpAccess("none", None, None, security, settings.admin_scope, 0, _budgets(settings, []))

@@ -62,7 +62,9 @@ def build_server(runtime: Runtime, access: HttpAccess | None = None) -> MCPServe
         instructions=INSTRUCTIONS + (_read_only_note(runtime) if read_only else ""),
         token_verifier=access.verifier if access else None,
         auth=access.auth if access else None,
-        middleware=[CallerMiddleware(access.admin_scope if access else runtime.settings.admin_scope)],
+        middleware=[
+            CallerMiddleware(access.admin_scope if access else runtime.settings.admin_scope, access and access.budgets)
+        ],
     )
     server.middleware.append(ArgumentCheck(server))
 

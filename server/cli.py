@@ -34,6 +34,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-hourly", type=Decimal, help="cap on the hourly cost of everything live, all callers")
     parser.add_argument("--max-hourly-per-caller", type=Decimal, help="cap on the hourly cost live for one caller")
     parser.add_argument("--max-per-quote", type=Decimal, help="budget cap per quote, in the budget currency")
+    parser.add_argument("--daily-budget", type=Decimal, help="default spend budget per caller per UTC day")
+    parser.add_argument("--monthly-budget", type=Decimal, help="default spend budget per caller per UTC month")
     parser.add_argument("--price-drift-tolerance", type=Decimal, help="allowed price rise at redemption (0.05 = 5%%)")
     parser.add_argument("--confirmation", choices=["token", "human"], help="policy when the client cannot ask")
     parser.add_argument("--site", choices=["china", "international"], help="account site (currency)")

@@ -374,8 +374,14 @@ async def _gpu_pool(client: Client) -> None:
         if row["kind"] == "node_pool":
             _say(
                 f"  list_resources: node_pool {row['name']}: {row['state']}, {row.get('nodes')} node(s), "
-                f"{_money(row.get('hourly') or 0)} {row.get('currency', '')}/h"
+                f"{_money(row.get('hourly') or 0)} {row.get('currency', '')}/h, accrued {row.get('accrued', 0):.2f} "
+                f"({row.get('meter', 'estimated')}), lease ends {row.get('lease_ends_at', '-')}"
             )
+    for line in listed.get("callers", []):
+        _say(
+            f"  spend meter ({line['caller']}): today {line.get('today', 0):.2f} {line['currency']}, "
+            f"committed by running leases {line.get('committed', 0):.2f} {line['currency']}"
+        )
     _say(f"  cleanup target=cluster cluster={FOREIGN_CLUSTER}: the pool goes, their cluster stays")
     await _cleanup(client, {"target": "cluster", "cluster": out["cluster_id"]})
 

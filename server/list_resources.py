@@ -1,4 +1,4 @@
-"""list_resources on the MCP surface: read-only, what the caller's quotes paid for or reused, with its cost."""
+"""list_resources on the MCP surface: read-only, what the caller's quotes paid for or reused, with the spend meter."""
 
 # No `from __future__ import annotations`: the SDK evaluates the tool signature to build its schema.
 from typing import Annotated
@@ -21,13 +21,17 @@ def register_list_resources(server: MCPServer, runtime: Runtime) -> None:
         targets=runtime.targets,
         ownership=runtime.ownership,
         pools=runtime.node_pools,
+        budgets=runtime.quotes.budget,
+        budget_currency=runtime.quotes.caps.currency,
+        bills=runtime.bills,
     )
 
     @server.tool(
         name="list_resources",
         title="List what you are paying for",
         description="Clusters, node pools, networks, Jobs and Deployments this server created or reused for you, "
-        "checked against the cloud, with state, age, hourly cost, cost so far and totals per currency.",
+        "checked against the cloud: state, hourly cost, hours run, accrued cost, lease end; totals per currency and "
+        "per caller.",
         annotations=ToolAnnotations(
             read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
         ),

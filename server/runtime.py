@@ -15,6 +15,7 @@ from ack_compute.cloud.node_pools import NodePoolService
 from ack_compute.cloud.vpc import VpcNetworks
 from ack_compute.server.settings import Settings
 from ack_compute.tools.bills import Bills
+from ack_compute.tools.budgets import CallerBudget
 from ack_compute.tools.cleanup import Cleaner
 from ack_compute.tools.deploy_acs import AcsDeployer
 from ack_compute.tools.ensure_cluster import ClusterService, ClusterSettings
@@ -88,6 +89,7 @@ class Runtime:
                 max_hourly=settings.max_hourly,
                 max_per_quote=settings.max_per_quote,
                 max_hourly_per_caller=settings.max_hourly_per_caller,
+                budgets=CallerBudget(daily_budget=settings.daily_budget, monthly_budget=settings.monthly_budget),
             ),
             drift_tolerance=settings.price_drift_tolerance,
         )

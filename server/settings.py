@@ -37,8 +37,18 @@ class Settings(BaseSettings):
     max_hourly_per_caller: Decimal | None = Field(
         None, gt=0, description="Budget cap: most everything live one caller's quotes paid for may cost per hour."
     )
-    max_per_quote: Decimal | None = Field(
-        None, gt=0, description="Budget cap: most one quote may total, counting at least 24 h of its hourly cost."
+    max_per_quote: Decimal | None = Field(None, gt=0, description="Budget cap: most one quote may total.")
+    # Budgets per caller (in budget_currency): accrued today (this month) + what live leases still commit + the new
+    # quote's total must stay within them. These defaults apply to every caller whose tokens-file entry or policy
+    # file entry sets none, and to the local operator (stdio, or HTTP without authentication).
+    daily_budget: Decimal | None = Field(
+        None, gt=0, description="Default budget per caller per UTC day (accrued + committed + the new quote)."
+    )
+    monthly_budget: Decimal | None = Field(None, gt=0, description="Default budget per caller per UTC month.")
+    caller_policy_file: Path | None = Field(
+        None,
+        description="JSON file of budgets per caller subject (OAuth callers): "
+        '{"callers": {"<subject>": {"daily_budget": 5, "monthly_budget": 100}}}.',
     )
     budget_currency: str = Field("CNY", pattern=r"^[A-Z]{3}$")
     price_drift_tolerance: Decimal = Field(Decimal("0.05"), ge=0, le=1)

@@ -25,6 +25,8 @@ class Budget(BaseModel):
     max_hourly: Money | None = None
     max_per_quote: Money | None = None
     max_hourly_per_caller: Money | None = None
+    daily_budget: Money | None = None  # the caller's own (or the server's default), in the operator's currency
+    monthly_budget: Money | None = None
     message: str = ""
 
 
@@ -63,16 +65,23 @@ def estimate_cost(plan: AnyPlan, *, default_region: str, pricer: Pricer, quotes:
     plan = normalise(plan, default_region)
     pricing = pricer.price(plan)
     # The caps bound what runs: this plan next to everything live, so a plan is refused here before any quote.
-    violation = quotes.over_caps(pricing.currency, pricing.hourly_total, pricing.total, pricing.hours)
+    violation = quotes.over_caps(pricing.currency, pricing.hourly_total, pricing.total)
+    # The caller's budgets bound what they spend: today's and this month's, plus what their leases still commit.
+    over_budget = None if violation else quotes.over_budget(pricing.currency, pricing.total)
+    limits = quotes.budget()
     budget = Budget(
-        within_caps=violation is None,
+        within_caps=violation is None and over_budget is None,
         max_hourly=quotes.caps.max_hourly,
         max_per_quote=quotes.caps.max_per_quote,
         max_hourly_per_caller=quotes.caps.max_hourly_per_caller,
-        message=violation or "",
+        daily_budget=limits.daily_budget,
+        monthly_budget=limits.monthly_budget,
+        message=violation or over_budget or "",
     )
     quote = None
-    if violation is None:
+    if over_budget is not None:
+        next_step = "No quote was issued. Tell the person why; propose fewer hours or a smaller plan, then estimate."
+    elif violation is None:
         quote = quotes.issue(
             plan,
             QuoteAmounts(

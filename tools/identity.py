@@ -11,6 +11,8 @@ from contextvars import ContextVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ack_compute.tools.budgets import CallerBudget
+
 
 class Caller(BaseModel):
     """`subject` "" is the local operator: stdio, or HTTP without authentication (one user)."""
@@ -21,6 +23,9 @@ class Caller(BaseModel):
     admin: bool = True
     # Kubeconfig contexts this (non-admin) caller was granted; admins may use every context the operator allowed.
     contexts: frozenset[str] = frozenset()
+    # Their own daily and monthly budgets (tokens file, caller policy file); the server's defaults apply where
+    # these say nothing (tools/budgets.py).
+    budget: CallerBudget = CallerBudget()
 
     def sees(self, owner: str) -> bool:
         """Admins see everything; anyone else only what they created or asked for."""

@@ -1,12 +1,14 @@
 """list_resources: what the caller's quotes paid for or the server reused for them (admins: everyone's), from the
-ledger checked against the cloud, with what each costs per hour and has cost so far.
+ledger checked against the cloud, with the spend meter: what each costs per hour, the hours it ran, what it accrued
+(tools/meter.py), when its lease ends, and totals per currency and per caller.
 
-Cost so far is the quoted hourly price times the hours it has existed (until now, or until it was seen gone or the
-job finished): the quote is the price the person accepted, so this is what they agreed to, not a bill.
+Accrued is the quoted hourly price times the hours it ran: the price the person accepted, an estimate of the bill.
+Where the account gives bills (the `bills` hook), each resource shows what was billed next to it.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -18,16 +20,21 @@ from ack_compute.cloud.cs import ContainerService
 from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.kube_workloads import KubeWorkloads, deployment_view, job_view
 from ack_compute.cloud.vpc import VpcNetworks
+from ack_compute.tools.budgets import CallerBudget, Spend
 from ack_compute.tools.cluster_states import exists
 from ack_compute.tools.errors import AckComputeError
-from ack_compute.tools.node_pool_spec import segments_cost
+from ack_compute.tools.identity import current_caller
+from ack_compute.tools.leases import Lease
+from ack_compute.tools.meter import Meter, Metered, cents, day_start, metered, ran_until
 from ack_compute.tools.node_pools import NodePools
 from ack_compute.tools.ownership import OwnedResource, Ownership
 from ack_compute.tools.pricing import money
 from ack_compute.tools.targets import CONTEXT_PREFIX, ClusterTarget, Targets, cluster_kind
 
-CENT = Decimal("0.01")
+log = logging.getLogger("ack_compute.inventory")
 GONE = "gone"
+# What the account billed so far per ledger resource_id, or None when it gives no bills (cloud/billing.py).
+Bills = Callable[[list[OwnedResource]], dict[int, Decimal] | None]
 
 
 class Resource(BaseModel):
@@ -38,23 +45,42 @@ class Resource(BaseModel):
     state: str
     origin: Literal["created", "reused"]
     owner: str
-    age_hours: float
+    hours: float  # how long it ran (until now, or until it stopped)
     nodes: int | None = None
     hourly: Decimal | None = None
-    cost_so_far: Decimal | None = None
+    accrued: Decimal | None = None
+    billed: Decimal | None = None
+    meter: Literal["estimated", "billed"] | None = None
     currency: str = ""
+    lease_ends_at: str | None = None  # UTC; what the quote paid for is deleted then unless extended
     operation_id: str
 
 
 class Total(BaseModel):
     currency: str
     hourly: Decimal
-    cost_so_far: Decimal
+    accrued: Decimal
+    today: Decimal  # accrued this UTC day by what is listed
+    billed: Decimal | None = None
+
+
+class CallerSpend(BaseModel):
+    """One caller's spend as their budgets count it: accrued today and this UTC month by everything their quotes
+    paid for (also what is gone), and what their live leases still commit until they end."""
+
+    caller: str
+    currency: str
+    today: Decimal
+    month: Decimal
+    committed: Decimal
+    daily_budget: Decimal | None = None
+    monthly_budget: Decimal | None = None
 
 
 class Inventory(BaseModel):
     resources: list[Resource]
     totals: list[Total]
+    callers: list[CallerSpend] = []
     note: str
 
 
@@ -68,6 +94,9 @@ class Inventories:
         ownership: Ownership,
         clock: Callable[[], float] = time.time,
         pools: NodePools | None = None,
+        bills: Bills | None = None,
+        budgets: Callable[[], CallerBudget] | None = None,
+        budget_currency: str = "CNY",
     ) -> None:
         self.cs = cs
         self.vpcs = vpcs
@@ -75,88 +104,102 @@ class Inventories:
         self.ownership = ownership
         self._clock = clock
         self.pools = pools
+        self.bills = bills
+        self.budgets = budgets  # the current caller's budgets, shown on their own line
+        self.budget_currency = budget_currency
+        self.meter = Meter(ownership.ledger, clock)
 
     def list(self, include_gone: bool = False) -> Inventory:
         now = self._clock()
+        leases = {
+            r["resource_id"]: Lease.model_validate(dict(r)) for r in self.ownership.ledger.query("SELECT * FROM leases")
+        }
         seen: set[tuple[str, str]] = set()
-        listed: list[Resource] = []
+        listed: list[tuple[Resource, OwnedResource, Metered | None]] = []
         for row in self.ownership.visible():
             if row.state in ("deleted", "abandoned") or (row.state == "failed" and not row.cloud_id):
                 continue
             if row.kind == "node_pool" and row.details.get("growth_of"):
-                continue  # a growth purchase shows in its pool's hourly and cost so far
+                continue  # a growth purchase shows in its pool's hourly and accrued
             key = (row.kind, row.cloud_id or f"#{row.resource_id}")
             if key in seen:  # each reuse records a row; one line per resource
                 continue
             seen.add(key)
+            lease = leases.get(row.resource_id)
             if row.kind == "node_pool":
-                resource = self._pool(row, now)
-                if resource.state != GONE or include_gone:
-                    listed.append(resource)
-                continue
-            state = self._cloud_state(row)
+                state, nodes = self._pool_state(row)
+            else:
+                state, nodes = self._cloud_state(row), None
             if state == GONE and not include_gone:
                 continue
-            listed.append(self._priced(row, state, now))
-        totals: dict[str, Total] = {}
-        for r in listed:
-            if r.cost_so_far is None:
-                continue
-            t = totals.setdefault(r.currency, Total(currency=r.currency, hourly=Decimal(0), cost_so_far=Decimal(0)))
-            t.cost_so_far += r.cost_so_far
-            if r.state != GONE and r.hourly is not None and not r.state.startswith("finished"):
-                t.hourly += r.hourly
+            item = metered(row, self._quote(row), now, lease, gone=state == GONE, nodes=nodes)
+            resource = _listed(row, state, now, item, lease, nodes=None if state == GONE else nodes)
+            listed.append((resource, row, item))
+        self._bill(listed)
         return Inventory(
-            resources=listed,
-            totals=list(totals.values()),
-            note="cost_so_far = the quoted hourly price x the hours it has existed; the cloud's bill is the truth. "
-            "Networks are priced within their cluster's quote; reused resources are not paid by this server.",
+            resources=[r for r, _, _ in listed],
+            totals=_totals(listed, now),
+            callers=self._callers(now),
+            note="accrued = the quoted hourly price x the hours it ran (meter: estimated; the cloud's bill is the "
+            "truth); callers: spend as budgets count it. Networks are priced within their cluster's quote; reused "
+            "resources are not paid by this server.",
         )
 
-    def _priced(self, row: OwnedResource, state: str, now: float) -> Resource:
-        start = row.created_at.timestamp()
-        end = now
-        if state == GONE:
-            end = row.updated_at.timestamp()
-        elif isinstance(row.details.get("finished_at"), int | float):
-            end = float(row.details["finished_at"])
-        hours = max(0.0, end - start) / 3600
-        resource = _listed(row, state, now)
-        quote = self._quote(row) if row.origin == "created" else None
-        if quote is None:
-            return resource
-        hourly, currency = quote
-        cost = (hourly * Decimal(str(hours))).quantize(CENT)
-        return resource.model_copy(update={"hourly": hourly, "cost_so_far": cost, "currency": currency})
+    def _bill(self, listed: list[tuple[Resource, OwnedResource, Metered | None]]) -> None:
+        """What the account billed so far next to what accrued; `meter: estimated` where it gives no bill."""
+        priced = [(r, row) for r, row, item in listed if item is not None]
+        bills: dict[int, Decimal] | None = None
+        if self.bills is not None and priced:
+            try:
+                bills = self.bills([row for _, row in priced])
+            except (CloudError, AckComputeError) as exc:  # a denied or failing bill query leaves the estimate
+                log.warning("bills unavailable, the meter shows estimates: %s", exc)
+        for resource, row in priced:
+            billed = (bills or {}).get(row.resource_id)
+            resource.billed = None if billed is None else cents(billed)
+            resource.meter = "estimated" if billed is None else "billed"
 
-    def _pool(self, row: OwnedResource, now: float) -> Resource:
-        """A node pool: its nodes and state from the cloud, its hourly = the quoted node price x its nodes now, its
-        cost so far = that price x nodes x hours for each size it had."""
+    def _callers(self, now: float) -> list[CallerSpend]:
+        """One line per caller and currency for an admin; the caller's own otherwise (also before they spent anything,
+        when they have a budget to show)."""
+        caller = current_caller()
+        reading = self.meter.read(None if caller.admin else caller.subject)
+        budget = self.budgets() if self.budgets is not None else CallerBudget()
+        spends = reading.totals(now)
+        if budget != CallerBudget() and caller.subject not in spends:
+            spends[caller.subject] = {self.budget_currency: Spend(currency=self.budget_currency)}
+        lines = []
+        for owner, by_currency in sorted(spends.items()):
+            for currency, spend in by_currency.items():
+                own = owner == caller.subject
+                lines.append(
+                    CallerSpend(
+                        caller=owner or "local operator",
+                        currency=currency,
+                        today=cents(spend.today),
+                        month=cents(spend.month),
+                        committed=cents(spend.committed),
+                        daily_budget=budget.daily_budget if own else None,
+                        monthly_budget=budget.monthly_budget if own else None,
+                    )
+                )
+        return lines
+
+    def _pool_state(self, row: OwnedResource) -> tuple[str, int | None]:
+        """A node pool's state and size from the cloud (the ledger's size when the cloud cannot say)."""
         nodes = row.details.get("nodes")
-        end = now
         try:
             pool = self.pools.pool_of(row) if self.pools is not None else None
             if pool is None:
-                state, end = GONE, row.updated_at.timestamp()
-            else:
-                state, nodes = (
-                    f"{pool.state}, {pool.healthy_nodes}/{pool.desired_size} nodes healthy",
-                    pool.desired_size,
-                )
+                return GONE, nodes
+            return f"{pool.state}, {pool.healthy_nodes}/{pool.desired_size} nodes healthy", pool.desired_size
         except CloudError as exc:
-            state = GONE if exc.is_not_found else f"unknown ({exc.code or exc.status})"
-        resource = _listed(row, state, now, nodes=None if state == GONE else nodes)
-        if not row.details.get("node_hourly"):
-            return resource
-        node_hourly = Decimal(row.details["node_hourly"])
-        cost = segments_cost(row.details.get("segments", []), node_hourly, end).quantize(CENT)
-        hourly = money(node_hourly * int(nodes or 0))
-        return resource.model_copy(
-            update={"hourly": hourly, "cost_so_far": cost, "currency": row.details.get("currency", "")}
-        )
+            return (GONE if exc.is_not_found else f"unknown ({exc.code or exc.status})"), nodes
 
     def _quote(self, row: OwnedResource) -> tuple[Decimal, str] | None:
         """The quote that pays for it: recorded on the row (a Deployment's latest), or its operation's."""
+        if row.origin != "created":
+            return None
         rows = self.ownership.ledger.query(
             "SELECT hourly, currency FROM quotes WHERE quote_id = COALESCE("
             " (SELECT quote_id FROM resources WHERE resource_id = ?),"
@@ -224,9 +267,17 @@ class Inventories:
         return "available"
 
 
-def _listed(row: OwnedResource, state: str, now: float, nodes: int | None = None) -> Resource:
-    """A ledger row as list_resources shows it, before pricing: who made it, where, how old, in what state."""
-    return Resource(
+def _listed(
+    row: OwnedResource,
+    state: str,
+    now: float,
+    item: Metered | None,
+    lease: Lease | None,
+    nodes: int | None = None,
+) -> Resource:
+    """A ledger row as list_resources shows it: who made it, where, its state, and its meter."""
+    end = item.end if item is not None else ran_until(row, now, lease, gone=state == GONE)
+    resource = Resource(
         kind=row.kind,
         name=row.name,
         id=row.cloud_id,
@@ -234,7 +285,32 @@ def _listed(row: OwnedResource, state: str, now: float, nodes: int | None = None
         state=state,
         origin=row.origin,
         owner=row.owner or "local operator",
-        age_hours=round(max(0.0, now - row.created_at.timestamp()) / 3600, 2),
+        hours=round(max(0.0, end - row.created_at.timestamp()) / 3600, 2),
         nodes=nodes,
         operation_id=row.operation_id,
+        lease_ends_at=lease.ends_iso() if lease is not None and lease.state in ("active", "ending") else None,
     )
+    if item is not None:
+        resource.hourly = money(item.hourly)
+        resource.accrued = cents(item.accrued())
+        resource.currency = item.currency
+    return resource
+
+
+def _totals(listed: list[tuple[Resource, OwnedResource, Metered | None]], now: float) -> list[Total]:
+    """Per currency: the hourly of what still runs, what all listed accrued, and what they accrued today."""
+    totals: dict[str, Total] = {}
+    today = day_start(now)
+    for resource, _, item in listed:
+        if item is None or resource.accrued is None:
+            continue
+        t = totals.setdefault(
+            item.currency, Total(currency=item.currency, hourly=Decimal(0), accrued=Decimal(0), today=Decimal(0))
+        )
+        t.accrued += resource.accrued
+        t.today += cents(item.accrued(since=today))
+        if resource.billed is not None:
+            t.billed = (t.billed or Decimal(0)) + resource.billed
+        if resource.state != GONE and resource.hourly is not None and not resource.state.startswith("finished"):
+            t.hourly += resource.hourly
+    return list(totals.values())

@@ -13,12 +13,14 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
 from ack_compute.tools.ledger import Ledger
-from ack_compute.tools.quotes import QuoteRecord
+
+if TYPE_CHECKING:  # quotes reads the meter, which reads leases: only the annotation needs QuoteRecord
+    from ack_compute.tools.quotes import QuoteRecord
 
 LeaseState = Literal["active", "ending", "ended", "released"]
 

@@ -113,15 +113,6 @@ def nodes_to_remove(nodes: list[PoolNode], count: int) -> list[PoolNode]:
     return [n for _, n in ranked[:count]]
 
 
-def segments_cost(segments: list[list[float]], node_hourly: Decimal, until: float) -> Decimal:
-    """The quoted node price x nodes x hours for each stretch the pool had a size (segments: [start, nodes])."""
-    total = Decimal(0)
-    for i, (start, nodes) in enumerate(segments):
-        end = segments[i + 1][0] if i + 1 < len(segments) else until
-        total += node_hourly * Decimal(int(nodes)) * Decimal(str(max(0.0, end - start) / 3600))
-    return total
-
-
 def details(plan: NodePoolPlan, cluster_id: str, name: str, node_hourly: Decimal, currency: str, now: float) -> dict:
     """What the pool's ledger row keeps: where it is, what it was bought as, and its size over time."""
     return {

@@ -29,18 +29,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ack_compute.tools import receipts
+from ack_compute.tools.budgets import REMEDY, CallerBudget, budget_violation
 from ack_compute.tools.errors import QuoteRefused
 from ack_compute.tools.identity import current_caller
 from ack_compute.tools.ledger import Ledger, secure_state_dir
+from ack_compute.tools.meter import Meter
 from ack_compute.tools.plans import AnyPlan, canonical_json, plan_differences, plan_digest
 
 _DOMAIN = b"ack-compute-mcp/quote/v1\x00"
 _VERSION = 1
 SECRET_FILE = "quote-secret"
 QUOTE_ID = re.compile(r"q-[0-9a-f]{20}")  # what issue() mints: 80 random bits, and the row is bound to its caller
-
-
-MIN_HOURS_COUNTED = 24  # until leases end resources on time, a quote is counted as running at least a day
 
 
 class Running(BaseModel):
@@ -53,7 +52,8 @@ class Running(BaseModel):
 
 
 class BudgetCaps(BaseModel):
-    """The operator's limits on what runs; a purchase over any one is refused, whatever the agent says."""
+    """The operator's limits on what runs, and the per-caller budgets that apply where a caller has none of their
+    own; a purchase over any one is refused, whatever the agent says."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -61,10 +61,9 @@ class BudgetCaps(BaseModel):
     max_hourly: Decimal | None = None
     max_per_quote: Decimal | None = None
     max_hourly_per_caller: Decimal | None = None
+    budgets: CallerBudget = CallerBudget()
 
-    def violation(
-        self, currency: str, hourly: Decimal, total: Decimal, hours: float, running: Running | None = None
-    ) -> str | None:
+    def violation(self, currency: str, hourly: Decimal, total: Decimal, running: Running | None = None) -> str | None:
         """Why this purchase, on top of everything live, breaks a cap; None when it fits."""
         if self.max_hourly is None and self.max_per_quote is None and self.max_hourly_per_caller is None:
             return None
@@ -84,12 +83,9 @@ class BudgetCaps(BaseModel):
                     f"hourly cost {hourly} {currency} plus what runs makes {hourly + live} {currency}/h, over the "
                     f"operator's cap of {cap} {currency}/h{per}{what}"
                 )
-        counted = max(total, hourly * MIN_HOURS_COUNTED)
-        if self.max_per_quote is not None and counted > self.max_per_quote:
-            return (
-                f"total {counted} {currency} (the quoted hours, at least {MIN_HOURS_COUNTED} h, at {hourly} "
-                f"{currency}/h) exceeds the operator's cap of {self.max_per_quote} {currency} per quote"
-            )
+        # A quote's total is an honest bound: its lease ends what it bought when the quoted hours run out.
+        if self.max_per_quote is not None and total > self.max_per_quote:
+            return f"total {total} {currency} exceeds the operator's cap of {self.max_per_quote} {currency} per quote"
         return None
 
 
@@ -233,6 +229,7 @@ class QuoteBook:
         self.caps = caps or BudgetCaps()
         self.drift_tolerance = drift_tolerance
         self._clock = clock
+        self.meter = Meter(ledger, clock)
 
     def __repr__(self) -> str:  # never show the secret
         return f"QuoteBook(ttl={self.ttl_seconds}s, caps={self.caps!r})"
@@ -389,6 +386,7 @@ class QuoteBook:
             )
         self._refuse_if_used(quote_id)
         self._refuse_over_caps(record, self.running(replacing=replacing))
+        self._refuse_over_budget(record, replacing=replacing)
         return record
 
     def running(self, db: sqlite3.Connection | None = None, *, replacing: int | None = None) -> Running:
@@ -419,12 +417,34 @@ class QuoteBook:
             out.items.append(f"{count} resource{'s' if count > 1 else ''} of other callers {total} {currency}/h")
         return out
 
-    def over_caps(self, currency: str, hourly: Decimal, total: Decimal, hours: float) -> str | None:
+    def over_caps(self, currency: str, hourly: Decimal, total: Decimal) -> str | None:
         """For estimate_cost: why a new quote for this price could not run next to what runs now."""
-        return self.caps.violation(currency, hourly, total, hours, self.running())
+        return self.caps.violation(currency, hourly, total, self.running())
+
+    def budget(self) -> CallerBudget:
+        """The current caller's budgets: their own, else the server's defaults."""
+        return current_caller().budget.over(self.caps.budgets)
+
+    def over_budget(
+        self, currency: str, total: Decimal, db: sqlite3.Connection | None = None, *, replacing: int | None = None
+    ) -> str | None:
+        """Why a quote for `total` would take the current caller over their daily or monthly budget (tools/budgets.py);
+        None when it fits. Within `db`, inside a redemption's transaction."""
+        budget = self.budget()
+        if budget.daily_budget is None and budget.monthly_budget is None:
+            return None
+        spend = self.meter.spend(current_caller().subject, db, replacing=replacing).get(currency)
+        return budget_violation(budget, self.caps.currency, currency, total, spend)
+
+    def _refuse_over_budget(
+        self, record: QuoteRecord, db: sqlite3.Connection | None = None, *, replacing: int | None = None
+    ) -> None:
+        violation = self.over_budget(record.currency, record.total, db, replacing=replacing)
+        if violation:
+            raise QuoteRefused("over_budget", violation.removesuffix(" " + REMEDY), REMEDY)
 
     def _refuse_over_caps(self, record: QuoteRecord, running: Running) -> None:
-        violation = self.caps.violation(record.currency, record.hourly, record.total, record.hours, running)
+        violation = self.caps.violation(record.currency, record.hourly, record.total, running)
         if violation:
             raise QuoteRefused(
                 "over_budget",
@@ -471,6 +491,7 @@ class QuoteBook:
         with self._ledger.transaction() as db:
             self._insert_outcome(db, record, "redeemed", now, note)
             self._refuse_over_caps(record, self.running(db, replacing=replacing))
+            self._refuse_over_budget(record, db, replacing=replacing)
             if within is not None:
                 within(db, record, now)
         return Redemption(

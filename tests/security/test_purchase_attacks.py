@@ -245,8 +245,8 @@ async def test_the_hourly_cap_counts_everything_live(world: SandboxCloud, tmp_pa
     before = {c.name for c in world.clusters()}
     with (tmp_path / "stderr.log").open("w") as errlog:
         async with stdio(env_for(world, state, max_hourly="2", max_per_quote="20"), errlog) as agent:
-            # A few seconds' worth of two nodes: counted as a day (1.4534 x 24 > 20), so no quote.
-            _, tiny = await call(agent, "estimate_cost", {"plan": {**SMALL_CLUSTER, "node_count": 2, "hours": 0.001}})
+            # Two nodes for 14 h: the quoted total (its lease ends it then) is over the per-quote cap, so no quote.
+            _, long = await call(agent, "estimate_cost", {"plan": {**SMALL_CLUSTER, "node_count": 2, "hours": 14}})
             quotes = [(await call(agent, "estimate_cost", {"plan": SMALL_CLUSTER}))[1] for _ in range(3)]
             assert all(q["quote_id"] for q in quotes) and str(quotes[0]["hourly_total"]) == "0.7267"
             results = [
@@ -274,9 +274,8 @@ async def test_the_hourly_cap_counts_everything_live(world: SandboxCloud, tmp_pa
     )
     assert fourth.get("quote_id") is None and fourth["budget"]["within_caps"] is False
     assert f"already running on this server: 1.4534 CNY/h ({running})" in fourth["budget"]["message"]
-    assert tiny.get("quote_id") is None and tiny["budget"]["message"] == (
-        "total 34.8816 CNY (the quoted hours, at least 24 h, at 1.4534 CNY/h) exceeds the operator's cap of 20 CNY "
-        "per quote"
+    assert long.get("quote_id") is None and long["budget"]["message"] == (
+        "total 20.3476 CNY exceeds the operator's cap of 20 CNY per quote"
     )
     made = {c.name for c in world.clusters()} - before
     assert made <= {"acf-sec-cap-0", "acf-sec-cap-1"} and quote_outcome(state, quotes[2]["quote_id"]) is None

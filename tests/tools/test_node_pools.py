@@ -167,11 +167,11 @@ def test_a_gpu_pool_on_a_team_cluster_is_bought_used_resized_listed_and_cleaned_
     with pytest.raises(AckComputeError, match="not created by this server"):
         runtime.node_pools.ensure("team-shared", "theirs", node_count=3)
 
-    # list_resources: the pool with its nodes, hourly and cost so far; the cluster as reused.
+    # list_resources: the pool with its nodes, hourly and accrued; the cluster as reused.
     listed = inventory(runtime).list()
     pools = [r for r in listed.resources if r.kind == "node_pool"]
     assert len(pools) == 1 and pools[0].nodes == 1 and pools[0].state.startswith("active")
-    assert pools[0].hourly == made.hourly and pools[0].cost_so_far is not None
+    assert pools[0].hourly == made.hourly and pools[0].accrued is not None
     assert [(r.kind, r.origin) for r in listed.resources if r.kind == "cluster"] == [("cluster", "reused")]
     assert listed.totals[0].hourly == pools[0].hourly
 

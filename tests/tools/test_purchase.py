@@ -90,13 +90,13 @@ def test_caps_bound_what_runs_for_everyone_and_for_each_caller(tmp_path: Path) -
     with acting_as(BOB):
         buy(purchase, quotes.issue(PLAN, HOURLY).token, "b1")
     with acting_as(Caller(subject="carol", admin=False)):
-        assert quotes.over_caps("CNY", Decimal("0.75"), Decimal("0.75"), 1) == (
+        assert quotes.over_caps("CNY", Decimal("0.75"), Decimal("0.75")) == (
             "hourly cost 0.75 CNY plus what runs makes 2.25 CNY/h, over the operator's cap of 2 CNY/h; already "
             "running on this server: 1.50 CNY/h (2 resources of other callers 1.50 CNY/h)"
         ), "other callers' resources count, but are not named (red-team R7)"
     with acting_as(Caller(subject="ops", admin=True)):
         assert "(deployment a1 0.75 CNY/h, deployment b1 0.75 CNY/h)" in (
-            quotes.over_caps("CNY", Decimal("0.75"), Decimal("0.75"), 1) or ""
+            quotes.over_caps("CNY", Decimal("0.75"), Decimal("0.75")) or ""
         ), "an admin sees them all"
     assert first is not None
     purchase.ownership.update(first, state="deleted")  # what was cleaned up no longer counts
@@ -104,12 +104,13 @@ def test_caps_bound_what_runs_for_everyone_and_for_each_caller(tmp_path: Path) -
         assert buy(purchase, second, "a2")
 
 
-def test_a_quote_is_counted_as_running_at_least_a_day() -> None:
+def test_the_per_quote_cap_counts_the_quoted_total_which_the_lease_makes_an_honest_bound() -> None:
     caps = BudgetCaps(max_per_quote=Decimal("10"))
-    assert caps.violation("CNY", Decimal("0.5"), Decimal("0.0005"), 0.001) == (
-        "total 12.0 CNY (the quoted hours, at least 24 h, at 0.5 CNY/h) exceeds the operator's cap of 10 CNY per quote"
+    assert caps.violation("CNY", Decimal("0.5"), Decimal("12.0")) == (
+        "total 12.0 CNY exceeds the operator's cap of 10 CNY per quote"
     )
-    assert caps.violation("CNY", Decimal("0.4"), Decimal("0.4"), 1) is None
+    assert caps.violation("CNY", Decimal("0.5"), Decimal("0.0005")) is None, "a few seconds are a few seconds"
+    assert caps.violation("CNY", Decimal("0.4"), Decimal("10")) is None
 
 
 def test_concurrent_purchases_cannot_both_squeeze_under_the_cap(tmp_path: Path) -> None:
