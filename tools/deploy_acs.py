@@ -95,6 +95,7 @@ class DeployOutcome(BaseModel):
     pods: list[PodPlacement] = []
     endpoint: str | None = Field(None, description="ClusterIP:port of the Service, when ports were given.")
     plan_to_quote: DeployPlan | None = None
+    lease_ends_at: str | None = None
     notes: list[str] = []
     message: str
     next_step: str
