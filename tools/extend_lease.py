@@ -97,7 +97,7 @@ class LeaseExtender:
         active = [lease for lease in found if lease.state == "active"]
         if not active:
             lease = found[-1]
-            what = {"ending": "is ending (being deleted)", "ended": "has ended (deleted)"}.get(
+            what = {"ending": "is ending (being deleted)", "ended": "has ended"}.get(
                 lease.state, "was released (the resource is gone)"
             )
             raise AckComputeError(f"The lease of {operation_id} {what}; it cannot be extended.", BUY_NEW)

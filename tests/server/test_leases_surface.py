@@ -150,8 +150,8 @@ async def test_extension_refusals_and_a_decline_change_nothing(
     assert no["status"] == "declined" and no["lease_ends_at"] == deployed["lease_ends_at"]
     assert quote_outcome(runtime.settings.state_dir, one_more["quote_id"]) == "declined"
     assert ended == (
-        f"Error executing tool extend_lease: The lease of {deployed['operation_id']} has ended (deleted); it cannot "
-        "be extended. Buy a new one: estimate_cost, then the creating tool. Nothing was charged."
+        f"Error executing tool extend_lease: The lease of {deployed['operation_id']} has ended; it cannot be "
+        "extended. Buy a new one: estimate_cost, then the creating tool. Nothing was charged."
     )
     assert quote_outcome(runtime.settings.state_dir, last["quote_id"]) is None
     assert not [r for r in receipts.since(runtime.ledger) if r.event == "extension"]
