@@ -216,7 +216,8 @@ def test_leases_are_shown_and_one_is_extended_by_an_hour(demo: DemoRun) -> None:
     for question, _ in re.findall(r"server asks the person: (.*?) person: (yes|no)\b", demo.flat):
         if not question.startswith("Extend "):
             assert re.search(
-                r"It runs until about \d\d:\d\d UTC \(\d+ h\), then is deleted unless extended\.", question
+                r"It runs until about (\d{4}-\d\d-\d\d )?\d\d:\d\d UTC \(\d+ h\), then is deleted unless extended\.",
+                question,
             )
     for step, name in ((10, "acf-demo-serverless"), (11, "web"), (12, "pool gpu")):
         assert re.search(rf"lease: {name} runs until {iso}", re.sub(r"\s+", " ", demo.step(step))), step

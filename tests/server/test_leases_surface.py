@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from mcp import Client, types
 
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.app import build_server
+from ack_compute.server.consent import lease_words, utc_time
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools import receipts
 from ack_compute.tools.leases import Leases
@@ -80,7 +82,9 @@ async def test_a_cluster_lease_is_shown_asked_about_and_extended_before_its_end(
     # The question before the purchase says when the lease ends; the result and get_operation show it.
     question = asked[0]
     ends = at(created["lease_ends_at"])
-    said = re.search(r"It runs until about (\d\d:\d\d) UTC \(2 h\), then is deleted unless extended\.", question)
+    said = re.search(
+        r"It runs until about (?:\d{4}-\d\d-\d\d )?(\d\d:\d\d) UTC \(2 h\), then is deleted unless extended\.", question
+    )
     assert said, question
     # Counted from the quote's issue (stable across the question's rounds), so never later than the real end.
     assert said.group(1) in {ends.strftime("%H:%M"), (ends - timedelta(minutes=1)).strftime("%H:%M")}, question
@@ -94,7 +98,9 @@ async def test_a_cluster_lease_is_shown_asked_about_and_extended_before_its_end(
     question = asked[1]
     new_end = (ends + timedelta(hours=3)).strftime("%H:%M")
     assert question.startswith("Extend cluster 'acf-lease' (cn-hangzhou) by 3 h for "), question
-    assert more["quote_id"] in question and f"runs until about {new_end} UTC instead of" in question, question
+    assert more["quote_id"] in question, question
+    # The date shows only when the new end is on another day than the quote's.
+    assert re.search(rf"runs until about (\d{{4}}-\d\d-\d\d )?{new_end} UTC instead of", question), question
     assert extended == {
         "status": "extended",
         "operation_id": operation,
@@ -191,3 +197,15 @@ async def test_another_callers_lease_is_no_such_operation_over_http(world: Sandb
     assert quote_outcome(state, bobs["quote_id"]) is None, "bob's quote was not spent"
     assert by_admin[0] and by_admin[1]["status"] == "extended", by_admin
     assert at(by_admin[1]["lease_ends_at"]) - at(made["lease_ends_at"]) == timedelta(hours=1)
+
+
+def test_the_lease_words_follow_the_policy_and_name_the_day_when_it_changes() -> None:
+    issued = datetime(2026, 12, 3, 18, 15, 30, tzinfo=UTC).timestamp()
+    end = issued + 2 * 3600
+    assert (
+        lease_words(object(), end, 2, issued) == "It runs until about 20:15 UTC (2 h), then is deleted unless extended."
+    )
+    warn = lease_words(SimpleNamespace(lease_policy="warn"), end, 2, issued)
+    assert warn == "It runs until about 20:15 UTC (2 h), then keeps billing until cleanup (the server only warns)."
+    assert lease_words(SimpleNamespace(lease_policy="off"), end, 2, issued) == "It bills until cleanup removes it."
+    assert utc_time(issued + 8 * 3600, issued) == "2026-12-04 02:15 UTC"
