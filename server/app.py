@@ -16,6 +16,7 @@ from ack_compute.server.ensure_cluster import register_ensure_cluster
 from ack_compute.server.ensure_node_pool import register_ensure_node_pool
 from ack_compute.server.errors import ArgumentCheck
 from ack_compute.server.estimate_cost import register_estimate_cost
+from ack_compute.server.extend_lease import register_extend_lease
 from ack_compute.server.get_operation import register_get_operation
 from ack_compute.server.ledger import register_ledger
 from ack_compute.server.list_resources import register_list_resources
@@ -31,6 +32,7 @@ Money is real, so the order is fixed:
 2. Show the person the line items, the hourly cost and the total. Do not proceed without their yes.
 3. Call the creating tool with the quote_id. It pays for exactly the quoted plan, once, before it
    expires; any change to the plan needs a new estimate.
+4. What it buys is leased for the quoted hours (lease_ends_at), then deleted unless extend_lease adds hours.
 The server enforces budget caps set by the operator and never deletes what it did not create.
 For product facts (ACK editions, ACS compute classes, prices, error codes) use doc_search or the
 docs://references resources instead of guessing.
@@ -86,6 +88,7 @@ def build_server(runtime: Runtime, access: HttpAccess | None = None) -> MCPServe
         register_ensure_node_pool(server, runtime)
         register_run_job(server, runtime)
         register_deploy_acs(server, runtime)
+        register_extend_lease(server, runtime)
         register_cleanup(server, runtime)
         register_cancel_operation(server, runtime)
     register_docs(server)

@@ -13,6 +13,7 @@ Resolvers may re-run on every round of a multi-round call, so the question is bu
 # resolvers' Annotated[..., Resolve(...)] parameters are read from their evaluated annotations.
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from mcp.server.elicitation import AcceptedElicitation, DeclinedElicitation, ElicitationResult
@@ -41,6 +42,8 @@ class Offer(BaseModel):
     plan_digest: str = ""
     question: str = ""
     why_not: str = ""
+    hours: float = 0  # the quote's: what the lease the purchase grants will last
+    issued_at: float = 0
 
 
 class NotAsked(BaseModel):
@@ -73,12 +76,38 @@ def pre_check(find: Callable[[], QuoteRecord | None], question: Callable[[QuoteR
         return Offer(has_quote=True, why_not=f"the check failed ({type(exc).__name__})")
     if quote is None:
         return Offer(has_quote=True, why_not="the check found nothing to buy")
-    return Offer(has_quote=True, quote_id=quote.quote_id, plan_digest=quote.plan_digest, question=question(quote))
+    return Offer(
+        has_quote=True,
+        quote_id=quote.quote_id,
+        plan_digest=quote.plan_digest,
+        question=question(quote),
+        hours=quote.hours,
+        issued_at=quote.issued_at,
+    )
 
 
 def cost_words(q: QuoteRecord, bound: str = "about") -> str:
     """`H CUR/h, about T CUR for N h (quote ID)`: the price part of every cost question."""
     return f"{q.hourly} {q.currency}/h, {bound} {q.total} {q.currency} for {q.hours:g} h (quote {q.quote_id})"
+
+
+def utc_time(ts: float, since: float) -> str:
+    """`20:15 UTC`, with the date when it is not `since`'s day."""
+    at = datetime.fromtimestamp(ts, UTC)
+    same_day = at.date() == datetime.fromtimestamp(since, UTC).date()
+    return at.strftime("%H:%M UTC" if same_day else "%Y-%m-%d %H:%M UTC")
+
+
+def lease_words(settings: object, ends_at: float, hours: float, since: float) -> str:
+    """What the person is told about the lease a purchase grants (server/settings.py lease_policy; the defaults hold
+    until the reaper's settings exist). Stable across the rounds of one question: computed from the quote's row."""
+    policy = getattr(settings, "lease_policy", "delete")
+    if policy == "off":
+        return "It bills until cleanup removes it."
+    until = f"It runs until about {utc_time(ends_at, since)} ({hours:g} h), then"
+    if policy == "warn":
+        return f"{until} keeps billing until cleanup (the server only warns)."
+    return f"{until} is deleted unless extended."
 
 
 def quoted_offer(
@@ -97,15 +126,21 @@ def quoted_offer(
     return pre_check(find, lambda q: question(held["what"], q))
 
 
-def consent_resolver(runtime: Runtime, precheck: Callable[..., Offer]) -> Callable[..., ConsentRef]:
-    """The resolver a spending tool's `consent` parameter uses, built on that tool's own `precheck` resolver."""
+def consent_resolver(runtime: Runtime, precheck: Callable[..., Offer], lease: bool = True) -> Callable[..., ConsentRef]:
+    """The resolver a spending tool's `consent` parameter uses, built on that tool's own `precheck` resolver. With
+    `lease`, the question ends with when the lease the purchase grants ends (counted from the quote's issue: the
+    lease starts at redemption, later, so the person is never told a later end than the real one)."""
 
     def ask(ctx: Context, offer: Annotated[Offer, Resolve(precheck)]) -> Elicit[CostConsent] | NotAsked:
         if not offer.question:
             return NotAsked(why=offer.why_not or "no quote")
         if not can_elicit(ctx):
             return NotAsked(why=NO_ELICITATION)
-        return Elicit(offer.question, CostConsent)
+        question = offer.question
+        if lease:
+            end = offer.issued_at + offer.hours * 3600
+            question += " " + lease_words(runtime.settings, end, offer.hours, offer.issued_at)
+        return Elicit(question, CostConsent)
 
     def record(
         offer: Annotated[Offer, Resolve(precheck)],

@@ -1,8 +1,8 @@
 """`ack-compute-mcp demo`: the whole product on the sandbox, through a real MCP client session over stdio.
 
-estimate -> the person's confirmation (one no, then a yes) -> ensure_cluster with a progress bar -> run_job ->
-deploy_acs on an ACK Serverless cluster -> a GPU node pool on a team's cluster, a job on it, then the pool removed ->
-cleanup (dry run, then for real) -> the ledger, with nothing of ours left.
+estimate -> the person's confirmation (one no, then a yes) -> ensure_cluster with a progress bar, its lease extended
+once -> run_job -> deploy_acs on an ACK Serverless cluster -> a GPU node pool on a team's cluster, a job on it, then the
+pool removed -> cleanup (dry run, then for real) -> the ledger, with nothing of ours left.
 
 The server runs as a subprocess configured exactly like a real deployment (credentials in its environment, an
 endpoint override), so the demo exercises the real credentials chain and SDKs. The demo plays both the agent (it
@@ -219,8 +219,31 @@ async def _follow(client: Client, out: dict[str, Any], bar: ProgressBar) -> dict
         if view.get("outcome") == "failed":
             raise DemoFailed(f"operation {operation} failed: {view.get('error')}")
         if view["state"] == "done":
-            return {**(view.get("result") or {}), "operation_id": operation}
+            return {**(view.get("result") or {}), "operation_id": operation, "lease_ends_at": view.get("lease_ends_at")}
     return out
+
+
+def _lease(name: str, out: dict[str, Any]) -> None:
+    """The lease a purchase holds, as the result shows it."""
+    if not out.get("lease_ends_at"):
+        raise DemoFailed(f"{name} shows no lease: {out}")
+    _say(f"  lease: {name} runs until {out['lease_ends_at']}, then is deleted unless extended")
+
+
+async def _extend(client: Client, name: str, operation: str) -> None:
+    """extend_lease once: the lease's plan (plan_to_quote) quoted for 1 more hour, accepted, the new end shown."""
+    _say(f"  extend_lease {operation}: the agent quotes the lease's own plan for 1 more hour")
+    ask = await _call(client, "extend_lease", {"operation_id": operation})
+    est, _ = await _estimate(client, {**ask["plan_to_quote"], "hours": 1})
+    _say(quote_table(est))
+    out = await _call(client, "extend_lease", {"operation_id": operation, "quote_id": est["quote_id"]})
+    if out.get("status") != "extended":
+        raise DemoFailed(f"extend_lease ended {out.get('status')}: {out.get('message')}")
+    text = (
+        f"lease extended by {out['hours_added']:g} h for {_money(out['cost'])} {out['currency']}: {name} now runs "
+        f"until {out['lease_ends_at']} (was {ask['lease_ends_at']})"
+    )
+    _say(_wrapped(text, "  "))
 
 
 def _api_calls(cloud: Any) -> int:
@@ -267,6 +290,7 @@ async def _create(client: Client, name: str, quote_id: str) -> dict[str, Any]:
     if out.get("status") != "created":
         raise DemoFailed(f"ensure_cluster ended {out.get('status')}: {out.get('message')}")
     _say(_wrapped(f"status {out['status']}: {out['message']}", "  "))
+    _lease(name, out)
     return out
 
 
@@ -286,6 +310,7 @@ async def _job_cluster(client: Client, cloud: Any, person: Person, pro_token: st
     est, _ = await _estimate(client, SMALL_PLAN)
     _say(quote_table(est))
     created = await _create(client, JOB_CLUSTER, est["quote_id"])
+    await _extend(client, JOB_CLUSTER, created["operation_id"])
 
     _say("\n[5] ensure_cluster by name again: reused, no quote, nothing new (also for a cluster someone else made)")
     for name in (JOB_CLUSTER, FOREIGN_CLUSTER):
@@ -343,6 +368,7 @@ async def _serverless(client: Client) -> None:
     for c in cells:
         _say("  " + "  ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)).rstrip())
     _say(f"  service endpoint: {deployed.get('endpoint') or 'none'}")
+    _lease("web", deployed)
     for note in deployed.get("notes", []):
         _say(_wrapped(f"note: {note}", "  "))
     if deployed["status"] not in ("deployed", "updated", "unchanged"):
@@ -361,6 +387,7 @@ async def _gpu_pool(client: Client) -> None:
     if out.get("status") != "created":
         raise DemoFailed(f"ensure_node_pool ended {out.get('status')}: {out.get('message')}")
     _say(_wrapped(f"pool {out['status']}: {out['message']}", "  "))
+    _lease("pool gpu", out)
     job_args = {
         "cluster": FOREIGN_CLUSTER,
         "node_pool": "gpu",
@@ -479,6 +506,8 @@ async def _drive(cloud: Any, env: dict[str, str]) -> int:
             await _retire(client, cluster_id)
             await _serverless(client)
             await _gpu_pool(client)
+            # The spend meter (list_resources: hourly, accrued, totals per caller and day) is shown here, while
+            # everything still runs and before [13] cleans it up.
             await _clean_everything(client)
         except DemoFailed as exc:
             _say(f"\ndemo step failed: {exc}\ncleaning up what was created so far")

@@ -93,10 +93,8 @@ def register_deploy_acs(server: MCPServer, runtime: Runtime) -> None:
         def question(what, q):  # type: ignore[no-untyped-def]
             bought, addon = what
             return (
-                (f"On cluster '{cluster}', {addon} (no charge), then: " if addon else "")
-                + f"Deploy '{name}' on cluster '{cluster}' ({q.region}): {_pods(bought)} at {cost_words(q)}. It "
-                "keeps running and billing until cleanup removes it. Accept?"
-            )
+                f"On cluster '{cluster}', {addon} (no charge), then: " if addon else ""
+            ) + f"Deploy '{name}' on cluster '{cluster}' ({q.region}): {_pods(bought)} at {cost_words(q)}?"
 
         return quoted_offer(ref, buy, question)
 

@@ -14,6 +14,7 @@ from ack_compute.server.params import OperationId, WaitSeconds
 from ack_compute.server.results import lean
 from ack_compute.server.runtime import Runtime
 from ack_compute.server.waiting import await_operation
+from ack_compute.tools.extend_lease import lease_ends_at
 from ack_compute.tools.job_logs import JobLogs
 from ack_compute.tools.operations import OperationView, view
 
@@ -39,4 +40,5 @@ def register_get_operation(server: MCPServer, runtime: Runtime) -> None:
     ) -> Annotated[CallToolResult, OperationView]:
         status = await await_operation(runtime, ctx, operation_id, wait_seconds)
         lines = await anyio.to_thread.run_sync(logs.new_lines, status) if not status.done else None
-        return lean(view(status, log_lines=lines))
+        ends = await anyio.to_thread.run_sync(lease_ends_at, runtime.ledger, operation_id)
+        return lean(view(status, log_lines=lines).model_copy(update={"lease_ends_at": ends}))

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from ack_compute.server.params import MAX_WAIT
 from ack_compute.server.results import lean
 from ack_compute.server.runtime import Runtime
+from ack_compute.tools.extend_lease import lease_ends_at
 from ack_compute.tools.operations import OperationStatus
 
 M = TypeVar("M", bound=BaseModel)
@@ -82,4 +83,12 @@ async def start_then_answer(
 ) -> CallToolResult:
     """Run a tool's `start` off the event loop, then `wait_then_answer` (with `how`) and answer lean."""
     outcome = await anyio.to_thread.run_sync(start)
-    return lean(await wait_then_answer(runtime, ctx, outcome, wait_seconds, **how))
+    return lean(with_lease(runtime, await wait_then_answer(runtime, ctx, outcome, wait_seconds, **how)))
+
+
+def with_lease(runtime: Runtime, outcome: M) -> M:
+    """A creating tool's answer with the end of the lease its purchase holds (none for a reused resource)."""
+    if "lease_ends_at" not in type(outcome).model_fields:
+        return outcome
+    ends = lease_ends_at(runtime.ledger, getattr(outcome, "operation_id", None))
+    return outcome.model_copy(update={"lease_ends_at": ends}) if ends else outcome

@@ -95,6 +95,7 @@ class DeployOutcome(BaseModel):
     pods: list[PodPlacement] = []
     endpoint: str | None = Field(None, description="ClusterIP:port of the Service, when ports were given.")
     plan_to_quote: DeployPlan | None = None
+    lease_ends_at: str | None = None
     notes: list[str] = []
     message: str
     next_step: str
@@ -527,7 +528,10 @@ class AcsDeployer:
             self.ownership.update(
                 owned.resource_id, state=owned.state, details={"plan": plan.model_dump(mode="json"), **priced}
             )
-        return self._verify(request, target, workloads, plan, status, endpoint, notes)
+        outcome = self._verify(request, target, workloads, plan, status, endpoint, notes)
+        # The operation that created what runs: extend_lease names the Deployment's lease by it.
+        created_by = owned.operation_id if owned is not None else operation_id if row is not None else None
+        return outcome.model_copy(update={"operation_id": outcome.operation_id or created_by})
 
     @staticmethod
     def _replace(

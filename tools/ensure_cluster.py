@@ -64,6 +64,7 @@ class ClusterOutcome(BaseModel):
     ready_nodes: int | None = None
     operation_id: str | None = None
     plan_to_quote: AnyClusterPlan | None = Field(None, description="Estimate this plan to get a quote for creation.")
+    lease_ends_at: str | None = None
     message: str
     next_step: str
 

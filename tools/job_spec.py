@@ -165,6 +165,7 @@ class JobOutcome(BaseModel):
     cleanup_operation_id: str | None = Field(None, description="With cleanup_after: the cleanup to follow.")
     notes: list[str] = []
     plan_to_quote: AcsPlan | None = None
+    lease_ends_at: str | None = None
     message: str
     next_step: str
 

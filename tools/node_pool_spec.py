@@ -51,6 +51,7 @@ class NodePoolOutcome(BaseModel):
     origin: Literal["created", "not_ours"] | None = None
     operation_id: str | None = None
     plan_to_quote: NodePoolPlan | None = Field(None, description="Estimate this plan to get the quote it needs.")
+    lease_ends_at: str | None = None
     message: str
     next_step: str
 

@@ -376,6 +376,7 @@ class OperationView(BaseModel):
     result: dict[str, Any] | None = None
     error: str | None = None
     log: str | None = Field(None, description="A running job's log lines written since your last poll.")
+    lease_ends_at: str | None = None
     next_step: str
 
 

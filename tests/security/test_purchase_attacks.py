@@ -103,7 +103,7 @@ async def test_consent_cannot_be_skipped_by_leaving_the_region_out(
     assert ok2 and deployed["status"] == "declined", deployed
     assert len(seen) == 2, "the person was asked once per purchase"
     assert job_quote["quote_id"] in seen[0] and "(cn-shanghai)" in seen[0] and "0.12" in seen[0]
-    assert deploy_quote["quote_id"] in seen[1] and "billing until cleanup" in seen[1]
+    assert deploy_quote["quote_id"] in seen[1] and "then is deleted unless extended" in seen[1]
     assert jobs_in(look, cluster) == [] and deployments_in(look, cluster) == {}
     assert quote_outcome(state, job_quote["quote_id"]) == "declined"
     assert quote_outcome(state, deploy_quote["quote_id"]) == "declined"

@@ -11,6 +11,8 @@ decision, tool by tool (MCP ToolAnnotations: destructiveHint matters only when r
   on an update and stops pods when the plan shrinks, cleanup and cancel_operation delete: destructive.
 - ensure_cluster creates or reuses and never deletes or replaces: not destructive; asking again returns the same
   cluster or operation: idempotent.
+- extend_lease moves a lease's end later and never deletes: not destructive; each call spends a quote: not
+  idempotent; it reads and writes only the server's ledger: closed world.
 - ensure_node_pool shrinks a pool by draining and releasing nodes: destructive; asking again for the same size
   returns the same pool or operation: idempotent.
 """
@@ -37,6 +39,7 @@ HINTS = {
     "cancel_operation": (False, True, True, True),
     "list_resources": (True, False, True, True),
     "doc_search": (True, False, True, False),
+    "extend_lease": (False, False, False, False),
 }
 
 

@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -201,3 +202,27 @@ def test_a_gpu_pool_on_the_team_cluster_runs_a_job_and_goes_while_the_cluster_st
     )
     assert re.search(r"status done: cleanup deleted \d+ items", step)
     assert "clusters still existing: team-shared" in demo.step(15)
+
+
+def test_leases_are_shown_and_one_is_extended_by_an_hour(demo: DemoRun) -> None:
+    iso = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)"
+    created = re.sub(r"\s+", " ", demo.step(4))
+    lease = re.search(rf"lease: acf-demo runs until {iso}, then is deleted unless extended", created)
+    assert lease, created
+    asked = re.search(
+        r"server asks the person: Extend cluster 'acf-demo' \(cn-hangzhou\) by 1 h for .*? person: yes", created
+    )
+    assert asked, created
+    extended = re.search(rf"lease extended by 1 h for [\d.]+ CNY: acf-demo now runs until {iso} \(was {iso}\)", created)
+    assert extended and extended.group(2) == lease.group(1), created
+    start, end = (datetime.strptime(t, "%Y-%m-%dT%H:%M:%SZ") for t in (lease.group(1), extended.group(1)))
+    assert end - start == timedelta(hours=1)
+    # Every question before a purchase says when the lease ends; every purchase shows its lease.
+    for question, _ in re.findall(r"server asks the person: (.*?) person: (yes|no)\b", demo.flat):
+        if not question.startswith("Extend "):
+            assert re.search(
+                r"It runs until about (\d{4}-\d\d-\d\d )?\d\d:\d\d UTC \(\d+ h\), then is deleted unless extended\.",
+                question,
+            )
+    for step, name in ((10, "acf-demo-serverless"), (11, "web"), (12, "pool gpu")):
+        assert re.search(rf"lease: {name} runs until {iso}", re.sub(r"\s+", " ", demo.step(step))), step

@@ -124,7 +124,7 @@ def test_inspector_without_the_token_is_turned_away(inspector_env: dict[str, str
     assert "estimate_cost" not in done.stdout
 
 
-# -- the new verbs: list_resources, get_operation's log cursor, cancel_operation ------------------------------------
+# -- the new verbs: extend_lease, list_resources, get_operation's log cursor, cancel_operation --------------------
 # Both transports run against one sandbox cloud of this module's own (600x clock) through the production path (keys
 # in the environment, an endpoint override), so calls chain: over stdio every Inspector call starts a new server on
 # the shared state dir, which resumes what the last one left running; over HTTP one server answers them all.
@@ -189,6 +189,18 @@ def test_inspector_lists_what_it_pays_for_follows_a_jobs_log_and_cancels_it(
         view = call(inspector_env, target, "get_operation", operation_id=made["operation_id"])["structuredContent"]
         made = view.get("result") or made
     assert made["status"] == "created", made
+
+    # extend_lease: the lease's plan for 1 more hour (the Inspector cannot ask a person: the token policy pays).
+    operation = call(inspector_env, target, "get_operation", operation_id=made["operation_id"])["structuredContent"]
+    ask = call(inspector_env, target, "extend_lease", operation_id=made["operation_id"])["structuredContent"]
+    assert ask["status"] == "quote_required" and ask["lease_ends_at"] == operation["lease_ends_at"], (ask, operation)
+    more = call(inspector_env, target, "estimate_cost", plan=ask["plan_to_quote"])["structuredContent"]
+    extended = call(inspector_env, target, "extend_lease", operation_id=made["operation_id"], quote_id=more["quote_id"])
+    assert extended["structuredContent"]["status"] == "extended", extended
+    assert (
+        extended["structuredContent"]["hours_added"] == 1
+        and extended["structuredContent"]["lease_ends_at"] > (ask["lease_ends_at"])
+    )
 
     # list_resources: the cluster, running, at the quoted price, and a total per currency.
     listed = call(inspector_env, target, "list_resources")["structuredContent"]

@@ -81,7 +81,7 @@ async def test_deploy_acs_after_the_person_accepts(world: SandboxCloud, runtime_
     out = result.structured_content or {}
     assert out["status"] == "deployed" and out["ready_replicas"] == 2, out
     assert all(p["instance_id"].startswith("acs-") for p in out["pods"])
-    assert len(seen) == 1 and "billing until cleanup" in seen[0]
+    assert len(seen) == 1 and "(1 h), then is deleted unless extended." in seen[0]
 
 
 async def test_deploy_acs_with_an_eci_plan_asks_about_eci_pods(
