@@ -114,6 +114,25 @@ class NodePools(PoolWork):
         live = [r for r in rows if r.state in (*LIVE, "resizing")]
         return live[-1] if live else None
 
+    @staticmethod
+    def _yours(pool: NodePoolInfo, row: OwnedResource | None) -> bool:
+        """The one rule for resizing: the ledger row and the pool's own tags say this server made it, for this caller
+        (or an admin); over HTTP another caller's pool is theirs to resize."""
+        return (
+            row is not None
+            and row.cloud_id == pool.nodepool_id
+            and made_by(pool, row.operation_id)
+            and current_caller().sees(row.owner)
+        )
+
+    @staticmethod
+    def _not_yours(target: ClusterTarget, cluster: str, name: str) -> AckComputeError:
+        return AckComputeError(
+            f"Node pool {name} on cluster {target.name or cluster} was not created by this server for you, so it is "
+            "never resized or deleted by it.",
+            "Ask its owner to resize it, or create a pool of your own under another name. " + NOTHING,
+        )
+
     def _running(self, row: OwnedResource) -> str | None:
         """The operation still working on this pool (creating or resizing it), if any."""
         for operation_id, _owner, params in self.operations.running(OPERATION_KIND):
@@ -138,6 +157,15 @@ class NodePools(PoolWork):
                 + (f" (it has: {', '.join(sorted(names))})." if names else "."),
                 "Create it with ensure_node_pool (quote a node_pool plan first), or leave node_pool out. Nothing was "
                 "created.",
+            )
+        row = self._row(target.cluster_id or "", target.region, name)
+        if row is not None and row.cloud_id == pool.nodepool_id and not current_caller().sees(row.owner):
+            # Another caller bought these nodes: their pool is theirs to use, as it is theirs to resize.
+            raise AckComputeError(
+                f"Node pool {name} on {where} belongs to another caller; only its owner or an admin can send work to "
+                "it.",
+                "Create a pool of your own with ensure_node_pool (quote a node_pool plan first), or leave node_pool "
+                "out. Nothing was created.",
             )
         if pool.labels.get(POOL_LABEL) != name:
             raise AckComputeError(
@@ -188,16 +216,9 @@ class NodePools(PoolWork):
             return self._create(
                 target, cluster, name, node_count, plan, quote_token, consent_id, confirmation_policy, requested_by
             )
-        ours = row is not None and row.cloud_id == pool.nodepool_id and made_by(pool, row.operation_id)
-        if ours and row is not None and not current_caller().sees(row.owner):
-            ours = False  # this server's, but another caller's: theirs to resize (over HTTP each caller has their own)
-        if not ours:
+        if not self._yours(pool, row):
             if node_count is not None and node_count != pool.desired_size:
-                raise AckComputeError(
-                    f"Node pool {name} on cluster {target.name or cluster} was not created by this server for you, so "
-                    "it is never resized or deleted by it.",
-                    "Ask its owner to resize it, or create a pool of your own under another name. " + NOTHING,
-                )
+                raise self._not_yours(target, cluster, name)
             return answer("exists", base, pool, None, origin="not_ours")
         assert row is not None
         if node_count is None or node_count == pool.desired_size:
@@ -219,8 +240,12 @@ class NodePools(PoolWork):
             bound = self._bind_new(target, cluster, name, node_count, plan)
             self._in_stock(target, bound)
             return self.purchase.check(token, bound)
+        if node_count is None or node_count == pool.desired_size:
+            return None
         row = self._row(target.cluster_id or "", target.region, name)
-        if row is None or not made_by(pool, row.operation_id) or node_count is None or node_count <= pool.desired_size:
+        if not self._yours(pool, row):  # nobody is asked to pay for a resize that `ensure` refuses
+            raise self._not_yours(target, cluster, name)
+        if row is None or node_count < pool.desired_size:
             return None
         bound = self._bind_growth(target, cluster, name, pool, row, node_count, plan)
         return self.purchase.check(token, bound)
