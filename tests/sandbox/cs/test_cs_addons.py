@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -28,11 +28,7 @@ CURRENT_VIRTUAL_NODE = "v2.15.8"
 DEFAULTS = {"coredns", "metrics-server", "kube-proxy-worker", "csi-plugin", "managed-csiprovisioner"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _fast_clock(cloud: SandboxCloud) -> Iterator[None]:
-    before, cloud.time_scale = cloud.time_scale, SCALE
-    yield
-    cloud.time_scale = before
+pytestmark = pytest.mark.usefixtures("fast_clock")  # at SCALE (tests/sandbox/conftest.py)
 
 
 @pytest.fixture

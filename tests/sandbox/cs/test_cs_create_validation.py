@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from alibabacloud_cs20151215 import models as cs_models
@@ -12,23 +11,12 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 
 from ack_compute.sandbox import SandboxCloud
 
-if TYPE_CHECKING:
-    from conftest import Clients
-
 REGION = "cn-hangzhou"
 PASSWORD = "Hello@1234"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _fast_clock(cloud: SandboxCloud) -> Iterator[None]:
-    before, cloud.time_scale = cloud.time_scale, 1000.0
-    yield
-    cloud.time_scale = before
-
-
-@pytest.fixture
-def cs(clients: Clients) -> CsClient:
-    return clients.cs()
+SCALE = 1000.0
+pytestmark = pytest.mark.usefixtures("fast_clock")  # at SCALE (tests/sandbox/conftest.py)
 
 
 @pytest.fixture

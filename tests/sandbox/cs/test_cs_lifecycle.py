@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -23,11 +23,7 @@ REGION = "cn-hangzhou"
 SCALE = 2000.0
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _fast_clock(cloud: SandboxCloud) -> Iterator[None]:
-    before, cloud.time_scale = cloud.time_scale, SCALE
-    yield
-    cloud.time_scale = before
+pytestmark = pytest.mark.usefixtures("fast_clock")  # at SCALE (tests/sandbox/conftest.py)
 
 
 @pytest.fixture

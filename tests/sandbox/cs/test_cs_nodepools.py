@@ -4,7 +4,7 @@ the refusals, with the pool's nodes seen in the cluster's Kubernetes API through
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import yaml
@@ -22,11 +22,7 @@ GPU_TYPE = "ecs.gn7i-c8g1.2xlarge"
 TAINT = ("nvidia.com/gpu", "true", "NoSchedule")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _fast_clock(cloud: SandboxCloud) -> Iterator[None]:
-    before, cloud.time_scale = cloud.time_scale, SCALE
-    yield
-    cloud.time_scale = before
+pytestmark = pytest.mark.usefixtures("fast_clock")  # at SCALE (tests/sandbox/conftest.py)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,11 +21,7 @@ SCALE = 2000.0
 VIRTUAL_NODES = ["virtual-kubelet-cn-hangzhou-h", "virtual-kubelet-cn-hangzhou-k"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _fast_clock(cloud: SandboxCloud) -> Iterator[None]:
-    before, cloud.time_scale = cloud.time_scale, SCALE
-    yield
-    cloud.time_scale = before
+pytestmark = pytest.mark.usefixtures("fast_clock")  # at SCALE (tests/sandbox/conftest.py)
 
 
 @pytest.fixture
