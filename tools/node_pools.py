@@ -17,7 +17,7 @@ from ack_compute.cloud.ecs import EcsCatalog
 from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.node_pools import NodePoolInfo, NodePoolService
 from ack_compute.cloud.vpc import VpcNetworks
-from ack_compute.tools.errors import AckComputeError, CloudFailure, InvalidPlan
+from ack_compute.tools.errors import AckComputeError, InvalidPlan, cloud_call
 from ack_compute.tools.identity import current_caller
 from ack_compute.tools.kubeconfigs import Kubeconfigs
 from ack_compute.tools.node_pool_spec import (
@@ -37,14 +37,15 @@ from ack_compute.tools.operations import Operations
 from ack_compute.tools.ownership import LIVE, NameBusy, OwnedResource, Ownership
 from ack_compute.tools.plans import NodePoolPlan, normalise
 from ack_compute.tools.pricing import Pricer
-from ack_compute.tools.purchase import Claim, Policy, Purchase, bind_plan
+from ack_compute.tools.purchase import Claim, Policy, bind_plan
 from ack_compute.tools.quotes import QuoteBook, QuoteRecord
+from ack_compute.tools.spending import Spending
 from ack_compute.tools.targets import ClusterTarget, Targets
 
 NOTHING = "Nothing was created or changed."
 
 
-class NodePools(PoolWork):
+class NodePools(PoolWork, Spending):
     def __init__(
         self,
         *,
@@ -60,26 +61,19 @@ class NodePools(PoolWork):
         settings: PoolSettings | None = None,
         vpcs: VpcNetworks | None = None,
     ) -> None:
+        super().__init__(quotes=quotes, pricer=pricer, ownership=ownership, operations=operations)
         self.cs = cs
         self.pools = pools
         self.ecs = ecs
         self.targets = targets
         self.kubeconfigs = kubeconfigs
-        self.quotes = quotes
-        self.purchase = Purchase(quotes, ownership)
-        self.pricer = pricer
-        self.ownership = ownership
-        self.operations = operations
         self.settings = settings or PoolSettings()
         self.vpcs = vpcs  # the vSwitches' zones, for the stock check before a purchase
 
     # -- where, and what is there ------------------------------------------------------------------------------
 
     def _cloud(self, fn: Any) -> Any:
-        try:
-            return fn()
-        except CloudError as exc:
-            raise CloudFailure(str(exc), f"{NOTHING} Retry when the cloud answers.") from None
+        return cloud_call(fn, f"{NOTHING} Retry when the cloud answers.")
 
     def target(self, cluster: str, region: str | None = None) -> ClusterTarget:
         """The ACK cluster a pool goes on; ACK Serverless and kubeconfig contexts have no node pools to manage."""
