@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -43,6 +44,18 @@ from ack_compute.tools.spending import Spending
 from ack_compute.tools.targets import ClusterTarget, Targets
 
 NOTHING = "Nothing was created or changed."
+
+
+@dataclass(frozen=True)
+class _Payment:
+    """What a creating or growing call pays with: the quoted plan, the quote, the person's recorded answer, the
+    server's confirmation policy, and who asked."""
+
+    plan: NodePoolPlan | None
+    token: str | None
+    consent_id: str | None
+    policy: Policy
+    requested_by: str
 
 
 class NodePools(PoolWork, Spending):
@@ -208,7 +221,11 @@ class NodePools(PoolWork, Spending):
             )
         if pool is None:
             return self._create(
-                target, cluster, name, node_count, plan, quote_token, consent_id, confirmation_policy, requested_by
+                target,
+                cluster,
+                name,
+                node_count,
+                _Payment(plan, quote_token, consent_id, confirmation_policy, requested_by),
             )
         if not self._yours(pool, row):
             if node_count is not None and node_count != pool.desired_size:
@@ -220,7 +237,12 @@ class NodePools(PoolWork, Spending):
         if node_count < pool.desired_size:
             return self._shrink(target, base, pool, row, node_count, requested_by)
         return self._grow(
-            target, base, pool, row, node_count, plan, quote_token, consent_id, confirmation_policy, requested_by
+            target,
+            base,
+            pool,
+            row,
+            node_count,
+            _Payment(plan, quote_token, consent_id, confirmation_policy, requested_by),
         )
 
     def offer(
@@ -309,13 +331,10 @@ class NodePools(PoolWork, Spending):
         cluster: str,
         name: str,
         node_count: int | None,
-        plan: NodePoolPlan | None,
-        token: str | None,
-        consent_id: str | None,
-        policy: Policy,
-        requested_by: str,
+        pay: _Payment,
     ) -> NodePoolOutcome:
         base = {"cluster": cluster, "cluster_id": target.cluster_id, "name": name}
+        plan, token = pay.plan, pay.token
         if plan is None or not token:
             proposal = plan or NodePoolPlan(cluster=cluster, node_count=node_count or 1)
             if node_count is not None:
@@ -334,7 +353,7 @@ class NodePools(PoolWork, Spending):
         vswitches = self._vswitches(target)
         self._in_stock(target, bound)
         gpu = self._gpu(bound)
-        quote = self.purchase.approved(token, bound, consent_id, policy)
+        quote = self.purchase.approved(token, bound, pay.consent_id, pay.policy)
         if quote is None:
             return self._declined(base)
         operation_id = f"op-{uuid.uuid4().hex[:16]}"
@@ -376,7 +395,7 @@ class NodePools(PoolWork, Spending):
         return self._started(
             params,
             operation_id,
-            requested_by,
+            pay.requested_by,
             bought.redemption.quote_id,
             status="creating",
             nodes=bound.node_count,
@@ -474,14 +493,11 @@ class NodePools(PoolWork, Spending):
         pool: NodePoolInfo,
         row: OwnedResource,
         node_count: int,
-        plan: NodePoolPlan | None,
-        token: str | None,
-        consent_id: str | None,
-        policy: Policy,
-        requested_by: str,
+        pay: _Payment,
     ) -> NodePoolOutcome:
         added = node_count - pool.desired_size
         cluster = base["cluster"]
+        plan, token = pay.plan, pay.token
         if plan is None or not token:
             return NodePoolOutcome(
                 status="quote_required",
@@ -497,7 +513,7 @@ class NodePools(PoolWork, Spending):
                 **base,
             )
         bound = self._bind_growth(target, cluster, base["name"], pool, row, node_count, plan)
-        quote = self.purchase.approved(token, bound, consent_id, policy)
+        quote = self.purchase.approved(token, bound, pay.consent_id, pay.policy)
         if quote is None:
             return self._declined(base)
         operation_id = f"op-{uuid.uuid4().hex[:16]}"
@@ -524,7 +540,7 @@ class NodePools(PoolWork, Spending):
         return self._started(
             params,
             operation_id,
-            requested_by,
+            pay.requested_by,
             bought.redemption.quote_id,
             status="resizing",
             nodepool_id=pool.nodepool_id,
