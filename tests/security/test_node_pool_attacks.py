@@ -31,16 +31,8 @@ from ack_compute.tools.node_pool_spec import POOL_LABEL
 from ack_compute.tools.ownership import POOL_OPERATION_TAG, mark
 from ack_compute.tools.plans import NodePoolPlan, normalise, plan_digest
 from tests.helpers.waiting import operation_view
-from tests.security.purchase_helpers import (
-    call,
-    declining,
-    env_for,
-    forge,
-    live_rows,
-    observer,
-    quote_outcome,
-    tokens_file,
-)
+from tests.security import purchase_helpers as helpers
+from tests.security.purchase_helpers import call, declining, env_for, forge, live_rows, quote_outcome
 from tests.server import conftest as launcher  # the one `serve --http` launcher
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -141,7 +133,7 @@ async def _build(house: House) -> None:
 def house(tmp_path_factory: pytest.TempPathFactory) -> Iterator[House]:
     root = tmp_path_factory.mktemp("house")
     tokens = {"alice": secrets.token_urlsafe(32), "bob": secrets.token_urlsafe(32)}
-    file = tokens_file(root / "tokens.json", {who: (tok, False) for who, tok in tokens.items()})
+    file = helpers.tokens_file(root / "tokens.json", {who: (tok, False) for who, tok in tokens.items()})
     with SandboxCloud(time_scale=2000) as world:
         vpc_id = world.plant_vpc("team-vpc", cidr_block="192.168.0.0/16")
         vswitch_id = world.plant_vswitch(vpc_id, zone_id="cn-hangzhou-i", cidr_block="192.168.8.0/24")
@@ -151,7 +143,7 @@ def house(tmp_path_factory: pytest.TempPathFactory) -> Iterator[House]:
             house = House(world, server.url, root / "state", tokens, team=team)
             anyio.run(_build, house)
             # Someone else's pools on the team cluster: a plain one, and one forging this server's tags and label.
-            look = observer(world, root / "observer")
+            look = helpers.observer(world, root / "observer")
             theirs = NodePoolService(look.clients)
             switches = look.cs.describe_cluster(team).vswitch_ids
             for name, tags, labels in (
@@ -446,7 +438,7 @@ async def test_run_job_sends_no_work_to_another_callers_pool(house: House, befor
             "or an admin can send work to it. Create a pool of your own with ensure_node_pool (quote a node_pool plan "
             "first), or leave node_pool out. Nothing was created."
         ), text
-    look = observer(house.world, house.state.parent / "observer")
+    look = helpers.observer(house.world, house.state.parent / "observer")
     for cluster in (house.team, house.mine):
         api = kube.BatchV1Api(look.targets.access(look.targets.resolve(cluster)).api_client())
         assert [j.metadata.name for j in api.list_namespaced_job("default").items] == []

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,6 @@ from tests.security.purchase_helpers import (
     env_for,
     forge,
     live_rows,
-    observer,
     over_http,
     quote_outcome,
     stdio,
@@ -39,17 +37,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 ACS_SHANGHAI = {"kind": "acs", "region": "cn-shanghai", "vcpu": 1, "memory_gib": 2, "hours": 1}
 ACS = {"kind": "acs", "vcpu": 1, "memory_gib": 2, "hours": 1}
 SMALL_CLUSTER = {"kind": "cluster", "instance_types": ["ecs.g7.large"], "node_count": 1, "zone": "cn-hangzhou-h"}
-
-
-@pytest.fixture(scope="module")
-def world() -> Iterator[SandboxCloud]:
-    with SandboxCloud(time_scale=600) as cloud:
-        yield cloud
-
-
-@pytest.fixture
-def look(world: SandboxCloud, tmp_path: Path) -> Any:
-    return observer(world, tmp_path / "observer")
 
 
 def jobs_in(look: Any, cluster_id: str) -> list[str]:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,6 @@ from tests.security.purchase_helpers import (
     call,
     env_for,
     live_rows,
-    observer,
     over_http,
     quote_outcome,
     stdio,
@@ -54,17 +52,6 @@ from tests.server import conftest as launcher  # the one `serve --http` launcher
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 ACS = {"kind": "acs", "vcpu": 1, "memory_gib": 2, "hours": 1}
-
-
-@pytest.fixture(scope="module")
-def world() -> Iterator[SandboxCloud]:
-    with SandboxCloud(time_scale=600) as cloud:
-        yield cloud
-
-
-@pytest.fixture
-def look(world: SandboxCloud, tmp_path: Path) -> Any:
-    return observer(world, tmp_path / "observer")
 
 
 def apps(look: Any, cluster_id: str) -> kube.AppsV1Api:

@@ -19,6 +19,7 @@ from ack_compute.sandbox import SandboxCloud, planting
 from ack_compute.sandbox.catalog import load_catalog
 from ack_compute.sandbox.kube_bridge import KubeBridge
 from ack_compute.sandbox.state import SandboxState, generate_credentials
+from tests.helpers.planting import plant_network
 from tests.helpers.waiting import eventually
 
 REGION = "cn-hangzhou"
@@ -34,11 +35,8 @@ pytestmark = pytest.mark.usefixtures("fast_clock")  # at SCALE (tests/sandbox/co
 @pytest.fixture
 def network(cloud: SandboxCloud) -> tuple[str, list[str]]:
     """A VPC with vSwitches in two zones, so virtual nodes come two by two."""
-    vpc_id = cloud.plant_vpc("addons", cidr_block="192.168.0.0/16")
-    return vpc_id, [
-        cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-i", cidr_block="192.168.11.0/24"),
-        cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-j", cidr_block="192.168.12.0/24"),
-    ]
+    zones = ("cn-hangzhou-i", "192.168.11.0/24"), ("cn-hangzhou-j", "192.168.12.0/24")
+    return plant_network(cloud, "addons", "192.168.0.0/16", *zones)
 
 
 def error_of(call: Callable[[], object]) -> tuple[int, str, str]:

@@ -10,6 +10,7 @@ from alibabacloud_cs20151215.client import Client as CsClient
 from alibabacloud_tea_openapi.exceptions import ClientException
 
 from ack_compute.sandbox import SandboxCloud
+from tests.helpers.planting import plant_network
 
 REGION = "cn-hangzhou"
 PASSWORD = "Hello@1234"
@@ -21,8 +22,8 @@ pytestmark = pytest.mark.usefixtures("fast_clock")  # at SCALE (tests/sandbox/co
 
 @pytest.fixture
 def network(cloud: SandboxCloud) -> tuple[str, str]:
-    vpc_id = cloud.plant_vpc("validation", cidr_block="192.168.0.0/16")
-    return vpc_id, cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-h", cidr_block="192.168.1.0/24")
+    vpc_id, (vswitch_id,) = plant_network(cloud, "validation", "192.168.0.0/16", ("cn-hangzhou-h", "192.168.1.0/24"))
+    return vpc_id, vswitch_id
 
 
 def pool(vswitch_id: str, **scaling: Any) -> cs_models.Nodepool:

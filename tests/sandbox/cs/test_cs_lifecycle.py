@@ -14,6 +14,7 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_vpc20160428 import models as vpc_models
 
 from ack_compute.sandbox import SandboxCloud
+from tests.helpers.planting import plant_network
 from tests.helpers.waiting import eventually
 
 if TYPE_CHECKING:
@@ -28,8 +29,8 @@ pytestmark = pytest.mark.usefixtures("fast_clock")  # at SCALE (tests/sandbox/co
 
 @pytest.fixture
 def network(cloud: SandboxCloud) -> tuple[str, str]:
-    vpc_id = cloud.plant_vpc("lifecycle", cidr_block="192.168.0.0/16")
-    return vpc_id, cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-i", cidr_block="192.168.7.0/24")
+    vpc_id, (vswitch_id,) = plant_network(cloud, "lifecycle", "192.168.0.0/16", ("cn-hangzhou-i", "192.168.7.0/24"))
+    return vpc_id, vswitch_id
 
 
 def create(

@@ -15,6 +15,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from ack_compute.sandbox import SandboxCloud
+from tests.helpers.planting import plant_network
 from tests.helpers.waiting import eventually
 
 SCALE = 2000.0
@@ -27,8 +28,7 @@ pytestmark = pytest.mark.usefixtures("fast_clock")  # at SCALE (tests/sandbox/co
 
 @pytest.fixture
 def cluster_id(cloud: SandboxCloud) -> str:
-    vpc_id = cloud.plant_vpc("pools", cidr_block="192.168.0.0/16")
-    vswitch_id = cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-i", cidr_block="192.168.4.0/24")
+    _, (vswitch_id,) = plant_network(cloud, "pools", "192.168.0.0/16", ("cn-hangzhou-i", "192.168.4.0/24"))
     return cloud.plant_cluster("pools", nodes=1, vswitch_id=vswitch_id)
 
 

@@ -14,6 +14,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from ack_compute.sandbox import SandboxCloud
+from tests.helpers.planting import plant_network
 from tests.helpers.waiting import eventually
 
 REGION = "cn-hangzhou"
@@ -26,11 +27,9 @@ pytestmark = pytest.mark.usefixtures("fast_clock")  # at SCALE (tests/sandbox/co
 
 @pytest.fixture
 def network(cloud: SandboxCloud) -> tuple[str, list[str]]:
-    vpc_id = cloud.plant_vpc("serverless", cidr_block="10.0.0.0/8")
-    return vpc_id, [
-        cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-h", cidr_block="10.1.0.0/24"),
-        cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-k", cidr_block="10.2.0.0/24"),
-    ]
+    return plant_network(
+        cloud, "serverless", "10.0.0.0/8", ("cn-hangzhou-h", "10.1.0.0/24"), ("cn-hangzhou-k", "10.2.0.0/24")
+    )
 
 
 def serverless_request(network: tuple[str, list[str]], **overrides: Any) -> cs_models.CreateClusterRequest:
