@@ -38,7 +38,7 @@ from ack_compute.tools.operations import Operations
 from ack_compute.tools.ownership import LIVE, NameBusy, OwnedResource, Ownership
 from ack_compute.tools.plans import NodePoolPlan, normalise
 from ack_compute.tools.pricing import Pricer
-from ack_compute.tools.purchase import Claim, Policy, bind_plan
+from ack_compute.tools.purchase import Bought, Claim, Policy, bind_plan
 from ack_compute.tools.quotes import QuoteBook, QuoteRecord
 from ack_compute.tools.spending import Spending
 from ack_compute.tools.targets import ClusterTarget, Targets
@@ -380,23 +380,14 @@ class NodePools(PoolWork, Spending):
                 **base,
             )
         self._record_cluster_reuse(target)
-        params = {
-            "mode": "create",
-            "resource_id": bought.resource_id,
-            "cluster": cluster,
-            "cluster_id": target.cluster_id,
-            "region": target.region,
-            "name": name,
-            "plan": bound.model_dump(mode="json"),
-            "gpu": gpu,
-            "vswitch_ids": vswitches,
-            "nodes": bound.node_count,
-        }
+        params = self._params(
+            "create", bought.resource_id, target, base, bound.node_count, plan=bound.model_dump(mode="json"), gpu=gpu
+        )
         return self._started(
-            params,
+            {**params, "vswitch_ids": vswitches},
             operation_id,
             pay.requested_by,
-            bought.redemption.quote_id,
+            bought,
             status="creating",
             nodes=bound.node_count,
             hourly=bought.redemption.hourly,
@@ -407,10 +398,20 @@ class NodePools(PoolWork, Spending):
             **base,
         )
 
+    @staticmethod
+    def _params(
+        mode: str, resource_id: int, target: ClusterTarget, base: dict[str, Any], nodes: int, **more: Any
+    ) -> dict[str, Any]:
+        """The resumable operation's parameters: the pool's ledger row and where it is, and the size it ends at."""
+        where = {"cluster": base["cluster"], "cluster_id": target.cluster_id, "region": target.region}
+        return {"mode": mode, "resource_id": resource_id, **where, "name": base["name"], "nodes": nodes, **more}
+
     def _started(
-        self, params: dict[str, Any], operation_id: str, requested_by: str, quote_id: str | None, **answer: Any
+        self, params: dict[str, Any], operation_id: str, requested_by: str, bought: Bought | None, **answer: Any
     ) -> NodePoolOutcome:
-        """Start the resumable pool operation and answer with it (`answer`: the outcome's other fields)."""
+        """Start the resumable pool operation (paid by `bought`'s quote, if any) and answer with it (`answer`: the
+        outcome's other fields)."""
+        quote_id = bought.redemption.quote_id if bought else None
         op = self.operations.start(
             OPERATION_KIND,
             params,
@@ -526,22 +527,20 @@ class NodePools(PoolWork, Spending):
         )
         bought = self.purchase.buy(token, bound, claim=claim, note=f"ensure_node_pool {base['name']} +{added}")
         self.ownership.update(row.resource_id, state="resizing")
-        params = {
-            "mode": "grow",
-            "resource_id": row.resource_id,
-            "growth_row": bought.resource_id,
-            "cluster": cluster,
-            "cluster_id": target.cluster_id,
-            "region": target.region,
-            "name": base["name"],
-            "nodepool_id": pool.nodepool_id,
-            "nodes": node_count,
-        }
+        params = self._params(
+            "grow",
+            row.resource_id,
+            target,
+            base,
+            node_count,
+            growth_row=bought.resource_id,
+            nodepool_id=pool.nodepool_id,
+        )
         return self._started(
             params,
             operation_id,
             pay.requested_by,
-            bought.redemption.quote_id,
+            bought,
             status="resizing",
             nodepool_id=pool.nodepool_id,
             nodes=node_count,
@@ -576,19 +575,11 @@ class NodePools(PoolWork, Spending):
         removed = [PoolNodeView(node=n.node_name, instance_id=n.instance_id, state=n.node_status) for n in going]
         operation_id = f"op-{uuid.uuid4().hex[:16]}"
         self.ownership.update(row.resource_id, state="resizing")
-        params = {
-            "mode": "shrink",
-            "resource_id": row.resource_id,
-            "cluster": base["cluster"],
-            "cluster_id": cluster_id,
-            "region": target.region,
-            "name": base["name"],
-            "nodepool_id": pool.nodepool_id,
-            "nodes": target_size,
-            "removed": [n.model_dump() for n in removed],
-        }
+        gone = [n.model_dump() for n in removed]
         return self._started(
-            params,
+            self._params(
+                "shrink", row.resource_id, target, base, target_size, nodepool_id=pool.nodepool_id, removed=gone
+            ),
             operation_id,
             requested_by,
             None,
