@@ -6,7 +6,7 @@ a pool this server did not make."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -26,12 +26,6 @@ from ack_compute.tools.plans import NodePoolPlan
 from tests.helpers.waiting import settle
 
 GPU_TYPE = "ecs.gn7i-c8g1.2xlarge"
-
-
-@pytest.fixture(scope="module")
-def fast_cloud() -> Iterator[SandboxCloud]:
-    with SandboxCloud(time_scale=2000) as cloud:
-        yield cloud
 
 
 @pytest.fixture
