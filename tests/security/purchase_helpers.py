@@ -9,6 +9,7 @@ import hmac
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -101,6 +102,23 @@ def forge(secret: str, **payload: Any) -> str:
     body = base64.urlsafe_b64encode(json.dumps(payload).encode()).rstrip(b"=").decode()
     signature = hmac.new(secret.encode(), domain + body.encode(), hashlib.sha256).digest()
     return f"{body}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+def cheap_claim(kind: str, plan_digest: str) -> dict[str, Any]:
+    """A quote token's payload claiming a plan costs 0.01 CNY for an hour (valid ten minutes): what a forger signs."""
+    now = int(time.time())
+    return {
+        "v": 1,
+        "kind": kind,
+        "region": "cn-hangzhou",
+        "currency": "CNY",
+        "total": "0.01",
+        "hours": 1.0,
+        "issued_at": now,
+        "expires_at": now + 600,
+        "hourly": "0.01",
+        "plan_digest": plan_digest,
+    }
 
 
 def b64_payload(token: str) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from ack_compute.tools.ownership import POOL_OPERATION_TAG, mark
 from ack_compute.tools.plans import NodePoolPlan, normalise, plan_digest
 from tests.helpers.waiting import operation_view
 from tests.security import purchase_helpers as helpers
-from tests.security.purchase_helpers import call, declining, env_for, forge, live_rows, quote_outcome
+from tests.security.purchase_helpers import call, cheap_claim, declining, env_for, forge, live_rows, quote_outcome
 from tests.server import conftest as launcher  # the one `serve --http` launcher
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -268,19 +268,7 @@ async def test_growth_pays_only_with_its_own_unspent_quote(house: House, before:
     team = house.team
     asked: list[str] = []
     growth = normalise(NodePoolPlan.model_validate({**POOL, "cluster": team}), "cn-hangzhou")
-    now = int(time.time())
-    payload = {
-        "v": 1,
-        "kind": "node_pool",
-        "region": "cn-hangzhou",
-        "currency": "CNY",
-        "total": "0.01",
-        "hours": 1.0,
-        "hourly": "0.01",
-        "issued_at": now,
-        "expires_at": now + 600,
-        "plan_digest": plan_digest(growth),
-    }
+    payload = cheap_claim("node_pool", plan_digest(growth))
     async with house.client("alice", accepting(asked)) as alice, house.client("bob", accepting(asked)) as bob:
         grow = {"cluster": team, "name": "alice-pool", "node_count": 2}
         ok, needs = await call(alice, "ensure_node_pool", grow)
