@@ -68,6 +68,11 @@ class ClusterOutcome(BaseModel):
     message: str
     next_step: str
 
+    @classmethod
+    def about(cls, cluster: ClusterInfo, **answer: Any) -> ClusterOutcome:
+        """An answer about a cluster the cloud listed: its id and its own state as ACK reports them."""
+        return cls(cluster_id=cluster.cluster_id, cluster_state=cluster.state, **answer)
+
 
 class ProbeResult(BaseModel):
     cluster: ClusterInfo
@@ -285,12 +290,11 @@ class ClusterService(Spending):
         serverless = cluster_kind(cluster) == "serverless"
         what = "ACK Serverless cluster" if serverless else "cluster"
         ours = cluster.cluster_id in self.ownership.owned_cloud_ids("cluster")
-        return ClusterOutcome(
+        return ClusterOutcome.about(
+            cluster,
             status="reused",
             name=name,
             region=region,
-            cluster_id=cluster.cluster_id,
-            cluster_state=cluster.state,
             origin="created" if ours else "reused",
             ready_nodes=probe.ready_nodes,
             message=f"Reusing running {what} {name} ({cluster.cluster_id}) with {probe.ready_nodes} Ready "
@@ -320,12 +324,11 @@ class ClusterService(Spending):
         self._record_reuse(winner.cluster, region, requested_by)
         c = winner.cluster
         serverless = cluster_kind(c) == "serverless"
-        return ClusterOutcome(
+        return ClusterOutcome.about(
+            c,
             status="reused",
             name=c.name,
             region=region,
-            cluster_id=c.cluster_id,
-            cluster_state=c.state,
             origin="reused",
             ready_nodes=winner.ready_nodes,
             message=f"Reusing running cluster {c.name} ({c.cluster_id}), {winner.ready_nodes} Ready nodes, chosen "
@@ -336,12 +339,11 @@ class ClusterService(Spending):
 
     def _wait_for_existing(self, cluster: ClusterInfo, name: str, region: str, requested_by: str) -> ClusterOutcome:
         def waiting_on(op: str, how: str) -> ClusterOutcome:
-            return ClusterOutcome(
+            return ClusterOutcome.about(
+                cluster,
                 status="waiting",
                 name=name,
                 region=region,
-                cluster_id=cluster.cluster_id,
-                cluster_state=cluster.state,
                 operation_id=op,
                 message=f"{sentence(name, cluster.cluster_id, cluster.state)}; {how}.",
                 next_step=f"Call get_operation with {op} until it finishes.",
