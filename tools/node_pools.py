@@ -235,7 +235,7 @@ class NodePools(PoolWork, Spending):
         if node_count is None or node_count == pool.desired_size:
             return answer("unchanged", base, pool, row, origin="created")
         if node_count < pool.desired_size:
-            return self._shrink(target, base, pool, row, node_count, requested_by)
+            return self._shrink(target, pool, row, node_count, base, requested_by)
         return self._grow(
             target,
             base,
@@ -552,10 +552,10 @@ class NodePools(PoolWork, Spending):
     def _shrink(
         self,
         target: ClusterTarget,
-        base: dict[str, Any],
         pool: NodePoolInfo,
         row: OwnedResource,
         node_count: int,
+        base: dict[str, Any],
         requested_by: str,
     ) -> NodePoolOutcome:
         """Free and destructive: exactly these nodes are drained and released (RemoveNodePoolNodes with their
