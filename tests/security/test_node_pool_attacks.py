@@ -150,7 +150,7 @@ def house(tmp_path_factory: pytest.TempPathFactory) -> Iterator[House]:
                 ("theirs", {"team": "data"}, {}),
                 (
                     "forged",
-                    {**mark("op-0123456789abcdef"), POOL_OPERATION_TAG: "op-0123456789abcdef"},
+                    {**mark(house.operations["alice@team"]), POOL_OPERATION_TAG: house.operations["alice@team"]},
                     {POOL_LABEL: "forged"},
                 ),
             ):
@@ -431,3 +431,45 @@ async def test_run_job_sends_no_work_to_another_callers_pool(house: House, befor
         api = kube.BatchV1Api(look.targets.access(look.targets.resolve(cluster)).api_client())
         assert [j.metadata.name for j in api.list_namespaced_job("default").items] == []
     unchanged(house, before)
+
+
+async def test_the_local_operator_over_stdio_never_resizes_or_cleans_up_what_this_server_did_not_make(
+    house: House, before: Before
+) -> None:
+    """stdio is the local operator, an admin who sees every caller's rows: only the ledger row and the pool's own
+    tags protect a pool someone else made, even one that forges this server's tags (alice's operation id included)."""
+    team = house.team
+    env = env_for(house.world, house.state, confirmation="human", quote_secret=QUOTE_SECRET, kubeconfig_minutes="4320")
+    asked: list[str] = []
+    with (house.state.parent / "stdio.log").open("w") as errlog:
+        async with helpers.stdio(env, errlog, elicit=accepting(asked)) as operator:
+            _, quote = await call(operator, "estimate_cost", {"plan": {**POOL, "cluster": team}})
+            tries = [
+                await call(operator, "ensure_node_pool", {"cluster": team, "name": name, **args})
+                for name in ("theirs", "forged")
+                for args in ({"node_count": 0}, {"node_count": 2, "quote_id": quote["quote_id"]})
+            ]
+            plans = [
+                await call(operator, "cleanup", {"target": "all", "dry_run": True}),
+                await call(operator, "cleanup", {"target": "cluster", "cluster": team, "dry_run": True}),
+                await call(
+                    operator,
+                    "cleanup",
+                    {"target": "operation", "operation_id": house.operations["alice@team"], "dry_run": True},
+                ),
+            ]
+    for (ok, text), name in zip(tries, ("theirs", "theirs", "forged", "forged"), strict=True):
+        assert not ok and text == (
+            f"Error executing tool ensure_node_pool: Node pool {name} on cluster team-house was not created by this "
+            "server for you, so it is never resized or deleted by it. Ask its owner to resize it, or create a pool of "
+            "your own under another name. Nothing was created or changed."
+        ), text
+    foreign = {house.pools["theirs"], house.pools["forged"]}
+    for ok, plan in plans:
+        listed = {i.get("cloud_id") for i in plan["items"]}
+        assert ok and not listed & foreign, plan
+    # The admin's plan does list the pools this server made (so the filter above is not vacuous).
+    assert {house.pools["alice@team"], house.pools["bob@team"]} <= {i.get("cloud_id") for i in plans[0][1]["items"]}
+    assert [i.get("cloud_id") for i in plans[2][1]["items"]] == [house.pools["alice@team"]]
+    assert asked == []
+    unchanged(house, before, quote["quote_id"])
