@@ -81,6 +81,11 @@ def observer(cloud: SandboxCloud, state: Path) -> Runtime:
     return Runtime.build(settings, credentials)
 
 
+def api_client(look: Runtime, cluster_id: str) -> Any:
+    """The observer's kubernetes ApiClient for a cluster: the cluster as another tenant of it sees it."""
+    return look.targets.access(look.targets.resolve(cluster_id)).api_client()
+
+
 def quote_outcome(state: Path, quote_id: str) -> str | None:
     """How the server's own ledger says a quote was used ('redeemed', 'declined'), or None while unused."""
     rows = Ledger(state / "ledger.sqlite3").query(

@@ -421,7 +421,7 @@ async def test_run_job_sends_no_work_to_another_callers_pool(house: House, befor
         ), text
     look = helpers.observer(house.world, house.state.parent / "observer")
     for cluster in (house.team, house.mine):
-        api = kube.BatchV1Api(look.targets.access(look.targets.resolve(cluster)).api_client())
+        api = kube.BatchV1Api(helpers.api_client(look, cluster))
         assert [j.metadata.name for j in api.list_namespaced_job("default").items] == []
     unchanged(house, before)
 

@@ -20,6 +20,7 @@ from kubernetes import client as kube
 from ack_compute.sandbox import Fault, SandboxCloud
 from ack_compute.tools.plans import ClusterPlan, normalise, plan_digest
 from tests.security.purchase_helpers import (
+    api_client,
     call,
     cheap_claim,
     declining,
@@ -40,12 +41,12 @@ SMALL_CLUSTER = {"kind": "cluster", "instance_types": ["ecs.g7.large"], "node_co
 
 
 def jobs_in(look: Any, cluster_id: str) -> list[str]:
-    api = kube.BatchV1Api(look.targets.access(look.targets.resolve(cluster_id)).api_client())
+    api = kube.BatchV1Api(api_client(look, cluster_id))
     return [j.metadata.name for j in api.list_namespaced_job("default").items]
 
 
 def deployments_in(look: Any, cluster_id: str) -> dict[str, Any]:
-    api = kube.AppsV1Api(look.targets.access(look.targets.resolve(cluster_id)).api_client())
+    api = kube.AppsV1Api(api_client(look, cluster_id))
     return {d.metadata.name: d for d in api.list_namespaced_deployment("default").items}
 
 
