@@ -232,32 +232,36 @@ class ReplicaSetStrategy(_WorkloadStrategy):
 
 
 _SCALE = Subresource("scale", "Scale", ("get", "patch", "update"), scale_handler)
-DEPLOYMENT = Kind(
-    group="apps",
-    version="v1",
-    resource="deployments",
-    kind="Deployment",
-    namespaced=True,
-    strategy=DeploymentStrategy(),
-    short_names=("deploy",),
-    categories=("all",),
-    status_subresource=True,
-    tracks_generation=True,
-    storage_version_hash="8aSe+NMegvE=",
-    subresources=(_SCALE, Subresource("status", "Deployment", ("get", "patch", "update"))),
-)
-REPLICA_SET = Kind(
-    group="apps",
-    version="v1",
-    resource="replicasets",
-    kind="ReplicaSet",
-    namespaced=True,
-    strategy=ReplicaSetStrategy(),
-    short_names=("rs",),
-    categories=("all",),
-    status_subresource=True,
-    tracks_generation=True,
+
+
+def _apps_kind(
+    kind: str, resource: str, strategy: Any, short_name: str, storage_version_hash: str, **more: Any
+) -> Kind:
+    """An apps/v1 workload kind: namespaced, in category `all`, with status and scale subresources and a tracked
+    generation."""
+    return Kind(
+        group="apps",
+        version="v1",
+        resource=resource,
+        kind=kind,
+        namespaced=True,
+        strategy=strategy,
+        short_names=(short_name,),
+        categories=("all",),
+        status_subresource=True,
+        tracks_generation=True,
+        storage_version_hash=storage_version_hash,
+        subresources=(_SCALE, Subresource("status", kind, ("get", "patch", "update"))),
+        **more,
+    )
+
+
+DEPLOYMENT = _apps_kind("Deployment", "deployments", DeploymentStrategy(), "deploy", "8aSe+NMegvE=")
+REPLICA_SET = _apps_kind(
+    "ReplicaSet",
+    "replicasets",
+    ReplicaSetStrategy(),
+    "rs",
+    "P1RzHs8/mWQ=",
     field_labels=frozenset({"metadata.name", "metadata.namespace", "status.replicas"}),
-    storage_version_hash="P1RzHs8/mWQ=",
-    subresources=(_SCALE, Subresource("status", "ReplicaSet", ("get", "patch", "update"))),
 )
