@@ -97,6 +97,16 @@ class _WorkloadStrategy(Strategy):
 
     status_counters: tuple[str, ...] = ()
 
+    @staticmethod
+    def _zero(status: dict[str, Any], **spec: Any) -> dict[str, Any]:
+        """The kind's Go zero value as the apiserver encodes it: a selector and a pod template, then `spec`."""
+        template = {"metadata": {"creationTimestamp": None}, "spec": {"containers": None}}
+        return {
+            "metadata": {"creationTimestamp": None},
+            "spec": {"selector": None, "template": template, **spec},
+            "status": status,
+        }
+
     def admit(self, obj: dict[str, Any], old: dict[str, Any] | None, ctx: WriteContext) -> None:
         _collapse_atomic_selectors(obj)
 
@@ -183,15 +193,7 @@ class DeploymentStrategy(_WorkloadStrategy):
         return [obj.get("spec"), (obj.get("metadata") or {}).get("annotations") or {}]
 
     def zero_object(self) -> dict[str, Any]:
-        return {
-            "metadata": {"creationTimestamp": None},
-            "spec": {
-                "selector": None,
-                "template": {"metadata": {"creationTimestamp": None}, "spec": {"containers": None}},
-                "strategy": {},
-            },
-            "status": {},
-        }
+        return self._zero({}, strategy={})
 
 
 class ReplicaSetStrategy(_WorkloadStrategy):
@@ -221,14 +223,7 @@ class ReplicaSetStrategy(_WorkloadStrategy):
         return fields
 
     def zero_object(self) -> dict[str, Any]:
-        return {
-            "metadata": {"creationTimestamp": None},
-            "spec": {
-                "selector": None,
-                "template": {"metadata": {"creationTimestamp": None}, "spec": {"containers": None}},
-            },
-            "status": {"replicas": 0},
-        }
+        return self._zero({"replicas": 0})
 
 
 _SCALE = Subresource("scale", "Scale", ("get", "patch", "update"), scale_handler)
