@@ -64,12 +64,15 @@ class Reaper:
         self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._following = False  # in the background, each end operation is followed to its end (not left to a look)
+        self._followed: set[str] = set()
 
     # -- the background thread --------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Look at once (leases that ended while no server ran), then every `check_seconds`."""
         self._stop.clear()
+        self._following = True
         self._thread = threading.Thread(target=self._loop, name="lease-reaper", daemon=True)
         self._thread.start()
 
@@ -86,6 +89,24 @@ class Reaper:
             except Exception:  # one bad look (the ledger busy, a bug) must not end the reaper for good
                 log.exception("lease reaper: a check failed; trying again in %g s", self.settings.check_seconds)
             self._stop.wait(self.settings.check_seconds)
+
+    def _follow(self, resource_id: int, operation_id: str) -> None:
+        """Settle the lease as soon as its end operation finishes, rather than at the next look (which may be
+        `check_seconds` away): the lease says `ended` when the resource is gone."""
+        if not self._following or operation_id in self._followed:
+            return
+        self._followed.add(operation_id)
+
+        def follow() -> None:
+            while not self._stop.is_set() and not self.operations.wait(operation_id, 5).done:
+                pass
+            if (lease := self.leases.get(resource_id)) is not None and lease.state == "ending":
+                try:
+                    self._settle_one(lease)
+                except Exception:
+                    log.exception("lease reaper: lease on resource %d could not be settled", resource_id)
+
+        threading.Thread(target=follow, name=f"lease-end-{operation_id}", daemon=True).start()
 
     # -- one look ---------------------------------------------------------------------------------------------
 
@@ -177,6 +198,7 @@ class Reaper:
             if i.action in ("delete", "gone")
         ]
         self._record(lease, report.operation_id, why, deleting)
+        self._follow(lease.resource_id, report.operation_id)
         log.info(
             "lease reaper: %s; deleting %s in %s (as %s)",
             why,
@@ -198,6 +220,7 @@ class Reaper:
             self.leases.set_state(lease.resource_id, "ended", expect="ending", note=f"ended: {why}; no node left")
             return None
         self._record(lease, operation_id, why, [gave])
+        self._follow(lease.resource_id, operation_id)
         log.info("lease reaper: %s; removing %s node(s) of %s in %s", why, gave["nodes"], row.name, operation_id)
         return operation_id
 
@@ -251,8 +274,9 @@ class Reaper:
         except UnknownOperation:
             self._retry(lease, f"its operation {lease.end_operation_id} is not in the ledger")
             return
-        if not status.done:
-            return  # running here, in another server, or waiting for a restart to resume it
+        if not status.done:  # running here (resumed on start, say), in another server, or waiting for a restart
+            self._follow(lease.resource_id, lease.end_operation_id)
+            return
         row = self.ownership.get(lease.resource_id)
         if row.state in RELEASING_STATES:
             done = f"ended: {self._why(lease)}; deleted by {lease.end_operation_id}"
