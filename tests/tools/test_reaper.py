@@ -38,7 +38,8 @@ HOUR = 3600.0
 
 @pytest.fixture
 def runtime(world: SandboxCloud, runtime_on: Callable[..., Runtime]) -> Runtime:
-    return runtime_on(world)
+    # The longest kubeconfig ACK issues: at 600x, the default hour is 6 s, too short on a loaded machine.
+    return runtime_on(world, kubeconfig_minutes=4320)
 
 
 class Later:
