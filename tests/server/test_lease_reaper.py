@@ -172,6 +172,35 @@ async def test_a_lease_that_ends_while_no_server_runs_is_ended_by_the_next_one_o
     assert len(lease_ends(state, cluster_id)) == 1
 
 
+async def test_a_server_killed_while_ending_a_lease_leaves_it_to_the_next_one(
+    cloud30: SandboxCloud, tmp_path: Path, serve_http: Any
+) -> None:
+    state = tmp_path / "state"
+    env = {**os.environ, **cloud30.server_env(state, **REAPING)}
+    view = observer(cloud30, tmp_path / "observer")
+    log = (tmp_path / "first.log").open("w")
+    first = serve_http.start([], env, log, tmp_path / "first.log")
+    try:
+        cluster_id = await create_through(first.url, "acf-lease-kill-ending", 0.01)
+        taken = eventually(
+            lambda: (found := lease_of(state, cluster_id)).end_operation_id and found,
+            timeout=90,
+            interval=0.1,
+            what="the first server to start ending the lease",
+        )
+    finally:
+        first.process.kill()  # kill -9 while its cleanup deletes the cluster (6 s at 30x)
+        first.process.wait(10)
+        log.close()
+    assert lease_of(state, cluster_id).state == "ending" or not listed(view, cluster_id)
+    slow_checks = {**env, "ACK_COMPUTE_LEASE_CHECK_SECONDS": "3600"}
+    with serve_http.serving([], slow_checks, tmp_path / "second.log"):
+        eventually(lambda: lease_of(state, cluster_id).state == "ended", timeout=60, interval=0.2, what="ended")
+    assert not listed(view, cluster_id)
+    assert lease_of(state, cluster_id).end_operation_id == taken.end_operation_id, "resumed, not started again"
+    assert len(lease_ends(state, cluster_id)) == 1
+
+
 def test_two_servers_on_one_state_dir_start_one_end_operation_per_lease(tmp_path: Path, serve_http: Any) -> None:
     state = tmp_path / "state"
     with SandboxCloud(time_scale=300) as cloud:  # clusters in 2 s: the 11 s leases end on running clusters
