@@ -183,7 +183,9 @@ class Reaper:
                 if row.kind == "node_pool" and row.details.get("growth_of"):
                     return self._end_growth(lease, row, why)
                 report = self.cleaner.start(self._request(lease, row), requested_by=f"lease reaper: {why}")
-        except (AckComputeError, CloudError) as exc:
+        except Exception as exc:  # whatever it was, the lease is not left `ending` with nothing ending it
+            if not isinstance(exc, AckComputeError | CloudError):
+                log.exception("lease reaper: ending the lease on resource %d failed", lease.resource_id)
             self._retry(lease, f"could not start deleting it: {_text(exc)}")
             return None
         if report.operation_id is None:
@@ -294,7 +296,9 @@ def _named(row: OwnedResource) -> str:
 
 
 def _text(exc: Exception) -> str:
-    return exc.text if isinstance(exc, AckComputeError) else str(exc)
+    if isinstance(exc, AckComputeError):
+        return exc.text
+    return str(exc) if isinstance(exc, CloudError) else f"internal error ({type(exc).__name__}); see the server log"
 
 
 def _kept(report: CleanupReport) -> str:
