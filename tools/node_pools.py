@@ -557,9 +557,11 @@ class NodePools(PoolWork, Spending):
         node_count: int,
         base: dict[str, Any],
         requested_by: str,
+        growth: OwnedResource | None = None,
     ) -> NodePoolOutcome:
         """Free and destructive: exactly these nodes are drained and released (RemoveNodePoolNodes with their
-        instance ids), so the answer names what goes before anything else could choose."""
+        instance ids), so the answer names what goes before anything else could choose. `growth`: the purchase
+        whose lease ended (tools/reaper.py); only it stops counting."""
         cluster_id = target.cluster_id or ""
         listed = self._cloud(lambda: self.pools.nodes(cluster_id, pool.nodepool_id, target.region))
         going = nodes_to_remove(listed, pool.desired_size - node_count)
@@ -571,7 +573,10 @@ class NodePools(PoolWork, Spending):
         self.ownership.update(row.resource_id, state=row.state, details={"task_id": task_id})
         target_size = pool.desired_size - len(going)
         self._resized(row, target_size)
-        self._release_growth(row, len(going))
+        if growth is None:
+            self._release_growth(row, len(going))
+        else:
+            self.ownership.update(growth.resource_id, state="deleted", details={"released": "its lease ended"})
         removed = [PoolNodeView(node=n.node_name, instance_id=n.instance_id, state=n.node_status) for n in going]
         operation_id = f"op-{uuid.uuid4().hex[:16]}"
         self.ownership.update(row.resource_id, state="resizing")
@@ -606,6 +611,29 @@ class NodePools(PoolWork, Spending):
                 break
             removed -= nodes
             self.ownership.update(growth.resource_id, state="deleted", details={"released": "the pool shrank"})
+
+    def end_growth(self, growth: OwnedResource, requested_by: str) -> str | None:
+        """A growth purchase's lease ended: the pool gives back the nodes it bought (never below what the pool's
+        own purchase paid for), as a shrink does. The operation id, or None when nothing was left to remove.
+        Raises AckComputeError, changing nothing, when that cannot be done safely now."""
+        pool_row = self.ownership.get(int(growth.details["growth_of"]))
+        running = self._running(pool_row)
+        if pool_row.state not in LIVE or running:
+            raise AckComputeError(f"its pool is {'being resized by ' + running if running else pool_row.state}")
+        pool = self.pool_of(pool_row)
+        if pool is None or not made_by(pool, pool_row.operation_id):
+            raise AckComputeError("its pool is not found with this server's tags: nothing is touched")
+        size = max(self._paid_plan(pool_row).node_count, pool.desired_size - int(growth.details.get("nodes") or 0))
+        if size >= pool.desired_size:
+            self.ownership.update(growth.resource_id, state="deleted", details={"released": "no node left to give"})
+            return None
+        cluster_id = str(pool_row.details.get("cluster") or "")
+        target = self.target(cluster_id, pool_row.region)
+        base = {"cluster": cluster_id, "cluster_id": cluster_id, "name": str(pool_row.details.get("pool") or "")}
+        outcome = self._shrink(target, base, pool, pool_row, size, requested_by, growth=growth)
+        if outcome.operation_id is None:
+            raise AckComputeError("none of the pool's nodes could be chosen to remove")
+        return outcome.operation_id
 
     def resume_unfinished(self) -> list[str]:
         """After a restart: continue every ensure_node_pool operation whose process is gone."""
