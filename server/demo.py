@@ -89,6 +89,13 @@ def _wrapped(text: str, indent: str) -> str:
     )
 
 
+def _meter(row: dict[str, Any]) -> str:
+    """How the accrued figure stands: an estimate, or beside what the cloud billed so far (bills lag up to a day)."""
+    if row.get("billed") is None:
+        return "estimated"
+    return f"billed so far {row['billed']:.2f}; bills lag up to 24 h"
+
+
 def _money(value: Any) -> str:
     return f"{float(value):.4f}"
 
@@ -402,7 +409,7 @@ async def _gpu_pool(client: Client) -> None:
             _say(
                 f"  list_resources: node_pool {row['name']}: {row['state']}, {row.get('nodes')} node(s), "
                 f"{_money(row.get('hourly') or 0)} {row.get('currency', '')}/h, accrued {row.get('accrued', 0):.2f} "
-                f"({row.get('meter', 'estimated')}), lease ends {row.get('lease_ends_at', '-')}"
+                f"({_meter(row)}), lease ends {row.get('lease_ends_at', '-')}"
             )
     for line in listed.get("callers", []):
         _say(

@@ -630,7 +630,7 @@ class NodePools(PoolWork, Spending):
         cluster_id = str(pool_row.details.get("cluster") or "")
         target = self.target(cluster_id, pool_row.region)
         base = {"cluster": cluster_id, "cluster_id": cluster_id, "name": str(pool_row.details.get("pool") or "")}
-        outcome = self._shrink(target, base, pool, pool_row, size, requested_by, growth=growth)
+        outcome = self._shrink(target, pool, pool_row, size, base, requested_by, growth=growth)
         if outcome.operation_id is None:
             raise AckComputeError("none of the pool's nodes could be chosen to remove")
         return outcome.operation_id

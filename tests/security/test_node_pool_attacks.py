@@ -10,6 +10,7 @@ server's tags and label.
 
 from __future__ import annotations
 
+import re
 import secrets
 import sqlite3
 import time
@@ -362,10 +363,14 @@ async def test_growth_under_policy_human_needs_the_persons_yes(house: House, bef
         "Error executing tool ensure_node_pool: Quote refused (already_used): quote "
         f"{quote['quote_id']} was already declined at "
     ), void
-    assert asked == [
-        f"Add 1 x ecs.g7.xlarge nodes to node pool 'alice-pool' on cluster '{team}' (cn-hangzhou) for 1.2867 CNY/h, "
-        f"about 1.2867 CNY for 1 h (quote {quote['quote_id']})?"
-    ], "asked once, by the client that could ask; the void quote asks nobody"
+    assert len(asked) == 1 and re.fullmatch(
+        re.escape(
+            f"Add 1 x ecs.g7.xlarge nodes to node pool 'alice-pool' on cluster '{team}' (cn-hangzhou) for 1.2867 "
+            f"CNY/h, about 1.2867 CNY for 1 h (quote {quote['quote_id']})? It runs until about "
+        )
+        + r"(\d{4}-\d\d-\d\d )?\d\d:\d\d UTC \(1 h\), then is deleted unless extended\.",
+        asked[0],
+    ), "asked once, by the client that could ask; the void quote asks nobody"
     assert quote_outcome(house.state, quote["quote_id"]) == "declined"
     unchanged(house, before)
 

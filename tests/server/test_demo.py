@@ -194,7 +194,8 @@ def test_a_gpu_pool_on_the_team_cluster_runs_a_job_and_goes_while_the_cluster_st
     assert re.search(r"run_job node_pool=gpu: status succeeded on node \S+", step)
     assert re.search(
         r"list_resources: node_pool \S+/gpu: active, 1/1 nodes healthy, 1 node\(s\), \d+\.\d{4} CNY/h, accrued "
-        r"\d+\.\d\d \(estimated\), lease ends \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ",
+        r"\d+\.\d\d \((estimated|billed so far \d+\.\d\d; bills lag up to 24 h)\), "
+        r"lease ends \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ",
         step,
     )
     assert re.search(
