@@ -1,0 +1,269 @@
+"""Red team of issue 16's spend surface (leases, extend_lease, budgets, the meter, receipts, audit), through real
+`serve --http` processes with a tokens file: alice (a daily budget), bob and an admin, on the sandbox cloud. Each
+attack must be refused in plain words with nothing changed: the sandbox, the ledger's rows, lease ends, receipts.
+
+1 extension quotes taken while nothing ran, redeemed after the purchase, to take a lease past the budget; the same
+  extension quote replayed concurrently.
+2 one plan split into many small quotes, redeemed at once over several connections.
+3 a quote minted under a higher budget, redeemed after the operator lowered it and restarted.
+4 bob against alice's lease and spend: extend_lease, get_operation, list_resources, ledger://spend, error texts;
+  and `audit`, the receipts and the ledger file grepped for every secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from kubernetes import client as kube
+
+from ack_compute.sandbox import SandboxCloud
+from ack_compute.tools import receipts
+from ack_compute.tools.ledger import Ledger
+from tests.security.access_helpers import write_tokens
+from tests.security.purchase_helpers import call, env_for, live_rows, observer, over_http, quote_outcome
+from tests.server import conftest as launcher  # the one `serve --http` launcher
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+ACS: dict[str, Any] = {"kind": "acs", "replicas": 1, "vcpu": 1, "memory_gib": 2, "hours": 2}  # 0.12/h: 0.24
+OVER_BUDGET = "Quote refused (over_budget): This plan's total 0.2400 CNY would bring your spend"
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[SandboxCloud]:
+    with SandboxCloud(time_scale=600) as cloud:
+        yield cloud
+
+
+class Team:
+    """alice (a non-admin with `alice_budget`), bob (a non-admin without one) and ops (an admin): tokens and file."""
+
+    def __init__(self, tmp: Path, **alice_budget: Any) -> None:
+        self.alice, self.bob, self.ops = (secrets.token_urlsafe(32) for _ in range(3))
+        self.file = tmp / "tokens.json"
+        self.write(**alice_budget)
+
+    def write(self, **alice_budget: Any) -> None:
+        def entry(subject: str, token: str, **extra: Any) -> dict[str, Any]:
+            return {"subject": subject, "sha256": hashlib.sha256(token.encode()).hexdigest(), **extra}
+
+        rows = [entry("alice", self.alice, **alice_budget), entry("bob", self.bob), entry("ops", self.ops, admin=True)]
+        write_tokens(self.file, rows)
+
+
+def serverless(world: SandboxCloud, name: str) -> str:
+    return world.plant_cluster(name, nodes=1, cluster_spec="ack.pro.small", addons={"ack-virtual-node": None})
+
+
+def deployments(world: SandboxCloud, tmp: Path, cluster_id: str) -> list[str]:
+    look = observer(world, tmp / "observer")
+    api = kube.AppsV1Api(look.targets.access(look.targets.resolve(cluster_id)).api_client())
+    return sorted(d.metadata.name for d in api.list_namespaced_deployment("default").items)
+
+
+def ledger(state: Path) -> Ledger:
+    return Ledger(state / "ledger.sqlite3")
+
+
+def leases(state: Path) -> list[tuple[str, float, str]]:
+    rows = ledger(state).query("SELECT operation_id, ends_at, state FROM leases ORDER BY resource_id")
+    return [(r["operation_id"], float(r["ends_at"]), r["state"]) for r in rows]
+
+
+def events(state: Path) -> list[tuple[str, str | None]]:
+    """The receipts of acts (purchases, extensions, lease ends); consents are read apart (`consents`)."""
+    return [(r.event, r.quote_id) for r in receipts.since(ledger(state)) if r.event != "consent"]
+
+
+def consents(state: Path) -> list[tuple[str, str | None, str]]:
+    return [(r.caller, r.quote_id, r.body["answer"]) for r in receipts.since(ledger(state)) if r.event == "consent"]
+
+
+async def quotes_of(client: Any, plan: dict[str, Any], n: int) -> list[str]:
+    out = []
+    for _ in range(n):
+        ok, est = await call(client, "estimate_cost", {"plan": plan})
+        assert ok and est.get("quote_id"), est
+        out.append(est["quote_id"])
+    return out
+
+
+# -- 1: extensions quoted before the purchase, and one extension quote replayed at once -------------------------------
+
+
+async def test_extensions_quoted_before_the_purchase_cannot_take_a_lease_past_the_budget(
+    world: SandboxCloud, tmp_path: Path
+) -> None:
+    cluster = serverless(world, "acf-spend-ext")
+    team = Team(tmp_path, daily_budget="0.5")
+    state = tmp_path / "state"
+    args = ["--tokens-file", str(team.file)]
+    with launcher.serving_http(args, env_for(world, state), tmp_path / "http.log") as server:
+        async with over_http(server.base, team.alice) as a, over_http(server.base, team.alice) as a2:
+            # While nothing runs each 0.24 quote fits her 0.5: the purchase and two extensions of 2 h each.
+            buy, ext1, ext2 = await quotes_of(a, ACS, 3)
+            ok, made = await call(
+                a, "deploy_acs", {"cluster": cluster, "name": "web", "image": "nginx:1.27", "quote_id": buy}
+            )
+            assert ok and made["lease_ends_at"], made
+            op = made["operation_id"]
+            after_buy = leases(state)
+            # The first extension, sent twice at once: 0.24 + 0.24 fits, so one extends and the replay is refused.
+            results: list[tuple[bool, Any]] = []
+
+            async def extend(client: Any) -> None:
+                results.append(await call(client, "extend_lease", {"operation_id": op, "quote_id": ext1}))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(extend, a)
+                tg.start_soon(extend, a2)
+            after_ext1 = leases(state)
+            # The second: 0.24 + 0.24 + 0.24 = 0.72 is over 0.5, however early the quote was taken.
+            over = await call(a, "extend_lease", {"operation_id": op, "quote_id": ext2})
+    assert sorted(ok for ok, _ in results) == [False, True], results
+    extended = next(r for ok, r in results if ok)
+    replay = next(r for ok, r in results if not ok)
+    assert extended["status"] == "extended" and extended["hours_added"] == 2, extended
+    assert f"Quote refused (already_used): quote {ext1} was already redeemed" in replay, replay
+    assert after_ext1[0][1] == after_buy[0][1] + 2 * 3600, "moved once, by 2 h"
+    assert over[0] is False and OVER_BUDGET in over[1], over
+    assert "over your daily budget of 0.5 CNY" in over[1] and "committed by running leases 0.4" in over[1], over[1]
+    assert "Choose fewer hours or smaller compute, or ask the operator to raise the budget." in over[1]
+    assert leases(state) == after_ext1, "the lease end did not move"
+    assert quote_outcome(state, ext2) is None, "the refused quote is unused"
+    assert events(state) == [("purchase", buy), ("extension", ext1)]
+    assert deployments(world, tmp_path, cluster) == ["web"]
+
+
+# -- 2: one plan split into small quotes, redeemed at once ------------------------------------------------------------
+
+
+async def test_small_quotes_redeemed_at_once_cannot_split_past_the_budget(world: SandboxCloud, tmp_path: Path) -> None:
+    cluster = serverless(world, "acf-spend-split")
+    team = Team(tmp_path, daily_budget="0.5")
+    state = tmp_path / "state"
+    with launcher.serving_http(["--tokens-file", str(team.file)], env_for(world, state), tmp_path / "http.log") as srv:
+        async with over_http(srv.base, team.alice) as a:
+            quotes = await quotes_of(a, ACS, 4)  # each 0.24 fits alone; two fit together
+        results: dict[str, tuple[bool, Any]] = {}
+
+        async def deploy(n: int, quote_id: str) -> None:
+            async with over_http(srv.base, team.alice) as client:
+                args = {"cluster": cluster, "name": f"part{n}", "image": "nginx:1.27", "quote_id": quote_id}
+                results[quote_id] = await call(client, "deploy_acs", args)
+
+        async with anyio.create_task_group() as tg:
+            for n, quote_id in enumerate(quotes):
+                tg.start_soon(deploy, n, quote_id)
+    won = [q for q, (ok, _) in results.items() if ok]
+    lost = [q for q, (ok, _) in results.items() if not ok]
+    assert len(won) == 2 and len(lost) == 2, results
+    for quote_id in lost:
+        text = results[quote_id][1]
+        assert OVER_BUDGET in text and "over your daily budget of 0.5 CNY" in text, text
+        assert quote_outcome(state, quote_id) is None, "a refused quote stays unused"
+    assert sorted(q for e, q in events(state) if e == "purchase") == sorted(won), "no receipt for a refused purchase"
+    assert len(leases(state)) == 2 and len(live_rows(state)) == 2
+    assert len(deployments(world, tmp_path, cluster)) == 2
+
+
+# -- 3: a quote minted under a higher budget -------------------------------------------------------------------------
+
+
+async def test_a_quote_minted_under_a_higher_budget_is_refused_after_the_operator_lowers_it(
+    world: SandboxCloud, tmp_path: Path
+) -> None:
+    cluster = serverless(world, "acf-spend-lowered")
+    team = Team(tmp_path, daily_budget="5")
+    state = tmp_path / "state"
+    env = env_for(world, state)
+    with launcher.serving_http(["--tokens-file", str(team.file)], env, tmp_path / "http1.log") as server:
+        async with over_http(server.base, team.alice) as a:
+            (quote,) = await quotes_of(a, ACS, 1)
+    team.write(daily_budget="0.1")
+    with launcher.serving_http(["--tokens-file", str(team.file)], env, tmp_path / "http2.log") as server:
+        async with over_http(server.base, team.alice) as a:
+            args = {"cluster": cluster, "name": "late", "image": "nginx:1.27", "quote_id": quote}
+            refused = await call(a, "deploy_acs", args)
+    assert refused[0] is False, refused
+    assert (
+        OVER_BUDGET + " today to 0.24 CNY, over your daily budget of 0.1 CNY (spent today 0.00, committed by running "
+        "leases 0.00)." in refused[1]
+    ), refused[1]
+    assert quote_outcome(state, quote) is None and events(state) == [] and leases(state) == []
+    assert live_rows(state) == [] and deployments(world, tmp_path, cluster) == []
+
+
+# -- 4: bob against alice's lease and spend; secrets in audit, receipts, the ledger ----------------------------------
+
+
+async def test_bob_learns_nothing_of_alices_lease_and_no_secret_reaches_the_audit(
+    world: SandboxCloud, tmp_path: Path
+) -> None:
+    cluster = serverless(world, "acf-spend-leak")
+    team = Team(tmp_path, daily_budget="3.17")
+    state = tmp_path / "state"
+    with launcher.serving_http(["--tokens-file", str(team.file)], env_for(world, state), tmp_path / "http.log") as srv:
+        async with over_http(srv.base, team.alice) as a, over_http(srv.base, team.bob) as b:
+            buy, alices_ext = await quotes_of(a, ACS, 2)
+            ok, made = await call(
+                a, "deploy_acs", {"cluster": cluster, "name": "secretweb", "image": "nginx:1.27", "quote_id": buy}
+            )
+            assert ok, made
+            op = made["operation_id"]
+            before = (leases(state), events(state), consents(state))
+            (bobs_ext,) = await quotes_of(b, ACS, 1)
+            seen = [
+                await call(b, "extend_lease", {"operation_id": op, "quote_id": alices_ext}),
+                await call(b, "extend_lease", {"operation_id": op, "quote_id": bobs_ext}),
+                await call(b, "extend_lease", {"operation_id": op}),
+                await call(b, "get_operation", {"operation_id": op, "wait_seconds": 0}),
+                await call(a, "extend_lease", {"operation_id": op, "quote_id": bobs_ext}),
+            ]
+            listed = await call(b, "list_resources", {})
+            spend = (await b.read_resource("ledger://spend")).contents[0].text  # type: ignore[union-attr]
+    texts = [str(r) for _, r in seen[:4]] + [json.dumps(listed[1]), spend]
+    for text in texts:
+        for theirs in ("alice", "secretweb", buy, alices_ext, "3.17", cluster):
+            assert theirs not in text, (theirs, text)
+    assert [ok for ok, _ in seen] == [False] * 5, seen
+    assert "No operation" in seen[0][1] and seen[0][1] == seen[1][1] == seen[2][1], seen
+    assert f"Quote refused (not_yours): quote {bobs_ext} was issued to another caller" in seen[4][1], seen[4]
+    assert (leases(state), events(state)) == before[:2], "no lease moved, no receipt of an act written"
+    # Each refused attempt is on record as a consent nobody was asked for, as bob's and naming none of alice's quotes.
+    tried = consents(state)[len(before[2]) :]
+    assert {who for who, _, _ in tried} <= {"bob", "alice"} and {a for _, _, a in tried} == {"not_asked"}, tried
+    assert not [q for who, q, _ in tried if who == "bob" and q in (buy, alices_ext)], tried
+    assert quote_outcome(state, alices_ext) is None and quote_outcome(state, bobs_ext) is None
+    # The audit export, the receipts and the ledger file hold no secret: tokens, the quote secret, cloud keys,
+    # kubeconfig material.
+    audit = subprocess.run(
+        [sys.executable, "-m", "ack_compute.server", "audit", "--state-dir", str(state)],
+        env={**os.environ, **env_for(world, state)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    lines = [json.loads(line) for line in audit.splitlines()]
+    assert [(r["event"], r["quote_id"]) for r in lines if r["event"] != "consent"] == [("purchase", buy)], lines
+    assert len(lines) == len(receipts.since(ledger(state))), "every receipt is exported"
+    quote_secret = (state / "quote-secret").read_bytes()
+    secrets_ = [team.alice, team.bob, team.ops, world.access_key_secret, quote_secret.hex()]
+    secrets_ += [base64.b64encode(quote_secret).decode(), base64.urlsafe_b64encode(quote_secret).decode().rstrip("=")]
+    ledger_bytes = (state / "ledger.sqlite3").read_bytes()
+    for secret in secrets_:
+        assert secret not in audit and secret.encode() not in ledger_bytes, secret[:6]
+    assert quote_secret not in ledger_bytes
+    for marker in ("client-key-data", "client-certificate-data", "PRIVATE KEY", "token:"):
+        assert marker not in audit, marker
