@@ -19,7 +19,6 @@ import stat
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,7 +31,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from ack_compute.server.settings import Settings
-from ack_compute.tools.budgets import CallerBudget
+from ack_compute.tools.budgets import BudgetAmount, CallerBudget
 from ack_compute.tools.identity import LOCAL_OPERATOR, Caller, acting_as
 from ack_compute.tools.targets import CONTEXT_SCOPE_PREFIX
 
@@ -60,8 +59,8 @@ class TokenEntry(BaseModel):
     # admins may use every allowed context without listing them.
     contexts: list[str] = Field(default_factory=list, max_length=64)
     # This caller's spend budgets in ACK_COMPUTE_BUDGET_CURRENCY (else the server's defaults apply).
-    daily_budget: Decimal | None = Field(None, gt=0)
-    monthly_budget: Decimal | None = Field(None, gt=0)
+    daily_budget: BudgetAmount | None = None
+    monthly_budget: BudgetAmount | None = None
 
     @model_validator(mode="after")
     def _one_secret(self) -> TokenEntry:

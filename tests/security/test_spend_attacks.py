@@ -267,3 +267,26 @@ async def test_bob_learns_nothing_of_alices_lease_and_no_secret_reaches_the_audi
     assert quote_secret not in ledger_bytes
     for marker in ("client-key-data", "client-certificate-data", "PRIVATE KEY", "token:"):
         assert marker not in audit, marker
+
+
+# -- 5: budgets no result can show, in the tokens file --------------------------------------------------------------
+
+
+def test_a_budget_past_what_results_can_show_stops_the_server_before_it_listens(
+    world: SandboxCloud, tmp_path: Path
+) -> None:
+    """`daily_budget: 1e400` used to be accepted; then every estimate_cost and list_resources of that caller failed
+    with 'Error executing tool'. Zero, negative, NaN and infinite ones were refused already; so is this one now."""
+    team = Team(tmp_path, daily_budget="1e400")
+    done = subprocess.run(
+        [*launcher.SERVE, "--http", "--port", str(launcher.free_port()), "--tokens-file", str(team.file)],
+        env=env_for(world, tmp_path / "state"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    refusal = done.stderr.strip().splitlines()[-1]
+    assert refusal.startswith(f"ack-compute-mcp: not serving over HTTP: tokens file {team.file} is invalid"), refusal
+    assert "daily_budget: Input should be less than or equal to 1E+12" in refusal, refusal
+    assert team.alice not in done.stderr and not (tmp_path / "state" / "ledger.sqlite3").exists()
