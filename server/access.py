@@ -28,7 +28,7 @@ from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.transport_security import TransportSecuritySettings
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from ack_compute.server.settings import Settings
 from ack_compute.tools.budgets import BudgetAmount, CallerBudget
@@ -98,6 +98,18 @@ class CallerPolicyFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     callers: dict[str, CallerBudget] = Field(default_factory=dict)
+
+    @field_validator("callers")
+    @classmethod
+    def _exact_subjects(cls, callers: dict[str, CallerBudget]) -> dict[str, CallerBudget]:
+        # A subject is matched exactly (as the identity provider sends it): one with spaces around it, or empty,
+        # matches nobody, so its budget would silently apply to no one.
+        if bad := sorted(repr(s) for s in callers if not s or s != s.strip()):
+            raise ValueError(
+                f"subject {', '.join(bad)} is empty or has spaces around it and would match no caller; write each "
+                "subject exactly as the identity provider sends it"
+            )
+        return callers
 
 
 @dataclass(frozen=True)

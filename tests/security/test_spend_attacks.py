@@ -269,24 +269,38 @@ async def test_bob_learns_nothing_of_alices_lease_and_no_secret_reaches_the_audi
         assert marker not in audit, marker
 
 
-# -- 5: budgets no result can show, in the tokens file --------------------------------------------------------------
+# -- 5: budgets that would not hold, in the tokens file and the caller policy file -----------------------------------
 
 
-def test_a_budget_past_what_results_can_show_stops_the_server_before_it_listens(
-    world: SandboxCloud, tmp_path: Path
-) -> None:
-    """`daily_budget: 1e400` used to be accepted; then every estimate_cost and list_resources of that caller failed
-    with 'Error executing tool'. Zero, negative, NaN and infinite ones were refused already; so is this one now."""
-    team = Team(tmp_path, daily_budget="1e400")
+def serve_refusal(world: SandboxCloud, state: Path, tokens: Path, **settings: str) -> str:
+    """`serve --http` that must stop before it listens: its last stderr line."""
     done = subprocess.run(
-        [*launcher.SERVE, "--http", "--port", str(launcher.free_port()), "--tokens-file", str(team.file)],
-        env=env_for(world, tmp_path / "state"),
+        [*launcher.SERVE, "--http", "--port", str(launcher.free_port()), "--tokens-file", str(tokens)],
+        env=env_for(world, state, **settings),
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert done.returncode == 2, done.stderr
-    refusal = done.stderr.strip().splitlines()[-1]
-    assert refusal.startswith(f"ack-compute-mcp: not serving over HTTP: tokens file {team.file} is invalid"), refusal
-    assert "daily_budget: Input should be less than or equal to 1E+12" in refusal, refusal
-    assert team.alice not in done.stderr and not (tmp_path / "state" / "ledger.sqlite3").exists()
+    assert not (state / "ledger.sqlite3").exists()
+    return done.stderr.strip().splitlines()[-1]
+
+
+def test_budgets_that_would_not_hold_stop_the_server_before_it_listens(world: SandboxCloud, tmp_path: Path) -> None:
+    """`daily_budget: 1e400` used to be accepted; then every estimate_cost and list_resources of that caller failed
+    with 'Error executing tool'. A policy-file subject with spaces around it matched no caller, so its budget held
+    for nobody. (Zero, negative, NaN and infinite budgets were refused already.)"""
+    team = Team(tmp_path, daily_budget="1e400")
+    huge = serve_refusal(world, tmp_path / "state", team.file)
+    assert huge.startswith(f"ack-compute-mcp: not serving over HTTP: tokens file {team.file} is invalid"), huge
+    assert "daily_budget: Input should be less than or equal to 1E+12" in huge and team.alice not in huge, huge
+    team.write()
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"callers": {"bob ": {"daily_budget": 1}}}))
+    spaced = serve_refusal(world, tmp_path / "state", team.file, caller_policy_file=str(policy))
+    assert spaced == (
+        f"ack-compute-mcp: not serving over HTTP: caller policy file {policy} is invalid (callers: Value error, "
+        "subject 'bob ' is empty or has spaces around it and would match no caller; write each subject exactly as "
+        'the identity provider sends it). Expected {"callers": {"<subject>": {"daily_budget": 5, "monthly_budget": '
+        "100}}}."
+    ), spaced
