@@ -8,6 +8,8 @@ attack must be refused in plain words with nothing changed: the sandbox, the led
 3 a quote minted under a higher budget, redeemed after the operator lowered it and restarted.
 4 bob against alice's lease and spend: extend_lease, get_operation, list_resources, ledger://spend, error texts;
   and `audit`, the receipts and the ledger file grepped for every secret.
+5 budgets that would not hold: past what a result can show (1e400), a policy subject with spaces around it.
+6 an extension under confirmation=human from a client that cannot ask, a declined one, the declined quote replayed.
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 import pytest
 from kubernetes import client as kube
+from mcp import Client, types
+from mcp.client.streamable_http import streamable_http_client
 
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.tools import receipts
@@ -304,3 +309,63 @@ def test_budgets_that_would_not_hold_stop_the_server_before_it_listens(world: Sa
         'the identity provider sends it). Expected {"callers": {"<subject>": {"daily_budget": 5, "monthly_budget": '
         "100}}}."
     ), spaced
+
+
+# -- 6: an extension nobody could be asked about, a declined one, and the declined quote replayed ---------------------
+
+
+def answering(action: str, seen: list[str]):  # type: ignore[no-untyped-def]
+    async def callback(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        seen.append(params.message)
+        return types.ElicitResult(action=action, content={"accept": True} if action == "accept" else None)  # type: ignore[arg-type]
+
+    return callback
+
+
+def asking(base: str, token: str, action: str, seen: list[str]) -> Client:
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    return Client(streamable_http_client(f"{base}/mcp", http_client=http), elicitation_callback=answering(action, seen))
+
+
+async def test_an_extension_needs_the_persons_yes_and_a_no_is_on_record(world: SandboxCloud, tmp_path: Path) -> None:
+    cluster = serverless(world, "acf-spend-human")
+    team = Team(tmp_path)
+    state = tmp_path / "state"
+    env = env_for(world, state, confirmation="human")
+    asked: list[str] = []
+    with launcher.serving_http(["--tokens-file", str(team.file)], env, tmp_path / "http.log") as server:
+        async with (
+            asking(server.base, team.alice, "accept", asked) as yes,
+            asking(server.base, team.alice, "decline", asked) as no,
+            over_http(server.base, team.alice) as mute,
+        ):
+            buy, ext = await quotes_of(yes, ACS, 2)
+            args = {"cluster": cluster, "name": "asked", "image": "nginx:1.27", "quote_id": buy}
+            ok, made = await call(yes, "deploy_acs", args)
+            assert ok, made
+            before = (leases(state), events(state))
+            extend = {"operation_id": made["operation_id"], "quote_id": ext}
+            unasked = await call(mute, "extend_lease", extend)
+            after_unasked = (leases(state), events(state), quote_outcome(state, ext))
+            declined = await call(no, "extend_lease", extend)
+            replayed = await call(yes, "extend_lease", extend)
+    assert unasked[0] is False, unasked
+    assert (
+        "This server requires a person to accept the cost, and the client cannot ask (no elicitation support)."
+        in unasked[1]
+    ), unasked[1]
+    assert after_unasked == (*before, None), "nothing moved and the quote is still unused"
+    assert declined == (
+        True,
+        {
+            "status": "declined",
+            "operation_id": made["operation_id"],
+            "lease_ends_at": made["lease_ends_at"],
+            "message": "The person declined; the quote is void and the lease unchanged.",
+        },
+    ), declined
+    assert replayed[0] is False and f"Quote refused (already_used): quote {ext} was already declined" in replayed[1]
+    assert len(asked) == 2 and asked[1].startswith("Extend deployment 'asked' (cn-hangzhou) by 2 h for "), asked
+    assert (leases(state), events(state)) == before and quote_outcome(state, ext) == "declined"
+    answers = [(q, answer) for who, q, answer in consents(state) if who == "alice" and q == ext]
+    assert answers[:2] == [(ext, "not_asked"), (ext, "declined")], answers
