@@ -2,8 +2,8 @@
 `serve --http` processes with a tokens file: alice (a daily budget), bob and an admin, on the sandbox cloud. Each
 attack must be refused in plain words with nothing changed: the sandbox, the ledger's rows, lease ends, receipts.
 
-1 extension quotes taken while nothing ran, redeemed after the purchase, to take a lease past the budget; the same
-  extension quote replayed concurrently.
+1 extension quotes taken while nothing ran, redeemed after the purchase, to take a lease past the budget: two of
+  them and a replay at once, then one more.
 2 one plan split into many small quotes, redeemed at once over several connections.
 3 a quote minted under a higher budget, redeemed after the operator lowered it and restarted.
 4 bob against alice's lease and spend: extend_lease, get_operation, list_resources, ledger://spend, error texts;
@@ -103,7 +103,7 @@ async def quotes_of(client: Any, plan: dict[str, Any], n: int) -> list[str]:
     return out
 
 
-# -- 1: extensions quoted before the purchase, and one extension quote replayed at once -------------------------------
+# -- 1: extensions quoted before the purchase, raced and replayed -----------------------------------------------------
 
 
 async def test_extensions_quoted_before_the_purchase_cannot_take_a_lease_past_the_budget(
@@ -114,39 +114,43 @@ async def test_extensions_quoted_before_the_purchase_cannot_take_a_lease_past_th
     state = tmp_path / "state"
     args = ["--tokens-file", str(team.file)]
     with launcher.serving_http(args, env_for(world, state), tmp_path / "http.log") as server:
-        async with over_http(server.base, team.alice) as a, over_http(server.base, team.alice) as a2:
-            # While nothing runs each 0.24 quote fits her 0.5: the purchase and two extensions of 2 h each.
-            buy, ext1, ext2 = await quotes_of(a, ACS, 3)
+        async with over_http(server.base, team.alice) as a:
+            # While nothing runs each 0.24 quote fits her 0.5: the purchase and three extensions of 2 h each.
+            buy, ext1, ext2, ext3 = await quotes_of(a, ACS, 4)
             ok, made = await call(
                 a, "deploy_acs", {"cluster": cluster, "name": "web", "image": "nginx:1.27", "quote_id": buy}
             )
             assert ok and made["lease_ends_at"], made
             op = made["operation_id"]
             after_buy = leases(state)
-            # The first extension, sent twice at once: 0.24 + 0.24 fits, so one extends and the replay is refused.
-            results: list[tuple[bool, Any]] = []
+            # At once over three connections: ext1, ext1 again and ext2. 0.24 + 0.24 fits, 0.24 + 0.48 does not:
+            # exactly one extends, whichever wins.
+            results: dict[int, tuple[bool, Any]] = {}
 
-            async def extend(client: Any) -> None:
-                results.append(await call(client, "extend_lease", {"operation_id": op, "quote_id": ext1}))
+            async def extend(n: int, quote_id: str) -> None:
+                async with over_http(server.base, team.alice) as client:
+                    results[n] = await call(client, "extend_lease", {"operation_id": op, "quote_id": quote_id})
 
             async with anyio.create_task_group() as tg:
-                tg.start_soon(extend, a)
-                tg.start_soon(extend, a2)
-            after_ext1 = leases(state)
-            # The second: 0.24 + 0.24 + 0.24 = 0.72 is over 0.5, however early the quote was taken.
-            over = await call(a, "extend_lease", {"operation_id": op, "quote_id": ext2})
-    assert sorted(ok for ok, _ in results) == [False, True], results
-    extended = next(r for ok, r in results if ok)
-    replay = next(r for ok, r in results if not ok)
-    assert extended["status"] == "extended" and extended["hours_added"] == 2, extended
-    assert f"Quote refused (already_used): quote {ext1} was already redeemed" in replay, replay
-    assert after_ext1[0][1] == after_buy[0][1] + 2 * 3600, "moved once, by 2 h"
+                for n, quote_id in enumerate((ext1, ext1, ext2)):
+                    tg.start_soon(extend, n, quote_id)
+            after_race = leases(state)
+            # Then ext3, alone: 0.24 + 0.24 + 0.24 = 0.72 is over 0.5, however early it was quoted.
+            over = await call(a, "extend_lease", {"operation_id": op, "quote_id": ext3})
+    won = [n for n, (ok, _) in results.items() if ok]
+    assert len(won) == 1, results
+    winner = ext1 if won[0] < 2 else ext2
+    assert results[won[0]][1]["status"] == "extended" and results[won[0]][1]["hours_added"] == 2, results
+    for ok, text in results.values():
+        if not ok:  # the replay of ext1 (already used) or a quote that no longer fits
+            assert "Quote refused (already_used)" in text or OVER_BUDGET in text, text
+    assert after_race[0][1] == after_buy[0][1] + 2 * 3600, "moved once, by 2 h"
     assert over[0] is False and OVER_BUDGET in over[1], over
     assert "over your daily budget of 0.5 CNY" in over[1] and "committed by running leases 0.4" in over[1], over[1]
     assert "Choose fewer hours or smaller compute, or ask the operator to raise the budget." in over[1]
-    assert leases(state) == after_ext1, "the lease end did not move"
-    assert quote_outcome(state, ext2) is None, "the refused quote is unused"
-    assert events(state) == [("purchase", buy), ("extension", ext1)]
+    assert leases(state) == after_race, "the lease end did not move"
+    assert [quote_outcome(state, q) for q in (ext1, ext2, ext3) if q != winner] == [None, None], "refused: unused"
+    assert events(state) == [("purchase", buy), ("extension", winner)]
     assert deployments(world, tmp_path, cluster) == ["web"]
 
 
