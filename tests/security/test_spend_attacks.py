@@ -271,8 +271,10 @@ async def test_bob_learns_nothing_of_alices_lease_and_no_secret_reaches_the_audi
     secrets_ = [team.alice, team.bob, team.ops, world.access_key_secret, quote_secret.hex()]
     secrets_ += [base64.b64encode(quote_secret).decode(), base64.urlsafe_b64encode(quote_secret).decode().rstrip("=")]
     ledger_bytes = (state / "ledger.sqlite3").read_bytes()
+    server_log = (tmp_path / "http.log").read_text()
     for secret in secrets_:
         assert secret not in audit and secret.encode() not in ledger_bytes, secret[:6]
+        assert secret not in server_log, secret[:6]
     assert quote_secret not in ledger_bytes
     for marker in ("client-key-data", "client-certificate-data", "PRIVATE KEY", "token:"):
         assert marker not in audit, marker
