@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from ack_compute.sandbox import planting
 from ack_compute.sandbox.app import build_app
@@ -13,12 +12,12 @@ from ack_compute.sandbox.catalog import load_catalog
 from ack_compute.sandbox.faults import Fault
 from ack_compute.sandbox.kube_bridge import KubeBridge
 from ack_compute.sandbox.lifecycle import MAINTENANCE_SECONDS
-from ack_compute.sandbox.loopback import LoopbackServer
+from ack_compute.sandbox.loopback import LoopbackServer, Served
 from ack_compute.sandbox.state import SandboxState, generate_credentials
 from ack_compute.sandbox.world import Cluster, Faults, LifecycleFault, SecurityGroup, Task, Vpc, VSwitch
 
 
-class SandboxCloud:
+class SandboxCloud(Served):
     """A loopback OpenAPI server with its own random AccessKey; use as a context manager or start()/stop().
 
     `verify_signatures=False` skips signature checks and is meant for benchmarks only. Each cluster's simulated
@@ -259,15 +258,6 @@ class SandboxCloud:
     def kube_available(self) -> bool:
         """Whether clusters get a real Kubernetes API (the kube package is present)."""
         return self._state.kube.available
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         where = self.endpoint if self._http.port is not None else "stopped"

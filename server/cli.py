@@ -43,6 +43,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sandbox", action="store_true", default=None, help="use the embedded sandbox cloud")
     parser.add_argument("--time-scale", dest="sandbox_time_scale", type=float, help="sandbox clock speed-up")
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--lease-grace", dest="lease_grace_seconds", type=float, help="seconds past a lease's end")
+    parser.add_argument("--lease-policy", choices=["delete", "warn", "off"], help="what happens at a lease's end")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -112,10 +114,24 @@ def serve(args: argparse.Namespace) -> int:
             )
             if resumed:
                 log.info("resumed %d unfinished operation(s): %s", len(resumed), ", ".join(resumed))
+        reaper = None
+        if settings.read_only:
+            log.info("lease reaper off: read-only (leases that end are left to a full server on this state dir)")
+        else:
+            reaper = runtime.reaper()
+            reaper.start()  # its first look is now: leases that ended while no server ran are handled at once
+            log.info(
+                "lease reaper: policy %s, grace %g s, every %g s",
+                settings.lease_policy,
+                settings.lease_grace_seconds,
+                settings.lease_check_seconds,
+            )
         server = build_server(runtime, access)
         try:
             _run(server, settings, access, args.host, args.port)
         finally:
+            if reaper is not None:
+                reaper.stop()
             if pending := runtime.operations.in_flight():
                 log.warning(
                     "stopping with %d operation(s) in flight (%s): the ledger keeps them and the next start resumes "

@@ -20,12 +20,14 @@ from ack_compute.tools.cleanup import Cleaner
 from ack_compute.tools.deploy_acs import AcsDeployer
 from ack_compute.tools.ensure_cluster import ClusterService, ClusterSettings
 from ack_compute.tools.kubeconfigs import Kubeconfigs
+from ack_compute.tools.leases import Leases
 from ack_compute.tools.ledger import Ledger
 from ack_compute.tools.node_pools import NodePools
 from ack_compute.tools.operations import Operations
 from ack_compute.tools.ownership import Ownership
 from ack_compute.tools.pricing import Pricer, RateTable
 from ack_compute.tools.quotes import BudgetCaps, QuoteBook, load_or_create_secret
+from ack_compute.tools.reaper import Reaper, ReaperSettings
 from ack_compute.tools.run_job import JobRunner
 from ack_compute.tools.targets import Targets
 
@@ -69,6 +71,21 @@ class Runtime:
     node_pools: NodePools
     # Billed so far per ledger row, for the meter (None when the account denies bills); cached for an hour.
     bills: Bills
+
+    def reaper(self) -> Reaper:
+        """The lease reaper `serve` runs, acting as each lease's owner through this server's cleanup."""
+        return Reaper(
+            leases=Leases(self.ledger),
+            ownership=self.ownership,
+            operations=self.operations,
+            cleaner=self.cleaner,
+            pools=self.node_pools,
+            settings=ReaperSettings(
+                grace_seconds=self.settings.lease_grace_seconds,
+                policy=self.settings.lease_policy,
+                check_seconds=self.settings.lease_check_seconds,
+            ),
+        )
 
     @classmethod
     def build(cls, settings: Settings, credentials: StaticCredentials | None = None) -> Runtime:

@@ -52,6 +52,14 @@ class Settings(BaseSettings):
         '{"callers": {"<subject>": {"daily_budget": 5, "monthly_budget": 100}}}.',
     )
     budget_currency: str = Field("CNY", pattern=r"^[A-Z]{3}$")
+    # Leases (tools/reaper.py): what a quote's hours bound ends at redemption + hours + this grace.
+    lease_grace_seconds: float = Field(
+        600, ge=0, le=86400, description="How long past its lease's end a resource may run before it is reaped."
+    )
+    lease_policy: Literal["delete", "warn", "off"] = Field(
+        "delete", description="At a lease's end (plus grace): delete what it bounds, only warn, or do nothing."
+    )
+    lease_check_seconds: float = Field(30, ge=1, le=3600, description="How often `serve` looks for leases that ended.")
     price_drift_tolerance: Decimal = Field(Decimal("0.05"), ge=0, le=1)
     confirmation: Literal["token", "human"] = Field(
         "token",

@@ -42,6 +42,23 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """umask 0 for the test: whatever the server writes is private by its own chmod, not by the process's umask."""
+    previous = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+@pytest.fixture(scope="module")
+def fast_cloud() -> Iterator[SandboxCloud]:
+    """A sandbox of the module's own at 2000x: node pools and their nodes come and go in well under a second."""
+    with SandboxCloud(time_scale=2000) as cloud:
+        yield cloud
+
+
 @pytest.fixture(scope="session")
 def sandbox_session() -> Iterator[SandboxCloud]:
     with SandboxCloud() as cloud:

@@ -80,14 +80,12 @@ class Canceller:
         if status.kind == "run_job":
             log_tail = self._delete_job(status, cleaned, left)
         status = self._settle(operation_id)
+        # What every answer from here says: the operation, and what was cleaned up or left (`left` grows below).
+        told = {"operation_id": operation_id, "kind": status.kind, "cleaned_up": cleaned, "left": left, "log": log_tail}
         if not status.done:
             return CancelOutcome(
-                operation_id=operation_id,
-                kind=status.kind,
+                **told,
                 status="cancelling",
-                cleaned_up=cleaned,
-                left=left,
-                log=log_tail,
                 message=f"Operation {operation_id} is told to stop; it stops at its next step.",
                 next_step=f"Call get_operation with {operation_id}: it reads done/cancelled once stopped, and its "
                 "error says what it left.",
@@ -118,13 +116,9 @@ class Canceller:
         elif left:
             step = f"To remove what is left, show the person and call {cleanup_call(operation_id)}."
         return CancelOutcome(
-            operation_id=operation_id,
-            kind=status.kind,
+            **told,
             status="cancelled",
-            cleaned_up=cleaned,
-            left=left,
             cleanup_operation_id=cleanup_op,
-            log=log_tail,
             message=message,
             next_step=step,
         )

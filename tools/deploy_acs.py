@@ -31,7 +31,7 @@ from ack_compute.tools.deploy_spec import (
     deployment_manifest,
     service_manifest,
 )
-from ack_compute.tools.errors import AckComputeError, CloudFailure
+from ack_compute.tools.errors import AckComputeError, CloudFailure, cloud_call
 from ack_compute.tools.identity import current_caller
 from ack_compute.tools.job_spec import FAIL_FAST_REASONS, refuse_system_namespace
 from ack_compute.tools.operations import OperationContext, Operations
@@ -338,10 +338,7 @@ class AcsDeployer:
         return self.operations.resume_all(OPERATION_KIND, self.run_operation) if self.operations else []
 
     def _kube(self, fn: Any) -> Any:
-        try:
-            return fn()
-        except CloudError as exc:
-            raise CloudFailure(str(exc), "Nothing was changed; check the cluster's API and retry.") from None
+        return cloud_call(fn, "Nothing was changed; check the cluster's API and retry.")
 
     def _owned(
         self, existing: dict[str, Any] | None, request: DeployRequest, target: ClusterTarget

@@ -25,7 +25,7 @@ from ack_compute.cloud.vpc import VpcNetworks
 from ack_compute.tools.acs_placement import VIRTUAL_NODE_LABEL
 from ack_compute.tools.cluster_spec import create_spec
 from ack_compute.tools.cluster_states import Disposition, describe, disposition, exists, is_usable, sentence
-from ack_compute.tools.errors import AckComputeError, CloudFailure, InvalidPlan
+from ack_compute.tools.errors import AckComputeError, InvalidPlan, cloud_call
 from ack_compute.tools.identity import current_caller
 from ack_compute.tools.kubeconfigs import Kubeconfigs
 from ack_compute.tools.network import prepare_network
@@ -34,8 +34,9 @@ from ack_compute.tools.operations import Cancelled, OperationContext, Operations
 from ack_compute.tools.ownership import NAME_PREFIX, OPERATION_TAG, NameBusy, OwnedResource, Ownership, is_ours, mark
 from ack_compute.tools.plans import AnyClusterPlan, ClusterPlan, ServerlessPlan, normalise
 from ack_compute.tools.pricing import Pricer
-from ack_compute.tools.purchase import Claim, Policy, Purchase, bind_plan
+from ack_compute.tools.purchase import Claim, Policy, bind_plan
 from ack_compute.tools.quotes import QuoteBook, QuoteRecord
+from ack_compute.tools.spending import Spending
 from ack_compute.tools.targets import cluster_kind
 
 CLUSTER_NAME = r"^[0-9A-Za-z\u4e00-\u9fa5][0-9A-Za-z\u4e00-\u9fa5-]{0,62}$"
@@ -68,6 +69,11 @@ class ClusterOutcome(BaseModel):
     message: str
     next_step: str
 
+    @classmethod
+    def about(cls, cluster: ClusterInfo, **answer: Any) -> ClusterOutcome:
+        """An answer about a cluster the cloud listed: its id and its own state as ACK reports them."""
+        return cls(cluster_id=cluster.cluster_id, cluster_state=cluster.state, **answer)
+
 
 class ProbeResult(BaseModel):
     cluster: ClusterInfo
@@ -83,7 +89,7 @@ class ClusterSettings(BaseModel):
     nodes_timeout_s: float = 900.0
 
 
-class ClusterService:
+class ClusterService(Spending):
     def __init__(
         self,
         *,
@@ -98,25 +104,18 @@ class ClusterService:
         default_region: str,
         settings: ClusterSettings | None = None,
     ) -> None:
+        super().__init__(quotes=quotes, pricer=pricer, ownership=ownership, operations=operations)
         self.cs = cs
         self.ecs = ecs
         self.vpcs = vpcs
         self.kubeconfigs = kubeconfigs
-        self.quotes = quotes
-        self.purchase = Purchase(quotes, ownership)
-        self.pricer = pricer
-        self.ownership = ownership
-        self.operations = operations
         self.default_region = default_region
         self.settings = settings or ClusterSettings()
 
     # -- lookup --------------------------------------------------------------------------------
 
     def _cloud(self, fn: Any) -> Any:
-        try:
-            return fn()
-        except CloudError as exc:
-            raise CloudFailure(f"{exc}", "Nothing was created by this call; retry when the cloud answers.") from None
+        return cloud_call(fn, "Nothing was created by this call; retry when the cloud answers.")
 
     def by_name(self, name: str, region: str) -> list[ClusterInfo]:
         listed = self._cloud(lambda: self.cs.list_clusters(name=name, region=region))
@@ -292,12 +291,11 @@ class ClusterService:
         serverless = cluster_kind(cluster) == "serverless"
         what = "ACK Serverless cluster" if serverless else "cluster"
         ours = cluster.cluster_id in self.ownership.owned_cloud_ids("cluster")
-        return ClusterOutcome(
+        return ClusterOutcome.about(
+            cluster,
             status="reused",
             name=name,
             region=region,
-            cluster_id=cluster.cluster_id,
-            cluster_state=cluster.state,
             origin="created" if ours else "reused",
             ready_nodes=probe.ready_nodes,
             message=f"Reusing running {what} {name} ({cluster.cluster_id}) with {probe.ready_nodes} Ready "
@@ -327,12 +325,11 @@ class ClusterService:
         self._record_reuse(winner.cluster, region, requested_by)
         c = winner.cluster
         serverless = cluster_kind(c) == "serverless"
-        return ClusterOutcome(
+        return ClusterOutcome.about(
+            c,
             status="reused",
             name=c.name,
             region=region,
-            cluster_id=c.cluster_id,
-            cluster_state=c.state,
             origin="reused",
             ready_nodes=winner.ready_nodes,
             message=f"Reusing running cluster {c.name} ({c.cluster_id}), {winner.ready_nodes} Ready nodes, chosen "
@@ -343,12 +340,11 @@ class ClusterService:
 
     def _wait_for_existing(self, cluster: ClusterInfo, name: str, region: str, requested_by: str) -> ClusterOutcome:
         def waiting_on(op: str, how: str) -> ClusterOutcome:
-            return ClusterOutcome(
+            return ClusterOutcome.about(
+                cluster,
                 status="waiting",
                 name=name,
                 region=region,
-                cluster_id=cluster.cluster_id,
-                cluster_state=cluster.state,
                 operation_id=op,
                 message=f"{sentence(name, cluster.cluster_id, cluster.state)}; {how}.",
                 next_step=f"Call get_operation with {op} until it finishes.",

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, TypeVar
+
+from ack_compute.cloud.errors import CloudError
+
+T = TypeVar("T")
 
 
 class AckComputeError(Exception):
@@ -54,3 +59,12 @@ class PricingUnavailable(AckComputeError):
 
 class CloudFailure(AckComputeError):
     """The cloud refused or failed a call; the message carries its code and request id."""
+
+
+def cloud_call(fn: Callable[[], T], next_step: str) -> T:
+    """Run one cloud (or cluster API) call; its failure reaches the agent as a CloudFailure carrying the cloud's code
+    and request id, with `next_step` saying what this call left undone and what to do."""
+    try:
+        return fn()
+    except CloudError as exc:
+        raise CloudFailure(str(exc), next_step) from None

@@ -8,6 +8,7 @@ never ours to end.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ack_compute.tools.ledger import Ledger
 
@@ -23,6 +24,9 @@ if TYPE_CHECKING:  # quotes reads the meter, which reads leases: only the annota
     from ack_compute.tools.quotes import QuoteRecord
 
 LeaseState = Literal["active", "ending", "ended", "released"]
+# A ledger row in one of these states runs nothing a lease bounds any more (the person's cleanup deleted it, a
+# run_job Job on ACS finished, a shrink gave a growth's nodes back): its lease is released, never reaped.
+RELEASING_STATES = ("deleted", "abandoned", "finished")
 
 
 class Lease(BaseModel):
@@ -41,6 +45,10 @@ class Lease(BaseModel):
     ended_at: float | None = None
     end_operation_id: str | None = None
     note: str = ""
+    # The reaper's bookkeeping (migration 7), never shown: the process ending it, failed tries, the next try.
+    ender_pid: int | None = Field(None, exclude=True)
+    attempts: int = Field(0, exclude=True)
+    retry_at: float | None = Field(None, exclude=True)
 
     def ends_iso(self) -> str:
         return iso(self.ends_at)
@@ -55,6 +63,16 @@ class Lease(BaseModel):
 def iso(ts: float) -> str:
     """Seconds since the epoch as the compact UTC time every result shows (e.g. 2026-12-03T20:15:00Z)."""
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def release_with_row(db: sqlite3.Connection, resource_id: int, row_state: str, now: float) -> None:
+    """Inside the transaction that moves a ledger row to `row_state`: the one rule that releases its lease when
+    the row no longer runs anything (only an active lease: one the reaper is ending stays its to finish)."""
+    if row_state in RELEASING_STATES:
+        db.execute(
+            "UPDATE leases SET state = 'released', ended_at = ?, note = ? WHERE resource_id = ? AND state = 'active'",
+            (now, f"released: its resource was {row_state} before the lease was reaped", resource_id),
+        )
 
 
 def _lease(row: sqlite3.Row) -> Lease:
@@ -163,3 +181,48 @@ class Leases:
             (quote.quote_id, resource_id, quote.hours, old_end, new_end, now),
         )
         return _lease(db.execute("SELECT * FROM leases WHERE resource_id = ?", (resource_id,)).fetchone())
+
+    # -- the reaper's steps (tools/reaper.py) ------------------------------------------------------------------
+
+    def ending(self) -> list[Lease]:
+        rows = self._ledger.query("SELECT * FROM leases WHERE state = 'ending' ORDER BY ends_at")
+        return [_lease(r) for r in rows]
+
+    def begin_end(self, resource_id: int, due_by: float, note: str) -> bool:
+        """The compare-and-set that lets exactly one reaper (of all the processes on this ledger) end a lease: active
+        -> ending, only while its end (plus grace) is still at or before `due_by` (an extension that landed since
+        keeps it) and its next try is due. True when this process took it."""
+        now = self._clock()
+        with self._ledger.transaction() as db:
+            return (
+                db.execute(
+                    "UPDATE leases SET state = 'ending', ender_pid = ?, end_operation_id = NULL, note = ?"
+                    " WHERE resource_id = ? AND state = 'active' AND ends_at <= ?"
+                    " AND (retry_at IS NULL OR retry_at <= ?)",
+                    (os.getpid(), note, resource_id, due_by, now),
+                ).rowcount
+                == 1
+            )
+
+    def record_end(self, db: sqlite3.Connection, resource_id: int, end_operation_id: str) -> None:
+        """Inside the lease_end receipt's transaction: the operation that deletes what the lease bounds."""
+        db.execute(
+            "UPDATE leases SET end_operation_id = ? WHERE resource_id = ? AND state = 'ending'",
+            (end_operation_id, resource_id),
+        )
+
+    def retry_later(self, resource_id: int, expect: LeaseState, note: str, retry_at: float) -> bool:
+        """Ending it failed (or could not be done safely yet): active again, one more attempt counted, not tried
+        before `retry_at`."""
+        with self._ledger.transaction() as db:
+            return (
+                db.execute(
+                    "UPDATE leases SET state = 'active', attempts = attempts + 1, retry_at = ?, note = ?,"
+                    " ender_pid = NULL WHERE resource_id = ? AND state = ?",
+                    (retry_at, note, resource_id, expect),
+                ).rowcount
+                == 1
+            )
+
+    def set_note(self, db: sqlite3.Connection, resource_id: int, note: str) -> None:
+        db.execute("UPDATE leases SET note = ? WHERE resource_id = ?", (note, resource_id))

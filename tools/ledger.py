@@ -153,6 +153,14 @@ _MIGRATIONS: list[str] = [
     CREATE TRIGGER receipts_no_delete BEFORE DELETE ON receipts
         BEGIN SELECT RAISE(ABORT, 'receipts are append-only'); END;
     """,
+    # The reaper's bookkeeping on a lease: which process is ending it (a crash between taking the lease and
+    # starting its cleanup is seen by that process being gone), how many times ending it failed, and when it may
+    # be tried again (a failed delete is retried with a growing wait, never in a tight loop).
+    """
+    ALTER TABLE leases ADD COLUMN ender_pid INTEGER;
+    ALTER TABLE leases ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE leases ADD COLUMN retry_at REAL;
+    """,
 ]
 
 

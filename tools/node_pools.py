@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +18,7 @@ from ack_compute.cloud.ecs import EcsCatalog
 from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.node_pools import NodePoolInfo, NodePoolService
 from ack_compute.cloud.vpc import VpcNetworks
-from ack_compute.tools.errors import AckComputeError, CloudFailure, InvalidPlan
+from ack_compute.tools.errors import AckComputeError, InvalidPlan, cloud_call
 from ack_compute.tools.identity import current_caller
 from ack_compute.tools.kubeconfigs import Kubeconfigs
 from ack_compute.tools.node_pool_spec import (
@@ -37,14 +38,27 @@ from ack_compute.tools.operations import Operations
 from ack_compute.tools.ownership import LIVE, NameBusy, OwnedResource, Ownership
 from ack_compute.tools.plans import NodePoolPlan, normalise
 from ack_compute.tools.pricing import Pricer
-from ack_compute.tools.purchase import Claim, Policy, Purchase, bind_plan
+from ack_compute.tools.purchase import Bought, Claim, Policy, bind_plan
 from ack_compute.tools.quotes import QuoteBook, QuoteRecord
+from ack_compute.tools.spending import Spending
 from ack_compute.tools.targets import ClusterTarget, Targets
 
 NOTHING = "Nothing was created or changed."
 
 
-class NodePools(PoolWork):
+@dataclass(frozen=True)
+class _Payment:
+    """What a creating or growing call pays with: the quoted plan, the quote, the person's recorded answer, the
+    server's confirmation policy, and who asked."""
+
+    plan: NodePoolPlan | None
+    token: str | None
+    consent_id: str | None
+    policy: Policy
+    requested_by: str
+
+
+class NodePools(PoolWork, Spending):
     def __init__(
         self,
         *,
@@ -60,26 +74,19 @@ class NodePools(PoolWork):
         settings: PoolSettings | None = None,
         vpcs: VpcNetworks | None = None,
     ) -> None:
+        super().__init__(quotes=quotes, pricer=pricer, ownership=ownership, operations=operations)
         self.cs = cs
         self.pools = pools
         self.ecs = ecs
         self.targets = targets
         self.kubeconfigs = kubeconfigs
-        self.quotes = quotes
-        self.purchase = Purchase(quotes, ownership)
-        self.pricer = pricer
-        self.ownership = ownership
-        self.operations = operations
         self.settings = settings or PoolSettings()
         self.vpcs = vpcs  # the vSwitches' zones, for the stock check before a purchase
 
     # -- where, and what is there ------------------------------------------------------------------------------
 
     def _cloud(self, fn: Any) -> Any:
-        try:
-            return fn()
-        except CloudError as exc:
-            raise CloudFailure(str(exc), f"{NOTHING} Retry when the cloud answers.") from None
+        return cloud_call(fn, f"{NOTHING} Retry when the cloud answers.")
 
     def target(self, cluster: str, region: str | None = None) -> ClusterTarget:
         """The ACK cluster a pool goes on; ACK Serverless and kubeconfig contexts have no node pools to manage."""
@@ -114,6 +121,25 @@ class NodePools(PoolWork):
         live = [r for r in rows if r.state in (*LIVE, "resizing")]
         return live[-1] if live else None
 
+    @staticmethod
+    def _yours(pool: NodePoolInfo, row: OwnedResource | None) -> bool:
+        """The one rule for resizing: the ledger row and the pool's own tags say this server made it, for this caller
+        (or an admin); over HTTP another caller's pool is theirs to resize."""
+        return (
+            row is not None
+            and row.cloud_id == pool.nodepool_id
+            and made_by(pool, row.operation_id)
+            and current_caller().sees(row.owner)
+        )
+
+    @staticmethod
+    def _not_yours(target: ClusterTarget, cluster: str, name: str) -> AckComputeError:
+        return AckComputeError(
+            f"Node pool {name} on cluster {target.name or cluster} was not created by this server for you, so it is "
+            "never resized or deleted by it.",
+            "Ask its owner to resize it, or create a pool of your own under another name. " + NOTHING,
+        )
+
     def _running(self, row: OwnedResource) -> str | None:
         """The operation still working on this pool (creating or resizing it), if any."""
         for operation_id, _owner, params in self.operations.running(OPERATION_KIND):
@@ -138,6 +164,15 @@ class NodePools(PoolWork):
                 + (f" (it has: {', '.join(sorted(names))})." if names else "."),
                 "Create it with ensure_node_pool (quote a node_pool plan first), or leave node_pool out. Nothing was "
                 "created.",
+            )
+        row = self._row(target.cluster_id or "", target.region, name)
+        if row is not None and row.cloud_id == pool.nodepool_id and not current_caller().sees(row.owner):
+            # Another caller bought these nodes: their pool is theirs to use, as it is theirs to resize.
+            raise AckComputeError(
+                f"Node pool {name} on {where} belongs to another caller; only its owner or an admin can send work to "
+                "it.",
+                "Create a pool of your own with ensure_node_pool (quote a node_pool plan first), or leave node_pool "
+                "out. Nothing was created.",
             )
         if pool.labels.get(POOL_LABEL) != name:
             raise AckComputeError(
@@ -186,26 +221,28 @@ class NodePools(PoolWork):
             )
         if pool is None:
             return self._create(
-                target, cluster, name, node_count, plan, quote_token, consent_id, confirmation_policy, requested_by
+                target,
+                cluster,
+                name,
+                node_count,
+                _Payment(plan, quote_token, consent_id, confirmation_policy, requested_by),
             )
-        ours = row is not None and row.cloud_id == pool.nodepool_id and made_by(pool, row.operation_id)
-        if ours and row is not None and not current_caller().sees(row.owner):
-            ours = False  # this server's, but another caller's: theirs to resize (over HTTP each caller has their own)
-        if not ours:
+        if not self._yours(pool, row):
             if node_count is not None and node_count != pool.desired_size:
-                raise AckComputeError(
-                    f"Node pool {name} on cluster {target.name or cluster} was not created by this server for you, so "
-                    "it is never resized or deleted by it.",
-                    "Ask its owner to resize it, or create a pool of your own under another name. " + NOTHING,
-                )
+                raise self._not_yours(target, cluster, name)
             return answer("exists", base, pool, None, origin="not_ours")
         assert row is not None
         if node_count is None or node_count == pool.desired_size:
             return answer("unchanged", base, pool, row, origin="created")
         if node_count < pool.desired_size:
-            return self._shrink(target, base, pool, row, node_count, requested_by)
+            return self._shrink(target, pool, row, node_count, base, requested_by)
         return self._grow(
-            target, base, pool, row, node_count, plan, quote_token, consent_id, confirmation_policy, requested_by
+            target,
+            base,
+            pool,
+            row,
+            node_count,
+            _Payment(plan, quote_token, consent_id, confirmation_policy, requested_by),
         )
 
     def offer(
@@ -219,8 +256,12 @@ class NodePools(PoolWork):
             bound = self._bind_new(target, cluster, name, node_count, plan)
             self._in_stock(target, bound)
             return self.purchase.check(token, bound)
+        if node_count is None or node_count == pool.desired_size:
+            return None
         row = self._row(target.cluster_id or "", target.region, name)
-        if row is None or not made_by(pool, row.operation_id) or node_count is None or node_count <= pool.desired_size:
+        if not self._yours(pool, row):  # nobody is asked to pay for a resize that `ensure` refuses
+            raise self._not_yours(target, cluster, name)
+        if row is None or node_count < pool.desired_size:
             return None
         bound = self._bind_growth(target, cluster, name, pool, row, node_count, plan)
         return self.purchase.check(token, bound)
@@ -290,13 +331,10 @@ class NodePools(PoolWork):
         cluster: str,
         name: str,
         node_count: int | None,
-        plan: NodePoolPlan | None,
-        token: str | None,
-        consent_id: str | None,
-        policy: Policy,
-        requested_by: str,
+        pay: _Payment,
     ) -> NodePoolOutcome:
         base = {"cluster": cluster, "cluster_id": target.cluster_id, "name": name}
+        plan, token = pay.plan, pay.token
         if plan is None or not token:
             proposal = plan or NodePoolPlan(cluster=cluster, node_count=node_count or 1)
             if node_count is not None:
@@ -315,7 +353,7 @@ class NodePools(PoolWork):
         vswitches = self._vswitches(target)
         self._in_stock(target, bound)
         gpu = self._gpu(bound)
-        quote = self.purchase.approved(token, bound, consent_id, policy)
+        quote = self.purchase.approved(token, bound, pay.consent_id, pay.policy)
         if quote is None:
             return self._declined(base)
         operation_id = f"op-{uuid.uuid4().hex[:16]}"
@@ -342,23 +380,14 @@ class NodePools(PoolWork):
                 **base,
             )
         self._record_cluster_reuse(target)
-        params = {
-            "mode": "create",
-            "resource_id": bought.resource_id,
-            "cluster": cluster,
-            "cluster_id": target.cluster_id,
-            "region": target.region,
-            "name": name,
-            "plan": bound.model_dump(mode="json"),
-            "gpu": gpu,
-            "vswitch_ids": vswitches,
-            "nodes": bound.node_count,
-        }
+        params = self._params(
+            "create", bought.resource_id, target, base, bound.node_count, plan=bound.model_dump(mode="json"), gpu=gpu
+        )
         return self._started(
-            params,
+            {**params, "vswitch_ids": vswitches},
             operation_id,
-            requested_by,
-            bought.redemption.quote_id,
+            pay.requested_by,
+            bought,
             status="creating",
             nodes=bound.node_count,
             hourly=bought.redemption.hourly,
@@ -369,10 +398,20 @@ class NodePools(PoolWork):
             **base,
         )
 
+    @staticmethod
+    def _params(
+        mode: str, resource_id: int, target: ClusterTarget, base: dict[str, Any], nodes: int, **more: Any
+    ) -> dict[str, Any]:
+        """The resumable operation's parameters: the pool's ledger row and where it is, and the size it ends at."""
+        where = {"cluster": base["cluster"], "cluster_id": target.cluster_id, "region": target.region}
+        return {"mode": mode, "resource_id": resource_id, **where, "name": base["name"], "nodes": nodes, **more}
+
     def _started(
-        self, params: dict[str, Any], operation_id: str, requested_by: str, quote_id: str | None, **answer: Any
+        self, params: dict[str, Any], operation_id: str, requested_by: str, bought: Bought | None, **answer: Any
     ) -> NodePoolOutcome:
-        """Start the resumable pool operation and answer with it (`answer`: the outcome's other fields)."""
+        """Start the resumable pool operation (paid by `bought`'s quote, if any) and answer with it (`answer`: the
+        outcome's other fields)."""
+        quote_id = bought.redemption.quote_id if bought else None
         op = self.operations.start(
             OPERATION_KIND,
             params,
@@ -455,14 +494,11 @@ class NodePools(PoolWork):
         pool: NodePoolInfo,
         row: OwnedResource,
         node_count: int,
-        plan: NodePoolPlan | None,
-        token: str | None,
-        consent_id: str | None,
-        policy: Policy,
-        requested_by: str,
+        pay: _Payment,
     ) -> NodePoolOutcome:
         added = node_count - pool.desired_size
         cluster = base["cluster"]
+        plan, token = pay.plan, pay.token
         if plan is None or not token:
             return NodePoolOutcome(
                 status="quote_required",
@@ -478,7 +514,7 @@ class NodePools(PoolWork):
                 **base,
             )
         bound = self._bind_growth(target, cluster, base["name"], pool, row, node_count, plan)
-        quote = self.purchase.approved(token, bound, consent_id, policy)
+        quote = self.purchase.approved(token, bound, pay.consent_id, pay.policy)
         if quote is None:
             return self._declined(base)
         operation_id = f"op-{uuid.uuid4().hex[:16]}"
@@ -491,22 +527,20 @@ class NodePools(PoolWork):
         )
         bought = self.purchase.buy(token, bound, claim=claim, note=f"ensure_node_pool {base['name']} +{added}")
         self.ownership.update(row.resource_id, state="resizing")
-        params = {
-            "mode": "grow",
-            "resource_id": row.resource_id,
-            "growth_row": bought.resource_id,
-            "cluster": cluster,
-            "cluster_id": target.cluster_id,
-            "region": target.region,
-            "name": base["name"],
-            "nodepool_id": pool.nodepool_id,
-            "nodes": node_count,
-        }
+        params = self._params(
+            "grow",
+            row.resource_id,
+            target,
+            base,
+            node_count,
+            growth_row=bought.resource_id,
+            nodepool_id=pool.nodepool_id,
+        )
         return self._started(
             params,
             operation_id,
-            requested_by,
-            bought.redemption.quote_id,
+            pay.requested_by,
+            bought,
             status="resizing",
             nodepool_id=pool.nodepool_id,
             nodes=node_count,
@@ -518,14 +552,16 @@ class NodePools(PoolWork):
     def _shrink(
         self,
         target: ClusterTarget,
-        base: dict[str, Any],
         pool: NodePoolInfo,
         row: OwnedResource,
         node_count: int,
+        base: dict[str, Any],
         requested_by: str,
+        growth: OwnedResource | None = None,
     ) -> NodePoolOutcome:
         """Free and destructive: exactly these nodes are drained and released (RemoveNodePoolNodes with their
-        instance ids), so the answer names what goes before anything else could choose."""
+        instance ids), so the answer names what goes before anything else could choose. `growth`: the purchase
+        whose lease ended (tools/reaper.py); only it stops counting."""
         cluster_id = target.cluster_id or ""
         listed = self._cloud(lambda: self.pools.nodes(cluster_id, pool.nodepool_id, target.region))
         going = nodes_to_remove(listed, pool.desired_size - node_count)
@@ -537,23 +573,18 @@ class NodePools(PoolWork):
         self.ownership.update(row.resource_id, state=row.state, details={"task_id": task_id})
         target_size = pool.desired_size - len(going)
         self._resized(row, target_size)
-        self._release_growth(row, len(going))
+        if growth is None:
+            self._release_growth(row, len(going))
+        else:
+            self.ownership.update(growth.resource_id, state="deleted", details={"released": "its lease ended"})
         removed = [PoolNodeView(node=n.node_name, instance_id=n.instance_id, state=n.node_status) for n in going]
         operation_id = f"op-{uuid.uuid4().hex[:16]}"
         self.ownership.update(row.resource_id, state="resizing")
-        params = {
-            "mode": "shrink",
-            "resource_id": row.resource_id,
-            "cluster": base["cluster"],
-            "cluster_id": cluster_id,
-            "region": target.region,
-            "name": base["name"],
-            "nodepool_id": pool.nodepool_id,
-            "nodes": target_size,
-            "removed": [n.model_dump() for n in removed],
-        }
+        gone = [n.model_dump() for n in removed]
         return self._started(
-            params,
+            self._params(
+                "shrink", row.resource_id, target, base, target_size, nodepool_id=pool.nodepool_id, removed=gone
+            ),
             operation_id,
             requested_by,
             None,
@@ -580,6 +611,29 @@ class NodePools(PoolWork):
                 break
             removed -= nodes
             self.ownership.update(growth.resource_id, state="deleted", details={"released": "the pool shrank"})
+
+    def end_growth(self, growth: OwnedResource, requested_by: str) -> str | None:
+        """A growth purchase's lease ended: the pool gives back the nodes it bought (never below what the pool's
+        own purchase paid for), as a shrink does. The operation id, or None when nothing was left to remove.
+        Raises AckComputeError, changing nothing, when that cannot be done safely now."""
+        pool_row = self.ownership.get(int(growth.details["growth_of"]))
+        running = self._running(pool_row)
+        if pool_row.state not in LIVE or running:
+            raise AckComputeError(f"its pool is {'being resized by ' + running if running else pool_row.state}")
+        pool = self.pool_of(pool_row)
+        if pool is None or not made_by(pool, pool_row.operation_id):
+            raise AckComputeError("its pool is not found with this server's tags: nothing is touched")
+        size = max(self._paid_plan(pool_row).node_count, pool.desired_size - int(growth.details.get("nodes") or 0))
+        if size >= pool.desired_size:
+            self.ownership.update(growth.resource_id, state="deleted", details={"released": "no node left to give"})
+            return None
+        cluster_id = str(pool_row.details.get("cluster") or "")
+        target = self.target(cluster_id, pool_row.region)
+        base = {"cluster": cluster_id, "cluster_id": cluster_id, "name": str(pool_row.details.get("pool") or "")}
+        outcome = self._shrink(target, base, pool, pool_row, size, requested_by, growth=growth)
+        if outcome.operation_id is None:
+            raise AckComputeError("none of the pool's nodes could be chosen to remove")
+        return outcome.operation_id
 
     def resume_unfinished(self) -> list[str]:
         """After a restart: continue every ensure_node_pool operation whose process is gone."""

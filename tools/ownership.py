@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from ack_compute.tools.identity import current_caller
+from ack_compute.tools.leases import release_with_row
 from ack_compute.tools.ledger import Ledger
 
 ResourceKind = Literal["cluster", "vpc", "vswitch", "security_group", "job", "deployment", "service", "node_pool"]
@@ -176,11 +177,13 @@ class Ownership:
         with self.ledger.transaction() as db:
             row = db.execute("SELECT details_json FROM resources WHERE resource_id = ?", (resource_id,)).fetchone()
             merged = {**json.loads(row["details_json"]), **(details or {})} if row else details or {}
+            now = time.time()
             db.execute(
                 "UPDATE resources SET state = ?, cloud_id = COALESCE(?, cloud_id), details_json = ?, updated_at = ?"
                 " WHERE resource_id = ?",
-                (state, cloud_id, json.dumps(merged), time.time(), resource_id),
+                (state, cloud_id, json.dumps(merged), now, resource_id),
             )
+            release_with_row(db, resource_id, state, now)
 
     def get(self, resource_id: int) -> OwnedResource:
         return _row(self.ledger.query("SELECT * FROM resources WHERE resource_id = ?", (resource_id,))[0])

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from ack_compute.cloud.errors import CloudError
 from ack_compute.cloud.kube_workloads import KubeWorkloads, PodView, job_view, pod_view
 from ack_compute.tools import acs_placement
-from ack_compute.tools.errors import AckComputeError, CloudFailure
+from ack_compute.tools.errors import AckComputeError, CloudFailure, cloud_call
 from ack_compute.tools.job_spec import (
     CONTAINER,
     DEADLINE_GRACE_SECONDS,
@@ -40,8 +40,9 @@ from ack_compute.tools.operations import OperationContext, Operations
 from ack_compute.tools.ownership import JOB_PREFIX, Ownership
 from ack_compute.tools.plans import AcsPlan
 from ack_compute.tools.pricing import Pricer
-from ack_compute.tools.purchase import Claim, Policy, Purchase, bind_plan
+from ack_compute.tools.purchase import Claim, Policy, bind_plan
 from ack_compute.tools.quotes import QuoteBook, QuoteRecord
+from ack_compute.tools.spending import Spending
 from ack_compute.tools.targets import ClusterTarget, Targets
 
 log = logging.getLogger("ack_compute.run_job")
@@ -58,7 +59,7 @@ class _Verdict(BaseModel):
     fail_fast: bool = False
 
 
-class JobRunner:
+class JobRunner(Spending):
     def __init__(
         self,
         *,
@@ -76,12 +77,8 @@ class JobRunner:
         self.after_job = after_job
         # node_pool: the pool's node selector and tolerations, refused when the cluster has no such pool.
         self.pool_placement = pool_placement
+        super().__init__(quotes=quotes, pricer=pricer, ownership=ownership, operations=operations)
         self.targets = targets
-        self.quotes = quotes
-        self.purchase = Purchase(quotes, ownership)
-        self.pricer = pricer
-        self.ownership = ownership
-        self.operations = operations
         self.kube_timeout_s = kube_timeout_s
 
     # -- start: everything that can refuse happens here, before the Job exists ------------------------------
@@ -196,10 +193,7 @@ class JobRunner:
         return self.pool_placement(target, request.node_pool)
 
     def _kube(self, fn: Any) -> Any:
-        try:
-            return fn()
-        except CloudError as exc:
-            raise CloudFailure(str(exc), "Nothing was created; check the cluster's API and retry.") from None
+        return cloud_call(fn, "Nothing was created; check the cluster's API and retry.")
 
     def _launch(
         self,

@@ -25,7 +25,7 @@ from ack_compute.tools.acs_placement import (
     addon_work,
     parse_version,
 )
-from ack_compute.tools.errors import AckComputeError, CloudFailure
+from ack_compute.tools.errors import AckComputeError, CloudFailure, cloud_call
 from ack_compute.tools.identity import current_caller
 from ack_compute.tools.ownership import LIVE, Ownership
 from ack_compute.tools.targets import ClusterTarget
@@ -138,9 +138,4 @@ class VirtualNodeAddon:
 
     @staticmethod
     def _cloud(fn: Callable[[], T]) -> T:
-        try:
-            return fn()
-        except CloudError as exc:
-            raise CloudFailure(
-                str(exc), "Nothing was deployed and the quote was not spent; call deploy_acs again."
-            ) from None
+        return cloud_call(fn, "Nothing was deployed and the quote was not spent; call deploy_acs again.")

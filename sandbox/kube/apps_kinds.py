@@ -97,6 +97,16 @@ class _WorkloadStrategy(Strategy):
 
     status_counters: tuple[str, ...] = ()
 
+    @staticmethod
+    def _zero(status: dict[str, Any], **spec: Any) -> dict[str, Any]:
+        """The kind's Go zero value as the apiserver encodes it: a selector and a pod template, then `spec`."""
+        template = {"metadata": {"creationTimestamp": None}, "spec": {"containers": None}}
+        return {
+            "metadata": {"creationTimestamp": None},
+            "spec": {"selector": None, "template": template, **spec},
+            "status": status,
+        }
+
     def admit(self, obj: dict[str, Any], old: dict[str, Any] | None, ctx: WriteContext) -> None:
         _collapse_atomic_selectors(obj)
 
@@ -183,15 +193,7 @@ class DeploymentStrategy(_WorkloadStrategy):
         return [obj.get("spec"), (obj.get("metadata") or {}).get("annotations") or {}]
 
     def zero_object(self) -> dict[str, Any]:
-        return {
-            "metadata": {"creationTimestamp": None},
-            "spec": {
-                "selector": None,
-                "template": {"metadata": {"creationTimestamp": None}, "spec": {"containers": None}},
-                "strategy": {},
-            },
-            "status": {},
-        }
+        return self._zero({}, strategy={})
 
 
 class ReplicaSetStrategy(_WorkloadStrategy):
@@ -221,43 +223,40 @@ class ReplicaSetStrategy(_WorkloadStrategy):
         return fields
 
     def zero_object(self) -> dict[str, Any]:
-        return {
-            "metadata": {"creationTimestamp": None},
-            "spec": {
-                "selector": None,
-                "template": {"metadata": {"creationTimestamp": None}, "spec": {"containers": None}},
-            },
-            "status": {"replicas": 0},
-        }
+        return self._zero({"replicas": 0})
 
 
 _SCALE = Subresource("scale", "Scale", ("get", "patch", "update"), scale_handler)
-DEPLOYMENT = Kind(
-    group="apps",
-    version="v1",
-    resource="deployments",
-    kind="Deployment",
-    namespaced=True,
-    strategy=DeploymentStrategy(),
-    short_names=("deploy",),
-    categories=("all",),
-    status_subresource=True,
-    tracks_generation=True,
-    storage_version_hash="8aSe+NMegvE=",
-    subresources=(_SCALE, Subresource("status", "Deployment", ("get", "patch", "update"))),
-)
-REPLICA_SET = Kind(
-    group="apps",
-    version="v1",
-    resource="replicasets",
-    kind="ReplicaSet",
-    namespaced=True,
-    strategy=ReplicaSetStrategy(),
-    short_names=("rs",),
-    categories=("all",),
-    status_subresource=True,
-    tracks_generation=True,
+
+
+def _apps_kind(
+    kind: str, resource: str, strategy: Any, short_name: str, storage_version_hash: str, **more: Any
+) -> Kind:
+    """An apps/v1 workload kind: namespaced, in category `all`, with status and scale subresources and a tracked
+    generation."""
+    return Kind(
+        group="apps",
+        version="v1",
+        namespaced=True,
+        categories=("all",),
+        status_subresource=True,
+        tracks_generation=True,
+        kind=kind,
+        resource=resource,
+        strategy=strategy,
+        short_names=(short_name,),
+        storage_version_hash=storage_version_hash,
+        subresources=(_SCALE, Subresource("status", kind, ("get", "patch", "update"))),
+        **more,
+    )
+
+
+DEPLOYMENT = _apps_kind("Deployment", "deployments", DeploymentStrategy(), "deploy", "8aSe+NMegvE=")
+REPLICA_SET = _apps_kind(
+    "ReplicaSet",
+    "replicasets",
+    ReplicaSetStrategy(),
+    "rs",
+    "P1RzHs8/mWQ=",
     field_labels=frozenset({"metadata.name", "metadata.namespace", "status.replicas"}),
-    storage_version_hash="P1RzHs8/mWQ=",
-    subresources=(_SCALE, Subresource("status", "ReplicaSet", ("get", "patch", "update"))),
 )

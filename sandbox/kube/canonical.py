@@ -11,19 +11,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-# Fields serialised even when null or empty (no omitempty, or metav1.Time which prints null).
-_KEEP_NULL = frozenset(
-    {
-        "containers",
-        "creationTimestamp",
-        "lastProbeTime",
-        "lastTransitionTime",
-        "lastHeartbeatTime",
-        "lastUpdateTime",
-        "startedAt",
-        "finishedAt",
-    }
+# metav1.Time fields without omitempty: conditions' and container states' times (they print null when unset).
+_CONDITION_TIMES = frozenset(
+    {"lastProbeTime", "lastTransitionTime", "lastHeartbeatTime", "lastUpdateTime", "startedAt", "finishedAt"}
 )
+# Fields serialised even when null or empty (no omitempty, or metav1.Time which prints null).
+_KEEP_NULL = frozenset({"containers", "creationTimestamp", *_CONDITION_TIMES})
 _KEEP_EMPTY_LIST = frozenset({"containers"})
 # map[string]... fields (omitempty drops them when empty); struct-typed fields keep printing `{}`.
 _MAP_FIELDS = frozenset(
@@ -50,12 +43,7 @@ _TIME_FIELDS = frozenset(
         "creationTimestamp",
         "deletionTimestamp",
         "time",
-        "lastProbeTime",
-        "lastTransitionTime",
-        "lastHeartbeatTime",
-        "lastUpdateTime",
-        "startedAt",
-        "finishedAt",
+        *_CONDITION_TIMES,
         "startTime",
         "completionTime",
         "timeAdded",

@@ -11,8 +11,6 @@ import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator
-from types import TracebackType
-from typing import Self
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -22,14 +20,14 @@ from starlette.routing import Route
 from ack_compute.sandbox.kube.cluster import KubeCluster
 from ack_compute.sandbox.kube.status import resource_not_found
 from ack_compute.sandbox.kube.tls import HUB_ADDRESS, HubTls, PeerCertificateProtocol
-from ack_compute.sandbox.loopback import LoopbackServer
+from ack_compute.sandbox.loopback import LoopbackServer, Served
 
 log = logging.getLogger("ack_compute.sandbox.kube")
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
-class KubeHub:
+class KubeHub(Served):
     """Hosts clusters' Kubernetes APIs on 127.0.0.1; use as a context manager or start()/stop().
 
     `time_scale` divides the control plane's own waits, as the sandbox cloud's does for cloud work: the
@@ -152,15 +150,6 @@ class KubeHub:
     def certificate_authority_data(self) -> str | None:
         """Base64 PEM of the CA behind the hub's own serving certificate (what clients naming no cluster get)."""
         return self.tls.authority.data if self.tls is not None else None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         where = self.url if self._http.port is not None else "stopped"

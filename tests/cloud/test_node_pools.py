@@ -5,7 +5,7 @@ ways, remove nodes, delete; and the answers an agent would see for what the clou
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import yaml
@@ -23,12 +23,6 @@ from tests.helpers.waiting import eventually
 GPU_TYPE = "ecs.gn7i-c8g1.2xlarge"
 GPU_TAINT = TaintSpec(key="nvidia.com/gpu", value="true", effect="NoSchedule")
 LABELS = {"ack-compute/pool": "gpu"}
-
-
-@pytest.fixture(scope="module")
-def fast_cloud() -> Iterator[SandboxCloud]:
-    with SandboxCloud(time_scale=2000) as cloud:
-        yield cloud
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from tests.helpers.kube_status import UNAUTHORIZED
+
 pytestmark = pytest.mark.contract
 
 REVIEWS = [
@@ -181,18 +183,7 @@ def test_bad_token_and_anonymous(contract: Any, helpers: Any) -> None:
         return out
 
     result = contract.run(scenario)
-    assert result["bad_token"] == {
-        "http": 401,
-        "body": {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": "Unauthorized",
-            "reason": "Unauthorized",
-            "code": 401,
-        },
-    }
+    assert result["bad_token"] == {"http": 401, "body": UNAUTHORIZED}
     assert result["bad_token_version"] == 401
     assert result["anonymous_version"] == "v1.20.2"
     assert result["anonymous_api"]["body"]["message"] == 'forbidden: User "system:anonymous" cannot get path "/api/"'
@@ -252,17 +243,6 @@ def test_client_certificates(contract: Any, helpers: Any) -> None:
 
     result = contract.run(scenario)
     assert result["admin"] == "NamespaceList"
-    unauthorized = {
-        "http": 401,
-        "body": {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": "Unauthorized",
-            "reason": "Unauthorized",
-            "code": 401,
-        },
-    }
+    unauthorized = {"http": 401, "body": UNAUTHORIZED}
     assert result["wrong_ca"] == unauthorized and result["expired"] == unauthorized
     assert result["limited"].startswith('namespaces is forbidden: User "limited-user" cannot create resource')

@@ -31,6 +31,15 @@ def cloud() -> Iterator[SandboxCloud]:
         yield running
 
 
+@pytest.fixture(scope="module")
+def fast_clock(cloud: SandboxCloud, request: pytest.FixtureRequest) -> Iterator[None]:
+    """The shared sandbox runs the module's SCALE times faster than real time while the module runs (modules ask
+    with `pytestmark = pytest.mark.usefixtures("fast_clock")`)."""
+    before, cloud.time_scale = cloud.time_scale, float(request.module.SCALE)
+    yield
+    cloud.time_scale = before
+
+
 @pytest.fixture(autouse=True)
 def _no_leftover_faults(cloud: SandboxCloud) -> Iterator[None]:
     yield

@@ -9,6 +9,7 @@ import hmac
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -80,6 +81,11 @@ def observer(cloud: SandboxCloud, state: Path) -> Runtime:
     return Runtime.build(settings, credentials)
 
 
+def api_client(look: Runtime, cluster_id: str) -> Any:
+    """The observer's kubernetes ApiClient for a cluster: the cluster as another tenant of it sees it."""
+    return look.targets.access(look.targets.resolve(cluster_id)).api_client()
+
+
 def quote_outcome(state: Path, quote_id: str) -> str | None:
     """How the server's own ledger says a quote was used ('redeemed', 'declined'), or None while unused."""
     rows = Ledger(state / "ledger.sqlite3").query(
@@ -101,6 +107,23 @@ def forge(secret: str, **payload: Any) -> str:
     body = base64.urlsafe_b64encode(json.dumps(payload).encode()).rstrip(b"=").decode()
     signature = hmac.new(secret.encode(), domain + body.encode(), hashlib.sha256).digest()
     return f"{body}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+def cheap_claim(kind: str, plan_digest: str) -> dict[str, Any]:
+    """A quote token's payload claiming a plan costs 0.01 CNY for an hour (valid ten minutes): what a forger signs."""
+    now = int(time.time())
+    return {
+        "v": 1,
+        "kind": kind,
+        "region": "cn-hangzhou",
+        "currency": "CNY",
+        "total": "0.01",
+        "hours": 1.0,
+        "issued_at": now,
+        "expires_at": now + 600,
+        "hourly": "0.01",
+        "plan_digest": plan_digest,
+    }
 
 
 def b64_payload(token: str) -> dict[str, Any]:

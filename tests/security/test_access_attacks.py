@@ -265,15 +265,6 @@ async def test_read_only_restart_after_kill_creates_nothing(sky: Sky, fast_clock
 # -- attack 8: the state dir and sandbox jobs ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def open_umask() -> Iterator[None]:
-    previous = os.umask(0)
-    try:
-        yield
-    finally:
-        os.umask(previous)
-
-
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.lstat().st_mode)
 

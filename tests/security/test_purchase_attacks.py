@@ -11,8 +11,6 @@ sandbox: each is refused with nothing billed, and the refusal says what an agent
 from __future__ import annotations
 
 import secrets
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +20,13 @@ from kubernetes import client as kube
 from ack_compute.sandbox import Fault, SandboxCloud
 from ack_compute.tools.plans import ClusterPlan, normalise, plan_digest
 from tests.security.purchase_helpers import (
+    api_client,
     call,
+    cheap_claim,
     declining,
     env_for,
     forge,
     live_rows,
-    observer,
     over_http,
     quote_outcome,
     stdio,
@@ -41,24 +40,13 @@ ACS = {"kind": "acs", "vcpu": 1, "memory_gib": 2, "hours": 1}
 SMALL_CLUSTER = {"kind": "cluster", "instance_types": ["ecs.g7.large"], "node_count": 1, "zone": "cn-hangzhou-h"}
 
 
-@pytest.fixture(scope="module")
-def world() -> Iterator[SandboxCloud]:
-    with SandboxCloud(time_scale=600) as cloud:
-        yield cloud
-
-
-@pytest.fixture
-def look(world: SandboxCloud, tmp_path: Path) -> Any:
-    return observer(world, tmp_path / "observer")
-
-
 def jobs_in(look: Any, cluster_id: str) -> list[str]:
-    api = kube.BatchV1Api(look.targets.access(look.targets.resolve(cluster_id)).api_client())
+    api = kube.BatchV1Api(api_client(look, cluster_id))
     return [j.metadata.name for j in api.list_namespaced_job("default").items]
 
 
 def deployments_in(look: Any, cluster_id: str) -> dict[str, Any]:
-    api = kube.AppsV1Api(look.targets.access(look.targets.resolve(cluster_id)).api_client())
+    api = kube.AppsV1Api(api_client(look, cluster_id))
     return {d.metadata.name: d for d in api.list_namespaced_deployment("default").items}
 
 
@@ -307,22 +295,11 @@ async def test_only_quotes_this_ledger_issued_pay(world: SandboxCloud, tmp_path:
             )
             # Forgeries signed with the secret: a fresh id with a cheap price, and a real (cheap) quote's id
             # claiming a 50-node plan. The ledger row decides, not the payload.
-            now = int(time.time())
             # The old signed token is still accepted (quote_token), so forgeries of it must still pay for nothing.
-            payload = {
-                "v": 1,
-                "kind": "cluster",
-                "region": "cn-hangzhou",
-                "currency": "CNY",
-                "total": "0.01",
-                "hours": 1.0,
-                "issued_at": now,
-                "expires_at": now + 600,
-                "hourly": "0.01",
-            }
-            fresh = forge(secret, **{**payload, "quote_id": "q-forged0000000000000", "plan_digest": plan_digest(big)})
+            payload = cheap_claim("cluster", plan_digest(big))
+            fresh = forge(secret, **payload, quote_id="q-forged0000000000000")
             _, cheap = await call(a, "estimate_cost", {"plan": serverless})
-            stolen_id = forge(secret, **{**payload, "quote_id": cheap["quote_id"], "plan_digest": plan_digest(big)})
+            stolen_id = forge(secret, **payload, quote_id=cheap["quote_id"])
             big_plan = big.model_dump(mode="json")
             ok_fresh, fresh_refusal = await call(
                 a, "ensure_cluster", {"name": "acf-sec-big", "plan": big_plan, "quote_token": fresh}

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,36 +39,17 @@ from kubernetes import client as kube
 
 from ack_compute.sandbox import SandboxCloud
 from tests.security import access_helpers as access
-from tests.security.purchase_helpers import (
-    call,
-    env_for,
-    live_rows,
-    observer,
-    over_http,
-    quote_outcome,
-    stdio,
-    tokens_file,
-)
+from tests.security import purchase_helpers as helpers
+from tests.security.purchase_helpers import call, env_for, live_rows, quote_outcome, stdio
 from tests.server import conftest as launcher  # the one `serve --http` launcher
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 ACS = {"kind": "acs", "vcpu": 1, "memory_gib": 2, "hours": 1}
 
 
-@pytest.fixture(scope="module")
-def world() -> Iterator[SandboxCloud]:
-    with SandboxCloud(time_scale=600) as cloud:
-        yield cloud
-
-
-@pytest.fixture
-def look(world: SandboxCloud, tmp_path: Path) -> Any:
-    return observer(world, tmp_path / "observer")
-
-
 def apps(look: Any, cluster_id: str) -> kube.AppsV1Api:
     """The cluster's API as another tenant of it sees it (anyone allowed to edit Deployments there)."""
-    return kube.AppsV1Api(look.targets.access(look.targets.resolve(cluster_id)).api_client())
+    return kube.AppsV1Api(helpers.api_client(look, cluster_id))
 
 
 # -- R1: what an update costs is judged against what was paid for, not against an annotation --------------------
@@ -113,7 +93,7 @@ async def test_an_inflated_plan_annotation_does_not_pay_for_more_pods(
 
 
 def core(look: Any, cluster_id: str) -> kube.CoreV1Api:
-    return kube.CoreV1Api(look.targets.access(look.targets.resolve(cluster_id)).api_client())
+    return kube.CoreV1Api(helpers.api_client(look, cluster_id))
 
 
 # -- R2: compute=nodes never runs where the cluster turns pods into billed ECI instances ---------------------------
@@ -289,11 +269,11 @@ async def test_the_budget_message_does_not_name_another_callers_resources(world:
         "acf-red-caps", nodes=1, cluster_spec="ack.pro.small", addons={"ack-virtual-node": None}
     )
     alice, bob = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    file = tokens_file(tmp_path / "tokens.json", {"alice": (alice, False), "bob": (bob, False)})
+    file = helpers.tokens_file(tmp_path / "tokens.json", {"alice": (alice, False), "bob": (bob, False)})
     state = tmp_path / "state"
     env = env_for(world, state, confirmation="token", max_hourly="0.2")
     with launcher.serving_http(["--tokens-file", str(file)], env, tmp_path / "http.log") as server:
-        async with over_http(server.base, alice) as a, over_http(server.base, bob) as b:
+        async with helpers.over_http(server.base, alice) as a, helpers.over_http(server.base, bob) as b:
             _, quote = await call(a, "estimate_cost", {"plan": ACS})
             secret_name = {"cluster": cluster, "name": "payroll-export", "image": "nginx:1.27", "plan": ACS}
             ok, made = await call(a, "deploy_acs", {**secret_name, "quote_id": quote["quote_id"]})
@@ -317,10 +297,10 @@ async def test_the_budget_message_does_not_name_another_callers_resources(world:
 async def test_cleanup_does_not_name_another_callers_workloads(world: SandboxCloud, tmp_path: Path) -> None:
     serverless = {"kind": "serverless", "zone": "cn-hangzhou-h"}
     alice, bob = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    file = tokens_file(tmp_path / "tokens.json", {"alice": (alice, False), "bob": (bob, False)})
+    file = helpers.tokens_file(tmp_path / "tokens.json", {"alice": (alice, False), "bob": (bob, False)})
     env = env_for(world, tmp_path / "state", confirmation="token")
     with launcher.serving_http(["--tokens-file", str(file)], env, tmp_path / "http.log") as server:
-        async with over_http(server.base, alice) as a, over_http(server.base, bob) as b:
+        async with helpers.over_http(server.base, alice) as a, helpers.over_http(server.base, bob) as b:
             _, quote = await call(a, "estimate_cost", {"plan": serverless})
             ok, made = await call(
                 a,

@@ -11,17 +11,9 @@ from mcp.types import ResourceTemplateReference
 
 from ack_compute.server.app import build_server
 from ack_compute.server.runtime import Runtime
+from tests.helpers.docs import DOCUMENTS
 
 pytestmark = pytest.mark.anyio
-DOCS = {
-    "ack-clusters",
-    "acs-compute",
-    "ack-serverless",
-    "create-cluster-api",
-    "pricing",
-    "troubleshooting",
-    "server-tools",
-}
 
 
 async def test_documents_are_listed_and_readable(runtime: Runtime) -> None:
@@ -29,8 +21,8 @@ async def test_documents_are_listed_and_readable(runtime: Runtime) -> None:
         listed = {str(r.uri): r for r in (await client.list_resources()).resources}
         whole = await client.read_resource("docs://references/acs-compute")
         section = await client.read_resource("docs://references/acs-compute/gpu-workloads-on-acs")
-    assert {f"docs://references/{d}" for d in DOCS} <= set(listed)
-    assert all(listed[f"docs://references/{d}"].title for d in DOCS)
+    assert {f"docs://references/{d}" for d in DOCUMENTS} <= set(listed)
+    assert all(listed[f"docs://references/{d}"].title for d in DOCUMENTS)
     text = whole.contents[0].text  # type: ignore[union-attr]
     part = section.contents[0].text  # type: ignore[union-attr]
     assert text.startswith("# ") and "## Virtual nodes" in text

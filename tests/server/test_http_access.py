@@ -3,7 +3,6 @@ Origin allowlists, startup refusals, and several callers who each see and clean 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -25,6 +24,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from ack_compute.sandbox import SandboxCloud
+from tests.security.purchase_helpers import tokens_file  # digests, not tokens, as an operator stores them
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 ACS = {"kind": "acs", "vcpu": 1, "memory_gib": 2}
@@ -173,17 +173,6 @@ async def test_host_and_origin_allowlists(cloud: SandboxCloud, tmp_path: Path, r
 def world_600() -> Iterator[SandboxCloud]:
     with SandboxCloud(time_scale=600) as cloud:
         yield cloud
-
-
-def tokens_file(path: Path, entries: dict[str, tuple[str, bool]]) -> Path:
-    """Stores digests, not tokens, like an operator should."""
-    rows = [
-        {"subject": who, "sha256": hashlib.sha256(tok.encode()).hexdigest(), "admin": admin}
-        for who, (tok, admin) in entries.items()
-    ]
-    path.write_text(json.dumps({"tokens": rows}))
-    path.chmod(0o600)
-    return path
 
 
 async def test_each_caller_sees_and_cleans_only_their_own(

@@ -73,6 +73,12 @@ def inspect(env: dict[str, str], target: list[str], *method_args: str) -> subpro
     )
 
 
+def estimate(env: dict[str, str], target: list[str], plan: dict[str, object]) -> subprocess.CompletedProcess[str]:
+    """estimate_cost called through the Inspector's CLI."""
+    args = ["--method", "tools/call", "--tool-name", "estimate_cost", "--tool-args-json", json.dumps({"plan": plan})]
+    return inspect(env, target, *args)
+
+
 def test_inspector_lists_tools_and_resources(inspector_env: dict[str, str], target: list[str]) -> None:
     tools = inspect(inspector_env, target, "--method", "tools/list")
     assert tools.returncode == 0, tools.stderr
@@ -85,16 +91,7 @@ def test_inspector_lists_tools_and_resources(inspector_env: dict[str, str], targ
 
 def test_inspector_calls_estimate_cost(inspector_env: dict[str, str], target: list[str]) -> None:
     plan = {"kind": "cluster", "edition": "pro", "instance_types": ["ecs.g7.xlarge"], "node_count": 2}
-    done = inspect(
-        inspector_env,
-        target,
-        "--method",
-        "tools/call",
-        "--tool-name",
-        "estimate_cost",
-        "--tool-args-json",
-        json.dumps({"plan": plan}),
-    )
+    done = estimate(inspector_env, target, plan)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert not result.get("isError")
@@ -103,16 +100,7 @@ def test_inspector_calls_estimate_cost(inspector_env: dict[str, str], target: li
 
 
 def test_inspector_sees_a_refusal_as_an_error_result(inspector_env: dict[str, str], target: list[str]) -> None:
-    done = inspect(
-        inspector_env,
-        target,
-        "--method",
-        "tools/call",
-        "--tool-name",
-        "estimate_cost",
-        "--tool-args-json",
-        json.dumps({"plan": {"kind": "cluster", "node_count": 101}}),
-    )
+    done = estimate(inspector_env, target, {"kind": "cluster", "node_count": 101})
     assert done.returncode == 5, (done.returncode, done.stdout, done.stderr)
     assert "node_count" in done.stdout
 

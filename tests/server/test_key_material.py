@@ -17,6 +17,7 @@ from kubernetes.config import kube_config
 from mcp import Client
 
 from ack_compute.sandbox import SandboxCloud
+from tests.helpers.agent import deploy_quoted
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -87,12 +88,7 @@ async def test_no_private_key_on_disk_while_serving_or_after_kill_9(
                 job = await client.call_tool("run_job", arguments)
                 assert not job.is_error, job.content
                 assert (job.structured_content or {})["status"] == "succeeded", job.structured_content
-            estimate = await client.call_tool("estimate_cost", {"plan": ACS})
-            token = (estimate.structured_content or {})["quote_id"]
-            deployed = await client.call_tool(
-                "deploy_acs",
-                {"cluster": "acf-keys-acs", "name": "api", "image": "nginx:1.27", "plan": ACS, "quote_id": token},
-            )
+            deployed = await deploy_quoted(client, "acf-keys-acs", ACS)
             assert not deployed.is_error, deployed.content
         assert world.counts()["DescribeClusterUserKubeconfig"] >= 3  # three clusters' certificate kubeconfigs
 

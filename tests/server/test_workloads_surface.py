@@ -11,6 +11,7 @@ from mcp import Client, types
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.app import build_server
 from ack_compute.server.runtime import Runtime
+from tests.helpers.agent import deploy_quoted
 
 pytestmark = pytest.mark.anyio
 ACS: dict[str, Any] = {"kind": "acs", "replicas": 1, "vcpu": 1, "memory_gib": 2, "hours": 1}
@@ -71,12 +72,7 @@ async def test_deploy_acs_after_the_person_accepts(world: SandboxCloud, runtime_
     plan = {**ACS, "replicas": 2}
     seen: list[str] = []
     async with Client(build_server(runtime_on(world)), elicitation_callback=answering("accept", seen)) as client:
-        est = await client.call_tool("estimate_cost", {"plan": plan})
-        token = (est.structured_content or {})["quote_id"]
-        result = await client.call_tool(
-            "deploy_acs",
-            {"cluster": "acf-mcp-dep", "name": "api", "image": "nginx:1.27", "plan": plan, "quote_id": token},
-        )
+        result = await deploy_quoted(client, "acf-mcp-dep", plan)
     assert not result.is_error, result.content
     out = result.structured_content or {}
     assert out["status"] == "deployed" and out["ready_replicas"] == 2, out
@@ -91,13 +87,7 @@ async def test_deploy_acs_with_an_eci_plan_asks_about_eci_pods(
     plan = {"kind": "eci", "replicas": 1, "vcpu": 0.5, "memory_gib": 1, "spot_strategy": "SpotAsPriceGo", "hours": 1}
     seen: list[str] = []
     async with Client(build_server(runtime_on(world)), elicitation_callback=answering("accept", seen)) as client:
-        est = await client.call_tool("estimate_cost", {"plan": plan})
-        assert not est.is_error, est.content
-        token = (est.structured_content or {})["quote_id"]
-        result = await client.call_tool(
-            "deploy_acs",
-            {"cluster": "acf-mcp-ask", "name": "api", "image": "nginx:1.27", "plan": plan, "quote_id": token},
-        )
+        result = await deploy_quoted(client, "acf-mcp-ask", plan)
     assert not result.is_error, result.content
     out = result.structured_content or {}
     assert out["status"] == "deployed" and all(p["instance_id"].startswith("eci-") for p in out["pods"]), out

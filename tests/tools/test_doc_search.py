@@ -22,17 +22,9 @@ from ack_compute.tools.doc_search import (
     slugify,
 )
 from ack_compute.tools.doc_tokenize import query_weights, stem, tokenize
+from tests.helpers.docs import DOCUMENTS
 
 QUERIES_FILE = Path(__file__).with_name("doc_queries.json")
-EXPECTED_DOCUMENTS = {
-    "ack-clusters",
-    "acs-compute",
-    "ack-serverless",
-    "create-cluster-api",
-    "pricing",
-    "troubleshooting",
-    "server-tools",
-}
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -44,7 +36,7 @@ def _labelled() -> list[dict[str, str]]:
 
 
 def test_every_expected_document_is_bundled() -> None:
-    assert set(document_names()) >= EXPECTED_DOCUMENTS
+    assert set(document_names()) >= DOCUMENTS
     assert document_names() == sorted(document_names())
 
 
@@ -58,7 +50,7 @@ def test_document_has_title_and_sections(info: doc_search.DocumentInfo) -> None:
     assert len(set(info.sections)) == len(info.sections), "anchors must be unique within a document"
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED_DOCUMENTS))
+@pytest.mark.parametrize("name", sorted(DOCUMENTS))
 def test_sections_round_trip_through_read_section(name: str) -> None:
     text = read_document(name)
     sections = doc_search.sections(name)
@@ -89,7 +81,7 @@ def test_unknown_document_error_lists_valid_names() -> None:
     assert isinstance(info.value, KeyError)
     message = str(info.value)
     assert "no-such-doc" in message
-    for name in EXPECTED_DOCUMENTS:
+    for name in DOCUMENTS:
         assert name in message
 
 
@@ -224,7 +216,7 @@ def test_labelled_set_shape_and_targets_exist() -> None:
     for item in labelled:
         anchors = [s.anchor for s in doc_search.sections(item["document"])]
         assert item["anchor"] in anchors, item
-    assert {q["document"] for q in labelled} == EXPECTED_DOCUMENTS
+    assert {q["document"] for q in labelled} == DOCUMENTS
 
 
 def test_hits_are_well_formed_and_ranked() -> None:

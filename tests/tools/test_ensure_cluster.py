@@ -14,6 +14,7 @@ from ack_compute.server.runtime import Runtime
 from ack_compute.tools.cluster_spec import create_spec
 from ack_compute.tools.errors import AckComputeError, QuoteRefused
 from ack_compute.tools.estimate_cost import estimate_cost
+from ack_compute.tools.network import NetworkChoice
 from ack_compute.tools.operations import OperationStatus
 from ack_compute.tools.ownership import MANAGED_BY, OPERATION_TAG
 from ack_compute.tools.plans import ClusterPlan, ServerlessPlan, normalise
@@ -243,22 +244,24 @@ def test_a_cluster_still_initial_is_waited_for_not_duplicated(runtime: Runtime, 
     assert "CreateCluster" not in world.counts()
 
 
+# The network a create body is built on (tools/network.py's choice), for the tests of the body alone.
+NET = NetworkChoice(
+    vpc_id="vpc-1",
+    vpc_cidr="192.168.0.0/16",
+    vswitch_id="vsw-1",
+    zone="cn-hangzhou-h",
+    container_cidr="172.20.0.0/16",
+    service_cidr="172.21.0.0/20",
+    created=[],
+)
+
+
 def test_a_given_security_group_is_used_instead_of_a_new_one(runtime: Runtime, world: SandboxCloud) -> None:
     body = create_spec(
         "acf-sg",
         "cn-hangzhou",
         PLAN,
-        type(
-            "Net",
-            (),
-            {
-                "zone": "cn-hangzhou-h",
-                "vpc_id": "vpc-1",
-                "vswitch_id": "vsw-1",
-                "container_cidr": "172.20.0.0/16",
-                "service_cidr": "172.21.0.0/20",
-            },
-        )(),
+        NET,
         {},
         "token",
         "sg-given",
@@ -297,18 +300,7 @@ def test_a_quote_for_one_kind_does_not_pay_for_the_other(runtime: Runtime, world
 
 
 def test_the_serverless_body_has_no_nodes(runtime: Runtime) -> None:
-    net = type(
-        "Net",
-        (),
-        {
-            "zone": "cn-hangzhou-h",
-            "vpc_id": "vpc-1",
-            "vswitch_id": "vsw-1",
-            "container_cidr": "172.20.0.0/16",
-            "service_cidr": "172.21.0.0/20",
-        },
-    )()
-    body = create_spec("acf-s", "cn-hangzhou", SERVERLESS, net, {"k": "v"}, "token").wire_body()
+    body = create_spec("acf-s", "cn-hangzhou", SERVERLESS, NET, {"k": "v"}, "token").wire_body()
     assert body == {
         "name": "acf-s",
         "cluster_type": "ManagedKubernetes",
@@ -324,7 +316,7 @@ def test_the_serverless_body_has_no_nodes(runtime: Runtime) -> None:
         "tags": [{"key": "k", "value": "v"}],
         "addons": [{"name": "coredns"}],
     }
-    given = create_spec("acf-s", "cn-hangzhou", ServerlessPlan(), net, {}, "t", "sg-given")
+    given = create_spec("acf-s", "cn-hangzhou", ServerlessPlan(), NET, {}, "t", "sg-given")
     assert given.security_group_id == "sg-given" and given.cluster_spec == "ack.standard"
 
 

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from ack_compute.tools.ledger import Ledger
 from ack_compute.tools.quotes import load_or_create_secret
@@ -15,15 +11,6 @@ from ack_compute.tools.quotes import load_or_create_secret
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
-
-
-@pytest.fixture
-def open_umask() -> Iterator[None]:
-    previous = os.umask(0)
-    try:
-        yield
-    finally:
-        os.umask(previous)
 
 
 def test_everything_in_the_state_dir_is_private_under_umask_zero(tmp_path: Path, open_umask: None) -> None:

@@ -6,7 +6,7 @@ a pool this server did not make."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -26,12 +26,6 @@ from ack_compute.tools.plans import NodePoolPlan
 from tests.helpers.waiting import settle
 
 GPU_TYPE = "ecs.gn7i-c8g1.2xlarge"
-
-
-@pytest.fixture(scope="module")
-def fast_cloud() -> Iterator[SandboxCloud]:
-    with SandboxCloud(time_scale=2000) as cloud:
-        yield cloud
 
 
 @pytest.fixture
@@ -290,6 +284,15 @@ def test_another_callers_pool_is_theirs_and_holds_their_cluster(runtime: Runtime
         with pytest.raises(AckComputeError, match="not created by this server for you"):
             runtime.node_pools.ensure("team-five", "cpu", node_count=0)
         assert runtime.cleaner.plan(CleanupRequest()).status == "nothing_to_do"
+        # Nobody is asked to pay for growing it, and no work of bob's lands on alice's nodes.
+        bobs = quote(runtime, cluster="team-five", instance_types=["ecs.g7.xlarge"], node_count=1)
+        with pytest.raises(AckComputeError, match="not created by this server for you"):
+            runtime.node_pools.offer("team-five", "cpu", 2, runtime_plan(runtime, bobs), bobs)
+        with pytest.raises(AckComputeError, match="belongs to another caller; only its owner or an admin"):
+            runtime.jobs.start(JobRequest(cluster="team-five", script="true", node_pool="cpu"))
+        assert runtime.quotes.consumed(bobs) is None
+    with acting_as(alice):
+        assert runtime.node_pools.placement_for(runtime.targets.resolve("team-five"), "cpu")["nodeSelector"]
 
 
 def test_types_no_zone_of_the_cluster_sells_are_refused_before_the_question(

@@ -10,6 +10,14 @@ from ack_compute.tools.plans import AcsPlan, ClusterPlan, Plan, ServerlessPlan, 
 plan_adapter: TypeAdapter[ClusterPlan | AcsPlan | ServerlessPlan] = TypeAdapter(Plan)
 
 
+def refused(raw: dict[str, object], field: str, words: str) -> None:
+    """The plan is refused, and the refusal names the field and says these words."""
+    with pytest.raises(ValidationError) as info:
+        plan_adapter.validate_python(raw)
+    text = str(info.value)
+    assert field in text and words in text, text
+
+
 @pytest.mark.parametrize(
     ("raw", "field", "words"),
     [
@@ -38,10 +46,7 @@ plan_adapter: TypeAdapter[ClusterPlan | AcsPlan | ServerlessPlan] = TypeAdapter(
     ],
 )
 def test_invalid_fields_are_named(raw: dict[str, object], field: str, words: str) -> None:
-    with pytest.raises(ValidationError) as info:
-        plan_adapter.validate_python(raw)
-    text = str(info.value)
-    assert field in text and words in text, text
+    refused(raw, field, words)
 
 
 def test_normalisation_gives_one_digest_per_plan() -> None:
@@ -83,10 +88,7 @@ def test_default_region_must_agree_with_zone() -> None:
     ],
 )
 def test_serverless_plan_takes_no_node_fields(raw: dict[str, object], field: str, words: str) -> None:
-    with pytest.raises(ValidationError) as info:
-        plan_adapter.validate_python(raw)
-    text = str(info.value)
-    assert field in text and words in text, text
+    refused(raw, field, words)
 
 
 def test_serverless_plan_normalises_and_digests_apart_from_a_cluster_plan() -> None:

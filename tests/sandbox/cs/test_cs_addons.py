@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,6 +19,7 @@ from ack_compute.sandbox import SandboxCloud, planting
 from ack_compute.sandbox.catalog import load_catalog
 from ack_compute.sandbox.kube_bridge import KubeBridge
 from ack_compute.sandbox.state import SandboxState, generate_credentials
+from tests.helpers.planting import plant_network
 from tests.helpers.waiting import eventually
 
 REGION = "cn-hangzhou"
@@ -28,21 +29,14 @@ CURRENT_VIRTUAL_NODE = "v2.15.8"
 DEFAULTS = {"coredns", "metrics-server", "kube-proxy-worker", "csi-plugin", "managed-csiprovisioner"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _fast_clock(cloud: SandboxCloud) -> Iterator[None]:
-    before, cloud.time_scale = cloud.time_scale, SCALE
-    yield
-    cloud.time_scale = before
+pytestmark = pytest.mark.usefixtures("fast_clock")  # at SCALE (tests/sandbox/conftest.py)
 
 
 @pytest.fixture
 def network(cloud: SandboxCloud) -> tuple[str, list[str]]:
     """A VPC with vSwitches in two zones, so virtual nodes come two by two."""
-    vpc_id = cloud.plant_vpc("addons", cidr_block="192.168.0.0/16")
-    return vpc_id, [
-        cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-i", cidr_block="192.168.11.0/24"),
-        cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-j", cidr_block="192.168.12.0/24"),
-    ]
+    zones = ("cn-hangzhou-i", "192.168.11.0/24"), ("cn-hangzhou-j", "192.168.12.0/24")
+    return plant_network(cloud, "addons", "192.168.0.0/16", *zones)
 
 
 def error_of(call: Callable[[], object]) -> tuple[int, str, str]:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from alibabacloud_cs20151215 import models as cs_models
@@ -11,30 +10,20 @@ from alibabacloud_cs20151215.client import Client as CsClient
 from alibabacloud_tea_openapi.exceptions import ClientException
 
 from ack_compute.sandbox import SandboxCloud
-
-if TYPE_CHECKING:
-    from conftest import Clients
+from tests.helpers.planting import plant_network
 
 REGION = "cn-hangzhou"
 PASSWORD = "Hello@1234"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _fast_clock(cloud: SandboxCloud) -> Iterator[None]:
-    before, cloud.time_scale = cloud.time_scale, 1000.0
-    yield
-    cloud.time_scale = before
-
-
-@pytest.fixture
-def cs(clients: Clients) -> CsClient:
-    return clients.cs()
+SCALE = 1000.0
+pytestmark = pytest.mark.usefixtures("fast_clock")  # at SCALE (tests/sandbox/conftest.py)
 
 
 @pytest.fixture
 def network(cloud: SandboxCloud) -> tuple[str, str]:
-    vpc_id = cloud.plant_vpc("validation", cidr_block="192.168.0.0/16")
-    return vpc_id, cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-h", cidr_block="192.168.1.0/24")
+    vpc_id, (vswitch_id,) = plant_network(cloud, "validation", "192.168.0.0/16", ("cn-hangzhou-h", "192.168.1.0/24"))
+    return vpc_id, vswitch_id
 
 
 def pool(vswitch_id: str, **scaling: Any) -> cs_models.Nodepool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -14,6 +14,7 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_vpc20160428 import models as vpc_models
 
 from ack_compute.sandbox import SandboxCloud
+from tests.helpers.planting import plant_network
 from tests.helpers.waiting import eventually
 
 if TYPE_CHECKING:
@@ -23,17 +24,13 @@ REGION = "cn-hangzhou"
 SCALE = 2000.0
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _fast_clock(cloud: SandboxCloud) -> Iterator[None]:
-    before, cloud.time_scale = cloud.time_scale, SCALE
-    yield
-    cloud.time_scale = before
+pytestmark = pytest.mark.usefixtures("fast_clock")  # at SCALE (tests/sandbox/conftest.py)
 
 
 @pytest.fixture
 def network(cloud: SandboxCloud) -> tuple[str, str]:
-    vpc_id = cloud.plant_vpc("lifecycle", cidr_block="192.168.0.0/16")
-    return vpc_id, cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-i", cidr_block="192.168.7.0/24")
+    vpc_id, (vswitch_id,) = plant_network(cloud, "lifecycle", "192.168.0.0/16", ("cn-hangzhou-i", "192.168.7.0/24"))
+    return vpc_id, vswitch_id
 
 
 def create(

@@ -4,7 +4,7 @@ the refusals, with the pool's nodes seen in the cluster's Kubernetes API through
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import yaml
@@ -15,6 +15,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from ack_compute.sandbox import SandboxCloud
+from tests.helpers.planting import plant_network
 from tests.helpers.waiting import eventually
 
 SCALE = 2000.0
@@ -22,17 +23,12 @@ GPU_TYPE = "ecs.gn7i-c8g1.2xlarge"
 TAINT = ("nvidia.com/gpu", "true", "NoSchedule")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _fast_clock(cloud: SandboxCloud) -> Iterator[None]:
-    before, cloud.time_scale = cloud.time_scale, SCALE
-    yield
-    cloud.time_scale = before
+pytestmark = pytest.mark.usefixtures("fast_clock")  # at SCALE (tests/sandbox/conftest.py)
 
 
 @pytest.fixture
 def cluster_id(cloud: SandboxCloud) -> str:
-    vpc_id = cloud.plant_vpc("pools", cidr_block="192.168.0.0/16")
-    vswitch_id = cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-i", cidr_block="192.168.4.0/24")
+    _, (vswitch_id,) = plant_network(cloud, "pools", "192.168.0.0/16", ("cn-hangzhou-i", "192.168.4.0/24"))
     return cloud.plant_cluster("pools", nodes=1, vswitch_id=vswitch_id)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,6 +14,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from ack_compute.sandbox import SandboxCloud
+from tests.helpers.planting import plant_network
 from tests.helpers.waiting import eventually
 
 REGION = "cn-hangzhou"
@@ -21,20 +22,14 @@ SCALE = 2000.0
 VIRTUAL_NODES = ["virtual-kubelet-cn-hangzhou-h", "virtual-kubelet-cn-hangzhou-k"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _fast_clock(cloud: SandboxCloud) -> Iterator[None]:
-    before, cloud.time_scale = cloud.time_scale, SCALE
-    yield
-    cloud.time_scale = before
+pytestmark = pytest.mark.usefixtures("fast_clock")  # at SCALE (tests/sandbox/conftest.py)
 
 
 @pytest.fixture
 def network(cloud: SandboxCloud) -> tuple[str, list[str]]:
-    vpc_id = cloud.plant_vpc("serverless", cidr_block="10.0.0.0/8")
-    return vpc_id, [
-        cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-h", cidr_block="10.1.0.0/24"),
-        cloud.plant_vswitch(vpc_id, zone_id="cn-hangzhou-k", cidr_block="10.2.0.0/24"),
-    ]
+    return plant_network(
+        cloud, "serverless", "10.0.0.0/8", ("cn-hangzhou-h", "10.1.0.0/24"), ("cn-hangzhou-k", "10.2.0.0/24")
+    )
 
 
 def serverless_request(network: tuple[str, list[str]], **overrides: Any) -> cs_models.CreateClusterRequest:

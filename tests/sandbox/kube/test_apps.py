@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -23,16 +22,7 @@ from ack_compute.sandbox.kube.quantity import canonical_quantity
 from ack_compute.sandbox.kube.scale import scale_subresource
 from ack_compute.sandbox.kube.services import NODE_PORT_RANGE, SERVICE, SERVICE_CIDR
 from ack_compute.sandbox.kube.status import StatusError
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
+from tests.helpers.waiting import eventually
 
 
 @pytest.fixture
@@ -134,7 +124,7 @@ def test_pod_template_hash_matches_the_real_controller() -> None:
 def test_created_replica_set_uses_the_real_hash(apis: Callable[..., Any]) -> None:
     _, apps, _ = apis()
     apps.create_namespaced_deployment("default", deployment(replicas=0))
-    rs = wait_for(lambda: apps.list_namespaced_replica_set("default").items)
+    rs = eventually(lambda: apps.list_namespaced_replica_set("default").items)
     assert rs[0].metadata.name == "web-7c7bf6d49d"
     assert rs[0].spec.selector.match_labels == {"app": "web", "pod-template-hash": "7c7bf6d49d"}
 
@@ -259,7 +249,7 @@ def test_defaulted_templates_hash_like_the_real_controller(apis: Callable[..., A
     selector = {"matchLabels": {"app": template["metadata"]["labels"]["app"]}}
     body = {"metadata": {"name": "rich"}, "spec": {"replicas": 0, "selector": selector, "template": template}}
     apps.create_namespaced_deployment("default", body)
-    names = wait_for(lambda: [rs.metadata.name for rs in apps.list_namespaced_replica_set("default").items])
+    names = eventually(lambda: [rs.metadata.name for rs in apps.list_namespaced_replica_set("default").items])
     assert names == [f"rich-{REAL_HASHES[index]}"]
 
 
@@ -355,7 +345,7 @@ def test_progress_deadline_exceeded(apis: Callable[..., Any]) -> None:
     """The hub runs 50x faster: a 5 s deadline passes in a tenth of a second when no pod turns Ready."""
     _, apps, _ = apis()
     apps.create_namespaced_deployment("default", deployment(replicas=1, progressDeadlineSeconds=5))
-    timed_out = wait_for(
+    timed_out = eventually(
         lambda: (
             (d := apps.read_namespaced_deployment("web", "default"))
             and reasons(d).get("Progressing") == "ProgressDeadlineExceeded"
@@ -371,13 +361,13 @@ def test_progress_deadline_exceeded(apis: Callable[..., Any]) -> None:
 def test_min_ready_seconds_delays_availability(apis: Callable[..., Any]) -> None:
     _, apps, core = apis()
     apps.create_namespaced_deployment("default", deployment(replicas=1, minReadySeconds=100))
-    wait_for(lambda: live_pods(core, "app=web"))
+    eventually(lambda: live_pods(core, "app=web"))
     make_all_ready(core, "app=web")
-    ready = wait_for(
+    ready = eventually(
         lambda: (d := apps.read_namespaced_deployment("web", "default")) and d.status.ready_replicas == 1 and d
     )
     assert not ready.status.available_replicas  # 100 s are 2 s here: not available at once
-    done = wait_for(
+    done = eventually(
         lambda: (d := apps.read_namespaced_deployment("web", "default")) and d.status.available_replicas == 1 and d
     )
     assert reasons(done) == {"Available": "MinimumReplicasAvailable", "Progressing": "NewReplicaSetAvailable"}
@@ -388,9 +378,9 @@ def test_recreate_scales_old_pods_away_first_and_history_is_trimmed(apis: Callab
     apps.create_namespaced_deployment(
         "default", deployment(replicas=2, strategy={"type": "Recreate"}, revisionHistoryLimit=0)
     )
-    wait_for(lambda: len(live_pods(core, "app=web")) == 2)
+    eventually(lambda: len(live_pods(core, "app=web")) == 2)
     make_all_ready(core, "app=web")
-    wait_for(lambda: apps.read_namespaced_deployment("web", "default").status.available_replicas == 2)
+    eventually(lambda: apps.read_namespaced_deployment("web", "default").status.available_replicas == 2)
     apps.patch_namespaced_deployment(
         "web", "default", {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "nginx:1.20"}]}}}}
     )
@@ -408,16 +398,16 @@ def test_recreate_scales_old_pods_away_first_and_history_is_trimmed(apis: Callab
             and d.status.observed_generation == 2
         )
 
-    wait_for(finished)
+    eventually(finished)
     assert "nginx:1.19,nginx:1.20" not in images, "Recreate never runs old and new pods together"
-    remaining = wait_for(lambda: len(rs := apps.list_namespaced_replica_set("default").items) == 1 and rs)
+    remaining = eventually(lambda: len(rs := apps.list_namespaced_replica_set("default").items) == 1 and rs)
     assert remaining[0].metadata.annotations["deployment.kubernetes.io/revision"] == "2"
 
 
 def test_pause_and_resume(apis: Callable[..., Any]) -> None:
     _, apps, _ = apis()
     apps.create_namespaced_deployment("default", deployment(replicas=1, paused=True))
-    paused = wait_for(
+    paused = eventually(
         lambda: (
             (d := apps.read_namespaced_deployment("web", "default"))
             and reasons(d).get("Progressing") == "DeploymentPaused"
@@ -427,31 +417,31 @@ def test_pause_and_resume(apis: Callable[..., Any]) -> None:
     assert not apps.list_namespaced_replica_set("default").items  # a paused deployment makes no ReplicaSet
     assert paused.status.observed_generation == 1
     apps.patch_namespaced_deployment("web", "default", {"spec": {"paused": False}})
-    wait_for(lambda: apps.list_namespaced_replica_set("default").items)
+    eventually(lambda: apps.list_namespaced_replica_set("default").items)
 
 
 def test_scale_down_keeps_ready_pods_and_bound_pods_terminate_gracefully(apis: Callable[..., Any]) -> None:
     cluster, apps, core = apis()
     cluster.upsert_node("n1", ready=True)
     apps.create_namespaced_deployment("default", deployment(replicas=3))
-    pods = wait_for(lambda: len(p := live_pods(core, "app=web")) == 3 and all(x.spec.node_name for x in p) and p)
+    pods = eventually(lambda: len(p := live_pods(core, "app=web")) == 3 and all(x.spec.node_name for x in p) and p)
     mark_ready(core, pods[0])
-    wait_for(lambda: apps.read_namespaced_deployment("web", "default").status.ready_replicas == 1)
+    eventually(lambda: apps.read_namespaced_deployment("web", "default").status.ready_replicas == 1)
     apps.patch_namespaced_deployment("web", "default", {"spec": {"replicas": 1}})
-    left = wait_for(lambda: len(p := live_pods(core, "app=web")) == 1 and p)
+    left = eventually(lambda: len(p := live_pods(core, "app=web")) == 1 and p)
     assert left[0].metadata.name == pods[0].metadata.name
     terminating = [p for p in core.list_namespaced_pod("default").items if p.metadata.deletion_timestamp]
     assert len(terminating) == 2  # bound pods wait out their grace period for a kubelet
-    rs = wait_for(lambda: (r := apps.list_namespaced_replica_set("default").items[0]).status.replicas == 1 and r)
+    rs = eventually(lambda: (r := apps.list_namespaced_replica_set("default").items[0]).status.replicas == 1 and r)
     assert rs.spec.replicas == 1 and rs.metadata.annotations["deployment.kubernetes.io/desired-replicas"] == "1"
 
 
 def test_delete_removes_replica_sets_and_pods(apis: Callable[..., Any]) -> None:
     _, apps, core = apis()
     apps.create_namespaced_deployment("default", deployment(replicas=2))
-    wait_for(lambda: len(live_pods(core, "app=web")) == 2)
+    eventually(lambda: len(live_pods(core, "app=web")) == 2)
     apps.delete_namespaced_deployment("web", "default", propagation_policy="Background")
-    wait_for(
+    eventually(
         lambda: not apps.list_namespaced_replica_set("default").items and not core.list_namespaced_pod("default").items
     )
 
@@ -461,7 +451,7 @@ def test_replica_set_field_selector_and_failure_condition(apis: Callable[..., An
     body = deployment("rs", replicas=1)
     body["spec"]["template"]["spec"]["priorityClassName"] = "no-such-class"
     apps.create_namespaced_replica_set("default", body)
-    failed = wait_for(lambda: (rs := apps.read_namespaced_replica_set("rs", "default")).status.conditions and rs)
+    failed = eventually(lambda: (rs := apps.read_namespaced_replica_set("rs", "default")).status.conditions and rs)
     condition = failed.status.conditions[0]
     assert (condition.type, condition.reason) == ("ReplicaFailure", "FailedCreate")
     assert "no PriorityClass with name no-such-class was found" in condition.message

@@ -14,16 +14,7 @@ from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
 from ack_compute.sandbox.kube import KubeCluster
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
+from tests.helpers.waiting import eventually
 
 
 def ready_status(node: Any) -> str:
@@ -76,14 +67,14 @@ def test_scheduler_binds_pods_to_ready_nodes(
         "spec": {"containers": [{"name": "c", "image": "x"}], "nodeSelector": {"pool": "a"}},
     }
     core.create_namespaced_pod("default", pod)
-    condition = wait_for(lambda: core.read_namespaced_pod("p", "default").status.conditions)
+    condition = eventually(lambda: core.read_namespaced_pod("p", "default").status.conditions)
     assert condition[0].reason == "Unschedulable" and condition[0].message == "no nodes available to schedule pods"
     cluster.upsert_node("n-b", ready=True, labels={"pool": "b"})
-    wait_for(
+    eventually(
         lambda: "didn't match node selector" in core.read_namespaced_pod("p", "default").status.conditions[0].message
     )
     cluster.upsert_node("n-a", ready=True, labels={"pool": "a"})
-    bound = wait_for(lambda: core.read_namespaced_pod("p", "default").spec.node_name)
+    bound = eventually(lambda: core.read_namespaced_pod("p", "default").spec.node_name)
     assert bound == "n-a"
     scheduled = core.read_namespaced_pod("p", "default").status.conditions
     assert [(c.type, c.status) for c in scheduled] == [("PodScheduled", "True")]
@@ -110,11 +101,11 @@ def test_scheduler_counts_gpus_like_cpu(
         return conditions[0].message or "" if conditions else ""
 
     core.create_namespaced_pod("default", gpu_pod("g1"))
-    assert wait_for(lambda: why("g1")) == "0/1 nodes are available: 1 Insufficient nvidia.com/gpu."
+    assert eventually(lambda: why("g1")) == "0/1 nodes are available: 1 Insufficient nvidia.com/gpu."
     cluster.upsert_node("gpu", ready=True, capacity={"nvidia.com/gpu": "1"})
-    assert wait_for(lambda: core.read_namespaced_pod("g1", "default").spec.node_name) == "gpu"
+    assert eventually(lambda: core.read_namespaced_pod("g1", "default").spec.node_name) == "gpu"
     core.create_namespaced_pod("default", gpu_pod("g2"))  # the one GPU is taken
-    assert wait_for(lambda: why("g2")) == "0/2 nodes are available: 2 Insufficient nvidia.com/gpu."
+    assert eventually(lambda: why("g2")) == "0/2 nodes are available: 2 Insufficient nvidia.com/gpu."
 
 
 def test_seed_keeps_status(make_cluster: Callable[..., KubeCluster], admin_api: Callable[..., Any]) -> None:
@@ -160,7 +151,7 @@ def test_garbage_collector_deletes_dependents(
             return error.status == 404
         return False
 
-    wait_for(gone)
+    eventually(gone)
 
 
 def test_newer_versions_label_namespaces_and_bookmark_before_timeout(
@@ -232,5 +223,5 @@ def test_namespace_deletion_removes_content(
             return error.status == 404
         return False
 
-    wait_for(gone)
+    eventually(gone)
     assert core.list_namespaced_pod("temp").items == []

@@ -15,16 +15,7 @@ from ack_compute.sandbox.kube.job_controller import finished_condition
 from ack_compute.sandbox.kube.jobs import JOB
 from ack_compute.sandbox.kube.pods import POD
 from ack_compute.sandbox.kube.selectors import selector_matches
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError("condition not met in time")
+from tests.helpers.waiting import eventually
 
 
 def job(name: str, *, restart: str = "Never", scheduler: str = "none", **spec: Any) -> dict[str, Any]:
@@ -73,14 +64,14 @@ def test_failure_backoff_grows(make_cluster: Callable[..., KubeCluster]) -> None
     cluster.seed(job("retry", backoffLimit=3))
     waits = []
     for attempt in range(1, 4):
-        [pod] = wait_for(lambda: pods_of(cluster, "retry", "Pending"))
+        [pod] = eventually(lambda: pods_of(cluster, "retry", "Pending"))
         finish(cluster, pod, "Failed")
         started = time.monotonic()
-        wait_for(lambda n=attempt: len(pods_of(cluster, "retry")) == n + 1)
+        eventually(lambda n=attempt: len(pods_of(cluster, "retry")) == n + 1)
         waits.append(time.monotonic() - started)
     [last] = pods_of(cluster, "retry", "Pending")
     finish(cluster, last, "Failed")
-    failed = wait_for(lambda: finished_condition(get_job(cluster, "retry") or {}), timeout=10)
+    failed = eventually(lambda: finished_condition(get_job(cluster, "retry") or {}), timeout=10)
     assert failed["reason"] == "BackoffLimitExceeded"
     assert waits[0] < 0.1
     assert 0.15 < waits[1] < 0.5  # 10 s / 50
@@ -91,24 +82,24 @@ def test_failure_backoff_grows(make_cluster: Callable[..., KubeCluster]) -> None
 def test_ttl_after_finished_waits_its_seconds(make_cluster: Callable[..., KubeCluster]) -> None:
     cluster = make_cluster()
     cluster.seed(job("kept", ttlSecondsAfterFinished=20))
-    [pod] = wait_for(lambda: pods_of(cluster, "kept", "Pending"))
+    [pod] = eventually(lambda: pods_of(cluster, "kept", "Pending"))
     finish(cluster, pod, "Succeeded")
-    wait_for(lambda: finished_condition(get_job(cluster, "kept") or {}))
+    eventually(lambda: finished_condition(get_job(cluster, "kept") or {}))
     finished_at = time.monotonic()
-    wait_for(lambda: get_job(cluster, "kept") is None)
+    eventually(lambda: get_job(cluster, "kept") is None)
     assert 0.3 < time.monotonic() - finished_at < 1.5  # 20 s / 50
-    wait_for(lambda: not pods_of(cluster, "kept"))
+    eventually(lambda: not pods_of(cluster, "kept"))
 
 
 def test_on_failure_restarts_count_against_the_backoff_limit(make_cluster: Callable[..., KubeCluster]) -> None:
     cluster = make_cluster()
     cluster.seed(job("restarts", restart="OnFailure", backoffLimit=2))
-    [pod] = wait_for(lambda: pods_of(cluster, "restarts", "Pending"))
+    [pod] = eventually(lambda: pods_of(cluster, "restarts", "Pending"))
     statuses = [{"name": "c", "image": "busybox", "imageID": "", "ready": False, "restartCount": 2}]
     finish(cluster, pod, "Running", containerStatuses=statuses)
-    failed = wait_for(lambda: finished_condition(get_job(cluster, "restarts") or {}))
+    failed = eventually(lambda: finished_condition(get_job(cluster, "restarts") or {}))
     assert failed["reason"] == "BackoffLimitExceeded"
-    wait_for(lambda: not pods_of(cluster, "restarts"))  # the running pod is deleted
+    eventually(lambda: not pods_of(cluster, "restarts"))  # the running pod is deleted
     assert (get_job(cluster, "restarts") or {})["status"]["failed"] == 1
 
 
@@ -117,19 +108,19 @@ def test_parallelism_scales_down_and_jobs_without_completions(make_cluster: Call
     cluster.seed(job("workers", parallelism=3))
     created = get_job(cluster, "workers") or {}
     assert created["spec"]["parallelism"] == 3 and "completions" not in created["spec"]
-    pods = wait_for(lambda: len(pods_of(cluster, "workers", "Pending")) == 3 and pods_of(cluster, "workers"))
+    pods = eventually(lambda: len(pods_of(cluster, "workers", "Pending")) == 3 and pods_of(cluster, "workers"))
     current = cluster.objects.get(JOB, "default", "workers")
     current["spec"]["parallelism"] = 2
     cluster.objects.update(JOB, "default", "workers", current, cluster.system_context("test"))
-    wait_for(lambda: len(pods_of(cluster, "workers")) == 2)
-    wait_for(lambda: (get_job(cluster, "workers") or {})["status"].get("active") == 2)
+    eventually(lambda: len(pods_of(cluster, "workers")) == 2)
+    eventually(lambda: (get_job(cluster, "workers") or {})["status"].get("active") == 2)
     # Without completions, the first success ends the job once the others finished too (no new pods meanwhile).
     pods = pods_of(cluster, "workers")
     finish(cluster, pods[0], "Succeeded")
-    wait_for(lambda: (get_job(cluster, "workers") or {})["status"].get("succeeded") == 1)
+    eventually(lambda: (get_job(cluster, "workers") or {})["status"].get("succeeded") == 1)
     assert len(pods_of(cluster, "workers")) == 2
     finish(cluster, pods[1], "Failed")
-    done = wait_for(lambda: finished_condition(get_job(cluster, "workers") or {}))
+    done = eventually(lambda: finished_condition(get_job(cluster, "workers") or {}))
     assert done["type"] == "Complete"
     status = (get_job(cluster, "workers") or {})["status"]
     assert status["succeeded"] == 1 and status["failed"] == 1 and "active" not in status
@@ -142,7 +133,7 @@ def test_deadline_on_bound_pods_deletes_them_gracefully(
     cluster = make_cluster()
     cluster.upsert_node("n1", ready=True)
     cluster.seed(job("slow", scheduler="default-scheduler", activeDeadlineSeconds=10, parallelism=2, completions=2))
-    failed = wait_for(lambda: finished_condition(get_job(cluster, "slow") or {}))
+    failed = eventually(lambda: finished_condition(get_job(cluster, "slow") or {}))
     assert failed["reason"] == "DeadlineExceeded"
     status = (get_job(cluster, "slow") or {})["status"]
     assert status["failed"] == 2 and "active" not in status
@@ -162,10 +153,10 @@ def test_jobs_over_http_and_namespace_deletion(
     body["metadata"]["namespace"] = "work"
     created = batch.create_namespaced_job("work", body)
     assert created.spec.selector.match_labels == {"controller-uid": created.metadata.uid}
-    wait_for(lambda: core.list_namespaced_pod("work", label_selector="job-name=web").items)
+    eventually(lambda: core.list_namespaced_pod("work", label_selector="job-name=web").items)
     assert [j.metadata.name for j in batch.list_job_for_all_namespaces(label_selector="job-name=web").items] == ["web"]
     core.delete_namespace("work")
-    wait_for(lambda: not core.list_namespaced_pod("work").items and not batch.list_namespaced_job("work").items)
+    eventually(lambda: not core.list_namespaced_pod("work").items and not batch.list_namespaced_job("work").items)
 
 
 def test_selector_matching() -> None:
