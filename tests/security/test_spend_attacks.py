@@ -21,7 +21,6 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,21 +32,16 @@ from mcp import Client, types
 from mcp.client.streamable_http import streamable_http_client
 
 from ack_compute.sandbox import SandboxCloud
+from ack_compute.server.runtime import Runtime
 from ack_compute.tools import receipts
 from ack_compute.tools.ledger import Ledger
 from tests.security.access_helpers import write_tokens
-from tests.security.purchase_helpers import call, env_for, live_rows, observer, over_http, quote_outcome
+from tests.security.purchase_helpers import api_client, call, env_for, live_rows, over_http, quote_outcome
 from tests.server import conftest as launcher  # the one `serve --http` launcher
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 ACS: dict[str, Any] = {"kind": "acs", "replicas": 1, "vcpu": 1, "memory_gib": 2, "hours": 2}  # 0.12/h: 0.24
 OVER_BUDGET = "Quote refused (over_budget): This plan's total 0.2400 CNY would bring your spend"
-
-
-@pytest.fixture(scope="module")
-def world() -> Iterator[SandboxCloud]:
-    with SandboxCloud(time_scale=600) as cloud:
-        yield cloud
 
 
 class Team:
@@ -70,9 +64,8 @@ def serverless(world: SandboxCloud, name: str) -> str:
     return world.plant_cluster(name, nodes=1, cluster_spec="ack.pro.small", addons={"ack-virtual-node": None})
 
 
-def deployments(world: SandboxCloud, tmp: Path, cluster_id: str) -> list[str]:
-    look = observer(world, tmp / "observer")
-    api = kube.AppsV1Api(look.targets.access(look.targets.resolve(cluster_id)).api_client())
+def deployments(look: Runtime, cluster_id: str) -> list[str]:
+    api = kube.AppsV1Api(api_client(look, cluster_id))
     return sorted(d.metadata.name for d in api.list_namespaced_deployment("default").items)
 
 
@@ -107,7 +100,7 @@ async def quotes_of(client: Any, plan: dict[str, Any], n: int) -> list[str]:
 
 
 async def test_extensions_quoted_before_the_purchase_cannot_take_a_lease_past_the_budget(
-    world: SandboxCloud, tmp_path: Path
+    world: SandboxCloud, look: Runtime, tmp_path: Path
 ) -> None:
     cluster = serverless(world, "acf-spend-ext")
     team = Team(tmp_path, daily_budget="0.5")
@@ -151,13 +144,15 @@ async def test_extensions_quoted_before_the_purchase_cannot_take_a_lease_past_th
     assert leases(state) == after_race, "the lease end did not move"
     assert [quote_outcome(state, q) for q in (ext1, ext2, ext3) if q != winner] == [None, None], "refused: unused"
     assert events(state) == [("purchase", buy), ("extension", winner)]
-    assert deployments(world, tmp_path, cluster) == ["web"]
+    assert deployments(look, cluster) == ["web"]
 
 
 # -- 2: one plan split into small quotes, redeemed at once ------------------------------------------------------------
 
 
-async def test_small_quotes_redeemed_at_once_cannot_split_past_the_budget(world: SandboxCloud, tmp_path: Path) -> None:
+async def test_small_quotes_redeemed_at_once_cannot_split_past_the_budget(
+    world: SandboxCloud, look: Runtime, tmp_path: Path
+) -> None:
     cluster = serverless(world, "acf-spend-split")
     team = Team(tmp_path, daily_budget="0.5")
     state = tmp_path / "state"
@@ -183,14 +178,14 @@ async def test_small_quotes_redeemed_at_once_cannot_split_past_the_budget(world:
         assert quote_outcome(state, quote_id) is None, "a refused quote stays unused"
     assert sorted(q for e, q in events(state) if e == "purchase") == sorted(won), "no receipt for a refused purchase"
     assert len(leases(state)) == 2 and len(live_rows(state)) == 2
-    assert len(deployments(world, tmp_path, cluster)) == 2
+    assert len(deployments(look, cluster)) == 2
 
 
 # -- 3: a quote minted under a higher budget -------------------------------------------------------------------------
 
 
 async def test_a_quote_minted_under_a_higher_budget_is_refused_after_the_operator_lowers_it(
-    world: SandboxCloud, tmp_path: Path
+    world: SandboxCloud, look: Runtime, tmp_path: Path
 ) -> None:
     cluster = serverless(world, "acf-spend-lowered")
     team = Team(tmp_path, daily_budget="5")
@@ -210,7 +205,7 @@ async def test_a_quote_minted_under_a_higher_budget_is_refused_after_the_operato
         "leases 0.00)." in refused[1]
     ), refused[1]
     assert quote_outcome(state, quote) is None and events(state) == [] and leases(state) == []
-    assert live_rows(state) == [] and deployments(world, tmp_path, cluster) == []
+    assert live_rows(state) == [] and deployments(look, cluster) == []
 
 
 # -- 4: bob against alice's lease and spend; secrets in audit, receipts, the ledger ----------------------------------
