@@ -19,7 +19,6 @@ import stat
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,10 +28,10 @@ from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.transport_security import TransportSecuritySettings
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from ack_compute.server.settings import Settings
-from ack_compute.tools.budgets import CallerBudget
+from ack_compute.tools.budgets import BudgetAmount, CallerBudget
 from ack_compute.tools.identity import LOCAL_OPERATOR, Caller, acting_as
 from ack_compute.tools.targets import CONTEXT_SCOPE_PREFIX
 
@@ -60,8 +59,8 @@ class TokenEntry(BaseModel):
     # admins may use every allowed context without listing them.
     contexts: list[str] = Field(default_factory=list, max_length=64)
     # This caller's spend budgets in ACK_COMPUTE_BUDGET_CURRENCY (else the server's defaults apply).
-    daily_budget: Decimal | None = Field(None, gt=0)
-    monthly_budget: Decimal | None = Field(None, gt=0)
+    daily_budget: BudgetAmount | None = None
+    monthly_budget: BudgetAmount | None = None
 
     @model_validator(mode="after")
     def _one_secret(self) -> TokenEntry:
@@ -99,6 +98,18 @@ class CallerPolicyFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     callers: dict[str, CallerBudget] = Field(default_factory=dict)
+
+    @field_validator("callers")
+    @classmethod
+    def _exact_subjects(cls, callers: dict[str, CallerBudget]) -> dict[str, CallerBudget]:
+        # A subject is matched exactly (as the identity provider sends it): one with spaces around it, or empty,
+        # matches nobody, so its budget would silently apply to no one.
+        if bad := sorted(repr(s) for s in callers if not s or s != s.strip()):
+            raise ValueError(
+                f"subject {', '.join(bad)} is empty or has spaces around it and would match no caller; write each "
+                "subject exactly as the identity provider sends it"
+            )
+        return callers
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ack_compute.tools.budgets import BudgetAmount
 from ack_compute.tools.plans import REGION_PATTERN
 
 SANDBOX_HANDS_ON_SCALE = 120.0  # a 6-minute cluster in 3 s: fast enough to try by hand, slow enough to see progress
@@ -41,10 +42,10 @@ class Settings(BaseSettings):
     # Budgets per caller (in budget_currency): accrued today (this month) + what live leases still commit + the new
     # quote's total must stay within them. These defaults apply to every caller whose tokens-file entry or policy
     # file entry sets none, and to the local operator (stdio, or HTTP without authentication).
-    daily_budget: Decimal | None = Field(
-        None, gt=0, description="Default budget per caller per UTC day (accrued + committed + the new quote)."
+    daily_budget: BudgetAmount | None = Field(
+        None, description="Default budget per caller per UTC day (accrued + committed + the new quote)."
     )
-    monthly_budget: Decimal | None = Field(None, gt=0, description="Default budget per caller per UTC month.")
+    monthly_budget: BudgetAmount | None = Field(None, description="Default budget per caller per UTC month.")
     caller_policy_file: Path | None = Field(
         None,
         description="JSON file of budgets per caller subject (OAuth callers): "

@@ -10,10 +10,16 @@ under it.
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, Decimal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 REMEDY = "Choose fewer hours or smaller compute, or ask the operator to raise the budget."
+# Results show budgets as JSON numbers: one past a float's range (the tokens file took 1e400) broke estimate_cost and
+# list_resources for its caller. A trillion is beyond any account's spend and exact as a float to the cent.
+MAX_BUDGET = Decimal("1e12")
+# A budget amount wherever one is configured (tokens file, caller policy file, the server's defaults).
+BudgetAmount = Annotated[Decimal, Field(gt=0, le=MAX_BUDGET)]
 
 
 class CallerBudget(BaseModel):
@@ -21,8 +27,8 @@ class CallerBudget(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    daily_budget: Decimal | None = Field(None, gt=0, description="Most the caller may spend per UTC day.")
-    monthly_budget: Decimal | None = Field(None, gt=0, description="Most the caller may spend per UTC month.")
+    daily_budget: BudgetAmount | None = Field(None, description="Most the caller may spend per UTC day.")
+    monthly_budget: BudgetAmount | None = Field(None, description="Most the caller may spend per UTC month.")
 
     def over(self, defaults: CallerBudget) -> CallerBudget:
         """This caller's own limits, and the server's defaults where they give none."""

@@ -114,7 +114,7 @@ class LeaseExtender:
         """Everything up to the person's question: the lease, the extension quote (checked on its ledger row, this
         caller's, unused, within the caps), and its plan."""
         lease, plan = self._plan(operation_id, ref)
-        return lease, self.quotes.verify(ref, plan, replacing=lease.resource_id), plan
+        return lease, self.quotes.verify(ref, plan, replacing=lease.resource_id, extends=True), plan
 
     def _plan(self, operation_id: str, ref: str) -> tuple[Lease, AnyPlan]:
         """The caller's lease and the extension quote's plan, which must be the lease's but for `hours`."""
@@ -150,7 +150,7 @@ class LeaseExtender:
             )
         lease, plan = self._plan(operation_id, ref)
         owned = self.purchase.ownership.get(lease.resource_id)
-        if self.purchase.approved(ref, plan, consent_id, policy, replacing=owned) is None:
+        if self.purchase.approved(ref, plan, consent_id, policy, replacing=owned, extends=True) is None:
             return LeaseOutcome(
                 status="declined",
                 operation_id=operation_id,
@@ -174,7 +174,7 @@ class LeaseExtender:
 
         try:
             redemption = self.quotes.redeem(
-                ref, plan, within=record, replacing=lease.resource_id, note=f"extend_lease {operation_id}"
+                ref, plan, within=record, replacing=lease.resource_id, extends=True, note=f"extend_lease {operation_id}"
             )
         except LookupError:  # the reaper started ending it meanwhile; the transaction (and the quote) rolled back
             raise AckComputeError(

@@ -72,10 +72,10 @@ class Purchase:
         self.ownership = ownership
         self.leases = Leases(ownership.ledger, quotes._clock)
 
-    def check(self, token: str, plan: P, replacing: OwnedResource | None = None) -> QuoteRecord:
+    def check(self, token: str, plan: P, replacing: OwnedResource | None = None, extends: bool = False) -> QuoteRecord:
         """The quote as the ledger holds it, for exactly this bound plan, this caller, unused and within the caps
-        (with what runs, less the resource whose price this purchase replaces)."""
-        return self.quotes.verify(token, plan, replacing=replacing.resource_id if replacing else None)
+        (with what runs, less the resource whose price this purchase replaces; `extends`: QuoteBook.verify)."""
+        return self.quotes.verify(token, plan, replacing=replacing.resource_id if replacing else None, extends=extends)
 
     def approved(
         self,
@@ -84,6 +84,7 @@ class Purchase:
         consent_id: str | None,
         policy: Policy,
         replacing: OwnedResource | None = None,
+        extends: bool = False,
     ) -> QuoteRecord | None:
         """The checked quote once the person (or the policy) said yes; None when the person declined it (the quote
         is then void, by the answer the server recorded)."""
@@ -99,7 +100,7 @@ class Purchase:
         ):
             self.quotes.void(answer.quote_id)
             return None
-        quote = self.check(token, plan, replacing)
+        quote = self.check(token, plan, replacing, extends)
         return quote if self.consent(quote, consent_id, policy) else None
 
     def consent(self, record: QuoteRecord, consent_id: str | None, policy: Policy) -> bool:

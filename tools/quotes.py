@@ -357,9 +357,11 @@ class QuoteBook:
             )
         return record.kind, record.plan
 
-    def verify(self, token: str, plan: AnyPlan, *, replacing: int | None = None) -> QuoteRecord:
+    def verify(self, token: str, plan: AnyPlan, *, replacing: int | None = None, extends: bool = False) -> QuoteRecord:
         """Every check except the atomic consumption, on the ledger's row; raises QuoteRefused with what to do.
-        `replacing`: the resource this purchase replaces the price of (a costlier update), left out of the caps."""
+        `replacing`: the resource this purchase replaces the price of (a costlier update), left out of the caps.
+        `extends`: the quote adds hours to `replacing`'s lease (extend_lease), so what that lease still commits
+        stays in the caller's budget (left out, every extension would fit a budget however far it took the lease)."""
         again = "Call estimate_cost with this plan for a new quote."
         quote_id, record = self._issued(token)
         now = self._clock()
@@ -386,7 +388,7 @@ class QuoteBook:
             )
         self._refuse_if_used(quote_id)
         self._refuse_over_caps(record, self.running(replacing=replacing))
-        self._refuse_over_budget(record, replacing=replacing)
+        self._refuse_over_budget(record, replacing=None if extends else replacing)
         return record
 
     def running(self, db: sqlite3.Connection | None = None, *, replacing: int | None = None) -> Running:
@@ -475,11 +477,12 @@ class QuoteBook:
         note: str = "",
         within: Callable[[sqlite3.Connection, QuoteRecord, float], None] | None = None,
         replacing: int | None = None,
+        extends: bool = False,
     ) -> Redemption:
         """Consume the quote for this plan, once. In the same transaction the caps are checked against what runs
         and `within` records what the quote pays for (its ledger row), so two purchases cannot both squeeze under a
         cap. `current_hourly` (a fresh price) enables the drift check."""
-        record = self.verify(token, plan, replacing=replacing)
+        record = self.verify(token, plan, replacing=replacing, extends=extends)
         if current_hourly is not None and current_hourly > record.hourly * (1 + self.drift_tolerance):
             raise QuoteRefused(
                 "price_drift",
@@ -491,7 +494,7 @@ class QuoteBook:
         with self._ledger.transaction() as db:
             self._insert_outcome(db, record, "redeemed", now, note)
             self._refuse_over_caps(record, self.running(db, replacing=replacing))
-            self._refuse_over_budget(record, db, replacing=replacing)
+            self._refuse_over_budget(record, db, replacing=None if extends else replacing)
             if within is not None:
                 within(db, record, now)
         return Redemption(

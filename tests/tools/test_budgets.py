@@ -3,15 +3,18 @@ within the caller's budget. estimate_cost issues no quote over it; redemption ch
 
 from __future__ import annotations
 
+import json
+import math
 import threading
 import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from ack_compute.server.runtime import Runtime
-from ack_compute.tools.budgets import CallerBudget
+from ack_compute.tools.budgets import MAX_BUDGET, CallerBudget
 from ack_compute.tools.errors import QuoteRefused
 from ack_compute.tools.estimate_cost import Estimate, estimate_cost
 from ack_compute.tools.identity import Caller, acting_as
@@ -144,3 +147,13 @@ def test_concurrent_purchases_cannot_both_squeeze_under_a_budget(tmp_path: Path)
     for t in threads:
         t.join()
     assert sorted(outcomes) == ["ok", "ok", *["over_budget"] * 4]
+
+
+def test_a_budget_past_what_results_can_show_is_refused_where_it_is_configured(runtime: Runtime) -> None:
+    """Red team (issue 16): `daily_budget: 1e400` was accepted, then every estimate_cost and list_resources of that
+    caller failed (results show budgets as JSON numbers, and 1e400 is no float). The largest accepted one shows."""
+    with pytest.raises(ValidationError, match=r"daily_budget\n  Input should be less than or equal to 1E\+12"):
+        CallerBudget(daily_budget=Decimal("1e400"))
+    with acting_as(Caller(subject="dana", admin=False, budget=CallerBudget(daily_budget=MAX_BUDGET))):
+        fits = estimate(runtime)
+    assert fits.quote_id and math.isfinite(json.loads(fits.model_dump_json())["budget"]["daily_budget"])

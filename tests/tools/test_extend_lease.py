@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ack_compute.tools import receipts
+from ack_compute.tools.budgets import CallerBudget
 from ack_compute.tools.errors import AckComputeError, QuoteRefused
 from ack_compute.tools.extend_lease import LeaseExtender, lease_ends_at
 from ack_compute.tools.identity import Caller, acting_as
@@ -165,3 +166,25 @@ def test_a_lease_past_its_end_within_grace_extends_from_now(tmp_path: Path) -> N
     world.now = world.lease.ends_at + 120
     out = world.extend(world.quote(acs(1)))
     assert out.lease_ends_at == iso(world.now + 3600)
+
+
+def test_an_extension_counts_what_the_lease_still_commits_against_the_budget(tmp_path: Path) -> None:
+    """Red team (issue 16): extension quotes taken while nothing ran each fit alice's budget; redeemed after the
+    purchase, each must still count the lease's remaining commitment, or extensions take it past any budget."""
+    quotes = QuoteBook(b"k" * 32, Ledger(tmp_path / "l.sqlite3"))  # the real clock: the meter reads row times
+    purchase = Purchase(quotes, Ownership(quotes._ledger))
+    extender = LeaseExtender(purchase)
+    alice = Caller(subject="alice", admin=False, budget=CallerBudget(daily_budget=Decimal("1.6")))
+    with acting_as(alice):
+        first = quotes.issue(acs(2), price(2)).quote_id  # 1.0
+        fits, too_much = quotes.issue(acs(1), price(1)).quote_id, quotes.issue(acs(2), price(2)).quote_id
+        bought = purchase.buy(first, acs(2), claim=Claim(OP, "deployment", "cn-hangzhou", "c-1/default/web"))
+        assert bought.lease is not None and bought.resource_id is not None
+        with pytest.raises(QuoteRefused) as refused:
+            extender.extend(OP, too_much, None, "token")
+        assert refused.value.reason == "over_budget" and "committed by running leases 1.00" in refused.value.message
+        assert quotes.consumed(too_much) is None
+        assert purchase.leases.get(bought.resource_id) == bought.lease
+        assert [r.event for r in receipts.since(quotes._ledger)] == ["purchase"]
+        out = extender.extend(OP, fits, None, "token")  # 1.0 + 0.5 fits 1.6: the lease is counted once
+    assert out.status == "extended" and out.lease_ends_at == iso(bought.lease.ends_at + 3600)
