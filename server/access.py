@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -40,6 +40,9 @@ STATIC_ADMIN_SCOPE = "ack-compute:admin"
 _LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
 _LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
 _TOKEN_HINT = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class AccessConfigError(Exception):
@@ -270,18 +273,21 @@ def _load_tokens_file(path: Path) -> list[TokenEntry]:
         raise AccessConfigError(f"tokens file {path} cannot be read ({exc.strerror}); fix the path") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO) and os.name == "posix":
         raise AccessConfigError(f"tokens file {path} is readable by other users; run: chmod 600 {path}")
+    expected = '{"tokens": [{"subject": "alice", "sha256": "<hex of sha256(token)>", "admin": false}, ...]}'
+    return _parsed(TokensFile, text, f"tokens file {path}", expected).tokens
+
+
+def _parsed(model: type[M], text: str, what: str, expected: str) -> M:
+    """One JSON config file read into its model, or AccessConfigError naming each problem and the shape expected."""
     try:
-        return TokensFile.model_validate(json.loads(text)).tokens
+        return model.model_validate(json.loads(text))
     except (ValueError, ValidationError) as exc:
         problems = (
             "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors())
             if isinstance(exc, ValidationError)
             else "not valid JSON"
         )
-        raise AccessConfigError(
-            f"tokens file {path} is invalid ({problems}). Expected "
-            '{"tokens": [{"subject": "alice", "sha256": "<hex of sha256(token)>", "admin": false}, ...]}'
-        ) from None
+        raise AccessConfigError(f"{what} is invalid ({problems}). Expected {expected}") from None
 
 
 def _load_policy_file(path: Path) -> dict[str, CallerBudget]:
@@ -289,18 +295,8 @@ def _load_policy_file(path: Path) -> dict[str, CallerBudget]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise AccessConfigError(f"caller policy file {path} cannot be read ({exc.strerror}); fix the path") from None
-    try:
-        return CallerPolicyFile.model_validate(json.loads(text)).callers
-    except (ValueError, ValidationError) as exc:
-        problems = (
-            "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors())
-            if isinstance(exc, ValidationError)
-            else "not valid JSON"
-        )
-        raise AccessConfigError(
-            f"caller policy file {path} is invalid ({problems}). Expected "
-            '{"callers": {"<subject>": {"daily_budget": 5, "monthly_budget": 100}}}'
-        ) from None
+    expected = '{"callers": {"<subject>": {"daily_budget": 5, "monthly_budget": 100}}}'
+    return _parsed(CallerPolicyFile, text, f"caller policy file {path}", expected).callers
 
 
 def _budgets(settings: Settings, entries: list[TokenEntry]) -> dict[str, CallerBudget]:
