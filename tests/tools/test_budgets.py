@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from ack_compute.tools.plans import AcsPlan, ClusterPlan, normalise
 from ack_compute.tools.purchase import Claim, Purchase
 from ack_compute.tools.quotes import BudgetCaps, QuoteAmounts, QuoteBook
 from tests.conftest import RuntimeFactory
+from tests.helpers.racing import at_once
 
 SMALL = ClusterPlan(instance_types=["ecs.g7.large"], node_count=1, zone="cn-hangzhou-h", hours=2)
 ONE_A_DAY = Caller(subject="alice", admin=False, budget=CallerBudget(daily_budget=Decimal("1")))
@@ -127,25 +128,22 @@ def test_concurrent_purchases_cannot_both_squeeze_under_a_budget(tmp_path: Path)
     with acting_as(caller):
         issuer = QuoteBook(b"k" * 32, Ledger(path))
         tokens = [issuer.issue(PLAN, amounts("0.75", 1)).token for _ in range(6)]
-    outcomes: list[str] = []
-    barrier = threading.Barrier(len(tokens))
 
-    def attempt(i: int, token: str) -> None:
+    def prepare(i: int, token: str) -> Callable[[], str]:
         quotes = QuoteBook(b"k" * 32, Ledger(path))  # own connection, like another server on the state dir
-        with acting_as(caller):
-            barrier.wait()
-            try:
-                purchase = Purchase(quotes, Ownership(quotes._ledger))
-                purchase.buy(token, PLAN, claim=Claim(f"op-{i}", "deployment", "cn-hangzhou", f"d{i}"))
-                outcomes.append("ok")
-            except QuoteRefused as exc:
-                outcomes.append(exc.reason)
+        purchase = Purchase(quotes, Ownership(quotes._ledger))
 
-    threads = [threading.Thread(target=attempt, args=(i, t)) for i, t in enumerate(tokens)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+        def act() -> str:
+            with acting_as(caller):
+                try:
+                    purchase.buy(token, PLAN, claim=Claim(f"op-{i}", "deployment", "cn-hangzhou", f"d{i}"))
+                    return "ok"
+                except QuoteRefused as exc:
+                    return exc.reason
+
+        return act
+
+    outcomes = at_once(tokens, prepare)
     assert sorted(outcomes) == ["ok", "ok", *["over_budget"] * 4]
 
 

@@ -7,7 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from ack_compute.tools.ownership import NameBusy, Ownership
 from ack_compute.tools.plans import AcsPlan, normalise
 from ack_compute.tools.purchase import NO_ELICITATION, Claim, Purchase, bind_plan
 from ack_compute.tools.quotes import BudgetCaps, QuoteAmounts, QuoteBook
+from tests.helpers.racing import at_once
 
 SECRET = b"k" * 32
 ALICE = Caller(subject="alice", admin=False)
@@ -117,23 +118,20 @@ def test_concurrent_purchases_cannot_both_squeeze_under_the_cap(tmp_path: Path) 
     path = tmp_path / "ledger.sqlite3"
     issuer = book(path)
     tokens = [issuer.issue(PLAN, HOURLY).token for _ in range(6)]
-    outcomes: list[str] = []
-    barrier = threading.Barrier(len(tokens))
 
-    def attempt(i: int, token: str) -> None:
+    def prepare(i: int, token: str) -> Callable[[], str]:
         quotes = book(path, max_hourly=Decimal("1.6"))  # own connection, like another server on the state dir
-        barrier.wait()
-        try:
-            buy(Purchase(quotes, Ownership(quotes._ledger)), token, f"d{i}")
-            outcomes.append("ok")
-        except QuoteRefused as exc:
-            outcomes.append(exc.reason)
 
-    threads = [threading.Thread(target=attempt, args=(i, t)) for i, t in enumerate(tokens)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+        def act() -> str:
+            try:
+                buy(Purchase(quotes, Ownership(quotes._ledger)), token, f"d{i}")
+                return "ok"
+            except QuoteRefused as exc:
+                return exc.reason
+
+        return act
+
+    outcomes = at_once(tokens, prepare)
     assert sorted(outcomes) == ["ok", "ok", *["over_budget"] * 4]
 
 
