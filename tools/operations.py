@@ -125,19 +125,19 @@ class Operations:
         with self.ledger.transaction() as db:
             db.execute(
                 "INSERT INTO operations (operation_id, kind, state, params_json, quote_id, requested_by, owner_pid,"
-                " created_at, updated_at, owner, owner_admin) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    operation_id,
-                    kind,
-                    json.dumps(params),
-                    quote_id,
-                    requested_by,
-                    os.getpid(),
-                    now,
-                    now,
-                    caller.subject,
-                    int(caller.admin),
-                ),
+                " created_at, updated_at, owner, owner_admin) VALUES (:op, :kind, 'running', :params, :quote_id,"
+                " :requested_by, :pid, :now, :now, :owner, :admin)",
+                {
+                    "op": operation_id,
+                    "kind": kind,
+                    "params": json.dumps(params),
+                    "quote_id": quote_id,
+                    "requested_by": requested_by,
+                    "pid": os.getpid(),
+                    "now": now,
+                    "owner": caller.subject,
+                    "admin": int(caller.admin),
+                },
             )
         self._launch(operation_id, params, work, caller)
         return operation_id
@@ -172,9 +172,15 @@ class Operations:
     def _progress(self, operation_id: str, fraction: float, stage: str, message: str) -> None:
         with self.ledger.transaction() as db:
             db.execute(
-                "UPDATE operations SET progress = MAX(progress, ?), stage = ?, message = ?, updated_at = ?"
-                " WHERE operation_id = ? AND state = 'running'",
-                (min(max(fraction, 0.0), 0.99), stage, message, self._clock(), operation_id),
+                "UPDATE operations SET progress = CASE WHEN progress > :p THEN progress ELSE :p END, stage = :stage,"
+                " message = :message, updated_at = :now WHERE operation_id = :op AND state = 'running'",
+                {
+                    "p": min(max(fraction, 0.0), 0.99),
+                    "stage": stage,
+                    "message": message,
+                    "now": self._clock(),
+                    "op": operation_id,
+                },
             )
         with self._changed:
             self._changed.notify_all()
@@ -190,23 +196,23 @@ class Operations:
     ) -> None:
         with self.ledger.transaction() as db:
             db.execute(
-                "UPDATE operations SET state = ?, progress = CASE WHEN ? = 'succeeded' THEN 1 ELSE progress END,"
-                " result_json = ?, error = ?, updated_at = ?, outcome = ? WHERE operation_id = ? AND state = 'running'",
-                (
-                    state,
-                    state,
-                    json.dumps(result) if result is not None else None,
-                    error,
-                    self._clock(),
-                    "cancelled" if cancelled else state,
-                    operation_id,
-                ),
+                "UPDATE operations SET state = :state, progress = CASE WHEN :state = 'succeeded' THEN 1 ELSE progress"
+                " END, result_json = :result, error = :error, updated_at = :now, outcome = :outcome"
+                " WHERE operation_id = :op AND state = 'running'",
+                {
+                    "state": state,
+                    "result": json.dumps(result) if result is not None else None,
+                    "error": error,
+                    "now": self._clock(),
+                    "outcome": "cancelled" if cancelled else state,
+                    "op": operation_id,
+                },
             )
         with self._changed:
             self._changed.notify_all()
 
     def get(self, operation_id: str) -> OperationStatus:
-        rows = self.ledger.query("SELECT * FROM operations WHERE operation_id = ?", (operation_id,))
+        rows = self.ledger.query("SELECT * FROM operations WHERE operation_id = :op", {"op": operation_id})
         if not rows or not current_caller().sees(rows[0]["owner"]):  # another user's operation does not exist
             raise UnknownOperation(
                 f"No operation {operation_id!r} in this server's ledger.",
@@ -234,7 +240,9 @@ class Operations:
 
     def cancel_requested_by(self, operation_id: str) -> str | None:
         """Who asked to cancel it ('' for the local operator), or None when nobody did."""
-        rows = self.ledger.query("SELECT cancel_requested_by FROM operations WHERE operation_id = ?", (operation_id,))
+        rows = self.ledger.query(
+            "SELECT cancel_requested_by FROM operations WHERE operation_id = :op", {"op": operation_id}
+        )
         return rows[0]["cancel_requested_by"] if rows else None
 
     def request_cancel(self, operation_id: str) -> OperationStatus:
@@ -243,9 +251,9 @@ class Operations:
         if status.state == "running":
             with self.ledger.transaction() as db:
                 db.execute(
-                    "UPDATE operations SET cancel_requested_by = COALESCE(cancel_requested_by, ?), updated_at = ?"
-                    " WHERE operation_id = ? AND state = 'running'",
-                    (current_caller().subject, self._clock(), operation_id),
+                    "UPDATE operations SET cancel_requested_by = COALESCE(cancel_requested_by, :by), updated_at = :now"
+                    " WHERE operation_id = :op AND state = 'running'",
+                    {"by": current_caller().subject, "now": self._clock(), "op": operation_id},
                 )
             with self._changed:
                 self._changed.notify_all()
@@ -255,7 +263,7 @@ class Operations:
         """Whether a live process (this one or another server on the ledger) is working on the operation."""
         if operation_id in self.in_flight():
             return True
-        rows = self.ledger.query("SELECT owner_pid FROM operations WHERE operation_id = ?", (operation_id,))
+        rows = self.ledger.query("SELECT owner_pid FROM operations WHERE operation_id = :op", {"op": operation_id})
         return bool(rows) and rows[0]["owner_pid"] != os.getpid() and _alive(rows[0]["owner_pid"])
 
     def finish_cancelled(self, operation_id: str, error: str) -> None:
@@ -278,16 +286,17 @@ class Operations:
     def running(self, kind: str) -> list[tuple[str, str, dict[str, Any]]]:
         """(id, owner, params) of every operation of `kind` still running, oldest first."""
         rows = self.ledger.query(
-            "SELECT operation_id, owner, params_json FROM operations WHERE state = 'running' AND kind = ?"
+            "SELECT operation_id, owner, params_json FROM operations WHERE state = 'running' AND kind = :kind"
             " AND cancel_requested_by IS NULL ORDER BY created_at",
-            (kind,),
+            {"kind": kind},
         )
         return [(r["operation_id"], r["owner"], json.loads(r["params_json"])) for r in rows]
 
     def unfinished(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
         """Operations of `kind` left running by a process that is gone (crash, restart)."""
         rows = self.ledger.query(
-            "SELECT operation_id, params_json, owner_pid FROM operations WHERE state = 'running' AND kind = ?", (kind,)
+            "SELECT operation_id, params_json, owner_pid FROM operations WHERE state = 'running' AND kind = :kind",
+            {"kind": kind},
         )
         return [(r["operation_id"], json.loads(r["params_json"])) for r in rows if not _alive(r["owner_pid"])]
 
@@ -316,10 +325,12 @@ class Operations:
             raise AckComputeError(f"Operation {operation_id}: {READ_ONLY_WAIT}")
         with self.ledger.transaction() as db:
             db.execute(
-                "UPDATE operations SET owner_pid = ?, updated_at = ? WHERE operation_id = ?",
-                (os.getpid(), self._clock(), operation_id),
+                "UPDATE operations SET owner_pid = :pid, updated_at = :now WHERE operation_id = :op",
+                {"pid": os.getpid(), "now": self._clock(), "op": operation_id},
             )
-        row = self.ledger.query("SELECT owner, owner_admin FROM operations WHERE operation_id = ?", (operation_id,))
+        row = self.ledger.query(
+            "SELECT owner, owner_admin FROM operations WHERE operation_id = :op", {"op": operation_id}
+        )
         caller = Caller(subject=row[0]["owner"], admin=bool(row[0]["owner_admin"])) if row else LOCAL_OPERATOR
         log.info("resuming operation %s", operation_id)
         self._launch(operation_id, params, work, caller)

@@ -225,7 +225,7 @@ def test_an_operation_orphaned_by_a_crash_resumes(
     outcome = first.clusters.ensure("acf-phoenix", plan=PLAN, quote_token=quote(first))
     op = outcome.operation_id or ""
     with first.ledger.transaction() as db:
-        db.execute("UPDATE operations SET owner_pid = 999999999 WHERE operation_id = ?", (op,))
+        db.execute("UPDATE operations SET owner_pid = 999999999 WHERE operation_id = :op", {"op": op})
     assert world.clusters() == []
     second = runtime_on(world)
     assert second.clusters.resume_unfinished() == [op]

@@ -3,7 +3,6 @@ transaction; a repointed row takes the new quote's lease; receipts cannot be cha
 
 from __future__ import annotations
 
-import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 
 from ack_compute.tools import receipts
 from ack_compute.tools.identity import Caller, acting_as
-from ack_compute.tools.ledger import Ledger
+from ack_compute.tools.ledger import Conflict, Ledger
 from ack_compute.tools.ownership import Ownership
 from ack_compute.tools.plans import AcsPlan, normalise
 from ack_compute.tools.purchase import Claim, Purchase
@@ -52,7 +51,7 @@ def test_a_purchase_grants_a_lease_of_the_quoted_hours_and_a_receipt(tmp_path: P
     assert (receipt.event, receipt.caller, receipt.quote_id) == ("purchase", "alice", quote.quote_id)
     assert receipt.body["total"] == "1.46" and receipt.body["lease_ends_at"] == lease.ends_iso()
     assert quote.token not in str(receipt.model_dump())
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"), quotes._ledger.transaction() as db:
+    with pytest.raises(Conflict, match="append-only"), quotes._ledger.transaction() as db:
         db.execute("UPDATE receipts SET caller = 'mallory'")
 
 

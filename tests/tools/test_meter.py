@@ -44,8 +44,8 @@ def bought(purchase: Purchase, name: str, hourly: str, hours: float, *, started:
     assert resource_id.resource_id is not None
     with purchase.ownership.ledger.transaction() as db:  # Ownership dates rows by the wall clock
         db.execute(
-            "UPDATE resources SET created_at = ?, updated_at = ? WHERE resource_id = ?",
-            (started, started, resource_id.resource_id),
+            "UPDATE resources SET created_at = :at, updated_at = :at WHERE resource_id = :id",
+            {"at": started, "id": resource_id.resource_id},
         )
     clock.now = later
     return resource_id.resource_id
@@ -81,7 +81,7 @@ def test_spend_today_this_month_and_what_leases_commit(tmp_path: Path) -> None:
     # Deleted at 12:00: accrual stops there and its lease commits nothing more (even before it is released).
     purchase.ownership.update(night, state="deleted")
     with quotes._ledger.transaction() as db:
-        db.execute("UPDATE resources SET updated_at = ? WHERE resource_id = ?", (NOON, night))
+        db.execute("UPDATE resources SET updated_at = :at WHERE resource_id = :id", {"at": NOON, "id": night})
     clock.now = NOON + 3600
     spend = meter.spend("alice")["CNY"]
     assert (spend.today, spend.committed) == (Decimal("13"), Decimal("1")), "web: 1.0 accrued, 1.0 to come"
