@@ -130,6 +130,8 @@ class Ledger:
     """Opened once per process (connections are pooled per engine); `close()` releases them."""
 
     def __init__(self, target: Path | str) -> None:
+        if isinstance(target, str) and target.startswith("sqlite:///"):
+            target = Path(target.removeprefix("sqlite:///"))  # a file like the default one, made private the same way
         if isinstance(target, Path):
             secure_state_dir(target.parent)
             create_private(target)

@@ -26,8 +26,8 @@ AMOUNTS = QuoteAmounts(currency="CNY", hourly=Decimal("0.12"), total=Decimal("0.
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger(tmp_path / "ledger.sqlite3")
+def ledger(ledger_url: str) -> Ledger:
+    return Ledger(ledger_url)
 
 
 def test_a_quote_pays_only_for_the_caller_who_asked(ledger: Ledger) -> None:

@@ -4,7 +4,6 @@ transaction; a repointed row takes the new quote's lease; receipts cannot be cha
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -28,9 +27,9 @@ class Clock:
         return self.now
 
 
-def test_a_purchase_grants_a_lease_of_the_quoted_hours_and_a_receipt(tmp_path: Path) -> None:
+def test_a_purchase_grants_a_lease_of_the_quoted_hours_and_a_receipt(ledger_url: str) -> None:
     clock = Clock()
-    quotes = QuoteBook(b"k" * 32, Ledger(tmp_path / "l.sqlite3"), clock=clock)
+    quotes = QuoteBook(b"k" * 32, Ledger(ledger_url), clock=clock)
     purchase = Purchase(quotes, Ownership(quotes._ledger))
     amounts = QuoteAmounts(currency="CNY", hourly=Decimal("0.73"), total=Decimal("1.46"), hours=2)
     two_hours = normalise(AcsPlan(replicas=1, vcpu=1, memory_gib=2, hours=2), "cn-hangzhou")
@@ -55,9 +54,9 @@ def test_a_purchase_grants_a_lease_of_the_quoted_hours_and_a_receipt(tmp_path: P
         db.execute("UPDATE receipts SET caller = 'mallory'")
 
 
-def test_an_extension_moves_the_end_from_the_old_end_and_only_while_active(tmp_path: Path) -> None:
+def test_an_extension_moves_the_end_from_the_old_end_and_only_while_active(ledger_url: str) -> None:
     clock = Clock()
-    quotes = QuoteBook(b"k" * 32, Ledger(tmp_path / "l.sqlite3"), clock=clock)
+    quotes = QuoteBook(b"k" * 32, Ledger(ledger_url), clock=clock)
     purchase = Purchase(quotes, Ownership(quotes._ledger))
     one_hour = QuoteAmounts(currency="CNY", hourly=Decimal("1"), total=Decimal("1"), hours=1)
     with acting_as(ALICE):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
-from pathlib import Path
 
 from ack_compute.tools.identity import Caller, acting_as
 from ack_compute.tools.ledger import Ledger
@@ -60,9 +59,9 @@ def test_accrual_splits_at_the_window_and_each_rate_change() -> None:
     assert month_start(day_start(NOON)) <= day_start(NOON) <= NOON - 12 * 3600
 
 
-def test_spend_today_this_month_and_what_leases_commit(tmp_path: Path) -> None:
+def test_spend_today_this_month_and_what_leases_commit(ledger_url: str) -> None:
     clock = Clock(NOON)
-    quotes = QuoteBook(b"k" * 32, Ledger(tmp_path / "l.sqlite3"), clock=clock)
+    quotes = QuoteBook(b"k" * 32, Ledger(ledger_url), clock=clock)
     purchase = Purchase(quotes, Ownership(quotes._ledger))
     meter = Meter(quotes._ledger, clock)
     with acting_as(ALICE):
