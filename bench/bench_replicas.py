@@ -1,20 +1,21 @@
 """HTTP load over two `serve --http` replicas behind a round-robin proxy, against one replica behind the same proxy.
 
-Run: python bench/bench_replicas.py [--clients 20] [--calls 10] [--affinity none|sticky] [--ledger sqlite|postgresql]
-     [--database-url URL] [--json]
+Run: python bench/bench_replicas.py [--clients 20] [--calls 10] [--rounds 2] [--affinity none|sticky]
+     [--ledger sqlite|postgresql] [--database-url URL] [--json]
 
 Two server processes share one sandbox cloud (in this process) and one ledger: the SQLite file of a shared state
 dir (default), or with `--ledger postgresql` one PostgreSQL database through ACK_COMPUTE_DATABASE_URL
 (`--database-url`, else ACK_COMPUTE_TEST_DATABASE_URL, else a loopback server scripts/postgres.sh starts and
 stops). bench/rr_proxy.py runs twice in processes of its own: one in front of replica 1 only (the baseline), one
-in front of both (`--affinity sticky`: a session stays on the replica that opened it, as the stateful streamable
-HTTP sessions need today; `none`: every request to the next replica, which only a sessionless server survives:
-its errors are the figure). Each replica's price cache is warmed directly first. Then, in the same run,
-`--clients` concurrent MCP sessions x `--calls` estimate_cost calls (bench_http_load's client) go through each
-proxy: printed are calls, errors, throughput, latency p50/p90/p99, the requests each replica got, and CPU per
-call of each replica and of the proxy. Everything (clients, proxy, replicas) shares this machine's cores, so two
-replicas cannot show more throughput than the cores left over: read the replicas' CPU per call and the load
-averages. Loopback only; bounded by --timeout per session. Figures only; nothing is asserted.
+in front of both. `--affinity none` (default): every request goes to the next replica; the mcp 2.x Client used
+here opens no session (no Mcp-Session-Id), so its requests spread evenly. `sticky`: a request carrying an
+Mcp-Session-Id goes to the replica that issued it, as legacy-handshake clients need (the sessions pinned are
+printed). Each replica's price cache is warmed directly first. Then `--clients` concurrent MCP sessions x
+`--calls` estimate_cost calls (bench_http_load's client) go through each proxy, `--rounds` times in ABBA order
+(1, 2, 2, 1, ...): printed are calls, errors, HTTP statuses, throughput, latency p50/p90/p99, the requests each
+replica got, and CPU per call of each replica and of the proxy. Everything (clients, proxy, replicas) shares this
+machine's cores, so two replicas cannot show more throughput than the cores left over: read the replicas' CPU per
+call and the load averages. Loopback only; bounded by --timeout per session. Figures only; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -145,6 +146,7 @@ def main() -> None:
     parser.add_argument("--affinity", choices=["sticky", "none"], default="none", help="the proxy's routing")
     parser.add_argument("--ledger", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--database-url", help="with --ledger postgresql: a server whose role may create databases")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of both setups, in ABBA order")
     parser.add_argument("--timeout", type=float, default=120, help="seconds one session may take before it fails")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     args = parser.parse_args()
@@ -172,8 +174,19 @@ def main() -> None:
         out["warmup"]["first_error"] = warm.first_error
 
         cloud.reset_counts()
-        out["one_replica"] = phase(one_url, [first], one_proxy, args)
-        out["two_replicas"] = phase(two_url, [first, second], two_proxy, args)
+        runs: list[dict[str, Any]] = []
+        for r in range(args.rounds):  # ABBA order, so neither setup always runs on the warmer, fuller ledger
+            order = ["one_replica", "two_replicas"] if r % 2 == 0 else ["two_replicas", "one_replica"]
+            for name in order:
+                if name == "one_replica":
+                    runs.append({"setup": name, "round": r + 1, **phase(one_url, [first], one_proxy, args)})
+                else:
+                    runs.append({"setup": name, "round": r + 1, **phase(two_url, [first, second], two_proxy, args)})
+        out["runs"] = runs
+        for name in ("one_replica", "two_replicas"):
+            mine = [run for run in runs if run["setup"] == name]
+            ok, wall = sum(run["ok"] for run in mine), sum(run["wall_s"] for run in mine)
+            out[name] = {"ok": ok, "wall_s": round(wall, 3), "throughput_calls_per_s": round(ok / wall, 1)}
         out["cloud_api_calls"] = sum(cloud.counts().values())
     if args.json:
         print(json.dumps(out, indent=2))
@@ -188,13 +201,13 @@ def report(out: dict[str, Any]) -> None:
     warm = out["warmup"]
     print(f"warm-up (each replica directly): {warm['calls']} calls, {warm['errors']} errors {warm['first_error']}")
     print(f"\nestimate_cost, {out['clients']} sessions x {out['calls_per_client']} calls through the round-robin proxy")
-    base = out["one_replica"]
-    for name, s in (("1 replica (baseline)", base), ("2 replicas", out["two_replicas"])):
+    base = out["one_replica"]["throughput_calls_per_s"]
+    for s in out["runs"]:
+        name = ("1 replica (baseline)" if s["setup"] == "one_replica" else "2 replicas") + f", round {s['round']}"
         lat = s["latency_ms"]
         errors = s["tool_errors"] + s["exceptions"] + s["session_failures"]
-        ratio = s["throughput_calls_per_s"] / base["throughput_calls_per_s"] if base["throughput_calls_per_s"] else 0
         print(
-            f"  {name:22s} {s['ok']:5d} ok {s['throughput_calls_per_s']:7.1f} calls/s ({ratio:.2f}x)  "
+            f"  {name:30s} {s['ok']:5d} ok {s['throughput_calls_per_s']:7.1f} calls/s  "
             f"p50 {lat['p50']:7.2f}  p90 {lat['p90']:7.2f}  p99 {lat['p99']:7.2f} ms  errors {errors}"
             f"  wall {s['wall_s']:.1f} s"
         )
@@ -209,6 +222,11 @@ def report(out: dict[str, Any]) -> None:
         if s["proxy_failures"]:
             print(f"    proxy failures: {s['proxy_failures']}")
         print(f"    load average before {s['load_average_before']}, after {s['load_average_after']}")
+    two = out["two_replicas"]["throughput_calls_per_s"]
+    print(
+        f"over all rounds: 1 replica {base:.1f} calls/s, 2 replicas {two:.1f} calls/s "
+        f"({two / base if base else 0:.2f}x the baseline)"
+    )
     print(f"cloud API calls during the load: {out['cloud_api_calls']}")
 
 
