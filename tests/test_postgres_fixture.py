@@ -68,6 +68,21 @@ def test_a_database_is_dropped_afterwards_even_with_a_session_left_open(postgres
         assert tables(again) == []
 
 
+def test_a_database_can_start_as_a_copy_of_one_prepared_once(postgres_session: PostgresServer) -> None:
+    with postgres_session.database() as prepared:
+        with connect(prepared) as conn:
+            conn.execute("CREATE TABLE quotes (quote_id TEXT PRIMARY KEY)")
+            conn.execute("INSERT INTO quotes VALUES ('q-1')")
+        with postgres_session.database(template=prepared) as copy:
+            assert tables(copy) == ["quotes"]
+            with connect(copy) as conn:
+                conn.execute("INSERT INTO quotes VALUES ('q-2')")
+        with connect(prepared) as conn:  # the copy's writes stay in the copy
+            assert conn.execute("SELECT quote_id FROM quotes").fetchall() == [("q-1",)]
+    with pytest.raises(ValueError, match="not a database this harness created"):
+        postgres_session.create_database(template=str(make_url(postgres_session.url).set(database="postgres")))
+
+
 def test_only_databases_the_harness_made_are_dropped(postgres_session: PostgresServer) -> None:
     with pytest.raises(ValueError, match="not a database this harness created"):
         postgres_session.drop_database(str(make_url(postgres_session.url).set(database="postgres")))
