@@ -118,10 +118,13 @@ class RssSampler:
 
 
 @contextlib.contextmanager
-def http_server(cloud: SandboxCloud, state_dir: str) -> Iterator[tuple[str, subprocess.Popen[bytes], float]]:
-    """`serve --transport http` in its own process; yields its URL, the process, and spawn-to-ready seconds."""
+def http_server(
+    cloud: SandboxCloud, state_dir: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes], float]]:
+    """`serve --transport http` in its own process (`env` added to its environment); yields its URL, the process,
+    and spawn-to-ready seconds."""
     port = free_port()
-    env = {**os.environ, **cloud.server_env(state_dir, log_level="WARNING")}
+    env = {**os.environ, **cloud.server_env(state_dir, log_level="WARNING"), **(env or {})}
     with tempfile.TemporaryFile() as stderr:
         started = time.perf_counter()
         proc = subprocess.Popen(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import psycopg
@@ -16,6 +18,7 @@ from tests.helpers.postgres import (
     DATABASE_PREFIX,
     REPO,
     REQUIRE_VARIABLE,
+    SCRIPT,
     URL_VARIABLE,
     DatabaseUrl,
     PostgresServer,
@@ -65,6 +68,21 @@ def test_a_database_is_dropped_afterwards_even_with_a_session_left_open(postgres
         assert tables(again) == []
 
 
+def test_a_database_can_start_as_a_copy_of_one_prepared_once(postgres_session: PostgresServer) -> None:
+    with postgres_session.database() as prepared:
+        with connect(prepared) as conn:
+            conn.execute("CREATE TABLE quotes (quote_id TEXT PRIMARY KEY)")
+            conn.execute("INSERT INTO quotes VALUES ('q-1')")
+        with postgres_session.database(template=prepared) as copy:
+            assert tables(copy) == ["quotes"]
+            with connect(copy) as conn:
+                conn.execute("INSERT INTO quotes VALUES ('q-2')")
+        with connect(prepared) as conn:  # the copy's writes stay in the copy
+            assert conn.execute("SELECT quote_id FROM quotes").fetchall() == [("q-1",)]
+    with pytest.raises(ValueError, match="not a database this harness created"):
+        postgres_session.create_database(template=str(make_url(postgres_session.url).set(database="postgres")))
+
+
 def test_only_databases_the_harness_made_are_dropped(postgres_session: PostgresServer) -> None:
     with pytest.raises(ValueError, match="not a database this harness created"):
         postgres_session.drop_database(str(make_url(postgres_session.url).set(database="postgres")))
@@ -99,30 +117,53 @@ def test_the_password_stays_out_of_reprs_and_test_ids(
     assert caplog.records and password not in caplog.text
 
 
-def test_a_server_the_script_started_is_loopback_only_unprivileged_and_needs_the_password(
-    postgres_session: PostgresServer, postgres_url: DatabaseUrl
-) -> None:
-    if postgres_session.directory is None:
-        pytest.skip(f"{URL_VARIABLE} names the server; scripts/postgres.sh did not start it")
-    with connect(postgres_url) as conn:
-        settings = dict(
-            conn.execute(
-                "SELECT name, setting FROM pg_settings WHERE name IN ('listen_addresses', 'fsync', 'port')"
-            ).fetchall()
-        )
-        pid = conn.execute("SELECT pg_backend_pid()").fetchone()
-    assert settings["listen_addresses"] == "127.0.0.1"
-    assert settings["fsync"] == "off"  # a throwaway cluster: durability off on purpose
-    assert pid is not None
-    uid = next(
-        line.split()[1] for line in Path(f"/proc/{pid[0]}/status").read_text().splitlines() if line.startswith("Uid:")
-    )
-    assert uid != "0"
-    wrong = make_url(postgres_url).set(password="not-the-password")
-    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
-        connect(wrong.render_as_string(hide_password=False)).close()
-    env = (postgres_session.directory / "env").stat()
-    assert env.st_mode & 0o077 == 0  # the file with the password is private
+def _script(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=120)
+
+
+def _uid(pid: int) -> str:
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return next(line.split()[1] for line in status if line.startswith("Uid:"))
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
+@pytest.mark.slow
+def test_the_script_starts_a_loopback_only_unprivileged_server_that_needs_the_password() -> None:
+    if _script("check").returncode != 0:
+        pytest.skip("no PostgreSQL server binaries (scripts/postgres.sh install)")
+    directory = Path(tempfile.mkdtemp(prefix="ack-pg-"))
+    try:
+        started = _script("start", str(directory))
+        assert started.returncode == 0, started.stderr
+        url = _script("url", str(directory)).stdout.strip()
+        assert url.startswith("postgresql+psycopg://ack:") and "@127.0.0.1:" in url
+        assert make_url(url).password not in started.stdout + started.stderr
+        with connect(url) as conn:
+            settings = dict(
+                conn.execute("SELECT name, setting FROM pg_settings WHERE name IN ('listen_addresses', 'fsync')")
+            )
+            row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert settings == {"listen_addresses": "127.0.0.1", "fsync": "off"}  # throwaway: durability off on purpose
+        assert row is not None and _uid(row[0]) != "0"  # never root, even when the script is run as root
+        postmaster = int((directory / "data" / "postmaster.pid").read_text().split()[0])
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            connect(make_url(url).set(password="not-the-password").render_as_string(hide_password=False)).close()
+        assert (directory / "env").stat().st_mode & 0o077 == 0  # the file with the password is private
+        stopped = _script("stop", str(directory))
+        assert stopped.returncode == 0, stopped.stderr
+        assert _state(postmaster) in {"gone", "Z"}  # exited (a zombie until its parent reaps it)
+        with pytest.raises(psycopg.OperationalError):
+            connect(url).close()
+        assert _script("stop", str(directory)).returncode == 0  # stopping twice is not an error
+    finally:
+        _script("stop", str(directory))
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _run_harness_test(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -76,12 +76,16 @@ class PostgresServer:
         # FILE_COPY checkpoints twice; with fsync on (someone's own server) WAL_LOG is the cheaper choice.
         self.file_copy = row[0] >= 150000 and row[1] == "off"
 
-    def create_database(self) -> DatabaseUrl:
-        """A new empty database owned by the session's role; its URL."""
+    def create_database(self, template: str | None = None) -> DatabaseUrl:
+        """A new database owned by the session's role; its URL. Empty, or a copy of `template` (the URL of a
+        database this harness made, e.g. one migrated once per session; nobody may be connected to it)."""
         name = f"{DATABASE_PREFIX}{uuid.uuid4().hex[:16]}"
+        source = make_url(template).database if template else "template0"
+        if not source or not (source == "template0" or source.startswith(DATABASE_PREFIX)):
+            raise ValueError(f"refusing to copy {source!r}: not a database this harness created")
         strategy = " STRATEGY FILE_COPY" if self.file_copy else ""
         with connect(self.url) as conn:
-            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0{strategy}')  # type: ignore[arg-type]
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"{strategy}')  # type: ignore[arg-type]
         return DatabaseUrl(make_url(str(self.url)).set(database=name).render_as_string(hide_password=False))
 
     def drop_database(self, url: str) -> None:
@@ -97,8 +101,8 @@ class PostgresServer:
             return {r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE NOT datistemplate")}
 
     @contextmanager
-    def database(self) -> Iterator[DatabaseUrl]:
-        url = self.create_database()
+    def database(self, template: str | None = None) -> Iterator[DatabaseUrl]:
+        url = self.create_database(template)
         try:
             yield url
         finally:
