@@ -19,6 +19,8 @@ _KEEP = {
     "ACK_COMPUTE_KUBE_CACHE",
     "ACK_COMPUTE_REQUIRE_INSPECTOR",
     "ACK_COMPUTE_INSPECTOR",
+    "ACK_COMPUTE_REQUIRE_MCPB",
+    "ACK_COMPUTE_MCPB",
 }  # these steer the test suite, not the product
 for _var in [v for v in os.environ if v.startswith("ACK_COMPUTE_") and v not in _KEEP] + [
     "ALIBABA_CLOUD_REGION",

@@ -8,6 +8,7 @@ the HEALTHCHECK's command runs against a real `serve --http`.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -132,7 +133,8 @@ def test_healthcheck_command_passes_on_a_live_server_and_fails_without_one(tmp_p
     healthcheck = values(final(), "HEALTHCHECK")[-1]
     interpreter, flag, code = exec_form(healthcheck[healthcheck.index("CMD") + 3 :].strip())
     assert (interpreter, flag) == ("python", "-c")
-    with serving_http(["--sandbox", "--state-dir", str(tmp_path / "state")], {}, tmp_path / "serve.log") as server:
+    env = dict(os.environ)
+    with serving_http(["--sandbox", "--state-dir", str(tmp_path / "state")], env, tmp_path / "serve.log") as server:
         port = server.base.rsplit(":", 1)[1]
         probe = [sys.executable, "-c", code.replace(":8765/", f":{port}/")]
         assert subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
