@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 # The Alibaba SDKs honour HTTP(S)_PROXY and ignore NO_PROXY, so loopback traffic would leave the box.
@@ -42,6 +43,17 @@ from ack_compute.server.settings import Settings  # noqa: E402
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """The CLI configures the root logger for its process; in process, hand it back as it was."""
+    root, uvicorn = logging.getLogger(), logging.getLogger("uvicorn.error")
+    handlers, level, uvicorn_level = root.handlers[:], root.level, uvicorn.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    uvicorn.setLevel(uvicorn_level)
 
 
 @pytest.fixture

@@ -121,6 +121,7 @@ def test_entrypoint_is_the_console_script_and_cmd_serves_http_on_the_exposed_por
     assert f"http://127.0.0.1:{port}/healthz" in probe[-1]
 
 
+@pytest.mark.usefixtures("restore_logging")
 def test_the_cli_takes_cmd_and_refuses_it_without_authentication(capsys: pytest.CaptureFixture[str]) -> None:
     """The image's default command, unconfigured, must not serve: the CLI says what to set (nothing opened)."""
     assert main(exec_form(values(final(), "CMD")[-1])) == 2
