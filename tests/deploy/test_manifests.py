@@ -185,6 +185,12 @@ def test_the_tokens_file_reaches_the_server_private() -> None:
     assert any(m["name"] == shared and m["readOnly"] for m in server()["volumeMounts"])
 
 
+def test_a_stopping_pod_drains_before_it_is_killed() -> None:
+    wait = int(server()["lifecycle"]["preStop"]["exec"]["command"][1])
+    assert server()["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"  # in the image (Debian coreutils)
+    assert wait + 30 <= pod()["terminationGracePeriodSeconds"], "room for uvicorn's drain after the pause"
+
+
 def test_probes_ask_healthz_on_the_serving_port() -> None:
     assert [container_port(p["containerPort"]) for p in server()["ports"]] == [serving_port()]
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
