@@ -152,7 +152,10 @@ def _run(server: MCPServer, settings: Settings, access: HttpAccess | None, host:
         return
     import uvicorn
 
-    app = server.streamable_http_app(transport_security=access.security, host=host)
+    from ack_compute.server.replicas import UnknownSessionNotice
+
+    # Sessions (2025-protocol clients only) stay in this process; a request for one it does not know is told why.
+    app = UnknownSessionNotice(server.streamable_http_app(transport_security=access.security, host=host))
     log.info(
         "serving MCP over streamable HTTP at http://%s:%d/mcp (health: /healthz); %s%s",
         host,

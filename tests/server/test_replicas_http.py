@@ -1,0 +1,211 @@
+"""Two `serve --http` replicas on one ledger and one cloud, behind a load balancer (tests/helpers/balancer.py):
+any replica answers any request of a 2026-protocol client, the cost question asked on one replica is answered on
+the other, one quote pays once whichever replicas redeem it at once, and a 2025-protocol client works behind a
+sticky balancer and is told plainly what went wrong behind one that is not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client, types
+from mcp.shared.exceptions import MCPError
+
+from ack_compute.sandbox import SandboxCloud
+from ack_compute.server.replicas import UNKNOWN_SESSION
+from tests.helpers.balancer import Balancer
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+PLAN: dict[str, Any] = {
+    "kind": "cluster",
+    "instance_types": ["ecs.g7.xlarge"],
+    "node_count": 1,
+    "zone": "cn-hangzhou-h",
+    "hours": 1,
+}
+FAST = 600  # a cluster in about a second
+SECRET = "replicas-share-this-quote-secret-" + "s" * 16  # what a team sets on every replica (a Secret in ACK)
+
+
+@dataclass
+class Team:
+    cloud: SandboxCloud
+    state_dir: Path
+    replicas: list[str]  # base URLs
+    logs: list[Path]
+
+    def balancer(self, policy: str = "round_robin") -> Balancer:
+        return Balancer(self.replicas, policy)  # type: ignore[arg-type]
+
+    def log_text(self) -> str:
+        return "".join(p.read_text() for p in self.logs)
+
+    def receipts(self) -> list[dict[str, Any]]:
+        audit = subprocess.run(
+            [sys.executable, "-m", "ack_compute.server", "audit", "--state-dir", str(self.state_dir)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert audit.returncode == 0, audit.stderr
+        return [json.loads(line) for line in audit.stdout.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory: pytest.TempPathFactory, serve_http: Any) -> Iterator[Team]:
+    """Two replicas sharing the state dir (so the ledger file) and the quote secret, on one sandbox cloud."""
+    root = tmp_path_factory.mktemp("replicas")
+    with SandboxCloud(time_scale=FAST) as cloud:
+        env = {
+            **os.environ,
+            **cloud.server_env(root / "state", confirmation="token", quote_secret=SECRET, log_level="INFO"),
+        }
+        logs = [root / "replica-a.log", root / "replica-b.log"]
+        started: list[Any] = []
+        handles = [log.open("w") for log in logs]
+        try:
+            for log, handle in zip(logs, handles, strict=True):
+                started.append(serve_http.start([], env, handle, log))
+            yield Team(cloud, root / "state", [s.base for s in started], logs)
+        finally:
+            for server in started:
+                serve_http.stop(server)
+            for handle in handles:
+                handle.close()
+
+
+def accepting(asked: list[str]) -> Any:
+    async def callback(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"accept": True})
+
+    return callback
+
+
+def text_of(result: types.CallToolResult) -> str:
+    return " ".join(getattr(c, "text", "") for c in result.content)
+
+
+async def estimate(client: Client) -> dict[str, Any]:
+    result = await client.call_tool("estimate_cost", {"plan": PLAN})
+    assert not result.is_error, result.content
+    return result.structured_content or {}
+
+
+async def created(client: Client, result: types.CallToolResult) -> dict[str, Any]:
+    """The cluster the call created, following its operation (through whichever replica answers) until done."""
+    assert not result.is_error, result.content
+    out = result.structured_content or {}
+    with anyio.fail_after(60):
+        while out.get("status") in ("creating", "waiting"):
+            polled = await client.call_tool("get_operation", {"operation_id": out["operation_id"], "wait_seconds": 10})
+            view = polled.structured_content or {}
+            assert not polled.is_error and view["outcome"] in (None, "succeeded"), view
+            if view["outcome"] == "succeeded":
+                out = view["result"]
+    assert out["status"] == "created", out
+    return out
+
+
+def clusters_named(cloud: SandboxCloud, name: str) -> list[str]:
+    return [c.cluster_id for c in cloud.clusters() if c.name == name and c.state != "deleted"]
+
+
+async def test_each_request_may_land_on_either_replica(team: Team) -> None:
+    with team.balancer() as lb:
+        async with Client(lb.url) as client:  # the 2026 protocol: no session, every request stands alone
+            tools = await client.list_tools()
+            assert {"estimate_cost", "ensure_cluster", "get_operation"} <= {t.name for t in tools.tools}
+            quotes = [await estimate(client) for _ in range(4)]
+            listed = await client.read_resource("ledger://resources", cache_mode="bypass")
+            assert json.loads(listed.contents[0].text)["resources"] == []  # type: ignore[union-attr]
+    assert all(q["quote_id"] and q["hourly_total"] == quotes[0]["hourly_total"] for q in quotes), quotes
+    calls = lb.tool_calls("estimate_cost")
+    assert [c.replica for c in calls] in ([0, 1, 0, 1], [1, 0, 1, 0]), calls
+    assert all(r.status == 200 and not r.session for r in lb.routed), lb.routed
+
+
+async def test_the_cost_question_asked_on_one_replica_is_answered_on_the_other(team: Team) -> None:
+    name = "acf-rep-consent"
+    team.cloud.reset_counts()
+    asked: list[str] = []
+    with team.balancer() as lb:
+        async with Client(lb.url, elicitation_callback=accepting(asked)) as client:
+            quote = await estimate(client)
+            bought = await client.call_tool(
+                "ensure_cluster", {"name": name, "quote_id": quote["quote_id"], "wait_seconds": 30}
+            )
+            out = await created(client, bought)
+    rounds = lb.tool_calls("ensure_cluster")
+    assert [r.answers for r in rounds] == [False, True], rounds  # the question, then the answer
+    assert rounds[0].replica != rounds[1].replica, rounds
+    assert len(asked) == 1 and quote["quote_id"] in asked[0], asked
+    assert team.cloud.counts().get("CreateCluster", 0) == 1
+    assert clusters_named(team.cloud, name) == [out["cluster_id"]]
+    receipts = [
+        (r["event"], r.get("answer"), r.get("how")) for r in team.receipts() if r["quote_id"] == quote["quote_id"]
+    ]
+    assert receipts == [("consent", "accepted", "asked by elicitation"), ("purchase", None, None)], receipts
+
+
+async def test_one_quote_redeemed_on_both_replicas_at_once_pays_once(team: Team) -> None:
+    team.cloud.reset_counts()
+    async with Client(team.replicas[0] + "/mcp") as a, Client(team.replicas[1] + "/mcp") as b:
+        quote = await estimate(a)
+        results: dict[str, types.CallToolResult] = {}
+
+        async def buy(client: Client, name: str) -> None:
+            args = {"name": name, "quote_id": quote["quote_id"], "wait_seconds": 0}
+            results[name] = await client.call_tool("ensure_cluster", args)
+
+        async with anyio.create_task_group() as tg:  # neither client can ask: policy `token` lets the quote pay
+            tg.start_soon(buy, a, "acf-rep-race-a")
+            tg.start_soon(buy, b, "acf-rep-race-b")
+        paid = {n: r for n, r in results.items() if not r.is_error}
+        refused = {n: r for n, r in results.items() if r.is_error}
+        assert len(paid) == 1 and len(refused) == 1, {n: text_of(r) for n, r in results.items()}
+        (winner, result), (loser, refusal) = next(iter(paid.items())), next(iter(refused.items()))
+        await created(a, result)
+    text = text_of(refusal)
+    assert f"quote {quote['quote_id']} was already redeemed" in text and "estimate_cost" in text, text
+    assert team.cloud.counts().get("CreateCluster", 0) == 1
+    assert len(clusters_named(team.cloud, winner)) == 1 and clusters_named(team.cloud, loser) == []
+
+
+async def test_a_2025_client_works_behind_a_sticky_balancer(team: Team) -> None:
+    name = "acf-rep-legacy"
+    team.cloud.reset_counts()
+    asked: list[str] = []
+    with team.balancer("sticky") as lb:
+        async with Client(lb.url, mode="legacy", elicitation_callback=accepting(asked)) as client:
+            quote = await estimate(client)
+            bought = await client.call_tool(
+                "ensure_cluster", {"name": name, "quote_id": quote["quote_id"], "wait_seconds": 30}
+            )
+            out = await created(client, bought)
+    assert len(asked) == 1 and quote["quote_id"] in asked[0], asked  # pushed on the open request, answered there
+    sessions = {r.session for r in lb.routed if r.session}
+    assert len(sessions) == 1, lb.routed
+    assert len({r.replica for r in lb.routed}) == 1, lb.routed
+    assert team.cloud.counts().get("CreateCluster", 0) == 1
+    assert clusters_named(team.cloud, name) == [out["cluster_id"]]
+
+
+async def test_a_2025_client_on_a_replica_without_its_session_is_told_why(team: Team) -> None:
+    with team.balancer("elsewhere") as lb:
+        async with Client(lb.url, mode="legacy") as client:
+            with pytest.raises(MCPError) as refused:
+                await client.list_tools()
+    assert str(refused.value) == UNKNOWN_SESSION
+    assert any(r.status == 404 and r.rpc_method == "tools/list" for r in lb.routed), lb.routed
+    assert "for a session this replica does not know" in team.log_text()
