@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from mcp.shared.exceptions import MCPError
 
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.replicas import UNKNOWN_SESSION
+from ack_compute.tools.purchase import NO_ELICITATION
 from tests.helpers.balancer import Balancer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -41,6 +43,7 @@ SECRET = "replicas-share-this-quote-secret-" + "s" * 16  # what a team sets on e
 class Team:
     cloud: SandboxCloud
     state_dir: Path
+    env: dict[str, str]  # what every replica runs with
     replicas: list[str]  # base URLs
     logs: list[Path]
 
@@ -76,7 +79,7 @@ def team(tmp_path_factory: pytest.TempPathFactory, serve_http: Any) -> Iterator[
         try:
             for log, handle in zip(logs, handles, strict=True):
                 started.append(serve_http.start([], env, handle, log))
-            yield Team(cloud, root / "state", [s.base for s in started], logs)
+            yield Team(cloud, root / "state", env, [s.base for s in started], logs)
         finally:
             for server in started:
                 serve_http.stop(server)
@@ -209,3 +212,28 @@ async def test_a_2025_client_on_a_replica_without_its_session_is_told_why(team: 
     assert str(refused.value) == UNKNOWN_SESSION
     assert any(r.status == 404 and r.rpc_method == "tools/list" for r in lb.routed), lb.routed
     assert "for a session this replica does not know" in team.log_text()
+
+
+async def test_without_sessions_any_replica_answers_a_2025_client_that_then_cannot_be_asked(
+    team: Team, tmp_path: Path, serve_http: Any
+) -> None:
+    """ACK_COMPUTE_HTTP_SESSIONS=false: no stickiness needed, and no question pushed (the policy, `token`, decides)."""
+    name = "acf-rep-nosession"
+    team.cloud.reset_counts()
+    asked: list[str] = []
+    env = {**team.env, "ACK_COMPUTE_HTTP_SESSIONS": "false"}
+    with ExitStack() as stack:
+        pair = [stack.enter_context(serve_http.serving([], env, tmp_path / f"{r}.log")) for r in "ab"]
+        with Balancer([s.base for s in pair]) as lb:
+            async with Client(lb.url, mode="legacy", elicitation_callback=accepting(asked)) as client:
+                quote = await estimate(client)
+                bought = await client.call_tool(
+                    "ensure_cluster", {"name": name, "quote_id": quote["quote_id"], "wait_seconds": 30}
+                )
+                out = await created(client, bought)
+    assert asked == []
+    posts = [r for r in lb.routed if r.http_method == "POST"]
+    assert {r.replica for r in posts} == {0, 1} and all(r.status < 400 and not r.session for r in posts), posts
+    assert team.cloud.counts().get("CreateCluster", 0) == 1 and clusters_named(team.cloud, name) == [out["cluster_id"]]
+    consent = [r for r in team.receipts() if r["quote_id"] == quote["quote_id"] and r["event"] == "consent"]
+    assert [(c["answer"], c["how"]) for c in consent] == [("not_asked", NO_ELICITATION)], consent
