@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import anyio
 import httpx
 import uvicorn
 
@@ -100,19 +101,32 @@ class Balancer:
             scope["method"], f"{self.upstreams[replica]}{scope['path']}{query}", headers=headers, content=body
         )
         response = await self._client.send(request, stream=True)
-        try:
-            opened = response.headers.get(SESSION)
-            if opened and not session:
-                with self._lock:
-                    self._sessions[opened] = replica
-            self.routed.append(_routed(replica, scope["method"], body, session, response.status_code))
-            out = [(k.encode(), v.encode()) for k, v in response.headers.multi_items() if k.encode() not in _HOP]
+        opened = response.headers.get(SESSION)
+        if opened and not session:
+            with self._lock:
+                self._sessions[opened] = replica
+        self.routed.append(_routed(replica, scope["method"], body, session, response.status_code))
+        out = [(k.encode(), v.encode()) for k, v in response.headers.multi_items() if k.encode() not in _HOP]
+
+        async def relay() -> None:
             await send({"type": "http.response.start", "status": response.status_code, "headers": out})
             async for chunk in response.aiter_raw():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+            tg.cancel_scope.cancel()
+
+        async def until_gone() -> None:  # a client that hangs up (an SSE stream it closed) ends the upstream's too
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            tg.cancel_scope.cancel()
+
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(relay)
+                tg.start_soon(until_gone)
         finally:
-            await response.aclose()
+            with anyio.CancelScope(shield=True):
+                await response.aclose()
 
 
 def _routed(replica: int, http_method: str, body: bytes, session: str, status: int) -> Routed:

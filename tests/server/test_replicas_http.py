@@ -11,7 +11,8 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.replicas import UNKNOWN_SESSION
 from ack_compute.tools.purchase import NO_ELICITATION
 from tests.helpers.balancer import Balancer
+from tests.server.test_inspector_cli import estimate as inspector_estimate
+from tests.server.test_inspector_cli import inspector_env  # noqa: F401 (a fixture: a third-party client, or a skip)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -64,6 +67,17 @@ class Team:
         return [json.loads(line) for line in audit.stdout.splitlines()]
 
 
+@contextmanager
+def replicas(serve_http: Any, env: dict[str, str], logs: list[Path]) -> Iterator[list[str]]:
+    """`serve --http` once per log file, all started at once (each waits for its /healthz); their base URLs."""
+    with ExitStack() as stack, ThreadPoolExecutor(len(logs)) as pool:
+        handles = [stack.enter_context(log.open("w")) for log in logs]
+        starting = [pool.submit(serve_http.start, [], env, h, log) for h, log in zip(handles, logs, strict=True)]
+        for future in starting:
+            stack.callback(lambda f=future: f.exception() is None and serve_http.stop(f.result()))
+        yield [f.result().base for f in starting]
+
+
 @pytest.fixture(scope="module")
 def team(tmp_path_factory: pytest.TempPathFactory, serve_http: Any) -> Iterator[Team]:
     """Two replicas sharing the state dir (so the ledger file) and the quote secret, on one sandbox cloud."""
@@ -74,17 +88,8 @@ def team(tmp_path_factory: pytest.TempPathFactory, serve_http: Any) -> Iterator[
             **cloud.server_env(root / "state", confirmation="token", quote_secret=SECRET, log_level="INFO"),
         }
         logs = [root / "replica-a.log", root / "replica-b.log"]
-        started: list[Any] = []
-        handles = [log.open("w") for log in logs]
-        try:
-            for log, handle in zip(logs, handles, strict=True):
-                started.append(serve_http.start([], env, handle, log))
-            yield Team(cloud, root / "state", env, [s.base for s in started], logs)
-        finally:
-            for server in started:
-                serve_http.stop(server)
-            for handle in handles:
-                handle.close()
+        with replicas(serve_http, env, logs) as bases:
+            yield Team(cloud, root / "state", env, bases, logs)
 
 
 def accepting(asked: list[str]) -> Any:
@@ -222,18 +227,34 @@ async def test_without_sessions_any_replica_answers_a_2025_client_that_then_cann
     team.cloud.reset_counts()
     asked: list[str] = []
     env = {**team.env, "ACK_COMPUTE_HTTP_SESSIONS": "false"}
-    with ExitStack() as stack:
-        pair = [stack.enter_context(serve_http.serving([], env, tmp_path / f"{r}.log")) for r in "ab"]
-        with Balancer([s.base for s in pair]) as lb:
-            async with Client(lb.url, mode="legacy", elicitation_callback=accepting(asked)) as client:
-                quote = await estimate(client)
-                bought = await client.call_tool(
-                    "ensure_cluster", {"name": name, "quote_id": quote["quote_id"], "wait_seconds": 30}
-                )
-                out = await created(client, bought)
+    with replicas(serve_http, env, [tmp_path / "a.log", tmp_path / "b.log"]) as pair, Balancer(pair) as lb:
+        async with Client(lb.url, mode="legacy", elicitation_callback=accepting(asked)) as client:
+            quote = await estimate(client)
+            bought = await client.call_tool(
+                "ensure_cluster", {"name": name, "quote_id": quote["quote_id"], "wait_seconds": 30}
+            )
+            out = await created(client, bought)
     assert asked == []
     posts = [r for r in lb.routed if r.http_method == "POST"]
     assert {r.replica for r in posts} == {0, 1} and all(r.status < 400 and not r.session for r in posts), posts
     assert team.cloud.counts().get("CreateCluster", 0) == 1 and clusters_named(team.cloud, name) == [out["cluster_id"]]
     consent = [r for r in team.receipts() if r["quote_id"] == quote["quote_id"] and r["event"] == "consent"]
     assert [(c["answer"], c["how"]) for c in consent] == [("not_asked", NO_ELICITATION)], consent
+
+
+def test_the_inspector_cli_needs_a_sticky_balancer(team: Team, inspector_env: dict[str, str]) -> None:  # noqa: F811
+    """A third-party client of the 2025 handshake (Inspector CLI 2.12): fine behind a sticky balancer; behind a
+    round-robin one its second request (notifications/initialized) reaches the other replica and it stops there,
+    saying why."""
+    plan = {"kind": "cluster", "instance_types": ["ecs.g7.xlarge"], "node_count": 1}
+    with team.balancer("sticky") as lb:
+        done = inspector_estimate(inspector_env, [lb.url, "--transport", "http"], plan)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["structuredContent"]["quote_id"]
+    assert {r.rpc_method for r in lb.routed} >= {"initialize", "tools/call"} and {r.replica for r in lb.routed} == {
+        lb.routed[0].replica
+    }, lb.routed
+    with team.balancer("round_robin") as lb:
+        done = inspector_estimate(inspector_env, [lb.url, "--transport", "http"], plan)
+    assert done.returncode != 0 and UNKNOWN_SESSION in done.stderr, (done.stdout, done.stderr)
+    assert [r.status for r in lb.routed if r.session] == [404] and not lb.tool_calls("estimate_cost"), lb.routed
