@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 from mcp import Client, types
 from mcp.shared.exceptions import MCPError
@@ -217,6 +218,20 @@ async def test_a_2025_client_on_a_replica_without_its_session_is_told_why(team: 
     assert str(refused.value) == UNKNOWN_SESSION
     assert any(r.status == 404 and r.rpc_method == "tools/list" for r in lb.routed), lb.routed
     assert "for a session this replica does not know" in team.log_text()
+
+
+def test_only_the_unknown_session_answer_is_reworded(team: Team) -> None:
+    """Another 404 (a path that does not exist) passes as it was, session header or not."""
+    missing = httpx.get(team.replicas[0] + "/nope", headers={"Mcp-Session-Id": "0" * 32}, timeout=10)
+    assert (missing.status_code, missing.text) == (404, "Not Found")
+    unknown = httpx.post(
+        team.replicas[0] + "/mcp",
+        headers={"Mcp-Session-Id": "0" * 32, "Accept": "application/json, text/event-stream"},
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        timeout=10,
+    )
+    assert unknown.status_code == 404 and unknown.json()["error"]["message"] == UNKNOWN_SESSION
+    assert int(unknown.headers["content-length"]) == len(unknown.content)
 
 
 async def test_without_sessions_any_replica_answers_a_2025_client_that_then_cannot_be_asked(
