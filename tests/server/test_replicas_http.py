@@ -25,6 +25,7 @@ from mcp.shared.exceptions import MCPError
 
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.replicas import UNKNOWN_SESSION
+from ack_compute.tools.ledger import LEDGER_FILE
 from ack_compute.tools.purchase import NO_ELICITATION
 from tests.helpers.balancer import Balancer
 from tests.server.test_inspector_cli import estimate as inspector_estimate
@@ -45,9 +46,9 @@ SECRET = "replicas-share-this-quote-secret-" + "s" * 16  # what a team sets on e
 
 @dataclass
 class Team:
+    backend: str  # where the shared ledger lives: "sqlite" (one file in a shared state dir) or "postgresql"
     cloud: SandboxCloud
-    state_dir: Path
-    env: dict[str, str]  # what every replica runs with
+    env: dict[str, str]  # what every replica runs with (on PostgreSQL each also has a state dir of its own)
     replicas: list[str]  # base URLs
     logs: list[Path]
 
@@ -58,8 +59,10 @@ class Team:
         return "".join(p.read_text() for p in self.logs)
 
     def receipts(self) -> list[dict[str, Any]]:
+        """What `ack-compute-mcp audit` prints from the shared ledger."""
         audit = subprocess.run(
-            [sys.executable, "-m", "ack_compute.server", "audit", "--state-dir", str(self.state_dir)],
+            [sys.executable, "-m", "ack_compute.server", "audit"],
+            env=self.env,
             capture_output=True,
             text=True,
             timeout=60,
@@ -69,28 +72,39 @@ class Team:
 
 
 @contextmanager
-def replicas(serve_http: Any, env: dict[str, str], logs: list[Path]) -> Iterator[list[str]]:
-    """`serve --http` once per log file, all started at once (each waits for its /healthz); their base URLs."""
+def replicas(serve_http: Any, envs: list[dict[str, str]], logs: list[Path]) -> Iterator[list[str]]:
+    """`serve --http` once per environment, all started at once (each waits for its /healthz); their base URLs."""
     with ExitStack() as stack, ThreadPoolExecutor(len(logs)) as pool:
         handles = [stack.enter_context(log.open("w")) for log in logs]
-        starting = [pool.submit(serve_http.start, [], env, h, log) for h, log in zip(handles, logs, strict=True)]
+        starting = [
+            pool.submit(serve_http.start, [], env, h, log) for env, h, log in zip(envs, handles, logs, strict=True)
+        ]
         for future in starting:
             stack.callback(lambda f=future: f.exception() is None and serve_http.stop(f.result()))
         yield [f.result().base for f in starting]
 
 
-@pytest.fixture(scope="module")
-def team(tmp_path_factory: pytest.TempPathFactory, serve_http: Any) -> Iterator[Team]:
-    """Two replicas sharing the state dir (so the ledger file) and the quote secret, on one sandbox cloud."""
-    root = tmp_path_factory.mktemp("replicas")
-    with SandboxCloud(time_scale=FAST) as cloud:
-        env = {
-            **os.environ,
-            **cloud.server_env(root / "state", confirmation="token", quote_secret=SECRET, log_level="INFO"),
-        }
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def team(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, serve_http: Any) -> Iterator[Team]:
+    """Two replicas on one sandbox cloud sharing the quote secret and one ledger: on SQLite a state dir (so the
+    ledger file), on PostgreSQL a database (ACK_COMPUTE_DATABASE_URL) with a state dir each, as in a team's pods."""
+    root = tmp_path_factory.mktemp(f"replicas-{request.param}")
+    with SandboxCloud(time_scale=FAST) as cloud, ExitStack() as stack:
+        env = {**os.environ, **cloud.server_env(root / "state", confirmation="token", quote_secret=SECRET)}
+        envs = [env, env]
+        if request.param == "postgresql":
+            url = stack.enter_context(request.getfixturevalue("postgres_session").database())
+            env["ACK_COMPUTE_DATABASE_URL"] = str(url)
+            envs = [{**env, "ACK_COMPUTE_STATE_DIR": str(root / f"state-{r}")} for r in "ab"]
         logs = [root / "replica-a.log", root / "replica-b.log"]
-        with replicas(serve_http, env, logs) as bases:
-            yield Team(cloud, root / "state", env, bases, logs)
+        with replicas(serve_http, envs, logs) as bases:
+            files = [Path(e["ACK_COMPUTE_STATE_DIR"]) / LEDGER_FILE for e in envs]
+            assert [f.exists() for f in files] == [request.param == "sqlite"] * 2, files  # no SQLite fallback
+            yield Team(request.param, cloud, env, bases, logs)
+
+
+# What does not depend on where the ledger lives runs on SQLite only.
+sqlite_only = pytest.mark.parametrize("team", ["sqlite"], indirect=True)
 
 
 def accepting(asked: list[str]) -> Any:
@@ -210,6 +224,7 @@ async def test_a_2025_client_works_behind_a_sticky_balancer(team: Team) -> None:
     assert clusters_named(team.cloud, name) == [out["cluster_id"]]
 
 
+@sqlite_only
 async def test_a_2025_client_on_a_replica_without_its_session_is_told_why(team: Team) -> None:
     with team.balancer("elsewhere") as lb:
         async with Client(lb.url, mode="legacy") as client:
@@ -220,6 +235,7 @@ async def test_a_2025_client_on_a_replica_without_its_session_is_told_why(team: 
     assert "for a session this replica does not know" in team.log_text()
 
 
+@sqlite_only
 def test_only_the_unknown_session_answer_is_reworded(team: Team) -> None:
     """Another 404 (a path that does not exist) passes as it was, session header or not."""
     missing = httpx.get(team.replicas[0] + "/nope", headers={"Mcp-Session-Id": "0" * 32}, timeout=10)
@@ -234,6 +250,7 @@ def test_only_the_unknown_session_answer_is_reworded(team: Team) -> None:
     assert int(unknown.headers["content-length"]) == len(unknown.content)
 
 
+@sqlite_only
 async def test_without_sessions_any_replica_answers_a_2025_client_that_then_cannot_be_asked(
     team: Team, tmp_path: Path, serve_http: Any
 ) -> None:
@@ -242,7 +259,7 @@ async def test_without_sessions_any_replica_answers_a_2025_client_that_then_cann
     team.cloud.reset_counts()
     asked: list[str] = []
     env = {**team.env, "ACK_COMPUTE_HTTP_SESSIONS": "false"}
-    with replicas(serve_http, env, [tmp_path / "a.log", tmp_path / "b.log"]) as pair, Balancer(pair) as lb:
+    with replicas(serve_http, [env, env], [tmp_path / "a.log", tmp_path / "b.log"]) as pair, Balancer(pair) as lb:
         async with Client(lb.url, mode="legacy", elicitation_callback=accepting(asked)) as client:
             quote = await estimate(client)
             bought = await client.call_tool(
@@ -257,6 +274,7 @@ async def test_without_sessions_any_replica_answers_a_2025_client_that_then_cann
     assert [(c["answer"], c["how"]) for c in consent] == [("not_asked", NO_ELICITATION)], consent
 
 
+@sqlite_only
 def test_the_inspector_cli_needs_a_sticky_balancer(team: Team, inspector_env: dict[str, str]) -> None:  # noqa: F811
     """A third-party client of the 2025 handshake (Inspector CLI 2.12): fine behind a sticky balancer; behind a
     round-robin one its second request (notifications/initialized) reaches the other replica and it stops there,
