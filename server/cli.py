@@ -152,7 +152,14 @@ def _run(server: MCPServer, settings: Settings, access: HttpAccess | None, host:
         return
     import uvicorn
 
-    app = server.streamable_http_app(transport_security=access.security, host=host)
+    from ack_compute.server.replicas import UnknownSessionNotice
+
+    # Sessions (2025-protocol clients only) stay in this process; a request for one it does not know is told why.
+    # Without them (`stateless_http`) the SDK serves each such request alone and cannot push a question.
+    served = server.streamable_http_app(
+        transport_security=access.security, host=host, stateless_http=not settings.http_sessions
+    )
+    app = UnknownSessionNotice(served)
     log.info(
         "serving MCP over streamable HTTP at http://%s:%d/mcp (health: /healthz); %s%s",
         host,
@@ -160,6 +167,10 @@ def _run(server: MCPServer, settings: Settings, access: HttpAccess | None, host:
         access.describe(),
         "; read-only" if settings.read_only else "",
     )
+    if not settings.http_sessions:
+        log.info(
+            "no sessions for 2025-protocol clients: any replica answers them; they cannot be asked the cost question"
+        )
     # uvicorn shuts down gracefully on SIGTERM (a service manager, a container stop), then re-raises the signal;
     # turned into an exit, it unwinds through the caller, which still says what is in flight. (stdio keeps the
     # default: its normal end is the client closing stdin.)

@@ -154,6 +154,14 @@ class Settings(BaseSettings):
     allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Browser Origins accepted over HTTP (comma-separated, scheme://host[:port])."
     )
+    # Clients of MCP 2026-07-28 need no session on any replica. Clients of the 2025 handshake get one (held in one
+    # replica's memory: behind a load balancer they need sticky sessions) unless this is off; then each of their
+    # requests stands alone on any replica, but the server cannot push them the cost question (server/replicas.py).
+    http_sessions: bool = Field(
+        True,
+        description="Keep a session per 2025-protocol HTTP client (needs sticky load balancing across replicas); "
+        "off: any replica answers them, and they cannot be asked the cost question (the confirmation policy decides).",
+    )
 
     @field_validator("http_token")
     @classmethod

@@ -233,6 +233,11 @@ class QuoteBook:
     def __repr__(self) -> str:  # never show the secret
         return f"QuoteBook(ttl={self.ttl_seconds}s, caps={self.caps!r})"
 
+    def derived_key(self, purpose: str) -> bytes:
+        """A key for `purpose` derived from the quote secret (HMAC-SHA256 under its own label, never the secret
+        itself): every server that shares the secret, as replicas must to honour each other's quotes, shares it."""
+        return hmac.new(self._secret, b"ack-compute-mcp/derived/" + purpose.encode() + b"\x00", hashlib.sha256).digest()
+
     def _sign(self, payload_b64: str) -> str:
         return _b64(hmac.new(self._secret, _DOMAIN + payload_b64.encode(), hashlib.sha256).digest())
 
