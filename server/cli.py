@@ -94,6 +94,16 @@ def serve(args: argparse.Namespace) -> int:
         except AccessConfigError as exc:
             print(f"ack-compute-mcp: not serving over HTTP: {exc}.", file=sys.stderr)
             return 2
+    if settings.database_url is not None and settings.quote_secret is None:
+        # Each replica would generate its own: quote tokens and the person's answers from one would not verify on
+        # another, and which replica a request reaches would decide whether it pays.
+        print(
+            "ack-compute-mcp: not serving: ACK_COMPUTE_DATABASE_URL is set but ACK_COMPUTE_QUOTE_SECRET is not. "
+            "Replicas sharing a ledger must share the quote secret: set the same 32+ characters on every replica "
+            "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))').",
+            file=sys.stderr,
+        )
+        return 2
     with _cloud(settings) as (settings, credentials):
         runtime = Runtime.build(settings, credentials)
         if settings.read_only:

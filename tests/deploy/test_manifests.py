@@ -31,7 +31,6 @@ MANIFESTS = REPO / "deploy" / "kubernetes"
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 SECRET_NAME = ("KEY", "SECRET", "TOKEN", "PASSW", "DATABASE_URL", "CREDENTIAL")
 # Settings read outside server/settings.py: the ledger's database URL (tools/ledger.py, issue #17).
-READ_ELSEWHERE = {"ACK_COMPUTE_DATABASE_URL"}
 
 
 def documents() -> list[dict[str, Any]]:
@@ -154,7 +153,7 @@ def test_settings_are_real_and_the_server_accepts_them(tmp_path: Path, monkeypat
     # What the Secrets would hold: values of the right shape (a setting that checks its form must accept them).
     placeholders = {"ACK_COMPUTE_DATABASE_URL": "postgresql+psycopg://ack_compute:pw@pg.internal:5432/ack_compute"}
     env.update({e["name"]: e.get("value", placeholders.get(e["name"], "x" * 48)) for e in server()["env"]})
-    unknown = {k for k in env if k.startswith("ACK_COMPUTE_")} - settings_env_names() - READ_ELSEWHERE
+    unknown = {k for k in env if k.startswith("ACK_COMPUTE_")} - settings_env_names()
     assert not unknown, f"not settings of the server: {sorted(unknown)}"
     tokens = tmp_path / "tokens.json"
     tokens.write_text('{"tokens": [{"subject": "alice", "sha256": "' + "a" * 64 + '"}]}')
