@@ -161,6 +161,30 @@ _MIGRATIONS: list[str] = [
     ALTER TABLE leases ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE leases ADD COLUMN retry_at REAL;
     """,
+    # Several replicas on one ledger (tools/replicas.py): pids mean nothing across machines, so work is held by a
+    # replica (a random id per process start) until `held_until`, renewed by its heartbeat and taken over by a
+    # compare-and-set once it lapses. `replicas` names each replica for people (host, pid) and lets a replica on
+    # the same machine see at once that a holder's process is gone; `singletons` holds once-only work (the
+    # reaper's look, resuming what nobody holds). A lease being ended is held the same way (`ender`).
+    """
+    ALTER TABLE operations ADD COLUMN holder TEXT;
+    ALTER TABLE operations ADD COLUMN held_until REAL;
+    CREATE INDEX operations_by_state ON operations (state, kind);
+    ALTER TABLE leases ADD COLUMN ender TEXT;
+    ALTER TABLE leases ADD COLUMN ender_until REAL;
+    CREATE TABLE replicas (
+        replica_id  TEXT PRIMARY KEY,
+        hostname    TEXT NOT NULL,
+        pid         INTEGER NOT NULL,
+        machine     TEXT NOT NULL,
+        started_at  REAL NOT NULL
+    );
+    CREATE TABLE singletons (
+        name        TEXT PRIMARY KEY,
+        holder      TEXT NOT NULL,
+        held_until  REAL NOT NULL
+    );
+    """,
 ]
 
 
