@@ -8,6 +8,7 @@ thirty seconds pass in a statement, not in thirty seconds.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import threading
@@ -19,7 +20,7 @@ import pytest
 from ack_compute.tools.background import LEADER, Background
 from ack_compute.tools.ledger import Ledger
 from ack_compute.tools.operations import LostHold, OperationContext, Operations
-from ack_compute.tools.replicas import Replica, Singleton
+from ack_compute.tools.replicas import Replica, Singleton, process_alive
 from tests.helpers.racing import at_once
 from tests.helpers.waiting import eventually
 
@@ -147,6 +148,21 @@ def test_a_dead_process_of_this_machine_is_taken_over_at_once(ledger: Ledger, cl
     elsewhere = replica(ledger, clock, replica=Replica(machine="another-pod|boot|pid:[1]"))
     assert not elsewhere.take(op), "a holder on another machine is judged by its hold alone"
     stuck.go.set()
+
+
+def test_a_killed_process_its_parent_has_not_reaped_is_dead() -> None:
+    """kill -9 leaves a zombie until its parent waits for it (a slow supervisor): it still answers signal 0, but
+    runs nothing, so its holds are free at once."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert process_alive(child.pid)
+        child.send_signal(signal.SIGSTOP)
+        assert process_alive(child.pid), "a frozen process is not dead: its hold must lapse"
+        child.kill()
+        eventually(lambda: not process_alive(child.pid), timeout=5, what="the zombie to count as dead")
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_a_clean_stop_gives_its_holds_back_at_once(ledger: Ledger, clock: Clock) -> None:
