@@ -200,23 +200,24 @@ def audit(args: argparse.Namespace) -> int:
     import json
 
     from ack_compute.tools.audit import BadSince, export, parse_since
-    from ack_compute.tools.ledger import Ledger
+    from ack_compute.tools.ledger import LEDGER_FILE, Ledger
 
     try:
         since = parse_since(args.since) if args.since else 0.0
     except BadSince as exc:
         print(f"ack-compute-mcp audit: {exc}.", file=sys.stderr)
         return 2
-    state_dir = args.state_dir or Settings().state_dir
-    path = state_dir / "ledger.sqlite3"
-    if not path.is_file():
+    settings = Settings()
+    target = settings.ledger_target() if args.state_dir is None else args.state_dir / LEDGER_FILE
+    if isinstance(target, Path) and not target.is_file():
+        path = target
         print(
             f"ack-compute-mcp audit: no ledger at {path}: pass the --state-dir the server uses "
             "(its ACK_COMPUTE_STATE_DIR).",
             file=sys.stderr,
         )
         return 2
-    for line in export(Ledger(path), since):
+    for line in export(Ledger(target), since):
         print(json.dumps(line, sort_keys=True, default=str))
     return 0
 
@@ -265,8 +266,13 @@ def main(argv: list[str] | None = None) -> int:
     p_audit.add_argument("--since", help="only receipts from then on: an ISO 8601 time, or a duration like 24h, 7d")
     p_audit.set_defaults(func=audit)
     args = parser.parse_args(argv)
+    from ack_compute.tools.ledger import LedgerError
+
     try:
         return int(args.func(args))
+    except LedgerError as exc:  # an unreachable or unknown database: say so in one line, never with its password
+        print(f"ack-compute-mcp: {exc}.", file=sys.stderr)
+        return 2
     except ValidationError as exc:  # a bad setting: say which, never echo its value (it may be a secret)
         from ack_compute.server.errors import describe_validation
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 import stat
 import tempfile
 import textwrap
@@ -350,7 +349,7 @@ def _allowed_contexts_row(settings: Settings, path: Path) -> DoctorCheck:
 
 
 def _state_rows(settings: Settings) -> list[DoctorCheck]:
-    from ack_compute.tools.ledger import Ledger
+    from ack_compute.tools.ledger import Ledger, LedgerError, redacted
     from ack_compute.tools.quotes import SECRET_FILE
 
     state = settings.state_dir
@@ -383,18 +382,17 @@ def _state_rows(settings: Settings) -> list[DoctorCheck]:
         rows.append(_row("state dir", "ok", what))
     secret_row = _quote_secret_row(settings, state / SECRET_FILE)  # as found: opening the ledger tightens modes
     try:
-        ledger = Ledger(state / "ledger.sqlite3")
-        version = ledger.query("PRAGMA user_version")[0][0]
-        recorded = ledger.query("SELECT COUNT(*) FROM resources")[0][0]
-        rows.append(
-            _row("ledger", "ok", f"{ledger.path.name} opens (schema v{version}, {recorded} resources recorded)")
-        )
-    except (sqlite3.Error, OSError) as exc:
+        ledger = Ledger(settings.ledger_target())
+        recorded = ledger.query("SELECT COUNT(*) AS n FROM resources")[0]["n"]
+        where = ledger.path.name if ledger.path else redacted(ledger.url)
+        rows.append(_row("ledger", "ok", f"{where} opens (schema {ledger.schema}, {recorded} resources recorded)"))
+        ledger.close()
+    except (LedgerError, OSError) as exc:
         rows.append(
             _row(
                 "ledger",
                 "FAIL",
-                f"{state / 'ledger.sqlite3'} does not open: {exc}",
+                f"{redacted(settings.ledger_target())} does not open: {exc}",
                 "another program may hold it locked, or the file is damaged: stop other servers using this state "
                 f"dir, or move the file aside (it records what this server created; cleanup needs it); or {elsewhere}.",
             )

@@ -108,7 +108,7 @@ class Runtime:
     def build(cls, settings: Settings, credentials: StaticCredentials | None = None) -> Runtime:
         """Wire everything; cheap (no SDK import, no network) so server start stays fast."""
         clients = OpenApiClients(cloud_config(settings, credentials))
-        ledger = Ledger(settings.state_dir / "ledger.sqlite3")
+        ledger = Ledger(settings.ledger_target())
         secret = (
             settings.quote_secret.get_secret_value().encode()
             if settings.quote_secret

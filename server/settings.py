@@ -11,6 +11,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_valid
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ack_compute.tools.budgets import BudgetAmount
+from ack_compute.tools.ledger import LEDGER_FILE
 from ack_compute.tools.plans import REGION_PATTERN
 
 SANDBOX_HANDS_ON_SCALE = 120.0  # a 6-minute cluster in 3 s: fast enough to try by hand, slow enough to see progress
@@ -27,7 +28,7 @@ class Settings(BaseSettings):
     )
     state_dir: Path = Field(
         default_factory=lambda: platformdirs.user_state_path("ack-compute-mcp"),
-        description="Where the ledger (SQLite) and the generated quote secret live.",
+        description="Where the SQLite ledger (unless database_url is set) and the generated quote secret live.",
     )
     quote_ttl_seconds: int = Field(900, ge=60, le=86400, description="How long a quote stays valid.")
     # Budget caps bound what runs: the hourly cost of everything live this server created (priced by the quotes
@@ -77,6 +78,11 @@ class Settings(BaseSettings):
     site: Literal["china", "international"] = Field("china", description="Account site; sets the currency.")
     rate_table: Path | None = Field(None, description="JSON rate table replacing the built-in one.")
     quote_secret: SecretStr | None = Field(None, min_length=32, description="Signing secret; else generated.")
+    # Several replicas share one PostgreSQL ledger (and so one truth of which quote paid and what runs); unset, the
+    # ledger is the SQLite file in the state dir. A secret: it carries the database password.
+    database_url: SecretStr | None = Field(
+        None, description="postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB for a team's shared ledger."
+    )
     endpoint: str | None = Field(None, description="host[:port] for all OpenAPI calls (private endpoints, tests).")
     protocol: Literal["https", "http"] = "https"
     connect_timeout_ms: int = Field(5000, ge=100, le=60000)
@@ -129,6 +135,12 @@ class Settings(BaseSettings):
                 "taken over between two heartbeats; a third of the lease is a good value"
             )
         return value
+
+    def ledger_target(self) -> Path | str:
+        """Where the ledger lives: the shared database when one is set, else the SQLite file in the state dir."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return self.state_dir / LEDGER_FILE
 
     @field_validator("allowed_contexts", mode="before")
     @classmethod

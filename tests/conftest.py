@@ -19,6 +19,10 @@ _KEEP = {
     "ACK_COMPUTE_KUBE_CACHE",
     "ACK_COMPUTE_REQUIRE_INSPECTOR",
     "ACK_COMPUTE_INSPECTOR",
+    "ACK_COMPUTE_TEST_DATABASE_URL",
+    "ACK_COMPUTE_REQUIRE_POSTGRES",
+    "ACK_COMPUTE_PG_BINDIR",
+    "ACK_COMPUTE_PG_USER",
 }  # these steer the test suite, not the product
 for _var in [v for v in os.environ if v.startswith("ACK_COMPUTE_") and v not in _KEEP] + [
     "ALIBABA_CLOUD_REGION",
@@ -35,6 +39,13 @@ from ack_compute.cloud.config import StaticCredentials  # noqa: E402
 from ack_compute.sandbox import SandboxCloud  # noqa: E402
 from ack_compute.server.runtime import Runtime  # noqa: E402
 from ack_compute.server.settings import Settings  # noqa: E402
+from tests.helpers.postgres import (  # noqa: E402
+    REQUIRE_VARIABLE,
+    DatabaseUrl,
+    PostgresServer,
+    Unavailable,
+    postgres_server,
+)
 
 
 @pytest.fixture
@@ -123,3 +134,44 @@ def world() -> Iterator[SandboxCloud]:
     """A cloud of its own with a clock 600x faster: a 6-minute cluster takes well under a second."""
     with SandboxCloud(time_scale=600) as cloud:
         yield cloud
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgres: runs against a real PostgreSQL (`-m postgres` runs just those)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("ledger_url") == "postgresql"
+        if {"postgres_session", "postgres_url"} & set(getattr(item, "fixturenames", ())) or on_postgres:
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(scope="session")
+def postgres_session() -> Iterator[PostgresServer]:
+    """One PostgreSQL for the session (ACK_COMPUTE_TEST_DATABASE_URL's, or one scripts/postgres.sh starts and
+    stops); skipped when there is none, a failure when ACK_COMPUTE_REQUIRE_POSTGRES=1 (as in CI)."""
+    try:
+        with postgres_server() as server:
+            yield server
+    except Unavailable as exc:
+        if os.environ.get(REQUIRE_VARIABLE) == "1":
+            pytest.fail(f"{REQUIRE_VARIABLE}=1 but PostgreSQL is not available: {exc}")
+        pytest.skip(f"PostgreSQL not available: {exc}")
+
+
+@pytest.fixture
+def postgres_url(postgres_session: PostgresServer) -> Iterator[DatabaseUrl]:
+    """The SQLAlchemy URL (postgresql+psycopg://) of a fresh empty database of this test's own, dropped after."""
+    with postgres_session.database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a ledger lives, once per backend: a SQLite file in tmp_path (a `sqlite:///` URL) or a fresh
+    PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return request.getfixturevalue("postgres_url")

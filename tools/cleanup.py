@@ -208,9 +208,9 @@ class Cleaner:
         """The hourly price its quote stated, which stops when it is deleted: the quote of the operation that
         created it (clusters, jobs on ACS) or the one recorded on the row (a Deployment's latest quote)."""
         rows = self.ownership.ledger.query(
-            "SELECT hourly, currency FROM quotes WHERE quote_id = COALESCE(?,"
-            " (SELECT quote_id FROM operations WHERE operation_id = ?))",
-            (row.details.get("quote_id"), item.operation_id),
+            "SELECT hourly, currency FROM quotes WHERE quote_id = COALESCE(:quote_id,"
+            " (SELECT quote_id FROM operations WHERE operation_id = :op))",
+            {"quote_id": row.details.get("quote_id"), "op": item.operation_id},
         )
         if not rows:
             return item

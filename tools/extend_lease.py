@@ -51,9 +51,9 @@ def _leases(ledger: Ledger, operation_id: str) -> list[Lease]:
     repoints an older row, whose lease keeps the creating operation's id)."""
     rows = ledger.query(
         "SELECT l.*, r.state AS resource_state FROM leases l JOIN resources r ON r.resource_id = l.resource_id"
-        " WHERE l.operation_id = ? OR l.quote_id = (SELECT quote_id FROM operations WHERE operation_id = ?)"
+        " WHERE l.operation_id = :op OR l.quote_id = (SELECT quote_id FROM operations WHERE operation_id = :op)"
         " ORDER BY l.resource_id",
-        (operation_id, operation_id),
+        {"op": operation_id},
     )
     out = []
     for row in rows:

@@ -202,9 +202,9 @@ class Inventories:
             return None
         rows = self.ownership.ledger.query(
             "SELECT hourly, currency FROM quotes WHERE quote_id = COALESCE("
-            " (SELECT quote_id FROM resources WHERE resource_id = ?),"
-            " (SELECT quote_id FROM operations WHERE operation_id = ?))",
-            (row.resource_id, row.operation_id),
+            " (SELECT quote_id FROM resources WHERE resource_id = :id),"
+            " (SELECT quote_id FROM operations WHERE operation_id = :op))",
+            {"id": row.resource_id, "op": row.operation_id},
         )
         if not rows or row.kind in ("vpc", "vswitch", "service"):
             return None  # networks and Services ride on the quote of the cluster or Deployment they serve

@@ -62,7 +62,8 @@ class JobLogs:
         caller = current_caller().subject
         with self.ledger.transaction() as db:
             row = db.execute(
-                "SELECT pod, lines FROM log_cursors WHERE operation_id = ? AND caller = ?", (operation_id, caller)
+                "SELECT pod, lines FROM log_cursors WHERE operation_id = :op AND caller = :caller",
+                {"op": operation_id, "caller": caller},
             ).fetchone()
             start = int(row["lines"]) if row and row["pod"] == pod else 0
             taken: list[str] = []
@@ -73,9 +74,9 @@ class JobLogs:
                     break
                 taken.append(line)
             db.execute(
-                "INSERT INTO log_cursors (operation_id, caller, pod, lines) VALUES (?, ?, ?, ?)"
+                "INSERT INTO log_cursors (operation_id, caller, pod, lines) VALUES (:op, :caller, :pod, :lines)"
                 " ON CONFLICT (operation_id, caller) DO UPDATE SET pod = excluded.pod, lines = excluded.lines",
-                (operation_id, caller, pod, start + len(taken)),
+                {"op": operation_id, "caller": caller, "pod": pod, "lines": start + len(taken)},
             )
         header = f"(pod {pod})\n" if start == 0 and taken and row is not None and row["pod"] != pod else ""
         return header + "".join(taken) if taken else None

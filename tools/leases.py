@@ -9,16 +9,15 @@ never ours to end.
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ack_compute.tools.ledger import Ledger
+from ack_compute.tools.ledger import Db, Ledger
 
 if TYPE_CHECKING:  # quotes reads the meter, which reads leases: only the annotation needs QuoteRecord
     from ack_compute.tools.quotes import QuoteRecord
@@ -68,17 +67,22 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def release_with_row(db: sqlite3.Connection, resource_id: int, row_state: str, now: float) -> None:
+def release_with_row(db: Db, resource_id: int, row_state: str, now: float) -> None:
     """Inside the transaction that moves a ledger row to `row_state`: the one rule that releases its lease when
     the row no longer runs anything (only an active lease: one the reaper is ending stays its to finish)."""
     if row_state in RELEASING_STATES:
         db.execute(
-            "UPDATE leases SET state = 'released', ended_at = ?, note = ? WHERE resource_id = ? AND state = 'active'",
-            (now, f"released: its resource was {row_state} before the lease was reaped", resource_id),
+            "UPDATE leases SET state = 'released', ended_at = :now, note = :note"
+            " WHERE resource_id = :id AND state = 'active'",
+            {
+                "now": now,
+                "note": f"released: its resource was {row_state} before the lease was reaped",
+                "id": resource_id,
+            },
         )
 
 
-def _lease(row: sqlite3.Row) -> Lease:
+def _lease(row: Mapping[str, Any]) -> Lease:
     return Lease.model_validate(dict(row))
 
 
@@ -87,9 +91,7 @@ class Leases:
         self._ledger = ledger
         self._clock = clock
 
-    def grant(
-        self, db: sqlite3.Connection, resource_id: int, operation_id: str, quote: QuoteRecord, now: float
-    ) -> Lease:
+    def grant(self, db: Db, resource_id: int, operation_id: str, quote: QuoteRecord, now: float) -> Lease:
         """Inside the redemption's transaction: the row `resource_id` is bounded by `quote`'s hours from `now`.
         A row repointed at a costlier quote gets the new quote's lease (its hours count from the new purchase)."""
         lease = Lease(
@@ -104,27 +106,35 @@ class Leases:
             state="active",
         )
         db.execute(
-            "INSERT OR REPLACE INTO leases (resource_id, operation_id, quote_id, owner, currency, hourly, starts_at,"
-            " ends_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active')",
-            (
-                resource_id,
-                operation_id,
-                quote.quote_id,
-                quote.owner,
-                quote.currency,
-                str(quote.hourly),
-                now,
-                lease.ends_at,
-            ),
+            # A repointed row's lease is replaced whole: every column set anew, the reaper's bookkeeping reset.
+            "INSERT INTO leases (resource_id, operation_id, quote_id, owner, currency, hourly, starts_at, ends_at,"
+            " state) VALUES (:resource_id, :operation_id, :quote_id, :owner, :currency, :hourly, :starts_at,"
+            " :ends_at, 'active')"
+            " ON CONFLICT (resource_id) DO UPDATE SET operation_id = excluded.operation_id,"
+            " quote_id = excluded.quote_id, owner = excluded.owner, currency = excluded.currency,"
+            " hourly = excluded.hourly, starts_at = excluded.starts_at, ends_at = excluded.ends_at, state = 'active',"
+            " ended_at = NULL, end_operation_id = NULL, note = '', ender_pid = NULL, attempts = 0, retry_at = NULL",
+            {
+                "resource_id": resource_id,
+                "operation_id": operation_id,
+                "quote_id": quote.quote_id,
+                "owner": quote.owner,
+                "currency": quote.currency,
+                "hourly": str(quote.hourly),
+                "starts_at": now,
+                "ends_at": lease.ends_at,
+            },
         )
         return lease
 
     def get(self, resource_id: int) -> Lease | None:
-        rows = self._ledger.query("SELECT * FROM leases WHERE resource_id = ?", (resource_id,))
+        rows = self._ledger.query("SELECT * FROM leases WHERE resource_id = :id", {"id": resource_id})
         return _lease(rows[0]) if rows else None
 
     def of_operation(self, operation_id: str) -> list[Lease]:
-        rows = self._ledger.query("SELECT * FROM leases WHERE operation_id = ? ORDER BY resource_id", (operation_id,))
+        rows = self._ledger.query(
+            "SELECT * FROM leases WHERE operation_id = :op ORDER BY resource_id", {"op": operation_id}
+        )
         return [_lease(r) for r in rows]
 
     def active(self, owner: str | None = None) -> list[Lease]:
@@ -133,7 +143,7 @@ class Leases:
             rows = self._ledger.query("SELECT * FROM leases WHERE state = 'active' ORDER BY ends_at")
         else:
             rows = self._ledger.query(
-                "SELECT * FROM leases WHERE state = 'active' AND owner = ? ORDER BY ends_at", (owner,)
+                "SELECT * FROM leases WHERE state = 'active' AND owner = :owner ORDER BY ends_at", {"owner": owner}
             )
         return [_lease(r) for r in rows]
 
@@ -141,7 +151,7 @@ class Leases:
         """Active leases whose end plus grace has passed, soonest first."""
         at = (self._clock() if now is None else now) - grace_seconds
         rows = self._ledger.query(
-            "SELECT * FROM leases WHERE state = 'active' AND ends_at <= ? ORDER BY ends_at", (at,)
+            "SELECT * FROM leases WHERE state = 'active' AND ends_at <= :at ORDER BY ends_at", {"at": at}
         )
         return [_lease(r) for r in rows]
 
@@ -158,32 +168,48 @@ class Leases:
         True when the row changed."""
         ended_at = self._clock() if state in ("ended", "released") else None
         sql = (
-            "UPDATE leases SET state = ?, ended_at = COALESCE(?, ended_at),"
-            " end_operation_id = COALESCE(?, end_operation_id), note = CASE WHEN ? = '' THEN note ELSE ? END"
-            " WHERE resource_id = ?"
+            "UPDATE leases SET state = :state, ended_at = COALESCE(:ended_at, ended_at),"
+            " end_operation_id = COALESCE(:end_op, end_operation_id),"
+            " note = CASE WHEN :note = '' THEN note ELSE :note END"
+            " WHERE resource_id = :id"
         )
-        params: tuple[object, ...] = (state, ended_at, end_operation_id, note, note, resource_id)
+        params: dict[str, object] = {
+            "state": state,
+            "ended_at": ended_at,
+            "end_op": end_operation_id,
+            "note": note,
+            "id": resource_id,
+        }
         if expect is not None:
-            sql += " AND state = ?"
-            params += (expect,)
+            sql += " AND state = :expect"
+            params["expect"] = expect
         with self._ledger.transaction() as db:
             return db.execute(sql, params).rowcount == 1
 
-    def extend(self, db: sqlite3.Connection, resource_id: int, quote: QuoteRecord, now: float) -> Lease:
+    def extend(self, db: Db, resource_id: int, quote: QuoteRecord, now: float) -> Lease:
         """Inside the extension quote's redemption: the end moves by the quote's hours (from the old end, or from
         now when the lease already ran out within its grace). Refuses a lease that is not active."""
-        row = db.execute("SELECT * FROM leases WHERE resource_id = ?", (resource_id,)).fetchone()
+        row = db.execute("SELECT * FROM leases WHERE resource_id = :id", {"id": resource_id}).fetchone()
         if row is None or row["state"] != "active":
             raise LookupError(f"lease on resource {resource_id} is not active")
         old_end = float(row["ends_at"])
         new_end = max(old_end, now) + quote.hours * 3600
-        db.execute("UPDATE leases SET ends_at = ? WHERE resource_id = ?", (new_end, resource_id))
+        db.execute("UPDATE leases SET ends_at = :end WHERE resource_id = :id", {"end": new_end, "id": resource_id})
         db.execute(
             "INSERT INTO lease_extensions (quote_id, resource_id, hours, old_ends_at, new_ends_at, at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (quote.quote_id, resource_id, quote.hours, old_end, new_end, now),
+            " VALUES (:quote_id, :id, :hours, :old, :new, :at)",
+            {
+                "quote_id": quote.quote_id,
+                "id": resource_id,
+                "hours": quote.hours,
+                "old": old_end,
+                "new": new_end,
+                "at": now,
+            },
         )
-        return _lease(db.execute("SELECT * FROM leases WHERE resource_id = ?", (resource_id,)).fetchone())
+        row = db.execute("SELECT * FROM leases WHERE resource_id = :id", {"id": resource_id}).fetchone()
+        assert row is not None
+        return _lease(row)
 
     # -- the reaper's steps (tools/reaper.py) ------------------------------------------------------------------
 
@@ -216,11 +242,11 @@ class Leases:
                 == 1
             )
 
-    def record_end(self, db: sqlite3.Connection, resource_id: int, end_operation_id: str) -> None:
+    def record_end(self, db: Db, resource_id: int, end_operation_id: str) -> None:
         """Inside the lease_end receipt's transaction: the operation that deletes what the lease bounds."""
         db.execute(
-            "UPDATE leases SET end_operation_id = ? WHERE resource_id = ? AND state = 'ending'",
-            (end_operation_id, resource_id),
+            "UPDATE leases SET end_operation_id = :end_op WHERE resource_id = :id AND state = 'ending'",
+            {"end_op": end_operation_id, "id": resource_id},
         )
 
     def retry_later(self, resource_id: int, expect: LeaseState, note: str, retry_at: float) -> bool:
@@ -236,5 +262,5 @@ class Leases:
                 == 1
             )
 
-    def set_note(self, db: sqlite3.Connection, resource_id: int, note: str) -> None:
-        db.execute("UPDATE leases SET note = ? WHERE resource_id = ?", (note, resource_id))
+    def set_note(self, db: Db, resource_id: int, note: str) -> None:
+        db.execute("UPDATE leases SET note = :note WHERE resource_id = :id", {"note": note, "id": resource_id})

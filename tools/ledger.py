@@ -1,203 +1,46 @@
-"""The ownership ledger: one SQLite file in the state dir, shared safely by threads and processes.
+"""The ownership ledger: SQLAlchemy Core over SQLite (one file in the state dir, the default) or PostgreSQL (a
+team's replicas sharing one database through `ACK_COMPUTE_DATABASE_URL`).
 
-WAL lets readers proceed while one writer commits; `BEGIN IMMEDIATE` takes the write lock up
-front so check-then-insert sequences are atomic across servers sharing the state dir.
+Every write goes through `transaction()`, which serialises writers the same way on both: SQLite's
+`BEGIN IMMEDIATE` takes the write lock up front, PostgreSQL takes one transaction-scoped advisory lock. The
+check-then-insert sequences (a quote paid once, the caps, one live creation per name) are therefore atomic across
+threads, processes and replicas, and reads never wait. SQL is text both dialects speak, with named parameters;
+the schema's history is Alembic's (tools/ledger_migrations), so an existing ledger upgrades in place.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.pool import QueuePool
 
 log = logging.getLogger("ack_compute.ledger")
 
-# Each entry migrates the schema from version i to i+1; never edit a shipped entry, append.
-_MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE quotes (
-        quote_id     TEXT PRIMARY KEY,
-        plan_digest  TEXT NOT NULL,
-        plan_json    TEXT NOT NULL,
-        kind         TEXT NOT NULL,
-        region       TEXT NOT NULL,
-        currency     TEXT NOT NULL,
-        hourly       TEXT NOT NULL,
-        total        TEXT NOT NULL,
-        issued_at    REAL NOT NULL,
-        expires_at   REAL NOT NULL
-    );
-    CREATE TABLE quote_redemptions (
-        quote_id     TEXT PRIMARY KEY,
-        plan_digest  TEXT NOT NULL,
-        outcome      TEXT NOT NULL CHECK (outcome IN ('redeemed', 'declined')),
-        at           REAL NOT NULL,
-        note         TEXT NOT NULL DEFAULT ''
-    );
-    """,
-    """
-    CREATE TABLE operations (
-        operation_id  TEXT PRIMARY KEY,
-        kind          TEXT NOT NULL,
-        state         TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed')),
-        stage         TEXT NOT NULL DEFAULT '',
-        progress      REAL NOT NULL DEFAULT 0,
-        message       TEXT NOT NULL DEFAULT '',
-        params_json   TEXT NOT NULL,
-        result_json   TEXT,
-        error         TEXT,
-        quote_id      TEXT,
-        requested_by  TEXT NOT NULL DEFAULT '',
-        owner_pid     INTEGER,
-        created_at    REAL NOT NULL,
-        updated_at    REAL NOT NULL
-    );
-    CREATE TABLE resources (
-        resource_id   INTEGER PRIMARY KEY AUTOINCREMENT,
-        operation_id  TEXT NOT NULL,
-        kind          TEXT NOT NULL,
-        region        TEXT NOT NULL,
-        name          TEXT NOT NULL,
-        cloud_id      TEXT,
-        origin        TEXT NOT NULL CHECK (origin IN ('created', 'reused')),
-        state         TEXT NOT NULL,
-        client_token  TEXT,
-        details_json  TEXT NOT NULL DEFAULT '{}',
-        created_at    REAL NOT NULL,
-        updated_at    REAL NOT NULL
-    );
-    CREATE UNIQUE INDEX one_live_creation_per_name ON resources (kind, region, name)
-        WHERE origin = 'created' AND state IN ('intent', 'creating', 'ready');
-    CREATE INDEX resources_by_cloud_id ON resources (cloud_id);
-    """,
-    """
-    ALTER TABLE quotes ADD COLUMN owner TEXT NOT NULL DEFAULT '';
-    ALTER TABLE operations ADD COLUMN owner TEXT NOT NULL DEFAULT '';
-    ALTER TABLE operations ADD COLUMN owner_admin INTEGER NOT NULL DEFAULT 1;
-    ALTER TABLE resources ADD COLUMN owner TEXT NOT NULL DEFAULT '';
-    CREATE INDEX resources_by_owner ON resources (owner);
-    """,
-    # The quote that pays for a resource (its hourly price counts against the caps while the row is live), and
-    # the person's answers: a purchase goes ahead only on an answer recorded here, never on one inferred.
-    """
-    ALTER TABLE resources ADD COLUMN quote_id TEXT;
-    CREATE TABLE consents (
-        consent_id   TEXT PRIMARY KEY,
-        quote_id     TEXT NOT NULL,
-        caller       TEXT NOT NULL,
-        plan_digest  TEXT NOT NULL,
-        answer       TEXT NOT NULL CHECK (answer IN ('accepted', 'declined', 'not_asked')),
-        how          TEXT NOT NULL,
-        at           REAL NOT NULL
-    );
-    """,
-    # Cancellation (the operation stops at its next step; a cancelled one keeps state 'failed' with outcome
-    # 'cancelled', so every check of "did it fail" still holds) and the per-caller cursor into a running job's log.
-    """
-    ALTER TABLE operations ADD COLUMN cancel_requested_by TEXT;
-    ALTER TABLE operations ADD COLUMN outcome TEXT;
-    CREATE TABLE log_cursors (
-        operation_id TEXT NOT NULL,
-        caller       TEXT NOT NULL,
-        pod          TEXT NOT NULL,
-        lines        INTEGER NOT NULL,
-        PRIMARY KEY (operation_id, caller)
-    );
-    """,
-    # Leases: what a quote's hours bound. One per purchased row (the row the redemption claimed or repointed);
-    # an extension moves `ends_at` and is recorded by the quote that paid for it. Receipts: the append-only
-    # record of every consent, purchase, extension and lease end (triggers refuse UPDATE and DELETE).
-    """
-    CREATE TABLE leases (
-        resource_id      INTEGER PRIMARY KEY,
-        operation_id     TEXT NOT NULL,
-        quote_id         TEXT NOT NULL,
-        owner            TEXT NOT NULL,
-        currency         TEXT NOT NULL,
-        hourly           TEXT NOT NULL,
-        starts_at        REAL NOT NULL,
-        ends_at          REAL NOT NULL,
-        state            TEXT NOT NULL CHECK (state IN ('active', 'ending', 'ended', 'released')),
-        ended_at         REAL,
-        end_operation_id TEXT,
-        note             TEXT NOT NULL DEFAULT ''
-    );
-    CREATE INDEX leases_due ON leases (state, ends_at);
-    CREATE INDEX leases_by_owner ON leases (owner, state);
-    CREATE TABLE lease_extensions (
-        quote_id     TEXT PRIMARY KEY,
-        resource_id  INTEGER NOT NULL,
-        hours        REAL NOT NULL,
-        old_ends_at  REAL NOT NULL,
-        new_ends_at  REAL NOT NULL,
-        at           REAL NOT NULL
-    );
-    CREATE TABLE receipts (
-        receipt_id    INTEGER PRIMARY KEY AUTOINCREMENT,
-        at            REAL NOT NULL,
-        event         TEXT NOT NULL,
-        caller        TEXT NOT NULL,
-        quote_id      TEXT,
-        operation_id  TEXT,
-        resource_id   INTEGER,
-        body_json     TEXT NOT NULL
-    );
-    CREATE INDEX receipts_by_time ON receipts (at);
-    CREATE TRIGGER receipts_no_update BEFORE UPDATE ON receipts
-        BEGIN SELECT RAISE(ABORT, 'receipts are append-only'); END;
-    CREATE TRIGGER receipts_no_delete BEFORE DELETE ON receipts
-        BEGIN SELECT RAISE(ABORT, 'receipts are append-only'); END;
-    """,
-    # The reaper's bookkeeping on a lease: which process is ending it (a crash between taking the lease and
-    # starting its cleanup is seen by that process being gone), how many times ending it failed, and when it may
-    # be tried again (a failed delete is retried with a growing wait, never in a tight loop).
-    """
-    ALTER TABLE leases ADD COLUMN ender_pid INTEGER;
-    ALTER TABLE leases ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE leases ADD COLUMN retry_at REAL;
-    """,
-    # Several replicas on one ledger (tools/replicas.py): pids mean nothing across machines, so work is held by a
-    # replica (a random id per process start) until `held_until`, renewed by its heartbeat and taken over by a
-    # compare-and-set once it lapses. `replicas` names each replica for people (host, pid) and lets a replica on
-    # the same machine see at once that a holder's process is gone; `singletons` holds once-only work (the
-    # reaper's look, resuming what nobody holds). A lease being ended is held the same way (`ender`).
-    """
-    ALTER TABLE operations ADD COLUMN holder TEXT;
-    ALTER TABLE operations ADD COLUMN held_until REAL;
-    CREATE INDEX operations_by_state ON operations (state, kind);
-    ALTER TABLE leases ADD COLUMN ender TEXT;
-    ALTER TABLE leases ADD COLUMN ender_until REAL;
-    CREATE TABLE replicas (
-        replica_id  TEXT PRIMARY KEY,
-        hostname    TEXT NOT NULL,
-        pid         INTEGER NOT NULL,
-        machine     TEXT NOT NULL,
-        started_at  REAL NOT NULL
-    );
-    CREATE TABLE singletons (
-        name        TEXT PRIMARY KEY,
-        holder      TEXT NOT NULL,
-        held_until  REAL NOT NULL
-    );
-    """,
-]
+LEDGER_FILE = "ledger.sqlite3"  # in the state dir, unless the operator gives a database URL
+Params = Mapping[str, Any]
+Row = RowMapping  # a row by column name, the same on both dialects
+
+# One number every replica agrees on: the advisory lock that makes a PostgreSQL write transaction exclusive, as
+# BEGIN IMMEDIATE does on SQLite. Any bigint works; this is "ackcmcp1" read as ASCII.
+_WRITE_LOCK = 0x61636B636D637031
 
 
-def _statements(script: str) -> Iterator[str]:
-    """A script's statements one by one (a trigger's body holds `;` too): `executescript` would commit the
-    migration's transaction half-way."""
-    pending = ""
-    for piece in script.split(";"):
-        pending += piece + ";"
-        if sqlite3.complete_statement(pending):
-            if pending.strip(" \n;"):
-                yield pending
-            pending = ""
+class LedgerError(Exception):
+    """The ledger could not be opened or used (a bad URL, an unreachable database, a missing driver)."""
+
+
+class Conflict(LedgerError):
+    """A uniqueness rule of the ledger refused a write: the quote was redeemed already, the name is being created."""
 
 
 def secure_state_dir(state_dir: Path) -> None:
@@ -234,42 +77,144 @@ def create_private(path: Path) -> None:
         os.close(fd)
 
 
+class Rows:
+    """What one statement returned: rows by column name (the same on both dialects) and the rows it changed."""
+
+    def __init__(self, result: sa.CursorResult[Any]) -> None:
+        self.rowcount = result.rowcount
+        self._rows: list[Row] = list(result.mappings()) if result.returns_rows else []
+
+    def fetchone(self) -> Row | None:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[Row]:
+        return self._rows
+
+    def scalar(self) -> Any:
+        return next(iter(self._rows[0].values())) if self._rows else None
+
+
+class Db:
+    """One open connection of the ledger (inside `transaction()`, or one `query`)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self.dialect = conn.dialect.name
+
+    def execute(self, sql: str, params: Params | None = None) -> Rows:
+        try:
+            return Rows(self._conn.execute(sa.text(sql), dict(params or {})))
+        except exc.IntegrityError as error:
+            raise Conflict(_first_line(error.orig)) from None
+
+
+def _first_line(error: BaseException | None) -> str:
+    return str(error).splitlines()[0] if error is not None and str(error) else "a uniqueness rule refused the write"
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path.resolve()}"
+
+
+def redacted(url: Path | str) -> str:
+    """Where a ledger is, as logs and `doctor` may show it: never the password."""
+    if isinstance(url, Path):
+        return str(url)
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except exc.ArgumentError:
+        return "(not a database URL)"
+
+
 class Ledger:
-    """Connections are per thread; every write goes through `transaction()`."""
+    """Opened once per process (connections are pooled per engine); `close()` releases them."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        secure_state_dir(path.parent)
-        create_private(path)
+    def __init__(self, target: Path | str) -> None:
+        if isinstance(target, str) and target.startswith("sqlite:///"):
+            target = Path(target.removeprefix("sqlite:///"))  # a file like the default one, made private the same way
+        if isinstance(target, Path):
+            secure_state_dir(target.parent)
+            create_private(target)
+            url = sqlite_url(target)
+        else:
+            url = target
+        self.url = url
+        self.path: Path | None = target if isinstance(target, Path) else None
+        try:
+            parsed = sa.make_url(url)
+        except exc.ArgumentError:
+            raise LedgerError(
+                f"{redacted(url)} is not a database URL; use postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB"
+                " or leave ACK_COMPUTE_DATABASE_URL unset for the SQLite file in the state dir"
+            ) from None
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise LedgerError(
+                f"the ledger runs on SQLite or PostgreSQL, not {self.dialect}: fix ACK_COMPUTE_DATABASE_URL"
+            )
+        if self.dialect == "postgresql" and parsed.get_driver_name() != "psycopg":
+            parsed = parsed.set(drivername="postgresql+psycopg")
         self._local = threading.local()
-        with self.transaction() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
-                for statement in _statements(script):
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number}")
+        from ack_compute.tools.ledger_migrations import upgrade
 
-    def _connection(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=10000")
-            self._local.db = db
-        return db
+        try:
+            self.engine = _engine(parsed)
+            with self._begin() as conn:
+                self.schema = upgrade(conn)
+        except (exc.NoSuchModuleError, ModuleNotFoundError):
+            raise LedgerError(f"no driver for {redacted(url)}: install ack-compute-mcp[postgres]") from None
+        except exc.DBAPIError as error:
+            raise LedgerError(f"cannot open the ledger at {redacted(url)}: {_first_line(error.orig)}") from None
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._connection()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+    def _begin(self) -> Iterator[Connection]:
+        with self.engine.connect().execution_options(ledger_write=True) as conn, conn.begin():
+            if self.dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITE_LOCK})
+            yield conn
 
-    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
-        return self._connection().execute(sql, params).fetchall()
+    @contextmanager
+    def transaction(self) -> Iterator[Db]:
+        """One write transaction, exclusive among every writer of this ledger; a `query` on this thread meanwhile
+        reads through it (and so sees its uncommitted writes)."""
+        if getattr(self._local, "db", None) is not None:
+            raise LedgerError("a ledger transaction is already open on this thread")
+        with self._begin() as conn:
+            self._local.db = Db(conn)
+            try:
+                yield self._local.db
+            finally:
+                self._local.db = None
+
+    def query(self, sql: str, params: Params | None = None) -> list[Row]:
+        current: Db | None = getattr(self._local, "db", None)
+        if current is not None:
+            return current.execute(sql, params).fetchall()
+        with self.engine.connect() as conn:
+            rows = Db(conn).execute(sql, params).fetchall()
+            conn.rollback()
+            return rows
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _engine(url: sa.URL) -> Engine:
+    if url.get_backend_name() == "postgresql":
+        # pre_ping: a replica outlives database restarts and failovers without serving one failed request.
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=20)
+    # Pooled like PostgreSQL's (kept connections keep the WAL open: no checkpoint on every close); never a wait for
+    # a free connection, since SQLite's own lock is what orders writers.
+    engine = sa.create_engine(url, poolclass=QueuePool, pool_size=8, max_overflow=-1, connect_args={"timeout": 10.0})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the driver's own BEGIN is off: ours below says which kind
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000"):
+            dbapi_connection.execute(f"PRAGMA {pragma}")
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("ledger_write") else "BEGIN")
+
+    return engine

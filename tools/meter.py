@@ -9,7 +9,6 @@ bill, not the bill.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ from pydantic import BaseModel
 
 from ack_compute.tools.budgets import Spend
 from ack_compute.tools.leases import Lease
-from ack_compute.tools.ledger import Ledger
+from ack_compute.tools.ledger import Db, Ledger, Row
 from ack_compute.tools.ownership import OwnedResource, _row
 
 CENT = Decimal("0.01")
@@ -136,24 +135,24 @@ class Meter:
         self._ledger = ledger
         self._clock = clock
 
-    def read(self, owner: str | None = None, db: sqlite3.Connection | None = None) -> Reading:
+    def read(self, owner: str | None = None, db: Db | None = None) -> Reading:
         """Every priced row (one caller's, or everyone's) and the leases of rows still running."""
         sql = (
             "SELECT r.*, q.hourly AS q_hourly, q.currency AS q_currency FROM resources r LEFT JOIN quotes q"
             " ON q.quote_id = COALESCE(r.quote_id, (SELECT quote_id FROM operations o"
             " WHERE o.operation_id = r.operation_id)) WHERE r.origin = 'created'"
         )
-        params: tuple[Any, ...] = ()
+        params: dict[str, Any] = {}
         if owner is not None:
-            sql += " AND r.owner = ?"
-            params = (owner,)
+            sql += " AND r.owner = :owner"
+            params = {"owner": owner}
 
-        def run(sql: str, params: tuple[Any, ...]) -> list[sqlite3.Row]:
+        def run(sql: str) -> list[Row]:
             return db.execute(sql, params).fetchall() if db is not None else self._ledger.query(sql, params)
 
-        rows = run(sql + " ORDER BY r.resource_id", params)
-        where = " WHERE owner = ?" if owner is not None else ""
-        leases = {r["resource_id"]: Lease.model_validate(dict(r)) for r in run("SELECT * FROM leases" + where, params)}
+        rows = run(sql + " ORDER BY r.resource_id")
+        where = " WHERE owner = :owner" if owner is not None else ""
+        leases = {r["resource_id"]: Lease.model_validate(dict(r)) for r in run("SELECT * FROM leases" + where)}
         now = self._clock()
         reading = Reading()
         for raw in rows:
@@ -169,9 +168,7 @@ class Meter:
                 reading.items.append(item)
         return reading
 
-    def spend(
-        self, owner: str, db: sqlite3.Connection | None = None, *, replacing: int | None = None
-    ) -> dict[str, Spend]:
+    def spend(self, owner: str, db: Db | None = None, *, replacing: int | None = None) -> dict[str, Spend]:
         """One caller's spend per currency. `replacing`: a row whose price this purchase replaces (its lease's
         commitment is the new quote's to make)."""
         return self.read(owner, db).totals(self._clock(), replacing=replacing).get(owner, {})

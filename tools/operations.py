@@ -401,7 +401,7 @@ class Operations:
         return wrote == 1
 
     def get(self, operation_id: str) -> OperationStatus:
-        rows = self.ledger.query("SELECT * FROM operations WHERE operation_id = ?", (operation_id,))
+        rows = self.ledger.query("SELECT * FROM operations WHERE operation_id = :op", {"op": operation_id})
         if not rows or not current_caller().sees(rows[0]["owner"]):  # another user's operation does not exist
             raise UnknownOperation(
                 f"No operation {operation_id!r} in this server's ledger.",
@@ -429,7 +429,9 @@ class Operations:
 
     def cancel_requested_by(self, operation_id: str) -> str | None:
         """Who asked to cancel it ('' for the local operator), or None when nobody did."""
-        rows = self.ledger.query("SELECT cancel_requested_by FROM operations WHERE operation_id = ?", (operation_id,))
+        rows = self.ledger.query(
+            "SELECT cancel_requested_by FROM operations WHERE operation_id = :op", {"op": operation_id}
+        )
         return rows[0]["cancel_requested_by"] if rows else None
 
     def request_cancel(self, operation_id: str) -> OperationStatus:
@@ -438,9 +440,9 @@ class Operations:
         if status.state == "running":
             with self.ledger.transaction() as db:
                 db.execute(
-                    "UPDATE operations SET cancel_requested_by = COALESCE(cancel_requested_by, ?), updated_at = ?"
-                    " WHERE operation_id = ? AND state = 'running'",
-                    (current_caller().subject, self._clock(), operation_id),
+                    "UPDATE operations SET cancel_requested_by = COALESCE(cancel_requested_by, :by), updated_at = :now"
+                    " WHERE operation_id = :op AND state = 'running'",
+                    {"by": current_caller().subject, "now": self._clock(), "op": operation_id},
                 )
             with self._changed:
                 self._changed.notify_all()
@@ -478,9 +480,9 @@ class Operations:
     def running(self, kind: str) -> list[tuple[str, str, dict[str, Any]]]:
         """(id, owner, params) of every operation of `kind` still running, oldest first."""
         rows = self.ledger.query(
-            "SELECT operation_id, owner, params_json FROM operations WHERE state = 'running' AND kind = ?"
+            "SELECT operation_id, owner, params_json FROM operations WHERE state = 'running' AND kind = :kind"
             " AND cancel_requested_by IS NULL ORDER BY created_at",
-            (kind,),
+            {"kind": kind},
         )
         return [(r["operation_id"], r["owner"], json.loads(r["params_json"])) for r in rows]
 

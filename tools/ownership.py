@@ -6,7 +6,6 @@ labels (the same keys), and names it gives start with NAME_PREFIX."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -16,7 +15,7 @@ from pydantic import BaseModel
 
 from ack_compute.tools.identity import current_caller
 from ack_compute.tools.leases import release_with_row
-from ack_compute.tools.ledger import Ledger
+from ack_compute.tools.ledger import Conflict, Db, Ledger, Row
 
 ResourceKind = Literal["cluster", "vpc", "vswitch", "security_group", "job", "deployment", "service", "node_pool"]
 LIVE = ("intent", "creating", "ready")
@@ -82,7 +81,7 @@ def _owner() -> str:
     return current_caller().subject
 
 
-def _row(row: sqlite3.Row) -> OwnedResource:
+def _row(row: Row) -> OwnedResource:
     return OwnedResource(
         resource_id=row["resource_id"],
         operation_id=row["operation_id"],
@@ -120,12 +119,12 @@ class Ownership:
                 return self.insert_claim(
                     db, operation_id, kind, region, name, client_token=client_token, details=details
                 )
-        except sqlite3.IntegrityError:
+        except Conflict:
             raise self.busy(kind, region, name) from None
 
     def insert_claim(
         self,
-        db: sqlite3.Connection,
+        db: Db,
         operation_id: str,
         kind: ResourceKind,
         region: str,
@@ -136,21 +135,33 @@ class Ownership:
         quote_id: str | None = None,
     ) -> int:
         """The intent row inside the caller's transaction (a purchase writes it with the quote's redemption);
-        sqlite3.IntegrityError when the name is being created already."""
+        Conflict when the name is being created already."""
         now = time.time()
-        cursor = db.execute(
-            "INSERT INTO resources (operation_id, kind, region, name, origin, state, client_token,"
-            " details_json, created_at, updated_at, owner, quote_id)"
-            " VALUES (?, ?, ?, ?, 'created', 'intent', ?, ?, ?, ?, ?, ?)",
-            (operation_id, kind, region, name, client_token, json.dumps(details or {}), now, now, _owner(), quote_id),
+        return int(
+            db.execute(
+                "INSERT INTO resources (operation_id, kind, region, name, origin, state, client_token,"
+                " details_json, created_at, updated_at, owner, quote_id)"
+                " VALUES (:op, :kind, :region, :name, 'created', 'intent', :token, :details, :now, :now, :owner,"
+                " :quote_id) RETURNING resource_id",
+                {
+                    "op": operation_id,
+                    "kind": kind,
+                    "region": region,
+                    "name": name,
+                    "token": client_token,
+                    "details": json.dumps(details or {}),
+                    "now": now,
+                    "owner": _owner(),
+                    "quote_id": quote_id,
+                },
+            ).scalar()
         )
-        return int(cursor.lastrowid or 0)
 
     def busy(self, kind: str, region: str, name: str) -> Exception:
         """What a refused claim means: NameBusy with the live row, or (it finished meanwhile) a retryable error."""
         existing = self.live_creation(kind, region, name)
         if existing is None:  # it finished between our insert and this read; let the caller look again
-            return sqlite3.IntegrityError(f"{kind} {name} changed while it was claimed; look again")
+            return Conflict(f"{kind} {name} changed while it was claimed; look again")
         return NameBusy(existing)
 
     def record_reuse(
@@ -164,46 +175,60 @@ class Ownership:
     ) -> int:
         now = time.time()
         with self.ledger.transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO resources (operation_id, kind, region, name, cloud_id, origin, state, details_json,"
-                " created_at, updated_at, owner) VALUES (?, ?, ?, ?, ?, 'reused', 'ready', ?, ?, ?, ?)",
-                (operation_id, kind, region, name, cloud_id, json.dumps(details or {}), now, now, _owner()),
+            return int(
+                db.execute(
+                    "INSERT INTO resources (operation_id, kind, region, name, cloud_id, origin, state, details_json,"
+                    " created_at, updated_at, owner) VALUES (:op, :kind, :region, :name, :cloud_id, 'reused', 'ready',"
+                    " :details, :now, :now, :owner) RETURNING resource_id",
+                    {
+                        "op": operation_id,
+                        "kind": kind,
+                        "region": region,
+                        "name": name,
+                        "cloud_id": cloud_id,
+                        "details": json.dumps(details or {}),
+                        "now": now,
+                        "owner": _owner(),
+                    },
+                ).scalar()
             )
-            return int(cursor.lastrowid or 0)
 
     def update(
         self, resource_id: int, *, state: str, cloud_id: str | None = None, details: dict[str, Any] | None = None
     ) -> None:
         with self.ledger.transaction() as db:
-            row = db.execute("SELECT details_json FROM resources WHERE resource_id = ?", (resource_id,)).fetchone()
+            row = db.execute(
+                "SELECT details_json FROM resources WHERE resource_id = :id", {"id": resource_id}
+            ).fetchone()
             merged = {**json.loads(row["details_json"]), **(details or {})} if row else details or {}
             now = time.time()
             db.execute(
-                "UPDATE resources SET state = ?, cloud_id = COALESCE(?, cloud_id), details_json = ?, updated_at = ?"
-                " WHERE resource_id = ?",
-                (state, cloud_id, json.dumps(merged), now, resource_id),
+                "UPDATE resources SET state = :state, cloud_id = COALESCE(:cloud_id, cloud_id),"
+                " details_json = :details, updated_at = :now WHERE resource_id = :id",
+                {"state": state, "cloud_id": cloud_id, "details": json.dumps(merged), "now": now, "id": resource_id},
             )
             release_with_row(db, resource_id, state, now)
 
     def get(self, resource_id: int) -> OwnedResource:
-        return _row(self.ledger.query("SELECT * FROM resources WHERE resource_id = ?", (resource_id,))[0])
+        return _row(self.ledger.query("SELECT * FROM resources WHERE resource_id = :id", {"id": resource_id})[0])
 
     def paid_by(self, resource_id: int) -> str | None:
         """The quote that paid for this row (the last one, after a costlier update), from the ledger alone."""
-        rows = self.ledger.query("SELECT quote_id FROM resources WHERE resource_id = ?", (resource_id,))
+        rows = self.ledger.query("SELECT quote_id FROM resources WHERE resource_id = :id", {"id": resource_id})
         return str(rows[0]["quote_id"]) if rows and rows[0]["quote_id"] else None
 
     def live_creation(self, kind: str, region: str, name: str) -> OwnedResource | None:
         rows = self.ledger.query(
-            "SELECT * FROM resources WHERE kind = ? AND region = ? AND name = ? AND origin = 'created'"
+            "SELECT * FROM resources WHERE kind = :kind AND region = :region AND name = :name AND origin = 'created'"
             f" AND state IN {LIVE} ORDER BY resource_id DESC LIMIT 1",
-            (kind, region, name),
+            {"kind": kind, "region": region, "name": name},
         )
         return _row(rows[0]) if rows else None
 
     def owned_cloud_ids(self, kind: str) -> set[str]:
         rows = self.ledger.query(
-            "SELECT cloud_id FROM resources WHERE kind = ? AND origin = 'created' AND cloud_id IS NOT NULL", (kind,)
+            "SELECT cloud_id FROM resources WHERE kind = :kind AND origin = 'created' AND cloud_id IS NOT NULL",
+            {"kind": kind},
         )
         return {r["cloud_id"] for r in rows}
 
@@ -216,5 +241,7 @@ class Ownership:
         caller = current_caller()
         if caller.admin:
             return self.all()
-        rows = self.ledger.query("SELECT * FROM resources WHERE owner = ? ORDER BY resource_id", (caller.subject,))
+        rows = self.ledger.query(
+            "SELECT * FROM resources WHERE owner = :owner ORDER BY resource_id", {"owner": caller.subject}
+        )
         return [_row(r) for r in rows]

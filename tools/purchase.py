@@ -8,7 +8,6 @@ against everything live. Anything that fails before the question refuses: no pat
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -16,6 +15,7 @@ from ack_compute.tools import receipts
 from ack_compute.tools.errors import AckComputeError, InvalidPlan
 from ack_compute.tools.identity import current_caller
 from ack_compute.tools.leases import Lease, Leases
+from ack_compute.tools.ledger import Conflict, Db
 from ack_compute.tools.ownership import OwnedResource, Ownership, ResourceKind
 from ack_compute.tools.plans import (
     AcsPlan,
@@ -157,7 +157,7 @@ class Purchase:
         then unused)."""
         bought = Bought(redemption=None)  # type: ignore[arg-type]
 
-        def record(db: sqlite3.Connection, quote: QuoteRecord, now: float) -> None:
+        def record(db: Db, quote: QuoteRecord, now: float) -> None:
             if claim is not None:
                 bought.resource_id = self.ownership.insert_claim(
                     db,
@@ -171,7 +171,8 @@ class Purchase:
                 )
             if repoint is not None:
                 db.execute(
-                    "UPDATE resources SET quote_id = ? WHERE resource_id = ?", (quote.quote_id, repoint.resource_id)
+                    "UPDATE resources SET quote_id = :quote_id WHERE resource_id = :id",
+                    {"quote_id": quote.quote_id, "id": repoint.resource_id},
                 )
             paid = bought.resource_id if claim is not None else repoint.resource_id if repoint is not None else None
             operation_id = claim.operation_id if claim is not None else repoint.operation_id if repoint else None
@@ -201,7 +202,7 @@ class Purchase:
                 within=record,
                 replacing=repoint.resource_id if repoint else None,
             )
-        except sqlite3.IntegrityError:
+        except Conflict:
             assert claim is not None
             raise self.ownership.busy(claim.kind, claim.region, claim.name) from None
         return bought

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import secrets
-import sqlite3
 import stat
 import time
 import uuid
@@ -32,7 +31,7 @@ from ack_compute.tools import receipts
 from ack_compute.tools.budgets import REMEDY, CallerBudget, budget_violation
 from ack_compute.tools.errors import QuoteRefused
 from ack_compute.tools.identity import current_caller
-from ack_compute.tools.ledger import Ledger, secure_state_dir
+from ack_compute.tools.ledger import Db, Ledger, secure_state_dir
 from ack_compute.tools.meter import Meter
 from ack_compute.tools.plans import AnyPlan, canonical_json, plan_differences, plan_digest
 
@@ -256,20 +255,21 @@ class QuoteBook:
         with self._ledger.transaction() as db:
             db.execute(
                 "INSERT INTO quotes (quote_id, plan_digest, plan_json, kind, region, currency, hourly, total,"
-                " issued_at, expires_at, owner) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    payload.quote_id,
-                    payload.plan_digest,
-                    canonical_json(plan),
-                    plan.kind,
-                    payload.region,
-                    payload.currency,
-                    payload.hourly,
-                    payload.total,
-                    payload.issued_at,
-                    payload.expires_at,
-                    current_caller().subject,
-                ),
+                " issued_at, expires_at, owner) VALUES (:quote_id, :plan_digest, :plan_json, :kind, :region, :currency,"
+                " :hourly, :total, :issued_at, :expires_at, :owner)",
+                {
+                    "quote_id": payload.quote_id,
+                    "plan_digest": payload.plan_digest,
+                    "plan_json": canonical_json(plan),
+                    "kind": plan.kind,
+                    "region": payload.region,
+                    "currency": payload.currency,
+                    "hourly": payload.hourly,
+                    "total": payload.total,
+                    "issued_at": payload.issued_at,
+                    "expires_at": payload.expires_at,
+                    "owner": current_caller().subject,
+                },
             )
         return Quote(
             quote_id=payload.quote_id,
@@ -313,7 +313,7 @@ class QuoteBook:
         return payload.quote_id
 
     def record(self, quote_id: str) -> QuoteRecord | None:
-        rows = self._ledger.query("SELECT * FROM quotes WHERE quote_id = ?", (quote_id,))
+        rows = self._ledger.query("SELECT * FROM quotes WHERE quote_id = :q", {"q": quote_id})
         if not rows:
             return None
         row = rows[0]
@@ -391,14 +391,14 @@ class QuoteBook:
         self._refuse_over_budget(record, replacing=None if extends else replacing)
         return record
 
-    def running(self, db: sqlite3.Connection | None = None, *, replacing: int | None = None) -> Running:
+    def running(self, db: Db | None = None, *, replacing: int | None = None) -> Running:
         """Everything live this server created, priced by the quote that paid for it (but `replacing`)."""
         sql = (
             "SELECT r.kind, r.name, r.owner, q.hourly, q.currency FROM resources r JOIN quotes q"
             " ON q.quote_id = r.quote_id WHERE r.origin = 'created' AND r.state NOT IN ('deleted', 'abandoned',"
-            " 'finished') AND r.resource_id != ? ORDER BY r.resource_id"
+            " 'finished') AND r.resource_id != :replacing ORDER BY r.resource_id"
         )
-        params = (-1 if replacing is None else replacing,)
+        params = {"replacing": -1 if replacing is None else replacing}
         rows = db.execute(sql, params).fetchall() if db is not None else self._ledger.query(sql, params)
         caller = current_caller()
         out = Running()
@@ -428,7 +428,7 @@ class QuoteBook:
         return current_caller().budget.over(self.caps.budgets)
 
     def over_budget(
-        self, currency: str, total: Decimal, db: sqlite3.Connection | None = None, *, replacing: int | None = None
+        self, currency: str, total: Decimal, db: Db | None = None, *, replacing: int | None = None
     ) -> str | None:
         """Why a quote for `total` would take the current caller over their daily or monthly budget (tools/budgets.py);
         None when it fits. Within `db`, inside a redemption's transaction."""
@@ -438,9 +438,7 @@ class QuoteBook:
         spend = self.meter.spend(current_caller().subject, db, replacing=replacing).get(currency)
         return budget_violation(budget, self.caps.currency, currency, total, spend)
 
-    def _refuse_over_budget(
-        self, record: QuoteRecord, db: sqlite3.Connection | None = None, *, replacing: int | None = None
-    ) -> None:
+    def _refuse_over_budget(self, record: QuoteRecord, db: Db | None = None, *, replacing: int | None = None) -> None:
         violation = self.over_budget(record.currency, record.total, db, replacing=replacing)
         if violation:
             raise QuoteRefused("over_budget", violation.removesuffix(" " + REMEDY), REMEDY)
@@ -456,7 +454,7 @@ class QuoteBook:
             )
 
     def _refuse_if_used(self, quote_id: str) -> None:
-        row = self._ledger.query("SELECT outcome, at FROM quote_redemptions WHERE quote_id = ?", (quote_id,))
+        row = self._ledger.query("SELECT outcome, at FROM quote_redemptions WHERE quote_id = :q", {"q": quote_id})
         if row:
             raise self._used(quote_id, row[0]["outcome"], row[0]["at"])
 
@@ -475,7 +473,7 @@ class QuoteBook:
         *,
         current_hourly: Decimal | None = None,
         note: str = "",
-        within: Callable[[sqlite3.Connection, QuoteRecord, float], None] | None = None,
+        within: Callable[[Db, QuoteRecord, float], None] | None = None,
         replacing: int | None = None,
         extends: bool = False,
     ) -> Redemption:
@@ -508,7 +506,7 @@ class QuoteBook:
 
     def consumed(self, quote_id: str) -> str | None:
         """How a quote was used ('redeemed', 'declined'), or None while it is unused."""
-        rows = self._ledger.query("SELECT outcome FROM quote_redemptions WHERE quote_id = ?", (quote_id,))
+        rows = self._ledger.query("SELECT outcome FROM quote_redemptions WHERE quote_id = :q", {"q": quote_id})
         return str(rows[0]["outcome"]) if rows else None
 
     def decline(self, token: str, plan: AnyPlan, note: str = "declined by the person") -> None:
@@ -538,8 +536,16 @@ class QuoteBook:
         with self._ledger.transaction() as db:
             db.execute(
                 "INSERT INTO consents (consent_id, quote_id, caller, plan_digest, answer, how, at)"
-                " VALUES (?,?,?,?,?,?,?)",
-                (consent_id, quote_id, caller, plan_digest, answer, how, now),
+                " VALUES (:consent_id, :quote_id, :caller, :plan_digest, :answer, :how, :at)",
+                {
+                    "consent_id": consent_id,
+                    "quote_id": quote_id,
+                    "caller": caller,
+                    "plan_digest": plan_digest,
+                    "answer": answer,
+                    "how": how,
+                    "at": now,
+                },
             )
             receipts.append(
                 db,
@@ -559,17 +565,26 @@ class QuoteBook:
         return consent_id
 
     def consent(self, consent_id: str) -> ConsentRecord | None:
-        rows = self._ledger.query("SELECT * FROM consents WHERE consent_id = ?", (consent_id,))
+        rows = self._ledger.query("SELECT * FROM consents WHERE consent_id = :c", {"c": consent_id})
         return ConsentRecord.model_validate(dict(rows[0])) if rows else None
 
-    def _insert_outcome(self, db: sqlite3.Connection, record: QuoteRecord, outcome: str, now: float, note: str) -> None:
-        try:
-            db.execute(
-                "INSERT INTO quote_redemptions (quote_id, plan_digest, outcome, at, note) VALUES (?,?,?,?,?)",
-                (record.quote_id, record.plan_digest, outcome, now, note),
-            )
-        except sqlite3.IntegrityError:
+    def _insert_outcome(self, db: Db, record: QuoteRecord, outcome: str, now: float, note: str) -> None:
+        """The quote's one outcome; a second is refused by the primary key, read back without a failed statement
+        (which would abort the whole transaction on PostgreSQL)."""
+        inserted = db.execute(
+            "INSERT INTO quote_redemptions (quote_id, plan_digest, outcome, at, note)"
+            " VALUES (:quote_id, :plan_digest, :outcome, :at, :note) ON CONFLICT (quote_id) DO NOTHING"
+            " RETURNING quote_id",
+            {
+                "quote_id": record.quote_id,
+                "plan_digest": record.plan_digest,
+                "outcome": outcome,
+                "at": now,
+                "note": note,
+            },
+        ).fetchone()
+        if inserted is None:
             row = db.execute(
-                "SELECT outcome, at FROM quote_redemptions WHERE quote_id = ?", (record.quote_id,)
+                "SELECT outcome, at FROM quote_redemptions WHERE quote_id = :q", {"q": record.quote_id}
             ).fetchone()
-            raise self._used(record.quote_id, row["outcome"] if row else "used", row["at"] if row else now) from None
+            raise self._used(record.quote_id, row["outcome"] if row else "used", row["at"] if row else now)

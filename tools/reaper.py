@@ -152,8 +152,8 @@ class Reaper:
         note = f"ended at {lease.ends_iso()}; lease_policy=warn: still running"
         with self.ownership.ledger.transaction() as db:
             if db.execute(
-                "SELECT 1 FROM receipts WHERE event = 'lease_warning' AND resource_id = ? AND at >= ?",
-                (lease.resource_id, lease.ends_at),
+                "SELECT 1 FROM receipts WHERE event = 'lease_warning' AND resource_id = :id AND at >= :at",
+                {"id": lease.resource_id, "at": lease.ends_at},
             ).fetchone():
                 return
             receipts.append(

@@ -7,12 +7,11 @@ Nothing secret goes in: quote ids (not tokens), plan fields, amounts, caller sub
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from ack_compute.tools.ledger import Ledger
+from ack_compute.tools.ledger import Db, Ledger
 
 Event = Literal["consent", "purchase", "extension", "lease_warning", "lease_end"]
 
@@ -29,7 +28,7 @@ class Receipt(BaseModel):
 
 
 def append(
-    db: sqlite3.Connection,
+    db: Db,
     event: Event,
     *,
     at: float,
@@ -42,13 +41,21 @@ def append(
     """Within the transaction that does the thing: a receipt exists exactly when the act committed."""
     db.execute(
         "INSERT INTO receipts (at, event, caller, quote_id, operation_id, resource_id, body_json)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (at, event, caller, quote_id, operation_id, resource_id, json.dumps(body or {}, sort_keys=True, default=str)),
+        " VALUES (:at, :event, :caller, :quote_id, :operation_id, :resource_id, :body_json)",
+        {
+            "at": at,
+            "event": event,
+            "caller": caller,
+            "quote_id": quote_id,
+            "operation_id": operation_id,
+            "resource_id": resource_id,
+            "body_json": json.dumps(body or {}, sort_keys=True, default=str),
+        },
     )
 
 
 def since(ledger: Ledger, at: float = 0.0) -> list[Receipt]:
-    rows = ledger.query("SELECT * FROM receipts WHERE at >= ? ORDER BY receipt_id", (at,))
+    rows = ledger.query("SELECT * FROM receipts WHERE at >= :at ORDER BY receipt_id", {"at": at})
     receipts = []
     for row in rows:
         fields = dict(row)

@@ -67,7 +67,7 @@ class Replica:
     hostname: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
     machine: str = field(default_factory=_machine)
-    _registered: set[Path] = field(default_factory=set, repr=False)
+    _registered: set[str] = field(default_factory=set, repr=False)
     _known: dict[str, tuple[str, int] | None] = field(default_factory=dict, repr=False)
 
     def label(self) -> str:
@@ -75,7 +75,7 @@ class Replica:
 
     def register(self, ledger: Ledger, now: float) -> None:
         """Name this replica in the ledger once, before it first holds anything there."""
-        if ledger.path in self._registered:
+        if ledger.url in self._registered:
             return
         with ledger.transaction() as db:
             db.execute(
@@ -83,7 +83,7 @@ class Replica:
                 " VALUES (:id, :host, :pid, :machine, :now) ON CONFLICT (replica_id) DO NOTHING",
                 {"id": self.replica_id, "host": self.hostname, "pid": self.pid, "machine": self.machine, "now": now},
             )
-        self._registered.add(ledger.path)
+        self._registered.add(ledger.url)
 
     def alive(self, ledger: Ledger, holder: str) -> bool | None:
         """Whether replica `holder` still runs, when this replica can tell: itself and any replica of this process

@@ -89,7 +89,7 @@ def api_client(look: Runtime, cluster_id: str) -> Any:
 def quote_outcome(state: Path, quote_id: str) -> str | None:
     """How the server's own ledger says a quote was used ('redeemed', 'declined'), or None while unused."""
     rows = Ledger(state / "ledger.sqlite3").query(
-        "SELECT outcome FROM quote_redemptions WHERE quote_id = ?", (quote_id,)
+        "SELECT outcome FROM quote_redemptions WHERE quote_id = :q", {"q": quote_id}
     )
     return str(rows[0]["outcome"]) if rows else None
 

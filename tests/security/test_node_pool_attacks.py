@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from ack_compute.cloud.node_pools import NodePoolConfig, NodePoolService
 from ack_compute.sandbox import SandboxCloud
+from ack_compute.tools.ledger import Ledger
 from ack_compute.tools.node_pool_spec import POOL_LABEL
 from ack_compute.tools.ownership import POOL_OPERATION_TAG, mark
 from ack_compute.tools.plans import NodePoolPlan, normalise, plan_digest
@@ -275,8 +275,11 @@ async def test_growth_pays_only_with_its_own_unspent_quote(house: House, before:
             ("expired", {**POOL, "cluster": team}),
         ):
             quoted[label] = (await call(alice, "estimate_cost", {"plan": plan}))[1]["quote_id"]
-        with sqlite3.connect(house.state / "ledger.sqlite3") as db:  # fifteen minutes pass, for this quote
-            db.execute("UPDATE quotes SET expires_at = ? WHERE quote_id = ?", (time.time() - 1, quoted["expired"]))
+        with Ledger(house.state / "ledger.sqlite3").transaction() as db:  # fifteen minutes pass, for this quote
+            db.execute(
+                "UPDATE quotes SET expires_at = :at WHERE quote_id = :q",
+                {"at": time.time() - 1, "q": quoted["expired"]},
+            )
         right = quoted["right"]
         tries = {
             "bob_with_alices": await call(bob, "ensure_node_pool", {**grow, "name": "bob-pool", "quote_id": right}),

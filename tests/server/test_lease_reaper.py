@@ -63,7 +63,9 @@ def listed(view: Runtime, cluster_id: str) -> bool:
 
 def lease_of(state_dir: Path, cluster_id: str) -> Lease:
     ledger = Ledger(state_dir / "ledger.sqlite3")
-    (row,) = ledger.query("SELECT resource_id FROM resources WHERE kind = 'cluster' AND cloud_id = ?", (cluster_id,))
+    (row,) = ledger.query(
+        "SELECT resource_id FROM resources WHERE kind = 'cluster' AND cloud_id = :id", {"id": cluster_id}
+    )
     lease = Leases(ledger).get(row["resource_id"])
     assert lease is not None
     return lease
@@ -160,7 +162,7 @@ async def test_a_lease_that_ends_while_no_server_runs_is_ended_by_the_next_one_o
             )
             ledger = Ledger(state / "ledger.sqlite3")
             (op,) = ledger.query(
-                "SELECT owner_pid, kind FROM operations WHERE operation_id = ?", (taken.end_operation_id,)
+                "SELECT owner_pid, kind FROM operations WHERE operation_id = :op", {"op": taken.end_operation_id}
             )
             assert (op["kind"], op["owner_pid"]) == ("cleanup", second.pid)
             eventually(lambda: not listed(view, cluster_id), timeout=60, interval=0.5, what="the cluster gone")

@@ -8,7 +8,6 @@ import math
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -87,10 +86,10 @@ def amounts(hourly: str, hours: float) -> QuoteAmounts:
     return QuoteAmounts(currency="CNY", hourly=Decimal(hourly), total=total, hours=hours)
 
 
-def test_what_ran_today_and_what_leases_commit_count_and_redemption_checks_again(tmp_path: Path) -> None:
+def test_what_ran_today_and_what_leases_commit_count_and_redemption_checks_again(ledger_url: str) -> None:
     clock = Clock()
     caps = BudgetCaps(budgets=CallerBudget(daily_budget=Decimal("2")))
-    quotes = QuoteBook(b"k" * 32, Ledger(tmp_path / "l.sqlite3"), ttl_seconds=3600, caps=caps, clock=clock)
+    quotes = QuoteBook(b"k" * 32, Ledger(ledger_url), ttl_seconds=3600, caps=caps, clock=clock)
     purchase = Purchase(quotes, Ownership(quotes._ledger))
     alice = Caller(subject="alice", admin=False)
     with acting_as(alice):
@@ -98,7 +97,9 @@ def test_what_ran_today_and_what_leases_commit_count_and_redemption_checks_again
         early = quotes.issue(PLAN, amounts("0.75", 2)).token  # fits now: 0.75 + 1.50 > 2, but nothing runs yet
         resource = purchase.buy(first, PLAN, claim=Claim("op-a", "deployment", "cn-hangzhou", "a")).resource_id
         with quotes._ledger.transaction() as db:  # the row dated by this clock (Ownership uses the wall clock)
-            db.execute("UPDATE resources SET created_at = ? WHERE resource_id = ?", (clock.now, resource))
+            db.execute(
+                "UPDATE resources SET created_at = :at WHERE resource_id = :id", {"at": clock.now, "id": resource}
+            )
         clock.now += 1800  # half an hour later: 0.375 ran, 0.375 still committed by its lease
         assert quotes.over_budget("CNY", Decimal("1.5")) == (
             "This plan's total 1.5 CNY would bring your spend today to 2.25 CNY, over your daily budget of 2 CNY "
@@ -122,8 +123,8 @@ def test_what_ran_today_and_what_leases_commit_count_and_redemption_checks_again
         )
 
 
-def test_concurrent_purchases_cannot_both_squeeze_under_a_budget(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
+def test_concurrent_purchases_cannot_both_squeeze_under_a_budget(ledger_url: str) -> None:
+    path = ledger_url
     caller = Caller(subject="alice", admin=False, budget=CallerBudget(daily_budget=Decimal("1.6")))
     with acting_as(caller):
         issuer = QuoteBook(b"k" * 32, Ledger(path))

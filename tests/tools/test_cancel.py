@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -124,8 +123,8 @@ def test_only_the_owner_or_an_admin_cancels(runtime: Runtime, world: SandboxClou
     assert again.status == "already_done" and "already ended (cancelled)" in again.message
 
 
-def test_a_cancel_asked_while_no_server_runs_it_is_never_resumed(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+def test_a_cancel_asked_while_no_server_runs_it_is_never_resumed(ledger_url: str) -> None:
+    ledger = Ledger(ledger_url)
     with ledger.transaction() as db:  # left running by a process that is gone
         db.execute(
             "INSERT INTO operations (operation_id, kind, state, params_json, owner_pid, created_at, updated_at)"

@@ -118,7 +118,9 @@ def test_rows_whose_tags_disagree_are_kept(runtime: Runtime, world: SandboxCloud
     ours = create_cluster(runtime)
     foreign = world.plant_cluster("acf-theirs", nodes=1)
     with runtime.ledger.transaction() as db:  # a ledger row pointing at someone else's cluster
-        db.execute("UPDATE resources SET cloud_id = ? WHERE cloud_id = ?", (foreign, ours))
+        db.execute(
+            "UPDATE resources SET cloud_id = :foreign WHERE cloud_id = :ours", {"foreign": foreign, "ours": ours}
+        )
     plan = runtime.cleaner.plan(CleanupRequest(target="cluster", cluster=foreign))
     (item,) = [i for i in plan.items if i.kind == "cluster"]
     assert item.action == "keep" and "tags" in item.reason

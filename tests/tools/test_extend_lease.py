@@ -42,7 +42,7 @@ def price(hours: float, hourly: str = "0.5") -> QuoteAmounts:
 class World:
     """A ledger with alice's 2 h lease on a Deployment bought by OP, and a clock the test moves."""
 
-    def __init__(self, path: Path, caps: BudgetCaps | None = None) -> None:
+    def __init__(self, path: Path | str, caps: BudgetCaps | None = None) -> None:
         self.now = 1_800_000_000.0
         self.quotes = QuoteBook(b"k" * 32, Ledger(path), caps=caps, clock=lambda: self.now)
         self.purchase = Purchase(self.quotes, Ownership(self.quotes._ledger))
@@ -66,8 +66,8 @@ class World:
             return self.extender.extend(OP, quote_id, consent_id, "token")
 
 
-def test_an_extension_before_the_end_moves_it_by_the_added_hours_and_writes_a_receipt(tmp_path: Path) -> None:
-    world = World(tmp_path / "l.sqlite3")
+def test_an_extension_before_the_end_moves_it_by_the_added_hours_and_writes_a_receipt(ledger_url: str) -> None:
+    world = World(ledger_url)
     world.now += 3600  # an hour into the 2 h lease
     quote_id = world.quote(acs(3))
     out = world.extend(quote_id)
@@ -87,15 +87,15 @@ def test_an_extension_before_the_end_moves_it_by_the_added_hours_and_writes_a_re
         world.extend(quote_id)
 
 
-def test_without_a_quote_it_shows_the_end_and_the_plan_to_estimate(tmp_path: Path) -> None:
-    world = World(tmp_path / "l.sqlite3")
+def test_without_a_quote_it_shows_the_end_and_the_plan_to_estimate(ledger_url: str) -> None:
+    world = World(ledger_url)
     out = world.extend("")
     assert out.status == "quote_required" and out.lease_ends_at == world.lease.ends_iso()
     assert out.plan_to_quote == acs(1) and "hours = the hours to add" in out.message
 
 
-def test_a_quote_for_another_plan_is_refused_saying_what_differs(tmp_path: Path) -> None:
-    world = World(tmp_path / "l.sqlite3")
+def test_a_quote_for_another_plan_is_refused_saying_what_differs(ledger_url: str) -> None:
+    world = World(ledger_url)
     quote_id = world.quote(acs(1, replicas=3))
     with pytest.raises(AckComputeError) as refused:
         world.extend(quote_id)
@@ -106,8 +106,8 @@ def test_a_quote_for_another_plan_is_refused_saying_what_differs(tmp_path: Path)
     assert world.purchase.leases.get(world.row) == world.lease
 
 
-def test_another_callers_operation_reads_like_an_unknown_one_and_an_admin_may_extend_it(tmp_path: Path) -> None:
-    world = World(tmp_path / "l.sqlite3")
+def test_another_callers_operation_reads_like_an_unknown_one_and_an_admin_may_extend_it(ledger_url: str) -> None:
+    world = World(ledger_url)
     bobs = world.quote(acs(1), who=BOB)
     with pytest.raises(UnknownOperation) as theirs:
         world.extend(bobs, who=BOB)
@@ -122,8 +122,8 @@ def test_another_callers_operation_reads_like_an_unknown_one_and_an_admin_may_ex
 
 
 @pytest.mark.parametrize(("state", "said"), [("ended", "has ended"), ("ending", "is ending"), ("released", "released")])
-def test_a_lease_that_is_no_longer_active_is_refused(tmp_path: Path, state: str, said: str) -> None:
-    world = World(tmp_path / "l.sqlite3")
+def test_a_lease_that_is_no_longer_active_is_refused(ledger_url: str, state: str, said: str) -> None:
+    world = World(ledger_url)
     assert world.purchase.leases.set_state(world.row, state)  # type: ignore[arg-type]
     quote_id = world.quote(acs(1))
     with pytest.raises(AckComputeError) as refused:
@@ -133,15 +133,15 @@ def test_a_lease_that_is_no_longer_active_is_refused(tmp_path: Path, state: str,
     assert lease_ends_at(world.quotes._ledger, OP) is None
 
 
-def test_a_resource_that_is_gone_has_no_lease_to_extend(tmp_path: Path) -> None:
-    world = World(tmp_path / "l.sqlite3")
+def test_a_resource_that_is_gone_has_no_lease_to_extend(ledger_url: str) -> None:
+    world = World(ledger_url)
     world.purchase.ownership.update(world.row, state="deleted")
     with pytest.raises(AckComputeError, match="released"):
         world.extend(world.quote(acs(1)))
 
 
-def test_a_declined_question_voids_the_quote_and_extends_nothing(tmp_path: Path) -> None:
-    world = World(tmp_path / "l.sqlite3")
+def test_a_declined_question_voids_the_quote_and_extends_nothing(ledger_url: str) -> None:
+    world = World(ledger_url)
     quote_id = world.quote(acs(1))
     record = world.quotes.record(quote_id)
     assert record is not None
@@ -154,24 +154,24 @@ def test_a_declined_question_voids_the_quote_and_extends_nothing(tmp_path: Path)
     assert not [r for r in receipts.since(world.quotes._ledger) if r.event == "extension"]
 
 
-def test_the_caps_count_the_leased_resource_once(tmp_path: Path) -> None:
-    world = World(tmp_path / "l.sqlite3", caps=BudgetCaps(max_hourly=Decimal("0.6")))
+def test_the_caps_count_the_leased_resource_once(ledger_url: str) -> None:
+    world = World(ledger_url, caps=BudgetCaps(max_hourly=Decimal("0.6")))
     assert world.extend(world.quote(acs(1))).status == "extended"  # 0.5/h stands in for the lease's own 0.5/h
     with pytest.raises(QuoteRefused, match="over_budget"):
         world.extend(world.quote(acs(1), hourly="0.7"))
 
 
-def test_a_lease_past_its_end_within_grace_extends_from_now(tmp_path: Path) -> None:
-    world = World(tmp_path / "l.sqlite3")
+def test_a_lease_past_its_end_within_grace_extends_from_now(ledger_url: str) -> None:
+    world = World(ledger_url)
     world.now = world.lease.ends_at + 120
     out = world.extend(world.quote(acs(1)))
     assert out.lease_ends_at == iso(world.now + 3600)
 
 
-def test_an_extension_counts_what_the_lease_still_commits_against_the_budget(tmp_path: Path) -> None:
+def test_an_extension_counts_what_the_lease_still_commits_against_the_budget(ledger_url: str) -> None:
     """Red team (issue 16): extension quotes taken while nothing ran each fit alice's budget; redeemed after the
     purchase, each must still count the lease's remaining commitment, or extensions take it past any budget."""
-    quotes = QuoteBook(b"k" * 32, Ledger(tmp_path / "l.sqlite3"))  # the real clock: the meter reads row times
+    quotes = QuoteBook(b"k" * 32, Ledger(ledger_url))  # the real clock: the meter reads row times
     purchase = Purchase(quotes, Ownership(quotes._ledger))
     extender = LeaseExtender(purchase)
     alice = Caller(subject="alice", admin=False, budget=CallerBudget(daily_budget=Decimal("1.6")))

@@ -3,7 +3,6 @@ who started them, and the ledger shows each caller their own rows; a ledger from
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from decimal import Decimal
 from pathlib import Path
@@ -12,11 +11,12 @@ import pytest
 
 from ack_compute.tools.errors import QuoteRefused
 from ack_compute.tools.identity import Caller, acting_as, current_caller
-from ack_compute.tools.ledger import _MIGRATIONS, Ledger
+from ack_compute.tools.ledger import Ledger
 from ack_compute.tools.operations import OperationContext, Operations, UnknownOperation
 from ack_compute.tools.ownership import Ownership
 from ack_compute.tools.plans import AcsPlan, normalise
 from ack_compute.tools.quotes import QuoteAmounts, QuoteBook
+from tests.helpers.legacy_ledger import legacy_ledger
 
 ALICE = Caller(subject="alice", admin=False)
 BOB = Caller(subject="bob", admin=False)
@@ -26,8 +26,8 @@ AMOUNTS = QuoteAmounts(currency="CNY", hourly=Decimal("0.12"), total=Decimal("0.
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger(tmp_path / "ledger.sqlite3")
+def ledger(ledger_url: str) -> Ledger:
+    return Ledger(ledger_url)
 
 
 def test_a_quote_pays_only_for_the_caller_who_asked(ledger: Ledger) -> None:
@@ -78,7 +78,8 @@ def test_a_resumed_operation_runs_as_its_starter(ledger: Ledger) -> None:
         op = operations.start("demo", {}, lambda ctx: {})
         operations.wait(op, 5)
     # What a restarted server does with an operation its dead predecessor left running:
-    ledger.query("UPDATE operations SET state = 'running' WHERE operation_id = ?", (op,))
+    with ledger.transaction() as db:
+        db.execute("UPDATE operations SET state = 'running' WHERE operation_id = :op", {"op": op})
     Operations(ledger).resume(op, {}, lambda ctx: seen.append(current_caller()) or {})
     with acting_as(ALICE):
         assert Operations(ledger).wait(op, 5).state == "succeeded"
@@ -87,10 +88,7 @@ def test_a_resumed_operation_runs_as_its_starter(ledger: Ledger) -> None:
 
 def test_a_ledger_from_before_identities_upgrades_in_place(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
-    db = sqlite3.connect(path)
-    for script in _MIGRATIONS[:2]:
-        db.executescript(script)
-    db.execute("PRAGMA user_version = 2")
+    db = legacy_ledger(path, 2)
     db.execute(
         "INSERT INTO resources (operation_id, kind, region, name, origin, state, created_at, updated_at)"
         " VALUES ('op-1', 'cluster', 'cn-hangzhou', 'acf-old', 'created', 'ready', 0, 0)"

@@ -3,15 +3,13 @@ transaction; a repointed row takes the new quote's lease; receipts cannot be cha
 
 from __future__ import annotations
 
-import sqlite3
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from ack_compute.tools import receipts
 from ack_compute.tools.identity import Caller, acting_as
-from ack_compute.tools.ledger import Ledger
+from ack_compute.tools.ledger import Conflict, Ledger
 from ack_compute.tools.ownership import Ownership
 from ack_compute.tools.plans import AcsPlan, normalise
 from ack_compute.tools.purchase import Claim, Purchase
@@ -29,9 +27,9 @@ class Clock:
         return self.now
 
 
-def test_a_purchase_grants_a_lease_of_the_quoted_hours_and_a_receipt(tmp_path: Path) -> None:
+def test_a_purchase_grants_a_lease_of_the_quoted_hours_and_a_receipt(ledger_url: str) -> None:
     clock = Clock()
-    quotes = QuoteBook(b"k" * 32, Ledger(tmp_path / "l.sqlite3"), clock=clock)
+    quotes = QuoteBook(b"k" * 32, Ledger(ledger_url), clock=clock)
     purchase = Purchase(quotes, Ownership(quotes._ledger))
     amounts = QuoteAmounts(currency="CNY", hourly=Decimal("0.73"), total=Decimal("1.46"), hours=2)
     two_hours = normalise(AcsPlan(replicas=1, vcpu=1, memory_gib=2, hours=2), "cn-hangzhou")
@@ -52,13 +50,13 @@ def test_a_purchase_grants_a_lease_of_the_quoted_hours_and_a_receipt(tmp_path: P
     assert (receipt.event, receipt.caller, receipt.quote_id) == ("purchase", "alice", quote.quote_id)
     assert receipt.body["total"] == "1.46" and receipt.body["lease_ends_at"] == lease.ends_iso()
     assert quote.token not in str(receipt.model_dump())
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"), quotes._ledger.transaction() as db:
+    with pytest.raises(Conflict, match="append-only"), quotes._ledger.transaction() as db:
         db.execute("UPDATE receipts SET caller = 'mallory'")
 
 
-def test_an_extension_moves_the_end_from_the_old_end_and_only_while_active(tmp_path: Path) -> None:
+def test_an_extension_moves_the_end_from_the_old_end_and_only_while_active(ledger_url: str) -> None:
     clock = Clock()
-    quotes = QuoteBook(b"k" * 32, Ledger(tmp_path / "l.sqlite3"), clock=clock)
+    quotes = QuoteBook(b"k" * 32, Ledger(ledger_url), clock=clock)
     purchase = Purchase(quotes, Ownership(quotes._ledger))
     one_hour = QuoteAmounts(currency="CNY", hourly=Decimal("1"), total=Decimal("1"), hours=1)
     with acting_as(ALICE):

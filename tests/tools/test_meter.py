@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
-from pathlib import Path
 
 from ack_compute.tools.identity import Caller, acting_as
 from ack_compute.tools.ledger import Ledger
@@ -44,8 +43,8 @@ def bought(purchase: Purchase, name: str, hourly: str, hours: float, *, started:
     assert resource_id.resource_id is not None
     with purchase.ownership.ledger.transaction() as db:  # Ownership dates rows by the wall clock
         db.execute(
-            "UPDATE resources SET created_at = ?, updated_at = ? WHERE resource_id = ?",
-            (started, started, resource_id.resource_id),
+            "UPDATE resources SET created_at = :at, updated_at = :at WHERE resource_id = :id",
+            {"at": started, "id": resource_id.resource_id},
         )
     clock.now = later
     return resource_id.resource_id
@@ -60,9 +59,9 @@ def test_accrual_splits_at_the_window_and_each_rate_change() -> None:
     assert month_start(day_start(NOON)) <= day_start(NOON) <= NOON - 12 * 3600
 
 
-def test_spend_today_this_month_and_what_leases_commit(tmp_path: Path) -> None:
+def test_spend_today_this_month_and_what_leases_commit(ledger_url: str) -> None:
     clock = Clock(NOON)
-    quotes = QuoteBook(b"k" * 32, Ledger(tmp_path / "l.sqlite3"), clock=clock)
+    quotes = QuoteBook(b"k" * 32, Ledger(ledger_url), clock=clock)
     purchase = Purchase(quotes, Ownership(quotes._ledger))
     meter = Meter(quotes._ledger, clock)
     with acting_as(ALICE):
@@ -81,7 +80,7 @@ def test_spend_today_this_month_and_what_leases_commit(tmp_path: Path) -> None:
     # Deleted at 12:00: accrual stops there and its lease commits nothing more (even before it is released).
     purchase.ownership.update(night, state="deleted")
     with quotes._ledger.transaction() as db:
-        db.execute("UPDATE resources SET updated_at = ? WHERE resource_id = ?", (NOON, night))
+        db.execute("UPDATE resources SET updated_at = :at WHERE resource_id = :id", {"at": NOON, "id": night})
     clock.now = NOON + 3600
     spend = meter.spend("alice")["CNY"]
     assert (spend.today, spend.committed) == (Decimal("13"), Decimal("1")), "web: 1.0 accrued, 1.0 to come"

@@ -57,11 +57,11 @@ def test_a_token_this_ledger_never_issued_is_refused_even_with_the_same_secret(t
     assert a.redeem(token, PLAN).hourly == Decimal("0.75")
 
 
-def test_amounts_and_expiry_come_from_the_ledger_row_not_the_token(tmp_path: Path) -> None:
+def test_amounts_and_expiry_come_from_the_ledger_row_not_the_token(ledger_url: str) -> None:
     """A local process that read the secret re-signs a quote's payload with a lower price and a later expiry: the
     row decides, so the caps see the real price and the quote expires when it was issued to."""
-    quotes = book(tmp_path / "l.sqlite3", max_hourly=Decimal("0.5"))
-    uncapped = QuoteBook(SECRET, Ledger(tmp_path / "l.sqlite3"))
+    quotes = book(ledger_url, max_hourly=Decimal("0.5"))
+    uncapped = QuoteBook(SECRET, Ledger(ledger_url))
     token = uncapped.issue(PLAN, HOURLY).token
     body = token.split(".")[0]
     payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
@@ -74,8 +74,8 @@ def test_amounts_and_expiry_come_from_the_ledger_row_not_the_token(tmp_path: Pat
     assert info.value.reason == "over_budget" and "0.75 CNY" in info.value.message
 
 
-def test_caps_bound_what_runs_for_everyone_and_for_each_caller(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
+def test_caps_bound_what_runs_for_everyone_and_for_each_caller(ledger_url: str) -> None:
+    path = ledger_url
     quotes = book(path, max_hourly=Decimal("2"), max_hourly_per_caller=Decimal("1"))
     purchase = Purchase(quotes, Ownership(quotes._ledger))
     with acting_as(ALICE):
@@ -114,8 +114,8 @@ def test_the_per_quote_cap_counts_the_quoted_total_which_the_lease_makes_an_hone
     assert caps.violation("CNY", Decimal("0.4"), Decimal("10")) is None
 
 
-def test_concurrent_purchases_cannot_both_squeeze_under_the_cap(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
+def test_concurrent_purchases_cannot_both_squeeze_under_the_cap(ledger_url: str) -> None:
+    path = ledger_url
     issuer = book(path)
     tokens = [issuer.issue(PLAN, HOURLY).token for _ in range(6)]
 
@@ -135,8 +135,8 @@ def test_concurrent_purchases_cannot_both_squeeze_under_the_cap(tmp_path: Path) 
     assert sorted(outcomes) == ["ok", "ok", *["over_budget"] * 4]
 
 
-def test_a_busy_name_leaves_the_quote_unused(tmp_path: Path) -> None:
-    quotes = book(tmp_path / "ledger.sqlite3")
+def test_a_busy_name_leaves_the_quote_unused(ledger_url: str) -> None:
+    quotes = book(ledger_url)
     purchase = Purchase(quotes, Ownership(quotes._ledger))
     buy(purchase, quotes.issue(PLAN, HOURLY).token, "web")
     token = quotes.issue(PLAN, HOURLY).token
@@ -145,8 +145,8 @@ def test_a_busy_name_leaves_the_quote_unused(tmp_path: Path) -> None:
     assert quotes.consumed(quotes.quote_id_of(token)) is None
 
 
-def test_the_recorded_answer_decides(tmp_path: Path) -> None:
-    quotes = book(tmp_path / "ledger.sqlite3")
+def test_the_recorded_answer_decides(ledger_url: str) -> None:
+    quotes = book(ledger_url)
     purchase = Purchase(quotes, Ownership(quotes._ledger))
     token = quotes.issue(PLAN, HOURLY).token
     record = purchase.check(token, PLAN)
@@ -163,8 +163,8 @@ def test_the_recorded_answer_decides(tmp_path: Path) -> None:
     assert quotes.consumed(record.quote_id) == "declined"
 
 
-def test_a_costlier_update_is_capped_at_its_new_price_not_old_plus_new(tmp_path: Path) -> None:
-    quotes = book(tmp_path / "ledger.sqlite3", max_hourly=Decimal("2"))
+def test_a_costlier_update_is_capped_at_its_new_price_not_old_plus_new(ledger_url: str) -> None:
+    quotes = book(ledger_url, max_hourly=Decimal("2"))
     purchase = Purchase(quotes, Ownership(quotes._ledger))
     row = buy(purchase, quotes.issue(PLAN, HOURLY).token, "web")
     assert row is not None

@@ -30,8 +30,8 @@ class Clock:
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger(tmp_path / "ledger.sqlite3")
+def ledger(ledger_url: str) -> Ledger:
+    return Ledger(ledger_url)
 
 
 @pytest.fixture
@@ -75,7 +75,9 @@ def test_issue_then_redeem_once(book: QuoteBook) -> None:
     assert (quote.expires_at - quote.issued_at).total_seconds() == 900
 
 
-def test_a_quote_id_pays_once_for_its_caller_and_its_plan(book: QuoteBook, ledger: Ledger, clock: Clock) -> None:
+def test_a_quote_id_pays_once_for_its_caller_and_its_plan(
+    book: QuoteBook, ledger: Ledger, clock: Clock, tmp_path: Path
+) -> None:
     plan = cluster_plan()
     quote = book.issue(plan, AMOUNTS)
     assert book.plan_of(quote.quote_id) == ("cluster", json.loads(json.dumps(plan.model_dump(mode="json"))))
@@ -84,7 +86,7 @@ def test_a_quote_id_pays_once_for_its_caller_and_its_plan(book: QuoteBook, ledge
         refused("not_yours", book.redeem, quote.quote_id, plan)
     err = refused("plan_mismatch", book.verify, quote.quote_id, cluster_plan(node_count=4))
     assert "node_count: quoted 3, given 4" in err.message
-    other = QuoteBook(b"o" * 32, Ledger(ledger.path.parent / "other.sqlite3"), clock=clock)
+    other = QuoteBook(b"o" * 32, Ledger(tmp_path / "other.sqlite3"), clock=clock)
     refused("unknown", other.plan_of, quote.quote_id)  # an id is a row in this ledger, nothing else
     assert book.redeem(quote.quote_id, plan).quote_id == quote.quote_id
     refused("already_used", book.redeem, quote.quote_id, plan)
@@ -198,8 +200,8 @@ def test_acs_plan_fields_are_bound(book: QuoteBook) -> None:
     book.redeem(token, plan)
 
 
-def test_concurrent_double_redeem_one_wins(tmp_path: Path, clock: Clock) -> None:
-    path = tmp_path / "shared.sqlite3"
+def test_concurrent_double_redeem_one_wins(ledger_url: str, clock: Clock) -> None:
+    path = ledger_url
     issuer = QuoteBook(SECRET, Ledger(path), clock=clock)
     plan = cluster_plan()
     token = issuer.issue(plan, AMOUNTS).token

@@ -273,7 +273,7 @@ def test_a_server_that_died_after_taking_a_lease_gives_it_back(runtime: Runtime)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     with runtime.ledger.transaction() as db:  # as a server left it when killed between the take and the cleanup
-        db.execute("UPDATE leases SET state = 'ending', ender_pid = ?", (gone.pid,))
+        db.execute("UPDATE leases SET state = 'ending', ender_pid = :pid", {"pid": gone.pid})
     looking = reaper(runtime, ahead=2 * HOUR)
     assert looking.tick() == []
     lease = lease_of(runtime, ours)

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -41,8 +41,11 @@ class Clock:
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger(tmp_path / "ledger.sqlite3")
+def ledger(ledger_url: str) -> Iterator[Ledger]:
+    """One ledger the replicas share, on each backend (tests/conftest.py)."""
+    opened = Ledger(ledger_url)
+    yield opened
+    opened.close()
 
 
 @pytest.fixture

@@ -1,0 +1,28 @@
+"""Cancellation (a cancelled operation keeps state 'failed' with outcome 'cancelled', so every check of "did it
+fail" still holds) and each caller's cursor into a running job's log."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+
+TEXT = sa.Text()
+
+
+def upgrade() -> None:
+    op.add_column("operations", sa.Column("cancel_requested_by", TEXT))
+    op.add_column("operations", sa.Column("outcome", TEXT))
+    op.create_table(
+        "log_cursors",
+        sa.Column("operation_id", TEXT, primary_key=True),
+        sa.Column("caller", TEXT, primary_key=True),
+        sa.Column("pod", TEXT, nullable=False),
+        sa.Column("lines", sa.Integer(), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("log_cursors")
+    op.drop_column("operations", "outcome")
+    op.drop_column("operations", "cancel_requested_by")
