@@ -45,6 +45,11 @@ def ledger(ledger_url: str) -> Iterator[Ledger]:
     """One ledger the replicas share, on each backend (tests/conftest.py)."""
     opened = Ledger(ledger_url)
     yield opened
+    for made in MADE:  # every work thread is over before its ledger goes (a PostgreSQL database is dropped)
+        for operation_id, thread in made._threads.items():
+            thread.join(10)
+            assert not thread.is_alive(), f"{operation_id} still runs"
+    MADE.clear()
     opened.close()
 
 
@@ -53,8 +58,13 @@ def clock() -> Clock:
     return Clock()
 
 
+MADE: list[Operations] = []
+
+
 def replica(ledger: Ledger, clock: Clock, **kwargs: Any) -> Operations:
-    return Operations(ledger, clock, lease_seconds=LEASE, heartbeat_seconds=BEAT, **kwargs)
+    made = Operations(ledger, clock, lease_seconds=LEASE, heartbeat_seconds=BEAT, **kwargs)
+    MADE.append(made)
+    return made
 
 
 class Blocked:
