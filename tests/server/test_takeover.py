@@ -1,6 +1,7 @@
-"""Issue 17's done-when for operations: two `serve --http` replicas share one ledger and one cloud; the replica
-that started a cluster's create dies mid-create, and the other finishes the operation with one CreateCluster in all,
-the lease and receipts intact.
+"""Issue 17's done-when for operations: two `serve --http` replicas share one ledger (a PostgreSQL database through
+ACK_COMPUTE_DATABASE_URL, or the SQLite file of one state dir) and one cloud; the replica that started a cluster's
+create dies mid-create, and the other finishes the operation with one CreateCluster in all, the lease and receipts
+intact.
 
 Two ways to die: `kill -9` (its pid is gone: a replica of the same machine takes over at once) and a freeze
 (SIGSTOP: the pid lives on, as a replica on another machine looks from here, or one that hangs; its hold must lapse
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,21 +57,21 @@ def holder_pid(ledger: Ledger, operation_id: str) -> int | None:
     return int(rows[0]["pid"]) if rows else None
 
 
-@pytest.mark.parametrize("death", ["kill -9", "frozen, then thawed"])
+@pytest.mark.parametrize(
+    ("death", "backend"),
+    [("kill -9", "postgresql"), ("kill -9", "sqlite"), ("frozen, then thawed", "postgresql")],
+)
 async def test_a_replica_killed_mid_create_has_its_operation_finished_by_the_other(
-    cloud20: SandboxCloud, tmp_path: Path, serve_http: Any, death: str
+    cloud20: SandboxCloud, tmp_path: Path, serve_http: Any, death: str, backend: str, request: pytest.FixtureRequest
 ) -> None:
     state = tmp_path / "state"
-    env = {
-        **os.environ,
-        **cloud20.server_env(
-            state, operation_lease_seconds=str(LEASE), operation_heartbeat_seconds=str(BEAT), log_level="INFO"
-        ),
-    }
+    url = str(request.getfixturevalue("postgres_url")) if backend == "postgresql" else f"sqlite:///{state / 'l.db'}"
+    settings = {"operation_lease_seconds": str(LEASE), "operation_heartbeat_seconds": str(BEAT), "log_level": "INFO"}
+    env = {**os.environ, **cloud20.server_env(state, **settings), "ACK_COMPUTE_DATABASE_URL": url}
     logs = {n: (tmp_path / f"replica-{n}.log").open("w") for n in (1, 2)}
     first = serve_http.start([], env, logs[1], tmp_path / "replica-1.log")
     second = serve_http.start([], env, logs[2], tmp_path / "replica-2.log")
-    ledger = Ledger(state / "ledger.sqlite3")
+    ledger = Ledger(url)
     try:
         async with Client(first.url, elicitation_callback=say_yes) as client:
             bought = await buy_cluster(client, "acf-takeover", PLAN)
@@ -89,14 +89,14 @@ async def test_a_replica_killed_mid_create_has_its_operation_finished_by_the_oth
             first.process.wait(10)
         else:
             first.process.send_signal(signal.SIGSTOP)
-        died = time.monotonic()
+        # Bounded: within the dead replica's hold and its leadership lapsing, plus a beat (a dead pid of this
+        # machine is seen at once), with room for a loaded machine; bench/bench_takeover.py measures it.
         eventually(
             lambda: holder_pid(ledger, op) == second.process.pid,
             timeout=3 * (LEASE + BEAT) + 5,
             interval=0.1,
             what="the surviving replica to take the operation over",
         )
-        taken_after = time.monotonic() - died
         assert cloud20.cluster(creating.cluster_id).state == "initial", "taken over mid-create"
         if death != "kill -9":
             first.process.send_signal(signal.SIGCONT)  # it wakes up believing it still runs the create
@@ -109,9 +109,6 @@ async def test_a_replica_killed_mid_create_has_its_operation_finished_by_the_oth
         assert cloud20.cluster(creating.cluster_id).state == "running"
         assert cloud20.counts()["CreateCluster"] == 1, "the create was resumed, never called again"
         assert [c.cluster_id for c in cloud20.clusters()] == [creating.cluster_id]
-        # Bounded: a dead pid of this machine is seen at once (one beat of the leader); a frozen one after its
-        # hold and the leader's both lapse, plus a beat.
-        assert taken_after < (2 * BEAT + 2 if death == "kill -9" else 2 * (LEASE + BEAT) + 2), taken_after
 
         # The lease and receipts: one purchase of the quote, one accepted consent, a lease on the cluster row.
         (row,) = ledger.query(
@@ -143,5 +140,8 @@ async def test_a_replica_killed_mid_create_has_its_operation_finished_by_the_oth
                 serve_http.stop(server)
         for log in logs.values():
             log.close()
+    ledger.close()
     for n in (1, 2):
-        assert cloud20.access_key_secret not in (tmp_path / f"replica-{n}.log").read_text()
+        text = (tmp_path / f"replica-{n}.log").read_text()
+        assert cloud20.access_key_secret not in text, "the AccessKey secret reached a log"
+        assert backend == "sqlite" or url not in text, "the database URL (its password) reached a log"
