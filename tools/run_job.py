@@ -36,7 +36,7 @@ from ack_compute.tools.job_spec import (
     resolve_image,
     tail,
 )
-from ack_compute.tools.operations import OperationContext, Operations
+from ack_compute.tools.operations import LostHold, OperationContext, Operations
 from ack_compute.tools.ownership import JOB_PREFIX, Ownership
 from ack_compute.tools.plans import AcsPlan
 from ack_compute.tools.pricing import Pricer
@@ -328,6 +328,8 @@ class JobRunner(Spending):
         wanted = bool(ctx.params.get("cleanup_after")) and target.cluster_id is not None and self.after_job
         try:
             result = self._run_to_end(ctx)
+        except LostHold:  # another replica runs the job now: its cleanup is that replica's to start
+            raise
         except BaseException:
             if wanted:
                 self._clean_after(target)
