@@ -166,7 +166,7 @@ def _run(server: MCPServer, settings: Settings, access: HttpAccess | None, host:
         return
     import uvicorn
 
-    from ack_compute.server.replicas import UnknownSessionNotice
+    from ack_compute.server.http_sessions import UnknownSessionNotice
 
     # Sessions (2025-protocol clients only) stay in this process; a request for one it does not know is told why.
     # Without them (`stateless_http`) the SDK serves each such request alone and cannot push a question.

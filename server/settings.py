@@ -176,7 +176,7 @@ class Settings(BaseSettings):
     )
     # Clients of MCP 2026-07-28 need no session on any replica. Clients of the 2025 handshake get one (held in one
     # replica's memory: behind a load balancer they need sticky sessions) unless this is off; then each of their
-    # requests stands alone on any replica, but the server cannot push them the cost question (server/replicas.py).
+    # requests stands alone on any replica, but the server cannot push them the cost question (server/http_sessions.py).
     http_sessions: bool = Field(
         True,
         description="Keep a session per 2025-protocol HTTP client (needs sticky load balancing across replicas); "
