@@ -9,7 +9,8 @@ nothing pays without an answer the server recorded. Each attack is refused in wo
 3 one quote redeemed on both replicas at once by alice and bob; a declined quote redeemed on the other replica.
 4 a 2025-protocol session alice opened, used by bob with his own token on the same replica.
 5 alice's daily budget against purchases split across both replicas at once.
-6 a replica holding the ledger's write lock (stuck mid-transaction) against the other replica's writers.
+6 a replica started with another quote secret on the same ledger.
+7 a replica holding the ledger's write lock (stuck mid-transaction) against the other replica's writers.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -61,6 +63,7 @@ class Pair:
     alice: str  # bearer tokens
     bob: str
     carol: str  # a daily budget of BUDGET, used by nothing but the budget attack
+    env: dict[str, str]  # replica A's environment
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +82,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory, postgres_session: Any) -> Ite
         envs = [{**env, "ACK_COMPUTE_STATE_DIR": str(root / f"state-{r}")} for r in "ab"]
         logs = [root / "replica-a.log", root / "replica-b.log"]
         with replicas(launcher.HttpLauncher, envs, logs) as (a, b):
-            yield Pair(cloud, url, a, b, alice, bob, carol)
+            yield Pair(cloud, url, a, b, alice, bob, carol, envs[0])
 
 
 def answering(action: str, asked: list[str] | None = None) -> Any:
@@ -332,7 +335,68 @@ async def test_a_daily_budget_holds_against_purchases_split_across_replicas(pair
     assert [outcome(pair.url, q) for q in quotes].count("redeemed") == 1
 
 
-# -- 6: a replica stuck holding the ledger's write lock ---------------------------------------------------------------
+# -- 6: a replica started with another quote secret on the same ledger ----------------------------------------------
+
+
+def another_secret(pair: Pair, tmp: Path) -> dict[str, str]:
+    return {
+        **pair.env,
+        "ACK_COMPUTE_QUOTE_SECRET": "not-the-team-secret-" + "m" * 20,
+        "ACK_COMPUTE_STATE_DIR": str(tmp),
+    }
+
+
+async def test_a_replica_with_another_quote_secret_cannot_take_the_answer_round(pair: Pair, tmp_path: Path) -> None:
+    """What a mismatched replica C allows today: it refuses A's sealed rounds, so nobody's yes moves to it; a quote id
+    is the ledger's row (not signed), so C pays alice's quote from A only after asking alice itself, and only hers."""
+    pair.cloud.reset_counts()
+    with launcher.serving_http([], another_secret(pair, tmp_path / "state-c"), tmp_path / "c.log") as c:
+        async with (
+            caller(pair.a, pair.alice, elicit=answering("accept")) as alice,
+            caller(c.base, pair.alice, elicit=answering("accept")) as alice_on_c,
+            caller(c.base, pair.bob, elicit=answering("accept")) as bob_on_c,
+        ):
+            mine = await quote(alice)
+            args = {"name": "acf-rt-secret", "quote_id": mine, "wait_seconds": 0}
+            asked = await alice.session.call_tool("ensure_cluster", args, allow_input_required=True)
+            assert isinstance(asked, types.InputRequiredResult), asked
+            with pytest.raises(MCPError) as refused:
+                await alice_on_c.session.call_tool(
+                    "ensure_cluster",
+                    args,
+                    input_responses=accept_all(asked),
+                    request_state=asked.request_state,
+                    allow_input_required=True,
+                )
+            stolen = await bob_on_c.call_tool("ensure_cluster", args)
+            unasked = answers(pair.url, mine)
+            paid = await alice_on_c.call_tool("ensure_cluster", args)
+            await created(pair, 1)  # by C, before it stops
+    assert str(refused.value) == BAD_STATE
+    assert stolen.is_error and f"Quote refused (not_yours): quote {mine}" in text_of(stolen), text_of(stolen)
+    assert ("alice", "accepted") not in unasked, unasked
+    assert not paid.is_error, text_of(paid)
+    assert answers(pair.url, mine)[-1] == ("alice", "accepted") and outcome(pair.url, mine) == "redeemed"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="server/cli.py (a takeover file) starts a replica whose quote secret differs from the one the shared "
+    "ledger's replicas use; it should compare a fingerprint of the secret kept in the ledger and refuse to start",
+)
+def test_a_replica_with_another_quote_secret_refuses_to_start(pair: Pair, tmp_path: Path) -> None:
+    log = tmp_path / "c.log"
+    with log.open("w") as stderr:
+        try:
+            server = launcher.start_http([], another_secret(pair, tmp_path / "state-c"), stderr, log)
+        except AssertionError:
+            assert "ACK_COMPUTE_QUOTE_SECRET" in log.read_text()
+            return
+        launcher.stop_http(server)
+    pytest.fail("a replica with another quote secret started on the shared ledger")
+
+
+# -- 7: a replica stuck holding the ledger's write lock ---------------------------------------------------------------
 
 
 async def test_a_replica_stuck_in_a_ledger_transaction_does_not_hang_the_other(pair: Pair) -> None:
