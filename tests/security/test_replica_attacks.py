@@ -192,6 +192,44 @@ async def test_a_sealed_answer_round_pays_only_for_who_was_asked_for_what_and_wh
     assert [outcome(pair.url, q) for q in (mine, other, his)] == [None, None, None]
 
 
+async def test_alices_yes_sent_to_both_replicas_at_once_pays_once(pair: Pair) -> None:
+    """Her own answer round, replayed on the other replica at the same moment: one create; and a yes sent before
+    any question was put counts for nothing (the question is put)."""
+    pair.cloud.reset_counts()
+    async with (
+        caller(pair.a, pair.alice, elicit=answering("accept")) as here,
+        caller(pair.b, pair.alice, elicit=answering("accept")) as there,
+    ):
+        mine = await quote(here)
+        args = {"name": "acf-rt-twice", "quote_id": mine, "wait_seconds": 0}
+        asked = await here.session.call_tool("ensure_cluster", args, allow_input_required=True)
+        assert isinstance(asked, types.InputRequiredResult), asked
+        early = await there.session.call_tool(
+            "ensure_cluster", args, input_responses=accept_all(asked), allow_input_required=True
+        )
+        assert isinstance(early, types.InputRequiredResult), early  # asked, not paid
+        results: list[Any] = []
+
+        async def answer(client: Client) -> None:
+            results.append(
+                await client.session.call_tool(
+                    "ensure_cluster",
+                    args,
+                    input_responses=accept_all(asked),
+                    request_state=asked.request_state,
+                    allow_input_required=True,
+                )
+            )
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(answer, here)
+            tg.start_soon(answer, there)
+        await created(pair, 1)
+    refused = [text_of(r) for r in results if r.is_error]
+    assert len(refused) == 1 and f"quote {mine} was already redeemed" in refused[0], [text_of(r) for r in results]
+    assert outcome(pair.url, mine) == "redeemed"
+
+
 # -- 2: bob against alice's operation, through the other replica ------------------------------------------------------
 
 
