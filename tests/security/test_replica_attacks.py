@@ -20,8 +20,8 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -42,7 +42,7 @@ from ack_compute.server.replicas import REQUEST_STATE_PURPOSE, UNKNOWN_SESSION
 from ack_compute.tools.ledger import _WRITE_LOCK, LOCK_WAIT_MS
 from ack_compute.tools.quotes import QuoteBook
 from tests.helpers.postgres import connect
-from tests.security.access_helpers import write_tokens
+from tests.security.access_helpers import text_of, write_tokens
 from tests.server import conftest as launcher  # the one `serve --http` launcher
 from tests.server.test_replicas_http import replicas
 
@@ -106,8 +106,18 @@ def caller(base: str, token: str, *, elicit: Any = None, mode: str = "auto") -> 
     )
 
 
-def text_of(result: types.CallToolResult) -> str:
-    return " ".join(getattr(c, "text", "") for c in result.content)
+@asynccontextmanager
+async def on_both(
+    pair: Pair, first: str, second: str, answers: tuple[str, str] = ("accept", "accept")
+) -> AsyncIterator[tuple[Client, Client]]:
+    """A client of replica A with token `first` and one of B with `second` (each answering the cost question
+    with `answers`), the cloud's request counts reset."""
+    pair.cloud.reset_counts()
+    async with (
+        caller(pair.a, first, elicit=answering(answers[0])) as a,
+        caller(pair.b, second, elicit=answering(answers[1])) as b,
+    ):
+        yield a, b
 
 
 async def quote(client: Client, plan: dict[str, Any] = PLAN) -> str:
@@ -149,43 +159,47 @@ def accept_all(required: Any) -> dict[str, Any]:
     return {key: types.ElicitResult(action="accept", content={"accept": True}) for key in required.input_requests}
 
 
+async def question(client: Client, args: dict[str, Any]) -> types.InputRequiredResult:
+    """The first round of an ensure_cluster call: the cost question and its sealed state, left unanswered."""
+    asked = await client.session.call_tool("ensure_cluster", args, allow_input_required=True)
+    assert isinstance(asked, types.InputRequiredResult) and asked.request_state, asked
+    return asked
+
+
+async def say_yes(client: Client, args: dict[str, Any], asked: types.InputRequiredResult, state: str = "") -> Any:
+    """The answer round: yes to every question `asked` put, with its sealed state (or `state`)."""
+    return await client.session.call_tool(
+        "ensure_cluster",
+        args,
+        input_responses=accept_all(asked),
+        request_state=state or asked.request_state,
+        allow_input_required=True,
+    )
+
+
 # -- 1: the sealed answer round replayed ------------------------------------------------------------------------------
 
 
 async def test_a_sealed_answer_round_pays_only_for_who_was_asked_for_what_and_while_it_lasts(pair: Pair) -> None:
-    pair.cloud.reset_counts()
-    async with (
-        caller(pair.a, pair.alice, elicit=answering("accept")) as alice,
-        caller(pair.b, pair.bob, elicit=answering("accept")) as bob,
-    ):
+    async with on_both(pair, pair.alice, pair.bob) as (alice, bob):
         mine, other = await quote(alice), await quote(alice)
         his = await quote(bob)
         args = {"name": "acf-rt-sealed", "quote_id": mine, "wait_seconds": 0}
-        asked = await alice.session.call_tool("ensure_cluster", args, allow_input_required=True)
-        assert isinstance(asked, types.InputRequiredResult) and asked.request_state, asked
-        state, yes = asked.request_state, accept_all(asked)
+        asked = await question(alice, args)
         refusals = []
         # bob, on the other replica, with alice's sealed round and a yes: for her quote, then for his own.
         for who, replay in ((bob, args), (bob, {**args, "quote_id": his}), (alice, {**args, "quote_id": other})):
             with pytest.raises(MCPError) as refused:
-                await who.session.call_tool(
-                    "ensure_cluster", replay, input_responses=yes, request_state=state, allow_input_required=True
-                )
+                await say_yes(who, replay, asked)
             refusals.append(str(refused.value))
         # The same round past its expiry (re-sealed with the shared key, as only a replica could).
         codec = AESGCMRequestStateCodec(
             [QuoteBook.derived_key(SimpleNamespace(_secret=SECRET.encode()), REQUEST_STATE_PURPOSE)]
         )  # type: ignore[arg-type]
-        claims = json.loads(codec.unseal(state))
+        claims = json.loads(codec.unseal(asked.request_state or ""))
         claims["exp"] = time.time() - 1
         with pytest.raises(MCPError) as expired:
-            await alice.session.call_tool(
-                "ensure_cluster",
-                args,
-                input_responses=yes,
-                request_state=codec.seal(json.dumps(claims).encode()),
-                allow_input_required=True,
-            )
+            await say_yes(alice, args, asked, codec.seal(json.dumps(claims).encode()))
     assert refusals == [BAD_STATE] * 3 and str(expired.value) == BAD_STATE, (refusals, expired.value)
     assert pair.cloud.counts().get("CreateCluster", 0) == 0
     assert [answers(pair.url, q) for q in (mine, other, his)] == [[], [], []]
@@ -195,15 +209,10 @@ async def test_a_sealed_answer_round_pays_only_for_who_was_asked_for_what_and_wh
 async def test_alices_yes_sent_to_both_replicas_at_once_pays_once(pair: Pair) -> None:
     """Her own answer round, replayed on the other replica at the same moment: one create; and a yes sent before
     any question was put counts for nothing (the question is put)."""
-    pair.cloud.reset_counts()
-    async with (
-        caller(pair.a, pair.alice, elicit=answering("accept")) as here,
-        caller(pair.b, pair.alice, elicit=answering("accept")) as there,
-    ):
+    async with on_both(pair, pair.alice, pair.alice) as (here, there):
         mine = await quote(here)
         args = {"name": "acf-rt-twice", "quote_id": mine, "wait_seconds": 0}
-        asked = await here.session.call_tool("ensure_cluster", args, allow_input_required=True)
-        assert isinstance(asked, types.InputRequiredResult), asked
+        asked = await question(here, args)
         early = await there.session.call_tool(
             "ensure_cluster", args, input_responses=accept_all(asked), allow_input_required=True
         )
@@ -211,15 +220,7 @@ async def test_alices_yes_sent_to_both_replicas_at_once_pays_once(pair: Pair) ->
         results: list[Any] = []
 
         async def answer(client: Client) -> None:
-            results.append(
-                await client.session.call_tool(
-                    "ensure_cluster",
-                    args,
-                    input_responses=accept_all(asked),
-                    request_state=asked.request_state,
-                    allow_input_required=True,
-                )
-            )
+            results.append(await say_yes(client, args, asked))
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(answer, here)
@@ -234,10 +235,7 @@ async def test_alices_yes_sent_to_both_replicas_at_once_pays_once(pair: Pair) ->
 
 
 async def test_alices_operation_reads_like_an_unknown_one_to_bob_on_the_other_replica(pair: Pair) -> None:
-    async with (
-        caller(pair.a, pair.alice, elicit=answering("accept")) as alice,
-        caller(pair.b, pair.bob, elicit=answering("accept")) as bob,
-    ):
+    async with on_both(pair, pair.alice, pair.bob) as (alice, bob):
         mine = await quote(alice)
         made = await alice.call_tool("ensure_cluster", {"name": "acf-rt-op", "quote_id": mine, "wait_seconds": 0})
         assert not made.is_error, text_of(made)
@@ -261,11 +259,7 @@ async def test_alices_operation_reads_like_an_unknown_one_to_bob_on_the_other_re
 
 
 async def test_one_quote_on_both_replicas_by_alice_and_bob_pays_once_for_alice(pair: Pair) -> None:
-    pair.cloud.reset_counts()
-    async with (
-        caller(pair.a, pair.alice, elicit=answering("accept")) as alice,
-        caller(pair.b, pair.bob, elicit=answering("accept")) as bob,
-    ):
+    async with on_both(pair, pair.alice, pair.bob) as (alice, bob):
         mine = await quote(alice)
         results: dict[str, types.CallToolResult] = {}
 
@@ -287,11 +281,7 @@ async def test_one_quote_on_both_replicas_by_alice_and_bob_pays_once_for_alice(p
 
 
 async def test_a_quote_declined_on_one_replica_never_pays_on_the_other(pair: Pair) -> None:
-    pair.cloud.reset_counts()
-    async with (
-        caller(pair.a, pair.alice, elicit=answering("decline")) as here,
-        caller(pair.b, pair.alice, elicit=answering("accept")) as there,
-    ):
+    async with on_both(pair, pair.alice, pair.alice, answers=("decline", "accept")) as (here, there):
         mine = await quote(here)
         args = {"name": "acf-rt-declined", "quote_id": mine, "wait_seconds": 0}
         declined = await here.call_tool("ensure_cluster", args)
@@ -346,11 +336,7 @@ def test_bob_cannot_use_a_session_alice_opened(pair: Pair) -> None:
 
 async def test_a_daily_budget_holds_against_purchases_split_across_replicas(pair: Pair) -> None:
     """Two quotes that each fit carol's budget and together do not, paid at once on A and on B: one pays."""
-    pair.cloud.reset_counts()
-    async with (
-        caller(pair.a, pair.carol, elicit=answering("accept")) as here,
-        caller(pair.b, pair.carol, elicit=answering("accept")) as there,
-    ):
+    async with on_both(pair, pair.carol, pair.carol) as (here, there):
         hourly = Decimal(str((await here.call_tool("estimate_cost", {"plan": PLAN})).structured_content["total"]))
         hours = int(BUDGET / hourly)
         assert 2 * hours * hourly > BUDGET >= hours * hourly, (hourly, hours)
@@ -396,16 +382,9 @@ async def test_a_replica_with_another_quote_secret_cannot_take_the_answer_round(
         ):
             mine = await quote(alice)
             args = {"name": "acf-rt-secret", "quote_id": mine, "wait_seconds": 0}
-            asked = await alice.session.call_tool("ensure_cluster", args, allow_input_required=True)
-            assert isinstance(asked, types.InputRequiredResult), asked
+            asked = await question(alice, args)
             with pytest.raises(MCPError) as refused:
-                await alice_on_c.session.call_tool(
-                    "ensure_cluster",
-                    args,
-                    input_responses=accept_all(asked),
-                    request_state=asked.request_state,
-                    allow_input_required=True,
-                )
+                await say_yes(alice_on_c, args, asked)
             stolen = await bob_on_c.call_tool("ensure_cluster", args)
             unasked = answers(pair.url, mine)
             paid = await alice_on_c.call_tool("ensure_cluster", args)
