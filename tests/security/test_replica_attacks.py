@@ -4,11 +4,12 @@ shared quote secret. Callers alice and bob hold their own bearer tokens (a token
 nothing pays without an answer the server recorded. Each attack is refused in words an agent reads, changing nothing.
 
 1 bob replays alice's sealed answer round on the other replica (her quote, then his own); alice replays a sealed
-  round for one quote with another quote's arguments; a sealed round past its expiry.
+  round for one quote with another quote's arguments; a sealed round past its expiry; her own yes sent to both
+  replicas at once, and a yes sent before any question.
 2 bob reads, cancels and extends alice's operation through the other replica: it reads like an unknown one.
 3 one quote redeemed on both replicas at once by alice and bob; a declined quote redeemed on the other replica.
 4 a 2025-protocol session alice opened, used by bob with his own token on the same replica.
-5 alice's daily budget against purchases split across both replicas at once.
+5 carol's daily budget against purchases split across both replicas at once.
 6 a replica started with another quote secret on the same ledger.
 7 a replica holding the ledger's write lock (stuck mid-transaction) against the other replica's writers.
 """
