@@ -24,6 +24,8 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.pool import QueuePool
 
+from ack_compute.tools.errors import AckComputeError
+
 log = logging.getLogger("ack_compute.ledger")
 
 LEDGER_FILE = "ledger.sqlite3"  # in the state dir, unless the operator gives a database URL
@@ -33,10 +35,30 @@ Row = RowMapping  # a row by column name, the same on both dialects
 # One number every replica agrees on: the advisory lock that makes a PostgreSQL write transaction exclusive, as
 # BEGIN IMMEDIATE does on SQLite. Any bigint works; this is "ackcmcp1" read as ASCII.
 _WRITE_LOCK = 0x61636B636D637031
+# How long a writer waits for that lock before it is refused, as SQLite's busy_timeout below; and how long a
+# transaction may sit idle holding it (a replica stopped or cut off mid-transaction) before PostgreSQL ends it.
+# Without them one stuck replica blocked every write of every replica for good (tests/security/test_replica_attacks).
+# Every write transaction is a few statements with no cloud call inside, so both are far above what one needs.
+LOCK_WAIT_MS = 10_000
+IDLE_IN_TRANSACTION_MS = 30_000
+_LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a lock_timeout (errcodes.txt, lock_not_available)
 
 
 class LedgerError(Exception):
     """The ledger could not be opened or used (a bad URL, an unreachable database, a missing driver)."""
+
+
+class LedgerBusy(LedgerError, AckComputeError):
+    """Another writer held the ledger's write lock longer than a writer waits: refused with nothing written."""
+
+    def __init__(self) -> None:
+        AckComputeError.__init__(
+            self,
+            f"The ledger is busy: another server replica held its write lock for over {LOCK_WAIT_MS // 1000} s, so "
+            "nothing was done.",
+            "Try again in a minute. If it persists, the operator should look for a replica stuck in a transaction "
+            "(pg_stat_activity).",
+        )
 
 
 class Conflict(LedgerError):
@@ -170,7 +192,14 @@ class Ledger:
     def _begin(self) -> Iterator[Connection]:
         with self.engine.connect().execution_options(ledger_write=True) as conn, conn.begin():
             if self.dialect == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITE_LOCK})
+                conn.execute(sa.text(f"SET LOCAL lock_timeout = {LOCK_WAIT_MS}"))
+                conn.execute(sa.text(f"SET LOCAL idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}"))
+                try:
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITE_LOCK})
+                except exc.OperationalError as error:
+                    if getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+                        raise LedgerBusy from None
+                    raise
             yield conn
 
     @contextmanager

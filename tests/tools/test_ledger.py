@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from ack_compute.tools.ledger import Ledger
+from ack_compute.tools.ledger import LOCK_WAIT_MS, Ledger
 from ack_compute.tools.quotes import load_or_create_secret
 
 
@@ -41,3 +41,21 @@ def test_looser_modes_left_behind_are_tightened_on_start(tmp_path: Path) -> None
         "quote-secret": 0o600,
         "notes.txt": 0o600,
     }
+
+
+def test_a_postgresql_write_transaction_waits_and_idles_for_a_bounded_time(postgres_url: str) -> None:
+    """A writer waits at most LOCK_WAIT_MS for the write lock (the refusal a caller then reads is tested through real
+    replicas in tests/security/test_replica_attacks.py), and a transaction left idle holding it (a replica stopped
+    mid-transaction) is ended by PostgreSQL; reads outside a transaction are not bounded by either."""
+    ledger = Ledger(postgres_url)
+    try:
+        with ledger.transaction() as db:
+            inside = {
+                name: db.execute(f"SHOW {name}").scalar()
+                for name in ("lock_timeout", "idle_in_transaction_session_timeout")
+            }
+        outside = ledger.query("SHOW lock_timeout")[0]["lock_timeout"]
+    finally:
+        ledger.close()
+    assert inside == {"lock_timeout": f"{LOCK_WAIT_MS // 1000}s", "idle_in_transaction_session_timeout": "30s"}
+    assert outside == "0"
