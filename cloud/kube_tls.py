@@ -5,20 +5,18 @@ to temp files (kubernetes/config/kube_config.py `_create_temp_file_with_content`
 interpreter exit: every ACK kubeconfig (an x509 client certificate) would leave its private key in /tmp, and
 a crash would keep it there. So the loader sees the kubeconfig without that data, and the TLS is built here:
 an `ssl.SSLContext` trusting the CA from memory (`cadata`), with the client certificate and key read by
-OpenSSL from anonymous memory files (`memfd_create`, closed right after `load_cert_chain`; a pipe where
-memfd is missing). urllib3 then gets a PoolManager with that context (kubernetes/client/rest.py
-RESTClientObject builds its own from file paths; ours replaces it). Proxies are never used.
+OpenSSL from anonymous memory files (memory_tls.py). urllib3 then gets a PoolManager with that context
+(kubernetes/client/rest.py RESTClientObject builds its own from file paths; ours replaces it). Proxies are never used.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import copy
-import os
 import ssl
-from collections.abc import Iterator
 from typing import Any
+
+from ack_compute.cloud.memory_tls import load_cert_chain_from_memory
 
 CLUSTER_DATA = ("certificate-authority-data",)
 USER_DATA = ("client-certificate-data", "client-key-data")
@@ -26,29 +24,6 @@ USER_DATA = ("client-certificate-data", "client-key-data")
 
 class KubeconfigError(ValueError):
     """The kubeconfig cannot be used; the message names the field, never its content."""
-
-
-@contextlib.contextmanager
-def _memory_file(data: bytes) -> Iterator[str]:
-    """A path OpenSSL can open that names no file on any filesystem."""
-    if hasattr(os, "memfd_create"):
-        fd = os.memfd_create("kube-client", os.MFD_CLOEXEC)
-        try:
-            os.write(fd, data)
-            yield f"/proc/self/fd/{fd}"
-        finally:
-            os.close(fd)
-        return
-    read, write = os.pipe()  # read once by OpenSSL; a certificate or key fits in the pipe's buffer
-    try:
-        os.write(write, data)
-        os.close(write)
-        write = -1
-        yield f"/dev/fd/{read}"
-    finally:
-        os.close(read)
-        if write >= 0:
-            os.close(write)
 
 
 def _named(entries: Any, name: Any, key: str) -> dict[str, Any]:
@@ -90,8 +65,7 @@ def _tls_context(configuration: Any, ca: bytes | None, cert: bytes | None, key: 
         if cert or key:
             if not (cert and key):
                 raise KubeconfigError("client-certificate-data and client-key-data must come together")
-            with _memory_file(cert) as cert_path, _memory_file(key) as key_path:
-                context.load_cert_chain(cert_path, key_path)
+            load_cert_chain_from_memory(context, cert, key)
         elif configuration.cert_file:
             context.load_cert_chain(configuration.cert_file, configuration.key_file or None)
     except KubeconfigError:

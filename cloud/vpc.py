@@ -51,12 +51,15 @@ class VpcNetworks:
             page += 1
 
     def vpcs(self, region: str, *, name: str | None = None) -> list[VpcInfo]:
+        return self._describe_vpcs(region, vpc_name=name)
+
+    def _describe_vpcs(self, region: str, **filters: str | None) -> list[VpcInfo]:
         from alibabacloud_vpc20160428 import models as m
 
         client = self._clients.client("vpc", region)
         raw = self._paged(
             "DescribeVpcs",
-            lambda page: m.DescribeVpcsRequest(region_id=region, vpc_name=name, page_number=page, page_size=PAGE_SIZE),
+            lambda page: m.DescribeVpcsRequest(region_id=region, page_number=page, page_size=PAGE_SIZE, **filters),
             client.describe_vpcs,
             ("Vpcs", "Vpc"),
         )
@@ -143,26 +146,7 @@ class VpcNetworks:
 
     def vpc(self, region: str, vpc_id: str) -> VpcInfo | None:
         """One VPC by id (None once it is gone)."""
-        from alibabacloud_vpc20160428 import models as m
-
-        client = self._clients.client("vpc", region)
-        raw = self._paged(
-            "DescribeVpcs",
-            lambda page: m.DescribeVpcsRequest(region_id=region, vpc_id=vpc_id, page_number=page, page_size=PAGE_SIZE),
-            client.describe_vpcs,
-            ("Vpcs", "Vpc"),
-        )
-        found = [v for v in raw if v.get("VpcId") == vpc_id]
-        if not found:
-            return None
-        v = found[0]
-        return VpcInfo(
-            vpc_id=v["VpcId"],
-            name=v.get("VpcName", ""),
-            cidr_block=v.get("CidrBlock", ""),
-            status=v.get("Status", ""),
-            tags=_tags(v),
-        )
+        return next((v for v in self._describe_vpcs(region, vpc_id=vpc_id) if v.vpc_id == vpc_id), None)
 
     def delete_vswitch(self, region: str, vswitch_id: str) -> None:
         """DeleteVSwitch. Safe to repeat: the caller treats NotFound as already done."""

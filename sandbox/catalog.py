@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from datetime import date
 from importlib import resources
-from typing import Literal, Self
+from typing import Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -14,6 +14,23 @@ StockCategory = Literal["WithStock", "ClosedWithStock", "WithoutStock", "ClosedW
 
 class _Data(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PriceTable(_Data):
+    """A dated price table shipped in data/: where its numbers come from, as of when, in which currency."""
+
+    source: str
+    as_of: date
+    currency: str
+
+
+_Table = TypeVar("_Table", bound=PriceTable)
+
+
+def load_table(model: type[_Table], file_name: str) -> _Table:
+    """A table from data/, validated once (callers cache it)."""
+    text = resources.files("ack_compute.sandbox").joinpath(f"data/{file_name}").read_text(encoding="utf-8")
+    return model.model_validate_json(text)
 
 
 class Family(_Data):
@@ -76,10 +93,7 @@ class Region(_Data):
     zones: dict[str, Zone]
 
 
-class Catalog(_Data):
-    source: str
-    as_of: date
-    currency: str
+class Catalog(PriceTable):
     families: dict[str, Family]
     instance_types: dict[str, InstanceType]
     disks: tuple[Disk, ...]
@@ -107,8 +121,7 @@ class Catalog(_Data):
 
 @functools.cache
 def load_catalog() -> Catalog:
-    text = resources.files("ack_compute.sandbox").joinpath("data/ecs_catalog.json").read_text(encoding="utf-8")
-    return Catalog.model_validate_json(text)
+    return load_table(Catalog, "ecs_catalog.json")
 
 
 def stock_status(category: StockCategory) -> Literal["Available", "SoldOut"]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TypeVar, overload
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, overload
 
 from ack_compute.sandbox.errors import ApiError, invalid_parameter, missing_parameter, missing_region_id
 
@@ -97,9 +97,13 @@ def rpc_region(
     return region_id, region
 
 
-def page_of(items: list[T], number: int, size: int) -> list[T]:
-    """Page `number` (from 1) of `size` items."""
-    return items[(number - 1) * size :][:size]
+def paged(
+    found: list[T], number: int, size: int, view: Callable[[T], dict[str, Any]], outer: str, inner: str
+) -> dict[str, Any]:
+    """An RPC Describe* answer: the total, the paging echoed, and page `number` (from 1) of `size` items, each
+    shown by `view`, nested as `{outer: {inner: [...]}}` (Vpcs.Vpc)."""
+    shown = [view(item) for item in found[(number - 1) * size :][:size]]
+    return {"TotalCount": len(found), "PageNumber": number, "PageSize": size, outer: {inner: shown}}
 
 
 def id_list(text: str | None) -> list[str]:

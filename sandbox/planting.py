@@ -29,6 +29,17 @@ def _tags(tags: Mapping[str, str] | None) -> list[Tag]:
     return [Tag(key=key, value=value) for key, value in (tags or {}).items()]
 
 
+def _planted_network(state: SandboxState, name: str, tags: Mapping[str, str] | None) -> dict[str, object]:
+    """What a planted VPC or vSwitch carries beyond its place: ready, tagged, made now, and marked planted."""
+    return {
+        "name": name,
+        "status": "Available",
+        "tags": _tags(tags),
+        "created": state.world.clock.now(),
+        "planted": True,
+    }
+
+
 def plant_vpc(
     state: SandboxState,
     name: str = "",
@@ -46,14 +57,10 @@ def plant_vpc(
             vpc_id=ids.vpc_id(region_id),
             region_id=region_id,
             cidr_block=str(block),
-            name=name,
-            status="Available",
             vrouter_id=ids.vrouter_id(region_id),
             route_table_id=ids.route_table_id(region_id),
             resource_group_id=ids.resource_group_id(),
-            tags=_tags(tags),
-            created=world.clock.now(),
-            planted=True,
+            **_planted_network(state, name, tags),
         )
         world.vpcs[vpc.vpc_id] = vpc
         return vpc.vpc_id
@@ -85,11 +92,7 @@ def plant_vswitch(
             region_id=vpc.region_id,
             zone_id=zone_id or next(iter(state.catalog.regions[vpc.region_id].zones)),
             cidr_block=str(block),
-            name=name,
-            status="Available",
-            tags=_tags(tags),
-            created=world.clock.now(),
-            planted=True,
+            **_planted_network(state, name, tags),
         )
         world.vswitches[vswitch.vswitch_id] = vswitch
         return vswitch.vswitch_id

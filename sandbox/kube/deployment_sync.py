@@ -102,12 +102,13 @@ class DeploymentSync(AppsController):
             needs_update = self._set_revision(
                 d, (rs_copy["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION, "")
             )
-            if has_progress_deadline(d) and get_condition(status, "Progressing") is None:
-                message = f'Found new replica set "{rs_copy["metadata"]["name"]}"'
-                set_condition(status, new_condition("Progressing", "True", FOUND_NEW_RS, message))
-                needs_update = True
-            if needs_update:
-                self._update_deployment_status(d)
+            first = get_condition(status, "Progressing") is None
+            self._progressed(
+                d,
+                needs_update,
+                FOUND_NEW_RS,
+                f'Found new replica set "{rs_copy["metadata"]["name"]}"' if first else None,
+            )
             return rs_copy
         if not create:
             return None
@@ -159,13 +160,18 @@ class DeploymentSync(AppsController):
                     self._update_deployment_status(d)
                 raise
         needs_update = self._set_revision(d, new_revision)
-        if not already_exists and has_progress_deadline(d):
-            message = f'Created new replica set "{created["metadata"]["name"]}"'
-            set_condition(status, new_condition("Progressing", "True", NEW_REPLICA_SET, message))
+        made = None if already_exists else f'Created new replica set "{created["metadata"]["name"]}"'
+        self._progressed(d, needs_update, NEW_REPLICA_SET, made)
+        return created
+
+    def _progressed(self, d: Obj, needs_update: bool, reason: str, message: str | None) -> None:
+        """getNewReplicaSet's ending: Progressing=True for `message` (when given and the Deployment has a progress
+        deadline), then the Deployment's status saved if anything in it changed."""
+        if message is not None and has_progress_deadline(d):
+            set_condition(d["status"], new_condition("Progressing", "True", reason, message))
             needs_update = True
         if needs_update:
             self._update_deployment_status(d)
-        return created
 
     @staticmethod
     def _set_revision(d: Obj, revision: str) -> bool:

@@ -391,20 +391,18 @@ class Objects:
     def _check_preconditions(self, kind: Kind, current: Obj, options: DeleteOptions) -> None:
         metadata = current["metadata"]
         resource = GroupResource(kind.group, kind.kind)
-        if options.uid is not None and options.uid != metadata.get("uid"):
-            raise conflict(
-                resource,
-                metadata["name"],
-                f"the UID in the precondition ({options.uid}) does not match the UID in record "
-                f"({metadata.get('uid')}). The object might have been deleted and then recreated",
-            )
-        if options.resource_version is not None and options.resource_version != metadata.get("resourceVersion"):
-            raise conflict(
-                resource,
-                metadata["name"],
-                f"the ResourceVersion in the precondition ({options.resource_version}) does not match the "
-                f"ResourceVersion in record ({metadata.get('resourceVersion')}). The object might have been modified",
-            )
+        checks = (  # apiserver's storage preconditions: each given one must equal the record's value
+            ("UID", "uid", options.uid, "deleted and then recreated"),
+            ("ResourceVersion", "resourceVersion", options.resource_version, "modified"),
+        )
+        for label, key, wanted, meaning in checks:
+            if wanted is not None and wanted != metadata.get(key):
+                raise conflict(
+                    resource,
+                    metadata["name"],
+                    f"the {label} in the precondition ({wanted}) does not match the {label} in record "
+                    f"({metadata.get(key)}). The object might have been {meaning}",
+                )
 
     def delete_collection(
         self,

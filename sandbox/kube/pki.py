@@ -12,14 +12,11 @@ No key touches disk: OpenSSL reads them from anonymous memory files (`load_cert_
 from __future__ import annotations
 
 import base64
-import contextlib
 import ipaddress
 import math
-import os
 import ssl
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -29,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ack_compute.cloud.memory_tls import load_cert_chain_from_memory
 from ack_compute.sandbox.kube.auth import AUTHENTICATED_GROUP, UserInfo
 
 CA_YEARS = 10
@@ -50,34 +48,6 @@ def client_certificate_subject(user: str, groups: tuple[str, ...]) -> x509.Name:
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     encoding, form = serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8
     return key.private_bytes(encoding, form, serialization.NoEncryption())
-
-
-@contextlib.contextmanager
-def _memory_file(data: bytes) -> Iterator[str]:
-    """A path OpenSSL can open that names no file on any filesystem: an anonymous memfd (a pipe elsewhere)."""
-    if hasattr(os, "memfd_create"):
-        fd = os.memfd_create("kube-tls", os.MFD_CLOEXEC)
-        try:
-            os.write(fd, data)
-            yield f"/proc/self/fd/{fd}"
-        finally:
-            os.close(fd)
-        return
-    read, write = os.pipe()
-    try:
-        os.write(write, data)  # a PEM chain fits in the pipe's buffer
-        os.close(write)
-        write = -1
-        yield f"/dev/fd/{read}"
-    finally:
-        os.close(read)
-        if write >= 0:
-            os.close(write)
-
-
-def load_cert_chain_from_memory(context: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> None:
-    with _memory_file(cert_pem) as cert_path, _memory_file(key_pem) as key_path:
-        context.load_cert_chain(cert_path, key_path)
 
 
 class Authority:

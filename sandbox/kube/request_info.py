@@ -4,7 +4,7 @@ verb, resource, namespace and name as on a real cluster."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from ack_compute.sandbox.kube.rbac import Attributes
 
@@ -13,34 +13,19 @@ _VERBS = {"POST": "create", "GET": "get", "HEAD": "get", "PUT": "update", "PATCH
 
 
 @dataclass(frozen=True)
-class RequestInfo:
-    path: str
-    verb: str
-    resource_request: bool
+class RequestInfo(Attributes):
+    """Attributes plus what routing needs beyond them."""
+
     api_prefix: str = ""
-    group: str = ""
-    version: str = ""
-    namespace: str = ""
-    resource: str = ""
-    subresource: str = ""
-    name: str = ""
     # The name a list/watch is authorized for (from fieldSelector metadata.name=X); routing ignores it.
     selected_name: str = ""
     extra_parts: int = 0
     legacy_watch: bool = False
 
     def attributes(self) -> Attributes:
-        return Attributes(
-            verb=self.verb,
-            resource_request=self.resource_request,
-            path=self.path,
-            group=self.group,
-            version=self.version,
-            resource=self.resource,
-            subresource=self.subresource,
-            namespace=self.namespace,
-            name=self.name or self.selected_name,
-        )
+        """What authorization sees: a list/watch narrowed to one name asks for that name."""
+        asked = {field.name: getattr(self, field.name) for field in fields(Attributes)}
+        return Attributes(**{**asked, "name": self.name or self.selected_name})
 
 
 def is_watch(query: Mapping[str, str]) -> bool:

@@ -17,28 +17,22 @@ Real bills trail usage by about 24 h: the lag is the state's `billing.lag_second
 from __future__ import annotations
 
 import functools
-from datetime import date, datetime, timedelta
-from importlib import resources
+from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from ack_compute.sandbox.catalog import PriceTable, load_table
 from ack_compute.sandbox.scheduler import Calendar
 from ack_compute.sandbox.world import Cluster, Node, World
 
 
-class BssPrices(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    source: str
-    as_of: date
-    currency: str
+class BssPrices(PriceTable):
     ack_pro_fee_per_hour: float = Field(gt=0)
 
 
 @functools.cache
 def load_prices() -> BssPrices:
-    text = resources.files("ack_compute.sandbox").joinpath("data/bss_prices.json").read_text(encoding="utf-8")
-    return BssPrices.model_validate_json(text)
+    return load_table(BssPrices, "bss_prices.json")
 
 
 class Charge(BaseModel):

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import functools
-from datetime import date
-from importlib import resources
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from ack_compute.sandbox.catalog import PriceTable, load_table
 
 SPOT_STRATEGIES = ("NoSpot", "SpotAsPriceGo", "SpotWithPriceLimit")
 
 
-class EciRates(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    source: str
-    as_of: date
-    currency: str
+class EciRates(PriceTable):
     vcpu_second: float = Field(gt=0)
     gib_second: float = Field(gt=0)
     spot_discount: float = Field(gt=0, le=1)
@@ -26,5 +21,4 @@ class EciRates(BaseModel):
 
 @functools.cache
 def load_rates() -> EciRates:
-    text = resources.files("ack_compute.sandbox").joinpath("data/eci_prices.json").read_text(encoding="utf-8")
-    return EciRates.model_validate_json(text)
+    return load_table(EciRates, "eci_prices.json")

@@ -11,7 +11,7 @@ from typing import Any
 from ack_compute.sandbox import ids
 from ack_compute.sandbox.ecs.models.security_groups import GROUP_TYPES, NAME_PATTERN, security_groups_in_use
 from ack_compute.sandbox.errors import ApiError
-from ack_compute.sandbox.params import RpcParams, id_list, page, page_of, required, rpc_region
+from ack_compute.sandbox.params import RpcParams, id_list, page, paged, required, rpc_region
 from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
 from ack_compute.sandbox.tagging import described, rpc_tags, tag_filter
@@ -69,14 +69,8 @@ def describe_security_groups(request: ApiRequest, state: SandboxState) -> dict[s
     world = state.world
     with world.lock:
         found = described(world.security_groups.values(), "security_group_id", wanted_ids, wanted_tags, **equal)
-        shown = [_group_view(world, group) for group in page_of(found, number, size)]
-    return {
-        "RegionId": region_id,
-        "TotalCount": len(found),
-        "PageNumber": number,
-        "PageSize": size,
-        "SecurityGroups": {"SecurityGroup": shown},
-    }
+        shown = paged(found, number, size, lambda group: _group_view(world, group), "SecurityGroups", "SecurityGroup")
+    return {"RegionId": region_id, **shown}
 
 
 def delete_security_group(request: ApiRequest, state: SandboxState) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 from ack_compute.sandbox import cidr, ids
 from ack_compute.sandbox.errors import ApiError
 from ack_compute.sandbox.lifecycle import VPC_READY_SECONDS, VSWITCH_READY_SECONDS
-from ack_compute.sandbox.params import RpcParams, id_list, page, page_of, required, rpc_region
+from ack_compute.sandbox.params import RpcParams, id_list, page, paged, required, rpc_region
 from ack_compute.sandbox.router import ApiRequest
 from ack_compute.sandbox.state import SandboxState
 from ack_compute.sandbox.tagging import described, rpc_tags, tag_filter
@@ -82,8 +82,7 @@ def describe_vpcs(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
     world = state.world
     with world.lock:
         found = described(world.vpcs.values(), "vpc_id", wanted_ids, wanted_tags, region_id=region_id, name=name)
-        shown = [_vpc_view(world, vpc) for vpc in page_of(found, number, size)]
-    return {"TotalCount": len(found), "PageNumber": number, "PageSize": size, "Vpcs": {"Vpc": shown}}
+        return paged(found, number, size, lambda vpc: _vpc_view(world, vpc), "Vpcs", "Vpc")
 
 
 def create_vswitch(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
@@ -141,8 +140,7 @@ def describe_vswitches(request: ApiRequest, state: SandboxState) -> dict[str, An
     world = state.world
     with world.lock:
         found = described(world.vswitches.values(), "vswitch_id", wanted_ids, wanted_tags, region_id=region_id, **equal)
-        shown = [_vswitch_view(world, vswitch) for vswitch in page_of(found, number, size)]
-    return {"TotalCount": len(found), "PageNumber": number, "PageSize": size, "VSwitches": {"VSwitch": shown}}
+        return paged(found, number, size, lambda vswitch: _vswitch_view(world, vswitch), "VSwitches", "VSwitch")
 
 
 def delete_vswitch(request: ApiRequest, state: SandboxState) -> dict[str, Any]:
