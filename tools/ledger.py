@@ -130,6 +130,11 @@ class Db:
             raise Conflict(_first_line(error.orig)) from None
 
 
+def _busy(error: BaseException | None) -> bool:
+    """The write lock was not had in time: PostgreSQL's lock_timeout (SQLSTATE 55P03), or SQLite's busy timeout."""
+    return getattr(error, "sqlstate", None) == _LOCK_NOT_AVAILABLE or "database is locked" in str(error)
+
+
 def _first_line(error: BaseException | None) -> str:
     return str(error).splitlines()[0] if error is not None and str(error) else "a uniqueness rule refused the write"
 
@@ -190,17 +195,17 @@ class Ledger:
 
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
-        with self.engine.connect().execution_options(ledger_write=True) as conn, conn.begin():
-            if self.dialect == "postgresql":
-                conn.execute(sa.text(f"SET LOCAL lock_timeout = {LOCK_WAIT_MS}"))
-                conn.execute(sa.text(f"SET LOCAL idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}"))
-                try:
+        try:
+            with self.engine.connect().execution_options(ledger_write=True) as conn, conn.begin():
+                if self.dialect == "postgresql":
+                    conn.execute(sa.text(f"SET LOCAL lock_timeout = {LOCK_WAIT_MS}"))
+                    conn.execute(sa.text(f"SET LOCAL idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}"))
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITE_LOCK})
-                except exc.OperationalError as error:
-                    if getattr(error.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
-                        raise LedgerBusy from None
-                    raise
-            yield conn
+                yield conn
+        except exc.OperationalError as error:
+            if _busy(error.orig):
+                raise LedgerBusy from None
+            raise
 
     @contextmanager
     def transaction(self) -> Iterator[Db]:

@@ -29,11 +29,12 @@ from pydantic import BaseModel, Field
 from ack_compute.cloud.errors import CloudError
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.identity import LOCAL_OPERATOR, Caller, acting_as, current_caller
-from ack_compute.tools.ledger import Ledger
+from ack_compute.tools.ledger import Ledger, LedgerBusy
 from ack_compute.tools.replicas import Replica
 from ack_compute.tools.replicas import process_alive as process_alive
 
 log = logging.getLogger("ack_compute.operations")
+FINISH_RETRIES = (1.0, 2.0, 4.0, None)  # seconds between tries of an operation's final write; None: give up
 OperationState = Literal["running", "succeeded", "failed"]
 
 
@@ -231,8 +232,19 @@ class Operations:
             raise LostHold(operation_id)
         now = self._clock()
         fraction = min(max(fraction, 0.0), 0.99)
+        try:
+            changed = self._write_progress(operation_id, fraction, stage, message, now)
+        except LedgerBusy:  # a step's note is not worth failing the work for: the heartbeat keeps the hold
+            log.warning("operation %s: progress not recorded, the ledger is busy", operation_id)
+            return
+        if not changed:
+            self._check_held(operation_id)
+        with self._changed:
+            self._changed.notify_all()
+
+    def _write_progress(self, operation_id: str, fraction: float, stage: str, message: str, now: float) -> int:
         with self.ledger.transaction() as db:
-            changed = db.execute(
+            return db.execute(
                 "UPDATE operations SET progress = CASE WHEN progress > :p THEN progress ELSE :p END, stage = :stage,"
                 " message = :message, updated_at = :now, held_until = :until"
                 " WHERE operation_id = :op AND state = 'running' AND holder = :me",
@@ -246,10 +258,6 @@ class Operations:
                     "me": self.replica_id,
                 },
             ).rowcount
-        if not changed:
-            self._check_held(operation_id)
-        with self._changed:
-            self._changed.notify_all()
 
     def _check_held(self, operation_id: str) -> None:
         """After a write that matched nothing: a running operation with another holder was taken over."""
@@ -280,7 +288,9 @@ class Operations:
         while not self._stopping.wait(self.heartbeat_seconds):
             try:
                 self.renew()
-            except Exception:  # a busy ledger: the next beat tries again (the hold outlasts two missed beats)
+            except LedgerBusy:  # the next beat tries again (the hold outlasts two missed beats)
+                log.warning("operation heartbeat: the ledger is busy; trying again in %g s", self.heartbeat_seconds)
+            except Exception:
                 log.exception("operation heartbeat failed; trying again in %g s", self.heartbeat_seconds)
             if not self.in_flight():
                 with self._beat_lock:
@@ -378,9 +388,33 @@ class Operations:
         cancelled: bool = False,
     ) -> bool:
         """The end, written only by the operation's holder (a replica that lost it writes nothing over the new
-        holder's work); the hold ends with it. True when this replica wrote it."""
+        holder's work); the hold ends with it. True when this replica wrote it. A busy ledger is tried again a few
+        times; past that the operation stays running, and its lapsed hold lets it be resumed from the cloud."""
+        for wait in FINISH_RETRIES:
+            try:
+                wrote = self._write_finish(operation_id, state, result, error, cancelled)
+                break
+            except LedgerBusy:
+                if wait is None:
+                    log.error("operation %s: its end could not be written, the ledger stayed busy", operation_id)
+                    return False
+                time.sleep(wait)
+        if not wrote:
+            log.warning("operation %s: its end was not written here: another replica holds it", operation_id)
+        with self._changed:
+            self._changed.notify_all()
+        return wrote == 1
+
+    def _write_finish(
+        self,
+        operation_id: str,
+        state: OperationState,
+        result: dict[str, Any] | None,
+        error: str | None,
+        cancelled: bool,
+    ) -> int:
         with self.ledger.transaction() as db:
-            wrote = db.execute(
+            return db.execute(
                 "UPDATE operations SET state = :state, progress = CASE WHEN :state = 'succeeded' THEN 1 ELSE progress"
                 " END, result_json = :result, error = :error, updated_at = :now, outcome = :outcome, held_until = NULL"
                 " WHERE operation_id = :op AND state = 'running' AND holder = :me",
@@ -394,11 +428,6 @@ class Operations:
                     "me": self.replica_id,
                 },
             ).rowcount
-        if not wrote:
-            log.warning("operation %s: its end was not written here: another replica holds it", operation_id)
-        with self._changed:
-            self._changed.notify_all()
-        return wrote == 1
 
     def get(self, operation_id: str) -> OperationStatus:
         rows = self.ledger.query("SELECT * FROM operations WHERE operation_id = :op", {"op": operation_id})

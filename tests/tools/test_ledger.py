@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 import stat
 from pathlib import Path
 
-from ack_compute.tools.ledger import LOCK_WAIT_MS, Ledger
+import pytest
+
+from ack_compute.tools.ledger import LOCK_WAIT_MS, Ledger, LedgerBusy
 from ack_compute.tools.quotes import load_or_create_secret
 
 
@@ -59,3 +62,20 @@ def test_a_postgresql_write_transaction_waits_and_idles_for_a_bounded_time(postg
         ledger.close()
     assert inside == {"lock_timeout": f"{LOCK_WAIT_MS // 1000}s", "idle_in_transaction_session_timeout": "30s"}
     assert outside == "0"
+
+
+@pytest.mark.slow  # waits out SQLite's 10 s busy timeout
+def test_a_sqlite_writer_held_up_past_the_busy_timeout_is_refused_in_plain_words(tmp_path: Path) -> None:
+    """Another server on the state dir stuck inside a write: this one gives up after the busy timeout with the
+    ledger's own refusal (an agent reads what to do), and nothing it meant to write is written."""
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    holder = sqlite3.connect(tmp_path / "ledger.sqlite3", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(LedgerBusy) as refused, ledger.transaction() as db:
+            db.execute("INSERT INTO log_cursors (operation_id, caller, pod, lines) VALUES ('op', 'c', 'p', 1)")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert refused.value.message.startswith("The ledger is busy:")
+    assert ledger.query("SELECT COUNT(*) AS n FROM log_cursors")[0]["n"] == 0

@@ -9,6 +9,7 @@ thirty seconds pass in a statement, not in thirty seconds.
 from __future__ import annotations
 
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -229,3 +230,23 @@ def test_only_the_leader_resumes_what_nobody_holds(ledger: Ledger, clock: Clock)
     took["a"], took["b"] = leading.step(), waiting.step()
     assert took == {"a": [op], "b": []} and leading.leader.held and not waiting.leader.held
     left.go.set()
+
+
+@pytest.mark.slow  # waits out SQLite's 10 s busy timeout once
+def test_a_busy_ledger_skips_a_step_and_retries_the_end_instead_of_failing_the_work(tmp_path: Any) -> None:
+    """Another server stuck inside a write for longer than a writer waits: the step's note is dropped (the work goes
+    on), and the operation's end is written once the ledger is free again, not lost and not a failure."""
+    path = tmp_path / "ledger.sqlite3"
+    shared = Ledger(path)
+    operations = Operations(shared, lease_seconds=LEASE, heartbeat_seconds=BEAT)
+    work = Blocked("busy", step=True)
+    operation_id = operations.start("probe", {}, work)
+    assert work.started.wait(10)
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # held past the step's 10 s wait and into the end's first try
+    work.go.set()
+    threading.Timer(14, lambda: (holder.execute("ROLLBACK"), holder.close())).start()
+    done = operations.wait(operation_id, 60)
+    assert (done.state, done.result) == ("succeeded", {"ran_on": "busy"})
+    assert done.stage != "create"  # the step's note was never written
+    shared.close()
