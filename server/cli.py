@@ -85,6 +85,7 @@ def serve(args: argparse.Namespace) -> int:
     from ack_compute.server.access import AccessConfigError, http_access
     from ack_compute.server.app import build_server
     from ack_compute.server.runtime import Runtime
+    from ack_compute.tools.errors import SecretMismatch
 
     http = args.http or args.transport == "http"
     access = None
@@ -106,6 +107,12 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     with _cloud(settings) as (settings, credentials):
         runtime = Runtime.build(settings, credentials)
+        if settings.database_url is not None:
+            try:
+                runtime.quotes.agree_on_secret(rotate=settings.quote_secret_rotate)
+            except SecretMismatch as exc:
+                print(f"ack-compute-mcp: not serving: {exc.text}", file=sys.stderr)
+                return 2
         if settings.read_only and (waiting := runtime.operations.orphaned()):
             log.warning(
                 "read-only: %d unfinished operation(s) wait for a full server (resuming them could create or "

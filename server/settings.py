@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     site: Literal["china", "international"] = Field("china", description="Account site; sets the currency.")
     rate_table: Path | None = Field(None, description="JSON rate table replacing the built-in one.")
     quote_secret: SecretStr | None = Field(None, min_length=32, description="Signing secret; else generated.")
+    quote_secret_rotate: bool = Field(
+        False,
+        description="With database_url: take this quote secret although the shared ledger's servers used another "
+        "(stop every replica first; quotes issued before are refused).",
+    )
     # Several replicas share one PostgreSQL ledger (and so one truth of which quote paid and what runs); unset, the
     # ledger is the SQLite file in the state dir. A secret: it carries the database password.
     database_url: SecretStr | None = Field(

@@ -31,6 +31,18 @@ class InvalidPlan(AckComputeError):
         super().__init__(f"Invalid plan field `{field}`: {message}", next_step or "Fix that field and retry.")
 
 
+class SecretMismatch(AckComputeError):
+    """This server's quote secret is not the one the other servers on its ledger use."""
+
+    def __init__(self, theirs: str, mine: str) -> None:
+        super().__init__(
+            f"the shared ledger's servers use another quote secret (fingerprint {theirs}; this one's is {mine}), so "
+            "quotes and the person's answers from one would not verify on the other.",
+            "Give every replica the same ACK_COMPUTE_QUOTE_SECRET. To change it for all of them, stop every replica "
+            "and start the first with ACK_COMPUTE_QUOTE_SECRET_ROTATE=true (quotes issued before are then refused).",
+        )
+
+
 QuoteRefusalReason = Literal[
     "malformed",
     "bad_signature",

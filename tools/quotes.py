@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ack_compute.tools import receipts
 from ack_compute.tools.budgets import REMEDY, CallerBudget, budget_violation
-from ack_compute.tools.errors import QuoteRefused
+from ack_compute.tools.errors import QuoteRefused, SecretMismatch
 from ack_compute.tools.identity import current_caller
 from ack_compute.tools.ledger import Db, Ledger, secure_state_dir
 from ack_compute.tools.meter import Meter
@@ -237,6 +237,24 @@ class QuoteBook:
         """A key for `purpose` derived from the quote secret (HMAC-SHA256 under its own label, never the secret
         itself): every server that shares the secret, as replicas must to honour each other's quotes, shares it."""
         return hmac.new(self._secret, b"ack-compute-mcp/derived/" + purpose.encode() + b"\x00", hashlib.sha256).digest()
+
+    def secret_fingerprint(self) -> str:
+        """Says which secret this is without saying anything of it (a derived key's first bytes)."""
+        return self.derived_key("ledger-fingerprint/v1")[:6].hex()
+
+    def agree_on_secret(self, *, rotate: bool = False) -> None:
+        """Servers sharing a ledger must share the quote secret: the first records its fingerprint in the ledger;
+        any other with a different one is refused (SecretMismatch) unless `rotate`, which records the new one."""
+        mine, now = self.secret_fingerprint(), self._clock()
+        with self._ledger.transaction() as db:
+            row = db.execute("SELECT value FROM ledger_facts WHERE name = 'quote_secret'").fetchone()
+            if row is not None and row["value"] != mine and not rotate:
+                raise SecretMismatch(row["value"], mine)
+            db.execute(
+                "INSERT INTO ledger_facts (name, value, updated_at) VALUES ('quote_secret', :value, :now)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                {"value": mine, "now": now},
+            )
 
     def _sign(self, payload_b64: str) -> str:
         return _b64(hmac.new(self._secret, _DOMAIN + payload_b64.encode(), hashlib.sha256).digest())

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ack_compute.tools.errors import QuoteRefused
+from ack_compute.tools.errors import QuoteRefused, SecretMismatch
 from ack_compute.tools.identity import Caller, acting_as
 from ack_compute.tools.ledger import Ledger
 from ack_compute.tools.plans import AcsPlan, ClusterPlan, DataDisk, SystemDisk, normalise
@@ -269,3 +269,20 @@ def test_token_and_repr_never_show_the_secret(book: QuoteBook) -> None:
     assert SECRET.decode() not in token
     assert base64.urlsafe_b64encode(SECRET).decode().rstrip("=") not in token
     assert SECRET.decode() not in repr(book)
+
+
+def test_servers_on_one_ledger_must_share_the_quote_secret(ledger_url: str) -> None:
+    first, same = QuoteBook(b"t" * 32, Ledger(ledger_url)), QuoteBook(b"t" * 32, Ledger(ledger_url))
+    other = QuoteBook(b"u" * 32, Ledger(ledger_url))
+    first.agree_on_secret()
+    same.agree_on_secret()
+    with pytest.raises(SecretMismatch) as refused:
+        other.agree_on_secret()
+    assert refused.value.message == (
+        f"the shared ledger's servers use another quote secret (fingerprint {first.secret_fingerprint()}; this one's "
+        f"is {other.secret_fingerprint()}), so quotes and the person's answers from one would not verify on the other."
+    )
+    assert "tttt" not in refused.value.text and "uuuu" not in refused.value.text
+    other.agree_on_secret(rotate=True)  # every replica stopped, the operator changes it on purpose
+    with pytest.raises(SecretMismatch):
+        first.agree_on_secret()

@@ -1,0 +1,22 @@
+"""Facts every server on one ledger must agree on, kept in the ledger itself: today the fingerprint of the quote
+secret (a replica with another secret would refuse its peers' quote tokens and answer rounds behind the same load
+balancer, so it refuses to start instead)."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0009"
+down_revision = "0008"
+
+
+def upgrade() -> None:
+    op.create_table(
+        "ledger_facts",
+        sa.Column("name", sa.Text(), primary_key=True),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("updated_at", sa.Double(), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("ledger_facts")
