@@ -14,7 +14,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ack_compute.cloud.cs import ContainerService
 from ack_compute.cloud.errors import CloudError
@@ -83,6 +83,16 @@ class CleanupRequest(BaseModel):
     workload: str | None = Field(None, min_length=1, max_length=300)
     dry_run: bool = True
     include_failed: bool = True
+
+
+class CleanupParams(BaseModel):
+    """The cleanup operation's params (see tools/operation_params.py): the request, chosen again when it runs, and
+    the ledger rows the plan named (nothing chosen later is deleted)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    request: CleanupRequest
+    rows: list[int]
 
 
 class CleanupSettings(BaseModel):
@@ -413,10 +423,14 @@ class Cleaner:
         planned = self.plan(request)
         if not any(i.action in ("delete", "gone") for i in planned.items):
             return self._report(planned.items, dry_run=False)
-        params = {"request": request.model_dump(mode="json"), "rows": [i.resource_id for i in planned.items]}
+        params = CleanupParams(request=request, rows=[i.resource_id for i in planned.items])
         operation_id = f"cl-{uuid.uuid4().hex[:16]}"
         self.operations.start(
-            OPERATION_KIND, params, self.run_operation, operation_id=operation_id, requested_by=requested_by
+            OPERATION_KIND,
+            params.model_dump(mode="json"),
+            self.run_operation,
+            operation_id=operation_id,
+            requested_by=requested_by,
         )
         return planned.model_copy(
             update={
@@ -429,8 +443,9 @@ class Cleaner:
         )
 
     def run_operation(self, ctx: OperationContext) -> dict[str, Any]:
-        wanted = set(ctx.params["rows"])
-        rows = [r for r in self.select(CleanupRequest.model_validate(ctx.params["request"])) if r.resource_id in wanted]
+        p = CleanupParams.model_validate(ctx.params)
+        wanted = set(p.rows)
+        rows = [r for r in self.select(p.request) if r.resource_id in wanted]
         items: list[CleanupItem] = []
         stuck: set[str] = set()  # operations whose cluster could not be deleted: their network is still in use
         for n, row in enumerate(rows):
