@@ -47,6 +47,8 @@ KIND_ORDER = {
     "vpc": 6,
 }
 Action = Literal["delete", "keep", "gone", "blocked"]
+# What an item takes of its ledger row, as the row says it (OwnedResource's fields of the same names).
+ROW_FIELDS = {"resource_id", "kind", "name", "cloud_id", "region", "operation_id"}
 
 
 class CleanupItem(BaseModel):
@@ -172,16 +174,7 @@ class Cleaner:
     # -- what would happen to one row -------------------------------------------------------------------------
 
     def _item(self, row: OwnedResource, action: Action, reason: str) -> CleanupItem:
-        return CleanupItem(
-            resource_id=row.resource_id,
-            kind=row.kind,
-            name=row.name,
-            cloud_id=row.cloud_id,
-            region=row.region,
-            operation_id=row.operation_id,
-            action=action,
-            reason=reason,
-        )
+        return CleanupItem(**row.model_dump(include=ROW_FIELDS), action=action, reason=reason)
 
     def _assess(self, row: OwnedResource) -> CleanupItem:
         if row.origin == "reused":
@@ -423,14 +416,10 @@ class Cleaner:
         planned = self.plan(request)
         if not any(i.action in ("delete", "gone") for i in planned.items):
             return self._report(planned.items, dry_run=False)
-        params = CleanupParams(request=request, rows=[i.resource_id for i in planned.items])
+        params = CleanupParams(request=request, rows=[i.resource_id for i in planned.items]).model_dump(mode="json")
         operation_id = f"cl-{uuid.uuid4().hex[:16]}"
         self.operations.start(
-            OPERATION_KIND,
-            params.model_dump(mode="json"),
-            self.run_operation,
-            operation_id=operation_id,
-            requested_by=requested_by,
+            OPERATION_KIND, params, self.run_operation, operation_id=operation_id, requested_by=requested_by
         )
         return planned.model_copy(
             update={
