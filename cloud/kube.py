@@ -29,6 +29,15 @@ def _node(raw: Any) -> NodeInfo:
     return NodeInfo(name=raw.metadata.name, ready=ready, labels=dict(raw.metadata.labels or {}))
 
 
+class _FromCaller(Exception):
+    """Carries an exception raised by the caller's callback through `_calling`, which would otherwise report it as
+    the cluster being unreachable (and a cancel during a node wait as a retryable cloud failure)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(type(error).__name__)
+        self.error = error
+
+
 class KubeAccess:
     """One cluster's API. Build it per use; it keeps the kubeconfig, client key included, in memory and nowhere
     else (see cloud/kube_tls.py: the official loader would write keys to temp files)."""
@@ -80,6 +89,8 @@ class KubeAccess:
             raise CloudError(action, exc.reason or "ApiError", _status_message(exc), status=exc.status) from None
         except CloudError:
             raise
+        except _FromCaller as passed:  # the caller's own error (a cancel, a lost hold) is not the cluster's
+            raise passed.error from None
         except Exception as exc:
             text = str(exc).lower()
             kind = "timed out" if "timed out" in text or "timeout" in text else "unreachable"
@@ -158,7 +169,10 @@ class KubeAccess:
     def _report(nodes: dict[str, NodeInfo], on_change: Callable[[int, int], None] | None) -> int:
         ready = sum(n.ready for n in nodes.values())
         if on_change:
-            on_change(ready, len(nodes))
+            try:
+                on_change(ready, len(nodes))
+            except Exception as exc:
+                raise _FromCaller(exc) from exc
         return ready
 
     def registry_prefix(self) -> str | None:

@@ -18,10 +18,10 @@ from ack_compute.server.errors import ArgumentCheck
 from ack_compute.server.estimate_cost import register_estimate_cost
 from ack_compute.server.extend_lease import register_extend_lease
 from ack_compute.server.get_operation import register_get_operation
+from ack_compute.server.http_sessions import request_state_security
 from ack_compute.server.ledger import register_ledger
 from ack_compute.server.list_resources import register_list_resources
 from ack_compute.server.prompts import register_prompts
-from ack_compute.server.replicas import request_state_security
 from ack_compute.server.results import slim_schemas
 from ack_compute.server.run_job import register_run_job
 from ack_compute.server.runtime import Runtime, package_version
@@ -65,7 +65,7 @@ def build_server(runtime: Runtime, access: HttpAccess | None = None) -> MCPServe
         instructions=INSTRUCTIONS + (_read_only_note(runtime) if read_only else ""),
         token_verifier=access.verifier if access else None,
         auth=access.auth if access else None,
-        # The cost question's answer round may reach another replica (server/replicas.py).
+        # The cost question's answer round may reach another replica (server/http_sessions.py).
         request_state_security=request_state_security(runtime),
         middleware=[
             CallerMiddleware(access.admin_scope if access else runtime.settings.admin_scope, access and access.budgets)

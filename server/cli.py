@@ -106,29 +106,31 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     with _cloud(settings) as (settings, credentials):
         runtime = Runtime.build(settings, credentials)
-        if settings.read_only:
-            if waiting := runtime.operations.orphaned():
-                log.warning(
-                    "read-only: %d unfinished operation(s) wait for a full server (resuming them could create or "
-                    "delete): %s; start the server without --read-only on this state dir to continue them",
-                    len(waiting),
-                    ", ".join(waiting),
-                )
-        else:
-            resumed = (
-                runtime.clusters.resume_unfinished()
-                + runtime.jobs.resume_unfinished()
-                + runtime.deployer.resume_unfinished()
-                + runtime.cleaner.resume_unfinished()
-                + runtime.node_pools.resume_unfinished()
+        if settings.read_only and (waiting := runtime.operations.orphaned()):
+            log.warning(
+                "read-only: %d unfinished operation(s) wait for a full server (resuming them could create or "
+                "delete): %s; start the server without --read-only on this state dir to continue them",
+                len(waiting),
+                ", ".join(waiting),
             )
-            if resumed:
-                log.info("resumed %d unfinished operation(s): %s", len(resumed), ", ".join(resumed))
-        reaper = None
+        reaper = background = None
         if settings.read_only:
             log.info("lease reaper off: read-only (leases that end are left to a full server on this state dir)")
         else:
-            reaper = runtime.reaper()
+            # Once-only work runs on the replica holding the `background` singleton; its first beat is now, so what
+            # a previous server left unfinished is resumed on start (by this replica or the one already leading).
+            background = runtime.background()
+            resumed = background.start()
+            log.info(
+                "replica %s; %s; operations held %g s, renewed every %g s",
+                runtime.operations.replica.label(),
+                "leading once-only work" if background.leader.held else "another replica leads once-only work",
+                settings.operation_lease_seconds,
+                settings.operation_heartbeat_seconds,
+            )
+            if resumed:
+                log.info("resumed %d unfinished operation(s): %s", len(resumed), ", ".join(resumed))
+            reaper = runtime.reaper(background.leader)
             reaper.start()  # its first look is now: leases that ended while no server ran are handled at once
             log.info(
                 "lease reaper: policy %s, grace %g s, every %g s",
@@ -142,10 +144,12 @@ def serve(args: argparse.Namespace) -> int:
         finally:
             if reaper is not None:
                 reaper.stop()
-            if pending := runtime.operations.in_flight():
+            if background is not None:
+                background.stop()
+            if pending := runtime.operations.release_all():
                 log.warning(
-                    "stopping with %d operation(s) in flight (%s): the ledger keeps them and the next start resumes "
-                    "them; cleanup finds anything they created",
+                    "stopping with %d operation(s) in flight (%s): the ledger keeps them and another replica or the "
+                    "next start resumes them; cleanup finds anything they created",
                     len(pending),
                     ", ".join(pending),
                 )
@@ -162,7 +166,7 @@ def _run(server: MCPServer, settings: Settings, access: HttpAccess | None, host:
         return
     import uvicorn
 
-    from ack_compute.server.replicas import UnknownSessionNotice
+    from ack_compute.server.http_sessions import UnknownSessionNotice
 
     # Sessions (2025-protocol clients only) stay in this process; a request for one it does not know is told why.
     # Without them (`stateless_http`) the SDK serves each such request alone and cannot push a question.

@@ -14,6 +14,7 @@ from ack_compute.cloud.ecs import EcsCatalog
 from ack_compute.cloud.node_pools import NodePoolService
 from ack_compute.cloud.vpc import VpcNetworks
 from ack_compute.server.settings import Settings
+from ack_compute.tools.background import Background
 from ack_compute.tools.bills import Bills
 from ack_compute.tools.budgets import CallerBudget
 from ack_compute.tools.cleanup import Cleaner
@@ -28,6 +29,7 @@ from ack_compute.tools.ownership import Ownership
 from ack_compute.tools.pricing import Pricer, RateTable
 from ack_compute.tools.quotes import BudgetCaps, QuoteBook, load_or_create_secret
 from ack_compute.tools.reaper import Reaper, ReaperSettings
+from ack_compute.tools.replicas import Singleton
 from ack_compute.tools.run_job import JobRunner
 from ack_compute.tools.targets import Targets
 
@@ -72,9 +74,24 @@ class Runtime:
     # Billed so far per ledger row, for the meter (None when the account denies bills); cached for an hour.
     bills: Bills
 
-    def reaper(self) -> Reaper:
-        """The lease reaper `serve` runs, acting as each lease's owner through this server's cleanup."""
+    def background(self) -> Background:
+        """The once-only work `serve` runs on one replica at a time: resuming what nobody holds (every kind)."""
+        return Background(
+            self.operations,
+            [
+                self.clusters.resume_unfinished,
+                self.jobs.resume_unfinished,
+                self.deployer.resume_unfinished,
+                self.cleaner.resume_unfinished,
+                self.node_pools.resume_unfinished,
+            ],
+        )
+
+    def reaper(self, leader: Singleton | None = None) -> Reaper:
+        """The lease reaper `serve` runs, acting as each lease's owner through this server's cleanup; with
+        `leader`, it looks only while this replica holds it."""
         return Reaper(
+            leader=leader,
             leases=Leases(self.ledger),
             ownership=self.ownership,
             operations=self.operations,
@@ -121,7 +138,12 @@ class Runtime:
             eci=EciPrices(clients),
         )
         ownership = Ownership(ledger)
-        operations = Operations(ledger, read_only=settings.read_only)
+        operations = Operations(
+            ledger,
+            read_only=settings.read_only,
+            lease_seconds=settings.operation_lease_seconds,
+            heartbeat_seconds=settings.operation_heartbeat_seconds,
+        )
         kubeconfigs = Kubeconfigs(cs, minutes=settings.kubeconfig_minutes, private_endpoint=settings.private_endpoint)
         targets = Targets(
             cs,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ack_compute.tools.budgets import BudgetAmount
@@ -61,6 +61,15 @@ class Settings(BaseSettings):
         "delete", description="At a lease's end (plus grace): delete what it bounds, only warn, or do nothing."
     )
     lease_check_seconds: float = Field(30, ge=1, le=3600, description="How often `serve` looks for leases that ended.")
+    # Several replicas on one ledger (tools/replicas.py): the replica running an operation renews its hold every
+    # heartbeat; when a replica dies, another takes its operations over once the hold lapses (within lease +
+    # heartbeat). The same hold keeps once-only work (lease reaper, resuming) on one replica at a time.
+    operation_lease_seconds: float = Field(
+        30, ge=2, le=3600, description="How long a replica's hold on an operation lasts unrenewed (takeover bound)."
+    )
+    operation_heartbeat_seconds: float = Field(
+        10, gt=0, le=1800, description="How often a replica renews its holds; shorter than operation_lease_seconds."
+    )
     price_drift_tolerance: Decimal = Field(Decimal("0.05"), ge=0, le=1)
     confirmation: Literal["token", "human"] = Field(
         "token",
@@ -116,6 +125,17 @@ class Settings(BaseSettings):
         "(they run programs on this machine).",
     )
 
+    @field_validator("operation_heartbeat_seconds")
+    @classmethod
+    def _beat_within_lease(cls, value: float, info: ValidationInfo) -> float:
+        lease = info.data.get("operation_lease_seconds")
+        if lease is not None and value >= lease:
+            raise ValueError(
+                f"must be shorter than operation_lease_seconds ({lease:g}), or a live replica's operations would be "
+                "taken over between two heartbeats; a third of the lease is a good value"
+            )
+        return value
+
     def ledger_target(self) -> Path | str:
         """Where the ledger lives: the shared database when one is set, else the SQLite file in the state dir."""
         if self.database_url is not None:
@@ -156,7 +176,7 @@ class Settings(BaseSettings):
     )
     # Clients of MCP 2026-07-28 need no session on any replica. Clients of the 2025 handshake get one (held in one
     # replica's memory: behind a load balancer they need sticky sessions) unless this is off; then each of their
-    # requests stands alone on any replica, but the server cannot push them the cost question (server/replicas.py).
+    # requests stands alone on any replica, but the server cannot push them the cost question (server/http_sessions.py).
     http_sessions: bool = Field(
         True,
         description="Keep a session per 2025-protocol HTTP client (needs sticky load balancing across replicas); "

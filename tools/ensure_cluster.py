@@ -8,7 +8,6 @@ vSwitch zone, every pod billed as an ECI/ACS instance.
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -237,10 +236,15 @@ class ClusterService(Spending):
         try:
             return self.operations.get(row.operation_id).state == "running"
         except UnknownOperation:
-            # Claimed an instant ago, the operation row follows the intent row, unless the claiming process died
-            # in between (before any create call): then the claim is dead. Without a recorded pid, age decides.
-            pid = row.details.get("claimed_by_pid")
-            if isinstance(pid, int):
+            # Claimed an instant ago, the operation row follows the intent row, unless the claiming replica died
+            # in between (before any create call): then the claim is dead. A replica of this machine is judged by
+            # its process; another machine's (or a claim recorded by pid only, before replicas) by age.
+            replica = row.details.get("claimed_by")
+            if isinstance(replica, str):
+                alive = self.operations.replica.alive(self.operations.ledger, replica)
+                if alive is not None:
+                    return alive
+            elif isinstance(pid := row.details.get("claimed_by_pid"), int):
                 return process_alive(pid)
             return time.time() - row.created_at.timestamp() < DEAD_CLAIM_SECONDS
 
@@ -407,13 +411,14 @@ class ClusterService(Spending):
             )
         zone = plan.zone or self._choose_zone(plan)
         operation_id = f"op-{uuid.uuid4().hex[:16]}"
+        self.operations.replica.register(self.operations.ledger, time.time())  # the claim names it (_still_running)
         claim = Claim(
             operation_id,
             "cluster",
             region,
             name,
             client_token=uuid.uuid4().hex,
-            details={"plan": plan.model_dump(mode="json"), "zone": zone, "claimed_by_pid": os.getpid()},
+            details={"plan": plan.model_dump(mode="json"), "zone": zone, "claimed_by": self.operations.replica_id},
         )
         try:
             bought = self.purchase.buy(

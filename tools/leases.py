@@ -44,7 +44,10 @@ class Lease(BaseModel):
     ended_at: float | None = None
     end_operation_id: str | None = None
     note: str = ""
-    # The reaper's bookkeeping (migration 7), never shown: the process ending it, failed tries, the next try.
+    # The reaper's bookkeeping (migrations 7 and 8), never shown: the replica ending it and until when that hold
+    # lasts (`ender_pid` on leases taken before replicas), failed tries, the next try.
+    ender: str | None = Field(None, exclude=True)
+    ender_until: float | None = Field(None, exclude=True)
     ender_pid: int | None = Field(None, exclude=True)
     attempts: int = Field(0, exclude=True)
     retry_at: float | None = Field(None, exclude=True)
@@ -214,18 +217,27 @@ class Leases:
         rows = self._ledger.query("SELECT * FROM leases WHERE state = 'ending' ORDER BY ends_at")
         return [_lease(r) for r in rows]
 
-    def begin_end(self, resource_id: int, due_by: float, note: str) -> bool:
-        """The compare-and-set that lets exactly one reaper (of all the processes on this ledger) end a lease: active
+    def begin_end(self, resource_id: int, due_by: float, note: str, *, ender: str, hold_seconds: float) -> bool:
+        """The compare-and-set that lets exactly one reaper (of all the replicas on this ledger) end a lease: active
         -> ending, only while its end (plus grace) is still at or before `due_by` (an extension that landed since
-        keeps it) and its next try is due. True when this process took it."""
+        keeps it) and its next try is due. The replica `ender` holds it for `hold_seconds` to start its end
+        operation; a lease still without one after that is given back (tools/reaper.py). True when it took it."""
         now = self._clock()
         with self._ledger.transaction() as db:
             return (
                 db.execute(
-                    "UPDATE leases SET state = 'ending', ender_pid = :pid, end_operation_id = NULL, note = :note"
-                    " WHERE resource_id = :id AND state = 'active' AND ends_at <= :due_by"
-                    " AND (retry_at IS NULL OR retry_at <= :now)",
-                    {"pid": os.getpid(), "note": note, "id": resource_id, "due_by": due_by, "now": now},
+                    "UPDATE leases SET state = 'ending', ender = :ender, ender_until = :until, ender_pid = :pid,"
+                    " end_operation_id = NULL, note = :note WHERE resource_id = :id AND state = 'active'"
+                    " AND ends_at <= :due AND (retry_at IS NULL OR retry_at <= :now)",
+                    {
+                        "ender": ender,
+                        "until": now + hold_seconds,
+                        "pid": os.getpid(),  # for people reading the ledger; `ender` decides
+                        "note": note,
+                        "id": resource_id,
+                        "due": due_by,
+                        "now": now,
+                    },
                 ).rowcount
                 == 1
             )
@@ -244,7 +256,7 @@ class Leases:
             return (
                 db.execute(
                     "UPDATE leases SET state = 'active', attempts = attempts + 1, retry_at = :retry_at, note = :note,"
-                    " ender_pid = NULL WHERE resource_id = :id AND state = :expect",
+                    " ender = NULL, ender_until = NULL, ender_pid = NULL WHERE resource_id = :id AND state = :expect",
                     {"retry_at": retry_at, "note": note, "id": resource_id, "expect": expect},
                 ).rowcount
                 == 1

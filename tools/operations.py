@@ -2,11 +2,17 @@
 
 MCP hosts cancel tool calls after about a minute, while a cluster takes 5-15 minutes. So a tool
 waits at most `wait_seconds`, then hands back an operation id; the work goes on in a thread and
-its state lives in SQLite, so another call (or another server after a restart) can pick it up.
+its state lives in the ledger, so another call (or another server after a restart) can pick it up.
+
+Several replicas may share the ledger: the replica running an operation holds it (`holder`, `held_until`) and
+renews the hold every `heartbeat_seconds` (tools/replicas.py). When the hold lapses (the replica died), another
+takes the operation over with one compare-and-set and resumes it from the cloud's own state. A replica that finds
+its hold taken stops the work at its next step and writes nothing more of it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -24,6 +30,8 @@ from ack_compute.cloud.errors import CloudError
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.identity import LOCAL_OPERATOR, Caller, acting_as, current_caller
 from ack_compute.tools.ledger import Ledger
+from ack_compute.tools.replicas import Replica
+from ack_compute.tools.replicas import process_alive as process_alive
 
 log = logging.getLogger("ack_compute.operations")
 OperationState = Literal["running", "succeeded", "failed"]
@@ -61,6 +69,13 @@ class Cancelled(AckComputeError):
     """Raised inside the work at its next step once someone cancelled the operation."""
 
 
+class LostHold(BaseException):
+    """Raised inside the work at its next step once another replica holds the operation (this one's hold lapsed,
+    or this server is stopping): the work stops and writes no result; the holder finishes it. A BaseException, like
+    asyncio's CancelledError: no failure path of the work (which records the failure) and no `except Exception` that
+    turns errors into CloudError on the way (cloud/kube.py) catches it."""
+
+
 class OperationContext:
     """Handed to the work function: progress reports and the ledger, nothing else."""
 
@@ -76,6 +91,8 @@ class OperationContext:
         self.check_cancelled()
 
     def check_cancelled(self) -> None:
+        if self.operation_id in self._operations._lost or self._operations._stopping.is_set():
+            raise LostHold(self.operation_id)
         by = self._operations.cancel_requested_by(self.operation_id)
         if by is not None:
             raise Cancelled(f"Cancelled by {by or 'the operator'}.", "")
@@ -100,14 +117,41 @@ READ_ONLY_WAIT = (
 
 class Operations:
     """`read_only`: a server that may not create or delete adopts no orphaned operation (resuming one would
-    call the cloud's create and delete APIs); it only shows them as waiting for a full server."""
+    call the cloud's create and delete APIs); it only shows them as waiting for a full server.
+    `lease_seconds` / `heartbeat_seconds`: how long a hold lasts unrenewed, and how often the running replica
+    renews it (server/settings.py: operation_lease_seconds, operation_heartbeat_seconds)."""
 
-    def __init__(self, ledger: Ledger, clock: Callable[[], float] = time.time, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        clock: Callable[[], float] = time.time,
+        *,
+        read_only: bool = False,
+        replica: Replica | None = None,
+        lease_seconds: float = 30.0,
+        heartbeat_seconds: float = 10.0,
+    ) -> None:
+        if heartbeat_seconds >= lease_seconds:
+            raise ValueError(
+                f"the operation heartbeat ({heartbeat_seconds:g} s) must be shorter than the operation lease "
+                f"({lease_seconds:g} s), or a live replica's operations would be taken over between two beats"
+            )
         self.ledger = ledger
         self.read_only = read_only
+        self.replica = replica or Replica()
+        self.lease_seconds = lease_seconds
+        self.heartbeat_seconds = heartbeat_seconds
         self._clock = clock
         self._changed = threading.Condition()
         self._threads: dict[str, threading.Thread] = {}
+        self._lost: set[str] = set()  # operations whose hold another replica took: their work stops at its next step
+        self._stopping = threading.Event()
+        self._beating: threading.Thread | None = None
+        self._beat_lock = threading.Lock()
+
+    @property
+    def replica_id(self) -> str:
+        return self.replica.replica_id
 
     def start(
         self,
@@ -122,21 +166,24 @@ class Operations:
         operation_id = operation_id or f"op-{uuid.uuid4().hex[:16]}"
         now = self._clock()
         caller = current_caller()
+        self.replica.register(self.ledger, now)
         with self.ledger.transaction() as db:
             db.execute(
                 "INSERT INTO operations (operation_id, kind, state, params_json, quote_id, requested_by, owner_pid,"
-                " created_at, updated_at, owner, owner_admin) VALUES (:op, :kind, 'running', :params, :quote_id,"
-                " :requested_by, :pid, :now, :now, :owner, :admin)",
+                " created_at, updated_at, owner, owner_admin, holder, held_until) VALUES (:op, :kind, 'running',"
+                " :params, :quote, :by, :pid, :now, :now, :owner, :admin, :me, :until)",
                 {
                     "op": operation_id,
                     "kind": kind,
                     "params": json.dumps(params),
-                    "quote_id": quote_id,
-                    "requested_by": requested_by,
-                    "pid": os.getpid(),
+                    "quote": quote_id,
+                    "by": requested_by,
+                    "pid": os.getpid(),  # for people reading the ledger; the hold decides who runs it
                     "now": now,
                     "owner": caller.subject,
                     "admin": int(caller.admin),
+                    "me": self.replica_id,
+                    "until": now + self.lease_seconds,
                 },
             )
         self._launch(operation_id, params, work, caller)
@@ -150,8 +197,10 @@ class Operations:
                 self._run(operation_id, params, work)
 
         thread = threading.Thread(target=run, name=operation_id, daemon=True)
+        self._lost.discard(operation_id)
         self._threads[operation_id] = thread
         thread.start()
+        self._keep_beating()
 
     def in_flight(self) -> list[str]:
         """Operations this process is still working on (their threads end with it; a restart resumes them)."""
@@ -161,6 +210,13 @@ class Operations:
         context = OperationContext(self, operation_id, params)
         try:
             result = work(context)
+        except LostHold:
+            log.warning(
+                "operation %s: stopped here, %s",
+                operation_id,
+                "this server is stopping" if self._stopping.is_set() else "another replica holds it now",
+            )
+            return
         except Exception as exc:
             if not isinstance(exc, AckComputeError | CloudError):
                 log.exception("operation %s failed unexpectedly", operation_id)
@@ -170,20 +226,147 @@ class Operations:
             self._finish(operation_id, "succeeded", result, None)
 
     def _progress(self, operation_id: str, fraction: float, stage: str, message: str) -> None:
+        """Record a step, renewing the hold with it; a step of an operation another replica holds raises LostHold."""
+        if operation_id in self._lost or self._stopping.is_set():
+            raise LostHold(operation_id)
+        now = self._clock()
+        fraction = min(max(fraction, 0.0), 0.99)
         with self.ledger.transaction() as db:
-            db.execute(
+            changed = db.execute(
                 "UPDATE operations SET progress = CASE WHEN progress > :p THEN progress ELSE :p END, stage = :stage,"
-                " message = :message, updated_at = :now WHERE operation_id = :op AND state = 'running'",
+                " message = :message, updated_at = :now, held_until = :until"
+                " WHERE operation_id = :op AND state = 'running' AND holder = :me",
                 {
-                    "p": min(max(fraction, 0.0), 0.99),
+                    "p": fraction,
                     "stage": stage,
                     "message": message,
-                    "now": self._clock(),
+                    "now": now,
+                    "until": now + self.lease_seconds,
                     "op": operation_id,
+                    "me": self.replica_id,
                 },
-            )
+            ).rowcount
+        if not changed:
+            self._check_held(operation_id)
         with self._changed:
             self._changed.notify_all()
+
+    def _check_held(self, operation_id: str) -> None:
+        """After a write that matched nothing: a running operation with another holder was taken over."""
+        rows = self.ledger.query("SELECT state, holder FROM operations WHERE operation_id = :op", {"op": operation_id})
+        if rows and rows[0]["state"] == "running" and rows[0]["holder"] != self.replica_id:
+            self._lose(operation_id, rows[0]["holder"])
+            raise LostHold(operation_id)
+
+    def _lose(self, operation_id: str, holder: str | None) -> None:
+        if operation_id not in self._lost:
+            self._lost.add(operation_id)
+            log.warning(
+                "operation %s: replica %s lost its hold (now %s); it stops at its next step",
+                operation_id,
+                self.replica.label(),
+                holder or "nobody",
+            )
+
+    # -- holds: heartbeat, takeover, release --------------------------------------------------------------
+
+    def _keep_beating(self) -> None:
+        with self._beat_lock:
+            if self._beating is None or not self._beating.is_alive():
+                self._beating = threading.Thread(target=self._beat_loop, name="operation-heartbeat", daemon=True)
+                self._beating.start()
+
+    def _beat_loop(self) -> None:
+        while not self._stopping.wait(self.heartbeat_seconds):
+            try:
+                self.renew()
+            except Exception:  # a busy ledger: the next beat tries again (the hold outlasts two missed beats)
+                log.exception("operation heartbeat failed; trying again in %g s", self.heartbeat_seconds)
+            if not self.in_flight():
+                with self._beat_lock:
+                    if not self.in_flight():
+                        self._beating = None
+                        return
+
+    def renew(self) -> list[str]:
+        """One heartbeat: extend the hold on every operation this process works on; those whose hold another
+        replica took are marked lost (their work stops at its next step). Returns the ones renewed."""
+        renewed = []
+        for operation_id in self.in_flight():
+            if operation_id in self._lost:
+                continue
+            now = self._clock()
+            with self.ledger.transaction() as db:
+                changed = db.execute(
+                    "UPDATE operations SET held_until = :until"
+                    " WHERE operation_id = :op AND state = 'running' AND holder = :me",
+                    {"until": now + self.lease_seconds, "op": operation_id, "me": self.replica_id},
+                ).rowcount
+            if changed:
+                renewed.append(operation_id)
+                continue
+            with contextlib.suppress(LostHold):
+                self._check_held(operation_id)
+        return renewed
+
+    def _free(self, row: Any, now: float) -> bool:
+        """Whether nobody alive holds this running operation: its hold lapsed, or its holder is a replica of this
+        machine whose process is gone. A row from before holds (no holder) goes by its pid, as it was written."""
+        holder = row["holder"]
+        if holder == self.replica_id:  # free only when no work of it runs here (a row reopened by hand, say)
+            lapsed = row["held_until"] is None or row["held_until"] < now
+            return lapsed and row["operation_id"] not in self.in_flight()
+        if holder is None:
+            return not _alive(row["owner_pid"])
+        if row["held_until"] is None or row["held_until"] < now:
+            return True
+        return self.replica.gone(self.ledger, holder)
+
+    def take(self, operation_id: str) -> bool:
+        """The compare-and-set that lets exactly one replica take over an operation nobody alive holds: the hold
+        moves to this replica only if it is still the one read as lapsed. True when this replica now holds it."""
+        now = self._clock()
+        rows = self.ledger.query(
+            "SELECT operation_id, state, holder, held_until, owner_pid FROM operations WHERE operation_id = :op",
+            {"op": operation_id},
+        )
+        if not rows or rows[0]["state"] != "running" or not self._free(rows[0], now):
+            return False
+        old = rows[0]["holder"]
+        self.replica.register(self.ledger, now)
+        same_holder = "holder IS NULL" if old is None else "holder = :old"
+        with self.ledger.transaction() as db:
+            took = db.execute(
+                "UPDATE operations SET holder = :me, held_until = :until, owner_pid = :pid, updated_at = :now"
+                f" WHERE operation_id = :op AND state = 'running' AND {same_holder}"
+                " AND (held_until IS NULL OR held_until = :seen)",
+                {
+                    "me": self.replica_id,
+                    "until": now + self.lease_seconds,
+                    "pid": os.getpid(),
+                    "now": now,
+                    "op": operation_id,
+                    "old": old,
+                    "seen": rows[0]["held_until"],
+                },
+            ).rowcount
+        if took == 1:
+            self._lost.discard(operation_id)
+            if old is not None and old != self.replica_id:
+                log.info("operation %s: taken over by replica %s from %s", operation_id, self.replica.label(), old)
+        return took == 1
+
+    def release_all(self) -> list[str]:
+        """On a clean stop: the work here stops at its next step and its holds lapse now, so another replica (or
+        the next start) takes them over at once rather than after `lease_seconds`."""
+        self._stopping.set()
+        held = self.in_flight()
+        with self.ledger.transaction() as db:
+            db.execute(
+                "UPDATE operations SET held_until = 0 WHERE holder = :me AND state = 'running'",
+                {"me": self.replica_id},
+            )
+        return held
 
     def _finish(
         self,
@@ -193,12 +376,14 @@ class Operations:
         error: str | None,
         *,
         cancelled: bool = False,
-    ) -> None:
+    ) -> bool:
+        """The end, written only by the operation's holder (a replica that lost it writes nothing over the new
+        holder's work); the hold ends with it. True when this replica wrote it."""
         with self.ledger.transaction() as db:
-            db.execute(
+            wrote = db.execute(
                 "UPDATE operations SET state = :state, progress = CASE WHEN :state = 'succeeded' THEN 1 ELSE progress"
-                " END, result_json = :result, error = :error, updated_at = :now, outcome = :outcome"
-                " WHERE operation_id = :op AND state = 'running'",
+                " END, result_json = :result, error = :error, updated_at = :now, outcome = :outcome, held_until = NULL"
+                " WHERE operation_id = :op AND state = 'running' AND holder = :me",
                 {
                     "state": state,
                     "result": json.dumps(result) if result is not None else None,
@@ -206,10 +391,14 @@ class Operations:
                     "now": self._clock(),
                     "outcome": "cancelled" if cancelled else state,
                     "op": operation_id,
+                    "me": self.replica_id,
                 },
-            )
+            ).rowcount
+        if not wrote:
+            log.warning("operation %s: its end was not written here: another replica holds it", operation_id)
         with self._changed:
             self._changed.notify_all()
+        return wrote == 1
 
     def get(self, operation_id: str) -> OperationStatus:
         rows = self.ledger.query("SELECT * FROM operations WHERE operation_id = :op", {"op": operation_id})
@@ -219,7 +408,7 @@ class Operations:
                 "Check the id; operation ids look like op-0123456789abcdef.",
             )
         row = rows[0]
-        waiting = self.read_only and row["state"] == "running" and not _alive(row["owner_pid"])
+        waiting = self.read_only and row["state"] == "running" and self._free(row, self._clock())
         return OperationStatus(
             operation_id=row["operation_id"],
             kind=row["kind"],
@@ -260,15 +449,20 @@ class Operations:
         return self.get(operation_id)
 
     def owner_alive(self, operation_id: str) -> bool:
-        """Whether a live process (this one or another server on the ledger) is working on the operation."""
+        """Whether a live replica (this one or another server on the ledger) holds the operation."""
         if operation_id in self.in_flight():
             return True
-        rows = self.ledger.query("SELECT owner_pid FROM operations WHERE operation_id = :op", {"op": operation_id})
-        return bool(rows) and rows[0]["owner_pid"] != os.getpid() and _alive(rows[0]["owner_pid"])
+        rows = self.ledger.query(
+            "SELECT operation_id, holder, held_until, owner_pid FROM operations WHERE operation_id = :op",
+            {"op": operation_id},
+        )
+        return bool(rows) and not self._free(rows[0], self._clock())
 
     def finish_cancelled(self, operation_id: str, error: str) -> None:
-        """Close a cancelled operation nobody is working on (its process is gone): nothing will resume it."""
-        self._finish(operation_id, "failed", None, error, cancelled=True)
+        """Close a cancelled operation nobody holds (its replica is gone): taken first, so exactly one replica
+        closes it and none resumes it. When another replica took it meanwhile, its work sees the cancel."""
+        if self.take(operation_id):
+            self._finish(operation_id, "failed", None, error, cancelled=True)
 
     def wait(self, operation_id: str, timeout_s: float) -> OperationStatus:
         """Block until the operation finishes or changes, at most `timeout_s`; never longer."""
@@ -293,17 +487,23 @@ class Operations:
         return [(r["operation_id"], r["owner"], json.loads(r["params_json"])) for r in rows]
 
     def unfinished(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
-        """Operations of `kind` left running by a process that is gone (crash, restart)."""
+        """Operations of `kind` left running that nobody alive holds (a crash, a restart, a replica gone)."""
+        now = self._clock()
         rows = self.ledger.query(
-            "SELECT operation_id, params_json, owner_pid FROM operations WHERE state = 'running' AND kind = :kind",
+            "SELECT operation_id, params_json, holder, held_until, owner_pid FROM operations"
+            " WHERE state = 'running' AND kind = :kind ORDER BY created_at",
             {"kind": kind},
         )
-        return [(r["operation_id"], json.loads(r["params_json"])) for r in rows if not _alive(r["owner_pid"])]
+        return [(r["operation_id"], json.loads(r["params_json"])) for r in rows if self._free(r, now)]
 
     def orphaned(self) -> list[str]:
-        """Every operation left running by a process that is gone, whatever its kind."""
-        rows = self.ledger.query("SELECT operation_id, owner_pid FROM operations WHERE state = 'running'")
-        return [r["operation_id"] for r in rows if not _alive(r["owner_pid"])]
+        """Every operation left running that nobody alive holds, whatever its kind."""
+        now = self._clock()
+        rows = self.ledger.query(
+            "SELECT operation_id, holder, held_until, owner_pid FROM operations WHERE state = 'running'"
+            " ORDER BY created_at"
+        )
+        return [r["operation_id"] for r in rows if self._free(r, now)]
 
     def resume_all(self, kind: str, work: Work) -> list[str]:
         """After a restart: continue every operation of `kind` whose process is gone; returns their ids.
@@ -315,44 +515,27 @@ class Operations:
             if (by := self.cancel_requested_by(operation_id)) is not None:  # cancelled while no server ran it
                 self.finish_cancelled(operation_id, f"Cancelled by {by or 'the operator'} before it could resume.")
                 continue
-            self.resume(operation_id, params, work)
-            resumed.append(operation_id)
+            if self.resume(operation_id, params, work):
+                resumed.append(operation_id)
         return resumed
 
-    def resume(self, operation_id: str, params: dict[str, Any], work: Work) -> None:
-        """Adopt an orphaned operation in this process and continue it from the cloud's own state."""
+    def resume(self, operation_id: str, params: dict[str, Any], work: Work) -> bool:
+        """Take over an operation nobody alive holds and continue it here from the cloud's own state. False when
+        another replica took it first (or holds it): then it is theirs to finish."""
         if self.read_only:
             raise AckComputeError(f"Operation {operation_id}: {READ_ONLY_WAIT}")
-        with self.ledger.transaction() as db:
-            db.execute(
-                "UPDATE operations SET owner_pid = :pid, updated_at = :now WHERE operation_id = :op",
-                {"pid": os.getpid(), "now": self._clock(), "op": operation_id},
-            )
+        if not self.take(operation_id):
+            return False
         row = self.ledger.query(
             "SELECT owner, owner_admin FROM operations WHERE operation_id = :op", {"op": operation_id}
         )
         caller = Caller(subject=row[0]["owner"], admin=bool(row[0]["owner_admin"])) if row else LOCAL_OPERATOR
-        log.info("resuming operation %s", operation_id)
+        log.info("resuming operation %s on replica %s", operation_id, self.replica.label())
         self._launch(operation_id, params, work, caller)
-
-
-def process_alive(pid: int | None) -> bool:
-    """Whether the process that owns an operation (or a claim) still runs on this machine."""
-    return _alive(pid)
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    if pid == os.getpid():
         return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+
+
+_alive = process_alive
 
 
 # -- what an agent sees of an operation -----------------------------------------------------------------------------

@@ -6,9 +6,10 @@
 - `warn`: one `lease_warning` receipt and a note; nothing is deleted;
 - `off`: nothing.
 
-It runs inside `serve` as one background thread per process; processes sharing a ledger share its leases, and a
-compare-and-set on each lease lets exactly one of them end it. Nothing here is in memory that a restart would
-lose: a lease that ended while no server ran is simply due on the first look after the start.
+It runs inside `serve` as one background thread per process, looking only while its replica leads (`leader`,
+the singleton tools/background.py renews), so one replica of a team looks at a time; a compare-and-set on each
+lease still lets exactly one of them end it should two ever look at once. Nothing here is in memory that a
+restart would lose: a lease that ended while no server ran is simply due on the first look after the start.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ack_compute.tools.leases import RELEASING_STATES, Lease, Leases
 from ack_compute.tools.node_pools import NodePools
 from ack_compute.tools.operations import Operations, UnknownOperation, process_alive
 from ack_compute.tools.ownership import OwnedResource, Ownership
+from ack_compute.tools.replicas import Singleton
 
 log = logging.getLogger("ack_compute.reaper")
 
@@ -54,6 +56,7 @@ class Reaper:
         pools: NodePools | None = None,
         settings: ReaperSettings | None = None,
         clock: Callable[[], float] = time.time,
+        leader: Singleton | None = None,
     ) -> None:
         self.leases = leases
         self.ownership = ownership
@@ -62,6 +65,7 @@ class Reaper:
         self.pools = pools
         self.settings = settings or ReaperSettings()
         self._clock = clock
+        self.leader = leader
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._following = False  # in the background, each end operation is followed to its end (not left to a look)
@@ -85,7 +89,8 @@ class Reaper:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                self.tick()
+                if self.leader is None or self.leader.held:  # renewed by tools/background.py
+                    self.tick()
             except Exception:  # one bad look (the ledger busy, a bug) must not end the reaper for good
                 log.exception("lease reaper: a check failed; trying again in %g s", self.settings.check_seconds)
             self._stop.wait(self.settings.check_seconds)
@@ -175,7 +180,14 @@ class Reaper:
 
     def _end(self, lease: Lease, row: OwnedResource, now: float) -> str | None:
         why = self._why(lease)
-        if not self.leases.begin_end(lease.resource_id, now - self.settings.grace_seconds, f"ending: {why}"):
+        taken = self.leases.begin_end(
+            lease.resource_id,
+            now - self.settings.grace_seconds,
+            f"ending: {why}",
+            ender=self.operations.replica_id,
+            hold_seconds=self.operations.lease_seconds,
+        )
+        if not taken:
             return None  # another server on this ledger took it, or an extension moved its end
         owner = Caller(subject=lease.owner, admin=False)
         try:
@@ -268,7 +280,7 @@ class Reaper:
 
     def _settle_one(self, lease: Lease) -> None:
         if lease.end_operation_id is None:
-            if not process_alive(lease.ender_pid):
+            if not self._ender_alive(lease):
                 self._retry(lease, "the server ending it stopped before its cleanup started")
             return
         try:
@@ -289,6 +301,16 @@ class Reaper:
             return
         reason = status.error or _outcome_of(status.result, lease.resource_id, row) or "it is still there"
         self._retry(lease, f"{lease.end_operation_id} did not delete it: {reason}")
+
+    def _ender_alive(self, lease: Lease) -> bool:
+        """Whether the replica that took the lease may still start its end operation: its hold has not lapsed and
+        it is not known dead (tools/replicas.py). A lease taken before replicas goes by its pid, as written."""
+        if lease.ender is None:
+            return process_alive(lease.ender_pid)
+        if lease.ender == self.operations.replica_id:
+            return (lease.ender_until or 0) >= self._clock()
+        replica = self.operations.replica
+        return (lease.ender_until or 0) >= self._clock() and not replica.gone(self.ownership.ledger, lease.ender)
 
 
 def _named(row: OwnedResource) -> str:

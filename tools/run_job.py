@@ -37,7 +37,7 @@ from ack_compute.tools.job_spec import (
     tail,
 )
 from ack_compute.tools.operation_params import RunJobParams
-from ack_compute.tools.operations import OperationContext, Operations
+from ack_compute.tools.operations import LostHold, OperationContext, Operations
 from ack_compute.tools.ownership import JOB_PREFIX, Ownership
 from ack_compute.tools.plans import AcsPlan
 from ack_compute.tools.pricing import Pricer
@@ -321,6 +321,8 @@ class JobRunner(Spending):
         wanted = p.cleanup_after and target.cluster_id is not None and self.after_job
         try:
             result = self._run_to_end(ctx, p)
+        except LostHold:  # another replica runs the job now: its cleanup is that replica's to start
+            raise
         except BaseException:
             if wanted:
                 self._clean_after(target)

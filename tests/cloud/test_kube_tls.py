@@ -122,3 +122,19 @@ def test_server_certificate_from_the_wrong_ca_is_not_trusted(hub: KubeHub, priva
     with pytest.raises(CloudError) as raised:
         KubeAccess(SecretStr(yaml.safe_dump(document)), timeout_s=3).nodes()
     assert raised.value.code == "KubernetesUnreachable"
+
+
+def test_an_error_of_the_callers_own_callback_passes_through_the_node_watch(hub: KubeHub, private_tmp: Path) -> None:
+    """A cancel raised from the progress callback while nodes come up is the caller's, not the cluster's: it must
+    not come back as a retryable 'unreachable' CloudError."""
+
+    class Stop(Exception):
+        pass
+
+    def on_change(ready: int, total: int) -> None:
+        raise Stop(f"{ready}/{total}")
+
+    access = KubeAccess(SecretStr(cert_kubeconfig(cluster(hub, "tls-one"))))
+    with pytest.raises(Stop, match="0/0"):
+        access.wait_ready_nodes(1, timeout_s=5, on_change=on_change)
+    access.close()

@@ -14,3 +14,20 @@ async def deploy_quoted(client: Client, cluster: str, plan: dict[str, Any], name
     token = (estimate.structured_content or {})["quote_id"]
     deploy = {"cluster": cluster, "name": name, "image": "nginx:1.27", "plan": plan, "quote_id": token}
     return await client.call_tool("deploy_acs", deploy)
+
+
+async def say_yes(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+    """The person at the client accepts the quoted cost when the server asks."""
+    return types.ElicitResult(action="accept", content={"accept": True})
+
+
+async def buy_cluster(client: Client, name: str, plan: dict[str, Any], wait_seconds: int = 1) -> dict[str, Any]:
+    """estimate_cost for `plan`, then ensure_cluster `name` with that quote's id; ensure_cluster's answer (its
+    `operation_id` follows the create) with the quote id added as `quote_id`."""
+    estimate = await client.call_tool("estimate_cost", {"plan": plan})
+    assert not estimate.is_error, estimate.content
+    quote_id = (estimate.structured_content or {})["quote_id"]
+    arguments = {"name": name, "plan": plan, "quote_id": quote_id, "wait_seconds": wait_seconds}
+    created = await client.call_tool("ensure_cluster", arguments)
+    assert not created.is_error, created.content
+    return {**(created.structured_content or {}), "quote_id": quote_id}

@@ -24,7 +24,7 @@ from mcp import Client, types
 from mcp.shared.exceptions import MCPError
 
 from ack_compute.sandbox import SandboxCloud
-from ack_compute.server.replicas import UNKNOWN_SESSION
+from ack_compute.server.http_sessions import UNKNOWN_SESSION
 from ack_compute.tools.ledger import LEDGER_FILE
 from ack_compute.tools.purchase import NO_ELICITATION
 from tests.helpers.balancer import Balancer

@@ -41,7 +41,7 @@ def test_a_fresh_ledger_is_at_the_newest_revision_with_the_same_shape_on_both_ba
     assert shape(ledger) == shape(Ledger(tmp_path / "reference.sqlite3"))
     assert set(shape(ledger)) == {
         "quotes", "quote_redemptions", "operations", "resources", "consents", "log_cursors",
-        "leases", "lease_extensions", "receipts",
+        "leases", "lease_extensions", "receipts", "replicas", "singletons",
     }  # fmt: skip
 
 

@@ -283,6 +283,23 @@ def test_a_server_that_died_after_taking_a_lease_gives_it_back(runtime: Runtime)
     assert len(retried) == 1 and lease_of(runtime, ours).end_operation_id == retried[0]
 
 
+def test_a_lease_taken_by_a_replica_whose_hold_lapsed_is_given_back(runtime: Runtime) -> None:
+    """Across machines a pid says nothing: a lease being ended is held by a replica until `ender_until`. While the
+    hold lasts, nobody else touches it; once it lapsed with no end operation started, it is tried again."""
+    ours = create_cluster(runtime, "acf-lease-replica")
+    with runtime.ledger.transaction() as db:  # as a replica on another machine left it when its pod died
+        db.execute(
+            "UPDATE leases SET state = 'ending', ender = 'r-otherpod0000', ender_until = :until",
+            {"until": time.time() + 2 * HOUR + 30},
+        )
+    assert reaper(runtime, ahead=2 * HOUR).tick() == []
+    assert lease_of(runtime, ours).state == "ending", "its hold still runs: the other replica may yet start it"
+    assert reaper(runtime, ahead=2 * HOUR + 31).tick() == []
+    lease = lease_of(runtime, ours)
+    assert (lease.state, lease.attempts, lease.ender) == ("active", 1, None)
+    assert "stopped before its cleanup started" in lease.note
+
+
 def test_a_growth_lease_gives_back_its_nodes_and_keeps_the_pool(runtime: Runtime, world: SandboxCloud) -> None:
     cluster = world.plant_cluster("acf-pools", nodes=1)
 
