@@ -19,9 +19,10 @@ from ack_compute.cloud.kube_workloads import KubeWorkloads
 from ack_compute.tools.cleanup import Cleaner, CleanupRequest
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.job_spec import CONTAINER, RUN_LABEL, tail
+from ack_compute.tools.operation_params import RunJobParams
 from ack_compute.tools.operations import Operations, OperationStatus
 from ack_compute.tools.ownership import Ownership
-from ack_compute.tools.targets import ClusterTarget, Targets
+from ack_compute.tools.targets import Targets
 
 log = logging.getLogger("ack_compute.cancel")
 
@@ -137,16 +138,16 @@ class Canceller:
     def _delete_job(self, status: OperationStatus, cleaned: list[str], left: list[str]) -> str:
         """Delete the Job (its pods go with it) and the script's ConfigMap now: ACS pods bill until they stop.
         Returns the log tail the pod wrote, read just before (the run's log_lines and log_bytes)."""
-        p = status.params
-        if "job" not in p:
+        if "job" not in status.params:
             return ""
-        namespace, job, config_map = p["namespace"], p["job"], p["config_map"]
+        p = RunJobParams.model_validate(status.params)
+        namespace, job, config_map = p.namespace, p.job, p.config_map
         text = ""
         try:
-            access = self.targets.access(ClusterTarget.model_validate(p["target"]))
+            access = self.targets.access(p.target)
             try:
                 workloads = KubeWorkloads(access)
-                text = self._log_tail(workloads, namespace, job, int(p["log_lines"]), int(p["log_bytes"]))
+                text = self._log_tail(workloads, namespace, job, p.log_lines, p.log_bytes)
                 if workloads.delete("Job", namespace, job):
                     cleaned.append(f"Job {namespace}/{job} (and its pods)")
                 if workloads.delete("ConfigMap", namespace, config_map):
@@ -157,7 +158,7 @@ class Canceller:
             log.warning("cancel: could not delete job %s/%s: %s", namespace, job, exc)
             left.append(f"Job {namespace}/{job}: it could not be deleted now ({exc})")
             return text
-        self.ownership.update(int(p["resource_id"]), state="deleted", details={"cancelled_at": time.time()})
+        self.ownership.update(p.resource_id, state="deleted", details={"cancelled_at": time.time()})
         return text
 
     @staticmethod

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ack_compute.cloud.cs import ContainerService
 from ack_compute.cloud.errors import CloudError
@@ -47,6 +47,8 @@ KIND_ORDER = {
     "vpc": 6,
 }
 Action = Literal["delete", "keep", "gone", "blocked"]
+# What an item takes of its ledger row, as the row says it (OwnedResource's fields of the same names).
+ROW_FIELDS = {"resource_id", "kind", "name", "cloud_id", "region", "operation_id"}
 
 
 class CleanupItem(BaseModel):
@@ -83,6 +85,16 @@ class CleanupRequest(BaseModel):
     workload: str | None = Field(None, min_length=1, max_length=300)
     dry_run: bool = True
     include_failed: bool = True
+
+
+class CleanupParams(BaseModel):
+    """The cleanup operation's params (see tools/operation_params.py): the request, chosen again when it runs, and
+    the ledger rows the plan named (nothing chosen later is deleted)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    request: CleanupRequest
+    rows: list[int]
 
 
 class CleanupSettings(BaseModel):
@@ -162,16 +174,7 @@ class Cleaner:
     # -- what would happen to one row -------------------------------------------------------------------------
 
     def _item(self, row: OwnedResource, action: Action, reason: str) -> CleanupItem:
-        return CleanupItem(
-            resource_id=row.resource_id,
-            kind=row.kind,
-            name=row.name,
-            cloud_id=row.cloud_id,
-            region=row.region,
-            operation_id=row.operation_id,
-            action=action,
-            reason=reason,
-        )
+        return CleanupItem(**row.model_dump(include=ROW_FIELDS), action=action, reason=reason)
 
     def _assess(self, row: OwnedResource) -> CleanupItem:
         if row.origin == "reused":
@@ -413,7 +416,7 @@ class Cleaner:
         planned = self.plan(request)
         if not any(i.action in ("delete", "gone") for i in planned.items):
             return self._report(planned.items, dry_run=False)
-        params = {"request": request.model_dump(mode="json"), "rows": [i.resource_id for i in planned.items]}
+        params = CleanupParams(request=request, rows=[i.resource_id for i in planned.items]).model_dump(mode="json")
         operation_id = f"cl-{uuid.uuid4().hex[:16]}"
         self.operations.start(
             OPERATION_KIND, params, self.run_operation, operation_id=operation_id, requested_by=requested_by
@@ -429,8 +432,9 @@ class Cleaner:
         )
 
     def run_operation(self, ctx: OperationContext) -> dict[str, Any]:
-        wanted = set(ctx.params["rows"])
-        rows = [r for r in self.select(CleanupRequest.model_validate(ctx.params["request"])) if r.resource_id in wanted]
+        p = CleanupParams.model_validate(ctx.params)
+        wanted = set(p.rows)
+        rows = [r for r in self.select(p.request) if r.resource_id in wanted]
         items: list[CleanupItem] = []
         stuck: set[str] = set()  # operations whose cluster could not be deleted: their network is still in use
         for n, row in enumerate(rows):

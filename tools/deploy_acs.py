@@ -34,6 +34,7 @@ from ack_compute.tools.deploy_spec import (
 from ack_compute.tools.errors import AckComputeError, CloudFailure, cloud_call
 from ack_compute.tools.identity import current_caller
 from ack_compute.tools.job_spec import FAIL_FAST_REASONS, refuse_system_namespace
+from ack_compute.tools.operation_params import DeployParams
 from ack_compute.tools.operations import OperationContext, Operations
 from ack_compute.tools.ownership import OPERATION_TAG, NameBusy, OwnedResource, Ownership, is_ours, mark_selector
 from ack_compute.tools.plans import EciPlan
@@ -254,16 +255,10 @@ class AcsDeployer:
         """The person said yes: the add-on stage runs in the background, and the quote is spent only when the
         Deployment is created (a failed install spends nothing)."""
         assert self.operations is not None
-        params = {
-            "request": request.model_dump(mode="json"),
-            "target": target.model_dump(mode="json"),
-            "plan": plan.model_dump(mode="json"),
-            "notes": notes,
-            "requested_by": by,
-        }
+        params = DeployParams(request=request, target=target, plan=plan, notes=notes, requested_by=by)
         quote_id = self.quotes.quote_id_of(request.quote_token) if request.quote_token else None
         operation_id = self.operations.start(
-            OPERATION_KIND, params, self.run_operation, quote_id=quote_id, requested_by=by
+            OPERATION_KIND, params.model_dump(mode="json"), self.run_operation, quote_id=quote_id, requested_by=by
         )
         label = target.name or target.key
         return DeployOutcome(
@@ -284,23 +279,20 @@ class AcsDeployer:
         """This caller's deploy_acs operation still preparing this Deployment, if any: asking again returns it."""
         caller = current_caller()
         for operation_id, owner, params in self.operations.running(OPERATION_KIND) if self.operations else []:
-            asked = params.get("request") or {}
-            if (
-                caller.sees(owner)
-                and ClusterTarget.model_validate(params["target"]).key == target.key
-                and (asked.get("namespace"), asked.get("name")) == (request.namespace, request.name)
-            ):
+            if not caller.sees(owner):
+                continue
+            p = DeployParams.model_validate(params)
+            asked = p.request
+            if p.target.key == target.key and (asked.namespace, asked.name) == (request.namespace, request.name):
                 return operation_id
         return None
 
     def run_operation(self, ctx: OperationContext) -> dict[str, Any]:
         """Add-on, virtual nodes, then the same checks and purchase as a plain deploy. Resumable: the add-on stage
         reads the cloud first, and a Deployment this operation already bought is found and only watched."""
-        p = ctx.params
-        request = DeployRequest.model_validate(p["request"])
-        target = ClusterTarget.model_validate(p["target"])
-        plan = _DEPLOY_PLAN.validate_python(p["plan"])
-        notes = list(p.get("notes") or [])
+        p = DeployParams.model_validate(ctx.params)
+        request, target, plan = p.request, p.target, p.plan
+        notes = list(p.notes)
 
         def nodes() -> list[NodeView]:
             access = self.targets.access(target, timeout_s=self.kube_timeout_s)
@@ -327,7 +319,7 @@ class AcsDeployer:
                 needs_quote,
                 False,
                 notes,
-                str(p.get("requested_by") or ""),
+                p.requested_by,
                 operation_id=ctx.operation_id,
             )
         finally:

@@ -100,13 +100,7 @@ def estimate_cost(plan: AnyPlan, *, default_region: str, pricer: Pricer, quotes:
     return Estimate(
         plan=plan,
         plan_digest=plan_digest(plan),
-        currency=pricing.currency,
-        line_items=pricing.line_items,
-        hourly_total=pricing.hourly_total,
-        hours=pricing.hours,
-        total=pricing.total,
-        assumptions=pricing.assumptions,
-        exclusions=pricing.exclusions,
+        **dict(pricing),  # every field of the pricing, as priced
         budget=budget,
         quote_id=quote.quote_id if quote else None,
         quote_token=quote.token if quote else None,

@@ -15,8 +15,9 @@ from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.identity import current_caller
 from ack_compute.tools.job_spec import CONTAINER, RUN_LABEL
 from ack_compute.tools.ledger import Ledger
+from ack_compute.tools.operation_params import RunJobParams
 from ack_compute.tools.operations import OperationStatus
-from ack_compute.tools.targets import ClusterTarget, Targets
+from ack_compute.tools.targets import Targets
 
 log = logging.getLogger("ack_compute.job_logs")
 
@@ -32,28 +33,26 @@ class JobLogs:
     def new_lines(self, status: OperationStatus) -> str | None:
         """The complete lines the job's current pod wrote since this caller's last poll (at most the run's
         log_lines and log_bytes; the rest comes next time), or None when there is nothing to say."""
-        p = status.params
-        if status.kind != "run_job" or status.done or "job" not in p or "target" not in p:
+        if status.kind != "run_job" or status.done or "job" not in status.params:
             return None
+        p = RunJobParams.model_validate(status.params)
         try:
-            access = self.targets.access(ClusterTarget.model_validate(p["target"]), timeout_s=self.timeout_s)
+            access = self.targets.access(p.target, timeout_s=self.timeout_s)
         except (AckComputeError, CloudError):  # following is best effort; the result carries the final tail
             log.debug("no access to follow %s", status.operation_id, exc_info=True)
             return None
         try:
             workloads = KubeWorkloads(access)
-            pods = [v for v in workloads.pods(p["namespace"], f"{RUN_LABEL}={p['job']}") if v.node]
+            pods = [v for v in workloads.pods(p.namespace, f"{RUN_LABEL}={p.job}") if v.node]
             if not pods:
                 return None
             pod = max(pods, key=lambda v: v.name)
-            text = workloads.pod_log(p["namespace"], pod.name, CONTAINER, tail_lines=None, limit_bytes=MAX_READ_BYTES)
+            text = workloads.pod_log(p.namespace, pod.name, CONTAINER, tail_lines=None, limit_bytes=MAX_READ_BYTES)
         except CloudError:  # not started yet, or gone: the next poll (or the result) says more
             return None
         finally:
             access.close()
-        return self._advance(
-            status.operation_id, pod.name, text, int(p.get("log_lines", 200)), int(p.get("log_bytes", 65536))
-        )
+        return self._advance(status.operation_id, pod.name, text, p.log_lines, p.log_bytes)
 
     def _advance(self, operation_id: str, pod: str, text: str, max_lines: int, max_bytes: int) -> str | None:
         complete = text.splitlines(keepends=True)

@@ -2,7 +2,9 @@
 the operation runs: at its start and when a restarted server resumes it. A row this version cannot read fails at once
 with the field that is wrong, instead of a KeyError halfway through a create.
 
-Only ensure_cluster's kinds are here so far; run_job, deploy_acs and cleanup still read their params as dicts.
+Rows written by earlier versions must keep loading: a field added later has a default (what the missing key meant
+then), and keys a model does not name are ignored. Node pools still read their params as dicts; cleanup's model
+stands next to its request in tools/cleanup.py (that module imports this one).
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from ack_compute.tools.deploy_spec import DeployPlan, DeployRequest
 from ack_compute.tools.plans import AnyClusterPlan
+from ack_compute.tools.targets import ClusterTarget
 
 
 class ClusterCreateParams(BaseModel):
@@ -45,3 +49,37 @@ class ClusterWaitParams(BaseModel):
 
 EnsureClusterParams = Annotated[ClusterCreateParams | ClusterWaitParams, Field(discriminator="mode")]
 ENSURE_CLUSTER_PARAMS: TypeAdapter[ClusterCreateParams | ClusterWaitParams] = TypeAdapter(EnsureClusterParams)
+
+
+class RunJobParams(BaseModel):
+    """run_job watching its Job: where it runs, what it created, and how much log to return. Also read by
+    cancel_operation (to delete the Job) and get_operation (to follow its log)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    resource_id: int  # the job's ownership row
+    target: ClusterTarget
+    namespace: str
+    job: str
+    config_map: str  # the script's ConfigMap
+    image: str
+    compute: Literal["nodes", "acs"]
+    retries: int
+    timeout_seconds: int
+    log_lines: int
+    log_bytes: int
+    cleanup_after: bool = False  # added after the first run_job rows: they had no cleanup_after
+    notes: list[str] = []
+    started_at: float  # epoch seconds: the deadline counts from here, also after a restart
+
+
+class DeployParams(BaseModel):
+    """deploy_acs preparing the cluster (add-on, virtual nodes) before it buys the Deployment."""
+
+    model_config = ConfigDict(frozen=True)
+
+    request: DeployRequest
+    target: ClusterTarget
+    plan: DeployPlan
+    notes: list[str] = []
+    requested_by: str = ""  # added later: the first rows had none

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -20,6 +20,14 @@ LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 RESERVED_LABEL_PREFIXES = ("ack-compute", "kubernetes.io/", "k8s.io/", "alibabacloud.com/", "node.kubernetes.io/")
 # Minimum ESSD size per performance level (GiB): PL2 and PL3 need big disks to exist at all.
 ESSD_MIN_SIZE = {"PL0": 1, "PL1": 20, "PL2": 461, "PL3": 1261}
+
+
+InstanceTypes = list[Annotated[str, Field(pattern=INSTANCE_TYPE_PATTERN)]]
+
+
+def _instance_types(description: str) -> Any:
+    """A cluster's and a pool's ECS types, one rule: one to ten, by preference, ecs.g7.xlarge when not given."""
+    return Field(default_factory=lambda: ["ecs.g7.xlarge"], min_length=1, max_length=10, description=description)
 
 
 class _Strict(BaseModel):
@@ -67,12 +75,7 @@ class ClusterPlan(_PlanBase):
 
     kind: Literal["cluster"] = "cluster"
     edition: Literal["basic", "pro"] = Field("basic", description="pro (ack.pro.small) adds an hourly fee.")
-    instance_types: list[Annotated[str, Field(pattern=INSTANCE_TYPE_PATTERN)]] = Field(
-        default_factory=lambda: ["ecs.g7.xlarge"],
-        min_length=1,
-        max_length=10,
-        description="ECS types by preference, e.g. ['ecs.g7.xlarge'].",
-    )
+    instance_types: InstanceTypes = _instance_types("ECS types by preference, e.g. ['ecs.g7.xlarge'].")
     node_count: int = Field(2, ge=0, le=100, description="Nodes, 0..100.")
     system_disk: SystemDisk = Field(default_factory=SystemDisk)
     data_disks: list[DataDisk] = Field(default_factory=list, max_length=16)
@@ -229,11 +232,8 @@ class NodePoolPlan(_PlanBase):
 
     kind: Literal["node_pool"] = "node_pool"
     cluster: str | None = Field(None, pattern=CLUSTER_PATTERN, description="Cluster id or name.")
-    instance_types: list[Annotated[str, Field(pattern=INSTANCE_TYPE_PATTERN)]] = Field(
-        default_factory=lambda: ["ecs.g7.xlarge"],
-        min_length=1,
-        max_length=10,
-        description="ECS types in order of preference, e.g. ['ecs.gn7i-c8g1.2xlarge'] (GPU).",
+    instance_types: InstanceTypes = _instance_types(
+        "ECS types in order of preference, e.g. ['ecs.gn7i-c8g1.2xlarge'] (GPU)."
     )
     # The same field as a cluster's (one published shape); a pool plan buys at least one node (checked below).
     node_count: int = Field(2, ge=0, le=100, description="Nodes bought, 1..100 (for growth: the nodes added).")

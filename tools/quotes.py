@@ -162,6 +162,10 @@ class Redemption(BaseModel):
     redeemed_at: datetime
 
 
+# A redemption's fields but its time are the quote record's, as recorded.
+REDEEMED_FIELDS = set(Redemption.model_fields) - {"redeemed_at"}
+
+
 def priced(record: QuoteRecord) -> dict[str, Any]:
     """What a receipt says of a quote: its plan and price, never its token."""
     return {
@@ -518,14 +522,7 @@ class QuoteBook:
             self._refuse_over_budget(record, db, replacing=None if extends else replacing)
             if within is not None:
                 within(db, record, now)
-        return Redemption(
-            quote_id=record.quote_id,
-            plan_digest=record.plan_digest,
-            currency=record.currency,
-            hourly=record.hourly,
-            total=record.total,
-            redeemed_at=_iso(now),
-        )
+        return Redemption(**record.model_dump(include=REDEEMED_FIELDS), redeemed_at=_iso(now))
 
     def consumed(self, quote_id: str) -> str | None:
         """How a quote was used ('redeemed', 'declined'), or None while it is unused."""

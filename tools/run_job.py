@@ -36,6 +36,7 @@ from ack_compute.tools.job_spec import (
     resolve_image,
     tail,
 )
+from ack_compute.tools.operation_params import RunJobParams
 from ack_compute.tools.operations import LostHold, OperationContext, Operations
 from ack_compute.tools.ownership import JOB_PREFIX, Ownership
 from ack_compute.tools.plans import AcsPlan
@@ -48,6 +49,8 @@ from ack_compute.tools.targets import ClusterTarget, Targets
 log = logging.getLogger("ack_compute.run_job")
 
 OPERATION_KIND = "run_job"
+# What the operation's params take from the request as it is (RunJobParams names them alike).
+_FROM_REQUEST = {"namespace", "compute", "retries", "timeout_seconds", "log_lines", "log_bytes", "cleanup_after"}
 
 
 class _Verdict(BaseModel):
@@ -266,40 +269,29 @@ class JobRunner(Spending):
                 "Fix the cause (the message says which call failed) and run again.",
             ) from None
         self.ownership.update(row, state="ready", cloud_id=uid)
-        params = {
-            "resource_id": row,
-            "target": target.model_dump(mode="json"),
-            "namespace": request.namespace,
-            "job": job_name,
-            "config_map": config_map,
-            "image": image,
-            "compute": request.compute,
-            "retries": request.retries,
-            "timeout_seconds": request.timeout_seconds,
-            "log_lines": request.log_lines,
-            "log_bytes": request.log_bytes,
-            "cleanup_after": request.cleanup_after,
-            "notes": notes,
-            "started_at": time.time(),
-        }
+        params = RunJobParams(
+            resource_id=row,
+            target=target,
+            job=job_name,
+            config_map=config_map,
+            image=image,
+            notes=notes,
+            started_at=time.time(),
+            **request.model_dump(include=_FROM_REQUEST),
+        )
         self.operations.start(
             OPERATION_KIND,
-            params,
+            params.model_dump(mode="json"),
             self.run_operation,
             operation_id=operation_id,
             quote_id=quote_id,
             requested_by=requested_by,
         )
-        return JobOutcome(
+        return _outcome(
+            params,
+            request.cluster,
+            operation_id,
             status="running",
-            cluster=request.cluster,
-            cluster_id=target.cluster_id,
-            namespace=request.namespace,
-            job_name=job_name,
-            operation_id=operation_id,
-            compute=request.compute,
-            image=image,
-            notes=notes,
             message=f"Job {job_name} is running on {target.name or target.key}.",
             next_step=f"Call get_operation with {operation_id} for its result.",
         )
@@ -324,10 +316,11 @@ class JobRunner(Spending):
 
     def run_operation(self, ctx: OperationContext) -> dict[str, Any]:
         """The job to its end; with cleanup_after, the cluster's cleanup starts however the job ended."""
-        target = ClusterTarget.model_validate(ctx.params["target"])
-        wanted = bool(ctx.params.get("cleanup_after")) and target.cluster_id is not None and self.after_job
+        p = RunJobParams.model_validate(ctx.params)
+        target = p.target
+        wanted = p.cleanup_after and target.cluster_id is not None and self.after_job
         try:
-            result = self._run_to_end(ctx)
+            result = self._run_to_end(ctx, p)
         except LostHold:  # another replica runs the job now: its cleanup is that replica's to start
             raise
         except BaseException:
@@ -352,19 +345,17 @@ class JobRunner(Spending):
             text = exc.text if isinstance(exc, AckComputeError) else str(exc)
             return None, f"cleanup_after could not start ({text}); run cleanup for cluster {target.cluster_id}."
 
-    def _run_to_end(self, ctx: OperationContext) -> dict[str, Any]:
-        p = ctx.params
-        target = ClusterTarget.model_validate(p["target"])
-        namespace, job = p["namespace"], p["job"]
-        deadline = float(p["started_at"]) + int(p["timeout_seconds"]) + DEADLINE_GRACE_SECONDS
+    def _run_to_end(self, ctx: OperationContext, p: RunJobParams) -> dict[str, Any]:
+        target, namespace, job = p.target, p.namespace, p.job
+        deadline = p.started_at + p.timeout_seconds + DEADLINE_GRACE_SECONDS
         ctx.progress(0.05, "running", f"Job {job} created")
         while True:
             access = self.targets.access(target, timeout_s=self.kube_timeout_s)
             fetched = time.monotonic()
             try:
                 workloads = KubeWorkloads(access)
-                verdict = self._watch(ctx, workloads, namespace, job, int(p["retries"]), deadline)
-                return self._finish(ctx, workloads, verdict)
+                verdict = self._watch(ctx, workloads, namespace, job, p.retries, deadline)
+                return self._finish(ctx, p, workloads, verdict)
             except CloudError as exc:
                 # A temporary kubeconfig can expire while a job runs: fetch a new one and watch on. A fresh one
                 # that is refused at once is a real permission problem, not an expiry.
@@ -476,25 +467,25 @@ class JobRunner(Spending):
                 return _Verdict(state="failed", reason=view.reason, detail=view.message)
         return None
 
-    def _finish(self, ctx: OperationContext, workloads: KubeWorkloads, verdict: _Verdict) -> dict[str, Any]:
-        p = ctx.params
-        namespace, job = p["namespace"], p["job"]
-        target = ClusterTarget.model_validate(p["target"])
+    def _finish(
+        self, ctx: OperationContext, p: RunJobParams, workloads: KubeWorkloads, verdict: _Verdict
+    ) -> dict[str, Any]:
+        namespace, job, target = p.namespace, p.job, p.target
         pod = verdict.pod
         text, truncated = "", False
         if pod is not None and any(c.state == "terminated" for c in pod.containers):
-            text, truncated = self._log(workloads, namespace, pod.name, int(p["log_lines"]), int(p["log_bytes"]))
+            text, truncated = self._log(workloads, namespace, pod.name, p.log_lines, p.log_bytes)
         container = next((c for c in pod.containers if c.name == CONTAINER), None) if pod else None
         duration = None
         if container and container.started_at and container.finished_at:
             duration = round((container.finished_at - container.started_at).total_seconds(), 3)
         cleaned: list[str] = []
         if verdict.fail_fast:
-            removed = self._remove(workloads, namespace, job, p["config_map"], [f"Job {job}"])
+            removed = self._remove(workloads, namespace, job, p.config_map, [f"Job {job}"])
             cleaned = removed or []
-            self.ownership.update(int(p["resource_id"]), state="deleted" if removed is not None else "ready")
+            self.ownership.update(p.resource_id, state="deleted" if removed is not None else "ready")
         else:
-            self.ownership.update(int(p["resource_id"]), state="finished", details={"finished_at": time.time()})
+            self.ownership.update(p.resource_id, state="finished", details={"finished_at": time.time()})
         exit_code = container.exit_code if container else None
         instance = None
         if pod is not None:
@@ -512,15 +503,11 @@ class JobRunner(Spending):
             code = f" with exit code {exit_code}" if exit_code is not None else ""
             message = f"Job {job} failed{code} ({why})."
             step = _advice(verdict.reason)
-        outcome = JobOutcome(
+        outcome = _outcome(
+            p,
+            target.ref,
+            ctx.operation_id,
             status=verdict.state,
-            cluster=target.ref,
-            cluster_id=target.cluster_id,
-            namespace=namespace,
-            job_name=job,
-            operation_id=ctx.operation_id,
-            compute=p["compute"],
-            image=p["image"],
             exit_code=exit_code,
             reason=verdict.reason or ("Completed" if verdict.state == "succeeded" else ""),
             duration_seconds=duration,
@@ -531,7 +518,6 @@ class JobRunner(Spending):
             log=text,
             log_truncated=truncated,
             cleaned_up=cleaned,
-            notes=list(p.get("notes") or []),
             message=message,
             next_step=step,
         )
@@ -570,3 +556,18 @@ def _advice(reason: str) -> str:
     if reason == "BackoffLimitExceeded" or reason == "Error":
         return "The script failed: read the log tail, fix the script, and run again."
     return "Read the reason and the log tail, fix the cause, and run again."
+
+
+def _outcome(p: RunJobParams, cluster: str, operation_id: str, **rest: Any) -> JobOutcome:
+    """run_job's answer, running or ended: the run it names comes from its params, `rest` says how it stands."""
+    return JobOutcome(
+        cluster=cluster,
+        cluster_id=p.target.cluster_id,
+        namespace=p.namespace,
+        job_name=p.job,
+        operation_id=operation_id,
+        compute=p.compute,
+        image=p.image,
+        notes=list(p.notes),
+        **rest,
+    )

@@ -9,6 +9,7 @@ while planted foreign resources (an `acf-` cluster, a VPC, a Job) are untouched.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -399,7 +400,10 @@ def test_killed_while_initial_and_the_cluster_turns_unavailable_meanwhile(crash:
 # -- kill point 4: a job's pod is running ----------------------------------------------------------------------
 
 
-def test_killed_while_a_job_runs(crash: Crash) -> None:
+@pytest.mark.parametrize("row", ["as_written", "first_version"])
+def test_killed_while_a_job_runs(crash: Crash, row: str) -> None:
+    """first_version: the killed operation's params row is rewritten as the first run_job wrote it (no
+    cleanup_after): a server upgraded meanwhile resumes it all the same."""
     world = crash.world
     server = crash.spawn("job", script="echo started\nsleep 6\necho finished-after-restart\n")
     cluster_op = server.event("cluster")["operation_id"]
@@ -425,6 +429,16 @@ def test_killed_while_a_job_runs(crash: Crash) -> None:
         access.close()
     assert observer.operations.get(cluster_op).state == "succeeded"
     assert observer.operations.get(job_op).state == "running"
+    if row == "first_version":
+        with observer.ledger.transaction() as db:
+            written = json.loads(
+                db.execute("SELECT params_json FROM operations WHERE operation_id = :op", {"op": job_op}).scalar()
+            )
+            del written["cleanup_after"]
+            db.execute(
+                "UPDATE operations SET params_json = :p WHERE operation_id = :op",
+                {"p": json.dumps(written), "op": job_op},
+            )
 
     restarted = crash.runtime()
     assert_no_other_resumes(restarted, clusters=[], jobs=[job_op])
