@@ -27,19 +27,14 @@ from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.leases import Lease, Leases
 from ack_compute.tools.ledger import Ledger
 from ack_compute.tools.plans import ClusterPlan
+from tests.helpers.agent import cluster_plan
 from tests.helpers.waiting import eventually, finished
 from tests.server.conftest import SERVE
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 SCALE = 30.0
-PLAN: dict[str, Any] = {
-    "kind": "cluster",
-    "instance_types": ["ecs.g7.xlarge"],
-    "node_count": 1,
-    "zone": "cn-hangzhou-h",
-    "hours": 0.01,
-}
+PLAN: dict[str, Any] = cluster_plan(hours=0.01)
 REAPING = {"lease_grace_seconds": "0", "lease_check_seconds": "1", "log_level": "INFO"}
 
 
