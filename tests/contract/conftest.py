@@ -257,7 +257,7 @@ def peer(request: pytest.FixtureRequest, backend: Backend, emulator_backend: Bac
 
 # --- observations --------------------------------------------------------------------------------------------
 
-_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")  # timestamps as the apiserver writes them
 _UID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _GENERATED = re.compile(r"(?<=-)[bcdfghjklmnpqrstvwxz2456789]{5}\b")
 
@@ -276,7 +276,7 @@ class Observation:
         if isinstance(value, list):
             return [self(v, key) for v in value]
         if isinstance(value, str):
-            if _TIMESTAMP.match(value):
+            if RFC3339.match(value):
                 return "<time>"
             if key in ("resourceVersion", "continue"):
                 return "<rv>" if value else ""
@@ -409,7 +409,7 @@ class Namespace:
     def __init__(self, backend: Any, helpers: Any, obs: Any, prefix: str) -> None:
         self.backend, self.helpers = backend, helpers
         self.name = helpers.unique(prefix, obs)
-        helpers.make_namespace(backend, self.name)
+        self.created = helpers.make_namespace(backend, self.name)  # the create call's answer, sanitized
 
     def __enter__(self) -> str:
         return self.name

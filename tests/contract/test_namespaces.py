@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from tests.contract.conftest import RFC3339
+
 pytestmark = pytest.mark.contract
-RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
 def test_namespace_create_get_list(contract: Any, helpers: Any) -> None:
