@@ -66,7 +66,7 @@ def create(runtime: Runtime, name: str, plan: ClusterPlan) -> str:
 
 
 def created_at(runtime: Runtime, operation_id: str | None) -> float:
-    rows = runtime.ledger.query("SELECT created_at FROM operations WHERE operation_id = ?", (operation_id,))
+    rows = runtime.ledger.query("SELECT created_at FROM operations WHERE operation_id = :op", {"op": operation_id})
     return float(rows[0]["created_at"]) if rows else float("nan")
 
 
