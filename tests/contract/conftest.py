@@ -386,6 +386,37 @@ class EventCollector:
         return self.events
 
 
+def follow(list_func: Callable[..., Any], ns: str, obj: dict[str, Any], timeout_seconds: int) -> EventCollector:
+    """Watch the one object `obj` (as the API returned it) by name, from its resourceVersion, until it is DELETED."""
+    return EventCollector(
+        list_func,
+        ns,
+        field_selector=f"metadata.name={obj['metadata']['name']}",
+        resource_version=obj["metadata"]["resourceVersion"],
+        timeout_seconds=timeout_seconds,
+        stop_on="DELETED",
+    )
+
+
+def post_each(backend: Backend, path: str, bodies: list[dict[str, Any]], view: Callable[[Any], Any]) -> dict[str, Any]:
+    """POST each body to `path` raw: {its name: {"http": status, "body": view(answer)}}."""
+    out: dict[str, Any] = {}
+    for body in bodies:
+        status, answer = backend.raw("POST", path, body=body)
+        out[body["metadata"]["name"]] = {"http": status, "body": view(answer)}
+    return out
+
+
+def refusals(attempts: dict[str, Callable[[], Any]], obs: Observation) -> dict[str, Any]:
+    """Each attempt must raise ApiException: {its key: the Status it answered, as observed}."""
+    out: dict[str, Any] = {}
+    for key, attempt in attempts.items():
+        with pytest.raises(ApiException) as caught:
+            attempt()
+        out[key] = obs(status_of(caught.value))
+    return out
+
+
 def unique(prefix: str, obs: Observation) -> str:
     return f"{prefix}-{obs.token}"
 
@@ -431,6 +462,9 @@ def helpers() -> Any:
         make_namespace = staticmethod(make_namespace)
         drop_namespace = staticmethod(drop_namespace)
         EventCollector = EventCollector
+        follow = staticmethod(follow)
+        post_each = staticmethod(post_each)
+        refusals = staticmethod(refusals)
 
     return Helpers
 

@@ -513,10 +513,7 @@ def test_deployment_validation(contract: Any, helpers: Any) -> None:
     def scenario(backend: Any, obs: Any) -> dict[str, Any]:
         apps = apps_api(backend)
         with Namespace(backend, helpers, obs, "invalid") as ns:
-            out: dict[str, Any] = {}
-            for body in INVALID_DEPLOYMENTS:
-                status, answer = backend.raw("POST", f"{APPS}/{ns}/deployments", body=body)
-                out[body["metadata"]["name"]] = {"http": status, "body": obs(answer)}
+            out = helpers.post_each(backend, f"{APPS}/{ns}/deployments", INVALID_DEPLOYMENTS, obs)
             helpers.call(apps.create_namespaced_deployment, ns, deployment(replicas=0))
             with pytest.raises(ApiException) as immutable:
                 apps.patch_namespaced_deployment(

@@ -43,6 +43,21 @@ def kubelet_node(kubelets: Callable[[Any], Any], backend: Any, name: str, **labe
         kubelet.remove_node(name)
 
 
+@contextmanager
+def node_and_namespace(
+    kubelets: Callable[[Any], Any], backend: Any, helpers: Any, obs: Any, prefix: str, **labels: str
+) -> Iterator[tuple[str, str]]:
+    """A kubelet node and a scratch namespace for one scenario: (node name, namespace)."""
+    node = helpers.unique("kubelet", obs)
+    with kubelet_node(kubelets, backend, node, **labels), Namespace(backend, helpers, obs, prefix) as ns:
+        yield node, ns
+
+
+def pod_on(node: str, name: str, container: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    """A pod bound to `node` (no scheduler) with one container."""
+    return {"metadata": {"name": name}, "spec": {"nodeName": node, **spec, "containers": [container]}}
+
+
 def test_a_registered_node(contract: Any, helpers: Any, kubelets: Any) -> None:
     def scenario(backend: Any, obs: Any) -> dict[str, Any]:
         name = helpers.unique("kubelet", obs)
@@ -73,28 +88,11 @@ def test_a_registered_node(contract: Any, helpers: Any, kubelets: Any) -> None:
 def test_a_pod_runs_and_its_log_comes_through_the_api(contract: Any, helpers: Any, kubelets: Any) -> None:
     def scenario(backend: Any, obs: Any) -> dict[str, Any]:
         core = backend.core()
-        node = helpers.unique("kubelet", obs)
-        with (
-            kubelet_node(kubelets, backend, node, contract=obs.token),
-            Namespace(backend, helpers, obs, "kubelet") as ns,
-        ):
-            pinned = {
-                "metadata": {"name": "pinned"},
-                "spec": {
-                    "nodeName": node,
-                    "restartPolicy": "Never",
-                    "containers": [{"name": "c", "image": "busybox", "command": ["sh", "-c", "echo hello; exit 3"]}],
-                },
-            }
+        with node_and_namespace(kubelets, backend, helpers, obs, "kubelet", contract=obs.token) as (node, ns):
+            busybox = {"name": "c", "image": "busybox", "command": ["sh", "-c", "echo hello; exit 3"]}
+            pinned = pod_on(node, "pinned", busybox, restartPolicy="Never")
             created = helpers.call(core.create_namespaced_pod, ns, pinned)
-            events = helpers.EventCollector(
-                core.list_namespaced_pod,
-                ns,
-                field_selector="metadata.name=pinned",
-                resource_version=created["metadata"]["resourceVersion"],
-                timeout_seconds=20,
-                stop_on="DELETED",
-            )
+            events = helpers.follow(core.list_namespaced_pod, ns, created, 20)
             scheduled = {
                 "metadata": {"name": "scheduled"},
                 "spec": {
@@ -141,18 +139,13 @@ def test_a_pod_runs_and_its_log_comes_through_the_api(contract: Any, helpers: An
 def test_log_errors(contract: Any, helpers: Any, kubelets: Any) -> None:
     def scenario(backend: Any, obs: Any) -> dict[str, Any]:
         core = backend.core()
-        node = helpers.unique("kubelet", obs)
-        with kubelet_node(kubelets, backend, node), Namespace(backend, helpers, obs, "logs") as ns:
-            mounting = {
-                "metadata": {"name": "mounting"},
-                "spec": {
-                    "nodeName": node,
-                    "containers": [
-                        {"name": "c", "image": "busybox", "volumeMounts": [{"name": "v", "mountPath": "/v"}]}
-                    ],
-                    "volumes": [{"name": "v", "configMap": {"name": "absent"}}],
-                },
-            }
+        with node_and_namespace(kubelets, backend, helpers, obs, "logs") as (node, ns):
+            mounting = pod_on(
+                node,
+                "mounting",
+                {"name": "c", "image": "busybox", "volumeMounts": [{"name": "v", "mountPath": "/v"}]},
+                volumes=[{"name": "v", "configMap": {"name": "absent"}}],
+            )
             helpers.call(core.create_namespaced_pod, ns, mounting)
             unplaced = {
                 "metadata": {"name": "unplaced"},
@@ -200,15 +193,8 @@ def test_deleting_a_running_pod(contract: Any, helpers: Any, kubelets: Any) -> N
 
     def scenario(backend: Any, obs: Any) -> dict[str, Any]:
         core = backend.core()
-        node = helpers.unique("kubelet", obs)
-        with kubelet_node(kubelets, backend, node), Namespace(backend, helpers, obs, "deleting") as ns:
-            body = {
-                "metadata": {"name": "sleeper"},
-                "spec": {
-                    "nodeName": node,
-                    "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "60"]}],
-                },
-            }
+        with node_and_namespace(kubelets, backend, helpers, obs, "deleting") as (node, ns):
+            body = pod_on(node, "sleeper", {"name": "c", "image": "busybox", "command": ["sleep", "60"]})
             helpers.call(core.create_namespaced_pod, ns, body)
 
             def running() -> Any:
@@ -216,14 +202,7 @@ def test_deleting_a_running_pod(contract: Any, helpers: Any, kubelets: Any) -> N
                 return pod if pod["status"].get("phase") == "Running" else None
 
             started = eventually(running)
-            events = helpers.EventCollector(
-                core.list_namespaced_pod,
-                ns,
-                field_selector="metadata.name=sleeper",
-                resource_version=started["metadata"]["resourceVersion"],
-                timeout_seconds=20,
-                stop_on="DELETED",
-            )
+            events = helpers.follow(core.list_namespaced_pod, ns, started, 20)
             deleted = helpers.call(core.delete_namespaced_pod, "sleeper", ns)
             seen = events.join()
             last = seen[-1]["object"]
