@@ -386,15 +386,18 @@ class EventCollector:
         return self.events
 
 
-def follow(list_func: Callable[..., Any], ns: str, obj: dict[str, Any], timeout_seconds: int) -> EventCollector:
-    """Watch the one object `obj` (as the API returned it) by name, from its resourceVersion, until it is DELETED."""
+def follow(
+    list_func: Callable[..., Any], ns: str, obj: dict[str, Any], timeout_seconds: int, stop_on: str | None = "DELETED"
+) -> EventCollector:
+    """Watch the one object `obj` (as the API returned it) by name, from its resourceVersion, until `stop_on`
+    (None: until the timeout)."""
     return EventCollector(
         list_func,
         ns,
         field_selector=f"metadata.name={obj['metadata']['name']}",
         resource_version=obj["metadata"]["resourceVersion"],
         timeout_seconds=timeout_seconds,
-        stop_on="DELETED",
+        stop_on=stop_on,
     )
 
 
@@ -415,6 +418,12 @@ def refusals(attempts: dict[str, Callable[[], Any]], obs: Observation) -> dict[s
             attempt()
         out[key] = obs(status_of(caught.value))
     return out
+
+
+def failure(code: int, message: str, **fields: Any) -> dict[str, Any]:
+    """The Status a failed request answers with (`fields`: reason, details, when it has them)."""
+    status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message}
+    return {**status, **fields, "code": code}
 
 
 def unique(prefix: str, obs: Observation) -> str:

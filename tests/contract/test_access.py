@@ -8,6 +8,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from tests.contract.conftest import failure
 from tests.helpers.kube_status import UNAUTHORIZED
 
 pytestmark = pytest.mark.contract
@@ -134,17 +135,13 @@ def test_limited_user_is_forbidden_beyond_reading(contract: Any, helpers: Any) -
     result = contract.run(scenario)
     assert result["create_pod"] == {
         "http": 403,
-        "body": {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": 'pods is forbidden: User "limited-user" cannot create resource "pods" in API group "" '
+        "body": failure(
+            403,
+            'pods is forbidden: User "limited-user" cannot create resource "pods" in API group "" '
             'in the namespace "default"',
-            "reason": "Forbidden",
-            "details": {"kind": "pods"},
-            "code": 403,
-        },
+            reason="Forbidden",
+            details={"kind": "pods"},
+        ),
     }
     assert result["list_jobs"]["body"]["message"] == (
         'jobs.batch is forbidden: User "limited-user" cannot list resource "jobs" in API group "batch" '

@@ -8,7 +8,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.contract.conftest import RFC3339, Namespace
+from tests.contract.conftest import RFC3339, Namespace, failure
 
 pytestmark = pytest.mark.contract
 
@@ -67,14 +67,7 @@ def test_resource_version_uid_and_generation(contract: Any, helpers: Any) -> Non
     assert result["generation"] == [None, None, None]
     assert result["with_rv"] == {
         "http": 500,
-        "body": {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": "resourceVersion should not be set on objects to be created",
-            "code": 500,
-        },
+        "body": failure(500, "resourceVersion should not be set on objects to be created"),
     }
     # A changed uid is a storage precondition failure, not a validation error.
     assert result["immutable_uid"]["http"] == 409

@@ -12,7 +12,7 @@ from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
-from tests.contract.conftest import Namespace
+from tests.contract.conftest import Namespace, failure
 
 pytestmark = pytest.mark.contract
 
@@ -234,15 +234,7 @@ def test_watch_expired_resource_version_and_bookmarks(contract: Any, helpers: An
     result = contract.run(scenario)
     assert result["error"] == {
         "type": "ERROR",
-        "object": {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": "too old resource version: <rv> (<rv>)",
-            "reason": "Expired",
-            "code": 410,
-        },
+        "object": failure(410, "too old resource version: <rv> (<rv>)", reason="Expired"),
     }
     assert result["client_raises"] == 410
     assert result["bookmark"] == {
