@@ -106,7 +106,7 @@ def main() -> None:
                 listed = inventories.list()
             at = time.time()
             billed = (bills(rows) or {}).get(row.resource_id, Decimal(0))
-            accrued = next(r.cost_so_far for r in listed.resources if r.kind == "cluster") or Decimal(0)
+            accrued = next(r.accrued for r in listed.resources if r.kind == "cluster") or Decimal(0)
             truth = Decimal(str(round(sandbox_truth(cloud, str(row.cloud_id), at, scale), 2)))
             err, base_err = accrued - billed, truth - billed
             rel = float(err / billed) if billed else float("nan")
