@@ -13,14 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchenv import offline
+from benchenv import offline, sandbox_runtime
 
 offline()
 
-from ack_compute.cloud.config import StaticCredentials  # noqa: E402
 from ack_compute.sandbox import SandboxCloud  # noqa: E402
-from ack_compute.server.runtime import Runtime  # noqa: E402
-from ack_compute.server.settings import Settings  # noqa: E402
 from ack_compute.tools.estimate_cost import estimate_cost  # noqa: E402
 from ack_compute.tools.plans import ClusterPlan  # noqa: E402
 
@@ -32,10 +29,7 @@ def main() -> None:
     parser.add_argument("--time-scale", type=float, default=4.0)
     args = parser.parse_args()
     with SandboxCloud(time_scale=args.time_scale) as cloud, tempfile.TemporaryDirectory() as state:
-        settings = Settings(region="cn-hangzhou", state_dir=Path(state), endpoint=cloud.endpoint, protocol="http")
-        runtime = Runtime.build(
-            settings, StaticCredentials(access_key_id=cloud.access_key_id, access_key_secret=cloud.access_key_secret)
-        )
+        runtime = sandbox_runtime(cloud, Path(state))
         est = estimate_cost(PLAN, default_region="cn-hangzhou", pricer=runtime.pricer, quotes=runtime.quotes)
         cloud.reset_counts()
         started = time.monotonic()

@@ -16,16 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from benchenv import PRO_CLUSTER_PLAN, offline
+from benchenv import PRO_CLUSTER_PLAN, offline, sandbox_runtime
 from mcp import Client, StdioServerParameters
 
 offline()
 
-from ack_compute.cloud.config import StaticCredentials  # noqa: E402
 from ack_compute.sandbox import SandboxCloud  # noqa: E402
 from ack_compute.server.app import build_server  # noqa: E402
-from ack_compute.server.runtime import Runtime  # noqa: E402
-from ack_compute.server.settings import Settings  # noqa: E402
 from ack_compute.tools.estimate_cost import estimate_cost  # noqa: E402
 from ack_compute.tools.plans import ClusterPlan  # noqa: E402
 
@@ -78,12 +75,7 @@ def cold_start(cloud: SandboxCloud, state: str, runs: int) -> None:
 
 
 def warm_latency(cloud: SandboxCloud, state: str, runs: int) -> None:
-    settings = Settings(
-        region="cn-hangzhou", state_dir=Path(state) / "inproc", endpoint=cloud.endpoint, protocol="http"
-    )
-    runtime = Runtime.build(
-        settings, StaticCredentials(access_key_id=cloud.access_key_id, access_key_secret=cloud.access_key_secret)
-    )
+    runtime = sandbox_runtime(cloud, Path(state) / "inproc")
     plan = ClusterPlan.model_validate(PLAN)
     cloud.reset_counts()
     first = time.perf_counter()

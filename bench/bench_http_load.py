@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import socket
 import statistics
@@ -37,7 +36,7 @@ from typing import Any
 
 import anyio
 import httpx
-from benchenv import PRO_CLUSTER_PLAN, load_average, offline
+from benchenv import PRO_CLUSTER_PLAN, emit, load_average, machine, machine_line, offline, stop
 from mcp import Client
 
 offline()
@@ -148,12 +147,7 @@ def http_server(
                     time.sleep(0.05)
             yield url, proc, time.perf_counter() - started
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
             stderr.seek(0)
             lines = stderr.read().decode(errors="replace").strip().splitlines()
             tail = [line for line in lines if not line.startswith("INFO:")][-15:]  # uvicorn's start/stop lines
@@ -292,7 +286,7 @@ def main() -> None:
     total = args.clients * args.calls
     baseline_calls = args.baseline_calls or total
     out: dict[str, Any] = {
-        "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0], "load_average_start": load_average()},
+        "machine": machine(),
         "clients": args.clients,
         "calls_per_client": args.calls,
     }
@@ -354,10 +348,7 @@ def main() -> None:
         time.sleep(1.0)
         out["server"]["rss_kib_1s_after_load"] = proc_status(proc.pid, "VmRSS")
 
-    if args.json:
-        print(json.dumps(out, indent=2))
-    else:
-        report(out)
+    emit(out, args.json, report)
 
 
 def _line(name: str, s: dict[str, Any]) -> str:
@@ -395,7 +386,7 @@ def _details(s: dict[str, Any]) -> None:
 def report(out: dict[str, Any]) -> None:
     m, srv, warm, seq = out["machine"], out["server"], out["warmup"], out["sequential_1_client"]
     mib = 1024
-    print(f"machine: {m['cores']} cores, python {m['python']}, load average at start {m['load_average_start']}")
+    print(machine_line(m))
     print(f"server: streamable HTTP, pid {srv['pid']}, spawn to first HTTP answer {srv['spawn_to_ready_s']:.2f} s")
     print(
         f"warm-up (cold price cache): {warm['calls']} calls, {warm['errors']} errors, cloud API calls "

@@ -19,16 +19,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchenv import offline
+from benchenv import offline, sandbox_runtime
 
 offline()
 
 from kubernetes import client, watch  # noqa: E402
 
-from ack_compute.cloud.config import StaticCredentials  # noqa: E402
 from ack_compute.sandbox import SandboxCloud  # noqa: E402
 from ack_compute.server.runtime import Runtime  # noqa: E402
-from ack_compute.server.settings import Settings  # noqa: E402
 from ack_compute.tools.job_spec import RUN_LABEL, JobRequest  # noqa: E402
 
 POLL_SECONDS = 10.0
@@ -136,10 +134,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(7)
     with SandboxCloud(time_scale=100) as cloud, tempfile.TemporaryDirectory() as state:
-        settings = Settings(region="cn-hangzhou", state_dir=Path(state), endpoint=cloud.endpoint, protocol="http")
-        runtime = Runtime.build(
-            settings, StaticCredentials(access_key_id=cloud.access_key_id, access_key_secret=cloud.access_key_secret)
-        )
+        runtime = sandbox_runtime(cloud, Path(state))
         cluster = cloud.plant_cluster("acf-bench", nodes=3)
         api = runtime.targets.access(runtime.targets.resolve(cluster)).api_client()
         clock = TerminationClock(api)

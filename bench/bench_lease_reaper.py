@@ -17,14 +17,12 @@ import threading
 import time
 from pathlib import Path
 
-from benchenv import load_average, offline
+from benchenv import load_average, offline, sandbox_runtime
 
 offline()
 
-from ack_compute.cloud.config import StaticCredentials  # noqa: E402
 from ack_compute.sandbox import SandboxCloud  # noqa: E402
 from ack_compute.server.runtime import Runtime  # noqa: E402
-from ack_compute.server.settings import Settings  # noqa: E402
 from ack_compute.tools.cleanup import CleanupRequest  # noqa: E402
 from ack_compute.tools.estimate_cost import estimate_cost  # noqa: E402
 from ack_compute.tools.leases import Leases  # noqa: E402
@@ -68,7 +66,7 @@ def create(runtime: Runtime, name: str, plan: ClusterPlan) -> str:
 
 
 def created_at(runtime: Runtime, operation_id: str | None) -> float:
-    rows = runtime.ledger.query("SELECT created_at FROM operations WHERE operation_id = ?", (operation_id,))
+    rows = runtime.ledger.query("SELECT created_at FROM operations WHERE operation_id = :op", {"op": operation_id})
     return float(rows[0]["created_at"]) if rows else float("nan")
 
 
@@ -87,16 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     plan = ClusterPlan(instance_types=["ecs.g7.xlarge"], node_count=1, zone="cn-hangzhou-h", hours=args.hours)
     with SandboxCloud(time_scale=args.time_scale) as cloud, tempfile.TemporaryDirectory() as state:
-        settings = Settings(
-            region="cn-hangzhou",
-            state_dir=Path(state),
-            endpoint=cloud.endpoint,
-            protocol="http",
-            lease_grace_seconds=0,
-            lease_check_seconds=args.check_seconds,
-        )
-        keys = StaticCredentials(access_key_id=cloud.access_key_id, access_key_secret=cloud.access_key_secret)
-        runtime = Runtime.build(settings, keys)
+        runtime = sandbox_runtime(cloud, Path(state), lease_grace_seconds=0, lease_check_seconds=args.check_seconds)
         watch = GoneWatch(cloud)
 
         # Baseline: a person cleans up a cluster of the same kind explicitly.
@@ -122,7 +111,7 @@ def main() -> None:
         for cluster_id in ids:
             lease = leases.get(rows[cluster_id])
             assert lease is not None
-            due = lease.ends_at + settings.lease_grace_seconds
+            due = lease.ends_at + runtime.settings.lease_grace_seconds
             reap_start.append(created_at(runtime, lease.end_operation_id) - due)
             reap_gone.append(watch.gone.get(cluster_id, float("nan")) - due)
 

@@ -20,18 +20,15 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from benchenv import PRO_CLUSTER_PLAN, load_average, offline
+from benchenv import PRO_CLUSTER_PLAN, load_average, offline, sandbox_runtime
 
 offline()
 
 from ack_compute.cloud.billing import Billing  # noqa: E402
-from ack_compute.cloud.config import StaticCredentials  # noqa: E402
 from ack_compute.cloud.node_pools import NodePoolService  # noqa: E402
 from ack_compute.sandbox import SandboxCloud  # noqa: E402
 from ack_compute.sandbox.bss.models.metering import load_prices  # noqa: E402
 from ack_compute.sandbox.catalog import load_catalog  # noqa: E402
-from ack_compute.server.runtime import Runtime  # noqa: E402
-from ack_compute.server.settings import Settings  # noqa: E402
 from ack_compute.tools.bills import Bills  # noqa: E402
 from ack_compute.tools.estimate_cost import estimate_cost  # noqa: E402
 from ack_compute.tools.identity import Caller, acting_as  # noqa: E402
@@ -75,10 +72,7 @@ def main() -> None:
     plan = ClusterPlan.model_validate({k: v for k, v in PRO_CLUSTER_PLAN.items() if k != "kind"} | {"hours": 24})
     with SandboxCloud(time_scale=scale) as cloud, tempfile.TemporaryDirectory() as state:
         cloud.bill_lag_seconds = 0
-        settings = Settings(region="cn-hangzhou", state_dir=Path(state), endpoint=cloud.endpoint, protocol="http")
-        runtime = Runtime.build(
-            settings, StaticCredentials(access_key_id=cloud.access_key_id, access_key_secret=cloud.access_key_secret)
-        )
+        runtime = sandbox_runtime(cloud, Path(state))
         bills = Bills(Billing(runtime.clients), NodePoolService(runtime.clients), ttl_seconds=0)
         with acting_as(ADMIN):
             est = estimate_cost(plan, default_region="cn-hangzhou", pricer=runtime.pricer, quotes=runtime.quotes)
@@ -112,7 +106,7 @@ def main() -> None:
                 listed = inventories.list()
             at = time.time()
             billed = (bills(rows) or {}).get(row.resource_id, Decimal(0))
-            accrued = next(r.cost_so_far for r in listed.resources if r.kind == "cluster") or Decimal(0)
+            accrued = next(r.accrued for r in listed.resources if r.kind == "cluster") or Decimal(0)
             truth = Decimal(str(round(sandbox_truth(cloud, str(row.cloud_id), at, scale), 2)))
             err, base_err = accrued - billed, truth - billed
             rel = float(err / billed) if billed else float("nan")

@@ -20,7 +20,6 @@ while tools.ledger.Ledger does not take a SQLAlchemy URL.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -33,7 +32,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from benchenv import load_average, offline
+from benchenv import emit, load_average, machine, machine_line, offline
 
 offline()
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.helpers.postgres
@@ -207,7 +206,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     args = parser.parse_args()
     out: dict[str, Any] = {
-        "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0], "load_average_start": load_average()},
+        "machine": machine(),
         "redemptions": args.redemptions,
     }
     with tempfile.TemporaryDirectory() as state:
@@ -225,10 +224,7 @@ def main() -> None:
                     close = getattr(ledger, "close", None) or getattr(ledger, "dispose", None)
                     if callable(close):
                         close()
-    if args.json:
-        print(json.dumps(out, indent=2))
-    else:
-        report(out)
+    emit(out, args.json, report)
 
 
 def _line(name: str, s: dict[str, Any], base: dict[str, Any] | None) -> str:
@@ -242,7 +238,7 @@ def _line(name: str, s: dict[str, Any], base: dict[str, Any] | None) -> str:
 
 def report(out: dict[str, Any]) -> None:
     m = out["machine"]
-    print(f"machine: {m['cores']} cores, python {m['python']}, load average at start {m['load_average_start']}")
+    print(machine_line(m))
     print(f"Purchase.buy (verify, redeem, caps, intent row, lease, receipt), {out['redemptions']} per phase")
     sqlite = out["sqlite"]
     for backend in ("sqlite", "postgresql"):

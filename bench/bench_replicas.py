@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -44,7 +43,7 @@ from bench_http_load import (
     run_concurrent,
     summarise,
 )
-from benchenv import load_average, offline
+from benchenv import emit, load_average, machine, machine_line, offline, stop
 
 offline()
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.helpers.postgres
@@ -79,12 +78,7 @@ def proxy(backends: list[str], affinity: str) -> Iterator[tuple[str, subprocess.
                 time.sleep(0.05)
         yield f"{base}/mcp", proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def stats(mcp_url: str) -> dict[str, Any]:
@@ -151,7 +145,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     args = parser.parse_args()
     out: dict[str, Any] = {
-        "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0], "load_average_start": load_average()},
+        "machine": machine(),
         "clients": args.clients,
         "calls_per_client": args.calls,
         "affinity": args.affinity,
@@ -188,15 +182,12 @@ def main() -> None:
             ok, wall = sum(run["ok"] for run in mine), sum(run["wall_s"] for run in mine)
             out[name] = {"ok": ok, "wall_s": round(wall, 3), "throughput_calls_per_s": round(ok / wall, 1)}
         out["cloud_api_calls"] = sum(cloud.counts().values())
-    if args.json:
-        print(json.dumps(out, indent=2))
-    else:
-        report(out)
+    emit(out, args.json, report)
 
 
 def report(out: dict[str, Any]) -> None:
     m = out["machine"]
-    print(f"machine: {m['cores']} cores, python {m['python']}, load average at start {m['load_average_start']}")
+    print(machine_line(m))
     print(f"ledger: {out['ledger']}; proxy affinity: {out['affinity']}")
     warm = out["warmup"]
     print(f"warm-up (each replica directly): {warm['calls']} calls, {warm['errors']} errors {warm['first_error']}")

@@ -13,14 +13,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchenv import offline
+from benchenv import offline, sandbox_runtime
 
 offline()
 
-from ack_compute.cloud.config import StaticCredentials  # noqa: E402
 from ack_compute.sandbox import SandboxCloud  # noqa: E402
-from ack_compute.server.runtime import Runtime  # noqa: E402
-from ack_compute.server.settings import Settings  # noqa: E402
 from ack_compute.tools.ensure_cluster import ClusterService  # noqa: E402
 from ack_compute.tools.ownership import NAME_PREFIX  # noqa: E402
 
@@ -48,17 +45,7 @@ def scenario(label: str, good: int, dead: int, useless: int) -> None:
             cloud.plant_cluster(f"acf-nonodes-{i:03d}", nodes_ready=False, nodes=1)
         for i in range(good):
             cloud.plant_cluster(f"acf-good-{i:03d}", nodes=1)
-        settings = Settings(
-            region="cn-hangzhou",
-            state_dir=Path(state),
-            endpoint=cloud.endpoint,
-            protocol="http",
-            probe_timeout_seconds=3.0,
-            probe_concurrency=32,
-        )
-        runtime = Runtime.build(
-            settings, StaticCredentials(access_key_id=cloud.access_key_id, access_key_secret=cloud.access_key_secret)
-        )
+        runtime = sandbox_runtime(cloud, Path(state), probe_timeout_seconds=3.0, probe_concurrency=32)
         service = runtime.clusters
         candidates = [c for c in runtime.cs.list_clusters() if c.name.startswith(NAME_PREFIX)]
         t_seed, seed_choice = seed_style(service, candidates)

@@ -17,7 +17,6 @@ Figures only; nothing is asserted (the machine is shared and noisy: the load ave
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -29,16 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from benchenv import PRO_CLUSTER_PLAN, load_average, offline
+from benchenv import PRO_CLUSTER_PLAN, emit, load_average, machine, machine_line, offline, sandbox_runtime
 from mcp import Client, StdioServerParameters
 
 offline()
 
-from ack_compute.cloud.config import StaticCredentials  # noqa: E402
 from ack_compute.sandbox import SandboxCloud  # noqa: E402
 from ack_compute.server.app import build_server  # noqa: E402
 from ack_compute.server.runtime import Runtime  # noqa: E402
-from ack_compute.server.settings import Settings  # noqa: E402
 from ack_compute.tools.estimate_cost import estimate_cost  # noqa: E402
 from ack_compute.tools.plans import ClusterPlan  # noqa: E402
 
@@ -178,15 +175,12 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     args = parser.parse_args()
     out: dict[str, Any] = {
-        "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0], "load_average_start": load_average()},
+        "machine": machine(),
         "calls": args.calls,
     }
     with SandboxCloud() as cloud, tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)
-        settings = Settings(region=REGION, state_dir=state / "inproc", endpoint=cloud.endpoint, protocol="http")
-        runtime = Runtime.build(
-            settings, StaticCredentials(access_key_id=cloud.access_key_id, access_key_secret=cloud.access_key_secret)
-        )
+        runtime = sandbox_runtime(cloud, state / "inproc", region=REGION)
         cloud.reset_counts()
         samples = anyio.run(measure, runtime, cloud, state / "stdio", args.calls, args.rounds)
         out["cloud_api_calls"] = sum(cloud.counts().values())  # the two warm-ups' cold estimates only
@@ -213,15 +207,12 @@ def main() -> None:
         }
         out["load_average_end"] = load_average()
 
-    if args.json:
-        print(json.dumps(out, indent=2))
-    else:
-        report(out)
+    emit(out, args.json, report)
 
 
 def report(out: dict[str, Any]) -> None:
     m = out["machine"]
-    print(f"machine: {m['cores']} cores, python {m['python']}, load average at start {m['load_average_start']}")
+    print(machine_line(m))
     print(
         f"\nestimate_cost, same cluster plan, cached prices ({out['calls']} timed calls each after {WARMUP} warm-up; "
         f"cloud API calls in all: {out['cloud_api_calls']})"

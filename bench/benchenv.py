@@ -5,7 +5,12 @@ Imported by the bench scripts as `python bench/<script>.py` runs them (their fol
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 # A multi-type Pro cluster with disks: the plan the estimate, HTTP load and stdio benchmarks price.
@@ -32,3 +37,41 @@ def offline() -> None:
 def load_average() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def machine() -> dict[str, Any]:
+    """What a result needs to be read against: cores, Python, and the load when the run started."""
+    return {"cores": os.cpu_count(), "python": sys.version.split()[0], "load_average_start": load_average()}
+
+
+def machine_line(m: dict[str, Any]) -> str:
+    return f"machine: {m['cores']} cores, python {m['python']}, load average at start {m['load_average_start']}"
+
+
+def emit(out: dict[str, Any], as_json: bool, report: Callable[[dict[str, Any]], None]) -> None:
+    """The result as JSON (--json) or as the script's human report."""
+    if as_json:
+        print(json.dumps(out, indent=2))
+    else:
+        report(out)
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    """End a child process: SIGTERM, then SIGKILL if it has not exited within 10 seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def sandbox_runtime(cloud: Any, state_dir: Path, region: str = "cn-hangzhou", **settings: Any) -> Any:
+    """A Runtime against the sandbox `cloud` over plain HTTP, with its keys and `settings` overrides."""
+    from ack_compute.cloud.config import StaticCredentials
+    from ack_compute.server.runtime import Runtime
+    from ack_compute.server.settings import Settings
+
+    config = Settings(region=region, state_dir=state_dir, endpoint=cloud.endpoint, protocol="http", **settings)
+    keys = StaticCredentials(access_key_id=cloud.access_key_id, access_key_secret=cloud.access_key_secret)
+    return Runtime.build(config, keys)

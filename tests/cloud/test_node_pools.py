@@ -60,6 +60,14 @@ def task_done(cs: ContainerService, task_id: str) -> Callable[[], bool]:
     return lambda: cs.describe_task(task_id).state in ("success", "fail")
 
 
+def ready_pool(runtime: Runtime, pools: NodePoolService, cluster: tuple[str, list[str]], size: int) -> tuple[str, str]:
+    """A GPU pool of `size` nodes in the test cluster, its creation task finished: (cluster id, pool id)."""
+    cluster_id, vswitch_ids = cluster
+    pool_id, task_id = pools.create(cluster_id, gpu_config(vswitch_ids, size=size))
+    eventually(task_done(runtime.cs, task_id), timeout=20.0)
+    return cluster_id, pool_id
+
+
 def core_api(runtime: Runtime, cluster_id: str) -> k8s.CoreV1Api:
     # The longest kubeconfig ACK issues (4320 minutes): the sandbox's clock runs 2000 times faster here.
     kubeconfig = runtime.cs.user_kubeconfig(cluster_id, private=True, minutes=4320)
@@ -138,9 +146,7 @@ def test_a_gpu_pool_is_created_ready_labelled_tainted_and_a_gpu_job_lands_there(
 def test_a_pool_is_resized_both_ways_loses_chosen_nodes_and_is_deleted(
     runtime: Runtime, pools: NodePoolService, cluster: tuple[str, list[str]], fast_cloud: SandboxCloud
 ) -> None:
-    cluster_id, vswitch_ids = cluster
-    pool_id, task_id = pools.create(cluster_id, gpu_config(vswitch_ids, size=1))
-    eventually(task_done(runtime.cs, task_id), timeout=20.0)
+    cluster_id, pool_id = ready_pool(runtime, pools, cluster, size=1)
 
     grow = pools.scale(cluster_id, pool_id, 3)
     assert grow and pools.get(cluster_id, pool_id).state == "scaling"
@@ -174,9 +180,7 @@ def test_a_pool_is_resized_both_ways_loses_chosen_nodes_and_is_deleted(
 def test_a_failed_scale_is_a_failed_task_and_the_pool_keeps_its_nodes(
     runtime: Runtime, pools: NodePoolService, cluster: tuple[str, list[str]], fast_cloud: SandboxCloud
 ) -> None:
-    cluster_id, vswitch_ids = cluster
-    pool_id, task_id = pools.create(cluster_id, gpu_config(vswitch_ids, size=1))
-    eventually(task_done(runtime.cs, task_id), timeout=20.0)
+    cluster_id, pool_id = ready_pool(runtime, pools, cluster, size=1)
     fast_cloud.fail_next_nodepool_scale("ScaleNodePoolFailed", "no GPU stock in the pool's zones")
 
     task = pools.scale(cluster_id, pool_id, 3)
@@ -231,9 +235,7 @@ def test_nodes_are_read_across_pages(
     fast_cloud: SandboxCloud,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    cluster_id, vswitch_ids = cluster
-    pool_id, task_id = pools.create(cluster_id, gpu_config(vswitch_ids, size=3))
-    eventually(task_done(runtime.cs, task_id), timeout=20.0)
+    cluster_id, pool_id = ready_pool(runtime, pools, cluster, size=3)
     monkeypatch.setattr(node_pools, "NODES_PAGE_SIZE", 2)  # real pools hold at most 100: shrink the page instead
     fast_cloud.reset_counts()
 

@@ -257,7 +257,7 @@ def peer(request: pytest.FixtureRequest, backend: Backend, emulator_backend: Bac
 
 # --- observations --------------------------------------------------------------------------------------------
 
-_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")  # timestamps as the apiserver writes them
 _UID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _GENERATED = re.compile(r"(?<=-)[bcdfghjklmnpqrstvwxz2456789]{5}\b")
 
@@ -276,7 +276,7 @@ class Observation:
         if isinstance(value, list):
             return [self(v, key) for v in value]
         if isinstance(value, str):
-            if _TIMESTAMP.match(value):
+            if RFC3339.match(value):
                 return "<time>"
             if key in ("resourceVersion", "continue"):
                 return "<rv>" if value else ""
@@ -386,6 +386,46 @@ class EventCollector:
         return self.events
 
 
+def follow(
+    list_func: Callable[..., Any], ns: str, obj: dict[str, Any], timeout_seconds: int, stop_on: str | None = "DELETED"
+) -> EventCollector:
+    """Watch the one object `obj` (as the API returned it) by name, from its resourceVersion, until `stop_on`
+    (None: until the timeout)."""
+    return EventCollector(
+        list_func,
+        ns,
+        field_selector=f"metadata.name={obj['metadata']['name']}",
+        resource_version=obj["metadata"]["resourceVersion"],
+        timeout_seconds=timeout_seconds,
+        stop_on=stop_on,
+    )
+
+
+def post_each(backend: Backend, path: str, bodies: list[dict[str, Any]], view: Callable[[Any], Any]) -> dict[str, Any]:
+    """POST each body to `path` raw: {its name: {"http": status, "body": view(answer)}}."""
+    out: dict[str, Any] = {}
+    for body in bodies:
+        status, answer = backend.raw("POST", path, body=body)
+        out[body["metadata"]["name"]] = {"http": status, "body": view(answer)}
+    return out
+
+
+def refusals(attempts: dict[str, Callable[[], Any]], obs: Observation) -> dict[str, Any]:
+    """Each attempt must raise ApiException: {its key: the Status it answered, as observed}."""
+    out: dict[str, Any] = {}
+    for key, attempt in attempts.items():
+        with pytest.raises(ApiException) as caught:
+            attempt()
+        out[key] = obs(status_of(caught.value))
+    return out
+
+
+def failure(code: int, message: str, **fields: Any) -> dict[str, Any]:
+    """The Status a failed request answers with (`fields`: reason, details, when it has them)."""
+    status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message}
+    return {**status, **fields, "code": code}
+
+
 def unique(prefix: str, obs: Observation) -> str:
     return f"{prefix}-{obs.token}"
 
@@ -409,7 +449,7 @@ class Namespace:
     def __init__(self, backend: Any, helpers: Any, obs: Any, prefix: str) -> None:
         self.backend, self.helpers = backend, helpers
         self.name = helpers.unique(prefix, obs)
-        helpers.make_namespace(backend, self.name)
+        self.created = helpers.make_namespace(backend, self.name)  # the create call's answer, sanitized
 
     def __enter__(self) -> str:
         return self.name
@@ -431,6 +471,9 @@ def helpers() -> Any:
         make_namespace = staticmethod(make_namespace)
         drop_namespace = staticmethod(drop_namespace)
         EventCollector = EventCollector
+        follow = staticmethod(follow)
+        post_each = staticmethod(post_each)
+        refusals = staticmethod(refusals)
 
     return Helpers
 

@@ -8,6 +8,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from tests.contract.conftest import failure
 from tests.helpers.kube_status import UNAUTHORIZED
 
 pytestmark = pytest.mark.contract
@@ -122,10 +123,7 @@ def test_limited_user_is_forbidden_beyond_reading(contract: Any, helpers: Any) -
             "patch_node": lambda: core.patch_node("n", {"metadata": {"labels": {"a": "b"}}}),
             "configmap_by_name": lambda: core.list_namespaced_config_map("default", field_selector="metadata.name=x"),
         }
-        for key, attempt in attempts.items():
-            with pytest.raises(ApiException) as caught:
-                attempt()
-            out[key] = obs(helpers.status_of(caught.value))
+        out.update(helpers.refusals(attempts, obs))
         out["list_pods"] = helpers.call(core.list_pod_for_all_namespaces)["kind"]
         out["list_nodes"] = helpers.call(core.list_node)["kind"]
         out["read_namespace"] = helpers.call(core.read_namespace, "default")["metadata"]["name"]
@@ -137,17 +135,13 @@ def test_limited_user_is_forbidden_beyond_reading(contract: Any, helpers: Any) -
     result = contract.run(scenario)
     assert result["create_pod"] == {
         "http": 403,
-        "body": {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": 'pods is forbidden: User "limited-user" cannot create resource "pods" in API group "" '
+        "body": failure(
+            403,
+            'pods is forbidden: User "limited-user" cannot create resource "pods" in API group "" '
             'in the namespace "default"',
-            "reason": "Forbidden",
-            "details": {"kind": "pods"},
-            "code": 403,
-        },
+            reason="Forbidden",
+            details={"kind": "pods"},
+        ),
     }
     assert result["list_jobs"]["body"]["message"] == (
         'jobs.batch is forbidden: User "limited-user" cannot list resource "jobs" in API group "batch" '
@@ -173,13 +167,11 @@ def test_bad_token_and_anonymous(contract: Any, helpers: Any) -> None:
         out["bad_token_version"] = bad_version.value.status
         anonymous = backend.api_client(None)
         out["anonymous_version"] = client.VersionApi(anonymous).get_code().git_version
-        for key, attempt in {
+        anonymous_attempts = {
             "anonymous_api": lambda: client.CoreApi(anonymous).get_api_versions(),
             "anonymous_pods": lambda: client.CoreV1Api(anonymous).list_namespaced_pod("default"),
-        }.items():
-            with pytest.raises(ApiException) as caught:
-                attempt()
-            out[key] = obs(helpers.status_of(caught.value))
+        }
+        out.update(helpers.refusals(anonymous_attempts, obs))
         return out
 
     result = contract.run(scenario)

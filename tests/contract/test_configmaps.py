@@ -94,10 +94,7 @@ INVALID_CONFIG_MAPS = [
 def test_configmap_validation_errors(contract: Any, helpers: Any) -> None:
     def scenario(backend: Any, obs: Any) -> dict[str, Any]:
         with Namespace(backend, helpers, obs, "cminvalid") as ns:
-            out: dict[str, Any] = {}
-            for body in INVALID_CONFIG_MAPS:
-                status, answer = backend.raw("POST", f"/api/v1/namespaces/{ns}/configmaps", body=body)
-                out[body["metadata"]["name"]] = {"http": status, "body": obs(answer)}
+            out = helpers.post_each(backend, f"/api/v1/namespaces/{ns}/configmaps", INVALID_CONFIG_MAPS, obs)
             at_limit = config_map("at-limit", data={"a": "x" * (ONE_MIB - 5)}, binaryData={"b": "aGVsbG8="})
             status, answer = backend.raw("POST", f"/api/v1/namespaces/{ns}/configmaps", body=at_limit)
             out["at-limit"] = status

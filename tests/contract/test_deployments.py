@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -131,6 +132,13 @@ def replica_sets(helpers: Any, apps: Any, ns: str) -> list[dict[str, Any]]:
     return sorted(items, key=lambda rs: int(rs["metadata"]["annotations"][REVISION]))
 
 
+def replica_sets_once(
+    helpers: Any, apps: Any, ns: str, check: Callable[[list[dict[str, Any]]], bool]
+) -> list[dict[str, Any]]:
+    """The namespace's ReplicaSets (oldest revision first) as soon as there are some and `check` holds for them."""
+    return eventually(lambda: (items := replica_sets(helpers, apps, ns)) and check(items) and items)
+
+
 REVISION = "deployment.kubernetes.io/revision"
 
 
@@ -177,19 +185,13 @@ def test_deployment_creates_replica_set_and_pods_and_becomes_available(contract:
                     and d
                 )
             )
-            rs_before = eventually(
-                lambda: (items := replica_sets(helpers, apps, ns)) and items[0]["status"].get("replicas") == 2 and items
-            )[0]
+            rs_before = replica_sets_once(helpers, apps, ns, lambda items: items[0]["status"].get("replicas") == 2)[0]
             pods = pods_of(helpers, core, ns, "app=web")
             for pod in pods:
                 mark_ready(core, ns, pod)
             available = roll_out(helpers, backend, ns, "web", 2)
-            rs_after = eventually(
-                lambda: (
-                    (items := replica_sets(helpers, apps, ns))
-                    and items[0]["status"].get("availableReplicas") == 2
-                    and items
-                )
+            rs_after = replica_sets_once(
+                helpers, apps, ns, lambda items: items[0]["status"].get("availableReplicas") == 2
             )[0]
             typed_rs = apps.read_namespaced_replica_set(rs_after["metadata"]["name"], ns)
             assert typed_rs.status.ready_replicas == 2
@@ -255,24 +257,21 @@ def test_rolling_update_scale_and_delete(contract: Any, helpers: Any) -> None:
             assert patched["metadata"]["generation"] == 2
             assert patched["spec"]["template"]["spec"]["containers"][0]["command"] == ["sleep", "3600"]
             rolled = roll_out(helpers, backend, ns, "web", 2)
-            after_rollout = eventually(
-                lambda: (
-                    (items := replica_sets(helpers, apps, ns))
-                    and len(items) == 2
+            after_rollout = replica_sets_once(
+                helpers,
+                apps,
+                ns,
+                lambda items: (
+                    len(items) == 2
                     and items[0]["status"].get("replicas", 0) == 0
                     and items[0]["status"].get("observedGeneration") == items[0]["metadata"]["generation"]
-                    and items
-                )
+                ),
             )
             images = {p["spec"]["containers"][0]["image"] for p in pods_of(helpers, core, ns, "app=web")}
             scaled_patch = helpers.call(apps.patch_namespaced_deployment, "web", ns, {"spec": {"replicas": 3}})
             scaled = roll_out(helpers, backend, ns, "web", 3)
-            after_scale = eventually(
-                lambda: (
-                    (items := replica_sets(helpers, apps, ns))
-                    and items[1]["status"].get("availableReplicas") == 3
-                    and items
-                )
+            after_scale = replica_sets_once(
+                helpers, apps, ns, lambda items: items[1]["status"].get("availableReplicas") == 3
             )
             deleted = helpers.call(apps.delete_namespaced_deployment, "web", ns, propagation_policy="Background")
             eventually(
@@ -513,10 +512,7 @@ def test_deployment_validation(contract: Any, helpers: Any) -> None:
     def scenario(backend: Any, obs: Any) -> dict[str, Any]:
         apps = apps_api(backend)
         with Namespace(backend, helpers, obs, "invalid") as ns:
-            out: dict[str, Any] = {}
-            for body in INVALID_DEPLOYMENTS:
-                status, answer = backend.raw("POST", f"{APPS}/{ns}/deployments", body=body)
-                out[body["metadata"]["name"]] = {"http": status, "body": obs(answer)}
+            out = helpers.post_each(backend, f"{APPS}/{ns}/deployments", INVALID_DEPLOYMENTS, obs)
             helpers.call(apps.create_namespaced_deployment, ns, deployment(replicas=0))
             with pytest.raises(ApiException) as immutable:
                 apps.patch_namespaced_deployment(

@@ -118,14 +118,7 @@ def test_job_runs_a_pod_to_completion(contract: Any, helpers: Any) -> None:
         with Namespace(backend, helpers, obs, "jobs") as ns:
             created = helpers.call(batch.create_namespaced_job, ns, job("run", labels={"app": "demo"}))
             plain = helpers.call(batch.create_namespaced_job, ns, job("plain"))
-            events = helpers.EventCollector(
-                batch.list_namespaced_job,
-                ns,
-                field_selector="metadata.name=run",
-                resource_version=created["metadata"]["resourceVersion"],
-                timeout_seconds=30,
-                stop_on="DELETED",
-            )
+            events = helpers.follow(batch.list_namespaced_job, ns, created, 30)
             [pod] = wait_pods(helpers, backend, ns, "run", 1)
             running = wait_job(helpers, backend, ns, "run", lambda j: j["status"].get("active") == 1)
             uid = created["metadata"]["uid"]
@@ -396,10 +389,7 @@ def test_job_validation_errors(contract: Any, helpers: Any) -> None:
     def scenario(backend: Any, obs: Any) -> dict[str, Any]:
         batch = batch_api(backend)
         with Namespace(backend, helpers, obs, "jobinvalid") as ns:
-            out: dict[str, Any] = {}
-            for body in INVALID_JOBS:
-                status, answer = backend.raw("POST", f"/apis/batch/v1/namespaces/{ns}/jobs", body=body)
-                out[body["metadata"]["name"]] = {"http": status, "body": obs(answer)}
+            out = helpers.post_each(backend, f"/apis/batch/v1/namespaces/{ns}/jobs", INVALID_JOBS, obs)
             manual = {
                 "metadata": {"name": "manual"},
                 "spec": {

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from tests.contract.conftest import Namespace
 from tests.helpers.waiting import eventually
 
 pytestmark = pytest.mark.contract
@@ -40,6 +41,21 @@ def kubelet_node(kubelets: Callable[[Any], Any], backend: Any, name: str, **labe
         yield kubelet
     finally:
         kubelet.remove_node(name)
+
+
+@contextmanager
+def node_and_namespace(
+    kubelets: Callable[[Any], Any], backend: Any, helpers: Any, obs: Any, prefix: str, **labels: str
+) -> Iterator[tuple[str, str]]:
+    """A kubelet node and a scratch namespace for one scenario: (node name, namespace)."""
+    node = helpers.unique("kubelet", obs)
+    with kubelet_node(kubelets, backend, node, **labels), Namespace(backend, helpers, obs, prefix) as ns:
+        yield node, ns
+
+
+def pod_on(node: str, name: str, container: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    """A pod bound to `node` (no scheduler) with one container."""
+    return {"metadata": {"name": name}, "spec": {"nodeName": node, **spec, "containers": [container]}}
 
 
 def test_a_registered_node(contract: Any, helpers: Any, kubelets: Any) -> None:
@@ -72,64 +88,43 @@ def test_a_registered_node(contract: Any, helpers: Any, kubelets: Any) -> None:
 def test_a_pod_runs_and_its_log_comes_through_the_api(contract: Any, helpers: Any, kubelets: Any) -> None:
     def scenario(backend: Any, obs: Any) -> dict[str, Any]:
         core = backend.core()
-        node = helpers.unique("kubelet", obs)
-        ns = helpers.unique("kubelet", obs)
-        with kubelet_node(kubelets, backend, node, contract=obs.token):
-            helpers.make_namespace(backend, ns)
-            try:
-                pinned = {
-                    "metadata": {"name": "pinned"},
-                    "spec": {
-                        "nodeName": node,
-                        "restartPolicy": "Never",
-                        "containers": [
-                            {"name": "c", "image": "busybox", "command": ["sh", "-c", "echo hello; exit 3"]}
-                        ],
-                    },
-                }
-                created = helpers.call(core.create_namespaced_pod, ns, pinned)
-                events = helpers.EventCollector(
-                    core.list_namespaced_pod,
-                    ns,
-                    field_selector="metadata.name=pinned",
-                    resource_version=created["metadata"]["resourceVersion"],
-                    timeout_seconds=20,
-                    stop_on="DELETED",
-                )
-                scheduled = {
-                    "metadata": {"name": "scheduled"},
-                    "spec": {
-                        "nodeSelector": {"contract": obs.token},
-                        "restartPolicy": "Never",
-                        "containers": [{"name": "c", "image": "python:3.11", "command": ["python", "-c", "print(42)"]}],
-                    },
-                }
-                helpers.call(core.create_namespaced_pod, ns, scheduled)
+        with node_and_namespace(kubelets, backend, helpers, obs, "kubelet", contract=obs.token) as (node, ns):
+            busybox = {"name": "c", "image": "busybox", "command": ["sh", "-c", "echo hello; exit 3"]}
+            pinned = pod_on(node, "pinned", busybox, restartPolicy="Never")
+            created = helpers.call(core.create_namespaced_pod, ns, pinned)
+            events = helpers.follow(core.list_namespaced_pod, ns, created, 20)
+            scheduled = {
+                "metadata": {"name": "scheduled"},
+                "spec": {
+                    "nodeSelector": {"contract": obs.token},
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "c", "image": "python:3.11", "command": ["python", "-c", "print(42)"]}],
+                },
+            }
+            helpers.call(core.create_namespaced_pod, ns, scheduled)
 
-                def finished(name: str) -> Any:
-                    pod = helpers.call(core.read_namespaced_pod, name, ns)
-                    return pod if pod["status"].get("phase") in ("Succeeded", "Failed") else None
+            def finished(name: str) -> Any:
+                pod = helpers.call(core.read_namespaced_pod, name, ns)
+                return pod if pod["status"].get("phase") in ("Succeeded", "Failed") else None
 
-                pinned_done = eventually(lambda: finished("pinned"))
-                scheduled_done = eventually(lambda: finished("scheduled"))
-                logs = {
-                    "pinned": core.read_namespaced_pod_log("pinned", ns),
-                    "scheduled": core.read_namespaced_pod_log("scheduled", ns, container="c"),
-                    "tail": core.read_namespaced_pod_log("pinned", ns, tail_lines=1, limit_bytes=3),
-                    "follow": core.read_namespaced_pod_log("pinned", ns, follow=True),
-                }
-                core.delete_namespaced_pod("pinned", ns)
-                phases = [e["object"]["status"].get("phase") for e in events.join() if e["type"] != "DELETED"]
-                return {
-                    "pinned": obs(masked(pinned_done["status"])),
-                    "scheduled": obs(masked(scheduled_done["status"])),
-                    "scheduled_node": scheduled_done["spec"]["nodeName"] == node,
-                    "managers": sorted({e["manager"] for e in pinned_done["metadata"]["managedFields"]}),
-                    "phases": [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p],
-                    "logs": logs,
-                }
-            finally:
-                helpers.drop_namespace(backend, ns)
+            pinned_done = eventually(lambda: finished("pinned"))
+            scheduled_done = eventually(lambda: finished("scheduled"))
+            logs = {
+                "pinned": core.read_namespaced_pod_log("pinned", ns),
+                "scheduled": core.read_namespaced_pod_log("scheduled", ns, container="c"),
+                "tail": core.read_namespaced_pod_log("pinned", ns, tail_lines=1, limit_bytes=3),
+                "follow": core.read_namespaced_pod_log("pinned", ns, follow=True),
+            }
+            core.delete_namespaced_pod("pinned", ns)
+            phases = [e["object"]["status"].get("phase") for e in events.join() if e["type"] != "DELETED"]
+            return {
+                "pinned": obs(masked(pinned_done["status"])),
+                "scheduled": obs(masked(scheduled_done["status"])),
+                "scheduled_node": scheduled_done["spec"]["nodeName"] == node,
+                "managers": sorted({e["manager"] for e in pinned_done["metadata"]["managedFields"]}),
+                "phases": [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p],
+                "logs": logs,
+            }
 
     result = contract.run(scenario)
     assert result["phases"] == ["Pending", "Running", "Failed"]
@@ -144,51 +139,41 @@ def test_a_pod_runs_and_its_log_comes_through_the_api(contract: Any, helpers: An
 def test_log_errors(contract: Any, helpers: Any, kubelets: Any) -> None:
     def scenario(backend: Any, obs: Any) -> dict[str, Any]:
         core = backend.core()
-        node = helpers.unique("kubelet", obs)
-        ns = helpers.unique("logs", obs)
-        with kubelet_node(kubelets, backend, node):
-            helpers.make_namespace(backend, ns)
-            try:
-                mounting = {
-                    "metadata": {"name": "mounting"},
-                    "spec": {
-                        "nodeName": node,
-                        "containers": [
-                            {"name": "c", "image": "busybox", "volumeMounts": [{"name": "v", "mountPath": "/v"}]}
-                        ],
-                        "volumes": [{"name": "v", "configMap": {"name": "absent"}}],
-                    },
-                }
-                helpers.call(core.create_namespaced_pod, ns, mounting)
-                unplaced = {
-                    "metadata": {"name": "unplaced"},
-                    "spec": {"nodeSelector": {"nowhere": "x"}, "containers": [{"name": "c", "image": "busybox"}]},
-                }
-                helpers.call(core.create_namespaced_pod, ns, unplaced)
+        with node_and_namespace(kubelets, backend, helpers, obs, "logs") as (node, ns):
+            mounting = pod_on(
+                node,
+                "mounting",
+                {"name": "c", "image": "busybox", "volumeMounts": [{"name": "v", "mountPath": "/v"}]},
+                volumes=[{"name": "v", "configMap": {"name": "absent"}}],
+            )
+            helpers.call(core.create_namespaced_pod, ns, mounting)
+            unplaced = {
+                "metadata": {"name": "unplaced"},
+                "spec": {"nodeSelector": {"nowhere": "x"}, "containers": [{"name": "c", "image": "busybox"}]},
+            }
+            helpers.call(core.create_namespaced_pod, ns, unplaced)
 
-                def creating() -> Any:
-                    statuses = helpers.call(core.read_namespaced_pod, "mounting", ns)["status"].get("containerStatuses")
-                    return statuses and statuses[0]["state"].get("waiting", {}).get("reason") == "ContainerCreating"
+            def creating() -> Any:
+                statuses = helpers.call(core.read_namespaced_pod, "mounting", ns)["status"].get("containerStatuses")
+                return statuses and statuses[0]["state"].get("waiting", {}).get("reason") == "ContainerCreating"
 
-                eventually(creating)
-                out: dict[str, Any] = {"unplaced": core.read_namespaced_pod_log("unplaced", ns)}
-                for key, options in {
-                    "waiting": {},
-                    "previous": {"previous": True},
-                    "unknown": {"container": "zzz"},
-                    "bad_tail": {"tail_lines": -2},
-                }.items():
-                    with pytest.raises(ApiException) as caught:
-                        core.read_namespaced_pod_log("mounting", ns, **options)
-                    out[key] = obs(helpers.status_of(caught.value))
-                with pytest.raises(ApiException) as forbidden:
-                    backend.core("limited").read_namespaced_pod_log("mounting", ns)
-                out["limited"] = obs(helpers.status_of(forbidden.value))
-                status = helpers.call(core.read_namespaced_pod, "mounting", ns)["status"]
-                out["pending"] = obs(masked(status))
-                return out
-            finally:
-                helpers.drop_namespace(backend, ns)
+            eventually(creating)
+            out: dict[str, Any] = {"unplaced": core.read_namespaced_pod_log("unplaced", ns)}
+            for key, options in {
+                "waiting": {},
+                "previous": {"previous": True},
+                "unknown": {"container": "zzz"},
+                "bad_tail": {"tail_lines": -2},
+            }.items():
+                with pytest.raises(ApiException) as caught:
+                    core.read_namespaced_pod_log("mounting", ns, **options)
+                out[key] = obs(helpers.status_of(caught.value))
+            with pytest.raises(ApiException) as forbidden:
+                backend.core("limited").read_namespaced_pod_log("mounting", ns)
+            out["limited"] = obs(helpers.status_of(forbidden.value))
+            status = helpers.call(core.read_namespaced_pod, "mounting", ns)["status"]
+            out["pending"] = obs(masked(status))
+            return out
 
     result = contract.run(scenario)
     assert result["unplaced"] is None
@@ -208,44 +193,25 @@ def test_deleting_a_running_pod(contract: Any, helpers: Any, kubelets: Any) -> N
 
     def scenario(backend: Any, obs: Any) -> dict[str, Any]:
         core = backend.core()
-        node = helpers.unique("kubelet", obs)
-        ns = helpers.unique("deleting", obs)
-        with kubelet_node(kubelets, backend, node):
-            helpers.make_namespace(backend, ns)
-            try:
-                body = {
-                    "metadata": {"name": "sleeper"},
-                    "spec": {
-                        "nodeName": node,
-                        "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "60"]}],
-                    },
-                }
-                helpers.call(core.create_namespaced_pod, ns, body)
+        with node_and_namespace(kubelets, backend, helpers, obs, "deleting") as (node, ns):
+            body = pod_on(node, "sleeper", {"name": "c", "image": "busybox", "command": ["sleep", "60"]})
+            helpers.call(core.create_namespaced_pod, ns, body)
 
-                def running() -> Any:
-                    pod = helpers.call(core.read_namespaced_pod, "sleeper", ns)
-                    return pod if pod["status"].get("phase") == "Running" else None
+            def running() -> Any:
+                pod = helpers.call(core.read_namespaced_pod, "sleeper", ns)
+                return pod if pod["status"].get("phase") == "Running" else None
 
-                started = eventually(running)
-                events = helpers.EventCollector(
-                    core.list_namespaced_pod,
-                    ns,
-                    field_selector="metadata.name=sleeper",
-                    resource_version=started["metadata"]["resourceVersion"],
-                    timeout_seconds=20,
-                    stop_on="DELETED",
-                )
-                deleted = helpers.call(core.delete_namespaced_pod, "sleeper", ns)
-                seen = events.join()
-                last = seen[-1]["object"]
-                return {
-                    "grace": deleted["metadata"]["deletionGracePeriodSeconds"],
-                    "events": [e["type"] for e in seen],
-                    "final_state": obs(masked(last["status"]["containerStatuses"][0]["state"])),
-                    "final_grace": last["metadata"].get("deletionGracePeriodSeconds"),
-                }
-            finally:
-                helpers.drop_namespace(backend, ns)
+            started = eventually(running)
+            events = helpers.follow(core.list_namespaced_pod, ns, started, 20)
+            deleted = helpers.call(core.delete_namespaced_pod, "sleeper", ns)
+            seen = events.join()
+            last = seen[-1]["object"]
+            return {
+                "grace": deleted["metadata"]["deletionGracePeriodSeconds"],
+                "events": [e["type"] for e in seen],
+                "final_state": obs(masked(last["status"]["containerStatuses"][0]["state"])),
+                "final_grace": last["metadata"].get("deletionGracePeriodSeconds"),
+            }
 
     result = contract.run(scenario)
     assert result["grace"] == 30 and result["events"][-1] == "DELETED" and result["final_grace"] == 0

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from tests.contract.conftest import RFC3339, Namespace, failure
+
 pytestmark = pytest.mark.contract
-RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
 def test_resource_version_uid_and_generation(contract: Any, helpers: Any) -> None:
     def scenario(backend: Any, obs: Any) -> dict[str, Any]:
         core = backend.core()
-        ns = helpers.unique("meta", obs)
-        namespace = helpers.make_namespace(backend, ns)
-        try:
+        scratch = Namespace(backend, helpers, obs, "meta")
+        with scratch as ns:
             created = helpers.call(
                 core.create_namespaced_pod,
                 ns,
@@ -49,7 +48,7 @@ def test_resource_version_uid_and_generation(contract: Any, helpers: Any) -> Non
                 core.replace_namespaced_pod("p", ns, uid_change)
             rv = [int(first["resourceVersion"]), int(relabelled["resourceVersion"]), int(same["resourceVersion"])]
             assert all(isinstance(m["resourceVersion"], str) for m in (first, relabelled, same))
-            assert int(namespace["metadata"]["resourceVersion"]) < rv[0]
+            assert int(scratch.created["metadata"]["resourceVersion"]) < rv[0]
             return {
                 "rv_increases": rv[1] > rv[0],
                 "noop_keeps_rv": rv[2] == rv[1],
@@ -61,8 +60,6 @@ def test_resource_version_uid_and_generation(contract: Any, helpers: Any) -> Non
                 "with_rv": obs(helpers.status_of(with_rv.value)),
                 "immutable_uid": obs(helpers.status_of(immutable_uid.value)),
             }
-        finally:
-            helpers.drop_namespace(backend, ns)
 
     result = contract.run(scenario)
     assert result["rv_increases"] and result["noop_keeps_rv"] and result["uid_stable"]
@@ -70,14 +67,7 @@ def test_resource_version_uid_and_generation(contract: Any, helpers: Any) -> Non
     assert result["generation"] == [None, None, None]
     assert result["with_rv"] == {
         "http": 500,
-        "body": {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": "resourceVersion should not be set on objects to be created",
-            "code": 500,
-        },
+        "body": failure(500, "resourceVersion should not be set on objects to be created"),
     }
     # A changed uid is a storage precondition failure, not a validation error.
     assert result["immutable_uid"]["http"] == 409

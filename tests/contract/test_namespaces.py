@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from tests.contract.conftest import RFC3339, failure
+
 pytestmark = pytest.mark.contract
-RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
 def test_namespace_create_get_list(contract: Any, helpers: Any) -> None:
@@ -120,16 +121,12 @@ def test_namespace_conflict_not_found_and_generate_name(contract: Any, helpers: 
     result = contract.run(scenario)
     assert result["duplicate"] == {
         "http": 409,
-        "body": {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": 'namespaces "dup-<t>" already exists',
-            "reason": "AlreadyExists",
-            "details": {"name": "dup-<t>", "kind": "namespaces"},
-            "code": 409,
-        },
+        "body": failure(
+            409,
+            'namespaces "dup-<t>" already exists',
+            reason="AlreadyExists",
+            details={"name": "dup-<t>", "kind": "namespaces"},
+        ),
     }
     assert result["missing"]["body"]["details"] == {"name": "missing-<t>", "kind": "namespaces"}
     assert result["missing"]["body"]["message"] == 'namespaces "missing-<t>" not found'

@@ -177,10 +177,8 @@ def test_service_validation_and_allocation_errors(contract: Any, helpers: Any) -
     def scenario(backend: Any, obs: Any) -> dict[str, Any]:
         core = backend.core()
         with Namespace(backend, helpers, obs, "svc-invalid") as ns:
-            out: dict[str, Any] = {}
-            for body in INVALID_SERVICES:
-                status, answer = backend.raw("POST", f"/api/v1/namespaces/{ns}/services", body=body)
-                out[body["metadata"]["name"]] = {"http": status, "body": masked(obs(answer))}
+            path = f"/api/v1/namespaces/{ns}/services"
+            out = helpers.post_each(backend, path, INVALID_SERVICES, lambda answer: masked(obs(answer)))
             first = helpers.call(
                 core.create_namespaced_service,
                 ns,

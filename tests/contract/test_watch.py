@@ -12,6 +12,8 @@ from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
+from tests.contract.conftest import Namespace, failure
+
 pytestmark = pytest.mark.contract
 
 
@@ -56,9 +58,7 @@ def without_scheduler_writes(events: list[dict[str, Any]], known: dict[str, Any]
 def test_watch_from_resource_version_with_label_selector(contract: Any, helpers: Any) -> None:
     def scenario(backend: Any, obs: Any) -> list[dict[str, Any]]:
         core = backend.core()
-        ns = helpers.unique("watch", obs)
-        helpers.make_namespace(backend, ns)
-        try:
+        with Namespace(backend, helpers, obs, "watch") as ns:
             created = helpers.call(core.create_namespaced_pod, ns, pod("w", {"app": "w"}))
             core.create_namespaced_pod(ns, pod("other", {"app": "x"}))
             collector = helpers.EventCollector(
@@ -76,8 +76,6 @@ def test_watch_from_resource_version_with_label_selector(contract: Any, helpers:
             rvs = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]
             assert rvs == sorted(rvs) and rvs[0] > int(created["metadata"]["resourceVersion"])
             return summary(without_scheduler_writes(events, {"w": created["metadata"]}), obs)
-        finally:
-            helpers.drop_namespace(backend, ns)
 
     events = contract.run(scenario)
     assert events == [
@@ -96,9 +94,7 @@ def test_watch_without_resource_version_starts_with_current_state(
 ) -> None:
     def scenario(backend: Any, obs: Any) -> dict[str, Any]:
         core = backend.core()
-        ns = helpers.unique("state", obs)
-        helpers.make_namespace(backend, ns)
-        try:
+        with Namespace(backend, helpers, obs, "state") as ns:
             for name in ("a", "b"):
                 core.create_namespaced_pod(ns, pod(name))
             kwargs = {"timeout_seconds": 2}
@@ -113,8 +109,6 @@ def test_watch_without_resource_version_starts_with_current_state(
                 "live": [(e["type"], e["object"]["metadata"]["name"]) for e in events[2:]],
                 "kinds": sorted({(e["object"]["kind"], e["object"]["apiVersion"]) for e in events}),
             }
-        finally:
-            helpers.drop_namespace(backend, ns)
 
     result = contract.run(scenario)
     assert result == {
@@ -129,9 +123,7 @@ def test_watch_timeout_and_future_resource_version(contract: Any, helpers: Any) 
 
     def scenario(backend: Any, obs: Any) -> dict[str, Any]:
         core = backend.core()
-        ns = helpers.unique("quiet", obs)
-        helpers.make_namespace(backend, ns)
-        try:
+        with Namespace(backend, helpers, obs, "quiet") as ns:
             started = time.monotonic()
             quiet = helpers.EventCollector(core.list_namespaced_pod, ns, timeout_seconds=2).join()
             elapsed = time.monotonic() - started
@@ -141,8 +133,6 @@ def test_watch_timeout_and_future_resource_version(contract: Any, helpers: Any) 
             )
             core.create_namespaced_pod(ns, pod("ignored"))
             return {"quiet": quiet, "in_time": 1.5 <= elapsed <= 6, "future": future.join()}
-        finally:
-            helpers.drop_namespace(backend, ns)
 
     assert contract.run(scenario) == {"quiet": [], "in_time": True, "future": []}
 
@@ -150,9 +140,7 @@ def test_watch_timeout_and_future_resource_version(contract: Any, helpers: Any) 
 def test_watch_field_selector_limited_user_and_bad_selector(contract: Any, helpers: Any) -> None:
     def scenario(backend: Any, obs: Any) -> dict[str, Any]:
         core = backend.core()
-        ns = helpers.unique("named", obs)
-        helpers.make_namespace(backend, ns)
-        try:
+        with Namespace(backend, helpers, obs, "named") as ns:
             named = helpers.EventCollector(
                 backend.core("limited").list_namespaced_pod,
                 ns,
@@ -169,8 +157,6 @@ def test_watch_field_selector_limited_user_and_bad_selector(contract: Any, helpe
                 "first": events[0]["type"],
                 "bad": {"status": bad.value.status, "body": obs(json.loads(bad.value.body))},
             }
-        finally:
-            helpers.drop_namespace(backend, ns)
 
     result = contract.run(scenario)
     assert result["names"] == ["target"] and result["first"] == "ADDED"
@@ -204,9 +190,7 @@ def test_watch_expired_resource_version_and_bookmarks(contract: Any, helpers: An
 
     def scenario(backend: Any, obs: Any) -> dict[str, Any]:
         core = backend.core()
-        ns = helpers.unique("expire", obs)
-        helpers.make_namespace(backend, ns)
-        try:
+        with Namespace(backend, helpers, obs, "expire") as ns:
             created = helpers.call(core.create_namespaced_pod, ns, pod("churn"))
             start = created["metadata"]["resourceVersion"]
             bookmarks = helpers.EventCollector(
@@ -246,21 +230,11 @@ def test_watch_expired_resource_version_and_bookmarks(contract: Any, helpers: An
                 "client_raises": expired.value.status,
                 "bookmark": obs(mark),
             }
-        finally:
-            helpers.drop_namespace(backend, ns)
 
     result = contract.run(scenario)
     assert result["error"] == {
         "type": "ERROR",
-        "object": {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": "too old resource version: <rv> (<rv>)",
-            "reason": "Expired",
-            "code": 410,
-        },
+        "object": failure(410, "too old resource version: <rv> (<rv>)", reason="Expired"),
     }
     assert result["client_raises"] == 410
     assert result["bookmark"] == {

@@ -2,9 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mcp import Client, types
+
+Elicit = Callable[[Any, types.ElicitRequestParams], Awaitable[types.ElicitResult]]
+
+
+def cluster_plan(**more: Any) -> dict[str, Any]:
+    """The small cluster plan the surface tests buy (one ecs.g7.xlarge node in cn-hangzhou-h), plus `more`."""
+    return {"kind": "cluster", "instance_types": ["ecs.g7.xlarge"], "node_count": 1, "zone": "cn-hangzhou-h", **more}
+
+
+def answering(action: str, seen: list[str]) -> Elicit:
+    """A person who answers every confirmation with `action` (accept, decline, cancel); what they were asked is
+    appended to `seen`."""
+
+    async def callback(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        seen.append(params.message)
+        content = {"accept": True} if action == "accept" else None
+        return types.ElicitResult(action=action, content=content)  # type: ignore[arg-type]
+
+    return callback
+
+
+async def accept(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+    """A person who accepts every confirmation."""
+    return types.ElicitResult(action="accept", content={"accept": True})
 
 
 async def deploy_quoted(client: Client, cluster: str, plan: dict[str, Any], name: str = "api") -> types.CallToolResult:

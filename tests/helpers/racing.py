@@ -7,6 +7,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from ack_compute.tools.errors import QuoteRefused
+
 T = TypeVar("T")
 
 
@@ -27,3 +29,12 @@ def at_once(items: Sequence[T], prepare: Callable[[int, T], Callable[[], str]]) 
     for t in threads:
         t.join()
     return outcomes
+
+
+def purchase_outcome(buy: Callable[[], object]) -> str:
+    """ "ok" when `buy()` goes through, else the reason of its QuoteRefused (over_budget, already_used, ...)."""
+    try:
+        buy()
+    except QuoteRefused as exc:
+        return exc.reason
+    return "ok"

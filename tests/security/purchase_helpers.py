@@ -10,6 +10,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -43,6 +45,14 @@ def stdio(env: dict[str, str], errlog: TextIO, *, elicit: Any = None, mode: str 
     return Client(stdio_client(params, errlog=errlog), elicitation_callback=elicit, mode=mode)
 
 
+@asynccontextmanager
+async def stdio_agent(env: dict[str, str], log: Path, *, elicit: Any = None) -> AsyncIterator[Client]:
+    """A client connected to a real server subprocess over stdio whose stderr goes to the file `log`."""
+    with log.open("w") as errlog:
+        async with stdio(env, errlog, elicit=elicit) as client:
+            yield client
+
+
 def over_http(base: str, token: str) -> Client:
     headers = {"Authorization": f"Bearer {token}"}
     return Client(streamable_http_client(f"{base}/mcp", http_client=httpx2.AsyncClient(headers=headers, timeout=60)))
@@ -68,6 +78,11 @@ async def call(client: Client, tool: str, args: dict[str, Any]) -> tuple[bool, A
 
 def env_for(cloud: SandboxCloud, state: Path, **settings: str) -> dict[str, str]:
     return {**os.environ, **cloud.server_env(state, log_level="WARNING", **settings)}
+
+
+def virtual_node_cluster(cloud: SandboxCloud, name: str) -> str:
+    """A Pro cluster with one worker node and ack-virtual-node: pods can land on billed virtual nodes."""
+    return cloud.plant_cluster(name, nodes=1, cluster_spec="ack.pro.small", addons={"ack-virtual-node": None})
 
 
 def observer(cloud: SandboxCloud, state: Path) -> Runtime:

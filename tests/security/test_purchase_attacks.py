@@ -30,7 +30,9 @@ from tests.security.purchase_helpers import (
     over_http,
     quote_outcome,
     stdio,
+    stdio_agent,
     tokens_file,
+    virtual_node_cluster,
 )
 from tests.server import conftest as launcher  # the one `serve --http` launcher
 
@@ -59,33 +61,33 @@ async def test_consent_cannot_be_skipped_by_leaving_the_region_out(
     cluster = world.plant_cluster("acf-sec-shanghai", nodes=0, profile="Serverless", region_id="cn-shanghai")
     state = tmp_path / "state"
     seen: list[str] = []
-    with (tmp_path / "stderr.log").open("w") as errlog:
-        async with stdio(env_for(world, state, confirmation="human"), errlog, elicit=declining(seen)) as agent:
-            _, job_quote = await call(agent, "estimate_cost", {"plan": ACS_SHANGHAI})
-            _, deploy_quote = await call(agent, "estimate_cost", {"plan": ACS_SHANGHAI})
-            # The plan as the attack sent it: no region (the server's default is cn-hangzhou, the cluster's is not).
-            ok, job = await call(
-                agent,
-                "run_job",
-                {
-                    "cluster": cluster,
-                    "script": "echo billed",
-                    "compute": "acs",
-                    "acs": ACS,
-                    "quote_id": job_quote["quote_id"],
-                },
-            )
-            ok2, deployed = await call(
-                agent,
-                "deploy_acs",
-                {
-                    "cluster": cluster,
-                    "name": "web",
-                    "image": "nginx:1.27",
-                    "plan": ACS,
-                    "quote_id": deploy_quote["quote_id"],
-                },
-            )
+    human = env_for(world, state, confirmation="human")
+    async with stdio_agent(human, tmp_path / "stderr.log", elicit=declining(seen)) as agent:
+        _, job_quote = await call(agent, "estimate_cost", {"plan": ACS_SHANGHAI})
+        _, deploy_quote = await call(agent, "estimate_cost", {"plan": ACS_SHANGHAI})
+        # The plan as the attack sent it: no region (the server's default is cn-hangzhou, the cluster's is not).
+        ok, job = await call(
+            agent,
+            "run_job",
+            {
+                "cluster": cluster,
+                "script": "echo billed",
+                "compute": "acs",
+                "acs": ACS,
+                "quote_id": job_quote["quote_id"],
+            },
+        )
+        ok2, deployed = await call(
+            agent,
+            "deploy_acs",
+            {
+                "cluster": cluster,
+                "name": "web",
+                "image": "nginx:1.27",
+                "plan": ACS,
+                "quote_id": deploy_quote["quote_id"],
+            },
+        )
     assert ok and job["status"] == "declined", job
     assert job["message"] == "The person declined the quoted cost; the quote is now void and nothing ran."
     assert ok2 and deployed["status"] == "declined", deployed
@@ -104,21 +106,20 @@ async def test_a_check_that_fails_before_the_question_is_no_yes(world: SandboxCl
     cluster = world.plant_cluster("acf-sec-flaky", nodes=0, profile="Serverless")
     state = tmp_path / "state"
     seen: list[str] = []
-    with (tmp_path / "stderr.log").open("w") as errlog:
-        async with stdio(env_for(world, state), errlog, elicit=declining(seen)) as agent:
-            _, quote = await call(agent, "estimate_cost", {"plan": ACS})
-            world.inject("DescribeClusterDetail", Fault.denied(), times=1)
-            ok, refusal = await call(
-                agent,
-                "run_job",
-                {
-                    "cluster": cluster,
-                    "script": "echo",
-                    "compute": "acs",
-                    "acs": ACS,
-                    "quote_id": quote["quote_id"],
-                },
-            )
+    async with stdio_agent(env_for(world, state), tmp_path / "stderr.log", elicit=declining(seen)) as agent:
+        _, quote = await call(agent, "estimate_cost", {"plan": ACS})
+        world.inject("DescribeClusterDetail", Fault.denied(), times=1)
+        ok, refusal = await call(
+            agent,
+            "run_job",
+            {
+                "cluster": cluster,
+                "script": "echo",
+                "compute": "acs",
+                "acs": ACS,
+                "quote_id": quote["quote_id"],
+            },
+        )
     assert not ok and refusal.startswith(
         f"Error executing tool run_job: The person was not asked to accept quote {quote['quote_id']}: the check "
         "before the question failed (DescribeClusterDetail failed: Forbidden.RAM (HTTP 403)"
@@ -132,9 +133,7 @@ async def test_a_check_that_fails_before_the_question_is_no_yes(world: SandboxCl
 
 
 async def test_another_callers_deployment_is_not_taken_over(world: SandboxCloud, look: Any, tmp_path: Path) -> None:
-    cluster = world.plant_cluster(
-        "acf-sec-shared", nodes=1, cluster_spec="ack.pro.small", addons={"ack-virtual-node": None}
-    )
+    cluster = virtual_node_cluster(world, "acf-sec-shared")
     alice, bob, ops = (secrets.token_urlsafe(32) for _ in range(3))
     file = tokens_file(tmp_path / "tokens.json", {"alice": (alice, False), "bob": (bob, False), "ops": (ops, True)})
     state = tmp_path / "state"
@@ -198,22 +197,21 @@ async def test_a_quote_priced_in_one_region_does_not_pay_in_another(
     )
     state = tmp_path / "state"
     plan = {**ACS, "region": "cn-hangzhou"}
-    with (tmp_path / "stderr.log").open("w") as errlog:
-        async with stdio(env_for(world, state), errlog) as agent:
-            _, quote = await call(agent, "estimate_cost", {"plan": plan})
-            args = {"cluster": cluster, "name": "web", "image": "nginx:1.27", "plan": plan}
-            ok, refusal = await call(agent, "deploy_acs", {**args, "quote_id": quote["quote_id"]})
-            ok_job, job_refusal = await call(
-                agent,
-                "run_job",
-                {
-                    "cluster": cluster,
-                    "script": "echo",
-                    "compute": "acs",
-                    "acs": plan,
-                    "quote_id": quote["quote_id"],
-                },
-            )
+    async with stdio_agent(env_for(world, state), tmp_path / "stderr.log") as agent:
+        _, quote = await call(agent, "estimate_cost", {"plan": plan})
+        args = {"cluster": cluster, "name": "web", "image": "nginx:1.27", "plan": plan}
+        ok, refusal = await call(agent, "deploy_acs", {**args, "quote_id": quote["quote_id"]})
+        ok_job, job_refusal = await call(
+            agent,
+            "run_job",
+            {
+                "cluster": cluster,
+                "script": "echo",
+                "compute": "acs",
+                "acs": plan,
+                "quote_id": quote["quote_id"],
+            },
+        )
     expected = (
         "Invalid plan field `region`: the plan names cn-hangzhou but cluster acf-sec-singapore is in ap-southeast-1; "
         "a quote priced in cn-hangzhou cannot pay for pods in ap-southeast-1. Set region to ap-southeast-1 (or leave "
@@ -231,26 +229,25 @@ async def test_a_quote_priced_in_one_region_does_not_pay_in_another(
 async def test_the_hourly_cap_counts_everything_live(world: SandboxCloud, tmp_path: Path) -> None:
     state = tmp_path / "state"
     before = {c.name for c in world.clusters()}
-    with (tmp_path / "stderr.log").open("w") as errlog:
-        async with stdio(env_for(world, state, max_hourly="2", max_per_quote="20"), errlog) as agent:
-            # Two nodes for 14 h: the quoted total (its lease ends it then) is over the per-quote cap, so no quote.
-            _, long = await call(agent, "estimate_cost", {"plan": {**SMALL_CLUSTER, "node_count": 2, "hours": 14}})
-            quotes = [(await call(agent, "estimate_cost", {"plan": SMALL_CLUSTER}))[1] for _ in range(3)]
-            assert all(q["quote_id"] for q in quotes) and str(quotes[0]["hourly_total"]) == "0.7267"
-            results = [
-                await call(
-                    agent,
-                    "ensure_cluster",
-                    {
-                        "name": f"acf-sec-cap-{i}",
-                        "plan": SMALL_CLUSTER,
-                        "quote_id": q["quote_id"],
-                        "wait_seconds": 0,
-                    },
-                )
-                for i, q in enumerate(quotes)
-            ]
-            _, fourth = await call(agent, "estimate_cost", {"plan": SMALL_CLUSTER})
+    async with stdio_agent(env_for(world, state, max_hourly="2", max_per_quote="20"), tmp_path / "stderr.log") as agent:
+        # Two nodes for 14 h: the quoted total (its lease ends it then) is over the per-quote cap, so no quote.
+        _, long = await call(agent, "estimate_cost", {"plan": {**SMALL_CLUSTER, "node_count": 2, "hours": 14}})
+        quotes = [(await call(agent, "estimate_cost", {"plan": SMALL_CLUSTER}))[1] for _ in range(3)]
+        assert all(q["quote_id"] for q in quotes) and str(quotes[0]["hourly_total"]) == "0.7267"
+        results = [
+            await call(
+                agent,
+                "ensure_cluster",
+                {
+                    "name": f"acf-sec-cap-{i}",
+                    "plan": SMALL_CLUSTER,
+                    "quote_id": q["quote_id"],
+                    "wait_seconds": 0,
+                },
+            )
+            for i, q in enumerate(quotes)
+        ]
+        _, fourth = await call(agent, "estimate_cost", {"plan": SMALL_CLUSTER})
     assert [ok for ok, _ in results] == [True, True, False]
     running = "cluster acf-sec-cap-0 0.7267 CNY/h, cluster acf-sec-cap-1 0.7267 CNY/h"
     assert results[2][1] == (

@@ -40,7 +40,7 @@ from kubernetes import client as kube
 from ack_compute.sandbox import SandboxCloud
 from tests.security import access_helpers as access
 from tests.security import purchase_helpers as helpers
-from tests.security.purchase_helpers import call, env_for, live_rows, quote_outcome, stdio
+from tests.security.purchase_helpers import call, env_for, live_rows, quote_outcome, stdio_agent, virtual_node_cluster
 from tests.server import conftest as launcher  # the one `serve --http` launcher
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -52,36 +52,37 @@ def apps(look: Any, cluster_id: str) -> kube.AppsV1Api:
     return kube.AppsV1Api(helpers.api_client(look, cluster_id))
 
 
+def core(look: Any, cluster_id: str) -> kube.CoreV1Api:
+    return kube.CoreV1Api(helpers.api_client(look, cluster_id))
+
+
 # -- R1: what an update costs is judged against what was paid for, not against an annotation --------------------
 
 
 async def test_an_inflated_plan_annotation_does_not_pay_for_more_pods(
     world: SandboxCloud, look: Any, tmp_path: Path
 ) -> None:
-    cluster = world.plant_cluster(
-        "acf-red-annot", nodes=1, cluster_spec="ack.pro.small", addons={"ack-virtual-node": None}
-    )
+    cluster = virtual_node_cluster(world, "acf-red-annot")
     state = tmp_path / "state"
-    with (tmp_path / "stderr.log").open("w") as errlog:
-        async with stdio(env_for(world, state, confirmation="token"), errlog) as agent:
-            _, quote = await call(agent, "estimate_cost", {"plan": ACS})
-            web = {"cluster": cluster, "name": "web", "image": "nginx:1.27", "plan": ACS}
-            ok, made = await call(agent, "deploy_acs", {**web, "quote_id": quote["quote_id"]})
-            assert ok and made["status"] in ("deployed", "rolling_out"), made
-            # A tenant of the cluster rewrites the annotation: "this Deployment was bought for 4 pods of 4 vCPU".
-            api = apps(look, cluster)
-            meta = api.read_namespaced_deployment("web", "default").metadata
-            claimed = {
-                **json.loads(meta.annotations["ack-compute-mcp/plan"]),
-                "replicas": 4,
-                "vcpu": 4,
-                "memory_gib": 8,
-            }
-            api.patch_namespaced_deployment(
-                "web", "default", {"metadata": {"annotations": {"ack-compute-mcp/plan": json.dumps(claimed)}}}
-            )
-            bigger = {**ACS, "replicas": 4, "vcpu": 4, "memory_gib": 8}
-            ok, answer = await call(agent, "deploy_acs", {**web, "plan": bigger})
+    async with stdio_agent(env_for(world, state, confirmation="token"), tmp_path / "stderr.log") as agent:
+        _, quote = await call(agent, "estimate_cost", {"plan": ACS})
+        web = {"cluster": cluster, "name": "web", "image": "nginx:1.27", "plan": ACS}
+        ok, made = await call(agent, "deploy_acs", {**web, "quote_id": quote["quote_id"]})
+        assert ok and made["status"] in ("deployed", "rolling_out"), made
+        # A tenant of the cluster rewrites the annotation: "this Deployment was bought for 4 pods of 4 vCPU".
+        api = apps(look, cluster)
+        meta = api.read_namespaced_deployment("web", "default").metadata
+        claimed = {
+            **json.loads(meta.annotations["ack-compute-mcp/plan"]),
+            "replicas": 4,
+            "vcpu": 4,
+            "memory_gib": 8,
+        }
+        api.patch_namespaced_deployment(
+            "web", "default", {"metadata": {"annotations": {"ack-compute-mcp/plan": json.dumps(claimed)}}}
+        )
+        bigger = {**ACS, "replicas": 4, "vcpu": 4, "memory_gib": 8}
+        ok, answer = await call(agent, "deploy_acs", {**web, "plan": bigger})
     assert ok and answer["status"] == "quote_required", answer
     assert (
         answer["message"]
@@ -92,27 +93,20 @@ async def test_an_inflated_plan_annotation_does_not_pay_for_more_pods(
     assert [(r["kind"], r["quote_id"]) for r in live_rows(state)] == [("deployment", quote["quote_id"])]
 
 
-def core(look: Any, cluster_id: str) -> kube.CoreV1Api:
-    return kube.CoreV1Api(helpers.api_client(look, cluster_id))
-
-
 # -- R2: compute=nodes never runs where the cluster turns pods into billed ECI instances ---------------------------
 
 
 async def test_a_free_job_does_not_run_in_a_namespace_that_bills_every_pod(
     world: SandboxCloud, look: Any, tmp_path: Path
 ) -> None:
-    cluster = world.plant_cluster(
-        "acf-red-burst", nodes=1, cluster_spec="ack.pro.small", addons={"ack-virtual-node": None}
-    )
+    cluster = virtual_node_cluster(world, "acf-red-burst")
     # The cluster's owner set up a burst namespace: every new pod in it runs on ECI (and is billed per pod).
     core(look, cluster).create_namespace({"metadata": {"name": "burst", "labels": {"alibabacloud.com/eci": "true"}}})
     state = tmp_path / "state"
     job = {"cluster": cluster, "script": "echo free?", "namespace": "burst", "wait_seconds": 45}
-    with (tmp_path / "stderr.log").open("w") as errlog:
-        async with stdio(env_for(world, state, confirmation="token"), errlog) as agent:
-            ok, answer = await call(agent, "run_job", job)
-            ok_default, on_nodes = await call(agent, "run_job", {**job, "namespace": "default"})
+    async with stdio_agent(env_for(world, state, confirmation="token"), tmp_path / "stderr.log") as agent:
+        ok, answer = await call(agent, "run_job", job)
+        ok_default, on_nodes = await call(agent, "run_job", {**job, "namespace": "default"})
     assert not ok, answer
     assert answer == (
         "Error executing tool run_job: Namespace burst in cluster acf-red-burst is labelled alibabacloud.com/eci=true: "
@@ -138,9 +132,8 @@ async def test_a_free_job_does_not_run_on_a_context_cluster_without_worker_nodes
     kubeconfig = access.write_kubeconfig(tmp_path / "kubeconfig", {"sls": config})
     state = tmp_path / "state"
     env = env_for(world, state, confirmation="token", kubeconfig=str(kubeconfig), allowed_contexts="sls")
-    with (tmp_path / "stderr.log").open("w") as errlog:
-        async with stdio(env, errlog) as agent:
-            ok, answer = await call(agent, "run_job", {"cluster": "context:sls", "script": "echo free?"})
+    async with stdio_agent(env, tmp_path / "stderr.log") as agent:
+        ok, answer = await call(agent, "run_job", {"cluster": "context:sls", "script": "echo free?"})
     assert not ok, answer
     assert answer == (
         "Error executing tool run_job: Cluster sls has no worker nodes, only virtual nodes, where every pod "
@@ -158,31 +151,28 @@ async def test_a_free_job_does_not_run_on_a_context_cluster_without_worker_nodes
 async def test_a_look_alike_deployment_with_this_servers_labels_is_never_touched(
     world: SandboxCloud, look: Any, tmp_path: Path
 ) -> None:
-    cluster = world.plant_cluster(
-        "acf-red-alike", nodes=1, cluster_spec="ack.pro.small", addons={"ack-virtual-node": None}
-    )
+    cluster = virtual_node_cluster(world, "acf-red-alike")
     state = tmp_path / "state"
     web = {"cluster": cluster, "name": "web", "image": "nginx:1.27", "plan": ACS}
-    with (tmp_path / "stderr.log").open("w") as errlog:
-        async with stdio(env_for(world, state, confirmation="token"), errlog) as agent:
-            _, quote = await call(agent, "estimate_cost", {"plan": ACS})
-            ok, made = await call(agent, "deploy_acs", {**web, "quote_id": quote["quote_id"]})
-            assert ok and made["status"] in ("deployed", "rolling_out"), made
-            # Out of band: the Deployment goes, and a tenant creates their own from a copy of its manifest.
-            api = apps(look, cluster)
-            copied = api.read_namespaced_deployment("web", "default")
-            api.delete_namespaced_deployment("web", "default")
-            copied.metadata = kube.V1ObjectMeta(
-                name="web", labels=copied.metadata.labels, annotations=copied.metadata.annotations
-            )
-            copied.spec.template.spec.containers[0].image = "tenant/own:1"
-            copied.status = None
-            api.create_namespaced_deployment("default", copied)
-            ok_update, update = await call(agent, "deploy_acs", {**web, "image": "nginx:1.28"})
-            _, dry = await call(agent, "cleanup", {"target": "workload", "workload": "web"})
-            ok_clean, cleaned = await call(
-                agent, "cleanup", {"target": "workload", "workload": "web", "dry_run": False, "wait_seconds": 45}
-            )
+    async with stdio_agent(env_for(world, state, confirmation="token"), tmp_path / "stderr.log") as agent:
+        _, quote = await call(agent, "estimate_cost", {"plan": ACS})
+        ok, made = await call(agent, "deploy_acs", {**web, "quote_id": quote["quote_id"]})
+        assert ok and made["status"] in ("deployed", "rolling_out"), made
+        # Out of band: the Deployment goes, and a tenant creates their own from a copy of its manifest.
+        api = apps(look, cluster)
+        copied = api.read_namespaced_deployment("web", "default")
+        api.delete_namespaced_deployment("web", "default")
+        copied.metadata = kube.V1ObjectMeta(
+            name="web", labels=copied.metadata.labels, annotations=copied.metadata.annotations
+        )
+        copied.spec.template.spec.containers[0].image = "tenant/own:1"
+        copied.status = None
+        api.create_namespaced_deployment("default", copied)
+        ok_update, update = await call(agent, "deploy_acs", {**web, "image": "nginx:1.28"})
+        _, dry = await call(agent, "cleanup", {"target": "workload", "workload": "web"})
+        ok_clean, cleaned = await call(
+            agent, "cleanup", {"target": "workload", "workload": "web", "dry_run": False, "wait_seconds": 45}
+        )
     assert not ok_update
     assert update == (
         "Error executing tool deploy_acs: Deployment default/web exists but is not the one this server created (it "
@@ -206,30 +196,27 @@ async def test_a_look_alike_deployment_with_this_servers_labels_is_never_touched
 async def test_a_foreign_service_of_the_same_name_is_not_repointed(
     world: SandboxCloud, look: Any, tmp_path: Path
 ) -> None:
-    cluster = world.plant_cluster(
-        "acf-red-svc", nodes=1, cluster_spec="ack.pro.small", addons={"ack-virtual-node": None}
-    )
+    cluster = virtual_node_cluster(world, "acf-red-svc")
     theirs = {"app": "payments"}
     core(look, cluster).create_namespaced_service(
         "default",
         {"metadata": {"name": "api"}, "spec": {"selector": theirs, "ports": [{"port": 443, "targetPort": 8443}]}},
     )
     state = tmp_path / "state"
-    with (tmp_path / "stderr.log").open("w") as errlog:
-        async with stdio(env_for(world, state, confirmation="token"), errlog) as agent:
-            _, quote = await call(agent, "estimate_cost", {"plan": ACS})
-            ok, answer = await call(
-                agent,
-                "deploy_acs",
-                {
-                    "cluster": cluster,
-                    "name": "api",
-                    "image": "nginx:1.27",
-                    "plan": ACS,
-                    "ports": [443],
-                    "quote_id": quote["quote_id"],
-                },
-            )
+    async with stdio_agent(env_for(world, state, confirmation="token"), tmp_path / "stderr.log") as agent:
+        _, quote = await call(agent, "estimate_cost", {"plan": ACS})
+        ok, answer = await call(
+            agent,
+            "deploy_acs",
+            {
+                "cluster": cluster,
+                "name": "api",
+                "image": "nginx:1.27",
+                "plan": ACS,
+                "ports": [443],
+                "quote_id": quote["quote_id"],
+            },
+        )
     assert not ok, answer
     assert answer == (
         "Error executing tool deploy_acs: Service default/api exists and was not created by this server; it is never "
@@ -250,12 +237,11 @@ async def test_turning_on_image_caches_needs_a_quote(world: SandboxCloud, look: 
     eci = {"kind": "eci", "replicas": 1, "vcpu": 0.5, "memory_gib": 1, "hours": 1}
     state = tmp_path / "state"
     web = {"cluster": cluster, "name": "web", "image": "nginx:1.27", "plan": eci}
-    with (tmp_path / "stderr.log").open("w") as errlog:
-        async with stdio(env_for(world, state, confirmation="token"), errlog) as agent:
-            _, quote = await call(agent, "estimate_cost", {"plan": eci})
-            ok, made = await call(agent, "deploy_acs", {**web, "quote_id": quote["quote_id"]})
-            assert ok and made["status"] in ("deployed", "rolling_out"), made
-            ok, answer = await call(agent, "deploy_acs", {**web, "plan": {**eci, "image_cache": True}})
+    async with stdio_agent(env_for(world, state, confirmation="token"), tmp_path / "stderr.log") as agent:
+        _, quote = await call(agent, "estimate_cost", {"plan": eci})
+        ok, made = await call(agent, "deploy_acs", {**web, "quote_id": quote["quote_id"]})
+        assert ok and made["status"] in ("deployed", "rolling_out"), made
+        ok, answer = await call(agent, "deploy_acs", {**web, "plan": {**eci, "image_cache": True}})
     assert ok and answer["status"] == "quote_required", answer
     template = apps(look, cluster).read_namespaced_deployment("web", "default").spec.template
     assert "k8s.aliyun.com/eci-auto-imc" not in (template.metadata.annotations or {})
@@ -265,9 +251,7 @@ async def test_turning_on_image_caches_needs_a_quote(world: SandboxCloud, look: 
 
 
 async def test_the_budget_message_does_not_name_another_callers_resources(world: SandboxCloud, tmp_path: Path) -> None:
-    cluster = world.plant_cluster(
-        "acf-red-caps", nodes=1, cluster_spec="ack.pro.small", addons={"ack-virtual-node": None}
-    )
+    cluster = virtual_node_cluster(world, "acf-red-caps")
     alice, bob = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     file = helpers.tokens_file(tmp_path / "tokens.json", {"alice": (alice, False), "bob": (bob, False)})
     state = tmp_path / "state"
@@ -328,28 +312,25 @@ async def test_cleanup_does_not_name_another_callers_workloads(world: SandboxClo
 async def test_nothing_is_written_into_the_clusters_own_namespaces(
     world: SandboxCloud, look: Any, tmp_path: Path
 ) -> None:
-    cluster = world.plant_cluster(
-        "acf-red-system", nodes=1, cluster_spec="ack.pro.small", addons={"ack-virtual-node": None}
-    )
+    cluster = virtual_node_cluster(world, "acf-red-system")
     before = {m.metadata.name for m in core(look, cluster).list_namespaced_config_map("kube-system").items}
     state = tmp_path / "state"
-    with (tmp_path / "stderr.log").open("w") as errlog:
-        async with stdio(env_for(world, state, confirmation="token"), errlog) as agent:
-            ok_job, job = await call(agent, "run_job", {"cluster": cluster, "script": "id", "namespace": "kube-system"})
-            _, quote = await call(agent, "estimate_cost", {"plan": ACS})
-            ok_deploy, deployed = await call(
-                agent,
-                "deploy_acs",
-                {
-                    "cluster": cluster,
-                    "name": "metrics-server",
-                    "image": "nginx:1.27",
-                    "plan": ACS,
-                    "ports": [443],
-                    "namespace": "kube-system",
-                    "quote_id": quote["quote_id"],
-                },
-            )
+    async with stdio_agent(env_for(world, state, confirmation="token"), tmp_path / "stderr.log") as agent:
+        ok_job, job = await call(agent, "run_job", {"cluster": cluster, "script": "id", "namespace": "kube-system"})
+        _, quote = await call(agent, "estimate_cost", {"plan": ACS})
+        ok_deploy, deployed = await call(
+            agent,
+            "deploy_acs",
+            {
+                "cluster": cluster,
+                "name": "metrics-server",
+                "image": "nginx:1.27",
+                "plan": ACS,
+                "ports": [443],
+                "namespace": "kube-system",
+                "quote_id": quote["quote_id"],
+            },
+        )
     why = (
         "Namespace kube-system belongs to the cluster's own components; this server never creates anything there. "
         "Use another namespace (default is `default`). Nothing was created."
@@ -368,29 +349,26 @@ async def test_nothing_is_written_into_the_clusters_own_namespaces(
 async def test_a_quote_does_not_pay_for_another_kind_or_a_bigger_plan(
     world: SandboxCloud, look: Any, tmp_path: Path
 ) -> None:
-    cluster = world.plant_cluster(
-        "acf-red-kinds", nodes=1, cluster_spec="ack.pro.small", addons={"ack-virtual-node": None}
-    )
+    cluster = virtual_node_cluster(world, "acf-red-kinds")
     small_cluster = {"kind": "cluster", "instance_types": ["ecs.g7.large"], "node_count": 1, "zone": "cn-hangzhou-h"}
     state = tmp_path / "state"
     web = {"cluster": cluster, "name": "web", "image": "nginx:1.27", "plan": {**ACS, "replicas": 3}}
-    with (tmp_path / "stderr.log").open("w") as errlog:
-        async with stdio(env_for(world, state, confirmation="token"), errlog) as agent:
-            _, for_a_cluster = await call(agent, "estimate_cost", {"plan": small_cluster})
-            _, for_one_pod = await call(agent, "estimate_cost", {"plan": ACS})
-            ok_kind, kind = await call(agent, "deploy_acs", {**web, "quote_id": for_a_cluster["quote_id"]})
-            ok_size, size = await call(agent, "deploy_acs", {**web, "quote_id": for_one_pod["quote_id"]})
-            ok_job, job = await call(
-                agent,
-                "run_job",
-                {
-                    "cluster": cluster,
-                    "script": "echo hi",
-                    "compute": "acs",
-                    "acs": {**ACS, "vcpu": 2},
-                    "quote_id": for_one_pod["quote_id"],
-                },
-            )
+    async with stdio_agent(env_for(world, state, confirmation="token"), tmp_path / "stderr.log") as agent:
+        _, for_a_cluster = await call(agent, "estimate_cost", {"plan": small_cluster})
+        _, for_one_pod = await call(agent, "estimate_cost", {"plan": ACS})
+        ok_kind, kind = await call(agent, "deploy_acs", {**web, "quote_id": for_a_cluster["quote_id"]})
+        ok_size, size = await call(agent, "deploy_acs", {**web, "quote_id": for_one_pod["quote_id"]})
+        ok_job, job = await call(
+            agent,
+            "run_job",
+            {
+                "cluster": cluster,
+                "script": "echo hi",
+                "compute": "acs",
+                "acs": {**ACS, "vcpu": 2},
+                "quote_id": for_one_pod["quote_id"],
+            },
+        )
     for ok, text in ((ok_kind, kind), (ok_size, size), (ok_job, job)):
         assert not ok and "Quote refused (plan_mismatch): this plan differs from quote" in text, text
     assert quote_outcome(state, for_a_cluster["quote_id"]) is None

@@ -28,15 +28,24 @@ import anyio
 import httpx2
 import pytest
 from kubernetes import client as kube
-from mcp import Client, types
+from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools import receipts
 from ack_compute.tools.ledger import Ledger
+from tests.helpers.agent import answering
 from tests.security.access_helpers import write_tokens
-from tests.security.purchase_helpers import api_client, call, env_for, live_rows, over_http, quote_outcome
+from tests.security.purchase_helpers import (
+    api_client,
+    call,
+    env_for,
+    live_rows,
+    over_http,
+    quote_outcome,
+    virtual_node_cluster,
+)
 from tests.server import conftest as launcher  # the one `serve --http` launcher
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -58,10 +67,6 @@ class Team:
 
         rows = [entry("alice", self.alice, **alice_budget), entry("bob", self.bob), entry("ops", self.ops, admin=True)]
         write_tokens(self.file, rows)
-
-
-def serverless(world: SandboxCloud, name: str) -> str:
-    return world.plant_cluster(name, nodes=1, cluster_spec="ack.pro.small", addons={"ack-virtual-node": None})
 
 
 def deployments(look: Runtime, cluster_id: str) -> list[str]:
@@ -102,7 +107,7 @@ async def quotes_of(client: Any, plan: dict[str, Any], n: int) -> list[str]:
 async def test_extensions_quoted_before_the_purchase_cannot_take_a_lease_past_the_budget(
     world: SandboxCloud, look: Runtime, tmp_path: Path
 ) -> None:
-    cluster = serverless(world, "acf-spend-ext")
+    cluster = virtual_node_cluster(world, "acf-spend-ext")
     team = Team(tmp_path, daily_budget="0.5")
     state = tmp_path / "state"
     args = ["--tokens-file", str(team.file)]
@@ -153,7 +158,7 @@ async def test_extensions_quoted_before_the_purchase_cannot_take_a_lease_past_th
 async def test_small_quotes_redeemed_at_once_cannot_split_past_the_budget(
     world: SandboxCloud, look: Runtime, tmp_path: Path
 ) -> None:
-    cluster = serverless(world, "acf-spend-split")
+    cluster = virtual_node_cluster(world, "acf-spend-split")
     team = Team(tmp_path, daily_budget="0.5")
     state = tmp_path / "state"
     with launcher.serving_http(["--tokens-file", str(team.file)], env_for(world, state), tmp_path / "http.log") as srv:
@@ -187,7 +192,7 @@ async def test_small_quotes_redeemed_at_once_cannot_split_past_the_budget(
 async def test_a_quote_minted_under_a_higher_budget_is_refused_after_the_operator_lowers_it(
     world: SandboxCloud, look: Runtime, tmp_path: Path
 ) -> None:
-    cluster = serverless(world, "acf-spend-lowered")
+    cluster = virtual_node_cluster(world, "acf-spend-lowered")
     team = Team(tmp_path, daily_budget="5")
     state = tmp_path / "state"
     env = env_for(world, state)
@@ -214,7 +219,7 @@ async def test_a_quote_minted_under_a_higher_budget_is_refused_after_the_operato
 async def test_bob_learns_nothing_of_alices_lease_and_no_secret_reaches_the_audit(
     world: SandboxCloud, tmp_path: Path
 ) -> None:
-    cluster = serverless(world, "acf-spend-leak")
+    cluster = virtual_node_cluster(world, "acf-spend-leak")
     team = Team(tmp_path, daily_budget="3.17")
     state = tmp_path / "state"
     with launcher.serving_http(["--tokens-file", str(team.file)], env_for(world, state), tmp_path / "http.log") as srv:
@@ -315,21 +320,13 @@ def test_budgets_that_would_not_hold_stop_the_server_before_it_listens(world: Sa
 # -- 6: an extension nobody could be asked about, a declined one, and the declined quote replayed ---------------------
 
 
-def answering(action: str, seen: list[str]):  # type: ignore[no-untyped-def]
-    async def callback(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
-        seen.append(params.message)
-        return types.ElicitResult(action=action, content={"accept": True} if action == "accept" else None)  # type: ignore[arg-type]
-
-    return callback
-
-
 def asking(base: str, token: str, action: str, seen: list[str]) -> Client:
     http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60)
     return Client(streamable_http_client(f"{base}/mcp", http_client=http), elicitation_callback=answering(action, seen))
 
 
 async def test_an_extension_needs_the_persons_yes_and_a_no_is_on_record(world: SandboxCloud, tmp_path: Path) -> None:
-    cluster = serverless(world, "acf-spend-human")
+    cluster = virtual_node_cluster(world, "acf-spend-human")
     team = Team(tmp_path)
     state = tmp_path / "state"
     env = env_for(world, state, confirmation="human")

@@ -79,6 +79,19 @@ def serving_http(
             stop_http(server)
 
 
+@contextmanager
+def crashing_http(args: Sequence[str], env: Mapping[str, str], log: Path) -> Iterator[HttpServer]:
+    """One server for a `with` block, killed with SIGKILL when the block ends, however it ends: a crash, so
+    nothing it was doing gets to finish or clean up."""
+    with log.open("w") as stderr:
+        server = start_http(args, env, stderr, log)
+        try:
+            yield server
+        finally:
+            server.process.kill()
+            server.process.wait(10)
+
+
 @pytest.fixture(scope="session")
 def serve_http() -> type[HttpLauncher]:
     return HttpLauncher

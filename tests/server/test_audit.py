@@ -13,24 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import Client, types
+from mcp import Client
 
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.app import build_server
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools.quotes import SECRET_FILE
+from tests.helpers.agent import accept, cluster_plan
 
 pytestmark = pytest.mark.anyio
-PLAN: dict[str, Any] = {
-    "kind": "cluster",
-    "instance_types": ["ecs.g7.xlarge"],
-    "node_count": 1,
-    "zone": "cn-hangzhou-h",
-}
-
-
-async def accept(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
-    return types.ElicitResult(action="accept", content={"accept": True})
+PLAN: dict[str, Any] = cluster_plan()
 
 
 def audit(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:

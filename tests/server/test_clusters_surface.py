@@ -7,29 +7,16 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from mcp import Client, types
+from mcp import Client
 
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.app import build_server
 from ack_compute.server.runtime import Runtime
+from tests.helpers.agent import answering, cluster_plan
 from tests.helpers.waiting import operation_view
 
 pytestmark = pytest.mark.anyio
-PLAN: dict[str, Any] = {
-    "kind": "cluster",
-    "instance_types": ["ecs.g7.xlarge"],
-    "node_count": 1,
-    "zone": "cn-hangzhou-h",
-}
-
-
-def answering(action: str, seen: list[str]):  # type: ignore[no-untyped-def]
-    async def callback(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
-        seen.append(params.message)
-        content = {"accept": action == "accept"} if action == "accept" else None
-        return types.ElicitResult(action=action, content=content)  # type: ignore[arg-type]
-
-    return callback
+PLAN: dict[str, Any] = cluster_plan()
 
 
 async def quote(client: Client) -> str:

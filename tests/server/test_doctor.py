@@ -108,6 +108,11 @@ def doctor_cli(env: dict[str, str], *args: str) -> tuple[subprocess.CompletedPro
 # ------------------------------------------------------------------------------------------------ sandbox
 
 
+def ok_row(detail: str) -> dict[str, str]:
+    """A check that passed, as doctor reports it: nothing to fix."""
+    return {"status": "ok", "detail": detail, "fix": ""}
+
+
 @pytest.mark.usefixtures("restore_logging")
 def test_sandbox_doctor_is_all_ok_and_prints_no_secret(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -229,18 +234,10 @@ def test_local_files_loose_modes_and_kubeconfig_contexts(
     assert rows["state dir"]["status"] == "warn" and rows["state dir"]["fix"] == f"chmod 700 {state}"
     assert rows["quote secret"]["status"] == "FAIL" and "mode 0644" in rows["quote secret"]["detail"]
     assert rows["quote secret"]["fix"].startswith(f"chmod 600 {secret_file}")
-    assert rows["kubeconfig (context:)"] == {
-        "status": "ok",
-        "detail": f"{kubeconfig}: contexts dev, prod; current: dev",
-        "fix": "",
-    }
+    assert rows["kubeconfig (context:)"] == ok_row(f"{kubeconfig}: contexts dev, prod; current: dev")
     assert token not in out and "s" * 32 not in out
     assert rows["ledger"]["status"] == "ok"
-    assert rows["allowed contexts"] == {
-        "status": "ok",
-        "detail": "none: context:<name> targets are refused (ACK_COMPUTE_ALLOWED_CONTEXTS)",
-        "fix": "",
-    }
+    assert rows["allowed contexts"] == ok_row("none: context:<name> targets are refused (ACK_COMPUTE_ALLOWED_CONTEXTS)")
 
 
 def test_allowed_contexts_are_loaded_like_targets(
@@ -263,11 +260,7 @@ def test_allowed_contexts_are_loaded_like_targets(
     _, rows, _ = doctor_in_process(
         cloud, tmp_path, capsys, kubeconfig=kubeconfig, allowed_contexts="dev,sso", allow_exec_credentials=True
     )
-    assert rows["allowed contexts"] == {
-        "status": "ok",
-        "detail": "dev, sso; exec credential plugins allowed",
-        "fix": "",
-    }
+    assert rows["allowed contexts"] == ok_row("dev, sso; exec credential plugins allowed")
 
 
 def test_a_configured_kubeconfig_that_is_missing_fails(

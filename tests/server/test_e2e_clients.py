@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
@@ -29,23 +29,16 @@ from mcp import Client, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 
 from ack_compute.sandbox import Fault, SandboxCloud
+from tests.helpers.agent import Elicit, answering, cluster_plan
 from tests.helpers.waiting import operation_view
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
-PLAN: dict[str, Any] = {
-    "kind": "cluster",
-    "instance_types": ["ecs.g7.xlarge"],
-    "node_count": 1,
-    "zone": "cn-hangzhou-h",
-    "hours": 1,
-}
+PLAN: dict[str, Any] = cluster_plan(hours=1)
 MODES = ["auto", "legacy"]
 FAST = 600  # a 6-minute cluster in well under a second of sandbox time
 SERVE = [sys.executable, "-m", "ack_compute.server", "serve"]
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ (DEBUG|INFO|WARNING|ERROR) [\w.]+: ", re.MULTILINE)  # server/logs.py
-
-Elicit = Callable[[Any, types.ElicitRequestParams], Awaitable[types.ElicitResult]]
 
 
 class Stack:
@@ -138,15 +131,6 @@ def e2e(stack: Stack) -> Iterator[Stack]:
     yield stack
     stack.cloud.clear_faults()
     stack.cloud.time_scale = FAST
-
-
-def answering(action: str, seen: list[str]) -> Elicit:
-    async def callback(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
-        seen.append(params.message)
-        content = {"accept": True} if action == "accept" else None
-        return types.ElicitResult(action=action, content=content)  # type: ignore[arg-type]
-
-    return callback
 
 
 async def quote(e2e: Stack, client: Client) -> dict[str, Any]:

@@ -27,19 +27,14 @@ from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.leases import Lease, Leases
 from ack_compute.tools.ledger import Ledger
 from ack_compute.tools.plans import ClusterPlan
+from tests.helpers.agent import cluster_plan
 from tests.helpers.waiting import eventually, finished
-from tests.server.conftest import SERVE
+from tests.server.conftest import SERVE, crashing_http
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 SCALE = 30.0
-PLAN: dict[str, Any] = {
-    "kind": "cluster",
-    "instance_types": ["ecs.g7.xlarge"],
-    "node_count": 1,
-    "zone": "cn-hangzhou-h",
-    "hours": 0.01,
-}
+PLAN: dict[str, Any] = cluster_plan(hours=0.01)
 REAPING = {"lease_grace_seconds": "0", "lease_check_seconds": "1", "log_level": "INFO"}
 
 
@@ -77,6 +72,12 @@ def lease_ends(state_dir: Path, cluster_id: str) -> list[receipts.Receipt]:
     return [r for r in receipts.since(ledger) if r.event == "lease_end" and r.resource_id == lease.resource_id]
 
 
+def reaping(cloud: SandboxCloud, tmp_path: Path) -> tuple[Path, dict[str, str], Runtime]:
+    """The servers' state dir, their environment (reaping every second, no grace), and an observer's view."""
+    state = tmp_path / "state"
+    return state, {**os.environ, **cloud.server_env(state, **REAPING)}, observer(cloud, tmp_path / "observer")
+
+
 async def create_through(url: str, name: str, hours: float) -> str:
     """estimate_cost and ensure_cluster through a real MCP client, followed until the cluster is ready."""
     async with Client(url) as client:
@@ -101,9 +102,7 @@ async def create_through(url: str, name: str, hours: float) -> str:
 async def test_a_cluster_quoted_for_a_hundredth_of_an_hour_is_deleted_by_its_lease_within_a_minute(
     cloud30: SandboxCloud, tmp_path: Path, serve_http: Any
 ) -> None:
-    state = tmp_path / "state"
-    env = {**os.environ, **cloud30.server_env(state, **REAPING)}
-    view = observer(cloud30, tmp_path / "observer")
+    state, env, view = reaping(cloud30, tmp_path)
     with serve_http.serving([], env, tmp_path / "server.log") as server:
         cluster_id = await create_through(server.url, "acf-lease-done-when", 0.01)
         lease = lease_of(state, cluster_id)
@@ -130,17 +129,9 @@ async def test_a_cluster_quoted_for_a_hundredth_of_an_hour_is_deleted_by_its_lea
 async def test_a_lease_that_ends_while_no_server_runs_is_ended_by_the_next_one_on_start(
     cloud30: SandboxCloud, tmp_path: Path, serve_http: Any
 ) -> None:
-    state = tmp_path / "state"
-    env = {**os.environ, **cloud30.server_env(state, **REAPING)}
-    view = observer(cloud30, tmp_path / "observer")
-    log = (tmp_path / "first.log").open("w")
-    first = serve_http.start([], env, log, tmp_path / "first.log")
-    try:
+    state, env, view = reaping(cloud30, tmp_path)
+    with crashing_http([], env, tmp_path / "first.log") as first:  # kill -9, before the lease ends
         cluster_id = await create_through(first.url, "acf-lease-crash", 0.02)  # 72 s
-    finally:
-        first.process.kill()  # kill -9, before the lease ends
-        first.process.wait(10)
-        log.close()
     lease = lease_of(state, cluster_id)
     assert lease.state == "active" and time.time() < lease.ends_at, "killed while the lease still ran"
     eventually(lambda: time.time() > lease.ends_at, timeout=lease.ends_at - time.time() + 5, interval=0.5)
@@ -177,12 +168,9 @@ async def test_a_lease_that_ends_while_no_server_runs_is_ended_by_the_next_one_o
 async def test_a_server_killed_while_ending_a_lease_leaves_it_to_the_next_one(
     cloud30: SandboxCloud, tmp_path: Path, serve_http: Any
 ) -> None:
-    state = tmp_path / "state"
-    env = {**os.environ, **cloud30.server_env(state, **REAPING)}
-    view = observer(cloud30, tmp_path / "observer")
-    log = (tmp_path / "first.log").open("w")
-    first = serve_http.start([], env, log, tmp_path / "first.log")
-    try:
+    state, env, view = reaping(cloud30, tmp_path)
+    # kill -9 while its cleanup deletes the cluster (6 s at 30x)
+    with crashing_http([], env, tmp_path / "first.log") as first:
         cluster_id = await create_through(first.url, "acf-lease-kill-ending", 0.01)
         taken = eventually(
             lambda: (found := lease_of(state, cluster_id)).end_operation_id and found,
@@ -190,10 +178,6 @@ async def test_a_server_killed_while_ending_a_lease_leaves_it_to_the_next_one(
             interval=0.1,
             what="the first server to start ending the lease",
         )
-    finally:
-        first.process.kill()  # kill -9 while its cleanup deletes the cluster (6 s at 30x)
-        first.process.wait(10)
-        log.close()
     assert lease_of(state, cluster_id).state == "ending" or not listed(view, cluster_id)
     slow_checks = {**env, "ACK_COMPUTE_LEASE_CHECK_SECONDS": "3600"}
     with serve_http.serving([], slow_checks, tmp_path / "second.log"):

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from mcp import Client, types
+from mcp import Client
 
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.app import build_server
@@ -22,27 +22,13 @@ from ack_compute.server.consent import lease_words, utc_time
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools import receipts
 from ack_compute.tools.leases import Leases
+from tests.helpers.agent import answering, cluster_plan
 from tests.security.purchase_helpers import call, env_for, over_http, quote_outcome, tokens_file
 from tests.server import conftest as launcher  # the one `serve --http` launcher
 
 pytestmark = pytest.mark.anyio
-CLUSTER: dict[str, Any] = {
-    "kind": "cluster",
-    "instance_types": ["ecs.g7.xlarge"],
-    "node_count": 1,
-    "zone": "cn-hangzhou-h",
-    "hours": 2,
-}
+CLUSTER: dict[str, Any] = cluster_plan(hours=2)
 ACS: dict[str, Any] = {"kind": "acs", "replicas": 1, "vcpu": 1, "memory_gib": 2, "hours": 2}
-
-
-def answering(action: str, seen: list[str]):  # type: ignore[no-untyped-def]
-    async def callback(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
-        seen.append(params.message)
-        content = {"accept": True} if action == "accept" else None
-        return types.ElicitResult(action=action, content=content)  # type: ignore[arg-type]
-
-    return callback
 
 
 def at(iso: str) -> datetime:

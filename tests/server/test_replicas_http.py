@@ -27,19 +27,14 @@ from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.http_sessions import UNKNOWN_SESSION
 from ack_compute.tools.ledger import LEDGER_FILE
 from ack_compute.tools.purchase import NO_ELICITATION
+from tests.helpers.agent import cluster_plan
 from tests.helpers.balancer import Balancer
 from tests.server.test_inspector_cli import estimate as inspector_estimate
 from tests.server.test_inspector_cli import inspector_env  # noqa: F401 (a fixture: a third-party client, or a skip)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
-PLAN: dict[str, Any] = {
-    "kind": "cluster",
-    "instance_types": ["ecs.g7.xlarge"],
-    "node_count": 1,
-    "zone": "cn-hangzhou-h",
-    "hours": 1,
-}
+PLAN: dict[str, Any] = cluster_plan(hours=1)
 FAST = 600  # a cluster in about a second
 SECRET = "replicas-share-this-quote-secret-" + "s" * 16  # what a team sets on every replica (a Secret in ACK)
 

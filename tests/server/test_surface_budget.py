@@ -8,24 +8,16 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from mcp import Client, types
+from mcp import Client
 
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.app import build_server
 from ack_compute.server.runtime import Runtime
+from tests.helpers.agent import accept, cluster_plan
 
 pytestmark = pytest.mark.anyio
-CLUSTER: dict[str, Any] = {
-    "kind": "cluster",
-    "instance_types": ["ecs.g7.xlarge"],
-    "node_count": 1,
-    "zone": "cn-hangzhou-h",
-}
+CLUSTER: dict[str, Any] = cluster_plan()
 ACS: dict[str, Any] = {"kind": "acs", "replicas": 1, "vcpu": 1, "memory_gib": 2, "hours": 1}
-
-
-async def accept(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
-    return types.ElicitResult(action="accept", content={"accept": True})
 
 
 def _walk(node: Any) -> list[dict[str, Any]]:

@@ -6,24 +6,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from mcp import Client, types
+from mcp import Client
 
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.app import build_server
 from ack_compute.server.runtime import Runtime
-from tests.helpers.agent import deploy_quoted
+from tests.helpers.agent import answering, deploy_quoted
 
 pytestmark = pytest.mark.anyio
 ACS: dict[str, Any] = {"kind": "acs", "replicas": 1, "vcpu": 1, "memory_gib": 2, "hours": 1}
-
-
-def answering(action: str, seen: list[str]):  # type: ignore[no-untyped-def]
-    async def callback(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
-        seen.append(params.message)
-        content = {"accept": True} if action == "accept" else None
-        return types.ElicitResult(action=action, content=content)  # type: ignore[arg-type]
-
-    return callback
 
 
 async def test_run_job_returns_the_scripts_output(world: SandboxCloud, runtime_on: Callable[..., Runtime]) -> None:

@@ -24,7 +24,7 @@ from ack_compute.tools.plans import AcsPlan, ClusterPlan, normalise
 from ack_compute.tools.purchase import Claim, Purchase
 from ack_compute.tools.quotes import BudgetCaps, QuoteAmounts, QuoteBook
 from tests.conftest import RuntimeFactory
-from tests.helpers.racing import at_once
+from tests.helpers.racing import at_once, purchase_outcome
 
 SMALL = ClusterPlan(instance_types=["ecs.g7.large"], node_count=1, zone="cn-hangzhou-h", hours=2)
 ONE_A_DAY = Caller(subject="alice", admin=False, budget=CallerBudget(daily_budget=Decimal("1")))
@@ -136,11 +136,8 @@ def test_concurrent_purchases_cannot_both_squeeze_under_a_budget(ledger_url: str
 
         def act() -> str:
             with acting_as(caller):
-                try:
-                    purchase.buy(token, PLAN, claim=Claim(f"op-{i}", "deployment", "cn-hangzhou", f"d{i}"))
-                    return "ok"
-                except QuoteRefused as exc:
-                    return exc.reason
+                claim = Claim(f"op-{i}", "deployment", "cn-hangzhou", f"d{i}")
+                return purchase_outcome(lambda: purchase.buy(token, PLAN, claim=claim))
 
         return act
 

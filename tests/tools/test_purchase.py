@@ -20,7 +20,7 @@ from ack_compute.tools.ownership import NameBusy, Ownership
 from ack_compute.tools.plans import AcsPlan, normalise
 from ack_compute.tools.purchase import NO_ELICITATION, Claim, Purchase, bind_plan
 from ack_compute.tools.quotes import BudgetCaps, QuoteAmounts, QuoteBook
-from tests.helpers.racing import at_once
+from tests.helpers.racing import at_once, purchase_outcome
 
 SECRET = b"k" * 32
 ALICE = Caller(subject="alice", admin=False)
@@ -122,14 +122,7 @@ def test_concurrent_purchases_cannot_both_squeeze_under_the_cap(ledger_url: str)
     def prepare(i: int, token: str) -> Callable[[], str]:
         quotes = book(path, max_hourly=Decimal("1.6"))  # own connection, like another server on the state dir
 
-        def act() -> str:
-            try:
-                buy(Purchase(quotes, Ownership(quotes._ledger)), token, f"d{i}")
-                return "ok"
-            except QuoteRefused as exc:
-                return exc.reason
-
-        return act
+        return lambda: purchase_outcome(lambda: buy(Purchase(quotes, Ownership(quotes._ledger)), token, f"d{i}"))
 
     outcomes = at_once(tokens, prepare)
     assert sorted(outcomes) == ["ok", "ok", *["over_budget"] * 4]

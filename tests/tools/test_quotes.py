@@ -58,6 +58,12 @@ def cluster_plan(**changes: object) -> ClusterPlan:
     return type(plan).model_validate({**plan.model_dump(), **changes})
 
 
+def issued(book: QuoteBook) -> tuple[ClusterPlan, str]:
+    """The cluster plan most tests quote, and a fresh quote token for it from `book`."""
+    plan = cluster_plan()
+    return plan, book.issue(plan, AMOUNTS).token
+
+
 def refused(reason: str, fn, *args, **kwargs) -> QuoteRefused:  # type: ignore[no-untyped-def]
     with pytest.raises(QuoteRefused) as info:
         fn(*args, **kwargs)
@@ -99,16 +105,14 @@ def test_a_quote_id_pays_once_for_its_caller_and_its_plan(
 
 
 def test_replay_is_refused(book: QuoteBook) -> None:
-    plan = cluster_plan()
-    token = book.issue(plan, AMOUNTS).token
+    plan, token = issued(book)
     book.redeem(token, plan)
     err = refused("already_used", book.redeem, token, plan)
     assert "already redeemed" in err.message
 
 
 def test_expired(book: QuoteBook, clock: Clock) -> None:
-    plan = cluster_plan()
-    token = book.issue(plan, AMOUNTS).token
+    plan, token = issued(book)
     clock.now += 899
     book.verify(token, plan)  # still valid one second before expiry
     clock.now += 1
@@ -116,8 +120,7 @@ def test_expired(book: QuoteBook, clock: Clock) -> None:
 
 
 def test_forged_signature_and_foreign_secret(book: QuoteBook, ledger: Ledger, clock: Clock) -> None:
-    plan = cluster_plan()
-    token = book.issue(plan, AMOUNTS).token
+    plan, token = issued(book)
     body, _ = token.split(".")
     forged = base64.urlsafe_b64encode(b"x" * 32).rstrip(b"=").decode()
     refused("bad_signature", book.redeem, f"{body}.{forged}", plan)
@@ -141,8 +144,7 @@ def test_forged_signature_and_foreign_secret(book: QuoteBook, ledger: Ledger, cl
     ],
 )
 def test_altered_payload_field_is_refused(book: QuoteBook, field: str, value: object) -> None:
-    plan = cluster_plan()
-    token = book.issue(plan, AMOUNTS).token
+    plan, token = issued(book)
     body, sig = token.split(".")
     payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     assert field in payload
@@ -180,8 +182,7 @@ def test_malformed_tokens(book: QuoteBook, garbage: str) -> None:
     ],
 )
 def test_every_plan_field_is_bound(book: QuoteBook, field: str, value: object) -> None:
-    plan = cluster_plan()
-    token = book.issue(plan, AMOUNTS).token
+    plan, token = issued(book)
     changes: dict[str, object] = {field: value}
     if field == "region":
         changes["zone"] = "cn-shanghai-b"
@@ -240,15 +241,13 @@ def test_over_budget_at_redeem(ledger: Ledger, clock: Clock) -> None:
 
 
 def test_price_drift(book: QuoteBook) -> None:
-    plan = cluster_plan()
-    token = book.issue(plan, AMOUNTS).token
+    plan, token = issued(book)
     refused("price_drift", book.redeem, token, plan, current_hourly=Decimal("5.40"))
     book.redeem(token, plan, current_hourly=Decimal("5.37"))  # within 5%
 
 
 def test_declined_quote_is_void(book: QuoteBook) -> None:
-    plan = cluster_plan()
-    token = book.issue(plan, AMOUNTS).token
+    plan, token = issued(book)
     book.decline(token, plan)
     err = refused("already_used", book.redeem, token, plan)
     assert "declined" in err.message
