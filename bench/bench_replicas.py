@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -49,7 +50,6 @@ offline()
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.helpers.postgres
 
 from ack_compute.sandbox import SandboxCloud  # noqa: E402
-from ack_compute.server.settings import Settings  # noqa: E402
 from tests.helpers.postgres import Unavailable, masked, postgres_server  # noqa: E402
 
 PROXY = Path(__file__).resolve().parent / "rr_proxy.py"
@@ -91,13 +91,13 @@ def ledger_env(kind: str, url: str | None) -> Iterator[tuple[dict[str, str], str
     if kind == "sqlite":
         yield {}, "SQLite file in the replicas' shared state dir"
         return
-    if "database_url" not in Settings.model_fields:
-        raise SystemExit("--ledger postgresql: this checkout's server has no database_url setting yet (#17)")
     if url:
         os.environ["ACK_COMPUTE_TEST_DATABASE_URL"] = url
     try:
         with postgres_server() as server, server.database() as database:
-            yield {"ACK_COMPUTE_DATABASE_URL": str(database)}, f"PostgreSQL {masked(database)}"
+            # Replicas on one database must share the quote secret (they refuse to start otherwise).
+            shared = {"ACK_COMPUTE_DATABASE_URL": str(database), "ACK_COMPUTE_QUOTE_SECRET": secrets.token_urlsafe(32)}
+            yield shared, f"PostgreSQL {masked(database)}"
     except Unavailable as exc:
         raise SystemExit(f"--ledger postgresql: {exc}") from None
 

@@ -66,7 +66,12 @@ async def test_a_replica_killed_mid_create_has_its_operation_finished_by_the_oth
 ) -> None:
     state = tmp_path / "state"
     url = str(request.getfixturevalue("postgres_url")) if backend == "postgresql" else f"sqlite:///{state / 'l.db'}"
-    settings = {"operation_lease_seconds": str(LEASE), "operation_heartbeat_seconds": str(BEAT), "log_level": "INFO"}
+    settings = {
+        "operation_lease_seconds": str(LEASE),
+        "operation_heartbeat_seconds": str(BEAT),
+        "log_level": "INFO",
+        "quote_secret": "a-team-shares-this-quote-secret-" + "t" * 16,  # replicas on one ledger must share it
+    }
     env = {**os.environ, **cloud20.server_env(state, **settings), "ACK_COMPUTE_DATABASE_URL": url}
     logs = {n: (tmp_path / f"replica-{n}.log").open("w") for n in (1, 2)}
     first = serve_http.start([], env, logs[1], tmp_path / "replica-1.log")
