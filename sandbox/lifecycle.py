@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
@@ -278,14 +278,26 @@ class Lifecycle:
             cluster = world.clusters.get(cluster_id)
             if cluster is None or cluster.state not in ("running", "delete_failed") or cluster.nodes_never_ready:
                 return
-            views = []
-            for node in cluster.live_nodes():
-                pool = cluster.nodepool(node.nodepool_id)
-                if node.name in names and not node.ready and pool is not None:
-                    node.ready = True
-                    views.append(self._view(cluster, pool, node))
-            self._settle_pools(cluster)
+            views = [
+                replace(self._view(cluster, pool, node), ready=True)
+                for node in cluster.live_nodes()
+                if node.name in names and not node.ready and (pool := cluster.nodepool(node.nodepool_id)) is not None
+            ]
+        self._mark_ready(cluster_id, views)
+
+    def _mark_ready(self, cluster_id: str, views: list[_NodeView]) -> None:
+        """Kubernetes sees the nodes Ready first, then ACK calls them running and settles their pools: a pool is
+        never `active` while one of its Node objects still says NotReady (a client reads the two in that order)."""
         self._push_nodes(views)
+        world, names = self.world, {view.name for view in views}
+        with world.lock:
+            cluster = world.clusters.get(cluster_id)
+            if cluster is None:
+                return
+            for node in cluster.live_nodes():
+                if node.name in names:
+                    node.ready = True
+            self._settle_pools(cluster)
 
     def _settle_pools(self, cluster: Cluster) -> None:
         """Pools being created or scaled out whose nodes are all Ready become active, and their tasks succeed."""
@@ -311,13 +323,13 @@ class Lifecycle:
             cluster.nodes_never_ready = not ready
             views = []
             for node in cluster.live_nodes():
-                pool = cluster.nodepool(node.nodepool_id)
-                if pool is not None:
-                    node.ready = ready
-                    views.append(self._view(cluster, pool, node))
-            if ready:
-                self._settle_pools(cluster)
-        self._push_nodes(views)
+                if (pool := cluster.nodepool(node.nodepool_id)) is not None:
+                    views.append(replace(self._view(cluster, pool, node), ready=ready))
+                    node.ready = node.ready and ready  # going Ready waits for Kubernetes (_mark_ready)
+        if ready:
+            self._mark_ready(cluster_id, views)
+        else:
+            self._push_nodes(views)
 
     def _view(self, cluster: Cluster, pool: NodePool, node: Node) -> _NodeView:
         spec = self.world.catalog.instance_types.get(node.instance_type)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -100,8 +100,9 @@ def _row(row: Row) -> OwnedResource:
 
 
 class Ownership:
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, clock: Callable[[], float] = time.time) -> None:
         self.ledger = ledger
+        self._clock = clock  # dates rows and releases leases; the meter reads both, so tests pin it like the meter's
 
     def claim(
         self,
@@ -136,7 +137,7 @@ class Ownership:
     ) -> int:
         """The intent row inside the caller's transaction (a purchase writes it with the quote's redemption);
         Conflict when the name is being created already."""
-        now = time.time()
+        now = self._clock()
         return int(
             db.execute(
                 "INSERT INTO resources (operation_id, kind, region, name, origin, state, client_token,"
@@ -173,7 +174,7 @@ class Ownership:
         cloud_id: str,
         details: dict[str, Any] | None = None,
     ) -> int:
-        now = time.time()
+        now = self._clock()
         with self.ledger.transaction() as db:
             return int(
                 db.execute(
@@ -201,7 +202,7 @@ class Ownership:
                 "SELECT details_json FROM resources WHERE resource_id = :id", {"id": resource_id}
             ).fetchone()
             merged = {**json.loads(row["details_json"]), **(details or {})} if row else details or {}
-            now = time.time()
+            now = self._clock()
             db.execute(
                 "UPDATE resources SET state = :state, cloud_id = COALESCE(:cloud_id, cloud_id),"
                 " details_json = :details, updated_at = :now WHERE resource_id = :id",

@@ -90,16 +90,12 @@ def test_what_ran_today_and_what_leases_commit_count_and_redemption_checks_again
     clock = Clock()
     caps = BudgetCaps(budgets=CallerBudget(daily_budget=Decimal("2")))
     quotes = QuoteBook(b"k" * 32, Ledger(ledger_url), ttl_seconds=3600, caps=caps, clock=clock)
-    purchase = Purchase(quotes, Ownership(quotes._ledger))
+    purchase = Purchase(quotes, Ownership(quotes._ledger, clock))
     alice = Caller(subject="alice", admin=False)
     with acting_as(alice):
         first = quotes.issue(PLAN, amounts("0.75", 1)).token
         early = quotes.issue(PLAN, amounts("0.75", 2)).token  # fits now: 0.75 + 1.50 > 2, but nothing runs yet
-        resource = purchase.buy(first, PLAN, claim=Claim("op-a", "deployment", "cn-hangzhou", "a")).resource_id
-        with quotes._ledger.transaction() as db:  # the row dated by this clock (Ownership uses the wall clock)
-            db.execute(
-                "UPDATE resources SET created_at = :at WHERE resource_id = :id", {"at": clock.now, "id": resource}
-            )
+        purchase.buy(first, PLAN, claim=Claim("op-a", "deployment", "cn-hangzhou", "a"))
         clock.now += 1800  # half an hour later: 0.375 ran, 0.375 still committed by its lease
         assert quotes.over_budget("CNY", Decimal("1.5")) == (
             "This plan's total 1.5 CNY would bring your spend today to 2.25 CNY, over your daily budget of 2 CNY "

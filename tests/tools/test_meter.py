@@ -41,11 +41,6 @@ def bought(purchase: Purchase, name: str, hourly: str, hours: float, *, started:
     token = purchase.quotes.issue(plan(hours), amounts).token
     resource_id = purchase.buy(token, plan(hours), claim=Claim(f"op-{name}", "deployment", "cn-hangzhou", name))
     assert resource_id.resource_id is not None
-    with purchase.ownership.ledger.transaction() as db:  # Ownership dates rows by the wall clock
-        db.execute(
-            "UPDATE resources SET created_at = :at, updated_at = :at WHERE resource_id = :id",
-            {"at": started, "id": resource_id.resource_id},
-        )
     clock.now = later
     return resource_id.resource_id
 
@@ -62,7 +57,7 @@ def test_accrual_splits_at_the_window_and_each_rate_change() -> None:
 def test_spend_today_this_month_and_what_leases_commit(ledger_url: str) -> None:
     clock = Clock(NOON)
     quotes = QuoteBook(b"k" * 32, Ledger(ledger_url), clock=clock)
-    purchase = Purchase(quotes, Ownership(quotes._ledger))
+    purchase = Purchase(quotes, Ownership(quotes._ledger, clock))
     meter = Meter(quotes._ledger, clock)
     with acting_as(ALICE):
         # Since 11:00 for 4 hours at 0.5/h: 0.5 accrued, 1.5 still committed by its lease.
@@ -79,8 +74,6 @@ def test_spend_today_this_month_and_what_leases_commit(ledger_url: str) -> None:
 
     # Deleted at 12:00: accrual stops there and its lease commits nothing more (even before it is released).
     purchase.ownership.update(night, state="deleted")
-    with quotes._ledger.transaction() as db:
-        db.execute("UPDATE resources SET updated_at = :at WHERE resource_id = :id", {"at": NOON, "id": night})
     clock.now = NOON + 3600
     spend = meter.spend("alice")["CNY"]
     assert (spend.today, spend.committed) == (Decimal("13"), Decimal("1")), "web: 1.0 accrued, 1.0 to come"
