@@ -154,12 +154,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgres: runs against a real PostgreSQL (`-m postgres` runs just those)")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         callspec = getattr(item, "callspec", None)
-        on_postgres = callspec is not None and callspec.params.get("ledger_url") == "postgresql"
-        if {"postgres_session", "postgres_url"} & set(getattr(item, "fixturenames", ())) or on_postgres:
+        params = callspec.params if callspec is not None else {}
+        if {"postgres_session", "postgres_url"} & set(getattr(item, "fixturenames", ())) or (
+            params.get("ledger_url") == "postgresql"
+        ):
             item.add_marker(pytest.mark.postgres)
+        # Under pytest-xdist (--dist loadgroup) a file stays on one worker, as its module fixtures expect, and
+        # every scenario against the real kube-apiserver shares one worker, so one control plane starts, not two.
+        group = "real-kube" if params.get("backend") == "real" else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from ack_compute.cloud.kube_workloads import KubeWorkloads
 from ack_compute.tools.cleanup import Cleaner, CleanupRequest
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.job_spec import CONTAINER, RUN_LABEL, tail
-from ack_compute.tools.operation_params import RunJobParams
+from ack_compute.tools.operation_params import ENSURE_CLUSTER_PARAMS, NodePoolParams, RunJobParams
 from ack_compute.tools.operations import Operations, OperationStatus
 from ack_compute.tools.ownership import Ownership
 from ack_compute.tools.targets import Targets
@@ -92,12 +92,12 @@ class Canceller:
                 "error says what it left.",
             )
         cleanup_op = None
-        if status.kind == "ensure_cluster" and status.params.get("mode") == "create":
+        if status.kind == "ensure_cluster" and ENSURE_CLUSTER_PARAMS.validate_python(status.params).mode == "create":
             cleanup_op = self._after_create(operation_id, cleaned, left)
         elif status.kind == "cleanup":
             left.append("deletions already sent to the cloud go on there; run cleanup again to finish and record them")
-        elif status.kind == "ensure_node_pool" and status.params.get("resource_id"):
-            pool = self.ownership.get(int(status.params["resource_id"]))
+        elif status.kind == "ensure_node_pool":
+            pool = self.ownership.get(NodePoolParams.model_validate(status.params).resource_id)
             if pool.cloud_id:  # made (or being resized): it bills until cleanup deletes it
                 left.append(
                     f"node pool {pool.details.get('pool')} ({pool.cloud_id}) exists in the cloud and bills until "

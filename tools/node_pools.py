@@ -11,7 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from ack_compute.cloud.cs import ContainerService
 from ack_compute.cloud.ecs import EcsCatalog
@@ -34,6 +34,7 @@ from ack_compute.tools.node_pool_spec import (
     placement,
 )
 from ack_compute.tools.node_pool_work import PoolSettings, PoolWork
+from ack_compute.tools.operation_params import NodePoolParams
 from ack_compute.tools.operations import Operations
 from ack_compute.tools.ownership import LIVE, NameBusy, OwnedResource, Ownership
 from ack_compute.tools.plans import NodePoolPlan, normalise
@@ -381,10 +382,10 @@ class NodePools(PoolWork, Spending):
             )
         self._record_cluster_reuse(target)
         params = self._params(
-            "create", bought.resource_id, target, base, bound.node_count, plan=bound.model_dump(mode="json"), gpu=gpu
+            "create", bought.resource_id, target, base, bound.node_count, plan=bound, gpu=gpu, vswitch_ids=vswitches
         )
         return self._started(
-            {**params, "vswitch_ids": vswitches},
+            params,
             operation_id,
             pay.requested_by,
             bought,
@@ -400,21 +401,34 @@ class NodePools(PoolWork, Spending):
 
     @staticmethod
     def _params(
-        mode: str, resource_id: int, target: ClusterTarget, base: dict[str, Any], nodes: int, **more: Any
-    ) -> dict[str, Any]:
+        mode: Literal["create", "grow", "shrink"],
+        resource_id: int,
+        target: ClusterTarget,
+        base: dict[str, Any],
+        nodes: int,
+        **more: Any,
+    ) -> NodePoolParams:
         """The resumable operation's parameters: the pool's ledger row and where it is, and the size it ends at."""
-        where = {"cluster": base["cluster"], "cluster_id": target.cluster_id, "region": target.region}
-        return {"mode": mode, "resource_id": resource_id, **where, "name": base["name"], "nodes": nodes, **more}
+        return NodePoolParams(
+            mode=mode,
+            resource_id=resource_id,
+            cluster=base["cluster"],
+            cluster_id=target.cluster_id or "",
+            region=target.region,
+            name=base["name"],
+            nodes=nodes,
+            **more,
+        )
 
     def _started(
-        self, params: dict[str, Any], operation_id: str, requested_by: str, bought: Bought | None, **answer: Any
+        self, params: NodePoolParams, operation_id: str, requested_by: str, bought: Bought | None, **answer: Any
     ) -> NodePoolOutcome:
         """Start the resumable pool operation (paid by `bought`'s quote, if any) and answer with it (`answer`: the
         outcome's other fields)."""
         quote_id = bought.redemption.quote_id if bought else None
         op = self.operations.start(
             OPERATION_KIND,
-            params,
+            params.model_dump(mode="json"),
             self.run_operation,
             operation_id=operation_id,
             quote_id=quote_id,
@@ -580,10 +594,9 @@ class NodePools(PoolWork, Spending):
         removed = [PoolNodeView(node=n.node_name, instance_id=n.instance_id, state=n.node_status) for n in going]
         operation_id = f"op-{uuid.uuid4().hex[:16]}"
         self.ownership.update(row.resource_id, state="resizing")
-        gone = [n.model_dump() for n in removed]
         return self._started(
             self._params(
-                "shrink", row.resource_id, target, base, target_size, nodepool_id=pool.nodepool_id, removed=gone
+                "shrink", row.resource_id, target, base, target_size, nodepool_id=pool.nodepool_id, removed=removed
             ),
             operation_id,
             requested_by,

@@ -3,18 +3,19 @@ the operation runs: at its start and when a restarted server resumes it. A row t
 with the field that is wrong, instead of a KeyError halfway through a create.
 
 Rows written by earlier versions must keep loading: a field added later has a default (what the missing key meant
-then), and keys a model does not name are ignored. Node pools still read their params as dicts; cleanup's model
-stands next to its request in tools/cleanup.py (that module imports this one).
+then), and keys a model does not name are ignored. Cleanup's model stands next to its request in tools/cleanup.py
+(that module imports this one).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from ack_compute.tools.deploy_spec import DeployPlan, DeployRequest
-from ack_compute.tools.plans import AnyClusterPlan
+from ack_compute.tools.node_pool_spec import PoolNodeView
+from ack_compute.tools.plans import AnyClusterPlan, NodePoolPlan
 from ack_compute.tools.targets import ClusterTarget
 
 
@@ -83,3 +84,31 @@ class DeployParams(BaseModel):
     plan: DeployPlan
     notes: list[str] = []
     requested_by: str = ""  # added later: the first rows had none
+
+
+class NodePoolParams(BaseModel):
+    """ensure_node_pool making, growing or shrinking a pool: its ledger row, where it is, and the size it ends at."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mode: Literal["create", "grow", "shrink"]
+    resource_id: int  # the pool's ownership row
+    cluster: str  # the cluster as the caller named it
+    cluster_id: str
+    region: str
+    name: str
+    nodes: int  # the pool's size when the operation is done
+    plan: NodePoolPlan | None = None  # create: what was paid for
+    gpu: bool = False  # create: tainted so only work sent with node_pool lands there
+    vswitch_ids: list[str] = []  # create
+    nodepool_id: str | None = None  # grow and shrink
+    growth_row: int | None = None  # grow: the row of the nodes this operation bought
+    removed: list[PoolNodeView] = []  # shrink: the nodes drained and released
+
+    @model_validator(mode="after")
+    def _create_names_its_plan(self) -> NodePoolParams:
+        if self.mode == "create" and self.plan is None:
+            raise ValueError("a node pool create records the plan it was paid for")
+        if self.mode != "create" and not self.nodepool_id:
+            raise ValueError(f"a node pool {self.mode} names the pool (nodepool_id)")
+        return self

@@ -30,6 +30,7 @@ from ack_compute.cloud.errors import CloudError
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.identity import LOCAL_OPERATOR, Caller, acting_as, current_caller
 from ack_compute.tools.ledger import Ledger, LedgerBusy
+from ack_compute.tools.operation_params import RunJobParams
 from ack_compute.tools.replicas import Replica
 from ack_compute.tools.replicas import process_alive as process_alive
 
@@ -613,9 +614,9 @@ def _stage(status: OperationStatus) -> str:
 
 
 def _seconds_left(status: OperationStatus, elapsed: float, now: float) -> int:
-    if status.kind == "run_job" and "started_at" in status.params:
-        deadline = float(status.params["started_at"]) + int(status.params.get("timeout_seconds", 0))
-        return max(0, round(deadline - now))
+    if status.kind == "run_job" and "job" in status.params:  # its own deadline, not a guess from progress
+        params = RunJobParams.model_validate(status.params)
+        return max(0, round(params.started_at + params.timeout_seconds - now))
     if status.progress >= 0.1:
         return max(1, round(elapsed * (1 - status.progress) / status.progress))
     return max(10, round(TYPICAL_SECONDS.get(status.kind, 120.0) - elapsed))

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from ack_compute.tools.cleanup import CleanupParams
-from ack_compute.tools.operation_params import DeployParams, RunJobParams
+from ack_compute.tools.operation_params import DeployParams, NodePoolParams, RunJobParams
 from ack_compute.tools.plans import AcsPlan
 
 TARGET = {"ref": "c-1", "kind": "ack", "region": "cn-hangzhou", "cluster_id": "c0123", "name": "acf-demo"}
@@ -68,3 +68,37 @@ def test_a_run_job_row_missing_a_field_fails_naming_it() -> None:
     row = {k: v for k, v in FIRST_RUN_JOB_ROW.items() if k != "started_at"}
     with pytest.raises(ValidationError, match="started_at"):
         RunJobParams.model_validate(row)
+
+
+# ensure_node_pool's params_json as the dict-writing versions wrote them: a create (plan, gpu, vswitch_ids) and a
+# shrink (the nodes it drains).
+POOL_WHERE = {"resource_id": 12, "cluster": "acf-demo", "cluster_id": "c0123", "region": "cn-hangzhou", "name": "gpu"}
+POOL_PLAN = {"region": "cn-hangzhou", "hours": 2.0, "kind": "node_pool", "cluster": "acf-demo",
+             "instance_types": ["ecs.gn7i-c8g1.2xlarge"], "node_count": 1}  # fmt: skip
+FIRST_POOL_CREATE_ROW = {
+    "mode": "create", **POOL_WHERE, "nodes": 1, "plan": POOL_PLAN, "gpu": True, "vswitch_ids": ["vsw-1", "vsw-2"]
+}  # fmt: skip
+FIRST_POOL_SHRINK_ROW = {
+    "mode": "shrink", **POOL_WHERE, "nodes": 1, "nodepool_id": "np-1",
+    "removed": [{"node": "cn-hangzhou.10.0.0.7", "instance_id": "i-7", "state": "Ready"}],
+}  # fmt: skip
+
+
+def test_node_pool_rows_from_the_dict_versions_load_and_write_back_what_the_old_code_read() -> None:
+    create = NodePoolParams.model_validate(FIRST_POOL_CREATE_ROW)
+    assert create.plan is not None and create.plan.instance_types == ["ecs.gn7i-c8g1.2xlarge"]
+    assert (create.gpu, create.vswitch_ids, create.growth_row) == (True, ["vsw-1", "vsw-2"], None)
+    shrink = NodePoolParams.model_validate(FIRST_POOL_SHRINK_ROW)
+    assert [(n.node, n.instance_id) for n in shrink.removed] == [("cn-hangzhou.10.0.0.7", "i-7")]
+    for row, p in ((FIRST_POOL_CREATE_ROW, create), (FIRST_POOL_SHRINK_ROW, shrink)):
+        again = p.model_dump(mode="json")
+        assert {k: again[k] for k in row if k != "plan"} == {k: v for k, v in row.items() if k != "plan"}
+
+
+def test_a_node_pool_row_that_cannot_resume_names_what_it_lacks() -> None:
+    with pytest.raises(ValidationError, match="records the plan it was paid for"):
+        NodePoolParams.model_validate({k: v for k, v in FIRST_POOL_CREATE_ROW.items() if k != "plan"})
+    with pytest.raises(ValidationError, match="names the pool"):
+        NodePoolParams.model_validate({k: v for k, v in FIRST_POOL_SHRINK_ROW.items() if k != "nodepool_id"})
+    with pytest.raises(ValidationError, match="mode"):
+        NodePoolParams.model_validate({**FIRST_POOL_SHRINK_ROW, "mode": "resize"})
