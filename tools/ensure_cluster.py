@@ -503,7 +503,7 @@ class ClusterService(Spending):
         except (AckComputeError, CloudError) as exc:
             if not isinstance(p, ClusterCreateParams):
                 raise
-            self._mark_failed(p.resource_id, exc)
+            self._mark_failed(ctx, p.resource_id, exc)
             rows = [r for r in self.ownership.all() if r.operation_id == ctx.operation_id and r.origin == "created"]
             made = [f"{r.kind} {r.cloud_id}" for r in rows if r.cloud_id and r.state not in ("deleted", "abandoned")]
             maybe = any(r.cloud_id is None and r.state == "intent" for r in rows)
@@ -537,13 +537,15 @@ class ClusterService(Spending):
             next_step=SERVERLESS_NEXT_STEP if serverless else NODES_NEXT_STEP,
         ).model_dump(mode="json")
 
-    def _mark_failed(self, resource_id: int, exc: Exception) -> None:
+    def _mark_failed(self, ctx: OperationContext, resource_id: int, exc: Exception) -> None:
         """A definite failure frees the name; an ambiguous one (the create may have reached the cloud
-        but we never heard back) keeps the intent row live so a restart reconciles it by tag."""
-        row = self.ownership.get(resource_id)
-        ambiguous = isinstance(exc, CloudError) and exc.retryable and row.cloud_id is None
-        if not ambiguous:
-            self.ownership.update(resource_id, state="failed", details={"error": str(exc)[:500]})
+        but we never heard back) keeps the intent row live so a restart reconciles it by tag. Written only while
+        this replica holds the operation: one that took it over may have the cluster on its way."""
+        with ctx.held() as db:
+            row = self.ownership.get(resource_id)
+            ambiguous = isinstance(exc, CloudError) and exc.retryable and row.cloud_id is None
+            if not ambiguous:
+                self.ownership.update_in(db, resource_id, state="failed", details={"error": str(exc)[:500]})
 
     def _create_in_cloud(self, ctx: OperationContext, p: ClusterCreateParams) -> str:
         row = self.ownership.get(p.resource_id)

@@ -66,16 +66,17 @@ class PoolWork:
             pool = self._wait_pool(ctx, p, nodepool_id)
             ready = self._wait_ready(ctx, p) if p.nodes else 0
         except (AckComputeError, CloudError) as exc:
-            row = self.ownership.get(row_id)
-            # A definite failure frees the name; an ambiguous one (the create may have reached the cloud) keeps the
-            # intent row live, so cleanup or a restart reconciles it by name and tag.
-            ambiguous = isinstance(exc, CloudError) and exc.retryable
-            if p.mode == "create" and row.cloud_id is None and not ambiguous:
-                self.ownership.update(row_id, state="failed", details={"error": str(exc)[:500]})
-            elif row.state == "resizing":
-                self.ownership.update(row_id, state="ready")
-            if p.growth_row:  # the added nodes never came: their purchase stops counting against the caps
-                self.ownership.update(p.growth_row, state="abandoned", details={"error": str(exc)[:500]})
+            with ctx.held() as db:  # a replica that took the operation over writes its own outcome
+                row = self.ownership.get(row_id)
+                # A definite failure frees the name; an ambiguous one (the create may have reached the cloud) keeps
+                # the intent row live, so cleanup or a restart reconciles it by name and tag.
+                ambiguous = isinstance(exc, CloudError) and exc.retryable
+                if p.mode == "create" and row.cloud_id is None and not ambiguous:
+                    self.ownership.update_in(db, row_id, state="failed", details={"error": str(exc)[:500]})
+                elif row.state == "resizing":
+                    self.ownership.update_in(db, row_id, state="ready")
+                if p.growth_row:  # the added nodes never came: their purchase stops counting against the caps
+                    self.ownership.update_in(db, p.growth_row, state="abandoned", details={"error": str(exc)[:500]})
             what = exc.message if isinstance(exc, AckComputeError) else str(exc)
             raise AckComputeError(
                 f"{'Creating' if p.mode == 'create' else 'Resizing'} node pool {p.name} failed: {what.rstrip('.')}.",

@@ -20,7 +20,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 from ack_compute.cloud.errors import CloudError
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.identity import LOCAL_OPERATOR, Caller, acting_as, current_caller
-from ack_compute.tools.ledger import Ledger, LedgerBusy
+from ack_compute.tools.ledger import Db, Ledger, LedgerBusy
 from ack_compute.tools.operation_params import RunJobParams
 from ack_compute.tools.replicas import Replica
 from ack_compute.tools.replicas import process_alive as process_alive
@@ -91,6 +91,11 @@ class OperationContext:
         """Record how far it got; a cancelled operation stops here (raises Cancelled)."""
         self._operations._progress(self.operation_id, fraction, stage, message)
         self.check_cancelled()
+
+    def held(self) -> contextlib.AbstractContextManager[Db]:
+        """A ledger transaction in which this replica still holds the operation (else LostHold, writing nothing):
+        what the work records on failure must not overwrite what a replica that took it over has done since."""
+        return self._operations._while_held(self.operation_id)
 
     def check_cancelled(self) -> None:
         if self.operation_id in self._operations._lost or self._operations._stopping.is_set():
@@ -242,6 +247,17 @@ class Operations:
             self._check_held(operation_id)
         with self._changed:
             self._changed.notify_all()
+
+    @contextlib.contextmanager
+    def _while_held(self, operation_id: str) -> Iterator[Db]:
+        # Every write transaction excludes every other writer (tools/ledger.py), a takeover's compare-and-set too.
+        with self.ledger.transaction() as db:
+            row = db.execute(
+                "SELECT holder FROM operations WHERE operation_id = :op AND state = 'running'", {"op": operation_id}
+            ).fetchone()
+            if row is None or row["holder"] != self.replica_id:
+                raise LostHold(operation_id)
+            yield db
 
     def _write_progress(self, operation_id: str, fraction: float, stage: str, message: str, now: float) -> int:
         with self.ledger.transaction() as db:

@@ -198,17 +198,27 @@ class Ownership:
         self, resource_id: int, *, state: str, cloud_id: str | None = None, details: dict[str, Any] | None = None
     ) -> None:
         with self.ledger.transaction() as db:
-            row = db.execute(
-                "SELECT details_json FROM resources WHERE resource_id = :id", {"id": resource_id}
-            ).fetchone()
-            merged = {**json.loads(row["details_json"]), **(details or {})} if row else details or {}
-            now = self._clock()
-            db.execute(
-                "UPDATE resources SET state = :state, cloud_id = COALESCE(:cloud_id, cloud_id),"
-                " details_json = :details, updated_at = :now WHERE resource_id = :id",
-                {"state": state, "cloud_id": cloud_id, "details": json.dumps(merged), "now": now, "id": resource_id},
-            )
-            release_with_row(db, resource_id, state, now)
+            self.update_in(db, resource_id, state=state, cloud_id=cloud_id, details=details)
+
+    def update_in(
+        self,
+        db: Db,
+        resource_id: int,
+        *,
+        state: str,
+        cloud_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """`update` inside the caller's transaction (an operation's failure is written only while it holds it)."""
+        row = db.execute("SELECT details_json FROM resources WHERE resource_id = :id", {"id": resource_id}).fetchone()
+        merged = {**json.loads(row["details_json"]), **(details or {})} if row else details or {}
+        now = self._clock()
+        db.execute(
+            "UPDATE resources SET state = :state, cloud_id = COALESCE(:cloud_id, cloud_id),"
+            " details_json = :details, updated_at = :now WHERE resource_id = :id",
+            {"state": state, "cloud_id": cloud_id, "details": json.dumps(merged), "now": now, "id": resource_id},
+        )
+        release_with_row(db, resource_id, state, now)
 
     def get(self, resource_id: int) -> OwnedResource:
         return _row(self.ledger.query("SELECT * FROM resources WHERE resource_id = :id", {"id": resource_id})[0])

@@ -13,14 +13,16 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from ack_compute.tools.background import LEADER, Background
+from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.ledger import Ledger
 from ack_compute.tools.operations import LostHold, OperationContext, Operations
+from ack_compute.tools.ownership import Ownership
 from ack_compute.tools.replicas import Replica, Singleton, process_alive
 from tests.helpers.racing import at_once
 from tests.helpers.waiting import eventually
@@ -147,6 +149,51 @@ def test_a_replica_that_lost_its_hold_stops_at_its_next_step(ledger: Ledger, clo
     while not status.done:
         status = second.wait(op, 10)
     assert (status.state, status.result, status.message) == ("succeeded", {"ran_on": "second"}, "second goes on")
+
+
+def test_a_failure_is_recorded_only_while_the_operation_is_held(ledger: Ledger, clock: Clock) -> None:
+    """ensure_cluster and ensure_node_pool write a failed create through ctx.held(): a replica that lost the
+    operation (frozen past its hold, then thawed into a cloud error) must not free a name its new holder is using."""
+    ownership = Ownership(ledger, clock)
+    first, second = replica(ledger, clock), replica(ledger, clock)
+    outcomes: dict[str, str] = {}
+
+    def fail_creating(name: str, go: threading.Event) -> Callable[[OperationContext], dict[str, Any]]:
+        def work(ctx: OperationContext) -> dict[str, Any]:
+            row = ownership.claim(ctx.operation_id, "cluster", "cn-hangzhou", name)
+            assert go.wait(30)
+            try:
+                with ctx.held() as db:
+                    ownership.update_in(db, row, state="failed", details={"error": "the create failed"})
+            except LostHold:
+                outcomes[name] = "lost"
+                raise
+            outcomes[name] = "written"
+            raise AckComputeError("the create failed", "")
+
+        return work
+
+    held_go, lost_go = threading.Event(), threading.Event()
+    held_go.set()
+    done = first.wait(first.start("demo", {}, fail_creating("held", held_go)), 10)
+    while not done.done:
+        done = first.wait(done.operation_id, 10)
+    assert (done.state, outcomes["held"]) == ("failed", "written"), "a held operation writes its failure"
+
+    op = first.start("demo", {}, fail_creating("lost", lost_go))
+    eventually(lambda: any(r.name == "lost" for r in ownership.all()), timeout=10, what="the intent row")
+    clock.advance(LEASE + 1)
+    taken_over = Blocked("second", step=False)
+    assert second.resume(op, {}, taken_over)
+    try:
+        lost_go.set()
+        eventually(lambda: "lost" in outcomes, timeout=10, what="the old work to try its write")
+        assert outcomes["lost"] == "lost"
+        assert {r.name: r.state for r in ownership.all()} == {"held": "failed", "lost": "intent"}, "nothing written"
+        eventually(lambda: op not in first.in_flight(), timeout=10, what="the old thread to end")
+        assert first.get(op).state == "running", "the new holder ends it"
+    finally:
+        taken_over.go.set()
 
 
 def test_a_dead_process_of_this_machine_is_taken_over_at_once(ledger: Ledger, clock: Clock) -> None:
