@@ -290,14 +290,7 @@ def test_a_missing_config_map_in_env_is_a_config_error(setup: Setup) -> None:
     assert setup.log("envopt") == "[]\n"
 
 
-def config_maps_served(setup: Setup) -> bool:
-    resources = setup.core.get_api_resources().resources
-    return any(r.name == "configmaps" for r in resources)
-
-
 def test_a_python_script_from_a_config_map(setup: Setup) -> None:
-    if not config_maps_served(setup):
-        pytest.skip("the emulator does not serve ConfigMaps yet (sandbox/kube/configmaps.py)")
     # Paths in argv, env and workingDir are rewritten to the materialised volume; a file's content is not, so the
     # script finds its neighbour relative to itself.
     script = (
