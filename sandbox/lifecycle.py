@@ -294,10 +294,12 @@ class Lifecycle:
             cluster = world.clusters.get(cluster_id)
             if cluster is None:
                 return
-            for node in cluster.live_nodes():
+            undone = [replace(view, ready=False) for view in views] if cluster.nodes_never_ready else []
+            for node in cluster.live_nodes() if not undone else ():
                 if node.name in names:
                     node.ready = True
             self._settle_pools(cluster)
+        self._push_nodes(undone)  # a never-Ready fault came in between: it has the last word
 
     def _settle_pools(self, cluster: Cluster) -> None:
         """Pools being created or scaled out whose nodes are all Ready become active, and their tasks succeed."""
