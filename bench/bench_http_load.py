@@ -360,15 +360,25 @@ def _line(name: str, s: dict[str, Any]) -> str:
     )
 
 
+def failed_calls(s: dict[str, Any]) -> int:
+    """Every way a phase's call can fail (an is_error result, an exception, a failed session), as one count."""
+    return int(s["tool_errors"] + s["exceptions"] + s["session_failures"])
+
+
+def print_first_error(s: dict[str, Any]) -> None:
+    """The first failure's text, when there was one: the count alone does not say what broke."""
+    if s["first_error"]:
+        print(f"    first error: {s['first_error']}")
+
+
 def _details(s: dict[str, Any]) -> None:
-    errors = s["tool_errors"] + s["exceptions"] + s["session_failures"]
+    errors = failed_calls(s)
     print(
         f"    calls {s['calls_made']}/{s['calls_expected']}, errors {errors} (is_error results {s['tool_errors']}, "
         f"exceptions {s['exceptions']}, failed sessions {s['session_failures']}); "
         f"distinct quote ids {s['distinct_quote_ids']}"
     )
-    if s["first_error"]:
-        print(f"    first error: {s['first_error']}")
+    print_first_error(s)
     later = s["latency_ms_after_first_call"]
     print(f"    latency without each session's first call: p50 {later['p50']:.2f} ms, p99 {later['p99']:.2f} ms")
     print(

@@ -37,9 +37,11 @@ import httpx
 from bench_http_load import (
     PLANS,
     Tally,
+    failed_calls,
     free_port,
     http_server,
     one_client,
+    print_first_error,
     proc_cpu_s,
     run_concurrent,
     summarise,
@@ -196,14 +198,13 @@ def report(out: dict[str, Any]) -> None:
     for s in out["runs"]:
         name = ("1 replica (baseline)" if s["setup"] == "one_replica" else "2 replicas") + f", round {s['round']}"
         lat = s["latency_ms"]
-        errors = s["tool_errors"] + s["exceptions"] + s["session_failures"]
+        errors = failed_calls(s)
         print(
             f"  {name:30s} {s['ok']:5d} ok {s['throughput_calls_per_s']:7.1f} calls/s  "
             f"p50 {lat['p50']:7.2f}  p90 {lat['p90']:7.2f}  p99 {lat['p99']:7.2f} ms  errors {errors}"
             f"  wall {s['wall_s']:.1f} s"
         )
-        if s["first_error"]:
-            print(f"    first error: {s['first_error']}")
+        print_first_error(s)
         cpu = s["cpu_ms_per_call"]
         print(
             f"    requests per replica {s['requests_per_replica']}; CPU ms per call: replicas {cpu['replicas']}, "

@@ -25,26 +25,21 @@ import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import httpx
 from benchenv import load_average, offline
 
 offline()
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.helpers.agent
 
-from mcp import Client, types  # noqa: E402
+from mcp import Client  # noqa: E402
 
 from ack_compute.sandbox import SandboxCloud  # noqa: E402
 from ack_compute.tools.ledger import Ledger  # noqa: E402
+from tests.helpers.agent import cluster_plan, say_yes  # noqa: E402
 
 SERVE = [sys.executable, "-m", "ack_compute.server", "serve", "--http"]
-PLAN: dict[str, Any] = {
-    "kind": "cluster",
-    "instance_types": ["ecs.g7.xlarge"],
-    "node_count": 1,
-    "zone": "cn-hangzhou-h",
-    "hours": 1,
-}
+PLAN = cluster_plan(hours=1)  # the plan tests/server/test_takeover.py buys
 
 
 def free_port() -> int:
@@ -77,10 +72,6 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
-
-
-async def say_yes(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
-    return types.ElicitResult(action="accept", content={"accept": True})
 
 
 async def buy(url: str, name: str) -> str:

@@ -11,6 +11,7 @@ from alibabacloud_vpc20160428 import models as vpc_models
 
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.sandbox.scheduler import Scheduler
+from tests.helpers.cs_requests import managed_cluster_request, worker_pool
 from tests.helpers.waiting import eventually
 
 if TYPE_CHECKING:
@@ -43,25 +44,18 @@ def test_own_cluster_comes_and_goes_without_touching_a_planted_neighbour(clients
     groups_before = {g.security_group_id for g in cloud.security_groups() if g.deleted is None}
     cs = clients.cs()
 
-    created = cs.create_cluster(
-        cs_models.CreateClusterRequest(
-            name="mine",
-            region_id=REGION,
-            cluster_type="ManagedKubernetes",
-            vpcid=vpc_id,
-            vswitch_ids=[vswitch_id],
-            container_cidr="172.24.0.0/16",
-            service_cidr="172.25.0.0/20",
-            nodepools=[
-                cs_models.Nodepool(
-                    nodepool_info=cs_models.NodepoolNodepoolInfo(name="workers"),
-                    scaling_group=cs_models.NodepoolScalingGroup(
-                        vswitch_ids=[vswitch_id], instance_types=["ecs.c7.large"], desired_size=1, key_pair="mine"
-                    ),
-                )
-            ],
-        )
-    ).body
+    scaling = cs_models.NodepoolScalingGroup(
+        vswitch_ids=[vswitch_id], instance_types=["ecs.c7.large"], desired_size=1, key_pair="mine"
+    )
+    request = managed_cluster_request(
+        "mine",
+        vpc_id,
+        [vswitch_id],
+        [worker_pool("workers", scaling)],
+        container_cidr="172.24.0.0/16",
+        service_cidr="172.25.0.0/20",
+    )
+    created = cs.create_cluster(request).body
     eventually(lambda: cloud.cluster(created.cluster_id).state == "running")
     cs.delete_cluster(created.cluster_id, cs_models.DeleteClusterRequest())
     eventually(lambda: cloud.cluster(created.cluster_id).state == "deleted")

@@ -21,6 +21,8 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,10 @@ class Team:
         rows = [entry("alice", self.alice, **alice_budget), entry("bob", self.bob), entry("ops", self.ops, admin=True)]
         write_tokens(self.file, rows)
 
+    def serving(self, env: Mapping[str, str], log: Path) -> AbstractContextManager[launcher.HttpServer]:
+        """`serve --http` that admits this team by its tokens file: what every attack here runs against."""
+        return launcher.serving_http(["--tokens-file", str(self.file)], env, log)
+
 
 def deployments(look: Runtime, cluster_id: str) -> list[str]:
     api = kube.AppsV1Api(api_client(look, cluster_id))
@@ -110,8 +116,7 @@ async def test_extensions_quoted_before_the_purchase_cannot_take_a_lease_past_th
     cluster = virtual_node_cluster(world, "acf-spend-ext")
     team = Team(tmp_path, daily_budget="0.5")
     state = tmp_path / "state"
-    args = ["--tokens-file", str(team.file)]
-    with launcher.serving_http(args, env_for(world, state), tmp_path / "http.log") as server:
+    with team.serving(env_for(world, state), tmp_path / "http.log") as server:
         async with over_http(server.base, team.alice) as a:
             # While nothing runs each 0.24 quote fits her 0.5: the purchase and three extensions of 2 h each.
             buy, ext1, ext2, ext3 = await quotes_of(a, ACS, 4)
@@ -161,7 +166,7 @@ async def test_small_quotes_redeemed_at_once_cannot_split_past_the_budget(
     cluster = virtual_node_cluster(world, "acf-spend-split")
     team = Team(tmp_path, daily_budget="0.5")
     state = tmp_path / "state"
-    with launcher.serving_http(["--tokens-file", str(team.file)], env_for(world, state), tmp_path / "http.log") as srv:
+    with team.serving(env_for(world, state), tmp_path / "http.log") as srv:
         async with over_http(srv.base, team.alice) as a:
             quotes = await quotes_of(a, ACS, 4)  # each 0.24 fits alone; two fit together
         results: dict[str, tuple[bool, Any]] = {}
@@ -196,11 +201,11 @@ async def test_a_quote_minted_under_a_higher_budget_is_refused_after_the_operato
     team = Team(tmp_path, daily_budget="5")
     state = tmp_path / "state"
     env = env_for(world, state)
-    with launcher.serving_http(["--tokens-file", str(team.file)], env, tmp_path / "http1.log") as server:
+    with team.serving(env, tmp_path / "http1.log") as server:
         async with over_http(server.base, team.alice) as a:
             (quote,) = await quotes_of(a, ACS, 1)
     team.write(daily_budget="0.1")
-    with launcher.serving_http(["--tokens-file", str(team.file)], env, tmp_path / "http2.log") as server:
+    with team.serving(env, tmp_path / "http2.log") as server:
         async with over_http(server.base, team.alice) as a:
             args = {"cluster": cluster, "name": "late", "image": "nginx:1.27", "quote_id": quote}
             refused = await call(a, "deploy_acs", args)
@@ -222,7 +227,7 @@ async def test_bob_learns_nothing_of_alices_lease_and_no_secret_reaches_the_audi
     cluster = virtual_node_cluster(world, "acf-spend-leak")
     team = Team(tmp_path, daily_budget="3.17")
     state = tmp_path / "state"
-    with launcher.serving_http(["--tokens-file", str(team.file)], env_for(world, state), tmp_path / "http.log") as srv:
+    with team.serving(env_for(world, state), tmp_path / "http.log") as srv:
         async with over_http(srv.base, team.alice) as a, over_http(srv.base, team.bob) as b:
             buy, alices_ext = await quotes_of(a, ACS, 2)
             ok, made = await call(
@@ -331,7 +336,7 @@ async def test_an_extension_needs_the_persons_yes_and_a_no_is_on_record(world: S
     state = tmp_path / "state"
     env = env_for(world, state, confirmation="human")
     asked: list[str] = []
-    with launcher.serving_http(["--tokens-file", str(team.file)], env, tmp_path / "http.log") as server:
+    with team.serving(env, tmp_path / "http.log") as server:
         async with (
             asking(server.base, team.alice, "accept", asked) as yes,
             asking(server.base, team.alice, "decline", asked) as no,

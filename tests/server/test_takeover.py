@@ -26,20 +26,14 @@ from ack_compute.sandbox import SandboxCloud
 from ack_compute.tools import receipts
 from ack_compute.tools.leases import Leases
 from ack_compute.tools.ledger import Ledger
-from tests.helpers.agent import buy_cluster, say_yes
+from tests.helpers.agent import buy_cluster, cluster_plan, say_yes
 from tests.helpers.waiting import eventually, operation_view
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 SCALE = 20.0
 LEASE, BEAT = 4.0, 1.0
-PLAN: dict[str, Any] = {
-    "kind": "cluster",
-    "instance_types": ["ecs.g7.xlarge"],
-    "node_count": 1,
-    "zone": "cn-hangzhou-h",
-    "hours": 1,
-}
+PLAN = cluster_plan(hours=1)
 
 
 @pytest.fixture

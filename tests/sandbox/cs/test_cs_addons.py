@@ -19,10 +19,10 @@ from ack_compute.sandbox import SandboxCloud, planting
 from ack_compute.sandbox.catalog import load_catalog
 from ack_compute.sandbox.kube_bridge import KubeBridge
 from ack_compute.sandbox.state import SandboxState, generate_credentials
+from tests.helpers.cs_requests import managed_cluster_request, worker_pool
 from tests.helpers.planting import plant_network
 from tests.helpers.waiting import eventually
 
-REGION = "cn-hangzhou"
 SCALE = 2000.0
 VIRTUAL_NODE = "ack-virtual-node"
 CURRENT_VIRTUAL_NODE = "v2.15.8"
@@ -54,20 +54,11 @@ def create(cs: CsClient, network: tuple[str, list[str]], **overrides: Any) -> st
         system_disk_size=120,
         login_password=f"Aa1!{secrets.token_hex(6)}",  # throwaway, valid by the API's rules
     )
-    fields: dict[str, Any] = {
-        "name": "acf-addons",
-        "region_id": REGION,
-        "cluster_type": "ManagedKubernetes",
-        "cluster_spec": "ack.pro.small",
-        "vpcid": vpc_id,
-        "vswitch_ids": vswitch_ids,
-        "container_cidr": "172.20.0.0/16",
-        "service_cidr": "172.21.0.0/20",
-        "nodepools": [
-            cs_models.Nodepool(nodepool_info=cs_models.NodepoolNodepoolInfo(name="workers"), scaling_group=scaling)
-        ],
-    }
-    return str(cs.create_cluster(cs_models.CreateClusterRequest(**(fields | overrides))).body.cluster_id)
+    fields: dict[str, Any] = {"cluster_spec": "ack.pro.small"}
+    request = managed_cluster_request(
+        "acf-addons", vpc_id, vswitch_ids, [worker_pool("workers", scaling)], **(fields | overrides)
+    )
+    return str(cs.create_cluster(request).body.cluster_id)
 
 
 def state(cs: CsClient, cluster_id: str) -> str:

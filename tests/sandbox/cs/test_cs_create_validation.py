@@ -10,9 +10,9 @@ from alibabacloud_cs20151215.client import Client as CsClient
 from alibabacloud_tea_openapi.exceptions import ClientException
 
 from ack_compute.sandbox import SandboxCloud
+from tests.helpers.cs_requests import managed_cluster_request, worker_pool
 from tests.helpers.planting import plant_network
 
-REGION = "cn-hangzhou"
 PASSWORD = "Hello@1234"
 
 
@@ -35,25 +35,12 @@ def pool(vswitch_id: str, **scaling: Any) -> cs_models.Nodepool:
         "system_disk_size": 120,
         "login_password": PASSWORD,
     }
-    return cs_models.Nodepool(
-        nodepool_info=cs_models.NodepoolNodepoolInfo(name="workers"),
-        scaling_group=cs_models.NodepoolScalingGroup(**(group | scaling)),
-    )
+    return worker_pool("workers", cs_models.NodepoolScalingGroup(**(group | scaling)))
 
 
 def cluster_request(network: tuple[str, str], **overrides: Any) -> cs_models.CreateClusterRequest:
     vpc_id, vswitch_id = network
-    fields: dict[str, Any] = {
-        "name": "acf-validation",
-        "region_id": REGION,
-        "cluster_type": "ManagedKubernetes",
-        "vpcid": vpc_id,
-        "vswitch_ids": [vswitch_id],
-        "container_cidr": "172.20.0.0/16",
-        "service_cidr": "172.21.0.0/20",
-        "nodepools": [pool(vswitch_id)],
-    }
-    return cs_models.CreateClusterRequest(**(fields | overrides))
+    return managed_cluster_request("acf-validation", vpc_id, [vswitch_id], [pool(vswitch_id)], **overrides)
 
 
 def refused(cs: CsClient, cloud: SandboxCloud, request: cs_models.CreateClusterRequest) -> str:

@@ -23,6 +23,7 @@ from kubernetes.client.rest import ApiException
 
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.sandbox.cs.responses.kubeconfig import ACCOUNT_ID
+from tests.helpers.cs_requests import managed_cluster_request, worker_pool
 from tests.helpers.waiting import eventually
 
 REGION = "cn-hangzhou"
@@ -63,18 +64,7 @@ def created_cluster(cs: CsClient, cloud: SandboxCloud, nodes: int = 2) -> str:
         system_disk_size=120,
         login_password="Hello@1234",
     )
-    request = cs_models.CreateClusterRequest(
-        name="acf-kube",
-        region_id=REGION,
-        cluster_type="ManagedKubernetes",
-        vpcid=vpc_id,
-        vswitch_ids=[vswitch_id],
-        container_cidr="172.20.0.0/16",
-        service_cidr="172.21.0.0/20",
-        nodepools=[
-            cs_models.Nodepool(nodepool_info=cs_models.NodepoolNodepoolInfo(name="jobs"), scaling_group=scaling)
-        ],
-    )
+    request = managed_cluster_request("acf-kube", vpc_id, [vswitch_id], [worker_pool("jobs", scaling)])
     return str(cs.create_cluster(request).body.cluster_id)
 
 

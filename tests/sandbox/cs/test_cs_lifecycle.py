@@ -14,6 +14,7 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_vpc20160428 import models as vpc_models
 
 from ack_compute.sandbox import SandboxCloud
+from tests.helpers.cs_requests import managed_cluster_request, worker_pool
 from tests.helpers.planting import plant_network
 from tests.helpers.waiting import eventually
 
@@ -47,20 +48,13 @@ def create(
         login_password=f"Aa1!{secrets.token_hex(6)}",  # throwaway, valid by the API's rules
     )
     fields: dict[str, Any] = {
-        "name": "acf-lifecycle",
-        "region_id": REGION,
-        "cluster_type": "ManagedKubernetes",
-        "vpcid": vpc_id,
-        "vswitch_ids": [vswitch_id],
-        "container_cidr": "172.20.0.0/16",
-        "service_cidr": "172.21.0.0/20",
         "is_enterprise_security_group": True,
         "tags": [cs_models.Tag(key="ack-compute/owner", value="test")],
-        "nodepools": [
-            cs_models.Nodepool(nodepool_info=cs_models.NodepoolNodepoolInfo(name="workers"), scaling_group=scaling)
-        ],
     }
-    return cs.create_cluster(cs_models.CreateClusterRequest(**(fields | overrides))).body
+    request = managed_cluster_request(
+        "acf-lifecycle", vpc_id, [vswitch_id], [worker_pool("workers", scaling)], **(fields | overrides)
+    )
+    return cs.create_cluster(request).body
 
 
 def state(cs: CsClient, cluster_id: str) -> str:
