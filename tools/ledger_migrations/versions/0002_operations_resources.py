@@ -3,10 +3,11 @@
 import sqlalchemy as sa
 from alembic import op
 
+from ack_compute.tools.ledger_migrations.columns import TEXT, TIME, one_of, optional, required
+
 revision = "0002"
 down_revision = "0001"
 
-TEXT, TIME = sa.Text(), sa.Double()
 LIVE = sa.text("origin = 'created' AND state IN ('intent', 'creating', 'ready')")
 
 
@@ -14,34 +15,27 @@ def upgrade() -> None:
     op.create_table(
         "operations",
         sa.Column("operation_id", TEXT, primary_key=True),
-        sa.Column("kind", TEXT, nullable=False),
-        sa.Column("state", TEXT, sa.CheckConstraint("state IN ('running', 'succeeded', 'failed')"), nullable=False),
+        *required(TEXT, "kind"),
+        one_of("state", "running", "succeeded", "failed"),
         sa.Column("stage", TEXT, nullable=False, server_default=""),
         sa.Column("progress", sa.Double(), nullable=False, server_default="0"),
         sa.Column("message", TEXT, nullable=False, server_default=""),
-        sa.Column("params_json", TEXT, nullable=False),
-        sa.Column("result_json", TEXT),
-        sa.Column("error", TEXT),
-        sa.Column("quote_id", TEXT),
+        *required(TEXT, "params_json"),
+        *optional(TEXT, "result_json", "error", "quote_id"),
         sa.Column("requested_by", TEXT, nullable=False, server_default=""),
         sa.Column("owner_pid", sa.Integer()),
-        sa.Column("created_at", TIME, nullable=False),
-        sa.Column("updated_at", TIME, nullable=False),
+        *required(TIME, "created_at", "updated_at"),
     )
     op.create_table(
         "resources",
         sa.Column("resource_id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("operation_id", TEXT, nullable=False),
-        sa.Column("kind", TEXT, nullable=False),
-        sa.Column("region", TEXT, nullable=False),
-        sa.Column("name", TEXT, nullable=False),
-        sa.Column("cloud_id", TEXT),
-        sa.Column("origin", TEXT, sa.CheckConstraint("origin IN ('created', 'reused')"), nullable=False),
-        sa.Column("state", TEXT, nullable=False),
-        sa.Column("client_token", TEXT),
+        *required(TEXT, "operation_id", "kind", "region", "name"),
+        *optional(TEXT, "cloud_id"),
+        one_of("origin", "created", "reused"),
+        *required(TEXT, "state"),
+        *optional(TEXT, "client_token"),
         sa.Column("details_json", TEXT, nullable=False, server_default="{}"),
-        sa.Column("created_at", TIME, nullable=False),
-        sa.Column("updated_at", TIME, nullable=False),
+        *required(TIME, "created_at", "updated_at"),
         sqlite_autoincrement=True,  # ids are never reused, as the shipped schema had it
     )
     op.create_index(

@@ -4,10 +4,10 @@ person's answers: a purchase goes ahead only on an answer recorded here, never o
 import sqlalchemy as sa
 from alembic import op
 
+from ack_compute.tools.ledger_migrations.columns import TEXT, TIME, one_of, required
+
 revision = "0004"
 down_revision = "0003"
-
-TEXT = sa.Text()
 
 
 def upgrade() -> None:
@@ -15,14 +15,10 @@ def upgrade() -> None:
     op.create_table(
         "consents",
         sa.Column("consent_id", TEXT, primary_key=True),
-        sa.Column("quote_id", TEXT, nullable=False),
-        sa.Column("caller", TEXT, nullable=False),
-        sa.Column("plan_digest", TEXT, nullable=False),
-        sa.Column(
-            "answer", TEXT, sa.CheckConstraint("answer IN ('accepted', 'declined', 'not_asked')"), nullable=False
-        ),
-        sa.Column("how", TEXT, nullable=False),
-        sa.Column("at", sa.Double(), nullable=False),
+        *required(TEXT, "quote_id", "caller", "plan_digest"),
+        one_of("answer", "accepted", "declined", "not_asked"),
+        *required(TEXT, "how"),
+        *required(TIME, "at"),
     )
 
 

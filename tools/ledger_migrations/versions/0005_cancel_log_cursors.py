@@ -4,10 +4,10 @@ fail" still holds) and each caller's cursor into a running job's log."""
 import sqlalchemy as sa
 from alembic import op
 
+from ack_compute.tools.ledger_migrations.columns import TEXT, required
+
 revision = "0005"
 down_revision = "0004"
-
-TEXT = sa.Text()
 
 
 def upgrade() -> None:
@@ -17,8 +17,8 @@ def upgrade() -> None:
         "log_cursors",
         sa.Column("operation_id", TEXT, primary_key=True),
         sa.Column("caller", TEXT, primary_key=True),
-        sa.Column("pod", TEXT, nullable=False),
-        sa.Column("lines", sa.Integer(), nullable=False),
+        *required(TEXT, "pod"),
+        *required(sa.Integer(), "lines"),
     )
 
 

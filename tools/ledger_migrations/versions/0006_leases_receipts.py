@@ -5,10 +5,10 @@ remove one (a trigger on each dialect), so no code path can rewrite what was pai
 import sqlalchemy as sa
 from alembic import op
 
+from ack_compute.tools.ledger_migrations.columns import TEXT, TIME, one_of, optional, required
+
 revision = "0006"
 down_revision = "0005"
-
-TEXT, TIME = sa.Text(), sa.Double()
 
 SQLITE_GUARDS = [
     "CREATE TRIGGER receipts_no_update BEFORE UPDATE ON receipts"
@@ -30,18 +30,11 @@ def upgrade() -> None:
     op.create_table(
         "leases",
         sa.Column("resource_id", sa.Integer(), primary_key=True, autoincrement=False),
-        sa.Column("operation_id", TEXT, nullable=False),
-        sa.Column("quote_id", TEXT, nullable=False),
-        sa.Column("owner", TEXT, nullable=False),
-        sa.Column("currency", TEXT, nullable=False),
-        sa.Column("hourly", TEXT, nullable=False),
-        sa.Column("starts_at", TIME, nullable=False),
-        sa.Column("ends_at", TIME, nullable=False),
-        sa.Column(
-            "state", TEXT, sa.CheckConstraint("state IN ('active', 'ending', 'ended', 'released')"), nullable=False
-        ),
-        sa.Column("ended_at", TIME),
-        sa.Column("end_operation_id", TEXT),
+        *required(TEXT, "operation_id", "quote_id", "owner", "currency", "hourly"),
+        *required(TIME, "starts_at", "ends_at"),
+        one_of("state", "active", "ending", "ended", "released"),
+        *optional(TIME, "ended_at"),
+        *optional(TEXT, "end_operation_id"),
         sa.Column("note", TEXT, nullable=False, server_default=""),
     )
     op.create_index("leases_due", "leases", ["state", "ends_at"])
@@ -49,22 +42,18 @@ def upgrade() -> None:
     op.create_table(
         "lease_extensions",
         sa.Column("quote_id", TEXT, primary_key=True),
-        sa.Column("resource_id", sa.Integer(), nullable=False),
-        sa.Column("hours", sa.Double(), nullable=False),
-        sa.Column("old_ends_at", TIME, nullable=False),
-        sa.Column("new_ends_at", TIME, nullable=False),
-        sa.Column("at", TIME, nullable=False),
+        *required(sa.Integer(), "resource_id"),
+        *required(sa.Double(), "hours"),
+        *required(TIME, "old_ends_at", "new_ends_at", "at"),
     )
     op.create_table(
         "receipts",
         sa.Column("receipt_id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("at", TIME, nullable=False),
-        sa.Column("event", TEXT, nullable=False),
-        sa.Column("caller", TEXT, nullable=False),
-        sa.Column("quote_id", TEXT),
-        sa.Column("operation_id", TEXT),
-        sa.Column("resource_id", sa.Integer()),
-        sa.Column("body_json", TEXT, nullable=False),
+        *required(TIME, "at"),
+        *required(TEXT, "event", "caller"),
+        *optional(TEXT, "quote_id", "operation_id"),
+        *optional(sa.Integer(), "resource_id"),
+        *required(TEXT, "body_json"),
         sqlite_autoincrement=True,
     )
     op.create_index("receipts_by_time", "receipts", ["at"])

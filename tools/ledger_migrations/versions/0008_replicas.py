@@ -7,10 +7,10 @@ what nobody holds). A lease being ended is held the same way (`ender`, `ender_un
 import sqlalchemy as sa
 from alembic import op
 
+from ack_compute.tools.ledger_migrations.columns import TEXT, TIME, required
+
 revision = "0008"
 down_revision = "0007"
-
-TEXT, TIME = sa.Text(), sa.Double()
 
 
 def upgrade() -> None:
@@ -22,16 +22,16 @@ def upgrade() -> None:
     op.create_table(
         "replicas",
         sa.Column("replica_id", TEXT, primary_key=True),
-        sa.Column("hostname", TEXT, nullable=False),
-        sa.Column("pid", sa.Integer(), nullable=False),
-        sa.Column("machine", TEXT, nullable=False),
-        sa.Column("started_at", TIME, nullable=False),
+        *required(TEXT, "hostname"),
+        *required(sa.Integer(), "pid"),
+        *required(TEXT, "machine"),
+        *required(TIME, "started_at"),
     )
     op.create_table(
         "singletons",
         sa.Column("name", TEXT, primary_key=True),
-        sa.Column("holder", TEXT, nullable=False),
-        sa.Column("held_until", TIME, nullable=False),
+        *required(TEXT, "holder"),
+        *required(TIME, "held_until"),
     )
 
 

@@ -5,6 +5,8 @@ balancer, so it refuses to start instead)."""
 import sqlalchemy as sa
 from alembic import op
 
+from ack_compute.tools.ledger_migrations.columns import TEXT, TIME, required
+
 revision = "0009"
 down_revision = "0008"
 
@@ -12,9 +14,9 @@ down_revision = "0008"
 def upgrade() -> None:
     op.create_table(
         "ledger_facts",
-        sa.Column("name", sa.Text(), primary_key=True),
-        sa.Column("value", sa.Text(), nullable=False),
-        sa.Column("updated_at", sa.Double(), nullable=False),
+        sa.Column("name", TEXT, primary_key=True),
+        *required(TEXT, "value"),
+        *required(TIME, "updated_at"),
     )
 
 
