@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, TypeAdapter
 
-from ack_compute.tools import receipts
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.identity import current_caller
 from ack_compute.tools.leases import Lease, iso
@@ -25,7 +24,7 @@ from ack_compute.tools.ledger import Ledger
 from ack_compute.tools.operations import UnknownOperation
 from ack_compute.tools.plans import AnyPlan, Plan, plan_differences
 from ack_compute.tools.purchase import Policy, Purchase
-from ack_compute.tools.quotes import QuoteRecord, priced
+from ack_compute.tools.quotes import QuoteRecord, append_paid_receipt
 
 PLANS: TypeAdapter[AnyPlan] = TypeAdapter(Plan)
 GONE = ("deleted", "abandoned", "finished")  # a resource in these states bills nothing: its lease bounds nothing
@@ -161,15 +160,14 @@ class LeaseExtender:
 
         def record(db: Any, quote: QuoteRecord, now: float) -> None:
             moved["lease"] = self.leases.extend(db, lease.resource_id, quote, now)
-            receipts.append(
+            append_paid_receipt(
                 db,
                 "extension",
+                quote,
                 at=now,
-                caller=quote.owner,
-                quote_id=quote.quote_id,
                 operation_id=lease.operation_id,
                 resource_id=lease.resource_id,
-                body={**priced(quote), "old_ends_at": lease.ends_iso(), "lease_ends_at": moved["lease"].ends_iso()},
+                body={"old_ends_at": lease.ends_iso(), "lease_ends_at": moved["lease"].ends_iso()},
             )
 
         try:

@@ -260,20 +260,19 @@ class Operations:
             yield db
 
     def _write_progress(self, operation_id: str, fraction: float, stage: str, message: str, now: float) -> int:
+        return self._write_held(
+            operation_id,
+            "progress = CASE WHEN progress > :p THEN progress ELSE :p END, stage = :stage, message = :message,"
+            " updated_at = :now, held_until = :until",
+            {"p": fraction, "stage": stage, "message": message, "now": now, "until": now + self.lease_seconds},
+        )
+
+    def _write_held(self, operation_id: str, assignments: str, values: dict[str, Any]) -> int:
+        """Set `assignments` on a running operation only while this replica holds it; 0 rows means it lost the hold."""
         with self.ledger.transaction() as db:
             return db.execute(
-                "UPDATE operations SET progress = CASE WHEN progress > :p THEN progress ELSE :p END, stage = :stage,"
-                " message = :message, updated_at = :now, held_until = :until"
-                " WHERE operation_id = :op AND state = 'running' AND holder = :me",
-                {
-                    "p": fraction,
-                    "stage": stage,
-                    "message": message,
-                    "now": now,
-                    "until": now + self.lease_seconds,
-                    "op": operation_id,
-                    "me": self.replica_id,
-                },
+                f"UPDATE operations SET {assignments} WHERE operation_id = :op AND state = 'running' AND holder = :me",
+                {**values, "op": operation_id, "me": self.replica_id},
             ).rowcount
 
     def _check_held(self, operation_id: str) -> None:
@@ -323,13 +322,7 @@ class Operations:
             if operation_id in self._lost:
                 continue
             now = self._clock()
-            with self.ledger.transaction() as db:
-                changed = db.execute(
-                    "UPDATE operations SET held_until = :until"
-                    " WHERE operation_id = :op AND state = 'running' AND holder = :me",
-                    {"until": now + self.lease_seconds, "op": operation_id, "me": self.replica_id},
-                ).rowcount
-            if changed:
+            if self._write_held(operation_id, "held_until = :until", {"until": now + self.lease_seconds}):
                 renewed.append(operation_id)
                 continue
             with contextlib.suppress(LostHold):
@@ -430,21 +423,18 @@ class Operations:
         error: str | None,
         cancelled: bool,
     ) -> int:
-        with self.ledger.transaction() as db:
-            return db.execute(
-                "UPDATE operations SET state = :state, progress = CASE WHEN :state = 'succeeded' THEN 1 ELSE progress"
-                " END, result_json = :result, error = :error, updated_at = :now, outcome = :outcome, held_until = NULL"
-                " WHERE operation_id = :op AND state = 'running' AND holder = :me",
-                {
-                    "state": state,
-                    "result": json.dumps(result) if result is not None else None,
-                    "error": error,
-                    "now": self._clock(),
-                    "outcome": "cancelled" if cancelled else state,
-                    "op": operation_id,
-                    "me": self.replica_id,
-                },
-            ).rowcount
+        return self._write_held(
+            operation_id,
+            "state = :state, progress = CASE WHEN :state = 'succeeded' THEN 1 ELSE progress END,"
+            " result_json = :result, error = :error, updated_at = :now, outcome = :outcome, held_until = NULL",
+            {
+                "state": state,
+                "result": json.dumps(result) if result is not None else None,
+                "error": error,
+                "now": self._clock(),
+                "outcome": "cancelled" if cancelled else state,
+            },
+        )
 
     def get(self, operation_id: str) -> OperationStatus:
         rows = self.ledger.query("SELECT * FROM operations WHERE operation_id = :op", {"op": operation_id})

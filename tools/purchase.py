@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from ack_compute.tools import receipts
 from ack_compute.tools.errors import AckComputeError, InvalidPlan
 from ack_compute.tools.identity import current_caller
 from ack_compute.tools.leases import Lease, Leases
@@ -26,7 +25,7 @@ from ack_compute.tools.plans import (
     normalise,
     plan_digest,
 )
-from ack_compute.tools.quotes import QuoteBook, QuoteRecord, Redemption, priced
+from ack_compute.tools.quotes import QuoteBook, QuoteRecord, Redemption, append_paid_receipt
 
 Policy = Literal["token", "human"]
 P = TypeVar("P", ClusterPlan, AcsPlan, ServerlessPlan, EciPlan, NodePoolPlan)
@@ -178,16 +177,14 @@ class Purchase:
             operation_id = claim.operation_id if claim is not None else repoint.operation_id if repoint else None
             if paid is not None and operation_id is not None:
                 bought.lease = self.leases.grant(db, paid, operation_id, quote, now)
-            receipts.append(
+            append_paid_receipt(
                 db,
                 "purchase",
+                quote,
                 at=now,
-                caller=quote.owner,
-                quote_id=quote.quote_id,
                 operation_id=operation_id,
                 resource_id=paid,
                 body={
-                    **priced(quote),
                     "note": note,
                     "lease_ends_at": bought.lease.ends_iso() if bought.lease else None,
                 },

@@ -179,6 +179,29 @@ def priced(record: QuoteRecord) -> dict[str, Any]:
     }
 
 
+def append_paid_receipt(
+    db: Db,
+    event: Literal["purchase", "extension"],
+    quote: QuoteRecord,
+    *,
+    at: float,
+    operation_id: str | None,
+    resource_id: int | None,
+    body: dict[str, Any],
+) -> None:
+    """A purchase and an extension are both paid by a quote: the receipt names its owner and id and states its price."""
+    receipts.append(
+        db,
+        event,
+        at=at,
+        caller=quote.owner,
+        quote_id=quote.quote_id,
+        operation_id=operation_id,
+        resource_id=resource_id,
+        body={**priced(quote), **body},
+    )
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 

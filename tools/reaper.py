@@ -28,6 +28,7 @@ from ack_compute.tools.cleanup import Cleaner, CleanupReport, CleanupRequest
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.identity import Caller, acting_as
 from ack_compute.tools.leases import RELEASING_STATES, Lease, Leases
+from ack_compute.tools.ledger import Db
 from ack_compute.tools.node_pools import NodePools
 from ack_compute.tools.operations import Operations, UnknownOperation, process_alive
 from ack_compute.tools.ownership import OwnedResource, Ownership
@@ -156,14 +157,11 @@ class Reaper:
                 {"id": lease.resource_id, "at": lease.ends_at},
             ).fetchone():
                 return
-            receipts.append(
+            _lease_receipt(
                 db,
                 "lease_warning",
+                lease,
                 at=now,
-                caller=lease.owner,
-                quote_id=lease.quote_id,
-                operation_id=lease.operation_id,
-                resource_id=lease.resource_id,
                 body={"why": self._why(lease), "policy": "warn", "still_running": _named(row)},
             )
             self.leases.set_note(db, lease.resource_id, note)
@@ -242,14 +240,11 @@ class Reaper:
         with self.ownership.ledger.transaction() as db:
             if operation_id:
                 self.leases.record_end(db, lease.resource_id, operation_id)
-            receipts.append(
+            _lease_receipt(
                 db,
                 "lease_end",
+                lease,
                 at=self._clock(),
-                caller=lease.owner,
-                quote_id=lease.quote_id,
-                operation_id=lease.operation_id,
-                resource_id=lease.resource_id,
                 body={
                     "why": why,
                     "policy": "delete",
@@ -311,6 +306,20 @@ class Reaper:
             return (lease.ender_until or 0) >= self._clock()
         replica = self.operations.replica
         return (lease.ender_until or 0) >= self._clock() and not replica.gone(self.ownership.ledger, lease.ender)
+
+
+def _lease_receipt(db: Db, event: receipts.Event, lease: Lease, *, at: float, body: dict[str, object]) -> None:
+    """The reaper acts on the lease as granted, so its receipts name the lease's own owner, quote and operation."""
+    receipts.append(
+        db,
+        event,
+        at=at,
+        caller=lease.owner,
+        quote_id=lease.quote_id,
+        operation_id=lease.operation_id,
+        resource_id=lease.resource_id,
+        body=body,
+    )
 
 
 def _named(row: OwnedResource) -> str:
