@@ -19,7 +19,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.identity import current_caller
-from ack_compute.tools.leases import Lease, iso
+from ack_compute.tools.leases import RELEASING_STATES, Lease, iso
 from ack_compute.tools.ledger import Ledger
 from ack_compute.tools.operations import UnknownOperation
 from ack_compute.tools.plans import AnyPlan, Plan, plan_differences
@@ -27,7 +27,6 @@ from ack_compute.tools.purchase import Policy, Purchase
 from ack_compute.tools.quotes import QuoteRecord, append_paid_receipt
 
 PLANS: TypeAdapter[AnyPlan] = TypeAdapter(Plan)
-GONE = ("deleted", "abandoned", "finished")  # a resource in these states bills nothing: its lease bounds nothing
 HOW = "estimate_cost the lease's plan with hours = the hours to add"
 BUY_NEW = "Buy a new one: estimate_cost, then the creating tool. Nothing was charged."
 
@@ -57,7 +56,7 @@ def _leases(ledger: Ledger, operation_id: str) -> list[Lease]:
     out = []
     for row in rows:
         fields = dict(row)
-        gone = fields.pop("resource_state") in GONE
+        gone = fields.pop("resource_state") in RELEASING_STATES  # it bills nothing: its lease bounds nothing
         lease = Lease.model_validate(fields)
         out.append(lease.model_copy(update={"state": "released"}) if gone and lease.state == "active" else lease)
     return out
