@@ -33,11 +33,12 @@ from ack_compute.tools.deploy_spec import (
 )
 from ack_compute.tools.errors import AckComputeError, CloudFailure, cloud_call
 from ack_compute.tools.identity import current_caller
-from ack_compute.tools.job_spec import FAIL_FAST_REASONS, refuse_system_namespace
+from ack_compute.tools.job_spec import refuse_system_namespace
 from ack_compute.tools.operation_params import DeployParams
 from ack_compute.tools.operations import OperationContext, Operations
 from ack_compute.tools.ownership import OPERATION_TAG, NameBusy, OwnedResource, Ownership, is_ours, mark_selector
 from ack_compute.tools.plans import EciPlan
+from ack_compute.tools.pod_verdict import PodFinding, what_is_wrong
 from ack_compute.tools.purchase import Claim, Policy, Purchase, bind_plan
 from ack_compute.tools.quotes import QuoteBook, QuoteRecord
 from ack_compute.tools.targets import ClusterTarget, Targets
@@ -635,17 +636,9 @@ class AcsDeployer:
                 pods.pop(pod.uid, None)
                 continue
             pods[pod.uid] = pod
-            waiting = next((c for c in pod.containers if c.state == "waiting" and c.reason), None)
-            if waiting is not None and waiting.reason in FAIL_FAST_REASONS:
-                return f"pod {pod.name}: {waiting.reason}: {waiting.message}".strip(": ")
-            if pod.unschedulable and not pod.node:
-                return f"pod {pod.name} is unschedulable: {pod.unschedulable}"
-            restarted = next((c for c in pod.containers if c.restart_count > 0), None)
-            if restarted is not None:
-                return (
-                    f"pod {pod.name}: container {restarted.name} is crash-looping (CrashLoopBackOff: it exited and "
-                    f"was restarted {restarted.restart_count} time(s); kubectl logs --previous shows why)"
-                )
+            finding = what_is_wrong(pod)
+            if finding is not None:  # a restart too: a long-running pod that restarts is crash-looping
+                return _worded(pod, finding)
             if not until_settled and pod.phase in ("Failed", "Succeeded"):
                 return f"pod {pod.name} stopped ({pod.phase}{': ' + pod.reason if pod.reason else ''})"
             if until_settled and self._settled(pods.values(), plan):
@@ -664,6 +657,18 @@ class AcsDeployer:
         return len(current) == plan.replicas and all(
             _ready(p) and p.node and p.annotations.get(annotation) for p in current
         )
+
+
+def _worded(pod: PodView, finding: PodFinding) -> str:
+    """deploy_acs's words for what is wrong with a pod."""
+    if finding.kind == "unschedulable":
+        return f"pod {pod.name} is unschedulable: {finding.detail}"
+    if finding.kind == "restarted":
+        return (
+            f"pod {pod.name}: container {finding.container} is crash-looping (CrashLoopBackOff: it exited and "
+            f"was restarted {finding.restarts} time(s); kubectl logs --previous shows why)"
+        )
+    return f"pod {pod.name}: {finding.reason}: {finding.detail}".strip(": ")
 
 
 def _ready(pod: PodView) -> bool:

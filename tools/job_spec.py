@@ -43,18 +43,6 @@ def refuse_system_namespace(namespace: str) -> None:
 
 
 MAX_SCRIPT_BYTES = 512 * 1024  # a ConfigMap holds at most 1 MiB
-FAIL_FAST_REASONS = frozenset(
-    {
-        "ErrImagePull",
-        "ImagePullBackOff",
-        "InvalidImageName",
-        "ErrImageNeverPull",
-        "CrashLoopBackOff",
-        "CreateContainerConfigError",
-        "CreateContainerError",
-        "RunContainerError",
-    }
-)
 DEADLINE_GRACE_SECONDS = 30.0  # after activeDeadlineSeconds, the Job controller needs a moment to say so
 MAX_LOG_READ_BYTES = 32 * 1024 * 1024
 IMAGE_PATTERN = r"^[a-z0-9][a-z0-9._\-/:@]{0,254}$"

@@ -24,7 +24,6 @@ from ack_compute.tools.job_spec import (
     CONTAINER,
     DEADLINE_GRACE_SECONDS,
     ECI_NAMESPACE_LABEL,
-    FAIL_FAST_REASONS,
     MAX_LOG_READ_BYTES,
     RUN_LABEL,
     TTL_AFTER_FINISHED,
@@ -40,6 +39,7 @@ from ack_compute.tools.operation_params import RunJobParams
 from ack_compute.tools.operations import LostHold, OperationContext, Operations
 from ack_compute.tools.ownership import JOB_PREFIX, Ownership
 from ack_compute.tools.plans import AcsPlan
+from ack_compute.tools.pod_verdict import advice, waiting_container, what_is_wrong
 from ack_compute.tools.pricing import Pricer
 from ack_compute.tools.purchase import Claim, Policy, bind_plan
 from ack_compute.tools.quotes import QuoteBook, QuoteRecord
@@ -380,7 +380,7 @@ class JobRunner(Spending):
             pod = pod_view(raw, deleted=kind == "DELETED")
             seen[pod.uid] = pod
             stage = pod.phase or "Pending"
-            waiting = next((c for c in pod.containers if c.state == "waiting" and c.reason), None)
+            waiting = waiting_container(pod)
             if waiting is not None:
                 stage = waiting.reason
             if stage != last_stage:
@@ -400,20 +400,12 @@ class JobRunner(Spending):
                         state="failed", reason=pod.reason or "Error", detail=pod.message, pod=pod, attempts=len(failed)
                     )
                 continue
-            if waiting is not None and waiting.reason in FAIL_FAST_REASONS:
+            finding = what_is_wrong(pod)
+            if finding is not None and finding.fail_fast:  # a restart alone is the Job's to retry
                 return _Verdict(
                     state="failed",
-                    reason=waiting.reason,
-                    detail=waiting.message,
-                    pod=pod,
-                    attempts=len(failed) + 1,
-                    fail_fast=True,
-                )
-            if pod.unschedulable and not pod.node:
-                return _Verdict(
-                    state="failed",
-                    reason="Unschedulable",
-                    detail=pod.unschedulable,
+                    reason=finding.reason,
+                    detail=finding.detail,
                     pod=pod,
                     attempts=len(failed) + 1,
                     fail_fast=True,
@@ -502,7 +494,7 @@ class JobRunner(Spending):
             why = f"{verdict.reason}: {verdict.detail}".strip(": ")
             code = f" with exit code {exit_code}" if exit_code is not None else ""
             message = f"Job {job} failed{code} ({why})."
-            step = _advice(verdict.reason)
+            step = advice(verdict.reason)
         outcome = _outcome(
             p,
             target.ref,
@@ -535,27 +527,6 @@ class JobRunner(Spending):
 
     def resume_unfinished(self) -> list[str]:
         return self.operations.resume_all(OPERATION_KIND, self.run_operation)
-
-
-def _advice(reason: str) -> str:
-    if reason in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"):
-        return "The image could not be pulled: check its name and tag, or omit `image` to use the cluster's registry."
-    if reason in ("CreateContainerConfigError", "CreateContainerError", "RunContainerError"):
-        return "The container could not be set up: check env and image; the message says what is missing."
-    if reason == "Unschedulable":
-        return "No node can take the pod: free capacity, add nodes, or run with compute=acs (quoted)."
-    if reason in ("DeadlineExceeded", "Timeout"):
-        return "It ran out of time: raise timeout_seconds (and acs.hours for ACS) or make the script faster."
-    if reason == "Evicted":
-        return (
-            "The node evicted the pod (memory or disk pressure, or the node went away): run it again, on bigger "
-            "nodes or with compute=acs."
-        )
-    if reason in ("JobDeleted", "Deleted"):
-        return "The Job was deleted before it finished (by someone else, or cleanup): run it again if still needed."
-    if reason == "BackoffLimitExceeded" or reason == "Error":
-        return "The script failed: read the log tail, fix the script, and run again."
-    return "Read the reason and the log tail, fix the cause, and run again."
 
 
 def _outcome(p: RunJobParams, cluster: str, operation_id: str, **rest: Any) -> JobOutcome:
