@@ -416,7 +416,7 @@ class Cleaner:
         planned = self.plan(request)
         if not any(i.action in ("delete", "gone") for i in planned.items):
             return self._report(planned.items, dry_run=False)
-        params = CleanupParams(request=request, rows=[i.resource_id for i in planned.items]).model_dump(mode="json")
+        params = CleanupParams(request=request, rows=[i.resource_id for i in planned.items])
         operation_id = f"cl-{uuid.uuid4().hex[:16]}"
         self.operations.start(
             OPERATION_KIND, params, self.run_operation, operation_id=operation_id, requested_by=requested_by

@@ -259,7 +259,7 @@ class AcsDeployer:
         params = DeployParams(request=request, target=target, plan=plan, notes=notes, requested_by=by)
         quote_id = self.quotes.quote_id_of(request.quote_token) if request.quote_token else None
         operation_id = self.operations.start(
-            OPERATION_KIND, params.model_dump(mode="json"), self.run_operation, quote_id=quote_id, requested_by=by
+            OPERATION_KIND, params, self.run_operation, quote_id=quote_id, requested_by=by
         )
         label = target.name or target.key
         return DeployOutcome(

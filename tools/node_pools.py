@@ -428,7 +428,7 @@ class NodePools(PoolWork, Spending):
         quote_id = bought.redemption.quote_id if bought else None
         op = self.operations.start(
             OPERATION_KIND,
-            params.model_dump(mode="json"),
+            params,
             self.run_operation,
             operation_id=operation_id,
             quote_id=quote_id,

@@ -163,13 +163,14 @@ class Operations:
     def start(
         self,
         kind: str,
-        params: dict[str, Any],
+        params: BaseModel | dict[str, Any],
         work: Work,
         *,
         operation_id: str | None = None,
         quote_id: str | None = None,
         requested_by: str = "",
     ) -> str:
+        """Record the operation (its typed params as JSON: what a resume reads back); `work` runs in the background."""
         operation_id = operation_id or f"op-{uuid.uuid4().hex[:16]}"
         now = self._clock()
         caller = current_caller()
@@ -182,7 +183,7 @@ class Operations:
                 {
                     "op": operation_id,
                     "kind": kind,
-                    "params": json.dumps(params),
+                    "params": json.dumps(params.model_dump(mode="json") if isinstance(params, BaseModel) else params),
                     "quote": quote_id,
                     "by": requested_by,
                     "pid": os.getpid(),  # for people reading the ledger; the hold decides who runs it

@@ -281,7 +281,7 @@ class JobRunner(Spending):
         )
         self.operations.start(
             OPERATION_KIND,
-            params.model_dump(mode="json"),
+            params,
             self.run_operation,
             operation_id=operation_id,
             quote_id=quote_id,
