@@ -450,9 +450,7 @@ class AcsDeployer:
                 )
                 paid_by = bought.redemption.quote_id
             elif claim is not None:  # not reached: a new Deployment always needs a quote
-                row = self.ownership.claim(
-                    claim.operation_id, claim.kind, claim.region, claim.name, details=claim.details
-                )
+                row = self.ownership.claim(claim)
         except NameBusy as busy:
             raise AckComputeError(
                 f"Deployment {request.name} is being created by {busy.existing.operation_id}.",
@@ -478,11 +476,13 @@ class AcsDeployer:
                 service_row = None
                 if self.ownership.live_creation("service", target.region, ledger_name) is None:
                     service_row = self.ownership.claim(
-                        operation_id,
-                        "service",
-                        target.region,
-                        ledger_name,
-                        details={"cluster": target.key, "namespace": request.namespace, "name": request.name},
+                        Claim(
+                            operation_id,
+                            "service",
+                            target.region,
+                            ledger_name,
+                            details={"cluster": target.key, "namespace": request.namespace, "name": request.name},
+                        )
                     )
                 service = workloads.apply_service(request.namespace, service_manifest(request, operation_id))
                 endpoint = f"{service.cluster_ip}:{request.ports[0]}" if service.cluster_ip else None

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from ack_compute.cloud.retry import Waits, while_token_processing
 from ack_compute.cloud.vpc import VpcInfo, VpcNetworks
 from ack_compute.tools.errors import AckComputeError
-from ack_compute.tools.ownership import NAME_PREFIX, NameBusy, OwnedResource, Ownership, ResourceKind
+from ack_compute.tools.ownership import NAME_PREFIX, Claim, NameBusy, OwnedResource, Ownership, ResourceKind
 
 T = TypeVar("T")
 VPC_NAME = f"{NAME_PREFIX}vpc"
@@ -245,9 +245,8 @@ def _claim(
     """This operation's row for the resource: a new intent row, or its own from before a crash.
     None when another live operation holds the name."""
     try:
-        return ownership.get(
-            ownership.claim(operation_id, kind, region, name, client_token=uuid.uuid4().hex, details=details)
-        )
+        claim = Claim(operation_id, kind, region, name, client_token=uuid.uuid4().hex, details=details or {})
+        return ownership.get(ownership.claim(claim))
     except NameBusy as busy:
         return busy.existing if busy.existing.operation_id == operation_id else None
 

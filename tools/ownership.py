@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -99,42 +100,32 @@ def _row(row: Row) -> OwnedResource:
     )
 
 
+@dataclass(frozen=True)
+class Claim:
+    """The intent row for one create: written before the call (or with the quote's redemption that pays for it)."""
+
+    operation_id: str
+    kind: ResourceKind
+    region: str
+    name: str
+    client_token: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
 class Ownership:
     def __init__(self, ledger: Ledger, clock: Callable[[], float] = time.time) -> None:
         self.ledger = ledger
         self._clock = clock  # dates rows and releases leases; the meter reads both, so tests pin it like the meter's
 
-    def claim(
-        self,
-        operation_id: str,
-        kind: ResourceKind,
-        region: str,
-        name: str,
-        *,
-        client_token: str = "",
-        details: dict[str, Any] | None = None,
-    ) -> int:
+    def claim(self, claim: Claim) -> int:
         """Write the intent row before the create call; refuses a second live creation of the same name."""
         try:
             with self.ledger.transaction() as db:
-                return self.insert_claim(
-                    db, operation_id, kind, region, name, client_token=client_token, details=details
-                )
+                return self.insert_claim(db, claim)
         except Conflict:
-            raise self.busy(kind, region, name) from None
+            raise self.busy(claim.kind, claim.region, claim.name) from None
 
-    def insert_claim(
-        self,
-        db: Db,
-        operation_id: str,
-        kind: ResourceKind,
-        region: str,
-        name: str,
-        *,
-        client_token: str = "",
-        details: dict[str, Any] | None = None,
-        quote_id: str | None = None,
-    ) -> int:
+    def insert_claim(self, db: Db, claim: Claim, *, quote_id: str | None = None) -> int:
         """The intent row inside the caller's transaction (a purchase writes it with the quote's redemption);
         Conflict when the name is being created already."""
         now = self._clock()
@@ -145,12 +136,12 @@ class Ownership:
                 " VALUES (:op, :kind, :region, :name, 'created', 'intent', :token, :details, :now, :now, :owner,"
                 " :quote_id) RETURNING resource_id",
                 {
-                    "op": operation_id,
-                    "kind": kind,
-                    "region": region,
-                    "name": name,
-                    "token": client_token,
-                    "details": json.dumps(details or {}),
+                    "op": claim.operation_id,
+                    "kind": claim.kind,
+                    "region": claim.region,
+                    "name": claim.name,
+                    "token": claim.client_token,
+                    "details": json.dumps(claim.details),
                     "now": now,
                     "owner": _owner(),
                     "quote_id": quote_id,

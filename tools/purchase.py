@@ -8,14 +8,14 @@ against everything live. Anything that fails before the question refuses: no pat
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from ack_compute.tools.errors import AckComputeError, InvalidPlan
 from ack_compute.tools.identity import current_caller
 from ack_compute.tools.leases import Lease, Leases
 from ack_compute.tools.ledger import Conflict, Db
-from ack_compute.tools.ownership import OwnedResource, Ownership, ResourceKind
+from ack_compute.tools.ownership import Claim, OwnedResource, Ownership
 from ack_compute.tools.plans import (
     AcsPlan,
     ClusterPlan,
@@ -44,18 +44,6 @@ def bind_plan(plan: P, region: str, where: str) -> P:
             "quote to the person. Nothing was created.",
         )
     return normalise(plan, region)
-
-
-@dataclass(frozen=True)
-class Claim:
-    """The ledger row a purchase creates, written in the same transaction as the quote's redemption."""
-
-    operation_id: str
-    kind: ResourceKind
-    region: str
-    name: str
-    client_token: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -158,16 +146,7 @@ class Purchase:
 
         def record(db: Db, quote: QuoteRecord, now: float) -> None:
             if claim is not None:
-                bought.resource_id = self.ownership.insert_claim(
-                    db,
-                    claim.operation_id,
-                    claim.kind,
-                    claim.region,
-                    claim.name,
-                    client_token=claim.client_token,
-                    details=claim.details,
-                    quote_id=quote.quote_id,
-                )
+                bought.resource_id = self.ownership.insert_claim(db, claim, quote_id=quote.quote_id)
             if repoint is not None:
                 db.execute(
                     "UPDATE resources SET quote_id = :quote_id WHERE resource_id = :id",

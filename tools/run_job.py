@@ -234,7 +234,7 @@ class JobRunner(Spending):
             row, quote_id = bought.resource_id or 0, bought.redemption.quote_id
             notes.append(f"Paid by quote {quote_id}: at most {bought.redemption.total} {bought.redemption.currency}.")
         else:
-            row = self.ownership.claim(claim.operation_id, claim.kind, claim.region, claim.name, details=claim.details)
+            row = self.ownership.claim(claim)
         created: list[str] = []
         try:
             workloads.create_config_map(

@@ -13,7 +13,7 @@ from ack_compute.tools.cleanup import CleanupReport, CleanupRequest
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.identity import Caller, acting_as
 from ack_compute.tools.job_spec import JobRequest
-from ack_compute.tools.ownership import MANAGED_BY, OPERATION_TAG
+from ack_compute.tools.ownership import MANAGED_BY, OPERATION_TAG, Claim
 from ack_compute.tools.plans import ClusterPlan
 from tests.helpers.waiting import settle
 
@@ -133,7 +133,7 @@ def test_deletion_protection_is_a_clear_refusal(runtime: Runtime, world: Sandbox
     protected = world.plant_cluster(
         "acf-protected", nodes=1, deletion_protection=True, tags={MANAGED_BY[0]: MANAGED_BY[1], OPERATION_TAG: op}
     )
-    row = runtime.ownership.claim(op, "cluster", "cn-hangzhou", "acf-protected")
+    row = runtime.ownership.claim(Claim(op, "cluster", "cn-hangzhou", "acf-protected"))
     runtime.ownership.update(row, state="ready", cloud_id=protected)
     report = clean(runtime)
     (item,) = report.items

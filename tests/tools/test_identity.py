@@ -13,7 +13,7 @@ from ack_compute.tools.errors import QuoteRefused
 from ack_compute.tools.identity import Caller, acting_as, current_caller
 from ack_compute.tools.ledger import Ledger
 from ack_compute.tools.operations import OperationContext, Operations, UnknownOperation
-from ack_compute.tools.ownership import Ownership
+from ack_compute.tools.ownership import Claim, Ownership
 from ack_compute.tools.plans import AcsPlan, normalise
 from ack_compute.tools.quotes import QuoteAmounts, QuoteBook
 from tests.helpers.legacy_ledger import legacy_ledger
@@ -49,7 +49,7 @@ def test_operations_run_as_their_starter_and_are_private(ledger: Ledger) -> None
 
     def work(ctx: OperationContext) -> dict[str, object]:
         seen.append(current_caller())
-        ownership.claim(ctx.operation_id, "cluster", "cn-hangzhou", f"acf-{current_caller().subject}")
+        ownership.claim(Claim(ctx.operation_id, "cluster", "cn-hangzhou", f"acf-{current_caller().subject}"))
         release.wait(5)
         return {}
 

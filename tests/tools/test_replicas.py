@@ -22,7 +22,7 @@ from ack_compute.tools.background import LEADER, Background
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.ledger import Ledger
 from ack_compute.tools.operations import LostHold, OperationContext, Operations
-from ack_compute.tools.ownership import Ownership
+from ack_compute.tools.ownership import Claim, Ownership
 from ack_compute.tools.replicas import Replica, Singleton, process_alive
 from tests.helpers.racing import at_once
 from tests.helpers.waiting import eventually
@@ -160,7 +160,7 @@ def test_a_failure_is_recorded_only_while_the_operation_is_held(ledger: Ledger, 
 
     def fail_creating(name: str, go: threading.Event) -> Callable[[OperationContext], dict[str, Any]]:
         def work(ctx: OperationContext) -> dict[str, Any]:
-            row = ownership.claim(ctx.operation_id, "cluster", "cn-hangzhou", name)
+            row = ownership.claim(Claim(ctx.operation_id, "cluster", "cn-hangzhou", name))
             assert go.wait(30)
             try:
                 with ctx.held() as db:
