@@ -27,6 +27,7 @@ from ack_compute.tools.cluster_states import is_usable, sentence
 from ack_compute.tools.errors import AckComputeError, cloud_call
 from ack_compute.tools.identity import current_caller
 from ack_compute.tools.kubeconfigs import Kubeconfigs
+from ack_compute.tools.operation_params import ClusterWaitParams
 from ack_compute.tools.operations import OperationContext, Operations, UnknownOperation, process_alive
 from ack_compute.tools.ownership import NAME_PREFIX, OPERATION_TAG, OwnedResource, Ownership, is_ours
 from ack_compute.tools.targets import cluster_kind
@@ -237,13 +238,13 @@ class ClusterLookup:
         waiting = self._waiting_on(cluster.cluster_id)
         if waiting is not None:
             return waiting_on(waiting, f"operation {waiting} is waiting for it")
-        params = {
-            "mode": "wait",
-            "cluster_id": cluster.cluster_id,
-            "name": name,
-            "region": region,
-            "min_nodes": 1,
-            "serverless": cluster_kind(cluster) == "serverless",  # then the nodes to wait for are virtual
-        }
+        params = ClusterWaitParams(
+            mode="wait",
+            cluster_id=cluster.cluster_id,
+            name=name,
+            region=region,
+            min_nodes=1,
+            serverless=cluster_kind(cluster) == "serverless",  # then the nodes to wait for are virtual
+        )
         op = self.operations.start(OPERATION_KIND, params, self.run_operation, requested_by=requested_by)
         return waiting_on(op, "waiting until it is running")

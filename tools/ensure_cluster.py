@@ -23,6 +23,7 @@ from ack_compute.tools.cluster_reuse import ClusterLookup
 from ack_compute.tools.cluster_states import Disposition, describe, disposition, exists, is_usable, sentence
 from ack_compute.tools.errors import AckComputeError, InvalidPlan
 from ack_compute.tools.kubeconfigs import Kubeconfigs
+from ack_compute.tools.operation_params import ClusterCreateParams
 from ack_compute.tools.operations import Operations
 from ack_compute.tools.ownership import NameBusy, Ownership
 from ack_compute.tools.plans import ClusterPlan, ServerlessPlan, normalise
@@ -193,18 +194,18 @@ class ClusterService(ClusterLookup, ClusterCreation, Spending):
             )
         row, redemption = bought.resource_id, bought.redemption
         serverless = isinstance(plan, ServerlessPlan)
-        params = {
-            "mode": "create",
-            "resource_id": row,
-            "name": name,
-            "region": region,
-            "zone": zone,
-            "plan": plan.model_dump(mode="json"),
+        params = ClusterCreateParams(
+            mode="create",
+            resource_id=row,
+            name=name,
+            region=region,
+            zone=zone,
+            plan=plan,
             # A Serverless cluster has no workers to wait for; its virtual nodes are waited for instead.
-            "min_nodes": 0 if isinstance(plan, ServerlessPlan) else plan.node_count,
-            "serverless": serverless,
-            **({"security_group_id": security_group_id} if security_group_id else {}),
-        }
+            min_nodes=0 if isinstance(plan, ServerlessPlan) else plan.node_count,
+            serverless=serverless,
+            security_group_id=security_group_id or None,
+        )
         op = self.operations.start(
             OPERATION_KIND,
             params,
