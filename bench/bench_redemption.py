@@ -14,7 +14,7 @@ against everything live, write the intent row, its lease and the purchase receip
   win (the other is refused as already used): printed as wins/refusals, the one figure that is a correctness check.
 The live-resource count grows during the run (the caps check reads it), so later purchases read more rows. Figures
 only; nothing is asserted (the machine is shared: load averages are printed). PostgreSQL is reported as skipped
-while tools.ledger.Ledger does not take a SQLAlchemy URL.
+when no server can be started here.
 """
 
 from __future__ import annotations
@@ -189,14 +189,6 @@ def postgres(url: str | None) -> Iterator[tuple[PostgresServer | None, str]]:
         yield None, str(exc)
 
 
-def url_ledger(url: str) -> Ledger | str:
-    """A ledger on `url`, or why this checkout's Ledger cannot take one yet."""
-    try:
-        return Ledger(url)  # type: ignore[arg-type]  # the SQLAlchemy URL form (#17)
-    except (TypeError, AttributeError) as exc:
-        return f"tools.ledger.Ledger does not take a SQLAlchemy URL in this checkout ({type(exc).__name__})"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--redemptions", type=int, default=300, help="purchases per phase and backend")
@@ -216,14 +208,11 @@ def main() -> None:
             out["postgresql"] = {"skipped": why}
         else:
             with server.database() as url:
-                ledger = url_ledger(url)
-                if isinstance(ledger, str):
-                    out["postgresql"] = {"skipped": ledger}
-                else:
+                ledger = Ledger(url)
+                try:
                     out["postgresql"] = {"server": masked(url), **measure(ledger, args)}
-                    close = getattr(ledger, "close", None) or getattr(ledger, "dispose", None)
-                    if callable(close):
-                        close()
+                finally:
+                    ledger.close()
     emit(out, args.json, report)
 
 
