@@ -76,6 +76,17 @@ async def call(client: Client, tool: str, args: dict[str, Any]) -> tuple[bool, A
     return True, result.structured_content
 
 
+def paid_job(cluster: str, script: str, plan: dict[str, Any], quote_id: str) -> dict[str, Any]:
+    """run_job's arguments for `script` on ACS pods of `plan`, paid by the quote `quote_id`."""
+    return {"cluster": cluster, "script": script, "compute": "acs", "acs": plan, "quote_id": quote_id}
+
+
+async def quoted_deploy(client: Client, deployment: dict[str, Any]) -> tuple[dict[str, Any], tuple[bool, Any]]:
+    """A quote for the deployment's plan, and deploy_acs of it paid by that quote: the quote and (ok, result)."""
+    _, quote = await call(client, "estimate_cost", {"plan": deployment["plan"]})
+    return quote, await call(client, "deploy_acs", {**deployment, "quote_id": quote["quote_id"]})
+
+
 def env_for(cloud: SandboxCloud, state: Path, **settings: str) -> dict[str, str]:
     return {**os.environ, **cloud.server_env(state, log_level="WARNING", **settings)}
 

@@ -28,6 +28,7 @@ from tests.security.purchase_helpers import (
     forge,
     live_rows,
     over_http,
+    paid_job,
     quote_outcome,
     stdio,
     stdio_agent,
@@ -66,17 +67,7 @@ async def test_consent_cannot_be_skipped_by_leaving_the_region_out(
         _, job_quote = await call(agent, "estimate_cost", {"plan": ACS_SHANGHAI})
         _, deploy_quote = await call(agent, "estimate_cost", {"plan": ACS_SHANGHAI})
         # The plan as the attack sent it: no region (the server's default is cn-hangzhou, the cluster's is not).
-        ok, job = await call(
-            agent,
-            "run_job",
-            {
-                "cluster": cluster,
-                "script": "echo billed",
-                "compute": "acs",
-                "acs": ACS,
-                "quote_id": job_quote["quote_id"],
-            },
-        )
+        ok, job = await call(agent, "run_job", paid_job(cluster, "echo billed", ACS, job_quote["quote_id"]))
         ok2, deployed = await call(
             agent,
             "deploy_acs",
@@ -109,17 +100,7 @@ async def test_a_check_that_fails_before_the_question_is_no_yes(world: SandboxCl
     async with stdio_agent(env_for(world, state), tmp_path / "stderr.log", elicit=declining(seen)) as agent:
         _, quote = await call(agent, "estimate_cost", {"plan": ACS})
         world.inject("DescribeClusterDetail", Fault.denied(), times=1)
-        ok, refusal = await call(
-            agent,
-            "run_job",
-            {
-                "cluster": cluster,
-                "script": "echo",
-                "compute": "acs",
-                "acs": ACS,
-                "quote_id": quote["quote_id"],
-            },
-        )
+        ok, refusal = await call(agent, "run_job", paid_job(cluster, "echo", ACS, quote["quote_id"]))
     assert not ok and refusal.startswith(
         f"Error executing tool run_job: The person was not asked to accept quote {quote['quote_id']}: the check "
         "before the question failed (DescribeClusterDetail failed: Forbidden.RAM (HTTP 403)"
@@ -201,17 +182,7 @@ async def test_a_quote_priced_in_one_region_does_not_pay_in_another(
         _, quote = await call(agent, "estimate_cost", {"plan": plan})
         args = {"cluster": cluster, "name": "web", "image": "nginx:1.27", "plan": plan}
         ok, refusal = await call(agent, "deploy_acs", {**args, "quote_id": quote["quote_id"]})
-        ok_job, job_refusal = await call(
-            agent,
-            "run_job",
-            {
-                "cluster": cluster,
-                "script": "echo",
-                "compute": "acs",
-                "acs": plan,
-                "quote_id": quote["quote_id"],
-            },
-        )
+        ok_job, job_refusal = await call(agent, "run_job", paid_job(cluster, "echo", plan, quote["quote_id"]))
     expected = (
         "Invalid plan field `region`: the plan names cn-hangzhou but cluster acf-sec-singapore is in ap-southeast-1; "
         "a quote priced in cn-hangzhou cannot pay for pods in ap-southeast-1. Set region to ap-southeast-1 (or leave "

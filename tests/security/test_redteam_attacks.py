@@ -40,7 +40,16 @@ from kubernetes import client as kube
 from ack_compute.sandbox import SandboxCloud
 from tests.security import access_helpers as access
 from tests.security import purchase_helpers as helpers
-from tests.security.purchase_helpers import call, env_for, live_rows, quote_outcome, stdio_agent, virtual_node_cluster
+from tests.security.purchase_helpers import (
+    call,
+    env_for,
+    live_rows,
+    paid_job,
+    quote_outcome,
+    quoted_deploy,
+    stdio_agent,
+    virtual_node_cluster,
+)
 from tests.server import conftest as launcher  # the one `serve --http` launcher
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -65,9 +74,8 @@ async def test_an_inflated_plan_annotation_does_not_pay_for_more_pods(
     cluster = virtual_node_cluster(world, "acf-red-annot")
     state = tmp_path / "state"
     async with stdio_agent(env_for(world, state, confirmation="token"), tmp_path / "stderr.log") as agent:
-        _, quote = await call(agent, "estimate_cost", {"plan": ACS})
         web = {"cluster": cluster, "name": "web", "image": "nginx:1.27", "plan": ACS}
-        ok, made = await call(agent, "deploy_acs", {**web, "quote_id": quote["quote_id"]})
+        quote, (ok, made) = await quoted_deploy(agent, web)
         assert ok and made["status"] in ("deployed", "rolling_out"), made
         # A tenant of the cluster rewrites the annotation: "this Deployment was bought for 4 pods of 4 vCPU".
         api = apps(look, cluster)
@@ -155,8 +163,7 @@ async def test_a_look_alike_deployment_with_this_servers_labels_is_never_touched
     state = tmp_path / "state"
     web = {"cluster": cluster, "name": "web", "image": "nginx:1.27", "plan": ACS}
     async with stdio_agent(env_for(world, state, confirmation="token"), tmp_path / "stderr.log") as agent:
-        _, quote = await call(agent, "estimate_cost", {"plan": ACS})
-        ok, made = await call(agent, "deploy_acs", {**web, "quote_id": quote["quote_id"]})
+        _, (ok, made) = await quoted_deploy(agent, web)
         assert ok and made["status"] in ("deployed", "rolling_out"), made
         # Out of band: the Deployment goes, and a tenant creates their own from a copy of its manifest.
         api = apps(look, cluster)
@@ -204,19 +211,8 @@ async def test_a_foreign_service_of_the_same_name_is_not_repointed(
     )
     state = tmp_path / "state"
     async with stdio_agent(env_for(world, state, confirmation="token"), tmp_path / "stderr.log") as agent:
-        _, quote = await call(agent, "estimate_cost", {"plan": ACS})
-        ok, answer = await call(
-            agent,
-            "deploy_acs",
-            {
-                "cluster": cluster,
-                "name": "api",
-                "image": "nginx:1.27",
-                "plan": ACS,
-                "ports": [443],
-                "quote_id": quote["quote_id"],
-            },
-        )
+        api = {"cluster": cluster, "name": "api", "image": "nginx:1.27", "plan": ACS, "ports": [443]}
+        quote, (ok, answer) = await quoted_deploy(agent, api)
     assert not ok, answer
     assert answer == (
         "Error executing tool deploy_acs: Service default/api exists and was not created by this server; it is never "
@@ -238,8 +234,7 @@ async def test_turning_on_image_caches_needs_a_quote(world: SandboxCloud, look: 
     state = tmp_path / "state"
     web = {"cluster": cluster, "name": "web", "image": "nginx:1.27", "plan": eci}
     async with stdio_agent(env_for(world, state, confirmation="token"), tmp_path / "stderr.log") as agent:
-        _, quote = await call(agent, "estimate_cost", {"plan": eci})
-        ok, made = await call(agent, "deploy_acs", {**web, "quote_id": quote["quote_id"]})
+        _, (ok, made) = await quoted_deploy(agent, web)
         assert ok and made["status"] in ("deployed", "rolling_out"), made
         ok, answer = await call(agent, "deploy_acs", {**web, "plan": {**eci, "image_cache": True}})
     assert ok and answer["status"] == "quote_required", answer
@@ -258,9 +253,8 @@ async def test_the_budget_message_does_not_name_another_callers_resources(world:
     env = env_for(world, state, confirmation="token", max_hourly="0.2")
     with launcher.serving_http(["--tokens-file", str(file)], env, tmp_path / "http.log") as server:
         async with helpers.over_http(server.base, alice) as a, helpers.over_http(server.base, bob) as b:
-            _, quote = await call(a, "estimate_cost", {"plan": ACS})
             secret_name = {"cluster": cluster, "name": "payroll-export", "image": "nginx:1.27", "plan": ACS}
-            ok, made = await call(a, "deploy_acs", {**secret_name, "quote_id": quote["quote_id"]})
+            _, (ok, made) = await quoted_deploy(a, secret_name)
             assert ok and made["status"] in ("deployed", "rolling_out"), made
             _, bobs = await call(b, "estimate_cost", {"plan": ACS})
             _, alices = await call(a, "estimate_cost", {"plan": ACS})
@@ -292,9 +286,8 @@ async def test_cleanup_does_not_name_another_callers_workloads(world: SandboxClo
                 {"name": "acf-red-shared", "plan": serverless, "quote_id": quote["quote_id"], "wait_seconds": 50},
             )
             assert ok and made["cluster_id"], made
-            _, pods = await call(b, "estimate_cost", {"plan": ACS})
             web = {"cluster": made["cluster_id"], "name": "payroll-export", "image": "nginx:1.27", "plan": ACS}
-            ok, deployed = await call(b, "deploy_acs", {**web, "quote_id": pods["quote_id"]})
+            _, (ok, deployed) = await quoted_deploy(b, web)
             assert ok and deployed["status"] in ("deployed", "rolling_out"), deployed
             _, plan = await call(a, "cleanup", {"target": "cluster", "cluster": made["cluster_id"]})
     kept = [i for i in plan["items"] if i["kind"] == "cluster"]
@@ -317,20 +310,8 @@ async def test_nothing_is_written_into_the_clusters_own_namespaces(
     state = tmp_path / "state"
     async with stdio_agent(env_for(world, state, confirmation="token"), tmp_path / "stderr.log") as agent:
         ok_job, job = await call(agent, "run_job", {"cluster": cluster, "script": "id", "namespace": "kube-system"})
-        _, quote = await call(agent, "estimate_cost", {"plan": ACS})
-        ok_deploy, deployed = await call(
-            agent,
-            "deploy_acs",
-            {
-                "cluster": cluster,
-                "name": "metrics-server",
-                "image": "nginx:1.27",
-                "plan": ACS,
-                "ports": [443],
-                "namespace": "kube-system",
-                "quote_id": quote["quote_id"],
-            },
-        )
+        metrics = {"cluster": cluster, "name": "metrics-server", "image": "nginx:1.27", "plan": ACS, "ports": [443]}
+        quote, (ok_deploy, deployed) = await quoted_deploy(agent, {**metrics, "namespace": "kube-system"})
     why = (
         "Namespace kube-system belongs to the cluster's own components; this server never creates anything there. "
         "Use another namespace (default is `default`). Nothing was created."
@@ -359,15 +340,7 @@ async def test_a_quote_does_not_pay_for_another_kind_or_a_bigger_plan(
         ok_kind, kind = await call(agent, "deploy_acs", {**web, "quote_id": for_a_cluster["quote_id"]})
         ok_size, size = await call(agent, "deploy_acs", {**web, "quote_id": for_one_pod["quote_id"]})
         ok_job, job = await call(
-            agent,
-            "run_job",
-            {
-                "cluster": cluster,
-                "script": "echo hi",
-                "compute": "acs",
-                "acs": {**ACS, "vcpu": 2},
-                "quote_id": for_one_pod["quote_id"],
-            },
+            agent, "run_job", paid_job(cluster, "echo hi", {**ACS, "vcpu": 2}, for_one_pod["quote_id"])
         )
     for ok, text in ((ok_kind, kind), (ok_size, size), (ok_job, job)):
         assert not ok and "Quote refused (plan_mismatch): this plan differs from quote" in text, text

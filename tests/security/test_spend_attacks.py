@@ -21,10 +21,10 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Mapping
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 import httpx2
@@ -75,6 +75,31 @@ class Team:
         return launcher.serving_http(["--tokens-file", str(self.file)], env, log)
 
 
+class Scene(NamedTuple):
+    """What an attack runs against: a cluster with virtual nodes, the team, the server's state dir and the server."""
+
+    cluster: str
+    team: Team
+    state: Path
+    server: launcher.HttpServer
+
+
+@asynccontextmanager
+async def scene(
+    world: SandboxCloud,
+    tmp_path: Path,
+    cluster_name: str,
+    settings: Mapping[str, str] | None = None,
+    **alice_budget: Any,
+) -> AsyncIterator[Scene]:
+    """The team's `serve --http` (`settings` on top of the sandbox's) on `tmp_path / "state"`, its log in http.log."""
+    cluster = virtual_node_cluster(world, cluster_name)
+    team = Team(tmp_path, **alice_budget)
+    state = tmp_path / "state"
+    with team.serving(env_for(world, state, **(settings or {})), tmp_path / "http.log") as server:
+        yield Scene(cluster, team, state, server)
+
+
 def deployments(look: Runtime, cluster_id: str) -> list[str]:
     api = kube.AppsV1Api(api_client(look, cluster_id))
     return sorted(d.metadata.name for d in api.list_namespaced_deployment("default").items)
@@ -113,33 +138,32 @@ async def quotes_of(client: Any, plan: dict[str, Any], n: int) -> list[str]:
 async def test_extensions_quoted_before_the_purchase_cannot_take_a_lease_past_the_budget(
     world: SandboxCloud, look: Runtime, tmp_path: Path
 ) -> None:
-    cluster = virtual_node_cluster(world, "acf-spend-ext")
-    team = Team(tmp_path, daily_budget="0.5")
-    state = tmp_path / "state"
-    with team.serving(env_for(world, state), tmp_path / "http.log") as server:
-        async with over_http(server.base, team.alice) as a:
-            # While nothing runs each 0.24 quote fits her 0.5: the purchase and three extensions of 2 h each.
-            buy, ext1, ext2, ext3 = await quotes_of(a, ACS, 4)
-            ok, made = await call(
-                a, "deploy_acs", {"cluster": cluster, "name": "web", "image": "nginx:1.27", "quote_id": buy}
-            )
-            assert ok and made["lease_ends_at"], made
-            op = made["operation_id"]
-            after_buy = leases(state)
-            # At once over three connections: ext1, ext1 again and ext2. 0.24 + 0.24 fits, 0.24 + 0.48 does not:
-            # exactly one extends, whichever wins.
-            results: dict[int, tuple[bool, Any]] = {}
+    async with (
+        scene(world, tmp_path, "acf-spend-ext", daily_budget="0.5") as (cluster, team, state, server),
+        over_http(server.base, team.alice) as a,
+    ):
+        # While nothing runs each 0.24 quote fits her 0.5: the purchase and three extensions of 2 h each.
+        buy, ext1, ext2, ext3 = await quotes_of(a, ACS, 4)
+        ok, made = await call(
+            a, "deploy_acs", {"cluster": cluster, "name": "web", "image": "nginx:1.27", "quote_id": buy}
+        )
+        assert ok and made["lease_ends_at"], made
+        op = made["operation_id"]
+        after_buy = leases(state)
+        # At once over three connections: ext1, ext1 again and ext2. 0.24 + 0.24 fits, 0.24 + 0.48 does not:
+        # exactly one extends, whichever wins.
+        results: dict[int, tuple[bool, Any]] = {}
 
-            async def extend(n: int, quote_id: str) -> None:
-                async with over_http(server.base, team.alice) as client:
-                    results[n] = await call(client, "extend_lease", {"operation_id": op, "quote_id": quote_id})
+        async def extend(n: int, quote_id: str) -> None:
+            async with over_http(server.base, team.alice) as client:
+                results[n] = await call(client, "extend_lease", {"operation_id": op, "quote_id": quote_id})
 
-            async with anyio.create_task_group() as tg:
-                for n, quote_id in enumerate((ext1, ext1, ext2)):
-                    tg.start_soon(extend, n, quote_id)
-            after_race = leases(state)
-            # Then ext3, alone: 0.24 + 0.24 + 0.24 = 0.72 is over 0.5, however early it was quoted.
-            over = await call(a, "extend_lease", {"operation_id": op, "quote_id": ext3})
+        async with anyio.create_task_group() as tg:
+            for n, quote_id in enumerate((ext1, ext1, ext2)):
+                tg.start_soon(extend, n, quote_id)
+        after_race = leases(state)
+        # Then ext3, alone: 0.24 + 0.24 + 0.24 = 0.72 is over 0.5, however early it was quoted.
+        over = await call(a, "extend_lease", {"operation_id": op, "quote_id": ext3})
     won = [n for n, (ok, _) in results.items() if ok]
     assert len(won) == 1, results
     winner = ext1 if won[0] < 2 else ext2
@@ -163,10 +187,7 @@ async def test_extensions_quoted_before_the_purchase_cannot_take_a_lease_past_th
 async def test_small_quotes_redeemed_at_once_cannot_split_past_the_budget(
     world: SandboxCloud, look: Runtime, tmp_path: Path
 ) -> None:
-    cluster = virtual_node_cluster(world, "acf-spend-split")
-    team = Team(tmp_path, daily_budget="0.5")
-    state = tmp_path / "state"
-    with team.serving(env_for(world, state), tmp_path / "http.log") as srv:
+    async with scene(world, tmp_path, "acf-spend-split", daily_budget="0.5") as (cluster, team, state, srv):
         async with over_http(srv.base, team.alice) as a:
             quotes = await quotes_of(a, ACS, 4)  # each 0.24 fits alone; two fit together
         results: dict[str, tuple[bool, Any]] = {}
@@ -224,28 +245,28 @@ async def test_a_quote_minted_under_a_higher_budget_is_refused_after_the_operato
 async def test_bob_learns_nothing_of_alices_lease_and_no_secret_reaches_the_audit(
     world: SandboxCloud, tmp_path: Path
 ) -> None:
-    cluster = virtual_node_cluster(world, "acf-spend-leak")
-    team = Team(tmp_path, daily_budget="3.17")
-    state = tmp_path / "state"
-    with team.serving(env_for(world, state), tmp_path / "http.log") as srv:
-        async with over_http(srv.base, team.alice) as a, over_http(srv.base, team.bob) as b:
-            buy, alices_ext = await quotes_of(a, ACS, 2)
-            ok, made = await call(
-                a, "deploy_acs", {"cluster": cluster, "name": "secretweb", "image": "nginx:1.27", "quote_id": buy}
-            )
-            assert ok, made
-            op = made["operation_id"]
-            before = (leases(state), events(state), consents(state))
-            (bobs_ext,) = await quotes_of(b, ACS, 1)
-            seen = [
-                await call(b, "extend_lease", {"operation_id": op, "quote_id": alices_ext}),
-                await call(b, "extend_lease", {"operation_id": op, "quote_id": bobs_ext}),
-                await call(b, "extend_lease", {"operation_id": op}),
-                await call(b, "get_operation", {"operation_id": op, "wait_seconds": 0}),
-                await call(a, "extend_lease", {"operation_id": op, "quote_id": bobs_ext}),
-            ]
-            listed = await call(b, "list_resources", {})
-            spend = (await b.read_resource("ledger://spend")).contents[0].text  # type: ignore[union-attr]
+    async with (
+        scene(world, tmp_path, "acf-spend-leak", daily_budget="3.17") as (cluster, team, state, srv),
+        over_http(srv.base, team.alice) as a,
+        over_http(srv.base, team.bob) as b,
+    ):
+        buy, alices_ext = await quotes_of(a, ACS, 2)
+        ok, made = await call(
+            a, "deploy_acs", {"cluster": cluster, "name": "secretweb", "image": "nginx:1.27", "quote_id": buy}
+        )
+        assert ok, made
+        op = made["operation_id"]
+        before = (leases(state), events(state), consents(state))
+        (bobs_ext,) = await quotes_of(b, ACS, 1)
+        seen = [
+            await call(b, "extend_lease", {"operation_id": op, "quote_id": alices_ext}),
+            await call(b, "extend_lease", {"operation_id": op, "quote_id": bobs_ext}),
+            await call(b, "extend_lease", {"operation_id": op}),
+            await call(b, "get_operation", {"operation_id": op, "wait_seconds": 0}),
+            await call(a, "extend_lease", {"operation_id": op, "quote_id": bobs_ext}),
+        ]
+        listed = await call(b, "list_resources", {})
+        spend = (await b.read_resource("ledger://spend")).contents[0].text  # type: ignore[union-attr]
     texts = [str(r) for _, r in seen[:4]] + [json.dumps(listed[1]), spend]
     for text in texts:
         for theirs in ("alice", "secretweb", buy, alices_ext, "3.17", cluster):
@@ -331,27 +352,23 @@ def asking(base: str, token: str, action: str, seen: list[str]) -> Client:
 
 
 async def test_an_extension_needs_the_persons_yes_and_a_no_is_on_record(world: SandboxCloud, tmp_path: Path) -> None:
-    cluster = virtual_node_cluster(world, "acf-spend-human")
-    team = Team(tmp_path)
-    state = tmp_path / "state"
-    env = env_for(world, state, confirmation="human")
     asked: list[str] = []
-    with team.serving(env, tmp_path / "http.log") as server:
-        async with (
-            asking(server.base, team.alice, "accept", asked) as yes,
-            asking(server.base, team.alice, "decline", asked) as no,
-            over_http(server.base, team.alice) as mute,
-        ):
-            buy, ext = await quotes_of(yes, ACS, 2)
-            args = {"cluster": cluster, "name": "asked", "image": "nginx:1.27", "quote_id": buy}
-            ok, made = await call(yes, "deploy_acs", args)
-            assert ok, made
-            before = (leases(state), events(state))
-            extend = {"operation_id": made["operation_id"], "quote_id": ext}
-            unasked = await call(mute, "extend_lease", extend)
-            after_unasked = (leases(state), events(state), quote_outcome(state, ext))
-            declined = await call(no, "extend_lease", extend)
-            replayed = await call(yes, "extend_lease", extend)
+    async with (
+        scene(world, tmp_path, "acf-spend-human", {"confirmation": "human"}) as (cluster, team, state, server),
+        asking(server.base, team.alice, "accept", asked) as yes,
+        asking(server.base, team.alice, "decline", asked) as no,
+        over_http(server.base, team.alice) as mute,
+    ):
+        buy, ext = await quotes_of(yes, ACS, 2)
+        args = {"cluster": cluster, "name": "asked", "image": "nginx:1.27", "quote_id": buy}
+        ok, made = await call(yes, "deploy_acs", args)
+        assert ok, made
+        before = (leases(state), events(state))
+        extend = {"operation_id": made["operation_id"], "quote_id": ext}
+        unasked = await call(mute, "extend_lease", extend)
+        after_unasked = (leases(state), events(state), quote_outcome(state, ext))
+        declined = await call(no, "extend_lease", extend)
+        replayed = await call(yes, "extend_lease", extend)
     assert unasked[0] is False, unasked
     assert (
         "This server requires a person to accept the cost, and the client cannot ask (no elicitation support)."
