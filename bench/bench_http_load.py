@@ -19,7 +19,6 @@ asserted (the machine is shared and noisy: load averages are printed).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import socket
@@ -36,7 +35,7 @@ from typing import Any
 
 import anyio
 import httpx
-from benchenv import PRO_CLUSTER_PLAN, emit, load_average, machine, machine_line, offline, stop
+from benchenv import PRO_CLUSTER_PLAN, arguments, emit, load_average, machine, machine_line, offline, stop
 from mcp import Client
 
 offline()
@@ -273,7 +272,7 @@ def cpu_per_call(pid: int, before: tuple[float, float], calls: int, wall: float)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--clients", type=int, default=50, help="concurrent MCP sessions")
     parser.add_argument("--calls", type=int, default=20, help="estimate_cost calls per session")
     parser.add_argument(
@@ -281,7 +280,6 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=1, help="repeat the concurrent load to watch memory growth")
     parser.add_argument("--timeout", type=float, default=300, help="seconds one session may take before it fails")
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     args = parser.parse_args()
     total = args.clients * args.calls
     baseline_calls = args.baseline_calls or total

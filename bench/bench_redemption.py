@@ -32,7 +32,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from benchenv import emit, load_average, machine, machine_line, offline
+from benchenv import arguments, emit, load_average, machine, machine_line, offline
 
 offline()
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.helpers.postgres
@@ -190,12 +190,11 @@ def postgres(url: str | None) -> Iterator[tuple[PostgresServer | None, str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--redemptions", type=int, default=300, help="purchases per phase and backend")
     parser.add_argument("--threads", type=int, default=4, help="threads in the concurrent phase")
     parser.add_argument("--races", type=int, default=50, help="quotes redeemed twice at once")
     parser.add_argument("--database-url", help="a PostgreSQL server whose role may create databases")
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     args = parser.parse_args()
     out: dict[str, Any] = {
         "machine": machine(),

@@ -46,7 +46,7 @@ from bench_http_load import (
     run_concurrent,
     summarise,
 )
-from benchenv import emit, load_average, machine, machine_line, offline, stop
+from benchenv import arguments, emit, load_average, machine, machine_line, offline, stop
 
 offline()
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.helpers.postgres
@@ -136,7 +136,7 @@ def phase(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--clients", type=int, default=20, help="concurrent MCP sessions per phase")
     parser.add_argument("--calls", type=int, default=10, help="estimate_cost calls per session")
     parser.add_argument("--affinity", choices=["sticky", "none"], default="none", help="the proxy's routing")
@@ -144,7 +144,6 @@ def main() -> None:
     parser.add_argument("--database-url", help="with --ledger postgresql: a server whose role may create databases")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of both setups, in ABBA order")
     parser.add_argument("--timeout", type=float, default=120, help="seconds one session may take before it fails")
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     args = parser.parse_args()
     out: dict[str, Any] = {
         "machine": machine(),

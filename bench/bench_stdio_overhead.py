@@ -16,7 +16,6 @@ Figures only; nothing is asserted (the machine is shared and noisy: the load ave
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from benchenv import PRO_CLUSTER_PLAN, emit, load_average, machine, machine_line, offline, sandbox_runtime
+from benchenv import PRO_CLUSTER_PLAN, arguments, emit, load_average, machine, machine_line, offline, sandbox_runtime
 from mcp import Client, StdioServerParameters
 
 offline()
@@ -168,11 +167,10 @@ async def start_once(cloud: SandboxCloud, state_dir: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--calls", type=int, default=300, help="timed estimate_cost calls per way (after a warm-up)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds the calls are split into")
     parser.add_argument("--start-runs", type=int, default=5, help="fresh stdio server processes to time")
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     args = parser.parse_args()
     out: dict[str, Any] = {
         "machine": machine(),

@@ -5,6 +5,7 @@ Imported by the bench scripts as `python bench/<script>.py` runs them (their fol
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -46,6 +47,13 @@ def machine() -> dict[str, Any]:
 
 def machine_line(m: dict[str, Any]) -> str:
     return f"machine: {m['cores']} cores, python {m['python']}, load average at start {m['load_average_start']}"
+
+
+def arguments(doc: str | None) -> argparse.ArgumentParser:
+    """A bench's command line: the first paragraph of its docstring, and the --json switch that `emit` reads."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    return parser
 
 
 def emit(out: dict[str, Any], as_json: bool, report: Callable[[dict[str, Any]], None]) -> None:
