@@ -51,39 +51,44 @@ def max_len_error(length: int) -> str:
     return f"must be no more than {length} characters"
 
 
-def _length_and_pattern(
-    value: str, limit: int, pattern: re.Pattern[str], message: str, fmt: str, *examples: str
-) -> list[str]:
+# apimachinery's messages (its errMsg constants with RegexError's examples), built once.
+_DNS1123_LABEL_ERROR = _regex_error(
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end "
+    "with an alphanumeric character",
+    DNS1123_LABEL_FMT,
+    "my-name",
+    "123-abc",
+)
+_DNS1123_SUBDOMAIN_ERROR = _regex_error(
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start "
+    "and end with an alphanumeric character",
+    DNS1123_SUBDOMAIN_FMT,
+    "example.com",
+)
+_LABEL_VALUE_ERROR = _regex_error(
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start "
+    "and end with an alphanumeric character",
+    LABEL_VALUE_FMT,
+    "MyValue",
+    "my_value",
+    "12345",
+)
+
+
+def _length_and_pattern(value: str, limit: int, pattern: re.Pattern[str], error: str) -> list[str]:
     """The shape of IsDNS1123Label, IsDNS1123Subdomain and IsValidLabelValue: a length limit, then a regex."""
     errors = [max_len_error(limit)] if len(value) > limit else []
     if not pattern.fullmatch(value):
-        errors.append(_regex_error(message, fmt, *examples))
+        errors.append(error)
     return errors
 
 
 def dns1123_label(value: str) -> list[str]:
-    return _length_and_pattern(
-        value,
-        DNS1123_LABEL_MAX,
-        _LABEL_RE,
-        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
-        "start and end with an alphanumeric character",
-        DNS1123_LABEL_FMT,
-        "my-name",
-        "123-abc",
-    )
+    return _length_and_pattern(value, DNS1123_LABEL_MAX, _LABEL_RE, _DNS1123_LABEL_ERROR)
 
 
 def dns1123_subdomain(value: str) -> list[str]:
-    return _length_and_pattern(
-        value,
-        DNS1123_SUBDOMAIN_MAX,
-        _SUBDOMAIN_RE,
-        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-        "and must start and end with an alphanumeric character",
-        DNS1123_SUBDOMAIN_FMT,
-        "example.com",
-    )
+    return _length_and_pattern(value, DNS1123_SUBDOMAIN_MAX, _SUBDOMAIN_RE, _DNS1123_SUBDOMAIN_ERROR)
 
 
 def _mask_trailing_dash(name: str) -> str:
@@ -126,17 +131,7 @@ def _qualified_name(value: str) -> list[str]:
 
 
 def label_value(value: str) -> list[str]:
-    return _length_and_pattern(
-        value,
-        QUALIFIED_NAME_MAX,
-        _LABEL_VALUE_RE,
-        "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
-        "and must start and end with an alphanumeric character",
-        LABEL_VALUE_FMT,
-        "MyValue",
-        "my_value",
-        "12345",
-    )
+    return _length_and_pattern(value, QUALIFIED_NAME_MAX, _LABEL_VALUE_RE, _LABEL_VALUE_ERROR)
 
 
 def label_key(key: str) -> list[str]:
