@@ -232,8 +232,10 @@ class CallerMiddleware:
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         caller = caller_of(get_access_token(), self._admin_scope, self._budgets)
         if ctx.method == "tools/call" and isinstance(ctx.params, dict):
-            # An audit line per call: who and which tool, never the arguments (scripts, tokens).
-            log.info("%s calls %s", caller.label, ctx.params.get("name"))
+            # An audit line per call: who and which tool, never the arguments (scripts, tokens). A sessionless
+            # client's answer to the server's question (inputResponses) is a second request of the same call.
+            verb = "answers for" if ctx.params.get("inputResponses") else "calls"
+            log.info("%s %s %s", caller.label, verb, ctx.params.get("name"))
         with acting_as(caller):
             return await call_next(ctx)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 
 from ack_compute.cloud.config import StaticCredentials
 from ack_compute.server.logs import configure
-from ack_compute.server.settings import SANDBOX_HANDS_ON_SCALE, Settings
+from ack_compute.server.settings import SANDBOX_HANDS_ON_SCALE, Settings, unknown_variables
 
 if TYPE_CHECKING:
     from mcp.server import MCPServer
@@ -71,6 +72,12 @@ def _cloud(settings: Settings) -> Iterator[tuple[Settings, StaticCredentials | N
             # A sandbox cloud lives as long as this process; its ledger must not mix with a real one.
             update["state_dir"] = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ack-compute-sbx-")))
         log.info("sandbox cloud at %s (no account, no network)", cloud.endpoint)
+        if settings.site != "china":
+            log.warning(
+                "the sandbox's DescribePrice lists the China site's ECS prices (CNY): on the %s site, cluster and "
+                "node pool quotes come in CNY and ACS quotes in USD (the rate table)",
+                settings.site,
+            )
         if scale != 1:
             log.warning(
                 "sandbox clock runs %gx fast (a cluster in seconds); --time-scale 1 for the realistic clock", scale
@@ -82,6 +89,8 @@ def _cloud(settings: Settings) -> Iterator[tuple[Settings, StaticCredentials | N
 def serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     configure(settings.log_level)
+    for name in unknown_variables(os.environ):
+        log.warning("%s is not a setting and is ignored (settings: README, Settings)", name)
     from ack_compute.server.access import AccessConfigError, http_access
     from ack_compute.server.app import build_server
     from ack_compute.server.runtime import Runtime
@@ -303,8 +312,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except ValidationError as exc:  # a bad setting: say which, never echo its value (it may be a secret)
         from ack_compute.server.errors import describe_validation
+        from ack_compute.server.settings import environment_name
 
-        print(f"ack-compute-mcp: invalid setting: {describe_validation(exc)}", file=sys.stderr)
+        # Named as the operator wrote it: the flag given on this command line, else the environment variable.
+        given = {
+            action.dest: action.option_strings[-1]
+            for action in sub.choices[args.command]._actions
+            if action.option_strings and getattr(args, action.dest, None) is not None
+        }
+        described = describe_validation(exc, lambda field: given.get(field) or environment_name(field))
+        print(f"ack-compute-mcp: invalid setting: {described}", file=sys.stderr)
         return 2
 
 

@@ -10,6 +10,7 @@ error codes and file modes, never from a secret's value.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import stat
 import tempfile
@@ -34,7 +35,7 @@ from ack_compute.cloud.diagnostics import (
     inspect_kubeconfig,
     ram_policy,
 )
-from ack_compute.server.settings import Settings
+from ack_compute.server.settings import Settings, unknown_variables
 
 Status = Literal["ok", "FAIL", "warn", "skip"]
 OutputFormat = Literal["table", "json"]
@@ -91,7 +92,17 @@ def _target_rows(settings: Settings) -> list[DoctorCheck]:
         if settings.read_only
         else "full: creates and deletes with signed quotes"
     )
-    return [_row("cloud", "ok", target), _row("mode", "ok", mode)]
+    rows = [_row("cloud", "ok", target), _row("mode", "ok", mode)]
+    if unknown := unknown_variables(os.environ):
+        rows.append(
+            _row(
+                "settings",
+                "warn",
+                f"not settings, so ignored: {', '.join(unknown)}",
+                "correct the names (the README's Settings table lists them) or unset them",
+            )
+        )
+    return rows
 
 
 _REJECTION_FIXES = (

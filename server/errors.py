@@ -112,11 +112,15 @@ def _where(loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
-def describe_validation(exc: ValidationError) -> str:
-    """One line per problem, field path first, in plain words (no pydantic URLs, type codes or echoed inputs)."""
+def describe_validation(exc: ValidationError, name: Callable[[str], str] | None = None) -> str:
+    """One line per problem, field path first, in plain words (no pydantic URLs, type codes or echoed inputs).
+    `name`: how the reader writes a top-level field (a setting's environment variable), if not as the field."""
     parts = []
     for err in exc.errors():
-        parts.append(f"{_where(err['loc']) or 'plan'}: {_plain(err)}")
+        where = _where(err["loc"]) or "plan"
+        if name is not None and err["loc"] and isinstance(err["loc"][0], str):
+            where = name(err["loc"][0])
+        parts.append(f"{where}: {_plain(err)}")
     return "; ".join(parts) + "."
 
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ack_compute.tools.budgets import BudgetAmount
 from ack_compute.tools.ledger import LEDGER_FILE
 from ack_compute.tools.plans import REGION_PATTERN
+from ack_compute.tools.pricing import site_currency
 
 SANDBOX_HANDS_ON_SCALE = 120.0  # a 6-minute cluster in 3 s: fast enough to try by hand, slow enough to see progress
 
@@ -52,7 +55,9 @@ class Settings(BaseSettings):
         description="JSON file of budgets per caller subject (OAuth callers): "
         '{"callers": {"<subject>": {"daily_budget": 5, "monthly_budget": 100}}}.',
     )
-    budget_currency: str = Field("CNY", pattern=r"^[A-Z]{3}$")
+    budget_currency: str = Field(
+        "", pattern=r"^([A-Z]{3})?$", description="Currency of the caps and budgets; by default the site's (CNY, USD)."
+    )
     # Leases (tools/reaper.py): what a quote's hours bound ends at redemption + hours + this grace.
     lease_grace_seconds: float = Field(
         600, ge=0, le=86400, description="How long past its lease's end a resource may run before it is reaped."
@@ -77,7 +82,7 @@ class Settings(BaseSettings):
     )
     site: Literal["china", "international"] = Field("china", description="Account site; sets the currency.")
     rate_table: Path | None = Field(None, description="JSON rate table replacing the built-in one.")
-    quote_secret: SecretStr | None = Field(None, min_length=32, description="Signing secret; else generated.")
+    quote_secret: SecretStr | None = Field(None, description="Signing secret (32+ characters); else generated.")
     quote_secret_rotate: bool = Field(
         False,
         description="With database_url: take this quote secret although the shared ledger's servers used another "
@@ -130,6 +135,13 @@ class Settings(BaseSettings):
         "(they run programs on this machine).",
     )
 
+    @model_validator(mode="after")
+    def _site_currency(self) -> Settings:
+        """Caps in another currency than the site's quotes would refuse every quote, so they follow the site."""
+        if not self.budget_currency:
+            self.budget_currency = site_currency(self.site)
+        return self
+
     @field_validator("operation_heartbeat_seconds")
     @classmethod
     def _beat_within_lease(cls, value: float, info: ValidationInfo) -> float:
@@ -146,13 +158,6 @@ class Settings(BaseSettings):
         if self.database_url is not None:
             return self.database_url.get_secret_value()
         return self.state_dir / LEDGER_FILE
-
-    @field_validator("allowed_contexts", mode="before")
-    @classmethod
-    def _context_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
 
     # HTTP access. The bearer token comes only from the environment or a file, never the command line.
     http_token: SecretStr | None = Field(
@@ -188,18 +193,53 @@ class Settings(BaseSettings):
         "off: any replica answers them, and they cannot be asked the cost question (the confirmation policy decides).",
     )
 
-    @field_validator("http_token")
+    @field_validator("http_token", "quote_secret")
     @classmethod
-    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 32:
             raise ValueError(
                 "use at least 32 random characters (python -c 'import secrets; print(secrets.token_urlsafe(32))')"
             )
         return value
 
-    @field_validator("oauth_required_scopes", "allowed_hosts", "allowed_origins", mode="before")
+    @field_validator("allowed_contexts", "oauth_required_scopes", "allowed_hosts", "allowed_origins", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
+        """One rule for every list setting: comma-separated, from the environment or from each repeated flag."""
+        items = [value] if isinstance(value, str) else value
+        if isinstance(items, list | tuple):
+            return [part.strip() for item in items for part in str(item).split(",") if part.strip()]
         return value
+
+
+ENV_PREFIX = "ACK_COMPUTE_"
+
+
+def environment_name(field: str) -> str:
+    """The variable a setting is read from, as an operator writes it (the first one, where it has several)."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        named = [c for c in alias.choices if isinstance(c, str) and c.startswith(ENV_PREFIX)]
+        if named:
+            return named[0]
+    return ENV_PREFIX + field.upper()
+
+
+def _variables() -> set[str]:
+    names = {environment_name(field) for field in Settings.model_fields}
+    for info in Settings.model_fields.values():
+        if isinstance(info.validation_alias, AliasChoices):
+            names.update(c.upper() for c in info.validation_alias.choices if isinstance(c, str))
+    return names
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """ACK_COMPUTE_* variables that are no setting, each with the one it most likely meant: the environment is
+    read by prefix, so a misspelt budget cap would otherwise be ignored without a word."""
+    known = _variables()
+    found = []
+    for name in sorted(environ):
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known:
+            close = difflib.get_close_matches(name.upper(), sorted(known), n=1, cutoff=0.8)
+            found.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    return found

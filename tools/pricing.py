@@ -125,6 +125,11 @@ class TtlCache:
         return value
 
 
+def site_currency(site: Site) -> str:
+    """Alibaba bills the China site's accounts in CNY and the international site's in USD."""
+    return "CNY" if site == "china" else "USD"
+
+
 def is_mainland(region: str) -> bool:
     return region.startswith("cn-") and region != "cn-hongkong"
 
@@ -150,7 +155,7 @@ class Pricer:
 
     @property
     def site_currency(self) -> str:
-        return "CNY" if self.site == "china" else "USD"
+        return site_currency(self.site)
 
     def price(self, plan: AnyPlan) -> Pricing:
         assert plan.region, "plans are normalised before pricing"

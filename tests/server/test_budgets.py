@@ -21,6 +21,7 @@ from mcp.server.auth.provider import AccessToken
 
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.access import STATIC_ADMIN_SCOPE, caller_of, http_access
+from ack_compute.server.app import build_server
 from ack_compute.server.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -125,3 +126,20 @@ def test_a_bad_or_conflicting_policy_stops_the_server_before_it_listens(tmp_path
         "ack-compute-mcp: not serving over HTTP: budgets for alice are in both the tokens file and the caller policy "
         "file; keep them in one of the two."
     )
+
+
+async def test_on_the_international_site_caps_are_in_usd_and_a_usd_quote_within_them_is_given(
+    cloud: SandboxCloud, make_runtime: Any
+) -> None:
+    acs = {"kind": "acs", "vcpu": 1, "memory_gib": 2, "replicas": 1, "hours": 1}
+    server = build_server(make_runtime(site="international", max_hourly=5))
+    async with Client(server) as client:
+        est = (await client.call_tool("estimate_cost", {"plan": acs})).structured_content or {}
+    assert est["currency"] == "USD" and est["quote_id"].startswith("q-"), est
+    assert est["budget"]["within_caps"] is True, est
+    # An operator who sets the currency keeps it: a USD quote is then refused against CNY caps, in words.
+    server = build_server(make_runtime(site="international", max_hourly=5, budget_currency="CNY"))
+    async with Client(server) as client:
+        refused = (await client.call_tool("estimate_cost", {"plan": acs})).structured_content or {}
+    assert "quote_id" not in refused and refused["budget"]["within_caps"] is False, refused
+    assert "in CNY but this quote is in USD" in refused["budget"]["message"], refused

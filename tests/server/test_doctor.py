@@ -50,8 +50,11 @@ def parse_table(text: str) -> dict[str, Row]:
 
 @pytest.fixture(autouse=True)
 def _wide_table(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Columns wide enough that no path is longer than its cell, so a cell's lines join back with spaces."""
+    """Columns wide enough that no path is longer than its cell, so a cell's lines join back with spaces; and no
+    ACK_COMPUTE_* variable of the shell or the test harness (doctor reports the ones that are no setting)."""
     monkeypatch.setenv("COLUMNS", "280")
+    for name in [n for n in os.environ if n.startswith("ACK_COMPUTE_")]:
+        monkeypatch.delenv(name)
 
 
 def doctor_in_process(
@@ -387,3 +390,16 @@ def test_http_access_is_checked_as_serve_would(
     tokens.write_text(json.dumps({"tokens": [{"subject": "alice", "sha256": "ab" * 32}]}))
     code, rows, _ = doctor_in_process(cloud, tmp_path, capsys, http_tokens_file=tokens)
     assert rows["http access"]["status"] == "ok" and "bearer tokens (1 caller(s))" in rows["http access"]["detail"]
+
+
+def test_a_misspelt_variable_is_a_warning_that_names_the_setting_meant(tmp_path: Path) -> None:
+    done, checks = doctor_cli(cli_env(tmp_path, ACK_COMPUTE_MAX_HOURLY_CAP="5"), "--sandbox")
+    assert checks["settings"] == {
+        "check": "settings",
+        "status": "warn",
+        "detail": "not settings, so ignored: ACK_COMPUTE_MAX_HOURLY_CAP (did you mean ACK_COMPUTE_MAX_HOURLY?)",
+        "fix": "correct the names (the README's Settings table lists them) or unset them",
+    }
+    assert done.returncode == 0, "a warning, not a failure"
+    _, clean = doctor_cli(cli_env(tmp_path), "--sandbox")
+    assert "settings" not in clean

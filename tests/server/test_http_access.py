@@ -311,10 +311,13 @@ async def test_off_loopback_with_a_token_and_the_host_names(
     cloud: SandboxCloud, tmp_path: Path, running_server: Any
 ) -> None:
     token = secrets.token_urlsafe(32)
-    args = ["--host", "0.0.0.0", "--allowed-host", "mcp.example.com"]
+    # As the settings table says, the flag takes a comma-separated list (like ACK_COMPUTE_ALLOWED_HOSTS), and repeats.
+    args = ["--host", "0.0.0.0", "--allowed-host", "mcp.example.com,mcp.example.net", "--allowed-host", "mcp.test"]
     with running_server(cloud, tmp_path, *args, env={"ACK_COMPUTE_HTTP_TOKEN": token}) as base:
         named = {**MCP_HEADERS, "Host": "mcp.example.com", "Authorization": f"Bearer {token}"}
         assert httpx.post(f"{base}/mcp", json=INIT, headers=named).status_code == 200
+        for other in ("mcp.example.net", "mcp.test"):
+            assert httpx.post(f"{base}/mcp", json=INIT, headers={**named, "Host": other}).status_code == 200, other
         assert (
             httpx.post(f"{base}/mcp", json=INIT, headers={**named, "Host": "mcp.example.com:8443"}).status_code == 200
         )

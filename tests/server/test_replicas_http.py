@@ -168,6 +168,9 @@ async def test_the_cost_question_asked_on_one_replica_is_answered_on_the_other(t
     assert [r.answers for r in rounds] == [False, True], rounds  # the question, then the answer
     assert rounds[0].replica != rounds[1].replica, rounds
     assert len(asked) == 1 and quote["quote_id"] in asked[0], asked
+    # The audit log tells the call from its answer round, one line each.
+    audit = [line.split(": ", 1)[1] for line in team.log_text().splitlines() if " ensure_cluster" in line]
+    assert sorted(audit) == ["the local operator answers for ensure_cluster", "the local operator calls ensure_cluster"]
     assert team.cloud.counts().get("CreateCluster", 0) == 1
     assert clusters_named(team.cloud, name) == [out["cluster_id"]]
     receipts = [
