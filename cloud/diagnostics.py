@@ -29,7 +29,7 @@ from ack_compute.cloud.errors import CloudError
 
 T = TypeVar("T")
 
-Access = Literal["pricing", "read", "create", "delete"]
+Access = Literal["pricing", "inventory", "read", "create", "delete"]
 ProbeKind = Literal["read", "placeholder", "not_probed"]
 Outcome = Literal["ok", "denied", "rejected", "unreachable", "error", "not_probed"]
 
@@ -37,13 +37,19 @@ PRODUCTS: tuple[Product, ...] = ("cs", "ecs", "vpc", "eci", "bss")
 # Products the tools can do without: bills (BssOpenApi) only add "billed so far" beside the meter's estimate, so a
 # denial or an unreachable endpoint there is reported, never a failure.
 OPTIONAL_PRODUCTS: frozenset[Product] = frozenset({"bss"})
-ACCESS_ORDER: tuple[Access, ...] = ("pricing", "read", "create", "delete")
+ACCESS_ORDER: tuple[Access, ...] = ("pricing", "inventory", "read", "create", "delete")
 ACCESS_MEANING: dict[Access, str] = {
-    "pricing": "estimate_cost; all that --read-only needs",
-    "read": "find, reuse and watch clusters and networks; temporary kubeconfigs for run_job and deploy_acs",
+    "pricing": "estimate_cost",
+    "inventory": "list_resources: the state and bills of what the ledger lists (reads that return no credentials)",
+    "read": "find, reuse and watch clusters; temporary kubeconfigs for run_job, deploy_acs and list_resources' "
+    "Jobs and Deployments",
     "create": "ensure_cluster when it creates a cluster and its network; node pools created or grown",
     "delete": "cleanup of what this server created",
 }
+
+# All that a --read-only server's tools (server/settings.py READ_ONLY_TOOLS) call: no kubeconfig, which would let the
+# identity act inside clusters (ACS pods started through one are billed). A read-only server reads nothing on clusters.
+READ_ONLY_ACCESS: tuple[Access, ...] = ("pricing", "inventory")
 
 # Placeholder ids in each API's own format that no real resource has.
 PLACEHOLDER_CLUSTER = "c" + "0" * 32
@@ -88,20 +94,41 @@ RAM_ACTIONS: tuple[RamAction, ...] = (
     _a("ecs", "DescribeInstanceTypes", "pricing", "estimate_cost (instance type facts)", "read"),
     _a("ecs", "DescribeAvailableResource", "pricing", "estimate_cost, ensure_cluster (zone stock)", "read"),
     _a("eci", "DescribeContainerGroupPrice", "pricing", "estimate_cost (eci plans)", "read"),
+    # What list_resources checks each ledger row with (tools/inventory.py, and tools/bills.py for the bill's ids).
+    _a(
+        "cs",
+        "DescribeClusterDetail",
+        "inventory",
+        "list_resources, ensure_cluster, run_job, deploy_acs, cleanup",
+        "placeholder",
+    ),
+    _a("cs", "DescribeClusterNodePools", "inventory", "list_resources, node pools: find by name", "placeholder"),
+    _a("cs", "DescribeClusterNodePoolDetail", "inventory", "list_resources, node pools: watch a pool", "placeholder"),
+    _a(
+        "cs",
+        "DescribeClusterNodes",
+        "inventory",
+        "list_resources (billed nodes), node pools: a pool's nodes",
+        "placeholder",
+    ),
+    _a("vpc", "DescribeVpcs", "inventory", "list_resources, ensure_cluster (network), cleanup", "read"),
+    _a("vpc", "DescribeVSwitches", "inventory", "list_resources, ensure_cluster (network), cleanup", "read"),
+    # Optional: without it list_resources shows estimates only (RAM action per Alibaba's BssOpenApi RAM table naming,
+    # `bss:<Action>`; see the shared notes "Billing (BssOpenApi)").
+    _a("bss", "DescribeInstanceBill", "inventory", "list_resources (billed so far; optional)", "read"),
     _a("cs", "DescribeClustersForRegion", "read", "ensure_cluster, run_job, deploy_acs, cleanup (by name)", "read"),
-    _a("cs", "DescribeClusterDetail", "read", "ensure_cluster, run_job, deploy_acs, cleanup", "placeholder"),
     _a("cs", "DescribeTaskInfo", "read", "ensure_cluster, cleanup (task progress)", "placeholder"),
     _a("cs", "ListClusterAddonInstances", "read", "deploy_acs, run_job on ACS (virtual node add-on)", "placeholder"),
     _a("cs", "ListAddons", "read", "deploy_acs (the add-on version to install)", "placeholder"),
-    _a("cs", "DescribeClusterUserKubeconfig", "read", "run_job, deploy_acs, ensure_cluster reuse", "placeholder"),
-    _a("cs", "DescribeClusterNodePools", "read", "node pools: find by name, list_resources", "placeholder"),
-    _a("cs", "DescribeClusterNodePoolDetail", "read", "node pools: watch a pool", "placeholder"),
-    _a("cs", "DescribeClusterNodes", "read", "node pools: a pool's nodes", "placeholder"),
-    _a("vpc", "DescribeVpcs", "read", "ensure_cluster (network), cleanup", "read"),
-    _a("vpc", "DescribeVSwitches", "read", "ensure_cluster (network), cleanup", "read"),
-    # Optional: without it list_resources shows estimates only (RAM action per Alibaba's BssOpenApi RAM table naming,
-    # `bss:<Action>`; see the shared notes "Billing (BssOpenApi)").
-    _a("bss", "DescribeInstanceBill", "read", "list_resources (billed so far; optional)", "read"),
+    # A credential: never in the read-only policy, so list_resources on a read-only server shows Jobs and Deployments
+    # as the ledger has them.
+    _a(
+        "cs",
+        "DescribeClusterUserKubeconfig",
+        "read",
+        "run_job, deploy_acs, ensure_cluster reuse, list_resources (Jobs and Deployments; not read-only)",
+        "placeholder",
+    ),
     _a("cs", "CreateCluster", "create", "ensure_cluster", "not_probed"),
     _a("vpc", "CreateVpc", "create", "ensure_cluster (new network)", "not_probed"),
     _a("vpc", "CreateVSwitch", "create", "ensure_cluster (new network)", "not_probed"),

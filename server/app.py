@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from mcp.server import MCPServer
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -25,6 +27,23 @@ from ack_compute.server.prompts import register_prompts
 from ack_compute.server.results import slim_schemas
 from ack_compute.server.run_job import register_run_job
 from ack_compute.server.runtime import Runtime, package_version
+from ack_compute.server.settings import READ_ONLY_TOOLS
+
+# One server/<tool>.py per tool, by the name it registers, in tools/list order: the read-only ones first. A read-only
+# server registers only READ_ONLY_TOOLS (server/settings.py): nothing that creates, changes or deletes.
+TOOLS: dict[str, Callable[[MCPServer, Runtime], None]] = {
+    "estimate_cost": register_estimate_cost,
+    "doc_search": register_doc_search,
+    "get_operation": register_get_operation,
+    "list_resources": register_list_resources,
+    "ensure_cluster": register_ensure_cluster,
+    "ensure_node_pool": register_ensure_node_pool,
+    "run_job": register_run_job,
+    "deploy_acs": register_deploy_acs,
+    "extend_lease": register_extend_lease,
+    "cleanup": register_cleanup,
+    "cancel_operation": register_cancel_operation,
+}
 
 INSTRUCTIONS = """\
 ack-compute-mcp buys and uses Alibaba Cloud compute (ACK clusters, ACS serverless pods) for you.
@@ -80,20 +99,9 @@ def build_server(runtime: Runtime, access: HttpAccess | None = None) -> MCPServe
             {"status": "ok", "server": "ack-compute-mcp", "version": package_version(), "read_only": read_only}
         )
 
-    # One server/<tool>.py per tool. Read-only tools first; a read-only server offers nothing that creates,
-    # changes or deletes (get_operation and the ledger only read).
-    register_estimate_cost(server, runtime)
-    register_doc_search(server, runtime)
-    register_get_operation(server, runtime)
-    register_list_resources(server, runtime)
-    if not read_only:
-        register_ensure_cluster(server, runtime)
-        register_ensure_node_pool(server, runtime)
-        register_run_job(server, runtime)
-        register_deploy_acs(server, runtime)
-        register_extend_lease(server, runtime)
-        register_cleanup(server, runtime)
-        register_cancel_operation(server, runtime)
+    for name, register in TOOLS.items():
+        if not read_only or name in READ_ONLY_TOOLS:
+            register(server, runtime)
     register_docs(server)
     register_ledger(server, runtime)
     slim_schemas(server)  # after every tool is registered: what a model reads (server/results.py)

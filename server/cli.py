@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from ack_compute.cloud.config import StaticCredentials
 from ack_compute.server.logs import configure
-from ack_compute.server.settings import SANDBOX_HANDS_ON_SCALE, Settings, unknown_variables
+from ack_compute.server.settings import READ_ONLY_TOOLS, SANDBOX_HANDS_ON_SCALE, Settings, unknown_variables
 
 if TYPE_CHECKING:
     from mcp.server import MCPServer
@@ -269,7 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (loopback by default)")
     p_serve.add_argument("--port", type=int, default=8765)
     p_serve.add_argument(
-        "--read-only", action="store_true", default=None, help="offer only estimates, lookups, docs, get_operation"
+        "--read-only",
+        action="store_true",
+        default=None,
+        help=f"offer only {', '.join(READ_ONLY_TOOLS)}, the docs and the ledger",
     )
     p_serve.add_argument(
         "--allowed-host", dest="allowed_hosts", action="append", help="Host header to accept over HTTP (repeatable)"

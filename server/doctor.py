@@ -26,6 +26,7 @@ from ack_compute.cloud.diagnostics import (
     CREDENTIAL_CHAIN,
     OPTIONAL_PRODUCTS,
     RAM_ACTIONS,
+    READ_ONLY_ACCESS,
     CredentialStatus,
     Diagnostics,
     EndpointStatus,
@@ -35,7 +36,7 @@ from ack_compute.cloud.diagnostics import (
     inspect_kubeconfig,
     ram_policy,
 )
-from ack_compute.server.settings import Settings, unknown_variables
+from ack_compute.server.settings import READ_ONLY_TOOLS, Settings, unknown_variables
 
 Status = Literal["ok", "FAIL", "warn", "skip"]
 OutputFormat = Literal["table", "json"]
@@ -88,7 +89,8 @@ def _target_rows(settings: Settings) -> list[DoctorCheck]:
     else:
         target = f"Alibaba Cloud public endpoints ({settings.site} site)"
     mode = (
-        "read-only: estimate_cost, doc_search, get_operation; only the pricing actions are probed"
+        f"read-only: {', '.join(READ_ONLY_TOOLS)}; only the actions they call are probed "
+        f"({' and '.join(READ_ONLY_ACCESS)}, no kubeconfig)"
         if settings.read_only
         else "full: creates and deletes with signed quotes"
     )
@@ -232,7 +234,7 @@ def _ram_row(result: ProbeResult) -> DoctorCheck:
 def _cloud_rows(settings: Settings, credentials: StaticCredentials | None) -> list[DoctorCheck]:
     diagnostics = Diagnostics(_cloud_config(settings, credentials))
     read_only = settings.read_only
-    wanted = [a for a in RAM_ACTIONS if not read_only or a.access == "pricing"]
+    wanted = [a for a in RAM_ACTIONS if not read_only or a.access in READ_ONLY_ACCESS]
     needed = {a.product for a in wanted if a.probe != "not_probed"}
     cred = diagnostics.credentials()
     if not cred.resolved:
@@ -272,8 +274,12 @@ def _kubeconfig_rows(settings: Settings) -> list[DoctorCheck]:
 
     if settings.read_only:
         return [
-            _row("kubeconfig (ACK)", "skip", "read-only mode fetches no kubeconfig"),
-            _row("kubeconfig (context:)", "skip", "read-only mode runs nothing on clusters"),
+            _row(
+                "kubeconfig (ACK)",
+                "skip",
+                "read-only mode fetches no kubeconfig: list_resources shows Jobs and Deployments as recorded",
+            ),
+            _row("kubeconfig (context:)", "skip", "read-only mode reads and runs nothing on clusters"),
         ]
     endpoint = (
         "private (this machine must reach the cluster's VPC)"
@@ -511,7 +517,7 @@ def render_table(report: DoctorReport, width: int | None = None) -> str:
 
 def policy_document(scope: Literal["full", "read-only"] = "full") -> str:
     """The least-privilege RAM policy for the tools (or only for --read-only), as JSON to paste into RAM."""
-    accesses = ACCESS_ORDER if scope == "full" else ("pricing",)
+    accesses = ACCESS_ORDER if scope == "full" else READ_ONLY_ACCESS
     return json.dumps(ram_policy(accesses), indent=2)
 
 

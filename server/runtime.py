@@ -152,6 +152,7 @@ class Runtime:
             settings.kubeconfig,
             allowed_contexts=settings.allowed_contexts,
             allow_exec_credentials=settings.allow_exec_credentials,
+            read_only=settings.read_only,
         )
         # What every tool that buys something is given: the quotes it redeems, the prices, the ledger of what is
         # ours and the resumable operations.

@@ -18,6 +18,9 @@ from ack_compute.tools.plans import REGION_PATTERN
 from ack_compute.tools.pricing import site_currency
 
 SANDBOX_HANDS_ON_SCALE = 120.0  # a 6-minute cluster in 3 s: fast enough to try by hand, slow enough to see progress
+# The tools a read-only server registers (server/app.py), besides the docs and the ledger: the one list that `serve
+# --help`, doctor and this setting's description name. None creates, changes or deletes anything.
+READ_ONLY_TOOLS: tuple[str, ...] = ("estimate_cost", "doc_search", "get_operation", "list_resources")
 
 
 class Settings(BaseSettings):
@@ -120,7 +123,9 @@ class Settings(BaseSettings):
     probe_concurrency: int = Field(32, ge=1, le=256, description="Clusters probed at once when looking for reuse.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     read_only: bool = Field(
-        False, description="Offer only estimate_cost, lookups, docs and get_operation: nothing is created or deleted."
+        False,
+        description=f"Offer only {', '.join(READ_ONLY_TOOLS)}, the docs and the ledger: nothing is created, changed "
+        "or deleted, and no kubeconfig is fetched.",
     )
     # Kubeconfig contexts (`context:<name>` targets): none unless the operator lists them. Over HTTP a caller
     # may use a listed context if they are an admin, or their tokens-file entry (`contexts`) or OAuth scope

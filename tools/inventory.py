@@ -4,6 +4,10 @@ ledger checked against the cloud, with the spend meter: what each costs per hour
 
 Accrued is the quoted hourly price times the hours it ran: the price the person accepted, an estimate of the bill.
 Where the account gives bills (the `bills` hook), each resource shows what was billed next to it.
+
+A read-only server reaches no cluster (tools/targets.py): its Jobs, Deployments and Services show the state the ledger
+recorded, said as such; clusters, node pools, networks and bills it still checks (the read-only RAM policy's
+"inventory" group, cloud/diagnostics.py).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from ack_compute.tools.targets import CONTEXT_PREFIX, ClusterTarget, Targets, cl
 
 log = logging.getLogger("ack_compute.inventory")
 GONE = "gone"
+RECORDED = "as recorded: a read-only server does not read clusters"
 # What the account billed so far per ledger resource_id, or None when it gives no bills (cloud/billing.py).
 Bills = Callable[[list[OwnedResource]], dict[int, Decimal] | None]
 
@@ -233,6 +238,8 @@ class Inventories:
         return row.state
 
     def _workload_state(self, row: OwnedResource) -> str:
+        if self.targets.read_only:  # it reaches no cluster (tools/targets.py): the ledger's word, said as such
+            return f"{row.state} ({RECORDED})"
         cluster = str(row.details.get("cluster") or "")
         namespace = str(row.details.get("namespace") or "default")
         name = str(row.details.get("job") or row.details.get("name") or row.name.rsplit("/", 1)[-1])

@@ -26,6 +26,10 @@ CONTEXT_SCOPE_PREFIX = "ack-compute:context:"  # an OAuth scope (or tokens-file 
 ClusterKind = Literal["ack", "serverless", "registered", "context"]
 
 
+class ReadOnlyServer(AckComputeError):
+    """A read-only server was asked to reach a cluster; nothing was fetched or sent."""
+
+
 class ClusterTarget(BaseModel):
     """A resolved cluster: how to reach it and what kind it is (which decides how ACS pods are placed)."""
 
@@ -67,13 +71,17 @@ class Targets:
         *,
         allowed_contexts: Sequence[str] = (),
         allow_exec_credentials: bool = False,
+        read_only: bool = False,
     ) -> None:
+        """`read_only`: a read-only server reaches no cluster: it fetches no kubeconfig (a credential its RAM policy
+        leaves out: ACS pods started through one are billed) and uses no local one."""
         self.cs = cs
         self.kubeconfigs = kubeconfigs
         self.default_region = default_region
         self.kubeconfig_path = kubeconfig_path
         self.allowed_contexts = tuple(allowed_contexts)
         self.allow_exec_credentials = allow_exec_credentials
+        self.read_only = read_only
 
     def resolve(self, ref: str, region: str | None = None) -> ClusterTarget:
         region = region or self.default_region
@@ -167,6 +175,11 @@ class Targets:
 
     def access(self, target: ClusterTarget, *, timeout_s: float = 10.0) -> KubeAccess:
         """A fresh client for the target (kubeconfigs from ACK are cached in memory and refreshed)."""
+        if self.read_only:
+            raise ReadOnlyServer(
+                f"This server is read-only: it reaches no cluster, so it cannot read {target.ref}.",
+                "Ask the person to use a server without --read-only for that.",
+            )
         if target.context is not None:
             access = self._context_config(target.context)
             access.timeout_s = timeout_s

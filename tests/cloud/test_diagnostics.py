@@ -13,6 +13,7 @@ import pytest
 from ack_compute.cloud.config import CloudConfig, StaticCredentials
 from ack_compute.cloud.diagnostics import (
     RAM_ACTIONS,
+    READ_ONLY_ACCESS,
     Diagnostics,
     classify,
     describe_provider,
@@ -22,6 +23,7 @@ from ack_compute.cloud.diagnostics import (
 )
 from ack_compute.cloud.errors import CloudError
 from ack_compute.sandbox import Fault, SandboxCloud
+from ack_compute.server.settings import READ_ONLY_TOOLS
 
 ROOT = Path(__file__).resolve().parents[2]
 # Never probed: they buy something or change a cluster (the add-on installs are free, but still writes).
@@ -67,7 +69,7 @@ def test_ram_actions_are_exactly_the_actions_cloud_sends() -> None:
 def test_reference_doc_carries_the_generated_policies() -> None:
     text = (ROOT / "references" / "ram-policy.md").read_text()
     blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", text, re.S)]
-    assert blocks == [ram_policy(), ram_policy(["pricing"])]
+    assert blocks == [ram_policy(), ram_policy(READ_ONLY_ACCESS)]
     for action in RAM_ACTIONS:
         assert f"`{action.ram_name}` | {action.access} |" in text, action.ram_name
 
@@ -77,6 +79,17 @@ def test_policy_groups_are_complete_and_disjoint() -> None:
     listed = [name for s in statements for name in s["Action"]]
     assert sorted(listed) == sorted(a.ram_name for a in RAM_ACTIONS)
     assert all(s["Effect"] == "Allow" and "*" not in "".join(s["Action"]) for s in statements)
+
+
+def test_the_read_only_policy_is_what_the_read_only_tools_use_and_only_reads() -> None:
+    """Every action a tool a read-only server serves uses is in the read-only policy, and nothing else is; but never
+    the kubeconfig, a credential (list_resources on a read-only server does without it: tests/server/test_read_only.py
+    runs that server with this policy alone)."""
+    policy = {name for s in ram_policy(READ_ONLY_ACCESS)["Statement"] for name in s["Action"]}
+    used = {a.ram_name for a in RAM_ACTIONS if any(re.search(rf"\b{tool}\b", a.used_by) for tool in READ_ONLY_TOOLS)}
+    assert used - policy == {"cs:DescribeClusterUserKubeconfig"}
+    assert policy <= used
+    assert all(re.fullmatch(r"\w+:(Describe|List|Get)\w+", name) for name in policy), policy
 
 
 # ------------------------------------------------------------------------------------------------ probes

@@ -18,7 +18,7 @@ import pytest
 from ack_compute.cloud.config import StaticCredentials
 from ack_compute.sandbox import Fault, SandboxCloud
 from ack_compute.server.cli import main
-from ack_compute.server.doctor import run_doctor
+from ack_compute.server.doctor import policy_document, run_doctor
 from ack_compute.server.settings import Settings
 
 QUOTE_SECRET = "doctor-test-quote-secret-0123456789-abcdef"
@@ -275,15 +275,18 @@ def test_a_configured_kubeconfig_that_is_missing_fails(
     assert "ACK_COMPUTE_KUBECONFIG" in rows["kubeconfig (context:)"]["fix"]
 
 
-def test_read_only_mode_probes_only_the_pricing_actions(
+def test_read_only_mode_probes_only_the_actions_of_the_read_only_policy(
     cloud: SandboxCloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, rows, _ = doctor_in_process(cloud, tmp_path, capsys, read_only=True)
 
     assert code == 0
-    assert rows["ram ecs:DescribePrice"]["status"] == "ok"
+    policy = json.loads(policy_document("read-only"))
+    probed = {name for s in policy["Statement"] for name in s["Action"]}
+    assert {c[len("ram ") :] for c, row in rows.items() if c.startswith("ram ") and row["status"] == "ok"} == probed
     assert rows["ram cs:DeleteCluster"] == {"status": "skip", "detail": "not needed: read-only mode", "fix": ""}
-    assert rows["endpoint vpc"]["status"] == rows["kubeconfig (ACK)"]["status"] == "skip"
+    assert rows["ram cs:DescribeClusterUserKubeconfig"]["status"] == rows["kubeconfig (ACK)"]["status"] == "skip"
+    assert rows["endpoint vpc"]["status"] == "ok", "list_resources checks networks"
     assert {"DeleteCluster", "DeleteVpc", "DescribeClusterUserKubeconfig"}.isdisjoint(cloud.counts())
 
 
@@ -291,10 +294,12 @@ def test_print_policy(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["doctor", "--print-policy"]) == 0
     full = json.loads(capsys.readouterr().out)
     assert main(["doctor", "--print-policy", "read-only"]) == 0
-    pricing = json.loads(capsys.readouterr().out)
-    assert full["Version"] == pricing["Version"] == "1"
-    assert len(full["Statement"]) == 4 and pricing["Statement"] == full["Statement"][:1]
-    assert "cs:DeleteCluster" in json.dumps(full) and "cs:DeleteCluster" not in json.dumps(pricing)
+    read_only = json.loads(capsys.readouterr().out)
+    assert full["Version"] == read_only["Version"] == "1"
+    assert len(full["Statement"]) == 5 and read_only["Statement"] == full["Statement"][:2]  # pricing, inventory
+    assert "cs:DescribeClusterDetail" in json.dumps(read_only)
+    for withheld in ("cs:DeleteCluster", "cs:CreateCluster", "cs:DescribeClusterUserKubeconfig"):
+        assert withheld in json.dumps(full) and withheld not in json.dumps(read_only)
 
 
 # ---------------------------------------------------------------------- the default chain, through the CLI
