@@ -69,7 +69,9 @@ def _cloud(settings: Settings) -> Iterator[tuple[Settings, StaticCredentials | N
         cloud = stack.enter_context(SandboxCloud(time_scale=scale, run_containers=settings.sandbox_run_containers))
         update: dict[str, Any] = {"endpoint": cloud.endpoint, "protocol": "http"}
         if "state_dir" not in settings.model_fields_set:
-            # A sandbox cloud lives as long as this process; its ledger must not mix with a real one.
+            # A sandbox cloud lives as long as this process; so, unless the operator names a state dir, does its
+            # ledger. One they name is kept across restarts, and the ledger's cloud mark (Ledger.belong_to) keeps
+            # it from ever being a real server's too.
             update["state_dir"] = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ack-compute-sbx-")))
         log.info("sandbox cloud at %s (no account, no network)", cloud.endpoint)
         if settings.site != "china":
@@ -94,7 +96,7 @@ def serve(args: argparse.Namespace) -> int:
     from ack_compute.server.access import AccessConfigError, http_access
     from ack_compute.server.app import build_server
     from ack_compute.server.runtime import Runtime
-    from ack_compute.tools.errors import SecretMismatch
+    from ack_compute.tools.errors import CloudMismatch, SecretMismatch
 
     http = args.http or args.transport == "http"
     access = None
@@ -115,7 +117,11 @@ def serve(args: argparse.Namespace) -> int:
         )
         return 2
     with _cloud(settings) as (settings, credentials):
-        runtime = Runtime.build(settings, credentials)
+        try:
+            runtime = Runtime.build(settings, credentials)
+        except CloudMismatch as exc:
+            print(f"ack-compute-mcp: not serving: {exc.text}", file=sys.stderr)
+            return 2
         if settings.database_url is not None:
             try:
                 runtime.quotes.agree_on_secret(rotate=settings.quote_secret_rotate)

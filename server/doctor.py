@@ -402,7 +402,11 @@ def _state_rows(settings: Settings) -> list[DoctorCheck]:
         ledger = Ledger(settings.ledger_target())
         recorded = ledger.query("SELECT COUNT(*) AS n FROM resources")[0]["n"]
         where = ledger.path.name if ledger.path else redacted(ledger.url)
-        rows.append(_row("ledger", "ok", f"{where} opens (schema {ledger.schema}, {recorded} resources recorded)"))
+        opens = f"{where} opens (schema {ledger.schema}, {recorded} resources recorded)"
+        if (foreign := ledger.refusal(settings.cloud())) is not None:  # serve would refuse it: say so, mark nothing
+            rows.append(_row("ledger", "FAIL", f"{opens}; {foreign.message}", foreign.next_step))
+        else:
+            rows.append(_row("ledger", "ok", opens))
         ledger.close()
     except (LedgerError, OSError) as exc:
         rows.append(

@@ -20,6 +20,7 @@ from ack_compute.tools.budgets import CallerBudget
 from ack_compute.tools.cleanup import Cleaner
 from ack_compute.tools.deploy_acs import AcsDeployer
 from ack_compute.tools.ensure_cluster import ClusterService, ClusterSettings
+from ack_compute.tools.errors import CloudMismatch
 from ack_compute.tools.kubeconfigs import Kubeconfigs
 from ack_compute.tools.leases import Leases
 from ack_compute.tools.ledger import Ledger
@@ -106,9 +107,15 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, credentials: StaticCredentials | None = None) -> Runtime:
-        """Wire everything; cheap (no SDK import, no network) so server start stays fast."""
+        """Wire everything; cheap (no SDK import, no network) so server start stays fast. Raises CloudMismatch
+        when the ledger holds the other cloud's records (the sandbox's for a real server, or the reverse)."""
         clients = OpenApiClients(cloud_config(settings, credentials))
         ledger = Ledger(settings.ledger_target())
+        try:  # before anything else is written: a ledger of the other cloud is left as it was
+            ledger.belong_to(settings.cloud())
+        except CloudMismatch:
+            ledger.close()
+            raise
         secret = (
             settings.quote_secret.get_secret_value().encode()
             if settings.quote_secret

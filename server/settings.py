@@ -13,6 +13,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_valid
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ack_compute.tools.budgets import BudgetAmount
+from ack_compute.tools.errors import CloudKind
 from ack_compute.tools.ledger import LEDGER_FILE
 from ack_compute.tools.plans import REGION_PATTERN
 from ack_compute.tools.pricing import site_currency
@@ -163,6 +164,11 @@ class Settings(BaseSettings):
         if self.database_url is not None:
             return self.database_url.get_secret_value()
         return self.state_dir / LEDGER_FILE
+
+    def cloud(self) -> CloudKind:
+        """Which cloud this server's ledger records: the sandbox's or the real one's (whatever the site or account:
+        the account is not known without a network call, and a team's keys and site settings may differ)."""
+        return "sandbox" if self.sandbox else "alibaba-cloud"
 
     # HTTP access. The bearer token comes only from the environment or a file, never the command line.
     http_token: SecretStr | None = Field(

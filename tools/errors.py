@@ -43,6 +43,43 @@ class SecretMismatch(AckComputeError):
         )
 
 
+CloudKind = Literal["sandbox", "alibaba-cloud"]
+_CLOUD_NAMES: dict[str, str] = {"sandbox": "the embedded sandbox cloud", "alibaba-cloud": "the real Alibaba Cloud"}
+
+
+class CloudMismatch(AckComputeError):
+    """The ledger holds another cloud's records: a server using it would count, show and act on them as its own."""
+
+    def __init__(self, where: str, theirs: str, mine: CloudKind, *, unmarked: bool = False) -> None:
+        self.theirs, self.mine = theirs, mine
+        whose = (
+            "holds records from before ledgers were marked with their cloud, so it is taken for the real "
+            "Alibaba Cloud's"
+            if unmarked
+            else f"belongs to {_CLOUD_NAMES.get(theirs, repr(theirs))}"
+        )
+        if mine == "sandbox":
+            harm = (
+                "it would show the real clusters, leases and spend as the sandbox's, and its reaper and cleanup "
+                "would act on them against the sandbox"
+            )
+            fix = (
+                "Give the sandbox a state dir of its own (--state-dir), or unset ACK_COMPUTE_STATE_DIR and "
+                "ACK_COMPUTE_DATABASE_URL for it: it then keeps a throwaway ledger that lasts as long as the process."
+            )
+        else:
+            harm = (
+                "the sandbox's clusters, leases and spend would count as real ones, and its reaper and cleanup "
+                "would act on them in your account"
+            )
+            fix = (
+                "Start this server on another state dir (--state-dir or ACK_COMPUTE_STATE_DIR) or database "
+                "(ACK_COMPUTE_DATABASE_URL); or, as that ledger holds only sandbox records, delete it once no "
+                "sandbox server uses it."
+            )
+        super().__init__(f"the ledger at {where} {whose}, and this server serves {_CLOUD_NAMES[mine]}: {harm}.", fix)
+
+
 QuoteRefusalReason = Literal[
     "malformed",
     "bad_signature",

@@ -14,6 +14,7 @@ import logging
 import os
 import stat
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +25,7 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.pool import QueuePool
 
-from ack_compute.tools.errors import AckComputeError
+from ack_compute.tools.errors import AckComputeError, CloudKind, CloudMismatch
 
 log = logging.getLogger("ack_compute.ledger")
 
@@ -42,6 +43,10 @@ _WRITE_LOCK = 0x61636B636D637031
 LOCK_WAIT_MS = 10_000
 IDLE_IN_TRANSACTION_MS = 30_000
 _LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a lock_timeout (errcodes.txt, lock_not_available)
+# Rows that are records of a cloud (what was quoted, run, created, leased, paid for). An unmarked ledger holding any
+# was written before ledgers were marked with their cloud; it is taken for the real cloud's, whose servers a
+# persistent ledger was made for (the sandbox kept a throwaway one unless the operator named a state dir).
+_CLOUD_RECORDS = ("quotes", "operations", "resources", "leases", "receipts")
 
 
 class LedgerError(Exception):
@@ -228,6 +233,29 @@ class Ledger:
             rows = Db(conn).execute(sql, params).fetchall()
             conn.rollback()
             return rows
+
+    def belong_to(self, cloud: CloudKind) -> None:
+        """A ledger's records are of one cloud: the first server on it marks which; a server of the other is refused
+        (CloudMismatch), so sandbox spend never counts as real and neither cloud's server acts on the other's."""
+        with self.transaction() as db:
+            if (refusal := self.refusal(cloud)) is not None:
+                raise refusal
+            if not self.query("SELECT value FROM ledger_facts WHERE name = 'cloud'"):
+                db.execute(
+                    "INSERT INTO ledger_facts (name, value, updated_at) VALUES ('cloud', :cloud, :now)",
+                    {"cloud": cloud, "now": time.time()},
+                )
+
+    def refusal(self, cloud: CloudKind) -> CloudMismatch | None:
+        """Why a server of `cloud` may not use this ledger, or None; reads only (`doctor` asks without marking)."""
+        where = redacted(self.path or self.url)
+        marked = self.query("SELECT value FROM ledger_facts WHERE name = 'cloud'")
+        if marked:
+            theirs = str(marked[0]["value"])
+            return None if theirs == cloud else CloudMismatch(where, theirs, cloud)
+        if cloud == "sandbox" and any(self.query(f"SELECT 1 FROM {t} LIMIT 1") for t in _CLOUD_RECORDS):
+            return CloudMismatch(where, "alibaba-cloud", cloud, unmarked=True)
+        return None
 
     def close(self) -> None:
         self.engine.dispose()

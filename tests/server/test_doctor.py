@@ -20,6 +20,7 @@ from ack_compute.sandbox import Fault, SandboxCloud
 from ack_compute.server.cli import main
 from ack_compute.server.doctor import policy_document, run_doctor
 from ack_compute.server.settings import Settings
+from ack_compute.tools.ledger import Ledger
 
 QUOTE_SECRET = "doctor-test-quote-secret-0123456789-abcdef"
 CREATING = {"CreateCluster", "CreateVpc", "CreateVSwitch"}
@@ -210,6 +211,25 @@ def test_state_dir_that_cannot_be_created_fails(
     assert rows["state dir"]["status"] == "FAIL" and "cannot be created" in rows["state dir"]["detail"]
     assert "ACK_COMPUTE_STATE_DIR" in rows["state dir"]["fix"]
     assert rows["ledger"]["status"] == rows["quote secret"]["status"] == "skip"
+
+
+def test_a_ledger_of_the_other_cloud_fails_as_serve_would_refuse_it_and_doctor_marks_none(
+    cloud: SandboxCloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger = Ledger(tmp_path / "state" / "ledger.sqlite3")
+    code, rows, _ = doctor_in_process(cloud, tmp_path, capsys, sandbox=True)
+    assert code == 0 and rows["ledger"]["status"] == "ok"
+    assert ledger.query("SELECT name FROM ledger_facts") == [], "doctor changes nothing, the mark included"
+
+    ledger.belong_to("alibaba-cloud")  # a real server started on it
+    code, rows, _ = doctor_in_process(cloud, tmp_path, capsys, sandbox=True)
+    assert code == 1
+    detail = rows["ledger"]["detail"]
+    assert rows["ledger"]["status"] == "FAIL"
+    assert "belongs to the real Alibaba Cloud, and this server serves the embedded sandbox cloud" in detail
+    assert "unset ACK_COMPUTE_STATE_DIR and ACK_COMPUTE_DATABASE_URL for it" in rows["ledger"]["fix"]
+    code, rows, _ = doctor_in_process(cloud, tmp_path, capsys)
+    assert code == 0 and rows["ledger"]["status"] == "ok"
 
 
 def test_local_files_loose_modes_and_kubeconfig_contexts(
