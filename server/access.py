@@ -232,10 +232,11 @@ class CallerMiddleware:
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         caller = caller_of(get_access_token(), self._admin_scope, self._budgets)
         if ctx.method == "tools/call" and isinstance(ctx.params, dict):
-            # An audit line per call: who and which tool, never the arguments (scripts, tokens). A sessionless
-            # client's answer to the server's question (inputResponses) is a second request of the same call.
-            verb = "answers for" if ctx.params.get("inputResponses") else "calls"
-            log.info("%s %s %s", caller.label, verb, ctx.params.get("name"))
+            # An audit line per call: who and which tool, never the arguments (scripts, tokens). A request that
+            # carries answers (inputResponses: a sessionless client's reply to the cost question) says so; the
+            # client sets that field, so it marks the line and never replaces "calls".
+            answers = " (with answers)" if ctx.params.get("inputResponses") else ""
+            log.info("%s calls %s%s", caller.label, ctx.params.get("name"), answers)
         with acting_as(caller):
             return await call_next(ctx)
 

@@ -77,8 +77,10 @@ def _cloud(settings: Settings) -> Iterator[tuple[Settings, StaticCredentials | N
         if settings.site != "china":
             log.warning(
                 "the sandbox's DescribePrice lists the China site's ECS prices (CNY): on the %s site, cluster and "
-                "node pool quotes come in CNY and ACS quotes in USD (the rate table)",
+                "node pool quotes come in CNY and ACS quotes in USD (the rate table), so with caps or budgets in %s "
+                "the quotes in the other currency are refused",
                 settings.site,
+                settings.budget_currency,
             )
         if scale != 1:
             log.warning(
@@ -312,12 +314,16 @@ def main(argv: list[str] | None = None) -> int:
     p_audit.add_argument("--since", help="only receipts from then on: an ISO 8601 time, or a duration like 24h, 7d")
     p_audit.set_defaults(func=audit)
     args = parser.parse_args(argv)
+    from ack_compute.tools.errors import BadSettingsFile
     from ack_compute.tools.ledger import LedgerError
 
     try:
         return int(args.func(args))
     except LedgerError as exc:  # an unreachable or unknown database: say so in one line, never with its password
         print(f"ack-compute-mcp: {exc}.", file=sys.stderr)
+        return 2
+    except BadSettingsFile as exc:
+        print(f"ack-compute-mcp: {exc.text}", file=sys.stderr)
         return 2
     except ValidationError as exc:  # a bad setting: say which, never echo its value (it may be a secret)
         from ack_compute.server.errors import describe_validation
@@ -329,7 +335,10 @@ def main(argv: list[str] | None = None) -> int:
             for action in sub.choices[args.command]._actions
             if action.option_strings and getattr(args, action.dest, None) is not None
         }
-        described = describe_validation(exc, lambda field: given.get(field) or environment_name(field))
+        named = (
+            (lambda field: given.get(field) or environment_name(field, os.environ)) if exc.title == "Settings" else None
+        )
+        described = describe_validation(exc, named)
         print(f"ack-compute-mcp: invalid setting: {described}", file=sys.stderr)
         return 2
 

@@ -14,9 +14,17 @@ def configure(level: str) -> None:
     root.setLevel(level)
     # The embedded sandbox runs on uvicorn; its lifecycle lines would read as if MCP were served over HTTP.
     logging.getLogger("uvicorn.error").setLevel(max(logging.WARNING, root.level))
-    # Libraries' chatter, shown at DEBUG only: Alembic's migration lines, httpx's line per request (the sandbox's
-    # kube calls), and the credentials SDK's tracebacks for each provider its default chain tries, which the server
-    # already reports in its own words (doctor's credentials row, a tool's error).
+    # Libraries' chatter, shown at DEBUG only: Alembic's migration lines and httpx's line per request (the sandbox's
+    # kube calls).
     debugging = root.level <= logging.DEBUG
-    for name, quiet in (("alembic", logging.WARNING), ("httpx", logging.WARNING), ("credentials", logging.CRITICAL)):
-        logging.getLogger(name).setLevel(logging.NOTSET if debugging else quiet)
+    for name in ("alembic", "httpx"):
+        logging.getLogger(name).setLevel(logging.NOTSET if debugging else logging.WARNING)
+    # The credentials SDK logs a traceback for each provider of its default chain that fails, which the server
+    # reports in its own words (doctor's credentials row, a tool's error); its warnings (a refresh that failed, so
+    # old keys are in use) stay.
+    credentials = logging.getLogger("credentials")
+    credentials.filters[:] = [] if debugging else [_without_tracebacks]
+
+
+def _without_tracebacks(record: logging.LogRecord) -> bool:
+    return record.exc_info is None

@@ -224,20 +224,45 @@ class Settings(BaseSettings):
 
 
 ENV_PREFIX = "ACK_COMPUTE_"
+# Read by this repository's install scripts, CI and tests (scripts/, .ci/run, tests/), never by the server: not
+# settings, yet no misspelling either. tests/server/test_settings.py keeps this list equal to what those files read.
+TOOLING_VARIABLES = frozenset(
+    ENV_PREFIX + name
+    for name in (
+        "INSPECTOR",
+        "INSPECTOR_CACHE",
+        "INSPECTOR_VERSION",
+        "KUBE_CACHE",
+        "MCPB",
+        "MCPB_CACHE",
+        "MCPB_VERSION",
+        "PG_BINDIR",
+        "PG_DIR",
+        "PG_USER",
+        "REQUIRE_INSPECTOR",
+        "REQUIRE_MCPB",
+        "REQUIRE_POSTGRES",
+        "REQUIRE_REAL_KUBE",
+        "TEST_DATABASE_URL",
+    )
+)
 
 
-def environment_name(field: str) -> str:
-    """The variable a setting is read from, as an operator writes it (the first one, where it has several)."""
-    alias = Settings.model_fields[field].validation_alias
-    if isinstance(alias, AliasChoices):
-        named = [c for c in alias.choices if isinstance(c, str) and c.startswith(ENV_PREFIX)]
-        if named:
-            return named[0]
+def environment_name(field: str, environ: Mapping[str, str] | None = None) -> str:
+    """The variable a setting is read from, as the operator wrote it: of several, the one set in `environ`, else
+    the first. A name that is no setting (a field of a file the settings point at) stays as it is."""
+    info = Settings.model_fields.get(field)
+    if info is None:
+        return field
+    if isinstance(info.validation_alias, AliasChoices):
+        named = [c.upper() for c in info.validation_alias.choices if isinstance(c, str) and c.isupper()]
+        given = {n.upper() for n in environ or {}}
+        return next((n for n in named if n in given), named[0] if named else ENV_PREFIX + field.upper())
     return ENV_PREFIX + field.upper()
 
 
 def _variables() -> set[str]:
-    names = {environment_name(field) for field in Settings.model_fields}
+    names = {ENV_PREFIX + field.upper() for field in Settings.model_fields}
     for info in Settings.model_fields.values():
         if isinstance(info.validation_alias, AliasChoices):
             names.update(c.upper() for c in info.validation_alias.choices if isinstance(c, str))
@@ -247,10 +272,13 @@ def _variables() -> set[str]:
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """ACK_COMPUTE_* variables that are no setting, each with the one it most likely meant: the environment is
     read by prefix, so a misspelt budget cap would otherwise be ignored without a word."""
-    known = _variables()
+    known = {n for n in _variables() if n.startswith(ENV_PREFIX)}
+    suffixes = {n.removeprefix(ENV_PREFIX): n for n in known}
     found = []
     for name in sorted(environ):
-        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known:
-            close = difflib.get_close_matches(name.upper(), sorted(known), n=1, cutoff=0.8)
-            found.append(f"{name} (did you mean {close[0]}?)" if close else name)
+        upper = name.upper()
+        if upper.startswith(ENV_PREFIX) and upper not in known and upper not in TOOLING_VARIABLES:
+            # Compared without the prefix they share, which would make any two names look alike.
+            close = difflib.get_close_matches(upper.removeprefix(ENV_PREFIX), sorted(suffixes), n=1, cutoff=0.65)
+            found.append(f"{name} (did you mean {suffixes[close[0]]}?)" if close else name)
     return found

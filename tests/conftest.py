@@ -59,12 +59,16 @@ def anyio_backend() -> str:
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
     """The CLI configures the root logger for its process; in process, hand it back as it was."""
-    root, uvicorn = logging.getLogger(), logging.getLogger("uvicorn.error")
-    handlers, level, uvicorn_level = root.handlers[:], root.level, uvicorn.level
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    libraries = [logging.getLogger(n) for n in ("uvicorn.error", "alembic", "httpx", "credentials")]
+    kept = [(logger.level, logger.filters[:]) for logger in libraries]
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
-    uvicorn.setLevel(uvicorn_level)
+    for logger, (was, filters) in zip(libraries, kept, strict=True):
+        logger.setLevel(was)
+        logger.filters[:] = filters
 
 
 @pytest.fixture

@@ -94,6 +94,10 @@ QuoteRefusalReason = Literal[
 ]
 
 
+class BadSettingsFile(AckComputeError):
+    """A file a setting names cannot be read or is not what it should be: the server does not start."""
+
+
 class QuoteRefused(AckComputeError):
     """A quote token cannot pay for this plan; nothing was created."""
 

@@ -241,6 +241,14 @@ class Ledger:
             if (refusal := self.refusal(cloud)) is not None:
                 raise refusal
             if not self.query("SELECT value FROM ledger_facts WHERE name = 'cloud'"):
+                if any(self.query(f"SELECT 1 FROM {t} LIMIT 1") for t in _CLOUD_RECORDS):
+                    # Only a ledger a sandbox server of an earlier version wrote to could hold sandbox rows here.
+                    log.warning(
+                        "the ledger at %s holds records from before ledgers were marked with their cloud: taken for "
+                        "the real Alibaba Cloud's. If a sandbox server ever used it, its quotes and spend now count "
+                        "as real.",
+                        redacted(self.path or self.url),
+                    )
                 db.execute(
                     "INSERT INTO ledger_facts (name, value, updated_at) VALUES ('cloud', :cloud, :now)",
                     {"cloud": cloud, "now": time.time()},

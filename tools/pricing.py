@@ -17,13 +17,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError
 
 from ack_compute.cloud.cs import ContainerService
 from ack_compute.cloud.eci import EciPrice, EciPrices
 from ack_compute.cloud.ecs import DiskQuery, EcsCatalog, InstancePrice, InstanceTypeInfo, ZoneStock
 from ack_compute.cloud.errors import CloudError
-from ack_compute.tools.errors import CloudFailure, InvalidPlan, PricingUnavailable
+from ack_compute.tools.errors import BadSettingsFile, CloudFailure, InvalidPlan, PricingUnavailable
 from ack_compute.tools.plans import AcsPlan, AnyPlan, ClusterPlan, EciPlan, NodePoolPlan, ServerlessPlan
 
 Site = Literal["china", "international"]
@@ -71,10 +71,25 @@ class RateTable(BaseModel):
     @classmethod
     def load(cls, path: Path | None = None) -> RateTable:
         if path is None:
-            text = resources.files("ack_compute.tools").joinpath("data/rates.json").read_text()
-        else:
-            text = path.read_text()
-        return cls.model_validate(json.loads(text))
+            return cls.model_validate_json(resources.files("ack_compute.tools").joinpath("data/rates.json").read_text())
+        try:
+            return cls.model_validate(json.loads(path.read_text()))
+        except (OSError, ValueError) as exc:  # unreadable, not JSON, or not a rate table (ValidationError)
+            problem = _file_problem(exc)
+            raise BadSettingsFile(
+                f"The rate table {path} (ACK_COMPUTE_RATE_TABLE) {problem}.",
+                "Fix the file (the shape of tools/data/rates.json) or unset the setting for the built-in one.",
+            ) from None
+
+
+def _file_problem(exc: OSError | ValueError) -> str:
+    """What is wrong with a file, in words, naming fields but never echoing their values."""
+    if isinstance(exc, OSError):
+        return f"cannot be read ({exc.strerror or type(exc).__name__})"
+    if isinstance(exc, ValidationError):
+        fields = sorted({".".join(str(p) for p in err["loc"]) or "(the whole file)" for err in exc.errors()})
+        return f"has missing or invalid fields: {', '.join(fields)}"
+    return "is not JSON"
 
 
 class PriceSource(BaseModel):

@@ -5,13 +5,14 @@ than silently ignored (a budget cap that never applies is money spent)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from ack_compute.server.settings import Settings, unknown_variables
+from ack_compute.server.settings import TOOLING_VARIABLES, Settings, unknown_variables
 
 SECRET_LOOKALIKE = "shortsecret-7q"
 
@@ -94,3 +95,45 @@ def test_libraries_chatter_only_at_debug(tmp_path: Path) -> None:
     assert " alembic" not in quiet.stderr and " httpx:" not in quiet.stderr, quiet.stderr
     loud = serve(tmp_path / "debug", "--log-level", "DEBUG")
     assert " alembic.runtime.migration: Running upgrade" in loud.stderr
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_repositorys_own_tooling_variables_are_known_and_never_taken_for_misspellings() -> None:
+    """What scripts/, .ci/run and the test harness read is exactly TOOLING_VARIABLES, and none of it is warned of."""
+    sources = [
+        *ROOT.joinpath("scripts").glob("*.sh"),
+        ROOT / ".ci" / "run",
+        *ROOT.joinpath("tests").rglob("conftest.py"),
+    ]
+    sources += [*ROOT.joinpath("tests", "helpers").glob("*.py")]
+    read = {m for path in sources for m in re.findall(r"ACK_COMPUTE_[A-Z_]*[A-Z]", path.read_text(encoding="utf-8"))}
+    assert read - _settings_variables() == set(TOOLING_VARIABLES)
+    assert unknown_variables(dict.fromkeys(TOOLING_VARIABLES, "1")) == []
+    assert unknown_variables({"ACK_COMPUTE_PG_USERS": "x"}) == ["ACK_COMPUTE_PG_USERS"], "no setting is like it"
+
+
+def _settings_variables() -> set[str]:
+    return {f"ACK_COMPUTE_{name.upper()}" for name in Settings.model_fields}
+
+
+def test_a_bad_rate_table_stops_the_start_in_one_line_that_names_fields_not_values(tmp_path: Path) -> None:
+    table = tmp_path / "rates.json"
+    table.write_text('{"as_of": "token-like-9q3z", "source": "x"}')
+    done = serve(tmp_path, "--rate-table", str(table))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"ack-compute-mcp: The rate table {table} (ACK_COMPUTE_RATE_TABLE) has missing or invalid fields: "
+        "ack_pro_fee_per_hour, acs, as_of. Fix the file (the shape of tools/data/rates.json) or unset the setting "
+        "for the built-in one."
+    )
+    assert "token-like-9q3z" not in done.stderr
+    done = serve(tmp_path, "--rate-table", str(tmp_path / "missing.json"))
+    assert done.returncode == 2 and "cannot be read (No such file or directory)" in done.stderr
+
+
+def test_a_bad_region_is_named_by_the_variable_that_was_set(tmp_path: Path) -> None:
+    done = serve(tmp_path, ALIBABA_CLOUD_REGION="Hangzhou")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("ack-compute-mcp: invalid setting: ALIBABA_CLOUD_REGION: ")

@@ -75,7 +75,9 @@ def test_the_first_server_marks_the_ledger_and_one_of_the_other_cloud_is_refused
     assert other.refusal(first) is None
 
 
-def test_an_unmarked_ledger_with_records_is_taken_for_the_real_clouds(ledger_url: str) -> None:
+def test_an_unmarked_ledger_with_records_is_taken_for_the_real_clouds(
+    ledger_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     ledger = Ledger(ledger_url)
     quote(ledger, "q-before-marks")  # written by a version that marked nothing
     with pytest.raises(CloudMismatch) as refused:
@@ -85,8 +87,12 @@ def test_an_unmarked_ledger_with_records_is_taken_for_the_real_clouds(ledger_url
         f"taken for the real Alibaba Cloud's, {FOR_A_SANDBOX}"
     )
     assert mark(ledger) is None
-    ledger.belong_to(REAL)
+    with caplog.at_level("WARNING", logger="ack_compute.ledger"):
+        ledger.belong_to(REAL)
     assert mark(ledger) == REAL
+    (said,) = [r.getMessage() for r in caplog.records if r.name == "ack_compute.ledger"]
+    assert said.startswith(f"the ledger at {where(ledger)} holds records from before ledgers were marked"), said
+    assert "its quotes and spend now count as real" in said
 
 
 def test_an_unmarked_ledger_without_cloud_records_goes_to_the_first_server_of_either_cloud(ledger_url: str) -> None:
