@@ -238,10 +238,11 @@ class Ledger:
         """A ledger's records are of one cloud: the first server on it marks which; a server of the other is refused
         (CloudMismatch), so sandbox spend never counts as real and neither cloud's server acts on the other's."""
         with self.transaction() as db:
-            if (refusal := self.refusal(cloud)) is not None:
+            marked = self._cloud_mark()
+            if (refusal := self._refusal(cloud, marked)) is not None:
                 raise refusal
-            if not self.query("SELECT value FROM ledger_facts WHERE name = 'cloud'"):
-                if any(self.query(f"SELECT 1 FROM {t} LIMIT 1") for t in _CLOUD_RECORDS):
+            if marked is None:
+                if cloud == "alibaba-cloud" and self._has_cloud_records():
                     # Only a ledger a sandbox server of an earlier version wrote to could hold sandbox rows here.
                     log.warning(
                         "the ledger at %s holds records from before ledgers were marked with their cloud: taken for "
@@ -256,14 +257,22 @@ class Ledger:
 
     def refusal(self, cloud: CloudKind) -> CloudMismatch | None:
         """Why a server of `cloud` may not use this ledger, or None; reads only (`doctor` asks without marking)."""
+        return self._refusal(cloud, self._cloud_mark())
+
+    def _refusal(self, cloud: CloudKind, marked: str | None) -> CloudMismatch | None:
         where = redacted(self.path or self.url)
-        marked = self.query("SELECT value FROM ledger_facts WHERE name = 'cloud'")
-        if marked:
-            theirs = str(marked[0]["value"])
-            return None if theirs == cloud else CloudMismatch(where, theirs, cloud)
-        if cloud == "sandbox" and any(self.query(f"SELECT 1 FROM {t} LIMIT 1") for t in _CLOUD_RECORDS):
+        if marked is not None:
+            return None if marked == cloud else CloudMismatch(where, marked, cloud)
+        if cloud == "sandbox" and self._has_cloud_records():
             return CloudMismatch(where, "alibaba-cloud", cloud, unmarked=True)
         return None
+
+    def _cloud_mark(self) -> str | None:
+        rows = self.query("SELECT value FROM ledger_facts WHERE name = 'cloud'")
+        return str(rows[0]["value"]) if rows else None
+
+    def _has_cloud_records(self) -> bool:
+        return any(self.query(f"SELECT 1 FROM {t} LIMIT 1") for t in _CLOUD_RECORDS)
 
     def close(self) -> None:
         self.engine.dispose()

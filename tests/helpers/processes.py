@@ -8,6 +8,7 @@ import os
 import queue
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -61,3 +62,16 @@ class EventProcess:
             self.proc.stdout.close()
         self._reader.join(timeout=5)
         self._log.close()
+
+
+def serve_once(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """`ack-compute-mcp serve` on stdio with nothing to read: one that starts serves, sees the end of its input and
+    exits 0; one that may not start says why on stderr and exits 2."""
+    return subprocess.run(
+        [sys.executable, "-m", "ack_compute.server", "serve", *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )

@@ -19,6 +19,7 @@ from mcp.client.stdio import stdio_client
 
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.tools.ledger import Ledger
+from tests.helpers.processes import serve_once
 
 PLAN = {"kind": "acs", "vcpu": 1, "memory_gib": 2, "hours": 1}
 SECRET = "q" * 40
@@ -35,18 +36,6 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
     """No operator settings, no keys, no ECS metadata: only what each case sets."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ACK_COMPUTE_"))}
     return {**env, "HOME": str(home), "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true", **extra}
-
-
-def serve(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """`serve` on stdio with nothing to read: one that starts serves, sees the end of its input and exits 0."""
-    return subprocess.run(
-        [sys.executable, "-m", "ack_compute.server", "serve", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 async def quote_through(args: list[str], env: dict[str, str], log: Path) -> str:
@@ -84,11 +73,11 @@ async def test_a_real_server_refuses_the_ledger_a_sandbox_server_wrote(tmp_path:
     before = dump(ledger)
     assert [row[0] for row in before["quotes"]] == [quote_id]
 
-    last = refusal(serve(env=env))
+    last = refusal(serve_once(env=env))
     assert last.startswith(f"{NOT_SERVING}{ledger} {REAL_REFUSED}")
     assert dump(ledger) == before
 
-    again = serve("--sandbox", env=env)  # the sandbox itself keeps its state dir across restarts
+    again = serve_once("--sandbox", env=env)  # the sandbox itself keeps its state dir across restarts
     assert again.returncode == 0, again.stderr
     assert [row[0] for row in dump(ledger)["quotes"]] == [quote_id]
 
@@ -106,11 +95,11 @@ async def test_a_sandbox_server_refuses_a_real_servers_ledger_and_keeps_a_throwa
     before = dump(ledger)
     assert [row[0] for row in before["quotes"]] == [quote_id]
 
-    last = refusal(serve("--sandbox", env=clean_env(tmp_path, ACK_COMPUTE_STATE_DIR=str(state))))
+    last = refusal(serve_once("--sandbox", env=clean_env(tmp_path, ACK_COMPUTE_STATE_DIR=str(state))))
     assert last.startswith(f"{NOT_SERVING}{ledger} {SANDBOX_REFUSED}") and SANDBOX_FIX in last
     assert dump(ledger) == before
 
-    throwaway = serve("--sandbox", env=clean_env(tmp_path))  # what the message says to do
+    throwaway = serve_once("--sandbox", env=clean_env(tmp_path))  # what the message says to do
     assert throwaway.returncode == 0, throwaway.stderr
     assert dump(ledger) == before
 
@@ -124,7 +113,7 @@ def test_a_sandbox_server_refuses_a_shared_real_ledger_without_showing_its_passw
     real.belong_to("alibaba-cloud")
     before = real.query("SELECT name, value, updated_at FROM ledger_facts")
 
-    done = serve(
+    done = serve_once(
         "--sandbox",
         env=clean_env(
             tmp_path,

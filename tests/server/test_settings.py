@@ -7,27 +7,20 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from ack_compute.server.settings import TOOLING_VARIABLES, Settings, unknown_variables
+from tests.helpers.processes import serve_once
 
 SECRET_LOOKALIKE = "shortsecret-7q"
 
 
 def serve(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """The real entry point over stdio with nothing on stdin: it starts, finds no client, and stops."""
+    """The real entry point over stdio with nothing on stdin, without the shell's or the harness's ACK_COMPUTE_*."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ACK_COMPUTE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "ack_compute.server", "serve", "--sandbox", *args],
-        env={**clean, "ACK_COMPUTE_STATE_DIR": str(tmp_path / "state"), **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    return serve_once("--sandbox", *args, env={**clean, "ACK_COMPUTE_STATE_DIR": str(tmp_path / "state"), **env})
 
 
 def test_a_list_setting_reads_the_same_from_repeated_flags_as_from_the_environment(

@@ -5,21 +5,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.helpers.processes import serve_once
 
 SECRET = "s" * 40
 
 
 def serve(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ack_compute.server", "serve", "--sandbox"],
-        env={**os.environ, "ACK_COMPUTE_STATE_DIR": str(tmp_path / "state"), **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    return serve_once("--sandbox", env={**os.environ, "ACK_COMPUTE_STATE_DIR": str(tmp_path / "state"), **env})
 
 
 def test_a_shared_ledger_without_a_shared_quote_secret_is_refused(tmp_path: Path) -> None:
