@@ -10,6 +10,8 @@ attack must be refused in plain words with nothing changed: the sandbox, the led
   and `audit`, the receipts and the ledger file grepped for every secret.
 5 budgets that would not hold: past what a result can show (1e400), a policy subject with spaces around it.
 6 an extension under confirmation=human from a client that cannot ask, a declined one, the declined quote replayed.
+7 on the international site (caps in USD by default, over stdio): a plan over the cap, a CNY-priced plan, a forged
+  quote and a small plan's quote stretched to a bigger plan.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from tests.security.purchase_helpers import (
     live_rows,
     over_http,
     quote_outcome,
+    stdio_agent,
     virtual_node_cluster,
 )
 from tests.server import conftest as launcher  # the one `serve --http` launcher
@@ -389,3 +392,33 @@ async def test_an_extension_needs_the_persons_yes_and_a_no_is_on_record(world: S
     assert (leases(state), events(state)) == before and quote_outcome(state, ext) == "declined"
     answers = [(q, answer) for who, q, answer in consents(state) if who == "alice" and q == ext]
     assert answers[:2] == [(ext, "not_asked"), (ext, "declined")], answers
+
+
+# -- 7: on the international site, caps are in USD: a plan over them, a CNY-priced one and a quote stretched to a
+#       bigger plan are all refused; a plan under them is quoted in USD ----------------------------------------------
+
+
+async def test_caps_hold_in_the_international_sites_currency(
+    world: SandboxCloud, look: Runtime, tmp_path: Path
+) -> None:
+    cluster = virtual_node_cluster(world, "acf-red-intl")
+    state = tmp_path / "state"
+    small = {"kind": "acs", "replicas": 1, "vcpu": 1, "memory_gib": 2, "hours": 1}  # 0.0186 USD/h
+    big = {**small, "replicas": 2}  # 0.0372 USD/h, over the 0.02 cap
+    nodes = {"kind": "cluster", "instance_types": ["ecs.g7.large"], "node_count": 1, "zone": "cn-hangzhou-h"}
+    env = env_for(world, state, site="international", max_hourly="0.02")  # no BUDGET_CURRENCY: the site's, USD
+    async with stdio_agent(env, tmp_path / "stderr.log") as agent:
+        _, over = await call(agent, "estimate_cost", {"plan": big})
+        _, cny = await call(agent, "estimate_cost", {"plan": nodes})  # the sandbox's ECS list is in CNY
+        _, under = await call(agent, "estimate_cost", {"plan": small})
+        deploy = {"cluster": cluster, "name": "web", "image": "nginx:1.27", "plan": big}
+        forged = await call(agent, "deploy_acs", {**deploy, "quote_id": "q-" + "0" * 20})
+        stretched = await call(agent, "deploy_acs", {**deploy, "quote_id": under["quote_id"]})
+    assert over["currency"] == "USD" and "quote_id" not in over and over["budget"]["within_caps"] is False, over
+    assert "quote_id" not in cny and "in USD but this quote is in CNY" in cny["budget"]["message"], cny
+    assert under["currency"] == "USD" and under["quote_id"].startswith("q-"), under
+    for ok, refusal in (forged, stretched):
+        assert not ok and "Quote refused" in refusal, refusal
+    assert "plan_mismatch" in stretched[1], stretched
+    assert deployments(look, cluster) == [] and live_rows(state) == []
+    assert quote_outcome(state, under["quote_id"]) is None, "the stretched quote is still unspent"
