@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from ack_compute.tools.ledger import LedgerBusy
 from ack_compute.tools.operations import Operations
 from ack_compute.tools.replicas import Singleton
 
@@ -61,6 +62,8 @@ class Background:
             try:
                 if resumed := self.step():
                     log.info("took over %d operation(s) nobody held: %s", len(resumed), ", ".join(resumed))
+            except LedgerBusy as exc:  # a replica stuck in its write transaction: expected, bounded, said in words
+                log.warning("background beat skipped: %s; trying again in %g s", exc, self.every)
             except Exception:
                 log.exception("background beat failed; trying again in %g s", self.every)
 
