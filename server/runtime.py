@@ -110,7 +110,7 @@ class Runtime:
         """Wire everything; cheap (no SDK import, no network) so server start stays fast. Raises CloudMismatch
         when the ledger holds the other cloud's records (the sandbox's for a real server, or the reverse)."""
         clients = OpenApiClients(cloud_config(settings, credentials))
-        ledger = Ledger(settings.ledger_target())
+        ledger = Ledger(settings.ledger_target(), idle_seconds=settings.operation_lease_seconds)
         try:  # before anything else is written: a ledger of the other cloud is left as it was
             ledger.belong_to(settings.cloud())
         except CloudMismatch:

@@ -40,6 +40,8 @@ _WRITE_LOCK = 0x61636B636D637031
 # transaction may sit idle holding it (a replica stopped or cut off mid-transaction) before PostgreSQL ends it.
 # Without them one stuck replica blocked every write of every replica for good (tests/security/test_replica_attacks).
 # Every write transaction is a few statements with no cloud call inside, so both are far above what one needs.
+# A server passes its operation lease as the idle bound when that is shorter: a replica frozen mid-transaction then
+# lets go of the lock no later than of its holds, so the takeover bound (lease + heartbeat) holds for it too.
 LOCK_WAIT_MS = 10_000
 IDLE_IN_TRANSACTION_MS = 30_000
 _LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a lock_timeout (errcodes.txt, lock_not_available)
@@ -161,7 +163,12 @@ def redacted(url: Path | str) -> str:
 class Ledger:
     """Opened once per process (connections are pooled per engine); `close()` releases them."""
 
-    def __init__(self, target: Path | str) -> None:
+    def __init__(self, target: Path | str, *, idle_seconds: float | None = None) -> None:
+        """`idle_seconds`: how long a PostgreSQL write transaction may sit idle before it is ended (at most
+        IDLE_IN_TRANSACTION_MS); servers pass their operation lease."""
+        self.idle_ms = (
+            IDLE_IN_TRANSACTION_MS if idle_seconds is None else min(IDLE_IN_TRANSACTION_MS, int(idle_seconds * 1000))
+        )
         if isinstance(target, str) and target.startswith("sqlite:///"):
             target = Path(target.removeprefix("sqlite:///"))  # a file like the default one, made private the same way
         if isinstance(target, Path):
@@ -204,7 +211,7 @@ class Ledger:
             with self.engine.connect().execution_options(ledger_write=True) as conn, conn.begin():
                 if self.dialect == "postgresql":
                     conn.execute(sa.text(f"SET LOCAL lock_timeout = {LOCK_WAIT_MS}"))
-                    conn.execute(sa.text(f"SET LOCAL idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}"))
+                    conn.execute(sa.text(f"SET LOCAL idle_in_transaction_session_timeout = {self.idle_ms}"))
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITE_LOCK})
                 yield conn
         except exc.OperationalError as error:

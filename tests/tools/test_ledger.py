@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,44 @@ def test_a_postgresql_write_transaction_waits_and_idles_for_a_bounded_time(postg
         ledger.close()
     assert inside == {"lock_timeout": f"{LOCK_WAIT_MS // 1000}s", "idle_in_transaction_session_timeout": "30s"}
     assert outside == "0"
+
+
+def test_a_replica_frozen_mid_transaction_lets_go_of_the_lock_within_its_lease(postgres_url: str) -> None:
+    """A server's ledger ends its idle write transactions after its operation lease (when shorter than 30 s): a
+    replica frozen mid-write then keeps the other replicas' writers out no longer than its holds, so they write
+    (instead of being refused as busy after LOCK_WAIT_MS) and the frozen one's half-done write is rolled back."""
+    lease = 2.0
+    frozen, survivor = Ledger(postgres_url, idle_seconds=lease), Ledger(postgres_url, idle_seconds=lease)
+    written, ended = threading.Event(), threading.Event()
+    outcome: list[BaseException] = []
+
+    def freeze_mid_write() -> None:
+        try:
+            with frozen.transaction() as db:
+                db.execute("INSERT INTO log_cursors (operation_id, caller, pod, lines) VALUES ('frozen', 'c', 'p', 1)")
+                written.set()
+                ended.wait(LOCK_WAIT_MS / 1000)  # idle inside the transaction, holding the write lock
+        except Exception as error:  # what the frozen replica meets when it wakes: checked below
+            outcome.append(error)
+
+    holder = threading.Thread(target=freeze_mid_write)
+    holder.start()
+    try:
+        assert written.wait(10)
+        with survivor.transaction() as db:  # LedgerBusy if it waited out LOCK_WAIT_MS
+            db.execute("INSERT INTO log_cursors (operation_id, caller, pod, lines) VALUES ('survivor', 'c', 'p', 1)")
+        ended.set()
+        holder.join(30)
+        rows = survivor.query("SELECT operation_id FROM log_cursors WHERE operation_id IN ('frozen', 'survivor')")
+        assert [r["operation_id"] for r in rows] == ["survivor"]
+        assert len(outcome) == 1, "the frozen replica's commit must fail once PostgreSQL ended its transaction"
+    finally:
+        ended.set()
+        holder.join(30)
+        with survivor.transaction() as db:
+            db.execute("DELETE FROM log_cursors WHERE operation_id IN ('frozen', 'survivor')")
+        frozen.close()
+        survivor.close()
 
 
 @pytest.mark.slow  # waits out SQLite's 10 s busy timeout
