@@ -16,7 +16,7 @@ from ack_compute.server.doc_search import register_doc_search
 from ack_compute.server.docs import register_docs
 from ack_compute.server.ensure_cluster import register_ensure_cluster
 from ack_compute.server.ensure_node_pool import register_ensure_node_pool
-from ack_compute.server.errors import ArgumentCheck
+from ack_compute.server.errors import ToolRefusals
 from ack_compute.server.estimate_cost import register_estimate_cost
 from ack_compute.server.extend_lease import register_extend_lease
 from ack_compute.server.get_operation import register_get_operation
@@ -90,7 +90,7 @@ def build_server(runtime: Runtime, access: HttpAccess | None = None) -> MCPServe
             CallerMiddleware(access.admin_scope if access else runtime.settings.admin_scope, access and access.budgets)
         ],
     )
-    server.middleware.append(ArgumentCheck(server))
+    server.middleware.append(ToolRefusals(server))
 
     @server.custom_route("/healthz", methods=["GET"], include_in_schema=False)
     async def healthz(request: Request) -> JSONResponse:

@@ -283,10 +283,16 @@ def main(argv: list[str] | None = None) -> int:
         help=f"offer only {', '.join(READ_ONLY_TOOLS)}, the docs and the ledger",
     )
     p_serve.add_argument(
-        "--allowed-host", dest="allowed_hosts", action="append", help="Host header to accept over HTTP (repeatable)"
+        "--allowed-host",
+        dest="allowed_hosts",
+        action="append",
+        help="Host header to accept over HTTP (repeatable, or comma-separated)",
     )
     p_serve.add_argument(
-        "--allowed-origin", dest="allowed_origins", action="append", help="browser Origin to accept (repeatable)"
+        "--allowed-origin",
+        dest="allowed_origins",
+        action="append",
+        help="browser Origin to accept (repeatable, or comma-separated)",
     )
     p_serve.add_argument("--tokens-file", dest="http_tokens_file", type=Path, help="bearer tokens, one per caller")
     p_serve.add_argument("--oauth-issuer-url", help="OAuth authorization server issuing the tokens")

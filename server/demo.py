@@ -185,9 +185,8 @@ class ProgressBar:
             self.drawn = False
 
 
-def _error_text(name: str, result: types.CallToolResult) -> str:
-    text = " ".join(getattr(c, "text", "") for c in result.content).strip()
-    return text.removeprefix(f"Error executing tool {name}: ")
+def _error_text(result: types.CallToolResult) -> str:
+    return " ".join(getattr(c, "text", "") for c in result.content).strip()
 
 
 async def _call(client: Client, name: str, args: dict[str, Any], bar: ProgressBar | None = None) -> dict[str, Any]:
@@ -198,7 +197,7 @@ async def _call(client: Client, name: str, args: dict[str, Any], bar: ProgressBa
         if bar is not None:
             bar.close()
     if result.is_error:
-        raise DemoFailed(f"{name} failed: {_error_text(name, result)}")
+        raise DemoFailed(f"{name} failed: {_error_text(result)}")
     return result.structured_content or {}
 
 
@@ -207,7 +206,7 @@ async def _refused(client: Client, name: str, args: dict[str, Any]) -> str:
     result = await client.call_tool(name, args)
     if not result.is_error:
         raise DemoFailed(f"{name} was expected to refuse, and returned {result.structured_content}")
-    return _error_text(name, result)
+    return _error_text(result)
 
 
 async def _estimate(client: Client, plan: dict[str, Any]) -> tuple[dict[str, Any], float]:

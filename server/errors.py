@@ -124,29 +124,50 @@ def describe_validation(exc: ValidationError, name: Callable[[str], str] | None 
     return "; ".join(parts) + "."
 
 
-class ArgumentCheck:
-    """Tool arguments that fail their schema get the same one-line-per-field answer as every other refusal,
-    instead of pydantic's dump (type codes, echoed input values, a URL). Runs before the tool, so nothing
-    else happens; anything it cannot judge goes on to the SDK unchanged."""
+class ToolRefusals:
+    """Every refusal reads the same way, in as few tokens as it can:
+    - arguments that fail their schema get one line per field, as every other refusal, instead of pydantic's dump
+      (type codes, echoed input values, a URL); checked before the tool runs, so nothing else happens;
+    - a tool's own refusal loses the SDK's "Error executing tool NAME: " prefix: the agent knows what it called.
+    Anything this cannot judge goes on to, or comes back from, the SDK unchanged."""
 
     def __init__(self, server: MCPServer) -> None:
         self._server = server
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         params = ctx.params if isinstance(ctx.params, dict) else {}
-        if ctx.method == "tools/call" and isinstance(params.get("name"), str):
-            # The SDK keeps its tools private (mcp is pinned below 3); without them this check steps aside.
-            manager = getattr(self._server, "_tool_manager", None)
-            tool = manager.get_tool(params["name"]) if manager is not None else None
-            if tool is not None:
-                try:
-                    tool.fn_metadata.validate_arguments(params.get("arguments") or {})
-                except ValidationError as exc:
-                    text = (
-                        f"Invalid input for {params['name']}: {describe_validation(exc)} "
-                        "Fix the field and retry; nothing was done."
-                    )
-                    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
-                except Exception:  # a crash in a validator is the SDK's to report, as it always does
-                    pass
-        return await call_next(ctx)
+        name = params.get("name")
+        if ctx.method != "tools/call" or not isinstance(name, str):
+            return await call_next(ctx)
+        # The SDK keeps its tools private (mcp is pinned below 3); without them the argument check steps aside.
+        manager = getattr(self._server, "_tool_manager", None)
+        tool = manager.get_tool(name) if manager is not None else None
+        if tool is not None:
+            try:
+                tool.fn_metadata.validate_arguments(params.get("arguments") or {})
+            except ValidationError as exc:
+                text = (
+                    f"Invalid input for {name}: {describe_validation(exc)} Fix the field and retry; nothing was done."
+                )
+                return _refusal(text)
+            except Exception:  # a crash in a validator is the SDK's to report, as it always does
+                pass
+        return _without_prefix(await call_next(ctx), f"Error executing tool {name}: ")
+
+
+def _without_prefix(result: HandlerResult, prefix: str) -> HandlerResult:
+    """The SDK hands the result on serialised (a dict, by alias) or as its model; only a one-text error changes."""
+    if isinstance(result, CallToolResult) and result.is_error:
+        result = result.model_dump(by_alias=True, exclude_none=True)
+    if not isinstance(result, dict) or result.get("isError") is not True:
+        return result
+    content = result.get("content")
+    if isinstance(content, list) and len(content) == 1 and isinstance(content[0], dict):
+        text = content[0].get("text")
+        if content[0].get("type") == "text" and isinstance(text, str) and text.startswith(prefix):
+            return {**result, "content": [{**content[0], "text": text.removeprefix(prefix)}]}
+    return result
+
+
+def _refusal(text: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)

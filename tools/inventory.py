@@ -239,7 +239,9 @@ class Inventories:
 
     def _workload_state(self, row: OwnedResource) -> str:
         if self.targets.read_only:  # it reaches no cluster (tools/targets.py): the ledger's word, said as such
-            return f"{row.state} ({RECORDED})"
+            # A Job's row reads "ready" from its submission until its end is seen: submitted is all that is known.
+            recorded = "submitted" if (row.kind, row.state) == ("job", "ready") else row.state
+            return f"{recorded} ({RECORDED})"
         cluster = str(row.details.get("cluster") or "")
         namespace = str(row.details.get("namespace") or "default")
         name = str(row.details.get("job") or row.details.get("name") or row.name.rsplit("/", 1)[-1])

@@ -209,7 +209,7 @@ async def test_bob_cannot_resize_alices_pool_by_name(house: House, before: Befor
         seen = await call(bob, "ensure_node_pool", {"cluster": cluster, "name": "alice-pool"})
     for ok, text in results:
         assert not ok and text == (
-            f"Error executing tool ensure_node_pool: Node pool alice-pool on cluster {name} was not created by "
+            f"Node pool alice-pool on cluster {name} was not created by "
             "this server for you, so it is never resized or deleted by it. Ask its owner to resize it, or create a "
             "pool of your own under another name. Nothing was created or changed."
         ), text
@@ -238,7 +238,7 @@ async def test_bob_cannot_reach_alices_pool_by_its_id(house: House, before: Befo
         ]
         cancelled = await call(bob, "cancel_operation", {"operation_id": house.operations[f"alice@{where}"]})
     assert not by_id[0] and by_id[1] == (
-        "Error executing tool ensure_node_pool: Invalid input: node_count: a node_pool plan buys at least 1 node "
+        "Invalid input: node_count: a node_pool plan buys at least 1 node "
         "(to shrink a pool, call ensure_node_pool). Fix the field and retry."
     )
     assert by_id3[0] and by_id3[1]["status"] == "quote_required", by_id3  # a new pool of that name, not alice's
@@ -252,7 +252,7 @@ async def test_bob_cannot_reach_alices_pool_by_its_id(house: House, before: Befo
     assert [r["status"] for _, r in cleanups[1:4]] == ["nothing_to_do"] * 3
     assert cleanups[1][1]["message"] == "Nothing to clean up: the ledger lists nothing live that this server created."
     assert not cancelled[0] and cancelled[1] == (
-        f"Error executing tool cancel_operation: No operation '{house.operations[f'alice@{where}']}' in this server's "
+        f"No operation '{house.operations[f'alice@{where}']}' in this server's "
         "ledger. Check the id; operation ids look like op-0123456789abcdef."
     )
     unchanged(house, before)
@@ -308,7 +308,6 @@ async def test_growth_pays_only_with_its_own_unspent_quote(house: House, before:
         needs["message"]
         == "Growing node pool alice-pool from 1 to 2 nodes buys 1 more; that needs a quote for the 1 added node."
     )
-    refused = "Error executing tool ensure_node_pool: "
     other_plan = (
         "Invalid plan field `plan`: growing pool alice-pool from 1 to 2 nodes buys 1 more of its own nodes; the quote "
         "is for another plan. Estimate the plan_to_quote that ensure_node_pool returns without a quote_id, then pass "
@@ -336,7 +335,7 @@ async def test_growth_pays_only_with_its_own_unspent_quote(house: House, before:
         "estimate_cost with this plan for a new quote.",
     }
     for label, (ok, text) in tries.items():
-        assert not ok and text.startswith(refused + expected[label]), (label, text)
+        assert not ok and text.startswith(expected[label]), (label, text)
     assert asked == [], "a person was asked to pay with a quote that cannot pay"
     unchanged(house, before, *quoted.values())
 
@@ -355,7 +354,7 @@ async def test_growth_under_policy_human_needs_the_persons_yes(house: House, bef
     async with house.client("alice", accepting(asked)) as saying_yes:
         ok_void, void = await call(saying_yes, "ensure_node_pool", {**grow, "quote_id": quote["quote_id"]})
     assert not ok_mute and mute_refusal == (
-        "Error executing tool ensure_node_pool: This server requires a person to accept the cost, and the client "
+        "This server requires a person to accept the cost, and the client "
         "cannot ask (no elicitation support). Use a client that supports elicitation, or ask the operator to set "
         "confirmation=token. Nothing was created."
     )
@@ -365,8 +364,7 @@ async def test_growth_under_policy_human_needs_the_persons_yes(house: House, bef
         and no["message"] == ("The person declined the quoted cost; the quote is now void.")
     ), no
     assert not ok_void and void.startswith(
-        "Error executing tool ensure_node_pool: Quote refused (already_used): quote "
-        f"{quote['quote_id']} was already declined at "
+        f"Quote refused (already_used): quote {quote['quote_id']} was already declined at "
     ), void
     assert len(asked) == 1 and re.fullmatch(
         re.escape(
@@ -397,7 +395,7 @@ async def test_pools_this_server_did_not_make_are_never_resized_or_cleaned_up(ho
             for target in ("all", "cluster")
         ]
     not_yours = (
-        "Error executing tool ensure_node_pool: Node pool {} on cluster team-house was not created by this server "
+        "Node pool {} on cluster team-house was not created by this server "
         "for you, so it is never resized or deleted by it. Ask its owner to resize it, or create a pool of your own "
         "under another name. Nothing was created or changed."
     )
@@ -425,7 +423,7 @@ async def test_run_job_sends_no_work_to_another_callers_pool(house: House, befor
         ]
     for (ok, text), where in zip(tries, ("team-house", "acf-house-mine"), strict=True):
         assert not ok and text == (
-            f"Error executing tool run_job: Node pool alice-pool on {where} belongs to another caller; only its owner "
+            f"Node pool alice-pool on {where} belongs to another caller; only its owner "
             "or an admin can send work to it. Create a pool of your own with ensure_node_pool (quote a node_pool plan "
             "first), or leave node_pool out. Nothing was created."
         ), text
@@ -463,7 +461,7 @@ async def test_the_local_operator_over_stdio_never_resizes_or_cleans_up_what_thi
             ]
     for (ok, text), name in zip(tries, ("theirs", "theirs", "forged", "forged"), strict=True):
         assert not ok and text == (
-            f"Error executing tool ensure_node_pool: Node pool {name} on cluster team-house was not created by this "
+            f"Node pool {name} on cluster team-house was not created by this "
             "server for you, so it is never resized or deleted by it. Ask its owner to resize it, or create a pool of "
             "your own under another name. Nothing was created or changed."
         ), text

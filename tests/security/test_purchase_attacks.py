@@ -102,7 +102,7 @@ async def test_a_check_that_fails_before_the_question_is_no_yes(world: SandboxCl
         world.inject("DescribeClusterDetail", Fault.denied(), times=1)
         ok, refusal = await call(agent, "run_job", paid_job(cluster, "echo", ACS, quote["quote_id"]))
     assert not ok and refusal.startswith(
-        f"Error executing tool run_job: The person was not asked to accept quote {quote['quote_id']}: the check "
+        f"The person was not asked to accept quote {quote['quote_id']}: the check "
         "before the question failed (DescribeClusterDetail failed: Forbidden.RAM (HTTP 403)"
     ), refusal
     assert refusal.endswith("Call the tool again once that is fixed; the quote is still unused. Nothing was created.")
@@ -152,8 +152,8 @@ async def test_another_callers_deployment_is_not_taken_over(world: SandboxCloud,
         "Deployment default/api on this cluster belongs to another caller; only its owner or an admin can change it. "
         "Choose another name. Nothing was changed."
     )
-    assert not ok and refusal == f"Error executing tool deploy_acs: {expected}"
-    assert not ok_shrink and shrink == f"Error executing tool deploy_acs: {expected}"
+    assert not ok and refusal == expected
+    assert not ok_shrink and shrink == expected
     for text in (refusal, shrink):
         assert "nginx" not in text and "alice-secret-flag" not in text and "alice" not in text
     assert untouched.image == "nginx:1.27" and "alice-secret-flag" in " ".join(untouched.command)
@@ -188,8 +188,8 @@ async def test_a_quote_priced_in_one_region_does_not_pay_in_another(
         "a quote priced in cn-hangzhou cannot pay for pods in ap-southeast-1. Set region to ap-southeast-1 (or leave "
         "it out: it comes from the cluster), estimate again and show the new quote to the person. Nothing was created."
     )
-    assert not ok and refusal == f"Error executing tool deploy_acs: {expected}"
-    assert not ok_job and job_refusal == f"Error executing tool run_job: {expected}"
+    assert not ok and refusal == expected
+    assert not ok_job and job_refusal == expected
     assert deployments_in(look, cluster) == {} and jobs_in(look, cluster) == []
     assert quote_outcome(state, quote["quote_id"]) is None and live_rows(state) == []
 
@@ -222,7 +222,6 @@ async def test_the_hourly_cap_counts_everything_live(world: SandboxCloud, tmp_pa
     assert [ok for ok, _ in results] == [True, True, False]
     running = "cluster acf-sec-cap-0 0.7267 CNY/h, cluster acf-sec-cap-1 0.7267 CNY/h"
     assert results[2][1] == (
-        "Error executing tool ensure_cluster: "
         "Quote refused (over_budget): hourly cost 0.7267 CNY plus what runs makes 2.1801 CNY/h, over the operator's "
         f"cap of 2 CNY/h; already running on this server: 1.4534 CNY/h ({running}). Choose a smaller plan (fewer or "
         "smaller nodes or pods), stop something with cleanup, or ask the operator to raise the cap; then estimate "
@@ -277,18 +276,15 @@ async def test_only_quotes_this_ledger_issued_pay(world: SandboxCloud, tmp_path:
             )
     never = "this server never issued it. Call estimate_cost on this server and show that quote to the person."
     assert not ok_b and on_b == (
-        f"Error executing tool ensure_cluster: Quote refused (unknown): quote {quote['quote_id']} is not in this "
-        f"server's ledger: {never}"
+        f"Quote refused (unknown): quote {quote['quote_id']} is not in this server's ledger: {never}"
     )
     assert ok_a and on_a["status"] == "creating", on_a
     assert not ok_replay and "Quote refused (unknown)" in replay
     assert not ok_again and f"Quote refused (already_used): quote {quote['quote_id']} was already redeemed" in again
     assert not ok_fresh and fresh_refusal == (
-        "Error executing tool ensure_cluster: "
         f"Quote refused (unknown): quote q-forged0000000000000 is not in this server's ledger: {never}"
     )
     assert not ok_stolen and stolen_refusal.startswith(
-        "Error executing tool ensure_cluster: "
         f"Quote refused (plan_mismatch): this plan differs from quote {cheap['quote_id']}: "
     )
     names = {c.name for c in world.clusters()}

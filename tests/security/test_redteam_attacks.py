@@ -117,7 +117,7 @@ async def test_a_free_job_does_not_run_in_a_namespace_that_bills_every_pod(
         ok_default, on_nodes = await call(agent, "run_job", {**job, "namespace": "default"})
     assert not ok, answer
     assert answer == (
-        "Error executing tool run_job: Namespace burst in cluster acf-red-burst is labelled alibabacloud.com/eci=true: "
+        "Namespace burst in cluster acf-red-burst is labelled alibabacloud.com/eci=true: "
         "the cluster runs every new pod there as a billed ECI instance, and compute=nodes runs only on the "
         "cluster's own nodes at no new cost. Use a namespace without that label, or run with compute=acs and a "
         "quote. Nothing was created."
@@ -144,7 +144,7 @@ async def test_a_free_job_does_not_run_on_a_context_cluster_without_worker_nodes
         ok, answer = await call(agent, "run_job", {"cluster": "context:sls", "script": "echo free?"})
     assert not ok, answer
     assert answer == (
-        "Error executing tool run_job: Cluster sls has no worker nodes, only virtual nodes, where every pod "
+        "Cluster sls has no worker nodes, only virtual nodes, where every pod "
         "runs as a billed ACS or ECI instance; compute=nodes runs only on the cluster's own nodes at no new cost. "
         "Run it with compute=acs and a quote (estimate_cost with an acs plan, replicas 1), or add worker nodes. "
         "Nothing was created."
@@ -182,7 +182,7 @@ async def test_a_look_alike_deployment_with_this_servers_labels_is_never_touched
         )
     assert not ok_update
     assert update == (
-        "Error executing tool deploy_acs: Deployment default/web exists but is not the one this server created (it "
+        "Deployment default/web exists but is not the one this server created (it "
         "was replaced since); it is never touched. Choose another name. Nothing was changed."
     )
     kept = [i for i in dry["items"] if i["kind"] == "deployment"]
@@ -215,7 +215,7 @@ async def test_a_foreign_service_of_the_same_name_is_not_repointed(
         quote, (ok, answer) = await quoted_deploy(agent, api)
     assert not ok, answer
     assert answer == (
-        "Error executing tool deploy_acs: Service default/api exists and was not created by this server; it is never "
+        "Service default/api exists and was not created by this server; it is never "
         "touched. Choose another name. Nothing was changed."
     )
     service = core(look, cluster).read_namespaced_service("api", "default")
@@ -316,8 +316,8 @@ async def test_nothing_is_written_into_the_clusters_own_namespaces(
         "Namespace kube-system belongs to the cluster's own components; this server never creates anything there. "
         "Use another namespace (default is `default`). Nothing was created."
     )
-    assert not ok_job and job == f"Error executing tool run_job: {why}"
-    assert not ok_deploy and deployed == f"Error executing tool deploy_acs: {why}"
+    assert not ok_job and job == why
+    assert not ok_deploy and deployed == why
     assert {m.metadata.name for m in core(look, cluster).list_namespaced_config_map("kube-system").items} == before
     system = apps(look, cluster).list_namespaced_deployment("kube-system").items
     assert "metrics-server" not in [d.metadata.name for d in system]

@@ -407,7 +407,7 @@ async def test_a_replica_stuck_in_a_ledger_transaction_does_not_hang_the_other(p
             took = time.monotonic() - started
         stuck.execute("ROLLBACK")
     assert result.is_error and text_of(result) == (
-        "Error executing tool estimate_cost: The ledger is busy: another server replica held its write lock for "
+        "The ledger is busy: another server replica held its write lock for "
         "over 10 s, so nothing was done. Try again in a minute. If it persists, the operator should look for a "
         "replica stuck in a transaction (pg_stat_activity)."
     ), text_of(result)

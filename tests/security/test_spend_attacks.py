@@ -328,7 +328,7 @@ def serve_refusal(world: SandboxCloud, state: Path, tokens: Path, **settings: st
 
 def test_budgets_that_would_not_hold_stop_the_server_before_it_listens(world: SandboxCloud, tmp_path: Path) -> None:
     """`daily_budget: 1e400` used to be accepted; then every estimate_cost and list_resources of that caller failed
-    with 'Error executing tool'. A policy-file subject with spaces around it matched no caller, so its budget held
+    with an internal error. A policy-file subject with spaces around it matched no caller, so its budget held
     for nobody. (Zero, negative, NaN and infinite budgets were refused already.)"""
     team = Team(tmp_path, daily_budget="1e400")
     huge = serve_refusal(world, tmp_path / "state", team.file)

@@ -531,7 +531,7 @@ async def test_deploy_acs_on_ack_basic_says_acs_needs_pro_and_asks_nobody(e2e: S
         ledger = await e2e.ledger(client)
     assert refused.is_error
     assert text_of(refused) == (
-        f"Error executing tool deploy_acs: ACS compute needs an ACK Pro cluster; this one is ACK Basic "
+        f"ACS compute needs an ACK Pro cluster; this one is ACK Basic "
         f"({e2e.name('basic')}, cluster_spec ack.standard). Use an ACK Pro cluster (ensure_cluster with edition pro) "
         "or an ACK Serverless one, or run on this cluster's own nodes (run_job compute=nodes). Nothing was created "
         "and no quote was spent."

@@ -118,7 +118,7 @@ async def test_extension_refusals_and_a_decline_change_nothing(
     assert deployed["status"] in ("deployed", "rolling_out") and deployed["lease_ends_at"], deployed
     assert "(2 h), then is deleted unless extended." in asked[0] and "billing until cleanup" not in asked[0]
     assert wrong_plan == (
-        "Error executing tool extend_lease: The quote is for another plan than the lease's (replicas: lease 1, "
+        "The quote is for another plan than the lease's (replicas: lease 1, "
         "quote 2). An extension is priced as the lease's own plan: estimate_cost the lease's plan with hours = the "
         'hours to add, {"compute_class":"general-purpose","gpu_count":0,"gpu_model":null,"kind":"acs",'
         '"memory_gib":2.0,"qos":"default","region":"cn-hangzhou","replicas":1,"vcpu":1.0}. Nothing was charged.'
@@ -142,7 +142,7 @@ async def test_extension_refusals_and_a_decline_change_nothing(
     assert no["status"] == "declined" and no["lease_ends_at"] == deployed["lease_ends_at"]
     assert quote_outcome(runtime.settings.state_dir, one_more["quote_id"]) == "declined"
     assert ended == (
-        f"Error executing tool extend_lease: The lease of {deployed['operation_id']} has ended; it cannot be "
+        f"The lease of {deployed['operation_id']} has ended; it cannot be "
         "extended. Buy a new one: estimate_cost, then the creating tool. Nothing was charged."
     )
     assert quote_outcome(runtime.settings.state_dir, last["quote_id"]) is None

@@ -69,7 +69,12 @@ async def test_bad_input_is_refused_before_any_cloud_call(runtime: Runtime, clou
     )
     assert "250" not in text and "type=" not in text and "http" not in text
     assert cloud.counts().get("DescribePrice", 0) == 0
-    assert unknown.is_error and "ecs.zz9.large" in unknown.content[0].text  # type: ignore[union-attr]
+    # A tool's own refusal is its words alone: the SDK's "Error executing tool estimate_cost: " costs tokens and
+    # says what the agent knows.
+    assert unknown.is_error and unknown.content[0].text == (  # type: ignore[union-attr]
+        "Invalid plan field `instance_types`: ecs.zz9.large not offered in cn-hangzhou. Check the spelling "
+        "(e.g. ecs.g7.xlarge) or pick another type."
+    )
 
 
 async def test_cloud_failure_reads_as_next_step(runtime: Runtime, cloud: SandboxCloud) -> None:
