@@ -40,11 +40,11 @@ def register_cleanup(server: MCPServer, runtime: Runtime) -> None:
         ctx: Context,
         target: Annotated[
             Literal["all", "operation", "cluster", "workload"],
-            Field(description="What to delete: everything, or one operation, cluster or workload."),
+            Field(description="What to delete; follows from the one selector given, everything without one."),
         ] = "all",
-        operation_id: Annotated[str, Field(description="With target=operation: its op-... id.")] = "",
-        cluster: Annotated[str, Field(description="With target=cluster: the cluster id (with its workloads).")] = "",
-        workload: Annotated[str, Field(description="With target=workload: a Job or Deployment name.")] = "",
+        operation_id: Annotated[str, Field(description="Only what this op-... id created.")] = "",
+        cluster: Annotated[str, Field(description="A cluster id or name, with what runs on it.")] = "",
+        workload: Annotated[str, Field(description="A Job or Deployment name.")] = "",
         dry_run: Annotated[bool, Field(description="true: only show the plan; false: delete.")] = True,
         wait_seconds: WaitSeconds = 30,
     ) -> Annotated[CallToolResult, CleanupReport]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ack_compute.cloud.cs import ContainerService
 from ack_compute.cloud.errors import CloudError
@@ -48,6 +48,7 @@ KIND_ORDER = {
 }
 Action = Literal["delete", "keep", "gone", "blocked"]
 # What an item takes of its ledger row, as the row says it (OwnedResource's fields of the same names).
+LISTED_KINDS = ("cluster", "node_pool", "job", "deployment")  # what a person names; networks go with their cluster
 ROW_FIELDS = {"resource_id", "kind", "name", "cloud_id", "region", "operation_id"}
 
 
@@ -78,13 +79,41 @@ class CleanupReport(BaseModel):
     next_step: str
 
 
+Target = Literal["all", "operation", "cluster", "workload"]
+SELECTORS: dict[Target, str] = {"operation": "operation_id", "cluster": "cluster", "workload": "workload"}
+
+
 class CleanupRequest(BaseModel):
-    target: Literal["all", "operation", "cluster", "workload"] = "all"
+    target: Target = "all"
     operation_id: str | None = Field(None, pattern=r"^[a-z]+-[0-9a-f]{6,32}$")
     cluster: str | None = Field(None, min_length=1, max_length=300)
     workload: str | None = Field(None, min_length=1, max_length=300)
     dry_run: bool = True
     include_failed: bool = True
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> CleanupRequest:
+        """A selector narrows: `cluster=x` alone (target left at "all") cleans up x, never everything; two
+        selectors, or one that is not the target's, are refused rather than guessed between."""
+        given = [t for t, field in SELECTORS.items() if getattr(self, field)]
+        if self.target == "all" and len(given) == 1:
+            self.target = given[0]
+        elif len(given) > 1 or (given and given != [self.target]):
+            names = " and ".join(SELECTORS[t] for t in given)
+            raise AckComputeError(  # not a ValueError: pydantic passes it on as it is, in these words
+                f"cleanup got {names}"
+                + (f" with target={self.target}" if self.target != "all" else "")
+                + ": nothing was deleted.",
+                "Give one of operation_id, cluster or workload (its target follows from it), or none with "
+                "target=all for everything.",
+            )
+        return self
+
+    def selection(self) -> str:
+        """What the request names, in the words the agent used."""
+        if self.target == "all":
+            return "everything"
+        return f"{self.target} {getattr(self, SELECTORS[self.target]) or '(none given)'}"
 
 
 class CleanupParams(BaseModel):
@@ -125,12 +154,11 @@ class Cleaner:
     # -- choosing ------------------------------------------------------------------------------------------
 
     def select(self, request: CleanupRequest) -> list[OwnedResource]:
+        return self._matching(request, [r for r in self.ownership.visible() if r.state not in DONE_STATES])
+
+    def _matching(self, request: CleanupRequest, visible: list[OwnedResource]) -> list[OwnedResource]:
         # A pool's growth purchases go with their pool: they are never selected by themselves.
-        rows = [
-            r
-            for r in self.ownership.visible()
-            if r.state not in DONE_STATES and not (r.kind == "node_pool" and r.details.get("growth_of"))
-        ]
+        rows = [r for r in visible if not (r.kind == "node_pool" and r.details.get("growth_of"))]
         if request.target == "operation":
             if not request.operation_id:
                 raise AckComputeError("target=operation needs operation_id.", "Pass the operation id to clean up.")
@@ -161,6 +189,8 @@ class Cleaner:
 
     def plan(self, request: CleanupRequest) -> CleanupReport:
         rows = self.select(request)
+        if not rows and request.target != "all":
+            return self._nothing_matches(request)
         items = [self._assess(r) for r in rows]
         stays = {i.operation_id for i in items if i.kind == "cluster" and i.action in ("keep", "blocked")}
         items = [
@@ -415,6 +445,8 @@ class Cleaner:
     def start(self, request: CleanupRequest, requested_by: str = "") -> CleanupReport:
         planned = self.plan(request)
         if not any(i.action in ("delete", "gone") for i in planned.items):
+            if planned.status == "nothing_to_do":  # says what the selection missed (a dry run or not, the same)
+                return planned.model_copy(update={"dry_run": False})
             return self._report(planned.items, dry_run=False)
         params = CleanupParams(request=request, rows=[i.resource_id for i in planned.items])
         operation_id = f"cl-{uuid.uuid4().hex[:16]}"
@@ -555,6 +587,25 @@ class Cleaner:
                     ) from None
 
     # -- reporting ------------------------------------------------------------------------------------------
+
+    def _nothing_matches(self, request: CleanupRequest) -> CleanupReport:
+        """A selection that names nothing live: said as such (a typo must not read as "all clean" while the rest
+        bills on), with what is live to pick from, or that what it names was deleted already."""
+        visible = self.ownership.visible()
+        done = self._matching(request, [r for r in visible if r.state in DONE_STATES])
+        live = [r for r in visible if r.state not in DONE_STATES and r.kind in LISTED_KINDS]
+        named = ", ".join(f"{r.kind} {r.name}" + (f" ({r.cloud_id})" if r.kind == "cluster" else "") for r in live[:8])
+        if done:
+            message = f"Nothing live matches {request.selection()}: what it names was deleted already."
+        else:
+            message = f"Nothing this server created for you matches {request.selection()}; nothing was deleted."
+        if live:
+            message += f" Live now: {named}" + (f" and {len(live) - 8} more" if len(live) > 8 else "") + "."
+            step = "Check the name or id against those (list_resources shows them all), or pass no selector for all."
+        else:
+            message += " Nothing this server created for you is live."
+            step = "Nothing to do."
+        return CleanupReport(dry_run=request.dry_run, status="nothing_to_do", items=[], message=message, next_step=step)
 
     def _report(self, items: list[CleanupItem], *, dry_run: bool) -> CleanupReport:
         deleting = [i for i in items if i.action == "delete"]

@@ -10,6 +10,7 @@ from kubernetes import client
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.runtime import Runtime
 from ack_compute.tools.cleanup import CleanupReport, CleanupRequest
+from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.identity import Caller, acting_as
 from ack_compute.tools.job_spec import JobRequest
@@ -100,6 +101,40 @@ def test_dry_run_plans_then_cleanup_removes_only_ours(runtime: Runtime, world: S
     assert job.job_name
     again = runtime.cleaner.plan(CleanupRequest())
     assert all(i.action == "keep" for i in again.items), "only the reused cluster is left, and it is kept"
+
+
+def test_a_selector_cleans_up_only_what_it_names_and_a_typo_deletes_nothing(
+    runtime: Runtime, world: SandboxCloud
+) -> None:
+    """`cluster=x` with no target used to fall to target=all and delete every cluster this server made; a name one
+    letter off answered "nothing live", which an agent reads as all clean while the rest bills on."""
+    kept, dropped = create_cluster(runtime, "acf-keep"), create_cluster(runtime, "acf-drop")
+
+    typo = clean(runtime, cluster="acf-dorp")
+    assert (typo.status, typo.items) == ("nothing_to_do", [])
+    assert typo.message.startswith(
+        "Nothing this server created for you matches cluster acf-dorp; nothing was deleted. Live now: "
+    )
+    assert f"cluster acf-drop ({dropped})" in typo.message and f"cluster acf-keep ({kept})" in typo.message
+    assert {kept, dropped} <= live(world)["clusters"]
+
+    done = clean(runtime, cluster="acf-drop")
+    assert done.status == "done" and [i.cloud_id for i in done.items if i.kind == "cluster"] == [dropped]
+    assert dropped not in live(world)["clusters"] and kept in live(world)["clusters"]
+
+    again = clean(runtime, cluster="acf-drop")
+    assert again.status == "nothing_to_do"
+    assert again.message == (
+        "Nothing live matches cluster acf-drop: what it names was deleted already. "
+        f"Live now: cluster acf-keep ({kept})."
+    )
+    with pytest.raises(AckComputeError) as mixed:
+        CleanupRequest(cluster="acf-keep", workload="web")
+    assert mixed.value.text.startswith("cleanup got cluster and workload: nothing was deleted. Give one of")
+    with pytest.raises(AckComputeError) as crossed:
+        CleanupRequest(target="workload", cluster="acf-keep")
+    assert crossed.value.message == "cleanup got cluster with target=workload: nothing was deleted."
+    assert kept in live(world)["clusters"]
 
 
 def test_a_crash_between_create_and_record_leaks_nothing(runtime: Runtime, world: SandboxCloud) -> None:
