@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import logging
 import uuid
@@ -17,6 +18,7 @@ from pydantic import ValidationError
 from ack_compute.cloud.errors import CloudError
 from ack_compute.server.params import RULES
 from ack_compute.tools.errors import AckComputeError
+from ack_compute.tools.plans import PLAN_FIELDS
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -142,9 +144,12 @@ class ToolRefusals:
         # The SDK keeps its tools private (mcp is pinned below 3); without them the argument check steps aside.
         manager = getattr(self._server, "_tool_manager", None)
         tool = manager.get_tool(name) if manager is not None else None
-        if tool is not None:
+        arguments = params.get("arguments") or {}
+        if tool is not None and isinstance(arguments, dict):
+            if unknown := unknown_arguments(name, arguments, set(tool.parameters.get("properties", {}))):
+                return _refusal(f"Invalid input for {name}: {unknown} Fix the field and retry; nothing was done.")
             try:
-                tool.fn_metadata.validate_arguments(params.get("arguments") or {})
+                tool.fn_metadata.validate_arguments(arguments)
             except ValidationError as exc:
                 text = (
                     f"Invalid input for {name}: {describe_validation(exc)} Fix the field and retry; nothing was done."
@@ -153,6 +158,24 @@ class ToolRefusals:
             except Exception:  # a crash in a validator is the SDK's to report, as it always does
                 pass
         return _without_prefix(await call_next(ctx), f"Error executing tool {name}: ")
+
+
+def unknown_arguments(tool: str, arguments: dict[str, Any], known: set[str]) -> str:
+    """Arguments the tool does not take, said with the one meant when it is plain: the SDK drops them silently, so
+    `timeout` ran with the default deadline and `edition` on ensure_cluster quoted a Basic cluster."""
+    parts = []
+    for field in sorted(set(arguments) - known):
+        if field in PLAN_FIELDS and "plan" in known:
+            hint = "a plan field: put it inside plan"
+        elif (
+            close := difflib.get_close_matches(field, sorted(known), n=1, cutoff=0.6)
+            or [k for k in sorted(known) if k.startswith(field)][:1]
+        ):
+            hint = f"did you mean {close[0]}?"
+        else:
+            hint = "it takes " + ", ".join(sorted(known))
+        parts.append(f"{field}: {tool} has no such parameter ({hint}).")
+    return " ".join(parts)
 
 
 def _without_prefix(result: HandlerResult, prefix: str) -> HandlerResult:

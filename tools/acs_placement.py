@@ -174,8 +174,9 @@ def check_pro(target: ClusterTarget) -> None:
         label = target.name or target.key
         raise AckComputeError(
             f"ACS compute needs an ACK Pro cluster; this one is ACK Basic ({label}, cluster_spec ack.standard).",
-            "Use an ACK Pro cluster (ensure_cluster with edition pro) or an ACK Serverless one, or run on this "
-            "cluster's own nodes (run_job compute=nodes). Nothing was created and no quote was spent.",
+            "Use an ACK Pro or ACK Serverless cluster (estimate_cost a plan with edition pro, or kind serverless, "
+            "then ensure_cluster with a new name and that quote_id), or run on this cluster's own nodes (run_job "
+            "compute=nodes). Nothing was created and no quote was spent.",
         )
 
 

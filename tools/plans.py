@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -282,6 +282,8 @@ class NodePoolPlan(_PlanBase):
 
 AnyPlan = ClusterPlan | AcsPlan | ServerlessPlan | EciPlan | NodePoolPlan
 Plan = Annotated[AnyPlan, Field(discriminator="kind")]
+# Every field any plan takes: a tool given one beside its plan is told where it belongs (server/errors.py).
+PLAN_FIELDS = frozenset(f for model in get_args(AnyPlan) for f in model.model_fields)
 # What ensure_cluster creates: a cluster with nodes or a Serverless one, told apart by `kind`.
 AnyClusterPlan = Annotated[ClusterPlan | ServerlessPlan, Field(discriminator="kind")]
 P = TypeVar("P", ClusterPlan, AcsPlan, ServerlessPlan, EciPlan, NodePoolPlan)

@@ -532,9 +532,9 @@ async def test_deploy_acs_on_ack_basic_says_acs_needs_pro_and_asks_nobody(e2e: S
     assert refused.is_error
     assert text_of(refused) == (
         f"ACS compute needs an ACK Pro cluster; this one is ACK Basic "
-        f"({e2e.name('basic')}, cluster_spec ack.standard). Use an ACK Pro cluster (ensure_cluster with edition pro) "
-        "or an ACK Serverless one, or run on this cluster's own nodes (run_job compute=nodes). Nothing was created "
-        "and no quote was spent."
+        f"({e2e.name('basic')}, cluster_spec ack.standard). Use an ACK Pro or ACK Serverless cluster (estimate_cost "
+        "a plan with edition pro, or kind serverless, then ensure_cluster with a new name and that quote_id), or run "
+        "on this cluster's own nodes (run_job compute=nodes). Nothing was created and no quote was spent."
     )
     assert asked == [] and not [r for r in ledger if r.get("cloud_id") == basic or basic in r.get("name", "")]
     assert "InstallClusterAddons" not in e2e.cloud.counts()

@@ -77,6 +77,25 @@ async def test_bad_input_is_refused_before_any_cloud_call(runtime: Runtime, clou
     )
 
 
+async def test_arguments_a_tool_does_not_take_are_refused_with_the_one_meant(
+    runtime: Runtime, cloud: SandboxCloud
+) -> None:
+    """The SDK drops unknown arguments: `timeout` ran with the default deadline, and `edition` beside the plan
+    quoted an ACK Basic cluster the agent meant as Pro. Refused, naming where each belongs, before anything runs."""
+    async with Client(build_server(runtime)) as client:
+        pro = await client.call_tool("ensure_cluster", {"name": "acf-pro", "edition": "pro"})
+        job = await client.call_tool("run_job", {"cluster": "acf-pro", "script": "true", "timeout": 5, "ttl": 1})
+    assert pro.is_error and pro.content[0].text == (  # type: ignore[union-attr]
+        "Invalid input for ensure_cluster: edition: ensure_cluster has no such parameter (a plan field: put it "
+        "inside plan). Fix the field and retry; nothing was done."
+    )
+    assert job.is_error and job.content[0].text.startswith(  # type: ignore[union-attr]
+        "Invalid input for run_job: timeout: run_job has no such parameter (did you mean timeout_seconds?). "
+        "ttl: run_job has no such parameter (it takes acs, cleanup_after, cluster, compute, env, image, "
+    )
+    assert cloud.counts() == {}, "nothing was asked of the cloud"
+
+
 async def test_cloud_failure_reads_as_next_step(runtime: Runtime, cloud: SandboxCloud) -> None:
     cloud.inject("DescribeRegions", Fault.server_error(status=500, code="InternalError"), times=10)
     async with Client(build_server(runtime)) as client:
