@@ -24,6 +24,7 @@ from ack_compute.tools.deploy_spec import (
     APP_LABEL,
     PLAN_ANNOTATION,
     SPEC_ANNOTATION,
+    TEMPLATE_LABEL,
     DeployPlan,
     DeployRequest,
     PodPlan,
@@ -518,7 +519,9 @@ class AcsDeployer:
             self.ownership.update(
                 owned.resource_id, state=owned.state, details={"plan": plan.model_dump(mode="json"), **priced}
             )
-        outcome = self._verify(request, target, workloads, plan, status, endpoint, notes)
+        applied = existing if status == "unchanged" else body
+        version = (((applied or {}).get("spec") or {}).get("template", {}).get("metadata") or {}).get("labels") or {}
+        outcome = self._verify(request, target, workloads, plan, status, endpoint, notes, version.get(TEMPLATE_LABEL))
         # The operation that created what runs: extend_lease names the Deployment's lease by it.
         created_by = owned.operation_id if owned is not None else operation_id if row is not None else None
         return outcome.model_copy(update={"operation_id": outcome.operation_id or created_by})
@@ -552,9 +555,12 @@ class AcsDeployer:
         status: str,
         endpoint: str | None,
         notes: list[str],
+        version: str | None,
     ) -> DeployOutcome:
-        """Watch the pods until all replicas run on virtual nodes with instance ids, or a pod fails for good."""
-        selector = f"{APP_LABEL}={request.name},{mark_selector()}"
+        """Watch the pods of the running version (`version`: its template label; a Deployment made before there
+        was one has all its pods watched) until all replicas run on virtual nodes with instance ids, or one fails
+        for good."""
+        selector = f"{APP_LABEL}={request.name},{mark_selector()}" + (f",{TEMPLATE_LABEL}={version}" if version else "")
         pods: dict[str, PodView] = {}
         failure = ""
         deadline = time.monotonic() + self.rollout_wait_s
@@ -596,8 +602,8 @@ class AcsDeployer:
             return DeployOutcome(
                 status="failed",
                 message=f"Deployment {request.name} is not healthy: {failure}.",
-                next_step="Fix the image or plan and call deploy_acs again (same name updates it), or cleanup to "
-                "remove it and stop paying.",
+                next_step="Fix the image or command and call deploy_acs again with the same name and quote_id (an "
+                "update that costs no more needs no new quote), or cleanup to remove it and stop paying.",
                 **base,
             )
         if ready < plan.replicas:

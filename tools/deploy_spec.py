@@ -17,6 +17,7 @@ from ack_compute.tools.targets import CLUSTER_REF_PATTERN
 
 PLAN_ANNOTATION = "ack-compute-mcp/plan"
 SPEC_ANNOTATION = "ack-compute-mcp/spec-sha256"
+TEMPLATE_LABEL = "ack-compute-mcp/template"
 APP_LABEL = "app.kubernetes.io/name"
 
 
@@ -87,6 +88,11 @@ def costs_more(new: PodPlan, old: PodPlan) -> bool:
     )
 
 
+def template_hash(template: dict[str, Any]) -> str:
+    """A pod template's fingerprint, short enough for a label value."""
+    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:20]
+
+
 def deployment_manifest(request: DeployRequest, plan: PodPlan, operation_id: str) -> dict[str, Any]:
     """ACS pods carry the ACS labels; ECI pods must not (on ACK Serverless a pod without them is ECI) and carry
     the eci-* annotations instead."""
@@ -121,6 +127,10 @@ def deployment_manifest(request: DeployRequest, plan: PodPlan, operation_id: str
         },
     }
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+    # Which pods are this version's: the check after an update watches those alone, not the old ReplicaSet's (a
+    # fixed image read as failing with the broken one). After the digest, so Deployments made before it compare
+    # unchanged and are not rolled only to gain it; a scale leaves it as it is.
+    template_meta["labels"][TEMPLATE_LABEL] = template_hash(spec["template"])
     annotations = {PLAN_ANNOTATION: json.dumps(plan.model_dump(mode="json"), sort_keys=True), SPEC_ANNOTATION: digest}
     return {
         "apiVersion": "apps/v1",

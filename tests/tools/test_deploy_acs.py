@@ -150,6 +150,18 @@ def test_an_unpullable_image_reports_failure_and_how_to_stop_paying(runtime: Run
     assert "cleanup" in out.next_step
 
 
+def test_a_fixed_image_is_judged_by_its_own_pods_not_the_broken_ones(runtime: Runtime, pro: str) -> None:
+    """The update after a failed image: its check used to watch every pod of the app, found the old ReplicaSet's
+    ImagePullBackOff and reported the fixed image as failing. Only this version's pods count now."""
+    broken = deploy(runtime, pro, image="registry.example.com/none/such:1", quote_token=quote(runtime))
+    assert broken.status == "failed" and "quote_id" in broken.next_step
+    fixed = deploy(runtime, pro)  # the paid plan, the image the template now has
+    assert (fixed.status, fixed.ready_replicas) == ("updated", 2), fixed.message
+    core = client.CoreV1Api(runtime.targets.access(runtime.targets.resolve(pro)).api_client())
+    images = {p.metadata.name: p.spec.containers[0].image for p in core.list_namespaced_pod("default").items}
+    assert {images[p.pod] for p in fixed.pods} == {"nginx:1.27"}, (fixed.pods, images)
+
+
 def test_serverless_clusters_run_the_pods_on_their_virtual_nodes(runtime: Runtime, world: SandboxCloud) -> None:
     cluster = world.plant_cluster("acf-ask", nodes=0, profile="Serverless")
     out = deploy(runtime, cluster, quote_token=quote(runtime))
