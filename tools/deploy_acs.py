@@ -619,7 +619,8 @@ class AcsDeployer:
             message=f"Deployment {request.name}: {ready}/{plan.replicas} pods Running on {where}"
             + (f"; service at {endpoint}" if endpoint else "")
             + ".",
-            next_step="It keeps running (and billing) until cleanup removes it.",
+            next_step="It runs (and bills) until cleanup removes it or its lease ends (lease_ends_at; extend_lease "
+            "adds hours).",
             **base,
         )
 

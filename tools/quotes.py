@@ -210,6 +210,10 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+# A purchase's note as the tools write it ("deploy_acs web op-..."): what a spent quote paid for.
+_PAID_FOR = re.compile(r"^(?P<tool>[a-z_]+)(?: (?P<what>.+?))? (?P<op>(?:op|cl)-[0-9a-f]{6,32})$")
+
+
 def _iso(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
@@ -504,16 +508,26 @@ class QuoteBook:
             )
 
     def _refuse_if_used(self, quote_id: str) -> None:
-        row = self._ledger.query("SELECT outcome, at FROM quote_redemptions WHERE quote_id = :q", {"q": quote_id})
+        row = self._ledger.query("SELECT outcome, at, note FROM quote_redemptions WHERE quote_id = :q", {"q": quote_id})
         if row:
-            raise self._used(quote_id, row[0]["outcome"], row[0]["at"])
+            raise self._used(quote_id, row[0]["outcome"], row[0]["at"], row[0]["note"])
 
     @staticmethod
-    def _used(quote_id: str, what: str, at: float) -> QuoteRefused:
+    def _used(quote_id: str, what: str, at: float, note: str | None) -> QuoteRefused:
+        """Says what the quote paid for (the purchase's note names the tool, what and the operation): an agent whose
+        first answer was lost follows that operation instead of buying, and running, it all again."""
+        paid = _PAID_FOR.match(note or "") if what == "redeemed" else None
         return QuoteRefused(
             "already_used",
-            f"quote {quote_id} was already {what} at {_iso(at).isoformat()}; a quote pays for one create only.",
-            "Call estimate_cost for a new quote and show it to the person.",
+            f"quote {quote_id} was already {what} at {_iso(at):%Y-%m-%dT%H:%M:%SZ}"
+            + (f" ({' '.join(filter(None, (paid['tool'], paid['what'])))}, operation {paid['op']})" if paid else "")
+            + "; a quote pays for one create only.",
+            (
+                f"If that was this request, get_operation {paid['op']} shows where it stands; otherwise c"
+                if paid
+                else "C"
+            )
+            + "all estimate_cost for a new quote and show it to the person.",
         )
 
     def redeem(
@@ -628,6 +642,11 @@ class QuoteBook:
         ).fetchone()
         if inserted is None:
             row = db.execute(
-                "SELECT outcome, at FROM quote_redemptions WHERE quote_id = :q", {"q": record.quote_id}
+                "SELECT outcome, at, note FROM quote_redemptions WHERE quote_id = :q", {"q": record.quote_id}
             ).fetchone()
-            raise self._used(record.quote_id, row["outcome"] if row else "used", row["at"] if row else now)
+            raise self._used(
+                record.quote_id,
+                row["outcome"] if row else "used",
+                row["at"] if row else now,
+                row["note"] if row else "",
+            )

@@ -4,6 +4,7 @@ plain-word refusals, annotations that tell the truth. Through a real MCP client.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -77,7 +78,15 @@ async def test_a_cluster_is_paid_by_quote_id_alone(world: SandboxCloud, runtime_
     assert "node_count: quoted 1, given 3" in changed.content[0].text  # type: ignore[union-attr]
     assert not created.is_error, created.content
     assert (created.structured_content or {})["status"] == "created", created.structured_content
-    assert again.is_error and "already_used" in again.content[0].text  # type: ignore[union-attr]
+    # A spent quote names what it paid for: an agent whose first answer was lost follows it instead of buying again.
+    bought = (created.structured_content or {})["operation_id"]
+    assert again.is_error and re.fullmatch(  # type: ignore[union-attr]
+        rf"Quote refused \(already_used\): quote {quote_id} was already redeemed at \d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ "
+        rf"\(ensure_cluster acf-byid, operation {bought}\); a quote pays for one create only\. If that was this "
+        rf"request, get_operation {bought} shows where it stands; otherwise call estimate_cost for a new quote and "
+        r"show it to the person\.",
+        again.content[0].text,  # type: ignore[union-attr]
+    ), again.content
     assert len([c for c in world.clusters() if c.name.startswith("acf-byid")]) == 1
 
 
