@@ -13,7 +13,7 @@ from pydantic import Field, TypeAdapter
 
 from ack_compute.server.consent import ConsentRef, Offer, consent_resolver, cost_words, quoted_offer
 from ack_compute.server.errors import as_tool_errors
-from ack_compute.server.params import ClusterRef, QuotedPlan, QuoteId, QuoteToken, WaitSeconds
+from ack_compute.server.params import RULES, ClusterRef, QuotedPlan, QuoteId, QuoteToken, WaitSeconds
 from ack_compute.server.quoting import quoted_plan
 from ack_compute.server.runtime import Runtime
 from ack_compute.server.waiting import now_at, requested_by, start_then_answer
@@ -27,9 +27,7 @@ DESCRIPTION = (
     "its quote_id. Shrinking is free and says which nodes go. Send work there with run_job node_pool. Waits up to "
     "wait_seconds, then returns an operation_id."
 )
-PoolName = Annotated[
-    str, Field(pattern=POOL_NAME, description="Pool name: lower-case letters, digits, hyphens, up to 40.")
-]
+PoolName = Annotated[str, Field(pattern=POOL_NAME, description=f"Pool name: {RULES['node_pool']}.")]
 
 
 def register_ensure_node_pool(server: MCPServer, runtime: Runtime) -> None:

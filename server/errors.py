@@ -6,7 +6,7 @@ import difflib
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
 from mcp.server import MCPServer
@@ -16,7 +16,7 @@ from mcp.types import CallToolResult, TextContent
 from pydantic import ValidationError
 
 from ack_compute.cloud.errors import CloudError
-from ack_compute.server.params import RULES
+from ack_compute.server.params import RULES, TOOL_RULES
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.plans import PLAN_FIELDS
 
@@ -54,7 +54,7 @@ def as_tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
 PLAN_KINDS = ("cluster", "serverless", "acs", "eci")
 
 
-def _plain(err: Any) -> str:
+def _plain(err: Any, rules: Mapping[str, str]) -> str:
     """What is wrong in plain words: no regexes, no pydantic type codes."""
     kind, ctx, loc = err["type"], err.get("ctx") or {}, err["loc"]
     field = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
@@ -90,7 +90,7 @@ def _plain(err: Any) -> str:
         words, key = bounds[kind]
         return f"{words} {ctx.get(key)}"
     if kind == "string_pattern_mismatch":
-        return f"use {RULES[field]}" if field in RULES else "is not in the expected format"
+        return f"use {rules[field]}" if field in rules else "is not in the expected format"
     if kind == "string_too_short":
         return (
             "must not be empty" if ctx.get("min_length") == 1 else f"needs at least {ctx.get('min_length')} characters"
@@ -114,15 +114,17 @@ def _where(loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
-def describe_validation(exc: ValidationError, name: Callable[[str], str] | None = None) -> str:
+def describe_validation(exc: ValidationError, name: Callable[[str], str] | None = None, tool: str | None = None) -> str:
     """One line per problem, field path first, in plain words (no pydantic URLs, type codes or echoed inputs).
-    `name`: how the reader writes a top-level field (a setting's environment variable), if not as the field."""
+    `name`: how the reader writes a top-level field (a setting's environment variable), if not as the field;
+    `tool`: whose parameters these are (a field of a shared name may follow that tool's own rule)."""
+    rules = {**RULES, **TOOL_RULES.get(tool or "", {})}
     parts = []
     for err in exc.errors():
         where = _where(err["loc"]) or "plan"
         if name is not None and err["loc"] and isinstance(err["loc"][0], str):
             where = name(err["loc"][0])
-        parts.append(f"{where}: {_plain(err)}")
+        parts.append(f"{where}: {_plain(err, rules)}")
     return "; ".join(parts) + "."
 
 
@@ -151,9 +153,8 @@ class ToolRefusals:
             try:
                 tool.fn_metadata.validate_arguments(arguments)
             except ValidationError as exc:
-                text = (
-                    f"Invalid input for {name}: {describe_validation(exc)} Fix the field and retry; nothing was done."
-                )
+                described = describe_validation(exc, tool=name)
+                text = f"Invalid input for {name}: {described} Fix the field and retry; nothing was done."
                 return _refusal(text)
             except Exception:  # a crash in a validator is the SDK's to report, as it always does
                 pass

@@ -28,6 +28,14 @@ RULES = {
     "zone": "a zone id such as cn-hangzhou-h",
     "instance_types": "ECS instance types such as ecs.g7.xlarge",
     "use_specs": "specs such as 4-8Gi or ecs.c6.xlarge",
+    "node_pool": "lower-case letters, digits and hyphens, up to 40 characters, a letter or digit at each end",
+}
+# Where one tool's field of a shared name follows another rule: a Deployment's name and a pool's are DNS labels.
+TOOL_RULES = {
+    "deploy_acs": {
+        "name": "lower-case letters, digits and hyphens, up to 50 characters, a letter or digit at each end"
+    },
+    "ensure_node_pool": {"name": RULES["node_pool"]},
 }
 
 QuoteId = Annotated[
@@ -43,7 +51,8 @@ ClusterName = Annotated[
     str, Field(pattern=CLUSTER_NAME, description="Cluster name (acf- prefix allows reuse_any); " + RULES["name"] + ".")
 ]
 WorkloadName = Annotated[
-    str, Field(pattern=DNS_LABEL, max_length=50, description="Deployment name: lower-case letters, digits, hyphens.")
+    str,
+    Field(pattern=DNS_LABEL, max_length=50, description=f"Deployment name: {TOOL_RULES['deploy_acs']['name']}."),
 ]
 Image = Annotated[str, Field(pattern=IMAGE_PATTERN, description="Container image, e.g. registry/repo:tag.")]
 Namespace = Annotated[str, Field(pattern=DNS_LABEL, description="Kubernetes namespace.")]

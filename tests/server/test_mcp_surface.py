@@ -77,7 +77,7 @@ async def test_bad_input_is_refused_before_any_cloud_call(runtime: Runtime, clou
     )
 
 
-async def test_arguments_a_tool_does_not_take_are_refused_with_the_one_meant(
+async def test_arguments_a_tool_does_not_take_or_that_break_its_rules_are_refused_in_its_words(
     runtime: Runtime, cloud: SandboxCloud
 ) -> None:
     """The SDK drops unknown arguments: `timeout` ran with the default deadline, and `edition` beside the plan
@@ -85,6 +85,8 @@ async def test_arguments_a_tool_does_not_take_are_refused_with_the_one_meant(
     async with Client(build_server(runtime)) as client:
         pro = await client.call_tool("ensure_cluster", {"name": "acf-pro", "edition": "pro"})
         job = await client.call_tool("run_job", {"cluster": "acf-pro", "script": "true", "timeout": 5, "ttl": 1})
+        web = await client.call_tool("deploy_acs", {"cluster": "acf-pro", "name": "Web", "image": "nginx:1.27"})
+        gpu = await client.call_tool("ensure_node_pool", {"cluster": "acf-pro", "name": "GPU", "node_count": 1})
     assert pro.is_error and pro.content[0].text == (  # type: ignore[union-attr]
         "Invalid input for ensure_cluster: edition: ensure_cluster has no such parameter (a plan field: put it "
         "inside plan). Fix the field and retry; nothing was done."
@@ -92,6 +94,15 @@ async def test_arguments_a_tool_does_not_take_are_refused_with_the_one_meant(
     assert job.is_error and job.content[0].text.startswith(  # type: ignore[union-attr]
         "Invalid input for run_job: timeout: run_job has no such parameter (did you mean timeout_seconds?). "
         "ttl: run_job has no such parameter (it takes acs, cleanup_after, cluster, compute, env, image, "
+    )
+    # A name's rule is the tool's own: a Deployment's and a pool's are lower-case DNS labels, not a cluster's.
+    assert web.content[0].text == (  # type: ignore[union-attr]
+        "Invalid input for deploy_acs: name: use lower-case letters, digits and hyphens, up to 50 characters, a letter "
+        "or digit at each end. Fix the field and retry; nothing was done."
+    )
+    assert gpu.content[0].text == (  # type: ignore[union-attr]
+        "Invalid input for ensure_node_pool: name: use lower-case letters, digits and hyphens, up to 40 characters, a "
+        "letter or digit at each end. Fix the field and retry; nothing was done."
     )
     assert cloud.counts() == {}, "nothing was asked of the cloud"
 
