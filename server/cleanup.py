@@ -10,7 +10,7 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from ack_compute.server.errors import as_tool_errors
-from ack_compute.server.params import WaitSeconds
+from ack_compute.server.params import TidyId, WaitSeconds
 from ack_compute.server.results import lean
 from ack_compute.server.runtime import Runtime
 from ack_compute.server.waiting import requested_by, wait_then_answer
@@ -42,7 +42,7 @@ def register_cleanup(server: MCPServer, runtime: Runtime) -> None:
             Literal["all", "operation", "cluster", "workload"],
             Field(description="What to delete; follows from the one selector given, everything without one."),
         ] = "all",
-        operation_id: Annotated[str, Field(description="Only what this op-... id created.")] = "",
+        operation_id: Annotated[str, TidyId, Field(description="Only what this op-... id created.")] = "",
         cluster: Annotated[str, Field(description="A cluster id or name, with what runs on it.")] = "",
         workload: Annotated[str, Field(description="A Job or Deployment name.")] = "",
         dry_run: Annotated[bool, Field(description="true: only show the plan; false: delete.")] = True,

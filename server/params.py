@@ -7,7 +7,7 @@ the server still enforces the pattern, and a refusal quotes the same rule (serve
 # No `from __future__ import annotations`: these aliases are evaluated where the SDK builds tool schemas.
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from ack_compute.tools.ensure_cluster import CLUSTER_NAME
 from ack_compute.tools.job_spec import DNS_LABEL, IMAGE_PATTERN
@@ -38,8 +38,20 @@ TOOL_RULES = {
     "ensure_node_pool": {"name": RULES["node_pool"]},
 }
 
+
+def _tidy_id(value: Any) -> Any:
+    """An id as models copy it: with spaces, quotes or backticks around it, or upper-cased. Ours are lower-case
+    hex, so nothing else is read differently; what is still wrong after this is refused as before."""
+    if isinstance(value, str):
+        return value.strip().strip("\"'`").strip().lower()
+    return value
+
+
+TidyId = BeforeValidator(_tidy_id)
 QuoteId = Annotated[
-    str, Field("", pattern=f"^({QUOTE_ID.pattern})?$", description="The quote to pay with (q-... from estimate_cost).")
+    str,
+    TidyId,
+    Field("", pattern=f"^({QUOTE_ID.pattern})?$", description="The quote to pay with (q-... from estimate_cost)."),
 ]
 QuoteToken = Annotated[str, Field("", description="Deprecated: the old signed quote token; use quote_id.")]
 QuotedPlan = Annotated[
@@ -60,4 +72,4 @@ Env = Annotated[dict[str, str], Field(description="Environment variables.")]
 WaitSeconds = Annotated[
     int, Field(ge=0, le=MAX_WAIT, description=f"Wait up to this long (0..{MAX_WAIT} s), then return an operation_id.")
 ]
-OperationId = Annotated[str, Field(description="The operation id (op-...) another tool returned.")]
+OperationId = Annotated[str, TidyId, Field(description="The operation id (op-...) another tool returned.")]

@@ -90,6 +90,23 @@ async def test_a_cluster_is_paid_by_quote_id_alone(world: SandboxCloud, runtime_
     assert len([c for c in world.clusters() if c.name.startswith("acf-byid")]) == 1
 
 
+async def test_ids_copied_with_quotes_spaces_or_capitals_still_name_what_they_name(
+    world: SandboxCloud, runtime_on: Callable[..., Runtime]
+) -> None:
+    """Models copy ids with what was around them in the text (quotes, backticks, a space) or upper-cased; they were
+    refused as "not the q-... id estimate_cost returned", which the model believed it had passed."""
+    async with Client(build_server(runtime_on(world)), elicitation_callback=accept) as client:
+        est = await client.call_tool("estimate_cost", {"plan": CLUSTER})
+        quote_id = (est.structured_content or {})["quote_id"]
+        created = await client.call_tool(
+            "ensure_cluster", {"name": "acf-copied", "quote_id": f' "{quote_id.upper()}" ', "wait_seconds": 0}
+        )
+        operation_id = (created.structured_content or {}).get("operation_id", "")
+        followed = await client.call_tool("get_operation", {"operation_id": f"`{operation_id}` ", "wait_seconds": 0})
+    assert not created.is_error and (created.structured_content or {})["status"] == "creating", created.content
+    assert not followed.is_error and (followed.structured_content or {})["operation_id"] == operation_id
+
+
 async def test_a_quote_for_pods_cannot_buy_a_cluster(world: SandboxCloud, runtime_on: Callable[..., Runtime]) -> None:
     world.reset_counts()
     async with Client(build_server(runtime_on(world)), elicitation_callback=accept) as client:
