@@ -160,6 +160,7 @@ class Runtime:
             allowed_contexts=settings.allowed_contexts,
             allow_exec_credentials=settings.allow_exec_credentials,
             read_only=settings.read_only,
+            ownership=ownership,
         )
         # What every tool that buys something is given: the quotes it redeems, the prices, the ledger of what is
         # ours and the resumable operations.

@@ -31,6 +31,7 @@ from ack_compute.tools.pricing import Pricer
 from ack_compute.tools.purchase import Claim, Policy, bind_plan
 from ack_compute.tools.quotes import QuoteBook, QuoteRecord
 from ack_compute.tools.spending import Spending
+from ack_compute.tools.targets import near_names
 
 CLUSTER_NAME = r"^[0-9A-Za-z\u4e00-\u9fa5][0-9A-Za-z\u4e00-\u9fa5-]{0,62}$"
 # Without a zone in a Serverless plan we need a zone where a vSwitch can be made and ECI can place pods.
@@ -143,12 +144,15 @@ class ClusterService(ClusterLookup, ClusterCreation, Spending):
             # Propose the agent's own plan when it gave one (a serverless plan stays serverless), else the default.
             proposal = normalise(plan, region) if plan is not None else normalise(ClusterPlan(), region)
             kind = "an ACK Serverless cluster" if isinstance(proposal, ServerlessPlan) else "one"
+            near = near_names(self.ownership.visible(), name, region)
             return ClusterOutcome(
                 status="quote_required",
                 name=name,
                 region=region,
                 plan_to_quote=proposal,
-                message=f"No running cluster named {name}; creating {kind} costs money and needs a quote.",
+                message=f"No running cluster named {name}"
+                + (f" (yours with a name like it: {near}; pass that name to use it)" if near else "")
+                + f"; creating {kind} costs money and needs a quote.",
                 next_step="Call estimate_cost with plan_to_quote (adjust it first if the person wants), show the "
                 "quote to the person, and on their yes call ensure_cluster again with this name and the quote_id. "
                 "Nothing was created.",

@@ -3,6 +3,7 @@ kubeconfig (an ACK One registered cluster, or any other cluster). Resolved once,
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Sequence
@@ -18,6 +19,7 @@ from ack_compute.tools.cluster_states import describe, exists, is_usable, senten
 from ack_compute.tools.errors import AckComputeError, CloudFailure
 from ack_compute.tools.identity import current_caller
 from ack_compute.tools.kubeconfigs import Kubeconfigs
+from ack_compute.tools.ownership import LIVE, OwnedResource, Ownership
 
 CLUSTER_ID = re.compile(r"^c[0-9a-f]{32}$")
 CONTEXT_PREFIX = "context:"
@@ -55,6 +57,13 @@ def cluster_kind(info: ClusterInfo) -> ClusterKind:
     return "ack"
 
 
+def near_names(clusters: list[OwnedResource], ref: str, region: str) -> str:
+    """The caller's live clusters whose names are one slip from `ref` (case aside), as "name (id)", or ''."""
+    live = {r.name: r for r in clusters if r.kind == "cluster" and r.state in LIVE and r.region == region}
+    close = difflib.get_close_matches(ref.lower(), [n.lower() for n in live], n=3, cutoff=0.75)
+    return ", ".join(f"{n} ({live[n].cloud_id or live[n].state})" for n in live if n.lower() in close and n != ref)
+
+
 def default_kubeconfig_path() -> Path:
     """The first file of $KUBECONFIG, else ~/.kube/config, as kubectl reads it."""
     listed = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
@@ -72,9 +81,11 @@ class Targets:
         allowed_contexts: Sequence[str] = (),
         allow_exec_credentials: bool = False,
         read_only: bool = False,
+        ownership: Ownership | None = None,
     ) -> None:
         """`read_only`: a read-only server reaches no cluster: it fetches no kubeconfig (a credential its RAM policy
-        leaves out: ACS pods started through one are billed) and uses no local one."""
+        leaves out: ACS pods started through one are billed) and uses no local one. `ownership`: the ledger's
+        clusters, which a cluster the cloud does not know is compared with."""
         self.cs = cs
         self.kubeconfigs = kubeconfigs
         self.default_region = default_region
@@ -82,6 +93,7 @@ class Targets:
         self.allowed_contexts = tuple(allowed_contexts)
         self.allow_exec_credentials = allow_exec_credentials
         self.read_only = read_only
+        self.ownership = ownership
 
     def resolve(self, ref: str, region: str | None = None) -> ClusterTarget:
         region = region or self.default_region
@@ -94,10 +106,13 @@ class Targets:
         if info is None:
             info = self._by_name(ref, region)
         if not is_usable(info.state):
+            op = self._creating(info.cluster_id, region)
             raise AckComputeError(
                 f"{sentence(info.name, info.cluster_id, info.state)}, so nothing can run on it now; nothing was "
                 "created.",
-                f"{describe(info.state).what_to_do} Or choose a running cluster.",
+                f"Call get_operation with {op} until it is done, then call this again."
+                if op
+                else f"{describe(info.state).what_to_do} Or choose a running cluster.",
             )
         return ClusterTarget(
             ref=ref,
@@ -127,8 +142,33 @@ class Targets:
             found = [c for c in exact if keep(c)]
             if found:
                 return found[0]
-        raise AckComputeError(
-            f"No cluster with id or name {name!r} in {region}.",
+        raise self._not_found(name, region)
+
+    def _my_clusters(self) -> list[OwnedResource]:
+        return [r for r in self.ownership.visible() if r.kind == "cluster"] if self.ownership is not None else []
+
+    def _creating(self, ref: str, region: str) -> str | None:
+        """The caller's operation creating the cluster of that name or id, if one is."""
+        rows = [r for r in self._my_clusters() if r.state in ("intent", "creating") and r.region == region]
+        return next((r.operation_id for r in reversed(rows) if ref in (r.name, r.cloud_id)), None)
+
+    def _not_found(self, ref: str, region: str) -> AckComputeError:
+        """What the caller's own ledger knows of a ref the cloud does not: a cluster of theirs still being created
+        (the cloud has none until CreateCluster returns), or their clusters' names one slip away. A bare "no such
+        cluster, call ensure_cluster" had an agent buy a second cluster for a typo."""
+        mine = self._my_clusters()
+        if op := self._creating(ref, region):
+            return AckComputeError(
+                f"Cluster {ref} is still being created ({op}); nothing can run on it yet and nothing was created.",
+                f"Call get_operation with {op} until it is done, then call this again.",
+            )
+        if hint := near_names(mine, ref, region):
+            return AckComputeError(
+                f"No cluster with id or name {ref!r} in {region}. Did you mean {hint}? Nothing was created.",
+                "Pass that name or id exactly as written. Call ensure_cluster only to create a new cluster.",
+            )
+        return AckComputeError(
+            f"No cluster with id or name {ref!r} in {region}.",
             "Call ensure_cluster to find or create one, pass its cluster_id, or use context:<name> for a cluster "
             "in your local kubeconfig.",
         )

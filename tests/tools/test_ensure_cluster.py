@@ -64,6 +64,32 @@ def test_create_with_a_quote_then_reuse_by_name(runtime: Runtime, world: Sandbox
     assert world.counts()["CreateCluster"] == 1
 
 
+def test_a_cluster_being_created_or_misspelt_is_named_not_offered_again(runtime: Runtime, world: SandboxCloud) -> None:
+    """run_job right after ensure_cluster answered 'creating' was told there is no such cluster and to call
+    ensure_cluster; a name one letter off was offered a second cluster. The caller's ledger says what they meant."""
+    outcome = runtime.clusters.ensure("acf-walk", plan=PLAN, quote_token=quote(runtime))
+    op = outcome.operation_id
+    with pytest.raises(AckComputeError) as early:
+        runtime.targets.resolve("acf-walk")  # before CreateCluster (no such cluster) or while it is initial
+    assert early.value.next_step == f"Call get_operation with {op} until it is done, then call this again."
+    assert "nothing was created" in early.value.message
+    cluster_id = (finished(runtime, op or "").result or {})["cluster_id"]
+
+    with pytest.raises(AckComputeError) as typo:
+        runtime.targets.resolve("ACF-WLAK")
+    assert typo.value.message == (
+        f"No cluster with id or name 'ACF-WLAK' in cn-hangzhou. Did you mean acf-walk ({cluster_id})? Nothing was "
+        "created."
+    )
+    offered = runtime.clusters.ensure("acf-wlak")
+    assert offered.status == "quote_required"
+    assert offered.message == (
+        f"No running cluster named acf-wlak (yours with a name like it: acf-walk ({cluster_id}); pass that name to use "
+        "it); creating one costs money and needs a quote."
+    )
+    assert world.counts()["CreateCluster"] == 1
+
+
 def test_a_second_and_third_cluster_share_the_vpc_with_their_own_cidrs(runtime: Runtime, world: SandboxCloud) -> None:
     """ACK refuses pod/service ranges that overlap another cluster in the VPC; each create picks a free pair."""
     for name in ("acf-one", "acf-two", "acf-three"):
