@@ -6,6 +6,7 @@ and what to do about a failure's reason, are said once, here.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel
@@ -46,6 +47,21 @@ def waiting_container(pod: PodView) -> ContainerView | None:
     return next((c for c in pod.containers if c.state == "waiting" and c.reason), None)
 
 
+# The scheduler's word when every node still carries the not-ready taint (kube-scheduler's fit error; "untolerated"
+# since Kubernetes 1.26): nodes that are booting, as after a create or a scale-up; the pod is placed once one is Ready.
+_ALL_NOT_READY = re.compile(
+    r"^0/(\d+) nodes are available: (\d+) node\(s\) had (?:untolerated )?taint \{node\.kubernetes\.io/not-ready: \}"
+    r"(?:, that the pod didn't tolerate)?\.(?: |$)"
+)
+
+
+def nodes_booting(unschedulable: str) -> bool:
+    """Whether the pod waits only for nodes to become Ready: nothing is wrong, and failing it fast had an agent told
+    to buy capacity it already had."""
+    found = _ALL_NOT_READY.match(unschedulable)
+    return found is not None and found[1] == found[2]
+
+
 def what_is_wrong(pod: PodView) -> PodFinding | None:
     """The first of: a container waiting for a fatal reason, a pod no node can take, a container that restarted."""
     waiting = waiting_container(pod)
@@ -53,7 +69,7 @@ def what_is_wrong(pod: PodView) -> PodFinding | None:
         return PodFinding(
             kind="waiting", reason=waiting.reason, detail=waiting.message, fail_fast=True, container=waiting.name
         )
-    if pod.unschedulable and not pod.node:
+    if pod.unschedulable and not pod.node and not nodes_booting(pod.unschedulable):
         return PodFinding(kind="unschedulable", reason=UNSCHEDULABLE, detail=pod.unschedulable, fail_fast=True)
     restarted = next((c for c in pod.containers if c.restart_count > 0), None)
     if restarted is not None:

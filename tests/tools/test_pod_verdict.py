@@ -41,3 +41,21 @@ def test_known_reasons_get_their_own_advice_and_others_the_general_one() -> None
     for reason in ("ErrImagePull", "InvalidImageName", "CreateContainerConfigError", "Unschedulable", "Evicted"):
         assert advice(reason) != generic, reason
     assert "timeout_seconds" in advice("DeadlineExceeded") and "log tail" in generic
+
+
+def test_a_pod_waiting_only_for_booting_nodes_is_not_failed() -> None:
+    """Every node still carries the not-ready taint (after a create or a scale-up): the pod is placed once one is
+    Ready, so it is not failed fast with advice to buy capacity. One node short for another reason still is."""
+    booting = (
+        "0/3 nodes are available: 3 node(s) had taint {node.kubernetes.io/not-ready: }, that the pod didn't tolerate.",
+        "0/2 nodes are available: 2 node(s) had untolerated taint {node.kubernetes.io/not-ready: }. preemption: 0/2 "
+        "nodes are available: 2 Preemption is not helpful for scheduling.",
+    )
+    for message in booting:
+        assert what_is_wrong(pod(node="", unschedulable=message)) is None, message
+    mixed = (
+        "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had taint {node.kubernetes.io/not-ready: }, that the "
+        "pod didn't tolerate."
+    )
+    short = what_is_wrong(pod(node="", unschedulable=mixed))
+    assert short is not None and (short.reason, short.fail_fast) == ("Unschedulable", True)
