@@ -6,7 +6,7 @@ import difflib
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, ParamSpec, TypeVar
 
 from mcp.server import MCPServer
@@ -84,6 +84,8 @@ def _plain(err: Any, rules: Mapping[str, str]) -> str:
         "too_long": ("must have at most this many items:", "max_length"),
         "too_short": ("must have at least this many items:", "min_length"),
     }
+    if kind == "extra_forbidden" and field not in PLAN_FIELDS and (meant := meant_field(field, PLAN_FIELDS)):
+        return f"is not a field this takes (did you mean {meant}?)"
     if kind in simple:
         return simple[kind]
     if kind in bounds:
@@ -161,6 +163,18 @@ class ToolRefusals:
         return _without_prefix(await call_next(ctx), f"Error executing tool {name}: ")
 
 
+def meant_field(given: str, known: Collection[str]) -> str | None:
+    """The field a near miss meant: one it begins (hour -> hours, nodes -> node_count, timeout -> timeout_seconds),
+    else a close spelling (cpu -> vcpu); None rather than a guess (duration is not edition)."""
+    stem = given.lower().removesuffix("s")
+    if len(stem) >= 3:
+        begun = sorted(k for k in known if k.startswith(stem))
+        if begun:
+            return begun[0]
+    close = difflib.get_close_matches(given.lower(), sorted(known), n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
 def unknown_arguments(tool: str, arguments: dict[str, Any], known: set[str]) -> str:
     """Arguments the tool does not take, said with the one meant when it is plain: the SDK drops them silently, so
     `timeout` ran with the default deadline and `edition` on ensure_cluster quoted a Basic cluster."""
@@ -168,11 +182,8 @@ def unknown_arguments(tool: str, arguments: dict[str, Any], known: set[str]) -> 
     for field in sorted(set(arguments) - known):
         if field in PLAN_FIELDS and "plan" in known:
             hint = "a plan field: put it inside plan"
-        elif (
-            close := difflib.get_close_matches(field, sorted(known), n=1, cutoff=0.6)
-            or [k for k in sorted(known) if k.startswith(field)][:1]
-        ):
-            hint = f"did you mean {close[0]}?"
+        elif meant := meant_field(field, known):
+            hint = f"did you mean {meant}?"
         else:
             hint = "it takes " + ", ".join(sorted(known))
         parts.append(f"{field}: {tool} has no such parameter ({hint}).")

@@ -85,7 +85,8 @@ class ClusterService(ClusterLookup, ClusterCreation, Spending):
             self._adopt_if_ours(c)
         running = [c for c in same_name if is_usable(c.state)]
         if running:
-            return self._reuse(running[0], name, region, requested_by)
+            reused = self._reuse(running[0], name, region, requested_by)
+            return reused if not quote_token else self._unspent(reused, plan)
         # Ours being created (by this or another server on the ledger) is answered with its own operation, whether
         # or not the cloud lists it yet: asking again never starts a second operation for the same cluster.
         ours = self.ownership.live_creation("cluster", region, name)
@@ -124,10 +125,26 @@ class ClusterService(ClusterLookup, ClusterCreation, Spending):
 
     # -- creation --------------------------------------------------------------------------------
 
-    def offer(self, name: str, plan: ClusterPlan | ServerlessPlan, quote_token: str) -> QuoteRecord:
-        """What the person is asked to pay for creating `name`: the purchase path up to the question."""
+    def offer(self, name: str, plan: ClusterPlan | ServerlessPlan, quote_token: str) -> QuoteRecord | None:
+        """What the person is asked to pay for creating `name`: the purchase path up to the question; None when a
+        running cluster of that name is reused instead (nobody is asked to buy what is not bought)."""
         region = plan.region or self.default_region
+        if any(is_usable(c.state) for c in self.by_name(name, region)):
+            return None
         return self.purchase.check(quote_token, bind_plan(plan, region, f"cluster {name}"))
+
+    @staticmethod
+    def _unspent(reused: ClusterOutcome, plan: ClusterPlan | ServerlessPlan | None) -> ClusterOutcome:
+        """A reuse that came with a quote says the quote was not spent, and how the cluster differs from its plan."""
+        short = ""
+        if isinstance(plan, ClusterPlan) and reused.ready_nodes is not None and reused.ready_nodes < plan.node_count:
+            short = (
+                f" It has {reused.ready_nodes} Ready node(s), fewer than the quoted {plan.node_count}: "
+                "ensure_node_pool adds a pool of more (quoted), or another name makes a new cluster."
+            )
+        return reused.model_copy(
+            update={"message": f"{reused.message} The quote was not spent: it can still pay for a create.{short}"}
+        )
 
     def _create(
         self,

@@ -87,6 +87,7 @@ async def test_arguments_a_tool_does_not_take_or_that_break_its_rules_are_refuse
         job = await client.call_tool("run_job", {"cluster": "acf-pro", "script": "true", "timeout": 5, "ttl": 1})
         web = await client.call_tool("deploy_acs", {"cluster": "acf-pro", "name": "Web", "image": "nginx:1.27"})
         gpu = await client.call_tool("ensure_node_pool", {"cluster": "acf-pro", "name": "GPU", "node_count": 1})
+        nodes = await client.call_tool("estimate_cost", {"plan": {"kind": "cluster", "nodes": 2, "replicas": 2}})
     assert pro.is_error and pro.content[0].text == (  # type: ignore[union-attr]
         "Invalid input for ensure_cluster: edition: ensure_cluster has no such parameter (a plan field: put it "
         "inside plan). Fix the field and retry; nothing was done."
@@ -103,6 +104,11 @@ async def test_arguments_a_tool_does_not_take_or_that_break_its_rules_are_refuse
     assert gpu.content[0].text == (  # type: ignore[union-attr]
         "Invalid input for ensure_node_pool: name: use lower-case letters, digits and hyphens, up to 40 characters, a "
         "letter or digit at each end. Fix the field and retry; nothing was done."
+    )
+    # A plan field one slip away is named; one of another kind of plan is not guessed at.
+    assert nodes.content[0].text == (  # type: ignore[union-attr]
+        "Invalid input for estimate_cost: plan.nodes: is not a field this takes (did you mean node_count?); "
+        "plan.replicas: is not a field this takes. Fix the field and retry; nothing was done."
     )
     assert cloud.counts() == {}, "nothing was asked of the cloud"
 

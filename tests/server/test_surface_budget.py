@@ -14,7 +14,7 @@ from mcp import Client
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.app import build_server
 from ack_compute.server.runtime import Runtime
-from tests.helpers.agent import accept, cluster_plan
+from tests.helpers.agent import accept, answering, cluster_plan
 
 pytestmark = pytest.mark.anyio
 CLUSTER: dict[str, Any] = cluster_plan()
@@ -105,6 +105,27 @@ async def test_ids_copied_with_quotes_spaces_or_capitals_still_name_what_they_na
         followed = await client.call_tool("get_operation", {"operation_id": f"`{operation_id}` ", "wait_seconds": 0})
     assert not created.is_error and (created.structured_content or {})["status"] == "creating", created.content
     assert not followed.is_error and (followed.structured_content or {})["operation_id"] == operation_id
+
+
+async def test_a_quote_for_a_name_that_is_running_asks_nobody_and_stays_unspent(
+    world: SandboxCloud, runtime_on: Callable[..., Runtime]
+) -> None:
+    """The person was asked to buy a 3-node cluster, then the running 1-node one of that name was reused; the answer
+    said neither that the quote was left unspent nor that the cluster is smaller than what was quoted."""
+    running = world.plant_cluster("acf-here", nodes=1)
+    asked: list[str] = []
+    async with Client(build_server(runtime_on(world)), elicitation_callback=answering("accept", asked)) as client:
+        est = await client.call_tool("estimate_cost", {"plan": {**CLUSTER, "node_count": 3}})
+        quote_id = (est.structured_content or {})["quote_id"]
+        reused = await client.call_tool("ensure_cluster", {"name": "acf-here", "quote_id": quote_id})
+    out = reused.structured_content or {}
+    assert asked == [], "nobody is asked to pay for what is not bought"
+    assert (out["status"], out["cluster_id"]) == ("reused", running), out
+    assert out["message"].endswith(
+        "The quote was not spent: it can still pay for a create. It has 1 Ready node(s), fewer than the quoted 3: "
+        "ensure_node_pool adds a pool of more (quoted), or another name makes a new cluster."
+    )
+    assert "CreateCluster" not in world.counts()
 
 
 async def test_a_quote_for_pods_cannot_buy_a_cluster(world: SandboxCloud, runtime_on: Callable[..., Runtime]) -> None:
