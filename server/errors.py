@@ -177,16 +177,23 @@ def meant_field(given: str, known: Collection[str]) -> str | None:
 
 def unknown_arguments(tool: str, arguments: dict[str, Any], known: set[str]) -> str:
     """Arguments the tool does not take, said with the one meant when it is plain: the SDK drops them silently, so
-    `timeout` ran with the default deadline and `edition` on ensure_cluster quoted a Basic cluster."""
-    parts = []
-    for field in sorted(set(arguments) - known):
+    `timeout` ran with the default deadline and `edition` on ensure_cluster quoted a Basic cluster. At most five,
+    each cut to 40 characters: the names are the caller's text."""
+    unknown = sorted(set(arguments) - known)
+    parts, unplaced = [], False
+    for field in unknown[:5]:
+        shown = field if len(field) <= 40 else f"{field[:40]}..."
         if field in PLAN_FIELDS and "plan" in known:
-            hint = "a plan field: put it inside plan"
+            hint = " (a plan field: put it inside plan)"
         elif meant := meant_field(field, known):
-            hint = f"did you mean {meant}?"
+            hint = f" (did you mean {meant}?)"
         else:
-            hint = "it takes " + ", ".join(sorted(known))
-        parts.append(f"{field}: {tool} has no such parameter ({hint}).")
+            hint, unplaced = "", True
+        parts.append(f"{shown}: {tool} has no such parameter{hint}.")
+    if len(unknown) > 5:
+        parts.append(f"And {len(unknown) - 5} more.")
+    if unplaced:
+        parts.append(f"It takes {', '.join(sorted(known))}.")
     return " ".join(parts)
 
 

@@ -94,7 +94,7 @@ async def test_arguments_a_tool_does_not_take_or_that_break_its_rules_are_refuse
     )
     assert job.is_error and job.content[0].text.startswith(  # type: ignore[union-attr]
         "Invalid input for run_job: timeout: run_job has no such parameter (did you mean timeout_seconds?). "
-        "ttl: run_job has no such parameter (it takes acs, cleanup_after, cluster, compute, env, image, "
+        "ttl: run_job has no such parameter. It takes acs, cleanup_after, cluster, compute, env, image, "
     )
     # A name's rule is the tool's own: a Deployment's and a pool's are lower-case DNS labels, not a cluster's.
     assert web.content[0].text == (  # type: ignore[union-attr]
