@@ -44,7 +44,7 @@ def register_cleanup(server: MCPServer, runtime: Runtime) -> None:
         ] = "all",
         operation_id: Annotated[str, TidyId, Field(description="Only what this op-... id created.")] = "",
         cluster: Annotated[str, Field(description="A cluster id or name, with what runs on it.")] = "",
-        workload: Annotated[str, Field(description="A Job or Deployment name.")] = "",
+        workload: Annotated[str, Field(description="A Job or Deployment name; with cluster, only there.")] = "",
         dry_run: Annotated[bool, Field(description="true: only show the plan; false: delete.")] = True,
         wait_seconds: WaitSeconds = 30,
     ) -> Annotated[CallToolResult, CleanupReport]:

@@ -93,10 +93,13 @@ class CleanupRequest(BaseModel):
 
     @model_validator(mode="after")
     def _one_selection(self) -> CleanupRequest:
-        """A selector narrows: `cluster=x` alone (target left at "all") cleans up x, never everything; two
-        selectors, or one that is not the target's, are refused rather than guessed between."""
+        """A selector narrows: `cluster=x` alone (target left at "all") cleans up x, never everything; a workload
+        with its cluster is that workload there only. Other pairs, or a selector that is not the target's, are
+        refused rather than guessed between."""
         given = [t for t, field in SELECTORS.items() if getattr(self, field)]
-        if self.target == "all" and len(given) == 1:
+        if given == ["cluster", "workload"] and self.target in ("all", "workload"):
+            self.target = "workload"
+        elif self.target == "all" and len(given) == 1:
             self.target = given[0]
         elif len(given) > 1 or (given and given != [self.target]):
             names = " and ".join(SELECTORS[t] for t in given)
@@ -104,8 +107,8 @@ class CleanupRequest(BaseModel):
                 f"cleanup got {names}"
                 + (f" with target={self.target}" if self.target != "all" else "")
                 + ": nothing was deleted.",
-                "Give one of operation_id, cluster or workload (its target follows from it), or none with "
-                "target=all for everything.",
+                "Give one of operation_id, cluster or workload (its target follows from it; a workload may come "
+                "with its cluster), or none with target=all for everything.",
             )
         return self
 
@@ -113,7 +116,8 @@ class CleanupRequest(BaseModel):
         """What the request names, in the words the agent used."""
         if self.target == "all":
             return "everything"
-        return f"{self.target} {getattr(self, SELECTORS[self.target]) or '(none given)'}"
+        where = f" on cluster {self.cluster}" if self.target == "workload" and self.cluster else ""
+        return f"{self.target} {getattr(self, SELECTORS[self.target]) or '(none given)'}{where}"
 
 
 class CleanupParams(BaseModel):
@@ -179,11 +183,13 @@ class Cleaner:
         elif request.target == "workload":
             if not request.workload:
                 raise AckComputeError("target=workload needs workload (a Job or Deployment name).", "Pass its name.")
+            on = {request.cluster} | {r.cloud_id for r in visible if r.kind == "cluster" and r.name == request.cluster}
             rows = [
                 r
                 for r in rows
                 if r.kind in ("job", "deployment", "service")
                 and (request.workload in (r.name, r.details.get("name"), r.details.get("job")))
+                and (not request.cluster or r.details.get("cluster") in on)
             ]
         return sorted(rows, key=lambda r: (KIND_ORDER.get(r.kind, 9), -r.resource_id))
 

@@ -129,8 +129,18 @@ def test_a_selector_cleans_up_only_what_it_names_and_a_typo_deletes_nothing(
         f"Live now: cluster acf-keep ({kept})."
     )
     with pytest.raises(AckComputeError) as mixed:
-        CleanupRequest(cluster="acf-keep", workload="web")
-    assert mixed.value.text.startswith("cleanup got cluster and workload: nothing was deleted. Give one of")
+        CleanupRequest(operation_id="op-0123456789abcdef", cluster="acf-keep")
+    assert mixed.value.text.startswith("cleanup got operation_id and cluster: nothing was deleted. Give one of")
+    there = CleanupRequest(cluster="acf-keep", workload="web")  # a workload with its cluster: that one alone
+    assert (there.target, there.selection()) == ("workload", "workload web on cluster acf-keep")
+    assert clean(runtime, cluster="acf-keep", workload="web").message.startswith(
+        "Nothing this server created for you matches workload web on cluster acf-keep; nothing was deleted."
+    )
+    job = runtime.jobs.start(JobRequest(cluster=kept, script="sleep 60")).job_name
+    elsewhere = runtime.cleaner.plan(CleanupRequest(cluster=dropped, workload=job))
+    assert (elsewhere.status, elsewhere.items) == ("nothing_to_do", []), "its name, but on another cluster"
+    here = runtime.cleaner.plan(CleanupRequest(cluster="acf-keep", workload=job))  # the cluster by name
+    assert [(i.kind, i.action) for i in here.items] == [("job", "delete")], here.items
     with pytest.raises(AckComputeError) as crossed:
         CleanupRequest(target="workload", cluster="acf-keep")
     assert crossed.value.message == "cleanup got cluster with target=workload: nothing was deleted."
