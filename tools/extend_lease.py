@@ -118,10 +118,14 @@ class LeaseExtender:
         """The caller's lease and the extension quote's plan, which must be the lease's but for `hours`."""
         lease, paid = self.lease(operation_id)
         _, stored = self.quotes.plan_of(ref)
-        diffs = [
-            d.replace(": quoted ", ": lease ").replace(", given ", ", quote ")
-            for d in plan_differences(_without_hours(paid.plan), _without_hours(stored))
-        ]
+        ours, theirs = _without_hours(paid.plan), _without_hours(stored)
+        if ours.get("kind") != theirs.get("kind"):  # every other field differs too: the kind says it all
+            diffs = [f"kind: lease {json.dumps(ours.get('kind'))}, quote {json.dumps(theirs.get('kind'))}"]
+        else:
+            diffs = [
+                d.replace(": quoted ", ": lease ").replace(", given ", ", quote ")
+                for d in plan_differences(ours, theirs)
+            ]
         if diffs:
             wanted = json.dumps(_without_hours(paid.plan), separators=(",", ":"))
             raise AckComputeError(

@@ -18,7 +18,7 @@ from ack_compute.tools.leases import iso
 from ack_compute.tools.ledger import Ledger
 from ack_compute.tools.operations import UnknownOperation
 from ack_compute.tools.ownership import Ownership
-from ack_compute.tools.plans import AcsPlan, normalise
+from ack_compute.tools.plans import AcsPlan, ClusterPlan, normalise
 from ack_compute.tools.purchase import Claim, Purchase
 from ack_compute.tools.quotes import BudgetCaps, QuoteAmounts, QuoteBook
 
@@ -104,6 +104,16 @@ def test_a_quote_for_another_plan_is_refused_saying_what_differs(ledger_url: str
     assert '"replicas":1' in refused.value.next_step and "Nothing was charged." in refused.value.next_step
     assert world.quotes.consumed(quote_id) is None
     assert world.purchase.leases.get(world.row) == world.lease
+    # A quote of another kind differs in every field: the kind alone is said (it was 14 lines with the nulls).
+    cluster = world.quote(
+        normalise(ClusterPlan(instance_types=["ecs.g7.xlarge"], node_count=1, hours=1), "cn-hangzhou")
+    )
+    with pytest.raises(AckComputeError) as other_kind:
+        world.extend(cluster)
+    assert (
+        other_kind.value.message
+        == 'The quote is for another plan than the lease\'s (kind: lease "acs", quote "cluster").'
+    )
 
 
 def test_another_callers_operation_reads_like_an_unknown_one_and_an_admin_may_extend_it(ledger_url: str) -> None:
