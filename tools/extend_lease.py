@@ -88,10 +88,7 @@ class LeaseExtender:
         caller = current_caller()
         found = [lease for lease in _leases(self.purchase.ownership.ledger, operation_id) if caller.sees(lease.owner)]
         if not found:
-            raise UnknownOperation(
-                f"No operation {operation_id!r} with a lease in this server's ledger (a reused resource has none).",
-                "Pass the operation_id the creating tool returned (op-...).",
-            )
+            raise self._no_lease(operation_id)
         active = [lease for lease in found if lease.state == "active"]
         if not active:
             lease = found[-1]
@@ -103,6 +100,36 @@ class LeaseExtender:
         paid = self.quotes.record(lease.quote_id)
         assert paid is not None  # a lease is granted only in its quote's redemption
         return lease, paid
+
+    def _no_lease(self, operation_id: str) -> UnknownOperation:
+        """An operation of the caller's that bought nothing (a job on a cluster's own nodes) is named as such, with
+        the lease that does bound it: its cluster's, when this server bought that."""
+        caller, ledger = current_caller(), self.purchase.ownership.ledger
+        rows = ledger.query(
+            "SELECT kind, params_json, owner FROM operations WHERE operation_id = :op", {"op": operation_id}
+        )
+        if rows and caller.sees(rows[0]["owner"]) and rows[0]["kind"] == "run_job":
+            cluster = str(json.loads(rows[0]["params_json"]).get("target", {}).get("cluster_id") or "")
+            held = [
+                r["operation_id"]
+                for r in ledger.query(
+                    "SELECT l.operation_id, l.owner FROM leases l JOIN resources r ON r.resource_id = l.resource_id"
+                    " WHERE r.kind = 'cluster' AND r.cloud_id = :c AND l.state = 'active'",
+                    {"c": cluster},
+                )
+                if caller.sees(r["owner"])  # another caller's cluster lease is theirs to extend, and to know of
+            ]
+            bounding = (
+                f" extend_lease {held[0]} extends the lease of its cluster {cluster}." if held and cluster else ""
+            )
+            return UnknownOperation(
+                f"Operation {operation_id} ran on a cluster's own nodes and bought nothing, so it has no lease.",
+                (bounding or " The cluster's lease is its creating operation's (list_resources shows it).").strip(),
+            )
+        return UnknownOperation(
+            f"No operation {operation_id!r} with a lease in this server's ledger (a reused resource has none).",
+            "Pass the operation_id the creating tool returned (op-...).",
+        )
 
     def plan_to_quote(self, paid: QuoteRecord, hours: float = 1.0) -> AnyPlan:
         """The lease's plan with `hours` the hours to add: what to estimate for an extension."""

@@ -65,6 +65,13 @@ async def test_a_cluster_lease_is_shown_asked_about_and_extended_before_its_end(
         extended = await ok(client, "extend_lease", {"operation_id": operation, "quote_id": more["quote_id"]})
         after = await ok(client, "get_operation", {"operation_id": operation, "wait_seconds": 0})
         reused = await ok(client, "ensure_cluster", {"name": "acf-lease"})
+        job = await ok(client, "run_job", {"cluster": "acf-lease", "script": "true", "wait_seconds": 30})
+        no_lease = await refused(client, "extend_lease", {"operation_id": job["operation_id"]})
+    # A job on the cluster's own nodes bought nothing: it points to the lease that does bound it.
+    assert no_lease == (
+        f"Operation {job['operation_id']} ran on a cluster's own nodes and bought nothing, so it has no lease. "
+        f"extend_lease {operation} extends the lease of its cluster {created['cluster_id']}."
+    )
     # The question before the purchase says when the lease ends; the result and get_operation show it.
     question = asked[0]
     ends = at(created["lease_ends_at"])
