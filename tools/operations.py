@@ -654,6 +654,14 @@ def view(status: OperationStatus, *, now: float | None = None, log_lines: str | 
     else:
         outcome = "failed"
         step = "It failed; the error says what was done. Resources it created are in the ledger for cleanup."
+    # What the view already says at its top (the id, the next step taken from the result) is not said twice.
+    result = status.result
+    if result:
+        result = {
+            k: v
+            for k, v in result.items()
+            if not (k == "operation_id" and v == status.operation_id) and not (k == "next_step" and v == step)
+        }
     return OperationView(
         operation_id=status.operation_id,
         kind=status.kind,
@@ -665,7 +673,7 @@ def view(status: OperationStatus, *, now: float | None = None, log_lines: str | 
         seconds_left=left,
         poll_after_seconds=poll,
         message=status.message,
-        result=status.result,
+        result=result,
         error=status.error,
         log=log_lines,
         next_step=step,

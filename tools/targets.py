@@ -228,4 +228,11 @@ class Targets:
         try:
             return self.kubeconfigs.access(target.cluster_id, timeout_s=timeout_s)
         except CloudError as exc:
+            if exc.code == "ErrorClusterState":  # deleted or being deleted meanwhile (a lease's end): no retry helps
+                info = self._by_id(target.cluster_id)
+                if info is not None and not is_usable(info.state):
+                    raise AckComputeError(
+                        f"{sentence(info.name, info.cluster_id, info.state)}, so nothing can run on it now.",
+                        f"{describe(info.state).what_to_do} Or choose a running cluster.",
+                    ) from None
             raise CloudFailure(str(exc), "Retry when the cloud answers.") from None

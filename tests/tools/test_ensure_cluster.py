@@ -90,6 +90,20 @@ def test_a_cluster_being_created_or_misspelt_is_named_not_offered_again(runtime:
     assert world.counts()["CreateCluster"] == 1
 
 
+def test_a_cluster_deleted_under_a_caller_is_said_to_be_deleted_not_to_retry(
+    runtime: Runtime, world: SandboxCloud
+) -> None:
+    """A job's cluster deleted meanwhile (its lease ended) read "ErrorClusterState ... Retry when the cloud answers":
+    no retry helps; its state says what to do."""
+    cluster = world.plant_cluster("acf-going", nodes=1)
+    target = runtime.targets.resolve(cluster)
+    runtime.cs.delete_cluster(cluster)
+    with pytest.raises(AckComputeError) as gone:
+        runtime.targets.access(target)
+    assert gone.value.message == f"Cluster acf-going ({cluster}) is being deleted, so nothing can run on it now."
+    assert "Retry" not in gone.value.text
+
+
 def test_a_second_and_third_cluster_share_the_vpc_with_their_own_cidrs(runtime: Runtime, world: SandboxCloud) -> None:
     """ACK refuses pod/service ranges that overlap another cluster in the VPC; each create picks a free pair."""
     for name in ("acf-one", "acf-two", "acf-three"):
