@@ -197,16 +197,6 @@ class AcsDeployer:
             )
         serverless = target.kind == "serverless"
         notes = acs_placement.acs_notes(plan)
-        if serverless and isinstance(plan, EciPlan):
-            notes.append(
-                "On ACK Serverless, pods without the alibabacloud.com/acs label run as ECI instances; this "
-                "Deployment's pods carry none and run (and are billed) as ECI instances of the quoted spec."
-            )
-        elif serverless:
-            notes.append(
-                "On ACK Serverless, pods without the alibabacloud.com/acs label run as ECI instances; this "
-                "Deployment's pods carry it, so they run (and are billed) as ACS pods."
-            )
         access = self.targets.access(target, timeout_s=self.kube_timeout_s)
         try:
             workloads = KubeWorkloads(access)
@@ -223,7 +213,7 @@ class AcsDeployer:
                     status="quote_required",
                     name=request.name,
                     plan_to_quote=plan,
-                    notes=notes,
+                    notes=[_serverless_note(plan), *notes] if serverless else notes,
                     message=f"This deployment {why}; it needs a quote for exactly this plan.",
                     next_step="Call estimate_cost with plan_to_quote, show the quote to the person, and on their yes "
                     "call deploy_acs again with the quote_id. Nothing was changed.",
@@ -502,6 +492,8 @@ class AcsDeployer:
             raise CloudFailure(
                 f"Deploying {request.name} failed: {exc}.{cleaned}", "Fix the cause and retry."
             ) from None
+        if serverless and status != "unchanged":  # said once, when it is deployed or changed: not on every look
+            notes.insert(0, _serverless_note(plan))
         # What runs now is the Deployment's own replica count (not an annotation anyone may edit).
         before = int(((existing or {}).get("spec") or {}).get("replicas") or 0)
         if status == "updated" and plan.replicas < before:
@@ -664,6 +656,19 @@ class AcsDeployer:
         return len(current) == plan.replicas and all(
             _ready(p) and p.node and p.annotations.get(annotation) for p in current
         )
+
+
+def _serverless_note(plan: PodPlan) -> str:
+    """How ACK Serverless bills these pods: as ECI instances, or as ACS pods for the labels they carry."""
+    if isinstance(plan, EciPlan):
+        return (
+            "On ACK Serverless, pods without the alibabacloud.com/acs label run as ECI instances; this Deployment's "
+            "pods carry none and run (and are billed) as ECI instances of the quoted spec."
+        )
+    return (
+        "On ACK Serverless, pods without the alibabacloud.com/acs label run as ECI instances; this Deployment's pods "
+        "carry it, so they run (and are billed) as ACS pods."
+    )
 
 
 def _worded(pod: PodView, finding: PodFinding) -> str:

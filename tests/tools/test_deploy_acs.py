@@ -174,7 +174,7 @@ def test_an_eci_plan_on_serverless_runs_eci_pods_with_the_annotations(runtime: R
     cluster = world.plant_cluster("acf-ask", nodes=0, profile="Serverless")
     asked = deploy(runtime, cluster, plan=ECI)
     assert asked.status == "quote_required" and isinstance(asked.plan_to_quote, EciPlan)
-    assert "ECI pods" in asked.message
+    assert "ECI pods" in asked.message and any("run (and are billed) as ECI" in n for n in asked.notes)
     out = deploy(runtime, cluster, plan=ECI, quote_token=quote(runtime, ECI))
     assert out.status == "deployed", out.message
     assert out.ready_replicas == 2 and len(out.pods) == 2
@@ -193,7 +193,8 @@ def test_an_eci_plan_on_serverless_runs_eci_pods_with_the_annotations(runtime: R
     resources = template.spec.containers[0].resources
     assert resources.requests == resources.limits == {"cpu": "1", "memory": "2Gi"}
     # Same plan again: nothing to pay; the same pods as ACS: a change of kind needs a new quote.
-    assert deploy(runtime, cluster, plan=ECI).status == "unchanged"
+    same = deploy(runtime, cluster, plan=ECI)
+    assert same.status == "unchanged" and not any("ACK Serverless" in n for n in same.notes), "said when deployed"
     as_acs = deploy(runtime, cluster, plan=AcsPlan(replicas=1, vcpu=1, memory_gib=2))
     assert as_acs.status == "quote_required"
 
