@@ -250,7 +250,12 @@ async def test_bob_cannot_reach_alices_pool_by_its_id(house: House, before: Befo
         touched = {i.get("cloud_id") for i in report["items"]}
         assert not touched & {house.pools[k] for k in ("alice@mine", "alice@team", "theirs", "forged")}, report
     assert [r["status"] for _, r in cleanups[1:4]] == ["nothing_to_do"] * 3
-    assert cleanups[1][1]["message"] == "Nothing to clean up: the ledger lists nothing live that this server created."
+    # A selector that names nothing of bob's says so and lists what is live for bob: alice's pools stay unnamed.
+    missed = cleanups[1][1]["message"]
+    assert missed.startswith(f"Nothing this server created for you matches cluster {pool_id}; nothing was deleted.")
+    live = missed.partition(" Live now: ")[2]
+    assert not [p for k, p in house.pools.items() if not k.startswith("bob") and p in live], missed
+    assert "alice" not in live, missed
     assert not cancelled[0] and cancelled[1] == (
         f"No operation '{house.operations[f'alice@{where}']}' in this server's "
         "ledger. Check the id; operation ids look like op-0123456789abcdef."
