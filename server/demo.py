@@ -438,9 +438,9 @@ async def _cleanup(client: Client, selection: dict[str, Any]) -> int:
         _say(f"  (cleanup {operation} is still running; following it with get_operation)")
     while operation and done.get("status") == "running":
         view = await _call(client, "get_operation", {"operation_id": operation, "wait_seconds": FOLLOW_WAIT}, bar)
-        if view["state"] == "failed":
-            raise DemoFailed(f"cleanup {operation} failed: {view.get('error')}")
-        if view["state"] == "succeeded":
+        if view["state"] == "done" and view.get("outcome") != "succeeded":
+            raise DemoFailed(f"cleanup {operation} ended {view.get('outcome')}: {view.get('error')}")
+        if view["state"] == "done":
             done = view.get("result") or {}
     gone = [i for i in done.get("items", []) if i.get("outcome") in ("deleted", "already gone")]
     deleted = sum(i.get("outcome") == "deleted" for i in gone)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from ack_compute.cloud.cs import ContainerService
 from ack_compute.cloud.errors import CloudError
@@ -80,6 +80,7 @@ class CleanupReport(BaseModel):
 
 
 Target = Literal["all", "operation", "cluster", "workload"]
+STORED = "stored"  # validation context: params read back from the ledger, not the caller's arguments
 SELECTORS: dict[Target, str] = {"operation": "operation_id", "cluster": "cluster", "workload": "workload"}
 
 
@@ -92,10 +93,12 @@ class CleanupRequest(BaseModel):
     include_failed: bool = True
 
     @model_validator(mode="after")
-    def _one_selection(self) -> CleanupRequest:
+    def _one_selection(self, info: ValidationInfo) -> CleanupRequest:
         """A selector narrows: `cluster=x` alone (target left at "all") cleans up x, never everything; a workload
         with its cluster is that workload there only. Other pairs, or a selector that is not the target's, are
         refused rather than guessed between."""
+        if info.context == STORED:  # a stored request is what its plan was made from, whichever version wrote it
+            return self
         given = [t for t, field in SELECTORS.items() if getattr(self, field)]
         if given == ["cluster", "workload"] and self.target in ("all", "workload"):
             self.target = "workload"
@@ -470,7 +473,7 @@ class Cleaner:
         )
 
     def run_operation(self, ctx: OperationContext) -> dict[str, Any]:
-        p = CleanupParams.model_validate(ctx.params)
+        p = CleanupParams.model_validate(ctx.params, context=STORED)
         wanted = set(p.rows)
         rows = [r for r in self.select(p.request) if r.resource_id in wanted]
         items: list[CleanupItem] = []

@@ -30,6 +30,7 @@ from ack_compute.tools.deploy_spec import (
     PodPlan,
     costs_more,
     deployment_manifest,
+    rescaled_only,
     service_manifest,
 )
 from ack_compute.tools.errors import AckComputeError, CloudFailure, cloud_call
@@ -460,6 +461,7 @@ class AcsDeployer:
                 if old_hash == body["metadata"]["annotations"][SPEC_ANNOTATION]:
                     status = "unchanged"
                 else:
+                    body = rescaled_only(body, existing) or body
                     self._replace(workloads, request, existing, body)
                     status = "updated"
             endpoint = None

@@ -3,6 +3,7 @@ manifests, and when an update costs more (and so needs a new quote)."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from typing import Annotated, Any
@@ -88,6 +89,24 @@ def costs_more(new: PodPlan, old: PodPlan) -> bool:
     )
 
 
+def spec_digest(spec: dict[str, Any]) -> str:
+    """The Deployment spec's fingerprint (SPEC_ANNOTATION): equal means nothing to change."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+def rescaled_only(body: dict[str, Any], live: dict[str, Any]) -> dict[str, Any] | None:
+    """`body` without the template label when the live Deployment predates that label and only its replica count
+    changes: a scale then keeps the pods it has instead of rolling them all to a new ReplicaSet. None otherwise."""
+    live_spec = live.get("spec") or {}
+    if TEMPLATE_LABEL in ((live_spec.get("template") or {}).get("metadata") or {}).get("labels", {}):
+        return None
+    plain = copy.deepcopy(body)
+    plain["spec"]["template"]["metadata"]["labels"].pop(TEMPLATE_LABEL, None)
+    old = (live.get("metadata", {}).get("annotations") or {}).get(SPEC_ANNOTATION)
+    same = spec_digest({**plain["spec"], "replicas": int(live_spec.get("replicas") or 0)}) == old
+    return plain if same else None
+
+
 def template_hash(template: dict[str, Any]) -> str:
     """A pod template's fingerprint, short enough for a label value."""
     return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:20]
@@ -126,10 +145,10 @@ def deployment_manifest(request: DeployRequest, plan: PodPlan, operation_id: str
             },
         },
     }
-    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+    digest = spec_digest(spec)
     # Which pods are this version's: the check after an update watches those alone, not the old ReplicaSet's (a
     # fixed image read as failing with the broken one). After the digest, so Deployments made before it compare
-    # unchanged and are not rolled only to gain it; a scale leaves it as it is.
+    # unchanged and are not rolled only to gain it (a scale of one leaves it out: tools/deploy_acs.py).
     template_meta["labels"][TEMPLATE_LABEL] = template_hash(spec["template"])
     annotations = {PLAN_ANNOTATION: json.dumps(plan.model_dump(mode="json"), sort_keys=True), SPEC_ANNOTATION: digest}
     return {

@@ -9,7 +9,7 @@ from kubernetes import client
 
 from ack_compute.sandbox import SandboxCloud
 from ack_compute.server.runtime import Runtime
-from ack_compute.tools.cleanup import CleanupReport, CleanupRequest
+from ack_compute.tools.cleanup import STORED, CleanupParams, CleanupReport, CleanupRequest
 from ack_compute.tools.errors import AckComputeError
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.identity import Caller, acting_as
@@ -246,3 +246,15 @@ def test_a_cluster_running_someone_elses_job_is_kept_until_it_is_theirs_no_more(
         assert {i.kind for i in plan.items if i.action == "delete"} >= {"job", "cluster", "vpc", "vswitch"}
         assert clean(runtime).status == "done"
     assert live(world)["clusters"] == set()
+
+
+def test_a_stored_cleanup_resumes_with_the_selection_it_was_planned_with() -> None:
+    """An earlier version stored `target=all` beside a cluster (the cluster was ignored then): on resume after an
+    upgrade the request is read as stored, so the rows the person approved are all deleted, and a pair of selectors
+    the caller may no longer send does not stop a cleanup half-way."""
+    old = {"request": {"target": "all", "cluster": "acf-x"}, "rows": [1, 2, 3]}
+    assert CleanupParams.model_validate(old, context=STORED).request.target == "all"
+    mixed = {"request": {"target": "operation", "operation_id": "op-0123456789abcdef", "cluster": "acf-x"}, "rows": [1]}
+    assert CleanupParams.model_validate(mixed, context=STORED).request.target == "operation"
+    with pytest.raises(AckComputeError):  # the same, given by a caller now
+        CleanupParams.model_validate(mixed)

@@ -13,6 +13,7 @@ from ack_compute.server.runtime import Runtime
 from ack_compute.tools.cancel import Canceller
 from ack_compute.tools.cleanup import CleanupRequest
 from ack_compute.tools.deploy_acs import DeployOutcome, DeployRequest, costs_more
+from ack_compute.tools.deploy_spec import TEMPLATE_LABEL
 from ack_compute.tools.errors import AckComputeError, QuoteRefused
 from ack_compute.tools.estimate_cost import estimate_cost
 from ack_compute.tools.inventory import Inventories
@@ -160,6 +161,30 @@ def test_a_fixed_image_is_judged_by_its_own_pods_not_the_broken_ones(runtime: Ru
     core = client.CoreV1Api(runtime.targets.access(runtime.targets.resolve(pro)).api_client())
     images = {p.metadata.name: p.spec.containers[0].image for p in core.list_namespaced_pod("default").items}
     assert {images[p.pod] for p in fixed.pods} == {"nginx:1.27"}, (fixed.pods, images)
+
+
+def test_a_deployment_made_before_the_template_label_is_scaled_without_new_pods(runtime: Runtime, pro: str) -> None:
+    """A Deployment an earlier version made carries no template label: shrinking it only changes its count (its
+    pods are kept, not all replaced by a new ReplicaSet just to gain the label), and all its pods are watched."""
+    assert deploy(runtime, pro, quote_token=quote(runtime)).status == "deployed"
+    made = apps(runtime, pro).read_namespaced_deployment("web", "default")
+    del made.spec.template.metadata.labels[TEMPLATE_LABEL]  # as the earlier version wrote it
+    apps(runtime, pro).replace_namespaced_deployment("web", "default", made)
+    assert deploy(runtime, pro).status in ("unchanged", "rolling_out")  # the spec digest never covered the label
+
+    def pods() -> set[str]:
+        core = client.CoreV1Api(runtime.targets.access(runtime.targets.resolve(pro)).api_client())
+        return {p.metadata.name for p in core.list_namespaced_pod("default").items if not p.metadata.deletion_timestamp}
+
+    deadline = time.monotonic() + 60
+    while len(pods()) != 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    before = pods()
+    shrunk = deploy(runtime, pro, plan=PLAN.model_copy(update={"replicas": 1}))
+    assert (shrunk.status, shrunk.ready_replicas) == ("updated", 1), shrunk.message
+    assert {p.pod for p in shrunk.pods} <= before, "a scale keeps the pods it has"
+    labels = apps(runtime, pro).read_namespaced_deployment("web", "default").spec.template.metadata.labels
+    assert TEMPLATE_LABEL not in labels
 
 
 def test_serverless_clusters_run_the_pods_on_their_virtual_nodes(runtime: Runtime, world: SandboxCloud) -> None:
