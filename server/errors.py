@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from ack_compute.cloud.errors import CloudError
 from ack_compute.server.params import RULES, TOOL_RULES
 from ack_compute.tools.errors import AckComputeError
-from ack_compute.tools.plans import PLAN_FIELDS
+from ack_compute.tools.plans import FIELDS_BY_KIND, PLAN_FIELDS
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -52,6 +52,7 @@ def as_tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
 
 
 PLAN_KINDS = ("cluster", "serverless", "acs", "eci")
+MAX_PROBLEMS = 6  # named in one refusal; the rest are counted
 
 
 def _plain(err: Any, rules: Mapping[str, str]) -> str:
@@ -84,8 +85,11 @@ def _plain(err: Any, rules: Mapping[str, str]) -> str:
         "too_long": ("must have at most this many items:", "max_length"),
         "too_short": ("must have at least this many items:", "min_length"),
     }
-    if kind == "extra_forbidden" and field not in PLAN_FIELDS and (meant := meant_field(field, PLAN_FIELDS)):
-        return f"is not a field this takes (did you mean {meant}?)"
+    if kind == "extra_forbidden" and field not in PLAN_FIELDS:
+        # The kind the field was given in: a union's tag in the path, or run_job's `acs` plan.
+        given_in = next((str(p) for p in loc if str(p) in FIELDS_BY_KIND), None)
+        if meant := meant_field(field, FIELDS_BY_KIND.get(given_in or "", PLAN_FIELDS)):
+            return f"is not a field this takes (did you mean {meant}?)"
     if kind in simple:
         return simple[kind]
     if kind in bounds:
@@ -122,11 +126,14 @@ def describe_validation(exc: ValidationError, name: Callable[[str], str] | None 
     `tool`: whose parameters these are (a field of a shared name may follow that tool's own rule)."""
     rules = {**RULES, **TOOL_RULES.get(tool or "", {})}
     parts = []
-    for err in exc.errors():
+    errors = exc.errors()
+    for err in errors[:MAX_PROBLEMS]:  # paths carry the caller's keys: a few, each cut short
         where = _where(err["loc"]) or "plan"
         if name is not None and err["loc"] and isinstance(err["loc"][0], str):
             where = name(err["loc"][0])
-        parts.append(f"{where}: {_plain(err, rules)}")
+        parts.append(f"{where if len(where) <= 60 else where[:60] + '...'}: {_plain(err, rules)}")
+    if len(errors) > MAX_PROBLEMS:
+        parts.append(f"and {len(errors) - MAX_PROBLEMS} more")
     return "; ".join(parts) + "."
 
 

@@ -284,6 +284,8 @@ AnyPlan = ClusterPlan | AcsPlan | ServerlessPlan | EciPlan | NodePoolPlan
 Plan = Annotated[AnyPlan, Field(discriminator="kind")]
 # Every field any plan takes: a tool given one beside its plan is told where it belongs (server/errors.py).
 PLAN_FIELDS = frozenset(f for model in get_args(AnyPlan) for f in model.model_fields)
+# The same by plan kind: a near miss is matched against the fields of the kind it was given in.
+FIELDS_BY_KIND = {model.model_fields["kind"].default: frozenset(model.model_fields) for model in get_args(AnyPlan)}
 # What ensure_cluster creates: a cluster with nodes or a Serverless one, told apart by `kind`.
 AnyClusterPlan = Annotated[ClusterPlan | ServerlessPlan, Field(discriminator="kind")]
 P = TypeVar("P", ClusterPlan, AcsPlan, ServerlessPlan, EciPlan, NodePoolPlan)

@@ -88,6 +88,12 @@ async def test_arguments_a_tool_does_not_take_or_that_break_its_rules_are_refuse
         web = await client.call_tool("deploy_acs", {"cluster": "acf-pro", "name": "Web", "image": "nginx:1.27"})
         gpu = await client.call_tool("ensure_node_pool", {"cluster": "acf-pro", "name": "GPU", "node_count": 1})
         nodes = await client.call_tool("estimate_cost", {"plan": {"kind": "cluster", "nodes": 2, "replicas": 2}})
+        pods = await client.call_tool(
+            "estimate_cost", {"plan": {"kind": "acs", "vcpu": 1, "memory_gib": 2, "nodes": 2, "replica": 2}}
+        )
+        flood = await client.call_tool(
+            "estimate_cost", {"plan": {"kind": "acs", **{f"k{i}" + "x" * 90: 1 for i in range(30)}}}
+        )
     assert pro.is_error and pro.content[0].text == (  # type: ignore[union-attr]
         "Invalid input for ensure_cluster: edition: ensure_cluster has no such parameter (a plan field: put it "
         "inside plan). Fix the field and retry; nothing was done."
@@ -110,6 +116,13 @@ async def test_arguments_a_tool_does_not_take_or_that_break_its_rules_are_refuse
         "Invalid input for estimate_cost: plan.nodes: is not a field this takes (did you mean node_count?); "
         "plan.replicas: is not a field this takes. Fix the field and retry; nothing was done."
     )
+    # Matched against the fields of the kind given: an ACS plan has replicas, not node_count.
+    assert pods.content[0].text == (  # type: ignore[union-attr]
+        "Invalid input for estimate_cost: plan.nodes: is not a field this takes; plan.replica: is not a field this "
+        "takes (did you mean replicas?). Fix the field and retry; nothing was done."
+    )
+    flooded = flood.content[0].text  # type: ignore[union-attr]
+    assert len(flooded) < 1000 and flooded.count("is not a field this takes") == 4 and "; and 26 more." in flooded
     assert cloud.counts() == {}, "nothing was asked of the cloud"
 
 
