@@ -106,7 +106,7 @@ class Targets:
         if info is None:
             info = self._by_name(ref, region)
         if not is_usable(info.state):
-            op = self._creating(info.cluster_id, region)
+            op = self._creating(info.cluster_id, info.region_id or region)
             raise AckComputeError(
                 f"{sentence(info.name, info.cluster_id, info.state)}, so nothing can run on it now; nothing was "
                 "created.",
@@ -150,7 +150,13 @@ class Targets:
     def _creating(self, ref: str, region: str) -> str | None:
         """The caller's operation creating the cluster of that name or id, if one is."""
         rows = [r for r in self._my_clusters() if r.state in ("intent", "creating") and r.region == region]
-        return next((r.operation_id for r in reversed(rows) if ref in (r.name, r.cloud_id)), None)
+        op = next((r.operation_id for r in reversed(rows) if ref in (r.name, r.cloud_id)), None)
+        if op is None or self.ownership is None:
+            return None
+        # Only one still at work: a create that failed half-way leaves its row live for cleanup, and following its
+        # operation would only say it failed (ensure_cluster sorts that case out).
+        state = self.ownership.ledger.query("SELECT state FROM operations WHERE operation_id = :op", {"op": op})
+        return op if state and state[0]["state"] == "running" else None
 
     def _not_found(self, ref: str, region: str) -> AckComputeError:
         """What the caller's own ledger knows of a ref the cloud does not: a cluster of theirs still being created

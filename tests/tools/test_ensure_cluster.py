@@ -18,7 +18,7 @@ from ack_compute.tools.network import NetworkChoice
 from ack_compute.tools.operations import OperationStatus
 from ack_compute.tools.ownership import MANAGED_BY, OPERATION_TAG
 from ack_compute.tools.plans import ClusterPlan, ServerlessPlan, normalise
-from ack_compute.tools.purchase import NO_ELICITATION
+from ack_compute.tools.purchase import NO_ELICITATION, Claim
 from tests.helpers.waiting import finished
 
 PLAN = ClusterPlan(edition="pro", instance_types=["ecs.g7.xlarge"], node_count=2, zone="cn-hangzhou-h", hours=2)
@@ -88,6 +88,12 @@ def test_a_cluster_being_created_or_misspelt_is_named_not_offered_again(runtime:
         "it); creating one costs money and needs a quote."
     )
     assert world.counts()["CreateCluster"] == 1
+    # A live row whose operation is not at work (a create that failed half-way keeps its row for cleanup): not
+    # "follow op-..." to an operation that only says it failed, but the answer that sorts it out.
+    runtime.ownership.claim(Claim("op-00000000deadbeef", "cluster", "cn-hangzhou", "acf-ghost"))
+    with pytest.raises(AckComputeError) as ghost:
+        runtime.targets.resolve("acf-ghost")
+    assert ghost.value.message == "No cluster with id or name 'acf-ghost' in cn-hangzhou."
 
 
 def test_a_cluster_deleted_under_a_caller_is_said_to_be_deleted_not_to_retry(
