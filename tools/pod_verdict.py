@@ -47,19 +47,26 @@ def waiting_container(pod: PodView) -> ContainerView | None:
     return next((c for c in pod.containers if c.state == "waiting" and c.reason), None)
 
 
-# The scheduler's word when every node still carries the not-ready taint (kube-scheduler's fit error; "untolerated"
-# since Kubernetes 1.26): nodes that are booting, as after a create or a scale-up; the pod is placed once one is Ready.
-_ALL_NOT_READY = re.compile(
-    r"^0/(\d+) nodes are available: (\d+) node\(s\) had (?:untolerated )?taint \{node\.kubernetes\.io/not-ready: \}"
-    r"(?:, that the pod didn't tolerate)?\.(?: |$)"
-)
+# kube-scheduler's fit error: "0/N nodes are available: C reason, C reason." (then, since 1.25, " preemption: ...").
+_FIT_ERROR = re.compile(r"^0/(\d+) nodes are available: (.*?)\.(?: preemption: .*)?$")
+_NOT_READY = re.compile(r"^node\(s\) had (?:untolerated )?taint \{node\.kubernetes\.io/not-ready: \}$")
+# Nodes a pod was never meant for (a job sent to one node pool): they say nothing of whether it fits where it goes.
+_NOT_ITS_NODES = ("node(s) didn't match Pod's node affinity/selector", "node(s) didn't match node selector")
 
 
 def nodes_booting(unschedulable: str) -> bool:
-    """Whether the pod waits only for nodes to become Ready: nothing is wrong, and failing it fast had an agent told
-    to buy capacity it already had."""
-    found = _ALL_NOT_READY.match(unschedulable)
-    return found is not None and found[1] == found[2]
+    """Whether the pod waits only for nodes to become Ready (after a create, a new pool or a scale-up): every node it
+    may use still carries the not-ready taint. Nothing is wrong then, and failing it fast had an agent told to buy
+    capacity it already had."""
+    found = _FIT_ERROR.match(unschedulable)
+    if found is None:
+        return False
+    items = found[2].replace(", that the pod didn't tolerate", "").split(", ")
+    counted = [item.partition(" ") for item in items]
+    if not all(count.isdigit() for count, _, _ in counted) or sum(int(c) for c, _, _ in counted) != int(found[1]):
+        return False
+    booting = [r for _, _, r in counted if _NOT_READY.match(r)]
+    return bool(booting) and all(_NOT_READY.match(r) or r in _NOT_ITS_NODES for _, _, r in counted)
 
 
 def what_is_wrong(pod: PodView) -> PodFinding | None:

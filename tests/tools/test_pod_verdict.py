@@ -51,11 +51,18 @@ def test_a_pod_waiting_only_for_booting_nodes_is_not_failed() -> None:
         "0/2 nodes are available: 2 node(s) had untolerated taint {node.kubernetes.io/not-ready: }. preemption: 0/2 "
         "nodes are available: 2 Preemption is not helpful for scheduling.",
     )
+    booting += (  # a job sent to a new pool: its nodes boot, the others were never meant for it
+        "0/5 nodes are available: 2 node(s) had untolerated taint {node.kubernetes.io/not-ready: }, 3 node(s) didn't "
+        "match Pod's node affinity/selector. preemption: 0/5 nodes are available: 5 Preemption is not helpful for "
+        "scheduling.",
+    )
     for message in booting:
         assert what_is_wrong(pod(node="", unschedulable=message)) is None, message
     mixed = (
         "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had taint {node.kubernetes.io/not-ready: }, that the "
         "pod didn't tolerate."
     )
-    short = what_is_wrong(pod(node="", unschedulable=mixed))
-    assert short is not None and (short.reason, short.fail_fast) == ("Unschedulable", True)
+    elsewhere = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
+    for message in (mixed, elsewhere):
+        short = what_is_wrong(pod(node="", unschedulable=message))
+        assert short is not None and (short.reason, short.fail_fast) == ("Unschedulable", True), message
