@@ -108,8 +108,9 @@ class LeaseExtender:
         rows = ledger.query(
             "SELECT kind, params_json, owner FROM operations WHERE operation_id = :op", {"op": operation_id}
         )
-        if rows and caller.sees(rows[0]["owner"]) and rows[0]["kind"] == "run_job":
-            cluster = str(json.loads(rows[0]["params_json"]).get("target", {}).get("cluster_id") or "")
+        params = json.loads(rows[0]["params_json"]) if rows else {}
+        if rows and caller.sees(rows[0]["owner"]) and rows[0]["kind"] == "run_job" and params.get("compute") == "nodes":
+            cluster = str(params.get("target", {}).get("cluster_id") or "")
             held = [
                 r["operation_id"]
                 for r in ledger.query(

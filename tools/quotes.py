@@ -512,22 +512,23 @@ class QuoteBook:
         if row:
             raise self._used(quote_id, row[0]["outcome"], row[0]["at"], row[0]["note"])
 
-    @staticmethod
-    def _used(quote_id: str, what: str, at: float, note: str | None) -> QuoteRefused:
+    def _used(self, quote_id: str, what: str, at: float, note: str | None) -> QuoteRefused:
         """Says what the quote paid for (the purchase's note names the tool, what and the operation): an agent whose
-        first answer was lost follows that operation instead of buying, and running, it all again."""
+        first answer was lost follows that operation instead of buying, and running, it all again. An id that names
+        no operation (deploy_acs without an add-on to install runs none) is not offered to get_operation."""
         paid = _PAID_FOR.match(note or "") if what == "redeemed" else None
+        bought, step = "", "Call estimate_cost for a new quote and show it to the person."
+        if paid:
+            made = " ".join(filter(None, (paid["tool"], paid["what"])))
+            ran = self._ledger.query("SELECT 1 FROM operations WHERE operation_id = :op", {"op": paid["op"]})
+            bought = f" ({made}, operation {paid['op']})" if ran else f" ({made})"
+            see = f"get_operation {paid['op']} shows where it stands" if ran else f"{made} again shows it"
+            step = f"If that was this request, {see}; otherwise c{step[1:]}"
         return QuoteRefused(
             "already_used",
-            f"quote {quote_id} was already {what} at {_iso(at):%Y-%m-%dT%H:%M:%SZ}"
-            + (f" ({' '.join(filter(None, (paid['tool'], paid['what'])))}, operation {paid['op']})" if paid else "")
-            + "; a quote pays for one create only.",
-            (
-                f"If that was this request, get_operation {paid['op']} shows where it stands; otherwise c"
-                if paid
-                else "C"
-            )
-            + "all estimate_cost for a new quote and show it to the person.",
+            f"quote {quote_id} was already {what} at {_iso(at):%Y-%m-%dT%H:%M:%SZ}{bought}; a quote pays for one "
+            "create only.",
+            step,
         )
 
     def redeem(

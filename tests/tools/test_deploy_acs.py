@@ -62,7 +62,8 @@ def test_deploys_on_virtual_nodes_with_acs_instance_ids_and_a_service(runtime: R
     asked = deploy(runtime, pro)
     assert asked.status == "quote_required" and asked.plan_to_quote is not None
     assert apps(runtime, pro).list_namespaced_deployment("default").items == []
-    out = deploy(runtime, pro, quote_token=quote(runtime), ports=[80])
+    paid = quote(runtime)
+    out = deploy(runtime, pro, quote_token=paid, ports=[80])
     assert out.status == "deployed", out.message
     assert out.ready_replicas == 2 and len(out.pods) == 2
     for pod in out.pods:
@@ -75,6 +76,11 @@ def test_deploys_on_virtual_nodes_with_acs_instance_ids_and_a_service(runtime: R
     assert deployment.spec.template.spec.node_selector == {"type": "virtual-kubelet"}
     kinds = sorted(r.kind for r in runtime.ownership.all() if r.state == "ready")
     assert kinds == ["deployment", "service"]
+    # The spent quote says what it bought; deploy_acs ran no operation to follow, so none is offered.
+    with pytest.raises(QuoteRefused) as spent:
+        deploy(runtime, pro, name="api", quote_token=paid)
+    assert "(deploy_acs web); a quote pays for one create only." in spent.value.message
+    assert spent.value.next_step.startswith("If that was this request, deploy_acs web again shows it; otherwise")
 
 
 @pytest.mark.slow  # about a minute: it waits out rollouts
