@@ -306,18 +306,19 @@ def test_ttl_after_finished(contract: Any, helpers: Any) -> None:
             watched = events.join()
             helpers.wait_for(lambda: gone(helpers, batch.read_namespaced_job, "brief", ns))
             helpers.wait_for(lambda: not job_pods(helpers, backend, ns, "brief"))
-            return {
-                "events": [
-                    {
-                        "type": e["type"],
-                        "conditions": condition_types(e["object"]),
-                        "finalizers": e["object"]["metadata"].get("finalizers"),
-                        "deletion": obs(e["object"]["metadata"].get("deletionTimestamp")),
-                        "grace": e["object"]["metadata"].get("deletionGracePeriodSeconds"),
-                    }
-                    for e in watched
-                ],
-            }
+            seen = [
+                {
+                    "type": e["type"],
+                    "conditions": condition_types(e["object"]),
+                    "finalizers": e["object"]["metadata"].get("finalizers"),
+                    "deletion": obs(e["object"]["metadata"].get("deletionTimestamp")),
+                    "grace": e["object"]["metadata"].get("deletionGracePeriodSeconds"),
+                }
+                for e in watched
+            ]
+            # The real job controller sometimes writes the status twice before Complete (its pod-tracking
+            # bookkeeping, as the pod's end and its own sync interleave: CI saw it once): the same step, said again.
+            return {"events": [e for i, e in enumerate(seen) if i == 0 or e != seen[i - 1]]}
 
     result = contract.run(scenario)
     assert result["events"] == [
