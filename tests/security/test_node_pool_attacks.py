@@ -263,6 +263,32 @@ async def test_bob_cannot_reach_alices_pool_by_its_id(house: House, before: Befo
     unchanged(house, before)
 
 
+async def test_bobs_near_misses_never_name_alices_cluster_or_operations(house: House, before: Before) -> None:
+    """The did-you-mean, still-being-created, nothing-matches and no-lease answers read the caller's own ledger:
+    bob, one letter off alice's cluster or holding her operation id, learns nothing of hers and changes nothing."""
+    alices = [house.mine, "acf-house-mine", *(v for k, v in house.operations.items() if k.startswith("alice"))]
+    async with house.client("bob") as bob:
+        job = await call(bob, "run_job", {"cluster": "acf-house-mien", "script": "true", "wait_seconds": 0})
+        offer = await call(bob, "ensure_cluster", {"name": "acf-house-mien"})
+        swept = await call(bob, "cleanup", {"cluster": "acf-house-mien", "dry_run": False})
+        lease = await call(bob, "extend_lease", {"operation_id": house.operations["alice@mine"]})
+    assert job == (
+        False,
+        "No cluster with id or name 'acf-house-mien' in cn-hangzhou. Call ensure_cluster to find or create one, pass "
+        "its cluster_id, or use context:<name> for a cluster in your local kubeconfig.",
+    )
+    assert offer[0] and offer[1]["message"].startswith("No running cluster named acf-house-mien; creating one")
+    assert swept[0] and swept[1]["status"] == "nothing_to_do" and swept[1]["items"] == []
+    assert lease == (
+        False,
+        f"No operation '{house.operations['alice@mine']}' with a lease in this server's ledger (a reused resource has "
+        "none). Pass the operation_id the creating tool returned (op-...).",
+    )
+    for said in (job[1], str(offer[1]), str(swept[1]), lease[1]):
+        assert not [a for a in alices if a in said.replace(house.operations["alice@mine"] + "'", "")], said
+    unchanged(house, before)
+
+
 async def test_growth_pays_only_with_its_own_unspent_quote(house: House, before: Before) -> None:
     team = house.team
     asked: list[str] = []
