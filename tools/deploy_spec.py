@@ -109,7 +109,7 @@ def rescaled_only(body: dict[str, Any], live: dict[str, Any]) -> dict[str, Any] 
 
 def template_hash(template: dict[str, Any]) -> str:
     """A pod template's fingerprint, short enough for a label value."""
-    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:20]
+    return spec_digest(template)[:20]
 
 
 def deployment_manifest(request: DeployRequest, plan: PodPlan, operation_id: str) -> dict[str, Any]:

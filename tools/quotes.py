@@ -31,6 +31,7 @@ from ack_compute.tools import receipts
 from ack_compute.tools.budgets import REMEDY, CallerBudget, budget_violation
 from ack_compute.tools.errors import QuoteRefused, SecretMismatch
 from ack_compute.tools.identity import current_caller
+from ack_compute.tools.leases import iso
 from ack_compute.tools.ledger import Db, Ledger, secure_state_dir
 from ack_compute.tools.meter import Meter
 from ack_compute.tools.plans import AnyPlan, canonical_json, plan_differences, plan_digest
@@ -526,8 +527,7 @@ class QuoteBook:
             step = f"If that was this request, {see}; otherwise c{step[1:]}"
         return QuoteRefused(
             "already_used",
-            f"quote {quote_id} was already {what} at {_iso(at):%Y-%m-%dT%H:%M:%SZ}{bought}; a quote pays for one "
-            "create only.",
+            f"quote {quote_id} was already {what} at {iso(at)}{bought}; a quote pays for one create only.",
             step,
         )
 

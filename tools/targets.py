@@ -147,9 +147,11 @@ class Targets:
     def _my_clusters(self) -> list[OwnedResource]:
         return [r for r in self.ownership.visible() if r.kind == "cluster"] if self.ownership is not None else []
 
-    def _creating(self, ref: str, region: str) -> str | None:
-        """The caller's operation creating the cluster of that name or id, if one is."""
-        rows = [r for r in self._my_clusters() if r.state in ("intent", "creating") and r.region == region]
+    def _creating(self, ref: str, region: str, mine: list[OwnedResource] | None = None) -> str | None:
+        """The caller's operation creating the cluster of that name or id, if one is (`mine`: their cluster rows,
+        when already read)."""
+        mine = self._my_clusters() if mine is None else mine
+        rows = [r for r in mine if r.state in ("intent", "creating") and r.region == region]
         op = next((r.operation_id for r in reversed(rows) if ref in (r.name, r.cloud_id)), None)
         if op is None or self.ownership is None:
             return None
@@ -163,7 +165,7 @@ class Targets:
         (the cloud has none until CreateCluster returns), or their clusters' names one slip away. A bare "no such
         cluster, call ensure_cluster" had an agent buy a second cluster for a typo."""
         mine = self._my_clusters()
-        if op := self._creating(ref, region):
+        if op := self._creating(ref, region, mine):
             return AckComputeError(
                 f"Cluster {ref} is still being created ({op}); nothing can run on it yet and nothing was created.",
                 f"Call get_operation with {op} until it is done, then call this again.",
